@@ -1,0 +1,23 @@
+# Two commands do everything: `make run` (the main job on the bundled data) and `make test`.
+# Both create .venv on first use and reinstall when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/pushinject parse data/samples/*.sip
+
+test: $(STAMP)
+	$(BIN)/python -m pytest --nbval tests notebooks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,7 @@
+"""`python -m pushinject` runs the command line."""
+
+from __future__ import annotations
+
+from pushinject.cli import main
+
+raise SystemExit(main())

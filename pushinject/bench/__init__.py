@@ -1,0 +1,1 @@
+"""Benchmarks behind `pushinject bench`; one module per benchmark."""

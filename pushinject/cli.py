@@ -1,0 +1,68 @@
+"""The `pushinject` command line.
+
+Each subcommand lives in its own module under `pushinject.commands` and exposes
+`HELP: str`, `add_arguments(parser)` and `run(args) -> int`. Modules keep heavy imports
+(scapy, matplotlib, networkx) inside `run` so that `--help` stays fast.
+Errors of kind `UsageError` (and `SIPParseError`, a `ValueError`, where a command lets it through)
+become one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from pushinject import __version__
+from pushinject.errors import UsageError
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+#: subcommand name -> module implementing it (kept sorted by name)
+COMMANDS: dict[str, str] = {
+    "bench": "pushinject.commands.bench",
+}
+
+
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(COMMANDS[name])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per entry of `COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="pushinject",
+        description="Reference implementation and conformance kit for SIP push-notification "
+        "branch injection.",
+    )
+    parser.add_argument("--version", action="version", version=f"pushinject {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in sorted(COMMANDS):
+        module = _load(name)
+        child = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(child)
+        child.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args))
+    except UsageError as exc:
+        print(f"pushinject {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"pushinject {args.command}: error: no such file: {exc.filename}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130

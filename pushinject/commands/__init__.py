@@ -1,0 +1,1 @@
+"""Subcommands of the `pushinject` command line, one module each (see `pushinject.cli`)."""
