@@ -27,9 +27,12 @@ def test_environment_yml_names_the_same_dependencies_as_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = _requirement_names(project["dependencies"])
     conda: list[str] = []
+    section = ""
     for line in (ROOT / "environment.yml").read_text().splitlines():
+        if re.match(r"^[a-z]", line):
+            section = line.split(":")[0]
         item = re.match(r"^  - ([A-Za-z0-9_.\-]+.*)$", line)
-        if item and not item.group(1).startswith(("python", "pip")):
+        if section == "dependencies" and item and not item.group(1).startswith(("python", "pip")):
             conda.append(item.group(1))
     assert _requirement_names(conda) == wanted
 
