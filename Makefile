@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/pushinject parse data/samples/*.sip
 
 test: $(STAMP)
-	$(BIN)/python -m pytest --nbval tests notebooks
+	$(BIN)/python -m pytest --nbval --doctest-modules pushinject tests notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
