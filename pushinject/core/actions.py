@@ -1,0 +1,60 @@
+"""Outputs of the proxy core: what the driver must do (house style, principle 5).
+
+Frozen, keyword-only dataclasses; don't subclass them. The proxy returns them in the order they
+must happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from pushinject.core.location import Binding
+    from pushinject.core.types import Address
+    from pushinject.sip import Request, Response
+
+__all__ = ["Action", "Send", "Push", "Log"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Send:
+    """Send `message` to `destination` `(host, port)`."""
+
+    message: Request | Response
+    destination: Address
+
+    def __repr__(self) -> str:
+        m = self.message
+        first = f"{m.method} {m.uri}" if hasattr(m, "method") else f"{m.status} {m.reason}"
+        return f"Send({first!r}, to={self.destination[0]}:{self.destination[1]})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Push:
+    """Ask the push service to wake the device behind `binding` (RFC 8599 §5.6.2).
+
+    .. attribute:: aor      the address-of-record called
+    .. attribute:: binding  the registered contact carrying the pn-* parameters
+    .. attribute:: call_id  the Call-ID of the request that triggered the push
+    .. attribute:: reason   why: "ini-INVITE" as OpenSIPS `E_UL_CONTACT_REFRESH` says (R25)
+    """
+
+    aor: str
+    binding: Binding
+    call_id: str
+    reason: str = "ini-INVITE"
+
+    def __repr__(self) -> str:
+        return f"Push(aor={self.aor!r}, contact={str(self.binding.uri)!r}, reason={self.reason!r})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Log:
+    """A line the routing script or the core logs (`xlog`, warnings)."""
+
+    text: str
+
+
+#: every output the proxy produces
+Action = Union[Send, Push, Log]

@@ -1,0 +1,147 @@
+"""Named deadlines and the RFC 3261 timer values (RFC 3261 §17.1.1.1, Table 4).
+
+A `Timers` object holds absolute deadlines by name ("A", "B", "D", "G", "H", "I", "fr", ...);
+`earliest()` is what an owner's `get_timer()` returns and `due(now)` lists what `handle_timer(now)`
+must fire, in deadline order. `TimerQueue` lets the proxy find, among thousands of owners, the
+ones whose deadline has come, without scanning them all.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["T1", "T2", "T4", "TimerValues", "Timers", "TimerOwner", "TimerQueue"]
+
+#: RFC 3261 §17.1.1.1: round-trip time estimate
+T1 = 0.5
+#: RFC 3261 §17.1.2.2: maximum retransmit interval for non-INVITE requests and INVITE responses
+T2 = 4.0
+#: RFC 3261 §17.1.2.2: maximum duration a message will remain in the network
+T4 = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimerValues:
+    """The timer base values of RFC 3261 Table 4 (change them to model another stack)."""
+
+    t1: float = T1
+    t2: float = T2
+    t4: float = T4
+
+    @property
+    def b(self) -> float:
+        """Timer B (and H, F): 64*T1 (RFC 3261 §17.1.1.2)."""
+        return 64 * self.t1
+
+    @property
+    def d(self) -> float:
+        """Timer D on unreliable transports: at least 32 s (RFC 3261 §17.1.1.2)."""
+        return max(32.0, 64 * self.t1)
+
+
+class Timers:
+    """Absolute deadlines by name.
+
+    >>> t = Timers()
+    >>> t.arm("B", 32.0); t.arm("A", 0.5); t.earliest()
+    0.5
+    >>> t.due(1.0), t.earliest()
+    (['A'], 0.5)
+    >>> t.cancel("A"); t.earliest()
+    32.0
+    """
+
+    __slots__ = ("_at",)
+
+    def __init__(self) -> None:
+        self._at: dict[str, float] = {}
+
+    def arm(self, name: str, at: float) -> None:
+        self._at[name] = at
+
+    def cancel(self, *names: str) -> None:
+        for name in names:
+            self._at.pop(name, None)
+
+    def clear(self) -> None:
+        self._at.clear()
+
+    def get(self, name: str) -> float | None:
+        return self._at.get(name)
+
+    def earliest(self) -> float | None:
+        return min(self._at.values()) if self._at else None
+
+    def due(self, now: float) -> list[str]:
+        """Names whose deadline is at or before `now`, earliest first (ties by name)."""
+        return sorted((n for n, at in self._at.items() if at <= now), key=lambda n: (self._at[n], n))
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(sorted(self._at.items()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={at:g}" for n, at in sorted(self._at.items(), key=lambda x: x[1]))
+        return f"Timers({inner})"
+
+
+class TimerOwner(Protocol):
+    def get_timer(self) -> float | None: ...
+
+
+class TimerQueue:
+    """A heap of (deadline, owner) with lazy invalidation.
+
+    Call `schedule(owner)` after anything that may have moved the owner's deadline; stale heap
+    entries are skipped because the owner's `get_timer()` no longer agrees with them.
+
+    >>> class O:
+    ...     def __init__(self, at): self.at = at
+    ...     def get_timer(self): return self.at
+    >>> q = TimerQueue(); a, b = O(3.0), O(1.0)
+    >>> q.schedule(a); q.schedule(b); q.get_timer()
+    1.0
+    >>> b.at = None; q.get_timer()
+    3.0
+    >>> q.pop_due(5.0) == [a]
+    True
+    """
+
+    __slots__ = ("_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, TimerOwner]] = []
+        self._seq = itertools.count()
+
+    def schedule(self, owner: TimerOwner) -> None:
+        at = owner.get_timer()
+        if at is not None:
+            heapq.heappush(self._heap, (at, next(self._seq), owner))
+
+    def _clean(self) -> None:
+        heap = self._heap
+        while heap and heap[0][2].get_timer() != heap[0][0]:
+            heapq.heappop(heap)
+
+    def get_timer(self) -> float | None:
+        self._clean()
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float) -> list[TimerOwner]:
+        """Owners whose current deadline is at or before `now`, each once, earliest first."""
+        out: list[TimerOwner] = []
+        seen: set[int] = set()
+        heap = self._heap
+        while True:
+            self._clean()
+            if not heap or heap[0][0] > now:
+                return out
+            _, _, owner = heapq.heappop(heap)
+            if id(owner) not in seen:
+                seen.add(id(owner))
+                out.append(owner)
+
+    def __len__(self) -> int:
+        return len(self._heap)
