@@ -1,0 +1,320 @@
+"""Scenario files: a call described in TOML, loaded into frozen dataclasses.
+
+A scenario names a caller (when it sends its INVITE, optionally when it CANCELs), zero or more
+devices of the callee ``bob`` (when each registers, whether it sleeps until a push wakes it, how
+fast it rings and answers) and optional proxy knobs that override the chosen preset's.
+
+Rule of this module: a bad file never gives a traceback. Every problem raises one
+`ScenarioError` (a `UsageError`) whose message names the file, the line and the key: the line
+comes from tomllib for syntax errors and from the text itself for semantic ones.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pushinject.errors import UsageError
+
+__all__ = [
+    "ScenarioError",
+    "CallerSpec",
+    "DeviceSpec",
+    "Scenario",
+    "PRESET_NAMES",
+    "PROXY_KNOBS",
+    "load_scenario",
+    "parse_scenario",
+]
+
+#: presets a scenario may name (``pushinject.presets`` implements them)
+PRESET_NAMES: tuple[str, ...] = ("opensips", "kamailio-tsilo", "rfc8599")
+
+#: proxy knobs a scenario may override, with their meaning (seconds unless stated)
+PROXY_KNOBS: dict[str, str] = {
+    "fr_inv_timeout": "placeholder / INVITE branch final-response timer (OpenSIPS tm, R28)",
+    "fr_timeout": "branch timer until the first provisional (OpenSIPS tm fr_timeout, R29)",
+    "subscription_timeout": "lifetime of the contact-event subscription (notify_on_event, R19)",
+    "bucket_timer": "RFC 8599 §5.2 Bucket Timer: how long a request waits for the device",
+    "max_inv_lifetime": "cap on the whole INVITE transaction (Kamailio tm, R65)",
+}
+
+
+class ScenarioError(UsageError):
+    """A scenario file that cannot be used; `key` and `line` say where (line 0: unknown)."""
+
+    def __init__(self, source: str, line: int, key: str, problem: str) -> None:
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {key}: {problem}")
+        self.source = source
+        self.line = line
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class CallerSpec:
+    """The caller ``alice``: sends the INVITE at `invite_at`, CANCELs at `cancel_at` if set."""
+
+    invite_at: float
+    cancel_at: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One device of the callee ``bob``.
+
+    `push` devices are registered with RFC 8599 pn-* parameters before the call and sleep until
+    pushed; `wake_after` seconds after the push they send a refresh REGISTER (RFC 8599 §4.1.3),
+    from a new port when `new_port_on_wake` (a mobile reconnecting, SPEC-FACTS (c) 11).
+    `register_at` registers a (new) contact at that time; `reregister_at` sends refreshes of the
+    same binding (same Call-ID, higher CSeq). `ring_after` / `answer_after` count from the INVITE.
+    """
+
+    name: str
+    register_at: float | None = None
+    push: bool = False
+    wake_after: float | None = None
+    new_port_on_wake: bool = False
+    push_fails: bool = False
+    reregister_at: tuple[float, ...] = ()
+    ring_after: float | None = None
+    answer_after: float | None = None
+    answer: int = 200
+    expires: int = 3600
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole scenario file, validated."""
+
+    name: str
+    caller: CallerSpec
+    devices: tuple[DeviceSpec, ...] = ()
+    preset: str | None = None
+    proxy: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+    source: str = "<scenario>"
+
+
+# -- locating keys in the text -------------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
+
+
+def _line_of(text: str, table: str | None, index: int, key: str | None) -> int:
+    """The 1-based line of `key` inside `[table]` (or the `index`-th `[[table]]`); 0 if absent.
+
+    Without `key`, the line of the table header itself. Good enough for the flat files this
+    module reads (no inline tables spanning lines, no dotted keys).
+    """
+    current: str | None = None
+    seen = -1
+    header_line = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(raw)
+        if header:
+            current = header.group(2)
+            if current == table:
+                seen += 1 if header.group(1) == "[[" else 0
+                if header.group(1) == "[":
+                    seen = index
+                if seen == index:
+                    header_line = number
+            continue
+        in_place = current == table and (table is None or seen == index)
+        if in_place and key is not None and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", raw):
+            return number
+    return header_line if key is None or table is not None and header_line else 0
+
+
+class _Reader:
+    """Typed access to one table of the parsed file, reporting errors at the right line."""
+
+    def __init__(self, text: str, source: str, data: Mapping[str, Any], table: str | None,
+                 index: int = 0) -> None:
+        self.text, self.source, self.data = text, source, data
+        self.table, self.index = table, index
+
+    def _name(self, key: str) -> str:
+        if self.table is None:
+            return key
+        suffix = f"[{self.index}]" if self.table == "device" else ""
+        return f"{self.table}{suffix}.{key}"
+
+    def fail(self, key: str | None, problem: str) -> ScenarioError:
+        line = _line_of(self.text, self.table, self.index, key)
+        if line == 0 and key is not None:
+            line = _line_of(self.text, self.table, self.index, None)
+        return ScenarioError(self.source, line, self._name(key) if key else str(self.table),
+                             problem)
+
+    def check_keys(self, allowed: Mapping[str, object] | tuple[str, ...]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                known = ", ".join(sorted(allowed))
+                raise self.fail(key, f"unknown key (known: {known})")
+
+    def number(self, key: str, *, required: bool = False, positive: bool = False
+               ) -> float | None:
+        if key not in self.data:
+            if required:
+                line = _line_of(self.text, self.table, self.index, None)
+                raise ScenarioError(self.source, line, self._name(key), "missing required key")
+            return None
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, f"expected a number of seconds, got {value!r}")
+        if value < 0 or (positive and value == 0):
+            raise self.fail(key, f"must be {'above' if positive else 'at least'} 0, got {value}")
+        return float(value)
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"expected an integer, got {value!r}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.data.get(key, False)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}")
+        return value
+
+    def string(self, key: str, default: str | None = None) -> str | None:
+        value = self.data.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {value!r}")
+        return value
+
+    def numbers(self, key: str) -> tuple[float, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or any(
+            isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in value
+        ):
+            raise self.fail(key, f"expected a list of times (seconds, at least 0), got {value!r}")
+        return tuple(float(v) for v in value)
+
+    def sub(self, key: str) -> Mapping[str, Any]:
+        value = self.data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table [{key}], got {value!r}")
+        return value
+
+
+_TOP = ("name", "description", "preset", "proxy", "caller", "device")
+_CALLER = ("invite_at", "cancel_at")
+_DEVICE = tuple(DeviceSpec.__dataclass_fields__)
+
+
+def _device(reader: _Reader) -> DeviceSpec:
+    reader.check_keys(_DEVICE)
+    name = reader.string("name")
+    if not name or not re.fullmatch(r"[A-Za-z0-9_\-]{1,16}", name):
+        raise reader.fail("name" if "name" in reader.data else None,
+                          f"each device needs a name of 1-16 letters, digits, - or _, got {name!r}")
+    device = DeviceSpec(
+        name=name,
+        register_at=reader.number("register_at"),
+        push=reader.boolean("push"),
+        wake_after=reader.number("wake_after"),
+        new_port_on_wake=reader.boolean("new_port_on_wake"),
+        push_fails=reader.boolean("push_fails"),
+        reregister_at=reader.numbers("reregister_at"),
+        ring_after=reader.number("ring_after"),
+        answer_after=reader.number("answer_after"),
+        answer=reader.integer("answer", 200, 200, 699),
+        expires=reader.integer("expires", 3600, 1, 86400),
+    )
+    if device.wake_after is not None and not device.push:
+        raise reader.fail("wake_after", "only a push device (push = true) is woken")
+    if device.push_fails and not device.push:
+        raise reader.fail("push_fails", "only a push device (push = true) is pushed")
+    if device.new_port_on_wake and not device.push:
+        raise reader.fail("new_port_on_wake", "only a push device (push = true) wakes")
+    if device.ring_after is not None and device.answer_after is not None \
+            and device.ring_after >= device.answer_after:
+        raise reader.fail("ring_after", "must come before answer_after")
+    return device
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Validate scenario text; raise `ScenarioError` naming the key and line of any fault.
+
+    Examples
+    --------
+    >>> s = parse_scenario('[caller]\\ninvite_at = 1.0\\n[[device]]\\nname = "A"\\n')
+    >>> s.caller.invite_at, [d.name for d in s.devices]
+    (1.0, ['A'])
+    >>> parse_scenario('[caller]\\ninvite_at = "soon"\\n', "x.toml")
+    Traceback (most recent call last):
+    ...
+    pushinject.sim.scenario.ScenarioError: x.toml:2: caller.invite_at: expected a number of seconds, got 'soon'
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(match.group(1)) if match else 0
+        problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ScenarioError(source, line, "syntax", problem) from None
+    top = _Reader(text, source, data, None)
+    top.check_keys(_TOP)
+    preset = top.string("preset")
+    if preset is not None and preset not in PRESET_NAMES:
+        raise top.fail("preset", f"unknown preset {preset!r} (known: {', '.join(PRESET_NAMES)})")
+
+    proxy_data = top.sub("proxy")
+    proxy_reader = _Reader(text, source, proxy_data, "proxy")
+    proxy_reader.check_keys(PROXY_KNOBS)
+    proxy = {key: proxy_reader.number(key, positive=True) for key in proxy_data}
+
+    if "caller" not in data:
+        raise ScenarioError(source, 0, "caller", "missing required table [caller] with invite_at")
+    caller_reader = _Reader(text, source, top.sub("caller"), "caller")
+    caller_reader.check_keys(_CALLER)
+    invite_at = caller_reader.number("invite_at", required=True)
+    assert invite_at is not None
+    cancel_at = caller_reader.number("cancel_at")
+    if cancel_at is not None and cancel_at <= invite_at:
+        raise caller_reader.fail("cancel_at", "must come after invite_at")
+
+    raw_devices = data.get("device", [])
+    if not isinstance(raw_devices, list):
+        raise top.fail("device", "devices are written as [[device]] tables")
+    devices = []
+    for index, raw in enumerate(raw_devices):
+        reader = _Reader(text, source, raw, "device", index)
+        device = _device(reader)
+        if device.name in {d.name for d in devices}:
+            raise reader.fail("name", f"duplicate device name {device.name!r}")
+        devices.append(device)
+
+    name = top.string("name", Path(source).stem) or Path(source).stem
+    return Scenario(
+        name=name,
+        caller=CallerSpec(invite_at=invite_at, cancel_at=cancel_at),
+        devices=tuple(devices),
+        preset=preset,
+        proxy={k: v for k, v in proxy.items() if v is not None},
+        description=top.string("description", "") or "",
+        source=source,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file (see `parse_scenario`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no such scenario file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read scenario file {path}: {exc}") from None
+    return parse_scenario(text, path.name)
