@@ -1,0 +1,344 @@
+"""Event subscriptions: a model of OpenSIPS `notify_on_event` (event_routing module).
+
+Theory of operation (SPEC-FACTS R16–R22):
+
+- `Subscriptions.notify_on_event(event, filters, route, timeout, txn=..., now=...)` records a
+  subscription. It captures the transaction given *at that moment*: subscribing before the
+  transaction exists leaves it with none, and its notifications later carry no transaction
+  (R16).
+- Filters are ``key=value`` strings, all of which must match (AND). A string with no ``=`` or
+  with an empty value is discarded, not an error; keys are compared with event parameter names
+  regardless of case; a key that names no parameter of the event passes; values are C
+  `fnmatch` globs, case-sensitive (R17, R18; see `pushinject.core.globmatch`).
+- `raise_event(name, params, now)` returns one `Notification` per live matching subscription,
+  in creation order. A notify subscription fires any number of times: a match does not remove
+  it (R19). A one-shot subscription (`wait_for_event`, R22) is removed by its first match.
+- A subscription lives while ``now <= created + timeout`` and is removed once
+  ``now > created + timeout``: by `handle_timer(now)` or when an event is raised (R19). The end
+  of its transaction does not remove it. Removal is silent for script subscriptions; the
+  removed ones are returned by `handle_timer` so a caller that asked for an expiry notice
+  (``expire_notify``, R20) can act on it.
+
+OpenSIPS only logs the silent pitfalls (SPEC-FACTS pitfalls (c)6 and (c)7); this model records
+each as a `SubscriptionWarning` in `Subscriptions.warnings`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pushinject.core.globmatch import glob_match
+from pushinject.errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from pushinject.core.contact_events import ContactEvent
+    from pushinject.core.ids import IdSource
+
+__all__ = [
+    "Filter",
+    "parse_filters",
+    "Subscription",
+    "Notification",
+    "SubscriptionWarning",
+    "Subscriptions",
+]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One ``key=value`` filter of a subscription (SPEC-FACTS R17, R18).
+
+    >>> f = Filter.parse("AOR=alice*")
+    >>> f, f.check({"aor": "alice"}), f.check({"aor": "bob"}), f.check({"uri": "x"})
+    (Filter(key='AOR', pattern='alice*'), True, False, None)
+    """
+
+    key: str
+    pattern: str
+
+    @classmethod
+    def parse(cls, text: str) -> Filter:
+        """Split ``key=value`` at the first ``=``; raise `ValueError` when it cannot be used."""
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise ValueError(f"filter {text!r} has no '=' and is discarded (R17)")
+        if not value:
+            raise ValueError(f"filter {text!r} has an empty value and is discarded (R17)")
+        return cls(key=key, pattern=value)
+
+    def check(self, params: Mapping[str, str]) -> bool | None:
+        """Match against event parameters: True/False, or None when no parameter has this key.
+
+        Keys compare without case, values with a case-sensitive glob (R17, R18).
+        """
+        wanted = self.key.lower()
+        for name, value in params.items():
+            if name.lower() == wanted:
+                return glob_match(self.pattern, value)
+        return None
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.pattern}"
+
+
+def parse_filters(filters: str | Sequence[str]) -> tuple[tuple[Filter, ...], tuple[str, ...]]:
+    """Parse filter strings into the kept filters and the reasons the others were discarded.
+
+    A single string is one filter (an AVP with one value); a sequence holds several (R17).
+
+    >>> parse_filters(["aor=alice", "aor=", "callid"])
+    ((Filter(key='aor', pattern='alice'),), ("filter 'aor=' has an empty value and is \
+discarded (R17)", "filter 'callid' has no '=' and is discarded (R17)"))
+    """
+    texts = [filters] if isinstance(filters, str) else list(filters)
+    kept: list[Filter] = []
+    dropped: list[str] = []
+    for text in texts:
+        try:
+            kept.append(Filter.parse(text))
+        except ValueError as err:
+            dropped.append(str(err))
+    return tuple(kept), tuple(dropped)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subscription:
+    """A `notify_on_event` subscription (SPEC-FACTS R16–R20).
+
+    `expires_at` (``created + timeout``) is the last instant at which it still fires (R19).
+    `txn` is whatever transaction handle the caller passed when subscribing, or None (R16).
+    """
+
+    id: str
+    event: str
+    filters: tuple[Filter, ...]
+    route: str
+    timeout: float
+    created: float
+    txn: object | None = None
+    once: bool = False
+    expire_notify: bool = False
+    discarded: tuple[str, ...] = ()
+
+    @property
+    def expires_at(self) -> float:
+        """The last instant the subscription is alive: ``created + timeout`` (R19)."""
+        return self.created + self.timeout
+
+    @property
+    def removal_at(self) -> float:
+        """The first instant after `expires_at`: when `handle_timer` removes it (R19)."""
+        return math.nextafter(self.expires_at, math.inf)
+
+    def alive(self, now: float) -> bool:
+        """True while ``now <= created + timeout`` (R19)."""
+        return now <= self.expires_at
+
+    def matches(self, params: Mapping[str, str]) -> bool:
+        """True when every filter passes; a filter whose key is absent passes (R17)."""
+        return all(f.check(params) is not False for f in self.filters)
+
+    def __repr__(self) -> str:
+        flt = ", ".join(str(f) for f in self.filters)
+        return (
+            f"Subscription({self.id}, {self.event} [{flt}] -> {self.route}, "
+            f"{self.created:g}..{self.expires_at:g}, txn={self.txn!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A subscription that matched a raised event; `params` become the route's AVPs (R21)."""
+
+    subscription: Subscription
+    params: Mapping[str, str]
+
+    @property
+    def txn(self) -> object | None:
+        """The transaction captured when subscribing, or None (R16)."""
+        return self.subscription.txn
+
+
+@dataclass(frozen=True)
+class SubscriptionWarning:
+    """A pitfall OpenSIPS lets pass silently, made visible (SPEC-FACTS (c)6, (c)7; R16, R17)."""
+
+    at: float
+    subscription: str
+    rule: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.at:g} {self.subscription} [{self.rule}] {self.text}"
+
+
+@dataclass
+class Subscriptions:
+    """The table of live subscriptions, driven by `now` (house style: sans-I/O).
+
+    >>> from pushinject.core.ids import CountingIds
+    >>> subs = Subscriptions(CountingIds("t"))
+    >>> sub = subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=alice"], "fork_call", 20,
+    ...                            txn="T1", now=0.0)
+    >>> [n.subscription.id for n in subs.raise_event("E_UL_CONTACT_INSERT", {"aor": "alice"}, 5.0)]
+    ['t-sub-1']
+    >>> subs.raise_event("E_UL_CONTACT_INSERT", {"aor": "alice"}, 20.5)
+    []
+    """
+
+    ids: IdSource
+    _subs: list[Subscription] = field(default_factory=list)
+    warnings: list[SubscriptionWarning] = field(default_factory=list)
+    _warned: set[tuple[str, str]] = field(default_factory=set)
+
+    # -- subscribing ---------------------------------------------------------------------------
+
+    def notify_on_event(
+        self,
+        event: str,
+        filters: str | Sequence[str],
+        route: str,
+        timeout: float,
+        *,
+        txn: object | None,
+        now: float,
+        once: bool = False,
+        expire_notify: bool = False,
+        txn_deadline: float | None = None,
+    ) -> Subscription:
+        """Subscribe `route` to `event` for `timeout` seconds from `now` (R16–R19).
+
+        Discarded filters (no ``=``, empty value), a missing transaction, and a subscription
+        that ends before `txn_deadline` (when the caller knows when its transaction will end;
+        pitfall (c)7) are recorded as warnings; they do not fail the call, as in OpenSIPS.
+        """
+        if timeout < 0:
+            raise LocalProtocolError(f"subscription timeout must not be negative: {timeout}")
+        kept, dropped = parse_filters(filters)
+        sub = Subscription(
+            id=self.ids.token("sub"),
+            event=event,
+            filters=kept,
+            route=route,
+            timeout=float(timeout),
+            created=now,
+            txn=txn,
+            once=once,
+            expire_notify=expire_notify,
+            discarded=dropped,
+        )
+        self._subs.append(sub)
+        for reason in dropped:
+            self._warn(now, sub, "R17", reason)
+        if dropped and not kept:
+            self._warn(now, sub, "R17", "no filter left: every event matches")
+        if txn is None:
+            self._warn(
+                now, sub, "R16",
+                "subscribed without a transaction: notifications carry none, injection fails (-1)",
+            )
+        if txn_deadline is not None and sub.expires_at < txn_deadline:
+            self._warn(
+                now, sub, "R19",
+                f"subscription ends at {sub.expires_at:g}, before its transaction "
+                f"({txn_deadline:g}): later registrations are not seen",
+            )
+        return sub
+
+    def wait_for_event(
+        self,
+        event: str,
+        filters: str | Sequence[str],
+        timeout: float,
+        *,
+        txn: object | None,
+        now: float,
+    ) -> Subscription:
+        """The async `wait_for_event`: resumes once, on the first match or at timeout (R22)."""
+        return self.notify_on_event(
+            event, filters, "", timeout, txn=txn, now=now, once=True, expire_notify=True
+        )
+
+    def cancel(self, sub: Subscription) -> bool:
+        """Remove a subscription now (an API caller's choice; scripts cannot). True if it was live."""
+        if sub in self._subs:
+            self._subs.remove(sub)
+            return True
+        return False
+
+    # -- events --------------------------------------------------------------------------------
+
+    def raise_event(
+        self, name: str, params: Mapping[str, str | int], now: float
+    ) -> list[Notification]:
+        """Deliver an event: one `Notification` per live matching subscription (R17–R19).
+
+        Integer parameters are written as decimal strings before matching (R18). Expired
+        subscriptions are dropped first, as OpenSIPS checks expiry when an event is raised.
+        """
+        self._expire(now)
+        values = {key: str(value) for key, value in params.items()}
+        out: list[Notification] = []
+        for sub in list(self._subs):
+            if sub.event != name:
+                continue
+            for flt in sub.filters:
+                if flt.check(values) is None and (sub.id, flt.key) not in self._warned:
+                    self._warned.add((sub.id, flt.key))
+                    self._warn(
+                        now, sub, "R17",
+                        f"filter key {flt.key!r} names no parameter of {name}: it always passes",
+                    )
+            if sub.matches(values):
+                out.append(Notification(sub, dict(values)))
+                if sub.once:
+                    self._subs.remove(sub)
+        return out
+
+    def publish(self, event: ContactEvent, now: float) -> list[Notification]:
+        """Raise a usrloc contact event (`ContactEvent`) to the subscribers (R21, R23)."""
+        return self.raise_event(event.name, event.params, now)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        """The earliest instant a subscription must be removed at, or None (R19)."""
+        return min((s.removal_at for s in self._subs), default=None)
+
+    def handle_timer(self, now: float) -> list[Subscription]:
+        """Remove and return every subscription with ``now > created + timeout`` (R19, R20)."""
+        return self._expire(now)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> tuple[Subscription, ...]:
+        """The subscriptions still held, in creation order (some may be past expiry until the
+        next `handle_timer` or `raise_event`)."""
+        return tuple(self._subs)
+
+    def live(self, now: float) -> tuple[Subscription, ...]:
+        """The subscriptions alive at `now` (R19)."""
+        return tuple(s for s in self._subs if s.alive(now))
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _expire(self, now: float) -> list[Subscription]:
+        gone = [s for s in self._subs if not s.alive(now)]
+        if gone:
+            self._subs = [s for s in self._subs if s.alive(now)]
+        return gone
+
+    def _warn(self, now: float, sub: Subscription, rule: str, text: str) -> None:
+        self.warnings.append(SubscriptionWarning(now, sub.id, rule, text))
+
+    def warnings_for(self, subs: Iterable[Subscription]) -> list[SubscriptionWarning]:
+        """The warnings recorded for the given subscriptions."""
+        wanted = {s.id for s in subs}
+        return [w for w in self.warnings if w.subscription in wanted]
