@@ -1,0 +1,137 @@
+"""Building requests and responses (RFC 3261 §8.1.1, §8.2.6) and the reason-phrase table (§21)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pushinject.sip.message import Request, Response
+from pushinject.sip.uri import URI
+from pushinject.sip.values import NameAddr, Via
+
+__all__ = ["REASON_PHRASES", "reason_phrase", "make_request", "make_response"]
+
+#: RFC 3261 §21 plus later registrations pushinject meets (RFC 3262, 4028, 6665, 8599 ...)
+REASON_PHRASES: dict[int, str] = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 199: "Early Dialog Terminated",
+    200: "OK", 202: "Accepted", 204: "No Notification",
+    300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily",
+    305: "Use Proxy", 380: "Alternative Service",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
+    412: "Conditional Request Failed", 413: "Request Entity Too Large",
+    414: "Request-URI Too Long", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme", 420: "Bad Extension", 421: "Extension Required",
+    422: "Session Interval Too Small", 423: "Interval Too Brief",
+    429: "Provide Referrer Identity", 439: "First Hop Lacks Outbound Support",
+    480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous",
+    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
+    489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
+    494: "Security Agreement Required",
+    500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Server Time-out", 505: "Version Not Supported",
+    513: "Message Too Large", 555: "Push Notification Service Not Supported",
+    580: "Precondition Failure",
+    600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+}
+
+_CLASS_PHRASES = {1: "Provisional", 2: "Success", 3: "Redirection", 4: "Client Error",
+                  5: "Server Error", 6: "Global Failure"}
+
+
+def reason_phrase(status: int) -> str:
+    """The usual reason phrase of a status code (RFC 3261 §21; RFC 8599 §14 for 555).
+
+    >>> reason_phrase(180), reason_phrase(555), reason_phrase(499)
+    ('Ringing', 'Push Notification Service Not Supported', 'Client Error')
+    """
+    return REASON_PHRASES.get(status) or _CLASS_PHRASES.get(status // 100, "Unknown")
+
+
+def _body_headers(body: bytes, content_type: str | None) -> list[tuple[str, str]]:
+    headers = [] if content_type is None else [("Content-Type", content_type)]
+    return [*headers, ("Content-Length", str(len(body)))]
+
+
+def make_request(
+    method: str,
+    uri: URI | str,
+    *,
+    via: Via | str,
+    from_: NameAddr | str,
+    to: NameAddr | str,
+    call_id: str,
+    cseq: int,
+    contact: NameAddr | str | None = None,
+    max_forwards: int | None = 70,
+    extra: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Request:
+    """A request with the header set RFC 3261 §8.1.1 requires, in the usual order.
+
+    >>> req = make_request("OPTIONS", "sip:bob@example.com", via="SIP/2.0/UDP h;branch=z9hG4bK1",
+    ...                    from_="<sip:a@example.com>;tag=1", to="<sip:bob@example.com>",
+    ...                    call_id="c1", cseq=1)
+    >>> print(bytes(req).decode().replace("\\r", ""))
+    OPTIONS sip:bob@example.com SIP/2.0
+    Via: SIP/2.0/UDP h;branch=z9hG4bK1
+    Max-Forwards: 70
+    From: <sip:a@example.com>;tag=1
+    To: <sip:bob@example.com>
+    Call-ID: c1
+    CSeq: 1 OPTIONS
+    Content-Length: 0
+    <BLANKLINE>
+    <BLANKLINE>
+    """
+    headers = [("Via", str(via))]
+    if max_forwards is not None:
+        headers.append(("Max-Forwards", str(max_forwards)))
+    headers += [("From", str(from_)), ("To", str(to)), ("Call-ID", call_id),
+                ("CSeq", f"{cseq} {method}")]
+    if contact is not None:
+        headers.append(("Contact", str(contact)))
+    headers += list(extra)
+    headers += _body_headers(body, content_type)
+    return Request(method, uri, headers, body)
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    extra: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Response:
+    """A response to `request` (RFC 3261 §8.2.6): Via (all values, in order), From, To,
+    Call-ID and CSeq are copied; Timestamp too for 100 (§8.2.6.1). When the status is above
+    100 and To has no tag, `to_tag` (if given) is added to To (§8.2.6.2).
+
+    >>> req = make_request("INVITE", "sip:bob@example.com", via="SIP/2.0/UDP h;branch=z9hG4bK1",
+    ...                    from_="<sip:a@example.com>;tag=1", to="<sip:bob@example.com>",
+    ...                    call_id="c1", cseq=1)
+    >>> resp = make_response(req, 180, to_tag="b1")
+    >>> resp.status, resp.reason, resp.to.tag, resp.cseq.method, resp.top_via.branch
+    (180, 'Ringing', 'b1', 'INVITE', 'z9hG4bK1')
+    """
+    headers: list[tuple[str, str]] = [(n, v) for n, v in request.headers
+                                      if n.lower() in ("via", "v")]
+    to = request.get("To") or ""
+    if status > 100 and to_tag is not None and request.to.tag is None:
+        to = f"{to};tag={to_tag}"
+    headers += [("From", request.get("From") or ""), ("To", to),
+                ("Call-ID", request.call_id), ("CSeq", request.get("CSeq") or "")]
+    timestamp = request.get("Timestamp")
+    if status == 100 and timestamp is not None:
+        headers.append(("Timestamp", timestamp))
+    headers += list(extra)
+    headers += _body_headers(body, content_type)
+    return Response(status, reason if reason is not None else reason_phrase(status), headers,
+                    body)

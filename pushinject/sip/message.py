@@ -1,0 +1,407 @@
+"""Immutable SIP requests and responses with header access on demand (RFC 3261 §7).
+
+A message keeps its headers as the ordered `(name, value)` pairs of the wire (folding undone);
+typed values (Via, CSeq, From, ...) are parsed the first time they are read and cached.
+Derivation methods return new messages; nothing changes a message in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from pushinject.sip.errors import SIPParseError
+from pushinject.sip.headers import COMMA_LISTS, header_key, split_commas
+from pushinject.sip.uri import URI, parse_uri
+from pushinject.sip.values import (
+    MAX_DELTA_SECONDS, Contact, CSeq, NameAddr, Via, parse_contact, parse_cseq, parse_int,
+    parse_name_addr, parse_via,
+)
+
+__all__ = ["Message", "Request", "Response", "SIP_VERSION"]
+
+SIP_VERSION = "SIP/2.0"
+_M = TypeVar("_M", bound="Message")
+_T = TypeVar("_T")
+Headers = tuple[tuple[str, str], ...]
+
+
+class Message:
+    """What requests and responses share: headers, body, defects and typed accessors."""
+
+    __slots__ = ("headers", "body", "_defects", "_strict", "_index", "_cache", "_wire")
+
+    headers: Headers
+    body: bytes
+
+    def __init__(
+        self,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        defects: Iterable[str] = (),
+        *,
+        strict: bool = True,
+        _index: dict[str, list[int]] | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "headers", tuple(headers))
+        setattr_(self, "body", bytes(body))
+        setattr_(self, "_defects", tuple(defects))
+        setattr_(self, "_strict", strict)
+        setattr_(self, "_index", _index)
+        setattr_(self, "_cache", {})
+        setattr_(self, "_wire", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; use the with_* methods")
+
+    # -- the start line (subclasses) -------------------------------------------------------
+    @property
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def _copy(self: _M, headers: Iterable[tuple[str, str]], body: bytes | None = None) -> _M:
+        raise NotImplementedError
+
+    # -- raw header access -----------------------------------------------------------------
+    @property
+    def defects(self) -> list[str]:
+        """Faults lenient parsing tolerated, in the order found (empty for a clean message)."""
+        return list(self._defects)
+
+    def _positions(self, name: str) -> list[int]:
+        index = self._index
+        if index is None:
+            index = {}
+            for i, (n, _) in enumerate(self.headers):
+                index.setdefault(header_key(n), []).append(i)
+            object.__setattr__(self, "_index", index)
+        return index.get(header_key(name), [])
+
+    def get(self, name: str) -> str | None:
+        """The first value of a header (any case, compact forms accepted), or None.
+
+        For list headers written `Via: a, b` this is the whole line; use `get_all` for items.
+        """
+        pos = self._positions(name)
+        return self.headers[pos[0]][1] if pos else None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of a header, comma-split where its grammar allows (RFC 3261 §7.3.1)."""
+        values = [self.headers[i][1] for i in self._positions(name)]
+        if header_key(name) in COMMA_LISTS:
+            return [part for value in values for part in split_commas(value) if part]
+        return values
+
+    def has(self, name: str) -> bool:
+        return bool(self._positions(name))
+
+    # -- typed accessors (parsed on first use, cached) -------------------------------------
+    def _cached(self, key: str, make: Callable[[], _T]) -> _T:
+        cache = self._cache
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]  # type: ignore[no-any-return]
+
+    def _required(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise SIPParseError(f"the message has no {name} header")
+        return value
+
+    @property
+    def call_id(self) -> str:
+        """Call-ID (RFC 3261 §20.8)."""
+        return self._required("Call-ID")
+
+    @property
+    def cseq(self) -> CSeq:
+        """CSeq (RFC 3261 §20.16)."""
+        return self._cached("cseq", lambda: parse_cseq(self._required("CSeq")))
+
+    @property
+    def vias(self) -> list[Via]:
+        """Every Via value, topmost first (RFC 3261 §20.42)."""
+        return list(self._cached("via", lambda: [parse_via(v) for v in self.get_all("Via")]))
+
+    @property
+    def top_via(self) -> Via:
+        """The topmost Via (RFC 3261 §16.7, §8.2.6); raises SIPParseError if there is none."""
+        vias = self._cached("via", lambda: [parse_via(v) for v in self.get_all("Via")])
+        if not vias:
+            raise SIPParseError("the message has no Via header")
+        return vias[0]
+
+    def _name_addr(self, name: str) -> NameAddr:
+        strict = self._strict
+        return self._cached(name, lambda: parse_name_addr(self._required(name), strict))
+
+    @property
+    def from_(self) -> NameAddr:
+        """From (RFC 3261 §20.20)."""
+        return self._name_addr("From")
+
+    @property
+    def to(self) -> NameAddr:
+        """To (RFC 3261 §20.39)."""
+        return self._name_addr("To")
+
+    @property
+    def contacts(self) -> list[Contact]:
+        """Every Contact value (RFC 3261 §20.10); `Contact: *` gives one with `.star`."""
+        strict = self._strict
+        return list(self._cached(
+            "contact", lambda: [parse_contact(v, strict) for v in self.get_all("Contact")]
+        ))
+
+    def _name_addrs(self, name: str) -> list[NameAddr]:
+        strict = self._strict
+        return list(self._cached(
+            name, lambda: [parse_name_addr(v, strict) for v in self.get_all(name)]
+        ))
+
+    @property
+    def routes(self) -> list[NameAddr]:
+        """Route values in order (RFC 3261 §20.34)."""
+        return self._name_addrs("Route")
+
+    @property
+    def record_routes(self) -> list[NameAddr]:
+        """Record-Route values in order (RFC 3261 §20.30)."""
+        return self._name_addrs("Record-Route")
+
+    @property
+    def paths(self) -> list[NameAddr]:
+        """Path values in order (RFC 3327 §4)."""
+        return self._name_addrs("Path")
+
+    def _int(self, name: str, limit: int) -> int | None:
+        value = self.get(name)
+        if value is None:
+            return None
+        if not self._strict and value.isdigit():
+            return int(value)
+        return parse_int(value, limit, name)
+
+    @property
+    def max_forwards(self) -> int | None:
+        """Max-Forwards, 0 to 255 (RFC 3261 §20.22)."""
+        return self._int("Max-Forwards", 255)
+
+    @property
+    def expires(self) -> int | None:
+        """Expires in seconds (RFC 3261 §20.19)."""
+        return self._int("Expires", MAX_DELTA_SECONDS)
+
+    @property
+    def content_length(self) -> int | None:
+        """Content-Length (RFC 3261 §20.14)."""
+        return self._int("Content-Length", 2**63)
+
+    @property
+    def content_type(self) -> str | None:
+        return self.get("Content-Type")
+
+    def _tokens(self, name: str) -> list[str]:
+        return [t for v in self.get_all(name) for t in [v.strip()] if t]
+
+    @property
+    def require(self) -> list[str]:
+        """Require option tags (RFC 3261 §20.32)."""
+        return self._tokens("Require")
+
+    @property
+    def supported(self) -> list[str]:
+        """Supported option tags (RFC 3261 §20.37)."""
+        return self._tokens("Supported")
+
+    @property
+    def proxy_require(self) -> list[str]:
+        return self._tokens("Proxy-Require")
+
+    @property
+    def feature_caps(self) -> list[str]:
+        """Feature-Caps values (RFC 6809 §6), e.g. `*;+sip.pns="apns"` (RFC 8599 §6)."""
+        return self.get_all("Feature-Caps")
+
+    @property
+    def reasons(self) -> list[str]:
+        """Reason values (RFC 3326 §2)."""
+        return self.get_all("Reason")
+
+    # -- derivation --------------------------------------------------------------------------
+    def with_header_prepended(self: _M, name: str, value: str) -> _M:
+        """A copy with `name: value` placed before every other header (e.g. a new Via)."""
+        return self._copy(((name, value), *self.headers))
+
+    def with_header_appended(self: _M, name: str, value: str) -> _M:
+        """A copy with `name: value` added after the existing headers."""
+        return self._copy((*self.headers, (name, value)))
+
+    def with_header(self: _M, name: str, value: str) -> _M:
+        """A copy where `name` has the single value `value`: it replaces the first occurrence
+        (and drops the others), or is appended when absent."""
+        key = header_key(name)
+        out: list[tuple[str, str]] = []
+        done = False
+        for n, v in self.headers:
+            if header_key(n) == key:
+                if not done:
+                    out.append((n, value))
+                    done = True
+            else:
+                out.append((n, v))
+        if not done:
+            out.append((name, value))
+        return self._copy(out)
+
+    def without_header(self: _M, name: str) -> _M:
+        """A copy without any occurrence of `name` (compact form included)."""
+        key = header_key(name)
+        return self._copy([(n, v) for n, v in self.headers if header_key(n) != key])
+
+    def without_top_via(self: _M) -> _M:
+        """A copy without the topmost Via value (RFC 3261 §16.7 step 3 on responses)."""
+        pos = self._positions("Via")
+        if not pos:
+            raise SIPParseError("the message has no Via header")
+        first = pos[0]
+        name, value = self.headers[first]
+        rest = split_commas(value)[1:]
+        headers = list(self.headers)
+        if rest:
+            headers[first] = (name, ", ".join(rest))
+        else:
+            del headers[first]
+        return self._copy(headers)
+
+    def with_body(self: _M, body: bytes, content_type: str | None = None) -> _M:
+        """A copy with a new body and a matching Content-Length (and Content-Type if given)."""
+        msg = self.with_header("Content-Length", str(len(body)))
+        if content_type is not None:
+            msg = msg.with_header("Content-Type", content_type)
+        return msg._copy(msg.headers, bytes(body))
+
+    # -- wire form -----------------------------------------------------------------------------
+    def __bytes__(self) -> bytes:
+        wire = self._wire
+        if wire is None:
+            lines = [self.start_line]
+            lines += [f"{n}: {v}" for n, v in self.headers]
+            lines += ["", ""]
+            wire = "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
+            object.__setattr__(self, "_wire", wire)
+        return wire
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Message)
+        return (self.start_line, self.headers, self.body) == (
+            other.start_line, other.headers, other.body)
+
+    def __hash__(self) -> int:
+        return hash((self.start_line, self.headers, self.body))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from pushinject.sip.parser import parse_message
+
+        return (parse_message, (bytes(self),), {"strict": self._strict})
+
+
+class Request(Message):
+    """A SIP request (RFC 3261 §7.1).
+
+    >>> from pushinject.sip import parse_message
+    >>> req = parse_message(b"OPTIONS sip:bob@example.com SIP/2.0\\r\\nv: SIP/2.0/UDP h;branch=z9"
+    ...                     b"\\r\\nCall-ID: x\\r\\nCSeq: 1 OPTIONS\\r\\nl: 0\\r\\n\\r\\n")
+    >>> req.method, str(req.uri), req.top_via.branch, req.get("via") == req.get("v")
+    ('OPTIONS', 'sip:bob@example.com', 'z9', True)
+    """
+
+    __slots__ = ("method", "_uri", "version")
+
+    method: str
+    version: str
+
+    def __init__(
+        self,
+        method: str,
+        uri: URI | str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        defects: Iterable[str] = (),
+        *,
+        version: str = SIP_VERSION,
+        strict: bool = True,
+        _index: dict[str, list[int]] | None = None,
+    ) -> None:
+        super().__init__(headers, body, defects, strict=strict, _index=_index)
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "_uri", uri)
+        object.__setattr__(self, "version", version)
+
+    @property
+    def uri(self) -> URI:
+        """The Request-URI (RFC 3261 §7.1, §19.1)."""
+        uri = self._uri
+        if isinstance(uri, str):
+            uri = parse_uri(uri)
+            object.__setattr__(self, "_uri", uri)
+        return uri
+
+    @property
+    def start_line(self) -> str:
+        return f"{self.method} {self._uri} {self.version}"
+
+    def _copy(self, headers: Iterable[tuple[str, str]], body: bytes | None = None) -> Request:
+        return Request(self.method, self._uri, headers, self.body if body is None else body,
+                       version=self.version, strict=self._strict)
+
+    def with_uri(self, uri: URI | str) -> Request:
+        """A copy with a new Request-URI (RFC 3261 §16.6 step 2)."""
+        return Request(self.method, uri, self.headers, self.body, version=self.version,
+                       strict=self._strict)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self._uri}>"
+
+
+class Response(Message):
+    """A SIP response (RFC 3261 §7.2)."""
+
+    __slots__ = ("status", "reason", "version")
+
+    status: int
+    reason: str
+    version: str
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        defects: Iterable[str] = (),
+        *,
+        version: str = SIP_VERSION,
+        strict: bool = True,
+        _index: dict[str, list[int]] | None = None,
+    ) -> None:
+        super().__init__(headers, body, defects, strict=strict, _index=_index)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "version", version)
+
+    @property
+    def start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def _copy(self, headers: Iterable[tuple[str, str]], body: bytes | None = None) -> Response:
+        return Response(self.status, self.reason, headers, self.body if body is None else body,
+                        version=self.version, strict=self._strict)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+

@@ -1,0 +1,239 @@
+"""Bytes to `Request`/`Response` (RFC 3261 §7, §18.3, §25), strict or lenient.
+
+The header block is split into lines once; folding is undone (§7.3.1). In strict mode the
+values whose grammar the transaction and proxy layers rely on (Via, From, To, Call-ID, CSeq,
+Max-Forwards, Contact, Expires, Date, Route, ...) are checked against their grammar without
+building their typed form, which is built only when read. In lenient mode every recoverable
+fault becomes an entry of `defects` instead of an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from pushinject.sip.abnf import SIP_VERSION, TOKEN
+from pushinject.sip.errors import SIPParseError
+from pushinject.sip.headers import COMMA_LISTS, SINGLE_VALUED, header_key, split_commas
+from pushinject.sip.message import Request, Response
+from pushinject.sip.uri import SipURI, parse_uri
+from pushinject.sip.values import (
+    MAX_DELTA_SECONDS, parse_callid, parse_contact, parse_cseq, parse_date, parse_int,
+    parse_media_type, parse_name_addr, parse_token, parse_via,
+)
+
+__all__ = ["parse_message", "VALIDATORS"]
+
+_TOKEN_RE = re.compile(TOKEN)
+_REQUEST_LINE_RE = re.compile(rf"({TOKEN}) (\S+) ({SIP_VERSION})")
+_STATUS_LINE_RE = re.compile(rf"({SIP_VERSION}) ([0-9]{{3}})(?: (.*))?", re.S)
+_LENIENT_REQUEST_RE = re.compile(rf"[ \t]*({TOKEN})[ \t]+(.+?)[ \t]+(SIP/\S+)[ \t]*", re.I)
+_LENIENT_STATUS_RE = re.compile(r"[ \t]*(SIP/\S+)[ \t]+([0-9]+)(?:[ \t](.*))?", re.S | re.I)
+
+
+def _check_int(limit: int, kind: str) -> Callable[[str, bool], object]:
+    return lambda value, strict: parse_int(value, limit, kind)
+
+
+#: header key -> checker of one (comma-split) value; raises SIPParseError when malformed
+VALIDATORS: dict[str, Callable[[str, bool], object]] = {
+    "via": lambda v, strict: parse_via(v),
+    "from": parse_name_addr,
+    "to": parse_name_addr,
+    "route": parse_name_addr,
+    "record-route": parse_name_addr,
+    "path": parse_name_addr,
+    "contact": parse_contact,
+    "call-id": lambda v, strict: parse_callid(v),
+    "cseq": lambda v, strict: parse_cseq(v),
+    "max-forwards": _check_int(255, "Max-Forwards"),
+    "expires": _check_int(MAX_DELTA_SECONDS, "Expires"),
+    "content-length": _check_int(2**63, "Content-Length"),
+    "date": lambda v, strict: parse_date(v),
+    "content-type": lambda v, strict: parse_media_type(v),
+    "require": lambda v, strict: parse_token(v),
+    "proxy-require": lambda v, strict: parse_token(v),
+    "supported": lambda v, strict: parse_token(v),
+}
+
+
+class _Faults:
+    """Collects faults: raises the first one in strict mode, records them all otherwise."""
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.items: list[str] = []
+
+    def __call__(self, message: str, offset: int) -> None:
+        if self.strict:
+            raise SIPParseError(message, offset)
+        self.items.append(message)
+
+
+def _split_head(data: bytes, start: int, faults: _Faults) -> tuple[bytes, int, str]:
+    """The header block, where the body starts, and the line separator used (§7, §7.5)."""
+    end = data.find(b"\r\n\r\n", start)
+    if end >= 0:
+        return data[start:end], end + 4, "\r\n"
+    end = data.find(b"\n\n", start)
+    if end >= 0:
+        faults("lines end with a bare LF instead of CRLF", end)
+        return data[start:end], end + 2, "\n"
+    faults("no empty line ends the header block", len(data))
+    return data[start:].rstrip(b"\r\n"), len(data), "\r\n"
+
+
+def _start_line(line: str, faults: _Faults, strict: bool) -> tuple[str, str, str, bool]:
+    """(method or version, uri or status, version or reason, is_request) of the start line."""
+    m = _REQUEST_LINE_RE.fullmatch(line)
+    if m is not None:
+        return m.group(1), m.group(2), m.group(3), True
+    s = _STATUS_LINE_RE.fullmatch(line)
+    if s is not None:
+        return s.group(1), s.group(2), s.group(3) or "", False
+    lm = _LENIENT_REQUEST_RE.fullmatch(line)
+    if lm is not None and not line.upper().startswith("SIP/"):
+        faults(f"request line does not follow RFC 3261 §7.1 spacing: {line!r}", 0)
+        uri = "".join(lm.group(2).split())
+        if uri.startswith("<") and uri.endswith(">"):
+            uri = uri[1:-1]
+        return lm.group(1), uri, lm.group(3), True
+    ls = _LENIENT_STATUS_RE.fullmatch(line)
+    if ls is not None and len(ls.group(2)) == 3:
+        faults(f"status line does not follow RFC 3261 §7.2: {line!r}", 0)
+        return ls.group(1), ls.group(2), (ls.group(3) or "").strip(), False
+    raise SIPParseError(f"not a SIP request or status line: {line[:80]!r}", 0)
+
+
+def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
+    """Parse one SIP message (RFC 3261 §7); see the module docstring for strict vs lenient.
+
+    Leading CRLFs are skipped (§7.5). The body is framed by Content-Length; bytes after it are
+    ignored and reported as a defect (RFC 4475 §3.1.1.12).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"parse_message needs bytes, not {type(data).__name__}")
+    data = bytes(data)
+    faults = _Faults(strict)
+    start = len(data) - len(data.lstrip(b"\r\n"))
+    head, body_start, sep = _split_head(data, start, faults)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        faults("header bytes are not UTF-8", start + exc.start)
+        text = head.decode("utf-8", "surrogateescape")
+    lines = text.split(sep)
+
+    def offset(line_no: int) -> int:
+        return start + len(sep.join(lines[:line_no]).encode("utf-8", "surrogateescape")) + (
+            len(sep) if line_no else 0)
+
+    first, second, third, is_request = _start_line(lines[0], faults, strict)
+
+    headers: list[tuple[str, str]] = []
+    keys: list[str] = []
+    line_of: list[int] = []
+    for no in range(1, len(lines)):
+        line = lines[no]
+        if line[:1] in (" ", "\t"):
+            if not headers:
+                faults("continuation line before any header", offset(no))
+                continue
+            name, value = headers[-1]
+            more = line.strip(" \t")
+            headers[-1] = (name, f"{value} {more}" if value else more)
+            continue
+        colon = line.find(":")
+        name = line[:colon].rstrip(" \t")
+        if colon < 0 or _TOKEN_RE.fullmatch(name) is None:
+            faults(f"not a header line: {line[:60]!r}", offset(no))
+            continue
+        headers.append((name, line[colon + 1 :].strip(" \t")))
+        keys.append(header_key(name))
+        line_of.append(no)
+
+    index: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        index.setdefault(key, []).append(i)
+
+    for key, positions in index.items():
+        check = VALIDATORS.get(key)
+        if len(positions) > 1 and key in SINGLE_VALUED:
+            faults(f"{headers[positions[0]][0]} appears {len(positions)} times",
+                   offset(line_of[positions[1]]))
+        if check is None:
+            continue
+        for i in positions:
+            value = headers[i][1]
+            items = split_commas(value) if key in COMMA_LISTS else (value,)
+            for item in items:
+                if not item and key in ("supported", "require", "proxy-require") and not value:
+                    continue
+                try:
+                    check(item, True)
+                except SIPParseError as exc:
+                    faults(f"{headers[i][0]}: {exc.reason}", offset(line_of[i]))
+
+    body = _frame_body(data, body_start, headers, index, faults)
+    if is_request:
+        method, uri_text, version = first, second, third
+        uri_text = _check_request(method, uri_text, version, headers, index, faults)
+        return Request(method, uri_text, headers, body, faults.items, version=version,
+                       strict=strict, _index=index)
+    if third and not strict:
+        third = third.strip()
+    status = int(second)
+    if not 100 <= status <= 699:
+        raise SIPParseError(f"status code {status} is outside 100-699", 0)
+    if first != "SIP/2.0":
+        faults(f"unsupported SIP version {first}", 0)
+    return Response(status, third, headers, body, faults.items, version=first, strict=strict,
+                    _index=index)
+
+
+def _frame_body(
+    data: bytes, body_start: int, headers: list[tuple[str, str]],
+    index: dict[str, list[int]], faults: _Faults,
+) -> bytes:
+    """The body per Content-Length (RFC 3261 §18.3, §20.14)."""
+    rest = data[body_start:]
+    positions = index.get("content-length")
+    if not positions:
+        return rest
+    text = headers[positions[0]][1]
+    if not text.isdigit():
+        return rest
+    length = int(text)
+    if length > len(rest):
+        faults(f"Content-Length {length} exceeds the {len(rest)} bytes of body", body_start)
+        return rest
+    if length < len(rest):
+        # RFC 4475 §3.1.1.12: octets after the body are not part of the message
+        faults.items.append(f"{len(rest) - length} bytes after the Content-Length body ignored")
+    return rest[:length]
+
+
+def _check_request(
+    method: str, uri_text: str, version: str, headers: list[tuple[str, str]],
+    index: dict[str, list[int]], faults: _Faults,
+) -> str:
+    """Check Request-URI, version and CSeq method (RFC 3261 §7.1, §8.1.1.5, §19.1.1);
+    returns the Request-URI text to keep."""
+    if version != "SIP/2.0":
+        faults(f"unsupported SIP version {version}", 0)
+    if uri_text.startswith("<") and uri_text.endswith(">"):
+        faults("the Request-URI is enclosed in angle brackets", len(method) + 1)
+        uri_text = uri_text[1:-1]
+    try:
+        uri = parse_uri(uri_text)
+    except SIPParseError as exc:
+        raise SIPParseError(f"bad Request-URI: {exc.reason}", len(method) + 1) from None
+    if isinstance(uri, SipURI) and uri.headers:
+        faults("the Request-URI carries URI headers (RFC 3261 §19.1.1 forbids them)",
+               len(method) + 1)
+    positions = index.get("cseq")
+    if positions:
+        parts = headers[positions[0]][1].split()
+        if len(parts) == 2 and parts[1] != method:
+            faults(f"CSeq method {parts[1]} differs from the request method {method}", 0)
+    return uri_text

@@ -1,0 +1,356 @@
+"""Typed header values: Via, name-addr (From/To/Route/...), Contact, CSeq, and numeric headers.
+
+Each `parse_*` function takes one header value (one comma-separated element for list headers)
+after line folding is undone, and raises `SIPParseError` when it breaks the RFC 3261 §25 grammar.
+With `strict=False` the name-addr parser also accepts the common deviations RFC 4475 §3.1.2
+shows (unquoted display names with separators, blanks inside angle brackets, unbracketed URIs
+with `?`), so a capture analyser still sees the values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pushinject.sip.abnf import (
+    CALLID, DIGITS, GEN_VALUE, HOST, LWS1, METHOD, PARAMS, PORT, QUOTED_STRING, RFC1123_DATE,
+    TOKEN, WS,
+)
+from pushinject.sip.errors import SIPParseError
+from pushinject.sip.uri import URI, parse_uri
+
+__all__ = [
+    "Via", "NameAddr", "Contact", "CSeq", "parse_via", "parse_name_addr", "parse_contact",
+    "parse_cseq", "parse_int", "parse_callid", "parse_date", "parse_media_type", "parse_token",
+    "MAX_DELTA_SECONDS", "MAX_CSEQ",
+]
+
+#: RFC 3261 §8.1.1.5: a CSeq number must be below 2**31
+MAX_CSEQ = 2**31 - 1
+#: RFC 3261 §25.1 delta-seconds, bounded to 32 bits as RFC 4475 §3.1.2.4 expects
+MAX_DELTA_SECONDS = 2**32 - 1
+
+_PARAM_RE = re.compile(rf"{WS};{WS}({TOKEN})(?:{WS}={WS}({GEN_VALUE}))?")
+_VIA_RE = re.compile(
+    rf"({TOKEN}){WS}/{WS}({TOKEN}){WS}/{WS}({TOKEN}){LWS1}({HOST})(?:{WS}:{WS}({PORT}))?"
+    rf"({PARAMS}){WS}"
+)
+_NAME_ADDR_RE = re.compile(
+    rf"(?:({QUOTED_STRING})|({TOKEN}(?:{LWS1}{TOKEN})*))?{WS}<([^<>\s]+)>({PARAMS}){WS}"
+)
+_ADDR_SPEC_RE = re.compile(rf"([^;,?<>\"\s]+)({PARAMS}){WS}")
+_CSEQ_RE = re.compile(rf"({DIGITS}){LWS1}({METHOD})")
+_CALLID_RE = re.compile(CALLID)
+_DATE_RE = re.compile(RFC1123_DATE)
+_MEDIA_RE = re.compile(rf"{TOKEN}{WS}/{WS}{TOKEN}{PARAMS}{WS}")
+_TOKEN_RE = re.compile(TOKEN)
+_QVALUE_RE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+_UNESCAPE_RE = re.compile(r"\\(.)", re.S)
+
+
+def _params(text: str) -> dict[str, str | None]:
+    """`;name=value` pairs as a dict with lower-case names (names are case-insensitive, §20)."""
+    params: dict[str, str | None] = {}
+    for m in _PARAM_RE.finditer(text):
+        params.setdefault(m.group(1).lower(), m.group(2))
+    return params
+
+
+def _params_text(params: dict[str, str | None]) -> str:
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+
+
+def _fail(kind: str, value: str) -> SIPParseError:
+    return SIPParseError(f"malformed {kind} value {value!r}")
+
+
+@dataclass(frozen=True)
+class Via:
+    """One Via value (RFC 3261 §20.42): sent-protocol, sent-by and parameters.
+
+    >>> v = parse_via("SIP/2.0/udp 192.0.2.1:5060;branch=z9hG4bK1;rport")
+    >>> v.transport, v.host, v.port, v.branch, v.rport, v.received
+    ('UDP', '192.0.2.1', 5060, 'z9hG4bK1', '', None)
+    >>> str(v)
+    'SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport'
+    """
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    protocol: str = "SIP/2.0"
+
+    def _param(self, name: str) -> str | None:
+        return self.params.get(name)
+
+    @property
+    def branch(self) -> str | None:
+        """The branch parameter (RFC 3261 §8.1.1.7)."""
+        return self._param("branch")
+
+    @property
+    def received(self) -> str | None:
+        """The received parameter a server adds (RFC 3261 §18.2.1)."""
+        return self._param("received")
+
+    @property
+    def rport(self) -> str | None:
+        """None when absent, "" when present without value, else the port (RFC 3581 §3)."""
+        if "rport" not in self.params:
+            return None
+        return self.params["rport"] or ""
+
+    @property
+    def maddr(self) -> str | None:
+        return self._param("maddr")
+
+    @property
+    def ttl(self) -> str | None:
+        return self._param("ttl")
+
+    @property
+    def sent_by(self) -> str:
+        """host[:port] as written (RFC 3261 §20.42)."""
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.protocol}/{self.transport} {self.sent_by}{_params_text(self.params)}"
+
+
+def parse_via(value: str) -> Via:
+    """Parse one via-parm (RFC 3261 §20.42, §25.1), blanks allowed around `/ : ; =`."""
+    m = _VIA_RE.fullmatch(value)
+    if m is None:
+        raise _fail("Via", value)
+    name, version, transport, host, port, params = m.groups()
+    return Via(transport.upper(), host, None if port is None else int(port), _params(params),
+               f"{name.upper()}/{version}")
+
+
+def _unquote(quoted: str) -> str:
+    return _UNESCAPE_RE.sub(r"\1", quoted[1:-1])
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class NameAddr:
+    """A name-addr or addr-spec with header parameters (From, To, Route, ... RFC 3261 §20.10).
+
+    `display_name` is the text without quotes or escapes; `str()` always writes the URI in
+    angle brackets, which is valid for every URI.
+
+    >>> na = parse_name_addr('"Alice \\\\"A\\\\"" <sip:alice@example.com>;tag=1')
+    >>> na.display_name, str(na.uri), na.tag
+    ('Alice "A"', 'sip:alice@example.com', '1')
+    >>> str(na)
+    '"Alice \\\\"A\\\\"" <sip:alice@example.com>;tag=1'
+    """
+
+    display_name: str | None
+    uri: URI
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str | None:
+        """The tag parameter (RFC 3261 §19.3)."""
+        return self.params.get("tag")
+
+    def with_params(self, **params: str | None) -> NameAddr:
+        """A copy with header parameters set (underscores read as dashes)."""
+        merged = dict(self.params)
+        merged.update({k.replace("_", "-").lower(): v for k, v in params.items()})
+        return type(self)(self.display_name, self.uri, merged)
+
+    def __str__(self) -> str:
+        name = "" if self.display_name is None else _quote(self.display_name) + " "
+        return f"{name}<{self.uri}>{_params_text(self.params)}"
+
+
+def _name_addr_parts(value: str, strict: bool) -> tuple[str | None, URI, dict[str, str | None]]:
+    m = _NAME_ADDR_RE.fullmatch(value)
+    if m is not None:
+        quoted, tokens, uri, params = m.groups()
+        display = _unquote(quoted) if quoted is not None else tokens
+        return display, parse_uri(uri), _params(params)
+    if "<" not in value:
+        m = _ADDR_SPEC_RE.fullmatch(value)
+        if m is not None:
+            return None, parse_uri(m.group(1)), _params(m.group(2))
+    if strict:
+        raise _fail("name-addr", value)
+    return _lenient_name_addr(value)
+
+
+def _lenient_name_addr(value: str) -> tuple[str | None, URI, dict[str, str | None]]:
+    """Recover what RFC 4475 §3.1.2 deviations still say: text before `<` is the name."""
+    start, end = value.find("<"), value.rfind(">")
+    if 0 <= start < end:
+        name = value[:start].strip().strip('"').strip() or None
+        uri, rest = "".join(value[start + 1 : end].split()), value[end + 1 :]
+    else:
+        uri, _, rest = value.strip().partition(";")
+        name, rest = None, ";" + rest if rest else ""
+    try:
+        return name, parse_uri(uri), _params(rest)
+    except SIPParseError:
+        raise _fail("name-addr", value) from None
+
+
+def parse_name_addr(value: str, strict: bool = True) -> NameAddr:
+    """Parse `[display-name] <URI> *(;param)` or `addr-spec *(;param)` (RFC 3261 §20.10)."""
+    return NameAddr(*_name_addr_parts(value, strict))
+
+
+@dataclass(frozen=True)
+class Contact(NameAddr):
+    """One Contact value (RFC 3261 §20.10) with registration and RFC 8599 push accessors.
+
+    >>> c = parse_contact('<sip:b@192.0.2.1;pn-provider=apns;pn-prid=ab12>;expires=60;q=0.5;'
+    ...                   '+sip.instance="<urn:uuid:1>";reg-id=1')
+    >>> c.expires, c.q, c.instance, c.reg_id, c.pn_provider, c.pn_prid, c.pn_param
+    (60, 0.5, 'urn:uuid:1', 1, 'apns', 'ab12', None)
+    >>> parse_contact("*").star
+    True
+    """
+
+    star: bool = False
+
+    @property
+    def expires(self) -> int | None:
+        """The expires parameter in seconds (RFC 3261 §10.2.1.1)."""
+        value = self.params.get("expires")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def q(self) -> float | None:
+        """The q parameter, 0 to 1 (RFC 3261 §20.10)."""
+        value = self.params.get("q")
+        try:
+            return None if value is None else float(value)
+        except ValueError:
+            return None
+
+    @property
+    def instance(self) -> str | None:
+        """`+sip.instance` without quotes and angle brackets (RFC 5626 §4.1)."""
+        value = self.params.get("+sip.instance")
+        if value is None:
+            return None
+        return value.strip('"').strip("<>")
+
+    @property
+    def reg_id(self) -> int | None:
+        """The reg-id parameter (RFC 5626 §4.2)."""
+        value = self.params.get("reg-id")
+        return int(value) if value is not None and value.isdigit() else None
+
+    def _uri_param(self, name: str) -> str | None:
+        return self.uri.params.get(name) if self.uri is not None else None
+
+    @property
+    def pn_provider(self) -> str | None:
+        """RFC 8599 §4.1.1 pn-provider URI parameter ("" when present without value)."""
+        if self.uri is None or "pn-provider" not in self.uri.params:
+            return None
+        return self.uri.params["pn-provider"] or ""
+
+    @property
+    def pn_prid(self) -> str | None:
+        """RFC 8599 §4.1.1 pn-prid: the push resource id."""
+        return self._uri_param("pn-prid")
+
+    @property
+    def pn_param(self) -> str | None:
+        """RFC 8599 §4.1.1 pn-param: provider-specific parameter."""
+        return self._uri_param("pn-param")
+
+    @property
+    def pn_purr(self) -> str | None:
+        """RFC 8599 §4.1.1 pn-purr: the proxy's registration reference."""
+        return self._uri_param("pn-purr")
+
+    def __str__(self) -> str:
+        return "*" if self.star else super().__str__()
+
+
+_STAR = Contact(None, None, {}, True)  # type: ignore[arg-type]
+
+
+def parse_contact(value: str, strict: bool = True) -> Contact:
+    """Parse one Contact value or `*` (RFC 3261 §20.10); checks expires and q ranges."""
+    if value.strip() == "*":
+        return _STAR
+    contact = Contact(*_name_addr_parts(value, strict))
+    if strict:
+        expires = contact.params.get("expires")
+        if expires is not None and not (expires.isdigit() and int(expires) <= MAX_DELTA_SECONDS):
+            raise SIPParseError(f"Contact expires out of range: {expires!r}")
+        q = contact.params.get("q")
+        if q is not None and _QVALUE_RE.fullmatch(q) is None:
+            raise SIPParseError(f"Contact q is not a qvalue: {q!r}")
+    return contact
+
+
+@dataclass(frozen=True)
+class CSeq:
+    """CSeq (RFC 3261 §20.16): a number below 2**31 and the request method.
+
+    >>> parse_cseq("0009  INVITE")
+    CSeq(number=9, method='INVITE')
+    >>> str(CSeq(1, "ACK"))
+    '1 ACK'
+    """
+
+    number: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.method}"
+
+
+def parse_cseq(value: str) -> CSeq:
+    """Parse `1*DIGIT LWS Method` (RFC 3261 §20.16, §8.1.1.5)."""
+    m = _CSEQ_RE.fullmatch(value)
+    if m is None:
+        raise _fail("CSeq", value)
+    number = int(m.group(1))
+    if number > MAX_CSEQ:
+        raise SIPParseError(f"CSeq number {m.group(1)} is not below 2**31")
+    return CSeq(number, m.group(2))
+
+
+def parse_int(value: str, limit: int, kind: str) -> int:
+    """A `1*DIGIT` value no larger than `limit` (Max-Forwards 255, delta-seconds 2**32-1).
+
+    >>> parse_int("0068", 255, "Max-Forwards")
+    68
+    """
+    if not value.isdigit() or not value.isascii():
+        raise _fail(kind, value)
+    number = int(value)
+    if number > limit:
+        raise SIPParseError(f"{kind} value {value} is above {limit}")
+    return number
+
+
+def _checker(regex: re.Pattern[str], kind: str, doc: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if regex.fullmatch(value) is None:
+            raise _fail(kind, value)
+        return value
+
+    check.__doc__ = doc
+    check.__name__ = check.__qualname__ = f"parse_{kind.lower().replace('-', '_')}"
+    return check
+
+
+parse_callid = _checker(_CALLID_RE, "Call-ID", "Check `word [\"@\" word]` (RFC 3261 §20.8).")
+parse_date = _checker(_DATE_RE, "Date", "Check an rfc1123-date in GMT (RFC 3261 §20.17).")
+parse_media_type = _checker(_MEDIA_RE, "Content-Type",
+                            "Check `type/subtype *(;param)` (RFC 3261 §20.15).")
+parse_token = _checker(_TOKEN_RE, "token", "Check one option-tag or token (RFC 3261 §25.1).")
