@@ -1,0 +1,142 @@
+"""The value types of the location service: a registered binding and its push parameters.
+
+A `Binding` is one Contact of one address-of-record, as the registrar stores it (RFC 3261
+§10.3 step 7): the contact URI, when it expires, the Call-ID/CSeq that last touched it, and the
+extension data the proxy needs later: q (§16.6), `+sip.instance`/`reg-id` (RFC 5626 §6), the
+Path vector (RFC 3327 §5.3), the `received` source (OpenSIPS nathelper), and the RFC 8599
+push parameters (`PushParams`, §4.1).
+
+Bindings are frozen; the registrar replaces one by a refreshed copy that keeps its `ruid`.
+`pushinject.core.location` re-exports both names (the contract others import from).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pushinject.sip import URI
+
+__all__ = ["PN_PARAMS", "PushParams", "Binding", "format_q"]
+
+#: the RFC 8599 §4.1 contact URI parameters that identify a push subscription
+PN_PARAMS = ("pn-provider", "pn-prid", "pn-param")
+
+
+@dataclass(frozen=True)
+class PushParams:
+    """The RFC 8599 §4.1.1 contact URI parameters: PNS type, push resource id, PNS parameter.
+
+    >>> from pushinject.sip import parse_uri
+    >>> PushParams.from_uri(parse_uri("sip:a@h;pn-provider=apns;pn-prid=00fc;pn-param=T.b.voip"))
+    PushParams(provider='apns', prid='00fc', param='T.b.voip')
+    >>> PushParams.from_uri(parse_uri("sip:a@h")) is None
+    True
+    """
+
+    provider: str | None
+    prid: str | None
+    param: str | None
+
+    @classmethod
+    def from_uri(cls, uri: URI) -> PushParams | None:
+        """Read the pn-* parameters of a contact URI; None when it has no `pn-provider`."""
+        params = getattr(uri, "params", {})
+        if "pn-provider" not in params:
+            return None
+        return cls(params.get("pn-provider"), params.get("pn-prid"), params.get("pn-param"))
+
+
+def format_q(q: float) -> str:
+    """Write a q-value the short way (RFC 3261 §20.10: up to three decimals).
+
+    >>> format_q(1.0), format_q(0.5), format_q(0.125), format_q(0.0)
+    ('1', '0.5', '0.125', '0')
+    """
+    text = f"{q:.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Binding:
+    """One registered contact of an address-of-record (RFC 3261 §10.3; OpenSIPS `ucontact`).
+
+    Attributes
+    ----------
+    ruid : str
+        Record id, minted once when the binding is inserted and kept by refreshes (R43).
+    aor : str
+        The address-of-record key, `user` or `user@domain` depending on `use_domain` (R26).
+    uri : URI
+        The contact URI (with any pn-* parameters).
+    contact : str
+        The Contact header value as the REGISTER carried it.
+    expires_at : float
+        Virtual time at which the binding stops being valid (it is valid while ``now <
+        expires_at``, as usrloc's ``VALID_CONTACT``).
+    q : float or None
+        The contact's q parameter, None when it gave none.
+    instance, reg_id
+        RFC 5626 `+sip.instance` (without quotes and angle brackets) and `reg-id`.
+    call_id, cseq
+        Of the REGISTER that last inserted or refreshed it (§10.3 step 7).
+    path : tuple of str
+        The Path header values of that REGISTER, in order (RFC 3327).
+    received : str or None
+        ``sip:host:port`` of the source when it differs from the contact address.
+    user_agent, socket, bflags
+        OpenSIPS contact attributes raised with the events (R23).
+    pn : PushParams or None
+        RFC 8599 push parameters of the contact URI.
+    pnsreg : bool
+        The contact carried the `+sip.pnsreg` feature tag (RFC 8599 §4.1.4).
+    updated_at : float
+        Virtual time of the last insert or refresh.
+    """
+
+    ruid: str
+    aor: str
+    uri: URI
+    contact: str
+    expires_at: float
+    q: float | None = None
+    instance: str | None = None
+    reg_id: int | None = None
+    call_id: str = ""
+    cseq: int = 0
+    path: tuple[str, ...] = ()
+    received: str | None = None
+    user_agent: str | None = None
+    socket: str = ""
+    bflags: int = 0
+    pn: PushParams | None = None
+    pnsreg: bool = False
+    updated_at: float = 0.0
+
+    def valid(self, now: float) -> bool:
+        """True while ``now < expires_at`` (usrloc ``VALID_CONTACT``)."""
+        return now < self.expires_at
+
+    def remaining(self, now: float) -> int:
+        """Seconds left, rounded up, as the 200 to a REGISTER lists them (§10.3 step 8)."""
+        return max(0, math.ceil(self.expires_at - now))
+
+    def contact_value(self, now: float) -> str:
+        """The Contact value a 200 to REGISTER lists for this binding (§10.3 step 8).
+
+        The URI, its q when given, its instance and reg-id, and the remaining expires.
+        """
+        out = [f"<{self.uri}>"]
+        if self.q is not None:
+            out.append(f"q={format_q(self.q)}")
+        if self.instance is not None:
+            out.append(f'+sip.instance="<{self.instance}>"')
+        if self.reg_id is not None:
+            out.append(f"reg-id={self.reg_id}")
+        out.append(f"expires={self.remaining(now)}")
+        return ";".join(out)
+
+    def __repr__(self) -> str:
+        return f"Binding({self.ruid} {self.aor} -> {self.uri}, expires_at={self.expires_at:g})"

@@ -1,0 +1,137 @@
+"""Contact events as OpenSIPS usrloc raises them (SPEC-FACTS R23–R25).
+
+- `E_UL_CONTACT_INSERT`: a binding new to the AoR was created (`mem_insert_ucontact`).
+- `E_UL_CONTACT_UPDATE`: an existing binding was refreshed or changed (`mem_update_ucontact`),
+  also when RFC 8599 pn-* matching (R49) joined a contact whose IP or port changed (R24).
+- `E_UL_CONTACT_DELETE`: a binding was removed (``expires=0``, ``Contact: *``) or expired.
+- `E_UL_CONTACT_REFRESH`: only for RFC 8599 contacts, when a push is to be sent (R25).
+
+The parameters carry the OpenSIPS names, in the OpenSIPS order, all as strings (integers in
+decimal, R18):
+
+======================  ==================================================================
+``domain``              the usrloc table the contact lives in (``location``), not a SIP domain
+``aor``                 the AoR key: user, or user@domain with ``use_domain`` (R26)
+``uri``                 the contact URI
+``received``            ``sip:host:port`` of the source, empty when it equals the contact
+``path``                the Path header values joined by ``,``
+``qval``                q in thousandths, as usrloc keeps it (`qvalue_t`); -1 unspecified
+``user_agent``          the REGISTER's User-Agent
+``socket``              the listening socket, e.g. ``udp:127.0.0.1:5060``
+``bflags``              branch flags saved with the contact
+``expires``             absolute expiry time (virtual clock, whole seconds)
+``callid``, ``cseq``    of the REGISTER that last wrote the contact
+``attr``, ``latency``,  OpenSIPS extras: empty, 0, empty
+``shtag``
+======================  ==================================================================
+
+The refresh event has ``domain aor uri received user_agent socket bflags expires callid attr
+shtag reason req_callid`` (R25).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pushinject.core.bindings import Binding
+
+__all__ = [
+    "E_UL_CONTACT_INSERT",
+    "E_UL_CONTACT_UPDATE",
+    "E_UL_CONTACT_DELETE",
+    "E_UL_CONTACT_REFRESH",
+    "CONTACT_EVENTS",
+    "ContactEvent",
+    "contact_params",
+    "refresh_params",
+    "qval",
+]
+
+E_UL_CONTACT_INSERT = "E_UL_CONTACT_INSERT"
+E_UL_CONTACT_UPDATE = "E_UL_CONTACT_UPDATE"
+E_UL_CONTACT_DELETE = "E_UL_CONTACT_DELETE"
+E_UL_CONTACT_REFRESH = "E_UL_CONTACT_REFRESH"
+
+#: every contact event name the location service raises
+CONTACT_EVENTS = (E_UL_CONTACT_INSERT, E_UL_CONTACT_UPDATE, E_UL_CONTACT_DELETE,
+                  E_UL_CONTACT_REFRESH)
+
+
+def qval(q: float | None) -> int:
+    """The usrloc integer form of a q-value: thousandths, -1 when unspecified (`qvalue.h`).
+
+    >>> qval(1.0), qval(0.5), qval(0.001), qval(None)
+    (1000, 500, 1, -1)
+    """
+    return -1 if q is None else int(round(q * 1000))
+
+
+def _expires(binding: Binding) -> str:
+    # usrloc keeps time_t: whole seconds of the (virtual) clock
+    return str(math.floor(binding.expires_at))
+
+
+def contact_params(binding: Binding, *, domain: str = "location") -> dict[str, str]:
+    """The parameters of an INSERT/UPDATE/DELETE event for `binding` (R23, `ul_evi.c`)."""
+    return {
+        "domain": domain,
+        "aor": binding.aor,
+        "uri": str(binding.uri),
+        "received": binding.received or "",
+        "path": ",".join(binding.path),
+        "qval": str(qval(binding.q)),
+        "user_agent": binding.user_agent or "",
+        "socket": binding.socket,
+        "bflags": str(binding.bflags),
+        "expires": _expires(binding),
+        "callid": binding.call_id,
+        "cseq": str(binding.cseq),
+        "attr": "",
+        "latency": "0",
+        "shtag": "",
+    }
+
+
+def refresh_params(
+    binding: Binding, *, reason: str, req_callid: str, domain: str = "location"
+) -> dict[str, str]:
+    """The parameters of an `E_UL_CONTACT_REFRESH` event (R25).
+
+    `reason` is ``reg-refresh``, ``ini-<METHOD>`` or ``mid-<METHOD>``; `req_callid` is the
+    Call-ID of the request that wants the device woken.
+    """
+    return {
+        "domain": domain,
+        "aor": binding.aor,
+        "uri": str(binding.uri),
+        "received": binding.received or "",
+        "user_agent": binding.user_agent or "",
+        "socket": binding.socket,
+        "bflags": str(binding.bflags),
+        "expires": _expires(binding),
+        "callid": binding.call_id,
+        "attr": "",
+        "shtag": "",
+        "reason": reason,
+        "req_callid": req_callid,
+    }
+
+
+@dataclass(frozen=True)
+class ContactEvent:
+    """A usrloc contact event: its name, the binding, the OpenSIPS parameters, the time."""
+
+    name: str
+    binding: Binding
+    params: Mapping[str, str]
+    at: float
+
+    @property
+    def short_name(self) -> str:
+        """``INSERT``, ``UPDATE``, ``DELETE`` or ``REFRESH``."""
+        return self.name.rsplit("_", 1)[-1]
+
+    def __repr__(self) -> str:
+        return f"ContactEvent({self.short_name} {self.binding.aor} {self.params['uri']} at {self.at:g})"

@@ -1,0 +1,439 @@
+"""The location service: a registrar (RFC 3261 §10.3) raising OpenSIPS usrloc contact events.
+
+Theory of operation. `LocationService.register(request, source, now)` runs the steps of RFC
+3261 §10.3 on one REGISTER and returns a `RegisterResult`: the response to send and the
+`ContactEvent` list it caused, in the order usrloc raises them (R23–R25). Nothing is changed
+unless the whole request succeeds (§10.3 step 7: all bindings or none).
+
+1. The AoR comes from the To URI; `aor_of` keys it as ``user`` or ``user@domain`` (R26). A
+   registrar with a `RegistrarConfig.domain` answers 404 for another domain (§10.3 step 3/5).
+2. ``Contact: *`` must be alone and come with ``Expires: 0``, else 400; it removes every
+   binding of the AoR (§10.3 step 6). No Contact at all is a query: 200 with the bindings.
+3. Each contact's expiry is its ``expires`` parameter, else the Expires header, else
+   `default_expires`; a non-zero value below `min_expires` is refused with 423 and a
+   Min-Expires header (§10.3 step 7; OpenSIPS instead raises it to the minimum, which
+   `raise_short_expires` models); above `max_expires` it is shortened.
+4. A contact finds its existing binding by, in this order: RFC 8599 pn-* parameters when push
+   support is on and the contact carries every `match_pn_params` (R49, OpenSIPS
+   ``pn_ct_match_params``); ``+sip.instance`` and ``reg-id`` (RFC 5626 §6); the URI compared
+   by RFC 3261 §19.1.4. Found and the Call-ID equal with a CSeq not higher: the update is
+   aborted and the request fails with 500 (§10.3 step 7). Otherwise expires 0 removes it
+   (DELETE), a found one is refreshed (UPDATE, keeping its `ruid`) and a new one inserted
+   (INSERT) — R24: a pn-matched contact whose host or port changed is an UPDATE.
+5. RFC 8599 (R53–R55), when `pn_providers` is not empty: an unsupported ``pn-provider`` value,
+   or a supported one missing a matching parameter, gets 555; ``pn-provider`` with no value
+   (a capability query) lists every supported PNS in Feature-Caps; a supported PNS gets
+   ``Feature-Caps: *;+sip.pns="<pns>"`` on the 200, with ``+sip.pnsreg="<seconds>"`` when
+   the contact carried ``+sip.pnsreg``. A REGISTER whose Feature-Caps already names the PNS
+   is handled upstream: no Feature-Caps, no 555, still matched on pn-* parameters.
+6. Path (RFC 3327 §5.3): stored with the binding; echoed on the 200 when the UA lists
+   ``path`` in Supported (``lazy``); ``strict`` rejects a Path without it with 420.
+7. The 200 lists every valid binding with its remaining seconds (§10.3 step 8).
+
+Bindings are valid while ``now < expires_at``; `get_timer()` is the earliest expiry and
+`handle_timer(now)` removes what has expired, raising DELETE events. A REGISTER first expires
+the stale bindings of its own AoR, so a binding that lapsed and comes back is an INSERT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from pushinject.core.bindings import PN_PARAMS, Binding, PushParams
+from pushinject.core.contact_events import (
+    E_UL_CONTACT_DELETE,
+    E_UL_CONTACT_INSERT,
+    E_UL_CONTACT_REFRESH,
+    E_UL_CONTACT_UPDATE,
+    ContactEvent,
+    contact_params,
+    refresh_params,
+)
+from pushinject.errors import LocalProtocolError
+from pushinject.sip import make_response
+
+if TYPE_CHECKING:
+    from pushinject.core.ids import IdSource
+    from pushinject.core.types import Address
+    from pushinject.sip import URI, Contact, Request, Response
+
+__all__ = [
+    "PushParams",
+    "Binding",
+    "ContactEvent",
+    "RegistrarConfig",
+    "RegisterResult",
+    "LocationService",
+]
+
+
+@dataclass
+class RegistrarConfig:
+    """How the registrar behaves; defaults follow OpenSIPS registrar/usrloc where it has one."""
+
+    #: the domain this registrar is responsible for; None accepts any (RFC 3261 §10.3 step 3)
+    domain: str | None = None
+    #: usrloc `use_domain`: the AoR key is user@domain instead of user (R26)
+    use_domain: bool = False
+    #: expiry when the REGISTER gives none (OpenSIPS `default_expires`)
+    default_expires: int = 3600
+    #: shortest accepted non-zero expiry (OpenSIPS `min_expires`); below it: 423 (§10.3 step 7)
+    min_expires: int = 60
+    #: longest expiry granted; None for no limit (OpenSIPS `max_expires` 0)
+    max_expires: int | None = None
+    #: OpenSIPS behaviour: raise a short expiry to `min_expires` instead of answering 423
+    raise_short_expires: bool = False
+    #: RFC 8599 push notification services supported (OpenSIPS `pn_providers`); () is off
+    pn_providers: tuple[str, ...] = ()
+    #: contact URI parameters a push binding is identified by (OpenSIPS `pn_ct_match_params`)
+    match_pn_params: tuple[str, ...] = PN_PARAMS
+    #: seconds advertised in `+sip.pnsreg` (OpenSIPS `pn_pnsreg_interval`, RFC 8599 §5.5)
+    pnsreg_interval: int = 130
+    #: RFC 3327 Path handling: "off", "lazy" or "strict" (OpenSIPS `path_mode`)
+    path_mode: str = "lazy"
+    #: the usrloc table name, raised as the events' `domain` parameter (R23)
+    table: str = "location"
+    #: the listening socket raised as the events' `socket` parameter (R23)
+    socket: str = "udp:127.0.0.1:5060"
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    """What one REGISTER produced: the response to send and the events raised, in order."""
+
+    response: Response
+    events: tuple[ContactEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One binding change a REGISTER asks for, applied only if all of them are valid."""
+
+    kind: str  # INSERT / UPDATE / DELETE
+    old: Binding | None
+    new: Binding | None
+
+
+class _Reject(Exception):
+    """A REGISTER that fails as a whole: status, reason and extra headers of the reply."""
+
+    def __init__(self, status: int, reason: str | None = None,
+                 extra: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(status)
+        self.status = status
+        self.reason = reason
+        self.extra = tuple(extra)
+
+
+def _has_option(request: Request, header: str, tag: str) -> bool:
+    return any(v.strip().lower() == tag for value in request.get_all(header)
+               for v in value.split(","))
+
+
+def _default_port(uri: URI) -> int:
+    return 5061 if getattr(uri, "scheme", "sip") == "sips" else 5060
+
+
+class LocationService:
+    """The registrar and location table (RFC 3261 §10.3), sans-I/O.
+
+    >>> from pushinject.core.ids import CountingIds
+    >>> from pushinject.sip import parse_uri
+    >>> loc = LocationService(RegistrarConfig(), CountingIds("reg"))
+    >>> loc.aor_of(parse_uri("sip:bob@b.example")), loc.get_timer()
+    ('bob', None)
+    """
+
+    def __init__(self, config: RegistrarConfig, ids: IdSource) -> None:
+        self.config = config
+        self.ids = ids
+        self._records: dict[str, list[Binding]] = {}
+        self._order: dict[str, int] = {}
+        self._seq = 0
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def aor_of(self, uri: URI) -> str:
+        """The AoR key of a URI: the user part, or ``user@domain`` with `use_domain` (R26).
+
+        A URI without a user part is keyed by its host alone.
+        """
+        user = getattr(uri, "user", None)
+        host = str(getattr(uri, "host", "")).lower()
+        if user is None:
+            return host
+        return f"{user}@{host}" if self.config.use_domain else user
+
+    # -- REGISTER ------------------------------------------------------------------------------
+
+    def register(self, request: Request, source: Address, now: float, *,
+                 transport: str = "UDP", bflags: int = 0) -> RegisterResult:
+        """Process one REGISTER received from `source` at `now` (RFC 3261 §10.3).
+
+        Returns the response (200 with the current bindings, or the error) and the contact
+        events it raised. Expired bindings of the AoR are deleted first (DELETE events).
+        """
+        if request.method != "REGISTER":
+            raise LocalProtocolError(f"the registrar takes REGISTER, not {request.method}")
+        aor = self.aor_of(request.to.uri)
+        events = self._expire_aor(aor, now)
+        try:
+            plans, caps = self._plan(request, aor, source, now, transport, bflags)
+        except _Reject as rej:
+            response = self._reply(request, rej.status, rej.reason, rej.extra)
+            return RegisterResult(response, tuple(events))
+        events += self._commit(aor, plans, now)
+        extra: list[tuple[str, str]] = [("Contact", b.contact_value(now))
+                                        for b in self.lookup(aor, now)]
+        if request.paths and self.config.path_mode != "off" and _has_option(
+            request, "Supported", "path"
+        ):
+            extra += [("Path", str(p)) for p in request.paths]
+        extra += [("Feature-Caps", c) for c in caps]
+        return RegisterResult(self._reply(request, 200, None, extra), tuple(events))
+
+    def _reply(self, request: Request, status: int, reason: str | None,
+               extra: Sequence[tuple[str, str]]) -> Response:
+        return make_response(request, status, reason, to_tag=self.ids.tag(), extra=tuple(extra))
+
+    def _plan(self, request: Request, aor: str, source: Address, now: float,
+              transport: str, bflags: int) -> tuple[list[_Plan], list[str]]:
+        cfg = self.config
+        to_host = str(getattr(request.to.uri, "host", "")).lower()
+        if cfg.domain is not None and to_host != cfg.domain.lower():
+            raise _Reject(404, "Not Found")
+        contacts = list(request.contacts)
+        if any(c.star for c in contacts):
+            if len(contacts) != 1 or request.expires != 0:
+                raise _Reject(400, "Bad Request")
+            return self._plan_star(request, aor), []
+        if request.paths and cfg.path_mode == "strict" and not _has_option(
+            request, "Supported", "path"
+        ):
+            raise _Reject(420, "Bad Extension", [("Unsupported", "path")])
+        working = list(self._records.get(aor, []))
+        plans: list[_Plan] = []
+        caps: list[str] = []
+        for contact in contacts:
+            expires = self._expires(request, contact)
+            pn_match, contact_caps = self._inspect_pn(request, contact)
+            for cap in contact_caps:
+                if cap not in caps:
+                    caps.append(cap)
+            old = self._find(working, contact, pn_match)
+            if old is not None and old.call_id == request.call_id and (
+                request.cseq.number <= old.cseq
+            ):
+                raise _Reject(500, "Server Internal Error")
+            if expires == 0:
+                if old is not None:
+                    working.remove(old)
+                    plans.append(_Plan("DELETE", old, None))
+                continue
+            new = self._binding(request, contact, aor, old, source, now, expires, transport,
+                                bflags)
+            if old is None:
+                working.append(new)
+                plans.append(_Plan("INSERT", None, new))
+            else:
+                working[working.index(old)] = new
+                plans.append(_Plan("UPDATE", old, new))
+        return plans, caps
+
+    def _plan_star(self, request: Request, aor: str) -> list[_Plan]:
+        """§10.3 step 6: ``Contact: *`` removes each binding unless its CSeq check fails."""
+        plans = []
+        for old in self._records.get(aor, []):
+            if old.call_id == request.call_id and request.cseq.number <= old.cseq:
+                raise _Reject(500, "Server Internal Error")
+            plans.append(_Plan("DELETE", old, None))
+        return plans
+
+    def _expires(self, request: Request, contact: Contact) -> int:
+        cfg = self.config
+        expires = contact.expires
+        if expires is None:
+            expires = request.expires
+        if expires is None:
+            expires = cfg.default_expires
+        if expires != 0 and expires < cfg.min_expires:
+            if not cfg.raise_short_expires:
+                raise _Reject(423, "Interval Too Brief",
+                              [("Min-Expires", str(cfg.min_expires))])
+            expires = cfg.min_expires
+        if cfg.max_expires is not None and expires > cfg.max_expires:
+            expires = cfg.max_expires
+        return expires
+
+    def _inspect_pn(self, request: Request, contact: Contact) -> tuple[bool, list[str]]:
+        """RFC 8599 §5.6.1 / OpenSIPS `pn_inspect_ct_params`: (match on pn-*?, Feature-Caps).
+
+        Raises 555 for an unsupported PNS or a supported one missing a match parameter.
+        """
+        providers = self.config.pn_providers
+        params = getattr(contact.uri, "params", {})
+        if not providers or "pn-provider" not in params:
+            return False, []
+        upstream = self._handled_upstream(request)
+        value = params.get("pn-provider")
+        if not value:  # capability query for every PNS (R54)
+            return False, [f'*;+sip.pns="{p}"' for p in providers if p not in upstream]
+        if value in upstream:
+            has_all = all(name in params for name in self.config.match_pn_params)
+            return has_all, []
+        if value not in providers:
+            raise _Reject(555, "Push Notification Service Not Supported")
+        is_query = "pn-prid" not in params and "pn-param" not in params
+        if is_query:  # capability query for one PNS (R54)
+            return False, [f'*;+sip.pns="{value}"']
+        if not all(name in params for name in self.config.match_pn_params):
+            raise _Reject(555, "Push Notification Service Not Supported")
+        cap = f'*;+sip.pns="{value}"'
+        if "+sip.pnsreg" in contact.params:
+            cap += f';+sip.pnsreg="{self.config.pnsreg_interval}"'
+        return True, [cap]
+
+    @staticmethod
+    def _handled_upstream(request: Request) -> set[str]:
+        """The PNS names another proxy already announced in the REGISTER's Feature-Caps."""
+        names: set[str] = set()
+        for value in request.get_all("Feature-Caps"):
+            for part in value.split(";"):
+                key, _, val = part.strip().partition("=")
+                if key.strip().lower() == "+sip.pns" and val:
+                    names.add(val.strip().strip('"'))
+        return names
+
+    def _find(self, working: list[Binding], contact: Contact, pn_match: bool) -> Binding | None:
+        """The existing binding this contact refreshes, if any (R24, R49; RFC 5626 §6)."""
+        uri_params = getattr(contact.uri, "params", {})
+        for binding in working:
+            if pn_match:
+                other = getattr(binding.uri, "params", {})
+                if all(name in other and other.get(name) == uri_params.get(name)
+                       for name in self.config.match_pn_params):
+                    return binding
+                continue
+            if contact.instance is not None:
+                if binding.instance == contact.instance and binding.reg_id == contact.reg_id:
+                    return binding
+                continue
+            if binding.uri == contact.uri:
+                return binding
+        return None
+
+    def _binding(self, request: Request, contact: Contact, aor: str, old: Binding | None,
+                 source: Address, now: float, expires: int, transport: str,
+                 bflags: int) -> Binding:
+        uri = contact.uri
+        host, port = source
+        c_host = str(getattr(uri, "host", "")).lower()
+        c_port = getattr(uri, "port", None) or _default_port(uri)
+        received = None
+        if (host.lower(), port) != (c_host, c_port):
+            received = f"sip:{host}:{port}"
+            if transport.upper() != "UDP":
+                received += f";transport={transport.lower()}"
+        return Binding(
+            ruid=old.ruid if old is not None else self.ids.token("ruid"),
+            aor=aor,
+            uri=uri,
+            contact=str(contact),
+            expires_at=now + expires,
+            q=contact.q,
+            instance=contact.instance,
+            reg_id=contact.reg_id,
+            call_id=request.call_id,
+            cseq=request.cseq.number,
+            path=tuple(str(p) for p in request.paths),
+            received=received,
+            user_agent=request.get("User-Agent"),
+            socket=self.config.socket,
+            bflags=bflags,
+            pn=PushParams.from_uri(uri),
+            pnsreg="+sip.pnsreg" in contact.params,
+            updated_at=now,
+        )
+
+    def _commit(self, aor: str, plans: list[_Plan], now: float) -> list[ContactEvent]:
+        record = self._records.setdefault(aor, [])
+        events = []
+        for plan in plans:
+            if plan.kind == "INSERT":
+                assert plan.new is not None
+                record.append(plan.new)
+                self._seq += 1
+                self._order[plan.new.ruid] = self._seq
+                events.append(self._event(E_UL_CONTACT_INSERT, plan.new, now))
+            elif plan.kind == "UPDATE":
+                assert plan.old is not None and plan.new is not None
+                record[record.index(plan.old)] = plan.new
+                events.append(self._event(E_UL_CONTACT_UPDATE, plan.new, now))
+            else:
+                assert plan.old is not None
+                record.remove(plan.old)
+                self._order.pop(plan.old.ruid, None)
+                events.append(self._event(E_UL_CONTACT_DELETE, plan.old, now))
+        if not record:
+            del self._records[aor]
+        return events
+
+    def _event(self, name: str, binding: Binding, now: float) -> ContactEvent:
+        return ContactEvent(name, binding, contact_params(binding, domain=self.config.table), now)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def bindings(self, aor: str) -> tuple[Binding, ...]:
+        """Every stored binding of the AoR in insertion order (expired ones until removed)."""
+        return tuple(self._records.get(aor, ()))
+
+    def lookup(self, aor: str, now: float) -> list[Binding]:
+        """The valid bindings of the AoR, highest q first, then oldest first (usrloc order).
+
+        A binding without q ranks below every explicit q (usrloc `Q_UNSPECIFIED` is -1).
+        """
+        valid = [b for b in self._records.get(aor, ()) if b.valid(now)]
+        return sorted(valid, key=lambda b: (-(b.q if b.q is not None else -1.0),
+                                            self._order.get(b.ruid, 0)))
+
+    def aors(self) -> tuple[str, ...]:
+        """Every AoR with at least one stored binding, sorted."""
+        return tuple(sorted(self._records))
+
+    def refresh_event(self, binding: Binding, *, reason: str, req_callid: str,
+                      now: float) -> ContactEvent:
+        """The `E_UL_CONTACT_REFRESH` event asking for a push to `binding` (R25, R59).
+
+        `reason` is e.g. ``ini-INVITE``; only RFC 8599 bindings get one.
+        """
+        if binding.pn is None:
+            raise LocalProtocolError(f"{binding.ruid} has no RFC 8599 parameters to push to")
+        params = refresh_params(binding, reason=reason, req_callid=req_callid,
+                                domain=self.config.table)
+        return ContactEvent(E_UL_CONTACT_REFRESH, binding, params, now)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        """The earliest binding expiry, or None when nothing is stored."""
+        return min((b.expires_at for r in self._records.values() for b in r), default=None)
+
+    def handle_timer(self, now: float) -> list[ContactEvent]:
+        """Remove every binding with ``expires_at <= now``; one DELETE event each."""
+        events: list[ContactEvent] = []
+        for aor in sorted(self._records):
+            events += self._expire_aor(aor, now)
+        return events
+
+    def _expire_aor(self, aor: str, now: float) -> list[ContactEvent]:
+        record = self._records.get(aor, [])
+        gone = [b for b in record if not b.valid(now)]
+        if not gone:
+            return []
+        return self._commit(aor, [_Plan("DELETE", b, None) for b in gone], now)
+
+    def __repr__(self) -> str:
+        count = sum(len(r) for r in self._records.values())
+        return f"LocationService({len(self._records)} AoRs, {count} bindings)"

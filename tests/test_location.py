@@ -1,0 +1,477 @@
+"""The registrar and its usrloc contact events (RFC 3261 §10.3, RFC 3327, RFC 5626, RFC 8599;
+SPEC-FACTS R23–R26, R44, R46–R49, R53–R55 and the races of (c))."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pushinject.core.contact_events import qval
+from pushinject.core.ids import CountingIds
+from pushinject.core.location import LocationService, PushParams, RegistrarConfig
+from pushinject.core.subscriptions import Subscriptions
+from pushinject.errors import LocalProtocolError
+from pushinject.sip import Request, make_request
+
+DEVICE = ("192.0.2.10", 5062)
+PN = "pn-provider=apns;pn-prid=00fc13;pn-param=TEAM.com.example.voip"
+
+
+def reg(
+    contacts: Sequence[str] = (),
+    *,
+    user: str = "bob",
+    domain: str = "example.com",
+    call_id: str = "c1",
+    cseq: int = 1,
+    expires: int | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+) -> Request:
+    headers = [("Contact", c) for c in contacts]
+    if expires is not None:
+        headers.append(("Expires", str(expires)))
+    return make_request(
+        "REGISTER", f"sip:{domain}", via="SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-r",
+        from_=f"<sip:{user}@{domain}>;tag=f1", to=f"<sip:{user}@{domain}>",
+        call_id=call_id, cseq=cseq, extra=[*headers, *extra],
+    )
+
+
+def service(**config: object) -> LocationService:
+    return LocationService(RegistrarConfig(**config), CountingIds("reg"))  # type: ignore[arg-type]
+
+
+def names(result: object) -> list[str]:
+    return [e.short_name for e in result.events]  # type: ignore[attr-defined]
+
+
+# -- adding, refreshing, removing (RFC 3261 §10.3 steps 6–8) --------------------------------------
+
+
+def test_10_3_new_binding_raises_insert_with_the_opensips_parameters() -> None:
+    """R23: names, order and formats of the E_UL_CONTACT_INSERT parameters."""
+    loc = service()
+    r = loc.register(reg(["<sip:bob@192.0.2.10:5062>"], extra=[("User-Agent", "ua/1")]),
+                     DEVICE, 10.0)
+    assert r.response.status == 200
+    (event,) = r.events
+    assert event.name == "E_UL_CONTACT_INSERT" and event.at == 10.0
+    assert dict(event.params) == {
+        "domain": "location", "aor": "bob", "uri": "sip:bob@192.0.2.10:5062", "received": "",
+        "path": "", "qval": "-1", "user_agent": "ua/1", "socket": "udp:127.0.0.1:5060",
+        "bflags": "0", "expires": "3610", "callid": "c1", "cseq": "1", "attr": "",
+        "latency": "0", "shtag": "",
+    }
+    assert event.binding.ruid == "reg-ruid-1"
+    assert r.response.get_all("Contact") == ["<sip:bob@192.0.2.10:5062>;expires=3600"]
+    assert r.response.to.tag == "reg-tag-1"
+    assert loc.get_timer() == 3610.0
+
+
+def test_10_3_step7_refresh_with_higher_cseq_is_an_update_keeping_the_ruid() -> None:
+    """R24: a re-REGISTER matching an existing binding raises UPDATE, not INSERT."""
+    loc = service()
+    loc.register(reg(["<sip:bob@192.0.2.10:5062>"]), DEVICE, 0.0)
+    r = loc.register(reg(["<sip:bob@192.0.2.10:5062>"], cseq=2, expires=600), DEVICE, 100.0)
+    (event,) = r.events
+    assert event.name == "E_UL_CONTACT_UPDATE"
+    assert event.binding.ruid == "reg-ruid-1"
+    assert (event.params["cseq"], event.params["expires"]) == ("2", "700")
+    assert [b.expires_at for b in loc.lookup("bob", 100.0)] == [700.0]
+
+
+@pytest.mark.parametrize("cseq", [1, 0])
+def test_10_3_step7_same_call_id_with_cseq_not_higher_fails_500(cseq: int) -> None:
+    loc = service()
+    loc.register(reg(["<sip:bob@192.0.2.10:5062>"], cseq=1), DEVICE, 0.0)
+    r = loc.register(reg(["<sip:bob@192.0.2.10:5062>"], cseq=cseq, expires=0), DEVICE, 1.0)
+    assert (r.response.status, r.events) == (500, ())
+    assert len(loc.lookup("bob", 1.0)) == 1
+
+
+def test_10_3_step7_other_call_id_updates_whatever_its_cseq() -> None:
+    loc = service()
+    loc.register(reg(["<sip:bob@192.0.2.10:5062>"], cseq=50), DEVICE, 0.0)
+    r = loc.register(reg(["<sip:bob@192.0.2.10:5062>"], call_id="c2", cseq=1), DEVICE, 1.0)
+    assert names(r) == ["UPDATE"] and r.events[0].params["callid"] == "c2"
+
+
+def test_10_3_expires_zero_removes_the_binding_with_delete() -> None:
+    loc = service()
+    loc.register(reg(["<sip:a@192.0.2.10:5062>", "<sip:b@192.0.2.10:5062>"]), DEVICE, 0.0)
+    r = loc.register(reg(["<sip:a@192.0.2.10:5062>;expires=0"], cseq=2), DEVICE, 5.0)
+    assert names(r) == ["DELETE"]
+    assert r.events[0].params["uri"] == "sip:a@192.0.2.10:5062"
+    assert r.response.get_all("Contact") == ["<sip:b@192.0.2.10:5062>;expires=3595"]
+
+
+def test_10_3_removing_an_unknown_binding_is_a_plain_200() -> None:
+    r = service().register(reg(["<sip:x@192.0.2.10>"], expires=0), DEVICE, 0.0)
+    assert (r.response.status, r.events, r.response.get_all("Contact")) == (200, (), [])
+
+
+def test_10_2_1_1_expires_parameter_wins_over_the_header_and_the_default() -> None:
+    loc = service()
+    r = loc.register(reg(["<sip:a@h1>;expires=120", "<sip:b@h2>"], expires=300), DEVICE, 0.0)
+    assert r.response.get_all("Contact") == ["<sip:a@h1>;expires=120", "<sip:b@h2>;expires=300"]
+    r = loc.register(reg(["<sip:c@h3>"], call_id="c2"), DEVICE, 0.0)
+    assert "<sip:c@h3>;expires=3600" in r.response.get_all("Contact")
+
+
+def test_10_3_step6_star_with_expires_zero_removes_every_binding() -> None:
+    loc = service()
+    loc.register(reg(["<sip:a@h1>", "<sip:b@h2>"]), DEVICE, 0.0)
+    r = loc.register(reg(["*"], cseq=2, expires=0), DEVICE, 1.0)
+    assert (r.response.status, names(r)) == (200, ["DELETE", "DELETE"])
+    assert r.response.get_all("Contact") == [] and loc.get_timer() is None
+
+
+@pytest.mark.parametrize(
+    ("contacts", "expires"),
+    [(["*"], 3600), (["*"], None), (["*", "<sip:a@h1>"], 0)],
+)
+def test_10_3_step6_star_misused_is_400(contacts: list[str], expires: int | None) -> None:
+    loc = service()
+    loc.register(reg(["<sip:a@h1>"]), DEVICE, 0.0)
+    r = loc.register(reg(contacts, cseq=2, expires=expires), DEVICE, 1.0)
+    assert (r.response.status, r.events) == (400, ())
+    assert len(loc.lookup("bob", 1.0)) == 1
+
+
+def test_10_3_step6_star_respects_the_cseq_check() -> None:
+    loc = service()
+    loc.register(reg(["<sip:a@h1>"], cseq=5), DEVICE, 0.0)
+    assert loc.register(reg(["*"], cseq=5, expires=0), DEVICE, 1.0).response.status == 500
+
+
+def test_10_3_step8_query_without_contact_lists_remaining_seconds() -> None:
+    loc = service()
+    loc.register(reg(["<sip:a@h1>"]), DEVICE, 0.0)
+    r = loc.register(reg(cseq=2), DEVICE, 100.5)
+    assert (r.events, r.response.get_all("Contact")) == ((), ["<sip:a@h1>;expires=3500"])
+
+
+def test_10_3_min_expires_423_with_min_expires_header() -> None:
+    loc = service(min_expires=60)
+    r = loc.register(reg(["<sip:a@h1>;expires=30"]), DEVICE, 0.0)
+    assert (r.response.status, r.response.get("Min-Expires"), r.events) == (423, "60", ())
+
+
+def test_opensips_raises_a_short_expiry_to_the_minimum_instead() -> None:
+    r = service(raise_short_expires=True).register(reg(["<sip:a@h1>;expires=30"]), DEVICE, 0.0)
+    assert r.response.get_all("Contact") == ["<sip:a@h1>;expires=60"]
+
+
+def test_10_3_max_expires_shortens_the_grant() -> None:
+    r = service(max_expires=600).register(reg(["<sip:a@h1>"], expires=7200), DEVICE, 0.0)
+    assert r.response.get_all("Contact") == ["<sip:a@h1>;expires=600"]
+
+
+def test_10_3_step7_all_or_nothing() -> None:
+    """One bad contact (expires too brief) and no binding of the request is stored."""
+    loc = service()
+    r = loc.register(reg(["<sip:a@h1>", "<sip:b@h2>;expires=5"]), DEVICE, 0.0)
+    assert (r.response.status, r.events, loc.bindings("bob")) == (423, (), ())
+
+
+def test_non_register_is_refused() -> None:
+    req = make_request("OPTIONS", "sip:example.com", via="SIP/2.0/UDP h;branch=z9hG4bK1",
+                       from_="<sip:bob@example.com>;tag=1", to="<sip:bob@example.com>",
+                       call_id="x", cseq=1)
+    with pytest.raises(LocalProtocolError):
+        service().register(req, DEVICE, 0.0)
+
+
+def test_10_3_step3_other_domain_is_404() -> None:
+    r = service(domain="example.com").register(reg(["<sip:a@h1>"], domain="other.net"),
+                                               DEVICE, 0.0)
+    assert r.response.status == 404
+
+
+# -- q, instance, Path, received ------------------------------------------------------------------
+
+
+def test_16_6_lookup_orders_by_q_then_age_and_qval_is_in_thousandths() -> None:
+    loc = service()
+    r = loc.register(reg(["<sip:n@h1>", "<sip:half@h2>;q=0.5", "<sip:one@h3>;q=1.0",
+                          "<sip:half2@h4>;q=0.5"]), DEVICE, 0.0)
+    assert [e.params["qval"] for e in r.events] == ["-1", "500", "1000", "500"]
+    assert [b.uri.user for b in loc.lookup("bob", 0.0)] == ["one", "half", "half2", "n"]
+    assert r.response.get_all("Contact")[:2] == ["<sip:one@h3>;q=1;expires=3600",
+                                                 "<sip:half@h2>;q=0.5;expires=3600"]
+    assert (qval(0.25), qval(None)) == (250, -1)
+
+
+def test_rfc5626_instance_and_reg_id_identify_the_binding() -> None:
+    inst = '+sip.instance="<urn:uuid:1>"'
+    loc = service()
+    loc.register(reg([f"<sip:bob@10.0.0.1:5060>;{inst};reg-id=1"]), DEVICE, 0.0)
+    r = loc.register(reg([f"<sip:bob@10.0.0.9:6000>;{inst};reg-id=1"], cseq=2), DEVICE, 1.0)
+    assert names(r) == ["UPDATE"] and r.events[0].params["uri"] == "sip:bob@10.0.0.9:6000"
+    r = loc.register(reg([f"<sip:bob@10.0.0.9:6001>;{inst};reg-id=2"], cseq=3), DEVICE, 2.0)
+    assert names(r) == ["INSERT"]
+    assert r.response.get_all("Contact")[0] == (
+        '<sip:bob@10.0.0.9:6000>;+sip.instance="<urn:uuid:1>";reg-id=1;expires=3599'
+    )
+
+
+def test_rfc3261_19_1_4_uri_comparison_finds_the_binding() -> None:
+    loc = service()
+    loc.register(reg(["<sip:bob@HOST.example:5060>"]), DEVICE, 0.0)
+    r = loc.register(reg(["<sip:bob@host.example:5060>"], cseq=2), DEVICE, 1.0)
+    assert names(r) == ["UPDATE"]
+    r = loc.register(reg(["<sip:bob@host.example>"], cseq=3), DEVICE, 2.0)
+    assert names(r) == ["INSERT"]  # an explicit port differs from none (§19.1.4)
+
+
+def test_rfc3327_path_stored_raised_and_echoed_when_supported() -> None:
+    path = [("Path", "<sip:edge1.example;lr>"), ("Path", "<sip:edge2.example;lr>")]
+    loc = service()
+    r = loc.register(reg(["<sip:a@h1>"], extra=[*path, ("Supported", "path")]), DEVICE, 0.0)
+    assert r.events[0].params["path"] == "<sip:edge1.example;lr>,<sip:edge2.example;lr>"
+    assert r.events[0].binding.path == ("<sip:edge1.example;lr>", "<sip:edge2.example;lr>")
+    assert r.response.get_all("Path") == ["<sip:edge1.example;lr>", "<sip:edge2.example;lr>"]
+    r = loc.register(reg(["<sip:a@h1>"], cseq=2, extra=path), DEVICE, 1.0)
+    assert r.response.get_all("Path") == []
+
+
+def test_rfc3327_strict_mode_rejects_path_without_support_420() -> None:
+    r = service(path_mode="strict").register(
+        reg(["<sip:a@h1>"], extra=[("Path", "<sip:edge.example;lr>")]), DEVICE, 0.0)
+    assert (r.response.status, r.response.get("Unsupported")) == (420, "path")
+
+
+def test_received_is_the_source_when_it_differs_from_the_contact() -> None:
+    loc = service()
+    r = loc.register(reg(["<sip:a@192.0.2.10:5062>", "<sip:b@10.0.0.5>"]),
+                     ("192.0.2.10", 5062), 0.0)
+    assert [e.params["received"] for e in r.events] == ["", "sip:192.0.2.10:5062"]
+    r = loc.register(reg(["<sip:c@10.0.0.5>"], call_id="t"), ("198.51.100.7", 40000), 0.0,
+                     transport="TCP")
+    assert r.events[0].binding.received == "sip:198.51.100.7:40000;transport=tcp"
+
+
+def test_r26_aor_depends_on_use_domain() -> None:
+    plain, with_domain = service(), service(use_domain=True)
+    assert plain.register(reg(["<sip:a@h1>"]), DEVICE, 0).events[0].params["aor"] == "bob"
+    event = with_domain.register(reg(["<sip:a@h1>"]), DEVICE, 0).events[0]
+    assert event.params["aor"] == "bob@example.com"
+    assert with_domain.lookup("bob", 0) == [] and len(with_domain.lookup("bob@example.com", 0)) == 1
+
+
+def test_bflags_are_saved_and_raised() -> None:
+    r = service().register(reg(["<sip:a@h1>"]), DEVICE, 0.0, bflags=5)
+    assert r.events[0].params["bflags"] == "5"
+
+
+# -- expiry through the timer --------------------------------------------------------------------
+
+
+def test_expiry_deletes_at_exactly_expires_at() -> None:
+    loc = service()
+    loc.register(reg(["<sip:a@h1>;expires=60", "<sip:b@h2>;expires=120"]), DEVICE, 5.0)
+    assert loc.get_timer() == 65.0
+    assert loc.handle_timer(64.999) == []
+    assert len(loc.lookup("bob", 64.999)) == 2
+    assert loc.lookup("bob", 65.0)[0].uri.user == "b"  # valid while now < expires_at
+    (gone,) = loc.handle_timer(65.0)
+    assert (gone.name, gone.params["uri"], gone.at) == ("E_UL_CONTACT_DELETE", "sip:a@h1", 65.0)
+    assert loc.get_timer() == 125.0
+    assert [e.params["uri"] for e in loc.handle_timer(1000.0)] == ["sip:b@h2"]
+    assert (loc.get_timer(), loc.aors()) == (None, ())
+
+
+def test_a_lapsed_binding_that_comes_back_is_deleted_then_inserted() -> None:
+    loc = service()
+    loc.register(reg(["<sip:a@h1>;expires=60"]), DEVICE, 0.0)
+    r = loc.register(reg(["<sip:a@h1>;expires=60"], cseq=2), DEVICE, 61.0)
+    assert names(r) == ["DELETE", "INSERT"]
+    assert r.events[1].binding.ruid == "reg-ruid-2"
+
+
+# -- RFC 8599 (R46–R49, R53–R55) ------------------------------------------------------------------
+
+
+def pn_service(**config: object) -> LocationService:
+    return service(pn_providers=("apns", "fcm"), **config)
+
+
+def test_r46_push_parameters_are_read_from_the_contact_uri() -> None:
+    r = pn_service().register(reg([f"<sip:bob@192.0.2.10:5062;{PN}>"]), DEVICE, 0.0)
+    assert r.events[0].binding.pn == PushParams("apns", "00fc13", "TEAM.com.example.voip")
+
+
+def test_r53_supported_pns_gets_feature_caps_on_the_200() -> None:
+    r = pn_service().register(reg([f"<sip:bob@192.0.2.10:5062;{PN}>"]), DEVICE, 0.0)
+    assert r.response.get_all("Feature-Caps") == ['*;+sip.pns="apns"']
+
+
+def test_r55_pnsreg_contact_gets_the_refresh_interval() -> None:
+    r = pn_service(pnsreg_interval=140).register(
+        reg([f"<sip:bob@192.0.2.10:5062;{PN}>;+sip.pnsreg"]), DEVICE, 0.0)
+    assert r.response.get_all("Feature-Caps") == ['*;+sip.pns="apns";+sip.pnsreg="140"']
+    assert r.events[0].binding.pnsreg is True
+
+
+def test_r53_unsupported_pns_is_555_and_nothing_is_stored() -> None:
+    loc = pn_service()
+    r = loc.register(reg(["<sip:bob@h1;pn-provider=webpush;pn-prid=x>"]), DEVICE, 0.0)
+    assert (r.response.status, r.response.reason) == (555, "Push Notification Service Not Supported")
+    assert loc.bindings("bob") == ()
+
+
+def test_r53_supported_pns_missing_a_match_parameter_is_555() -> None:
+    r = pn_service().register(reg(["<sip:bob@h1;pn-provider=apns;pn-prid=x>"]), DEVICE, 0.0)
+    assert r.response.status == 555
+
+
+def test_r54_capability_query_without_value_lists_every_pns() -> None:
+    r = pn_service().register(reg(["<sip:bob@h1;pn-provider>"]), DEVICE, 0.0)
+    assert r.response.status == 200
+    assert r.response.get_all("Feature-Caps") == ['*;+sip.pns="apns"', '*;+sip.pns="fcm"']
+
+
+def test_r54_capability_query_for_one_pns() -> None:
+    r = pn_service().register(reg(["<sip:bob@h1;pn-provider=fcm>"]), DEVICE, 0.0)
+    assert r.response.get_all("Feature-Caps") == ['*;+sip.pns="fcm"']
+
+
+def test_r53_pns_handled_upstream_gets_no_feature_caps_but_pn_matching() -> None:
+    upstream = [("Feature-Caps", '*;+sip.pns="apns"')]
+    loc = pn_service()
+    r = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"], extra=upstream), DEVICE, 0.0)
+    assert (r.response.status, r.response.get_all("Feature-Caps")) == (200, [])
+    r = loc.register(reg([f"<sip:bob@10.0.0.2:7000;{PN}>"], call_id="c2", extra=upstream),
+                     DEVICE, 1.0)
+    assert names(r) == ["UPDATE"]
+
+
+def test_push_support_off_ignores_pn_parameters() -> None:
+    r = service().register(reg(["<sip:bob@h1;pn-provider=webpush;pn-prid=x>"]), DEVICE, 0.0)
+    assert (r.response.status, r.response.get_all("Feature-Caps")) == (200, [])
+
+
+def test_r24_r49_woken_device_with_new_address_is_an_update() -> None:
+    """RFC 8599 §5.3 local policy (OpenSIPS pn_enable): pn-* alone identify the binding."""
+    loc = pn_service()
+    first = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), ("10.0.0.1", 5060), 0.0)
+    woken = loc.register(reg([f"<sip:bob@10.0.0.7:41000;{PN}>"], call_id="c2"),
+                         ("10.0.0.7", 41000), 30.0)
+    assert names(woken) == ["UPDATE"]
+    assert woken.events[0].binding.ruid == first.events[0].binding.ruid
+    assert [str(b.uri) for b in loc.lookup("bob", 30.0)] == [f"sip:bob@10.0.0.7:41000;{PN}"]
+
+
+def test_r49_a_changed_prid_is_another_binding() -> None:
+    loc = pn_service()
+    loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0)
+    other = PN.replace("00fc13", "77aa01")
+    r = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{other}>"], call_id="c2"), DEVICE, 1.0)
+    assert names(r) == ["INSERT"]
+
+
+def test_without_pn_matching_the_woken_device_is_a_second_binding() -> None:
+    loc = service()
+    loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0)
+    r = loc.register(reg([f"<sip:bob@10.0.0.7:41000;{PN}>"], call_id="c2"), DEVICE, 30.0)
+    assert names(r) == ["INSERT"] and len(loc.lookup("bob", 30.0)) == 2
+
+
+def test_r25_refresh_event_for_a_push_contact() -> None:
+    loc = pn_service()
+    binding = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0).events[0].binding
+    event = loc.refresh_event(binding, reason="ini-INVITE", req_callid="inv-1", now=3.0)
+    assert event.name == "E_UL_CONTACT_REFRESH"
+    assert list(event.params) == ["domain", "aor", "uri", "received", "user_agent", "socket",
+                                  "bflags", "expires", "callid", "attr", "shtag", "reason",
+                                  "req_callid"]
+    assert (event.params["reason"], event.params["req_callid"]) == ("ini-INVITE", "inv-1")
+    plain = loc.register(reg(["<sip:bob@h9>"], call_id="c9"), DEVICE, 0.0).events[0].binding
+    with pytest.raises(LocalProtocolError):
+        loc.refresh_event(plain, reason="ini-INVITE", req_callid="inv-1", now=3.0)
+
+
+# -- races of SPEC-FACTS (c) with the subscriptions -------------------------------------------------
+
+
+def wire(loc: LocationService, subs: Subscriptions, request: Request, now: float) -> list[str]:
+    """Register, publish every event, return the routes notified."""
+    out = []
+    for event in loc.register(request, DEVICE, now).events:
+        out += [n.subscription.route for n in subs.publish(event, now)]
+    return out
+
+
+def test_pitfall_c1_subscribing_to_insert_misses_the_woken_device() -> None:
+    """R24, R44: the woken device refreshes its binding (UPDATE); INSERT-only misses it."""
+    loc, subs = pn_service(), Subscriptions(CountingIds("s"))
+    loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0)
+    subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "insert_only", 20, txn=1, now=1.0)
+    subs.notify_on_event("E_UL_CONTACT_UPDATE", ["aor=bob"], "update", 20, txn=1, now=1.0)
+    woken = reg([f"<sip:bob@10.0.0.7:41000;{PN}>"], call_id="c2")
+    assert wire(loc, subs, woken, 3.0) == ["update"]
+
+
+def test_race_c13_registration_before_the_subscription_is_seen_only_by_lookup() -> None:
+    loc, subs = service(), Subscriptions(CountingIds("s"))
+    assert wire(loc, subs, reg(["<sip:bob@h1>"]), 0.0) == []
+    subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.5)
+    assert [str(b.uri) for b in loc.lookup("bob", 0.5)] == ["sip:bob@h1"]
+
+
+def test_race_registration_after_the_subscription_is_notified() -> None:
+    loc, subs = service(), Subscriptions(CountingIds("s"))
+    subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.0)
+    assert wire(loc, subs, reg(["<sip:bob@h1>"]), 4.0) == ["fork_call"]
+
+
+def test_race_device_registering_twice_is_insert_then_update() -> None:
+    loc, subs = service(), Subscriptions(CountingIds("s"))
+    subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.0)
+    assert wire(loc, subs, reg(["<sip:bob@h1>"]), 4.0) == ["fork_call"]
+    assert wire(loc, subs, reg(["<sip:bob@h1>"], cseq=2), 5.0) == []  # UPDATE: no second branch
+
+
+def test_race_registration_after_the_subscription_expired_is_not_notified() -> None:
+    """The seed's pitfall (c)7: a 20 s subscription, a device waking at 20.5 s."""
+    loc, subs = service(), Subscriptions(CountingIds("s"))
+    subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.0)
+    assert wire(loc, subs, reg(["<sip:bob@h1>"]), 20.5) == []
+    assert loc.register(reg(cseq=2), DEVICE, 20.5).response.status == 200
+
+
+def test_race_registration_at_the_last_instant_of_the_subscription_is_notified() -> None:
+    loc, subs = service(), Subscriptions(CountingIds("s"))
+    subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.0)
+    assert wire(loc, subs, reg(["<sip:bob@h1>"]), 20.0) == ["fork_call"]
+
+
+# -- invariants -------------------------------------------------------------------------------------
+
+_step = st.tuples(
+    st.sampled_from(["a", "b", "c"]),  # contact user
+    st.sampled_from([0, 60, 120, 3600]),  # expires
+    st.sampled_from(["c1", "c2"]),  # Call-ID
+    st.floats(0, 200, allow_nan=False),  # time step
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_step, max_size=12))
+def test_event_stream_accounts_for_every_stored_binding(steps: list[tuple[str, int, str, float]]) -> None:
+    """INSERTs minus DELETEs equals what is stored; lookup never returns an expired binding."""
+    loc = service()
+    now, cseq, balance = 0.0, 0, 0
+    for user, expires, call_id, dt in steps:
+        now += dt
+        cseq += 1
+        r = loc.register(reg([f"<sip:{user}@h>;expires={expires}"], call_id=call_id, cseq=cseq),
+                         DEVICE, now)
+        balance += names(r).count("INSERT") - names(r).count("DELETE")
+        assert all(b.expires_at > now for b in loc.lookup("bob", now))
+        assert len(loc.bindings("bob")) == balance
+    balance -= len(loc.handle_timer(now + 4000))
+    assert balance == 0 and loc.get_timer() is None
