@@ -475,3 +475,27 @@ def test_event_stream_accounts_for_every_stored_binding(steps: list[tuple[str, i
         assert len(loc.bindings("bob")) == balance
     balance -= len(loc.handle_timer(now + 4000))
     assert balance == 0 and loc.get_timer() is None
+
+
+def test_r60_uri_without_pn_parameters_for_the_branch() -> None:
+    loc = pn_service()
+    binding = loc.register(reg([f"<sip:bob@10.0.0.1:5060;transport=udp;{PN}>"]), DEVICE,
+                           0.0).events[0].binding
+    assert str(binding.uri_without_pn()) == "sip:bob@10.0.0.1:5060;transport=udp"
+
+
+def test_r59_needs_push_unless_refreshed_within_the_skip_interval() -> None:
+    loc = pn_service(pn_skip_interval=30.0)
+    push = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0).events[0].binding
+    plain = loc.register(reg(["<sip:bob@h2>"], call_id="c2"), DEVICE, 0.0).events[0].binding
+    assert (loc.needs_push(push, 29.9), loc.needs_push(push, 30.0)) == (False, True)
+    assert loc.needs_push(plain, 100.0) is False
+    assert service().needs_push(push, 100.0) is False  # push support off
+
+
+@pytest.mark.parametrize(
+    "config", [{"path_mode": "loose"}, {"min_expires": 100, "max_expires": 50}]
+)
+def test_bad_registrar_config_is_refused(config: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        RegistrarConfig(**config)  # type: ignore[arg-type]

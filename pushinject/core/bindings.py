@@ -123,6 +123,15 @@ class Binding:
         """Seconds left, rounded up, as the 200 to a REGISTER lists them (§10.3 step 8)."""
         return max(0, math.ceil(self.expires_at - now))
 
+    def uri_without_pn(self) -> URI:
+        """The contact URI with the RFC 8599 pn-* parameters removed, as OpenSIPS forwards a
+        woken push contact (R60; RFC 8599 §4.1 keeps them out of other requests)."""
+        without = getattr(self.uri, "without_params", None)
+        if without is None:
+            return self.uri
+        result: URI = without(*PN_PARAMS, "pn-purr")
+        return result
+
     def contact_value(self, now: float) -> str:
         """The Contact value a 200 to REGISTER lists for this binding (§10.3 step 8).
 

@@ -91,12 +91,22 @@ class RegistrarConfig:
     match_pn_params: tuple[str, ...] = PN_PARAMS
     #: seconds advertised in `+sip.pnsreg` (OpenSIPS `pn_pnsreg_interval`, RFC 8599 §5.5)
     pnsreg_interval: int = 130
+    #: a push contact refreshed less than this many seconds ago is branched without a push
+    #: (OpenSIPS `pn_skip_pn_interval`, R58, R59)
+    pn_skip_interval: float = 0.0
     #: RFC 3327 Path handling: "off", "lazy" or "strict" (OpenSIPS `path_mode`)
     path_mode: str = "lazy"
     #: the usrloc table name, raised as the events' `domain` parameter (R23)
     table: str = "location"
     #: the listening socket raised as the events' `socket` parameter (R23)
     socket: str = "udp:127.0.0.1:5060"
+
+    def __post_init__(self) -> None:
+        if self.path_mode not in ("off", "lazy", "strict"):
+            raise ValueError(f"path_mode must be off, lazy or strict, not {self.path_mode!r}")
+        if self.min_expires < 0 or (self.max_expires is not None
+                                    and self.max_expires < self.min_expires):
+            raise ValueError("expiry limits must satisfy 0 <= min_expires <= max_expires")
 
 
 @dataclass(frozen=True)
@@ -401,6 +411,15 @@ class LocationService:
     def aors(self) -> tuple[str, ...]:
         """Every AoR with at least one stored binding, sorted."""
         return tuple(sorted(self._records))
+
+    def needs_push(self, binding: Binding, now: float) -> bool:
+        """True when a request to `binding` should wake it with a push first (R58, R59).
+
+        Only with push support on, for a binding with pn-* parameters, refreshed at least
+        `pn_skip_interval` seconds ago.
+        """
+        return (bool(self.config.pn_providers) and binding.pn is not None
+                and now - binding.updated_at >= self.config.pn_skip_interval)
 
     def refresh_event(self, binding: Binding, *, reason: str, req_callid: str,
                       now: float) -> ContactEvent:
