@@ -1,0 +1,380 @@
+"""The streaming capture decoder: records in, `DecodedMessage` values out, every frame counted.
+
+Pipeline per frame: link layer -> IP (fragments reassembled) -> tunnels removed -> UDP, TCP
+(stream reassembly, WebSocket) or SCTP (DATA chunks) -> SIP recognised by content on any port.
+Slicing uses the fast path (`pushinject.capture.layers`) and falls back to Scapy
+(`pushinject.capture.scapy_path`) for what it does not know; `full=True` uses Scapy for every
+frame. Memory stays flat: only bounded reassembly buffers are kept, and messages are yielded as
+they complete.
+
+Accounting (`CaptureSummary`): each frame ends up in exactly one place: `sip_frames` (it
+completed at least one SIP message), `carried` (its bytes went into a message completed by a
+later frame: fragments, TCP segments), or `skipped[reason]` (reasons in `packets.REASONS`). So
+`frames == sip_frames + carried + sum(skipped.values())` once the capture is finished.
+Messages kept despite a fault are counted in `anomalies` (junk before the message, a
+Content-Length that disagrees with the body, lenient-parse defects).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pushinject.capture import layers, scapy_path
+from pushinject.capture.ip_reassembly import FragmentBuffer
+from pushinject.capture.packets import FALLBACK, REASONS, IPPacket, SCTPPacket, TCPSegment
+from pushinject.capture.records import Record, RecordReader
+from pushinject.capture.sctp import SCTPMessages
+from pushinject.capture.sipscan import Fields, find_start, scan
+from pushinject.capture.tcp_reassembly import FIN, RST, Stream, TCPStreams
+from pushinject.capture.websocket import WebSocketReader, is_upgrade
+
+__all__ = ["DecodedMessage", "CaptureSummary", "Decoder", "decode"]
+
+Address = tuple[str, int]
+
+
+class DecodedMessage:
+    """One SIP message found in a capture.
+
+    `message` is the `Request`/`Response` from `pushinject.sip.parse_message(strict=False)`,
+    parsed on first use; `fields` are the listing fields (`sipscan.scan`); `raw` the bytes;
+    `junk` the bytes dropped before the message (RFC 3261 §7.5 allows only CRLFs there).
+    """
+
+    __slots__ = ("frame", "time", "source", "destination", "transport", "raw", "junk",
+                 "_message", "_fields")
+
+    def __init__(self, frame: int, time: float, source: Address, destination: Address,
+                 transport: str, raw: bytes, junk: bytes = b"") -> None:
+        self.frame = frame
+        self.time = time
+        self.source = source
+        self.destination = destination
+        self.transport = transport
+        self.raw = raw
+        self.junk = junk
+        self._message: Any = None
+        self._fields: Fields | None = None
+
+    @property
+    def message(self) -> Any:
+        if self._message is None:
+            from pushinject.sip import parse_message
+
+            self._message = parse_message(self.raw, strict=False)
+        return self._message
+
+    @property
+    def fields(self) -> Fields:
+        if self._fields is None:
+            self._fields = scan(self.raw)
+        return self._fields
+
+    @property
+    def label(self) -> str:
+        """The method, or the status code as text."""
+        f = self.fields
+        return f.method if f.method is not None else str(f.status)
+
+    def to_json(self) -> dict[str, Any]:
+        f = self.fields
+        return {
+            "frame": self.frame,
+            "time": self.time,
+            "source": f"{_host(self.source[0])}:{self.source[1]}",
+            "destination": f"{_host(self.destination[0])}:{self.destination[1]}",
+            "transport": self.transport,
+            "method": f.method,
+            "status": f.status,
+            "call_id": f.call_id,
+            "cseq": f"{f.cseq_number} {f.cseq_method}" if f.cseq_number is not None else None,
+            "branch": f.branch,
+            "from_tag": f.from_tag,
+            "to_tag": f.to_tag,
+        }
+
+    def __repr__(self) -> str:
+        return (f"<DecodedMessage frame={self.frame} {self.transport} "
+                f"{_host(self.source[0])}:{self.source[1]} -> "
+                f"{_host(self.destination[0])}:{self.destination[1]} {self.label}>")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass
+class CaptureSummary:
+    """What happened to every frame of a capture (see the module docstring)."""
+
+    frames: int = 0
+    messages: int = 0
+    sip_frames: int = 0
+    carried: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    anomalies: Counter[str] = field(default_factory=Counter)
+    truncated_file: bool = False
+
+    @property
+    def accounted(self) -> int:
+        return self.sip_frames + self.carried + sum(self.skipped.values())
+
+    def line(self) -> str:
+        """A one-line report, reasons sorted by name."""
+        text = (f"{self.frames} frames: {self.messages} SIP messages in {self.sip_frames} frames"
+                f", {self.carried} frames carried parts of them")
+        if self.skipped:
+            text += "; skipped " + ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items()))
+        if self.anomalies:
+            text += "; kept with faults " + ", ".join(
+                f"{k} {v}" for k, v in sorted(self.anomalies.items()))
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "messages": self.messages,
+            "sip_frames": self.sip_frames,
+            "carried": self.carried,
+            "skipped": dict(sorted(self.skipped.items())),
+            "anomalies": dict(sorted(self.anomalies.items())),
+            "truncated_file": self.truncated_file,
+        }
+
+
+class _TCPApp:
+    """Per-stream state above TCP: what the stream carries and its framer."""
+
+    __slots__ = ("kind", "buffer", "framer", "ws")
+
+    def __init__(self) -> None:
+        self.kind = ""  # "", "sip", "ws", "not-sip"
+        self.buffer = b""
+        self.framer: Any = None
+        self.ws: WebSocketReader | None = None
+
+    def pending(self) -> int:
+        if self.kind == "sip":
+            return len(self.framer.pending)
+        if self.kind == "ws":
+            assert self.ws is not None
+            return self.ws.pending
+        return len(self.buffer)
+
+
+class Decoder:
+    """Decode records into SIP messages; `summary` counts every frame.
+
+    Use `decode_file(path)` (an iterator), or `feed(record)` per record and `finish()` at the end.
+    """
+
+    def __init__(self, *, full: bool = False) -> None:
+        self.full = full
+        self._slicer: Any = scapy_path if full else layers
+        self.summary = CaptureSummary()
+        self._fragments = FragmentBuffer(self._skip)
+        self._streams = TCPStreams(self._skip, on_close=self._close_stream)
+        self._sctp = SCTPMessages(self._skip)
+
+    def _skip(self, reason: str, frames: int = 1) -> None:
+        assert reason in REASONS, reason
+        if frames:
+            self.summary.skipped[reason] += frames
+
+    def _close_stream(self, stream: Stream) -> None:
+        if stream.pending_frames:
+            app = stream.app
+            reason = "tcp-incomplete" if app is not None and app.kind in ("sip", "ws") else "not-sip"
+            self._skip(reason, stream.pending_frames)
+            stream.pending_frames = 0
+
+    # -- per-frame pipeline ----------------------------------------------------------------
+
+    def feed(self, record: Record) -> list[DecodedMessage]:
+        """Decode one record; returns the SIP messages it completes."""
+        self.summary.frames += 1
+        slicer = self._slicer
+        pkt = slicer.link(record.linktype, record.data)
+        if pkt is FALLBACK:
+            pkt = scapy_path.link(record.linktype, record.data)
+        weight = 1
+        while True:
+            if isinstance(pkt, str):
+                self._skip(pkt, weight)
+                return []
+            if pkt.fragment is not None:
+                whole, frames = self._fragments.add(pkt, record.time)
+                if whole is None:
+                    return []
+                pkt, weight = whole, frames
+            if pkt.proto not in layers.TUNNELS:
+                break
+            inner = slicer.tunnel(pkt.proto, pkt.payload)
+            pkt = scapy_path.tunnel(pkt.proto, pkt.payload) if inner is FALLBACK else inner
+        seg = slicer.transport(pkt.proto, pkt.payload)
+        if isinstance(seg, str):
+            self._skip(seg, weight)
+            return []
+        if isinstance(seg, TCPSegment):
+            return self._tcp(record, pkt, seg, weight)
+        if isinstance(seg, SCTPPacket):
+            return self._sctp_packet(record, pkt, seg, weight)
+        return self._datagram(record, pkt, seg.sport, seg.dport, seg.payload, weight)
+
+    def _message(self, record: Record, pkt: IPPacket, sport: int, dport: int,
+                 transport: str, data: bytes) -> DecodedMessage | None:
+        start = find_start(data)
+        if start < 0:
+            return None
+        junk = b""
+        if start and data[:start].strip(b"\r\n"):
+            junk = data[:start]
+            self.summary.anomalies["junk-before-message"] += 1
+        msg = DecodedMessage(record.frame, record.time, (pkt.src, sport), (pkt.dst, dport),
+                             transport, data[start:], junk)
+        if not msg.fields.length_ok:
+            self.summary.anomalies["bad-content-length"] += 1
+        self.summary.messages += 1
+        return msg
+
+    def _done(self, frames: int) -> None:
+        """The current frame completed a message; `frames` frames are settled by it."""
+        self.summary.sip_frames += 1
+        self.summary.carried += frames - 1
+
+    def _datagram(self, record: Record, pkt: IPPacket, sport: int, dport: int,
+                  data: bytes, weight: int) -> list[DecodedMessage]:
+        msg = self._message(record, pkt, sport, dport, "UDP", data)
+        if msg is None:
+            if data and not data.strip(b"\r\n"):
+                self._skip("keep-alive", weight)
+            else:
+                self._skip("not-sip", weight)
+            return []
+        self._done(weight)
+        return [msg]
+
+    def _tcp(self, record: Record, pkt: IPPacket, seg: TCPSegment,
+             weight: int) -> list[DecodedMessage]:
+        key = (pkt.src, seg.sport, pkt.dst, seg.dport)
+        stream, data, status = self._streams.segment(key, seg, weight)
+        out: list[DecodedMessage] = []
+        if status == "no-payload":
+            self._skip("no-payload", weight)
+        elif status == "retransmission":
+            self._skip("tcp-retransmission", weight)
+        elif status == "data":
+            stream.pending_frames += weight
+            out = self._stream_data(record, pkt, seg, stream, data)
+        if seg.flags & (FIN | RST):
+            self._streams.end(key)
+        return out
+
+    def _stream_data(self, record: Record, pkt: IPPacket, seg: TCPSegment, stream: Stream,
+                     data: bytes) -> list[DecodedMessage]:
+        from pushinject.sip import SIPParseError, StreamFramer
+
+        app = stream.app
+        if app is None:
+            app = stream.app = _TCPApp()
+        if app.kind == "not-sip" and find_start(data) == 0:
+            app.kind, app.buffer = "", b""
+        if app.kind == "":
+            app.buffer += data
+            data = b""
+            buf = app.buffer
+            if buf.startswith((b"GET ", b"HTTP/")):
+                head_end = buf.find(b"\r\n\r\n")
+                if head_end < 0 and len(buf) < 8192:
+                    return []
+                if head_end >= 0 and is_upgrade(buf[:head_end]):
+                    app.kind, app.ws, data = "ws", WebSocketReader(), buf[head_end + 4 :]
+                else:
+                    app.kind = "not-sip"
+            elif len(buf.lstrip(b"\r\n")) < 8 and buf.find(b"\n") < 0 and len(buf) < 64:
+                return []
+            elif find_start(buf) == 0:
+                app.kind, app.framer, data = "sip", StreamFramer(), buf
+            else:
+                app.kind = "not-sip"
+            app.buffer = b""
+        raws: list[bytes] = []
+        controls = 0
+        transport = "TCP"
+        if app.kind == "sip":
+            try:
+                raws = app.framer.feed(data)
+            except SIPParseError:
+                self._skip("bad-content-length", stream.pending_frames)
+                stream.pending_frames = 0
+                app.kind, app.framer = "not-sip", None
+                return []
+        elif app.kind == "ws":
+            assert app.ws is not None
+            raws, controls = app.ws.feed(data)
+            transport = "WS"
+        out = []
+        for raw in raws:
+            msg = self._message(record, pkt, seg.sport, seg.dport, transport, raw)
+            if msg is not None:
+                out.append(msg)
+        if out:
+            self._done(stream.pending_frames)
+            stream.pending_frames = 0
+        elif app.kind == "not-sip":
+            self._skip("not-sip", stream.pending_frames)
+            stream.pending_frames = 0
+        elif app.pending() == 0 and not stream.held:
+            reason = "websocket-control" if app.kind == "ws" else "keep-alive"
+            self._skip("not-sip" if raws else reason, stream.pending_frames)
+            stream.pending_frames = 0
+        return out
+
+    def _sctp_packet(self, record: Record, pkt: IPPacket, seg: SCTPPacket,
+                     weight: int) -> list[DecodedMessage]:
+        if not seg.chunks:
+            self._skip("no-payload", weight)
+            return []
+        key = (pkt.src, seg.sport, pkt.dst, seg.dport)
+        sctp = self._sctp
+        sctp.pending_frames += weight
+        out = []
+        raws = [raw for chunk in seg.chunks for raw in sctp.chunk(key, chunk)]
+        for raw in raws:
+            msg = self._message(record, pkt, seg.sport, seg.dport, "SCTP", raw)
+            if msg is not None:
+                out.append(msg)
+        if out:
+            self._done(sctp.pending_frames)
+            sctp.pending_frames = 0
+        elif raws:
+            self._skip("not-sip", sctp.pending_frames)
+            sctp.pending_frames = 0
+        return out
+
+    def finish(self) -> list[DecodedMessage]:
+        """End of capture: report everything still held in reassembly buffers."""
+        self._fragments.flush()
+        self._streams.flush()
+        self._sctp.flush()
+        return []
+
+    def decode_file(self, path: str | os.PathLike[str]) -> Iterator[DecodedMessage]:
+        """Decode a whole pcap/pcapng file, yielding messages as they complete."""
+        reader = RecordReader(path)
+        feed = self.feed
+        for record in reader:
+            yield from feed(record)
+        yield from self.finish()
+        if reader.truncated:
+            self.summary.truncated_file = True
+            self._skip("truncated-file", 1)
+
+
+def decode(path: str | os.PathLike[str], *, full: bool = False) -> Iterator[DecodedMessage]:
+    """The SIP messages of a capture file, in order (use `Decoder` to read the summary too)."""
+    return Decoder(full=full).decode_file(path)

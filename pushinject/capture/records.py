@@ -1,0 +1,130 @@
+"""Capture records: pcap and pcapng files read through Scapy's raw readers.
+
+A record is one captured frame before any dissection: its 1-based frame number, its timestamp
+(seconds since the epoch, float), the link type of its interface (LINKTYPE_* numbers of the
+tcpdump.org registry), the captured bytes, and the original length on the wire. A record whose
+captured length is shorter than its wire length was cut by the snapshot length.
+
+Reading never raises on a damaged file: a record cut short by the end of the file (or a partial
+record header) ends the iteration and is reported through `RecordReader.truncated`, so the decoder
+can count it instead of printing a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pushinject.errors import UsageError
+
+__all__ = ["Record", "RecordReader", "read_records", "MAX_RECORD"]
+
+#: largest record kept in full (bigger ones are cut and count as truncated)
+MAX_RECORD = 262144
+
+_PCAP_MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1"}
+_PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One captured frame as stored in the file (pcap record or pcapng packet block)."""
+
+    frame: int
+    time: float
+    linktype: int
+    data: bytes
+    wirelen: int
+
+
+class RecordReader:
+    """Iterate the records of a pcap or pcapng file (format chosen by the file's magic number).
+
+    After iteration, `truncated` is True when the file ended inside a record, and `linktype` is
+    the link type of the first interface.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.truncated = False
+        self.frames = 0
+        try:
+            with open(self.path, "rb") as handle:
+                magic = handle.read(4)
+        except IsADirectoryError:
+            raise UsageError(f"{self.path} is a directory, not a capture file") from None
+        if magic in _PCAP_MAGICS:
+            self.format = "pcap"
+        elif magic == _PCAPNG_MAGIC:
+            self.format = "pcapng"
+        else:
+            raise UsageError(f"{self.path} is not a pcap or pcapng file (magic {magic.hex()})")
+        self.size = os.path.getsize(self.path)
+
+    def __iter__(self) -> Iterator[Record]:
+        from scapy.error import Scapy_Exception
+        from scapy.utils import RawPcapNgReader, RawPcapReader
+
+        quiet = logging.getLogger("scapy.runtime")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            try:
+                reader: Any = (RawPcapReader if self.format == "pcap" else RawPcapNgReader)(
+                    self.path
+                )
+            except (Scapy_Exception, EOFError) as exc:
+                raise UsageError(f"{self.path}: unreadable capture header ({exc})") from None
+            try:
+                yield from self._records(reader)
+            finally:
+                reader.close()
+        finally:
+            quiet.setLevel(level)
+
+    def _records(self, reader: Any) -> Iterator[Record]:
+        handle = reader.f
+        pcapng = self.format == "pcapng"
+        linktype = getattr(reader, "linktype", None)
+        read = reader._read_packet
+        frame = 0
+        while True:
+            start = handle.tell()
+            try:
+                data, meta = read(MAX_RECORD)
+            except EOFError:
+                if handle.tell() < self.size or start < self.size:
+                    self.truncated = True
+                break
+            frame += 1
+            if pcapng:
+                resol = meta.tsresol
+                stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / resol
+                link = meta.linktype
+            else:
+                stamp = meta.sec + meta.usec / (1e9 if reader.nano else 1e6)
+                link = linktype
+                if len(data) < min(meta.caplen, MAX_RECORD):
+                    self.truncated = True
+                    self.frames = frame - 1
+                    return
+            self.frames = frame
+            yield Record(frame, stamp, link, data, meta.wirelen)
+
+
+def read_records(path: str | os.PathLike[str]) -> Iterator[Record]:
+    """The records of a capture file, in file order.
+
+    >>> import tempfile, os
+    >>> from scapy.utils import RawPcapWriter
+    >>> name = os.path.join(tempfile.mkdtemp(), "one.pcap")
+    >>> with RawPcapWriter(name, linktype=101) as w:
+    ...     w.write_header(None)
+    ...     w.write_packet(b"\\x45" + bytes(19), sec=1, usec=500000)
+    >>> [(r.frame, r.time, r.linktype, len(r.data)) for r in read_records(name)]
+    [(1, 1.5, 101, 20)]
+    """
+    return iter(RecordReader(path))

@@ -1,0 +1,160 @@
+"""Recognising SIP by content, and reading the few fields a capture listing shows, fast.
+
+`find_start(data)` says where a SIP message starts in a payload: at 0 for a clean message, later
+when junk precedes it (the junk is reported, the message kept), or -1 when the payload is not SIP.
+Recognition is by content only, on any port: a request line `Method SP Request-URI SP SIP/2.0`
+(RFC 3261 §7.1) or a status line `SIP/2.0 SP 3DIGIT` (§7.2).
+
+`scan(data)` reads the listing fields (method or status, Call-ID, CSeq, top Via branch, From and
+To tags, whether Content-Length matches the body) without building a message, so the decoder can
+list millions of messages quickly; `fields_of(message)` reads the same fields from a message
+parsed by `pushinject.sip.parse_message`, and tests check that both agree on every message of
+the corpus. Folded header lines (§7.3.1) and compact forms (§7.3.3) are understood by both.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+__all__ = ["Fields", "find_start", "scan", "fields_of", "METHODS"]
+
+#: request methods recognised after junk (RFC 3261 §27.4 registry, common extensions)
+METHODS = (
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+    "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+)
+_TOKEN = rb"[A-Za-z0-9.!%*_+`'~\-]+"
+_START = re.compile(rb"(?:" + _TOKEN + rb" [^ \r\n]+ SIP/2\.0|SIP/2\.0 [0-9]{3}(?: [^\r\n]*)?)\r?\n")
+_JUNK = re.compile(
+    rb"(?:(?:" + "|".join(METHODS).encode() + rb") [^ \r\n]+ SIP/2\.0|SIP/2\.0 [0-9]{3}[ \r])"
+)
+_FIRST = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\r\n")
+_KNOWN = frozenset(m.encode() for m in METHODS)
+_LOOK = 512
+
+
+class Fields(NamedTuple):
+    """The fields of one SIP message shown in a listing (None when absent or unreadable)."""
+
+    method: str | None
+    status: int | None
+    call_id: str | None
+    cseq_number: int | None
+    cseq_method: str | None
+    branch: str | None
+    from_tag: str | None
+    to_tag: str | None
+    length_ok: bool
+
+
+def find_start(data: bytes) -> int:
+    """Offset where a SIP message starts in `data`, or -1.
+
+    >>> find_start(b"OPTIONS sip:a@b SIP/2.0\\r\\n\\r\\n"), find_start(b"\\x80\\x00rtp")
+    (0, -1)
+    >>> find_start(b"DBREGISTER sip:1.1.1.1 SIP/2.0\\r\\n")
+    2
+    """
+    if not data or data[0] not in _FIRST:
+        return -1
+    skip = 0
+    if data[0] in (13, 10):
+        skip = len(data) - len(data.lstrip(b"\r\n"))
+    m = _START.match(data, skip)
+    if m is not None:
+        if data[skip : skip + 8] == b"SIP/2.0 ":
+            return skip
+        method = data[skip : data.index(b" ", skip)]
+        if method in _KNOWN or not any(method.endswith(k) for k in _KNOWN):
+            return skip
+    j = _JUNK.search(data, skip, skip + _LOOK)
+    return j.start() if j is not None else -1
+
+
+_HEADER = re.compile(
+    rb"^(call-id|i|cseq|via|v|from|f|to|t|content-length|l)[ \t]*:[ \t]*(.*?)[ \t]*\r?$",
+    re.I | re.M,
+)
+_LONG = {b"i": "call-id", b"v": "via", b"f": "from", b"t": "to", b"l": "content-length"}
+_BRANCH = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
+_TAG = re.compile(r";[ \t]*tag[ \t]*=[ \t]*([^;, \t>]+)", re.I)
+
+
+def _tag(value: str | None) -> str | None:
+    if value is None:
+        return None
+    close = value.rfind(">")
+    m = _TAG.search(value, close + 1 if close >= 0 else 0)
+    return m.group(1) if m else None
+
+
+def scan(data: bytes) -> Fields:
+    """The listing fields of one SIP message (which starts at offset 0, after optional CRLFs).
+
+    >>> f = scan(b"INVITE sip:b@x SIP/2.0\\r\\nv: SIP/2.0/UDP h;branch=z9hG4bK1\\r\\n"
+    ...          b"f: <sip:a@x>;tag=1\\r\\nt: sip:b@x\\r\\ni: c1\\r\\nCSeq: 7 INVITE\\r\\nl: 0\\r\\n\\r\\n")
+    >>> f.method, f.call_id, f.cseq_number, f.branch, f.from_tag, f.to_tag, f.length_ok
+    ('INVITE', 'c1', 7, 'z9hG4bK1', '1', None, True)
+    """
+    data = data.lstrip(b"\r\n")
+    end = data.find(b"\r\n\r\n")
+    head = data if end < 0 else data[:end]
+    if b"\n " in head or b"\n\t" in head:
+        head = re.sub(rb"[ \t]*\r?\n[ \t]+", b" ", head)
+    line_end = head.find(b"\n")
+    first = head[: line_end if line_end >= 0 else len(head)].rstrip(b"\r")
+    method = status = None
+    if first[:8] == b"SIP/2.0 ":
+        code = first[8:11]
+        status = int(code) if code.isdigit() else None
+    else:
+        method = first.split(b" ", 1)[0].decode("utf-8", "replace")
+    found: dict[str, str] = {}
+    for m in _HEADER.finditer(head, line_end + 1 if line_end >= 0 else len(head)):
+        raw = m.group(1).lower()
+        name = _LONG.get(raw) or raw.decode()
+        if name not in found:
+            found[name] = m.group(2).decode("utf-8", "replace")
+    cseq_number = cseq_method = None
+    cseq = found.get("cseq")
+    if cseq is not None:
+        parts = cseq.split()
+        if len(parts) == 2 and parts[0].isdigit():
+            cseq_number, cseq_method = int(parts[0]), parts[1]
+    branch = None
+    via = found.get("via")
+    if via is not None:
+        b = _BRANCH.search(via.split(",", 1)[0])
+        branch = b.group(1) if b else None
+    length_ok = end >= 0
+    declared = found.get("content-length")
+    if length_ok and declared is not None:
+        length_ok = declared.isdigit() and int(declared) <= len(data) - end - 4
+    return Fields(
+        method, status, found.get("call-id"), cseq_number, cseq_method, branch,
+        _tag(found.get("from")), _tag(found.get("to")), length_ok,
+    )
+
+
+def fields_of(message: Any) -> Fields:
+    """The same fields read from a parsed `Request`/`Response` (None where a header is unusable)."""
+
+    def attempt(read: Any) -> Any:
+        try:
+            return read()
+        except ValueError:
+            return None
+
+    cseq = attempt(lambda: message.cseq)
+    return Fields(
+        getattr(message, "method", None),
+        getattr(message, "status", None),
+        message.get("Call-ID"),
+        cseq.number if cseq is not None else None,
+        cseq.method if cseq is not None else None,
+        attempt(lambda: message.top_via.branch),
+        attempt(lambda: message.from_.tag),
+        attempt(lambda: message.to.tag),
+        not any("Content-Length" in d or "empty line" in d for d in message.defects),
+    )
