@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
+from pushinject.core.types import start_line
+
 if TYPE_CHECKING:
     from pushinject.core.location import Binding
     from pushinject.core.types import Address
@@ -25,9 +27,7 @@ class Send:
     destination: Address
 
     def __repr__(self) -> str:
-        m = self.message
-        first = f"{m.method} {m.uri}" if hasattr(m, "method") else f"{m.status} {m.reason}"
-        return f"Send({first!r}, to={self.destination[0]}:{self.destination[1]})"
+        return f"Send({start_line(self.message)!r}, to={self.destination[0]}:{self.destination[1]})"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
+from pushinject.core.types import start_line
+
 if TYPE_CHECKING:
     from pushinject.core.types import Address
     from pushinject.sip import Request, Response
@@ -30,9 +32,7 @@ class Received:
     transport: str = "UDP"
 
     def __repr__(self) -> str:
-        m = self.message
-        first = f"{m.method} {m.uri}" if hasattr(m, "method") else f"{m.status} {m.reason}"
-        return f"Received({first!r}, from={self.source[0]}:{self.source[1]})"
+        return f"Received({start_line(self.message)!r}, from={self.source[0]}:{self.source[1]})"
 
 
 @dataclass(frozen=True, kw_only=True)

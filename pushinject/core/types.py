@@ -7,9 +7,10 @@ keep it so that a later route can find the transaction again (SPEC-FACTS R16, R6
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
+from typing import Any
 
-__all__ = ["Address", "TxnId", "BranchKind", "Dedup", "Selection"]
+__all__ = ["Address", "TxnId", "BranchKind", "Dedup", "Selection", "start_line"]
 
 #: a transport address: (host, port)
 Address = tuple[str, int]
@@ -18,7 +19,7 @@ Address = tuple[str, int]
 TxnId = tuple[int, int]
 
 
-class BranchKind(str, Enum):
+class BranchKind(StrEnum):
     """What a branch of a response context is (SPEC-FACTS R27, R65)."""
 
     #: a forwarded request with its own client transaction
@@ -28,11 +29,8 @@ class BranchKind(str, Enum):
     #: Kamailio blind UAC added by `t_suspend()`, no signalling
     BLIND = "blind"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Dedup(str, Enum):
+class Dedup(StrEnum):
     """Which injected contacts are skipped as duplicates (SPEC-FACTS R37, R41–R43)."""
 
     #: OpenSIPS: inject every contact, even one that already has a branch (R37)
@@ -42,11 +40,8 @@ class Dedup(str, Enum):
     #: Flexisip: one branch per device (`+sip.instance`), re-dispatched on reconnect (R41, R42)
     BY_INSTANCE = "by-instance"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Selection(str, Enum):
+class Selection(StrEnum):
     """How the final response is chosen among the branches (SPEC-FACTS R10, R33)."""
 
     #: RFC 3261 §16.7 step 6
@@ -54,5 +49,9 @@ class Selection(str, Enum):
     #: OpenSIPS `branch_prio` ranking
     OPENSIPS = "opensips"
 
-    def __str__(self) -> str:
-        return self.value
+
+def start_line(message: Any) -> str:
+    """The first line of a request or response, without "SIP/2.0", for short reprs."""
+    if hasattr(message, "method"):
+        return f"{message.method} {message.uri}"
+    return f"{message.status} {message.reason}"

@@ -1,0 +1,202 @@
+"""The INVITE client transaction of RFC 3261 §17.1.1, one per forwarded branch (R4, R14).
+
+Theory of operation: the table `TRANSITIONS` is the whole machine (Figure 5 of RFC 3261).
+Entering a state arms its timers: Calling arms A (unreliable transports only, starting at T1 and
+doubling) and B (64*T1); Proceeding stops both; Completed arms D (32 s unreliable, 0 reliable);
+Terminated clears everything. The owner (a branch of a response context) gets back, besides the
+actions to perform, what must be passed up to it (`Outcome`).
+
+A 2xx retransmission after Terminated is not the transaction's business (RFC 3261 §17.1.1.2):
+the proxy core handles it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from pushinject.core.actions import Send
+from pushinject.core.machine import step
+from pushinject.core.messages import build_ack
+from pushinject.core.timers import Timers, TimerValues
+
+if TYPE_CHECKING:
+    from pushinject.core.actions import Action
+    from pushinject.core.types import Address
+    from pushinject.sip import Request, Response
+
+__all__ = ["ClientState", "ClientInput", "TRANSITIONS", "Outcome", "ClientTransaction"]
+
+
+class ClientState(Enum):
+    """States of the INVITE client transaction (RFC 3261 Figure 5)."""
+
+    CALLING = "Calling"
+    PROCEEDING = "Proceeding"
+    COMPLETED = "Completed"
+    TERMINATED = "Terminated"
+
+
+class ClientInput(Enum):
+    """What can happen to an INVITE client transaction."""
+
+    RECV_1XX = "1xx"
+    RECV_2XX = "2xx"
+    RECV_3XX_6XX = "300-699"
+    TIMER_A = "Timer A"
+    TIMER_B = "Timer B"
+    TIMER_D = "Timer D"
+    TRANSPORT_ERROR = "transport error"
+
+
+C, I = ClientState, ClientInput
+
+#: RFC 3261 Figure 5: (state, input) -> (effect, next state)
+TRANSITIONS: dict[tuple[ClientState, ClientInput], tuple[str | None, ClientState]] = {
+    (C.CALLING, I.TIMER_A): ("retransmit", C.CALLING),
+    (C.CALLING, I.TIMER_B): ("timeout", C.TERMINATED),
+    (C.CALLING, I.TRANSPORT_ERROR): ("transport_error", C.TERMINATED),
+    (C.CALLING, I.RECV_1XX): ("pass", C.PROCEEDING),
+    (C.CALLING, I.RECV_2XX): ("pass", C.TERMINATED),
+    (C.CALLING, I.RECV_3XX_6XX): ("ack_pass", C.COMPLETED),
+    (C.PROCEEDING, I.RECV_1XX): ("pass", C.PROCEEDING),
+    (C.PROCEEDING, I.RECV_2XX): ("pass", C.TERMINATED),
+    (C.PROCEEDING, I.RECV_3XX_6XX): ("ack_pass", C.COMPLETED),
+    (C.COMPLETED, I.RECV_3XX_6XX): ("ack", C.COMPLETED),
+    (C.COMPLETED, I.TRANSPORT_ERROR): ("transport_error", C.TERMINATED),
+    (C.COMPLETED, I.TIMER_D): (None, C.TERMINATED),
+}
+del C, I
+
+_TIMER_INPUT = {"A": ClientInput.TIMER_A, "B": ClientInput.TIMER_B, "D": ClientInput.TIMER_D}
+
+
+def input_for_status(status: int) -> ClientInput:
+    """The table input a response of `status` is (RFC 3261 §17.1.1.2)."""
+    if status < 200:
+        return ClientInput.RECV_1XX
+    if status < 300:
+        return ClientInput.RECV_2XX
+    return ClientInput.RECV_3XX_6XX
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What a step passes up to the transaction user.
+
+    .. attribute:: actions   messages to send
+    .. attribute:: response  a response for the TU (None when absorbed, e.g. a retransmitted 4xx)
+    .. attribute:: failure   408 for Timer B, 503 for a transport error (RFC 3261 §16.7, §16.9)
+    """
+
+    actions: tuple[Action, ...] = ()
+    response: Response | None = None
+    failure: int | None = None
+
+
+class ClientTransaction:
+    """An INVITE client transaction (RFC 3261 §17.1.1).
+
+    Parameters
+    ----------
+    request
+        The INVITE as sent (its top Via branch identifies the transaction).
+    destination
+        Where it is sent.
+    now
+        When it starts (Timers A and B run from here).
+    reliable
+        True over TCP/TLS: no Timer A, Timer D is 0 (RFC 3261 §17.1.1.2).
+    """
+
+    __slots__ = ("request", "destination", "reliable", "values", "state", "timers", "_a_interval",
+                 "last_ack")
+
+    def __init__(
+        self,
+        request: Request,
+        destination: Address,
+        now: float,
+        *,
+        reliable: bool = False,
+        values: TimerValues = TimerValues(),
+    ) -> None:
+        self.request = request
+        self.destination = destination
+        self.reliable = reliable
+        self.values = values
+        self.state = ClientState.CALLING
+        self.timers = Timers()
+        self._a_interval = values.t1
+        self.last_ack: Request | None = None
+        if not reliable:
+            self.timers.arm("A", now + values.t1)
+        self.timers.arm("B", now + values.b)
+
+    @property
+    def branch(self) -> str:
+        return str(self.request.top_via.branch)
+
+    def start(self) -> list[Action]:
+        """The first transmission of the request."""
+        return [Send(message=self.request, destination=self.destination)]
+
+    def get_timer(self) -> float | None:
+        return self.timers.earliest()
+
+    def receive(self, response: Response, now: float) -> Outcome:
+        """A response matched this transaction (RFC 3261 §17.1.3)."""
+        return self.process(input_for_status(response.status), now, response)
+
+    def transport_error(self, now: float) -> Outcome:
+        return self.process(ClientInput.TRANSPORT_ERROR, now)
+
+    def handle_timer(self, now: float) -> list[Outcome]:
+        """Fire every timer due at `now` (earliest first)."""
+        out = []
+        for name in self.timers.due(now):
+            if self.timers.get(name) is None:  # cleared by an earlier one
+                continue
+            self.timers.cancel(name)
+            out.append(self.process(_TIMER_INPUT[name], now))
+        return out
+
+    def process(self, inp: ClientInput, now: float, response: Response | None = None) -> Outcome:
+        """Apply one input through `TRANSITIONS` (raises `LocalProtocolError` if not allowed)."""
+        effect, new_state = step(TRANSITIONS, self.state, inp)
+        outcome = self._effect(effect, now, response)
+        if new_state is not self.state:
+            self._enter(new_state, now)
+        return outcome
+
+    def _effect(self, effect: str | None, now: float, response: Response | None) -> Outcome:
+        if effect == "retransmit":
+            self._a_interval *= 2
+            self.timers.arm("A", now + self._a_interval)
+            return Outcome(actions=(Send(message=self.request, destination=self.destination),))
+        if effect == "timeout":
+            return Outcome(failure=408)
+        if effect == "transport_error":
+            return Outcome(failure=503)
+        if effect == "pass":
+            return Outcome(response=response)
+        if effect in ("ack_pass", "ack"):
+            assert response is not None
+            self.last_ack = build_ack(self.request, response)
+            send = (Send(message=self.last_ack, destination=self.destination),)
+            return Outcome(actions=send, response=response if effect == "ack_pass" else None)
+        return Outcome()
+
+    def _enter(self, state: ClientState, now: float) -> None:
+        self.state = state
+        if state is ClientState.PROCEEDING:
+            self.timers.cancel("A", "B")
+        elif state is ClientState.COMPLETED:
+            self.timers.cancel("A", "B")
+            self.timers.arm("D", now + (0.0 if self.reliable else self.values.d))
+        elif state is ClientState.TERMINATED:
+            self.timers.clear()
+
+    def __repr__(self) -> str:
+        return f"<ClientTransaction {self.branch} {self.state.value} {self.timers!r}>"

@@ -1,0 +1,442 @@
+"""The response context of RFC 3261 §16.7: one INVITE server transaction and its branches.
+
+Theory of operation
+-------------------
+A `ResponseContext` owns the server transaction towards the caller and a list of `Branch`es:
+real ones (a forwarded INVITE with its client transaction), the OpenSIPS placeholder ("phony",
+`t_wait_for_new_branches`, R27) and the Kamailio blind UAC ("blind", `t_suspend`, R65).
+
+Rules, each in one place:
+- provisional responses other than 100 are forwarded while no final was sent (R7, `_on_provisional`);
+- every 2xx is forwarded at once, then pending branches are CANCELled (R7, R9, `_on_2xx`);
+- a 6xx is held, pending branches are CANCELled, no new branch may be created (R8);
+- the best final response is chosen once no branch is pending (R10, R32, R33, `settle`);
+- a branch is pending until it has a final status; a placeholder also stops being pending once
+  the context holds as many branches as its limit (R30);
+- per-branch FR timers: `fr_timeout` until the first provisional, then `fr_inv_timeout`,
+  restarted by each provisional above 100 (R5, R29); on expiry a branch that rang is CANCELled
+  with `Reason: SIP;cause=480;text="NO_ANSWER"` and gets a faked 408, one that did not ring just
+  gets 408 (R6); the placeholder's deadline is `fr_inv_timeout` from its creation and is never
+  moved by injections (R28, R40);
+- the caller's CANCEL: pending branches are CANCELled, the placeholder gets a faked 487 at once,
+  so a context with only the placeholder answers 487 at once (R12, R36).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pushinject.core.actions import Send
+from pushinject.core.client_txn import TRANSITIONS as CLIENT_TRANSITIONS
+from pushinject.core.client_txn import ClientInput, ClientState, ClientTransaction, Outcome
+from pushinject.core.messages import build_cancel, via_value
+from pushinject.core.selection import best_response, status_to_send
+from pushinject.core.server_txn import ServerInput, ServerState, ServerTransaction
+from pushinject.core.summary import BranchSummary, CallSummary
+from pushinject.core.types import BranchKind, Selection
+from pushinject.errors import LocalProtocolError
+from pushinject.sip import make_response
+
+if TYPE_CHECKING:
+    from pushinject.core.actions import Action
+    from pushinject.core.ids import IdSource
+    from pushinject.core.location import Binding
+    from pushinject.core.timers import TimerValues
+    from pushinject.core.types import Address, TxnId
+    from pushinject.sip import Request, Response
+
+__all__ = ["REASON_ELSEWHERE", "REASON_NO_ANSWER", "ContextConfig", "Branch", "ResponseContext"]
+
+#: RFC 3326 Reason of the CANCELs sent after a 2xx or by the `cancel` flag (R38)
+REASON_ELSEWHERE = 'SIP ;cause=200 ;text="Call completed elsewhere"'
+#: Reason of the CANCEL sent when a ringing branch's FR timer expires (R29)
+REASON_NO_ANSWER = 'SIP;cause=480;text="NO_ANSWER"'
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContextConfig:
+    """The knobs a response context reads (a part of `ProxyConfig`)."""
+
+    #: proxy address used in its Via headers
+    host: str
+    port: int
+    #: FR timer until a branch's first provisional (OpenSIPS `fr_timeout`, R29)
+    fr_timeout: float
+    #: FR timer after a provisional, and the placeholder's deadline (`fr_inv_timeout`, R28)
+    fr_inv_timeout: float
+    #: how the final response is chosen (R10 / R33)
+    selection: Selection
+    #: RFC 3261 timer values of the transactions
+    timers: TimerValues
+
+
+@dataclass(slots=True, eq=False)
+class Branch:
+    """One branch of a response context (RFC 3261 §16.6)."""
+
+    index: int
+    kind: BranchKind
+    opened_at: float
+    injected: bool = False
+    target: str = ""
+    request: Request | None = None
+    destination: Address | None = None
+    txn: ClientTransaction | None = None
+    binding: Binding | None = None
+    provisional: list[int] = field(default_factory=list)
+    final_status: int | None = None
+    final_response: Response | None = None
+    final_at: float | None = None
+    cancelled: bool = False
+    cancelled_at: float | None = None
+    cancel_wanted: str | None = None
+    fr_at: float | None = None
+    limit: int | None = None
+
+    @property
+    def via_branch(self) -> str | None:
+        return self.txn.branch if self.txn is not None else None
+
+    def set_final(self, status: int, now: float, response: Response | None = None) -> None:
+        self.final_status, self.final_response, self.final_at = status, response, now
+        self.fr_at = None
+
+    def summary(self) -> BranchSummary:
+        return BranchSummary(
+            index=self.index,
+            target=self.target,
+            via_branch=self.via_branch,
+            kind=str(self.kind),
+            injected=self.injected,
+            opened_at=self.opened_at,
+            provisional=tuple(self.provisional),
+            final_status=self.final_status,
+            final_at=self.final_at,
+            cancelled=self.cancelled,
+            cancelled_at=self.cancelled_at,
+        )
+
+    def __repr__(self) -> str:
+        state = self.final_status if self.final_status is not None else "pending"
+        return f"<Branch {self.index} {self.kind} {self.target or '-'} {state}>"
+
+
+class ResponseContext:
+    """One INVITE server transaction and its branches (RFC 3261 §16.7)."""
+
+    def __init__(
+        self,
+        txn_id: TxnId,
+        server: ServerTransaction,
+        config: ContextConfig,
+        ids: IdSource,
+        now: float,
+    ) -> None:
+        self.txn_id = txn_id
+        self.server = server
+        self.request: Request = server.request
+        self.config = config
+        self.ids = ids
+        self.created_at = now
+        self.branches: list[Branch] = []
+        self.final_status: int | None = None
+        self.final_at: float | None = None
+        self.cancelled = False
+        self.no_new_branches = False
+        self.pushes: list[tuple[str, float]] = []
+        self.to_tag: str | None = None
+        self.client_index: dict[str, Branch] = {}
+
+    # ---------------------------------------------------------------- state
+    @property
+    def call_id(self) -> str:
+        return self.request.call_id
+
+    def pending(self, branch: Branch) -> bool:
+        """Does `branch` still hold back the final response? (R27, R30)"""
+        if branch.final_status is not None:
+            return False
+        if branch.kind is BranchKind.REAL:
+            return True
+        if branch.cancelled:
+            return False
+        return branch.limit is None or len(self.branches) < branch.limit
+
+    @property
+    def placeholder(self) -> Branch | None:
+        for branch in self.branches:
+            if branch.kind is BranchKind.PHONY:
+                return branch
+        return None
+
+    def refusal(self) -> int:
+        """0 if a new branch may be created, else the OpenSIPS code: -2 after a final response
+        was sent, -3 after the caller's CANCEL or a 6xx (R34, R36, R8)."""
+        if self.final_status is not None:
+            return -2
+        if self.cancelled or self.no_new_branches:
+            return -3
+        return 0
+
+    @property
+    def finished(self) -> bool:
+        """True once nothing is left to do: final sent and every transaction terminated."""
+        if self.final_status is None or self.server.state is not ServerState.TERMINATED:
+            return False
+        return all(b.txn is None or b.txn.state is ClientState.TERMINATED for b in self.branches)
+
+    # -------------------------------------------------------------- branches
+    def add_placeholder(self, now: float, n: int | None = None) -> Branch:
+        """`t_wait_for_new_branches([N])`: a phony branch with deadline `fr_inv_timeout` and,
+        with N, the limit current branches + N + 1 (R27, R28, R30)."""
+        limit = None if n is None else len(self.branches) + n + 1
+        branch = Branch(index=len(self.branches), kind=BranchKind.PHONY, opened_at=now,
+                        fr_at=now + self.config.fr_inv_timeout, limit=limit)
+        self.branches.append(branch)
+        return branch
+
+    def add_blind(self, now: float) -> Branch:
+        """`t_suspend()`: a blind UAC on `fr_timeout`, as it never gets a 1xx (R65)."""
+        branch = Branch(index=len(self.branches), kind=BranchKind.BLIND, opened_at=now,
+                        fr_at=now + self.config.fr_timeout)
+        self.branches.append(branch)
+        return branch
+
+    def cap_branches(self, limit: int, now: float) -> list[Action]:
+        """Lower the placeholder's limit to `limit` branches (`t_wait_no_more_branches`, the
+        `l` flag; R30) and finish if nothing else is pending."""
+        phony = self.placeholder
+        if phony is not None:
+            phony.limit = limit if phony.limit is None else min(phony.limit, limit)
+        return self.settle(now)
+
+    def fork(
+        self,
+        request: Request,
+        destination: Address,
+        now: float,
+        *,
+        injected: bool = False,
+        binding: Binding | None = None,
+        reliable: bool = False,
+    ) -> tuple[Branch, list[Action]]:
+        """Send `request` (already carrying its Request-URI, Route set and Max-Forwards) as a new
+        branch with a new Via branch (RFC 3261 §16.6 steps 8 and 10; R4)."""
+        if self.refusal():
+            raise LocalProtocolError(f"no new branch allowed (code {self.refusal()})")
+        via = via_value(self.config.host, self.config.port, self.ids.branch())
+        request = request.with_header_prepended("Via", via)
+        txn = ClientTransaction(request, destination, now, reliable=reliable,
+                                values=self.config.timers)
+        branch = Branch(index=len(self.branches), kind=BranchKind.REAL, opened_at=now,
+                        injected=injected, target=str(request.uri), request=request,
+                        destination=destination, txn=txn, binding=binding,
+                        fr_at=now + self.config.fr_timeout)
+        self.branches.append(branch)
+        self.client_index[txn.branch] = branch
+        return branch, txn.start()
+
+    def cancel_branch(self, branch: Branch, now: float, reason: str | None = None) -> list[Action]:
+        """CANCEL a pending branch (RFC 3261 §9.1): at once if it rang, else as soon as its first
+        provisional arrives. A placeholder or blind branch just stops waiting."""
+        if branch.final_status is not None or branch.cancelled:
+            return []
+        if branch.kind is not BranchKind.REAL:
+            branch.cancelled, branch.cancelled_at, branch.fr_at = True, now, None
+            return []
+        if not branch.provisional:
+            branch.cancel_wanted = reason or ""
+            return []
+        assert branch.request is not None and branch.destination is not None
+        branch.cancelled, branch.cancelled_at = True, now
+        cancel = build_cancel(branch.request, reason or None)
+        return [Send(message=cancel, destination=branch.destination)]
+
+    def cancel_pending(self, now: float, reason: str | None = None, *,
+                       rang_only: bool = False) -> list[Action]:
+        """CANCEL every pending branch (R8, R9, R12); with `rang_only`, only real branches that
+        had a provisional (the `cancel` flag of `t_inject_branches`, R38)."""
+        out: list[Action] = []
+        for branch in list(self.branches):
+            if rang_only and (branch.kind is not BranchKind.REAL or not branch.provisional):
+                continue
+            out += self.cancel_branch(branch, now, reason)
+        return out
+
+    # -------------------------------------------------------------- responses
+    def receive(self, branch: Branch, response: Response, now: float) -> list[Action]:
+        """A response arrived on `branch`'s client transaction (RFC 3261 §16.7 steps 1–5)."""
+        assert branch.txn is not None
+        if branch.txn.state is ClientState.TERMINATED:
+            if 200 <= response.status < 300:  # a 2xx retransmission goes straight up (§17.1.1.2)
+                return self._forward_2xx(response, now)
+            return []
+        outcome = branch.txn.receive(response, now)
+        return self._outcome(branch, outcome, now)
+
+    def _outcome(self, branch: Branch, outcome: Outcome, now: float) -> list[Action]:
+        out = list(outcome.actions)
+        response = outcome.response
+        if outcome.failure is not None:
+            out += self._branch_final(branch, outcome.failure, None, now)
+        elif response is not None:
+            if response.status < 200:
+                out += self._on_provisional(branch, response, now)
+            else:
+                out += self._branch_final(branch, response.status, response, now)
+        return out
+
+    def transport_failed(self, branch: Branch, now: float) -> list[Action]:
+        """Sending on `branch` failed: it counts as a 503 there (RFC 3261 §16.9, R13)."""
+        assert branch.txn is not None
+        if (branch.txn.state, ClientInput.TRANSPORT_ERROR) not in CLIENT_TRANSITIONS:
+            return []
+        return self._outcome(branch, branch.txn.transport_error(now), now)
+
+    def _on_provisional(self, branch: Branch, response: Response, now: float) -> list[Action]:
+        out: list[Action] = []
+        first = not branch.provisional
+        branch.provisional.append(response.status)
+        if branch.final_status is None and (first or response.status > 100):
+            branch.fr_at = now + self.config.fr_inv_timeout  # R5, R29
+        if branch.cancel_wanted is not None and not branch.cancelled:
+            reason = branch.cancel_wanted or None
+            out += self.cancel_branch(branch, now, reason)
+        if response.status > 100 and self.final_status is None:  # R7: 100 is never forwarded
+            out += self.server.respond(response.without_top_via(), now)
+        return out
+
+    def _branch_final(
+        self, branch: Branch, status: int, response: Response | None, now: float
+    ) -> list[Action]:
+        if branch.final_status is not None:  # already faked (FR timer); a late answer
+            if response is not None and 200 <= status < 300:
+                return self._forward_2xx(response, now)
+            return []
+        branch.set_final(status, now, response)
+        if 200 <= status < 300 and response is not None:
+            return self._forward_2xx(response, now)
+        out: list[Action] = []
+        if status >= 600:  # R8
+            self.no_new_branches = True
+            out += self.cancel_pending(now)
+        return out + self.settle(now)
+
+    def _forward_2xx(self, response: Response, now: float) -> list[Action]:
+        """R7, R9: forward every 2xx at once; CANCEL pending branches after the first."""
+        upstream = response.without_top_via()
+        if self.final_status is None:
+            self.final_status, self.final_at = response.status, now
+            out = self.server.respond(upstream, now)
+            return out + self.cancel_pending(now, REASON_ELSEWHERE)
+        return [Send(message=upstream, destination=self.server.source)]
+
+    # --------------------------------------------------------------- caller
+    def caller_cancel(self, now: float) -> list[Action]:
+        """The caller's CANCEL matched (RFC 3261 §16.10, R12, R36); the 200 to the CANCEL
+        itself is sent by the proxy before this."""
+        if self.final_status is not None or self.cancelled:
+            return []
+        self.cancelled = True
+        out: list[Action] = []
+        for branch in self.branches:
+            if branch.kind is BranchKind.REAL:
+                out += self.cancel_branch(branch, now)
+            elif branch.final_status is None and not branch.cancelled:
+                branch.cancelled, branch.cancelled_at = True, now
+                branch.set_final(487, now)
+        return out + self.settle(now)
+
+    def caller_ack(self, now: float) -> list[Action]:
+        """The caller's ACK to our non-2xx final response (RFC 3261 §17.2.1)."""
+        if self.server.state in (ServerState.COMPLETED, ServerState.CONFIRMED):
+            return self.server.process(ServerInput.RECV_ACK, now)
+        return []
+
+    def final_response(self, status: int) -> Response:
+        """A final response the proxy generates itself (408, 487, 500, 480...)."""
+        if self.to_tag is None:
+            self.to_tag = self.ids.tag()
+        return make_response(self.request, status, to_tag=self.to_tag)
+
+    def respond(self, status: int, now: float) -> list[Action]:
+        """Send a final response of the proxy's own (`t_reply`); CANCEL what is pending."""
+        if self.final_status is not None:
+            raise LocalProtocolError("a final response was already sent")
+        self.final_status, self.final_at = status, now
+        out = self.server.respond(self.final_response(status), now)
+        return out + self.cancel_pending(now)
+
+    def settle(self, now: float) -> list[Action]:
+        """R10, R32, R33: once no branch is pending, send the best final response."""
+        if self.final_status is not None or any(self.pending(b) for b in self.branches):
+            return []
+        done = sorted((b for b in self.branches if b.final_status is not None),
+                      key=lambda b: (b.final_at, b.index))
+        statuses = [b.final_status for b in done]
+        chosen = best_response(statuses, self.config.selection,  # type: ignore[arg-type]
+                               cancelled=self.cancelled)
+        status = status_to_send(None if chosen is None else statuses[chosen],
+                                self.config.selection)
+        picked = None if chosen is None else done[chosen].final_response
+        if picked is not None and picked.status == status:
+            response = picked.without_top_via()
+        else:
+            response = self.final_response(status)
+        self.final_status, self.final_at = status, now
+        return self.server.respond(response, now) + self.cancel_pending(now)
+
+    # ---------------------------------------------------------------- timers
+    def get_timer(self) -> float | None:
+        deadlines = [t for t in (self.server.get_timer(),) if t is not None]
+        for branch in self.branches:
+            if branch.fr_at is not None:
+                deadlines.append(branch.fr_at)
+            if branch.txn is not None:
+                at = branch.txn.get_timer()
+                if at is not None:
+                    deadlines.append(at)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> list[Action]:
+        """Fire the transactions' RFC 3261 timers and the branches' FR timers due at `now`."""
+        out: list[Action] = []
+        at = self.server.get_timer()
+        if at is not None and at <= now:
+            out += self.server.handle_timer(now)
+        for branch in list(self.branches):
+            if branch.txn is not None:
+                at = branch.txn.get_timer()
+                if at is not None and at <= now:
+                    for outcome in branch.txn.handle_timer(now):
+                        out += self._outcome(branch, outcome, now)
+            if branch.fr_at is not None and branch.fr_at <= now:
+                out += self._fr_expired(branch, now)
+        return out
+
+    def _fr_expired(self, branch: Branch, now: float) -> list[Action]:
+        """R6, R28, R29, R65: the FR timer of a branch expired: faked 408."""
+        out: list[Action] = []
+        if branch.kind is BranchKind.REAL and branch.provisional:
+            out += self.cancel_branch(branch, now, REASON_NO_ANSWER)
+        branch.set_final(408, now)
+        return out + self.settle(now)
+
+    # --------------------------------------------------------------- summary
+    def summary(self) -> CallSummary:
+        return CallSummary(
+            call_id=self.call_id,
+            caller=str(self.request.from_.uri),
+            callee=str(self.request.uri),
+            invite_at=self.created_at,
+            final_status=self.final_status,
+            final_at=self.final_at,
+            cancelled_by_caller=self.cancelled,
+            branches=tuple(b.summary() for b in self.branches),
+            pushes=tuple(self.pushes),
+        )
+
+    def __repr__(self) -> str:
+        return (f"<ResponseContext {self.call_id} branches={len(self.branches)} "
+                f"final={self.final_status}>")

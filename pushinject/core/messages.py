@@ -1,0 +1,93 @@
+"""Requests the proxy builds itself: ACK for a non-2xx (RFC 3261 §17.1.1.3), CANCEL (§9.1),
+and the proxy's own Via (§16.6 step 8).
+
+Pure functions over `pushinject.sip` messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from pushinject.sip import make_request
+
+if TYPE_CHECKING:
+    from pushinject.core.types import Address
+    from pushinject.sip import Request, Response
+
+__all__ = [
+    "via_value", "build_ack", "build_cancel", "response_destination", "uri_address", "with_received",
+]
+
+
+def via_value(host: str, port: int, branch: str, transport: str = "UDP") -> str:
+    """The Via header value a proxy puts on a request it forwards (RFC 3261 §16.6 step 8).
+
+    >>> via_value("10.0.0.1", 5060, "z9hG4bK-1")
+    'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1'
+    """
+    return f"SIP/2.0/{transport.upper()} {host}:{port};branch={branch}"
+
+
+def _same_transaction(method: str, request: Request, to: str, extra: list[tuple[str, str]]) -> Request:
+    """A request of `method` that shares the INVITE's top Via, Request-URI, From, Call-ID, CSeq
+    number and Route set (RFC 3261 §9.1 for CANCEL, §17.1.1.3 for ACK)."""
+    routes = [("Route", str(route)) for route in request.routes]
+    return make_request(
+        method,
+        request.uri,
+        via=str(request.top_via),
+        from_=request.get("From") or "",
+        to=to,
+        call_id=request.call_id,
+        cseq=request.cseq.number,
+        extra=routes + extra,
+    )
+
+
+def build_ack(request: Request, response: Response) -> Request:
+    """The ACK a client transaction sends for a 300–699 (RFC 3261 §17.1.1.3): To (with the
+    tag) comes from the response, the rest from the INVITE."""
+    return _same_transaction("ACK", request, response.get("To") or "", [])
+
+
+def build_cancel(request: Request, reason: str | None = None) -> Request:
+    """The CANCEL of a pending INVITE branch (RFC 3261 §9.1), with an optional `Reason`
+    header (RFC 3326), e.g. `SIP ;cause=200 ;text="Call completed elsewhere"` (R38)."""
+    extra = [("Reason", reason)] if reason is not None else []
+    return _same_transaction("CANCEL", request, request.get("To") or "", extra)
+
+
+def uri_address(host: str, port: int | None, default_port: int = 5060) -> Address:
+    """A transport address from a URI's host and port (RFC 3263 reduced to literals)."""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return (host, port if port is not None else default_port)
+
+
+def response_destination(vias: Sequence[object]) -> Address | None:
+    """Where a response goes: the top Via's `received`/`rport`, else its sent-by
+    (RFC 3261 §18.2.2, RFC 3581 §4). None when there is no Via left."""
+    if not vias:
+        return None
+    via = vias[0]
+    host = getattr(via, "received", None) or getattr(via, "host")
+    rport = getattr(via, "rport", None)
+    port = int(rport) if rport else getattr(via, "port", None)
+    return uri_address(host, port)
+
+
+def with_received(request: Request, source: Address) -> Request:
+    """Mark the top Via with where the request really came from: `received` when the host
+    differs (RFC 3261 §18.2.1), `rport` filled in when the client asked (RFC 3581 §4)."""
+    via = request.top_via
+    params = dict(via.params)
+    if via.host.strip("[]") != source[0]:
+        params["received"] = source[0]
+    if "rport" in params and not params["rport"]:
+        params["rport"] = str(source[1])
+    if params == via.params:
+        return request
+    fixed = replace(via, params=params)
+    return request.without_top_via().with_header_prepended("Via", str(fixed))

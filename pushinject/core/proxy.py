@@ -1,0 +1,405 @@
+"""The proxy: a stateful SIP proxy with a registrar, event subscriptions and a routing script.
+
+Theory of operation
+-------------------
+`Proxy.handle(event, now)` takes one input and returns the actions to perform;
+`get_timer()` / `handle_timer(now)` drive every deadline (house style, principles 1 and 2).
+
+What the core does by itself, before any script runs:
+- an INVITE retransmission goes to its server transaction; the ACK of a non-2xx final goes to
+  it too (RFC 3261 §17.2.1, §17.2.3);
+- a CANCEL that matches a context is answered 200 at once and the context cancels its branches
+  (RFC 3261 §16.10, R12); one that matches nothing is forwarded statelessly;
+- responses are matched to branches by the top Via branch (RFC 3261 §17.1.3); responses that
+  match no transaction are forwarded statelessly (RFC 3261 §16.11);
+- a request with Max-Forwards 0 is answered 483 (RFC 3261 §16.3 step 3); the top Via gets
+  `received`/`rport` (RFC 3261 §18.2.1, RFC 3581); the proxy's own top Route is removed
+  (loose routing, RFC 3261 §16.4).
+Every other request runs the script's `request_route` (see `pushinject.core.script_api`).
+
+Contexts are retired, and their transaction ids freed (so a late `t_inject_branches` gets -1,
+R34, and tsilo records go, R62), once the final response was sent and every transaction has
+terminated. Their `CallSummary` stays available through `summaries()`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pushinject.core.actions import Log, Send
+from pushinject.core.context import ContextConfig, ResponseContext
+from pushinject.core.events import Received, TransportFailed
+from pushinject.core.injection import contact_route, duplicate_reason
+from pushinject.core.location import LocationService, RegistrarConfig
+from pushinject.core.messages import (
+    response_destination, uri_address, via_value, with_received,
+)
+from pushinject.core.script_api import ScriptContext
+from pushinject.core.server_txn import ServerInput, ServerTransaction
+from pushinject.core.subscriptions import Subscriptions
+from pushinject.core.timers import TimerQueue, TimerValues
+from pushinject.core.types import Dedup, Selection
+from pushinject.sip import make_response, parse_uri
+
+if TYPE_CHECKING:
+    from pushinject.core.actions import Action
+    from pushinject.core.events import Event
+    from pushinject.core.ids import IdSource
+    from pushinject.core.location import Binding, ContactEvent
+    from pushinject.core.script_api import Script
+    from pushinject.core.summary import CallSummary
+    from pushinject.core.types import Address, TxnId
+    from pushinject.sip import Request, Response
+
+__all__ = ["ProxyConfig", "Proxy"]
+
+_RELIABLE = frozenset({"tcp", "tls", "sctp", "ws", "wss"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProxyConfig:
+    """Everything a preset can change; the defaults are OpenSIPS's where it has one."""
+
+    #: the proxy's address (Via, Record-Route, "is this Route mine?")
+    host: str = "127.0.0.1"
+    port: int = 5060
+    #: the registrar's settings (`use_domain`, expiry bounds, pn providers...)
+    registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
+    #: FR timer of a branch until its first provisional (OpenSIPS `fr_timeout`, R29)
+    fr_timeout: float = 30.0
+    #: FR timer after a provisional, and the placeholder's deadline (`fr_inv_timeout`, R28)
+    fr_inv_timeout: float = 120.0
+    #: how the final response is chosen: RFC 3261 (R10) or OpenSIPS (R33)
+    selection: Selection = Selection.RFC3261
+    #: which injected contacts are skipped as duplicates (R37, R41–R43)
+    dedup: Dedup = Dedup.NONE
+    #: `lookup()` asks for a push for every contact with pn-* parameters (R25 `ini-INVITE`)
+    push_on_lookup: bool = True
+    #: tsilo `use_domain`: key stored transactions by full URI instead of user (R62)
+    tsilo_use_domain: bool = False
+    #: RFC 3261 timer base values
+    timers: TimerValues = field(default_factory=TimerValues)
+    #: keep the summaries of retired calls
+    keep_summaries: bool = True
+
+    def context_config(self) -> ContextConfig:
+        return ContextConfig(host=self.host, port=self.port, fr_timeout=self.fr_timeout,
+                             fr_inv_timeout=self.fr_inv_timeout, selection=self.selection,
+                             timers=self.timers)
+
+
+def _via_key(request: Request) -> tuple[str, str, int | None]:
+    via = request.top_via
+    return (str(via.branch), via.host.lower(), via.port)
+
+
+class Proxy:
+    """A sans-I/O SIP proxy running a routing script (see the module docstring).
+
+    Parameters
+    ----------
+    config
+        `ProxyConfig`.
+    ids
+        Where branches, tags and record ids come from (`CountingIds` for determinism).
+    script
+        The routing script: an object with `request_route(sip)` and its named routes.
+    """
+
+    def __init__(self, config: ProxyConfig, ids: IdSource, script: Script) -> None:
+        self.config = config
+        self.ids = ids
+        self.script = script
+        self.location = LocationService(config.registrar, ids)
+        self.subscriptions = Subscriptions(ids)
+        self._context_config = config.context_config()
+        self._servers: dict[tuple[str, str, int | None], ResponseContext] = {}
+        self._clients: dict[str, ResponseContext] = {}
+        self._by_txn: dict[TxnId, ResponseContext] = {}
+        self._tsilo: dict[str, list[TxnId]] = {}
+        self._timers = TimerQueue()
+        self._labels = itertools.count(1)
+        self._retired: list[CallSummary] = []
+
+    # ================================================================== inputs
+    def handle(self, event: Event, now: float) -> list[Action]:
+        """Process one input; returns the actions to perform, in order."""
+        if isinstance(event, TransportFailed):
+            return self._transport_failed(event, now)
+        message = event.message
+        if hasattr(message, "status"):
+            return self._response(message, now)  # type: ignore[arg-type]
+        return self._request(message, event.source, event.transport, now)  # type: ignore[arg-type]
+
+    def _request(self, msg: Request, source: Address, transport: str, now: float) -> list[Action]:
+        msg = with_received(msg, source)
+        if msg.method != "ACK" and msg.max_forwards == 0:  # RFC 3261 §16.3 step 3
+            response = make_response(msg, 483, to_tag=self.ids.tag())
+            return [Send(message=response, destination=self._reply_address(response, source))]
+        msg = self._strip_own_route(msg)
+        key = _via_key(msg)
+        ctx = self._servers.get(key)
+        if msg.method == "INVITE" and ctx is not None:
+            return self.track(ctx, ctx.server.process(ServerInput.RECV_INVITE, now))
+        if msg.method == "ACK":
+            if ctx is not None:
+                return self.track(ctx, ctx.caller_ack(now))
+            return self.forward_stateless(msg)
+        if msg.method == "CANCEL":
+            if ctx is None:
+                return self.forward_stateless(msg)
+            ok = make_response(msg, 200, to_tag=ctx.to_tag or self.ids.tag())
+            out: list[Action] = [Send(message=ok, destination=ctx.server.source)]
+            return out + self.track(ctx, ctx.caller_cancel(now))
+        sc = ScriptContext(self, now, msg, source, transport)
+        self.script.request_route(sc)
+        if sc.ctx is not None:
+            return sc.actions + self.track(sc.ctx, [])
+        return sc.actions
+
+    def _response(self, response: Response, now: float) -> list[Action]:
+        via = response.top_via
+        if not self._is_me(via.host, via.port):
+            return [Log(text=f"dropped a response whose top Via is not ours: {via}")]
+        ctx = self._clients.get(str(via.branch))
+        if ctx is None:
+            upstream = response.without_top_via()
+            dst = response_destination(upstream.vias)
+            return [] if dst is None else [Send(message=upstream, destination=dst)]
+        if response.cseq.method != "INVITE":  # the answer to our CANCEL: absorbed
+            return []
+        return self.track(ctx, ctx.receive(ctx.client_index[str(via.branch)], response, now))
+
+    def _transport_failed(self, event: TransportFailed, now: float) -> list[Action]:
+        ctx = self._clients.get(event.branch)
+        if ctx is None:
+            return []
+        branch = ctx.client_index[event.branch]
+        if branch.txn is None:
+            return []
+        return self.track(ctx, ctx.transport_failed(branch, now))
+
+    # ================================================================== timers
+    def get_timer(self) -> float | None:
+        """The earliest deadline of the proxy: transactions, branches, bindings, subscriptions."""
+        deadlines = [t for t in (self._timers.get_timer(), self.location.get_timer(),
+                                 self.subscriptions.get_timer()) if t is not None]
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> list[Action]:
+        """Fire everything due at `now`."""
+        out: list[Action] = []
+        at = self.location.get_timer()
+        if at is not None and at <= now:
+            for event in self.location.handle_timer(now):
+                out += self.publish(event, now)
+        at = self.subscriptions.get_timer()
+        if at is not None and at <= now:
+            self.subscriptions.handle_timer(now)
+        for ctx in self._timers.pop_due(now):
+            assert isinstance(ctx, ResponseContext)
+            out += self.track(ctx, ctx.handle_timer(now))
+        return out
+
+    # ================================================================== contexts
+    def new_context(
+        self, msg: Request, source: Address, transport: str, now: float
+    ) -> tuple[ResponseContext, list[Action]]:
+        """Create the server transaction and response context of an INVITE and send 100 Trying
+        (RFC 3261 §16.2, R15)."""
+        label = next(self._labels)
+        txn_id = (label % 4096, label)
+        server = ServerTransaction(msg, source, reliable=transport.upper() != "UDP",
+                                   values=self.config.timers)
+        ctx = ResponseContext(txn_id, server, self._context_config, self.ids, now)
+        self._servers[_via_key(msg)] = ctx
+        self._by_txn[txn_id] = ctx
+        trying = make_response(msg, 100)
+        return ctx, server.respond(trying, now)
+
+    def track(self, ctx: ResponseContext, actions: list[Action]) -> list[Action]:
+        """Re-arm `ctx`'s timer, and retire it once it is finished; returns `actions`."""
+        if ctx.finished:
+            self._retire(ctx)
+        else:
+            self._timers.schedule(ctx)
+        return actions
+
+    def _retire(self, ctx: ResponseContext) -> None:
+        if self._by_txn.pop(ctx.txn_id, None) is None:
+            return
+        self._servers.pop(_via_key(ctx.server.request), None)
+        for branch in ctx.client_index:
+            self._clients.pop(branch, None)
+        for key in [k for k, ids in self._tsilo.items() if ctx.txn_id in ids]:
+            self._tsilo[key].remove(ctx.txn_id)
+            if not self._tsilo[key]:
+                del self._tsilo[key]
+        if self.config.keep_summaries:
+            self._retired.append(ctx.summary())
+
+    def context(self, txn_id: TxnId) -> ResponseContext | None:
+        """The live context of a transaction id (None once it was retired)."""
+        return self._by_txn.get(txn_id)
+
+    def contexts(self) -> list[ResponseContext]:
+        """The live contexts, oldest first."""
+        return sorted(self._by_txn.values(), key=lambda c: c.txn_id[1])
+
+    def summaries(self) -> list[CallSummary]:
+        """A `CallSummary` for every call seen: retired ones, then live ones (oldest first)."""
+        return self._retired + [c.summary() for c in self.contexts()]
+
+    def summary(self, call_id: str) -> CallSummary:
+        """The summary of the most recent call with `call_id` (KeyError if none)."""
+        for s in reversed(self.summaries()):
+            if s.call_id == call_id:
+                return s
+        raise KeyError(call_id)
+
+    # ================================================================== forwarding
+    def _is_me(self, host: str, port: int | None) -> bool:
+        return host.strip("[]") == self.config.host and (port or 5060) == self.config.port
+
+    def _strip_own_route(self, msg: Request) -> Request:
+        routes = msg.routes
+        if routes and self._is_me(str(getattr(routes[0].uri, "host", "")),
+                                  getattr(routes[0].uri, "port", None)):
+            rest = [str(r) for r in routes[1:]]
+            msg = msg.without_header("Route")
+            for value in reversed(rest):
+                msg = msg.with_header_prepended("Route", value)
+        return msg
+
+    @staticmethod
+    def _reply_address(response: Response, source: Address) -> Address:
+        return response_destination(response.vias) or source
+
+    def _next_hop(self, request: Request) -> Address:
+        """Where a request goes: its first Route, else its Request-URI (RFC 3261 §16.6 step 7,
+        RFC 3263 reduced to literal addresses)."""
+        uri: Any = request.routes[0].uri if request.routes else request.uri
+        host = uri.params.get("maddr") or uri.host
+        return uri_address(str(host), uri.port)
+
+    @staticmethod
+    def _outgoing(request: Request, uri: Any, routes: tuple[str, ...] = ()) -> Request:
+        """The copy of `request` a branch sends: new Request-URI, Max-Forwards minus one,
+        the Path of the contact as Route set (RFC 3261 §16.6 steps 1–3, 6; R35)."""
+        out = request.with_uri(uri)
+        mf = request.max_forwards
+        out = out.with_header("Max-Forwards", str(70 if mf is None else mf - 1))
+        for value in reversed(routes):
+            out = out.with_header_prepended("Route", value)
+        return out
+
+    def forward_stateless(self, msg: Request) -> list[Action]:
+        """Forward a request without a transaction (RFC 3261 §16.11)."""
+        branch = self.ids.branch()
+        out = self._outgoing(msg, msg.uri)
+        out = out.with_header_prepended("Via", via_value(self.config.host, self.config.port,
+                                                         branch))
+        return [Send(message=out, destination=self._next_hop(out))]
+
+    def _fork(self, ctx: ResponseContext, request: Request, destination: Address, now: float,
+              binding: Binding | None, injected: bool) -> list[Action]:
+        transport = str(request.uri.params.get("transport") or "udp").lower()  # type: ignore[attr-defined]
+        branch, actions = ctx.fork(request, destination, now, injected=injected, binding=binding,
+                                   reliable=transport in _RELIABLE)
+        assert branch.txn is not None
+        self._clients[branch.txn.branch] = ctx
+        return self.track(ctx, actions)
+
+    def fork_binding(self, ctx: ResponseContext, binding: Binding, now: float, *,
+                     injected: bool = False) -> list[Action]:
+        """A branch to a registered contact (R35): R-URI, destination and Path."""
+        if ctx.refusal():
+            return []
+        uri, destination, routes = contact_route(binding)
+        request = self._outgoing(ctx.request, uri, routes)
+        return self._fork(ctx, request, destination, now, binding, injected)
+
+    def fork_uri(self, ctx: ResponseContext, now: float) -> list[Action]:
+        """A branch to the Request-URI of the stored request itself."""
+        if ctx.refusal():
+            return []
+        request = self._outgoing(ctx.request, ctx.request.uri)
+        return self._fork(ctx, request, self._next_hop(request), now, None, False)
+
+    def gruu_instance(self, ctx: ResponseContext) -> str | None:
+        """The instance a GRUU Request-URI names (`gr` parameter, R42), else None."""
+        params = getattr(ctx.request.uri, "params", {})
+        if "gr" in params and params["gr"]:
+            return str(params["gr"]).strip("<>\"")
+        return None
+
+    # ================================================================== events
+    def publish(self, event: ContactEvent, now: float) -> list[Action]:
+        """Deliver a contact event to the subscriptions and run each matching notification
+        route with the transaction id of its subscription (R19, R21)."""
+        out: list[Action] = []
+        for note in self.subscriptions.publish(event, now):
+            txn = note.subscription.txn
+            ctx = self._by_txn.get(txn) if txn is not None else None  # type: ignore[arg-type]
+            sc = ScriptContext(self, now, ctx=ctx, avp=dict(note.params), event=event)
+            getattr(self.script, note.subscription.route)(sc)
+            out += sc.actions
+            if ctx is not None:
+                self.track(ctx, [])
+        return out
+
+    # ================================================================== Kamailio tsilo
+    def _ts_key(self, uri: str) -> str:
+        parsed: Any = parse_uri(uri.strip("<>"))
+        if self.config.tsilo_use_domain:
+            return f"{parsed.user}@{parsed.host}" if parsed.user else str(parsed.host)
+        return str(parsed.user or "")
+
+    def ts_store(self, ctx: ResponseContext, uri: str) -> None:
+        """Store `ctx` under the key of `uri` (R62)."""
+        stored = self._tsilo.setdefault(self._ts_key(uri), [])
+        if ctx.txn_id not in stored:
+            stored.append(ctx.txn_id)
+
+    def tsilo_records(self) -> dict[str, list[TxnId]]:
+        return {k: list(v) for k, v in sorted(self._tsilo.items())}
+
+    def ts_append(self, ruri: str, now: float, *, contact: str | None = None
+                  ) -> tuple[int, list[Action]]:
+        """Kamailio `ts_append` / `ts_append_by_contact` (R63, R64, R43)."""
+        key = self._ts_key(ruri)
+        stored = self._tsilo.get(key)
+        if not stored:
+            return -1, [Log(text=f"ERROR: ts_append: transaction not found for {key}")]
+        out: list[Action] = []
+        aor = self.location.aor_of(parse_uri(ruri.strip("<>")))
+        for txn_id in list(stored):
+            ctx = self._by_txn.get(txn_id)
+            if ctx is None or ctx.refusal():
+                continue
+            for binding in self.location.lookup(aor, now):
+                if contact is not None and contact not in str(binding.uri):
+                    continue
+                if duplicate_reason(Dedup.BY_LOCATION, ctx.branches, binding) is not None:
+                    continue
+                out += self.fork_binding(ctx, binding, now, injected=True)
+        return 1, out
+
+    def t_continue(self, txn_id: TxnId, route: str, now: float) -> tuple[int, list[Action]]:
+        """Kamailio `t_continue` (R65): end the blind branch, run `route` on the stored INVITE."""
+        ctx = self._by_txn.get(txn_id)
+        if ctx is None:
+            return -1, []
+        for branch in ctx.branches:
+            if str(branch.kind) == "blind":
+                ctx.cancel_branch(branch, now)
+        sc = ScriptContext(self, now, ctx.request, ctx.server.source, ctx=ctx)
+        getattr(self.script, route)(sc)
+        out = sc.actions + ctx.settle(now)
+        return 1, self.track(ctx, out)
+
+    def __repr__(self) -> str:
+        return f"<Proxy {self.config.host}:{self.config.port} calls={len(self._by_txn)}>"
+

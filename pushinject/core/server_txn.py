@@ -1,0 +1,165 @@
+"""The INVITE server transaction of RFC 3261 §17.2.1, towards the caller (R15).
+
+Theory of operation: `TRANSITIONS` is Figure 7 of RFC 3261, plus one row for an INVITE
+retransmission in Confirmed (absorbed, as the ACK retransmissions are). Entering Completed arms
+Timer G (unreliable only: T1, doubling up to T2) and Timer H (64*T1); Confirmed stops them and
+arms Timer I (T4 unreliable, 0 reliable); Terminated clears everything. The proxy (the TU) sends
+responses through `respond()`; a retransmitted INVITE gets the last response again.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from pushinject.core.actions import Send
+from pushinject.core.machine import step
+from pushinject.core.timers import Timers, TimerValues
+
+if TYPE_CHECKING:
+    from pushinject.core.actions import Action
+    from pushinject.core.types import Address
+    from pushinject.sip import Request, Response
+
+__all__ = ["ServerState", "ServerInput", "TRANSITIONS", "ServerTransaction"]
+
+
+class ServerState(Enum):
+    """States of the INVITE server transaction (RFC 3261 Figure 7)."""
+
+    PROCEEDING = "Proceeding"
+    COMPLETED = "Completed"
+    CONFIRMED = "Confirmed"
+    TERMINATED = "Terminated"
+
+
+class ServerInput(Enum):
+    """What can happen to an INVITE server transaction."""
+
+    RECV_INVITE = "INVITE"
+    RECV_ACK = "ACK"
+    SEND_1XX = "send 1xx"
+    SEND_2XX = "send 2xx"
+    SEND_3XX_6XX = "send 300-699"
+    TIMER_G = "Timer G"
+    TIMER_H = "Timer H"
+    TIMER_I = "Timer I"
+    TRANSPORT_ERROR = "transport error"
+
+
+P, S = ServerState, ServerInput
+
+#: RFC 3261 Figure 7: (state, input) -> (effect, next state)
+TRANSITIONS: dict[tuple[ServerState, ServerInput], tuple[str | None, ServerState]] = {
+    (P.PROCEEDING, S.RECV_INVITE): ("resend", P.PROCEEDING),
+    (P.PROCEEDING, S.SEND_1XX): ("send", P.PROCEEDING),
+    (P.PROCEEDING, S.SEND_2XX): ("send", P.TERMINATED),
+    (P.PROCEEDING, S.SEND_3XX_6XX): ("send", P.COMPLETED),
+    (P.PROCEEDING, S.TRANSPORT_ERROR): (None, P.TERMINATED),
+    (P.COMPLETED, S.RECV_INVITE): ("resend", P.COMPLETED),
+    (P.COMPLETED, S.TIMER_G): ("retransmit", P.COMPLETED),
+    (P.COMPLETED, S.RECV_ACK): (None, P.CONFIRMED),
+    (P.COMPLETED, S.TIMER_H): (None, P.TERMINATED),
+    (P.COMPLETED, S.TRANSPORT_ERROR): (None, P.TERMINATED),
+    (P.CONFIRMED, S.RECV_ACK): (None, P.CONFIRMED),
+    (P.CONFIRMED, S.RECV_INVITE): (None, P.CONFIRMED),
+    (P.CONFIRMED, S.TIMER_I): (None, P.TERMINATED),
+}
+del P, S
+
+_TIMER_INPUT = {"G": ServerInput.TIMER_G, "H": ServerInput.TIMER_H, "I": ServerInput.TIMER_I}
+
+
+def input_for_status(status: int) -> ServerInput:
+    """The table input for sending a response of `status`."""
+    if status < 200:
+        return ServerInput.SEND_1XX
+    if status < 300:
+        return ServerInput.SEND_2XX
+    return ServerInput.SEND_3XX_6XX
+
+
+class ServerTransaction:
+    """An INVITE server transaction (RFC 3261 §17.2.1).
+
+    Parameters
+    ----------
+    request
+        The INVITE received.
+    source
+        Where it came from: responses go back there (RFC 3261 §18.2.2 with rport, RFC 3581).
+    reliable
+        True over TCP/TLS: no Timer G, Timer I is 0.
+    """
+
+    __slots__ = ("request", "source", "reliable", "values", "state", "timers", "last_response",
+                 "_g_interval")
+
+    def __init__(
+        self,
+        request: Request,
+        source: Address,
+        *,
+        reliable: bool = False,
+        values: TimerValues = TimerValues(),
+    ) -> None:
+        self.request = request
+        self.source = source
+        self.reliable = reliable
+        self.values = values
+        self.state = ServerState.PROCEEDING
+        self.timers = Timers()
+        self.last_response: Response | None = None
+        self._g_interval = values.t1
+
+    def get_timer(self) -> float | None:
+        return self.timers.earliest()
+
+    def respond(self, response: Response, now: float) -> list[Action]:
+        """The TU sends `response` through the transaction."""
+        return self.process(input_for_status(response.status), now, response)
+
+    def handle_timer(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        for name in self.timers.due(now):
+            if self.timers.get(name) is None:
+                continue
+            self.timers.cancel(name)
+            out += self.process(_TIMER_INPUT[name], now)
+        return out
+
+    def process(
+        self, inp: ServerInput, now: float, response: Response | None = None
+    ) -> list[Action]:
+        """Apply one input through `TRANSITIONS` (raises `LocalProtocolError` if not allowed)."""
+        effect, new_state = step(TRANSITIONS, self.state, inp)
+        out: list[Action] = []
+        if effect == "send":
+            assert response is not None
+            self.last_response = response
+            out.append(Send(message=response, destination=self.source))
+        elif effect == "resend" and self.last_response is not None:
+            out.append(Send(message=self.last_response, destination=self.source))
+        elif effect == "retransmit":
+            assert self.last_response is not None
+            self._g_interval = min(2 * self._g_interval, self.values.t2)
+            self.timers.arm("G", now + self._g_interval)
+            out.append(Send(message=self.last_response, destination=self.source))
+        if new_state is not self.state:
+            self._enter(new_state, now)
+        return out
+
+    def _enter(self, state: ServerState, now: float) -> None:
+        self.state = state
+        if state is ServerState.COMPLETED:
+            if not self.reliable:
+                self.timers.arm("G", now + self.values.t1)
+            self.timers.arm("H", now + self.values.b)
+        elif state is ServerState.CONFIRMED:
+            self.timers.cancel("G", "H")
+            self.timers.arm("I", now + (0.0 if self.reliable else self.values.t4))
+        elif state is ServerState.TERMINATED:
+            self.timers.clear()
+
+    def __repr__(self) -> str:
+        return f"<ServerTransaction {self.state.value} {self.timers!r}>"
