@@ -32,7 +32,7 @@ shtag reason req_callid`` (R25).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pushinject.core.bindings import Binding
@@ -47,6 +47,8 @@ __all__ = [
     "contact_params",
     "refresh_params",
     "qval",
+    "text_table",
+    "events_table",
 ]
 
 E_UL_CONTACT_INSERT = "E_UL_CONTACT_INSERT"
@@ -135,3 +137,30 @@ class ContactEvent:
 
     def __repr__(self) -> str:
         return f"ContactEvent({self.short_name} {self.binding.aor} {self.params['uri']} at {self.at:g})"
+
+
+def text_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Rows as a plain-text table with aligned columns (for notebooks and reports).
+
+    >>> print(text_table(["a", "bb"], [[1, "x"], [22, "yyy"]]))
+    a   bb
+    --  ---
+    1   x
+    22  yyy
+    """
+    table = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def events_table(
+    events: Iterable[ContactEvent],
+    columns: Sequence[str] = ("aor", "uri", "received", "qval", "expires", "callid", "cseq"),
+) -> str:
+    """Contact events as a text table: time, short name, then the chosen parameters."""
+    rows = [[f"{e.at:g}", e.short_name, *(e.params.get(c, "") for c in columns)]
+            for e in events]
+    return text_table(["at", "event", *columns], rows)
