@@ -499,3 +499,41 @@ def test_r59_needs_push_unless_refreshed_within_the_skip_interval() -> None:
 def test_bad_registrar_config_is_refused(config: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         RegistrarConfig(**config)  # type: ignore[arg-type]
+
+
+def test_max_contacts_503() -> None:
+    loc = service(max_contacts=2)
+    loc.register(reg(["<sip:a@h1>", "<sip:b@h2>"]), DEVICE, 0.0)
+    r = loc.register(reg(["<sip:c@h3>"], cseq=2), DEVICE, 1.0)
+    assert (r.response.status, r.response.reason, r.events) == (
+        503, "Too many registered contacts", ())
+    assert names(loc.register(reg(["<sip:a@h1>"], cseq=3), DEVICE, 2.0)) == ["UPDATE"]
+
+
+def test_r25_r55_reg_refresh_push_before_expiry() -> None:
+    """RFC 8599 §5.5: push at least 120 s before expiry, unless the device wakes itself."""
+    loc = pn_service(refresh_before=120.0)
+    loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>;expires=600",
+                      f"<sip:bob@10.0.0.2:5060;{PN.replace('00fc13', 'self')}>;+sip.pnsreg;"
+                      "expires=600"]), DEVICE, 0.0)
+    assert loc.get_timer() == 480.0
+    assert loc.handle_timer(479.0) == []
+    (refresh,) = loc.handle_timer(480.0)
+    assert (refresh.name, refresh.params["reason"], refresh.params["req_callid"]) == (
+        "E_UL_CONTACT_REFRESH", "reg-refresh", "")
+    assert refresh.params["uri"].startswith("sip:bob@10.0.0.1:5060")
+    assert loc.get_timer() == 600.0 and loc.handle_timer(500.0) == []  # raised once
+    r = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>;expires=600"], cseq=2), DEVICE, 550.0)
+    assert names(r) == ["UPDATE"] and loc.get_timer() == 600.0  # the pnsreg binding expires
+    assert names_of(loc.handle_timer(600.0)) == ["DELETE"]
+    assert loc.get_timer() == 1030.0
+
+
+def names_of(events: object) -> list[str]:
+    return [e.short_name for e in events]  # type: ignore[attr-defined]
+
+
+def test_refresh_push_is_off_by_default() -> None:
+    loc = pn_service()
+    loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>;expires=600"]), DEVICE, 0.0)
+    assert loc.get_timer() == 600.0

@@ -94,6 +94,13 @@ class RegistrarConfig:
     #: a push contact refreshed less than this many seconds ago is branched without a push
     #: (OpenSIPS `pn_skip_pn_interval`, R58, R59)
     pn_skip_interval: float = 0.0
+    #: raise `E_UL_CONTACT_REFRESH` (reason ``reg-refresh``) this many seconds before a push
+    #: binding without `+sip.pnsreg` expires, so that a push makes the device refresh in time
+    #: (RFC 8599 §5.5: at least 120 s; OpenSIPS `contact_refresh_timer` with
+    #: `pn_trigger_interval`, R25, R58); None: off, as in OpenSIPS
+    refresh_before: float | None = None
+    #: most bindings an AoR may hold (OpenSIPS `max_contacts`); more is refused with 503
+    max_contacts: int | None = None
     #: RFC 3327 Path handling: "off", "lazy" or "strict" (OpenSIPS `path_mode`)
     path_mode: str = "lazy"
     #: the usrloc table name, raised as the events' `domain` parameter (R23)
@@ -162,6 +169,7 @@ class LocationService:
         self._records: dict[str, list[Binding]] = {}
         self._order: dict[str, int] = {}
         self._seq = 0
+        self._refreshed: set[tuple[str, float]] = set()
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -250,6 +258,8 @@ class LocationService:
             else:
                 working[working.index(old)] = new
                 plans.append(_Plan("UPDATE", old, new))
+        if cfg.max_contacts is not None and len(working) > cfg.max_contacts:
+            raise _Reject(503, "Too many registered contacts")
         return plans, caps
 
     def _plan_star(self, request: Request, aor: str) -> list[_Plan]:
@@ -385,6 +395,7 @@ class LocationService:
                 assert plan.old is not None
                 record.remove(plan.old)
                 self._order.pop(plan.old.ruid, None)
+                self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
                 events.append(self._event(E_UL_CONTACT_DELETE, plan.old, now))
         if not record:
             del self._records[aor]
@@ -435,13 +446,34 @@ class LocationService:
 
     # -- time ----------------------------------------------------------------------------------
 
+    def _refresh_at(self, binding: Binding) -> float | None:
+        """When the reg-refresh push of `binding` is due, or None (RFC 8599 §5.5)."""
+        before = self.config.refresh_before
+        if (before is None or not self.config.pn_providers or binding.pn is None
+                or binding.pnsreg or (binding.ruid, binding.expires_at) in self._refreshed):
+            return None
+        return binding.expires_at - before
+
     def get_timer(self) -> float | None:
-        """The earliest binding expiry, or None when nothing is stored."""
-        return min((b.expires_at for r in self._records.values() for b in r), default=None)
+        """The earliest binding expiry or refresh-push deadline, or None when nothing waits."""
+        times = [t for r in self._records.values() for b in r
+                 for t in (b.expires_at, self._refresh_at(b)) if t is not None]
+        return min(times, default=None)
 
     def handle_timer(self, now: float) -> list[ContactEvent]:
-        """Remove every binding with ``expires_at <= now``; one DELETE event each."""
+        """Raise the due refresh events (``reg-refresh``, R25), then remove every binding with
+        ``expires_at <= now``, one DELETE event each."""
+        due = []
+        for aor in sorted(self._records):
+            for binding in self._records[aor]:
+                at = self._refresh_at(binding)
+                if at is not None and at <= now and binding.valid(now):
+                    due.append((at, self._order.get(binding.ruid, 0), binding))
         events: list[ContactEvent] = []
+        for _, _, binding in sorted(due, key=lambda d: (d[0], d[1])):
+            self._refreshed.add((binding.ruid, binding.expires_at))
+            events.append(self.refresh_event(binding, reason="reg-refresh", req_callid="",
+                                             now=now))
         for aor in sorted(self._records):
             events += self._expire_aor(aor, now)
         return events
