@@ -30,9 +30,13 @@ unless the whole request succeeds (§10.3 step 7: all bindings or none).
    ``path`` in Supported (``lazy``); ``strict`` rejects a Path without it with 420.
 7. The 200 lists every valid binding with its remaining seconds (§10.3 step 8).
 
-Bindings are valid while ``now < expires_at``; `get_timer()` is the earliest expiry and
+Bindings are valid while ``now < expires_at``; `get_timer()` is the earliest deadline and
 `handle_timer(now)` removes what has expired, raising DELETE events. A REGISTER first expires
-the stale bindings of its own AoR, so a binding that lapsed and comes back is an INSERT.
+the stale bindings of its own AoR, so a binding that lapsed and comes back is an INSERT. With
+`refresh_before` set, a push binding that does not refresh itself (no ``+sip.pnsreg``) raises
+one `E_UL_CONTACT_REFRESH` (``reg-refresh``) that many seconds before it expires (RFC 8599
+§5.5, R25). `max_contacts` caps the bindings of an AoR (503). `refresh_event` builds the
+``ini-<METHOD>`` refresh a waiting request asks for, `needs_push` says whether to (R59).
 """
 
 from __future__ import annotations
