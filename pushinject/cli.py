@@ -23,6 +23,9 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 #: subcommand name -> module implementing it (kept sorted by name)
 COMMANDS: dict[str, str] = {
     "bench": "pushinject.commands.bench",
+    "decode": "pushinject.commands.decode",
+    "lab": "pushinject.commands.lab",
+    "parse": "pushinject.commands.parse",
 }
 
 

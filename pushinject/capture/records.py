@@ -51,6 +51,8 @@ class RecordReader:
         self.path = os.fspath(path)
         self.truncated = False
         self.frames = 0
+        #: bytes of the file read so far (for progress bars)
+        self.position = 0
         try:
             with open(self.path, "rb") as handle:
                 magic = handle.read(4)
@@ -112,6 +114,7 @@ class RecordReader:
                     self.frames = frame - 1
                     return
             self.frames = frame
+            self.position = start
             yield Record(frame, stamp, link, data, meta.wirelen)
 
 

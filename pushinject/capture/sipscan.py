@@ -72,13 +72,16 @@ def find_start(data: bytes) -> int:
     return j.start() if j is not None else -1
 
 
-_HEADER = re.compile(
-    rb"^(call-id|i|cseq|via|v|from|f|to|t|content-length|l)[ \t]*:[ \t]*(.*?)[ \t]*\r?$",
-    re.I | re.M,
-)
-_LONG = {b"i": "call-id", b"v": "via", b"f": "from", b"t": "to", b"l": "content-length"}
+#: header names read by `scan` (lower case, compact forms of RFC 3261 §7.3.3 included)
+_NAMES = {"call-id": "call-id", "i": "call-id", "cseq": "cseq", "via": "via", "v": "via",
+          "from": "from", "f": "from", "to": "to", "t": "to", "content-length": "content-length",
+          "l": "content-length"}
 _BRANCH = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
 _TAG = re.compile(r";[ \t]*tag[ \t]*=[ \t]*([^;, \t>]+)", re.I)
+_HEADER = re.compile(
+    r"\n((?i:call-id|i|cseq|via|v|from|f|to|t|content-length|l))[ \t]*:[ \t]*([^\r\n]*)"
+)
+_FOLD = re.compile(r"[ \t]*\r?\n[ \t]+")
 
 
 def _tag(value: str | None) -> str | None:
@@ -97,25 +100,25 @@ def scan(data: bytes) -> Fields:
     >>> f.method, f.call_id, f.cseq_number, f.branch, f.from_tag, f.to_tag, f.length_ok
     ('INVITE', 'c1', 7, 'z9hG4bK1', '1', None, True)
     """
-    data = data.lstrip(b"\r\n")
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")
     end = data.find(b"\r\n\r\n")
-    head = data if end < 0 else data[:end]
-    if b"\n " in head or b"\n\t" in head:
-        head = re.sub(rb"[ \t]*\r?\n[ \t]+", b" ", head)
-    line_end = head.find(b"\n")
-    first = head[: line_end if line_end >= 0 else len(head)].rstrip(b"\r")
+    text = (data if end < 0 else data[:end]).decode("utf-8", "replace")
+    if "\n " in text or "\n\t" in text:
+        text = _FOLD.sub(" ", text)
+    line_end = text.find("\n")
+    first = text[: line_end if line_end >= 0 else len(text)].rstrip("\r")
     method = status = None
-    if first[:8] == b"SIP/2.0 ":
+    if first[:8] == "SIP/2.0 ":
         code = first[8:11]
         status = int(code) if code.isdigit() else None
     else:
-        method = first.split(b" ", 1)[0].decode("utf-8", "replace")
+        method = first.split(" ", 1)[0]
     found: dict[str, str] = {}
-    for m in _HEADER.finditer(head, line_end + 1 if line_end >= 0 else len(head)):
-        raw = m.group(1).lower()
-        name = _LONG.get(raw) or raw.decode()
+    for name, value in _HEADER.findall(text, line_end if line_end >= 0 else len(text)):
+        name = _NAMES[name.lower()]
         if name not in found:
-            found[name] = m.group(2).decode("utf-8", "replace")
+            found[name] = value.rstrip(" \t\r")
     cseq_number = cseq_method = None
     cseq = found.get("cseq")
     if cseq is not None:

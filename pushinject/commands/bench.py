@@ -12,7 +12,10 @@ import importlib
 HELP = "run a benchmark (parse, core, decode) and print its figures"
 
 #: benchmark name -> module implementing it
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "core": "pushinject.bench.core",
+    "decode": "pushinject.bench.decode",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

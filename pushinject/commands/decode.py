@@ -1,0 +1,77 @@
+"""`pushinject decode FILE`: list the SIP messages of a capture, then the frame accounting.
+
+One line per message: frame, time, source, destination, transport, method or status, Call-ID,
+CSeq, top Via branch, From tag, To tag. With `--json`, one JSON object per message and a last
+object `{"summary": ...}`. A progress bar is drawn on stderr only when stderr is a terminal, so
+piping or redirecting the output costs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "list the SIP messages of a pcap/pcapng capture and count every frame"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="pcap or pcapng capture")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--call-id", metavar="ID", help="only messages of this Call-ID")
+    parser.add_argument("--full", action="store_true",
+                        help="dissect every frame with Scapy instead of the fast path")
+
+
+def _text(msg: object) -> str:
+    d = msg.to_json()  # type: ignore[attr-defined]
+    label = d["method"] or str(d["status"])
+    return (f"{d['frame']:>6} {d['time']:.6f} {d['source']} -> {d['destination']} "
+            f"{d['transport']} {label} call-id={d['call_id']} cseq={d['cseq']} "
+            f"branch={d['branch']} from-tag={d['from_tag']} to-tag={d['to_tag']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pushinject.capture.decoder import Decoder
+
+    decoder = Decoder(full=args.full)
+    messages = decoder.decode_file(args.file)
+    if sys.stderr.isatty():
+        messages = _with_progress(decoder, messages)
+    out = sys.stdout
+    write = out.write
+    wanted = args.call_id
+    dumps = json.dumps
+    batch: list[str] = []
+    for msg in messages:
+        if wanted is not None and msg.fields.call_id != wanted:
+            continue
+        batch.append(msg.json_line() if args.json else _text(msg))
+        if len(batch) >= 2000:
+            batch.append("")
+            write("\n".join(batch))
+            batch.clear()
+    if batch:
+        batch.append("")
+        write("\n".join(batch))
+    summary = decoder.summary
+    if args.json:
+        write(dumps({"summary": summary.to_json()}) + "\n")
+    else:
+        write(summary.line() + "\n")
+    out.flush()
+    return 0
+
+
+def _with_progress(decoder: object, messages: object) -> object:
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=None) as progress:
+        task = None
+        for count, msg in enumerate(messages, 1):  # type: ignore[call-overload]
+            reader = decoder.reader  # type: ignore[attr-defined]
+            if task is None:
+                task = progress.add_task("decoding", total=reader.size)
+            if count % 1000 == 0:
+                progress.update(task, completed=reader.position)
+            yield msg
