@@ -65,6 +65,11 @@ class Message:
 
     # -- raw header access -----------------------------------------------------------------
     @property
+    def strict(self) -> bool:
+        """Whether the message was parsed (or built) under strict rules."""
+        return self._strict
+
+    @property
     def defects(self) -> list[str]:
         """Faults lenient parsing tolerated, in the order found (empty for a clean message)."""
         return list(self._defects)
