@@ -163,11 +163,29 @@ def test_only_the_subscribed_event_fires() -> None:
     assert subs.raise_event(UPDATE, {"aor": "alice"}, 1) == []
 
 
-def test_notifications_come_in_subscription_order() -> None:
-    subs = make()
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_notification_order_creation_or_newest_first_as_opensips(newest_first: bool) -> None:
+    """OpenSIPS add_ebr_subscription links at the head; notify_ebr_subscriptions walks it."""
+    subs = Subscriptions(CountingIds("t"), newest_first=newest_first)
     a = subs.notify_on_event(INSERT, ["aor=alice"], "r1", 20, txn=1, now=0)
     b = subs.notify_on_event(INSERT, ["aor=al*"], "r2", 20, txn=2, now=0)
-    assert [n.subscription for n in subs.raise_event(INSERT, {"aor": "alice"}, 1)] == [a, b]
+    expected = [b, a] if newest_first else [a, b]
+    assert [n.subscription for n in subs.raise_event(INSERT, {"aor": "alice"}, 1)] == expected
+
+
+def test_r59_uri_parameter_filter_matches_the_pn_prid_of_the_contact() -> None:
+    subs = make()
+    prid = Filter("uri", "00fc13", uri_param="pn-prid")
+    subs.notify_on_event(UPDATE, [prid, Filter("uri", "apns", "pn-provider")], "pn", 6,
+                         txn=1, now=0)
+    woken = {"uri": "sip:bob@10.0.0.7:41000;pn-provider=apns;pn-prid=00fc13"}
+    other = {"uri": "sip:bob@10.0.0.7:41000;pn-provider=apns;pn-prid=77aa"}
+    bare = {"uri": "sip:bob@10.0.0.7:41000"}
+    assert len(subs.raise_event(UPDATE, woken, 1)) == 1
+    assert subs.raise_event(UPDATE, other, 1) == []
+    assert subs.raise_event(UPDATE, bare, 1) == []  # a missing URI parameter does not match
+    assert subs.raise_event(UPDATE, {"uri": "not a uri"}, 1) == []
+    assert str(prid) == "uri[pn-prid]=00fc13"
 
 
 # -- lifetime: R19, R20, R22 ---------------------------------------------------------------------

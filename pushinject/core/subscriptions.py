@@ -11,8 +11,14 @@ Theory of operation (SPEC-FACTS R16–R22):
   regardless of case; a key that names no parameter of the event passes; values are C
   `fnmatch` globs, case-sensitive (R17, R18; see `pushinject.core.globmatch`).
 - `raise_event(name, params, now)` returns one `Notification` per live matching subscription,
-  in creation order. A notify subscription fires any number of times: a match does not remove
-  it (R19). A one-shot subscription (`wait_for_event`, R22) is removed by its first match.
+  in creation order, or newest first with ``Subscriptions(ids, newest_first=True)``: that is
+  OpenSIPS's order, which links each new subscription at the head of the event's list
+  (`add_ebr_subscription`) and walks it from there. A notify subscription fires any number
+  of times: a match does not remove it (R19). A one-shot subscription (`wait_for_event`,
+  R22) is removed by its first match.
+- An API subscription may filter on one parameter of a URI-valued event parameter
+  (`Filter(..., uri_param="pn-prid")`, as the registrar's push code does, R59): the URI must
+  parse and carry that parameter, whose value is then matched as a glob.
 - A subscription lives while ``now <= created + timeout`` and is removed once
   ``now > created + timeout``: by `handle_timer(now)` or when an event is raised (R19). The end
   of its transaction does not remove it. Removal is silent for script subscriptions; the
@@ -32,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from pushinject.core.globmatch import glob_match
 from pushinject.errors import LocalProtocolError
+from pushinject.sip import parse_uri
 
 if TYPE_CHECKING:
     from pushinject.core.contact_events import ContactEvent
@@ -51,13 +58,20 @@ __all__ = [
 class Filter:
     """One ``key=value`` filter of a subscription (SPEC-FACTS R17, R18).
 
+    With `uri_param`, the event parameter named `key` is read as a URI and the value of that
+    URI parameter is matched instead (OpenSIPS `ebr_filter.uri_param_key`, used for RFC 8599
+    pn-* matching, R59).
+
     >>> f = Filter.parse("AOR=alice*")
     >>> f, f.check({"aor": "alice"}), f.check({"aor": "bob"}), f.check({"uri": "x"})
-    (Filter(key='AOR', pattern='alice*'), True, False, None)
+    (Filter(key='AOR', pattern='alice*', uri_param=None), True, False, None)
+    >>> Filter("uri", "00fc*", "pn-prid").check({"uri": "sip:b@h;pn-prid=00fc13"})
+    True
     """
 
     key: str
     pattern: str
+    uri_param: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Filter:
@@ -77,28 +91,51 @@ class Filter:
         wanted = self.key.lower()
         for name, value in params.items():
             if name.lower() == wanted:
+                if self.uri_param is not None:
+                    found = _uri_param(value, self.uri_param)
+                    return found is not None and glob_match(self.pattern, found)
                 return glob_match(self.pattern, value)
         return None
 
     def __str__(self) -> str:
-        return f"{self.key}={self.pattern}"
+        where = self.key if self.uri_param is None else f"{self.key}[{self.uri_param}]"
+        return f"{where}={self.pattern}"
 
 
-def parse_filters(filters: str | Sequence[str]) -> tuple[tuple[Filter, ...], tuple[str, ...]]:
-    """Parse filter strings into the kept filters and the reasons the others were discarded.
+def _uri_param(value: str, name: str) -> str | None:
+    """The value of URI parameter `name` in `value` ("" when it has none), or None when the
+    text is not a URI or lacks the parameter."""
+    try:
+        params = getattr(parse_uri(value), "params", {})
+    except ValueError:
+        return None
+    if name.lower() not in params:
+        return None
+    return params[name.lower()] or ""
+
+
+def parse_filters(
+    filters: str | Filter | Sequence[str | Filter],
+) -> tuple[tuple[Filter, ...], tuple[str, ...]]:
+    """Parse filters into the kept ones and the reasons the others were discarded.
 
     A single string is one filter (an AVP with one value); a sequence holds several (R17).
+    `Filter` objects (API subscriptions) are kept as they are.
 
-    >>> parse_filters(["aor=alice", "aor=", "callid"])
-    ((Filter(key='aor', pattern='alice'),), ("filter 'aor=' has an empty value and is \
-discarded (R17)", "filter 'callid' has no '=' and is discarded (R17)"))
+    >>> kept, dropped = parse_filters(["aor=alice", "aor=", "callid"])
+    >>> [str(f) for f in kept], dropped
+    (['aor=alice'], ("filter 'aor=' has an empty value and is discarded (R17)", \
+"filter 'callid' has no '=' and is discarded (R17)"))
     """
-    texts = [filters] if isinstance(filters, str) else list(filters)
+    items = [filters] if isinstance(filters, (str, Filter)) else list(filters)
     kept: list[Filter] = []
     dropped: list[str] = []
-    for text in texts:
+    for item in items:
+        if isinstance(item, Filter):
+            kept.append(item)
+            continue
         try:
-            kept.append(Filter.parse(text))
+            kept.append(Filter.parse(item))
         except ValueError as err:
             dropped.append(str(err))
     return tuple(kept), tuple(dropped)
@@ -190,6 +227,8 @@ class Subscriptions:
     """
 
     ids: IdSource
+    #: deliver newest subscription first, as OpenSIPS walks its list (else creation order)
+    newest_first: bool = False
     _subs: list[Subscription] = field(default_factory=list)
     warnings: list[SubscriptionWarning] = field(default_factory=list)
     _warned: set[tuple[str, str]] = field(default_factory=set)
@@ -199,7 +238,7 @@ class Subscriptions:
     def notify_on_event(
         self,
         event: str,
-        filters: str | Sequence[str],
+        filters: str | Filter | Sequence[str | Filter],
         route: str,
         timeout: float,
         *,
@@ -251,7 +290,7 @@ class Subscriptions:
     def wait_for_event(
         self,
         event: str,
-        filters: str | Sequence[str],
+        filters: str | Filter | Sequence[str | Filter],
         timeout: float,
         *,
         txn: object | None,
@@ -274,7 +313,8 @@ class Subscriptions:
     def raise_event(
         self, name: str, params: Mapping[str, str | int], now: float
     ) -> list[Notification]:
-        """Deliver an event: one `Notification` per live matching subscription (R17–R19).
+        """Deliver an event: one `Notification` per live matching subscription (R17–R19), in
+        creation order or, with `newest_first`, newest first (OpenSIPS's order).
 
         Integer parameters are written as decimal strings before matching (R18). Expired
         subscriptions are dropped first, as OpenSIPS checks expiry when an event is raised.
@@ -282,7 +322,7 @@ class Subscriptions:
         self._expire(now)
         values = {key: str(value) for key, value in params.items()}
         out: list[Notification] = []
-        for sub in list(self._subs):
+        for sub in list(reversed(self._subs)) if self.newest_first else list(self._subs):
             if sub.event != name:
                 continue
             for flt in sub.filters:
