@@ -1,0 +1,245 @@
+"""What a lab capture shows: the facts a regenerated capture must share with the manifest.
+
+Bytes differ from run to run (Kamailio's branch ids, timestamps, retransmissions), so captures
+are compared by their facts: the final status the proxy sends the caller (RFC 3261 §16.7 step 6),
+one `BranchFacts` per Via branch of an INVITE the proxy forwards to a device (§16.6 step 8),
+whether that branch was injected (its INVITE left the proxy after a REGISTER of its contact that
+arrived after the caller's INVITE), cancelled (§16.10), and its final status, the number of
+pushes (MESSAGEs to the push gateway) and of registrations, and the set of message kinds seen
+between the lab's parties (``caller>proxy INVITE``, ``proxy>caller 200``...).
+
+The lab knows its parties by port (`pushinject.lab.scenarios.role_of_port`), so this reader only
+needs the start line and a few headers of each UDP payload; it is deliberately small and
+separate from the full message layer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pushinject.lab.scenarios import PROXY_PORT, Scenario, role_of_port
+
+__all__ = [
+    "BranchFacts",
+    "CaptureFacts",
+    "SipPacket",
+    "capture_facts",
+    "differences",
+    "read_sip",
+    "sip_fields",
+]
+
+_COMPACT = {"v": "via", "i": "call-id", "m": "contact", "t": "to", "f": "from", "l": "content-length"}
+
+
+@dataclass(frozen=True)
+class SipPacket:
+    """One SIP message of a capture, with the lab roles of its two ends."""
+
+    frame: int
+    time: float
+    src: str
+    dst: str
+    kind: str  # the method of a request, the status code (as text) of a response
+    cseq_method: str
+    call_id: str
+    via_branch: str
+    request_uri: str
+    contact: str
+    body: str
+
+    @property
+    def is_request(self) -> bool:
+        return not self.kind.isdigit()
+
+    @property
+    def status(self) -> int:
+        return int(self.kind) if self.kind.isdigit() else 0
+
+
+def _uri_of(value: str) -> str:
+    """The URI of a name-addr or addr-spec header value (RFC 3261 §20.10), without parameters."""
+    if "<" in value:
+        return value.split("<", 1)[1].split(">", 1)[0].strip()
+    return value.split(";", 1)[0].strip()
+
+
+def sip_fields(payload: bytes) -> dict[str, str] | None:
+    """Start line and first value of each header of a SIP message (RFC 3261 §7), or None.
+
+    >>> f = sip_fields(b"SIP/2.0 180 Ringing\\r\\nv: SIP/2.0/UDP a;branch=z9hG4bKx\\r\\n"
+    ...                b"CSeq: 1 INVITE\\r\\n\\r\\n")
+    >>> f["kind"], f["cseq_method"], f["via_branch"]
+    ('180', 'INVITE', 'z9hG4bKx')
+    """
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    head, _, body = text.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    start = lines[0].split(" ")
+    if len(start) < 3:
+        return None
+    if start[0] == "SIP/2.0" and start[1].isdigit():
+        fields = {"kind": start[1], "request_uri": ""}
+    elif start[2].startswith("SIP/2.0"):
+        fields = {"kind": start[0], "request_uri": start[1]}
+    else:
+        return None
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = name.strip().lower()
+        fields.setdefault(_COMPACT.get(key, key), value.strip())
+    via = fields.get("via", "").split(",", 1)[0]  # the top Via of a comma-joined list
+    branch = [p.split("=", 1)[1] for p in via.split(";")[1:] if p.strip().startswith("branch=")]
+    fields["via_branch"] = branch[0].strip() if branch else ""
+    fields["cseq_method"] = fields.get("cseq", " ").split()[-1]
+    fields["body"] = body
+    return fields
+
+
+def read_sip(path: str | os.PathLike[str]) -> tuple[int, list[SipPacket]]:
+    """The number of frames of a pcap and its SIP-over-UDP messages, in capture order."""
+    from scapy.layers.inet import UDP
+    from scapy.utils import rdpcap
+
+    frames = rdpcap(os.fspath(path))
+    out: list[SipPacket] = []
+    for number, pkt in enumerate(frames, start=1):
+        if UDP not in pkt:
+            continue
+        udp = pkt[UDP]
+        fields = sip_fields(bytes(udp.payload))
+        if fields is None:
+            continue
+        out.append(
+            SipPacket(
+                frame=number,
+                time=float(pkt.time),
+                src=role_of_port(int(udp.sport)),
+                dst=role_of_port(int(udp.dport)),
+                kind=fields["kind"],
+                cseq_method=fields["cseq_method"],
+                call_id=fields.get("call-id", ""),
+                via_branch=fields["via_branch"],
+                request_uri=fields["request_uri"],
+                contact=_uri_of(fields.get("contact", "")),
+                body=fields["body"],
+            )
+        )
+    return len(frames), out
+
+
+@dataclass(frozen=True)
+class BranchFacts:
+    """One branch the proxy forked, as the capture shows it."""
+
+    target: str
+    via_branch: str
+    injected: bool
+    cancelled: bool
+    final_status: int
+
+
+@dataclass(frozen=True)
+class CaptureFacts:
+    """The facts of one lab capture (see the module docstring)."""
+
+    frames: int
+    sip_messages: int
+    call_id: str
+    final_status: int
+    branches: tuple[BranchFacts, ...]
+    pushes: int
+    push_bodies: tuple[str, ...]
+    registrations: int
+    kinds: tuple[str, ...]
+    duration: float
+
+
+def _is_proxy(role: str) -> bool:
+    return role == "proxy"
+
+
+def capture_facts(path: str | os.PathLike[str]) -> CaptureFacts:
+    """Read a lab capture and state its facts."""
+    frames, sip = read_sip(path)
+    invite = next((m for m in sip if m.src == "caller" and m.kind == "INVITE"), None)
+    call_id = invite.call_id if invite else ""
+    start = invite.time if invite else 0.0
+    final = next(
+        (
+            m.status
+            for m in sip
+            if m.src == "proxy" and m.dst == "caller" and m.cseq_method == "INVITE"
+            and m.status >= 200
+        ),
+        0,
+    )
+    late_registrations = [
+        m for m in sip if m.kind == "REGISTER" and _is_proxy(m.dst) and m.time > start
+    ]
+    branches: list[BranchFacts] = []
+    seen: set[str] = set()
+    for m in sip:
+        if not (m.src == "proxy" and m.dst.startswith("dev") and m.kind == "INVITE"):
+            continue
+        if m.via_branch in seen:
+            continue  # a retransmission is not a branch
+        seen.add(m.via_branch)
+        injected = any(r.contact == m.request_uri and r.time < m.time for r in late_registrations)
+        cancelled = any(
+            c.src == "proxy" and c.kind == "CANCEL" and c.via_branch == m.via_branch for c in sip
+        )
+        status = next(
+            (
+                r.status
+                for r in sip
+                if r.dst == "proxy" and r.cseq_method == "INVITE" and r.status >= 200
+                and r.via_branch == m.via_branch
+            ),
+            0,
+        )
+        branches.append(BranchFacts(m.request_uri, m.via_branch, injected, cancelled, status))
+    pushes = [m for m in sip if m.src == "proxy" and m.dst == "push" and m.kind == "MESSAGE"]
+    push_keys = {(m.call_id, m.via_branch) for m in pushes}
+    registers = {(m.call_id, m.via_branch) for m in sip if m.kind == "REGISTER"}
+    kinds = sorted({f"{m.src}>{m.dst} {m.kind}" for m in sip})
+    duration = sip[-1].time - sip[0].time if sip else 0.0
+    return CaptureFacts(
+        frames=frames,
+        sip_messages=len(sip),
+        call_id=call_id,
+        final_status=final,
+        branches=tuple(branches),
+        pushes=len(push_keys),
+        push_bodies=tuple(sorted({m.body for m in pushes})),
+        registrations=len(registers),
+        kinds=tuple(kinds),
+        duration=round(duration, 3),
+    )
+
+
+def differences(facts: CaptureFacts, scenario: Scenario) -> list[str]:
+    """How a capture's facts differ from what ``scenario`` expects (empty: it shows them all)."""
+    problems: list[str] = []
+    if facts.call_id != scenario.call_id:
+        problems.append(f"call-id {facts.call_id!r}, expected {scenario.call_id!r}")
+    if facts.final_status != scenario.final_status:
+        problems.append(f"final status {facts.final_status}, expected {scenario.final_status}")
+    got = [(b.target, b.injected, b.cancelled, b.final_status) for b in facts.branches]
+    want = [(b.target, b.injected, b.cancelled, b.final_status) for b in scenario.branches]
+    if got != want:
+        problems.append(f"branches {got}, expected {want}")
+    if facts.pushes != scenario.pushes:
+        problems.append(f"{facts.pushes} pushes, expected {scenario.pushes}")
+    if facts.registrations != scenario.registrations:
+        problems.append(f"{facts.registrations} registrations, expected {scenario.registrations}")
+    wake = f"wake sip:bob@127.0.0.1:{PROXY_PORT} call-id {scenario.call_id}"
+    if scenario.pushes and wake not in facts.push_bodies:
+        problems.append(f"push bodies {facts.push_bodies}, expected {wake!r}")
+    return problems

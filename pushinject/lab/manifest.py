@@ -1,0 +1,101 @@
+"""The manifest of the lab's captures (``data/kamailio/manifest.toml``): one table per capture.
+
+Each table is named after its scenario and holds ``file``, ``scenario``, ``title``,
+``description`` (what the capture shows, including anything surprising Kamailio did),
+``expected_verdict`` (always ``"conformant"``: these are the proxy's real behaviours the checker
+must accept), ``call_id``, ``proxy``, ``final_status`` (to the caller), ``pushes``,
+``registrations``, ``branches`` (one inline table per forwarded INVITE, in the order the proxy
+sent them: ``target``, ``injected``, ``cancelled``, ``final_status``), and the measured
+``frames`` and ``sip_messages`` of the committed file. The expected facts come from
+`pushinject.lab.scenarios`; the lab writes an entry only for a capture that shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pushinject.lab.facts import CaptureFacts
+from pushinject.lab.scenarios import LAB_IP, PROXY_PORT, Scenario
+
+__all__ = ["MANIFEST", "entry", "read_manifest", "render_manifest", "write_manifest"]
+
+MANIFEST = "manifest.toml"
+
+_HEADER = """\
+# Captures of a real Kamailio 5.6.3 (tsilo) doing push branch injection, made by the capture lab
+# (`pushinject lab --out data/kamailio`, see pushinject/lab/). One table per capture; the facts
+# are those every regeneration must show (see pushinject/lab/manifest.py for the fields).
+"""
+
+
+def entry(scenario: Scenario, facts: CaptureFacts) -> dict[str, Any]:
+    """The manifest table of ``scenario``'s capture, whose measured facts are ``facts``."""
+    return {
+        "file": scenario.file,
+        "scenario": scenario.name,
+        "title": scenario.title,
+        "description": scenario.description,
+        "expected_verdict": "conformant",
+        "call_id": scenario.call_id,
+        "proxy": f"{LAB_IP}:{PROXY_PORT}",
+        "final_status": scenario.final_status,
+        "pushes": scenario.pushes,
+        "registrations": scenario.registrations,
+        "frames": facts.frames,
+        "sip_messages": facts.sip_messages,
+        "branches": [
+            {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
+             "final_status": b.final_status}
+            for b in scenario.branches
+        ],
+    }
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=True)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def render_manifest(entries: dict[str, dict[str, Any]]) -> str:
+    """TOML text of the manifest, tables in name order (round-trips through `tomllib`).
+
+    >>> text = render_manifest({"S9": {"file": "S9.pcap", "branches": [{"injected": True}]}})
+    >>> tomllib.loads(text)["S9"]["branches"][0]["injected"]
+    True
+    """
+    parts = [_HEADER]
+    for name in sorted(entries):
+        parts.append(f"\n[{name}]\n")
+        for key, value in entries[name].items():
+            if isinstance(value, list):
+                rows = "".join(f"    {_value(v)},\n" for v in value)
+                parts.append(f"{key} = [\n{rows}]\n" if value else f"{key} = []\n")
+            else:
+                parts.append(f"{key} = {_value(value)}\n")
+    return "".join(parts)
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The tables of a manifest file, by scenario name."""
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def write_manifest(folder: Path, entries: dict[str, dict[str, Any]]) -> Path:
+    """Merge ``entries`` into ``folder``'s manifest (other tables are kept) and write it."""
+    path = folder / MANIFEST
+    merged = read_manifest(path) if path.exists() else {}
+    merged.update(entries)
+    path.write_text(render_manifest(merged), encoding="utf-8")
+    return path

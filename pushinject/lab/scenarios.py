@@ -1,0 +1,230 @@
+"""The capture lab's scenarios: who takes part, when each device registers, what must happen.
+
+Every scenario is one call from the caller (``alice``, 127.0.0.1:5070) to ``bob`` through
+Kamailio (127.0.0.1:5060). Each INVITE makes the proxy send one push (a SIP MESSAGE to the push
+gateway, 127.0.0.1:5090). Device *n* answers INVITEs on 127.0.0.1:507\\ *n* (user ``devn``);
+its REGISTER is sent for it from 127.0.0.1:508\\ *n* (the device's own port is taken by its
+answering UA). Times are seconds from the caller's INVITE; a negative time registers the
+device before the call starts.
+
+The expected facts are those of the issue's manifest (`data/kamailio/manifest.toml`): the final
+status the caller gets and one `ExpectedBranch` per INVITE the proxy forwards. A branch is
+*injected* when its INVITE left the proxy after a registration of its contact that arrived
+after the caller's INVITE (R-numbers in SPEC-FACTS: injection of late registrations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CALLEE",
+    "CALLER_PORT",
+    "Device",
+    "ExpectedBranch",
+    "LAB_IP",
+    "PROXY_PORT",
+    "PUSH_PORT",
+    "SCENARIOS",
+    "Scenario",
+    "device_port",
+    "register_port",
+    "role_of_port",
+]
+
+LAB_IP = "127.0.0.1"
+PROXY_PORT = 5060
+CALLER_PORT = 5070
+PUSH_PORT = 5090
+CALLEE = "bob"
+
+
+def device_port(index: int) -> int:
+    """The port device ``index`` (1-based) answers INVITEs on."""
+    return 5070 + index
+
+
+def register_port(index: int) -> int:
+    """The port device ``index``'s REGISTER is sent from."""
+    return 5080 + index
+
+
+def role_of_port(port: int) -> str:
+    """Name the lab party bound to ``port``: proxy, caller, push, devN or regN (else ``?``).
+
+    >>> [role_of_port(p) for p in (5060, 5070, 5072, 5081, 5090, 9)]
+    ['proxy', 'caller', 'dev2', 'reg1', 'push', '?']
+    """
+    if port == PROXY_PORT:
+        return "proxy"
+    if port == CALLER_PORT:
+        return "caller"
+    if port == PUSH_PORT:
+        return "push"
+    if 5071 <= port <= 5079:
+        return f"dev{port - 5070}"
+    if 5081 <= port <= 5089:
+        return f"reg{port - 5080}"
+    return "?"
+
+
+@dataclass(frozen=True)
+class Device:
+    """One of the callee's devices.
+
+    ``behaviour`` is the SIPp scenario it runs: ``answer`` (180, then 200 after ``pause_ms``),
+    ``busy`` (180, then 486 after ``pause_ms``) or ``cancelled`` (180, then waits for CANCEL).
+    ``register_at`` is when its REGISTER is sent (seconds from the INVITE; negative: before).
+    """
+
+    index: int
+    behaviour: str
+    register_at: float
+    pause_ms: int = 0
+
+    @property
+    def user(self) -> str:
+        return f"dev{self.index}"
+
+    @property
+    def port(self) -> int:
+        return device_port(self.index)
+
+    @property
+    def contact(self) -> str:
+        return f"sip:{self.user}@{LAB_IP}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ExpectedBranch:
+    """One INVITE the proxy forwards, as the capture must show it."""
+
+    target: str
+    injected: bool
+    cancelled: bool
+    final_status: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One capture: the caller's behaviour, the devices, and the facts it must show.
+
+    ``caller`` is the caller's SIPp scenario: ``answered``, ``rejected`` (any final error) or
+    ``cancel`` (CANCEL after ``caller_pause_ms``).
+    """
+
+    name: str
+    title: str
+    description: str
+    caller: str
+    devices: tuple[Device, ...]
+    final_status: int
+    branches: tuple[ExpectedBranch, ...]
+    caller_pause_ms: int = 0
+    pushes: int = 1
+
+    @property
+    def call_id(self) -> str:
+        return f"{self.name}-call@{LAB_IP}"
+
+    @property
+    def registrations(self) -> int:
+        return len(self.devices)
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.pcap"
+
+
+def _branch(device: Device, injected: bool, cancelled: bool, final_status: int) -> ExpectedBranch:
+    return ExpectedBranch(device.contact, injected, cancelled, final_status)
+
+
+_S1_RINGING = Device(1, "cancelled", register_at=-0.5)
+_S1_LATE = Device(2, "answer", register_at=1.0, pause_ms=1000)
+_S2_LATE = Device(1, "answer", register_at=1.0, pause_ms=1000)
+_S5_FIRST = Device(1, "cancelled", register_at=1.0)
+_S5_SECOND = Device(2, "answer", register_at=1.5, pause_ms=1000)
+_S6_RINGING = Device(1, "busy", register_at=-0.5, pause_ms=2500)
+_S6_LATE = Device(2, "busy", register_at=1.0, pause_ms=500)
+
+#: scenario name -> scenario, in the issue's order
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "S1",
+            "one device ringing, a second injected that answers",
+            "dev1 is registered before the call and rings; the proxy pushes, dev2 registers 1 s "
+            "into the call and Kamailio ts_append_by_contact() injects it as a second branch; "
+            "dev2 answers, the proxy CANCELs dev1 (487) and the caller gets the 200.",
+            "answered",
+            (_S1_RINGING, _S1_LATE),
+            200,
+            (_branch(_S1_RINGING, False, True, 487), _branch(_S1_LATE, True, False, 200)),
+        ),
+        Scenario(
+            "S2",
+            "nobody registered, one device injected that answers",
+            "No contact when the INVITE arrives: the proxy pushes and t_suspend()s the "
+            "transaction; dev1 registers 1 s later, its REGISTER t_continue()s the call, which "
+            "is relayed to dev1; dev1 answers and the caller gets the 200. As in every capture, "
+            "Kamailio's 100 Trying leaves after the push MESSAGE: tm sends it when the script "
+            "relays or suspends, not at t_newtran(). The relayed INVITE's Via branch ends in .1: "
+            "branch 0 is the hidden one t_suspend() made, never sent on the wire.",
+            "answered",
+            (_S2_LATE,),
+            200,
+            (_branch(_S2_LATE, True, False, 200),),
+        ),
+        Scenario(
+            "S3",
+            "nobody ever registers: timeout",
+            "No contact and no registration: the proxy pushes and suspends the transaction; "
+            "the hidden branch t_suspend() creates runs on fr_timer (8 s) and the caller gets "
+            "408 Request Timeout about 8 s after its INVITE. The push is answered 200 but "
+            "no device ever registers.",
+            "rejected",
+            (),
+            408,
+            (),
+        ),
+        Scenario(
+            "S4",
+            "the caller cancels while waiting",
+            "No contact: the proxy pushes and suspends the transaction; nobody registers and "
+            "the caller CANCELs after 2 s. Kamailio, having no branch to cancel, answers the "
+            "INVITE with 487 'Request canceled' first and then the CANCEL with 200 'ok -- no "
+            "more pending branches' (the opposite of the usual 200-then-487 order; both are "
+            "sent within a millisecond).",
+            "cancel",
+            (),
+            487,
+            (),
+            caller_pause_ms=2000,
+        ),
+        Scenario(
+            "S5",
+            "two late devices, the first 200 wins",
+            "No contact: the proxy pushes and suspends; dev1 registers at 1 s (t_continue(), "
+            "relayed, rings), dev2 at 1.5 s (ts_append_by_contact() injects it); dev2 answers "
+            "first, its 200 reaches the caller and the proxy CANCELs dev1 (487). The two INVITEs "
+            "carry Via branches .1 and .2 (branch 0 is t_suspend()'s hidden one).",
+            "answered",
+            (_S5_FIRST, _S5_SECOND),
+            200,
+            (_branch(_S5_FIRST, True, True, 487), _branch(_S5_SECOND, True, False, 200)),
+        ),
+        Scenario(
+            "S6",
+            "the callee busy on every branch",
+            "dev1 is registered before the call and rings; dev2 registers at 1 s and is "
+            "injected; dev2 answers 486 at about 1.5 s, dev1 486 at about 2.6 s; the proxy "
+            "ACKs each and sends the caller one 486 only after the last branch has answered.",
+            "rejected",
+            (_S6_RINGING, _S6_LATE),
+            486,
+            (_branch(_S6_RINGING, False, False, 486), _branch(_S6_LATE, True, False, 486)),
+        ),
+    )
+}
