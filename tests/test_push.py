@@ -95,3 +95,13 @@ def test_push_request_is_a_frozen_record() -> None:
     assert request.reason == "ini-INVITE"
     with pytest.raises(AttributeError):
         request.at = 2.0  # type: ignore[misc]
+
+
+def test_register_response_can_be_limited_to_one_request() -> None:
+    bucket = Bucket(bucket_timer=30.0)
+    bucket.hold("call-1", parse_uri(HELD), now=1.0)
+    bucket.hold("call-2", parse_uri(HELD), now=1.5)
+    assert bucket.keys() == ["call-1", "call-2"]
+    (outcome,) = bucket.on_register_response(parse_uri(HELD), 200, now=2.0, key="call-2")
+    assert outcome.entry.key == "call-2"
+    assert bucket.keys() == ["call-1"]

@@ -85,7 +85,7 @@ def test_caller_cancels_only_while_no_final_arrived_rfc3261_9_1() -> None:
     assert late.handle_timer(2.0) == []
 
 
-def test_device_registers_at_register_at_with_instance() -> None:
+def test_device_registers_at_register_at_by_contact_uri_only() -> None:
     device = Device(DeviceSpec(name="A", register_at=0.5, expires=600), 0)
     assert device.address == ("127.0.0.10", 5060) and device.get_timer() == 0.5
     (register,) = wire(device.handle_timer(0.5))
@@ -93,7 +93,7 @@ def test_device_registers_at_register_at_with_instance() -> None:
     (contact,) = register.contacts
     assert (register.method, str(contact.uri), register.expires) == (
         "REGISTER", "sip:bob@127.0.0.10:5060", 600)
-    assert contact.instance == "urn:uuid:00000000-0000-4000-8000-000000000001"
+    assert contact.instance is None  # bindings are matched by URI (RFC 3261 §10.3 step 7)
     assert Device(DeviceSpec(name="X"), 1).get_timer() is None  # never registers
 
 
@@ -169,3 +169,28 @@ def test_push_service_fails_for_unknown_or_rejected_tokens() -> None:
     assert service.send(unknown, 1.0).status == 404
     assert [name for _, name in service.requests] == ["B", None]
     assert bad.pushed_at == []
+
+
+def test_caller_acks_a_2xx_along_the_record_route_rfc3261_12_1_2() -> None:
+    caller = Caller(CallerSpec(invite_at=1.0))
+    (out,) = caller.handle_timer(1.0)
+    invite = parse_message(bytes(out.message))
+    assert isinstance(invite, Request)
+    ok = make_response(invite, 200, to_tag="B-tag", extra=[
+        ("Record-Route", "<sip:127.0.0.1:5060;lr>"), ("Contact", "<sip:bob@127.0.0.11>")])
+    (ack,) = caller.handle(parse_message(bytes(ok)), PROXY, 3.0)
+    assert ack.destination == PROXY
+    assert str(ack.message.uri) == "sip:bob@127.0.0.11"  # type: ignore[union-attr]
+    assert ack.message.get("Route") == "<sip:127.0.0.1:5060;lr>"
+
+
+def test_device_copies_record_route_into_180_and_200_rfc3261_12_1_1() -> None:
+    device = Device(DeviceSpec(name="A", register_at=0.0, ring_after=0.1, answer_after=1.0), 0)
+    device.handle_timer(0.0)
+    invite = invite_for(device, Caller(CallerSpec(invite_at=1.0)))
+    invite = invite.with_header_prepended("Record-Route", "<sip:127.0.0.1:5060;lr>")
+    device.handle(invite, PROXY, 1.0)
+    (ringing,) = wire(device.handle_timer(1.1))
+    (ok,) = wire(device.handle_timer(2.0))
+    assert ringing.get_all("Record-Route") == ok.get_all("Record-Route") == [
+        "<sip:127.0.0.1:5060;lr>"]

@@ -147,6 +147,10 @@ class Bucket:
                             expires_at=now + self.bucket_timer, payload=payload)
         return self._entries.setdefault(entry.name, entry)
 
+    def keys(self) -> list[Hashable]:
+        """The requests that have at least one entry, in the order of their oldest entry."""
+        return list(dict.fromkeys(e.key for e in self.entries()))
+
     def release(self, key: Hashable) -> list[BucketEntry]:
         """Drop every entry of request `key` (it was answered or cancelled elsewhere)."""
         gone = [e for name, e in self._entries.items() if name[0] == key]
@@ -164,9 +168,10 @@ class Bucket:
         return [BucketOutcome(entry=entry, verdict="reject", status=status,
                               rule="RFC 8599 §5.6.2: the push request failed")]
 
-    def on_register_response(self, contact: Any, status: int, now: float
-                             ) -> list[BucketOutcome]:
-        """A REGISTER for `contact` was answered `status`; release the entries it matches.
+    def on_register_response(self, contact: Any, status: int, now: float,
+                             key: Hashable | None = None) -> list[BucketOutcome]:
+        """A REGISTER for `contact` was answered `status`; release the entries it matches
+        (only those of request `key` when it is given).
 
         2xx: matching entries are forwarded. 401/407: keep waiting (the UA will retry with
         credentials, §5.6.2 MAY). Any other final: matching entries are rejected with 480.
@@ -175,6 +180,8 @@ class Bucket:
             return []
         out = []
         for entry in self.entries():
+            if key is not None and entry.key != key:
+                continue
             if not pn_match(entry.target, contact, pn_only=self.pn_only):
                 continue
             del self._entries[entry.name]

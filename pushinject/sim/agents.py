@@ -9,10 +9,12 @@ messages built with `pushinject.sip`, so the wire carries exactly what a real UA
 Behaviour (each line a UA rule of RFC 3261 or RFC 8599):
 
 - caller: INVITE; ACK for a non-2xx final on the INVITE's branch (§17.1.1.3) and for each 2xx
-  as a new request (§13.2.2.4), then BYE for any 2xx after the first (§13.2.2.4: one dialog is
-  kept); CANCEL at `cancel_at` if no final arrived (§9.1);
+  as a new request along the dialog's route set (§13.2.2.4, §12.1.2), then BYE for any 2xx
+  after the first (§13.2.2.4: one dialog is kept); CANCEL at `cancel_at` if no final arrived
+  (§9.1);
 - device: REGISTER (with pn-* URI parameters when it is a push device, RFC 8599 §4.1); to an
-  INVITE, 100 at once (§17.2.1), 180 after `ring_after`, its final after `answer_after`; to a
+  INVITE, 100 at once (§17.2.1), 180 after `ring_after`, its final after `answer_after` (180
+  and 2xx copy Record-Route, §12.1.1); to a
   CANCEL, 200 and then 487 to the INVITE (§9.2); to a second copy of a request it already has
   under another branch, 482 (merged request, §8.2.2.2); 200 to BYE;
 - a push device is asleep: it ignores every request until pushed, then after `wake_after` it
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 
 from pushinject.core.ids import CountingIds
 from pushinject.sim.scenario import CallerSpec, DeviceSpec
-from pushinject.sip import Request, Response, make_request, make_response
+from pushinject.sip import Request, Response, make_request, make_response, parse_name_addr
 
 __all__ = [
     "DOMAIN",
@@ -165,18 +167,23 @@ class Caller(Agent):
                                cseq=invite.cseq.number)
             return [Outgoing(ack, self.proxy)]
         target = response.contacts[0].uri if response.contacts else invite.uri
-        destination = (target.host, target.port or 5060)
+        # §12.1.2: the route set is the Record-Route list reversed; requests go to its first hop
+        routes = list(reversed(response.get_all("Record-Route")))
+        hop = parse_name_addr(routes[0]).uri if routes else target
+        destination = (str(getattr(hop, "host", "")), getattr(hop, "port", None) or 5060)
+        extra = [("Route", ", ".join(routes))] if routes else []
         out = [Outgoing(make_request("ACK", str(target), via=self._via(),
                                      from_=invite.get("From") or "", to=to,
-                                     call_id=invite.call_id, cseq=invite.cseq.number),
-                        destination)]
+                                     call_id=invite.call_id, cseq=invite.cseq.number,
+                                     extra=extra), destination)]
         tag = response.to.tag or ""
         if tag not in self.dialogs:
             self.dialogs.append(tag)
             if len(self.dialogs) > 1:  # §13.2.2.4: keep the first dialog, end the others
                 out.append(Outgoing(make_request(
                     "BYE", str(target), via=self._via(), from_=invite.get("From") or "", to=to,
-                    call_id=invite.call_id, cseq=invite.cseq.number + 1), destination))
+                    call_id=invite.call_id, cseq=invite.cseq.number + 1, extra=extra),
+                    destination))
         return out
 
     def handle(self, message: Request | Response, source: Address, now: float
@@ -207,7 +214,6 @@ class Device(Agent):
         self.spec = spec
         self.proxy = proxy
         self.asleep = spec.push
-        self.instance = f"urn:uuid:00000000-0000-4000-8000-{index + 1:012d}"
         self.prid = f"tok-{spec.name}"
         self._reg_call_id = self.ids.call_id()
         self._reg_cseq = 0
@@ -238,7 +244,7 @@ class Device(Agent):
             "REGISTER", f"sip:{DOMAIN}", via=self._via(),
             from_=f"<sip:bob@{DOMAIN}>;tag={self.ids.tag()}", to=f"<sip:bob@{DOMAIN}>",
             call_id=self._reg_call_id, cseq=self._reg_cseq,
-            contact=f'<{self.contact_uri}>;+sip.instance="<{self.instance}>"',
+            contact=f"<{self.contact_uri}>",
             extra=[("Expires", str(self.spec.expires))],
         )
         return [Outgoing(register, self.proxy)]
@@ -262,7 +268,10 @@ class Device(Agent):
 
     def _respond(self, txn: _ServerInvite, status: int) -> list[Outgoing]:
         host, port = self.address
-        extra = [("Contact", f"<sip:bob@{host}:{port}>")] if 100 < status < 300 else []
+        extra: list[tuple[str, str]] = []
+        if 100 < status < 300:  # dialog-creating: Record-Route copied, Contact (§12.1.1)
+            extra = [("Record-Route", rr) for rr in txn.invite.get_all("Record-Route")]
+            extra.append(("Contact", f"<sip:bob@{host}:{port}>"))
         response = make_response(txn.invite, status, to_tag=txn.tag if status > 100 else None,
                                  extra=extra)
         if status >= 200:

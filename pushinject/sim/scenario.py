@@ -40,7 +40,6 @@ PROXY_KNOBS: dict[str, str] = {
     "fr_timeout": "branch timer until the first provisional (OpenSIPS tm fr_timeout, R29)",
     "subscription_timeout": "lifetime of the contact-event subscription (notify_on_event, R19)",
     "bucket_timer": "RFC 8599 §5.2 Bucket Timer: how long a request waits for the device",
-    "max_inv_lifetime": "cap on the whole INVITE transaction (Kamailio tm, R65)",
 }
 
 

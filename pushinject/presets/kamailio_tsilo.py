@@ -1,0 +1,118 @@
+"""The ``kamailio-tsilo`` preset: Kamailio's suspend/continue push pattern with tsilo (R61–R65).
+
+The script follows the usual Kamailio configuration (SPEC-FACTS R65):
+
+- INVITE: `t_newtran`, `ts_store`; `lookup` (which asks for a push for each contact with pn-*
+  parameters); relay to the contacts that need no push; when there are none, `t_suspend()` (a
+  blind branch on `fr_timeout`) and remember the transaction for the user, as the htable of a
+  real configuration does;
+- REGISTER: `save`; then, if a transaction of this user is suspended, `t_continue` it into
+  `route[resume]`, which relays to the contact just registered; otherwise
+  `ts_append_by_contact` adds the contact just registered to every stored transaction of the
+  user (R64), skipping location records that already have a branch (R43).
+
+No placeholder: when the branches that exist all fail before a pushed device wakes, the
+transaction completes and later appends find it gone (pitfall (c) 10). Knobs: `fr_timeout`
+30 s (the blind branch's timer, R65), `fr_inv_timeout` 120 s. The registrar has no RFC 8599
+support (bindings matched by URI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from pushinject.presets.base import Driver, Preset
+
+if TYPE_CHECKING:
+    from pushinject.core.ids import IdSource
+    from pushinject.core.script_api import ScriptContext
+    from pushinject.core.types import TxnId
+
+__all__ = ["PRESET", "TsiloScript", "build"]
+
+
+class TsiloScript:
+    """The Kamailio routes of the preset (see the module docstring)."""
+
+    def __init__(self) -> None:
+        #: htable `vtp`: user -> suspended transaction (tindex, tlabel)
+        self.suspended: dict[str, TxnId] = {}
+        #: the contact of the REGISTER that triggered `t_continue` (passed to route[resume])
+        self.resume_contact: str | None = None
+
+    def request_route(self, sip: ScriptContext) -> None:
+        if sip.has_totag:
+            sip.forward()
+            return
+        if sip.is_method("REGISTER"):
+            self.register(sip)
+            return
+        if sip.is_method("INVITE"):
+            self.invite(sip)
+            return
+        sip.sl_send_reply(405)
+
+    def invite(self, sip: ScriptContext) -> None:
+        """route[INVITE]: store the transaction, push, relay or suspend (R62, R65)."""
+        sip.t_newtran()
+        sip.ts_store()
+        sip.lookup("location")  # asks for a push per pn-* contact (http_client in a real cfg)
+        sip.targets = [b for b in sip.targets if b.pn is None]
+        if sip.targets:
+            sip.t_relay()
+            return
+        txn = sip.t_suspend()
+        if txn is not None:
+            self.suspended[sip.rU] = txn
+
+    def register(self, sip: ScriptContext) -> None:
+        """route[REGISTER]: save, then resume a suspended call or append to stored ones."""
+        if sip.save("location") < 0 or sip.msg is None or not sip.msg.contacts:
+            return
+        user = str(getattr(sip.msg.to.uri, "user", "") or "")
+        contact = str(sip.msg.contacts[0].uri)
+        txn = self.suspended.pop(user, None)
+        if txn is not None:
+            self.resume_contact = contact
+            if sip.t_continue(txn[0], txn[1], "resume") > 0:
+                return
+        sip.ts_append_by_contact("location", sip.tu, contact)
+
+    def resume(self, sip: ScriptContext) -> None:
+        """route[resume] (t_continue): relay to the contact that just registered."""
+        assert sip.msg is not None
+        aor = sip.proxy.location.aor_of(sip.msg.uri)
+        contact = self.resume_contact or ""
+        sip.targets = [b for b in sip.proxy.location.lookup(aor, sip.now)
+                       if contact in str(b.uri)]
+        if sip.targets:
+            sip.t_relay()
+
+
+def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
+    """The core proxy running `TsiloScript` with these knob values."""
+    from pushinject.core.proxy import Proxy, ProxyConfig
+    from pushinject.core.types import Dedup, Selection
+
+    config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
+                         selection=Selection.RFC3261, dedup=Dedup.BY_LOCATION,
+                         push_on_lookup=True)
+    return Driver(Proxy(config, ids, TsiloScript()))
+
+
+PRESET = Preset(
+    name="kamailio-tsilo",
+    title="Kamailio tsilo: ts_store, t_suspend when nothing is reachable, ts_append on REGISTER",
+    defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0},
+    differences=(
+        "waits only through a blind branch (t_suspend) when no contact can be relayed to, "
+        "ending with 408 after fr_timeout (R65)",
+        "has no placeholder: if the relayed branches all fail first, the call ends before a "
+        "pushed device wakes (pitfall (c) 10, R63)",
+        "appends on every REGISTER, new binding or refresh, so there is no subscription to "
+        "expire and no INSERT/UPDATE distinction (R63, R64)",
+        "skips a location record that already has a branch (R43)",
+    ),
+    factory=build,
+)

@@ -1,0 +1,51 @@
+"""The ``opensips`` preset: the seed's script with OpenSIPS defaults.
+
+The script is `pushinject.scripts.opensips_seed.SeedScript`, unchanged: a placeholder branch
+(`t_wait_for_new_branches`, R27), a 20 s `notify_on_event` subscription to
+`E_UL_CONTACT_INSERT` only (R19, R24), `lookup` and relay, `t_inject_branches("event")` with no
+de-duplication (R37). Knobs: `fr_inv_timeout` 120 s (the placeholder's deadline, R28),
+`fr_timeout` 30 s, `subscription_timeout` 20 s; OpenSIPS response ranking (R33). The registrar
+has no RFC 8599 support (the seed does not enable `pn_enable`), so bindings are matched by URI;
+`lookup` asks for a push for each contact with pn-* parameters and still relays to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from pushinject.presets.base import Driver, Preset
+
+if TYPE_CHECKING:
+    from pushinject.core.ids import IdSource
+
+__all__ = ["PRESET", "build"]
+
+
+def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
+    """The core proxy running the seed's script with these knob values."""
+    from pushinject.core.proxy import Proxy, ProxyConfig
+    from pushinject.core.types import Dedup, Selection
+    from pushinject.scripts.opensips_seed import SeedScript
+
+    config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
+                         selection=Selection.OPENSIPS, dedup=Dedup.NONE, push_on_lookup=True)
+    script = SeedScript(timeout=knobs["subscription_timeout"])
+    return Driver(Proxy(config, ids, script))
+
+
+PRESET = Preset(
+    name="opensips",
+    title="the seed's OpenSIPS script: placeholder branch, 20 s INSERT subscription, injection",
+    defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0, "subscription_timeout": 20.0},
+    differences=(
+        "keeps the transaction alive with a placeholder until fr_inv_timeout, even when every "
+        "device has failed, then sends the best response (R27, R28, R32)",
+        "listens to E_UL_CONTACT_INSERT only: a device that refreshes its existing binding is "
+        "not injected (R24, pitfall (c) 1)",
+        "its subscription ends after 20 s, long before the placeholder (pitfall (c) 7)",
+        "does not de-duplicate injected contacts (R37)",
+        "a caller CANCEL while only the placeholder exists gets 487 at once (R36)",
+    ),
+    factory=build,
+)
