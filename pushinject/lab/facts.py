@@ -8,9 +8,8 @@ arrived after the caller's INVITE), cancelled (§16.10), and its final status, t
 pushes (MESSAGEs to the push gateway) and of registrations, and the set of message kinds seen
 between the lab's parties (``caller>proxy INVITE``, ``proxy>caller 200``...).
 
-The lab knows its parties by port (`pushinject.lab.scenarios.role_of_port`), so this reader only
-needs the start line and a few headers of each UDP payload; it is deliberately small and
-separate from the full message layer.
+The lab knows its parties by port (`pushinject.lab.scenarios.role_of_port`); each UDP payload
+is parsed with `pushinject.sip.parse_message` (lenient), and what is not SIP is left out.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import os
 from dataclasses import dataclass
 
 from pushinject.lab.scenarios import PROXY_PORT, Scenario, role_of_port
+from pushinject.sip import Request, SIPParseError, parse_message
 
 __all__ = [
     "BranchFacts",
@@ -27,10 +27,7 @@ __all__ = [
     "capture_facts",
     "differences",
     "read_sip",
-    "sip_fields",
 ]
-
-_COMPACT = {"v": "via", "i": "call-id", "m": "contact", "t": "to", "f": "from", "l": "content-length"}
 
 
 @dataclass(frozen=True)
@@ -58,50 +55,6 @@ class SipPacket:
         return int(self.kind) if self.kind.isdigit() else 0
 
 
-def _uri_of(value: str) -> str:
-    """The URI of a name-addr or addr-spec header value (RFC 3261 §20.10), without parameters."""
-    if "<" in value:
-        return value.split("<", 1)[1].split(">", 1)[0].strip()
-    return value.split(";", 1)[0].strip()
-
-
-def sip_fields(payload: bytes) -> dict[str, str] | None:
-    """Start line and first value of each header of a SIP message (RFC 3261 §7), or None.
-
-    >>> f = sip_fields(b"SIP/2.0 180 Ringing\\r\\nv: SIP/2.0/UDP a;branch=z9hG4bKx\\r\\n"
-    ...                b"CSeq: 1 INVITE\\r\\n\\r\\n")
-    >>> f["kind"], f["cseq_method"], f["via_branch"]
-    ('180', 'INVITE', 'z9hG4bKx')
-    """
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    head, _, body = text.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    start = lines[0].split(" ")
-    if len(start) < 3:
-        return None
-    if start[0] == "SIP/2.0" and start[1].isdigit():
-        fields = {"kind": start[1], "request_uri": ""}
-    elif start[2].startswith("SIP/2.0"):
-        fields = {"kind": start[0], "request_uri": start[1]}
-    else:
-        return None
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        key = name.strip().lower()
-        fields.setdefault(_COMPACT.get(key, key), value.strip())
-    via = fields.get("via", "").split(",", 1)[0]  # the top Via of a comma-joined list
-    branch = [p.split("=", 1)[1] for p in via.split(";")[1:] if p.strip().startswith("branch=")]
-    fields["via_branch"] = branch[0].strip() if branch else ""
-    fields["cseq_method"] = fields.get("cseq", " ").split()[-1]
-    fields["body"] = body
-    return fields
-
-
 def read_sip(path: str | os.PathLike[str]) -> tuple[int, list[SipPacket]]:
     """The number of frames of a pcap and its SIP-over-UDP messages, in capture order."""
     from scapy.layers.inet import UDP
@@ -113,22 +66,24 @@ def read_sip(path: str | os.PathLike[str]) -> tuple[int, list[SipPacket]]:
         if UDP not in pkt:
             continue
         udp = pkt[UDP]
-        fields = sip_fields(bytes(udp.payload))
-        if fields is None:
+        try:
+            msg = parse_message(bytes(udp.payload), strict=False)
+        except SIPParseError:
             continue
+        contacts = msg.contacts
         out.append(
             SipPacket(
                 frame=number,
                 time=float(pkt.time),
                 src=role_of_port(int(udp.sport)),
                 dst=role_of_port(int(udp.dport)),
-                kind=fields["kind"],
-                cseq_method=fields["cseq_method"],
-                call_id=fields.get("call-id", ""),
-                via_branch=fields["via_branch"],
-                request_uri=fields["request_uri"],
-                contact=_uri_of(fields.get("contact", "")),
-                body=fields["body"],
+                kind=msg.method if isinstance(msg, Request) else str(msg.status),
+                cseq_method=msg.cseq.method,
+                call_id=msg.call_id,
+                via_branch=msg.top_via.branch or "",
+                request_uri=str(msg.uri) if isinstance(msg, Request) else "",
+                contact=str(contacts[0].uri) if contacts else "",
+                body=msg.body.decode("utf-8", "replace"),
             )
         )
     return len(frames), out
