@@ -56,8 +56,13 @@ def find_start(data: bytes) -> int:
     >>> find_start(b"DBREGISTER sip:1.1.1.1 SIP/2.0\\r\\n")
     2
     """
-    if not data or data[0] not in _FIRST:
+    if not data:
         return -1
+    if data[0] not in _FIRST:
+        if b"SIP/2.0" not in data[:_LOOK]:
+            return -1
+        j = _JUNK.search(data, 0, _LOOK)
+        return j.start() if j is not None else -1
     skip = 0
     if data[0] in (13, 10):
         skip = len(data) - len(data.lstrip(b"\r\n"))
