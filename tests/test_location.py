@@ -4,6 +4,8 @@ SPEC-FACTS R23–R26, R44, R46–R49, R53–R55 and the races of (c))."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +18,7 @@ from pushinject.core.subscriptions import Subscriptions
 from pushinject.errors import LocalProtocolError
 from pushinject.sip import Request, make_request
 
+DATA = Path(__file__).resolve().parent.parent / "data"
 DEVICE = ("192.0.2.10", 5062)
 PN = "pn-provider=apns;pn-prid=00fc13;pn-param=TEAM.com.example.voip"
 
@@ -537,3 +540,73 @@ def test_refresh_push_is_off_by_default() -> None:
     loc = pn_service()
     loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>;expires=600"]), DEVICE, 0.0)
     assert loc.get_timer() == 600.0
+
+
+# -- replaying real registrars: the 200 lists what they listed ---------------------------------------
+
+
+def _replay_registers(path: Path) -> list[tuple[float, Any, Any]]:
+    """Feed every REGISTER a real registrar accepted (2xx) to ours, at its capture time.
+
+    Challenged or refused REGISTERs changed nothing there and are left out. Returns (time,
+    our response, their response) per accepted REGISTER.
+    """
+    from pushinject.capture.decoder import decode
+
+    loc = service()
+    pending: dict[tuple[str, int, str | None], tuple[Any, Any, float, str]] = {}
+    start: float | None = None
+    out = []
+    for item in decode(path):
+        msg = item.message
+        if msg.cseq.method != "REGISTER":
+            continue
+        start = item.time if start is None else start
+        key = (msg.call_id, msg.cseq.number, msg.top_via.branch)
+        if not hasattr(msg, "status"):
+            pending[key] = (msg, item.source, item.time - start, item.transport)
+        elif 200 <= msg.status < 300 and key in pending:
+            request, source, now, transport = pending.pop(key)
+            ours = loc.register(request, source, now, transport=transport)
+            out.append((now, ours.response, msg))
+    return out
+
+
+def _same_listing(ours: Any, theirs: Any) -> bool:
+    """Same bindings in the same order: URIs equal (§19.1.4), q equal, expires within 1 s
+    (the real registrar counts whole seconds of its own clock)."""
+    a = [(c.uri, c.expires, c.q) for c in ours.contacts]
+    b = [(c.uri, c.expires, c.q) for c in theirs.contacts]
+    return len(a) == len(b) and all(
+        ua == ub and qa == qb and ea is not None and eb is not None and abs(ea - eb) <= 1
+        for (ua, ea, qa), (ub, eb, qb) in zip(a, b, strict=True)
+    )
+
+
+@pytest.mark.parametrize(("capture", "accepted"), [("S1", 2), ("S2", 1), ("S5", 2), ("S6", 2)])
+def test_10_3_step8_our_200_lists_what_kamailio_listed(capture: str, accepted: int) -> None:
+    """The project's own captures of Kamailio 5.6.3 (data/kamailio): same Contact list."""
+    rows = _replay_registers(DATA / "kamailio" / f"{capture}.pcap")
+    assert len(rows) == accepted
+    for _, ours, theirs in rows:
+        assert ours.status == 200
+        assert _same_listing(ours, theirs), (ours.get_all("Contact"), theirs.get_all("Contact"))
+
+
+@pytest.mark.parametrize(
+    ("capture", "accepted"),
+    [
+        ("OISF__suricata-verify/sip-tcp.pcap", 1),
+        ("ntop__nDPI/sip_hello.pcapng", 2),
+        ("irontec__sngrep/aaa.pcap", 3),
+    ],
+)
+def test_10_3_step8_our_200_lists_what_third_party_registrars_listed(
+    pcaps_dir: Path, capture: str, accepted: int
+) -> None:
+    """Real captures (shared/pcaps): after each accepted REGISTER, the same bindings, q and
+    remaining expires as the registrar that answered it."""
+    rows = _replay_registers(pcaps_dir / capture)
+    assert len(rows) == accepted
+    for _, ours, theirs in rows:
+        assert _same_listing(ours, theirs), (ours.get_all("Contact"), theirs.get_all("Contact"))

@@ -136,7 +136,8 @@ class ContactEvent:
         return self.name.rsplit("_", 1)[-1]
 
     def __repr__(self) -> str:
-        return f"ContactEvent({self.short_name} {self.binding.aor} {self.params['uri']} at {self.at:g})"
+        uri = self.params["uri"]
+        return f"ContactEvent({self.short_name} {self.binding.aor} {uri} at {self.at:g})"
 
 
 def text_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

@@ -302,7 +302,9 @@ class Subscriptions:
         )
 
     def cancel(self, sub: Subscription) -> bool:
-        """Remove a subscription now (an API caller's choice; scripts cannot). True if it was live."""
+        """Remove a subscription now (an API caller's choice; scripts cannot).
+
+        True if it was still held."""
         if sub in self._subs:
             self._subs.remove(sub)
             return True
