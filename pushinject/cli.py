@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "decode": "pushinject.commands.decode",
     "lab": "pushinject.commands.lab",
     "parse": "pushinject.commands.parse",
+    "simulate": "pushinject.commands.simulate",
 }
 
 

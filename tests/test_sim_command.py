@@ -1,0 +1,61 @@
+"""`pushinject simulate`: JSON result, byte-identical pcap, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from pushinject.cli import main
+from tests.conftest import DATA
+
+SCENARIO = DATA / "scenarios" / "push_wake_answer.toml"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pushinject", "simulate", *args],
+                          capture_output=True, text=True)
+
+
+def test_json_has_the_fields_the_issue_names(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["simulate", str(SCENARIO), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["final"], data["final_at"], data["messages"]) == (200, 3.5, 31)
+    injected = [b for b in data["branches"] if b["injected"]]
+    assert [(b["device"], b["opened_at"], b["final"]) for b in injected] == [("B", 2.5, 200)]
+    assert data["pushes"] == [{"device": "B", "at": 1.0, "ok": True}]
+    assert data["knobs"] == {"fr_inv_timeout": 120.0, "fr_timeout": 30.0,
+                             "subscription_timeout": 20.0}
+
+
+def test_preset_option_overrides_the_scenario(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["simulate", str(DATA / "scenarios" / "nobody_registered.toml"),
+                 "--preset", "rfc8599", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["preset"], data["final"], data["final_at"]) == ("rfc8599", 480, 1.0)
+
+
+def test_pcap_is_byte_identical_across_processes(tmp_path: Path) -> None:
+    first, second = tmp_path / "1.pcap", tmp_path / "2.pcap"
+    assert cli(str(SCENARIO), "--json", "--pcap", str(first)).returncode == 0
+    assert cli(str(SCENARIO), "--json", "--pcap", str(second)).returncode == 0
+    assert first.read_bytes() == second.read_bytes()
+    assert first.read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"  # libpcap, little-endian
+
+
+def test_a_bad_scenario_gives_one_line_naming_key_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[caller]\ninvite_at = 1\n[[device]]\nname = "A"\nanswer = "yes"\n')
+    done = cli(str(bad), "--json")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == ("pushinject simulate: error: bad.toml:5: device[0].answer: "
+                           "expected an integer, got 'yes'\n")
+
+
+def test_missing_file_and_unknown_preset_exit_2(tmp_path: Path) -> None:
+    done = cli(str(tmp_path / "absent.toml"))
+    assert (done.returncode, done.stderr.count("\n")) == (2, 1)
+    done = cli(str(SCENARIO), "--preset", "asterisk")
+    assert done.returncode == 2 and "unknown preset 'asterisk'" in done.stderr
