@@ -11,7 +11,7 @@ collide with anything on the machine, and nothing leaves loopback. Inside, `run_
    file and runtime directory, and waits until its UDP port is bound;
 3. starts the push gateway and each device's answering UA, waits for their ports;
 4. sends the registrations due before the call, starts the caller, and sends each late
-   registration at its time (seconds after the INVITE);
+   registration at its time (seconds after Kamailio logged the INVITE);
 5. waits (bounded) for the caller and every SIPp party to finish, waits 0.5 s so tcpdump writes
    the last packets, then stops everything it started (process groups), whatever happened.
 
@@ -224,8 +224,12 @@ def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False) 
                 reg = procs.start(f"reg-{device.user}", _register_argv(scenario, device))
                 if procs.wait(f"reg-{device.user}", reg, 5.0) != 0:
                     raise LabError(f"registration of {device.user} failed")
-        t0 = time.monotonic()
         caller = procs.start("caller", _caller_argv(scenario))
+        # Late registrations are timed from the proxy's handling of the INVITE (its log line),
+        # not from the caller's start, so a slow start can never put a REGISTER first.
+        _wait_for(lambda: f"INVITE {scenario.call_id}:" in procs.log("kamailio"),
+                  "the proxy to receive the INVITE")
+        t0 = time.monotonic()
         late = sorted((d for d in scenario.devices if d.register_at >= 0), key=lambda d: d.register_at)
         registrations = []
         for device in late:
