@@ -65,3 +65,13 @@ def test_every_wire_parses_and_names_both_ends() -> None:
         assert {wire.source, wire.destination} <= parties
     times = [w.time for w in run.simulation.wires]
     assert times == sorted(times)
+
+
+def test_each_push_is_recorded_with_its_place_among_the_datagrams() -> None:
+    run = run_scenario(DATA / "scenarios" / "two_pushed_first_answers.toml", "rfc8599")
+    sim = run.simulation
+    assert [(name, at, result.ok) for name, at, result in sim.pushes] == [
+        ("B", 1.0, True), ("C", 1.0, True)]
+    # both asked for while the INVITE was processed: after its 100 Trying, before anything else
+    assert sim.push_marks == [6, 6]
+    assert (sim.wires[5].source, sim.wires[5].label) == ("proxy", "100 Trying")

@@ -75,6 +75,8 @@ class Simulation:
         self.logs: list[tuple[float, str]] = []
         #: (device name or prid, time, result) for every push the proxy requested
         self.pushes: list[tuple[str, float, PushResult]] = []
+        #: for each push, how many datagrams had been sent when the proxy asked for it
+        self.push_marks: list[int] = []
         self.lost: list[Wire] = []
         self.now = 0.0
         self._flights: list[_Flight] = []
@@ -134,6 +136,7 @@ class Simulation:
         result = self.push_service.send(request, self.now)
         name = self.push_service.requests[-1][1] or (request.prid or "?")
         self.pushes.append((name, self.now, result))
+        self.push_marks.append(len(self.wires))
         if not result.ok:
             self.logs.append((self.now, f"push to {name} failed: {result.detail}"))
         self._proxy_out(self.proxy.push_result(action, result, self.now))

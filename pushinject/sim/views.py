@@ -40,12 +40,11 @@ def arrows(run: Run) -> list[Any]:
             group = groups.get(str(branch))
         items.append((wire.time, 2 * order, Arrow(wire.time, wire.source, wire.destination,
                                                    wire.label, group)))
-    for name, at, result in run.simulation.pushes:
-        # a push is drawn just after the message that made the proxy ask for it
-        before = max((i for i, (t, _, _) in enumerate(items) if t <= at), default=-1)
+    marks = run.simulation.push_marks
+    for (name, at, result), mark in zip(run.simulation.pushes, marks, strict=True):
+        # drawn between the datagrams sent before and after the proxy asked for it
         label = "push" if result.ok else "push (failed)"
-        rank = items[before][1] + 1 if before >= 0 else -1
-        items.append((at, rank, Arrow(at, "proxy", name, label, None)))
+        items.append((at, 2 * mark - 1, Arrow(at, "proxy", name, label, None)))
     return [arrow for _, _, arrow in sorted(items, key=lambda item: (item[0], item[1]))]
 
 
