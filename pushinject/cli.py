@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, str] = {
     "bench": "pushinject.commands.bench",
     "decode": "pushinject.commands.decode",
+    "flow": "pushinject.commands.flow",
     "lab": "pushinject.commands.lab",
     "parse": "pushinject.commands.parse",
     "simulate": "pushinject.commands.simulate",

@@ -1,0 +1,129 @@
+"""Ladder diagrams (message sequence charts): parties as columns, one arrow per message.
+
+Used by `pushinject flow` for captures, and by the simulator and the conformance report. An
+arrow's `group` (e.g. the proxy branch, i.e. the Via branch of the client transaction, RFC 3261
+§17.1.3) is drawn distinguishably: its own line style in text ("=", "~", "." in turn; "-" without group), its own colour in SVG, and its
+name after the label. Parties are columns in the order given, else in order of first appearance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["Arrow", "ladder_text", "ladder_svg", "parties_of"]
+
+_LINES = "-=~."
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+            "#17becf", "#bcbd22", "#7f7f7f")
+
+
+@dataclass(frozen=True)
+class Arrow:
+    """One message: when, from which party to which, its label and optional group."""
+
+    time: float
+    source: str
+    destination: str
+    label: str
+    group: str | None = None
+
+
+def parties_of(arrows: Sequence[Arrow]) -> list[str]:
+    """Parties in order of first appearance (source before destination)."""
+    seen: dict[str, None] = {}
+    for a in arrows:
+        seen.setdefault(a.source)
+        seen.setdefault(a.destination)
+    return list(seen)
+
+
+def _groups(arrows: Sequence[Arrow]) -> dict[str, int]:
+    groups: dict[str, int] = {}
+    for a in arrows:
+        if a.group is not None and a.group not in groups:
+            groups[a.group] = len(groups)
+    return groups
+
+
+def ladder_text(arrows: Sequence[Arrow], parties: Sequence[str] | None = None) -> str:
+    """The ladder as text; time is relative to the first arrow.
+
+    >>> print(ladder_text([Arrow(0.0, "A", "B", "INVITE"), Arrow(0.5, "B", "A", "180")]))
+    time       A               B
+    0.000      |-----INVITE--->|
+    0.500      |<-----180------|
+    """
+    cols = list(parties) if parties is not None else parties_of(arrows)
+    for a in arrows:
+        for p in (a.source, a.destination):
+            if p not in cols:
+                cols.append(p)
+    groups = _groups(arrows)
+    longest = max([len(a.label) + (len(a.group) + 3 if a.group else 0) for a in arrows] + [8])
+    width = max(longest + 6, max((len(c) for c in cols), default=0) + 2, 16)
+    start = arrows[0].time if arrows else 0.0
+    pos = {c: 11 + i * width for i, c in enumerate(cols)}
+    total = 11 + (len(cols) - 1) * width + 1 if cols else 11
+    header = "time".ljust(11)
+    for c in cols:
+        header = header.ljust(pos[c]) + c
+    lines = [header.rstrip()]
+    for a in arrows:
+        row = [" "] * total
+        for c in cols:
+            row[pos[c]] = "|"
+        label = a.label + (f" [{a.group}]" if a.group else "")
+        stroke = _LINES[1 + groups[a.group] % 3] if a.group is not None else "-"
+        x0, x1 = pos[a.source], pos[a.destination]
+        if x0 == x1:
+            text = f"|{stroke * 2}> {label}"
+            row[x0 : x0 + len(text)] = text
+        else:
+            left, right = min(x0, x1), max(x0, x1)
+            span = right - left - 1
+            body = label.center(span, stroke) if len(label) + 2 <= span else label[:span]
+            body = (body[:-1] + ">") if x1 > x0 else ("<" + body[1:])
+            row[left + 1 : right] = body
+        lines.append((f"{a.time - start:<11.3f}" + "".join(row)[11:]).rstrip())
+    return "\n".join(lines)
+
+
+def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
+               title: str | None = None) -> str:
+    """The ladder as deterministic SVG text (matplotlib `Figure`, `figures.svg_text`)."""
+    from matplotlib.figure import Figure
+
+    from pushinject.figures import svg_text
+
+    cols = list(parties) if parties is not None else parties_of(arrows)
+    for a in arrows:
+        for p in (a.source, a.destination):
+            if p not in cols:
+                cols.append(p)
+    groups = _groups(arrows)
+    rows = len(arrows)
+    fig = Figure(figsize=(max(4.0, 2.6 * len(cols) + 1.0), 1.2 + 0.34 * rows))
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_xlim(-1.0, max(len(cols) - 0.5, 0.5))
+    ax.set_ylim(rows + 0.5, -1.6 if title else -1.0)
+    ax.axis("off")
+    if title:
+        ax.text((len(cols) - 1.5) / 2, -1.3, title, ha="center", va="center", fontsize=10,
+                fontweight="bold")
+    for i, c in enumerate(cols):
+        ax.plot([i, i], [-0.4, rows + 0.2], color="#999999", linewidth=0.8)
+        ax.text(i, -0.6, c, ha="center", va="bottom", fontsize=8)
+    start = arrows[0].time if arrows else 0.0
+    for row, a in enumerate(arrows, start=1):
+        colour = _COLOURS[groups[a.group] % len(_COLOURS)] if a.group is not None else "#000000"
+        x0, x1 = cols.index(a.source), cols.index(a.destination)
+        ax.text(-0.95, row, f"{a.time - start:.3f}", ha="left", va="center", fontsize=7)
+        if x0 == x1:
+            x1 = x0 + 0.3
+        ax.annotate("", xy=(x1, row), xytext=(x0, row),
+                    arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0})
+        label = a.label + (f" [{a.group}]" if a.group else "")
+        ax.text((x0 + x1) / 2, row - 0.12, label, ha="center", va="bottom", fontsize=7,
+                color=colour)
+    return svg_text(fig)

@@ -1,0 +1,56 @@
+"""Ladder diagrams: columns per party, one arrow per message, groups distinguishable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pushinject.ladder import Arrow, ladder_svg, ladder_text, parties_of
+
+ARROWS = [
+    Arrow(10.0, "caller", "proxy", "INVITE"),
+    Arrow(10.1, "proxy", "phone", "INVITE", "b1"),
+    Arrow(10.2, "phone", "proxy", "180 (INVITE)", "b1"),
+    Arrow(10.3, "proxy", "phone2", "INVITE", "b2"),
+]
+
+
+def test_text_ladder_has_one_row_per_message_and_group_strokes() -> None:
+    text = ladder_text(ARROWS)
+    lines = text.splitlines()
+    assert lines[0].split() == ["time", "caller", "proxy", "phone", "phone2"]
+    assert len(lines) == 5
+    assert lines[1].startswith("0.000") and lines[4].startswith("0.300")
+    assert "-INVITE-" in lines[1] and lines[1].count(">") == 1
+    assert "=INVITE [b2]=" not in lines[2] and "INVITE [b1]" in lines[2]
+    assert "<" in lines[3] and "=" in lines[3]          # group b1 drawn with '='
+    assert "~INVITE [b2]~" in lines[4].replace("~~", "~")  # group b2 drawn with '~'
+
+
+def test_explicit_parties_fix_the_column_order() -> None:
+    header = ladder_text(ARROWS, ["phone2", "phone", "proxy", "caller"]).splitlines()[0]
+    assert header.split() == ["time", "phone2", "phone", "proxy", "caller"]
+    assert parties_of(ARROWS) == ["caller", "proxy", "phone", "phone2"]
+
+
+def test_svg_is_byte_identical_run_to_run() -> None:
+    one, two = ladder_svg(ARROWS, title="call"), ladder_svg(ARROWS, title="call")
+    assert one == two
+    assert one.startswith("<?xml") and "INVITE [b1]" in one and "#d62728" in one
+
+
+def test_flow_command_text_and_svg(pcaps_dir: Path, tmp_path: Path) -> None:
+    capture = pcaps_dir / "sipcapture__heplify" / "sip_sctp.pcap"
+    cmd = [sys.executable, "-m", "pushinject", "flow", str(capture)]
+    text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert text[0].split() == ["time", "10.249.30.11:57098", "10.108.207.113:5060",
+                               "10.249.30.11:5060"]
+    assert [("INVITE" in t, "403 (INVITE)" in t) for t in text[1:]] == [
+        (True, False), (True, False), (True, True), (False, False)]
+    out = tmp_path / "flow.svg"
+    done = subprocess.run(cmd + ["--svg", str(out)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"wrote {out} (4 messages)"
+    assert "403 (INVITE)" in out.read_text()
+    missing = subprocess.run(cmd + ["--call-id", "nope"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no SIP messages with Call-ID nope" in missing.stderr
