@@ -13,6 +13,7 @@ HELP = "run a benchmark (parse, core, decode) and print its figures"
 
 #: benchmark name -> module implementing it
 BENCHMARKS: dict[str, str] = {
+    "core": "pushinject.bench.core",
     "decode": "pushinject.bench.decode",
 }
 

@@ -170,6 +170,12 @@ class ClientTransaction:
             self._enter(new_state, now)
         return outcome
 
+    def abandon(self) -> None:
+        """Destroy the transaction of a CANCELled INVITE that got no final response within
+        64*T1 (RFC 3261 §9.1). Not a row of Figure 5: the TU ends the transaction."""
+        self.timers.clear()
+        self.state = ClientState.TERMINATED
+
     def _effect(self, effect: str | None, now: float, response: Response | None) -> Outcome:
         if effect == "retransmit":
             self._a_interval *= 2

@@ -250,6 +250,8 @@ class ResponseContext:
             return []
         assert branch.request is not None and branch.destination is not None
         branch.cancelled, branch.cancelled_at = True, now
+        if branch.final_status is None:  # RFC 3261 §9.1: give up after 64*T1 without a final
+            branch.fr_at = now + self.config.timers.b
         cancel = build_cancel(branch.request, reason or None)
         return [Send(message=cancel, destination=branch.destination)]
 
@@ -418,9 +420,17 @@ class ResponseContext:
     def _fr_expired(self, branch: Branch, now: float) -> list[Action]:
         """R6, R28, R29, R65: the FR timer of a branch expired: faked 408."""
         out: list[Action] = []
+        if branch.cancelled and branch.txn is not None:  # no final 64*T1 after our CANCEL
+            branch.txn.abandon()
+            branch.fr_at = None
+            if branch.final_status is None:
+                branch.set_final(408, now)
+            return self.settle(now)
         if branch.kind is BranchKind.REAL and branch.provisional:
             out += self.cancel_branch(branch, now, REASON_NO_ANSWER)
+        abandon_at = branch.fr_at if branch.cancelled else None
         branch.set_final(408, now)
+        branch.fr_at = abandon_at
         return out + self.settle(now)
 
     # --------------------------------------------------------------- summary

@@ -1,0 +1,132 @@
+"""`pushinject bench core`: calls per second through the proxy core, and memory per thousand
+waiting calls.
+
+Each call: the callee (one of `USERS`) has one registered contact (the initial branch); the
+caller's INVITE runs the seed's script (transaction, placeholder, subscription, lookup, relay);
+a new contact of the callee registers (60 s) and is injected; it answers 200, which is relayed
+and CANCELs the first branch. One call starts every virtual second, so about 20 of the seed's
+subscriptions and 60 short bindings are alive at any time, and expiries run as they fall due. All messages the caller and devices send are built before the clock starts except the
+devices' responses, which depend on the forwarded INVITEs. Time is virtual; the wall clock is
+only read here, in the benchmark. Memory: tracemalloc, over `--waiting` INVITEs nobody answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+from typing import Any
+
+HELP = "calls/s through the proxy core (one initial + one injected branch) and memory per waiting call"
+
+#: callees the calls rotate over (each keeps one long-lived contact: the initial branch)
+USERS = 100
+
+__all__ = ["HELP", "add_arguments", "run", "measure_calls", "measure_waiting"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calls", type=int, default=2000, help="calls to run (default 2000)")
+    parser.add_argument("--waiting", type=int, default=2000,
+                        help="waiting calls for the memory figure (default 2000)")
+
+
+def _register(user: str, host: str, port: int, seq: int, expires: int) -> Any:
+    from pushinject.sip import make_request
+
+    return make_request(
+        "REGISTER", "sip:example.com",
+        via=f"SIP/2.0/UDP {host}:{port};branch=z9hG4bK-r{seq}",
+        from_=f"<sip:{user}@example.com>;tag=r{seq}", to=f"<sip:{user}@example.com>",
+        call_id=f"reg-{seq}", cseq=1, contact=f"<sip:{user}@{host}:{port}>",
+        extra=[("Expires", str(expires))])
+
+
+def _invite(user: str, seq: int) -> Any:
+    from pushinject.sip import make_request
+
+    return make_request(
+        "INVITE", f"sip:{user}@example.com",
+        via=f"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-c{seq}",
+        from_=f"<sip:alice@example.com>;tag=a{seq}", to=f"<sip:{user}@example.com>",
+        call_id=f"call-{seq}", cseq=1)
+
+
+def _proxy() -> Any:
+    from pushinject.core.ids import CountingIds
+    from pushinject.core.proxy import Proxy, ProxyConfig
+    from pushinject.scripts.opensips_seed import SeedScript
+
+    return Proxy(ProxyConfig(keep_summaries=False), CountingIds("b"), SeedScript())
+
+
+def _invites(actions: list[Any]) -> list[Any]:
+    return [a for a in actions if getattr(getattr(a, "message", None), "method", "") == "INVITE"]
+
+
+def measure_calls(n: int, step: float = 1.0) -> tuple[float, int]:
+    """Run `n` calls, one every `step` virtual seconds; returns (calls/s, calls answered)."""
+    from pushinject.core.events import Received
+    from pushinject.sip import make_response
+
+    proxy = _proxy()
+    caller = ("192.0.2.10", 5060)
+    for u in range(USERS):  # the callees' first contacts, registered before the clock starts
+        first = ("192.0.2.20", 10000 + u)
+        proxy.handle(Received(message=_register(f"u{u}", *first, -u, 7200), source=first), 0.0)
+    plan = []
+    for i in range(n):
+        second = ("192.0.2.21", 20000 + i % 40000)
+        plan.append((Received(message=_invite(f"u{i % USERS}", i), source=caller),
+                     Received(message=_register(f"u{i % USERS}", *second, i, 60),
+                              source=second)))
+    answered = 0
+    now = 0.0
+    start = time.perf_counter()
+    for inv, reg2 in plan:
+        now += step
+        [first] = _invites(proxy.handle(inv, now))
+        [injected] = _invites(proxy.handle(reg2, now))
+        ok = make_response(injected.message, 200, to_tag="d2")
+        for action in proxy.handle(Received(message=ok, source=injected.destination), now):
+            if getattr(getattr(action, "message", None), "status", 0) == 200:
+                answered += 1
+        # the first device answers the CANCEL it was sent: 487 (its 200 to the CANCEL is
+        # absorbed by the proxy alike, so it is left out)
+        busy = make_response(first.message, 487, to_tag="d1")
+        proxy.handle(Received(message=busy, source=first.destination), now)
+        proxy.handle_timer(now)
+    elapsed = time.perf_counter() - start
+    return n / elapsed, answered
+
+
+def measure_waiting(n: int) -> float:
+    """Bytes allocated per call for `n` INVITEs held by the placeholder (nobody registered)."""
+    from pushinject.core.events import Received
+
+    invites = [Received(message=_invite(f"w{i}", i), source=("192.0.2.10", 5060))
+               for i in range(n)]
+    proxy = _proxy()
+    tracemalloc.start()
+    base = tracemalloc.take_snapshot()
+    for i, inv in enumerate(invites):
+        proxy.handle(inv, i * 0.0001)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    assert len(proxy.contexts()) == n
+    grown = sum(s.size_diff for s in after.compare_to(base, "filename"))
+    return grown / n
+
+
+def run(args: argparse.Namespace) -> int:
+    from pushinject.errors import UsageError
+
+    if args.calls < 1 or args.waiting < 1:
+        raise UsageError("--calls and --waiting must be at least 1")
+    per_call = measure_waiting(args.waiting)
+    print(f"memory: {per_call * 1000 / 1024:.0f} KiB per 1000 waiting calls "
+          f"({args.waiting} calls held by the placeholder)")
+    rate, answered = measure_calls(args.calls)
+    print(f"calls: {args.calls} run, {answered} answered by the injected branch")
+    print(f"core: {rate:.0f} calls/s")
+    return 0
