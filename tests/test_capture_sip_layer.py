@@ -1,0 +1,35 @@
+"""The Scapy SIP layer: bound to 5060/5061, parsing delegated to `pushinject.sip`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scapy.layers.inet import IP, UDP
+from scapy.utils import rdpcap
+
+from pushinject.capture import Decoder
+from pushinject.capture.sip_layer import SIP
+
+
+def test_rdpcap_decodes_the_same_udp_messages_as_the_decoder(pcaps_dir: Path) -> None:
+    """aaa.pcap: 81 SIP messages on UDP 5060 (PROVENANCE.md row 1)."""
+    path = pcaps_dir / "irontec__sngrep" / "aaa.pcap"
+    layered = []
+    for pkt in rdpcap(str(path)):
+        if SIP in pkt and pkt[SIP].data.strip():  # a few 5060 datagrams are blank keep-alives
+            layered.append(pkt[SIP].message)
+    decoded = [m.message for m in Decoder().decode_file(path)]
+    assert len(layered) == len(decoded) == 81
+    assert [m.call_id for m in layered] == [m.call_id for m in decoded]
+
+
+def test_summary_names_the_response_and_call_id() -> None:
+    raw = b"SIP/2.0 180 Ringing\r\nCall-ID: abc\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    pkt = IP(bytes(IP() / UDP(sport=5061, dport=40000) / raw))
+    assert pkt[SIP].summary() == "SIP SIP/2.0 180 Ringing (Call-ID abc)"
+    assert pkt[SIP].message.status == 180
+
+
+def test_other_ports_are_not_claimed() -> None:
+    pkt = IP(bytes(IP() / UDP(sport=4000, dport=4001) / b"OPTIONS sip:a SIP/2.0\r\n\r\n"))
+    assert SIP not in pkt
