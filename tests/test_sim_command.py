@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pushinject.cli import main
 from tests.conftest import DATA
 
@@ -18,7 +20,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True)
 
 
-def test_json_has_the_fields_the_issue_names(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_json_has_the_fields_the_issue_names(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", str(SCENARIO), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["final"], data["final_at"], data["messages"]) == (200, 3.5, 31)
@@ -29,7 +31,7 @@ def test_json_has_the_fields_the_issue_names(capsys) -> None:  # type: ignore[no
                              "subscription_timeout": 20.0}
 
 
-def test_preset_option_overrides_the_scenario(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_preset_option_overrides_the_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", str(DATA / "scenarios" / "nobody_registered.toml"),
                  "--preset", "rfc8599", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -59,3 +61,12 @@ def test_missing_file_and_unknown_preset_exit_2(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr.count("\n")) == (2, 1)
     done = cli(str(SCENARIO), "--preset", "asterisk")
     assert done.returncode == 2 and "unknown preset 'asterisk'" in done.stderr
+
+
+def test_default_output_is_the_ladder_then_the_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", str(SCENARIO)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "one device rings, a second is woken by push and answers [opensips]"
+    assert lines[1].split() == ["time", "alice", "proxy", "A", "B"]
+    assert lines[-1] == "final: 200 at 3.5  messages: 31"
+    assert len(lines) == 2 + 31 + 1 + 1  # header lines, messages, the push, the outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from pushinject.sim.pcap import EPOCH, pcap_bytes, write_pcap
 from pushinject.sim.trace import Wire
@@ -21,7 +22,7 @@ def test_same_trace_gives_the_same_bytes() -> None:
     assert pcap_bytes(WIRES) == pcap_bytes(list(WIRES))
 
 
-def test_packets_carry_addresses_fixed_ids_and_virtual_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_packets_carry_addresses_fixed_ids_and_virtual_time(tmp_path: Path) -> None:
     from scapy.layers.inet import IP, UDP
     from scapy.utils import rdpcap
 
@@ -39,7 +40,7 @@ def test_packets_carry_addresses_fixed_ids_and_virtual_time(tmp_path) -> None:  
     assert round(float(second.time) - EPOCH, 6) == 2.6  # whole microseconds
 
 
-def test_tshark_decodes_the_capture_as_sip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_tshark_decodes_the_capture_as_sip(tmp_path: Path) -> None:
     tshark = require_tool("tshark")
     path = tmp_path / "t.pcap"
     write_pcap(path, WIRES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pushinject.errors import UsageError
@@ -96,6 +98,6 @@ def test_scenario_error_is_a_usage_error_so_the_cli_prints_one_line() -> None:
     assert issubclass(ScenarioError, UsageError)
 
 
-def test_missing_file_is_a_usage_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such scenario file"):
         load_scenario(tmp_path / "absent.toml")
