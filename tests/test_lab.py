@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pushinject.cli import main
-from pushinject.lab.facts import capture_facts, differences, read_sip
-from pushinject.lab.manifest import read_manifest, render_manifest
+from pushinject.lab.facts import CaptureFacts, capture_facts, differences, read_sip
+from pushinject.lab.manifest import expected_facts, read_manifest, render_manifest
 from pushinject.lab.runner import render_config
 from pushinject.lab.scenarios import SCENARIOS, role_of_port
 from tests.conftest import DATA, require, require_tool
@@ -36,10 +36,10 @@ KEY_MESSAGES = {
 }
 
 
-def _branches(facts) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def _branches(facts: CaptureFacts) -> list[dict[str, object]]:
     return [
         {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
-         "final_status": b.final_status}
+         "final_status": b.final_status, "via_branch": b.via_branch}
         for b in facts.branches
     ]
 
@@ -61,11 +61,12 @@ def test_manifest_states_the_scenario_expectations(name: str) -> None:
     assert table["call_id"] == scenario.call_id
     assert table["pushes"] == scenario.pushes == 1
     assert table["registrations"] == len(scenario.devices)
-    assert table["branches"] == [
+    assert expected_facts(table)["branches"] == [
         {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
          "final_status": b.final_status}
         for b in scenario.branches
     ]
+    assert all(b["via_branch"].startswith("z9hG4bK") for b in table["branches"])
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -176,14 +177,13 @@ def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> No
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
     assert main(["lab", "--out", str(tmp_path)]) == 0
     regenerated = read_manifest(tmp_path / "manifest.toml")
-    measured = ("frames", "sip_messages")
-    assert {n: {k: v for k, v in t.items() if k not in measured} for n, t in regenerated.items()} \
-        == {n: {k: v for k, v in t.items() if k not in measured} for n, t in MANIFEST.items()}
+    assert {n: expected_facts(t) for n, t in regenerated.items()} == {
+        n: expected_facts(t) for n, t in MANIFEST.items()}
     for name, table in sorted(MANIFEST.items()):
         facts = capture_facts(tmp_path / table["file"])
         assert differences(facts, SCENARIOS[name]) == [], name
         assert facts.final_status == table["final_status"], name
-        assert _branches(facts) == table["branches"], name
+        assert expected_facts({"b": _branches(facts)})["b"] == expected_facts(table)["branches"]
         assert KEY_MESSAGES[name] <= set(facts.kinds), name
     leftover = subprocess.run(["pgrep", "-f", f"pushinject-lab-|{tmp_path}"],
                               capture_output=True, text=True)

@@ -5,8 +5,10 @@ Each table is named after its scenario and holds ``file``, ``scenario``, ``title
 ``expected_verdict`` (always ``"conformant"``: these are the proxy's real behaviours the checker
 must accept), ``call_id``, ``proxy``, ``final_status`` (to the caller), ``pushes``,
 ``registrations``, ``branches`` (one inline table per forwarded INVITE, in the order the proxy
-sent them: ``target``, ``injected``, ``cancelled``, ``final_status``), and the measured
-``frames`` and ``sip_messages`` of the committed file. The expected facts come from
+sent them: ``target``, ``injected``, ``cancelled``, ``final_status``, and the measured
+``via_branch`` of the proxy's INVITE), and the measured ``frames`` and ``sip_messages`` of the
+committed file. Measured values belong to that file; a regeneration shows the same facts with
+other branch ids and perhaps other counts. The expected facts come from
 `pushinject.lab.scenarios`; the lab writes an entry only for a capture that shows them.
 """
 
@@ -21,7 +23,10 @@ from typing import Any
 from pushinject.lab.facts import CaptureFacts
 from pushinject.lab.scenarios import LAB_IP, PROXY_PORT, Scenario
 
-__all__ = ["MANIFEST", "entry", "read_manifest", "render_manifest", "write_manifest"]
+__all__ = ["MANIFEST", "MEASURED", "entry", "expected_facts", "read_manifest", "render_manifest", "write_manifest"]
+
+#: keys whose values are measured on the file rather than expected of every regeneration
+MEASURED = ("frames", "sip_messages", "via_branch")
 
 MANIFEST = "manifest.toml"
 
@@ -33,7 +38,10 @@ _HEADER = """\
 
 
 def entry(scenario: Scenario, facts: CaptureFacts) -> dict[str, Any]:
-    """The manifest table of ``scenario``'s capture, whose measured facts are ``facts``."""
+    """The manifest table of ``scenario``'s capture, whose measured facts are ``facts``.
+
+    ``facts`` must show the scenario (`pushinject.lab.facts.differences` is empty).
+    """
     return {
         "file": scenario.file,
         "scenario": scenario.name,
@@ -49,10 +57,27 @@ def entry(scenario: Scenario, facts: CaptureFacts) -> dict[str, Any]:
         "sip_messages": facts.sip_messages,
         "branches": [
             {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
-             "final_status": b.final_status}
-            for b in scenario.branches
+             "final_status": b.final_status, "via_branch": seen.via_branch}
+            for b, seen in zip(scenario.branches, facts.branches, strict=True)
         ],
     }
+
+
+def expected_facts(table: dict[str, Any]) -> dict[str, Any]:
+    """A manifest table without its measured values: what every regeneration must show.
+
+    >>> expected_facts({"frames": 6, "final_status": 408,
+    ...                 "branches": [{"target": "sip:a@b", "via_branch": "z9hG4bK1"}]})
+    {'final_status': 408, 'branches': [{'target': 'sip:a@b'}]}
+    """
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in MEASURED}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(table)  # type: ignore[no-any-return]
 
 
 def _value(value: Any) -> str:
