@@ -1,0 +1,157 @@
+"""The script API: Kamailio tsilo / tmx primitives (R61–R65) and OpenSIPS details (R16, R27)."""
+
+from __future__ import annotations
+
+from harness import Harness
+from pushinject.core.proxy import ProxyConfig
+from pushinject.scripts.opensips_seed import SeedScript
+
+DEV1 = ("192.0.2.20", 5070)
+
+
+class Tsilo:
+    """The typical Kamailio push configuration of R65, with tsilo and t_suspend/t_continue."""
+
+    def __init__(self, by_contact: bool = False) -> None:
+        self.suspended: dict[str, tuple[int, int]] = {}
+        self.by_contact = by_contact
+        self.codes: list[int] = []
+
+    def request_route(self, sip):
+        if sip.is_method("REGISTER"):
+            sip.save("location")
+            user = sip.msg.to.uri.user
+            if user in self.suspended:
+                self.codes.append(sip.t_continue(*self.suspended.pop(user), "resume"))
+            elif self.by_contact:
+                self.codes.append(sip.ts_append_by_contact("location", sip.tu))
+            else:
+                self.codes.append(sip.ts_append("location", sip.tu))
+            return
+        if sip.is_method("INVITE"):
+            sip.t_newtran()
+            sip.ts_store()
+            if sip.lookup("location") < 0:
+                self.suspended[sip.rU] = sip.t_suspend()
+                return
+            sip.t_relay()
+
+    def resume(self, sip):
+        if sip.lookup("location") > 0:
+            sip.t_relay()
+
+
+def test_ts_append_without_a_stored_transaction_returns_minus_1_R63():
+    script = Tsilo()
+    h = Harness(script=script)
+    out = h.register(port=5070)
+    assert script.codes == [-1]
+    assert h.logs(out) == ["ERROR: ts_append: transaction not found for bob"]
+
+
+def test_suspended_call_times_out_with_408_at_fr_timer_of_the_blind_branch_R65():
+    h = Harness(script=Tsilo())
+    assert h.statuses(h.call()) == [100]
+    assert h.proxy.get_timer() == 30.0
+    assert h.statuses(h.advance_to(30.0)) == [408]
+    assert [b.kind for b in h.proxy.summary("call-1").branches] == ["blind"]
+
+
+def test_t_continue_resumes_on_the_first_register_then_ts_append_adds_the_next_R63_R65():
+    script = Tsilo()
+    h = Harness(script=script)
+    h.call()
+    assert h.proxy.tsilo_records() == {"bob": [(1, 1)]}
+    h.advance_to(5.0)
+    [first] = h.invites(h.register(port=5070))
+    assert first.destination == DEV1
+    h.advance_to(6.0)
+    [second] = h.invites(h.register(port=5080))
+    assert script.codes == [1, 1]
+    kinds = [(b.kind, b.injected, b.target) for b in h.proxy.summary("call-1").branches]
+    assert kinds == [("blind", False, ""), ("real", False, "sip:bob@192.0.2.20:5070"),
+                     ("real", True, "sip:bob@192.0.2.20:5080")]
+
+
+def test_ts_append_skips_a_location_record_that_already_has_a_branch_R43():
+    script = Tsilo()
+    h = Harness(script=script)
+    h.register(port=5070)
+    h.call()
+    assert h.invites(h.register(port=5070, cseq=2)) == []
+    assert script.codes == [-1, 1]
+
+
+def test_ts_append_by_contact_appends_only_the_registering_contact_R64():
+    script = Tsilo(by_contact=True)
+    h = Harness(script=script)
+    h.register(port=5070)
+    h.call()
+    [inv] = h.invites(h.register(port=5080))
+    assert inv.destination == ("192.0.2.20", 5080)
+
+
+def test_stored_transactions_are_removed_when_the_transaction_is_destroyed_R62():
+    h = Harness(script=Tsilo())
+    h.register(port=5070)
+    [inv] = h.invites(h.call())
+    [busy] = h.answer(inv, 486)[1:]         # ACK to the device, 486 to the caller
+    h.ack(busy.message)
+    assert h.proxy.tsilo_records() == {"bob": [(1, 1)]}   # final sent, still stored
+    h.advance_to(5.0)                      # Timer I ends the server transaction; D at 32 s
+    assert h.proxy.tsilo_records() == {"bob": [(1, 1)]}
+    h.advance_to(32.0)
+    assert h.proxy.tsilo_records() == {}
+
+
+def test_cancel_while_suspended_ends_the_blind_branch_with_487_R65():
+    h = Harness(script=Tsilo())
+    h.call()
+    out = h.cancel()
+    assert sorted(h.statuses(out)) == [200, 487]
+
+
+class NoTransaction(SeedScript):
+    """The seed with notify_on_event before t_newtran: the pitfall of R16."""
+
+    def route_to_user(self, sip):
+        sip.notify_on_event(self.event, "aor=" + sip.rU, "fork_call", 20)
+        sip.t_newtran()
+        sip.t_wait_for_new_branches()
+
+    def fork_call(self, sip):
+        self.code = sip.t_inject_branches("event")
+
+
+def test_subscription_made_before_the_transaction_cannot_inject_R16():
+    script = NoTransaction()
+    h = Harness(script=script)
+    h.call()
+    assert h.invites(h.register(port=5070)) == [] and script.code == -1
+    assert [w.rule for w in h.proxy.subscriptions.warnings] == ["R16"]
+
+
+class WaitOnMessage(SeedScript):
+    def request_route(self, sip):
+        self.codes = (sip.t_newtran(), sip.t_wait_for_new_branches())
+        sip.sl_send_reply(200)
+
+
+def test_t_wait_for_new_branches_refuses_other_methods_than_invite_R27():
+    from pushinject.sip import make_request
+
+    script = WaitOnMessage()
+    h = Harness(script=script)
+    msg = make_request("MESSAGE", "sip:bob@example.com",
+                       via="SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-m1",
+                       from_="<sip:alice@example.com>;tag=1", to="<sip:bob@example.com>",
+                       call_id="m1", cseq=1)
+    h.deliver(msg, ("192.0.2.10", 5060))
+    assert script.codes == (-1, -1)
+
+
+def test_seed_pitfall_subscription_shorter_than_the_transaction_is_warned_pitfall_7():
+    h = Harness(config=ProxyConfig(fr_inv_timeout=120.0))
+    h.call()
+    [warning] = h.proxy.subscriptions.warnings
+    assert warning.rule == "R19" and "(120)" in warning.text
