@@ -70,3 +70,11 @@ def test_default_output_is_the_ladder_then_the_outcome(capsys: pytest.CaptureFix
     assert lines[1].split() == ["time", "alice", "proxy", "A", "B"]
     assert lines[-1] == "final: 200 at 3.5  messages: 31"
     assert len(lines) == 2 + 31 + 1 + 1  # header lines, messages, the push, the outcome
+
+
+def test_the_header_says_where_ladder_time_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", str(DATA / "scenarios" / "cancel_nobody_registered.toml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("the caller cancels while nobody is registered [opensips]; "
+                        "ladder times count from 1 s")
+    assert lines[-1] == "final: 487 at 5.0  messages: 6"

@@ -39,10 +39,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.json(), indent=2))
         return 0
-    from pushinject.sim.views import ladder_text
+    from pushinject.sim.views import arrows, ladder_text
 
     data = result.json()
-    print(f"{data['scenario']} [{data['preset']}]")
+    drawn = arrows(result)
+    origin = f"; ladder times count from {drawn[0].time:g} s" if drawn and drawn[0].time else ""
+    print(f"{data['scenario']} [{data['preset']}]{origin}")
     print(ladder_text(result))
     print(f"final: {data['final']} at {data['final_at']}  messages: {data['messages']}")
     return 0
