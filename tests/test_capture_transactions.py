@@ -1,0 +1,50 @@
+"""Transactions from captures: RFC 3261 §17.1.3/§17.2.3 matching, ACK/CANCEL, retransmissions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.utils import wrpcap
+
+from pushinject.capture import Decoder
+from pushinject.capture.transactions import transactions
+
+
+def msg(start: str, method: str, src: str, to_tag: str = "") -> Ether:
+    text = (f"{start}\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@x>;tag=a\r\n"
+            f"To: <sip:b@x>{to_tag}\r\nCall-ID: c\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n")
+    dst = "10.0.0.2" if src == "10.0.0.1" else "10.0.0.1"
+    return Ether() / IP(src=src, dst=dst) / UDP(sport=5060, dport=5060) / text.encode()
+
+
+def test_cancel_ack_and_retransmissions(tmp_path: Path) -> None:
+    """§9.1 CANCEL has its own transaction; §17.1.1.3 non-2xx ACK joins the INVITE's."""
+    a, b = "10.0.0.1", "10.0.0.2"
+    path = tmp_path / "cancel.pcap"
+    wrpcap(str(path), [
+        msg("INVITE sip:b@x SIP/2.0", "INVITE", a),
+        msg("INVITE sip:b@x SIP/2.0", "INVITE", a),              # retransmission (Timer A)
+        msg("SIP/2.0 100 Trying", "INVITE", b),
+        msg("CANCEL sip:b@x SIP/2.0", "CANCEL", a),
+        msg("SIP/2.0 200 OK", "CANCEL", b, ";tag=t"),
+        msg("SIP/2.0 487 Request Terminated", "INVITE", b, ";tag=t"),
+        msg("SIP/2.0 487 Request Terminated", "INVITE", b, ";tag=t"),  # retransmission
+        msg("ACK sip:b@x SIP/2.0", "ACK", a),
+    ])
+    invite, cancel = transactions(Decoder().decode_file(path))
+    assert (invite.method, invite.request_frames, invite.responses) == (
+        "INVITE", [1, 2], [(3, 100), (6, 487)])
+    assert (invite.ack_frame, invite.retransmissions, invite.final_status) == (8, 2, 487)
+    assert cancel.cancels is invite and invite.cancel is cancel
+    assert (cancel.request_frames, cancel.responses) == ([4], [(5, 200)])
+
+
+def test_aaa_capture_transactions(pcaps_dir: Path) -> None:
+    """aaa.pcap: its 7 ACKs all acknowledge non-2xx finals (PROVENANCE.md: ACK x7)."""
+    txns = transactions(Decoder().decode_file(pcaps_dir / "irontec__sngrep" / "aaa.pcap"))
+    invites = [t for t in txns if t.method == "INVITE"]
+    assert sum(1 for t in invites if t.ack_frame is not None) == 7
+    assert all(t.final_status is None or t.final_status >= 300 for t in invites)
+    assert not any(t.method == "ACK" for t in txns)
