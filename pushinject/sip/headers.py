@@ -7,8 +7,8 @@ grammar is a comma-separated list (not for e.g. WWW-Authenticate, whose values c
 
 from __future__ import annotations
 
-__all__ = ["COMPACT_FORMS", "COMMA_LISTS", "SINGLE_VALUED", "header_key", "display_name",
-           "split_commas"]
+__all__ = ["COMPACT_FORMS", "COMMA_LISTS", "SINGLE_VALUED", "KEY_CACHE", "header_key",
+           "display_name", "split_commas"]
 
 #: compact form -> full name in lower case (RFC 3261 §7.3.3 and later RFCs' registrations)
 COMPACT_FORMS: dict[str, str] = {
@@ -58,7 +58,9 @@ _CANONICAL: dict[str, str] = {
     "sip-etag": "SIP-ETag", "sip-if-match": "SIP-If-Match",
 }
 
-_KEYS: dict[str, str] = {}
+#: header name as written -> `header_key(name)`, filled as names are met (bounded)
+KEY_CACHE: dict[str, str] = {}
+_KEYS = KEY_CACHE
 
 
 def header_key(name: str) -> str:

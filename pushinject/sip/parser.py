@@ -10,51 +10,65 @@ fault becomes an entry of `defects` instead of an exception.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pushinject.sip.abnf import SIP_VERSION, TOKEN
 from pushinject.sip.errors import SIPParseError
-from pushinject.sip.headers import COMMA_LISTS, SINGLE_VALUED, header_key, split_commas
+from pushinject.sip.headers import COMMA_LISTS, KEY_CACHE, SINGLE_VALUED, header_key, split_commas
 from pushinject.sip.message import Request, Response
-from pushinject.sip.uri import SipURI, parse_uri
+from pushinject.sip.uri import check_uri
 from pushinject.sip.values import (
-    MAX_DELTA_SECONDS, parse_callid, parse_contact, parse_cseq, parse_date, parse_int,
-    parse_media_type, parse_name_addr, parse_token, parse_via,
+    MAX_DELTA_SECONDS, check_contact, check_cseq, check_name_addr, check_via, parse_callid,
+    parse_date, parse_int, parse_media_type,
 )
 
 __all__ = ["parse_message", "VALIDATORS"]
 
 _TOKEN_RE = re.compile(TOKEN)
+#: option-tag lists checked in one match: option-tag *(COMMA option-tag) (RFC 3261 §20.37)
+_TOKEN_LIST_RE = re.compile(rf"{TOKEN}(?:[ \t]*,[ \t]*{TOKEN})*")
 _REQUEST_LINE_RE = re.compile(rf"({TOKEN}) (\S+) ({SIP_VERSION})")
 _STATUS_LINE_RE = re.compile(rf"({SIP_VERSION}) ([0-9]{{3}})(?: (.*))?", re.S)
 _LENIENT_REQUEST_RE = re.compile(rf"[ \t]*({TOKEN})[ \t]+(.+?)[ \t]+(SIP/\S+)[ \t]*", re.I)
 _LENIENT_STATUS_RE = re.compile(r"[ \t]*(SIP/\S+)[ \t]+([0-9]+)(?:[ \t](.*))?", re.S | re.I)
 
 
-def _check_int(limit: int, kind: str) -> Callable[[str, bool], object]:
-    return lambda value, strict: parse_int(value, limit, kind)
+def _check_int(limit: int, kind: str) -> Callable[[str], object]:
+    return lambda value: parse_int(value, limit, kind)
 
 
-#: header key -> checker of one (comma-split) value; raises SIPParseError when malformed
-VALIDATORS: dict[str, Callable[[str, bool], object]] = {
-    "via": lambda v, strict: parse_via(v),
-    "from": parse_name_addr,
-    "to": parse_name_addr,
-    "route": parse_name_addr,
-    "record-route": parse_name_addr,
-    "path": parse_name_addr,
-    "contact": parse_contact,
-    "call-id": lambda v, strict: parse_callid(v),
-    "cseq": lambda v, strict: parse_cseq(v),
+def _check_tokens(value: str) -> None:
+    if _TOKEN_LIST_RE.fullmatch(value) is None:
+        raise SIPParseError(f"malformed option-tag list {value!r}")
+
+
+#: list headers whose items are checked one by one (option-tag lists are checked whole)
+_SPLIT_FIRST = COMMA_LISTS - {"require", "proxy-require", "supported"}
+
+
+#: header key -> strict checker of one (comma-split) value; raises SIPParseError when malformed.
+#: Checkers match the grammar without building typed values (those are built when read).
+VALIDATORS: dict[str, Callable[[str], object]] = {
+    "via": check_via,
+    "from": check_name_addr,
+    "to": check_name_addr,
+    "route": check_name_addr,
+    "record-route": check_name_addr,
+    "path": check_name_addr,
+    "contact": check_contact,
+    "call-id": parse_callid,
+    "cseq": check_cseq,
     "max-forwards": _check_int(255, "Max-Forwards"),
     "expires": _check_int(MAX_DELTA_SECONDS, "Expires"),
     "content-length": _check_int(2**63, "Content-Length"),
-    "date": lambda v, strict: parse_date(v),
-    "content-type": lambda v, strict: parse_media_type(v),
-    "require": lambda v, strict: parse_token(v),
-    "proxy-require": lambda v, strict: parse_token(v),
-    "supported": lambda v, strict: parse_token(v),
+    "date": parse_date,
+    "content-type": parse_media_type,
+    "require": _check_tokens,
+    "proxy-require": _check_tokens,
+    "supported": _check_tokens,
 }
+#: option-tag lists that may be empty (RFC 3261 §20.37 `Supported: [option-tag ...]`)
+_MAY_BE_EMPTY = frozenset({"supported"})
 
 
 class _Faults:
@@ -122,16 +136,97 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
     except UnicodeDecodeError as exc:
         faults("header bytes are not UTF-8", start + exc.start)
         text = head.decode("utf-8", "surrogateescape")
-    lines = text.split(sep)
+    first_end = text.find(sep)
+    all_lines: list[list[str]] = []
 
     def offset(line_no: int) -> int:
+        if not all_lines:
+            all_lines.append(text.split(sep))
+        lines = all_lines[0]
         return start + len(sep.join(lines[:line_no]).encode("utf-8", "surrogateescape")) + (
             len(sep) if line_no else 0)
 
-    first, second, third, is_request = _start_line(lines[0], faults, strict)
+    first, second, third, is_request = _start_line(
+        text if first_end < 0 else text[:first_end], faults, strict)
+    headers, line_of = _header_lines(text, first_end, sep, faults, offset)
 
+    index: dict[str, list[int]] = {}
+    validators = VALIDATORS
+    cached_key = KEY_CACHE.get
+    for i, (name, value) in enumerate(headers):
+        key = cached_key(name) or header_key(name)
+        positions = index.get(key)
+        if positions is None:
+            index[key] = [i]
+        else:
+            positions.append(i)
+            if key in SINGLE_VALUED:
+                faults(f"{name} appears more than once", offset(line_of[i]))
+        check = validators.get(key)
+        if check is None or (not value and key in _MAY_BE_EMPTY):
+            continue
+        try:
+            if key in _SPLIT_FIRST and "," in value:
+                for item in split_commas(value):
+                    check(item)
+            else:
+                check(value)
+        except SIPParseError as exc:
+            faults(f"{name}: {exc.reason}", offset(line_of[i]))
+
+    body = _frame_body(data, body_start, headers, index, faults)
+    if is_request:
+        method, uri_text, version = first, second, third
+        uri_text = _check_request(method, uri_text, version, headers, index, faults)
+        return Request(method, uri_text, headers, body, faults.items, version=version,
+                       strict=strict, _index=index)
+    if third and not strict:
+        third = third.strip()
+    status = int(second)
+    if not 100 <= status <= 699:
+        raise SIPParseError(f"status code {status} is outside 100-699", 0)
+    if first != "SIP/2.0":
+        faults(f"unsupported SIP version {first}", 0)
+    return Response(status, third, headers, body, faults.items, version=first, strict=strict,
+                    _index=index)
+
+
+#: field-name text as written before the colon -> the name without trailing blanks, for names
+#: already found to be tokens (bounded; spares a grammar match per line)
+_CHECKED_NAMES: dict[str, str] = {}
+
+
+def _plain_lines(lines: list[str]) -> list[tuple[str, str]] | None:
+    """Header lines when none is folded or malformed (the common case), else None."""
+    names = _CHECKED_NAMES
+    out: list[tuple[str, str]] = []
+    append = out.append
+    for no in range(1, len(lines)):
+        raw, colon, value = lines[no].partition(":")
+        name = names.get(raw)
+        if name is None:
+            name = raw.rstrip(" \t")
+            if _TOKEN_RE.fullmatch(name) is None:
+                return None
+            if len(names) < 4096:
+                names[raw] = name
+        if not colon:
+            return None
+        append((name, value.strip(" \t")))
+    return out
+
+
+def _header_lines(
+    text: str, first_end: int, sep: str, faults: _Faults, offset: Callable[[int], int],
+) -> tuple[list[tuple[str, str]], Sequence[int]]:
+    """(name, value) pairs with folding undone (§7.3.1), and the line number of each."""
+    if first_end < 0:
+        return [], ()
+    lines = text.split(sep)
+    found = _plain_lines(lines)
+    if found is not None:
+        return found, range(1, len(lines))
     headers: list[tuple[str, str]] = []
-    keys: list[str] = []
     line_of: list[int] = []
     for no in range(1, len(lines)):
         line = lines[no]
@@ -149,46 +244,8 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
             faults(f"not a header line: {line[:60]!r}", offset(no))
             continue
         headers.append((name, line[colon + 1 :].strip(" \t")))
-        keys.append(header_key(name))
         line_of.append(no)
-
-    index: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        index.setdefault(key, []).append(i)
-
-    for key, positions in index.items():
-        check = VALIDATORS.get(key)
-        if len(positions) > 1 and key in SINGLE_VALUED:
-            faults(f"{headers[positions[0]][0]} appears {len(positions)} times",
-                   offset(line_of[positions[1]]))
-        if check is None:
-            continue
-        for i in positions:
-            value = headers[i][1]
-            items = split_commas(value) if key in COMMA_LISTS else (value,)
-            for item in items:
-                if not item and key in ("supported", "require", "proxy-require") and not value:
-                    continue
-                try:
-                    check(item, True)
-                except SIPParseError as exc:
-                    faults(f"{headers[i][0]}: {exc.reason}", offset(line_of[i]))
-
-    body = _frame_body(data, body_start, headers, index, faults)
-    if is_request:
-        method, uri_text, version = first, second, third
-        uri_text = _check_request(method, uri_text, version, headers, index, faults)
-        return Request(method, uri_text, headers, body, faults.items, version=version,
-                       strict=strict, _index=index)
-    if third and not strict:
-        third = third.strip()
-    status = int(second)
-    if not 100 <= status <= 699:
-        raise SIPParseError(f"status code {status} is outside 100-699", 0)
-    if first != "SIP/2.0":
-        faults(f"unsupported SIP version {first}", 0)
-    return Response(status, third, headers, body, faults.items, version=first, strict=strict,
-                    _index=index)
+    return headers, line_of
 
 
 def _frame_body(
@@ -225,10 +282,10 @@ def _check_request(
         faults("the Request-URI is enclosed in angle brackets", len(method) + 1)
         uri_text = uri_text[1:-1]
     try:
-        uri = parse_uri(uri_text)
+        has_headers = check_uri(uri_text)
     except SIPParseError as exc:
         raise SIPParseError(f"bad Request-URI: {exc.reason}", len(method) + 1) from None
-    if isinstance(uri, SipURI) and uri.headers:
+    if has_headers:
         faults("the Request-URI carries URI headers (RFC 3261 §19.1.1 forbids them)",
                len(method) + 1)
     positions = index.get("cseq")

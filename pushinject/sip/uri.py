@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from pushinject.sip.abnf import HOST, PORT
 from pushinject.sip.errors import SIPParseError
 
-__all__ = ["URI", "SipURI", "TelURI", "AbsoluteURI", "parse_uri"]
+__all__ = ["URI", "SipURI", "TelURI", "AbsoluteURI", "parse_uri", "check_uri", "URI_PATTERN"]
 
 _ESC = r"%[0-9A-Fa-f]{2}"
 #: unreserved = alphanum / mark (§25.1)
@@ -36,6 +36,16 @@ _SIP_RE = re.compile(
 #: telephone-subscriber, loosely (RFC 3966 §3): digits and visual separators, then parameters
 _TEL_RE = re.compile(r"(\+?[0-9A-Fa-f*#\-.()]+)((?:;[A-Za-z0-9\-]+(?:=[^;]+)?)*)")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):(.+)", re.S)
+#: port = 1*DIGIT, limited to 0-65535 so one match checks the range
+_PORT_16 = (r"0*(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}"
+            r"|[0-9]{1,4})")
+#: any URI pushinject accepts, as one pattern (for checking without building)
+URI_PATTERN = (
+    rf"(?:[Ss][Ii][Pp][Ss]?:(?:{_USER}(?::{_PASSWORD})?@)?{HOST}(?::{_PORT_16})?{_URI_PARAMS}"
+    rf"(?:\?{_HEADERS})?"
+    rf"|[Tt][Ee][Ll]:\+?[0-9A-Fa-f*#\-.()]+(?:;[A-Za-z0-9\-]+(?:=[^;<>\s]+)?)*"
+    rf"|(?![Ss][Ii][Pp][Ss]?:|[Tt][Ee][Ll]:)[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>\"]+)"
+)
 #: RFC 3261 §19.1.4: these parameters must match when present in either URI
 _ALWAYS_COMPARED = ("user", "ttl", "method", "maddr", "transport")
 
@@ -212,6 +222,39 @@ class AbsoluteURI(URI):
 _OPAQUE_RE = re.compile(r"[^\s<>\"]+")
 
 
+def _match(text: str) -> tuple[str, str, re.Match[str] | None]:
+    """(scheme, rest, grammar match) of a URI; raises SIPParseError when it does not match."""
+    m = _SCHEME_RE.fullmatch(text)
+    if m is None:
+        raise SIPParseError(f"not a URI: {text!r}")
+    scheme, rest = m.group(1).lower(), m.group(2)
+    if scheme in ("sip", "sips"):
+        s = _SIP_RE.fullmatch(rest)
+        if s is None or (s.group(4) is not None and int(s.group(4)) > 65535):
+            raise SIPParseError(f"not a valid {scheme}: URI: {text!r}")
+        return scheme, rest, s
+    if scheme == "tel":
+        t = _TEL_RE.fullmatch(rest)
+        if t is None:
+            raise SIPParseError(f"not a valid tel: URI: {text!r}")
+        return scheme, rest, t
+    if _OPAQUE_RE.fullmatch(rest) is None:
+        raise SIPParseError(f"not a valid URI: {text!r}")
+    return scheme, rest, None
+
+
+_URI_RE = re.compile(URI_PATTERN)
+
+
+def check_uri(text: str) -> bool:
+    """Check a URI against its grammar without building it; True when it has URI headers
+    (which RFC 3261 §19.1.1 forbids in a Request-URI)."""
+    if _URI_RE.fullmatch(text) is None:
+        _match(text)  # raises with the precise reason
+        raise SIPParseError(f"not a valid URI: {text!r}")
+    return "?" in text and text[:3].lower() == "sip" and _match(text)[2].group(6) is not None  # type: ignore[union-attr]
+
+
 def parse_uri(text: str) -> URI:
     """Parse a sip:, sips:, tel: or other absolute URI (RFC 3261 §19.1, §25.1; RFC 3966).
 
@@ -222,26 +265,12 @@ def parse_uri(text: str) -> URI:
     >>> parse_uri("urn:service:sos")
     AbsoluteURI('urn:service:sos')
     """
-    m = _SCHEME_RE.fullmatch(text)
+    scheme, rest, m = _match(text)
     if m is None:
-        raise SIPParseError(f"not a URI: {text!r}")
-    scheme = m.group(1).lower()
-    rest = m.group(2)
-    if scheme in ("sip", "sips"):
-        s = _SIP_RE.fullmatch(rest)
-        if s is None:
-            raise SIPParseError(f"not a valid {scheme}: URI: {text!r}")
-        user, password, host, port, params, headers = s.groups()
-        port_no = None if port is None else int(port)
-        if port_no is not None and port_no > 65535:
-            raise SIPParseError(f"port out of range in URI: {text!r}")
-        hdrs = dict(h.split("=", 1) for h in headers.split("&")) if headers else {}
-        return SipURI(scheme, user, host, port_no, password, _params(params), hdrs)
+        return AbsoluteURI(scheme, rest)
     if scheme == "tel":
-        t = _TEL_RE.fullmatch(rest)
-        if t is None:
-            raise SIPParseError(f"not a valid tel: URI: {text!r}")
-        return TelURI(scheme, t.group(1), _params(t.group(2)))
-    if _OPAQUE_RE.fullmatch(rest) is None:
-        raise SIPParseError(f"not a valid URI: {text!r}")
-    return AbsoluteURI(scheme, rest)
+        return TelURI(scheme, m.group(1), _params(m.group(2)))
+    user, password, host, port, params, headers = m.groups()
+    hdrs = dict(h.split("=", 1) for h in headers.split("&")) if headers else {}
+    return SipURI(scheme, user, host, None if port is None else int(port), password,
+                  _params(params), hdrs)

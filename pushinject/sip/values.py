@@ -18,12 +18,13 @@ from pushinject.sip.abnf import (
     TOKEN, WS,
 )
 from pushinject.sip.errors import SIPParseError
-from pushinject.sip.uri import URI, parse_uri
+from pushinject.sip.uri import URI, URI_PATTERN, check_uri, parse_uri
 
 __all__ = [
     "Via", "NameAddr", "Contact", "CSeq", "parse_via", "parse_name_addr", "parse_contact",
     "parse_cseq", "parse_int", "parse_callid", "parse_date", "parse_media_type", "parse_token",
-    "MAX_DELTA_SECONDS", "MAX_CSEQ",
+    "MAX_DELTA_SECONDS", "MAX_CSEQ", "check_via", "check_name_addr", "check_contact",
+    "check_cseq",
 ]
 
 #: RFC 3261 §8.1.1.5: a CSeq number must be below 2**31
@@ -40,6 +41,10 @@ _NAME_ADDR_RE = re.compile(
     rf"(?:({QUOTED_STRING})|({TOKEN}(?:{LWS1}{TOKEN})*))?{WS}<([^<>\s]+)>({PARAMS}){WS}"
 )
 _ADDR_SPEC_RE = re.compile(rf"([^;,?<>\"\s]+)({PARAMS}){WS}")
+#: name-addr with the URI grammar inlined, to check a value with one match
+_CHECK_NAME_ADDR_RE = re.compile(
+    rf"(?:{QUOTED_STRING}|{TOKEN}(?:{LWS1}{TOKEN})*)?{WS}<{URI_PATTERN}>({PARAMS}){WS}"
+)
 _CSEQ_RE = re.compile(rf"({DIGITS}){LWS1}({METHOD})")
 _CALLID_RE = re.compile(CALLID)
 _DATE_RE = re.compile(RFC1123_DATE)
@@ -117,6 +122,12 @@ class Via:
 
     def __str__(self) -> str:
         return f"{self.protocol}/{self.transport} {self.sent_by}{_params_text(self.params)}"
+
+
+def check_via(value: str) -> None:
+    """Check one via-parm against its grammar without building it (RFC 3261 §20.42)."""
+    if _VIA_RE.fullmatch(value) is None:
+        raise _fail("Via", value)
 
 
 def parse_via(value: str) -> Via:
@@ -201,6 +212,19 @@ def _lenient_name_addr(value: str) -> tuple[str | None, URI, dict[str, str | Non
         raise _fail("name-addr", value) from None
 
 
+def check_name_addr(value: str) -> str:
+    """Check a name-addr / addr-spec strictly without building it; returns its parameters."""
+    m = _CHECK_NAME_ADDR_RE.fullmatch(value)
+    if m is not None:
+        return m.group(1)
+    if "<" not in value:
+        m = _ADDR_SPEC_RE.fullmatch(value)
+        if m is not None:
+            check_uri(m.group(1))
+            return m.group(2)
+    raise _fail("name-addr", value)
+
+
 def parse_name_addr(value: str, strict: bool = True) -> NameAddr:
     """Parse `[display-name] <URI> *(;param)` or `addr-spec *(;param)` (RFC 3261 §20.10)."""
     return NameAddr(*_name_addr_parts(value, strict))
@@ -281,18 +305,31 @@ class Contact(NameAddr):
 _STAR = Contact(None, None, {}, True)  # type: ignore[arg-type]
 
 
+def _check_contact_params(params: dict[str, str | None]) -> None:
+    expires = params.get("expires")
+    if expires is not None and not (expires.isdigit() and int(expires) <= MAX_DELTA_SECONDS):
+        raise SIPParseError(f"Contact expires out of range: {expires!r}")
+    q = params.get("q")
+    if q is not None and _QVALUE_RE.fullmatch(q) is None:
+        raise SIPParseError(f"Contact q is not a qvalue: {q!r}")
+
+
+def check_contact(value: str) -> None:
+    """Check one Contact value strictly without building it (RFC 3261 §20.10)."""
+    if value == "*":
+        return
+    params = check_name_addr(value)
+    if params:
+        _check_contact_params(_params(params))
+
+
 def parse_contact(value: str, strict: bool = True) -> Contact:
     """Parse one Contact value or `*` (RFC 3261 §20.10); checks expires and q ranges."""
     if value.strip() == "*":
         return _STAR
     contact = Contact(*_name_addr_parts(value, strict))
     if strict:
-        expires = contact.params.get("expires")
-        if expires is not None and not (expires.isdigit() and int(expires) <= MAX_DELTA_SECONDS):
-            raise SIPParseError(f"Contact expires out of range: {expires!r}")
-        q = contact.params.get("q")
-        if q is not None and _QVALUE_RE.fullmatch(q) is None:
-            raise SIPParseError(f"Contact q is not a qvalue: {q!r}")
+        _check_contact_params(contact.params)
     return contact
 
 
@@ -313,15 +350,20 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
-def parse_cseq(value: str) -> CSeq:
-    """Parse `1*DIGIT LWS Method` (RFC 3261 §20.16, §8.1.1.5)."""
+def check_cseq(value: str) -> tuple[int, str]:
+    """Check `1*DIGIT LWS Method` (RFC 3261 §20.16, §8.1.1.5); returns (number, method)."""
     m = _CSEQ_RE.fullmatch(value)
     if m is None:
         raise _fail("CSeq", value)
     number = int(m.group(1))
     if number > MAX_CSEQ:
         raise SIPParseError(f"CSeq number {m.group(1)} is not below 2**31")
-    return CSeq(number, m.group(2))
+    return number, m.group(2)
+
+
+def parse_cseq(value: str) -> CSeq:
+    """Parse `1*DIGIT LWS Method` (RFC 3261 §20.16, §8.1.1.5)."""
+    return CSeq(*check_cseq(value))
 
 
 def parse_int(value: str, limit: int, kind: str) -> int:
