@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from pushinject.cli import main
+from pushinject.commands import lab as lab_command
 from pushinject.lab.facts import CaptureFacts, capture_facts, differences, read_sip
 from pushinject.lab.manifest import expected_facts, read_manifest, render_manifest
-from pushinject.lab.runner import render_config
+from pushinject.lab.runner import namespaces_available, render_config
 from pushinject.lab.scenarios import SCENARIOS, role_of_port
 from tests.conftest import DATA, require, require_tool
 
@@ -140,6 +141,21 @@ def test_lab_list_and_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> No
     assert "unknown scenario S9" in capsys.readouterr().err
 
 
+def test_lab_refuses_clearly_without_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["lab", "S1"]) == 2
+    assert capsys.readouterr().err == (
+        "pushinject lab: error: the lab needs root (private network namespaces, tcpdump)\n")
+
+
+def test_missing_packages_names_the_debian_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    present = {"kamailio", "ip"}
+    monkeypatch.setattr(lab_command.shutil, "which", lambda tool: tool if tool in present else None)
+    assert lab_command.missing_packages() == ["sip-tester", "tcpdump", "util-linux"]
+
+
 def test_kamailio_accepts_the_lab_config(tmp_path: Path) -> None:
     """``kamailio -c`` parses the rendered config and loads tm, tmx, tsilo, registrar, htable."""
     kamailio = require_tool("kamailio")
@@ -175,6 +191,7 @@ def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> No
     for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
         require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
+    require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
     assert main(["lab", "--out", str(tmp_path)]) == 0
     regenerated = read_manifest(tmp_path / "manifest.toml")
     assert {n: expected_facts(t) for n, t in regenerated.items()} == {

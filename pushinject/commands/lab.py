@@ -77,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
 
     from pushinject.lab.facts import capture_facts, differences
     from pushinject.lab.manifest import entry, write_manifest
-    from pushinject.lab.runner import LabError, run_isolated
+    from pushinject.lab.runner import LabError, namespaces_available, run_isolated
+
+    if not namespaces_available():
+        raise UsageError("cannot create a network namespace (unshare -n): the lab needs root "
+                         "with CAP_SYS_ADMIN, e.g. a privileged container")
 
     names = args.scenarios or list(SCENARIOS)
     out: Path = args.out

@@ -50,6 +50,7 @@ __all__ = [
     "FR_INV_TIMER_MS",
     "FR_TIMER_MS",
     "LabError",
+    "namespaces_available",
     "render_config",
     "run_isolated",
     "run_scenario",
@@ -251,6 +252,15 @@ def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False) 
         if not keep_logs:
             shutil.rmtree(logs, ignore_errors=True)
     return pcap
+
+
+def namespaces_available() -> bool:
+    """Whether this process may create a private network namespace (``unshare -n true``)."""
+    try:
+        done = subprocess.run(["unshare", "-n", "--", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def run_isolated(names: list[str], out_dir: Path, *, keep_logs: bool = False) -> None:
