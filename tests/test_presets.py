@@ -10,6 +10,7 @@ from pushinject.presets import DEFAULT_PRESET, PRESETS, get_preset
 from pushinject.presets.rfc8599 import BucketDriver
 from pushinject.sim.run import run_scenario
 from pushinject.sim.scenario import parse_scenario
+from pushinject.sip import parse_message
 
 PUSHED = '[[device]]\nname = "B"\npush = true\n'
 
@@ -132,3 +133,15 @@ def test_presets_build_fresh_proxies() -> None:
     preset = get_preset("rfc8599")
     one, two = preset.build(CountingIds("a")), preset.build(CountingIds("b"))
     assert one.proxy is not two.proxy
+
+
+def test_only_rfc8599_advertises_push_support_on_the_register_2xx_r53() -> None:
+    """RFC 8599 §5.6.1.1: a proxy supporting the PNS adds Feature-Caps +sip.pns to the 2xx."""
+    text = "[caller]\ninvite_at = 1\n" + PUSHED
+    for preset, expected in (("opensips", None), ("kamailio-tsilo", None),
+                             ("rfc8599", '*;+sip.pns="fcm"')):
+        wires = run_scenario(scenario(text), preset).simulation.wires
+        (ok,) = [w for w in wires if w.source == "proxy" and w.label == "200 OK"]
+        response = parse_message(ok.data)
+        assert response.cseq.method == "REGISTER"
+        assert response.get("Feature-Caps") == expected, preset
