@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/pushinject parse data/samples/*.sip
+	$(BIN)/pushinject check --preset kamailio-tsilo --knob fr_timeout=8 --knob fr_inv_timeout=10 \
+		data/kamailio/*.pcap
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbval --doctest-modules pushinject tests notebooks

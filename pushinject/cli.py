@@ -23,6 +23,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 #: subcommand name -> module implementing it (kept sorted by name)
 COMMANDS: dict[str, str] = {
     "bench": "pushinject.commands.bench",
+    "check": "pushinject.commands.check",
     "decode": "pushinject.commands.decode",
     "flow": "pushinject.commands.flow",
     "lab": "pushinject.commands.lab",

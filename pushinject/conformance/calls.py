@@ -1,0 +1,252 @@
+"""The INVITE server transactions that pass through the proxy, and their branches.
+
+A *call* is one INVITE server transaction at the proxy: an INVITE without To tag that arrives
+at the proxy, keyed by its top Via branch (RFC 3261 §17.2.3); later copies with the same key are
+retransmissions. Its *branches* are the INVITEs the proxy sends with that Via second from the
+top (§16.6 step 8), keyed by (top Via branch, Request-URI): a copy with the same key is a
+retransmission (Timer A, §17.1.1.2) and not a new branch. Two branches with the same Via branch
+but different targets are kept apart, so the rules can report the re-used branch.
+
+A branch is *injected* when its INVITE left the proxy after a registration of its target contact
+(Contact URI equal to the Request-URI, §19.1.4) that arrived after the caller's INVITE
+(SPEC-FACTS R1). Registrations are REGISTERs to the proxy for the callee's user with a contact
+that is not being removed (expires > 0, §10.2.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pushinject.conformance.capture import Address, WireMessage, address_text
+
+if TYPE_CHECKING:
+    from pushinject.core.summary import CallSummary
+
+__all__ = ["Seen", "Registration", "BranchRecord", "CallRecord", "find_calls"]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One message of the call as seen on the wire."""
+
+    frame: int
+    time: float
+    label: str
+    status: int = 0
+    to_tag: str | None = None
+
+    @classmethod
+    def of(cls, m: WireMessage) -> Seen:
+        return cls(m.frame, m.time, m.label, m.status, m.message.to.tag)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A REGISTER of the callee's user that reached the proxy, with the contacts it adds."""
+
+    frame: int
+    time: float
+    contacts: tuple[str, ...]
+    accepted: bool
+
+    def registers(self, target: Any) -> bool:
+        """True when one of its contacts equals the URI `target` (RFC 3261 §19.1.4)."""
+        from pushinject.sip import parse_uri
+
+        for text in self.contacts:
+            try:
+                if parse_uri(text) == target:
+                    return True
+            except ValueError:
+                continue
+        return False
+
+
+@dataclass(frozen=True)
+class BranchRecord:
+    """One branch of a call: the INVITE the proxy forwarded and what happened to it."""
+
+    index: int
+    target: str
+    via_branch: str
+    destination: Address
+    frame: int
+    opened_at: float
+    retransmissions: tuple[int, ...]
+    responses: tuple[Seen, ...]
+    cancels: tuple[Seen, ...]
+    registration: Registration | None
+
+    @property
+    def injected(self) -> bool:
+        return self.registration is not None
+
+    @property
+    def provisional(self) -> tuple[Seen, ...]:
+        return tuple(r for r in self.responses if r.status < 200)
+
+    @property
+    def final(self) -> Seen | None:
+        """The first final response received on the branch."""
+        return next((r for r in self.responses if r.status >= 200), None)
+
+    @property
+    def final_status(self) -> int | None:
+        final = self.final
+        return final.status if final else None
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.cancels)
+
+    def to_json(self) -> dict[str, Any]:
+        """The branch as the issue's JSON shows it."""
+        return {"target": self.target, "via_branch": self.via_branch, "injected": self.injected,
+                "final_status": self.final_status, "cancelled": self.cancelled}
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One INVITE server transaction through the proxy (see the module docstring)."""
+
+    call_id: str
+    proxy: Address
+    caller: Address
+    caller_uri: str
+    uri: str
+    via_branch: str
+    frame: int
+    invite_at: float
+    retransmissions: tuple[Seen, ...]
+    branches: tuple[BranchRecord, ...]
+    upstream: tuple[Seen, ...]
+    cancel: Seen | None
+    cancel_answers: tuple[Seen, ...]
+    registrations: tuple[Registration, ...]
+
+    @property
+    def final(self) -> Seen | None:
+        """The first final response the proxy sent the caller."""
+        return next((r for r in self.upstream if r.status >= 200), None)
+
+    @property
+    def final_status(self) -> int | None:
+        final = self.final
+        return final.status if final else None
+
+    def summary(self) -> CallSummary:
+        """The call as a `pushinject.core.summary.CallSummary` (times from the capture)."""
+        from pushinject.core.summary import BranchSummary, CallSummary
+
+        branches = []
+        for b in self.branches:
+            final = b.final
+            branches.append(BranchSummary(
+                index=b.index, target=b.target, via_branch=b.via_branch, kind="real",
+                injected=b.injected, opened_at=b.opened_at,
+                provisional=tuple(r.status for r in b.provisional),
+                final_status=final.status if final else None,
+                final_at=final.time if final else None, cancelled=b.cancelled,
+                cancelled_at=b.cancels[0].time if b.cancels else None))
+        final = self.final
+        return CallSummary(
+            call_id=self.call_id, caller=self.caller_uri, callee=self.uri,
+            invite_at=self.invite_at, final_status=final.status if final else None,
+            final_at=final.time if final else None, cancelled_by_caller=self.cancel is not None,
+            branches=tuple(branches))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "proxy": address_text(self.proxy),
+                "final_status": self.final_status,
+                "branches": [b.to_json() for b in self.branches]}
+
+
+def _user(uri: Any) -> str:
+    return str(getattr(uri, "user", None) or getattr(uri, "host", "") or "")
+
+
+def _registrations(messages: Sequence[WireMessage], proxy: Address) -> list[tuple[str, Registration]]:
+    """(callee user, registration) for every REGISTER to the proxy that adds a contact."""
+    answers = {(m.message.call_id, m.message.cseq.number, m.branch): m.status
+               for m in messages if not m.is_request and m.source == proxy
+               and m.message.cseq.method == "REGISTER"}
+    out = []
+    for m in messages:
+        if not (m.is_request and m.label == "REGISTER" and m.destination == proxy):
+            continue
+        msg = m.message
+        default = msg.expires if msg.expires is not None else 3600
+        contacts = tuple(str(c.uri) for c in msg.contacts
+                         if not c.star and (c.expires if c.expires is not None else default) > 0)
+        if not contacts:
+            continue
+        status = answers.get((msg.call_id, msg.cseq.number, m.branch), 0)
+        out.append((_user(msg.to.uri), Registration(m.frame, m.time, contacts,
+                                                   accepted=status == 0 or 200 <= status < 300)))
+    return out
+
+
+def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessage,
+              registrations: Sequence[Registration]) -> list[BranchRecord]:
+    call_id, key = invite.message.call_id, invite.branch
+    opened: dict[tuple[str, str], list[WireMessage]] = {}
+    for m in messages:
+        if not (m.is_request and m.label == "INVITE" and m.source[0] == proxy[0]
+                and m.destination != proxy and m.message.call_id == call_id):
+            continue
+        vias = m.message.vias
+        if len(vias) < 2 or vias[1].branch != key:
+            continue
+        opened.setdefault((m.branch, str(m.message.uri)), []).append(m)
+    out = []
+    for index, ((branch, target), copies) in enumerate(opened.items()):
+        first = copies[0]
+        responses = tuple(Seen.of(m) for m in messages
+                          if not m.is_request and m.destination[0] == proxy[0]
+                          and m.source != proxy and m.branch == branch
+                          and m.message.call_id == call_id
+                          and m.message.cseq.method == "INVITE" and m.time >= first.time)
+        cancels = tuple(Seen.of(m) for m in messages
+                        if m.is_request and m.label == "CANCEL" and m.source[0] == proxy[0]
+                        and m.branch == branch and m.message.call_id == call_id)
+        late = [r for r in registrations
+                if invite.time < r.time < first.time and r.registers(first.message.uri)]
+        out.append(BranchRecord(
+            index=index, target=target, via_branch=branch, destination=first.destination,
+            frame=first.frame, opened_at=first.time,
+            retransmissions=tuple(m.frame for m in copies[1:]), responses=responses,
+            cancels=cancels, registration=late[0] if late else None))
+    return out
+
+
+def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallRecord]:
+    """Every INVITE server transaction of `proxy` in the capture, in order of arrival."""
+    invites: dict[tuple[str, str], list[WireMessage]] = {}
+    for m in messages:
+        if (m.is_request and m.label == "INVITE" and m.destination == proxy
+                and m.source != proxy and m.message.to.tag is None):
+            invites.setdefault((m.message.call_id, m.branch), []).append(m)
+    registrations = _registrations(messages, proxy)
+    calls = []
+    for (call_id, key), copies in invites.items():
+        invite = copies[0]
+        user = _user(invite.message.uri)
+        regs = tuple(r for u, r in registrations if u == user and r.accepted)
+        branches = _branches(messages, proxy, invite, regs)
+        mine = [m for m in messages if m.message.call_id == call_id and m.branch == key]
+        upstream = tuple(Seen.of(m) for m in mine if not m.is_request and m.source[0] == proxy[0]
+                         and m.message.cseq.method == "INVITE")
+        cancel = next((Seen.of(m) for m in mine if m.is_request and m.label == "CANCEL"
+                       and m.destination == proxy), None)
+        answers = tuple(Seen.of(m) for m in mine if not m.is_request and m.source[0] == proxy[0]
+                        and m.message.cseq.method == "CANCEL")
+        calls.append(CallRecord(
+            call_id=call_id, proxy=proxy, caller=invite.source,
+            caller_uri=str(invite.message.from_.uri), uri=str(invite.message.uri),
+            via_branch=key, frame=invite.frame, invite_at=invite.time,
+            retransmissions=tuple(Seen.of(m) for m in copies[1:]), branches=tuple(branches),
+            upstream=upstream, cancel=cancel, cancel_answers=answers,
+            registrations=tuple(r for r in regs if r.time > invite.time)))
+    return calls

@@ -1,0 +1,113 @@
+"""A capture as the checker sees it: the parsed SIP messages and the decoder's frame accounting.
+
+The streaming decoder (`pushinject.capture.Decoder`) finds the SIP messages on any transport;
+each is parsed leniently with `pushinject.sip.parse_message`. A message that cannot be parsed
+at all is counted under ``skipped["unparsable-sip"]`` rather than stopping the check.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pushinject.errors import UsageError
+
+if TYPE_CHECKING:
+    from pushinject.sip import Request, Response
+
+__all__ = ["Address", "WireMessage", "Capture", "load_capture", "address_text"]
+
+Address = tuple[str, int]
+
+
+def address_text(address: Address) -> str:
+    """``host:port`` (IPv6 hosts in brackets).
+
+    >>> address_text(("127.0.0.1", 5060)), address_text(("::1", 5060))
+    ('127.0.0.1:5060', '[::1]:5060')
+    """
+    host = f"[{address[0]}]" if ":" in address[0] else address[0]
+    return f"{host}:{address[1]}"
+
+
+@dataclass(frozen=True)
+class WireMessage:
+    """One SIP message of a capture: frame number, time, both addresses and the parsed message."""
+
+    frame: int
+    time: float
+    source: Address
+    destination: Address
+    message: Request | Response
+
+    @property
+    def is_request(self) -> bool:
+        return hasattr(self.message, "method")
+
+    @property
+    def label(self) -> str:
+        """The method of a request, the status code (as text) of a response."""
+        msg = self.message
+        return str(getattr(msg, "method", None) or getattr(msg, "status", ""))
+
+    @property
+    def status(self) -> int:
+        """The status code of a response, 0 for a request."""
+        return int(getattr(self.message, "status", 0))
+
+    @property
+    def branch(self) -> str:
+        """The top Via branch parameter ("" when absent)."""
+        vias = self.message.vias
+        return str(vias[0].branch or "") if vias else ""
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A capture file read for checking."""
+
+    file: str
+    frames: int
+    messages: tuple[WireMessage, ...]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def sip_messages(self) -> int:
+        return len(self.messages)
+
+
+def load_capture(path: str | os.PathLike[str]) -> Capture:
+    """Decode and parse every SIP message of a pcap/pcapng file.
+
+    Raises `UsageError` when the file is missing or is not a capture.
+    """
+    from pushinject.capture.decoder import Decoder
+    from pushinject.sip import SIPParseError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"no such capture file: {p}")
+    decoder = Decoder()
+    skipped: Counter[str] = Counter()
+    out: list[WireMessage] = []
+    try:
+        for decoded in decoder.decode_file(p):
+            try:
+                message = decoded.message
+                message.call_id, message.cseq  # noqa: B018 - headers every SIP message needs
+            except (SIPParseError, ValueError, AttributeError):
+                skipped["unparsable-sip"] += 1
+                continue
+            out.append(WireMessage(decoded.frame, decoded.time, decoded.source,
+                                   decoded.destination, message))
+    except UsageError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{p}: cannot read the capture ({exc})") from None
+    summary = decoder.summary
+    skipped.update(summary.skipped)
+    return Capture(file=p.name, frames=summary.frames, messages=tuple(out),
+                   skipped=dict(sorted(skipped.items())))

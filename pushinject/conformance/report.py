@@ -1,0 +1,107 @@
+"""The checker's reports: readable text, one JSON document (the issue's format), JUnit XML.
+
+JSON: ``{"verdict": ..., "captures": [{"file", "frames", "sip_messages", "skipped", "calls":
+[{"call_id", "proxy", "final_status", "branches": [{"target", "via_branch", "injected",
+"final_status", "cancelled"}], "violations": [{"rule", "message", "frame"}]}]}]}``.
+
+JUnit: one ``testsuite`` per capture, one ``testcase`` per call and rule (the replay included),
+a ``failure`` per violation, so CI systems show each rule of each call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from pushinject.conformance.check import REPLAY_RULE, CaptureResult, proxy_text, verdict
+from pushinject.conformance.rules import RULES
+
+__all__ = ["json_report", "json_text", "text_report", "junit_xml"]
+
+
+def json_report(results: Sequence[CaptureResult]) -> dict[str, Any]:
+    """The JSON document as a dict."""
+    return {"verdict": verdict(results), "captures": [r.to_json() for r in results]}
+
+
+def json_text(results: Sequence[CaptureResult]) -> str:
+    """`json_report` as text (two-space indent, keys in the documented order)."""
+    return json.dumps(json_report(results), indent=2) + "\n"
+
+
+def _status(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def text_report(results: Sequence[CaptureResult], preset: str | None = None) -> str:
+    """A readable report: per capture, per call, the branches and the violations."""
+    references = {r.id: r.reference for r in RULES}
+    lines: list[str] = []
+    calls = violations = 0
+    for r in results:
+        c = r.capture
+        skipped = ", ".join(f"{k} {v}" for k, v in c.skipped.items())
+        lines.append(f"{c.file}: {c.frames} frames, {c.sip_messages} SIP messages"
+                     + (f" (skipped: {skipped})" if skipped else "")
+                     + f"; proxy {proxy_text(r)}")
+        if r.proxy is not None and not r.calls:
+            lines.append("  no INVITE transaction through the proxy")
+        for cr in r.calls:
+            calls += 1
+            violations += len(cr.violations)
+            call = cr.call
+            state = "conformant" if not cr.violations else f"{len(cr.violations)} violation(s)"
+            lines.append(f"  call {call.call_id}: final {_status(call.final_status)}, "
+                         f"{len(call.branches)} branch(es), {state}")
+            for b in call.branches:
+                notes = []
+                if b.injected and b.registration is not None:
+                    delay = b.opened_at - b.registration.time
+                    notes.append(f"injected {delay:.3f} s after REGISTER frame "
+                                 f"{b.registration.frame}")
+                if b.cancelled:
+                    notes.append("cancelled")
+                if b.retransmissions:
+                    notes.append(f"{len(b.retransmissions)} retransmission(s)")
+                lines.append(f"    branch {b.index} {b.target} -> {_status(b.final_status)}"
+                             + (f" ({'; '.join(notes)})" if notes else ""))
+            for v in cr.violations:
+                ref = references.get(v.rule, f"preset {preset}" if preset else "replay")
+                where = f"frame {v.frame}" if v.frame else "no frame"
+                lines.append(f"    VIOLATION {v.rule} [{ref}] at {where}: {v.message}")
+    replayed = f"; replayed with preset {preset}" if preset else "; no replay"
+    lines.append(f"verdict: {verdict(results)} ({len(results)} capture(s), {calls} call(s), "
+                 f"{violations} violation(s){replayed})")
+    return "\n".join(lines) + "\n"
+
+
+def junit_xml(results: Sequence[CaptureResult], preset: str | None = None) -> str:
+    """JUnit XML: a testsuite per capture, a testcase per call and rule."""
+    rules = [(r.id, r.title) for r in RULES]
+    if preset:
+        rules.append((REPLAY_RULE, f"replay through preset {preset}"))
+    root = ET.Element("testsuites", name="pushinject check")
+    total = failures = 0
+    for r in results:
+        suite = ET.SubElement(root, "testsuite", name=r.capture.file)
+        n = f = 0
+        for cr in r.calls:
+            for rule_id, title in rules:
+                n += 1
+                case = ET.SubElement(suite, "testcase", name=f"{rule_id}: {title}",
+                                     classname=f"{r.capture.file}.{cr.call.call_id}")
+                for v in cr.violations:
+                    if v.rule == rule_id:
+                        f += 1
+                        failure = ET.SubElement(case, "failure", type=v.rule,
+                                                message=f"frame {v.frame}: {v.message}")
+                        failure.text = v.message
+        suite.set("tests", str(n))
+        suite.set("failures", str(f))
+        total, failures = total + n, failures + f
+    root.set("tests", str(total))
+    root.set("failures", str(failures))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,379 @@
+"""Model-free conformance rules: one small pure function per rule, each citing its source.
+
+A rule looks at one `CallRecord` (with the `RuleSettings` in force) and returns the
+`Violation`s it finds, each naming the capture frame at fault. `RULES` lists them all, in the
+order reports show them; `run_rules(call, settings)` runs every one.
+
+Times: `tolerance` is how long a reaction may lag its cause on the wire (forwarding a response,
+CANCELling after the final, two events racing); `inject_within` is how long after a
+registration the injected branch may leave the proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pushinject.conformance.calls import BranchRecord, CallRecord, Seen
+from pushinject.core.selection import best_response
+from pushinject.core.types import Selection
+
+__all__ = ["Violation", "RuleSettings", "Rule", "RULES", "RULE_IDS", "run_rules", "accepted_finals"]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A rule broken by the frame `frame` (0 when no single frame is at fault)."""
+
+    rule: str
+    message: str
+    frame: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"rule": self.rule, "message": self.message, "frame": self.frame}
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """What the rules may assume about the proxy (from the preset) and the clock."""
+
+    #: how the final response is chosen (SPEC-FACTS R10 or R33)
+    selection: Selection = Selection.RFC3261
+    #: seconds a reaction may lag its cause
+    tolerance: float = 0.5
+    #: seconds within which a registered contact must be injected
+    inject_within: float = 2.0
+
+
+Check = Callable[[CallRecord, RuleSettings], list[Violation]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named rule: id, one-line title, its RFC / SPEC-FACTS reference and its check."""
+
+    id: str
+    title: str
+    reference: str
+    check: Check
+
+    def __call__(self, call: CallRecord, settings: RuleSettings) -> list[Violation]:
+        return self.check(call, settings)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def _end(call: CallRecord) -> tuple[float, int, str] | None:
+    """When the call stopped accepting branches: final sent, caller CANCEL or a 6xx received
+    (time, frame, what), the earliest."""
+    ends = []
+    if call.final is not None:
+        ends.append((call.final.time, call.final.frame, f"the final {call.final.status}"))
+    if call.cancel is not None:
+        ends.append((call.cancel.time, call.cancel.frame, "the caller's CANCEL"))
+    for b in call.branches:
+        f = b.final
+        if f is not None and f.status >= 600:
+            ends.append((f.time, f.frame, f"a {f.status}"))
+    return min(ends) if ends else None
+
+
+def _pending_at(b: BranchRecord, t: float) -> bool:
+    final = b.final
+    return b.opened_at <= t and (final is None or final.time > t)
+
+
+def _forwarded(call: CallRecord, r: Seen, tolerance: float) -> bool:
+    return any(u.status == r.status and u.to_tag == r.to_tag and r.time <= u.time <= r.time
+               + tolerance for u in call.upstream)
+
+
+# -------------------------------------------------------------------------------------- rules
+
+def inject_registered(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """A contact registered while the INVITE waits becomes a new branch within `inject_within`
+    seconds, unless a branch to it is already pending or the call ends first (a race)."""
+    out = []
+    end = _end(call)
+    for reg in call.registrations:
+        if end is not None and end[0] <= reg.time:
+            continue
+        earlier = [b for b in call.branches
+                   if b.opened_at <= reg.time and reg.registers(_uri(b.target))]
+        if earlier:
+            continue  # the contact already has a branch (SPEC-FACTS R43)
+        later = [b for b in call.branches if b.opened_at > reg.time
+                 and reg.registers(_uri(b.target))]
+        if later and later[0].opened_at - reg.time <= s.inject_within:
+            continue
+        if end is not None and end[0] - reg.time <= s.tolerance and not later:
+            continue  # the call ended as the device registered
+        contact = reg.contacts[0]
+        if later:
+            delay = later[0].opened_at - reg.time
+            out.append(Violation("inject-registered", f"{contact} registered (frame {reg.frame}) "
+                                 f"but was injected only {delay:.3f} s later, limit "
+                                 f"{s.inject_within:g} s", later[0].frame))
+        else:
+            out.append(Violation("inject-registered", f"{contact} registered (frame {reg.frame}) "
+                                 "while the INVITE waited and was never injected", reg.frame))
+    return out
+
+
+def _uri(text: str) -> object:
+    from pushinject.sip import parse_uri
+
+    return parse_uri(text)
+
+
+def no_duplicate_branch(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """No second branch to a contact that already has one (URI equality, RFC 3261 §19.1.4)."""
+    out = []
+    for i, b in enumerate(call.branches):
+        target = _uri(b.target)
+        first = next((a for a in call.branches[:i] if _uri(a.target) == target), None)
+        if first is not None:
+            out.append(Violation("no-duplicate-branch", f"branch {b.index} to {b.target} "
+                                 f"duplicates branch {first.index} (frame {first.frame})",
+                                 b.frame))
+    return out
+
+
+def unique_via_branch(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """Each branch has its own Via branch parameter, different from the caller's."""
+    out = []
+    for i, b in enumerate(call.branches):
+        if b.via_branch == call.via_branch:
+            out.append(Violation("unique-via-branch", f"branch {b.index} re-uses the caller's "
+                                 f"Via branch {b.via_branch}", b.frame))
+            continue
+        first = next((a for a in call.branches[:i] if a.via_branch == b.via_branch), None)
+        if first is not None:
+            out.append(Violation("unique-via-branch", f"branch {b.index} to {b.target} re-uses "
+                                 f"the Via branch of branch {first.index} (frame {first.frame})",
+                                 b.frame))
+    return out
+
+
+def _no_branch_after(rule: str, what: Callable[[CallRecord], Sequence[tuple[float, int, str]]]
+                     ) -> Check:
+    def check(call: CallRecord, s: RuleSettings) -> list[Violation]:
+        marks = what(call)
+        if not marks:
+            return []
+        t, frame, name = min(marks)
+        return [Violation(rule, f"branch {b.index} to {b.target} opened after {name} "
+                          f"(frame {frame})", b.frame)
+                for b in call.branches if b.opened_at > t]
+    return check
+
+
+def _finals_sent(call: CallRecord) -> list[tuple[float, int, str]]:
+    f = call.final
+    return [(f.time, f.frame, f"the final {f.status} to the caller")] if f else []
+
+
+def _six_xx(call: CallRecord) -> list[tuple[float, int, str]]:
+    return [(f.time, f.frame, f"the {f.status} on branch {b.index}") for b in call.branches
+            if (f := b.final) is not None and f.status >= 600]
+
+
+def _cancelled(call: CallRecord) -> list[tuple[float, int, str]]:
+    c = call.cancel
+    return [(c.time, c.frame, "the caller's CANCEL")] if c else []
+
+
+def cancel_pending(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """After the final response, or the caller's CANCEL, every branch still pending (one that
+    had a provisional and no final) is CANCELled."""
+    marks = _finals_sent(call) + _cancelled(call)
+    if not marks:
+        return []
+    t, frame, name = min(marks)
+    out = []
+    for b in call.branches:
+        if not _pending_at(b, t) or not b.provisional or b.cancelled:
+            continue
+        final = b.final
+        if final is not None and final.time <= t + s.tolerance:
+            continue  # its own final crossed the proxy's CANCEL
+        out.append(Violation("cancel-pending", f"branch {b.index} to {b.target} was pending at "
+                             f"{name} (frame {frame}) and never CANCELled", b.frame))
+    return out
+
+
+def no_forwarded_100(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """A 100 Trying is never forwarded: each 100 the proxy sends the caller answers a copy of
+    the INVITE, and carries no To tag of a device."""
+    out = []
+    arrivals = sorted([call.invite_at] + [r.time for r in call.retransmissions])
+    used = 0
+    for u in call.upstream:
+        if u.status != 100:
+            continue
+        if u.to_tag is not None:
+            out.append(Violation("no-forwarded-100", f"a 100 with a device's To tag {u.to_tag} "
+                                 "was forwarded to the caller", u.frame))
+            continue
+        due = sum(1 for t in arrivals if t <= u.time)
+        if due > used:
+            used += 1
+            continue
+        out.append(Violation("no-forwarded-100", "a 100 reached the caller with no INVITE copy "
+                             "to answer: a device's 100 was forwarded", u.frame))
+    return out
+
+
+def forward_provisional(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """Every provisional response other than 100 received before the final was sent upstream is
+    forwarded to the caller (same status and To tag) within `tolerance`."""
+    final = call.final
+    out = []
+    for b in call.branches:
+        for r in b.provisional:
+            if r.status == 100 or (final is not None and final.time <= r.time):
+                continue
+            if not _forwarded(call, r, s.tolerance):
+                out.append(Violation("forward-provisional", f"the {r.status} of branch {b.index} "
+                                     "was not forwarded to the caller", r.frame))
+    return out
+
+
+def forward_2xx(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """Every 2xx received on a branch is forwarded to the caller within `tolerance`, even after
+    another final was sent."""
+    out = []
+    for b in call.branches:
+        for r in b.responses:
+            if 200 <= r.status < 300 and not _forwarded(call, r, s.tolerance):
+                out.append(Violation("forward-2xx", f"the {r.status} of branch {b.index} was not "
+                                     "forwarded to the caller", r.frame))
+    return out
+
+
+def accepted_finals(statuses: Sequence[int], selection: Selection, *,
+                    cancelled: bool = False) -> set[int]:
+    """The non-2xx statuses a proxy may send when its branches ended with `statuses`.
+
+    Any status that ranks as well as the best one is accepted (RFC 3261 leaves ties open);
+    with no final at all, 408 or 480 (SPEC-FACTS R3, R32); a 503 may go out as 500 (R10).
+
+    >>> sorted(accepted_finals([486, 404, 603], Selection.RFC3261))
+    [603]
+    >>> sorted(accepted_finals([486, 404], Selection.RFC3261))
+    [404, 486]
+    >>> sorted(accepted_finals([408, 486], Selection.OPENSIPS))
+    [486]
+    >>> sorted(accepted_finals([], Selection.RFC3261))
+    [408, 480]
+    """
+    if not statuses:
+        return {408, 480}
+    best = statuses[best_response(statuses, selection, cancelled=cancelled) or 0]
+    same = {x for x in statuses
+            if best_response([x, best], selection, cancelled=cancelled) == 0
+            and best_response([best, x], selection, cancelled=cancelled) == 0}
+    if 503 in same:
+        same.add(500)
+    return same
+
+
+def best_final(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """A non-2xx final sent to the caller is the best of the branches' finals (RFC 3261 §16.7
+    step 6, or the preset's ranking); a branch with no final by then counts as 408 (§16.8);
+    after the caller's CANCEL, 487 is also right (§16.10)."""
+    final = call.final
+    if final is None or 200 <= final.status < 300:
+        return []
+    received = sorted((b.final for b in call.branches
+                       if b.final is not None and b.final.time <= final.time),
+                      key=lambda r: r.time)
+    statuses = [r.status for r in received]
+    statuses += [408 for b in call.branches if _pending_at(b, final.time)]
+    cancelled = call.cancel is not None and call.cancel.time <= final.time
+    ok = accepted_finals(statuses, s.selection, cancelled=cancelled)
+    if cancelled:
+        ok.add(487)
+    if final.status in ok:
+        return []
+    return [Violation("best-final", f"the caller got {final.status} but the branches ended "
+                      f"with {statuses or 'nothing'}: expected one of {sorted(ok)}", final.frame)]
+
+
+def cancel_answered(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """The caller's CANCEL gets 200 and the INVITE a final, 487 unless a branch's 2xx or a
+    better final got there first."""
+    c = call.cancel
+    if c is None or (call.final is not None and call.final.time < c.time):
+        return []
+    out = []
+    if not any(200 <= a.status < 300 for a in call.cancel_answers):
+        got = [a.status for a in call.cancel_answers]
+        out.append(Violation("cancel-answered", f"the caller's CANCEL got {got or 'no answer'}, "
+                             "not 200", c.frame))
+    final = call.final
+    if final is None:
+        out.append(Violation("cancel-answered", "the INVITE got no final response after the "
+                             "caller's CANCEL", c.frame))
+    elif final.status != 487 and not 200 <= final.status < 300 and best_final(call, s):
+        out.append(Violation("cancel-answered", f"the cancelled INVITE got {final.status}, "
+                             "not 487", final.frame))
+    return out
+
+
+def retransmission_not_branch(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """A retransmission of the caller's INVITE is absorbed by the server transaction: it does
+    not open a branch (a branch opened right after a copy, to a target already tried)."""
+    out = []
+    for copy in call.retransmissions:
+        for i, b in enumerate(call.branches):
+            if not copy.time <= b.opened_at <= copy.time + s.tolerance:
+                continue
+            if any(a.target == b.target for a in call.branches[:i]):
+                out.append(Violation("retransmission-not-branch", f"the INVITE retransmission "
+                                     f"(frame {copy.frame}) opened branch {b.index} to "
+                                     f"{b.target} again", b.frame))
+    return out
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("inject-registered", "a contact registered while the INVITE waits is injected",
+         "RFC 3261 §16.5; SPEC-FACTS R1, R44", inject_registered),
+    Rule("no-duplicate-branch", "no duplicate branch to one contact",
+         "RFC 3261 §16.5, §19.1.4; SPEC-FACTS R2, R37, R43", no_duplicate_branch),
+    Rule("unique-via-branch", "each branch has its own Via branch",
+         "RFC 3261 §16.6 steps 8 and 10, §8.1.1.7; SPEC-FACTS R4", unique_via_branch),
+    Rule("no-branch-after-final", "no new branch after the final response",
+         "RFC 3261 §16.7 step 10; SPEC-FACTS R36",
+         _no_branch_after("no-branch-after-final", _finals_sent)),
+    Rule("no-branch-after-6xx", "no new branch after a 6xx",
+         "RFC 3261 §16.7 step 5; SPEC-FACTS R8, R36",
+         _no_branch_after("no-branch-after-6xx", _six_xx)),
+    Rule("no-branch-after-cancel", "no new branch after the caller's CANCEL",
+         "RFC 3261 §16.10; SPEC-FACTS R12, R36",
+         _no_branch_after("no-branch-after-cancel", _cancelled)),
+    Rule("cancel-pending", "pending branches are CANCELled after the final response or CANCEL",
+         "RFC 3261 §16.7 step 10, §16.10; SPEC-FACTS R9, R12", cancel_pending),
+    Rule("no-forwarded-100", "a 100 Trying is never forwarded",
+         "RFC 3261 §16.7 step 5; SPEC-FACTS R7", no_forwarded_100),
+    Rule("forward-provisional", "provisional responses are forwarded",
+         "RFC 3261 §16.7 step 5; SPEC-FACTS R7", forward_provisional),
+    Rule("forward-2xx", "2xx responses are forwarded",
+         "RFC 3261 §16.7 step 5, §13.2.2.4; SPEC-FACTS R7", forward_2xx),
+    Rule("best-final", "the final response is the best one",
+         "RFC 3261 §16.7 step 6; SPEC-FACTS R10, R32, R33", best_final),
+    Rule("cancel-answered", "the caller's CANCEL gets 200 and the INVITE 487",
+         "RFC 3261 §9.2, §16.10; SPEC-FACTS R12", cancel_answered),
+    Rule("retransmission-not-branch", "a retransmitted INVITE does not open a branch",
+         "RFC 3261 §17.2.1, §16.6; SPEC-FACTS R15", retransmission_not_branch),
+)
+
+#: every rule id, in report order
+RULE_IDS: tuple[str, ...] = tuple(r.id for r in RULES)
+
+
+def run_rules(call: CallRecord, settings: RuleSettings) -> list[Violation]:
+    """Every rule's violations for `call`, ordered by frame then rule order."""
+    found = [v for rule in RULES for v in rule(call, settings)]
+    order = {rid: i for i, rid in enumerate(RULE_IDS)}
+    return sorted(found, key=lambda v: (v.frame, order[v.rule]))

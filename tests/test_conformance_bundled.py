@@ -1,0 +1,51 @@
+"""Every bundled capture is judged as its manifest says: verdict, proxy, final status, branches
+(target, injected, cancelled, final status), frame counts. The Kamailio lab runs tm with
+fr_timer 8 s and fr_inv_timer 10 s, so the replay uses those knob values."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pushinject.conformance import CheckOptions, check_capture, verdict
+from pushinject.lab.manifest import read_manifest
+from pushinject.lab.runner import FR_INV_TIMER_MS, FR_TIMER_MS
+
+KAMAILIO = Path(__file__).resolve().parent.parent / "data" / "kamailio"
+MANIFEST = read_manifest(KAMAILIO / "manifest.toml")
+LAB_KNOBS = {"fr_timeout": FR_TIMER_MS / 1000, "fr_inv_timeout": FR_INV_TIMER_MS / 1000}
+OPTIONS = CheckOptions(preset="kamailio-tsilo", knobs=LAB_KNOBS)
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_bundled_capture_judged_as_manifest_says(name: str) -> None:
+    entry = MANIFEST[name]
+    result = check_capture(KAMAILIO / entry["file"], OPTIONS)
+    assert verdict([result]) == entry["expected_verdict"]
+    assert (result.capture.frames, result.capture.sip_messages) == (
+        entry["frames"], entry["sip_messages"])
+    [call] = [c.to_json() for c in result.calls]
+    assert call["call_id"] == entry["call_id"]
+    assert call["proxy"] == entry["proxy"]
+    assert call["final_status"] == entry["final_status"]
+    want = entry["branches"]
+    got = [{k: b[k] for k in w} for b, w in zip(call["branches"], want, strict=False)]
+    assert (len(call["branches"]), got) == (len(want), want)
+    assert call["violations"] == []
+
+
+def test_main_command_judges_bundled_data_conformant() -> None:
+    """`make run`: `pushinject check` on the bundled captures exits 0 with one JSON verdict."""
+    files = [str(KAMAILIO / MANIFEST[n]["file"]) for n in sorted(MANIFEST)]
+    knobs = [f"--knob={k}={v:g}" for k, v in sorted(LAB_KNOBS.items())]
+    done = subprocess.run([sys.executable, "-m", "pushinject", "check", "--json",
+                           "--preset", "kamailio-tsilo", *knobs, *files],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["verdict"] == "conformant"
+    assert [c["file"] for c in report["captures"]] == [Path(f).name for f in files]
