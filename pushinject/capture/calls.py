@@ -1,0 +1,105 @@
+"""Calls seen through a proxy in a capture, as `pushinject.core.summary.CallSummary` values.
+
+The proxy is recognised by what it does (RFC 3261 §16.6): it receives an INVITE and sends
+INVITEs of the same Call-ID and CSeq whose second Via carries the branch of the INVITE it
+received (step 8, it pushes its own Via on top). Each such forwarded INVITE is a branch, keyed by
+its own top Via branch; its responses come back with that branch (§17.1.3), a CANCEL sent on it
+carries it too (§9.1). A branch created after a REGISTER of the callee reached the proxy (during
+the call) is marked injected: that is how a push-woken device gets its branch
+(`t_inject_branches`, `ts_append`). Retransmissions are counted once. Pushes themselves travel
+outside SIP and are not in captures, so `pushes` stays empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pushinject.core.summary import BranchSummary, CallSummary
+
+__all__ = ["calls"]
+
+
+def _user_host(uri: Any) -> tuple[str | None, str | None]:
+    return getattr(uri, "user", None), getattr(uri, "host", None)
+
+
+def calls(messages: Iterable[Any]) -> list[CallSummary]:
+    """One `CallSummary` per INVITE server transaction of a proxy, in order of arrival."""
+    msgs = list(messages)
+    invites = [m for m in msgs if m.fields.method == "INVITE" and m.fields.to_tag is None]
+    out: list[CallSummary] = []
+    seen_branches: set[str | None] = set()
+    for incoming in invites:
+        key = incoming.fields.branch
+        if key in seen_branches:
+            continue
+        proxy = incoming.destination
+        forwarded: list[Any] = []
+        for m in invites:
+            if m.source[0] != proxy[0] or m.fields.call_id != incoming.fields.call_id:
+                continue
+            vias = m.message.vias
+            if len(vias) > 1 and vias[1].branch == key and m.fields.branch not in (
+                    b.fields.branch for b in forwarded):
+                forwarded.append(m)
+        if not forwarded:
+            continue
+        seen_branches.add(key)
+        seen_branches.update(m.fields.branch for m in forwarded)
+        out.append(_summary(incoming, forwarded, msgs))
+    return out
+
+
+def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any]) -> CallSummary:
+    proxy_host = incoming.destination[0]
+    call_id = incoming.fields.call_id
+    callee = incoming.message.uri
+    registers = [m.time for m in msgs
+                 if m.fields.method == "REGISTER" and m.destination[0] == proxy_host
+                 and m.time >= incoming.time
+                 and _user_host(m.message.to.uri)[0] == _user_host(callee)[0]]
+    branches = []
+    for index, fwd in enumerate(forwarded):
+        branch = fwd.fields.branch
+        provisional: list[int] = []
+        seen: set[tuple[int, str | None]] = set()
+        final = final_at = cancelled_at = None
+        for m in msgs:
+            f = m.fields
+            if f.branch != branch or f.call_id != call_id:
+                continue
+            if f.status is not None and f.cseq_method == "INVITE" and m.destination[0] == proxy_host:
+                mark = (f.status, f.to_tag)
+                if mark in seen:
+                    continue
+                seen.add(mark)
+                if f.status < 200:
+                    provisional.append(f.status)
+                elif final is None:
+                    final, final_at = f.status, m.time
+            elif f.method == "CANCEL" and m.source[0] == proxy_host and cancelled_at is None:
+                cancelled_at = m.time
+        branches.append(BranchSummary(
+            index=index, target=str(fwd.message.uri), via_branch=branch, kind="real",
+            injected=any(incoming.time <= t <= fwd.time for t in registers),
+            opened_at=fwd.time, provisional=tuple(provisional), final_status=final,
+            final_at=final_at, cancelled=cancelled_at is not None, cancelled_at=cancelled_at,
+        ))
+    key = incoming.fields.branch
+    final_status = final_at = None
+    cancelled = False
+    for m in msgs:
+        f = m.fields
+        if f.branch != key or f.call_id != call_id:
+            continue
+        if (f.status is not None and f.status >= 200 and f.cseq_method == "INVITE"
+                and m.source[0] == proxy_host and final_status is None):
+            final_status, final_at = f.status, m.time
+        if f.method == "CANCEL" and m.destination[0] == proxy_host:
+            cancelled = True
+    return CallSummary(
+        call_id=call_id or "", caller=str(incoming.message.from_.uri), callee=str(callee),
+        invite_at=incoming.time, final_status=final_status, final_at=final_at,
+        cancelled_by_caller=cancelled, branches=tuple(branches),
+    )
