@@ -24,8 +24,12 @@ def _user_host(uri: Any) -> tuple[str | None, str | None]:
     return getattr(uri, "user", None), getattr(uri, "host", None)
 
 
-def calls(messages: Iterable[Any]) -> list[CallSummary]:
-    """One `CallSummary` per INVITE server transaction of a proxy, in order of arrival."""
+def calls(messages: Iterable[Any], origin: float = 0.0) -> list[CallSummary]:
+    """One `CallSummary` per INVITE server transaction of a proxy, in order of arrival.
+
+    Times are capture timestamps minus `origin` (pass the first message's time to get
+    seconds since the start of the capture).
+    """
     msgs = list(messages)
     invites = [m for m in msgs if m.fields.method == "INVITE" and m.fields.to_tag is None]
     out: list[CallSummary] = []
@@ -47,11 +51,11 @@ def calls(messages: Iterable[Any]) -> list[CallSummary]:
             continue
         seen_branches.add(key)
         seen_branches.update(m.fields.branch for m in forwarded)
-        out.append(_summary(incoming, forwarded, msgs))
+        out.append(_summary(incoming, forwarded, msgs, origin))
     return out
 
 
-def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any]) -> CallSummary:
+def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], origin: float) -> CallSummary:
     proxy_host = incoming.destination[0]
     call_id = incoming.fields.call_id
     callee = incoming.message.uri
@@ -77,13 +81,13 @@ def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any]) -> CallSummar
                 if f.status < 200:
                     provisional.append(f.status)
                 elif final is None:
-                    final, final_at = f.status, m.time
+                    final, final_at = f.status, m.time - origin
             elif f.method == "CANCEL" and m.source[0] == proxy_host and cancelled_at is None:
-                cancelled_at = m.time
+                cancelled_at = m.time - origin
         branches.append(BranchSummary(
             index=index, target=str(fwd.message.uri), via_branch=branch, kind="real",
             injected=any(incoming.time <= t <= fwd.time for t in registers),
-            opened_at=fwd.time, provisional=tuple(provisional), final_status=final,
+            opened_at=fwd.time - origin, provisional=tuple(provisional), final_status=final,
             final_at=final_at, cancelled=cancelled_at is not None, cancelled_at=cancelled_at,
         ))
     key = incoming.fields.branch
@@ -95,11 +99,11 @@ def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any]) -> CallSummar
             continue
         if (f.status is not None and f.status >= 200 and f.cseq_method == "INVITE"
                 and m.source[0] == proxy_host and final_status is None):
-            final_status, final_at = f.status, m.time
+            final_status, final_at = f.status, m.time - origin
         if f.method == "CANCEL" and m.destination[0] == proxy_host:
             cancelled = True
     return CallSummary(
         call_id=call_id or "", caller=str(incoming.message.from_.uri), callee=str(callee),
-        invite_at=incoming.time, final_status=final_status, final_at=final_at,
+        invite_at=incoming.time - origin, final_status=final_status, final_at=final_at,
         cancelled_by_caller=cancelled, branches=tuple(branches),
     )
