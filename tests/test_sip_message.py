@@ -118,3 +118,18 @@ def test_make_response_copies_dialog_headers_rfc3261_s8_2_6() -> None:
     assert (ok.cseq.number, ok.cseq.method) == (7, "INVITE")
     tagged = make_response(req.with_header("To", "<sip:bob@example.com>;tag=x"), 486, to_tag="y")
     assert tagged.to.tag == "x" and tagged.reason == "Busy Here"
+
+
+def test_reason_and_feature_caps_typed_rfc3326_rfc6809_rfc8599_s5_3() -> None:
+    msg = parse_message(
+        b"CANCEL sip:bob@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP p;branch=z9hG4bK1\r\n"
+        b'Reason: SIP ;cause=200 ;text="Call completed elsewhere", Q.850;cause=16\r\n'
+        b'Feature-Caps: *;+sip.pns="apns";+sip.pnspurr="r-1"\r\n'
+        b"Require: outbound\r\nCall-ID: c\r\nCSeq: 1 CANCEL\r\nl: 0\r\n\r\n"
+    )
+    assert [(r.protocol, r.cause, r.text) for r in msg.reasons] == [
+        ("SIP", 200, "Call completed elsewhere"), ("Q.850", 16, None)]
+    (caps,) = msg.feature_caps
+    assert (caps.get("+sip.pns"), caps.get("+sip.pnspurr"), str(caps)) == (
+        "apns", "r-1", '*;+sip.pns="apns";+sip.pnspurr="r-1"')
+    assert msg.require == ["outbound"] and msg.supported == []

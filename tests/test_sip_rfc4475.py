@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from pushinject.sip import Message, Request, SIPParseError, parse_message
+from pushinject.sip import Message, Request, SIPParseError, header_key, parse_message, split_commas
+from pushinject.sip.headers import COMMA_LISTS
 
 VALID = "wsinv intmeth esc01 escnull esc02 lwsdisp longreq dblreq semiuri transports mpart01 " \
         "unreason noreason".split()
@@ -32,13 +33,13 @@ def typed_values(msg: Message) -> dict[str, Any]:
     values: dict[str, Any] = {"body": msg.body, "start": msg.start_line}
     if isinstance(msg, Request):
         values["uri"] = msg.uri
-    for name in ("call_id", "cseq", "vias", "from_", "to", "contacts", "routes",
-                 "record_routes", "paths", "max_forwards", "expires", "content_length",
-                 "require", "supported"):
-        try:
-            values[name] = getattr(msg, name)
-        except SIPParseError as exc:  # a header the message lacks
-            values[name] = ("absent", exc.reason)
+    for attr, header in (("call_id", "Call-ID"), ("cseq", "CSeq"), ("from_", "From"),
+                         ("to", "To")):
+        values[attr] = getattr(msg, attr) if msg.get(header) is not None else None
+    for attr in ("vias", "contacts", "routes", "record_routes", "paths", "max_forwards",
+                 "expires", "content_length", "require", "supported", "reasons",
+                 "feature_caps"):
+        values[attr] = getattr(msg, attr)
     for name, _ in msg.headers:
         values[f"raw:{name.lower()}"] = msg.get_all(name)
     return values
@@ -58,8 +59,10 @@ def test_valid_messages_parse_strict_and_round_trip_rfc4475_s3_1_1(
     again = parse_message(bytes(msg))
     assert typed_values(again) == typed_values(msg)
     assert bytes(parse_message(bytes(again))) == bytes(again)
-    for header, value in msg.headers:  # every header reachable by its name
-        assert value in msg.get_all(header) or msg.get_all(header)
+    for header, value in msg.headers:  # every header reachable by its name, any case
+        assert msg.get(header.upper()) == msg.get(header.lower()) is not None
+        items = split_commas(value) if header_key(header) in COMMA_LISTS else [value]
+        assert all(item in msg.get_all(header) for item in items if item)
 
 
 def test_wsinv_values_through_folding_and_blanks_rfc4475_s3_1_1_1(rfc4475_dir: Path) -> None:
@@ -154,3 +157,10 @@ def test_not_a_sip_message_is_rejected(rfc4475_dir: Path) -> None:
     for strict in (True, False):
         with pytest.raises(SIPParseError, match="not a SIP request or status line"):
             parse_message(data, strict=strict)
+
+
+def test_lenient_values_of_badinv01_rfc4475_s3_1_2_1(rfc4475_dir: Path) -> None:
+    msg = parse_message(_read(rfc4475_dir, "badinv01"), strict=False)
+    assert [(v.transport, v.host, v.params) for v in msg.vias] == [("UDP", "192.0.2.15", {})]
+    assert [c.display_name for c in msg.contacts] == ["Joe"]
+    assert msg.defects[0] == "Via: malformed Via value 'SIP/2.0/UDP 192.0.2.15;;'"

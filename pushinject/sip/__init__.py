@@ -13,14 +13,16 @@ from pushinject.sip.message import Message, Request, Response
 from pushinject.sip.parser import parse_message
 from pushinject.sip.uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 from pushinject.sip.values import (
-    Contact, CSeq, NameAddr, Via, parse_contact, parse_cseq, parse_name_addr, parse_via,
+    Contact, CSeq, FeatureCap, NameAddr, Reason, Via, parse_contact, parse_cseq,
+    parse_feature_cap, parse_name_addr, parse_reason, parse_via,
 )
 
 __all__ = [
     "parse_message", "SIPParseError", "Message", "Request", "Response",
     "URI", "SipURI", "TelURI", "AbsoluteURI", "parse_uri",
-    "Via", "NameAddr", "Contact", "CSeq",
-    "parse_via", "parse_name_addr", "parse_contact", "parse_cseq",
+    "Via", "NameAddr", "Contact", "CSeq", "Reason", "FeatureCap",
+    "parse_via", "parse_name_addr", "parse_contact", "parse_cseq", "parse_reason",
+    "parse_feature_cap",
     "make_request", "make_response", "reason_phrase", "StreamFramer",
     "COMPACT_FORMS", "header_key", "display_name", "split_commas",
 ]

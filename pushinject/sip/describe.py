@@ -14,7 +14,8 @@ from pushinject.sip.headers import COMMA_LISTS, header_key, split_commas
 from pushinject.sip.message import Message, Request
 from pushinject.sip.uri import URI
 from pushinject.sip.values import (
-    Contact, NameAddr, Via, parse_contact, parse_cseq, parse_name_addr, parse_via,
+    Contact, NameAddr, Via, parse_contact, parse_cseq, parse_feature_cap, parse_name_addr,
+    parse_reason, parse_via,
 )
 
 __all__ = ["describe", "describe_uri", "describe_value", "format_description"]
@@ -73,6 +74,9 @@ def _typed(key: str, strict: bool) -> Callable[[str], Any] | None:
         "contact": lambda v: _contact(parse_contact(v, strict)),
         "cseq": lambda v: (lambda c: {"number": c.number, "method": c.method})(parse_cseq(v)),
         "max-forwards": int, "expires": int, "content-length": int,
+        "reason": lambda v: (lambda r: {"protocol": r.protocol, "cause": r.cause,
+                                        "text": r.text})(parse_reason(v)),
+        "feature-caps": lambda v: dict(parse_feature_cap(v).params),
     }
     if key in ("from", "to", "route", "record-route", "path"):
         return lambda v: _name_addr(parse_name_addr(v, strict))

@@ -14,8 +14,8 @@ from pushinject.sip.errors import SIPParseError
 from pushinject.sip.headers import COMMA_LISTS, header_key, split_commas
 from pushinject.sip.uri import URI, parse_uri
 from pushinject.sip.values import (
-    MAX_DELTA_SECONDS, Contact, CSeq, NameAddr, Via, parse_contact, parse_cseq, parse_int,
-    parse_name_addr, parse_via,
+    MAX_DELTA_SECONDS, Contact, CSeq, FeatureCap, NameAddr, Reason, Via, parse_contact,
+    parse_cseq, parse_feature_cap, parse_int, parse_name_addr, parse_reason, parse_via,
 )
 
 __all__ = ["Message", "Request", "Response", "SIP_VERSION"]
@@ -124,15 +124,26 @@ class Message:
         """CSeq (RFC 3261 §20.16)."""
         return self._cached("cseq", lambda: parse_cseq(self._required("CSeq")))
 
+    def _vias(self) -> list[Via]:
+        if self._strict:
+            return [parse_via(v) for v in self.get_all("Via")]
+        vias = []
+        for value in self.get_all("Via"):  # lenient: values with no sent-by are left out
+            try:
+                vias.append(parse_via(value, strict=False))
+            except SIPParseError:
+                continue
+        return vias
+
     @property
     def vias(self) -> list[Via]:
         """Every Via value, topmost first (RFC 3261 §20.42)."""
-        return list(self._cached("via", lambda: [parse_via(v) for v in self.get_all("Via")]))
+        return list(self._cached("via", self._vias))
 
     @property
     def top_via(self) -> Via:
         """The topmost Via (RFC 3261 §16.7, §8.2.6); raises SIPParseError if there is none."""
-        vias = self._cached("via", lambda: [parse_via(v) for v in self.get_all("Via")])
+        vias = self._cached("via", self._vias)
         if not vias:
             raise SIPParseError("the message has no Via header")
         return vias[0]
@@ -225,14 +236,16 @@ class Message:
         return self._tokens("Proxy-Require")
 
     @property
-    def feature_caps(self) -> list[str]:
-        """Feature-Caps values (RFC 6809 §6), e.g. `*;+sip.pns="apns"` (RFC 8599 §6)."""
-        return self.get_all("Feature-Caps")
+    def feature_caps(self) -> list[FeatureCap]:
+        """Feature-Caps values (RFC 6809 §6), e.g. `*;+sip.pns="apns"` (RFC 8599 §5.3)."""
+        return list(self._cached(
+            "feature-caps", lambda: [parse_feature_cap(v) for v in self.get_all("Feature-Caps")]))
 
     @property
-    def reasons(self) -> list[str]:
-        """Reason values (RFC 3326 §2)."""
-        return self.get_all("Reason")
+    def reasons(self) -> list[Reason]:
+        """Reason values (RFC 3326 §2), e.g. on a CANCEL after another branch answered."""
+        return list(self._cached(
+            "reason", lambda: [parse_reason(v) for v in self.get_all("Reason")]))
 
     # -- derivation --------------------------------------------------------------------------
     def with_header_prepended(self: _M, name: str, value: str) -> _M:

@@ -24,7 +24,7 @@ __all__ = [
     "Via", "NameAddr", "Contact", "CSeq", "parse_via", "parse_name_addr", "parse_contact",
     "parse_cseq", "parse_int", "parse_callid", "parse_date", "parse_media_type", "parse_token",
     "MAX_DELTA_SECONDS", "MAX_CSEQ", "check_via", "check_name_addr", "check_contact",
-    "check_cseq",
+    "check_cseq", "Reason", "parse_reason", "FeatureCap", "parse_feature_cap",
 ]
 
 #: RFC 3261 §8.1.1.5: a CSeq number must be below 2**31
@@ -130,9 +130,19 @@ def check_via(value: str) -> None:
         raise _fail("Via", value)
 
 
-def parse_via(value: str) -> Via:
-    """Parse one via-parm (RFC 3261 §20.42, §25.1), blanks allowed around `/ : ; =`."""
+_LENIENT_VIA_RE = re.compile(
+    rf"({TOKEN}){WS}/{WS}({TOKEN}){WS}/{WS}({TOKEN}){LWS1}({HOST})(?:{WS}:{WS}({PORT}))?(.*)",
+    re.S)
+
+
+def parse_via(value: str, strict: bool = True) -> Via:
+    """Parse one via-parm (RFC 3261 §20.42, §25.1), blanks allowed around `/ : ; =`.
+
+    With `strict=False`, parameters that break the grammar (e.g. `;;`) are skipped.
+    """
     m = _VIA_RE.fullmatch(value)
+    if m is None and not strict:
+        m = _LENIENT_VIA_RE.fullmatch(value.strip())
     if m is None:
         raise _fail("Via", value)
     name, version, transport, host, port, params = m.groups()
@@ -364,6 +374,76 @@ def check_cseq(value: str) -> tuple[int, str]:
 def parse_cseq(value: str) -> CSeq:
     """Parse `1*DIGIT LWS Method` (RFC 3261 §20.16, §8.1.1.5)."""
     return CSeq(*check_cseq(value))
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One Reason value (RFC 3326 §2): protocol, cause and text.
+
+    >>> r = parse_reason('SIP ;cause=200 ;text="Call completed elsewhere"')
+    >>> r.protocol, r.cause, r.text
+    ('SIP', 200, 'Call completed elsewhere')
+    """
+
+    protocol: str
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def cause(self) -> int | None:
+        value = self.params.get("cause")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def text(self) -> str | None:
+        value = self.params.get("text")
+        return _unquote(value) if value is not None and value.startswith('"') else value
+
+    def __str__(self) -> str:
+        return f"{self.protocol}{_params_text(self.params)}"
+
+
+_REASON_RE = re.compile(rf"({TOKEN})({PARAMS}){WS}")
+
+
+def parse_reason(value: str) -> Reason:
+    """Parse `protocol *(SEMI reason-params)` (RFC 3326 §2)."""
+    m = _REASON_RE.fullmatch(value)
+    if m is None:
+        raise _fail("Reason", value)
+    return Reason(m.group(1), _params(m.group(2)))
+
+
+@dataclass(frozen=True)
+class FeatureCap:
+    """One Feature-Caps value (RFC 6809 §6): `*` and feature parameters.
+
+    RFC 8599 §5.3 and §6 use `+sip.pns`, `+sip.vapid`, `+sip.pnsreg` and `+sip.pnspurr`;
+    `get` returns a parameter's value without its quotes.
+
+    >>> fc = parse_feature_cap('*;+sip.pns="apns";+sip.pnspurr="x1"')
+    >>> fc.get("+sip.pns"), fc.get("+sip.pnspurr"), fc.get("+sip.vapid")
+    ('apns', 'x1', None)
+    """
+
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    def get(self, name: str) -> str | None:
+        value = self.params.get(name.lower())
+        return _unquote(value) if value is not None and value.startswith('"') else value
+
+    def __str__(self) -> str:
+        return "*" + _params_text(self.params)
+
+
+_FEATURE_CAP_RE = re.compile(rf"\*{WS}({PARAMS}){WS}")
+
+
+def parse_feature_cap(value: str) -> FeatureCap:
+    """Parse `"*" *(SEMI feature-param)` (RFC 6809 §6)."""
+    m = _FEATURE_CAP_RE.fullmatch(value)
+    if m is None:
+        raise _fail("Feature-Caps", value)
+    return FeatureCap(_params(m.group(1)))
 
 
 def parse_int(value: str, limit: int, kind: str) -> int:
