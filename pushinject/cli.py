@@ -27,7 +27,9 @@ COMMANDS: dict[str, str] = {
     "decode": "pushinject.commands.decode",
     "flow": "pushinject.commands.flow",
     "lab": "pushinject.commands.lab",
+    "live": "pushinject.commands.live",
     "parse": "pushinject.commands.parse",
+    "serve": "pushinject.commands.serve",
     "simulate": "pushinject.commands.simulate",
 }
 

@@ -123,6 +123,14 @@ class Proxy:
         self._labels = itertools.count(1)
         self._retired: list[CallSummary] = []
 
+    def set_address(self, host: str, port: int) -> None:
+        """Move the proxy to `host:port` (its Via, Record-Route and "is this mine?" checks);
+        for a live shell that learns its port only once its socket is bound."""
+        from dataclasses import replace
+
+        self.config = replace(self.config, host=host, port=port)
+        self._context_config = self.config.context_config()
+
     # ================================================================== inputs
     def handle(self, event: Event, now: float) -> list[Action]:
         """Process one input; returns the actions to perform, in order."""
