@@ -62,6 +62,11 @@ def _params(text: str) -> dict[str, str | None]:
     return params
 
 
+def _int_param(params: dict[str, str | None], name: str) -> int | None:
+    value = params.get(name)
+    return int(value) if value is not None and value.isdigit() else None
+
+
 def _params_text(params: dict[str, str | None]) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
@@ -257,8 +262,7 @@ class Contact(NameAddr):
     @property
     def expires(self) -> int | None:
         """The expires parameter in seconds (RFC 3261 §10.2.1.1)."""
-        value = self.params.get("expires")
-        return int(value) if value is not None and value.isdigit() else None
+        return _int_param(self.params, "expires")
 
     @property
     def q(self) -> float | None:
@@ -280,8 +284,7 @@ class Contact(NameAddr):
     @property
     def reg_id(self) -> int | None:
         """The reg-id parameter (RFC 5626 §4.2)."""
-        value = self.params.get("reg-id")
-        return int(value) if value is not None and value.isdigit() else None
+        return _int_param(self.params, "reg-id")
 
     def _uri_param(self, name: str) -> str | None:
         return self.uri.params.get(name) if self.uri is not None else None
@@ -390,8 +393,7 @@ class Reason:
 
     @property
     def cause(self) -> int | None:
-        value = self.params.get("cause")
-        return int(value) if value is not None and value.isdigit() else None
+        return _int_param(self.params, "cause")
 
     @property
     def text(self) -> str | None:
