@@ -83,7 +83,11 @@ def _bracket(pattern: str, start: int) -> tuple[str, int] | None:
     return None
 
 
-@lru_cache(maxsize=512)
+#: characters that make a pattern more than a literal string
+_SPECIAL = frozenset("*?[\\")
+
+
+@lru_cache(maxsize=4096)
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """Compile a glob pattern (C `fnmatch` with flags 0) into an anchored regular expression.
 
@@ -138,4 +142,6 @@ def glob_match(pattern: str, value: str) -> bool:
     >>> glob_match("[abc", "[abc"), glob_match("q[0-5]", "q7")
     (True, False)
     """
+    if not _SPECIAL.intersection(pattern):
+        return pattern == value  # no glob character: the pattern only matches itself
     return glob_regex(pattern).match(value) is not None

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pushinject.core.globmatch import glob_match
+from pushinject.core.subscription_index import SubscriptionIndex
 from pushinject.errors import LocalProtocolError
 from pushinject.sip import parse_uri
 
@@ -229,7 +230,7 @@ class Subscriptions:
     ids: IdSource
     #: deliver newest subscription first, as OpenSIPS walks its list (else creation order)
     newest_first: bool = False
-    _subs: list[Subscription] = field(default_factory=list)
+    _subs: SubscriptionIndex = field(default_factory=SubscriptionIndex)
     warnings: list[SubscriptionWarning] = field(default_factory=list)
     _warned: set[tuple[str, str]] = field(default_factory=set)
 
@@ -269,7 +270,7 @@ class Subscriptions:
             expire_notify=expire_notify,
             discarded=dropped,
         )
-        self._subs.append(sub)
+        self._subs.add(sub)
         for reason in dropped:
             self._warn(now, sub, "R17", reason)
         if dropped and not kept:
@@ -305,10 +306,7 @@ class Subscriptions:
         """Remove a subscription now (an API caller's choice; scripts cannot).
 
         True if it was still held."""
-        if sub in self._subs:
-            self._subs.remove(sub)
-            return True
-        return False
+        return self._subs.remove(sub)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -321,14 +319,16 @@ class Subscriptions:
         Integer parameters are written as decimal strings before matching (R18). Expired
         subscriptions are dropped first, as OpenSIPS checks expiry when an event is raised.
         """
-        self._expire(now)
+        self._subs.expire(now)
         values = {key: str(value) for key, value in params.items()}
+        lowered: dict[str, str] = {}
+        for key, value in values.items():
+            lowered.setdefault(key.lower(), value)
+        candidates = self._subs.candidates(name, lowered)
         out: list[Notification] = []
-        for sub in list(reversed(self._subs)) if self.newest_first else list(self._subs):
-            if sub.event != name:
-                continue
+        for sub in reversed(candidates) if self.newest_first else candidates:
             for flt in sub.filters:
-                if flt.check(values) is None and (sub.id, flt.key) not in self._warned:
+                if flt.key.lower() not in lowered and (sub.id, flt.key) not in self._warned:
                     self._warned.add((sub.id, flt.key))
                     self._warn(
                         now, sub, "R17",
@@ -348,11 +348,11 @@ class Subscriptions:
 
     def get_timer(self) -> float | None:
         """The earliest instant a subscription must be removed at, or None (R19)."""
-        return min((s.removal_at for s in self._subs), default=None)
+        return self._subs.next_removal()
 
     def handle_timer(self, now: float) -> list[Subscription]:
         """Remove and return every subscription with ``now > created + timeout`` (R19, R20)."""
-        return self._expire(now)
+        return self._subs.expire(now)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -370,12 +370,6 @@ class Subscriptions:
         return len(self._subs)
 
     # -- internals -----------------------------------------------------------------------------
-
-    def _expire(self, now: float) -> list[Subscription]:
-        gone = [s for s in self._subs if not s.alive(now)]
-        if gone:
-            self._subs = [s for s in self._subs if s.alive(now)]
-        return gone
 
     def _warn(self, now: float, sub: Subscription, rule: str, text: str) -> None:
         self.warnings.append(SubscriptionWarning(now, sub.id, rule, text))
