@@ -41,6 +41,7 @@ one `E_UL_CONTACT_REFRESH` (``reg-refresh``) that many seconds before it expires
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -174,6 +175,11 @@ class LocationService:
         self._order: dict[str, int] = {}
         self._seq = 0
         self._refreshed: set[tuple[str, float]] = set()
+        #: ruid -> its binding, and a heap of (deadline, tie-break, ruid): expiry and refresh
+        #: deadlines, checked against the binding when they come up (stale ones are skipped)
+        self._live: dict[str, Binding] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._pushed = 0
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -390,15 +396,18 @@ class LocationService:
                 record.append(plan.new)
                 self._seq += 1
                 self._order[plan.new.ruid] = self._seq
+                self._track(plan.new)
                 events.append(self._event(E_UL_CONTACT_INSERT, plan.new, now))
             elif plan.kind == "UPDATE":
                 assert plan.old is not None and plan.new is not None
                 record[record.index(plan.old)] = plan.new
+                self._track(plan.new)
                 events.append(self._event(E_UL_CONTACT_UPDATE, plan.new, now))
             else:
                 assert plan.old is not None
                 record.remove(plan.old)
                 self._order.pop(plan.old.ruid, None)
+                self._live.pop(plan.old.ruid, None)
                 self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
                 events.append(self._event(E_UL_CONTACT_DELETE, plan.old, now))
         if not record:
@@ -458,27 +467,46 @@ class LocationService:
             return None
         return binding.expires_at - before
 
+    def _track(self, binding: Binding) -> None:
+        self._live[binding.ruid] = binding
+        for at in (binding.expires_at, self._refresh_at(binding)):
+            if at is not None:
+                self._pushed += 1
+                heapq.heappush(self._heap, (at, self._pushed, binding.ruid))
+
+    def _current(self, at: float, ruid: str) -> Binding | None:
+        """The binding a heap entry still stands for, or None when it is stale."""
+        binding = self._live.get(ruid)
+        if binding is None or at not in (binding.expires_at, self._refresh_at(binding)):
+            return None
+        return binding
+
     def get_timer(self) -> float | None:
         """The earliest binding expiry or refresh-push deadline, or None when nothing waits."""
-        times = [t for r in self._records.values() for b in r
-                 for t in (b.expires_at, self._refresh_at(b)) if t is not None]
-        return min(times, default=None)
+        while self._heap and self._current(self._heap[0][0], self._heap[0][2]) is None:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
 
     def handle_timer(self, now: float) -> list[ContactEvent]:
         """Raise the due refresh events (``reg-refresh``, R25), then remove every binding with
         ``expires_at <= now``, one DELETE event each."""
-        due = []
-        for aor in sorted(self._records):
-            for binding in self._records[aor]:
-                at = self._refresh_at(binding)
-                if at is not None and at <= now and binding.valid(now):
-                    due.append((at, self._order.get(binding.ruid, 0), binding))
+        due: list[tuple[float, int, Binding]] = []
+        expired: set[str] = set()
+        while self._heap and self._heap[0][0] <= now:
+            at, _, ruid = heapq.heappop(self._heap)
+            binding = self._current(at, ruid)
+            if binding is None:
+                continue
+            if at == self._refresh_at(binding) and binding.valid(now):
+                due.append((at, self._order.get(ruid, 0), binding))
+            if not binding.valid(now):
+                expired.add(binding.aor)
         events: list[ContactEvent] = []
         for _, _, binding in sorted(due, key=lambda d: (d[0], d[1])):
             self._refreshed.add((binding.ruid, binding.expires_at))
             events.append(self.refresh_event(binding, reason="reg-refresh", req_callid="",
                                              now=now))
-        for aor in sorted(self._records):
+        for aor in sorted(expired):
             events += self._expire_aor(aor, now)
         return events
 
