@@ -15,6 +15,7 @@ HELP = "run a benchmark (parse, core, decode) and print its figures"
 BENCHMARKS: dict[str, str] = {
     "core": "pushinject.bench.core",
     "decode": "pushinject.bench.decode",
+    "location": "pushinject.bench.location",
     "parse": "pushinject.bench.parse",
 }
 
