@@ -476,6 +476,7 @@ def test_event_stream_accounts_for_every_stored_binding(steps: list[tuple[str, i
         balance += names(r).count("INSERT") - names(r).count("DELETE")
         assert all(b.expires_at > now for b in loc.lookup("bob", now))
         assert len(loc.bindings("bob")) == balance
+        assert loc.get_timer() == min((b.expires_at for b in loc.bindings("bob")), default=None)
     balance -= len(loc.handle_timer(now + 4000))
     assert balance == 0 and loc.get_timer() is None
 
