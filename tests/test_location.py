@@ -425,6 +425,15 @@ def test_race_c13_registration_before_the_subscription_is_seen_only_by_lookup() 
     assert [str(b.uri) for b in loc.lookup("bob", 0.5)] == ["sip:bob@h1"]
 
 
+def test_race_c13_r45_registration_between_subscription_and_lookup_is_seen_twice() -> None:
+    """Subscribe first (seed order): a REGISTER landing before lookup() is notified and then
+    also returned by lookup, so the caller must de-duplicate (R37, R41, R45)."""
+    loc, subs = service(), Subscriptions(CountingIds("s"))
+    subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.0)
+    assert wire(loc, subs, reg(["<sip:bob@h1>"]), 0.0) == ["fork_call"]  # seen by the event
+    assert [str(b.uri) for b in loc.lookup("bob", 0.0)] == ["sip:bob@h1"]  # and by lookup
+
+
 def test_race_registration_after_the_subscription_is_notified() -> None:
     loc, subs = service(), Subscriptions(CountingIds("s"))
     subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.0)
