@@ -50,7 +50,16 @@ def messages(draw: st.DrawFn) -> bytes:
         headers.append((f"X-{draw(TOKEN)}", draw(st.from_regex(r"[ -~]{0,20}", fullmatch=True))))
     headers = draw(st.permutations(headers))
     body = draw(st.binary(max_size=40))
-    lines = [start, *(f"{n}: {v}" for n, v in headers), f"Content-Length: {len(body)}", "", ""]
+    lines = [start]
+    for name, value in headers:
+        colon = draw(st.sampled_from([": ", ":", " : ", "\t:\t", ":   "]))
+        at = value.find(">;") + 1 if ">;" in value else (value.find(";") if "<" not in value
+                                                            else -1)
+        if at > 0 and draw(st.booleans()):  # fold before a header parameter (RFC 3261 §7.3.1)
+            fold = draw(st.sampled_from(["\r\n ;", "\r\n\t; ", " ;\r\n  "]))
+            value = value[:at] + fold + value[at + 1 :]
+        lines.append(f"{name}{colon}{value}")
+    lines += [f"Content-Length: {len(body)}", "", ""]
     return "\r\n".join(lines).encode() + body
 
 
@@ -66,6 +75,7 @@ def _values(data: bytes) -> tuple[object, ...]:
 @given(messages())
 def test_generated_messages_round_trip_rfc3261_s7(data: bytes) -> None:
     msg = parse_message(data)
+    assert msg.defects == []
     wire = bytes(msg)
     again = parse_message(wire)
     assert again == msg
