@@ -9,7 +9,7 @@ but different targets are kept apart, so the rules can report the re-used branch
 
 A branch is *injected* when its INVITE left the proxy after a registration of its target contact
 (Contact URI equal to the Request-URI, §19.1.4) that arrived after the caller's INVITE
-(SPEC-FACTS R1). Registrations are REGISTERs to the proxy for the callee's user with a contact
+(SPEC-FACTS R1); "after" is capture order, which also orders messages with equal timestamps. Registrations are REGISTERs to the proxy for the callee's user with a contact
 that is not being removed (expires > 0, §10.2.2).
 """
 
@@ -212,7 +212,7 @@ def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessa
                         if m.is_request and m.label == "CANCEL" and m.source[0] == proxy[0]
                         and m.branch == branch and m.message.call_id == call_id)
         late = [r for r in registrations
-                if invite.time < r.time < first.time and r.registers(first.message.uri)]
+                if invite.frame < r.frame < first.frame and r.registers(first.message.uri)]
         out.append(BranchRecord(
             index=index, target=target, via_branch=branch, destination=first.destination,
             frame=first.frame, opened_at=first.time,
@@ -248,5 +248,5 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
             via_branch=key, frame=invite.frame, invite_at=invite.time,
             retransmissions=tuple(Seen.of(m) for m in copies[1:]), branches=tuple(branches),
             upstream=upstream, cancel=cancel, cancel_answers=answers,
-            registrations=tuple(r for r in regs if r.time > invite.time)))
+            registrations=tuple(r for r in regs if r.frame > invite.frame)))
     return calls

@@ -6,9 +6,9 @@ Evidence, strongest first:
 1. forwarding: a request R arrives at address P, and a request with the same Call-ID leaves
    P's host whose *second* Via carries R's top Via branch; P is the proxy (one point per
    forwarded request; the address with most points wins, the earliest on a tie);
-2. when nothing was forwarded (a call that never reached a device), the address that answers
-   an initial INVITE with 100 Trying, as a stateful proxy does at once (RFC 3261 §16.2), and
-   also receives REGISTERs or sends requests of its own.
+2. when nothing was forwarded (a call that never reached a device), the first address that
+   answers an initial INVITE with 100 Trying, as a stateful proxy does at once (RFC 3261
+   §16.2).
 
 `parse_proxy("IP:PORT")` reads the `--proxy` option that overrides the guess.
 """
@@ -57,12 +57,10 @@ def _forwarding(messages: Sequence[WireMessage]) -> Counter[Address]:
 def _trying(messages: Sequence[WireMessage]) -> list[Address]:
     invited = {(m.message.call_id, m.branch): m.destination for m in messages
                if m.is_request and m.label == "INVITE" and m.message.to.tag is None}
-    active = {m.destination for m in messages if m.is_request and m.label == "REGISTER"}
-    active |= {m.source for m in messages if m.is_request}
     found: list[Address] = []
     for m in messages:
         if m.status == 100 and invited.get((m.message.call_id, m.branch)) == m.source:
-            if m.source in active and m.source not in found:
+            if m.source not in found:
                 found.append(m.source)
     return found
 

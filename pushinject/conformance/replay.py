@@ -188,7 +188,17 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
               if m.source == proxy]
     end = messages[-1].time if messages else 0.0
     divergences = {
-        cid: compare([a for a in actual if a.call_id == cid],
-                     [r for r in reference if r.call_id == cid], tolerance, end, preset.name)
+        cid: _located(compare([a for a in actual if a.call_id == cid],
+                              [r for r in reference if r.call_id == cid], tolerance, end,
+                              preset.name), messages)
         for cid in callers}
     return ReplayResult(preset.name, tuple(reference), tuple(actual), divergences)
+
+
+def _located(d: Divergence | None, messages: Sequence[WireMessage]) -> Divergence | None:
+    """A missing message is blamed on the last frame before it should have left."""
+    if d is None or d.frame:
+        return d
+    before = [m.frame for m in messages if m.time <= d.time]
+    frame = before[-1] if before else 0
+    return Divergence(d.time, frame, f"{d.message} (after frame {frame})")

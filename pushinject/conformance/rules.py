@@ -96,13 +96,13 @@ def inject_registered(call: CallRecord, s: RuleSettings) -> list[Violation]:
     out = []
     end = _end(call)
     for reg in call.registrations:
-        if end is not None and end[0] <= reg.time:
+        if end is not None and end[:2] < (reg.time, reg.frame):
             continue
         earlier = [b for b in call.branches
-                   if b.opened_at <= reg.time and reg.registers(_uri(b.target))]
+                   if b.frame < reg.frame and reg.registers(_uri(b.target))]
         if earlier:
             continue  # the contact already has a branch (SPEC-FACTS R43)
-        later = [b for b in call.branches if b.opened_at > reg.time
+        later = [b for b in call.branches if b.frame > reg.frame
                  and reg.registers(_uri(b.target))]
         if later and later[0].opened_at - reg.time <= s.inject_within:
             continue
@@ -278,18 +278,29 @@ def accepted_finals(statuses: Sequence[int], selection: Selection, *,
     return same
 
 
+def _branch_outcomes(call: CallRecord, t: float) -> list[int]:
+    """The statuses the branches stand for when the proxy answers upstream at `t`: finals
+    received by then in arrival order; a branch the proxy itself CANCELled (its timer, not
+    the caller) counts as the 408 its timer fakes (§16.8, SPEC-FACTS R29); a branch still
+    pending counts as 408 too."""
+    caller_cancelled = call.cancel is not None and call.cancel.time <= t
+    ended = []
+    for b in call.branches:
+        f = b.final
+        if f is not None and f.time <= t:
+            proxy_cancel = b.cancelled and b.cancels[0].time <= f.time and not caller_cancelled
+            ended.append((f.time, 408 if proxy_cancel and f.status == 487 else f.status))
+    return [s for _, s in sorted(ended)] + [408 for b in call.branches if _pending_at(b, t)]
+
+
 def best_final(call: CallRecord, s: RuleSettings) -> list[Violation]:
-    """A non-2xx final sent to the caller is the best of the branches' finals (RFC 3261 §16.7
-    step 6, or the preset's ranking); a branch with no final by then counts as 408 (§16.8);
-    after the caller's CANCEL, 487 is also right (§16.10)."""
+    """A non-2xx final sent to the caller is the best of the branches' outcomes (RFC 3261
+    §16.7 step 6, or the preset's ranking); after the caller's CANCEL, 487 is also right
+    (§16.10). With no branch at all the proxy answers as it likes (404, 480, 408: R3, R32)."""
     final = call.final
-    if final is None or 200 <= final.status < 300:
+    if final is None or 200 <= final.status < 300 or not call.branches:
         return []
-    received = sorted((b.final for b in call.branches
-                       if b.final is not None and b.final.time <= final.time),
-                      key=lambda r: r.time)
-    statuses = [r.status for r in received]
-    statuses += [408 for b in call.branches if _pending_at(b, final.time)]
+    statuses = _branch_outcomes(call, final.time)
     cancelled = call.cancel is not None and call.cancel.time <= final.time
     ok = accepted_finals(statuses, s.selection, cancelled=cancelled)
     if cancelled:
@@ -297,12 +308,12 @@ def best_final(call: CallRecord, s: RuleSettings) -> list[Violation]:
     if final.status in ok:
         return []
     return [Violation("best-final", f"the caller got {final.status} but the branches ended "
-                      f"with {statuses or 'nothing'}: expected one of {sorted(ok)}", final.frame)]
+                      f"with {statuses}: expected one of {sorted(ok)}", final.frame)]
 
 
 def cancel_answered(call: CallRecord, s: RuleSettings) -> list[Violation]:
-    """The caller's CANCEL gets 200 and the INVITE a final, 487 unless a branch's 2xx or a
-    better final got there first."""
+    """The caller's CANCEL gets 200 and the INVITE 487, unless a branch's 2xx or a better
+    final reached the caller first (a race the caller cannot win)."""
     c = call.cancel
     if c is None or (call.final is not None and call.final.time < c.time):
         return []
@@ -315,9 +326,12 @@ def cancel_answered(call: CallRecord, s: RuleSettings) -> list[Violation]:
     if final is None:
         out.append(Violation("cancel-answered", "the INVITE got no final response after the "
                              "caller's CANCEL", c.frame))
-    elif final.status != 487 and not 200 <= final.status < 300 and best_final(call, s):
-        out.append(Violation("cancel-answered", f"the cancelled INVITE got {final.status}, "
-                             "not 487", final.frame))
+    elif final.status != 487 and not 200 <= final.status < 300:
+        statuses = _branch_outcomes(call, final.time)
+        if not statuses or final.status not in accepted_finals(statuses, s.selection,
+                                                               cancelled=True):
+            out.append(Violation("cancel-answered", f"the cancelled INVITE got {final.status}, "
+                                 "not 487", final.frame))
     return out
 
 

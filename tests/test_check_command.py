@@ -1,0 +1,92 @@
+"""`pushinject check` (pushinject/commands/check.py) and its reports
+(`pushinject.conformance.report`): exit status 0/1/2, the issue's JSON, JUnit XML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+import pcap_edit as edit
+from pushinject.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+KAMAILIO = ROOT / "data" / "kamailio"
+LAB = ["--preset", "kamailio-tsilo", "--knob", "fr_timeout=8", "--knob", "fr_inv_timeout=10"]
+
+
+def test_json_is_the_documented_document(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--json", *LAB, str(KAMAILIO / "S1.pcap")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report) == ["verdict", "captures"] and report["verdict"] == "conformant"
+    [capture] = report["captures"]
+    assert list(capture) == ["file", "frames", "sip_messages", "skipped", "calls"]
+    assert (capture["file"], capture["frames"], capture["sip_messages"], capture["skipped"]) == (
+        "S1.pcap", 26, 26, {})
+    [call] = capture["calls"]
+    assert list(call) == ["call_id", "proxy", "final_status", "branches", "violations"]
+    assert (call["call_id"], call["proxy"], call["final_status"], call["violations"]) == (
+        "S1-call@127.0.0.1", "127.0.0.1:5060", 200, [])
+    assert [list(b) for b in call["branches"]] == [
+        ["target", "via_branch", "injected", "final_status", "cancelled"]] * 2
+    assert [(b["target"], b["injected"], b["final_status"], b["cancelled"])
+            for b in call["branches"]] == [
+        ("sip:dev1@127.0.0.1:5071", False, 487, True),
+        ("sip:dev2@127.0.0.1:5072", True, 200, False)]
+
+
+def test_violations_exit_1_and_name_rule_and_frame(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    pkts = edit.read(KAMAILIO / "S4.pcap")
+    ok = edit.find(pkts, "SIP/2.0 200", sport=5060, contains="CANCEL")
+    path = edit.write(edit.drop(pkts, ok), tmp_path / "S4-broken.pcap")
+    junit = tmp_path / "out.xml"
+    assert main(["check", "--json", "--junit", str(junit), *LAB, str(path)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "violations"
+    [call] = report["captures"][0]["calls"]
+    cancel = edit.find(pkts, "CANCEL", sport=5070) + 1
+    assert [(v["rule"], v["frame"]) for v in call["violations"]] == [
+        ("cancel-answered", cancel), ("replay", cancel)]
+    root = ET.parse(junit).getroot()
+    assert (root.get("tests"), root.get("failures")) == ("14", "2")
+    failed = [case.get("name", "").split(":")[0] for case in root.iter("testcase")
+              if case.find("failure") is not None]
+    assert failed == ["cancel-answered", "replay"]
+
+
+def test_text_report_names_the_violation(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--preset", "none", str(KAMAILIO / "S6.pcap")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == ("verdict: conformant (1 capture(s), 1 call(s), "
+                                    "0 violation(s); no replay)")
+    assert "    branch 1 sip:dev2@127.0.0.1:5072 -> 486 (injected" in out
+    assert main(["check", "--preset", "kamailio-tsilo", str(KAMAILIO / "S3.pcap")]) == 1
+    out = capsys.readouterr().out
+    assert "VIOLATION replay [preset kamailio-tsilo] at frame 5: the proxy sent 408" in out
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["missing.pcap"], "no such capture file"),
+    (["--knob", "nope=1", "S1"], "has no knob 'nope'"),
+    (["--knob", "fr_timeout", "S1"], "--knob wants NAME=SECONDS"),
+    (["--preset", "asterisk", "S1"], "unknown preset 'asterisk'"),
+    (["--proxy", "localhost", "S1"], "--proxy wants IP:PORT"),
+    (["README.md"], "is not a pcap or pcapng file"),
+])
+def test_bad_input_exits_2_with_one_line(argv: list[str], error: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [str(KAMAILIO / "S1.pcap") if a == "S1" else
+            str(ROOT / a) if a == "README.md" else a for a in argv]
+    assert main(["check", *argv]) == 2
+    err = capsys.readouterr().err
+    assert error in err and len(err.strip().splitlines()) == 1
+
+
+def test_proxy_option_overrides_detection(capsys: pytest.CaptureFixture[str]) -> None:
+    """With --proxy naming the caller, no INVITE reaches that 'proxy': no calls, conformant."""
+    assert main(["check", "--json", "--proxy", "127.0.0.1:5070", str(KAMAILIO / "S2.pcap")]) == 0
+    assert json.loads(capsys.readouterr().out)["captures"][0]["calls"] == []

@@ -1,0 +1,109 @@
+"""Replay (`pushinject.conformance.replay`): the proxy's inputs through the reference core.
+
+Kept: every real Kamailio capture replays under kamailio-tsilo with the lab's timers, and a
+simulated capture replays under the preset that made it. Broken: a capture edited so that the
+proxy forgets a message, or a preset whose timers differ from the proxy's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import pcap_edit as edit
+from pushinject.conformance import CheckOptions, check_capture
+from pushinject.conformance.calls import find_calls
+from pushinject.conformance.capture import load_capture
+from pushinject.conformance.replay import Output, compare, replay
+from pushinject.presets import get_preset
+from pushinject.sim.run import run_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+KAMAILIO = ROOT / "data" / "kamailio"
+LAB = {"fr_timeout": 8.0, "fr_inv_timeout": 10.0}
+PROXY = ("127.0.0.1", 5060)
+
+
+def divergence(path: Path, preset: str, knobs: dict[str, float] | None = None) -> object:
+    capture = load_capture(path)
+    calls = find_calls(capture.messages, PROXY)
+    result = replay(capture.messages, PROXY, {c.call_id: c.caller for c in calls},
+                    get_preset(preset), knobs)
+    [(_, found)] = result.divergences.items()
+    return found
+
+
+@pytest.mark.parametrize("name", ["S1", "S2", "S3", "S4", "S5", "S6"])
+def test_real_kamailio_captures_replay_under_kamailio_tsilo(name: str) -> None:
+    assert divergence(KAMAILIO / f"{name}.pcap", "kamailio-tsilo", LAB) is None
+
+
+def test_replay_outputs_of_s1_match_what_kamailio_sent() -> None:
+    """The core, fed S1's inputs, sends the same (direction, method/status, target) sequence
+    as Kamailio for the call."""
+    capture = load_capture(KAMAILIO / "S1.pcap")
+    [call] = find_calls(capture.messages, PROXY)
+    result = replay(capture.messages, PROXY, {call.call_id: call.caller},
+                    get_preset("kamailio-tsilo"), LAB)
+    mine = [o.key for o in result.reference if o.call_id == call.call_id]
+    assert mine == [
+        ("caller", "100", ""), ("onward", "INVITE", "sip:dev1@127.0.0.1:5071"),
+        ("caller", "180", ""), ("onward", "INVITE", "sip:dev2@127.0.0.1:5072"),
+        ("caller", "180", ""), ("caller", "200", ""),
+        ("onward", "CANCEL", "sip:dev1@127.0.0.1:5071"),
+        ("onward", "ACK", "sip:dev2@127.0.0.1:5072"), ("onward", "ACK", "sip:dev1@127.0.0.1:5071"),
+        ("onward", "BYE", "sip:dev2@127.0.0.1:5072"), ("caller", "200", ""),
+    ]
+    assert sorted(o.key for o in result.actual if o.call_id == call.call_id) == sorted(mine)
+
+
+def test_replay_broken_by_kamailios_timer_under_default_knobs() -> None:
+    """S3's 408 comes from Kamailio's 8 s fr_timer; with the preset's 30 s default the
+    reference has sent nothing then, and the divergence names the 408's frame."""
+    found = divergence(KAMAILIO / "S3.pcap", "kamailio-tsilo")
+    pkts = edit.read(KAMAILIO / "S3.pcap")
+    timeout = edit.find(pkts, "SIP/2.0 408")
+    assert found is not None and found.frame == timeout + 1
+    assert found.message.startswith("the proxy sent 408 to 127.0.0.1:5070")
+
+
+def test_replay_broken_when_the_proxy_does_not_cancel(tmp_path: Path) -> None:
+    """S1 without the proxy's CANCEL to dev1: the reference CANCELs when dev2's 200 arrives,
+    and the divergence is blamed on that frame, the cause."""
+    pkts = edit.read(KAMAILIO / "S1.pcap")
+    pkts = edit.drop(pkts, edit.find(pkts, "CANCEL", sport=5060))
+    answer = edit.find(pkts, "SIP/2.0 200", sport=5072) + 1
+    found = divergence(edit.write(pkts, tmp_path / "S1.pcap"), "kamailio-tsilo", LAB)
+    assert found is not None
+    assert found.message == ("the kamailio-tsilo reference sends CANCEL "
+                             "sip:dev1@127.0.0.1:5071 to 127.0.0.1:5081 here; the proxy did "
+                             f"not (after frame {answer})")
+    assert found.frame == answer
+
+
+def test_a_simulated_capture_replays_under_its_own_preset(tmp_path: Path) -> None:
+    """The simulator's capture of the core under opensips replays without divergence; under
+    kamailio-tsilo the placeholder's difference shows (busy device, R32 vs (c) 10)."""
+    path = tmp_path / "busy.pcap"
+    path.write_bytes(run_scenario(ROOT / "data/scenarios/busy_then_pushed_answers.toml",
+                                  "opensips").pcap())
+    assert divergence(path, "opensips") is None
+    assert divergence(path, "kamailio-tsilo") is not None
+
+
+def test_compare_tolerates_reordering_within_the_tolerance() -> None:
+    """S4's Kamailio sends 487 then 200 (CANCEL) within a millisecond; the core 200 then 487:
+    the same within the tolerance, a divergence beyond it."""
+    def out(t: float, label: str) -> Output:
+        return Output(t, 0, "c", ("127.0.0.1", 5070), "caller", label, "")
+
+    actual = [out(1.0, "487"), out(1.0005, "200")]
+    assert compare(actual, [out(1.0, "200"), out(1.0, "487")], 0.5, 2.0, "p") is None
+    late = compare(actual, [out(1.0, "200"), out(1.9, "487")], 0.5, 2.0, "p")
+    assert late is not None and late.time == 1.0
+
+
+def test_check_reports_the_divergence_as_rule_replay() -> None:
+    [call] = check_capture(KAMAILIO / "S3.pcap", CheckOptions(preset="kamailio-tsilo")).calls
+    assert [v.rule for v in call.violations] == ["replay"]

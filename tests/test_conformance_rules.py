@@ -1,0 +1,317 @@
+"""Every rule of `pushinject.conformance.rules`: a capture that keeps it and one that breaks it.
+
+Kept: the real Kamailio captures in data/kamailio/ (and simulator captures where a real one
+does not show the situation). Broken: the same captures edited with Scapy (tests/pcap_edit.py):
+a dropped CANCEL, a duplicated branch, a rewritten status, a re-used Via branch, a forwarded
+100... Each broken capture must be reported under the rule, at the frame at fault. The replay
+is left out here (preset None) so that each test sees the rules alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import pcap_edit as edit
+from pushinject.conformance import RULES, CheckOptions, check_capture
+from pushinject.conformance.calls import find_calls
+from pushinject.conformance.capture import load_capture
+from pushinject.conformance.rules import RULE_IDS, RuleSettings, run_rules
+from pushinject.sim.run import run_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+KAMAILIO = ROOT / "data" / "kamailio"
+SCENARIOS = ROOT / "data" / "scenarios"
+RULES_ONLY = CheckOptions(preset=None)
+
+
+def found(path: Path, options: CheckOptions = RULES_ONLY) -> list[tuple[str, int]]:
+    """(rule, frame) of every violation in the capture's single call."""
+    [call] = check_capture(path, options).calls
+    return [(v.rule, v.frame) for v in call.violations]
+
+
+def branches(path: Path) -> list[str]:
+    """The Via branches of the capture's call, in order."""
+    capture = load_capture(path)
+    [call] = find_calls(capture.messages, ("127.0.0.1", 5060))
+    return [b.via_branch for b in call.branches]
+
+
+def simulated(tmp_path: Path, scenario: str, preset: str = "opensips") -> Path:
+    path = tmp_path / f"{scenario}.pcap"
+    path.write_bytes(run_scenario(SCENARIOS / f"{scenario}.toml", preset).pcap())
+    return path
+
+
+KEPT = {
+    "inject-registered": "S1", "no-duplicate-branch": "S1", "unique-via-branch": "S5",
+    "no-branch-after-final": "S1", "no-branch-after-6xx": "sim:decline_then_register",
+    "no-branch-after-cancel": "S4", "cancel-pending": "S1",
+    "no-forwarded-100": "sim:late_registration", "forward-provisional": "S1",
+    "forward-2xx": "S2", "best-final": "S6", "cancel-answered": "S4",
+    "retransmission-not-branch": "S1",
+}
+
+
+def test_every_rule_has_an_id_title_reference_and_a_keeping_capture() -> None:
+    assert RULE_IDS == tuple(KEPT)
+    for rule in RULES:
+        assert rule.title and ("RFC" in rule.reference or "SPEC-FACTS" in rule.reference)
+
+
+@pytest.mark.parametrize("rule", RULE_IDS)
+def test_rule_kept_by_a_real_capture(rule: str, tmp_path: Path) -> None:
+    """The capture named in KEPT shows the situation the rule is about and keeps it."""
+    source = KEPT[rule]
+    path = (simulated(tmp_path, source[4:]) if source.startswith("sim:")
+            else KAMAILIO / f"{source}.pcap")
+    assert [r for r, _ in found(path)] == []
+
+
+# ------------------------------------------------------------------ inject-registered (R1)
+
+def test_inject_registered_broken_when_the_registered_device_is_never_invited(
+        tmp_path: Path) -> None:
+    """RFC 3261 §16.5 (R1): S6 with dev2's branch removed: its REGISTER is not followed by a
+    branch; the violation names the REGISTER."""
+    pkts = edit.read(KAMAILIO / "S6.pcap")
+    b1 = branches(KAMAILIO / "S6.pcap")[1]
+    kept = [p for p in pkts if b1.encode() not in edit.sip(p)
+            and b"tag=dev2-" not in edit.sip(p)]
+    path = edit.write(kept, tmp_path / "S6-no-dev2.pcap")
+    register = edit.find(kept, "REGISTER", sport=5082)
+    assert ("inject-registered", register + 1) in found(path)
+
+
+def test_inject_registered_broken_when_injected_too_late() -> None:
+    """R1 with a limit: S1 injects dev2 within a millisecond, so a 0.1 ms limit breaks it
+    at the injected INVITE, and the default 2 s keeps it."""
+    tight = CheckOptions(preset=None, inject_within=0.0001)
+    pkts = edit.read(KAMAILIO / "S1.pcap")
+    invite = edit.find(pkts, "INVITE sip:dev2", sport=5060)
+    assert found(KAMAILIO / "S1.pcap", tight) == [("inject-registered", invite + 1)]
+    assert found(KAMAILIO / "S1.pcap") == []
+
+
+# ---------------------------------------------------------------- no-duplicate-branch (R2)
+
+def test_no_duplicate_branch_broken_by_a_second_branch_to_dev1(tmp_path: Path) -> None:
+    """RFC 3261 §16.5 (R2): S1 plus a second INVITE to dev1 under a new Via branch."""
+    pkts = edit.read(KAMAILIO / "S1.pcap")
+    i = edit.find(pkts, "INVITE sip:dev1", sport=5060)
+    b0 = branches(KAMAILIO / "S1.pcap")[0]
+    twin = edit.with_sip(pkts[i], edit.sip(pkts[i]).replace(b0.encode(), b"z9hG4bKtwin"),
+                         time=pkts[i].time + 0.3)
+    pkts.insert(i + 1, twin)
+    path = edit.write(pkts, tmp_path / "S1-twin.pcap")
+    assert ("no-duplicate-branch", i + 2) in found(path)
+
+
+# ------------------------------------------------------------------ unique-via-branch (R4)
+
+def test_unique_via_branch_broken_when_dev2_reuses_dev1s_branch(tmp_path: Path) -> None:
+    """RFC 3261 §16.6 step 8 (R4): S5 with the second branch's Via branch rewritten to the
+    first's; the violation names dev2's INVITE."""
+    b0, b1 = branches(KAMAILIO / "S5.pcap")
+    pkts = edit.replace(edit.read(KAMAILIO / "S5.pcap"), b1, b0)
+    path = edit.write(pkts, tmp_path / "S5-reused.pcap")
+    invite = edit.find(pkts, "INVITE sip:dev2", sport=5060)
+    assert ("unique-via-branch", invite + 1) in found(path)
+
+
+def test_unique_via_branch_broken_when_a_branch_reuses_the_callers(tmp_path: Path) -> None:
+    """R4: a branch must not carry the caller's own Via branch."""
+    pkts = edit.read(KAMAILIO / "S2.pcap")
+    b0 = branches(KAMAILIO / "S2.pcap")[0]
+    pkts = edit.replace(pkts, b0, "z9hG4bK-s2-alice-invite",
+                        where=lambda p: edit.sip(p).startswith(b"INVITE sip:dev1"))
+    path = edit.write(pkts, tmp_path / "S2-callers.pcap")
+    invite = edit.find(pkts, "INVITE sip:dev1", sport=5060)
+    assert ("unique-via-branch", invite + 1) in found(path)
+
+
+# ----------------------------------------------- no new branch after final / 6xx / CANCEL
+
+def _late_branch(pkts: list, after: int, target: str, dport: int) -> list:
+    """`pkts` with a new branch to `target` forwarded 10 ms after packet `after`."""
+    caller = edit.find(pkts, "INVITE sip:bob", sport=5070)
+    late = edit.forwarded_copy(pkts[caller], target, "z9hG4bKlate", dport=dport,
+                               time=pkts[after].time + 0.01)
+    return pkts[:after + 1] + [late] + pkts[after + 1:]
+
+
+def test_no_branch_after_final_broken_by_a_branch_after_the_200(tmp_path: Path) -> None:
+    """RFC 3261 §16.7 step 10, R36: S1 plus a branch to dev3 after the 200 reached the caller."""
+    pkts = edit.read(KAMAILIO / "S1.pcap")
+    ok = edit.find(pkts, "SIP/2.0 200", sport=5060, dport=5070)
+    pkts = _late_branch(pkts, ok, "sip:dev3@127.0.0.1:5073", 5073)
+    path = edit.write(pkts, tmp_path / "S1-late.pcap")
+    assert ("no-branch-after-final", ok + 2) in found(path)
+
+
+def test_no_branch_after_6xx_broken_by_a_branch_after_a_603(tmp_path: Path) -> None:
+    """RFC 3261 §16.7 step 5, R8: S6 with dev2's 486 rewritten to 603, then a new branch."""
+    pkts = edit.read(KAMAILIO / "S6.pcap")
+    busy = edit.find(pkts, "SIP/2.0 486", sport=5072)
+    pkts[busy] = edit.with_sip(pkts[busy], edit.sip(pkts[busy]).replace(
+        b"SIP/2.0 486 Busy Here", b"SIP/2.0 603 Decline"))
+    pkts = _late_branch(pkts, busy, "sip:dev3@127.0.0.1:5073", 5073)
+    path = edit.write(pkts, tmp_path / "S6-603.pcap")
+    assert ("no-branch-after-6xx", busy + 2) in found(path)
+
+
+def test_no_branch_after_cancel_broken_by_a_branch_after_the_callers_cancel(
+        tmp_path: Path) -> None:
+    """RFC 3261 §16.10, R12, R36: S4 plus a branch to dev1 after the caller's CANCEL."""
+    pkts = edit.read(KAMAILIO / "S4.pcap")
+    cancel = edit.find(pkts, "CANCEL", sport=5070)
+    pkts = _late_branch(pkts, cancel, "sip:dev1@127.0.0.1:5071", 5071)
+    path = edit.write(pkts, tmp_path / "S4-late.pcap")
+    assert ("no-branch-after-cancel", cancel + 2) in found(path)
+
+
+# ----------------------------------------------------------------------- cancel-pending (R9)
+
+def test_cancel_pending_broken_when_the_ringing_branch_is_never_cancelled(
+        tmp_path: Path) -> None:
+    """RFC 3261 §16.7 step 10 (R9): S1 without the CANCEL to dev1 and what followed it;
+    dev1 rang and is left pending. The violation names dev1's INVITE."""
+    pkts = edit.read(KAMAILIO / "S1.pcap")
+    b0 = branches(KAMAILIO / "S1.pcap")[0]
+    ok = edit.find(pkts, "SIP/2.0 200", sport=5060, dport=5070)
+    kept = [p for i, p in enumerate(pkts) if i <= ok or b0.encode() not in edit.sip(p)]
+    path = edit.write(kept, tmp_path / "S1-no-cancel.pcap")
+    invite = edit.find(kept, "INVITE sip:dev1", sport=5060)
+    assert found(path) == [("cancel-pending", invite + 1)]
+
+
+# --------------------------------------------------------------------- no-forwarded-100 (R7)
+
+def test_no_forwarded_100_broken_by_relaying_a_devices_100(tmp_path: Path) -> None:
+    """RFC 3261 §16.7 step 5 (R7): a simulated call whose device answers 100; a copy of that
+    100 sent on to the caller is reported."""
+    path = simulated(tmp_path, "late_registration")
+    pkts = edit.read(path)
+    trying = edit.find(pkts, "SIP/2.0 100", contains="z9hG4bK-px-1")
+    text = edit.sip(pkts[trying])
+    relayed = text.split(b"\r\n", 1)[0] + b"\r\n" + text.split(b"\r\n", 2)[2]  # top Via off
+    caller = edit.find(pkts, "SIP/2.0 100", contains="z9hG4bK-alice-1")
+    copy = edit.with_sip(pkts[caller], relayed, time=pkts[trying].time)
+    pkts.insert(trying + 1, copy)
+    broken = edit.write(pkts, tmp_path / "forwarded-100.pcap")
+    assert found(broken) == [("no-forwarded-100", trying + 2)]
+
+
+# -------------------------------------------------------- forward-provisional, forward-2xx
+
+def test_forward_provisional_broken_when_the_180_is_not_relayed(tmp_path: Path) -> None:
+    """RFC 3261 §16.7 step 5 (R7): S1 without the 180 the proxy relayed for dev1; the
+    violation names dev1's own 180."""
+    pkts = edit.read(KAMAILIO / "S1.pcap")
+    relayed = edit.find(pkts, "SIP/2.0 180", sport=5060, contains="dev1-")
+    pkts = edit.drop(pkts, relayed)
+    path = edit.write(pkts, tmp_path / "S1-no-180.pcap")
+    ringing = edit.find(pkts, "SIP/2.0 180", sport=5071)
+    assert found(path) == [("forward-provisional", ringing + 1)]
+
+
+def test_forward_2xx_broken_when_the_200_is_not_relayed(tmp_path: Path) -> None:
+    """R7: S2 without the 200 relayed to the caller; the violation names dev1's 200."""
+    pkts = edit.read(KAMAILIO / "S2.pcap")
+    pkts = edit.drop(pkts, edit.find(pkts, "SIP/2.0 200", sport=5060, dport=5070,
+                                     contains="INVITE"))
+    path = edit.write(pkts, tmp_path / "S2-no-200.pcap")
+    answer = edit.find(pkts, "SIP/2.0 200", sport=5071, contains="INVITE")
+    assert ("forward-2xx", answer + 1) in found(path)
+
+
+# ---------------------------------------------------------------------- best-final (R10)
+
+def _rewrite_status(pkts: list, index: int, old: bytes, new: bytes) -> None:
+    pkts[index] = edit.with_sip(pkts[index], edit.sip(pkts[index]).replace(old, new, 1))
+
+
+def test_best_final_broken_by_a_500_instead_of_486(tmp_path: Path) -> None:
+    """RFC 3261 §16.7 step 6 (R10): both branches said 486, the caller gets 500."""
+    pkts = edit.read(KAMAILIO / "S6.pcap")
+    final = edit.find(pkts, "SIP/2.0 486", sport=5060, dport=5070)
+    _rewrite_status(pkts, final, b"SIP/2.0 486 Busy Here", b"SIP/2.0 500 Server Error")
+    path = edit.write(pkts, tmp_path / "S6-500.pcap")
+    assert found(path) == [("best-final", final + 1)]
+
+
+def test_best_final_broken_when_a_6xx_loses_to_a_486(tmp_path: Path) -> None:
+    """R10: a 6xx wins over everything; S6 with dev2's 486 rewritten to 603 still gives the
+    caller 486."""
+    pkts = edit.read(KAMAILIO / "S6.pcap")
+    busy = edit.find(pkts, "SIP/2.0 486", sport=5072)
+    _rewrite_status(pkts, busy, b"SIP/2.0 486 Busy Here", b"SIP/2.0 603 Decline")
+    path = edit.write(pkts, tmp_path / "S6-603.pcap")
+    final = edit.find(pkts, "SIP/2.0 486", sport=5060, dport=5070)
+    assert ("best-final", final + 1) in found(path)
+
+
+# ------------------------------------------------------------------- cancel-answered (R12)
+
+def test_cancel_answered_broken_without_the_200_to_cancel(tmp_path: Path) -> None:
+    """RFC 3261 §9.2, §16.10 (R12): S4 without the proxy's 200 to the CANCEL."""
+    pkts = edit.read(KAMAILIO / "S4.pcap")
+    pkts = edit.drop(pkts, edit.find(pkts, "SIP/2.0 200", sport=5060, contains="CANCEL"))
+    path = edit.write(pkts, tmp_path / "S4-no-200.pcap")
+    cancel = edit.find(pkts, "CANCEL", sport=5070)
+    assert found(path) == [("cancel-answered", cancel + 1)]
+
+
+def test_cancel_answered_broken_by_a_480_instead_of_487(tmp_path: Path) -> None:
+    """R12: the cancelled INVITE of S4 answered 480 instead of 487."""
+    pkts = edit.read(KAMAILIO / "S4.pcap")
+    final = edit.find(pkts, "SIP/2.0 487", sport=5060)
+    _rewrite_status(pkts, final, b"SIP/2.0 487 Request canceled",
+                    b"SIP/2.0 480 Temporarily Unavailable")
+    path = edit.write(pkts, tmp_path / "S4-480.pcap")
+    assert found(path) == [("cancel-answered", final + 1)]
+
+
+# --------------------------------------------------------- retransmission-not-branch (R15)
+
+def _retransmitted(pkts: list) -> tuple[list, int]:
+    """S1 with the caller's INVITE and the proxy's INVITE to dev1 each sent twice."""
+    caller = edit.find(pkts, "INVITE sip:bob", sport=5070)
+    dev1 = edit.find(pkts, "INVITE sip:dev1", sport=5060)
+    again = edit.with_sip(pkts[caller], edit.sip(pkts[caller]), time=pkts[dev1].time + 0.5)
+    resent = edit.with_sip(pkts[dev1], edit.sip(pkts[dev1]), time=pkts[dev1].time + 0.5)
+    ring = edit.find(pkts, "SIP/2.0 180", sport=5060, contains="dev1-")
+    out = pkts[:ring + 1] + [again, resent] + pkts[ring + 1:]
+    return out, ring + 1
+
+
+def test_retransmissions_are_not_branches(tmp_path: Path) -> None:
+    """RFC 3261 §17.1.1.2, §17.2.1: copies of the caller's INVITE and of a forwarded INVITE
+    are retransmissions: still two branches, nothing reported."""
+    pkts, at = _retransmitted(edit.read(KAMAILIO / "S1.pcap"))
+    path = edit.write(pkts, tmp_path / "S1-retransmitted.pcap")
+    [call] = check_capture(path, RULES_ONLY).calls
+    assert [len(b.retransmissions) for b in call.call.branches] == [1, 0]
+    assert len(call.call.retransmissions) == 1
+    assert call.violations == ()
+
+
+def test_retransmission_not_branch_broken_by_a_new_branch_after_a_copy(tmp_path: Path) -> None:
+    """R15: after the caller's INVITE retransmission the proxy forks dev1 again under a new
+    Via branch (and so also duplicates it, R2)."""
+    pkts, at = _retransmitted(edit.read(KAMAILIO / "S1.pcap"))
+    b0 = branches(KAMAILIO / "S1.pcap")[0]
+    pkts[at + 1] = edit.with_sip(pkts[at + 1],
+                                 edit.sip(pkts[at + 1]).replace(b0.encode(), b"z9hG4bKagain"))
+    path = edit.write(pkts, tmp_path / "S1-refork.pcap")
+    assert found(path) == [("no-duplicate-branch", at + 2),
+                           ("retransmission-not-branch", at + 2)]
+
+
+def test_run_rules_orders_by_frame() -> None:
+    """`run_rules` on a real call returns nothing, and is what `check_capture` reports."""
+    capture = load_capture(KAMAILIO / "S5.pcap")
+    [call] = find_calls(capture.messages, ("127.0.0.1", 5060))
+    assert run_rules(call, RuleSettings()) == []
