@@ -101,16 +101,21 @@ class DecodedMessage:
     def json_line(self) -> str:
         """`to_json()` as one line of JSON (what `json.dumps` gives, built faster)."""
         f = self.fields
-        cseq = f"{f.cseq_number} {f.cseq_method}" if f.cseq_number is not None else None
+        esc = encode_basestring_ascii
+        method, call_id, branch = f.method, f.call_id, f.branch
+        from_tag, to_tag = f.from_tag, f.to_tag
         return (
             f'{{"frame": {self.frame}, "time": {self.time!r}, '
-            f'"source": {_string(f"{_host(self.source[0])}:{self.source[1]}")}, '
-            f'"destination": {_string(f"{_host(self.destination[0])}:{self.destination[1]}")}, '
-            f'"transport": {_string(self.transport)}, "method": {_string(f.method)}, '
+            f'"source": {_address_json(self.source)}, '
+            f'"destination": {_address_json(self.destination)}, '
+            f'"transport": "{self.transport}", '
+            f'"method": {"null" if method is None else esc(method)}, '
             f'"status": {"null" if f.status is None else f.status}, '
-            f'"call_id": {_string(f.call_id)}, "cseq": {_string(cseq)}, '
-            f'"branch": {_string(f.branch)}, "from_tag": {_string(f.from_tag)}, '
-            f'"to_tag": {_string(f.to_tag)}}}'
+            f'"call_id": {"null" if call_id is None else esc(call_id)}, '
+            f'"cseq": {"null" if f.cseq_number is None else esc(f"{f.cseq_number} {f.cseq_method}")}, '
+            f'"branch": {"null" if branch is None else esc(branch)}, '
+            f'"from_tag": {"null" if from_tag is None else esc(from_tag)}, '
+            f'"to_tag": {"null" if to_tag is None else esc(to_tag)}}}'
         )
 
     def __repr__(self) -> str:
@@ -119,8 +124,17 @@ class DecodedMessage:
                 f"{_host(self.destination[0])}:{self.destination[1]} {self.label}>")
 
 
-def _string(value: str | None) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
+_ADDRESSES: dict[Address, str] = {}
+
+
+def _address_json(address: Address) -> str:
+    """`"host:port"` as JSON text, remembered (captures repeat few addresses; bounded)."""
+    text = _ADDRESSES.get(address)
+    if text is None:
+        text = encode_basestring_ascii(f"{_host(address[0])}:{address[1]}")
+        if len(_ADDRESSES) < 65536:
+            _ADDRESSES[address] = text
+    return text
 
 
 def _host(host: str) -> str:

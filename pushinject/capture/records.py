@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pushinject.errors import UsageError
 
@@ -29,8 +28,7 @@ _PCAP_MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One captured frame as stored in the file (pcap record or pcapng packet block)."""
 
     frame: int
@@ -88,9 +86,34 @@ class RecordReader:
             quiet.setLevel(level)
 
     def _records(self, reader: Any) -> Iterator[Record]:
+        if self.format == "pcapng":
+            yield from self._pcapng_records(reader)
+            return
+        read = reader._read_packet
+        linktype = reader.linktype
+        scale = 1e9 if reader.nano else 1e6
+        size = self.size
+        position = 24
+        frame = 0
+        new = tuple.__new__  # builds the NamedTuple without its Python-level __new__
+        while True:
+            try:
+                data, meta = read(MAX_RECORD)
+            except EOFError:
+                self.truncated = position < size
+                break
+            caplen = meta.caplen
+            if len(data) < caplen and len(data) < MAX_RECORD:
+                self.truncated = True
+                break
+            frame += 1
+            self.position = position
+            position += 16 + caplen
+            yield new(Record, (frame, meta.sec + meta.usec / scale, linktype, data, meta.wirelen))
+        self.frames = frame
+
+    def _pcapng_records(self, reader: Any) -> Iterator[Record]:
         handle = reader.f
-        pcapng = self.format == "pcapng"
-        linktype = getattr(reader, "linktype", None)
         read = reader._read_packet
         frame = 0
         while True:
@@ -98,24 +121,13 @@ class RecordReader:
             try:
                 data, meta = read(MAX_RECORD)
             except EOFError:
-                if handle.tell() < self.size or start < self.size:
-                    self.truncated = True
+                self.truncated = start < self.size
                 break
             frame += 1
-            if pcapng:
-                resol = meta.tsresol
-                stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / resol
-                link = meta.linktype
-            else:
-                stamp = meta.sec + meta.usec / (1e9 if reader.nano else 1e6)
-                link = linktype
-                if len(data) < min(meta.caplen, MAX_RECORD):
-                    self.truncated = True
-                    self.frames = frame - 1
-                    return
-            self.frames = frame
             self.position = start
-            yield Record(frame, stamp, link, data, meta.wirelen)
+            stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / meta.tsresol
+            yield Record(frame, stamp, meta.linktype, data, meta.wirelen)
+        self.frames = frame
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[Record]:
