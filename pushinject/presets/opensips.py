@@ -44,7 +44,8 @@ PRESET = Preset(
         "listens to E_UL_CONTACT_INSERT only: a device that refreshes its existing binding is "
         "not injected (R24, pitfall (c) 1)",
         "its subscription ends after 20 s, long before the placeholder (pitfall (c) 7)",
-        "does not de-duplicate injected contacts (R37)",
+        "does not de-duplicate injected contacts (R37); listening to INSERT only, a refresh "
+        "cannot inject a contact twice (register_twice), where Kamailio relies on R43",
         "a caller CANCEL while only the placeholder exists gets 487 at once (R36)",
     ),
     factory=build,
