@@ -47,7 +47,7 @@ def test_strict_failure_is_one_line_exit_2(
     assert main(["parse", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err == (f"pushinject parse: error: {bad}: CSeq method INVITE differs from the "
-                   "request method OPTIONS (at byte 0)\n")
+                   "request method OPTIONS (at byte 25)\n")
 
 
 def test_lenient_mode_prints_defects(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,8 @@ been undone (RFC 3261 §7.3.1), so linear white space is just spaces and tabs he
 from __future__ import annotations
 
 __all__ = [
-    "WS", "LWS1", "TOKEN", "WORD", "QUOTED_STRING", "HOST", "PORT", "GEN_VALUE", "GENERIC_PARAM",
+    "WS", "LWS1", "TOKEN", "WORD", "QUOTED_STRING", "HOST", "PORT", "PORT16", "GEN_VALUE",
+    "GENERIC_PARAM",
     "PARAMS", "CALLID", "DIGITS", "METHOD", "RFC1123_DATE", "SIP_VERSION",
 ]
 
@@ -26,6 +27,9 @@ QUOTED_STRING = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x00-\x09\x0b\x0c\x0e-\x7f
 HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?)"
 #: port = 1*DIGIT
 PORT = r"[0-9]+"
+#: a port that fits in 16 bits (0-65535), so one match also checks the range
+PORT16 = (r"0*(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}"
+          r"|[0-9]{1,4})")
 #: gen-value = token / host / quoted-string; IPv6address allowed for Via received (§20.42)
 GEN_VALUE = rf"(?:{TOKEN}|{QUOTED_STRING}|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+)"
 #: generic-param = token [ EQUAL gen-value ], with SEMI before it

@@ -1,4 +1,4 @@
-"""Building requests and responses (RFC 3261 §8.1.1, §8.2.6) and the reason-phrase table (§21)."""
+"""Building requests and responses (RFC 3261 §8.1.1, §8.2.6) and reason phrases (§21)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ class StreamFramer:
     Any chunking of the same stream gives the same messages.
 
     >>> f = StreamFramer()
-    >>> f.feed(b"\\r\\n\\r\\nOPTIONS sip:a SIP/2.0\\r\\nl: 2\\r\\n\\r\\nhi\\r\\nSIP/2.0 200 OK\\r\\n")
+    >>> f.feed(b"\\r\\n\\r\\nOPTIONS sip:a SIP/2.0\\r\\nl: 2\\r\\n\\r\\nhi\\r\\n"
+    ...        b"SIP/2.0 200 OK\\r\\n")
     [b'OPTIONS sip:a SIP/2.0\\r\\nl: 2\\r\\n\\r\\nhi']
     >>> f.pending
     b'SIP/2.0 200 OK\\r\\n'

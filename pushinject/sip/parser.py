@@ -27,8 +27,10 @@ __all__ = ["parse_message", "VALIDATORS"]
 _TOKEN_RE = re.compile(TOKEN)
 #: option-tag lists checked in one match: option-tag *(COMMA option-tag) (RFC 3261 §20.37)
 _TOKEN_LIST_RE = re.compile(rf"{TOKEN}(?:[ \t]*,[ \t]*{TOKEN})*")
-_REQUEST_LINE_RE = re.compile(rf"({TOKEN}) (\S+) ({SIP_VERSION})")
-_STATUS_LINE_RE = re.compile(rf"({SIP_VERSION}) ([0-9]{{3}})(?: (.*))?", re.S)
+#: Request-Line = Method SP Request-URI SP SIP-Version; the version is case-insensitive (§7.1)
+_REQUEST_LINE_RE = re.compile(rf"({TOKEN}) (\S+) ((?i:{SIP_VERSION}))")
+#: Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2)
+_STATUS_LINE_RE = re.compile(rf"((?i:{SIP_VERSION})) ([0-9]{{3}})(?: (.*))?", re.S)
 _LENIENT_REQUEST_RE = re.compile(rf"[ \t]*({TOKEN})[ \t]+(.+?)[ \t]+(SIP/\S+)[ \t]*", re.I)
 _LENIENT_STATUS_RE = re.compile(r"[ \t]*(SIP/\S+)[ \t]+([0-9]+)(?:[ \t](.*))?", re.S | re.I)
 
@@ -97,7 +99,7 @@ def _split_head(data: bytes, start: int, faults: _Faults) -> tuple[bytes, int, s
     return data[start:].rstrip(b"\r\n"), len(data), "\r\n"
 
 
-def _start_line(line: str, faults: _Faults, strict: bool) -> tuple[str, str, str, bool]:
+def _start_line(line: str, faults: _Faults, at: int) -> tuple[str, str, str, bool]:
     """(method or version, uri or status, version or reason, is_request) of the start line."""
     m = _REQUEST_LINE_RE.fullmatch(line)
     if m is not None:
@@ -107,16 +109,16 @@ def _start_line(line: str, faults: _Faults, strict: bool) -> tuple[str, str, str
         return s.group(1), s.group(2), s.group(3) or "", False
     lm = _LENIENT_REQUEST_RE.fullmatch(line)
     if lm is not None and not line.upper().startswith("SIP/"):
-        faults(f"request line does not follow RFC 3261 §7.1 spacing: {line!r}", 0)
+        faults(f"request line does not follow RFC 3261 §7.1 spacing: {line!r}", at)
         uri = "".join(lm.group(2).split())
         if uri.startswith("<") and uri.endswith(">"):
             uri = uri[1:-1]
         return lm.group(1), uri, lm.group(3), True
     ls = _LENIENT_STATUS_RE.fullmatch(line)
     if ls is not None and len(ls.group(2)) == 3:
-        faults(f"status line does not follow RFC 3261 §7.2: {line!r}", 0)
+        faults(f"status line does not follow RFC 3261 §7.2: {line!r}", at)
         return ls.group(1), ls.group(2), (ls.group(3) or "").strip(), False
-    raise SIPParseError(f"not a SIP request or status line: {line[:80]!r}", 0)
+    raise SIPParseError(f"not a SIP request or status line: {line[:80]!r}", at)
 
 
 def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
@@ -147,7 +149,7 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
             len(sep) if line_no else 0)
 
     first, second, third, is_request = _start_line(
-        text if first_end < 0 else text[:first_end], faults, strict)
+        text if first_end < 0 else text[:first_end], faults, start)
     headers, line_of = _header_lines(text, first_end, sep, faults, offset)
 
     index: dict[str, list[int]] = {}
@@ -177,16 +179,18 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
     body = _frame_body(data, body_start, headers, index, faults)
     if is_request:
         method, uri_text, version = first, second, third
-        uri_text = _check_request(method, uri_text, version, headers, index, faults)
+        cseq = index.get("cseq")
+        uri_text = _check_request(method, uri_text, version, headers, cseq, faults, start,
+                                  offset(line_of[cseq[0]]) if cseq else start)
         return Request(method, uri_text, headers, body, faults.items, version=version,
                        strict=strict, _index=index)
     if third and not strict:
         third = third.strip()
     status = int(second)
     if not 100 <= status <= 699:
-        raise SIPParseError(f"status code {status} is outside 100-699", 0)
-    if first != "SIP/2.0":
-        faults(f"unsupported SIP version {first}", 0)
+        raise SIPParseError(f"status code {status} is outside 100-699", start)
+    if first.upper() != "SIP/2.0":
+        faults(f"unsupported SIP version {first}", start)
     return Response(status, third, headers, body, faults.items, version=first, strict=strict,
                     _index=index)
 
@@ -272,25 +276,24 @@ def _frame_body(
 
 def _check_request(
     method: str, uri_text: str, version: str, headers: list[tuple[str, str]],
-    index: dict[str, list[int]], faults: _Faults,
+    cseq: list[int] | None, faults: _Faults, at: int, cseq_at: int,
 ) -> str:
     """Check Request-URI, version and CSeq method (RFC 3261 §7.1, §8.1.1.5, §19.1.1);
     returns the Request-URI text to keep."""
-    if version != "SIP/2.0":
-        faults(f"unsupported SIP version {version}", 0)
+    if version.upper() != "SIP/2.0":
+        faults(f"unsupported SIP version {version}", at)
+    uri_at = at + len(method) + 1
     if uri_text.startswith("<") and uri_text.endswith(">"):
-        faults("the Request-URI is enclosed in angle brackets", len(method) + 1)
+        faults("the Request-URI is enclosed in angle brackets", uri_at)
         uri_text = uri_text[1:-1]
     try:
         has_headers = check_uri(uri_text)
     except SIPParseError as exc:
-        raise SIPParseError(f"bad Request-URI: {exc.reason}", len(method) + 1) from None
+        raise SIPParseError(f"bad Request-URI: {exc.reason}", uri_at) from None
     if has_headers:
-        faults("the Request-URI carries URI headers (RFC 3261 §19.1.1 forbids them)",
-               len(method) + 1)
-    positions = index.get("cseq")
-    if positions:
-        parts = headers[positions[0]][1].split()
+        faults("the Request-URI carries URI headers (RFC 3261 §19.1.1 forbids them)", uri_at)
+    if cseq:
+        parts = headers[cseq[0]][1].split()
         if len(parts) == 2 and parts[1] != method:
-            faults(f"CSeq method {parts[1]} differs from the request method {method}", 0)
+            faults(f"CSeq method {parts[1]} differs from the request method {method}", cseq_at)
     return uri_text

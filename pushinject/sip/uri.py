@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
-from pushinject.sip.abnf import HOST, PORT
+from pushinject.sip.abnf import HOST, PORT, PORT16
 from pushinject.sip.errors import SIPParseError
 
 __all__ = ["URI", "SipURI", "TelURI", "AbsoluteURI", "parse_uri", "check_uri", "URI_PATTERN"]
@@ -36,12 +36,9 @@ _SIP_RE = re.compile(
 #: telephone-subscriber, loosely (RFC 3966 §3): digits and visual separators, then parameters
 _TEL_RE = re.compile(r"(\+?[0-9A-Fa-f*#\-.()]+)((?:;[A-Za-z0-9\-]+(?:=[^;]+)?)*)")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):(.+)", re.S)
-#: port = 1*DIGIT, limited to 0-65535 so one match checks the range
-_PORT_16 = (r"0*(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}"
-            r"|[0-9]{1,4})")
 #: any URI pushinject accepts, as one pattern (for checking without building)
 URI_PATTERN = (
-    rf"(?:[Ss][Ii][Pp][Ss]?:(?:{_USER}(?::{_PASSWORD})?@)?{HOST}(?::{_PORT_16})?{_URI_PARAMS}"
+    rf"(?:[Ss][Ii][Pp][Ss]?:(?:{_USER}(?::{_PASSWORD})?@)?{HOST}(?::{PORT16})?{_URI_PARAMS}"
     rf"(?:\?{_HEADERS})?"
     rf"|[Tt][Ee][Ll]:\+?[0-9A-Fa-f*#\-.()]+(?:;[A-Za-z0-9\-]+(?:=[^;<>\s]+)?)*"
     rf"|(?![Ss][Ii][Pp][Ss]?:|[Tt][Ee][Ll]:)[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>\"]+)"
@@ -252,7 +249,10 @@ def check_uri(text: str) -> bool:
     if _URI_RE.fullmatch(text) is None:
         _match(text)  # raises with the precise reason
         raise SIPParseError(f"not a valid URI: {text!r}")
-    return "?" in text and text[:3].lower() == "sip" and _match(text)[2].group(6) is not None  # type: ignore[union-attr]
+    if "?" not in text or text[:3].lower() != "sip":
+        return False
+    match = _match(text)[2]
+    return match is not None and match.group(6) is not None
 
 
 def parse_uri(text: str) -> URI:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pushinject.sip.abnf import (
-    CALLID, DIGITS, GEN_VALUE, HOST, LWS1, METHOD, PARAMS, PORT, QUOTED_STRING, RFC1123_DATE,
-    TOKEN, WS,
+    CALLID, DIGITS, GEN_VALUE, HOST, LWS1, METHOD, PARAMS, PORT, PORT16, QUOTED_STRING,
+    RFC1123_DATE, TOKEN, WS,
 )
 from pushinject.sip.errors import SIPParseError
 from pushinject.sip.uri import URI, URI_PATTERN, check_uri, parse_uri
@@ -34,7 +34,7 @@ MAX_DELTA_SECONDS = 2**32 - 1
 
 _PARAM_RE = re.compile(rf"{WS};{WS}({TOKEN})(?:{WS}={WS}({GEN_VALUE}))?")
 _VIA_RE = re.compile(
-    rf"({TOKEN}){WS}/{WS}({TOKEN}){WS}/{WS}({TOKEN}){LWS1}({HOST})(?:{WS}:{WS}({PORT}))?"
+    rf"({TOKEN}){WS}/{WS}({TOKEN}){WS}/{WS}({TOKEN}){LWS1}({HOST})(?:{WS}:{WS}({PORT16}))?"
     rf"({PARAMS}){WS}"
 )
 _NAME_ADDR_RE = re.compile(
