@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from pushinject.core.contact_events import qval
 from pushinject.core.ids import CountingIds
 from pushinject.core.location import LocationService, PushParams, RegistrarConfig
+from pushinject.core.registrar_replay import ReplayRow, replay_registers, same_listing
 from pushinject.core.subscriptions import Subscriptions
 from pushinject.errors import LocalProtocolError
 from pushinject.sip import Request, make_request
@@ -555,52 +555,19 @@ def test_refresh_push_is_off_by_default() -> None:
 # -- replaying real registrars: the 200 lists what they listed ---------------------------------------
 
 
-def _replay_registers(path: Path) -> list[tuple[float, Any, Any]]:
-    """Feed every REGISTER a real registrar accepted (2xx) to ours, at its capture time.
-
-    Challenged or refused REGISTERs changed nothing there and are left out. Returns (time,
-    our response, their response) per accepted REGISTER.
-    """
+def _replay(path: Path) -> list[ReplayRow]:
     from pushinject.capture.decoder import decode
 
-    loc = service()
-    pending: dict[tuple[str, int, str | None], tuple[Any, Any, float, str]] = {}
-    start: float | None = None
-    out = []
-    for item in decode(path):
-        msg = item.message
-        if msg.cseq.method != "REGISTER":
-            continue
-        start = item.time if start is None else start
-        key = (msg.call_id, msg.cseq.number, msg.top_via.branch)
-        if not hasattr(msg, "status"):
-            pending[key] = (msg, item.source, item.time - start, item.transport)
-        elif 200 <= msg.status < 300 and key in pending:
-            request, source, now, transport = pending.pop(key)
-            ours = loc.register(request, source, now, transport=transport)
-            out.append((now, ours.response, msg))
-    return out
-
-
-def _same_listing(ours: Any, theirs: Any) -> bool:
-    """Same bindings in the same order: URIs equal (§19.1.4), q equal, expires within 1 s
-    (the real registrar counts whole seconds of its own clock)."""
-    a = [(c.uri, c.expires, c.q) for c in ours.contacts]
-    b = [(c.uri, c.expires, c.q) for c in theirs.contacts]
-    return len(a) == len(b) and all(
-        ua == ub and qa == qb and ea is not None and eb is not None and abs(ea - eb) <= 1
-        for (ua, ea, qa), (ub, eb, qb) in zip(a, b, strict=True)
-    )
+    return replay_registers(decode(path), service())
 
 
 @pytest.mark.parametrize(("capture", "accepted"), [("S1", 2), ("S2", 1), ("S5", 2), ("S6", 2)])
 def test_10_3_step8_our_200_lists_what_kamailio_listed(capture: str, accepted: int) -> None:
     """The project's own captures of Kamailio 5.6.3 (data/kamailio): same Contact list."""
-    rows = _replay_registers(DATA / "kamailio" / f"{capture}.pcap")
+    rows = _replay(DATA / "kamailio" / f"{capture}.pcap")
     assert len(rows) == accepted
-    for _, ours, theirs in rows:
-        assert ours.status == 200
-        assert _same_listing(ours, theirs), (ours.get_all("Contact"), theirs.get_all("Contact"))
+    for row in rows:
+        assert row.agrees, (row.ours.get_all("Contact"), row.theirs.get_all("Contact"))
 
 
 @pytest.mark.parametrize(
@@ -616,7 +583,18 @@ def test_10_3_step8_our_200_lists_what_third_party_registrars_listed(
 ) -> None:
     """Real captures (shared/pcaps): after each accepted REGISTER, the same bindings, q and
     remaining expires as the registrar that answered it."""
-    rows = _replay_registers(pcaps_dir / capture)
+    rows = _replay(pcaps_dir / capture)
     assert len(rows) == accepted
-    for _, ours, theirs in rows:
-        assert _same_listing(ours, theirs), (ours.get_all("Contact"), theirs.get_all("Contact"))
+    for row in rows:
+        assert row.agrees, (row.ours.get_all("Contact"), row.theirs.get_all("Contact"))
+
+
+def test_same_listing_tolerates_one_second_and_nothing_more() -> None:
+    loc = service()
+    ours = loc.register(reg(["<sip:a@h1>;q=0.5"]), DEVICE, 0.0).response
+    theirs = loc.register(reg(["<sip:a@h1>;q=0.5;expires=3599"], cseq=2), DEVICE, 0.0).response
+    assert same_listing(ours, theirs)
+    other = loc.register(reg(["<sip:a@h1>;q=0.5;expires=3000"], cseq=3), DEVICE, 0.0).response
+    assert not same_listing(ours, other)
+    assert not same_listing(ours, loc.register(reg(["<sip:b@h2>"], call_id="x"), DEVICE,
+                                               0.0).response)
