@@ -89,3 +89,34 @@ def test_load_capture_counts_frames_and_refuses_non_captures(tmp_path: Path) -> 
         load_capture(junk)
     with pytest.raises(UsageError):
         load_capture(tmp_path / "missing.pcap")
+
+
+@pytest.mark.parametrize("name", ["S1", "S2", "S5", "S6"])
+def test_calls_agree_with_the_capture_call_summaries(name: str) -> None:
+    """The checker's calls and `pushinject.capture.calls` read the same branches from the
+    bundled captures (target, Via branch, injected, cancelled, provisional, final)."""
+    from pushinject.capture import decode
+    from pushinject.capture.calls import calls
+
+    path = KAMAILIO / f"{name}.pcap"
+    [theirs] = calls(decode(path))
+    capture = load_capture(path)
+    [call] = find_calls(capture.messages, ("127.0.0.1", 5060))
+    mine = call.summary()
+
+    def facts(s: object) -> list[tuple[object, ...]]:
+        return [(b.target, b.via_branch, b.injected, b.cancelled, b.provisional,
+                 b.final_status) for b in s.branches]  # type: ignore[attr-defined]
+
+    assert facts(mine) == facts(theirs)
+    assert (mine.final_status, mine.cancelled_by_caller) == (
+        theirs.final_status, theirs.cancelled_by_caller)
+
+
+def test_summary_times_from_an_origin() -> None:
+    capture = load_capture(KAMAILIO / "S1.pcap")
+    [call] = find_calls(capture.messages, ("127.0.0.1", 5060))
+    summary = call.summary(origin=call.invite_at, ndigits=0)
+    assert (summary.invite_at, summary.final_at,
+            [(b.opened_at, b.final_at) for b in summary.branches]) == (
+        0.0, 2.0, [(0.0, 2.0), (1.0, 2.0)])

@@ -136,26 +136,30 @@ class CallRecord:
         final = self.final
         return final.status if final else None
 
-    def summary(self) -> CallSummary:
-        """The call as a `pushinject.core.summary.CallSummary` (times from the capture)."""
+    def summary(self, origin: float = 0.0, ndigits: int | None = None) -> CallSummary:
+        """The call as a `pushinject.core.summary.CallSummary`: times are capture timestamps
+        minus `origin`, rounded to `ndigits` decimals when given."""
         from pushinject.core.summary import BranchSummary, CallSummary
+
+        def at(t: float) -> float:
+            return t - origin if ndigits is None else round(t - origin, ndigits)
 
         branches = []
         for b in self.branches:
             final = b.final
             branches.append(BranchSummary(
                 index=b.index, target=b.target, via_branch=b.via_branch, kind="real",
-                injected=b.injected, opened_at=b.opened_at,
+                injected=b.injected, opened_at=at(b.opened_at),
                 provisional=tuple(r.status for r in b.provisional),
                 final_status=final.status if final else None,
-                final_at=final.time if final else None, cancelled=b.cancelled,
-                cancelled_at=b.cancels[0].time if b.cancels else None))
+                final_at=at(final.time) if final else None, cancelled=b.cancelled,
+                cancelled_at=at(b.cancels[0].time) if b.cancels else None))
         final = self.final
         return CallSummary(
             call_id=self.call_id, caller=self.caller_uri, callee=self.uri,
-            invite_at=self.invite_at, final_status=final.status if final else None,
-            final_at=final.time if final else None, cancelled_by_caller=self.cancel is not None,
-            branches=tuple(branches))
+            invite_at=at(self.invite_at), final_status=final.status if final else None,
+            final_at=at(final.time) if final else None,
+            cancelled_by_caller=self.cancel is not None, branches=tuple(branches))
 
     def to_json(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "proxy": address_text(self.proxy),
