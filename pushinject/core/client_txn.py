@@ -111,7 +111,7 @@ class ClientTransaction:
     """
 
     __slots__ = ("request", "destination", "reliable", "values", "state", "timers", "_a_interval",
-                 "last_ack")
+                 "last_ack", "branch")
 
     def __init__(
         self,
@@ -121,8 +121,11 @@ class ClientTransaction:
         *,
         reliable: bool = False,
         values: TimerValues = TimerValues(),
+        branch: str | None = None,
     ) -> None:
         self.request = request
+        #: the top Via branch of `request`, which identifies the transaction (RFC 3261 §17.1.3)
+        self.branch: str = branch if branch is not None else str(request.top_via.branch)
         self.destination = destination
         self.reliable = reliable
         self.values = values
@@ -133,10 +136,6 @@ class ClientTransaction:
         if not reliable:
             self.timers.arm("A", now + values.t1)
         self.timers.arm("B", now + values.b)
-
-    @property
-    def branch(self) -> str:
-        return str(self.request.top_via.branch)
 
     def start(self) -> list[Action]:
         """The first transmission of the request."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from pushinject.core.actions import Send
 from pushinject.core.client_txn import TRANSITIONS as CLIENT_TRANSITIONS
 from pushinject.core.client_txn import ClientInput, ClientState, ClientTransaction, Outcome
-from pushinject.core.messages import build_cancel, via_value
+from pushinject.core.messages import build_cancel, forwarded_request, via_value
 from pushinject.core.selection import best_response, status_to_send
 from pushinject.core.server_txn import ServerInput, ServerState, ServerTransaction
 from pushinject.core.summary import BranchSummary, CallSummary
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from pushinject.core.location import Binding
     from pushinject.core.timers import TimerValues
     from pushinject.core.types import Address, TxnId
-    from pushinject.sip import Request, Response
+    from pushinject.sip import URI, Request, Response
 
 __all__ = ["REASON_ELSEWHERE", "REASON_NO_ANSWER", "ContextConfig", "Branch", "ResponseContext"]
 
@@ -213,24 +213,27 @@ class ResponseContext:
 
     def fork(
         self,
-        request: Request,
+        uri: URI,
         destination: Address,
         now: float,
         *,
+        routes: tuple[str, ...] = (),
         injected: bool = False,
         binding: Binding | None = None,
         reliable: bool = False,
     ) -> tuple[Branch, list[Action]]:
-        """Send `request` (already carrying its Request-URI, Route set and Max-Forwards) as a new
-        branch with a new Via branch (RFC 3261 §16.6 steps 8 and 10; R4)."""
+        """Send a copy of the stored request to `uri` as a new branch with a new client
+        transaction and Via branch (RFC 3261 §16.6 steps 2–10; R4); `routes` is the contact's
+        Path (R35). Raises `LocalProtocolError` when `refusal()` forbids it."""
         if self.refusal():
             raise LocalProtocolError(f"no new branch allowed (code {self.refusal()})")
-        via = via_value(self.config.host, self.config.port, self.ids.branch())
-        request = request.with_header_prepended("Via", via)
+        via_branch = self.ids.branch()
+        via = via_value(self.config.host, self.config.port, via_branch)
+        request = forwarded_request(self.request, uri, via, routes)
         txn = ClientTransaction(request, destination, now, reliable=reliable,
-                                values=self.config.timers)
+                                values=self.config.timers, branch=via_branch)
         branch = Branch(index=len(self.branches), kind=BranchKind.REAL, opened_at=now,
-                        injected=injected, target=str(request.uri), request=request,
+                        injected=injected, target=str(uri), request=request,
                         destination=destination, txn=txn, binding=binding,
                         fr_at=now + self.config.fr_timeout)
         self.branches.append(branch)

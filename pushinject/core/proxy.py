@@ -34,7 +34,7 @@ from pushinject.core.events import Received, TransportFailed
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
-    response_destination, uri_address, via_value, with_received,
+    forwarded_request, response_destination, uri_address, via_value, with_received,
 )
 from pushinject.core.script_api import ScriptContext
 from pushinject.core.server_txn import ServerInput, ServerTransaction
@@ -230,6 +230,7 @@ class Proxy:
     def track(self, ctx: ResponseContext, actions: list[Action]) -> list[Action]:
         """Re-arm `ctx`'s timer, and retire it once it is finished; returns `actions`."""
         if ctx.finished:
+            self._timers.discard(ctx)
             self._retire(ctx)
         else:
             self._timers.schedule(ctx)
@@ -272,6 +273,8 @@ class Proxy:
         return host.strip("[]") == self.config.host and (port or 5060) == self.config.port
 
     def _strip_own_route(self, msg: Request) -> Request:
+        if not msg.has("Route"):
+            return msg
         routes = msg.routes
         if routes and self._is_me(str(getattr(routes[0].uri, "host", "")),
                                   getattr(routes[0].uri, "port", None)):
@@ -292,30 +295,18 @@ class Proxy:
         host = uri.params.get("maddr") or uri.host
         return uri_address(str(host), uri.port)
 
-    @staticmethod
-    def _outgoing(request: Request, uri: Any, routes: tuple[str, ...] = ()) -> Request:
-        """The copy of `request` a branch sends: new Request-URI, Max-Forwards minus one,
-        the Path of the contact as Route set (RFC 3261 §16.6 steps 1–3, 6; R35)."""
-        out = request.with_uri(uri)
-        mf = request.max_forwards
-        out = out.with_header("Max-Forwards", str(70 if mf is None else mf - 1))
-        for value in reversed(routes):
-            out = out.with_header_prepended("Route", value)
-        return out
-
     def forward_stateless(self, msg: Request) -> list[Action]:
         """Forward a request without a transaction (RFC 3261 §16.11)."""
-        branch = self.ids.branch()
-        out = self._outgoing(msg, msg.uri)
-        out = out.with_header_prepended("Via", via_value(self.config.host, self.config.port,
-                                                         branch))
+        via = via_value(self.config.host, self.config.port, self.ids.branch())
+        out = forwarded_request(msg, msg.uri, via)
         return [Send(message=out, destination=self._next_hop(out))]
 
-    def _fork(self, ctx: ResponseContext, request: Request, destination: Address, now: float,
-              binding: Binding | None, injected: bool) -> list[Action]:
-        transport = str(request.uri.params.get("transport") or "udp").lower()  # type: ignore[attr-defined]
-        branch, actions = ctx.fork(request, destination, now, injected=injected, binding=binding,
-                                   reliable=transport in _RELIABLE)
+    def _fork(self, ctx: ResponseContext, uri: Any, destination: Address, now: float,
+              binding: Binding | None, injected: bool, routes: tuple[str, ...] = ()
+              ) -> list[Action]:
+        transport = str(uri.params.get("transport") or "udp").lower()
+        branch, actions = ctx.fork(uri, destination, now, routes=routes, injected=injected,
+                                   binding=binding, reliable=transport in _RELIABLE)
         assert branch.txn is not None
         self._clients[branch.txn.branch] = ctx
         return self.track(ctx, actions)
@@ -326,15 +317,14 @@ class Proxy:
         if ctx.refusal():
             return []
         uri, destination, routes = contact_route(binding)
-        request = self._outgoing(ctx.request, uri, routes)
-        return self._fork(ctx, request, destination, now, binding, injected)
+        return self._fork(ctx, uri, destination, now, binding, injected, routes)
 
     def fork_uri(self, ctx: ResponseContext, now: float) -> list[Action]:
-        """A branch to the Request-URI of the stored request itself."""
+        """A branch to the Request-URI of the stored request itself (next hop: its first
+        Route, else the Request-URI)."""
         if ctx.refusal():
             return []
-        request = self._outgoing(ctx.request, ctx.request.uri)
-        return self._fork(ctx, request, self._next_hop(request), now, None, False)
+        return self._fork(ctx, ctx.request.uri, self._next_hop(ctx.request), now, None, False)
 
     def gruu_instance(self, ctx: ResponseContext) -> str | None:
         """The instance a GRUU Request-URI names (`gr` parameter, R42), else None."""

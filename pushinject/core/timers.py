@@ -92,10 +92,12 @@ class TimerOwner(Protocol):
 
 
 class TimerQueue:
-    """A heap of (deadline, owner) with lazy invalidation.
+    """A heap of (deadline, owner), so that among thousands of owners the due ones are found
+    without scanning them all.
 
-    Call `schedule(owner)` after anything that may have moved the owner's deadline; stale heap
-    entries are skipped because the owner's `get_timer()` no longer agrees with them.
+    Call `schedule(owner)` after anything that may have moved the owner's deadline (it reads
+    `owner.get_timer()`); heap entries that no longer match the last scheduled deadline are
+    skipped. `discard(owner)` forgets an owner.
 
     >>> class O:
     ...     def __init__(self, at): self.at = at
@@ -103,26 +105,33 @@ class TimerQueue:
     >>> q = TimerQueue(); a, b = O(3.0), O(1.0)
     >>> q.schedule(a); q.schedule(b); q.get_timer()
     1.0
-    >>> b.at = None; q.get_timer()
+    >>> b.at = None; q.schedule(b); q.get_timer()
     3.0
-    >>> q.pop_due(5.0) == [a]
-    True
+    >>> q.pop_due(5.0) == [a], q.get_timer()
+    (True, None)
     """
 
-    __slots__ = ("_heap", "_seq")
+    __slots__ = ("_heap", "_seq", "_at")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, TimerOwner]] = []
         self._seq = itertools.count()
+        self._at: dict[TimerOwner, float] = {}
 
     def schedule(self, owner: TimerOwner) -> None:
         at = owner.get_timer()
-        if at is not None:
+        if at is None:
+            self._at.pop(owner, None)
+        elif self._at.get(owner) != at:
+            self._at[owner] = at
             heapq.heappush(self._heap, (at, next(self._seq), owner))
 
+    def discard(self, owner: TimerOwner) -> None:
+        self._at.pop(owner, None)
+
     def _clean(self) -> None:
-        heap = self._heap
-        while heap and heap[0][2].get_timer() != heap[0][0]:
+        heap, scheduled = self._heap, self._at
+        while heap and scheduled.get(heap[0][2]) != heap[0][0]:
             heapq.heappop(heap)
 
     def get_timer(self) -> float | None:
@@ -130,18 +139,17 @@ class TimerQueue:
         return self._heap[0][0] if self._heap else None
 
     def pop_due(self, now: float) -> list[TimerOwner]:
-        """Owners whose current deadline is at or before `now`, each once, earliest first."""
+        """Owners whose scheduled deadline is at or before `now`, earliest first; they are
+        forgotten until scheduled again."""
         out: list[TimerOwner] = []
-        seen: set[int] = set()
         heap = self._heap
         while True:
             self._clean()
             if not heap or heap[0][0] > now:
                 return out
             _, _, owner = heapq.heappop(heap)
-            if id(owner) not in seen:
-                seen.add(id(owner))
-                out.append(owner)
+            del self._at[owner]
+            out.append(owner)
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._at)
