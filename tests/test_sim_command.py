@@ -78,3 +78,12 @@ def test_the_header_says_where_ladder_time_starts(capsys: pytest.CaptureFixture[
     assert lines[0] == ("the caller cancels while nobody is registered [opensips]; "
                         "ladder times count from 1 s")
     assert lines[-1] == "final: 487 at 5.0  messages: 6"
+
+
+def test_svg_option_writes_the_branch_graph_identically(tmp_path: Path) -> None:
+    first, second = tmp_path / "1.svg", tmp_path / "2.svg"
+    assert main(["simulate", str(SCENARIO), "--json", "--svg", str(first)]) == 0
+    assert main(["simulate", str(SCENARIO), "--json", "--svg", str(second)]) == 0
+    text = first.read_text()
+    assert text == second.read_text()
+    assert "<svg" in text and "injected at 2.5 s" in text
