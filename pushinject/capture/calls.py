@@ -24,6 +24,14 @@ def _user_host(uri: Any) -> tuple[str | None, str | None]:
     return getattr(uri, "user", None), getattr(uri, "host", None)
 
 
+def _parsed(msg: Any) -> Any:
+    """The parsed message, or None when even lenient parsing refuses it."""
+    try:
+        return msg.message
+    except ValueError:
+        return None
+
+
 def calls(messages: Iterable[Any], origin: float = 0.0) -> list[CallSummary]:
     """One `CallSummary` per INVITE server transaction of a proxy, in order of arrival.
 
@@ -31,7 +39,8 @@ def calls(messages: Iterable[Any], origin: float = 0.0) -> list[CallSummary]:
     seconds since the start of the capture).
     """
     msgs = list(messages)
-    invites = [m for m in msgs if m.fields.method == "INVITE" and m.fields.to_tag is None]
+    invites = [m for m in msgs if m.fields.method == "INVITE" and m.fields.to_tag is None
+               and _parsed(m) is not None]
     out: list[CallSummary] = []
     seen_branches: set[str | None] = set()
     for incoming in invites:
@@ -61,7 +70,7 @@ def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], origin: float
     callee = incoming.message.uri
     registers = [m.time for m in msgs
                  if m.fields.method == "REGISTER" and m.destination[0] == proxy_host
-                 and m.time >= incoming.time
+                 and m.time >= incoming.time and _parsed(m) is not None
                  and _user_host(m.message.to.uri)[0] == _user_host(callee)[0]]
     branches = []
     for index, fwd in enumerate(forwarded):

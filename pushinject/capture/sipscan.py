@@ -164,5 +164,5 @@ def fields_of(message: Any) -> Fields:
         attempt(lambda: message.top_via.branch),
         attempt(lambda: message.from_.tag),
         attempt(lambda: message.to.tag),
-        not any("Content-Length" in d or "empty line" in d for d in message.defects),
+        not any(d.startswith(("Content-Length", "no empty line")) for d in message.defects),
     )
