@@ -83,6 +83,7 @@ def test_minimal_file_takes_defaults_and_the_file_stem_as_name() -> None:
         ("[caller]\ninvite_at = 3\ncancel_at = 2\n",
          "s.toml:3: caller.cancel_at: must come after invite_at"),
         ('name = "x"\n', "s.toml: caller: missing required table [caller]"),
+        ("[caller]\ninvite_at = 1\n[devices]\nname = 1\n", "s.toml:3: devices: unknown key"),
         ("[caller]\ninvite_at = 1\n[[device]]\nring_after = 1\n",
          "s.toml:3: device: each device needs a name"),
     ],

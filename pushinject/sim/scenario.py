@@ -106,29 +106,29 @@ _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
 
 
 def _line_of(text: str, table: str | None, index: int, key: str | None) -> int:
-    """The 1-based line of `key` inside `[table]` (or the `index`-th `[[table]]`); 0 if absent.
-
-    Without `key`, the line of the table header itself. Good enough for the flat files this
-    module reads (no inline tables spanning lines, no dotted keys).
+    """The 1-based line of `key` in `[table]` (or in the `index`-th `[[table]]`, or at the top
+    level when `table` is None); the table's header line when the key is absent or None; 0 when
+    neither is found. Enough for the flat files this module reads (no dotted keys).
     """
     current: str | None = None
-    seen = -1
+    count = -1
     header_line = 0
+    assignment = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=") if key is not None else None
     for number, raw in enumerate(text.splitlines(), start=1):
         header = _HEADER.match(raw)
         if header:
             current = header.group(2)
+            if table is None and current == key:  # a misspelt top-level table
+                return number
             if current == table:
-                seen += 1 if header.group(1) == "[[" else 0
-                if header.group(1) == "[":
-                    seen = index
-                if seen == index:
+                count = count + 1 if header.group(1) == "[[" else index
+                if count == index:
                     header_line = number
             continue
-        in_place = current == table and (table is None or seen == index)
-        if in_place and key is not None and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", raw):
+        here = current == table and (table is None or count == index)
+        if here and assignment is not None and assignment.match(raw):
             return number
-    return header_line if key is None or table is not None and header_line else 0
+    return header_line
 
 
 class _Reader:
@@ -147,8 +147,6 @@ class _Reader:
 
     def fail(self, key: str | None, problem: str) -> ScenarioError:
         line = _line_of(self.text, self.table, self.index, key)
-        if line == 0 and key is not None:
-            line = _line_of(self.text, self.table, self.index, None)
         return ScenarioError(self.source, line, self._name(key) if key else str(self.table),
                              problem)
 
