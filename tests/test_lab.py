@@ -34,6 +34,7 @@ KEY_MESSAGES = {
     "S4": {"caller>proxy CANCEL", "proxy>caller 200", "proxy>caller 487", "caller>proxy ACK"},
     "S5": {"proxy>dev1 INVITE", "proxy>dev2 INVITE", "proxy>dev1 CANCEL", "dev2>proxy 200"},
     "S6": {"dev1>proxy 486", "dev2>proxy 486", "proxy>dev1 ACK", "proxy>caller 486"},
+    "S7": {"reg1>proxy REGISTER", "proxy>dev1 INVITE", "dev1>proxy 200", "proxy>caller 200"},
 }
 
 
@@ -46,7 +47,7 @@ def _branches(facts: CaptureFacts) -> list[dict[str, object]]:
 
 
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
-    assert sorted(MANIFEST) == sorted(SCENARIOS) == ["S1", "S2", "S3", "S4", "S5", "S6"]
+    assert sorted(MANIFEST) == sorted(SCENARIOS) == ["S1", "S2", "S3", "S4", "S5", "S6", "S7"]
     for name, table in MANIFEST.items():
         assert table["file"] == f"{name}.pcap"
         assert table["scenario"] == name
@@ -61,7 +62,7 @@ def test_manifest_states_the_scenario_expectations(name: str) -> None:
     assert table["final_status"] == scenario.final_status
     assert table["call_id"] == scenario.call_id
     assert table["pushes"] == scenario.pushes == 1
-    assert table["registrations"] == len(scenario.devices)
+    assert table["registrations"] == len(scenario.devices) + (name == "S7")
     assert expected_facts(table)["branches"] == [
         {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
          "final_status": b.final_status}
@@ -92,7 +93,7 @@ def test_expected_final_statuses_and_branch_counts() -> None:
     got = {n: (t["final_status"], len(t["branches"]), sum(b["injected"] for b in t["branches"]))
            for n, t in MANIFEST.items()}
     assert got == {"S1": (200, 2, 1), "S2": (200, 1, 1), "S3": (408, 0, 0), "S4": (487, 0, 0),
-                   "S5": (200, 2, 2), "S6": (486, 2, 1)}
+                   "S5": (200, 2, 2), "S6": (486, 2, 1), "S7": (200, 1, 0)}
 
 
 def test_push_names_the_callee_and_the_call() -> None:
@@ -106,6 +107,17 @@ def test_s4_kamailio_sends_487_before_the_200_to_cancel() -> None:
     _frames, sip = read_sip(KAMAILIO / "S4.pcap")
     to_caller = [(m.kind, m.cseq_method) for m in sip if m.dst == "caller"]
     assert to_caller == [("100", "INVITE"), ("487", "INVITE"), ("200", "CANCEL")]
+
+
+def test_s7_refresh_of_a_ringing_contact_adds_no_branch() -> None:
+    """R2 (RFC 3261 §16.5: a URI already in the target set is not added again), kept by Kamailio
+    as R43 says: the refresh REGISTER (CSeq 2) is answered and no second INVITE follows."""
+    _frames, sip = read_sip(KAMAILIO / "S7.pcap")
+    registers = [(m.call_id, m.via_branch) for m in sip if m.kind == "REGISTER"]
+    assert registers == [("S7-dev1-register@127.0.0.1", "z9hG4bK-reg-5081-1"),
+                         ("S7-dev1-register@127.0.0.1", "z9hG4bK-reg-5081-2")]
+    invites = [m.request_uri for m in sip if m.kind == "INVITE" and m.src == "proxy"]
+    assert invites == ["sip:dev1@127.0.0.1:5071"]
 
 
 def test_s2_resumed_branch_follows_the_hidden_suspended_one() -> None:
@@ -136,7 +148,7 @@ def test_lab_list_and_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["lab", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "S1  one device ringing, a second injected that answers"
-    assert len(lines) == 6
+    assert len(lines) == 7
     assert main(["lab", "S9"]) == 2
     assert "unknown scenario S9" in capsys.readouterr().err
 
@@ -192,7 +204,7 @@ def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> No
         require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
     require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
-    assert main(["lab", "--out", str(tmp_path)]) == 0
+    assert main(["lab", "--keep-logs", "--out", str(tmp_path)]) == 0
     regenerated = read_manifest(tmp_path / "manifest.toml")
     assert {n: expected_facts(t) for n, t in regenerated.items()} == {
         n: expected_facts(t) for n, t in MANIFEST.items()}
@@ -202,6 +214,20 @@ def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> No
         assert facts.final_status == table["final_status"], name
         assert expected_facts({"b": _branches(facts)})["b"] == expected_facts(table)["branches"]
         assert KEY_MESSAGES[name] <= set(facts.kinds), name
-    leftover = subprocess.run(["pgrep", "-f", f"pushinject-lab-|{tmp_path}"],
-                              capture_output=True, text=True)
-    assert leftover.stdout == ""
+    assert _processes_under(tmp_path) == []
+
+
+def _processes_under(folder: Path) -> list[int]:
+    """Processes whose working directory or command line is inside ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cwd.startswith(str(folder)) or str(folder) in cmdline:
+            found.append(int(entry.name))
+    return found

@@ -11,7 +11,7 @@ collide with anything on the machine, and nothing leaves loopback. Inside, `run_
    file and runtime directory, and waits until its UDP port is bound;
 3. starts the push gateway and each device's answering UA, waits for their ports;
 4. sends the registrations due before the call, starts the caller, and sends each late
-   registration at its time (seconds after Kamailio logged the INVITE);
+   registration or refresh at its time (seconds after Kamailio logged the INVITE);
 5. waits (bounded) for the caller and every SIPp party to finish, waits 0.5 s so tcpdump writes
    the last packets, then stops everything it started (process groups), whatever happened.
 
@@ -150,8 +150,12 @@ class _Processes:
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
+                pass
+            try:  # whatever is left of the group (Kamailio's children, say) goes too
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
 
 
 def _sipp(scenario: str, port: int, *extra: str) -> list[str]:
@@ -169,10 +173,10 @@ def _device_argv(device: Device) -> list[str]:
     )
 
 
-def _register_argv(scenario: Scenario, device: Device) -> list[str]:
+def _register_argv(scenario: Scenario, device: Device, cseq: int = 1) -> list[str]:
     return _sipp(
         "register", register_port(device.index), "-key", "user", CALLEE,
-        "-key", "contact", device.contact,
+        "-key", "contact", device.contact, "-base_cseq", str(cseq),
         "-cid_str", f"{scenario.name}-{device.user}-register@%s",
         f"{LAB_IP}:{PROXY_PORT}",
     )
@@ -231,17 +235,20 @@ def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False) 
         _wait_for(lambda: f"INVITE {scenario.call_id}:" in procs.log("kamailio"),
                   "the proxy to receive the INVITE")
         t0 = time.monotonic()
-        late = sorted((d for d in scenario.devices if d.register_at >= 0), key=lambda d: d.register_at)
+        late = [(d.register_at, d, 1) for d in scenario.devices if d.register_at >= 0]
+        late += [(d.refresh_at, d, 2) for d in scenario.devices if d.refresh_at is not None]
         registrations = []
-        for device in late:
-            time.sleep(max(0.0, t0 + device.register_at - time.monotonic()))
-            registrations.append((device, procs.start(f"reg-{device.user}",
-                                                      _register_argv(scenario, device))))
+        for at, device, cseq in sorted(late, key=lambda item: item[0]):
+            time.sleep(max(0.0, t0 + at - time.monotonic()))
+            name = f"reg-{device.user}" + ("" if cseq == 1 else f"-{cseq}")
+            if cseq > 1:  # the helper's port is free again once its first REGISTER is done
+                procs.wait(f"reg-{device.user}", dict(procs.started)[f"reg-{device.user}"], 5.0)
+            registrations.append((name, procs.start(name, _register_argv(scenario, device, cseq))))
         deadline = t0 + SCENARIO_TIMEOUT
         status = procs.wait("caller", caller, deadline - time.monotonic())
         if status != 0:
             raise LabError(f"the caller failed (sipp exit {status}):\n{procs.log('caller')[-2000:]}")
-        parties = [(f"reg-{d.user}", p) for d, p in registrations]
+        parties = list(registrations)
         parties += [(d.user, p) for d, p in devices] + [("push", push)]
         for name, proc in parties:
             if procs.wait(name, proc, deadline - time.monotonic()) != 0:

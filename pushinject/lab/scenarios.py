@@ -74,13 +74,15 @@ class Device:
 
     ``behaviour`` is the SIPp scenario it runs: ``answer`` (180, then 200 after ``pause_ms``),
     ``busy`` (180, then 486 after ``pause_ms``) or ``cancelled`` (180, then waits for CANCEL).
-    ``register_at`` is when its REGISTER is sent (seconds from the INVITE; negative: before).
+    ``register_at`` is when its REGISTER is sent (seconds from the INVITE; negative: before);
+    ``refresh_at``, if set, when it refreshes that registration (same Call-ID, next CSeq).
     """
 
     index: int
     behaviour: str
     register_at: float
     pause_ms: int = 0
+    refresh_at: float | None = None
 
     @property
     def user(self) -> str:
@@ -129,7 +131,7 @@ class Scenario:
 
     @property
     def registrations(self) -> int:
-        return len(self.devices)
+        return sum(1 if d.refresh_at is None else 2 for d in self.devices)
 
     @property
     def file(self) -> str:
@@ -147,6 +149,7 @@ _S5_FIRST = Device(1, "cancelled", register_at=1.0)
 _S5_SECOND = Device(2, "answer", register_at=1.5, pause_ms=1000)
 _S6_RINGING = Device(1, "busy", register_at=-0.5, pause_ms=2500)
 _S6_LATE = Device(2, "busy", register_at=1.0, pause_ms=500)
+_S7_REFRESHING = Device(1, "answer", register_at=-0.5, pause_ms=2500, refresh_at=1.0)
 
 #: scenario name -> scenario, in the issue's order
 SCENARIOS: dict[str, Scenario] = {
@@ -225,6 +228,20 @@ SCENARIOS: dict[str, Scenario] = {
             (_S6_RINGING, _S6_LATE),
             486,
             (_branch(_S6_RINGING, False, False, 486), _branch(_S6_LATE, True, False, 486)),
+        ),
+        Scenario(
+            "S7",
+            "a ringing device refreshes its registration: no duplicate branch",
+            "dev1 is registered before the call and rings; 1 s into the call it refreshes its "
+            "registration (same Call-ID, CSeq 2, same contact). Kamailio's "
+            "ts_append_by_contact() runs on that REGISTER but adds no second branch to the "
+            "contact already being tried (its log says 't_append_branches(): failure to add "
+            "branches (-1)'; nothing goes on the wire); dev1 answers at about 2.6 s and the "
+            "caller gets the 200.",
+            "answered",
+            (_S7_REFRESHING,),
+            200,
+            (_branch(_S7_REFRESHING, False, False, 200),),
         ),
     )
 }
