@@ -31,7 +31,7 @@ PORT = r"[0-9]+"
 PORT16 = (r"0*(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}"
           r"|[0-9]{1,4})")
 #: gen-value = token / host / quoted-string; IPv6address allowed for Via received (§20.42)
-GEN_VALUE = rf"(?:{TOKEN}|{QUOTED_STRING}|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+)"
+GEN_VALUE = rf"(?:{QUOTED_STRING}|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*|{TOKEN})"
 #: generic-param = token [ EQUAL gen-value ], with SEMI before it
 GENERIC_PARAM = rf"{WS};{WS}{TOKEN}(?:{WS}={WS}{GEN_VALUE})?"
 #: *( SEMI generic-param )

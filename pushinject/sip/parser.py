@@ -240,7 +240,8 @@ def _header_lines(
                 continue
             name, value = headers[-1]
             more = line.strip(" \t")
-            headers[-1] = (name, f"{value} {more}" if value else more)
+            if more:
+                headers[-1] = (name, f"{value} {more}" if value else more)
             continue
         colon = line.find(":")
         name = line[:colon].rstrip(" \t")
