@@ -194,3 +194,10 @@ def test_device_copies_record_route_into_180_and_200_rfc3261_12_1_1() -> None:
     (ok,) = wire(device.handle_timer(2.0))
     assert ringing.get_all("Record-Route") == ok.get_all("Record-Route") == [
         "<sip:127.0.0.1:5060;lr>"]
+
+
+def test_push_device_names_its_push_service() -> None:
+    device = Device(DeviceSpec(name="B", push=True, pn_provider="apns"), 0)
+    (register,) = wire(device.handle_timer(0.0))
+    assert isinstance(register, Request)
+    assert register.contacts[0].uri.params["pn-provider"] == "apns"

@@ -21,14 +21,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_json_has_the_fields_the_issue_names(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", str(SCENARIO), "--json"]) == 0
+    assert main(["simulate", str(SCENARIO), "--preset", "rfc8599", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert (data["final"], data["final_at"], data["messages"]) == (200, 3.5, 31)
+    assert (data["final"], data["final_at"], data["messages"]) == (200, 3.5, 24)
     injected = [b for b in data["branches"] if b["injected"]]
     assert [(b["device"], b["opened_at"], b["final"]) for b in injected] == [("B", 2.5, 200)]
     assert data["pushes"] == [{"device": "B", "at": 1.0, "ok": True}]
-    assert data["knobs"] == {"fr_inv_timeout": 120.0, "fr_timeout": 30.0,
-                             "subscription_timeout": 20.0}
+    assert data["knobs"] == {"bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0}
 
 
 def test_preset_option_overrides_the_scenario(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,12 +63,12 @@ def test_missing_file_and_unknown_preset_exit_2(tmp_path: Path) -> None:
 
 
 def test_default_output_is_the_ladder_then_the_outcome(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", str(SCENARIO)]) == 0
+    assert main(["simulate", str(SCENARIO), "--preset", "kamailio-tsilo"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "one device rings, a second is woken by push and answers [opensips]"
+    assert lines[0] == "one device rings, a second is woken by push and answers [kamailio-tsilo]"
     assert lines[1].split() == ["time", "alice", "proxy", "A", "B"]
-    assert lines[-1] == "final: 200 at 3.5  messages: 31"
-    assert len(lines) == 2 + 31 + 1 + 1  # header lines, messages, the push, the outcome
+    assert lines[-1] == "final: 200 at 3.5  messages: 23"
+    assert len(lines) == 2 + 23 + 1 + 1  # header lines, messages, the push, the outcome
 
 
 def test_the_header_says_where_ladder_time_starts(capsys: pytest.CaptureFixture[str]) -> None:

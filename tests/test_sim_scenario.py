@@ -102,3 +102,12 @@ def test_scenario_error_is_a_usage_error_so_the_cli_prints_one_line() -> None:
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such scenario file"):
         load_scenario(tmp_path / "absent.toml")
+
+
+def test_pn_provider_belongs_to_push_devices_and_is_a_token() -> None:
+    text = '[caller]\ninvite_at = 1\n[[device]]\nname = "B"\npush = true\npn_provider = "acme"\n'
+    assert parse_scenario(text).devices[0].pn_provider == "acme"
+    with pytest.raises(ScenarioError, match=r"s.toml:6: device\[0\].pn_provider: only a push"):
+        parse_scenario(text.replace("push = true", "push = false"), "s.toml")
+    with pytest.raises(ScenarioError, match="not a push service name: 'A CME'"):
+        parse_scenario(text.replace("acme", "A CME"), "s.toml")

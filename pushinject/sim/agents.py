@@ -51,7 +51,8 @@ DOMAIN = "example.com"
 PROXY_ADDRESS: Address = ("127.0.0.1", 5060)
 #: where the caller "alice" listens
 CALLER_ADDRESS: Address = ("127.0.0.2", 5060)
-#: the push service and app the simulated push devices name (RFC 8599 §4.1.1)
+#: the push service a simulated push device names unless its scenario says otherwise, and the
+#: app parameter every one names (RFC 8599 §4.1.1)
 PN_PROVIDER = "fcm"
 PN_PARAM = "pushinject-sim"
 
@@ -234,7 +235,8 @@ class Device(Agent):
         host, port = self.address
         uri = f"sip:bob@{host}:{port}"
         if self.spec.push:
-            uri += f";pn-provider={PN_PROVIDER};pn-param={PN_PARAM};pn-prid={self.prid}"
+            provider = self.spec.pn_provider
+            uri += f";pn-provider={provider};pn-param={PN_PARAM};pn-prid={self.prid}"
         return uri
 
     def _register(self, now: float) -> list[Outgoing]:

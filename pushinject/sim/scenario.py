@@ -70,6 +70,7 @@ class DeviceSpec:
     `push` devices are registered with RFC 8599 pn-* parameters before the call and sleep until
     pushed; `wake_after` seconds after the push they send a refresh REGISTER (RFC 8599 §4.1.3),
     from a new port when `new_port_on_wake` (a mobile reconnecting, SPEC-FACTS (c) 11).
+    `pn_provider` names its push service (RFC 8599 §4.1.1; one a proxy may not support).
     `register_at` registers a (new) contact at that time; `reregister_at` sends refreshes of the
     same binding (same Call-ID, higher CSeq). `ring_after` / `answer_after` count from the INVITE.
     """
@@ -80,6 +81,7 @@ class DeviceSpec:
     wake_after: float | None = None
     new_port_on_wake: bool = False
     push_fails: bool = False
+    pn_provider: str = "fcm"
     reregister_at: tuple[float, ...] = ()
     ring_after: float | None = None
     answer_after: float | None = None
@@ -223,6 +225,7 @@ def _device(reader: _Reader) -> DeviceSpec:
         wake_after=reader.number("wake_after"),
         new_port_on_wake=reader.boolean("new_port_on_wake"),
         push_fails=reader.boolean("push_fails"),
+        pn_provider=reader.string("pn_provider", "fcm") or "fcm",
         reregister_at=reader.numbers("reregister_at"),
         ring_after=reader.number("ring_after"),
         answer_after=reader.number("answer_after"),
@@ -233,6 +236,10 @@ def _device(reader: _Reader) -> DeviceSpec:
         raise reader.fail("wake_after", "only a push device (push = true) is woken")
     if device.push_fails and not device.push:
         raise reader.fail("push_fails", "only a push device (push = true) is pushed")
+    if "pn_provider" in reader.data and not device.push:
+        raise reader.fail("pn_provider", "only a push device (push = true) names a push service")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{0,31}", device.pn_provider):
+        raise reader.fail("pn_provider", f"not a push service name: {device.pn_provider!r}")
     if device.new_port_on_wake and not device.push:
         raise reader.fail("new_port_on_wake", "only a push device (push = true) wakes")
     if device.ring_after is not None and device.answer_after is not None \
