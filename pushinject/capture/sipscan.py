@@ -77,10 +77,11 @@ def find_start(data: bytes) -> int:
     return j.start() if j is not None else -1
 
 
-#: header names read by `scan` (lower case, compact forms of RFC 3261 §7.3.3 included)
-_NAMES = {"call-id": "call-id", "i": "call-id", "cseq": "cseq", "via": "via", "v": "via",
-          "from": "from", "f": "from", "to": "to", "t": "to", "content-length": "content-length",
-          "l": "content-length"}
+#: header names read by `scan` -> slot (lower case, canonical spelling, and the compact forms of
+#: RFC 3261 §7.3.3): Call-ID 0, CSeq 1, Via 2, From 3, To 4, Content-Length 5
+_SLOTS = {"call-id": 0, "i": 0, "cseq": 1, "via": 2, "v": 2, "from": 3, "f": 3, "to": 4, "t": 4,
+          "content-length": 5, "l": 5, "Call-ID": 0, "CSeq": 1, "Via": 2, "From": 3, "To": 4,
+          "Content-Length": 5}
 _BRANCH = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
 _TAG = re.compile(r";[ \t]*tag[ \t]*=[ \t]*([^;, \t>]+)", re.I)
 _HEADER = re.compile(
@@ -90,10 +91,10 @@ _FOLD = re.compile(r"[ \t]*\r?\n[ \t]+")
 
 
 def _tag(value: str | None) -> str | None:
+    """The tag parameter of a From/To value (a header parameter: after the `>` if any)."""
     if value is None:
         return None
-    close = value.rfind(">")
-    m = _TAG.search(value, close + 1 if close >= 0 else 0)
+    m = _TAG.search(value, value.rfind(">") + 1)
     return m.group(1) if m else None
 
 
@@ -108,40 +109,43 @@ def scan(data: bytes) -> Fields:
     if data[:1] in (b"\r", b"\n"):
         data = data.lstrip(b"\r\n")
     end = data.find(b"\r\n\r\n")
-    text = (data if end < 0 else data[:end]).decode("utf-8", "replace")
-    if "\n " in text or "\n\t" in text:
-        text = _FOLD.sub(" ", text)
-    line_end = text.find("\n")
-    first = text[: line_end if line_end >= 0 else len(text)].rstrip("\r")
+    head = data if end < 0 else data[:end]
+    if b"\n " in head or b"\n\t" in head:
+        text = _FOLD.sub(" ", head.decode("utf-8", "replace"))
+    else:
+        text = head.decode("utf-8", "replace")
     method = status = None
-    if first[:8] == "SIP/2.0 ":
-        code = first[8:11]
+    if text[:8] == "SIP/2.0 ":
+        code = text[8:11]
         status = int(code) if code.isdigit() else None
     else:
-        method = first.split(" ", 1)[0]
-    found: dict[str, str] = {}
-    for name, value in _HEADER.findall(text, line_end if line_end >= 0 else len(text)):
-        name = _NAMES[name.lower()]
-        if name not in found:
-            found[name] = value.rstrip(" \t\r")
+        method = text[: text.find(" ")]
+    found: list[str | None] = [None] * 6
+    get = _SLOTS.get
+    for name, value in _HEADER.findall(text, text.find("\n")):
+        slot = get(name)
+        if slot is None:
+            slot = _SLOTS[name.lower()]
+        if found[slot] is None:
+            found[slot] = value
+    call_id, cseq, via, from_, to, declared = found
     cseq_number = cseq_method = None
-    cseq = found.get("cseq")
     if cseq is not None:
         parts = cseq.split()
         if len(parts) == 2 and parts[0].isdigit():
             cseq_number, cseq_method = int(parts[0]), parts[1]
     branch = None
-    via = found.get("via")
     if via is not None:
-        b = _BRANCH.search(via.split(",", 1)[0])
+        comma = via.find(",")
+        b = _BRANCH.search(via, 0, comma if comma >= 0 else len(via))
         branch = b.group(1) if b else None
     length_ok = end >= 0
-    declared = found.get("content-length")
     if length_ok and declared is not None:
+        declared = declared.rstrip()
         length_ok = declared.isdigit() and int(declared) <= len(data) - end - 4
     return Fields(
-        method, status, found.get("call-id"), cseq_number, cseq_method, branch,
-        _tag(found.get("from")), _tag(found.get("to")), length_ok,
+        method, status, call_id.rstrip(" \t\r") if call_id is not None else None,
+        cseq_number, cseq_method, branch, _tag(from_), _tag(to), length_ok,
     )
 
 
