@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pushinject.lab.facts import CaptureFacts
+from pushinject.lab.runner import FR_INV_TIMER_MS, FR_TIMER_MS
 from pushinject.lab.scenarios import LAB_IP, PROXY_PORT, Scenario
 
 __all__ = ["MANIFEST", "MEASURED", "entry", "expected_facts", "read_manifest", "render_manifest", "write_manifest"]
@@ -30,10 +31,11 @@ MEASURED = ("frames", "sip_messages", "via_branch")
 
 MANIFEST = "manifest.toml"
 
-_HEADER = """\
+_HEADER = f"""\
 # Captures of a real Kamailio 5.6.3 (tsilo) doing push branch injection, made by the capture lab
 # (`pushinject lab --out data/kamailio`, see pushinject/lab/). One table per capture; the facts
 # are those every regeneration must show (see pushinject/lab/manifest.py for the fields).
+# The lab proxy's tm timers: fr_timer {FR_TIMER_MS} ms, fr_inv_timer {FR_INV_TIMER_MS} ms.
 """
 
 
