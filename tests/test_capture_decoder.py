@@ -209,3 +209,54 @@ def test_decode_command_lists_json_and_filters(tmp_path: Path) -> None:
     bad = subprocess.run(cmd + [__file__], capture_output=True, text=True)
     assert bad.returncode == 2 and "not a pcap or pcapng file" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_tcp_capture_started_mid_message_resynchronises(tmp_path: Path) -> None:
+    """No SYN seen: the tail of an earlier message is not SIP; the next segment starts one."""
+    tail = b"a=rtpmap:0 PCMU/8000\r\n"
+    path = tmp_path / "mid.pcap"
+    wrpcap(str(path), [_tcp(500, tail), _tcp(500 + len(tail), sip(call_id="next"))])
+    rows, decoder = run(path)
+    assert rows == [(2, "TCP", "OPTIONS", "next")]
+    assert decoder.summary.skipped == {"not-sip": 1}
+
+
+def test_tcp_message_cut_by_fin_is_counted_incomplete(tmp_path: Path) -> None:
+    data = sip(body=b"0123456789")
+    path = tmp_path / "cut-stream.pcap"
+    wrpcap(str(path), [_tcp(1, data[:60]), _tcp(61, data[60:-4]), _tcp(len(data) - 3, flags="FA")])
+    rows, decoder = run(path)
+    assert rows == []
+    assert decoder.summary.skipped == {"tcp-incomplete": 2, "no-payload": 1}
+
+
+def test_sctp_message_in_two_data_chunks(tmp_path: Path) -> None:
+    """RFC 9260 §6.9: B and E flags delimit a user message; RFC 4168 SIP over SCTP."""
+    from scapy.layers.sctp import SCTP, SCTPChunkData
+
+    data = sip(call_id="sctp")
+    path = tmp_path / "sctp.pcap"
+    wrpcap(str(path), [
+        Ether() / IP() / SCTP(sport=5060, dport=5060)
+        / SCTPChunkData(tsn=7, beginning=1, ending=0, data=data[:50]),
+        Ether() / IP() / SCTP(sport=5060, dport=5060)
+        / SCTPChunkData(tsn=8, beginning=0, ending=1, data=data[50:]),
+    ])
+    rows, decoder = run(path)
+    assert rows == [(2, "SCTP", "OPTIONS", "sctp")]
+    assert (decoder.summary.sip_frames, decoder.summary.carried) == (1, 1)
+
+
+def test_ipv6_fragments_are_reassembled(tmp_path: Path) -> None:
+    """RFC 8200 §4.5: the Fragment header, reassembled by (source, destination, identification)."""
+    from scapy.layers.inet6 import IPv6ExtHdrFragment, fragment6
+
+    pkt = (IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrFragment(id=5)
+           / UDP(sport=5060, dport=5060) / sip(call_id="v6", body=b"z" * 1400))
+    pieces = fragment6(pkt, 800)
+    assert len(pieces) == 3
+    path = tmp_path / "frag6.pcap"
+    wrpcap(str(path), [Ether() / p for p in pieces])
+    rows, decoder = run(path)
+    assert rows == [(3, "UDP", "OPTIONS", "v6")]
+    assert decoder.summary.carried == 2
