@@ -260,3 +260,22 @@ def test_ipv6_fragments_are_reassembled(tmp_path: Path) -> None:
     rows, decoder = run(path)
     assert rows == [(3, "UDP", "OPTIONS", "v6")]
     assert decoder.summary.carried == 2
+
+
+def test_progress_bar_goes_to_a_terminal_stderr_only(tmp_path: Path) -> None:
+    """With stderr on a terminal the listing on stdout is unchanged; the bar is on stderr."""
+    import os
+    import pty
+
+    path = tmp_path / "many.pcap"
+    wrpcap(str(path), [Ether() / IP() / UDP() / sip(call_id=f"c{i}") for i in range(1500)])
+    cmd = [sys.executable, "-m", "pushinject", "decode", "--json", str(path)]
+    plain = subprocess.run(cmd, capture_output=True, check=True).stdout
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=follower, check=True)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.stdout == plain
+    assert plain.count(b"\n") == 1501

@@ -64,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _with_progress(decoder: object, messages: object) -> object:
+    """Yield the messages while a rich progress bar on stderr follows the file position."""
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True, console=None) as progress:
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
         task = None
         for count, msg in enumerate(messages, 1):  # type: ignore[call-overload]
             reader = decoder.reader  # type: ignore[attr-defined]
@@ -75,3 +77,5 @@ def _with_progress(decoder: object, messages: object) -> object:
             if count % 1000 == 0:
                 progress.update(task, completed=reader.position)
             yield msg
+        if task is not None:
+            progress.update(task, completed=decoder.reader.size)  # type: ignore[attr-defined]
