@@ -1,8 +1,10 @@
 """A capture as the checker sees it: the parsed SIP messages and the decoder's frame accounting.
 
 The streaming decoder (`pushinject.capture.Decoder`) finds the SIP messages on any transport;
-each is parsed leniently with `pushinject.sip.parse_message`. A message that cannot be parsed
-at all is counted under ``skipped["unparsable-sip"]`` rather than stopping the check.
+each is parsed leniently with `pushinject.sip.parse_message`. A message that cannot be parsed,
+or one of whose headers the checker reads (Call-ID, CSeq, Via, From, To, Contact, the
+Request-URI) is malformed, is counted under ``skipped["unparsable-sip"]`` rather than stopping
+the check.
 """
 
 from __future__ import annotations
@@ -79,6 +81,15 @@ class Capture:
         return len(self.messages)
 
 
+def _touch(message: Request | Response) -> None:
+    """Parse every header the checker reads, so a malformed one is found here (the values
+    are cached on the message)."""
+    message.call_id, message.cseq, message.vias, message.to, message.from_  # noqa: B018
+    message.contacts  # noqa: B018
+    if hasattr(message, "method"):
+        message.uri  # noqa: B018
+
+
 def load_capture(path: str | os.PathLike[str]) -> Capture:
     """Decode and parse every SIP message of a pcap/pcapng file.
 
@@ -97,7 +108,7 @@ def load_capture(path: str | os.PathLike[str]) -> Capture:
         for decoded in decoder.decode_file(p):
             try:
                 message = decoded.message
-                message.call_id, message.cseq  # noqa: B018 - headers every SIP message needs
+                _touch(message)
             except (SIPParseError, ValueError, AttributeError):
                 skipped["unparsable-sip"] += 1
                 continue

@@ -7,8 +7,9 @@ Evidence, strongest first:
    P's host whose *second* Via carries R's top Via branch; P is the proxy (one point per
    forwarded request; the address with most points wins, the earliest on a tie);
 2. when nothing was forwarded (a call that never reached a device), the first address that
-   answers an initial INVITE with 100 Trying, as a stateful proxy does at once (RFC 3261
-   §16.2).
+   answers an initial INVITE with a 100 Trying without To tag, as a stateful proxy does at once
+   (RFC 3261 §16.2), and never answers one with a 2xx itself (only a UAS can: a proxy
+   forwards the 2xx of a device).
 
 `parse_proxy("IP:PORT")` reads the `--proxy` option that overrides the guess.
 """
@@ -57,11 +58,15 @@ def _forwarding(messages: Sequence[WireMessage]) -> Counter[Address]:
 def _trying(messages: Sequence[WireMessage]) -> list[Address]:
     invited = {(m.message.call_id, m.branch): m.destination for m in messages
                if m.is_request and m.label == "INVITE" and m.message.to.tag is None}
+    answered = {m.source for m in messages if 200 <= m.status < 300
+                and m.message.cseq.method == "INVITE"
+                and invited.get((m.message.call_id, m.branch)) == m.source}
     found: list[Address] = []
     for m in messages:
-        if m.status == 100 and invited.get((m.message.call_id, m.branch)) == m.source:
-            if m.source not in found:
-                found.append(m.source)
+        if (m.status == 100 and m.message.to.tag is None
+                and invited.get((m.message.call_id, m.branch)) == m.source
+                and m.source not in answered and m.source not in found):
+            found.append(m.source)
     return found
 
 

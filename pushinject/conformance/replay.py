@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushinject.conformance.capture import Address, WireMessage, address_text
+from pushinject.errors import PushInjectError
 
-__all__ = ["Output", "Divergence", "ReplayResult", "replay", "compare"]
+__all__ = ["Output", "Divergence", "ReplayResult", "ReplayError", "replay", "replay_outputs",
+           "compare"]
 
 
 @dataclass(frozen=True)
@@ -148,12 +150,24 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     for m in messages:
         if m.destination != proxy or m.source == proxy:
             continue
-        timers(m.time)
-        event = Received(message=vias.translate(m.message), source=m.source)
-        collect(driver.handle(event, m.time), m.time)
+        try:
+            timers(m.time)
+            event = Received(message=vias.translate(m.message), source=m.source)
+            collect(driver.handle(event, m.time), m.time)
+        except (PushInjectError, ValueError) as exc:
+            raise ReplayError(m.time, m.frame, str(exc)) from None
     if until is not None:
         timers(until)
     return out
+
+
+class ReplayError(PushInjectError):
+    """The reference core could not take a message of the capture (it is malformed for it)."""
+
+    def __init__(self, time: float, frame: int, text: str) -> None:
+        super().__init__(f"the reference core could not take frame {frame}: {text}")
+        self.time = time
+        self.frame = frame
 
 
 def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: float,
@@ -183,7 +197,11 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     """Replay the capture through `preset`; `callers` maps each call's Call-ID to the caller's
     address. Returns each call's first divergence."""
     until = messages[-1].time + tolerance if messages else 0.0
-    reference = replay_outputs(messages, proxy, preset, knobs, until=until, callers=callers)
+    try:
+        reference = replay_outputs(messages, proxy, preset, knobs, until=until, callers=callers)
+    except ReplayError as exc:
+        failed = Divergence(exc.time, exc.frame, str(exc))
+        return ReplayResult(preset.name, (), (), {cid: failed for cid in callers})
     actual = [Output.of(m.time, m.frame, m.message, m.destination, callers) for m in messages
               if m.source == proxy]
     end = messages[-1].time if messages else 0.0

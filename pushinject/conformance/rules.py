@@ -83,9 +83,28 @@ def _pending_at(b: BranchRecord, t: float) -> bool:
     return b.opened_at <= t and (final is None or final.time > t)
 
 
-def _forwarded(call: CallRecord, r: Seen, tolerance: float) -> bool:
-    return any(u.status == r.status and u.to_tag == r.to_tag and r.time <= u.time <= r.time
-               + tolerance for u in call.upstream)
+def _relay_fault(call: CallRecord, r: Seen, tolerance: float) -> str | None:
+    """Why the response `r` was not relayed upstream in time (same status and To tag), or
+    None when it was."""
+    relayed = [u for u in call.upstream
+               if u.status == r.status and u.to_tag == r.to_tag and u.time >= r.time]
+    if not relayed:
+        return "was not forwarded to the caller"
+    delay = relayed[0].time - r.time
+    if delay > tolerance:
+        return f"reached the caller only {delay:.3f} s later (frame {relayed[0].frame})"
+    return None
+
+
+def _firsts(responses: Sequence[Seen]) -> list[Seen]:
+    """Responses without their retransmissions (same status and To tag, §17.1.1.2)."""
+    seen: set[tuple[int, str | None]] = set()
+    out = []
+    for r in responses:
+        if (r.status, r.to_tag) not in seen:
+            seen.add((r.status, r.to_tag))
+            out.append(r)
+    return out
 
 
 # -------------------------------------------------------------------------------------- rules
@@ -230,12 +249,13 @@ def forward_provisional(call: CallRecord, s: RuleSettings) -> list[Violation]:
     final = call.final
     out = []
     for b in call.branches:
-        for r in b.provisional:
+        for r in _firsts(b.provisional):
             if r.status == 100 or (final is not None and final.time <= r.time):
                 continue
-            if not _forwarded(call, r, s.tolerance):
-                out.append(Violation("forward-provisional", f"the {r.status} of branch {b.index} "
-                                     "was not forwarded to the caller", r.frame))
+            fault = _relay_fault(call, r, s.tolerance)
+            if fault is not None:
+                out.append(Violation("forward-provisional",
+                                     f"the {r.status} of branch {b.index} {fault}", r.frame))
     return out
 
 
@@ -244,10 +264,11 @@ def forward_2xx(call: CallRecord, s: RuleSettings) -> list[Violation]:
     another final was sent."""
     out = []
     for b in call.branches:
-        for r in b.responses:
-            if 200 <= r.status < 300 and not _forwarded(call, r, s.tolerance):
-                out.append(Violation("forward-2xx", f"the {r.status} of branch {b.index} was not "
-                                     "forwarded to the caller", r.frame))
+        for r in _firsts(b.responses):
+            fault = _relay_fault(call, r, s.tolerance) if 200 <= r.status < 300 else None
+            if fault is not None:
+                out.append(Violation("forward-2xx",
+                                     f"the {r.status} of branch {b.index} {fault}", r.frame))
     return out
 
 

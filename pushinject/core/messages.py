@@ -27,23 +27,25 @@ def via_value(host: str, port: int, branch: str, transport: str = "UDP") -> str:
 
     >>> via_value("10.0.0.1", 5060, "z9hG4bK-1")
     'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1'
+    >>> via_value("2001:db8::1", 5062, "z9hG4bK-2")  # IPv6reference (RFC 3261 §25.1)
+    'SIP/2.0/UDP [2001:db8::1]:5062;branch=z9hG4bK-2'
     """
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
     return f"SIP/2.0/{transport.upper()} {host}:{port};branch={branch}"
-
-
-_SIBLING_KEEP = frozenset({"from", "call-id", "route"})
 
 
 def _same_transaction(method: str, request: Request, to: str, extra: list[tuple[str, str]]) -> Request:
     """A request of `method` that shares the INVITE's top Via, Request-URI, From, Call-ID, CSeq
     number and Route set (RFC 3261 §9.1 for CANCEL, §17.1.1.3 for ACK), built in one go."""
-    headers: list[tuple[str, str]] = [("Via", str(request.top_via))]
+    kept: dict[str, list[tuple[str, str]]] = {"route": [], "from": [], "call-id": []}
     for name, value in request.headers:
-        if header_key(name) in _SIBLING_KEEP:
-            headers.append((name, value))
-    headers += [("To", to), ("CSeq", f"{request.cseq.number} {method}"), ("Max-Forwards", "70")]
-    headers += extra
-    headers.append(("Content-Length", "0"))
+        key = header_key(name)
+        if key in kept:
+            kept[key].append((name, value))
+    headers = [("Via", str(request.top_via)), *kept["route"], ("Max-Forwards", "70"),
+               *kept["from"], ("To", to), *kept["call-id"],
+               ("CSeq", f"{request.cseq.number} {method}"), *extra, ("Content-Length", "0")]
     return Request(method, request.uri, headers)
 
 
