@@ -145,8 +145,14 @@ class ClientTransaction:
         return self.timers.earliest()
 
     def receive(self, response: Response, now: float) -> Outcome:
-        """A response matched this transaction (RFC 3261 §17.1.3)."""
-        return self.process(input_for_status(response.status), now, response)
+        """A response matched this transaction (RFC 3261 §17.1.3).
+
+        This is the peer-facing entry: a response the table does not expect in the current
+        state (a 180 after a 486, anything after Terminated) is discarded, not raised."""
+        inp = input_for_status(response.status)
+        if (self.state, inp) not in TRANSITIONS:
+            return Outcome()
+        return self.process(inp, now, response)
 
     def transport_error(self, now: float) -> Outcome:
         return self.process(ClientInput.TRANSPORT_ERROR, now)

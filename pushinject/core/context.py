@@ -431,6 +431,8 @@ class ResponseContext:
             return self.settle(now)
         if branch.kind is BranchKind.REAL and branch.provisional:
             out += self.cancel_branch(branch, now, REASON_NO_ANSWER)
+        elif branch.txn is not None:  # never rang: as if it got a 408, and it is over (§16.8)
+            branch.txn.abandon()
         abandon_at = branch.fr_at if branch.cancelled else None
         branch.set_final(408, now)
         branch.fr_at = abandon_at

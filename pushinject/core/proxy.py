@@ -37,6 +37,7 @@ from pushinject.core.messages import (
     forwarded_request, response_destination, uri_address, via_value, with_received,
 )
 from pushinject.core.script_api import ScriptContext
+from pushinject.core.server_txn import TRANSITIONS as SERVER_TRANSITIONS
 from pushinject.core.server_txn import ServerInput, ServerTransaction
 from pushinject.core.subscriptions import Subscriptions
 from pushinject.core.timers import TimerQueue, TimerValues
@@ -149,7 +150,9 @@ class Proxy:
         msg = self._strip_own_route(msg)
         key = _via_key(msg)
         ctx = self._servers.get(key)
-        if msg.method == "INVITE" and ctx is not None:
+        if msg.method == "INVITE" and ctx is not None:  # a retransmission (RFC 3261 §17.2.3)
+            if (ctx.server.state, ServerInput.RECV_INVITE) not in SERVER_TRANSITIONS:
+                return []
             return self.track(ctx, ctx.server.process(ServerInput.RECV_INVITE, now))
         if msg.method == "ACK":
             if ctx is not None:
