@@ -201,3 +201,13 @@ def test_push_device_names_its_push_service() -> None:
     (register,) = wire(device.handle_timer(0.0))
     assert isinstance(register, Request)
     assert register.contacts[0].uri.params["pn-provider"] == "apns"
+
+
+def test_device_repeats_its_last_response_to_a_retransmitted_invite_rfc3261_17_2_1() -> None:
+    device = Device(DeviceSpec(name="A", register_at=0.0, ring_after=0.1, answer_after=5.0), 0)
+    device.handle_timer(0.0)
+    invite = invite_for(device, Caller(CallerSpec(invite_at=1.0)))
+    assert first_lines(device.handle(invite, PROXY, 1.0)) == ["SIP/2.0 100 Trying"]
+    assert first_lines(device.handle(invite, PROXY, 1.05)) == ["SIP/2.0 100 Trying"]
+    device.handle_timer(1.1)
+    assert first_lines(device.handle(invite, PROXY, 1.5)) == ["SIP/2.0 180 Ringing"]

@@ -13,7 +13,7 @@ Behaviour (each line a UA rule of RFC 3261 or RFC 8599):
   after the first (§13.2.2.4: one dialog is kept); CANCEL at `cancel_at` if no final arrived
   (§9.1);
 - device: REGISTER (with pn-* URI parameters when it is a push device, RFC 8599 §4.1); to an
-  INVITE, 100 at once (§17.2.1), 180 after `ring_after`, its final after `answer_after` (180
+  INVITE, 100 at once (§17.2.1) and the last response again to a retransmission, 180 after `ring_after`, its final after `answer_after` (180
   and 2xx copy Record-Route, §12.1.1); to a
   CANCEL, 200 and then 487 to the INVITE (§9.2); to a second copy of a request it already has
   under another branch, 482 (merged request, §8.2.2.2); 200 to BYE;
@@ -205,6 +205,7 @@ class _ServerInvite:
     source: Address
     tag: str
     final: int | None = None
+    last: Response | None = None
 
 
 class Device(Agent):
@@ -278,6 +279,7 @@ class Device(Agent):
                                  extra=extra)
         if status >= 200:
             txn.final = status
+        txn.last = response
         return [Outgoing(response, txn.source)]
 
     def _ring(self, branch: str) -> Callable[[float], list[Outgoing]]:
@@ -294,8 +296,9 @@ class Device(Agent):
 
     def _on_invite(self, invite: Request, source: Address, now: float) -> list[Outgoing]:
         branch = invite.top_via.branch or ""
-        if branch in self._invites:  # a retransmission: repeat the last answer if final
-            return []
+        if branch in self._invites:  # a retransmission: repeat the last response (§17.2.1)
+            last = self._invites[branch].last
+            return [] if last is None else [Outgoing(last, source)]
         merged = any(
             t.invite.call_id == invite.call_id and t.invite.cseq == invite.cseq
             and t.invite.from_.tag == invite.from_.tag for t in self._invites.values()
