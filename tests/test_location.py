@@ -95,6 +95,19 @@ def test_10_3_step7_same_call_id_with_cseq_not_higher_fails_500(cseq: int) -> No
     assert len(loc.lookup("bob", 1.0)) == 1
 
 
+def test_opensips_stale_cseq_lower_is_400_and_repeated_is_a_retransmission() -> None:
+    """OpenSIPS update_contacts: get_ucontact -1 (lower CSeq) -> 400 Invalid CSeq number;
+    -2 (same CSeq) -> the contact is skipped and the 200 lists the bindings unchanged."""
+    loc = service(stale_cseq="opensips")
+    loc.register(reg(["<sip:bob@192.0.2.10:5062>"], cseq=5), DEVICE, 0.0)
+    lower = loc.register(reg(["<sip:bob@192.0.2.10:5062>"], cseq=4), DEVICE, 1.0)
+    assert (lower.response.status, lower.response.get("P-Registrar-Error")) == (
+        400, "Invalid CSeq number")
+    again = loc.register(reg(["<sip:bob@192.0.2.10:5062>"], cseq=5, expires=0), DEVICE, 2.0)
+    assert (again.response.status, again.events) == (200, ())
+    assert again.response.get_all("Contact") == ["<sip:bob@192.0.2.10:5062>;expires=3598"]
+
+
 def test_10_3_step7_other_call_id_updates_whatever_its_cseq() -> None:
     loc = service()
     loc.register(reg(["<sip:bob@192.0.2.10:5062>"], cseq=50), DEVICE, 0.0)
@@ -141,6 +154,7 @@ def test_10_3_step6_star_misused_is_400(contacts: list[str], expires: int | None
     loc.register(reg(["<sip:a@h1>"]), DEVICE, 0.0)
     r = loc.register(reg(contacts, cseq=2, expires=expires), DEVICE, 1.0)
     assert (r.response.status, r.events) == (400, ())
+    assert (r.response.get("P-Registrar-Error") or "").startswith("* used in contact and ")
     assert len(loc.lookup("bob", 1.0)) == 1
 
 
@@ -507,7 +521,8 @@ def test_r59_needs_push_unless_refreshed_within_the_skip_interval() -> None:
 
 
 @pytest.mark.parametrize(
-    "config", [{"path_mode": "loose"}, {"min_expires": 100, "max_expires": 50}]
+    "config",
+    [{"path_mode": "loose"}, {"min_expires": 100, "max_expires": 50}, {"stale_cseq": "kamailio"}],
 )
 def test_bad_registrar_config_is_refused(config: dict[str, object]) -> None:
     with pytest.raises(ValueError):
@@ -518,7 +533,7 @@ def test_max_contacts_503() -> None:
     loc = service(max_contacts=2)
     loc.register(reg(["<sip:a@h1>", "<sip:b@h2>"]), DEVICE, 0.0)
     r = loc.register(reg(["<sip:c@h3>"], cseq=2), DEVICE, 1.0)
-    assert (r.response.status, r.response.reason, r.events) == (
+    assert (r.response.status, r.response.get("P-Registrar-Error"), r.events) == (
         503, "Too many registered contacts", ())
     assert names(loc.register(reg(["<sip:a@h1>"], cseq=3), DEVICE, 2.0)) == ["UPDATE"]
 

@@ -9,6 +9,7 @@ unless the whole request succeeds (§10.3 step 7: all bindings or none).
    registrar with a `RegistrarConfig.domain` answers 404 for another domain (§10.3 step 3/5).
 2. ``Contact: *`` must be alone and come with ``Expires: 0``, else 400; it removes every
    binding of the AoR (§10.3 step 6). No Contact at all is a query: 200 with the bindings.
+   Refusals carry OpenSIPS's `P-Registrar-Error` text where it has one.
 3. Each contact's expiry is its ``expires`` parameter, else the Expires header, else
    `default_expires`; a non-zero value below `min_expires` is refused with 423 and a
    Min-Expires header (§10.3 step 7; OpenSIPS instead raises it to the minimum, which
@@ -17,7 +18,8 @@ unless the whole request succeeds (§10.3 step 7: all bindings or none).
    support is on and the contact carries every `match_pn_params` (R49, OpenSIPS
    ``pn_ct_match_params``); ``+sip.instance`` and ``reg-id`` (RFC 5626 §6); the URI compared
    by RFC 3261 §19.1.4. Found and the Call-ID equal with a CSeq not higher: the update is
-   aborted and the request fails with 500 (§10.3 step 7). Otherwise expires 0 removes it
+   aborted and the request fails with 500 (§10.3 step 7; `stale_cseq="opensips"` gives
+   OpenSIPS's 400 for a lower CSeq and ignores a repeated one). Otherwise expires 0 removes it
    (DELETE), a found one is refreshed (UPDATE, keeping its `ruid`) and a new one inserted
    (INSERT) — R24: a pn-matched contact whose host or port changed is an UPDATE.
 5. RFC 8599 (R53–R55), when `pn_providers` is not empty: an unsupported ``pn-provider`` value,
@@ -106,6 +108,10 @@ class RegistrarConfig:
     refresh_before: float | None = None
     #: most bindings an AoR may hold (OpenSIPS `max_contacts`); more is refused with 503
     max_contacts: int | None = None
+    #: a refresh from the same Call-ID whose CSeq is not higher: "rfc3261" fails the request
+    #: with 500 (§10.3 step 7); "opensips" answers a lower CSeq 400 and treats the same CSeq
+    #: as a retransmission that changes nothing (registrar `update_contacts`)
+    stale_cseq: str = "rfc3261"
     #: RFC 3327 Path handling: "off", "lazy" or "strict" (OpenSIPS `path_mode`)
     path_mode: str = "lazy"
     #: the usrloc table name, raised as the events' `domain` parameter (R23)
@@ -114,11 +120,21 @@ class RegistrarConfig:
     socket: str = "udp:127.0.0.1:5060"
 
     def __post_init__(self) -> None:
+        if self.stale_cseq not in ("rfc3261", "opensips"):
+            raise ValueError(f"stale_cseq must be rfc3261 or opensips, not {self.stale_cseq!r}")
         if self.path_mode not in ("off", "lazy", "strict"):
             raise ValueError(f"path_mode must be off, lazy or strict, not {self.path_mode!r}")
         if self.min_expires < 0 or (self.max_expires is not None
                                     and self.max_expires < self.min_expires):
             raise ValueError("expiry limits must satisfy 0 <= min_expires <= max_expires")
+
+
+#: OpenSIPS registrar names the reason of a refusal in this header (`P-Registrar-Error`)
+_ERROR_HEADER = "P-Registrar-Error"
+_STAR_CONTACTS = "* used in contact and more than 1 contact"
+_STAR_EXPIRES = "* used in contact and expires is not zero"
+_INVALID_CSEQ = "Invalid CSeq number"
+_TOO_MANY = "Too many registered contacts"
 
 
 @dataclass(frozen=True)
@@ -234,8 +250,10 @@ class LocationService:
             raise _Reject(404, "Not Found")
         contacts = list(request.contacts)
         if any(c.star for c in contacts):
-            if len(contacts) != 1 or request.expires != 0:
-                raise _Reject(400, "Bad Request")
+            if len(contacts) != 1:
+                raise _Reject(400, "Bad Request", [(_ERROR_HEADER, _STAR_CONTACTS)])
+            if request.expires != 0:
+                raise _Reject(400, "Bad Request", [(_ERROR_HEADER, _STAR_EXPIRES)])
             return self._plan_star(request, aor), []
         if request.paths and cfg.path_mode == "strict" and not _has_option(
             request, "Supported", "path"
@@ -254,7 +272,11 @@ class LocationService:
             if old is not None and old.call_id == request.call_id and (
                 request.cseq.number <= old.cseq
             ):
-                raise _Reject(500, "Server Internal Error")
+                if cfg.stale_cseq == "rfc3261":
+                    raise _Reject(500, "Server Internal Error")
+                if request.cseq.number < old.cseq:
+                    raise _Reject(400, "Bad Request", [(_ERROR_HEADER, _INVALID_CSEQ)])
+                continue  # OpenSIPS: the same CSeq again is a retransmission, left alone
             if expires == 0:
                 if old is not None:
                     working.remove(old)
@@ -269,7 +291,7 @@ class LocationService:
                 working[working.index(old)] = new
                 plans.append(_Plan("UPDATE", old, new))
         if cfg.max_contacts is not None and len(working) > cfg.max_contacts:
-            raise _Reject(503, "Too many registered contacts")
+            raise _Reject(503, "Service Unavailable", [(_ERROR_HEADER, _TOO_MANY)])
         return plans, caps
 
     def _plan_star(self, request: Request, aor: str) -> list[_Plan]:
