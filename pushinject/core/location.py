@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pushinject.core.bindings import PN_PARAMS, Binding, PushParams
