@@ -247,6 +247,15 @@ def test_r20_expired_subscriptions_are_returned_with_their_expire_notify_flag() 
     assert gone.expire_notify is True
 
 
+def test_r20_a_subscription_an_event_removed_is_still_returned_by_the_timer() -> None:
+    subs = make()
+    sub = subs.notify_on_event(INSERT, ["aor=a"], "r", 6, txn=1, now=0, expire_notify=True)
+    assert subs.raise_event(INSERT, {"aor": "a"}, 7) == []  # removed here (R19) ...
+    assert len(subs) == 0 and subs.get_timer() == sub.removal_at
+    assert subs.handle_timer(7) == [sub]  # ... and reported once, for R20's notice
+    assert subs.handle_timer(8) == [] and subs.get_timer() is None
+
+
 def test_r22_wait_for_event_resumes_once() -> None:
     subs = make()
     subs.wait_for_event(UPDATE, ["aor=alice"], 10, txn=1, now=0)

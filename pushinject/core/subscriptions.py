@@ -21,9 +21,9 @@ Theory of operation (SPEC-FACTS R16–R22):
   parse and carry that parameter, whose value is then matched as a glob.
 - A subscription lives while ``now <= created + timeout`` and is removed once
   ``now > created + timeout``: by `handle_timer(now)` or when an event is raised (R19). The end
-  of its transaction does not remove it. Removal is silent for script subscriptions; the
-  removed ones are returned by `handle_timer` so a caller that asked for an expiry notice
-  (``expire_notify``, R20) can act on it.
+  of its transaction does not remove it. Removal is silent for script subscriptions; every
+  removed one is returned by `handle_timer` (those an event removed, at the next call) so a
+  caller that asked for an expiry notice (``expire_notify``, R20) can act on it.
 
 OpenSIPS only logs the silent pitfalls (SPEC-FACTS pitfalls (c)6 and (c)7); this model records
 each as a `SubscriptionWarning` in `Subscriptions.warnings`.
@@ -233,6 +233,8 @@ class Subscriptions:
     _subs: SubscriptionIndex = field(default_factory=SubscriptionIndex)
     warnings: list[SubscriptionWarning] = field(default_factory=list)
     _warned: set[tuple[str, str]] = field(default_factory=set)
+    #: removed when an event was raised, not yet returned by `handle_timer`
+    _expired: list[Subscription] = field(default_factory=list)
 
     # -- subscribing ---------------------------------------------------------------------------
 
@@ -319,7 +321,7 @@ class Subscriptions:
         Integer parameters are written as decimal strings before matching (R18). Expired
         subscriptions are dropped first, as OpenSIPS checks expiry when an event is raised.
         """
-        self._subs.expire(now)
+        self._expired += self._subs.expire(now)
         values = {key: str(value) for key, value in params.items()}
         lowered: dict[str, str] = {}
         for key, value in values.items():
@@ -348,11 +350,15 @@ class Subscriptions:
 
     def get_timer(self) -> float | None:
         """The earliest instant a subscription must be removed at, or None (R19)."""
-        return self._subs.next_removal()
+        pending = [s.removal_at for s in self._expired]
+        upcoming = self._subs.next_removal()
+        return min(pending + ([] if upcoming is None else [upcoming]), default=None)
 
     def handle_timer(self, now: float) -> list[Subscription]:
-        """Remove and return every subscription with ``now > created + timeout`` (R19, R20)."""
-        return self._subs.expire(now)
+        """Remove and return every subscription with ``now > created + timeout`` (R19, R20),
+        including those an event already removed since the last call."""
+        gone, self._expired = self._expired + self._subs.expire(now), []
+        return gone
 
     # -- reading -------------------------------------------------------------------------------
 
