@@ -365,3 +365,65 @@ def test_push_is_requested_for_a_contact_with_pn_parameters_on_lookup_R25():
     [push] = h.pushes(out)
     assert (push.aor, push.call_id, push.reason) == ("bob", "call-1", "ini-INVITE")
     assert h.proxy.summary("call-1").pushes == (("urn:uuid:dev-1", 0.0),)
+
+
+class StopWaiting(WaitFor):
+    """fork_call injects, then `t_wait_no_more_branches()` (R30)."""
+
+    def fork_call(self, sip):
+        self.results.append(sip.t_inject_branches("event"))
+        self.results.append(sip.t_wait_no_more_branches())
+
+
+def test_t_wait_no_more_branches_caps_the_wait_at_the_current_branches_R30():
+    script = StopWaiting()
+    h = Harness(script=script)
+    h.call()
+    h.advance_to(3.0)
+    [inv] = h.invites(h.register(port=5070))
+    assert script.results == [1, 1]
+    assert h.statuses(h.answer(inv, 486)) == [486]       # no waiting for the placeholder
+    assert h.proxy.summary("call-1").final_at == 3.0
+
+
+def test_injection_does_not_move_the_placeholder_deadline_and_the_branch_outlives_it_R40_R29():
+    h = Harness(script=WaitFor())
+    h.call()
+    h.advance_to(100.0)
+    [inv] = h.invites(h.register(port=5070))
+    h.answer(inv, 180)
+    assert h.advance_to(121.0) == []                     # the placeholder's 408 is not final
+    assert h.proxy.summary("call-1").branches[0].final_at == 120.0
+    assert h.proxy.get_timer() == 220.0                  # fr_inv_timeout of the new branch
+    out = h.advance_to(220.0)
+    assert h.sends(out, method="CANCEL") and h.statuses(out) == [408]
+
+
+def test_chosen_401_carries_every_challenge_collected_R10():
+    h = Harness(script=WaitFor(n=1))
+    h.register(port=5070)
+    h.register(port=5080)
+    a, b = h.invites(h.call())
+    from pushinject.sip import make_response
+
+    r1 = make_response(a.message, 401, to_tag="x", extra=[("WWW-Authenticate",
+                                                           'Digest realm="a", nonce="1"')])
+    r2 = make_response(b.message, 407, to_tag="y", extra=[("Proxy-Authenticate",
+                                                           'Digest realm="b", nonce="2"')])
+    h.deliver(r1, a.destination)
+    out = h.deliver(r2, b.destination)
+    [final] = [s.message for s in h.sends(out, to=CALLER)]
+    assert final.status == 401
+    assert final.get("WWW-Authenticate") == 'Digest realm="a", nonce="1"'
+    assert final.get("Proxy-Authenticate") == 'Digest realm="b", nonce="2"'
+
+
+def test_max_inv_lifetime_ends_the_whole_transaction_R65():
+    h = Harness(config=ProxyConfig(max_inv_lifetime=180.0, fr_inv_timeout=300.0))
+    h.register(port=5070)
+    [inv] = h.invites(h.call())
+    h.answer(inv, 180)
+    h.advance_to(21.0)                                   # past the seed's subscription
+    assert h.proxy.get_timer() == 180.0
+    out = h.advance_to(180.0)
+    assert h.sends(out, method="CANCEL") and h.statuses(out) == [408]

@@ -36,7 +36,7 @@ from pushinject.core.server_txn import ServerInput, ServerState, ServerTransacti
 from pushinject.core.summary import BranchSummary, CallSummary
 from pushinject.core.types import BranchKind, Selection
 from pushinject.errors import LocalProtocolError
-from pushinject.sip import make_response
+from pushinject.sip import header_key, make_response
 
 if TYPE_CHECKING:
     from pushinject.core.actions import Action
@@ -69,6 +69,9 @@ class ContextConfig:
     selection: Selection
     #: RFC 3261 timer values of the transactions
     timers: TimerValues
+    #: Kamailio `max_inv_lifetime`: a cap on the whole INVITE transaction, whatever the
+    #: branches' timers say (R65); None: no cap
+    max_inv_lifetime: float | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -122,6 +125,23 @@ class Branch:
         return f"<Branch {self.index} {self.kind} {self.target or '-'} {state}>"
 
 
+_CHALLENGES = ("www-authenticate", "proxy-authenticate")
+
+
+def _merge_challenges(response: Response, others: list[Response | None]) -> Response:
+    """R10 (RFC 3261 §16.7 step 7): a chosen 401/407 carries every WWW-Authenticate and
+    Proxy-Authenticate value collected in the context."""
+    have = {(header_key(n), v) for n, v in response.headers}
+    for other in others:
+        if other is None or other.status not in (401, 407):
+            continue
+        for name, value in other.headers:
+            if header_key(name) in _CHALLENGES and (header_key(name), value) not in have:
+                response = response.with_header_appended(name, value)
+                have.add((header_key(name), value))
+    return response
+
+
 class ResponseContext:
     """One INVITE server transaction and its branches (RFC 3261 §16.7)."""
 
@@ -147,6 +167,8 @@ class ResponseContext:
         self.pushes: list[tuple[str, float]] = []
         self.to_tag: str | None = None
         self.client_index: dict[str, Branch] = {}
+        self.lifetime_at: float | None = (
+            None if config.max_inv_lifetime is None else now + config.max_inv_lifetime)
 
     # ---------------------------------------------------------------- state
     @property
@@ -387,6 +409,9 @@ class ResponseContext:
         picked = None if chosen is None else done[chosen].final_response
         if picked is not None and picked.status == status:
             response = picked.without_top_via()
+            if status in (401, 407):
+                response = _merge_challenges(response, [b.final_response for b in done
+                                                        if b is not done[chosen]])
         else:
             response = self.final_response(status)
         self.final_status, self.final_at = status, now
@@ -394,7 +419,7 @@ class ResponseContext:
 
     # ---------------------------------------------------------------- timers
     def get_timer(self) -> float | None:
-        deadlines = [t for t in (self.server.get_timer(),) if t is not None]
+        deadlines = [t for t in (self.server.get_timer(), self.lifetime_at) if t is not None]
         for branch in self.branches:
             if branch.fr_at is not None:
                 deadlines.append(branch.fr_at)
@@ -410,6 +435,11 @@ class ResponseContext:
         at = self.server.get_timer()
         if at is not None and at <= now:
             out += self.server.handle_timer(now)
+        if self.lifetime_at is not None and self.lifetime_at <= now:  # R65 max_inv_lifetime
+            self.lifetime_at = None
+            for branch in self.branches:
+                if self.pending(branch):
+                    branch.fr_at = now
         for branch in list(self.branches):
             if branch.txn is not None:
                 at = branch.txn.get_timer()

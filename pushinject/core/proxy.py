@@ -82,13 +82,15 @@ class ProxyConfig:
     tsilo_use_domain: bool = False
     #: RFC 3261 timer base values
     timers: TimerValues = field(default_factory=TimerValues)
+    #: Kamailio `max_inv_lifetime` (180 s there): cap on a whole INVITE transaction (R65)
+    max_inv_lifetime: float | None = None
     #: keep the summaries of retired calls
     keep_summaries: bool = True
 
     def context_config(self) -> ContextConfig:
         return ContextConfig(host=self.host, port=self.port, fr_timeout=self.fr_timeout,
                              fr_inv_timeout=self.fr_inv_timeout, selection=self.selection,
-                             timers=self.timers)
+                             timers=self.timers, max_inv_lifetime=self.max_inv_lifetime)
 
 
 def _via_key(request: Request) -> tuple[str, str, int | None]:
