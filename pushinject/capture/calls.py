@@ -6,8 +6,9 @@ received (step 8, it pushes its own Via on top). Each such forwarded INVITE is a
 its own top Via branch; its responses come back with that branch (§17.1.3), a CANCEL sent on it
 carries it too (§9.1). A branch created after a REGISTER of the callee reached the proxy (during
 the call) is marked injected: that is how a push-woken device gets its branch
-(`t_inject_branches`, `ts_append`). Retransmissions are counted once. Pushes themselves travel
-outside SIP and are not in captures, so `pushes` stays empty.
+(`t_inject_branches`, `ts_append`). Retransmissions are counted once. Pushes usually travel
+outside SIP (HTTP/2 to APNs/FCM) and are not in captures; a push gateway reached with a SIP
+MESSAGE that the proxy originates during the call (as in the capture lab) is counted as a push.
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ def _parsed(msg: Any) -> Any:
         return None
 
 
-def calls(messages: Iterable[Any], origin: float = 0.0) -> list[CallSummary]:
+def calls(messages: Iterable[Any], origin: float = 0.0, *,
+          proxy: tuple[str, int] | None = None) -> list[CallSummary]:
     """One `CallSummary` per INVITE server transaction of a proxy, in order of arrival.
 
-    Times are capture timestamps minus `origin` (pass the first message's time to get
-    seconds since the start of the capture).
+    With `proxy` (host, port) given, every initial INVITE sent to that address is a call, even
+    one the proxy never forwards (a push that nobody answers, a caller who cancels first);
+    without it, the proxy is recognised by the INVITEs it forwards, or by the pushes it sends.
+    Times are capture timestamps minus `origin` (pass the first message's time to get seconds
+    since the start of the capture).
     """
     msgs = list(messages)
     invites = [m for m in msgs if m.fields.method == "INVITE" and m.fields.to_tag is None
@@ -45,31 +50,50 @@ def calls(messages: Iterable[Any], origin: float = 0.0) -> list[CallSummary]:
     seen_branches: set[str | None] = set()
     for incoming in invites:
         key = incoming.fields.branch
-        if key in seen_branches:
+        if key in seen_branches or (proxy is not None and incoming.destination != proxy):
             continue
-        proxy = incoming.destination
+        here = incoming.destination
+
+        def is_proxy(address: tuple[str, int], here: tuple[str, int] = here) -> bool:
+            return address == here if proxy is not None else address[0] == here[0]
+
         forwarded: list[Any] = []
         for m in invites:
-            if m.source[0] != proxy[0] or m.fields.call_id != incoming.fields.call_id:
+            if not is_proxy(m.source) or m.fields.call_id != incoming.fields.call_id:
                 continue
             vias = m.message.vias
             if len(vias) > 1 and vias[1].branch == key and m.fields.branch not in (
                     b.fields.branch for b in forwarded):
                 forwarded.append(m)
-        if not forwarded:
+        summary = _summary(incoming, forwarded, msgs, origin, is_proxy)
+        if not forwarded and not summary.pushes and proxy is None:
             continue
         seen_branches.add(key)
         seen_branches.update(m.fields.branch for m in forwarded)
-        out.append(_summary(incoming, forwarded, msgs, origin))
+        out.append(summary)
     return out
 
 
-def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], origin: float) -> CallSummary:
-    proxy_host = incoming.destination[0]
+def _pushes(incoming: Any, msgs: list[Any], is_proxy: Any, until: float | None,
+            origin: float, device: str) -> tuple[tuple[str, float], ...]:
+    """MESSAGE requests the proxy originates while the INVITE is pending (a push gateway
+    reached over SIP, as in the capture lab): one push each, for the called AoR."""
+    pushes = []
+    for m in msgs:
+        if (m.fields.method == "MESSAGE" and is_proxy(m.source) and m.time >= incoming.time
+                and (until is None or m.time <= until)):
+            parsed = _parsed(m)
+            if parsed is not None and len(parsed.vias) == 1:
+                pushes.append((device, m.time - origin))
+    return tuple(pushes)
+
+
+def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], origin: float,
+             is_proxy: Any) -> CallSummary:
     call_id = incoming.fields.call_id
     callee = incoming.message.uri
     registers = [m.time for m in msgs
-                 if m.fields.method == "REGISTER" and m.destination[0] == proxy_host
+                 if m.fields.method == "REGISTER" and is_proxy(m.destination)
                  and m.time >= incoming.time and _parsed(m) is not None
                  and _user_host(m.message.to.uri)[0] == _user_host(callee)[0]]
     branches = []
@@ -82,7 +106,7 @@ def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], origin: float
             f = m.fields
             if f.branch != branch or f.call_id != call_id:
                 continue
-            if f.status is not None and f.cseq_method == "INVITE" and m.destination[0] == proxy_host:
+            if f.status is not None and f.cseq_method == "INVITE" and is_proxy(m.destination):
                 mark = (f.status, f.to_tag)
                 if mark in seen:
                     continue
@@ -91,7 +115,7 @@ def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], origin: float
                     provisional.append(f.status)
                 elif final is None:
                     final, final_at = f.status, m.time - origin
-            elif f.method == "CANCEL" and m.source[0] == proxy_host and cancelled_at is None:
+            elif f.method == "CANCEL" and is_proxy(m.source) and cancelled_at is None:
                 cancelled_at = m.time - origin
         branches.append(BranchSummary(
             index=index, target=str(fwd.message.uri), via_branch=branch, kind="real",
@@ -107,12 +131,14 @@ def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], origin: float
         if f.branch != key or f.call_id != call_id:
             continue
         if (f.status is not None and f.status >= 200 and f.cseq_method == "INVITE"
-                and m.source[0] == proxy_host and final_status is None):
+                and is_proxy(m.source) and final_status is None):
             final_status, final_at = f.status, m.time - origin
-        if f.method == "CANCEL" and m.destination[0] == proxy_host:
+        if f.method == "CANCEL" and is_proxy(m.destination):
             cancelled = True
+    until = None if final_at is None else final_at + origin
     return CallSummary(
         call_id=call_id or "", caller=str(incoming.message.from_.uri), callee=str(callee),
         invite_at=incoming.time - origin, final_status=final_status, final_at=final_at,
         cancelled_by_caller=cancelled, branches=tuple(branches),
+        pushes=_pushes(incoming, msgs, is_proxy, until, origin, str(callee)),
     )
