@@ -12,6 +12,7 @@ from pushinject.conformance.calls import find_calls
 from pushinject.conformance.capture import load_capture
 from pushinject.conformance.proxy_detect import find_proxy, parse_proxy
 from pushinject.errors import UsageError
+from pushinject.lab.manifest import read_manifest
 from pushinject.sim.run import run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,8 +82,9 @@ def test_a_branch_registered_before_the_call_is_not_injected(tmp_path: Path) -> 
 
 def test_load_capture_counts_frames_and_refuses_non_captures(tmp_path: Path) -> None:
     capture = load_capture(KAMAILIO / "S2.pcap")
+    facts = read_manifest(KAMAILIO / "manifest.toml")["S2"]
     assert (capture.file, capture.frames, capture.sip_messages, capture.skipped) == (
-        "S2.pcap", 17, 17, {})
+        "S2.pcap", facts["frames"], facts["sip_messages"], {})
     junk = tmp_path / "junk.pcap"
     junk.write_bytes(b"not a capture at all")
     with pytest.raises(UsageError):
