@@ -133,3 +133,15 @@ def test_reason_and_feature_caps_typed_rfc3326_rfc6809_rfc8599_s5_3() -> None:
     assert (caps.get("+sip.pns"), caps.get("+sip.pnspurr"), str(caps)) == (
         "apns", "r-1", '*;+sip.pns="apns";+sip.pnspurr="r-1"')
     assert msg.require == ["outbound"] and msg.supported == []
+
+
+def test_pickle_and_copy_keep_the_message() -> None:
+    import copy
+    import pickle
+
+    msg = parse_message(INVITE)
+    assert pickle.loads(pickle.dumps(msg)) == msg
+    assert copy.deepcopy(msg) is msg and copy.copy(msg) is msg
+    lenient = parse_message(b"OPTIONS  sip:a@b SIP/2.0\r\nl: 0\r\n\r\n", strict=False)
+    again = pickle.loads(pickle.dumps(lenient))
+    assert again == lenient and not again.strict and again.defects == lenient.defects != []

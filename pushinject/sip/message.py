@@ -322,9 +322,22 @@ class Message:
         return hash((self.start_line, self.headers, self.body))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        from pushinject.sip.parser import parse_message
+        """Pickle and copy as the wire form (parsed again, same strictness)."""
+        return (_from_wire, (bytes(self), self._strict, self._defects))
 
-        return (parse_message, (bytes(self),), {"strict": self._strict})
+    def __copy__(self: _M) -> _M:
+        return self
+
+    def __deepcopy__(self: _M, memo: dict[int, object]) -> _M:
+        return self  # immutable
+
+
+def _from_wire(data: bytes, strict: bool, defects: tuple[str, ...] = ()) -> Message:
+    from pushinject.sip.parser import parse_message
+
+    msg = parse_message(data, strict=strict)
+    object.__setattr__(msg, "_defects", defects)  # what the original parse found
+    return msg
 
 
 class Request(Message):
