@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from pushinject.sip import (
-    SIPParseError, parse_contact, parse_cseq, parse_name_addr, parse_via,
+    SIPParseError, parse_contact, parse_cseq, parse_feature_cap, parse_name_addr, parse_reason,
+    parse_via,
 )
 from pushinject.sip.values import check_contact, check_name_addr, check_via, parse_int
 
 
 def test_via_parts_and_blanks_around_separators_rfc3261_s20_42() -> None:
-    v = parse_via("SIP / 2.0 / tls  [2001:db8::9] : 5061 ; branch = z9hG4bKx ;maddr=239.1.1.1;ttl=16")
+    v = parse_via("SIP / 2.0 / tls  [2001:db8::9] : 5061 ; branch = z9hG4bKx ;maddr=239.1.1.1"
+                  ";ttl=16")
     assert (v.protocol, v.transport, v.host, v.port) == ("SIP/2.0", "TLS", "[2001:db8::9]", 5061)
     assert (v.branch, v.maddr, v.ttl, v.received, v.rport) == (
         "z9hG4bKx", "239.1.1.1", "16", None, None)
@@ -37,7 +39,8 @@ def test_malformed_via_rejected_rfc3261_s25(text: str) -> None:
 
 def test_name_addr_forms_rfc3261_s20_10() -> None:
     quoted = parse_name_addr('"A \\\\ B" <sip:a@b>;tag=1;x')
-    assert (quoted.display_name, quoted.tag, quoted.params) == ("A \\ B", "1", {"tag": "1", "x": None})
+    assert (quoted.display_name, quoted.tag) == ("A \\ B", "1")
+    assert quoted.params == {"tag": "1", "x": None}
     tokens = parse_name_addr("Alice  Smith<sip:a@b>")
     assert tokens.display_name == "Alice  Smith"
     spec = parse_name_addr("sip:a@b;tag=7")
@@ -94,3 +97,13 @@ def test_cseq_and_numbers_rfc3261_s8_1_1_5_s20_22() -> None:
     for bad in ("256", "", "1.0", "٣"):
         with pytest.raises(SIPParseError):
             parse_int(bad, 255, "Max-Forwards")
+
+
+def test_values_are_hashable_and_equal_by_value() -> None:
+    a = parse_contact("<sip:a@B;transport=tcp>;expires=5")
+    b = parse_contact("<sip:a@b;transport=TCP>;expires=5")
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    vias = {parse_via("SIP/2.0/UDP h;branch=z9hG4bK1"), parse_via("SIP/2.0/udp h;branch=z9hG4bK1")}
+    assert len(vias) == 1
+    assert hash(parse_name_addr("<sip:a@b>;tag=1")) == hash(parse_name_addr("<sip:a@b>;TAG=1"))
+    assert len({parse_reason("SIP;cause=200"), parse_feature_cap('*;+sip.pns="apns"')}) == 2

@@ -67,6 +67,10 @@ def _int_param(params: dict[str, str | None], name: str) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
+def _frozen(params: dict[str, str | None]) -> frozenset[tuple[str, str | None]]:
+    return frozenset(params.items())
+
+
 def _params_text(params: dict[str, str | None]) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
@@ -127,6 +131,9 @@ class Via:
 
     def __str__(self) -> str:
         return f"{self.protocol}/{self.transport} {self.sent_by}{_params_text(self.params)}"
+
+    def __hash__(self) -> int:
+        return hash((self.transport, self.host, self.port, _frozen(self.params), self.protocol))
 
 
 def check_via(value: str) -> None:
@@ -195,6 +202,9 @@ class NameAddr:
     def __str__(self) -> str:
         name = "" if self.display_name is None else _quote(self.display_name) + " "
         return f"{name}<{self.uri}>{_params_text(self.params)}"
+
+    def __hash__(self) -> int:
+        return hash((self.display_name, self.uri, _frozen(self.params)))
 
 
 def _name_addr_parts(value: str, strict: bool) -> tuple[str | None, URI, dict[str, str | None]]:
@@ -314,6 +324,9 @@ class Contact(NameAddr):
     def __str__(self) -> str:
         return "*" if self.star else super().__str__()
 
+    def __hash__(self) -> int:
+        return hash((self.display_name, self.uri, _frozen(self.params), self.star))
+
 
 _STAR = Contact(None, None, {}, True)  # type: ignore[arg-type]
 
@@ -403,6 +416,9 @@ class Reason:
     def __str__(self) -> str:
         return f"{self.protocol}{_params_text(self.params)}"
 
+    def __hash__(self) -> int:
+        return hash((self.protocol, _frozen(self.params)))
+
 
 _REASON_RE = re.compile(rf"({TOKEN})({PARAMS}){WS}")
 
@@ -435,6 +451,9 @@ class FeatureCap:
 
     def __str__(self) -> str:
         return "*" + _params_text(self.params)
+
+    def __hash__(self) -> int:
+        return hash(_frozen(self.params))
 
 
 _FEATURE_CAP_RE = re.compile(rf"\*{WS}({PARAMS}){WS}")
