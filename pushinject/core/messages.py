@@ -10,16 +10,38 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pushinject.sip import Request, header_key
+from pushinject.sip import Request, SIPParseError, Via, header_key, parse_via, split_commas
 
 if TYPE_CHECKING:
     from pushinject.core.types import Address
-    from pushinject.sip import Response
+    from pushinject.sip import Message, Response
 
 __all__ = [
     "via_value", "build_ack", "build_cancel", "response_destination", "uri_address", "with_received",
-    "forwarded_request",
+    "forwarded_request", "top_via", "top_via_text",
 ]
+
+
+def top_via_text(message: Message) -> str:
+    """The text of the topmost Via value, without parsing the others (RFC 3261 §20.42 allows
+    several values on one line)."""
+    raw = message.get("Via")
+    if raw is None:
+        raise SIPParseError("the message has no Via header")
+    return split_commas(raw)[0].strip() if "," in raw else raw.strip()
+
+
+def top_via(message: Message) -> Via:
+    """The topmost Via, parsed alone (cheaper than `message.top_via`, which parses them all).
+
+    >>> from pushinject.sip import make_request
+    >>> m = make_request("OPTIONS", "sip:b@x", from_="<sip:a@x>;tag=1", to="<sip:b@x>",
+    ...                  via="SIP/2.0/UDP a:5060;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
+    ...                  call_id="c", cseq=1)
+    >>> top_via(m).branch, top_via(m).port
+    ('z9hG4bK1', 5060)
+    """
+    return parse_via(top_via_text(message))
 
 
 def via_value(host: str, port: int, branch: str, transport: str = "UDP") -> str:
@@ -43,7 +65,7 @@ def _same_transaction(method: str, request: Request, to: str, extra: list[tuple[
         key = header_key(name)
         if key in kept:
             kept[key].append((name, value))
-    headers = [("Via", str(request.top_via)), *kept["route"], ("Max-Forwards", "70"),
+    headers = [("Via", top_via_text(request)), *kept["route"], ("Max-Forwards", "70"),
                *kept["from"], ("To", to), *kept["call-id"],
                ("CSeq", f"{request.cseq.number} {method}"), *extra, ("Content-Length", "0")]
     return Request(method, request.uri, headers)
@@ -120,7 +142,7 @@ def forwarded_request(
 def with_received(request: Request, source: Address) -> Request:
     """Mark the top Via with where the request really came from: `received` when the host
     differs (RFC 3261 §18.2.1), `rport` filled in when the client asked (RFC 3581 §4)."""
-    via = request.top_via
+    via = top_via(request)
     params = dict(via.params)
     if via.host.strip("[]") != source[0]:
         params["received"] = source[0]

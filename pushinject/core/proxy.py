@@ -34,7 +34,7 @@ from pushinject.core.events import Received, TransportFailed
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
-    forwarded_request, response_destination, uri_address, via_value, with_received,
+    forwarded_request, response_destination, top_via, uri_address, via_value, with_received,
 )
 from pushinject.core.script_api import ScriptContext
 from pushinject.core.server_txn import TRANSITIONS as SERVER_TRANSITIONS
@@ -94,7 +94,8 @@ class ProxyConfig:
 
 
 def _via_key(request: Request) -> tuple[str, str, int | None]:
-    via = request.top_via
+    """The server transaction key: branch and sent-by of the top Via (RFC 3261 §17.2.3)."""
+    via = top_via(request)
     return (str(via.branch), via.host.lower(), via.port)
 
 
@@ -173,7 +174,7 @@ class Proxy:
         return sc.actions
 
     def _response(self, response: Response, now: float) -> list[Action]:
-        via = response.top_via
+        via = top_via(response)
         if not self._is_me(via.host, via.port):
             return [Log(text=f"dropped a response whose top Via is not ours: {via}")]
         ctx = self._clients.get(str(via.branch))
