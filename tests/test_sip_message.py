@@ -145,3 +145,12 @@ def test_pickle_and_copy_keep_the_message() -> None:
     lenient = parse_message(b"OPTIONS  sip:a@b SIP/2.0\r\nl: 0\r\n\r\n", strict=False)
     again = pickle.loads(pickle.dumps(lenient))
     assert again == lenient and not again.strict and again.defects == lenient.defects != []
+
+
+def test_bare_lf_lines_are_a_defect_rfc3261_s7() -> None:
+    data = b"OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\n\nbody"
+    with pytest.raises(SIPParseError, match="bare LF"):
+        parse_message(data)
+    msg = parse_message(data, strict=False)
+    assert msg.defects == ["lines end with a bare LF instead of CRLF"]
+    assert (msg.top_via.branch, msg.call_id, msg.body) == ("z9hG4bK1", "c", b"body")

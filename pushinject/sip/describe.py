@@ -70,7 +70,7 @@ def _contact(c: Contact) -> dict[str, Any]:
 
 def _typed(key: str, strict: bool) -> Callable[[str], Any] | None:
     table: dict[str, Callable[[str], Any]] = {
-        "via": lambda v: _via(parse_via(v)),
+        "via": lambda v: _via(parse_via(v, strict)),
         "contact": lambda v: _contact(parse_contact(v, strict)),
         "cseq": lambda v: (lambda c: {"number": c.number, "method": c.method})(parse_cseq(v)),
         "max-forwards": int, "expires": int, "content-length": int,

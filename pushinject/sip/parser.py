@@ -138,6 +138,8 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
     except UnicodeDecodeError as exc:
         faults("header bytes are not UTF-8", start + exc.start)
         text = head.decode("utf-8", "surrogateescape")
+    if sep == "\n":  # lenient only: a bare-LF message, maybe with some CRLF lines
+        text = text.replace("\r\n", "\n")
     first_end = text.find(sep)
     all_lines: list[list[str]] = []
 
