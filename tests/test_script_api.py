@@ -155,3 +155,28 @@ def test_seed_pitfall_subscription_shorter_than_the_transaction_is_warned_pitfal
     h.call()
     [warning] = h.proxy.subscriptions.warnings
     assert warning.rule == "R19" and "(120)" in warning.text
+
+
+class EditsBeforeRelay(SeedScript):
+    """Adds a header after t_newtran and before t_relay (R39)."""
+
+    def route_to_user(self, sip):
+        sip.t_newtran()
+        sip.t_wait_for_new_branches()
+        sip.notify_on_event(self.event, "aor=" + sip.rU, "fork_call", 20)
+        sip.msg = sip.msg.with_header_appended("X-Edited", "before-relay")
+        if sip.lookup("location") > 0:
+            sip.t_relay()
+
+    def fork_call(self, sip):
+        sip.msg = None  # the notification route has no message of its own (R21)
+        sip.t_inject_branches("event")
+
+
+def test_injected_invite_copies_the_edits_made_before_t_relay_R39():
+    h = Harness(script=EditsBeforeRelay())
+    h.register(port=5070)
+    [first] = h.invites(h.call())
+    [injected] = h.invites(h.register(port=5080))
+    assert first.message.get("X-Edited") == injected.message.get("X-Edited") == "before-relay"
+    assert injected.message.call_id == "call-1" and injected.message.cseq.number == 1

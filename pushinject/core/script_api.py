@@ -204,6 +204,8 @@ class ScriptContext:
         assert self.ctx is not None
         if self.ctx.refusal():
             return self.ctx.refusal()
+        if self.msg is not None and self.msg.method == "INVITE":
+            self.ctx.request = self.msg  # later injections copy it with these edits (R39)
         if self.targets:
             for binding in self.targets:
                 self.actions += self.proxy.fork_binding(self.ctx, binding, self.now)
