@@ -11,6 +11,7 @@ from pushinject.presets.rfc8599 import BucketDriver
 from pushinject.sim.run import run_scenario
 from pushinject.sim.scenario import parse_scenario
 from pushinject.sip import parse_message
+from tests.conftest import DATA
 
 PUSHED = '[[device]]\nname = "B"\npush = true\n'
 
@@ -145,3 +146,24 @@ def test_only_rfc8599_advertises_push_support_on_the_register_2xx_r53() -> None:
         response = parse_message(ok.data)
         assert response.cseq.method == "REGISTER"
         assert response.get("Feature-Caps") == expected, preset
+
+
+def test_opensips_answers_the_cancel_then_487_with_only_the_placeholder_spec_d() -> None:
+    """SPEC-FACTS (d), OpenSIPS 3.6: 200 to the CANCEL, then 487 to the INVITE, no waiting."""
+    run = run_scenario(DATA / "scenarios" / "cancel_nobody_registered.toml", "opensips")
+    to_caller = [(w.time, w.label) for w in run.simulation.wires
+                 if w.source == "proxy" and w.destination == "alice"]
+    assert to_caller == [(1.0, "100 Trying"), (5.0, "200 OK"), (5.0, "487 Request Terminated")]
+    cseqs = [parse_message(w.data).cseq.method for w in run.simulation.wires
+             if w.source == "proxy" and w.time == 5.0]
+    assert cseqs == ["CANCEL", "INVITE"]
+
+
+def test_opensips_absorbs_a_486_behind_the_placeholder_spec_d() -> None:
+    """SPEC-FACTS (d): the proxy ACKs the 486, the caller sees nothing, a later device answers."""
+    run = run_scenario(DATA / "scenarios" / "busy_then_pushed_answers.toml", "opensips")
+    to_caller = [w.label for w in run.simulation.wires
+                 if w.source == "proxy" and w.destination == "alice"]
+    assert to_caller == ["100 Trying", "180 Ringing", "200 OK"]
+    assert ("proxy", "A", "ACK") in [(w.source, w.destination, w.label)
+                                     for w in run.simulation.wires if w.time == 1.5]
