@@ -427,3 +427,30 @@ def test_max_inv_lifetime_ends_the_whole_transaction_R65():
     assert h.proxy.get_timer() == 180.0
     out = h.advance_to(180.0)
     assert h.sends(out, method="CANCEL") and h.statuses(out) == [408]
+
+
+def test_exact_deadlines_after_each_step_of_a_seed_call_R14_R15_R28_R29():
+    """aioquic style: the proxy's next deadline after every step of one call."""
+    h = Harness()
+    h.register(port=5070)
+    assert h.proxy.get_timer() == 3600.0                  # the binding's expiry
+    [inv] = h.invites(h.call())
+    assert h.proxy.get_timer() == 0.5                     # Timer A of branch 1 (UDP)
+    h.advance_to(0.2)
+    h.answer(inv, 180)
+    assert h.proxy.get_timer() == pytest.approx(20.0)     # the seed's subscription
+    h.advance_to(21.0)
+    assert h.proxy.get_timer() == 120.0                   # the placeholder (fr_inv_timeout)
+    h.advance_to(50.0)
+    [ack] = h.answer(inv, 486)                            # absorbed: only the ACK goes out
+    assert ack.message.method == "ACK" and h.proxy.get_timer() == 82.0   # Timer D
+    h.advance_to(82.0)
+    assert h.proxy.get_timer() == 120.0
+    [final] = h.advance_to(120.0)
+    assert final.message.status == 486 and h.proxy.get_timer() == 120.5  # Timer G
+    h.advance_to(121.0)                                   # G fired at 120.5, next at 121.5
+    assert h.proxy.get_timer() == 121.5
+    h.ack(final.message)
+    assert h.proxy.get_timer() == 126.0                   # Timer I = T4
+    h.advance_to(126.0)
+    assert h.proxy.contexts() == [] and h.proxy.get_timer() == 3600.0
