@@ -9,8 +9,9 @@ but different targets are kept apart, so the rules can report the re-used branch
 
 A branch is *injected* when its INVITE left the proxy after a registration of its target contact
 (Contact URI equal to the Request-URI, §19.1.4) that arrived after the caller's INVITE
-(SPEC-FACTS R1); "after" is capture order, which also orders messages with equal timestamps. Registrations are REGISTERs to the proxy for the callee's user with a contact
-that is not being removed (expires > 0, §10.2.2).
+(SPEC-FACTS R1); "after" is capture order, which also orders messages with equal timestamps.
+Registrations are REGISTERs to the proxy for the callee's user with a contact that is not
+being removed (expires > 0, §10.2.2).
 """
 
 from __future__ import annotations
@@ -228,7 +229,9 @@ def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessa
 def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallRecord]:
     """Every INVITE server transaction of `proxy` in the capture, in order of arrival."""
     invites: dict[tuple[str, str], list[WireMessage]] = {}
+    by_call: dict[str, list[WireMessage]] = {}
     for m in messages:
+        by_call.setdefault(m.message.call_id, []).append(m)
         if (m.is_request and m.label == "INVITE" and m.destination == proxy
                 and m.source != proxy and m.message.to.tag is None):
             invites.setdefault((m.message.call_id, m.branch), []).append(m)
@@ -238,8 +241,8 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
         invite = copies[0]
         user = _user(invite.message.uri)
         regs = tuple(r for u, r in registrations if u == user and r.accepted)
-        branches = _branches(messages, proxy, invite, regs)
-        mine = [m for m in messages if m.message.call_id == call_id and m.branch == key]
+        branches = _branches(by_call[call_id], proxy, invite, regs)
+        mine = [m for m in by_call[call_id] if m.branch == key]
         upstream = tuple(Seen.of(m) for m in mine if not m.is_request and m.source[0] == proxy[0]
                          and m.message.cseq.method == "INVITE")
         cancel = next((Seen.of(m) for m in mine if m.is_request and m.label == "CANCEL"

@@ -205,9 +205,14 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     actual = [Output.of(m.time, m.frame, m.message, m.destination, callers) for m in messages
               if m.source == proxy]
     end = messages[-1].time if messages else 0.0
+    sent: dict[str, list[Output]] = {}
+    expected: dict[str, list[Output]] = {}
+    for o in actual:
+        sent.setdefault(o.call_id, []).append(o)
+    for o in reference:
+        expected.setdefault(o.call_id, []).append(o)
     divergences = {
-        cid: _located(compare([a for a in actual if a.call_id == cid],
-                              [r for r in reference if r.call_id == cid], tolerance, end,
+        cid: _located(compare(sent.get(cid, []), expected.get(cid, []), tolerance, end,
                               preset.name), messages)
         for cid in callers}
     return ReplayResult(preset.name, tuple(reference), tuple(actual), divergences)
