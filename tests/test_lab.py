@@ -35,6 +35,9 @@ KEY_MESSAGES = {
     "S5": {"proxy>dev1 INVITE", "proxy>dev2 INVITE", "proxy>dev1 CANCEL", "dev2>proxy 200"},
     "S6": {"dev1>proxy 486", "dev2>proxy 486", "proxy>dev1 ACK", "proxy>caller 486"},
     "S7": {"reg1>proxy REGISTER", "proxy>dev1 INVITE", "dev1>proxy 200", "proxy>caller 200"},
+    "S8": {"dev1>proxy 603", "proxy>dev2 CANCEL", "dev2>proxy 487", "proxy>caller 603",
+           "reg3>proxy REGISTER"},
+    "S9": {"caller>proxy CANCEL", "proxy>caller 487", "reg1>proxy REGISTER"},
 }
 
 
@@ -47,7 +50,8 @@ def _branches(facts: CaptureFacts) -> list[dict[str, object]]:
 
 
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
-    assert sorted(MANIFEST) == sorted(SCENARIOS) == ["S1", "S2", "S3", "S4", "S5", "S6", "S7"]
+    assert sorted(MANIFEST) == sorted(SCENARIOS) == ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8",
+                                                   "S9"]
     for name, table in MANIFEST.items():
         assert table["file"] == f"{name}.pcap"
         assert table["scenario"] == name
@@ -93,7 +97,8 @@ def test_expected_final_statuses_and_branch_counts() -> None:
     got = {n: (t["final_status"], len(t["branches"]), sum(b["injected"] for b in t["branches"]))
            for n, t in MANIFEST.items()}
     assert got == {"S1": (200, 2, 1), "S2": (200, 1, 1), "S3": (408, 0, 0), "S4": (487, 0, 0),
-                   "S5": (200, 2, 2), "S6": (486, 2, 1), "S7": (200, 1, 0)}
+                   "S5": (200, 2, 2), "S6": (486, 2, 1), "S7": (200, 1, 0),
+                   "S8": (603, 2, 1), "S9": (487, 0, 0)}
 
 
 def test_push_names_the_callee_and_the_call() -> None:
@@ -118,6 +123,26 @@ def test_s7_refresh_of_a_ringing_contact_adds_no_branch() -> None:
                          ("S7-dev1-register@127.0.0.1", "z9hG4bK-reg-5081-2")]
     invites = [m.request_uri for m in sip if m.kind == "INVITE" and m.src == "proxy"]
     assert invites == ["sip:dev1@127.0.0.1:5071"]
+
+
+def _after(name: str, kind: str, src: str) -> list[str]:
+    """Every message kind the proxy sends after the first ``kind`` from ``src``."""
+    _frames, sip = read_sip(KAMAILIO / f"{name}.pcap")
+    first = next(i for i, m in enumerate(sip) if m.kind == kind and m.src == src)
+    return [f"{m.dst} {m.kind}" for m in sip[first:] if m.src == "proxy"]
+
+
+def test_s8_603_is_held_until_the_other_branch_is_cancelled_and_nothing_follows() -> None:
+    """R8 (RFC 3261 §16.7 step 5): a 6xx is not forwarded at once, pending branches are
+    CANCELled and no new branch is created; dev3's later REGISTER is only answered."""
+    assert _after("S8", "603", "dev1") == [
+        "dev1 ACK", "dev2 CANCEL", "dev2 ACK", "caller 603", "reg3 200"]
+
+
+def test_s9_no_branch_after_the_callers_cancel() -> None:
+    """R12, R36/R63 (no injection after CANCEL): the REGISTER after the CANCEL gets its 200 and
+    no INVITE leaves the proxy."""
+    assert _after("S9", "CANCEL", "caller") == ["caller 487", "caller 200", "reg1 200"]
 
 
 def test_s2_resumed_branch_follows_the_hidden_suspended_one() -> None:
@@ -148,9 +173,9 @@ def test_lab_list_and_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["lab", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "S1  one device ringing, a second injected that answers"
-    assert len(lines) == 7
-    assert main(["lab", "S9"]) == 2
-    assert "unknown scenario S9" in capsys.readouterr().err
+    assert len(lines) == 9
+    assert main(["lab", "S99"]) == 2
+    assert "unknown scenario S99" in capsys.readouterr().err
 
 
 def test_lab_refuses_clearly_without_root(

@@ -221,8 +221,9 @@ def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False) 
         ])
         _wait_for(lambda: _udp_bound(PROXY_PORT), "Kamailio to bind its port")
         push = procs.start("push", _sipp("push_gateway", PUSH_PORT))
-        devices = [(d, procs.start(d.user, _device_argv(d))) for d in scenario.devices]
-        for port in (PUSH_PORT, *(d.port for d in scenario.devices)):
+        answering = [d for d in scenario.devices if d.behaviour != "absent"]
+        devices = [(d, procs.start(d.user, _device_argv(d))) for d in answering]
+        for port in (PUSH_PORT, *(d.port for d in answering)):
             _wait_for(lambda port=port: _udp_bound(port), f"a SIPp party on port {port}")
         for device in sorted(scenario.devices, key=lambda d: d.register_at):
             if device.register_at < 0:

@@ -72,8 +72,10 @@ def role_of_port(port: int) -> str:
 class Device:
     """One of the callee's devices.
 
-    ``behaviour`` is the SIPp scenario it runs: ``answer`` (180, then 200 after ``pause_ms``),
-    ``busy`` (180, then 486 after ``pause_ms``) or ``cancelled`` (180, then waits for CANCEL).
+    ``behaviour`` is what its answering UA does: ``answer`` (180, then 200 after ``pause_ms``),
+    ``busy`` (180, then 486 after ``pause_ms``), ``decline`` (the same with 603),
+    ``cancelled`` (180, then waits for CANCEL) or ``absent`` (no answering UA: the device
+    registers but must never be sent an INVITE).
     ``register_at`` is when its REGISTER is sent (seconds from the INVITE; negative: before);
     ``refresh_at``, if set, when it refreshes that registration (same Call-ID, next CSeq).
     """
@@ -150,6 +152,10 @@ _S5_SECOND = Device(2, "answer", register_at=1.5, pause_ms=1000)
 _S6_RINGING = Device(1, "busy", register_at=-0.5, pause_ms=2500)
 _S6_LATE = Device(2, "busy", register_at=1.0, pause_ms=500)
 _S7_REFRESHING = Device(1, "answer", register_at=-0.5, pause_ms=2500, refresh_at=1.0)
+_S8_DECLINING = Device(1, "decline", register_at=-0.5, pause_ms=2000)
+_S8_RINGING = Device(2, "cancelled", register_at=1.0)
+_S8_TOO_LATE = Device(3, "absent", register_at=2.6)
+_S9_TOO_LATE = Device(1, "absent", register_at=3.0)
 
 #: scenario name -> scenario, in the issue's order
 SCENARIOS: dict[str, Scenario] = {
@@ -242,6 +248,33 @@ SCENARIOS: dict[str, Scenario] = {
             (_S7_REFRESHING,),
             200,
             (_branch(_S7_REFRESHING, False, False, 200),),
+        ),
+        Scenario(
+            "S8",
+            "a 603 Decline ends the call: no branch after it",
+            "dev1 is registered before the call and rings; dev2 registers at 1 s and is "
+            "injected (rings); dev1 declines with 603 at about 2.1 s: the proxy does not "
+            "forward the 603 at once but CANCELs dev2, and sends the caller 603 only after "
+            "dev2's 487. dev3 registers at 2.6 s, after the final response, and is not sent an "
+            "INVITE.",
+            "rejected",
+            (_S8_DECLINING, _S8_RINGING, _S8_TOO_LATE),
+            603,
+            (_branch(_S8_DECLINING, False, False, 603), _branch(_S8_RINGING, True, True, 487)),
+        ),
+        Scenario(
+            "S9",
+            "the caller cancels, then a device registers: no branch after the CANCEL",
+            "No contact: the proxy pushes and suspends; the caller CANCELs at 2 s (487 then 200, "
+            "as in S4); dev1 registers at 3 s. Its REGISTER still finds the suspended call in "
+            "the htable (nothing removed it when the call was cancelled) and t_continue()s "
+            "it; Kamailio logs 't_continue_helper(): active transaction not found' and sends "
+            "no INVITE.",
+            "cancel",
+            (_S9_TOO_LATE,),
+            487,
+            (),
+            caller_pause_ms=2000,
         ),
     )
 }
