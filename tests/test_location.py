@@ -235,6 +235,22 @@ def test_rfc5626_instance_and_reg_id_identify_the_binding() -> None:
     )
 
 
+def test_rfc5626_6_outbound_registration_is_confirmed_with_require() -> None:
+    inst = '+sip.instance="<urn:uuid:1>"'
+    r = service().register(reg([f"<sip:bob@10.0.0.1;ob>;{inst};reg-id=1"]), DEVICE, 0.0)
+    assert r.response.get("Require") == "outbound"
+    plain = service().register(reg([f"<sip:bob@10.0.0.1>;{inst}"]), DEVICE, 0.0)
+    assert plain.response.get("Require") is None  # no reg-id: no outbound processing
+
+
+def test_rfc5627_without_outbound_the_instance_alone_identifies_the_binding() -> None:
+    inst = '+sip.instance="<urn:uuid:1>"'
+    loc = service(outbound=False)
+    loc.register(reg([f"<sip:bob@10.0.0.1>;{inst};reg-id=1"]), DEVICE, 0.0)
+    r = loc.register(reg([f"<sip:bob@10.0.0.2>;{inst};reg-id=2"], cseq=2), DEVICE, 1.0)
+    assert names(r) == ["UPDATE"] and r.response.get("Require") is None
+
+
 def test_rfc3261_19_1_4_uri_comparison_finds_the_binding() -> None:
     loc = service()
     loc.register(reg(["<sip:bob@HOST.example:5060>"]), DEVICE, 0.0)

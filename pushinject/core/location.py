@@ -16,7 +16,8 @@ unless the whole request succeeds (§10.3 step 7: all bindings or none).
    `raise_short_expires` models); above `max_expires` it is shortened.
 4. A contact finds its existing binding by, in this order: RFC 8599 pn-* parameters when push
    support is on and the contact carries every `match_pn_params` (R49, OpenSIPS
-   ``pn_ct_match_params``); ``+sip.instance`` and ``reg-id`` (RFC 5626 §6); the URI compared
+   ``pn_ct_match_params``); ``+sip.instance`` and ``reg-id`` (RFC 5626 §6, whose 200 then
+   carries ``Require: outbound``; the instance alone with `outbound` off); the URI compared
    by RFC 3261 §19.1.4. Found and the Call-ID equal with a CSeq not higher: the update is
    aborted and the request fails with 500 (§10.3 step 7; `stale_cseq="opensips"` gives
    OpenSIPS's 400 for a lower CSeq and ignores a repeated one). Otherwise expires 0 removes it
@@ -114,6 +115,10 @@ class RegistrarConfig:
     stale_cseq: str = "rfc3261"
     #: RFC 3327 Path handling: "off", "lazy" or "strict" (OpenSIPS `path_mode`)
     path_mode: str = "lazy"
+    #: RFC 5626 outbound: a binding is one flow, ``+sip.instance`` plus ``reg-id``, and the 200
+    #: says ``Require: outbound``; off, ``reg-id`` is ignored and the instance alone identifies
+    #: the binding (RFC 5627)
+    outbound: bool = True
     #: the usrloc table name, raised as the events' `domain` parameter (R23)
     table: str = "location"
     #: the listening socket raised as the events' `socket` parameter (R23)
@@ -236,6 +241,10 @@ class LocationService:
         ):
             extra += [("Path", str(p)) for p in request.paths]
         extra += [("Feature-Caps", c) for c in caps]
+        if self.config.outbound and any(
+            c.instance is not None and c.reg_id is not None for c in request.contacts
+        ):
+            extra.append(("Require", "outbound"))  # RFC 5626 §6: outbound was applied
         return RegisterResult(self._reply(request, 200, None, extra), tuple(events))
 
     def _reply(self, request: Request, status: int, reason: str | None,
@@ -369,7 +378,8 @@ class LocationService:
                     return binding
                 continue
             if contact.instance is not None:
-                if binding.instance == contact.instance and binding.reg_id == contact.reg_id:
+                same_flow = (binding.reg_id == contact.reg_id) or not self.config.outbound
+                if binding.instance == contact.instance and same_flow:
                     return binding
                 continue
             if binding.uri == contact.uri:
