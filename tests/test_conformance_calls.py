@@ -152,3 +152,31 @@ def test_third_party_proxy_that_rewrites_the_to_tag(pcaps_dir: Path) -> None:
     assert [(v.rule, v.frame) for v in call.violations] == [("forward-2xx", 26)]
     [plain] = [p for p in _third_party(pcaps_dir) if p.name == "sip_ipv4_tcp.pcap"]
     assert check_capture(plain, CheckOptions(preset=None)).calls == ()
+
+
+def test_damaged_captures_never_stop_the_checker() -> None:
+    """Property: whatever messages of S1 are lost or repeated, the checker returns a result
+    (rules and replay) and every violation names a rule and a frame of the capture."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pushinject.conformance import CheckOptions
+    from pushinject.conformance.capture import Capture
+    from pushinject.conformance.check import check_messages
+    from pushinject.conformance.rules import RULE_IDS
+
+    whole = load_capture(KAMAILIO / "S1.pcap")
+    frames = {m.frame for m in whole.messages}
+    options = CheckOptions(preset="kamailio-tsilo", knobs={"fr_timeout": 8.0})
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.sampled_from(whole.messages), max_size=len(whole.messages) + 4))
+    def check(picked: list) -> None:
+        kept = tuple(sorted(picked, key=lambda m: (m.time, m.frame)))
+        result = check_messages(Capture("damaged.pcap", len(kept), kept), options)
+        for call in result.calls:
+            for v in call.violations:
+                assert v.rule in RULE_IDS + ("replay",)
+                assert v.frame in frames or v.frame == 0
+
+    check()
