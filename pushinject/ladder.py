@@ -2,8 +2,10 @@
 
 Used by `pushinject flow` for captures, and by the simulator and the conformance report. An
 arrow's `group` (e.g. the proxy branch, i.e. the Via branch of the client transaction, RFC 3261
-§17.1.3) is drawn distinguishably: its own line style in text ("=", "~", "." in turn; "-" without group), its own colour in SVG, and its
-name after the label. Parties are columns in the order given, else in order of first appearance.
+§17.1.3) is drawn distinguishably: its own line style in text ("=", "~", "." in turn; "-"
+without group), its own colour in SVG, and its name after the label (long names, such as Via
+branches, become g1, g2, ... explained in a legend under the diagram). Parties are columns in
+the order given, else in order of first appearance.
 """
 
 from __future__ import annotations
@@ -46,6 +48,21 @@ def _groups(arrows: Sequence[Arrow]) -> dict[str, int]:
     return groups
 
 
+#: group names longer than this are drawn as g1, g2, ... with a legend
+SHORT = 10
+
+
+def _names(groups: dict[str, int]) -> dict[str, str]:
+    """Display name of each group: itself when short, else g1, g2, ... in order of appearance."""
+    if all(len(g) <= SHORT for g in groups):
+        return {g: g for g in groups}
+    return {g: f"g{i + 1}" for g, i in groups.items()}
+
+
+def _legend(names: dict[str, str]) -> list[str]:
+    return [f"{short} = {group}" for group, short in names.items() if short != group]
+
+
 def ladder_text(arrows: Sequence[Arrow], parties: Sequence[str] | None = None) -> str:
     """The ladder as text; time is relative to the first arrow.
 
@@ -60,7 +77,9 @@ def ladder_text(arrows: Sequence[Arrow], parties: Sequence[str] | None = None) -
             if p not in cols:
                 cols.append(p)
     groups = _groups(arrows)
-    longest = max([len(a.label) + (len(a.group) + 3 if a.group else 0) for a in arrows] + [8])
+    names = _names(groups)
+    longest = max([len(a.label) + (len(names[a.group]) + 3 if a.group else 0) for a in arrows]
+                  + [8])
     width = max(longest + 6, max((len(c) for c in cols), default=0) + 2, 16)
     start = arrows[0].time if arrows else 0.0
     pos = {c: 11 + i * width for i, c in enumerate(cols)}
@@ -73,7 +92,7 @@ def ladder_text(arrows: Sequence[Arrow], parties: Sequence[str] | None = None) -
         row = [" "] * total
         for c in cols:
             row[pos[c]] = "|"
-        label = a.label + (f" [{a.group}]" if a.group else "")
+        label = a.label + (f" [{names[a.group]}]" if a.group else "")
         stroke = _LINES[1 + groups[a.group] % 3] if a.group is not None else "-"
         x0, x1 = pos[a.source], pos[a.destination]
         if x0 == x1:
@@ -86,7 +105,7 @@ def ladder_text(arrows: Sequence[Arrow], parties: Sequence[str] | None = None) -
             body = (body[:-1] + ">") if x1 > x0 else ("<" + body[1:])
             row[left + 1 : right] = body
         lines.append((f"{a.time - start:<11.3f}" + "".join(row)[11:]).rstrip())
-    return "\n".join(lines)
+    return "\n".join(lines + _legend(names))
 
 
 def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
@@ -102,11 +121,13 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
             if p not in cols:
                 cols.append(p)
     groups = _groups(arrows)
+    names = _names(groups)
+    legend = _legend(names)
     rows = len(arrows)
-    fig = Figure(figsize=(max(4.0, 2.6 * len(cols) + 1.0), 1.2 + 0.34 * rows))
+    fig = Figure(figsize=(max(4.0, 2.6 * len(cols) + 1.0), 1.2 + 0.34 * (rows + len(legend))))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_xlim(-1.0, max(len(cols) - 0.5, 0.5))
-    ax.set_ylim(rows + 0.5, -1.6 if title else -1.0)
+    ax.set_ylim(rows + len(legend) + 0.5, -1.6 if title else -1.0)
     ax.axis("off")
     if title:
         ax.text((len(cols) - 1.5) / 2, -1.3, title, ha="center", va="center", fontsize=10,
@@ -123,7 +144,11 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
             x1 = x0 + 0.3
         ax.annotate("", xy=(x1, row), xytext=(x0, row),
                     arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0})
-        label = a.label + (f" [{a.group}]" if a.group else "")
+        label = a.label + (f" [{names[a.group]}]" if a.group else "")
         ax.text((x0 + x1) / 2, row - 0.12, label, ha="center", va="bottom", fontsize=7,
                 color=colour)
+    for i, line in enumerate(legend, start=rows + 1):
+        group = line.split(" = ", 1)[1]
+        ax.text(-0.95, i, line, ha="left", va="center", fontsize=7,
+                color=_COLOURS[groups[group] % len(_COLOURS)])
     return svg_text(fig)

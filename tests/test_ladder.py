@@ -28,6 +28,16 @@ def test_text_ladder_has_one_row_per_message_and_group_strokes() -> None:
     assert "~INVITE [b2]~" in lines[4].replace("~~", "~")  # group b2 drawn with '~'
 
 
+def test_long_group_names_become_short_with_a_legend() -> None:
+    arrows = [Arrow(0.0, "A", "B", "INVITE", "z9hG4bK-very-long-1"),
+              Arrow(0.1, "B", "A", "100 (INVITE)", "z9hG4bK-very-long-1"),
+              Arrow(0.2, "A", "B", "ACK", "z9hG4bK-very-long-2")]
+    lines = ladder_text(arrows).splitlines()
+    assert "INVITE [g1]" in lines[1] and "ACK [g2]" in lines[3]
+    assert lines[-2:] == ["g1 = z9hG4bK-very-long-1", "g2 = z9hG4bK-very-long-2"]
+    assert "g2 = z9hG4bK-very-long-2" in ladder_svg(arrows)
+
+
 def test_explicit_parties_fix_the_column_order() -> None:
     header = ladder_text(ARROWS, ["phone2", "phone", "proxy", "caller"]).splitlines()[0]
     assert header.split() == ["time", "phone2", "phone", "proxy", "caller"]
@@ -46,8 +56,9 @@ def test_flow_command_text_and_svg(pcaps_dir: Path, tmp_path: Path) -> None:
     text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
     assert text[0].split() == ["time", "10.249.30.11:57098", "10.108.207.113:5060",
                                "10.249.30.11:5060"]
-    assert [("INVITE" in t, "403 (INVITE)" in t) for t in text[1:]] == [
+    assert [("INVITE" in t, "403 (INVITE)" in t) for t in text[1:5]] == [
         (True, False), (True, False), (True, True), (False, False)]
+    assert text[5:] == ["g1 = z9hG4bKXfVD0C87Be5AV626"]  # the long Via branch, as a legend
     out = tmp_path / "flow.svg"
     done = subprocess.run(cmd + ["--svg", str(out)], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"wrote {out} (4 messages)"
