@@ -42,3 +42,15 @@ def test_any_chunking_gives_the_same_messages(cuts: list[int]) -> None:
     for a, b in zip(bounds, bounds[1:]):
         out += framer.feed(STREAM[a:b])
     assert out == [ONE, TWO, THREE] and framer.pending == b""
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(max_size=60), max_size=8))
+def test_arbitrary_chunks_raise_only_parse_errors(chunks: list[bytes]) -> None:
+    framer = StreamFramer()
+    try:
+        for chunk in chunks:
+            for message in framer.feed(chunk):
+                assert b"\r\n\r\n" in message and not message.startswith((b"\r", b"\n"))
+    except SIPParseError:
+        pass
