@@ -464,6 +464,18 @@ def test_race_c13_r45_registration_between_subscription_and_lookup_is_seen_twice
     assert [str(b.uri) for b in loc.lookup("bob", 0.0)] == ["sip:bob@h1"]  # and by lookup
 
 
+def test_pitfall_c2_sql_only_lookup_raises_phantom_inserts() -> None:
+    """db_mode 3: every lookup() re-inserts the contacts it loads, so a call waiting on INSERT
+    is notified for a device that did not register again."""
+    loc, subs = service(), Subscriptions(CountingIds("s"))
+    loc.register(reg(["<sip:bob@h1>"]), DEVICE, 0.0)
+    subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=1.0)
+    found, events = loc.sql_only_lookup("bob", 2.0)
+    assert [str(b.uri) for b in found] == ["sip:bob@h1"]
+    assert [n.subscription.route for e in events for n in subs.publish(e, 2.0)] == ["fork_call"]
+    assert events[0].binding.ruid == "reg-ruid-1" and loc.bindings("bob") == tuple(found)
+
+
 def test_race_registration_after_the_subscription_is_notified() -> None:
     loc, subs = service(), Subscriptions(CountingIds("s"))
     subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.0)

@@ -468,6 +468,16 @@ class LocationService:
         """Every AoR with at least one stored binding, sorted."""
         return tuple(sorted(self._records))
 
+    def sql_only_lookup(self, aor: str, now: float) -> tuple[list[Binding], list[ContactEvent]]:
+        """`lookup` as usrloc in ``db_mode`` 3 (sql-only) does it: the AoR's contacts are loaded
+        from the database into a fresh in-memory record, and each load raises
+        `E_UL_CONTACT_INSERT` although nothing registered (SPEC-FACTS pitfall (c)2; OpenSIPS
+        #1573, #2617). A waiting call subscribed to INSERT gets phantom or duplicate branches.
+        The table itself is unchanged.
+        """
+        found = self.lookup(aor, now)
+        return found, [self._event(E_UL_CONTACT_INSERT, b, now) for b in found]
+
     def needs_push(self, binding: Binding, now: float) -> bool:
         """True when a request to `binding` should wake it with a push first (R58, R59).
 
