@@ -279,3 +279,28 @@ def test_progress_bar_goes_to_a_terminal_stderr_only(tmp_path: Path) -> None:
         os.close(leader)
     assert done.stdout == plain
     assert plain.count(b"\n") == 1501
+
+
+def test_unknown_link_type_is_counted(tmp_path: Path) -> None:
+    """LINKTYPE_USER0 (147) means nothing to either path: counted, not guessed."""
+    path = tmp_path / "user0.pcap"
+    with RawPcapWriter(str(path), linktype=147) as writer:
+        writer.write_header(None)
+        writer.write_packet(bytes(IP() / UDP() / sip()), sec=1, usec=0)
+    rows, decoder = run(path)
+    assert rows == []
+    assert decoder.summary.skipped == {"unknown-linktype": 1}
+
+
+def test_truncated_pcapng_is_counted(tmp_path: Path) -> None:
+    from scapy.utils import PcapNgWriter
+
+    path = tmp_path / "cut.pcapng"
+    with PcapNgWriter(str(path)) as writer:
+        for i in range(2):
+            writer.write(Ether() / IP() / UDP() / sip(call_id=f"n{i}"))
+    path.write_bytes(path.read_bytes()[:-20])
+    decoder = Decoder()
+    assert [m.fields.call_id for m in decoder.decode_file(path)] == ["n0"]
+    assert decoder.summary.truncated_file
+    assert decoder.summary.skipped == {"truncated-file": 1}
