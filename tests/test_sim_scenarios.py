@@ -7,6 +7,7 @@ pushed; `shows` says which race of SPEC-FACTS (c) or which preset difference it 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tomllib
 from pathlib import Path
@@ -84,3 +85,15 @@ def test_tshark_decodes_every_message_as_sip(preset: str, tmp_path: Path) -> Non
     assert all(proto.endswith(":sip") for proto, *_ in rows), rows
     assert all(not "".join(rest) for _, *rest in rows), rows  # no expert warnings
     assert "malformed" not in done.stdout.lower() + done.stderr.lower()
+
+
+def test_each_documented_preset_difference_names_a_scenario_that_shows_it() -> None:
+    """A difference is shown when the named scenario's outcome under this preset differs from
+    its outcome under at least one other preset."""
+    for name, preset in PRESETS.items():
+        for difference in preset.differences:
+            match = re.search(r"scenario: (\w+)", difference)
+            assert match, (name, difference)
+            entry = MANIFEST[match.group(1)]
+            assert any(entry[name] != entry[other] for other in PRESETS if other != name), (
+                name, difference)

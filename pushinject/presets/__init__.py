@@ -1,10 +1,13 @@
 """Presets: a routing script plus knob values, one per proxy behaviour pushinject models.
 
-| preset | script | waits with | finds woken devices by | de-duplication |
-| --- | --- | --- | --- | --- |
-| ``opensips`` | the seed (`pushinject.scripts.opensips_seed`) | placeholder, `fr_inv_timeout` 120 s | INSERT events, 20 s subscription | none (R37) |
-| ``kamailio-tsilo`` | `TsiloScript` | blind branch (`t_suspend`) when nothing is relayed | `ts_append_by_contact` on every REGISTER | by location record (R43) |
-| ``rfc8599`` | `BucketScript` | the bucket, Bucket Timer 30 s | pn-* match on INSERT or UPDATE after the 2xx | one entry per device |
+- ``opensips``: the seed's script (`pushinject.scripts.opensips_seed`); waits with a
+  placeholder until `fr_inv_timeout` (120 s); finds woken devices by INSERT events on a 20 s
+  subscription; no de-duplication (R37).
+- ``kamailio-tsilo``: `TsiloScript`; waits with a blind branch (`t_suspend`) only when nothing
+  could be relayed; `ts_append_by_contact` on every REGISTER; de-duplication by location record
+  (R43).
+- ``rfc8599``: `BucketScript`; waits in the bucket (Bucket Timer 30 s); pn-* match on INSERT or
+  UPDATE after the REGISTER's 2xx; one bucket entry per device.
 
 Each `Preset` lists its `differences`; `data/scenarios/` has scenarios that show each one.
 """

@@ -107,12 +107,12 @@ PRESET = Preset(
     defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0},
     differences=(
         "waits only through a blind branch (t_suspend) when no contact can be relayed to, "
-        "ending with 408 after fr_timeout (R65)",
+        "ending with 408 after fr_timeout (R65; scenario: nobody_registered)",
         "has no placeholder: if the relayed branches all fail first, the call ends before a "
-        "pushed device wakes (pitfall (c) 10, R63)",
+        "pushed device wakes (pitfall (c) 10, R63; scenario: busy_then_pushed_answers)",
         "appends on every REGISTER, new binding or refresh, so there is no subscription to "
-        "expire and no INSERT/UPDATE distinction (R63, R64)",
-        "skips a location record that already has a branch (R43)",
+        "expire and no INSERT/UPDATE distinction (R63, R64; scenario: woken_same_contact)",
+        "skips a location record that already has a branch (R43; scenario: register_twice)",
     ),
     factory=build,
 )

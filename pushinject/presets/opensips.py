@@ -40,13 +40,16 @@ PRESET = Preset(
     defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0, "subscription_timeout": 20.0},
     differences=(
         "keeps the transaction alive with a placeholder until fr_inv_timeout, even when every "
-        "device has failed, then sends the best response (R27, R28, R32)",
+        "device has failed, then sends the best response (R27, R28, R32; scenario: "
+        "every_device_fails)",
         "listens to E_UL_CONTACT_INSERT only: a device that refreshes its existing binding is "
-        "not injected (R24, pitfall (c) 1)",
-        "its subscription ends after 20 s, long before the placeholder (pitfall (c) 7)",
+        "not injected (R24, pitfall (c) 1; scenario: woken_same_contact)",
+        "its subscription ends after 20 s, long before the placeholder (pitfall (c) 7; "
+        "scenario: wake_after_subscription_expired)",
         "does not de-duplicate injected contacts (R37); listening to INSERT only, a refresh "
-        "cannot inject a contact twice (register_twice), where Kamailio relies on R43",
-        "a caller CANCEL while only the placeholder exists gets 487 at once (R36)",
+        "cannot inject a contact twice, where Kamailio relies on R43 (scenario: register_twice)",
+        "a caller CANCEL while only the placeholder exists gets 487 at once (R36; scenario: "
+        "cancel_nobody_registered)",
     ),
     factory=build,
 )

@@ -169,13 +169,18 @@ PRESET = Preset(
     title="RFC 8599: push, hold in the bucket, forward on the refresh REGISTER's 2xx",
     defaults={"bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0},
     differences=(
-        "answers 480 at once when the callee has no binding at all (RFC 3261 §16.5, R3)",
-        "ends a wait that nobody answers with 480 at the Bucket Timer, not 408 (R51)",
-        "a failed push request ends the call with 404 (R51)",
-        "matches the refresh by its pn-* parameters, INSERT or UPDATE alike (R49, R44)",
-        "a held device is never relayed to before it wakes",
+        "answers 480 at once when the callee has no binding at all (RFC 3261 §16.5, R3; "
+        "scenario: nobody_registered)",
+        "ends a wait that nobody answers with 480 at the Bucket Timer, not 408 (R51; scenario: "
+        "push_never_wakes)",
+        "a failed push request ends the call with 404 (R51; scenario: push_fails)",
+        "matches the refresh by its pn-* parameters, INSERT or UPDATE alike (R49, R44; "
+        "scenario: woken_same_contact)",
+        "a held device is never relayed to before it wakes, so a CANCEL is not held up by a "
+        "branch that cannot be CANCELled (RFC 3261 §9.1; scenario: cancel_while_waiting)",
         "reaches only devices it pushed: a contact registered during the call without pn-* "
-        "parameters is not added (RFC 8599 §5.6.2 is about the pushed binding)",
+        "parameters is not added (RFC 8599 §5.6.2 is about the pushed binding; scenario: "
+        "late_registration)",
     ),
     factory=build,
 )
