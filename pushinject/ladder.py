@@ -40,6 +40,16 @@ def parties_of(arrows: Sequence[Arrow]) -> list[str]:
     return list(seen)
 
 
+def _columns(arrows: Sequence[Arrow], parties: Sequence[str] | None) -> list[str]:
+    """The given parties (else those of `parties_of`), plus any party they leave out."""
+    cols = list(parties) if parties is not None else parties_of(arrows)
+    for a in arrows:
+        for p in (a.source, a.destination):
+            if p not in cols:
+                cols.append(p)
+    return cols
+
+
 def _groups(arrows: Sequence[Arrow]) -> dict[str, int]:
     groups: dict[str, int] = {}
     for a in arrows:
@@ -71,11 +81,7 @@ def ladder_text(arrows: Sequence[Arrow], parties: Sequence[str] | None = None) -
     0.000      |-----INVITE--->|
     0.500      |<-----180------|
     """
-    cols = list(parties) if parties is not None else parties_of(arrows)
-    for a in arrows:
-        for p in (a.source, a.destination):
-            if p not in cols:
-                cols.append(p)
+    cols = _columns(arrows, parties)
     groups = _groups(arrows)
     names = _names(groups)
     longest = max([len(a.label) + (len(names[a.group]) + 3 if a.group else 0) for a in arrows]
@@ -115,11 +121,7 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
 
     from pushinject.figures import svg_text
 
-    cols = list(parties) if parties is not None else parties_of(arrows)
-    for a in arrows:
-        for p in (a.source, a.destination):
-            if p not in cols:
-                cols.append(p)
+    cols = _columns(arrows, parties)
     groups = _groups(arrows)
     names = _names(groups)
     legend = _legend(names)
