@@ -18,7 +18,7 @@ from pushinject.cli import main
 from pushinject.commands import lab as lab_command
 from pushinject.lab.facts import CaptureFacts, capture_facts, differences, read_sip
 from pushinject.lab.manifest import expected_facts, read_manifest, render_manifest
-from pushinject.lab.runner import namespaces_available, render_config
+from pushinject.lab.runner import LabError, namespaces_available, render_config, run_isolated
 from pushinject.lab.scenarios import SCENARIOS, role_of_port
 from tests.conftest import DATA, require, require_tool
 
@@ -218,6 +218,15 @@ def test_tshark_sees_the_same_sip_messages(name: str) -> None:
     ours = [[role_of_port(int(s)), role_of_port(int(d)), method or status]
             for s, d, method, status in seen]
     assert ours == [[m.src, m.dst, m.kind] for m in sip]
+
+
+@pytest.mark.lab
+def test_a_failing_scenario_run_is_reported_not_hidden(tmp_path: Path) -> None:
+    """The runner in its namespace refuses an unknown scenario; run_isolated says so."""
+    require_tool("unshare")
+    require(os.geteuid() == 0 and namespaces_available(), "needs root and network namespaces")
+    with pytest.raises(LabError, match="(?s)scenario S0 failed: .*invalid choice: 'S0'"):
+        run_isolated(["S0"], tmp_path)
 
 
 @pytest.mark.lab

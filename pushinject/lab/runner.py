@@ -110,6 +110,9 @@ def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -
         time.sleep(0.02)
 
 
+_Party = tuple[str, "subprocess.Popen[bytes]"]
+
+
 @dataclass
 class _Processes:
     """Every process the scenario started, stopped together whatever happens."""
@@ -190,6 +193,62 @@ def _caller_argv(scenario: Scenario) -> list[str]:
     )
 
 
+def _start_capture_and_proxy(procs: _Processes, scenario: Scenario, pcap: Path) -> None:
+    """Steps 1 and 2: ``lo`` up, tcpdump listening, Kamailio bound to its port."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+    pcap.unlink(missing_ok=True)
+    procs.start("tcpdump", [
+        "tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root",
+        "-w", str(pcap), "udp",
+    ])
+    try:
+        _wait_for(lambda: "listening on" in procs.log("tcpdump"), "tcpdump to listen")
+    except LabError as exc:
+        raise LabError(f"{exc}: {procs.log('tcpdump')[-500:]}") from None
+    cfg = procs.logs / "kamailio.cfg"
+    cfg.write_text(render_config(log_prefix=scenario.name), encoding="utf-8")
+    procs.start("kamailio", [
+        "kamailio", "-f", str(cfg), "-DD", "-E", "-P", str(procs.logs / "kamailio.pid"),
+        "-Y", str(procs.logs), "-m", "32", "-M", "4",
+    ])
+    _wait_for(lambda: _udp_bound(PROXY_PORT), "Kamailio to bind its port")
+
+
+def _start_answering_parties(procs: _Processes, scenario: Scenario) -> list[_Party]:
+    """Step 3: the push gateway and each device's answering UA, bound to their ports."""
+    parties = [("push", procs.start("push", _sipp("push_gateway", PUSH_PORT)))]
+    answering = [d for d in scenario.devices if d.behaviour != "absent"]
+    parties += [(d.user, procs.start(d.user, _device_argv(d))) for d in answering]
+    for port in (PUSH_PORT, *(d.port for d in answering)):
+        _wait_for(lambda port=port: _udp_bound(port), f"a SIPp party on port {port}")
+    return parties
+
+
+def _call_and_register(procs: _Processes, scenario: Scenario) -> tuple[_Party, list[_Party]]:
+    """Step 4: early registrations, the caller, then each late registration or refresh."""
+    for device in sorted(scenario.devices, key=lambda d: d.register_at):
+        if device.register_at < 0:
+            reg = procs.start(f"reg-{device.user}", _register_argv(scenario, device))
+            if procs.wait(f"reg-{device.user}", reg, 5.0) != 0:
+                raise LabError(f"registration of {device.user} failed")
+    caller = procs.start("caller", _caller_argv(scenario))
+    # Late registrations are timed from the proxy's handling of the INVITE (its log line),
+    # not from the caller's start, so a slow start can never put a REGISTER first.
+    _wait_for(lambda: f"INVITE {scenario.call_id}:" in procs.log("kamailio"),
+              "the proxy to receive the INVITE")
+    t0 = time.monotonic()
+    late = [(d.register_at, d, 1) for d in scenario.devices if d.register_at >= 0]
+    late += [(d.refresh_at, d, 2) for d in scenario.devices if d.refresh_at is not None]
+    registrations: list[_Party] = []
+    for at, device, cseq in sorted(late, key=lambda item: item[0]):
+        time.sleep(max(0.0, t0 + at - time.monotonic()))
+        name = f"reg-{device.user}" + ("" if cseq == 1 else f"-{cseq}")
+        if cseq > 1:  # the helper's port is free again once its first REGISTER is done
+            procs.wait(f"reg-{device.user}", dict(procs.started)[f"reg-{device.user}"], 5.0)
+        registrations.append((name, procs.start(name, _register_argv(scenario, device, cseq))))
+    return ("caller", caller), registrations
+
+
 def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False) -> Path:
     """Run ``scenario`` here (already inside a private network namespace); return the pcap."""
     out_dir = out_dir.resolve()
@@ -203,55 +262,14 @@ def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False) 
         logs = Path(tempfile.mkdtemp(prefix=f"pushinject-lab-{scenario.name}-"))
     procs = _Processes(logs)
     try:
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
-        pcap.unlink(missing_ok=True)
-        procs.start("tcpdump", [
-            "tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root",
-            "-w", str(pcap), "udp",
-        ])
-        try:
-            _wait_for(lambda: "listening on" in procs.log("tcpdump"), "tcpdump to listen")
-        except LabError as exc:
-            raise LabError(f"{exc}: {procs.log('tcpdump')[-500:]}") from None
-        cfg = logs / "kamailio.cfg"
-        cfg.write_text(render_config(log_prefix=scenario.name), encoding="utf-8")
-        procs.start("kamailio", [
-            "kamailio", "-f", str(cfg), "-DD", "-E", "-P", str(logs / "kamailio.pid"),
-            "-Y", str(logs), "-m", "32", "-M", "4",
-        ])
-        _wait_for(lambda: _udp_bound(PROXY_PORT), "Kamailio to bind its port")
-        push = procs.start("push", _sipp("push_gateway", PUSH_PORT))
-        answering = [d for d in scenario.devices if d.behaviour != "absent"]
-        devices = [(d, procs.start(d.user, _device_argv(d))) for d in answering]
-        for port in (PUSH_PORT, *(d.port for d in answering)):
-            _wait_for(lambda port=port: _udp_bound(port), f"a SIPp party on port {port}")
-        for device in sorted(scenario.devices, key=lambda d: d.register_at):
-            if device.register_at < 0:
-                reg = procs.start(f"reg-{device.user}", _register_argv(scenario, device))
-                if procs.wait(f"reg-{device.user}", reg, 5.0) != 0:
-                    raise LabError(f"registration of {device.user} failed")
-        caller = procs.start("caller", _caller_argv(scenario))
-        # Late registrations are timed from the proxy's handling of the INVITE (its log line),
-        # not from the caller's start, so a slow start can never put a REGISTER first.
-        _wait_for(lambda: f"INVITE {scenario.call_id}:" in procs.log("kamailio"),
-                  "the proxy to receive the INVITE")
-        t0 = time.monotonic()
-        late = [(d.register_at, d, 1) for d in scenario.devices if d.register_at >= 0]
-        late += [(d.refresh_at, d, 2) for d in scenario.devices if d.refresh_at is not None]
-        registrations = []
-        for at, device, cseq in sorted(late, key=lambda item: item[0]):
-            time.sleep(max(0.0, t0 + at - time.monotonic()))
-            name = f"reg-{device.user}" + ("" if cseq == 1 else f"-{cseq}")
-            if cseq > 1:  # the helper's port is free again once its first REGISTER is done
-                procs.wait(f"reg-{device.user}", dict(procs.started)[f"reg-{device.user}"], 5.0)
-            registrations.append((name, procs.start(name, _register_argv(scenario, device, cseq))))
-        deadline = t0 + SCENARIO_TIMEOUT
+        _start_capture_and_proxy(procs, scenario, pcap)
+        answering = _start_answering_parties(procs, scenario)
+        (_, caller), registrations = _call_and_register(procs, scenario)
+        deadline = time.monotonic() + SCENARIO_TIMEOUT
         status = procs.wait("caller", caller, deadline - time.monotonic())
         if status != 0:
             raise LabError(f"the caller failed (sipp exit {status}):\n{procs.log('caller')[-2000:]}")
-        parties = list(registrations)
-        parties += [(d.user, p) for d, p in devices] + [("push", push)]
-        for name, proc in parties:
+        for name, proc in registrations + answering:
             if procs.wait(name, proc, deadline - time.monotonic()) != 0:
                 raise LabError(f"{name} failed:\n{procs.log(name)[-2000:]}")
         time.sleep(0.5)  # let tcpdump write the last packets before it stops
