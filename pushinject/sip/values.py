@@ -57,8 +57,9 @@ _UNESCAPE_RE = re.compile(r"\\(.)", re.S)
 def _params(text: str) -> dict[str, str | None]:
     """`;name=value` pairs as a dict with lower-case names (names are case-insensitive, §20)."""
     params: dict[str, str | None] = {}
-    for m in _PARAM_RE.finditer(text):
-        params.setdefault(m.group(1).lower(), m.group(2))
+    if text:
+        for name, value in _PARAM_RE.findall(text):  # a value is never empty: "" means none
+            params.setdefault(name.lower(), value or None)
     return params
 
 
