@@ -17,7 +17,7 @@ import pcap_edit as edit
 from pushinject.conformance import RULES, CheckOptions, check_capture
 from pushinject.conformance.calls import find_calls
 from pushinject.conformance.capture import load_capture
-from pushinject.conformance.rules import RULE_IDS, RuleSettings, run_rules
+from pushinject.conformance.rules import RULE_IDS, RuleSettings, best_final, run_rules
 from pushinject.sim.run import run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,3 +315,23 @@ def test_run_rules_orders_by_frame() -> None:
     capture = load_capture(KAMAILIO / "S5.pcap")
     [call] = find_calls(capture.messages, ("127.0.0.1", 5060))
     assert run_rules(call, RuleSettings()) == []
+
+
+def test_best_final_follows_the_presets_ranking(tmp_path: Path) -> None:
+    """R10 vs R33: S6 edited so that dev2 answers 500 and dev1 408, and the caller gets 500.
+    RFC 3261 §16.7 picks the lowest class (408), so kamailio-tsilo's ranking reports it;
+    OpenSIPS ranks 408 below every 5xx but 503 (R33), so the opensips preset keeps it."""
+    pkts = edit.read(KAMAILIO / "S6.pcap")
+    _rewrite_status(pkts, edit.find(pkts, "SIP/2.0 486", sport=5072),
+                    b"SIP/2.0 486 Busy Here", b"SIP/2.0 500 Server Error")
+    _rewrite_status(pkts, edit.find(pkts, "SIP/2.0 486", sport=5071),
+                    b"SIP/2.0 486 Busy Here", b"SIP/2.0 408 Request Timeout")
+    final = edit.find(pkts, "SIP/2.0 486", sport=5060, dport=5070)
+    _rewrite_status(pkts, final, b"SIP/2.0 486 Busy Here", b"SIP/2.0 500 Server Error")
+    path = edit.write(pkts, tmp_path / "S6-500.pcap")
+    assert found(path) == [("best-final", final + 1)]
+    [call] = check_capture(path, RULES_ONLY).calls
+    kamailio = CheckOptions(preset="kamailio-tsilo").settings()
+    opensips = CheckOptions(preset="opensips").settings()
+    assert [v.frame for v in best_final(call.call, kamailio)] == [final + 1]
+    assert best_final(call.call, opensips) == []
