@@ -165,8 +165,9 @@ SCENARIOS: dict[str, Scenario] = {
             "S1",
             "one device ringing, a second injected that answers",
             "dev1 is registered before the call and rings; the proxy pushes, dev2 registers 1 s "
-            "into the call and Kamailio ts_append_by_contact() injects it as a second branch; "
-            "dev2 answers, the proxy CANCELs dev1 (487) and the caller gets the 200.",
+            "into the call and Kamailio ts_append_by_contact() injects it as a second branch "
+            "(the INVITE leaves about 0.5 ms after the REGISTER, right after its 200); dev2 "
+            "answers, the proxy forwards the 200 to the caller, then CANCELs dev1 (487).",
             "answered",
             (_S1_RINGING, _S1_LATE),
             200,
@@ -217,8 +218,8 @@ SCENARIOS: dict[str, Scenario] = {
             "two late devices, the first 200 wins",
             "No contact: the proxy pushes and suspends; dev1 registers at 1 s (t_continue(), "
             "relayed, rings), dev2 at 1.5 s (ts_append_by_contact() injects it); dev2 answers "
-            "first, its 200 reaches the caller and the proxy CANCELs dev1 (487). The two INVITEs "
-            "carry Via branches .1 and .2 (branch 0 is t_suspend()'s hidden one).",
+            "first, the proxy forwards its 200 to the caller, then CANCELs dev1 (487). The two "
+            "INVITEs carry Via branches .1 and .2 (branch 0 is t_suspend()'s hidden one).",
             "answered",
             (_S5_FIRST, _S5_SECOND),
             200,
