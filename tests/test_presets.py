@@ -167,3 +167,13 @@ def test_opensips_absorbs_a_486_behind_the_placeholder_spec_d() -> None:
     assert to_caller == ["100 Trying", "180 Ringing", "200 OK"]
     assert ("proxy", "A", "ACK") in [(w.source, w.destination, w.label)
                                      for w in run.simulation.wires if w.time == 1.5]
+
+
+def test_rfc8599_answers_pnsreg_with_its_interval_r55() -> None:
+    """RFC 8599 §4.1.4, §5.5: a contact with +sip.pnsreg gets +sip.pnsreg="<seconds>" back."""
+    text = "[caller]\ninvite_at = 1\n" + PUSHED + "pnsreg = true\n"
+    wires = run_scenario(scenario(text), "rfc8599").simulation.wires
+    register = parse_message(wires[0].data)
+    assert (register.get("Contact") or "").endswith(";+sip.pnsreg")
+    ok = parse_message(wires[1].data)
+    assert ok.get("Feature-Caps") == '*;+sip.pns="fcm";+sip.pnsreg="130"'

@@ -111,3 +111,9 @@ def test_pn_provider_belongs_to_push_devices_and_is_a_token() -> None:
         parse_scenario(text.replace("push = true", "push = false"), "s.toml")
     with pytest.raises(ScenarioError, match="not a push service name: 'A CME'"):
         parse_scenario(text.replace("acme", "A CME"), "s.toml")
+
+
+def test_pnsreg_belongs_to_push_devices() -> None:
+    text = '[caller]\ninvite_at = 1\n[[device]]\nname = "B"\npnsreg = true\n'
+    with pytest.raises(ScenarioError, match=r"s.toml:5: device\[0\].pnsreg: only a push device"):
+        parse_scenario(text, "s.toml")

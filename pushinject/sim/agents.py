@@ -247,7 +247,7 @@ class Device(Agent):
             "REGISTER", f"sip:{DOMAIN}", via=self._via(),
             from_=f"<sip:bob@{DOMAIN}>;tag={self.ids.tag()}", to=f"<sip:bob@{DOMAIN}>",
             call_id=self._reg_call_id, cseq=self._reg_cseq,
-            contact=f"<{self.contact_uri}>",
+            contact=f"<{self.contact_uri}>" + (";+sip.pnsreg" if self.spec.pnsreg else ""),
             extra=[("Expires", str(self.spec.expires))],
         )
         return [Outgoing(register, self.proxy)]

@@ -70,7 +70,8 @@ class DeviceSpec:
     `push` devices are registered with RFC 8599 pn-* parameters before the call and sleep until
     pushed; `wake_after` seconds after the push they send a refresh REGISTER (RFC 8599 §4.1.3),
     from a new port when `new_port_on_wake` (a mobile reconnecting, SPEC-FACTS (c) 11).
-    `pn_provider` names its push service (RFC 8599 §4.1.1; one a proxy may not support).
+    `pn_provider` names its push service (RFC 8599 §4.1.1; one a proxy may not support);
+    `pnsreg` adds the ``+sip.pnsreg`` feature tag: it can refresh by itself (§4.1.4).
     `register_at` registers a (new) contact at that time; `reregister_at` sends refreshes of the
     same binding (same Call-ID, higher CSeq). `ring_after` / `answer_after` count from the INVITE.
     """
@@ -82,6 +83,7 @@ class DeviceSpec:
     new_port_on_wake: bool = False
     push_fails: bool = False
     pn_provider: str = "fcm"
+    pnsreg: bool = False
     reregister_at: tuple[float, ...] = ()
     ring_after: float | None = None
     answer_after: float | None = None
@@ -226,6 +228,7 @@ def _device(reader: _Reader) -> DeviceSpec:
         new_port_on_wake=reader.boolean("new_port_on_wake"),
         push_fails=reader.boolean("push_fails"),
         pn_provider=reader.string("pn_provider", "fcm") or "fcm",
+        pnsreg=reader.boolean("pnsreg"),
         reregister_at=reader.numbers("reregister_at"),
         ring_after=reader.number("ring_after"),
         answer_after=reader.number("answer_after"),
@@ -236,6 +239,8 @@ def _device(reader: _Reader) -> DeviceSpec:
         raise reader.fail("wake_after", "only a push device (push = true) is woken")
     if device.push_fails and not device.push:
         raise reader.fail("push_fails", "only a push device (push = true) is pushed")
+    if device.pnsreg and not device.push:
+        raise reader.fail("pnsreg", "only a push device (push = true) uses +sip.pnsreg")
     if "pn_provider" in reader.data and not device.push:
         raise reader.fail("pn_provider", "only a push device (push = true) names a push service")
     if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{0,31}", device.pn_provider):
