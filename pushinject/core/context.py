@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pushinject.core.actions import Send
+from pushinject.core.cancel_txn import NonInviteClientTransaction, NonInviteState
 from pushinject.core.client_txn import TRANSITIONS as CLIENT_TRANSITIONS
 from pushinject.core.client_txn import ClientInput, ClientState, ClientTransaction, Outcome
 from pushinject.core.messages import build_cancel, forwarded_request, via_value
@@ -86,6 +87,7 @@ class Branch:
     request: Request | None = None
     destination: Address | None = None
     txn: ClientTransaction | None = None
+    cancel_txn: NonInviteClientTransaction | None = None
     binding: Binding | None = None
     provisional: list[int] = field(default_factory=list)
     final_status: int | None = None
@@ -206,7 +208,9 @@ class ResponseContext:
         """True once nothing is left to do: final sent and every transaction terminated."""
         if self.final_status is None or self.server.state is not ServerState.TERMINATED:
             return False
-        return all(b.txn is None or b.txn.state is ClientState.TERMINATED for b in self.branches)
+        return all((b.txn is None or b.txn.state is ClientState.TERMINATED)
+                   and (b.cancel_txn is None or b.cancel_txn.state is NonInviteState.TERMINATED)
+                   for b in self.branches)
 
     # -------------------------------------------------------------- branches
     def add_placeholder(self, now: float, n: int | None = None) -> Branch:
@@ -278,7 +282,10 @@ class ResponseContext:
         if branch.final_status is None:  # RFC 3261 §9.1: give up after 64*T1 without a final
             branch.fr_at = now + self.config.timers.b
         cancel = build_cancel(branch.request, reason or None)
-        return [Send(message=cancel, destination=branch.destination)]
+        branch.cancel_txn = NonInviteClientTransaction(
+            cancel, branch.destination, now, reliable=branch.txn is not None
+            and branch.txn.reliable, values=self.config.timers)
+        return branch.cancel_txn.start()
 
     def cancel_pending(self, now: float, reason: str | None = None, *,
                        rang_only: bool = False) -> list[Action]:
@@ -313,6 +320,12 @@ class ResponseContext:
             else:
                 out += self._branch_final(branch, response.status, response, now)
         return out
+
+    def cancel_answered(self, branch: Branch, status: int, now: float) -> None:
+        """A response to our CANCEL of `branch` (hop by hop: it ends only the CANCEL's own
+        transaction, RFC 3261 §9.1)."""
+        if branch.cancel_txn is not None:
+            branch.cancel_txn.receive(status, now)
 
     def transport_failed(self, branch: Branch, now: float) -> list[Action]:
         """Sending on `branch` failed: it counts as a 503 there (RFC 3261 §16.9, R13)."""
@@ -423,10 +436,11 @@ class ResponseContext:
         for branch in self.branches:
             if branch.fr_at is not None:
                 deadlines.append(branch.fr_at)
-            if branch.txn is not None:
-                at = branch.txn.get_timer()
-                if at is not None:
-                    deadlines.append(at)
+            for txn in (branch.txn, branch.cancel_txn):
+                if txn is not None:
+                    at = txn.get_timer()
+                    if at is not None:
+                        deadlines.append(at)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> list[Action]:
@@ -446,6 +460,10 @@ class ResponseContext:
                 if at is not None and at <= now:
                     for outcome in branch.txn.handle_timer(now):
                         out += self._outcome(branch, outcome, now)
+            if branch.cancel_txn is not None:
+                at = branch.cancel_txn.get_timer()
+                if at is not None and at <= now:
+                    out += branch.cancel_txn.handle_timer(now)
             if branch.fr_at is not None and branch.fr_at <= now:
                 out += self._fr_expired(branch, now)
         return out

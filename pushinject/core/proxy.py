@@ -182,8 +182,9 @@ class Proxy:
             upstream = response.without_top_via()
             dst = response_destination(upstream.vias)
             return [] if dst is None else [Send(message=upstream, destination=dst)]
-        if response.cseq.method != "INVITE":  # the answer to our CANCEL: absorbed
-            return []
+        if response.cseq.method != "INVITE":  # the answer to our CANCEL ends its transaction
+            ctx.cancel_answered(ctx.client_index[str(via.branch)], response.status, now)
+            return self.track(ctx, [])
         return self.track(ctx, ctx.receive(ctx.client_index[str(via.branch)], response, now))
 
     def _transport_failed(self, event: TransportFailed, now: float) -> list[Action]:
