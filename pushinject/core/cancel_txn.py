@@ -99,13 +99,8 @@ class NonInviteClientTransaction:
             self.process(inp, now)
 
     def handle_timer(self, now: float) -> list[Action]:
-        out: list[Action] = []
-        for name in self.timers.due(now):
-            if self.timers.get(name) is None:
-                continue
-            self.timers.cancel(name)
-            out += self.process(_TIMER_INPUT[name], now)
-        return out
+        fired = self.timers.fire(now, lambda name: self.process(_TIMER_INPUT[name], now))
+        return [action for actions in fired for action in actions]
 
     def process(self, inp: NonInviteInput, now: float) -> list[Action]:
         """Apply one input through `TRANSITIONS` (raises `LocalProtocolError` if not allowed)."""

@@ -159,13 +159,7 @@ class ClientTransaction:
 
     def handle_timer(self, now: float) -> list[Outcome]:
         """Fire every timer due at `now` (earliest first)."""
-        out = []
-        for name in self.timers.due(now):
-            if self.timers.get(name) is None:  # cleared by an earlier one
-                continue
-            self.timers.cancel(name)
-            out.append(self.process(_TIMER_INPUT[name], now))
-        return out
+        return self.timers.fire(now, lambda name: self.process(_TIMER_INPUT[name], now))
 
     def process(self, inp: ClientInput, now: float, response: Response | None = None) -> Outcome:
         """Apply one input through `TRANSITIONS` (raises `LocalProtocolError` if not allowed)."""

@@ -120,13 +120,8 @@ class ServerTransaction:
         return self.process(input_for_status(response.status), now, response)
 
     def handle_timer(self, now: float) -> list[Action]:
-        out: list[Action] = []
-        for name in self.timers.due(now):
-            if self.timers.get(name) is None:
-                continue
-            self.timers.cancel(name)
-            out += self.process(_TIMER_INPUT[name], now)
-        return out
+        fired = self.timers.fire(now, lambda name: self.process(_TIMER_INPUT[name], now))
+        return [action for actions in fired for action in actions]
 
     def process(
         self, inp: ServerInput, now: float, response: Response | None = None

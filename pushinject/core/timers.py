@@ -11,7 +11,10 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+R = TypeVar("R")
 
 __all__ = ["T1", "T2", "T4", "TimerValues", "Timers", "TimerOwner", "TimerQueue"]
 
@@ -78,6 +81,16 @@ class Timers:
     def due(self, now: float) -> list[str]:
         """Names whose deadline is at or before `now`, earliest first (ties by name)."""
         return sorted((n for n, at in self._at.items() if at <= now), key=lambda n: (self._at[n], n))
+
+    def fire(self, now: float, handler: Callable[[str], R]) -> list[R]:
+        """Disarm and hand to `handler` each timer due at `now`, earliest first; a timer that an
+        earlier handler disarmed is skipped. Returns the handlers' results in order."""
+        out: list[R] = []
+        for name in self.due(now):
+            if name in self._at:
+                del self._at[name]
+                out.append(handler(name))
+        return out
 
     def as_dict(self) -> dict[str, float]:
         return dict(sorted(self._at.items()))
