@@ -233,6 +233,11 @@ class Decoder:
     def feed(self, record: Record) -> list[DecodedMessage]:
         """Decode one record; returns the SIP messages it completes."""
         self.summary.frames += 1
+        if record.linktype == 1 and not self.full:
+            quick = layers.ether_udp4(record.data)
+            if quick is not None:
+                src, sport, dst, dport, payload = quick
+                return self._datagram(record, (src, sport), (dst, dport), payload, 1)
         slicer = self._slicer
         pkt = slicer.link(record.linktype, record.data)
         if pkt is FALLBACK:
@@ -259,9 +264,10 @@ class Decoder:
             return self._tcp(record, pkt, seg, weight)
         if isinstance(seg, SCTPPacket):
             return self._sctp_packet(record, pkt, seg, weight)
-        return self._datagram(record, pkt, seg.sport, seg.dport, seg.payload, weight)
+        return self._datagram(record, (pkt.src, seg.sport), (pkt.dst, seg.dport), seg.payload,
+                              weight)
 
-    def _message(self, record: Record, pkt: IPPacket, sport: int, dport: int,
+    def _message(self, record: Record, source: Address, destination: Address,
                  transport: str, data: bytes) -> DecodedMessage | None:
         start = find_start(data)
         if start < 0:
@@ -270,8 +276,8 @@ class Decoder:
         if start and data[:start].strip(b"\r\n"):
             junk = data[:start]
             self.summary.anomalies["junk-before-message"] += 1
-        msg = DecodedMessage(record.frame, record.time, (pkt.src, sport), (pkt.dst, dport),
-                             transport, data[start:], junk)
+        msg = DecodedMessage(record.frame, record.time, source, destination, transport,
+                             data[start:] if start else data, junk)
         if not msg.fields.length_ok:
             self.summary.anomalies["bad-content-length"] += 1
         self.summary.messages += 1
@@ -282,9 +288,9 @@ class Decoder:
         self.summary.sip_frames += 1
         self.summary.carried += frames - 1
 
-    def _datagram(self, record: Record, pkt: IPPacket, sport: int, dport: int,
+    def _datagram(self, record: Record, source: Address, destination: Address,
                   data: bytes, weight: int) -> list[DecodedMessage]:
-        msg = self._message(record, pkt, sport, dport, "UDP", data)
+        msg = self._message(record, source, destination, "UDP", data)
         if msg is None:
             if data and not data.strip(b"\r\n"):
                 self._skip("keep-alive", weight)
@@ -355,7 +361,7 @@ class Decoder:
             transport = "WS"
         out = []
         for raw in raws:
-            msg = self._message(record, pkt, seg.sport, seg.dport, transport, raw)
+            msg = self._message(record, (pkt.src, seg.sport), (pkt.dst, seg.dport), transport, raw)
             if msg is not None:
                 out.append(msg)
         if out:
@@ -381,7 +387,7 @@ class Decoder:
         out = []
         raws = [raw for chunk in seg.chunks for raw in sctp.chunk(key, chunk)]
         for raw in raws:
-            msg = self._message(record, pkt, seg.sport, seg.dport, "SCTP", raw)
+            msg = self._message(record, (pkt.src, seg.sport), (pkt.dst, seg.dport), "SCTP", raw)
             if msg is not None:
                 out.append(msg)
         if out:

@@ -21,7 +21,7 @@ from pushinject.capture.packets import (
     UDPSegment,
 )
 
-__all__ = ["link", "ip", "tunnel", "transport", "TUNNELS", "LINKTYPES"]
+__all__ = ["link", "ip", "tunnel", "transport", "ether_udp4", "TUNNELS", "LINKTYPES"]
 
 #: IP protocol numbers of tunnels whose payload is another IP packet (or GRE)
 TUNNELS = frozenset({4, 41, 47})
@@ -43,6 +43,30 @@ def _ethertype(kind: int, data: bytes, offset: int) -> IPPacket | str:
     if kind <= 1500 or kind in (0x0806, 0x88CC, 0x8035, 0x888E, 0x88E5, 0x88F7):
         return "not-ip"
     return FALLBACK
+
+
+def ether_udp4(data: bytes) -> tuple[str, int, str, int, bytes] | None:
+    """The commonest frame in one step: untagged Ethernet, IPv4 without options or
+    fragmentation, UDP with consistent lengths -> (source, source port, destination, destination
+    port, payload); None for anything else (the caller then takes the general path, which gives
+    the same result for these frames).
+
+    >>> frame = bytes(12) + bytes.fromhex("0800" "4500002000010000401100000a0000010a000002"
+    ...                                   "13c413c4000c0000") + b"SIP!"
+    >>> ether_udp4(frame[:-4]) is None  # the UDP length says 4 more bytes than were captured
+    True
+    >>> ether_udp4(frame)
+    ('10.0.0.1', 5060, '10.0.0.2', 5060, b'SIP!')
+    """
+    if (data[12:15] != b"\x08\x00\x45" or data[23] != 17 or data[20] & 0x3F or data[21]
+            or len(data) < 42):
+        return None
+    total = data[16] << 8 | data[17]
+    length = data[38] << 8 | data[39]
+    if total < 28 or 14 + total > len(data) or length < 8 or length > total - 20:
+        return None
+    return (inet_ntoa(data[26:30]), data[34] << 8 | data[35], inet_ntoa(data[30:34]),
+            data[36] << 8 | data[37], data[42 : 34 + length])
 
 
 def link(linktype: int, data: bytes) -> IPPacket | str:
