@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from harness import Harness
+from pushinject.core.cancel_txn import TRANSITIONS as NON_INVITE
 from pushinject.core.client_txn import TRANSITIONS as CLIENT
 from pushinject.core.server_txn import TRANSITIONS as SERVER
 from pushinject.graph import branch_graph, branch_graph_svg, transition_graph, transition_graph_svg
 
 
-def test_transition_graph_has_one_edge_per_table_row_RFC3261_fig5_fig7():
-    for table in (CLIENT, SERVER):
+def test_transition_graph_has_one_edge_per_table_row_RFC3261_fig5_fig6_fig7():
+    for table in (CLIENT, SERVER, NON_INVITE):
         g = transition_graph(table)
         assert g.number_of_edges() == len(table)
         for (state, inp), (effect, target) in table.items():
