@@ -90,12 +90,7 @@ _HEADER = re.compile(
 _FOLD = re.compile(r"[ \t]*\r?\n[ \t]+")
 
 
-def _tag(value: str | None) -> str | None:
-    """The tag parameter of a From/To value (a header parameter: after the `>` if any)."""
-    if value is None:
-        return None
-    m = _TAG.search(value, value.rfind(">") + 1)
-    return m.group(1) if m else None
+_new = tuple.__new__
 
 
 def scan(data: bytes) -> Fields:
@@ -143,10 +138,17 @@ def scan(data: bytes) -> Fields:
     if length_ok and declared is not None:
         declared = declared.rstrip()
         length_ok = declared.isdigit() and int(declared) <= len(data) - end - 4
-    return Fields(
+    from_tag = to_tag = None
+    if from_ is not None:
+        m = _TAG.search(from_, from_.rfind(">") + 1)
+        from_tag = m.group(1) if m else None
+    if to is not None:
+        m = _TAG.search(to, to.rfind(">") + 1)
+        to_tag = m.group(1) if m else None
+    return _new(Fields, (  # the NamedTuple built without its Python-level __new__
         method, status, call_id.rstrip(" \t\r") if call_id is not None else None,
-        cseq_number, cseq_method, branch, _tag(from_), _tag(to), length_ok,
-    )
+        cseq_number, cseq_method, branch, from_tag, to_tag, length_ok,
+    ))
 
 
 def fields_of(message: Any) -> Fields:
