@@ -93,7 +93,7 @@ def test_committed_capture_shows_its_manifest_facts(name: str) -> None:
 
 
 def test_expected_final_statuses_and_branch_counts() -> None:
-    """The six scenarios of the issue, as the committed captures show them."""
+    """The issue's six scenarios (S1-S6) and three more (S7-S9), as the captures show them."""
     got = {n: (t["final_status"], len(t["branches"]), sum(b["injected"] for b in t["branches"]))
            for n, t in MANIFEST.items()}
     assert got == {"S1": (200, 2, 1), "S2": (200, 1, 1), "S3": (408, 0, 0), "S4": (487, 0, 0),
@@ -233,7 +233,7 @@ def test_a_failing_scenario_run_is_reported_not_hidden(tmp_path: Path) -> None:
 def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> None:
     """``pushinject lab --out TMP``: real Kamailio 5.6 + SIPp + tcpdump in private namespaces.
     Each new capture shows the facts of its committed manifest table, and the new manifest is
-    the committed one but for the measured frame counts (about 30 s for the six scenarios)."""
+    the committed one but for the measured frame counts (about 40 s for the nine scenarios)."""
     for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
         require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
