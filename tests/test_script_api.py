@@ -1,6 +1,9 @@
-"""The script API: Kamailio tsilo / tmx primitives (R61–R65) and OpenSIPS details (R16, R27)."""
+"""The script API: Kamailio tsilo / tmx primitives (R61–R65) and OpenSIPS details (R16, R20,
+R27, R31, R39, R60)."""
 
 from __future__ import annotations
+
+import pytest
 
 from harness import Harness
 from pushinject.core.proxy import ProxyConfig
@@ -180,3 +183,28 @@ def test_injected_invite_copies_the_edits_made_before_t_relay_R39():
     [injected] = h.invites(h.register(port=5080))
     assert first.message.get("X-Edited") == injected.message.get("X-Edited") == "before-relay"
     assert injected.message.call_id == "call-1" and injected.message.cseq.number == 1
+
+
+class MasterPn(SeedScript):
+    """OpenSIPS master's PN wait (R60): expiry of the subscription ends the wait at once."""
+
+    def route_to_user(self, sip):
+        sip.t_newtran()
+        sip.t_wait_for_new_branches()
+        sip.notify_on_event("E_UL_CONTACT_INSERT", "aor=" + sip.rU, "fork_call", 6,
+                            expire_notify=True)
+
+    def fork_call(self, sip):
+        if not sip.avp:                        # the expiry notice: no parameters (R20)
+            sip.t_wait_no_more_branches_timeout()
+            return
+        sip.t_inject_branches("event")
+
+
+def test_expiry_notice_and_no_more_branches_timeout_end_the_wait_at_once_R20_R31_R60():
+    h = Harness(script=MasterPn())
+    h.call()
+    assert h.proxy.get_timer() == pytest.approx(6.0)
+    out = h.advance_to(6.1)                    # not at fr_inv_timeout (120 s)
+    assert h.statuses(out) == [408]
+    assert h.proxy.summary("call-1").final_at == pytest.approx(6.0)

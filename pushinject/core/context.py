@@ -237,6 +237,16 @@ class ResponseContext:
             phony.limit = limit if phony.limit is None else min(phony.limit, limit)
         return self.settle(now)
 
+    def stop_waiting(self, now: float) -> list[Action]:
+        """R31: cap the wait at the current branches and fake the 408 of a placeholder that is
+        still pending, then send the final response if nothing else is pending."""
+        phony = self.placeholder
+        if phony is not None:
+            phony.limit = len(self.branches)
+            if phony.final_status is None and not phony.cancelled:
+                phony.set_final(408, now)
+        return self.settle(now)
+
     def fork(
         self,
         uri: URI,

@@ -212,7 +212,9 @@ class Proxy:
                 out += self.publish(event, now)
         at = self.subscriptions.get_timer()
         if at is not None and at <= now:
-            self.subscriptions.handle_timer(now)
+            for sub in self.subscriptions.handle_timer(now):
+                if sub.expire_notify and sub.route:  # R20: an empty notification on expiry
+                    out += self._notify(sub, {}, None, now)
         for ctx in self._timers.pop_due(now):
             assert isinstance(ctx, ResponseContext)
             out += self.track(ctx, ctx.handle_timer(now))
@@ -346,14 +348,19 @@ class Proxy:
         route with the transaction id of its subscription (R19, R21)."""
         out: list[Action] = []
         for note in self.subscriptions.publish(event, now):
-            txn = note.subscription.txn
-            ctx = self._by_txn.get(txn) if txn is not None else None  # type: ignore[arg-type]
-            sc = ScriptContext(self, now, ctx=ctx, avp=dict(note.params), event=event)
-            getattr(self.script, note.subscription.route)(sc)
-            out += sc.actions
-            if ctx is not None:
-                self.track(ctx, [])
+            out += self._notify(note.subscription, dict(note.params), event, now)
         return out
+
+    def _notify(self, sub: Any, params: dict[str, str], event: ContactEvent | None,
+                now: float) -> list[Action]:
+        """Run the route of `sub` with the event's parameters as AVPs and the subscription's
+        transaction, nothing else from the INVITE (R21)."""
+        ctx = self._by_txn.get(sub.txn) if sub.txn is not None else None
+        sc = ScriptContext(self, now, ctx=ctx, avp=params, event=event)
+        getattr(self.script, sub.route)(sc)
+        if ctx is not None:
+            self.track(ctx, [])
+        return sc.actions
 
     # ================================================================== Kamailio tsilo
     def _ts_key(self, uri: str) -> str:

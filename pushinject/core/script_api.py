@@ -163,14 +163,25 @@ class ScriptContext:
             self.ctx, self.ctx.cap_branches(len(self.ctx.branches), self.now))
         return 1
 
+    def t_wait_no_more_branches_timeout(self) -> int:
+        """The registrar's PN variant (R31, OpenSIPS master): stop waiting and give a placeholder
+        that is still pending its 408 at once, so the final response can go now."""
+        if self.ctx is None or self.ctx.placeholder is None:
+            return -1
+        self.actions += self.proxy.track(self.ctx, self.ctx.stop_waiting(self.now))
+        return 1
+
     def notify_on_event(self, event: str, filters: str | Sequence[str], route: str,
-                        timeout: float) -> int:
-        """Subscribe `route` to `event` (R16–R19); the subscription keeps this transaction."""
+                        timeout: float, *, expire_notify: bool = False) -> int:
+        """Subscribe `route` to `event` (R16–R19); the subscription keeps this transaction.
+        `expire_notify` models the API flag `EBR_SUBS_EXPIRE_NOTIFY` (not reachable from an
+        OpenSIPS script): on expiry `route` runs once more with no parameters (R20, R60)."""
         txn = self.ctx.txn_id if self.ctx is not None else None
         phony = self.ctx.placeholder if self.ctx is not None else None
         deadline = phony.fr_at if phony is not None else None
         self.proxy.subscriptions.notify_on_event(
-            event, filters, route, timeout, txn=txn, now=self.now, txn_deadline=deadline)
+            event, filters, route, timeout, txn=txn, now=self.now, txn_deadline=deadline,
+            expire_notify=expire_notify)
         return 1
 
     def lookup(self, table: str = "location") -> int:
