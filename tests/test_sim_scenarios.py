@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 import subprocess
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pushinject.presets import PRESETS
+from pushinject.sim.pcap import pcap_bytes
 from pushinject.sim.run import run_scenario
 from tests.conftest import DATA, require_tool
 
@@ -72,16 +74,21 @@ def test_pcap_is_byte_identical_run_to_run(name: str) -> None:
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
-def test_tshark_decodes_every_message_as_sip(preset: str, tmp_path: Path) -> None:
+def test_tshark_decodes_every_message_of_every_scenario_as_sip(preset: str,
+                                                               tmp_path: Path) -> None:
+    """All scenarios under one preset, one after the other in one capture (1000 s apart)."""
     tshark = require_tool("tshark")
-    run = run_scenario(SCENARIOS / "push_wake_answer.toml", preset)
-    path = tmp_path / "call.pcap"
-    path.write_bytes(run.pcap())
+    wires = []
+    for number, name in enumerate(sorted(MANIFEST)):
+        run = run_scenario(SCENARIOS / f"{name}.toml", preset)
+        wires += [replace(w, time=w.time + 1000 * number) for w in run.simulation.wires]
+    path = tmp_path / "all.pcap"
+    path.write_bytes(pcap_bytes(wires))
     done = subprocess.run(
         [tshark, "-r", str(path), "-T", "fields", "-e", "frame.protocols",
          "-e", "_ws.expert.message"], capture_output=True, text=True, check=True)
     rows = [line.split("\t") for line in done.stdout.splitlines()]
-    assert len(rows) == len(run.simulation.wires)
+    assert len(rows) == len(wires)
     assert all(proto.endswith(":sip") for proto, *_ in rows), rows
     assert all(not "".join(rest) for _, *rest in rows), rows  # no expert warnings
     assert "malformed" not in done.stdout.lower() + done.stderr.lower()
