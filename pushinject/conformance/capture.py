@@ -37,13 +37,15 @@ def address_text(address: Address) -> str:
 
 @dataclass(frozen=True)
 class WireMessage:
-    """One SIP message of a capture: frame number, time, both addresses and the parsed message."""
+    """One SIP message of a capture: frame number, time, both addresses, the parsed message and
+    the transport it came over ("UDP", "TCP", "WS", "SCTP")."""
 
     frame: int
     time: float
     source: Address
     destination: Address
     message: Request | Response
+    transport: str = "UDP"
 
     @property
     def is_request(self) -> bool:
@@ -113,7 +115,7 @@ def load_capture(path: str | os.PathLike[str]) -> Capture:
                 skipped["unparsable-sip"] += 1
                 continue
             out.append(WireMessage(decoded.frame, decoded.time, decoded.source,
-                                   decoded.destination, message))
+                                   decoded.destination, message, decoded.transport))
     except UsageError:
         raise
     except (OSError, ValueError) as exc:

@@ -2,8 +2,9 @@
 
 Every message the capture shows arriving at the proxy (the caller's requests, the REGISTERs,
 the devices' responses) is handed to a fresh core proxy built from the chosen preset
-(`pushinject.presets`), at its capture timestamp; the core's timers fire in between, at their
-own deadlines. A device's response carries the real proxy's Via branch; before it is handed
+(`pushinject.presets`), at its capture timestamp and with its transport (retransmission timers
+run only over unreliable transports, RFC 3261 §17); the core's timers fire in between, at
+their own deadlines. A device's response carries the real proxy's Via branch; before it is handed
 over, its top Via is replaced by the one the core put on the request with the same Call-ID,
 method, CSeq and Request-URI (RFC 3261 §17.1.3 matching), so the core finds its transaction.
 
@@ -152,7 +153,8 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
             continue
         try:
             timers(m.time)
-            event = Received(message=vias.translate(m.message), source=m.source)
+            event = Received(message=vias.translate(m.message), source=m.source,
+                             transport=m.transport)
             collect(driver.handle(event, m.time), m.time)
         except (PushInjectError, ValueError) as exc:
             raise ReplayError(m.time, m.frame, str(exc)) from None
