@@ -172,7 +172,8 @@ def _user(uri: Any) -> str:
     return str(getattr(uri, "user", None) or getattr(uri, "host", "") or "")
 
 
-def _registrations(messages: Sequence[WireMessage], proxy: Address) -> list[tuple[str, Registration]]:
+def _registrations(messages: Sequence[WireMessage], proxy: Address
+                   ) -> list[tuple[str, Registration]]:
     """(callee user, registration) for every REGISTER to the proxy that adds a contact."""
     answers = {(m.message.call_id, m.message.cseq.number, m.branch): m.status
                for m in messages if not m.is_request and m.source == proxy
