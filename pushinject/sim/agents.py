@@ -23,6 +23,7 @@ Behaviour (each line a UA rule of RFC 3261 or RFC 8599):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -78,7 +79,7 @@ class _Job:
     tag: str = field(compare=False, default="")
 
 
-class Agent:
+class Agent(ABC):
     """What the caller and the devices share: a name, an address and a queue of timed jobs."""
 
     def __init__(self, name: str, address: Address) -> None:
@@ -112,9 +113,10 @@ class Agent:
         host, port = self.address
         return f"SIP/2.0/UDP {host}:{port};branch={self.ids.branch()};rport"
 
+    @abstractmethod
     def handle(self, message: Request | Response, source: Address, now: float
                ) -> list[Outgoing]:
-        raise NotImplementedError
+        """A message from `source` arrived at `now`: what this agent sends in answer."""
 
 
 class Caller(Agent):
