@@ -75,6 +75,8 @@ def test_message_is_immutable_and_derivation_returns_new_messages() -> None:
     msg = parse_message(INVITE)
     with pytest.raises(AttributeError):
         msg.body = b""  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        msg.extra = 1  # type: ignore[attr-defined]
     pre = msg.with_header_prepended("Via", "SIP/2.0/UDP px;branch=z9hG4bK-px-1")
     assert pre.top_via.host == "px" and msg.top_via.host == "192.0.2.20"
     assert msg.without_top_via().get_all("Via")[0] == "SIP/2.0/TCP p.example.com"

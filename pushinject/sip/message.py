@@ -8,6 +8,7 @@ Derivation methods return new messages; nothing changes a message in place.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from pushinject.sip.errors import SIPParseError
@@ -29,10 +30,12 @@ Headers = tuple[tuple[str, str], ...]
 class Message:
     """What requests and responses share: headers, body, defects and typed accessors."""
 
-    __slots__ = ("headers", "body", "_defects", "_strict", "_index", "_cache", "_wire")
+    __slots__ = ("_headers", "_body", "_defects", "_strict", "_index", "_cache", "_wire")
 
-    headers: Headers
-    body: bytes
+    #: the `(name, value)` pairs in wire order, names as written, folding undone
+    headers: Headers = property(attrgetter("_headers"))  # type: ignore[assignment]
+    #: the body, framed by Content-Length
+    body: bytes = property(attrgetter("_body"))  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -43,17 +46,14 @@ class Message:
         strict: bool = True,
         _index: dict[str, list[int]] | None = None,
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "headers", tuple(headers))
-        setattr_(self, "body", bytes(body))
-        setattr_(self, "_defects", tuple(defects))
-        setattr_(self, "_strict", strict)
-        setattr_(self, "_index", _index)
-        setattr_(self, "_cache", {})
-        setattr_(self, "_wire", None)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable; use the with_* methods")
+        # read-only properties over private slots: a message never changes once built
+        self._headers = tuple(headers)
+        self._body = bytes(body)
+        self._defects = tuple(defects)
+        self._strict = strict
+        self._index = _index
+        self._cache: dict[str, Any] = {}
+        self._wire: bytes | None = None
 
     # -- the start line (subclasses) -------------------------------------------------------
     @property
@@ -80,7 +80,7 @@ class Message:
             index = {}
             for i, (n, _) in enumerate(self.headers):
                 index.setdefault(header_key(n), []).append(i)
-            object.__setattr__(self, "_index", index)
+            self._index = index
         return index.get(header_key(name), [])
 
     def get(self, name: str) -> str | None:
@@ -89,7 +89,7 @@ class Message:
         For list headers written `Via: a, b` this is the whole line; use `get_all` for items.
         """
         pos = self._positions(name)
-        return self.headers[pos[0]][1] if pos else None
+        return self._headers[pos[0]][1] if pos else None
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a header, comma-split where its grammar allows (RFC 3261 §7.3.1)."""
@@ -308,7 +308,7 @@ class Message:
             lines += [f"{n}: {v}" for n, v in self.headers]
             lines += ["", ""]
             wire = "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
-            object.__setattr__(self, "_wire", wire)
+            self._wire = wire
         return wire
 
     def __eq__(self, other: object) -> bool:
@@ -336,7 +336,7 @@ def _from_wire(data: bytes, strict: bool, defects: tuple[str, ...] = ()) -> Mess
     from pushinject.sip.parser import parse_message
 
     msg = parse_message(data, strict=strict)
-    object.__setattr__(msg, "_defects", defects)  # what the original parse found
+    msg._defects = defects  # what the original parse found
     return msg
 
 
@@ -350,10 +350,11 @@ class Request(Message):
     ('OPTIONS', 'sip:bob@example.com', 'z9', True)
     """
 
-    __slots__ = ("method", "_uri", "version")
+    __slots__ = ("_method", "_uri", "_version")
 
-    method: str
-    version: str
+    #: the method, as written (RFC 3261 §7.1)
+    method: str = property(attrgetter("_method"))  # type: ignore[assignment]
+    version: str = property(attrgetter("_version"))  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -368,9 +369,9 @@ class Request(Message):
         _index: dict[str, list[int]] | None = None,
     ) -> None:
         super().__init__(headers, body, defects, strict=strict, _index=_index)
-        object.__setattr__(self, "method", method)
-        object.__setattr__(self, "_uri", uri)
-        object.__setattr__(self, "version", version)
+        self._method = method
+        self._uri = uri
+        self._version = version
 
     @property
     def uri(self) -> URI:
@@ -378,7 +379,7 @@ class Request(Message):
         uri = self._uri
         if isinstance(uri, str):
             uri = parse_uri(uri)
-            object.__setattr__(self, "_uri", uri)
+            self._uri = uri
         return uri
 
     @property
@@ -401,11 +402,13 @@ class Request(Message):
 class Response(Message):
     """A SIP response (RFC 3261 §7.2)."""
 
-    __slots__ = ("status", "reason", "version")
+    __slots__ = ("_status", "_reason", "_version")
 
-    status: int
-    reason: str
-    version: str
+    #: the status code (RFC 3261 §7.2)
+    status: int = property(attrgetter("_status"))  # type: ignore[assignment]
+    #: the reason phrase
+    reason: str = property(attrgetter("_reason"))  # type: ignore[assignment]
+    version: str = property(attrgetter("_version"))  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -420,9 +423,9 @@ class Response(Message):
         _index: dict[str, list[int]] | None = None,
     ) -> None:
         super().__init__(headers, body, defects, strict=strict, _index=_index)
-        object.__setattr__(self, "status", status)
-        object.__setattr__(self, "reason", reason)
-        object.__setattr__(self, "version", version)
+        self._status = status
+        self._reason = reason
+        self._version = version
 
     @property
     def start_line(self) -> str:
