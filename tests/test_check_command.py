@@ -92,3 +92,18 @@ def test_proxy_option_overrides_detection(capsys: pytest.CaptureFixture[str]) ->
     """With --proxy naming the caller, no INVITE reaches that 'proxy': no calls, conformant."""
     assert main(["check", "--json", "--proxy", "127.0.0.1:5070", str(KAMAILIO / "S2.pcap")]) == 0
     assert json.loads(capsys.readouterr().out)["captures"][0]["calls"] == []
+
+
+def test_ladder_marks_the_frame_at_fault(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """--ladder: S1 without the relayed 180 of dev1; dev1's 180 (the unforwarded response,
+    RFC 3261 §16.7 step 5) is drawn with `!` on branch b0."""
+    pkts = edit.read(KAMAILIO / "S1.pcap")
+    pkts = edit.drop(pkts, edit.find(pkts, "SIP/2.0 180", sport=5060, contains="dev1-"))
+    path = edit.write(pkts, tmp_path / "S1-no-180.pcap")
+    assert main(["check", "--ladder", "--preset", "none", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.strip().startswith("time"))
+    assert header.split() == ["time", "caller", "proxy", "127.0.0.1:5071", "127.0.0.1:5072"]
+    marked = [line for line in lines if "!" in line and "VIOLATION" not in line]
+    assert len(marked) == 1 and "180 ! [b0]" in marked[0]

@@ -4,7 +4,8 @@ For each capture: find the proxy (or take `--proxy IP:PORT`), every INVITE trans
 it, run the model-free rules (`pushinject.conformance.rules`) and replay the proxy's inputs
 through the reference core under `--preset` (`none` skips the replay; `--knob NAME=VALUE`
 overrides a preset knob, e.g. the proxy's `fr_timeout`). Prints a readable report, or with
-`--json` one JSON document; `--junit OUT.xml` also writes JUnit XML.
+`--json` one JSON document; `--ladder` draws each call's ladder with the frames at fault
+marked; `--junit OUT.xml` also writes JUnit XML.
 
 Exit status: 0 conformant, 1 violations, 2 unreadable input or bad usage.
 """
@@ -29,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how long a reaction may lag its cause (default 0.5)")
     parser.add_argument("--inject-within", type=float, default=2.0, metavar="SECONDS",
                         help="how soon a registered contact must be injected (default 2)")
+    parser.add_argument("--ladder", action="store_true",
+                        help="draw each call's ladder in the report, frames at fault marked !")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--junit", type=Path, metavar="OUT.xml", help="also write JUnit XML")
 
@@ -69,5 +72,6 @@ def run(args: argparse.Namespace) -> int:
     results = [check_capture(path, options) for path in args.files]
     if args.junit is not None:
         args.junit.write_text(junit_xml(results, preset), encoding="utf-8")
-    print(json_text(results) if args.json else text_report(results, preset), end="")
+    text = json_text(results) if args.json else text_report(results, preset, ladder=args.ladder)
+    print(text, end="")
     return 0 if verdict(results) == "conformant" else 1

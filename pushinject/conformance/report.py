@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
-from pushinject.conformance.check import REPLAY_RULE, CaptureResult, proxy_text, verdict
+from pushinject.conformance.capture import address_text
+from pushinject.conformance.check import (
+    REPLAY_RULE, CallResult, CaptureResult, proxy_text, verdict,
+)
 from pushinject.conformance.rules import RULES
 
-__all__ = ["json_report", "json_text", "text_report", "junit_xml"]
+if TYPE_CHECKING:
+    from pushinject.ladder import Arrow
+
+__all__ = ["json_report", "json_text", "text_report", "junit_xml", "call_arrows"]
 
 
 def json_report(results: Sequence[CaptureResult]) -> dict[str, Any]:
@@ -35,8 +41,35 @@ def _status(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def text_report(results: Sequence[CaptureResult], preset: str | None = None) -> str:
-    """A readable report: per capture, per call, the branches and the violations."""
+def call_arrows(result: CaptureResult, call: CallResult) -> list[Arrow]:
+    """The call's messages as ladder arrows: parties ``caller``, ``proxy`` and the other
+    addresses, the proxy's branches as groups ``b0``, ``b1``..., and ``!`` after the label of
+    a frame a violation names."""
+    from pushinject.ladder import Arrow
+
+    record = call.call
+    names = {record.caller: "caller", record.proxy: "proxy"}
+    groups = {b.via_branch: f"b{b.index}" for b in record.branches}
+    faulty = {v.frame for v in call.violations}
+    arrows = []
+    for m in result.capture.messages:
+        if m.message.call_id != record.call_id:
+            continue
+        label = m.label
+        if not m.is_request and m.message.cseq.method != "INVITE":
+            label += f" ({m.message.cseq.method})"
+        if m.frame in faulty:
+            label += " !"
+        arrows.append(Arrow(m.time, names.get(m.source, address_text(m.source)),
+                            names.get(m.destination, address_text(m.destination)), label,
+                            groups.get(m.branch)))
+    return arrows
+
+
+def text_report(results: Sequence[CaptureResult], preset: str | None = None, *,
+                ladder: bool = False) -> str:
+    """A readable report: per capture, per call, the branches and the violations (and with
+    `ladder` the call's ladder, frames at fault marked ``!``)."""
     references = {r.id: r.reference for r in RULES}
     lines: list[str] = []
     calls = violations = 0
@@ -71,6 +104,11 @@ def text_report(results: Sequence[CaptureResult], preset: str | None = None) -> 
                 ref = references.get(v.rule, f"preset {preset}" if preset else "replay")
                 where = f"frame {v.frame}" if v.frame else "no frame"
                 lines.append(f"    VIOLATION {v.rule} [{ref}] at {where}: {v.message}")
+            if ladder:
+                from pushinject.ladder import ladder_text
+
+                drawn = ladder_text(call_arrows(r, cr))
+                lines.extend("      " + line for line in drawn.splitlines())
     replayed = f"; replayed with preset {preset}" if preset else "; no replay"
     lines.append(f"verdict: {verdict(results)} ({len(results)} capture(s), {calls} call(s), "
                  f"{violations} violation(s){replayed})")
