@@ -77,3 +77,11 @@ def test_each_push_is_recorded_with_its_place_among_the_datagrams() -> None:
     # both asked for while the INVITE was processed: after its 100 Trying, before anything else
     assert sim.push_marks == [6, 6]
     assert (sim.wires[5].source, sim.wires[5].label) == ("proxy", "100 Trying")
+
+
+def test_the_scenario_latency_is_used_unless_the_caller_gives_one() -> None:
+    text = '[caller]\ninvite_at = 1\n[[device]]\nname = "A"\nregister_at = 0\nanswer_after = 1\n'
+    assert caller_final(run_scenario(parse_scenario("latency = 0.25\n" + text)).simulation.wires
+                        ) == (200, 2.75)
+    assert caller_final(run_scenario(parse_scenario("latency = 0.25\n" + text), latency=0.0)
+                        .simulation.wires) == (200, 2.0)

@@ -117,3 +117,10 @@ def test_pnsreg_belongs_to_push_devices() -> None:
     text = '[caller]\ninvite_at = 1\n[[device]]\nname = "B"\npnsreg = true\n'
     with pytest.raises(ScenarioError, match=r"s.toml:5: device\[0\].pnsreg: only a push device"):
         parse_scenario(text, "s.toml")
+
+
+def test_latency_is_a_top_level_number_of_at_most_one_second() -> None:
+    assert parse_scenario("latency = 0.02\n[caller]\ninvite_at = 1\n").latency == 0.02
+    assert parse_scenario("[caller]\ninvite_at = 1\n").latency == 0.0
+    with pytest.raises(ScenarioError, match="s.toml:1: latency: at most 1 s one way, got 2.0"):
+        parse_scenario("latency = 2\n[caller]\ninvite_at = 1\n", "s.toml")

@@ -64,13 +64,14 @@ class Run:
 
 
 def run_scenario(scenario: Scenario | str | Path, preset: str | None = None, *,
-                 latency: float = 0.0) -> Run:
+                 latency: float | None = None) -> Run:
     """Simulate `scenario` (or the file it names) under `preset` (default: the scenario's own,
-    else ``opensips``)."""
+    else ``opensips``), with the scenario's `latency` unless one is given."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     chosen = get_preset(preset or scenario.preset or DEFAULT_PRESET)
     knobs = chosen.knobs(scenario.proxy)
     driver = chosen.build(CountingIds("px"), scenario.proxy)
-    simulation = Simulation(scenario, driver, latency=latency).run()
+    delay = scenario.latency if latency is None else latency
+    simulation = Simulation(scenario, driver, latency=delay).run()
     return Run(simulation=simulation, preset=chosen, knobs=knobs)

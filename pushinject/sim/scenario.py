@@ -102,6 +102,8 @@ class Scenario:
     proxy: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
     source: str = "<scenario>"
+    #: one-way delay of every datagram, seconds (default 0: everything arrives when sent)
+    latency: float = 0.0
 
 
 # -- locating keys in the text -------------------------------------------------------------
@@ -209,7 +211,7 @@ class _Reader:
         return value
 
 
-_TOP = ("name", "description", "preset", "proxy", "caller", "device")
+_TOP = ("name", "description", "preset", "latency", "proxy", "caller", "device")
 _CALLER = ("invite_at", "cancel_at")
 _DEVICE = tuple(DeviceSpec.__dataclass_fields__)
 
@@ -306,6 +308,9 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         devices.append(device)
 
     name = top.string("name", Path(source).stem) or Path(source).stem
+    latency = top.number("latency") or 0.0
+    if latency > 1.0:
+        raise top.fail("latency", f"at most 1 s one way, got {latency}")
     return Scenario(
         name=name,
         caller=CallerSpec(invite_at=invite_at, cancel_at=cancel_at),
@@ -314,6 +319,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         proxy={k: v for k, v in proxy.items() if v is not None},
         description=top.string("description", "") or "",
         source=source,
+        latency=latency,
     )
 
 
