@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
@@ -230,7 +230,7 @@ class Decoder:
 
     # -- per-frame pipeline ----------------------------------------------------------------
 
-    def feed(self, record: Record) -> list[DecodedMessage]:
+    def feed(self, record: Record) -> Sequence[DecodedMessage]:
         """Decode one record; returns the SIP messages it completes."""
         self.summary.frames += 1
         if record.linktype == 1 and not self.full:
@@ -246,11 +246,11 @@ class Decoder:
         while True:
             if isinstance(pkt, str):
                 self._skip(pkt, weight)
-                return []
+                return ()
             if pkt.fragment is not None:
                 whole, frames = self._fragments.add(pkt, record.time)
                 if whole is None:
-                    return []
+                    return ()
                 pkt, weight = whole, frames
             if pkt.proto not in layers.TUNNELS:
                 break
@@ -259,7 +259,7 @@ class Decoder:
         seg = slicer.transport(pkt.proto, pkt.payload)
         if isinstance(seg, str):
             self._skip(seg, weight)
-            return []
+            return ()
         if isinstance(seg, TCPSegment):
             return self._tcp(record, pkt, seg, weight)
         if isinstance(seg, SCTPPacket):
@@ -289,19 +289,19 @@ class Decoder:
         self.summary.carried += frames - 1
 
     def _datagram(self, record: Record, source: Address, destination: Address,
-                  data: bytes, weight: int) -> list[DecodedMessage]:
+                  data: bytes, weight: int) -> Sequence[DecodedMessage]:
         msg = self._message(record, source, destination, "UDP", data)
         if msg is None:
             if data and not data.strip(b"\r\n"):
                 self._skip("keep-alive", weight)
             else:
                 self._skip("not-sip", weight)
-            return []
+            return ()
         self._done(weight)
-        return [msg]
+        return (msg,)
 
     def _tcp(self, record: Record, pkt: IPPacket, seg: TCPSegment,
-             weight: int) -> list[DecodedMessage]:
+             weight: int) -> Sequence[DecodedMessage]:
         key = (pkt.src, seg.sport, pkt.dst, seg.dport)
         stream, data, status = self._streams.segment(key, seg, weight)
         out: list[DecodedMessage] = []
@@ -377,7 +377,7 @@ class Decoder:
         return out
 
     def _sctp_packet(self, record: Record, pkt: IPPacket, seg: SCTPPacket,
-                     weight: int) -> list[DecodedMessage]:
+                     weight: int) -> Sequence[DecodedMessage]:
         if not seg.chunks:
             self._skip("no-payload", weight)
             return []

@@ -87,6 +87,7 @@ _TAG = re.compile(r";[ \t]*tag[ \t]*=[ \t]*([^;, \t>]+)", re.I)
 _HEADER = re.compile(
     r"\n((?i:call-id|i|cseq|via|v|from|f|to|t|content-length|l))[ \t]*:[ \t]*([^\r\n]*)"
 )
+_FOLDED = re.compile(rb"\n[ \t]")
 _FOLD = re.compile(r"[ \t]*\r?\n[ \t]+")
 
 
@@ -105,7 +106,7 @@ def scan(data: bytes) -> Fields:
         data = data.lstrip(b"\r\n")
     end = data.find(b"\r\n\r\n")
     head = data if end < 0 else data[:end]
-    if b"\n " in head or b"\n\t" in head:
+    if _FOLDED.search(head) is not None:
         text = _FOLD.sub(" ", head.decode("utf-8", "replace"))
     else:
         text = head.decode("utf-8", "replace")
