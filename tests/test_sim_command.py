@@ -86,3 +86,23 @@ def test_svg_option_writes_the_branch_graph_identically(tmp_path: Path) -> None:
     text = first.read_text()
     assert text == second.read_text()
     assert "<svg" in text and "injected at 2.5 s" in text
+
+
+def test_preset_all_compares_the_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(DATA / "scenarios" / "busy_then_pushed_answers.toml")
+    assert main(["simulate", path, "--preset", "all"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:5] for line in lines] == [
+        ["opensips", "final", "200", "at", "5.0"],
+        ["kamailio-tsilo", "final", "486", "at", "1.5"],
+        ["rfc8599", "final", "200", "at", "5.0"]]
+    assert main(["simulate", path, "--preset", "all", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {name: (d["final"], d["final_at"]) for name, d in data.items()} == {
+        "opensips": (200, 5.0), "kamailio-tsilo": (486, 1.5), "rfc8599": (200, 5.0)}
+
+
+def test_preset_all_refuses_single_capture_outputs(tmp_path: Path) -> None:
+    done = cli(str(SCENARIO), "--preset", "all", "--pcap", str(tmp_path / "x.pcap"))
+    assert (done.returncode, done.stderr) == (
+        2, "pushinject simulate: error: --pcap and --svg need one preset, not all\n")

@@ -2,7 +2,8 @@
 
 Prints the call flow as a text ladder, or with `--json` one JSON object (final status and when
 the proxy sent it, the branches, the pushes, the message count). `--pcap` writes every message
-as a UDP/IPv4 capture (byte-identical run to run), `--svg` the branch graph.
+as a UDP/IPv4 capture (byte-identical run to run), `--svg` the branch graph. `--preset all`
+runs the scenario under every preset and prints one line (or, with `--json`, one object) each.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ HELP = "simulate a scenario file against a preset (opensips, kamailio-tsilo, rfc
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", type=Path, help="scenario file (TOML)")
-    parser.add_argument("--preset", help="opensips (default), kamailio-tsilo or rfc8599; "
+    parser.add_argument("--preset", help="opensips (default), kamailio-tsilo, rfc8599, or all; "
                         "overrides the scenario's own")
     parser.add_argument("--pcap", type=Path, metavar="OUT.pcap", help="write a capture")
     parser.add_argument("--svg", type=Path, metavar="OUT.svg", help="write the branch graph")
@@ -27,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from pushinject.presets import get_preset
     from pushinject.sim.run import run_scenario
 
+    if args.preset == "all":
+        return _compare(args)
     if args.preset is not None:
         get_preset(args.preset)  # an unknown name is a usage error before anything runs
     result = run_scenario(args.scenario, args.preset)
@@ -47,4 +50,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"{data['scenario']} [{data['preset']}]{origin}")
     print(ladder_text(result))
     print(f"final: {data['final']} at {data['final_at']}  messages: {data['messages']}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """The scenario under every preset, side by side."""
+    from pushinject.errors import UsageError
+    from pushinject.presets import PRESETS
+    from pushinject.sim.run import run_scenario
+
+    if args.pcap is not None or args.svg is not None:
+        raise UsageError("--pcap and --svg need one preset, not all")
+    results = {name: run_scenario(args.scenario, name).json() for name in PRESETS}
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for name, data in results.items():
+        injected = ",".join(b["device"] for b in data["branches"] if b["injected"]) or "-"
+        print(f"{name:15} final {data['final']} at {str(data['final_at']):<8} injected {injected:8} "
+              f"messages {data['messages']}")
     return 0
