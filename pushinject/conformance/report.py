@@ -41,10 +41,12 @@ def _status(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def call_arrows(result: CaptureResult, call: CallResult) -> list[Arrow]:
+def call_arrows(result: CaptureResult, call: CallResult, ndigits: int | None = None
+                ) -> list[Arrow]:
     """The call's messages as ladder arrows: parties ``caller``, ``proxy`` and the other
     addresses, the proxy's branches as groups ``b0``, ``b1``..., and ``!`` after the label of
-    a frame a violation names."""
+    a frame a violation names. With `ndigits`, times are seconds since the caller's INVITE
+    rounded to that many decimals."""
     from pushinject.ladder import Arrow
 
     record = call.call
@@ -60,7 +62,8 @@ def call_arrows(result: CaptureResult, call: CallResult) -> list[Arrow]:
             label += f" ({m.message.cseq.method})"
         if m.frame in faulty:
             label += " !"
-        arrows.append(Arrow(m.time, names.get(m.source, address_text(m.source)),
+        at = m.time if ndigits is None else round(m.time - record.invite_at, ndigits)
+        arrows.append(Arrow(at, names.get(m.source, address_text(m.source)),
                             names.get(m.destination, address_text(m.destination)), label,
                             groups.get(m.branch)))
     return arrows
