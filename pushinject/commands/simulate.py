@@ -67,6 +67,7 @@ def _compare(args: argparse.Namespace) -> int:
         return 0
     for name, data in results.items():
         injected = ",".join(b["device"] for b in data["branches"] if b["injected"]) or "-"
-        print(f"{name:15} final {data['final']} at {str(data['final_at']):<8} injected {injected:8} "
+        at = str(data["final_at"])
+        print(f"{name:15} final {data['final']} at {at:<8} injected {injected:8} "
               f"messages {data['messages']}")
     return 0

@@ -13,8 +13,8 @@ Behaviour (each line a UA rule of RFC 3261 or RFC 8599):
   after the first (§13.2.2.4: one dialog is kept); CANCEL at `cancel_at` if no final arrived
   (§9.1);
 - device: REGISTER (with pn-* URI parameters when it is a push device, RFC 8599 §4.1); to an
-  INVITE, 100 at once (§17.2.1) and the last response again to a retransmission, 180 after `ring_after`, its final after `answer_after` (180
-  and 2xx copy Record-Route, §12.1.1); to a
+  INVITE, 100 at once (§17.2.1) and the last response again to a retransmission, 180 after
+  `ring_after`, its final after `answer_after` (180 and 2xx copy Record-Route, §12.1.1); to a
   CANCEL, 200 and then 487 to the INVITE (§9.2); to a second copy of a request it already has
   under another branch, 482 (merged request, §8.2.2.2); 200 to BYE;
 - a push device is asleep: it ignores every request until pushed, then after `wake_after` it
