@@ -21,7 +21,8 @@ from pushinject.capture.websocket import unmask
 
 
 def sip(method: str = "OPTIONS", call_id: str = "c1", body: bytes = b"", cseq: int = 1) -> bytes:
-    head = (f"{method} sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK{cseq}"
+    head = (f"{method} sip:bob@example.com SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK{cseq}"
             f"\r\nFrom: <sip:a@example.com>;tag=f1\r\nTo: <sip:bob@example.com>\r\n"
             f"Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode() + body

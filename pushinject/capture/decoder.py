@@ -103,6 +103,7 @@ class DecodedMessage:
         f = self.fields
         esc = encode_basestring_ascii
         method, call_id, branch = f.method, f.call_id, f.branch
+        cseq = None if f.cseq_number is None else f"{f.cseq_number} {f.cseq_method}"
         from_tag, to_tag = f.from_tag, f.to_tag
         return (
             f'{{"frame": {self.frame}, "time": {self.time!r}, '
@@ -112,7 +113,7 @@ class DecodedMessage:
             f'"method": {"null" if method is None else esc(method)}, '
             f'"status": {"null" if f.status is None else f.status}, '
             f'"call_id": {"null" if call_id is None else esc(call_id)}, '
-            f'"cseq": {"null" if f.cseq_number is None else esc(f"{f.cseq_number} {f.cseq_method}")}, '
+            f'"cseq": {"null" if cseq is None else esc(cseq)}, '
             f'"branch": {"null" if branch is None else esc(branch)}, '
             f'"from_tag": {"null" if from_tag is None else esc(from_tag)}, '
             f'"to_tag": {"null" if to_tag is None else esc(to_tag)}}}'
@@ -224,7 +225,8 @@ class Decoder:
     def _close_stream(self, stream: Stream) -> None:
         if stream.pending_frames:
             app = stream.app
-            reason = "tcp-incomplete" if app is not None and app.kind in ("sip", "ws") else "not-sip"
+            sip = app is not None and app.kind in ("sip", "ws")
+            reason = "tcp-incomplete" if sip else "not-sip"
             self._skip(reason, stream.pending_frames)
             stream.pending_frames = 0
 

@@ -64,7 +64,8 @@ class FragmentBuffer:
         return len(self._partial)
 
     def add(self, packet: IPPacket, now: float) -> tuple[IPPacket | None, int]:
-        """Add one fragment; returns the whole datagram and how many frames made it, or (None, 0)."""
+        """Add one fragment; returns the whole datagram and how many frames made it, or
+        (None, 0) while it is incomplete."""
         assert packet.fragment is not None
         ident, offset, more = packet.fragment
         proto = packet.proto if packet.version == 4 else 0

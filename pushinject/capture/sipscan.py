@@ -25,7 +25,9 @@ METHODS = (
     "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
 )
 _TOKEN = rb"[A-Za-z0-9.!%*_+`'~\-]+"
-_START = re.compile(rb"(?:" + _TOKEN + rb" [^ \r\n]+ SIP/2\.0|SIP/2\.0 [0-9]{3}(?: [^\r\n]*)?)\r?\n")
+_START = re.compile(
+    rb"(?:" + _TOKEN + rb" [^ \r\n]+ SIP/2\.0|SIP/2\.0 [0-9]{3}(?: [^\r\n]*)?)\r?\n"
+)
 _JUNK = re.compile(
     rb"(?:(?:" + "|".join(METHODS).encode() + rb") [^ \r\n]+ SIP/2\.0|SIP/2\.0 [0-9]{3}[ \r])"
 )
@@ -98,7 +100,8 @@ def scan(data: bytes) -> Fields:
     """The listing fields of one SIP message (which starts at offset 0, after optional CRLFs).
 
     >>> f = scan(b"INVITE sip:b@x SIP/2.0\\r\\nv: SIP/2.0/UDP h;branch=z9hG4bK1\\r\\n"
-    ...          b"f: <sip:a@x>;tag=1\\r\\nt: sip:b@x\\r\\ni: c1\\r\\nCSeq: 7 INVITE\\r\\nl: 0\\r\\n\\r\\n")
+    ...          b"f: <sip:a@x>;tag=1\\r\\nt: sip:b@x\\r\\ni: c1\\r\\nCSeq: 7 INVITE\\r\\n"
+    ...          b"l: 0\\r\\n\\r\\n")
     >>> f.method, f.call_id, f.cseq_number, f.branch, f.from_tag, f.to_tag, f.length_ok
     ('INVITE', 'c1', 7, 'z9hG4bK1', '1', None, True)
     """

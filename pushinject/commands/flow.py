@@ -33,7 +33,8 @@ def arrows_of(messages: Iterable[object], call_id: str | None = None) -> list[ob
             continue
         label = f.method if f.method is not None else f"{f.status} ({f.cseq_method})"
         src, dst = m.source, m.destination  # type: ignore[attr-defined]
-        out.append(Arrow(m.time, _party(src), _party(dst), label, f.branch))  # type: ignore[attr-defined]
+        when = m.time  # type: ignore[attr-defined]
+        out.append(Arrow(when, _party(src), _party(dst), label, f.branch))
     return out
 
 
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     arrows = arrows_of(decode(args.file), args.call_id)
     if not arrows:
-        raise UsageError("no SIP messages" + (f" with Call-ID {args.call_id}" if args.call_id else ""))
+        which = f" with Call-ID {args.call_id}" if args.call_id else ""
+        raise UsageError(f"no SIP messages{which}")
     if args.svg:
         with open(args.svg, "w", encoding="utf-8") as handle:
             handle.write(ladder_svg(arrows, title=args.call_id))  # type: ignore[arg-type]
