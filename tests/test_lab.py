@@ -38,6 +38,7 @@ KEY_MESSAGES = {
     "S8": {"dev1>proxy 603", "proxy>dev2 CANCEL", "dev2>proxy 487", "proxy>caller 603",
            "reg3>proxy REGISTER"},
     "S9": {"caller>proxy CANCEL", "proxy>caller 487", "reg1>proxy REGISTER"},
+    "S10": {"reg1>proxy REGISTER", "proxy>dev1 INVITE", "dev1>proxy 200", "proxy>caller 200"},
 }
 
 
@@ -50,8 +51,7 @@ def _branches(facts: CaptureFacts) -> list[dict[str, object]]:
 
 
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
-    assert sorted(MANIFEST) == sorted(SCENARIOS) == ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8",
-                                                   "S9"]
+    assert list(MANIFEST) == list(SCENARIOS) == [f"S{n}" for n in range(1, 11)]
     for name, table in MANIFEST.items():
         assert table["file"] == f"{name}.pcap"
         assert table["scenario"] == name
@@ -93,12 +93,12 @@ def test_committed_capture_shows_its_manifest_facts(name: str) -> None:
 
 
 def test_expected_final_statuses_and_branch_counts() -> None:
-    """The issue's six scenarios (S1-S6) and three more (S7-S9), as the captures show them."""
+    """The issue's six scenarios (S1-S6) and four more (S7-S10), as the captures show them."""
     got = {n: (t["final_status"], len(t["branches"]), sum(b["injected"] for b in t["branches"]))
            for n, t in MANIFEST.items()}
     assert got == {"S1": (200, 2, 1), "S2": (200, 1, 1), "S3": (408, 0, 0), "S4": (487, 0, 0),
                    "S5": (200, 2, 2), "S6": (486, 2, 1), "S7": (200, 1, 0),
-                   "S8": (603, 2, 1), "S9": (487, 0, 0)}
+                   "S8": (603, 2, 1), "S9": (487, 0, 0), "S10": (200, 1, 1)}
 
 
 def test_push_names_the_callee_and_the_call() -> None:
@@ -145,6 +145,17 @@ def test_s9_no_branch_after_the_callers_cancel() -> None:
     assert _after("S9", "CANCEL", "caller") == ["caller 487", "caller 200", "reg1 200"]
 
 
+def test_s10_retransmitted_invite_is_one_branch() -> None:
+    """Retransmissions are not branches (RFC 3261 §17.1.1.2 Timer A): the slow device's INVITE
+    leaves three times with one Via branch, about 0.5 s then 1 s apart."""
+    _frames, sip = read_sip(KAMAILIO / "S10.pcap")
+    sent = [m for m in sip if m.kind == "INVITE" and m.src == "proxy"]
+    assert len(sent) == 3 and len({m.via_branch for m in sent}) == 1
+    gaps = [round(b.time - a.time, 1) for a, b in zip(sent, sent[1:])]
+    assert gaps == [0.5, 1.0]
+    assert len(capture_facts(KAMAILIO / "S10.pcap").branches) == 1
+
+
 def test_s2_resumed_branch_follows_the_hidden_suspended_one() -> None:
     """t_suspend() takes branch index 0 without sending it; the resumed INVITE is branch .1."""
     facts = capture_facts(KAMAILIO / "S2.pcap")
@@ -173,7 +184,7 @@ def test_lab_list_and_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["lab", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "S1  one device ringing, a second injected that answers"
-    assert len(lines) == 9
+    assert len(lines) == 10
     assert main(["lab", "S99"]) == 2
     assert "unknown scenario S99" in capsys.readouterr().err
 
@@ -233,7 +244,7 @@ def test_a_failing_scenario_run_is_reported_not_hidden(tmp_path: Path) -> None:
 def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> None:
     """``pushinject lab --out TMP``: real Kamailio 5.6 + SIPp + tcpdump in private namespaces.
     Each new capture shows the facts of its committed manifest table, and the new manifest is
-    the committed one but for the measured frame counts (about 40 s for the nine scenarios)."""
+    the committed one but for the measured frame counts (about 45 s for the ten scenarios)."""
     for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
         require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")

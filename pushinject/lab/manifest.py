@@ -94,15 +94,21 @@ def _value(value: Any) -> str:
     raise TypeError(f"no TOML form for {value!r}")
 
 
+def _natural(name: str) -> tuple[str, int]:
+    """Sort key putting S2 before S10."""
+    stem = name.rstrip("0123456789")
+    return stem, int(name[len(stem):] or 0)
+
+
 def render_manifest(entries: dict[str, dict[str, Any]]) -> str:
-    """TOML text of the manifest, tables in name order (round-trips through `tomllib`).
+    """TOML text of the manifest, tables in natural name order (round-trips through `tomllib`).
 
     >>> text = render_manifest({"S9": {"file": "S9.pcap", "branches": [{"injected": True}]}})
     >>> tomllib.loads(text)["S9"]["branches"][0]["injected"]
     True
     """
     parts = [_HEADER]
-    for name in sorted(entries):
+    for name in sorted(entries, key=_natural):
         parts.append(f"\n[{name}]\n")
         for key, value in entries[name].items():
             if isinstance(value, list):

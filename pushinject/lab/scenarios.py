@@ -74,8 +74,9 @@ class Device:
 
     ``behaviour`` is what its answering UA does: ``answer`` (180, then 200 after ``pause_ms``),
     ``busy`` (180, then 486 after ``pause_ms``), ``decline`` (the same with 603),
-    ``cancelled`` (180, then waits for CANCEL) or ``absent`` (no answering UA: the device
-    registers but must never be sent an INVITE).
+    ``slow`` (silent for ``pause_ms``, then 180, then 200 500 ms later), ``cancelled`` (180,
+    then waits for CANCEL) or ``absent`` (no answering UA: the device registers but must never
+    be sent an INVITE).
     ``register_at`` is when its REGISTER is sent (seconds from the INVITE; negative: before);
     ``refresh_at``, if set, when it refreshes that registration (same Call-ID, next CSeq).
     """
@@ -156,6 +157,7 @@ _S8_DECLINING = Device(1, "decline", register_at=-0.5, pause_ms=2000)
 _S8_RINGING = Device(2, "cancelled", register_at=1.0)
 _S8_TOO_LATE = Device(3, "absent", register_at=2.6)
 _S9_TOO_LATE = Device(1, "absent", register_at=3.0)
+_S10_SLOW = Device(1, "slow", register_at=1.0, pause_ms=1800)
 
 #: scenario name -> scenario, in the issue's order
 SCENARIOS: dict[str, Scenario] = {
@@ -276,6 +278,18 @@ SCENARIOS: dict[str, Scenario] = {
             487,
             (),
             caller_pause_ms=2000,
+        ),
+        Scenario(
+            "S10",
+            "a slow injected device: retransmissions are not branches",
+            "No contact: the proxy pushes and suspends; dev1 registers at 1 s and the call is "
+            "resumed to it, but dev1 stays silent for 1.8 s, so Kamailio retransmits that INVITE "
+            "(same Via branch, RFC 3261 Timer A: after 0.5 s and 1 s more); dev1 then rings and "
+            "answers, and the caller gets the 200. One branch, sent three times.",
+            "answered",
+            (_S10_SLOW,),
+            200,
+            (_branch(_S10_SLOW, True, False, 200),),
         ),
     )
 }
