@@ -22,7 +22,8 @@ import time
 import tracemalloc
 from typing import Any
 
-HELP = "calls/s through the proxy core (one initial + one injected branch) and memory per waiting call"
+HELP = ("calls/s through the proxy core (one initial + one injected branch) and memory per "
+        "waiting call")
 
 #: callees the calls rotate over (each keeps one long-lived contact: the initial branch)
 USERS = 100

@@ -7,7 +7,8 @@ real ones (a forwarded INVITE with its client transaction), the OpenSIPS placeho
 `t_wait_for_new_branches`, R27) and the Kamailio blind UAC ("blind", `t_suspend`, R65).
 
 Rules, each in one place:
-- provisional responses other than 100 are forwarded while no final was sent (R7, `_on_provisional`);
+- provisional responses other than 100 are forwarded while no final was sent (R7,
+  `_on_provisional`);
 - every 2xx is forwarded at once, then pending branches are CANCELled (R7, R9, `_on_2xx`);
 - a 6xx is held, pending branches are CANCELled, no new branch may be created (R8);
 - the best final response is chosen once no branch is pending (R10, R32, R33, `settle`);
@@ -169,6 +170,8 @@ class ResponseContext:
         self.pushes: list[tuple[str, float]] = []
         self.to_tag: str | None = None
         self.client_index: dict[str, Branch] = {}
+        #: the key the proxy files the server transaction under (RFC 3261 §17.2.3)
+        self.server_key: tuple[str, str, int | None] = ("", "", None)
         self.lifetime_at: float | None = (
             None if config.max_inv_lifetime is None else now + config.max_inv_lifetime)
 

@@ -84,12 +84,12 @@ def duplicate_reason(
         return None
     if gruu_instance is not None and binding.instance != gruu_instance:
         return f"the call targets the GRUU of instance {gruu_instance} (R42)"
-    same = [b for b in real if _same_device(b.binding, binding)]  # type: ignore[arg-type]
-    for b in same:
+    same = [(b, b.binding) for b in real if b.binding and _same_device(b.binding, binding)]
+    for b, _ in same:
         if b.final_status is not None and b.final_status not in RETRY_STATUSES:
             return f"device already answered {b.final_status} on branch {b.index} (R41)"
-    for b in same:
-        if b.final_status is None and _hostport(b.binding.uri) == _hostport(binding.uri):  # type: ignore[union-attr]
+    for b, old in same:
+        if b.final_status is None and _hostport(old.uri) == _hostport(binding.uri):
             return f"branch {b.index} to the same host:port is still pending (R41)"
     return None
 

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from pushinject.sip import Message, Response
 
 __all__ = [
-    "via_value", "build_ack", "build_cancel", "response_destination", "uri_address", "with_received",
+    "via_value", "build_ack", "build_cancel", "response_destination", "uri_address",
+    "with_received",
     "forwarded_request", "top_via", "top_via_text",
 ]
 
@@ -57,7 +58,9 @@ def via_value(host: str, port: int, branch: str, transport: str = "UDP") -> str:
     return f"SIP/2.0/{transport.upper()} {host}:{port};branch={branch}"
 
 
-def _same_transaction(method: str, request: Request, to: str, extra: list[tuple[str, str]]) -> Request:
+def _same_transaction(
+    method: str, request: Request, to: str, extra: list[tuple[str, str]]
+) -> Request:
     """A request of `method` that shares the INVITE's top Via, Request-URI, From, Call-ID, CSeq
     number and Route set (RFC 3261 §9.1 for CANCEL, §17.1.1.3 for ACK), built in one go."""
     kept: dict[str, list[tuple[str, str]]] = {"route": [], "from": [], "call-id": []}
@@ -111,8 +114,9 @@ def forwarded_request(
     its Route headers (step 6), and the proxy's `via` on top (step 8). Built in one go.
 
     >>> from pushinject.sip import make_request
-    >>> inv = make_request("INVITE", "sip:bob@example.com", via="SIP/2.0/UDP a:5060;branch=z9hG4bK1",
-    ...                    from_="<sip:a@x>;tag=1", to="<sip:bob@example.com>", call_id="c", cseq=1)
+    >>> inv = make_request("INVITE", "sip:bob@example.com",
+    ...                    via="SIP/2.0/UDP a:5060;branch=z9hG4bK1", from_="<sip:a@x>;tag=1",
+    ...                    to="<sip:bob@example.com>", call_id="c", cseq=1)
     >>> out = forwarded_request(inv, "sip:bob@10.0.0.2", "SIP/2.0/UDP p:5060;branch=z9hG4bK2",
     ...                         ["<sip:edge;lr>"])
     >>> str(out.uri), out.max_forwards, [v.branch for v in out.vias], out.get("Route")
@@ -139,10 +143,11 @@ def forwarded_request(
     return Request(request.method, uri, headers, request.body)  # type: ignore[arg-type]
 
 
-def with_received(request: Request, source: Address) -> Request:
+def with_received(request: Request, source: Address, via: Via | None = None) -> Request:
     """Mark the top Via with where the request really came from: `received` when the host
-    differs (RFC 3261 §18.2.1), `rport` filled in when the client asked (RFC 3581 §4)."""
-    via = top_via(request)
+    differs (RFC 3261 §18.2.1), `rport` filled in when the client asked (RFC 3581 §4).
+    `via` is the request's top Via when the caller has already parsed it."""
+    via = top_via(request) if via is None else via
     params = dict(via.params)
     if via.host.strip("[]") != source[0]:
         params["received"] = source[0]

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from pushinject.core.script_api import Script
     from pushinject.core.summary import CallSummary
     from pushinject.core.types import Address, TxnId
-    from pushinject.sip import Request, Response
+    from pushinject.sip import Request, Response, Via
 
 __all__ = ["ProxyConfig", "Proxy"]
 
@@ -93,9 +93,8 @@ class ProxyConfig:
                              timers=self.timers, max_inv_lifetime=self.max_inv_lifetime)
 
 
-def _via_key(request: Request) -> tuple[str, str, int | None]:
+def _via_key(via: Via) -> tuple[str, str, int | None]:
     """The server transaction key: branch and sent-by of the top Via (RFC 3261 §17.2.3)."""
-    via = top_via(request)
     return (str(via.branch), via.host.lower(), via.port)
 
 
@@ -146,12 +145,13 @@ class Proxy:
         return self._request(message, event.source, event.transport, now)  # type: ignore[arg-type]
 
     def _request(self, msg: Request, source: Address, transport: str, now: float) -> list[Action]:
-        msg = with_received(msg, source)
+        via = top_via(msg)
+        msg = with_received(msg, source, via)
         if msg.method != "ACK" and msg.max_forwards == 0:  # RFC 3261 §16.3 step 3
             response = make_response(msg, 483, to_tag=self.ids.tag())
             return [Send(message=response, destination=self._reply_address(response, source))]
         msg = self._strip_own_route(msg)
-        key = _via_key(msg)
+        key = _via_key(via)
         ctx = self._servers.get(key)
         if msg.method == "INVITE" and ctx is not None:  # a retransmission (RFC 3261 §17.2.3)
             if (ctx.server.state, ServerInput.RECV_INVITE) not in SERVER_TRANSITIONS:
@@ -168,6 +168,7 @@ class Proxy:
             out: list[Action] = [Send(message=ok, destination=ctx.server.source)]
             return out + self.track(ctx, ctx.caller_cancel(now))
         sc = ScriptContext(self, now, msg, source, transport)
+        sc.via_key = key
         self.script.request_route(sc)
         if sc.ctx is not None:
             return sc.actions + self.track(sc.ctx, [])
@@ -222,16 +223,18 @@ class Proxy:
 
     # ================================================================== contexts
     def new_context(
-        self, msg: Request, source: Address, transport: str, now: float
+        self, msg: Request, source: Address, transport: str, now: float,
+        key: tuple[str, str, int | None] | None = None,
     ) -> tuple[ResponseContext, list[Action]]:
         """Create the server transaction and response context of an INVITE and send 100 Trying
-        (RFC 3261 §16.2, R15)."""
+        (RFC 3261 §16.2, R15). `key` is its top Via key when already known."""
         label = next(self._labels)
         txn_id = (label % 4096, label)
         server = ServerTransaction(msg, source, reliable=transport.upper() != "UDP",
                                    values=self.config.timers)
         ctx = ResponseContext(txn_id, server, self._context_config, self.ids, now)
-        self._servers[_via_key(msg)] = ctx
+        ctx.server_key = key if key is not None else _via_key(top_via(msg))
+        self._servers[ctx.server_key] = ctx
         self._by_txn[txn_id] = ctx
         trying = make_response(msg, 100)
         return ctx, server.respond(trying, now)
@@ -248,7 +251,7 @@ class Proxy:
     def _retire(self, ctx: ResponseContext) -> None:
         if self._by_txn.pop(ctx.txn_id, None) is None:
             return
-        self._servers.pop(_via_key(ctx.server.request), None)
+        self._servers.pop(ctx.server_key, None)
         for branch in ctx.client_index:
             self._clients.pop(branch, None)
         for key in [k for k, ids in self._tsilo.items() if ctx.txn_id in ids]:

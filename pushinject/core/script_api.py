@@ -66,6 +66,8 @@ class ScriptContext:
         self.event = event
         self.targets: list[Binding] = []
         self.actions: list[Action] = []
+        #: the server-transaction key of `msg` when the proxy already computed it
+        self.via_key: tuple[str, str, int | None] | None = None
 
     # ------------------------------------------------------------ pseudo-variables
     @property
@@ -134,7 +136,8 @@ class ScriptContext:
             return 1
         if self.msg is None or self.source is None or self.msg.method != "INVITE":
             return -1
-        self.ctx, actions = self.proxy.new_context(self.msg, self.source, self.transport, self.now)
+        self.ctx, actions = self.proxy.new_context(self.msg, self.source, self.transport, self.now,
+                                                   self.via_key)
         self.actions += actions
         return 1
 

@@ -80,7 +80,8 @@ class Timers:
 
     def due(self, now: float) -> list[str]:
         """Names whose deadline is at or before `now`, earliest first (ties by name)."""
-        return sorted((n for n, at in self._at.items() if at <= now), key=lambda n: (self._at[n], n))
+        due = [n for n, at in self._at.items() if at <= now]
+        return sorted(due, key=lambda n: (self._at[n], n))
 
     def fire(self, now: float, handler: Callable[[str], R]) -> list[R]:
         """Disarm and hand to `handler` each timer due at `now`, earliest first; a timer that an
