@@ -454,3 +454,19 @@ def test_exact_deadlines_after_each_step_of_a_seed_call_R14_R15_R28_R29():
     assert h.proxy.get_timer() == 126.0                   # Timer I = T4
     h.advance_to(126.0)
     assert h.proxy.contexts() == [] and h.proxy.get_timer() == 3600.0
+
+
+def test_a_later_100_does_not_restart_the_fr_inv_timer_but_a_180_does_R5_R29():
+    h = Harness(script=WaitFor())                 # subscription as long as the placeholder
+    h.register(port=5070)
+    [inv] = h.invites(h.call())
+    h.advance_to(1.0)
+    h.answer(inv, 100)                             # first provisional: fr_timeout -> fr_inv
+    branch = h.proxy.contexts()[0].branches[1]
+    assert branch.fr_at == 121.0
+    h.advance_to(50.0)
+    h.answer(inv, 100)
+    assert branch.fr_at == 121.0                   # 100 does not restart it (R5)
+    h.advance_to(60.0)
+    h.answer(inv, 180)
+    assert branch.fr_at == 180.0                   # 101-199 does
