@@ -13,6 +13,7 @@ HELP = "run a benchmark (parse, core, decode) and print its figures"
 
 #: benchmark name -> module implementing it
 BENCHMARKS: dict[str, str] = {
+    "check": "pushinject.bench.check",
     "core": "pushinject.bench.core",
     "decode": "pushinject.bench.decode",
     "location": "pushinject.bench.location",
