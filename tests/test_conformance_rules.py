@@ -335,3 +335,18 @@ def test_best_final_follows_the_presets_ranking(tmp_path: Path) -> None:
     opensips = CheckOptions(preset="opensips").settings()
     assert [v.frame for v in best_final(call.call, kamailio)] == [final + 1]
     assert best_final(call.call, opensips) == []
+
+
+def test_inject_registered_catches_the_seeds_expired_subscription(tmp_path: Path) -> None:
+    """SPEC-FACTS (c) 7, unedited: the simulator's capture of the seed's script (opensips
+    preset) whose phone wakes after the 20 s subscription: its REGISTER is never injected
+    although the placeholder keeps the INVITE waiting (R1). The kamailio-tsilo preset, which
+    appends on every REGISTER, reaches the phone and keeps the rule."""
+    seed = simulated(tmp_path, "wake_after_subscription_expired", "opensips")
+    pkts = edit.read(seed)
+    wake = edit.find(pkts, "REGISTER", contains="pn-prid", nth=1)
+    assert found(seed) == [("inject-registered", wake + 1)]
+    tsilo = tmp_path / "tsilo.pcap"
+    tsilo.write_bytes(run_scenario(SCENARIOS / "wake_after_subscription_expired.toml",
+                                   "kamailio-tsilo").pcap())
+    assert found(tsilo) == []
