@@ -208,3 +208,31 @@ def test_expiry_notice_and_no_more_branches_timeout_end_the_wait_at_once_R20_R31
     out = h.advance_to(6.1)                    # not at fr_inv_timeout (120 s)
     assert h.statuses(out) == [408]
     assert h.proxy.summary("call-1").final_at == pytest.approx(6.0)
+
+
+class AppendTo(Tsilo):
+    """On REGISTER, append only to the transaction remembered for the user (ts_append_to)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.remembered: dict[str, tuple[int, int]] = {}
+
+    def request_route(self, sip):
+        if sip.is_method("INVITE"):
+            sip.t_newtran()
+            sip.t_wait_for_new_branches()
+            self.remembered[sip.rU] = sip.ctx.txn_id
+            return
+        sip.save("location")
+        self.codes.append(sip.ts_append_to(*self.remembered[sip.msg.to.uri.user], "location"))
+
+
+def test_ts_append_to_targets_one_transaction_and_fails_once_it_is_gone_R61():
+    script = AppendTo()
+    h = Harness(script=script)
+    h.call()
+    [inv] = h.invites(h.register(port=5070))
+    assert inv.destination == DEV1 and script.codes == [1]
+    h.cancel()
+    h.advance_to(70.0)           # 487 at 30 s (FR timer of the unanswered branch), Timer H
+    assert h.invites(h.register(port=5080)) == [] and script.codes == [1, -1]

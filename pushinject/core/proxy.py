@@ -389,18 +389,33 @@ class Proxy:
         if not stored:
             return -1, [Log(text=f"ERROR: ts_append: transaction not found for {key}")]
         out: list[Action] = []
-        aor = self.location.aor_of(parse_uri(ruri.strip("<>")))
         for txn_id in list(stored):
-            ctx = self._by_txn.get(txn_id)
-            if ctx is None or ctx.refusal():
-                continue
-            for binding in self.location.lookup(aor, now):
-                if contact is not None and contact not in str(binding.uri):
-                    continue
-                if duplicate_reason(Dedup.BY_LOCATION, ctx.branches, binding) is not None:
-                    continue
-                out += self.fork_binding(ctx, binding, now, injected=True)
+            out += self._append(txn_id, ruri, now, contact)
         return 1, out
+
+    def ts_append_to(self, txn_id: TxnId, ruri: str, now: float) -> tuple[int, list[Action]]:
+        """Kamailio `ts_append_to(tindex, tlabel, domain, uri)`: the contacts of `ruri` into one
+        given transaction (R61); -1 when it is gone."""
+        if txn_id not in self._by_txn:
+            return -1, []
+        return 1, self._append(txn_id, ruri, now, None)
+
+    def _append(self, txn_id: TxnId, ruri: str, now: float, contact: str | None
+                ) -> list[Action]:
+        """Append the registered contacts of `ruri` to a stored transaction, as tsilo does:
+        not to a cancelled or answered one, not twice to a location record (R63, R43)."""
+        ctx = self._by_txn.get(txn_id)
+        if ctx is None or ctx.refusal():
+            return []
+        out: list[Action] = []
+        aor = self.location.aor_of(parse_uri(ruri.strip("<>")))
+        for binding in self.location.lookup(aor, now):
+            if contact is not None and contact not in str(binding.uri):
+                continue
+            if duplicate_reason(Dedup.BY_LOCATION, ctx.branches, binding) is not None:
+                continue
+            out += self.fork_binding(ctx, binding, now, injected=True)
+        return out
 
     def t_continue(self, txn_id: TxnId, route: str, now: float) -> tuple[int, list[Action]]:
         """Kamailio `t_continue` (R65): end the blind branch, run `route` on the stored INVITE."""

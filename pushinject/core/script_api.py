@@ -5,7 +5,8 @@ A script is any object with a `request_route(sip)` method and one method per nam
 offers the OpenSIPS functions (`t_newtran`, `t_wait_for_new_branches`,
 `t_wait_no_more_branches`, `notify_on_event`, `lookup`, `t_relay`, `t_inject_branches`, `save`,
 `sl_send_reply`, `t_reply`, `xlog`, `record_route`) and the Kamailio tsilo / tmx ones
-(`ts_store`, `ts_append`, `ts_append_by_contact`, `t_suspend`, `t_continue`), with the return
+(`ts_store`, `ts_append`, `ts_append_by_contact`, `ts_append_to`, `t_suspend`,
+`t_continue`), with the return
 codes of the originals. Pseudo-variables are properties: `sip.rU` ($rU), `sip.ru` ($ru),
 `sip.tu` ($tu), `sip.avp` ($avp(...)). A notification route runs with no message of its own and
 only the transaction id of its subscription (R21).
@@ -295,6 +296,13 @@ class ScriptContext:
         if contact is None and self.msg is not None and self.msg.contacts:
             contact = str(self.msg.contacts[0].uri)
         code, actions = self.proxy.ts_append(ruri, self.now, contact=contact)
+        self.actions += actions
+        return code
+
+    def ts_append_to(self, tindex: int, tlabel: int, table: str, uri: str | None = None) -> int:
+        """Append the contacts of `uri` (default: this request's To URI) to the one stored
+        transaction (tindex, tlabel) (R61). 1, or -1 when it is gone."""
+        code, actions = self.proxy.ts_append_to((tindex, tlabel), uri or self.tu, self.now)
         self.actions += actions
         return code
 
