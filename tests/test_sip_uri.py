@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pushinject.sip import SipURI, SIPParseError, TelURI, parse_uri
 
@@ -78,3 +82,42 @@ def test_tel_uri_rfc3966() -> None:
 def test_malformed_uris_raise_parse_error_rfc3261_s25(text: str) -> None:
     with pytest.raises(SIPParseError):
         parse_uri(text)
+
+
+_USER = st.text("abcxyz019-_.!~*'()&=+$,;?/", min_size=1, max_size=10)
+_HOSTNAME = st.lists(st.text("abcdexyz", min_size=1, max_size=6), min_size=1, max_size=3).map(
+    ".".join)
+_PARAMS = st.dictionaries(st.text("abcmrtz-", min_size=1, max_size=6),
+                          st.one_of(st.none(), st.text("abcXYZ019", min_size=1, max_size=5)),
+                          max_size=4)
+
+
+def _escape_some(text: str, mask: int) -> str:
+    return "".join(f"%{ord(c):02X}" if mask >> (i % 16) & 1 and c.isalnum() else c
+                   for i, c in enumerate(text))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_USER, _HOSTNAME, st.one_of(st.none(), st.integers(1, 65535)), _PARAMS,
+       st.integers(0, 2**16 - 1), st.randoms(use_true_random=False))
+def test_equality_ignores_escapes_host_case_and_parameter_order_rfc3261_s19_1_4(
+    user: str, host: str, port: int | None, params: dict[str, str | None], mask: int,
+    rnd: random.Random,
+) -> None:
+    def text(u: str, h: str, names: list[str], upper: bool) -> str:
+        items = "".join(
+            f";{n.upper() if upper else n}" + ("" if params[n] is None else f"={params[n]}")
+            for n in names)
+        return f"sip:{u}@{h}" + ("" if port is None else f":{port}") + items
+
+    names = sorted(params)
+    shuffled = names[:]
+    rnd.shuffle(shuffled)
+    a = parse_uri(text(user, host, names, False))
+    b = parse_uri(text(_escape_some(user, mask), host.upper(), shuffled, True))
+    assert a == b and b == a and hash(a) == hash(b)
+    assert parse_uri(str(a)) == a and str(parse_uri(str(a))) == str(a)
+    other_port = parse_uri(text(user, host, names, False).replace(f"@{host}", f"@{host}:1", 1)
+                           if port is None else text(user, host, names, False).replace(
+                               f":{port}", "", 1))
+    assert other_port != a
