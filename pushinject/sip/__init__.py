@@ -5,10 +5,10 @@ Everything here is sans-I/O (RFC 3261 §7, §19, §20, §25; RFC 8599 §4.1 for 
 transaction and proxy layers rely on; typed values are built when first read and cached.
 Messages are immutable: the `with_*` / `without_*` methods return new ones.
 
->>> msg = parse_message(b"REGISTER sip:example.com SIP/2.0\r\n"
-...     b"v: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-1\r\nf: <sip:bob@example.com>;tag=t\r\n"
-...     b"t: <sip:bob@example.com>\r\ni: r1\r\nCSeq: 2 REGISTER\r\n"
-...     b"m: <sip:bob@192.0.2.1;pn-provider=fcm;pn-prid=tok>;expires=600\r\nl: 0\r\n\r\n")
+>>> msg = parse_message(b"REGISTER sip:example.com SIP/2.0\\r\\n"
+...     b"v: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-1\\r\\nf: <sip:bob@example.com>;tag=t\\r\\n"
+...     b"t: <sip:bob@example.com>\\r\\ni: r1\\r\\nCSeq: 2 REGISTER\\r\\n"
+...     b"m: <sip:bob@192.0.2.1;pn-provider=fcm;pn-prid=tok>;expires=600\\r\\nl: 0\\r\\n\\r\\n")
 >>> msg.method, msg.cseq.number, msg.contacts[0].pn_prid, msg.contacts[0].expires
 ('REGISTER', 2, 'tok', 600)
 >>> ok = make_response(msg, 200, to_tag="reg", extra=[("Contact", msg.get("m") or "")])
