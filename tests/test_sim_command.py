@@ -106,3 +106,11 @@ def test_preset_all_refuses_single_capture_outputs(tmp_path: Path) -> None:
     done = cli(str(SCENARIO), "--preset", "all", "--pcap", str(tmp_path / "x.pcap"))
     assert (done.returncode, done.stderr) == (
         2, "pushinject simulate: error: --pcap and --svg need one preset, not all\n")
+
+
+def test_json_carries_the_script_log(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", str(SCENARIO), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["log"] == [{"at": 2.5, "text": (
+        "user bob registered a new contact sip:bob@127.0.0.11:5062;pn-provider=fcm;"
+        "pn-param=pushinject-sim;pn-prid=tok-B, injecting")}]

@@ -92,4 +92,5 @@ def result_json(simulation: Simulation, summary: CallSummary | None, preset: str
                    for name, at, result in simulation.pushes],
         "messages": len(simulation.wires),
         "lost": len(simulation.lost),
+        "log": [{"at": seconds(at), "text": text} for at, text in simulation.logs],
     }
