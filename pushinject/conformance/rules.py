@@ -111,7 +111,8 @@ def _firsts(responses: Sequence[Seen]) -> list[Seen]:
 
 def inject_registered(call: CallRecord, s: RuleSettings) -> list[Violation]:
     """A contact registered while the INVITE waits becomes a new branch within `inject_within`
-    seconds, unless a branch to it is already pending or the call ends first (a race)."""
+    seconds, unless it already has a branch (a URI is added once, R2, R43) or the call ends
+    before that limit without it."""
     out = []
     end = _end(call)
     for reg in call.registrations:
@@ -125,8 +126,8 @@ def inject_registered(call: CallRecord, s: RuleSettings) -> list[Violation]:
                  and reg.registers(_uri(b.target))]
         if later and later[0].opened_at - reg.time <= s.inject_within:
             continue
-        if end is not None and end[0] - reg.time <= s.tolerance and not later:
-            continue  # the call ended as the device registered
+        if end is not None and end[0] - reg.time <= s.inject_within and not later:
+            continue  # the call ended before the proxy was due to inject
         contact = reg.contacts[0]
         if later:
             delay = later[0].opened_at - reg.time
