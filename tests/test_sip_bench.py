@@ -24,7 +24,9 @@ def test_mix_covers_the_messages_of_a_call_and_a_registration() -> None:
 def test_output_ends_with_the_figure(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "parse", "--count", "16"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].split() == ["measurement", "messages", "messages/s"]
+    assert lines[0].split() == ["measurement", "bytes", "messages", "messages/s"]
+    assert [line.split()[1] for line in lines[1:9]] == [
+        "INVITE", "100", "180", "200", "ACK", "BYE", "REGISTER", "401"]
     assert lines[-1].startswith("parse: ") and lines[-1].endswith(" messages/s")
     assert int(lines[-1].split()[1]) > 0
 

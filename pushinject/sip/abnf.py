@@ -22,7 +22,7 @@ TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 #: "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}") (§25.1)
 WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
 #: quoted-string = SWS DQUOTE *(qdtext / quoted-pair) DQUOTE; qdtext excludes controls (§25.1)
-QUOTED_STRING = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"'
+QUOTED_STRING = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]++|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"'
 #: host = hostname / IPv4address / IPv6reference (§25.1, loosely for hostname labels)
 HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?)"
 #: port = 1*DIGIT
@@ -31,7 +31,7 @@ PORT = r"[0-9]+"
 PORT16 = (r"0*(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}"
           r"|[0-9]{1,4})")
 #: gen-value = token / host / quoted-string; IPv6address allowed for Via received (§20.42)
-GEN_VALUE = rf"(?:{QUOTED_STRING}|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*|{TOKEN})"
+GEN_VALUE = rf"(?:{QUOTED_STRING}|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*+:[0-9A-Fa-f:.]*|{TOKEN})"
 #: generic-param = token [ EQUAL gen-value ], with SEMI before it
 GENERIC_PARAM = rf"{WS};{WS}{TOKEN}(?:{WS}={WS}{GEN_VALUE})?"
 #: *( SEMI generic-param )

@@ -341,12 +341,16 @@ def _check_contact_params(params: dict[str, str | None]) -> None:
         raise SIPParseError(f"Contact q is not a qvalue: {q!r}")
 
 
+#: the Contact parameters whose values have a range to check
+_RANGED_PARAM_RE = re.compile(r";[ \t]*(?:expires|q)[ \t]*=", re.I)
+
+
 def check_contact(value: str) -> None:
     """Check one Contact value strictly without building it (RFC 3261 §20.10)."""
     if value == "*":
         return
     params = check_name_addr(value)
-    if params:
+    if params and _RANGED_PARAM_RE.search(params):
         _check_contact_params(_params(params))
 
 
