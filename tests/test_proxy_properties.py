@@ -1,7 +1,7 @@
 """Any interleaving of registrations, answers, CANCEL, retransmissions and time: the proxy never
 raises, the caller gets at most one non-2xx final status (however often Timer G repeats it;
 only 2xx may follow it, RFC 3261 §16.7 step 5, R7, R10), and every call ends and is retired
-(R28, R29, RFC 3261 §17)."""
+(R28, R29, R65, RFC 3261 §17), under the seed's script and the tsilo one."""
 
 from __future__ import annotations
 
@@ -31,12 +31,20 @@ def _finals(h: Harness) -> list[int]:
             and getattr(a.message, "status", 0) >= 200 and a.message.cseq.method == "INVITE"]
 
 
-@settings(max_examples=80, deadline=None)
+def _scripts(event: str) -> dict[str, object]:
+    from test_script_api import Tsilo
+
+    return {"seed": SeedScript(event=f"E_UL_CONTACT_{event}", timeout=60), "tsilo": Tsilo(),
+            "tsilo-by-contact": Tsilo(by_contact=True)}
+
+
+@settings(max_examples=120, deadline=None)
 @given(st.lists(STEP, max_size=14), st.sampled_from(list(Dedup)),
        st.sampled_from(list(Selection)), st.sampled_from(["INSERT", "UPDATE"]),
-       st.booleans())
-def test_random_interleavings_keep_the_response_rules(steps, dedup, selection, event, early):
-    script = SeedScript(event=f"E_UL_CONTACT_{event}", timeout=60)
+       st.booleans(), st.sampled_from(["seed", "tsilo", "tsilo-by-contact"]))
+def test_random_interleavings_keep_the_response_rules(steps, dedup, selection, event, early,
+                                                      which):
+    script = _scripts(event)[which]
     h = Harness(script=script, config=ProxyConfig(dedup=dedup, selection=selection))
     if early:
         h.register(port=5070)
