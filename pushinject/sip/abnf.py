@@ -9,7 +9,9 @@ from __future__ import annotations
 __all__ = [
     "WS", "LWS1", "TOKEN", "WORD", "QUOTED_STRING", "HOST", "PORT", "PORT16", "GEN_VALUE",
     "GENERIC_PARAM",
-    "PARAMS", "CALLID", "DIGITS", "METHOD", "RFC1123_DATE", "SIP_VERSION",
+    "PARAMS", "CALLID", "DIGITS", "METHOD", "RFC1123_DATE", "SIP_VERSION", "ESCAPED",
+    "UNRESERVED", "URI_USER", "URI_PASSWORD", "PARAM_CHARS", "HNV_CHARS", "URI_PARAMS",
+    "URI_HEADERS", "URI_PATTERN",
 ]
 
 #: SWS = [LWS], once folding is undone (§25.1)
@@ -50,3 +52,31 @@ RFC1123_DATE = (
 )
 #: SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT
 SIP_VERSION = r"SIP/[0-9]+\.[0-9]+"
+
+# -- URIs (RFC 3261 §19.1.1, §25.1) --
+#: escaped = "%" HEXDIG HEXDIG
+ESCAPED = r"%[0-9A-Fa-f]{2}"
+#: unreserved = alphanum / mark (§25.1)
+UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
+# Runs of plain characters are matched possessively (`++`): none of these classes holds the
+# character that ends the part, so giving characters back could never help a match, and
+# matching a run at once is much faster than one character at a time.
+#: user = 1*( unreserved / escaped / user-unreserved ) (§25.1)
+URI_USER = rf"(?:[{UNRESERVED}&=+$,;?/]++|{ESCAPED})+"
+#: password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
+URI_PASSWORD = rf"(?:[{UNRESERVED}&=+$,]++|{ESCAPED})*"
+#: 1*paramchar, paramchar = param-unreserved / unreserved / escaped
+PARAM_CHARS = rf"(?:[{UNRESERVED}\[\]/:&+$]++|{ESCAPED})+"
+#: 1*( hnv-unreserved / unreserved / escaped ), for hname and hvalue
+HNV_CHARS = rf"(?:[{UNRESERVED}\[\]/?:+$]++|{ESCAPED})+"
+#: uri-parameters = *( ";" uri-parameter )
+URI_PARAMS = rf"(?:;{PARAM_CHARS}(?:={PARAM_CHARS})?)*"
+#: headers = "?" header *( "&" header ), without the "?"
+URI_HEADERS = rf"{HNV_CHARS}=(?:{HNV_CHARS})?(?:&{HNV_CHARS}=(?:{HNV_CHARS})?)*"
+#: any URI pushinject accepts, as one pattern (for checking without building)
+URI_PATTERN = (
+    rf"(?:[Ss][Ii][Pp][Ss]?:(?:{URI_USER}(?::{URI_PASSWORD})?@)?{HOST}(?::{PORT16})?"
+    rf"{URI_PARAMS}(?:\?{URI_HEADERS})?"
+    rf"|[Tt][Ee][Ll]:\+?[0-9A-Fa-f*#\-.()]+(?:;[A-Za-z0-9\-]+(?:=[^;<>\s]+)?)*"
+    rf"|(?![Ss][Ii][Pp][Ss]?:|[Tt][Ee][Ll]:)[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>\"]+)"
+)

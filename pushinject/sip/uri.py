@@ -11,41 +11,21 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
-from pushinject.sip.abnf import HOST, PORT, PORT16
+from pushinject.sip.abnf import (
+    HOST, PORT, URI_HEADERS, URI_PARAMS, URI_PATTERN, URI_PASSWORD, URI_USER,
+)
 from pushinject.sip.errors import SIPParseError
 
 __all__ = ["URI", "SipURI", "TelURI", "AbsoluteURI", "parse_uri", "check_uri", "URI_PATTERN"]
 
-_ESC = r"%[0-9A-Fa-f]{2}"
-#: unreserved = alphanum / mark (§25.1)
-_UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
-# Runs of plain characters are matched possessively (`++`): none of these classes holds the
-# character that ends the part, so giving characters back could never help a match, and
-# matching a run at once is much faster than one character at a time.
-#: user = 1*( unreserved / escaped / user-unreserved ) (§25.1)
-_USER = rf"(?:[{_UNRESERVED}&=+$,;?/]++|{_ESC})+"
-#: password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
-_PASSWORD = rf"(?:[{_UNRESERVED}&=+$,]++|{_ESC})*"
-#: 1*paramchar, paramchar = param-unreserved / unreserved / escaped
-_PCHARS = rf"(?:[{_UNRESERVED}\[\]/:&+$]++|{_ESC})+"
-#: 1*( hnv-unreserved / unreserved / escaped ), for hname and hvalue
-_HCHARS = rf"(?:[{_UNRESERVED}\[\]/?:+$]++|{_ESC})+"
-_URI_PARAMS = rf"(?:;{_PCHARS}(?:={_PCHARS})?)*"
-_HEADERS = rf"{_HCHARS}=(?:{_HCHARS})?(?:&{_HCHARS}=(?:{_HCHARS})?)*"
 #: SIP-URI / SIPS-URI (§19.1.1, §25.1)
 _SIP_RE = re.compile(
-    rf"(?:({_USER})(?::({_PASSWORD}))?@)?({HOST})(?::({PORT}))?({_URI_PARAMS})(?:\?({_HEADERS}))?"
+    rf"(?:({URI_USER})(?::({URI_PASSWORD}))?@)?({HOST})(?::({PORT}))?({URI_PARAMS})"
+    rf"(?:\?({URI_HEADERS}))?"
 )
 #: telephone-subscriber, loosely (RFC 3966 §3): digits and visual separators, then parameters
 _TEL_RE = re.compile(r"(\+?[0-9A-Fa-f*#\-.()]+)((?:;[A-Za-z0-9\-]+(?:=[^;]+)?)*)")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):(.+)", re.S)
-#: any URI pushinject accepts, as one pattern (for checking without building)
-URI_PATTERN = (
-    rf"(?:[Ss][Ii][Pp][Ss]?:(?:{_USER}(?::{_PASSWORD})?@)?{HOST}(?::{PORT16})?{_URI_PARAMS}"
-    rf"(?:\?{_HEADERS})?"
-    rf"|[Tt][Ee][Ll]:\+?[0-9A-Fa-f*#\-.()]+(?:;[A-Za-z0-9\-]+(?:=[^;<>\s]+)?)*"
-    rf"|(?![Ss][Ii][Pp][Ss]?:|[Tt][Ee][Ll]:)[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>\"]+)"
-)
 #: RFC 3261 §19.1.4: these parameters must match when present in either URI
 _ALWAYS_COMPARED = ("user", "ttl", "method", "maddr", "transport")
 
