@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pushinject.core.ids import CountingIds
+from pushinject.core.types import Address
 from pushinject.sim.scenario import CallerSpec, DeviceSpec
 from pushinject.sip import Request, Response, make_request, make_response, parse_name_addr
 
@@ -43,8 +44,6 @@ __all__ = [
     "Device",
     "device_address",
 ]
-
-Address = tuple[str, int]
 
 #: the callee's domain; the caller calls sip:bob@DOMAIN
 DOMAIN = "example.com"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Address", "Wire", "first_line"]
+from pushinject.core.types import Address
 
-Address = tuple[str, int]
+__all__ = ["Address", "Wire", "first_line"]
 
 
 def first_line(data: bytes) -> str:
