@@ -142,11 +142,26 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        """The topmost Via (RFC 3261 §16.7, §8.2.6); raises SIPParseError if there is none."""
-        vias = self._cached("via", self._vias)
+        """The topmost Via (RFC 3261 §16.7, §8.2.6); raises SIPParseError if there is none.
+
+        Only that value is parsed when the other Via values have not been read yet.
+        """
+        cache = self._cache
+        vias = cache.get("via")
+        if vias is None:
+            if not self._strict:
+                vias = self._cached("via", self._vias)
+            else:
+                first = self.get("Via")
+                if first is not None:
+                    top = cache.get("top-via")
+                    if top is None:
+                        top = cache["top-via"] = parse_via(split_commas(first)[0])
+                    return top  # type: ignore[no-any-return]
+                vias = []
         if not vias:
             raise SIPParseError("the message has no Via header")
-        return vias[0]
+        return vias[0]  # type: ignore[no-any-return]
 
     def _name_addr(self, name: str) -> NameAddr:
         strict = self._strict
