@@ -10,9 +10,11 @@ they complete.
 Accounting (`CaptureSummary`): each frame ends up in exactly one place: `sip_frames` (it
 completed at least one SIP message), `carried` (its bytes went into a message completed by a
 later frame: fragments, TCP segments), or `skipped[reason]` (reasons in `packets.REASONS`). So
-`frames == sip_frames + carried + sum(skipped.values())` once the capture is finished.
-Messages kept despite a fault are counted in `anomalies` (junk before the message, a
-Content-Length that disagrees with the body, lenient-parse defects).
+`frames == sip_frames + carried + sum(skipped.values())` once the capture is finished, except
+that a file ending inside a record adds one `truncated-file` entry for that record, which is not
+counted as a frame. Messages kept despite a fault are counted in `anomalies` (junk before the
+message, a Content-Length that disagrees with the body); the lenient parser's list of what is
+wrong with a message is its `message.defects`.
 """
 
 from __future__ import annotations
