@@ -156,3 +156,18 @@ def test_bare_lf_lines_are_a_defect_rfc3261_s7() -> None:
     msg = parse_message(data, strict=False)
     assert msg.defects == ["lines end with a bare LF instead of CRLF"]
     assert (msg.top_via.branch, msg.call_id, msg.body) == ("z9hG4bK1", "c", b"body")
+
+
+def test_header_injection_is_refused_rfc3261_s7_3() -> None:
+    from pushinject.errors import LocalProtocolError
+
+    msg = parse_message(INVITE)
+    for call in (lambda: msg.with_header("Subject", "hi\r\nVia: SIP/2.0/UDP evil"),
+                 lambda: msg.with_header_prepended("Bad Name", "x"),
+                 lambda: msg.with_header_appended("X-A", "line\nbreak"),
+                 lambda: make_response(msg, 200, extra=[("X-B", "a\rb")])):
+        with pytest.raises(LocalProtocolError):
+            call()
+    with pytest.raises(LocalProtocolError):
+        make_request("OPTIONS", "sip:a@b", via="SIP/2.0/UDP h\r\n", from_="<sip:a@b>",
+                     to="<sip:a@b>", call_id="c", cseq=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pushinject.sip.message import Request, Response
+from pushinject.sip.message import Request, Response, checked_header
 from pushinject.sip.uri import URI
 from pushinject.sip.values import NameAddr, Via
 
@@ -97,7 +97,7 @@ def make_request(
         headers.append(("Contact", str(contact)))
     headers += list(extra)
     headers += _body_headers(body, content_type)
-    return Request(method, uri, headers, body)
+    return Request(method, uri, [checked_header(n, v) for n, v in headers], body)
 
 
 def make_response(
@@ -133,5 +133,5 @@ def make_response(
         headers.append(("Timestamp", timestamp))
     headers += list(extra)
     headers += _body_headers(body, content_type)
-    return Response(status, reason if reason is not None else reason_phrase(status), headers,
-                    body)
+    return Response(status, reason if reason is not None else reason_phrase(status),
+                    [checked_header(n, v) for n, v in headers], body)

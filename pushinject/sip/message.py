@@ -7,10 +7,13 @@ Derivation methods return new messages; nothing changes a message in place.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from pushinject.errors import LocalProtocolError
+from pushinject.sip.abnf import TOKEN
 from pushinject.sip.errors import SIPParseError
 from pushinject.sip.headers import COMMA_LISTS, header_key, split_commas
 from pushinject.sip.uri import URI, parse_uri
@@ -19,12 +22,33 @@ from pushinject.sip.values import (
     parse_cseq, parse_feature_cap, parse_int, parse_name_addr, parse_reason, parse_via,
 )
 
-__all__ = ["Message", "Request", "Response", "SIP_VERSION"]
+__all__ = ["Message", "Request", "Response", "SIP_VERSION", "checked_header"]
 
 SIP_VERSION = "SIP/2.0"
 _M = TypeVar("_M", bound="Message")
 _T = TypeVar("_T")
 Headers = tuple[tuple[str, str], ...]
+
+
+_NAME_RE = re.compile(TOKEN)
+
+
+def checked_header(name: str, value: str) -> tuple[str, str]:
+    """`(name, value)` when it can be written as one header line (RFC 3261 §7.3): the name a
+    token, the value free of CR and LF (which would smuggle in other headers).
+
+    Raises `LocalProtocolError` otherwise.
+
+    >>> checked_header("X-Note", "a\\r\\nVia: forged")
+    Traceback (most recent call last):
+    ...
+    pushinject.errors.LocalProtocolError: header value of X-Note contains CR or LF: 'a\\r\\nVia: forged'
+    """
+    if _NAME_RE.fullmatch(name) is None:
+        raise LocalProtocolError(f"not a header name: {name!r}")
+    if "\r" in value or "\n" in value:
+        raise LocalProtocolError(f"header value of {name} contains CR or LF: {value!r}")
+    return name, value
 
 
 class Message:
@@ -265,15 +289,16 @@ class Message:
     # -- derivation --------------------------------------------------------------------------
     def with_header_prepended(self: _M, name: str, value: str) -> _M:
         """A copy with `name: value` placed before every other header (e.g. a new Via)."""
-        return self._copy(((name, value), *self.headers))
+        return self._copy((checked_header(name, value), *self.headers))
 
     def with_header_appended(self: _M, name: str, value: str) -> _M:
         """A copy with `name: value` added after the existing headers."""
-        return self._copy((*self.headers, (name, value)))
+        return self._copy((*self.headers, checked_header(name, value)))
 
     def with_header(self: _M, name: str, value: str) -> _M:
         """A copy where `name` has the single value `value`: it replaces the first occurrence
         (and drops the others), or is appended when absent."""
+        checked_header(name, value)
         key = header_key(name)
         out: list[tuple[str, str]] = []
         done = False
