@@ -43,9 +43,16 @@ def calls(messages: Iterable[Any], origin: float = 0.0, *,
     Times are capture timestamps minus `origin` (pass the first message's time to get seconds
     since the start of the capture).
     """
-    msgs = list(messages)
-    invites = [m for m in msgs if m.fields.method == "INVITE" and m.fields.to_tag is None
-               and _parsed(m) is not None]
+    by_call: dict[str | None, list[Any]] = {}
+    side: list[Any] = []  # REGISTERs (injection) and MESSAGEs (pushes): other Call-IDs
+    invites = []
+    for m in messages:
+        f = m.fields
+        by_call.setdefault(f.call_id, []).append(m)
+        if f.method in ("REGISTER", "MESSAGE"):
+            side.append(m)
+        elif f.method == "INVITE" and f.to_tag is None and _parsed(m) is not None:
+            invites.append(m)
     out: list[CallSummary] = []
     seen_branches: set[str | None] = set()
     for incoming in invites:
@@ -57,15 +64,18 @@ def calls(messages: Iterable[Any], origin: float = 0.0, *,
         def is_proxy(address: tuple[str, int], here: tuple[str, int] = here) -> bool:
             return address == here if proxy is not None else address[0] == here[0]
 
+        call = by_call[incoming.fields.call_id]
         forwarded: list[Any] = []
-        for m in invites:
-            if not is_proxy(m.source) or m.fields.call_id != incoming.fields.call_id:
+        for m in call:
+            f = m.fields
+            if (f.method != "INVITE" or f.to_tag is not None or not is_proxy(m.source)
+                    or _parsed(m) is None):
                 continue
             vias = m.message.vias
             if len(vias) > 1 and vias[1].branch == key and m.fields.branch not in (
                     b.fields.branch for b in forwarded):
                 forwarded.append(m)
-        summary = _summary(incoming, forwarded, msgs, origin, is_proxy)
+        summary = _summary(incoming, forwarded, call, side, origin, is_proxy)
         if not forwarded and not summary.pushes and proxy is None:
             continue
         seen_branches.add(key)
@@ -88,11 +98,13 @@ def _pushes(incoming: Any, msgs: list[Any], is_proxy: Any, until: float | None,
     return tuple(pushes)
 
 
-def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], origin: float,
-             is_proxy: Any) -> CallSummary:
+def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], side: list[Any],
+             origin: float, is_proxy: Any) -> CallSummary:
+    """The summary of one call from its own messages (`msgs`, one Call-ID) and the REGISTERs
+    and MESSAGEs of the capture (`side`)."""
     call_id = incoming.fields.call_id
     callee = incoming.message.uri
-    registers = [m.time for m in msgs
+    registers = [m.time for m in side
                  if m.fields.method == "REGISTER" and is_proxy(m.destination)
                  and m.time >= incoming.time and _parsed(m) is not None
                  and _user_host(m.message.to.uri)[0] == _user_host(callee)[0]]
@@ -140,5 +152,5 @@ def _summary(incoming: Any, forwarded: list[Any], msgs: list[Any], origin: float
         call_id=call_id or "", caller=str(incoming.message.from_.uri), callee=str(callee),
         invite_at=incoming.time - origin, final_status=final_status, final_at=final_at,
         cancelled_by_caller=cancelled, branches=tuple(branches),
-        pushes=_pushes(incoming, msgs, is_proxy, until, origin, str(callee)),
+        pushes=_pushes(incoming, side, is_proxy, until, origin, str(callee)),
     )
