@@ -42,7 +42,7 @@ def checked_header(name: str, value: str) -> tuple[str, str]:
     >>> checked_header("X-Note", "a\\r\\nVia: forged")
     Traceback (most recent call last):
     ...
-    pushinject.errors.LocalProtocolError: header value of X-Note contains CR or LF: 'a\\r\\nVia: forged'
+    pushinject.errors.LocalProtocolError: header value of X-Note contains CR or LF: ...
     """
     if _NAME_RE.fullmatch(name) is None:
         raise LocalProtocolError(f"not a header name: {name!r}")
