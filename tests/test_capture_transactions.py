@@ -9,7 +9,7 @@ from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
 from pushinject.capture import Decoder
-from pushinject.capture.transactions import transactions
+from pushinject.capture.transactions import dialogs, transactions
 
 
 def msg(start: str, method: str, src: str, to_tag: str = "") -> Ether:
@@ -48,3 +48,26 @@ def test_aaa_capture_transactions(pcaps_dir: Path) -> None:
     assert sum(1 for t in invites if t.ack_frame is not None) == 7
     assert all(t.final_status is None or t.final_status >= 300 for t in invites)
     assert not any(t.method == "ACK" for t in txns)
+
+
+def test_ipv6frag_has_two_early_dialogs_on_one_branch(pcaps_dir: Path) -> None:
+    """RFC 3261 §12.1/§13.2.2.4: each To tag in a 1xx is its own early dialog; the call's 200
+    carries Tag01 (confirmed, later ended by BYE) while the UAS also confirmed Tag02
+    (PROVENANCE.md row 3: the proxy relays the 200 with Tag01 after the UAS sent Tag02)."""
+    found = dialogs(Decoder().decode_file(pcaps_dir / "irontec__sngrep" / "ipv6frag.pcap"))
+    assert [(d.remote_tag, d.state, d.frames[0]) for d in found] == [
+        ("1632476SIPpTag0171847", "terminated", 6),
+        ("1632476SIPpTag0271847", "confirmed", 16),
+    ]
+
+
+def test_challenges_create_no_dialog(tmp_path: Path) -> None:
+    """§12.1: only 101-299 responses to an INVITE create dialogs; a 407 does not."""
+    a, b = "10.0.0.1", "10.0.0.2"
+    path = tmp_path / "challenge.pcap"
+    wrpcap(str(path), [
+        msg("INVITE sip:b@x SIP/2.0", "INVITE", a),
+        msg("SIP/2.0 407 Proxy Authentication Required", "INVITE", b, ";tag=p"),
+        msg("ACK sip:b@x SIP/2.0", "ACK", a, ";tag=p"),
+    ])
+    assert dialogs(Decoder().decode_file(path)) == []

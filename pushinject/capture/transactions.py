@@ -6,6 +6,10 @@ transaction (§17.1.1.3); a CANCEL carries the INVITE's branch but is a transact
 linked to the INVITE it cancels (§9.1). A request seen again on the same transaction from the
 same source, or a response seen again with the same status and To tag, is a retransmission
 (§17.1.1.2, §17.2.1). The same message copied twice by port mirroring counts as one too.
+
+Dialogs (RFC 3261 §12) are keyed by Call-ID and the pair of tags: a provisional response above
+100 with a To tag creates an early dialog, a 2xx confirms it (§12.1, §13.2.2.4), a BYE answered
+2xx ends it (§15), and a non-2xx final response to the INVITE ends its early dialogs.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Transaction", "transactions"]
+__all__ = ["Transaction", "transactions", "Dialog", "dialogs"]
 
 
 @dataclass
@@ -88,4 +92,53 @@ def transactions(messages: Iterable[Any]) -> list[Transaction]:
             else:
                 txn.responses.append((msg.frame, f.status))
             seen_responses.add(rmark)
+    return list(table.values())
+
+
+@dataclass
+class Dialog:
+    """One dialog: its Call-ID, the From tag of the INVITE and the To tag of the answer."""
+
+    call_id: str
+    local_tag: str
+    remote_tag: str
+    state: str  # "early", "confirmed" or "terminated"
+    frames: list[int] = field(default_factory=list)
+
+
+def dialogs(messages: Iterable[Any]) -> list[Dialog]:
+    """The dialogs of the messages, in order of creation.
+
+    >>> from types import SimpleNamespace as M
+    >>> from pushinject.capture.sipscan import Fields
+    >>> def m(frame, method, status, cseq_method, from_tag, to_tag):
+    ...     f = Fields(method, status, "c", 1, cseq_method, "z9hG4bK1", from_tag, to_tag, True)
+    ...     return M(frame=frame, fields=f)
+    >>> [(d.remote_tag, d.state, d.frames) for d in dialogs([
+    ...     m(1, "INVITE", None, "INVITE", "a", None), m(2, None, 180, "INVITE", "a", "x"),
+    ...     m(3, None, 183, "INVITE", "a", "y"), m(4, None, 200, "INVITE", "a", "x"),
+    ...     m(5, "BYE", None, "BYE", "y", "a"), m(6, None, 200, "BYE", "y", "a")])]
+    [('x', 'confirmed', [2, 4]), ('y', 'terminated', [3, 5, 6])]
+    """
+    table: dict[tuple[str, frozenset[str]], Dialog] = {}
+    for msg in messages:
+        f = msg.fields
+        if f.call_id is None or f.from_tag is None or f.to_tag is None:
+            continue
+        key = (f.call_id, frozenset((f.from_tag, f.to_tag)))
+        dialog = table.get(key)
+        if dialog is None:
+            if f.status is None or f.cseq_method != "INVITE" or not 100 < f.status < 300:
+                continue  # only a 101-299 response to an INVITE creates a dialog (§12.1)
+            dialog = table[key] = Dialog(f.call_id, f.from_tag, f.to_tag, "early")
+        dialog.frames.append(msg.frame)
+        if f.status is None:
+            continue
+        if f.cseq_method == "INVITE":
+            if 200 <= f.status < 300 and dialog.state == "early":
+                dialog.state = "confirmed"
+            elif f.status >= 300 and dialog.state == "early":
+                dialog.state = "terminated"
+        elif f.cseq_method == "BYE" and 200 <= f.status < 300:
+            dialog.state = "terminated"
     return list(table.values())
