@@ -10,6 +10,8 @@ from scapy.utils import wrpcap
 
 from pushinject.capture import Decoder
 from pushinject.capture.calls import calls
+from tests.capture_samples import eth
+
 
 CALLER, PROXY, OLD, NEW = "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"
 
@@ -20,7 +22,7 @@ def frame(t: float, src: str, dst: str, start: str, cseq: str, vias: list[str],
                         for v in vias)
     text = (f"{start}\r\n{via_lines}From: <sip:alice@x>;tag=a\r\nTo: <{to}>{to_tag}\r\n"
             f"Call-ID: call-1\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n")
-    pkt = Ether() / IP(src=src, dst=dst) / UDP(sport=5060, dport=5060) / text.encode()
+    pkt = eth() / IP(src=src, dst=dst) / UDP(sport=5060, dport=5060) / text.encode()
     pkt.time = t
     return pkt
 

@@ -18,6 +18,7 @@ from scapy.utils import RawPcapWriter, wrpcap
 
 from pushinject.capture import Decoder
 from pushinject.capture.websocket import unmask
+from tests.capture_samples import eth
 
 
 def sip(method: str = "OPTIONS", call_id: str = "c1", body: bytes = b"", cseq: int = 1) -> bytes:
@@ -46,9 +47,9 @@ def test_vlan_qinq_ethernet_and_sip_on_any_port(tmp_path: Path) -> None:
     """IEEE 802.1ad + 802.1Q tags; SIP recognised by content on UDP port 9999."""
     path = tmp_path / "qinq.pcap"
     wrpcap(str(path), [
-        Ether() / Dot1AD(vlan=10) / Dot1Q(vlan=20) / IP(src="10.0.0.1", dst="10.0.0.2")
+        eth() / Dot1AD(vlan=10) / Dot1Q(vlan=20) / IP(src="10.0.0.1", dst="10.0.0.2")
         / UDP(sport=9999, dport=9999) / sip(),
-        Ether() / IP() / UDP(sport=5060, dport=5060) / b"\x80\x00rtp-ish",
+        eth() / IP() / UDP(sport=5060, dport=5060) / b"\x80\x00rtp-ish",
     ])
     rows, decoder = run(path)
     assert rows == [(1, "UDP", "OPTIONS", "c1")]
@@ -66,7 +67,7 @@ def test_linux_cooked_v2_and_bsd_loopback(tmp_path: Path) -> None:
 def test_gre_with_key_carrying_ipv6(tmp_path: Path) -> None:
     """RFC 2784 / RFC 2890: GRE with a key field around an IPv6 packet."""
     path = tmp_path / "gre.pcap"
-    wrpcap(str(path), [Ether() / IP() / GRE(key_present=1, key=7, proto=0x86DD)
+    wrpcap(str(path), [eth() / IP() / GRE(key_present=1, key=7, proto=0x86DD)
                        / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP() / sip(call_id="g")])
     rows, decoder = run(path)
     assert rows == [(1, "UDP", "OPTIONS", "g")]
@@ -79,7 +80,7 @@ def test_ipv4_fragments_out_of_order_are_reassembled(tmp_path: Path) -> None:
     pieces = fragment(IP(src="10.0.0.1", dst="10.0.0.2", id=9) / UDP(sport=5060, dport=5060)
                       / sip(body=b"x" * 1500), fragsize=600)
     assert len(pieces) == 3
-    wrpcap(str(path), [Ether() / p for p in (pieces[2], pieces[0], pieces[1])])
+    wrpcap(str(path), [eth() / p for p in (pieces[2], pieces[0], pieces[1])])
     rows, decoder = run(path)
     assert rows == [(3, "UDP", "OPTIONS", "c1")]
     assert (decoder.summary.sip_frames, decoder.summary.carried) == (1, 2)
@@ -88,14 +89,14 @@ def test_ipv4_fragments_out_of_order_are_reassembled(tmp_path: Path) -> None:
 def test_missing_fragment_is_counted_not_lost(tmp_path: Path) -> None:
     path = tmp_path / "lost.pcap"
     pieces = fragment(IP(id=3) / UDP() / sip(body=b"y" * 1200), fragsize=600)
-    wrpcap(str(path), [Ether() / p for p in pieces[:-1]])
+    wrpcap(str(path), [eth() / p for p in pieces[:-1]])
     rows, decoder = run(path)
     assert rows == []
     assert decoder.summary.skipped == {"fragment-incomplete": len(pieces) - 1}
 
 
 def _tcp(seq: int, data: bytes = b"", flags: str = "PA") -> Ether:
-    return (Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
+    return (eth() / IP(src="10.0.0.1", dst="10.0.0.2")
             / TCP(sport=40000, dport=5060, seq=seq, flags=flags) / data)
 
 
@@ -151,7 +152,7 @@ def test_websocket_masked_client_frames(tmp_path: Path) -> None:
 
 def test_junk_before_a_request_is_counted_and_the_message_kept(tmp_path: Path) -> None:
     path = tmp_path / "junk.pcap"
-    wrpcap(str(path), [Ether() / IP() / UDP() / (b"\x00\x01DB" + sip(method="REGISTER"))])
+    wrpcap(str(path), [eth() / IP() / UDP() / (b"\x00\x01DB" + sip(method="REGISTER"))])
     decoder = Decoder()
     msgs = list(decoder.decode_file(path))
     assert [(m.label, m.junk) for m in msgs] == [("REGISTER", b"\x00\x01DB")]
@@ -161,7 +162,7 @@ def test_junk_before_a_request_is_counted_and_the_message_kept(tmp_path: Path) -
 
 def test_udp_bad_content_length_is_kept_with_its_defect(tmp_path: Path) -> None:
     path = tmp_path / "udpbad.pcap"
-    wrpcap(str(path), [Ether() / IP() / UDP() / sip().replace(b"Length: 0", b"Length: 99")])
+    wrpcap(str(path), [eth() / IP() / UDP() / sip().replace(b"Length: 0", b"Length: 99")])
     decoder = Decoder()
     msgs = list(decoder.decode_file(path))
     assert len(msgs) == 1 and msgs[0].message.defects
@@ -169,7 +170,7 @@ def test_udp_bad_content_length_is_kept_with_its_defect(tmp_path: Path) -> None:
 
 
 def test_snaplen_cut_packet_and_truncated_file_are_counted(tmp_path: Path) -> None:
-    whole = bytes(Ether() / IP() / UDP() / sip())
+    whole = bytes(eth() / IP() / UDP() / sip())
     path = tmp_path / "cut.pcap"
     with RawPcapWriter(str(path), linktype=1, snaplen=100) as writer:
         writer.write_header(None)
@@ -189,8 +190,8 @@ def test_snaplen_cut_packet_and_truncated_file_are_counted(tmp_path: Path) -> No
 
 def test_decode_command_lists_json_and_filters(tmp_path: Path) -> None:
     path = tmp_path / "two.pcap"
-    wrpcap(str(path), [Ether() / IP() / UDP() / sip(call_id="x"),
-                       Ether() / IP() / UDP() / sip(call_id="y", cseq=2)])
+    wrpcap(str(path), [eth() / IP() / UDP() / sip(call_id="x"),
+                       eth() / IP() / UDP() / sip(call_id="y", cseq=2)])
     cmd = [sys.executable, "-m", "pushinject", "decode"]
     done = subprocess.run(cmd + ["--json", "--call-id", "y", str(path)], capture_output=True,
                           text=True, check=True)
@@ -233,9 +234,9 @@ def test_sctp_message_in_two_data_chunks(tmp_path: Path) -> None:
     data = sip(call_id="sctp")
     path = tmp_path / "sctp.pcap"
     wrpcap(str(path), [
-        Ether() / IP() / SCTP(sport=5060, dport=5060)
+        eth() / IP() / SCTP(sport=5060, dport=5060)
         / SCTPChunkData(tsn=7, beginning=1, ending=0, data=data[:50]),
-        Ether() / IP() / SCTP(sport=5060, dport=5060)
+        eth() / IP() / SCTP(sport=5060, dport=5060)
         / SCTPChunkData(tsn=8, beginning=0, ending=1, data=data[50:]),
     ])
     rows, decoder = run(path)
@@ -252,7 +253,7 @@ def test_ipv6_fragments_are_reassembled(tmp_path: Path) -> None:
     pieces = fragment6(pkt, 800)
     assert len(pieces) == 3
     path = tmp_path / "frag6.pcap"
-    wrpcap(str(path), [Ether() / p for p in pieces])
+    wrpcap(str(path), [eth() / p for p in pieces])
     rows, decoder = run(path)
     assert rows == [(3, "UDP", "OPTIONS", "v6")]
     assert decoder.summary.carried == 2
@@ -264,7 +265,7 @@ def test_progress_bar_goes_to_a_terminal_stderr_only(tmp_path: Path) -> None:
     import pty
 
     path = tmp_path / "many.pcap"
-    wrpcap(str(path), [Ether() / IP() / UDP() / sip(call_id=f"c{i}") for i in range(1500)])
+    wrpcap(str(path), [eth() / IP() / UDP() / sip(call_id=f"c{i}") for i in range(1500)])
     cmd = [sys.executable, "-m", "pushinject", "decode", "--json", str(path)]
     plain = subprocess.run(cmd, capture_output=True, check=True).stdout
     leader, follower = pty.openpty()
@@ -294,7 +295,7 @@ def test_truncated_pcapng_is_counted(tmp_path: Path) -> None:
     path = tmp_path / "cut.pcapng"
     with PcapNgWriter(str(path)) as writer:
         for i in range(2):
-            writer.write(Ether() / IP() / UDP() / sip(call_id=f"n{i}"))
+            writer.write(eth() / IP() / UDP() / sip(call_id=f"n{i}"))
     path.write_bytes(path.read_bytes()[:-20])
     decoder = Decoder()
     assert [m.fields.call_id for m in decoder.decode_file(path)] == ["n0"]

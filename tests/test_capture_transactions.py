@@ -10,13 +10,14 @@ from scapy.utils import wrpcap
 
 from pushinject.capture import Decoder
 from pushinject.capture.transactions import dialogs, transactions
+from tests.capture_samples import eth
 
 
 def msg(start: str, method: str, src: str, to_tag: str = "") -> Ether:
     text = (f"{start}\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@x>;tag=a\r\n"
             f"To: <sip:b@x>{to_tag}\r\nCall-ID: c\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n")
     dst = "10.0.0.2" if src == "10.0.0.1" else "10.0.0.1"
-    return Ether() / IP(src=src, dst=dst) / UDP(sport=5060, dport=5060) / text.encode()
+    return eth() / IP(src=src, dst=dst) / UDP(sport=5060, dport=5060) / text.encode()
 
 
 def test_cancel_ack_and_retransmissions(tmp_path: Path) -> None:
