@@ -107,3 +107,20 @@ def test_ladder_marks_the_frame_at_fault(tmp_path: Path,
     assert header.split() == ["time", "caller", "proxy", "127.0.0.1:5071", "127.0.0.1:5072"]
     marked = [line for line in lines if "!" in line and "VIOLATION" not in line]
     assert len(marked) == 1 and "180 ! [b0]" in marked[0]
+
+
+def test_svg_writes_each_calls_ladder_and_branch_graph(tmp_path: Path) -> None:
+    """--svg DIR: a ladder and a branch graph per call, byte-identical from run to run, the
+    frame at fault marked in the ladder."""
+    pkts = edit.read(KAMAILIO / "S1.pcap")
+    pkts = edit.drop(pkts, edit.find(pkts, "SIP/2.0 180", sport=5060, contains="dev1-"))
+    path = edit.write(pkts, tmp_path / "S1-no-180.pcap")
+    for out in ("one", "two"):
+        assert main(["check", "--preset", "none", "--svg", str(tmp_path / out), str(path),
+                     str(KAMAILIO / "S3.pcap")]) == 1
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == ["S1-no-180-1-branches.svg", "S1-no-180-1-ladder.svg",
+                     "S3-1-branches.svg", "S3-1-ladder.svg"]
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert "180 !" in (tmp_path / "one" / "S1-no-180-1-ladder.svg").read_text()

@@ -5,7 +5,8 @@ it, run the model-free rules (`pushinject.conformance.rules`) and replay the pro
 through the reference core under `--preset` (`none` skips the replay; `--knob NAME=VALUE`
 overrides a preset knob, e.g. the proxy's `fr_timeout`). Prints a readable report, or with
 `--json` one JSON document; `--ladder` draws each call's ladder with the frames at fault
-marked; `--junit OUT.xml` also writes JUnit XML.
+marked; `--junit OUT.xml` also writes JUnit XML, `--svg DIR` each call's ladder and branch
+graph.
 
 Exit status: 0 conformant, 1 violations, 2 unreadable input or bad usage.
 """
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="draw each call's ladder in the report, frames at fault marked !")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--junit", type=Path, metavar="OUT.xml", help="also write JUnit XML")
+    parser.add_argument("--svg", type=Path, metavar="DIR",
+                        help="also write each call's ladder and branch graph as SVG into DIR")
 
 
 def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
@@ -60,7 +63,7 @@ def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     from pushinject.conformance.check import CheckOptions, check_capture, verdict
     from pushinject.conformance.proxy_detect import parse_proxy
-    from pushinject.conformance.report import json_text, junit_xml, text_report
+    from pushinject.conformance.report import json_text, junit_xml, text_report, write_svgs
     from pushinject.errors import UsageError
 
     preset = None if args.preset == "none" else args.preset
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     results = [check_capture(path, options) for path in args.files]
     if args.junit is not None:
         args.junit.write_text(junit_xml(results, preset), encoding="utf-8")
+    if args.svg is not None:
+        write_svgs(results, args.svg)
     text = json_text(results) if args.json else text_report(results, preset, ladder=args.ladder)
     print(text, end="")
     return 0 if verdict(results) == "conformant" else 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
@@ -24,7 +25,7 @@ from pushinject.conformance.rules import RULES
 if TYPE_CHECKING:
     from pushinject.ladder import Arrow
 
-__all__ = ["json_report", "json_text", "text_report", "junit_xml", "call_arrows"]
+__all__ = ["json_report", "json_text", "text_report", "junit_xml", "call_arrows", "write_svgs"]
 
 
 def json_report(results: Sequence[CaptureResult]) -> dict[str, Any]:
@@ -146,3 +147,26 @@ def junit_xml(results: Sequence[CaptureResult], preset: str | None = None) -> st
     root.set("failures", str(failures))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_svgs(results: Sequence[CaptureResult], folder: Path) -> list[Path]:
+    """Write each call's ladder (frames at fault marked) and branch graph as SVG into `folder`:
+    ``<capture>-<n>-ladder.svg`` and ``<capture>-<n>-branches.svg``, n counting calls from 1.
+    Returns the files written."""
+    from pushinject.graph import branch_graph_svg
+    from pushinject.ladder import ladder_svg
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in results:
+        stem = Path(r.capture.file).stem
+        for n, cr in enumerate(r.calls, start=1):
+            title = f"{r.capture.file}: {cr.call.call_id}"
+            ladder = folder / f"{stem}-{n}-ladder.svg"
+            ladder.write_text(ladder_svg(call_arrows(r, cr, ndigits=3), title=title),
+                              encoding="utf-8")
+            graph = folder / f"{stem}-{n}-branches.svg"
+            summary = cr.call.summary(origin=cr.call.invite_at, ndigits=3)
+            graph.write_text(branch_graph_svg(summary, title=title), encoding="utf-8")
+            written += [ladder, graph]
+    return written
