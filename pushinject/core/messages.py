@@ -42,6 +42,8 @@ def top_via(message: Message) -> Via:
     >>> top_via(m).branch, top_via(m).port
     ('z9hG4bK1', 5060)
     """
+    if message.strict:  # the same text, parsed once and cached on the message
+        return message.top_via
     return parse_via(top_via_text(message))
 
 

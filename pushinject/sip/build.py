@@ -121,17 +121,23 @@ def make_response(
     >>> resp.status, resp.reason, resp.to.tag, resp.cseq.method, resp.top_via.branch
     (180, 'Ringing', 'b1', 'INVITE', 'z9hG4bK1')
     """
+    get = request.get
     headers: list[tuple[str, str]] = [(n, v) for n, v in request.headers
-                                      if n.lower() in ("via", "v")]
-    to = request.get("To") or ""
+                                      if n == "Via" or n.lower() in ("via", "v")]
+    to = get("To") or ""
     if status > 100 and to_tag is not None and request.to.tag is None:
         to = f"{to};tag={to_tag}"
-    headers += [("From", request.get("From") or ""), ("To", to),
-                ("Call-ID", request.call_id), ("CSeq", request.get("CSeq") or "")]
-    timestamp = request.get("Timestamp")
-    if status == 100 and timestamp is not None:
-        headers.append(("Timestamp", timestamp))
-    headers += list(extra)
-    headers += _body_headers(body, content_type)
+    headers += [("From", get("From") or ""), ("To", to),
+                ("Call-ID", request.call_id), ("CSeq", get("CSeq") or "")]
+    if status == 100:
+        timestamp = get("Timestamp")
+        if timestamp is not None:
+            headers.append(("Timestamp", timestamp))
+    headers += extra
+    if content_type is not None:
+        headers.append(("Content-Type", content_type))
+    headers.append(("Content-Length", str(len(body))))
+    for name, value in headers:
+        checked_header(name, value)
     return Response(status, reason if reason is not None else reason_phrase(status),
-                    [checked_header(n, v) for n, v in headers], body)
+                    tuple(headers), body)

@@ -8,14 +8,14 @@ Derivation methods return new messages; nothing changes a message in place.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 from typing import Any, TypeVar
 
 from pushinject.errors import LocalProtocolError
 from pushinject.sip.abnf import TOKEN
 from pushinject.sip.errors import SIPParseError
-from pushinject.sip.headers import COMMA_LISTS, header_key, split_commas
+from pushinject.sip.headers import COMMA_LISTS, KEY_CACHE, header_key, split_commas
 from pushinject.sip.uri import URI, parse_uri
 from pushinject.sip.values import (
     MAX_DELTA_SECONDS, Contact, CSeq, FeatureCap, NameAddr, Reason, Via, parse_contact,
@@ -31,6 +31,34 @@ Headers = tuple[tuple[str, str], ...]
 
 
 _NAME_RE = re.compile(TOKEN)
+#: header names already found to be tokens (bounded; spares a grammar match per header)
+_GOOD_NAMES: set[str] = set()
+_KEY = KEY_CACHE.get
+_NO_POSITIONS: tuple[int, ...] = ()
+
+
+def _index_of(headers: Headers) -> dict[str, list[int]]:
+    """Header key -> positions of its lines, in wire order."""
+    index: dict[str, list[int]] = {}
+    get = index.get
+    for i, (name, _) in enumerate(headers):
+        key = _KEY(name) or header_key(name)
+        positions = get(key)
+        if positions is None:
+            index[key] = [i]
+        else:
+            positions.append(i)
+    return index
+
+
+def _cache_without(cache: dict[str, Any], key: str) -> dict[str, Any]:
+    """The typed values of `cache` still valid once the header with lookup key `key` changed
+    (the cache is keyed by header key; "top-via" belongs to "via")."""
+    if not cache:
+        return {}
+    if key == "via":
+        return {k: v for k, v in cache.items() if k != "via" and k != "top-via"}
+    return {k: v for k, v in cache.items() if k != key}
 
 
 def checked_header(name: str, value: str) -> tuple[str, str]:
@@ -44,8 +72,11 @@ def checked_header(name: str, value: str) -> tuple[str, str]:
     ...
     pushinject.errors.LocalProtocolError: header value of X-Note contains CR or LF: ...
     """
-    if _NAME_RE.fullmatch(name) is None:
-        raise LocalProtocolError(f"not a header name: {name!r}")
+    if name not in _GOOD_NAMES:
+        if _NAME_RE.fullmatch(name) is None:
+            raise LocalProtocolError(f"not a header name: {name!r}")
+        if len(_GOOD_NAMES) < 4096:
+            _GOOD_NAMES.add(name)
     if "\r" in value or "\n" in value:
         raise LocalProtocolError(f"header value of {name} contains CR or LF: {value!r}")
     return name, value
@@ -69,14 +100,17 @@ class Message:
         *,
         strict: bool = True,
         _index: dict[str, list[int]] | None = None,
+        _cache: dict[str, Any] | None = None,
     ) -> None:
-        # read-only properties over private slots: a message never changes once built
-        self._headers = tuple(headers)
-        self._body = bytes(body)
-        self._defects = tuple(defects)
+        # read-only properties over private slots: a message never changes once built.
+        # `_index` and `_cache` may come from a message with the same headers (derivations),
+        # as they depend on the headers only.
+        self._headers = headers if type(headers) is tuple else tuple(headers)
+        self._body = body if type(body) is bytes else bytes(body)
+        self._defects = defects if type(defects) is tuple else tuple(defects)
         self._strict = strict
         self._index = _index
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str, Any] = {} if _cache is None else _cache
         self._wire: bytes | None = None
 
     # -- the start line (subclasses) -------------------------------------------------------
@@ -84,7 +118,8 @@ class Message:
     def start_line(self) -> str:
         raise NotImplementedError
 
-    def _copy(self: _M, headers: Iterable[tuple[str, str]], body: bytes | None = None) -> _M:
+    def _copy(self: _M, headers: Iterable[tuple[str, str]], body: bytes | None = None,
+              cache: dict[str, Any] | None = None) -> _M:
         raise NotImplementedError
 
     # -- raw header access -----------------------------------------------------------------
@@ -98,26 +133,27 @@ class Message:
         """Faults lenient parsing tolerated, in the order found (empty for a clean message)."""
         return list(self._defects)
 
-    def _positions(self, name: str) -> list[int]:
+    def _positions(self, name: str) -> Sequence[int]:
         index = self._index
         if index is None:
-            index = {}
-            for i, (n, _) in enumerate(self.headers):
-                index.setdefault(header_key(n), []).append(i)
-            self._index = index
-        return index.get(header_key(name), [])
+            index = self._index = _index_of(self._headers)
+        return index.get(_KEY(name) or header_key(name), _NO_POSITIONS)
 
     def get(self, name: str) -> str | None:
         """The first value of a header (any case, compact forms accepted), or None.
 
         For list headers written `Via: a, b` this is the whole line; use `get_all` for items.
         """
-        pos = self._positions(name)
+        index = self._index
+        if index is None:
+            index = self._index = _index_of(self._headers)
+        pos = index.get(_KEY(name) or header_key(name))
         return self._headers[pos[0]][1] if pos else None
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a header, comma-split where its grammar allows (RFC 3261 §7.3.1)."""
-        values = [self.headers[i][1] for i in self._positions(name)]
+        headers = self._headers
+        values = [headers[i][1] for i in self._positions(name)]
         if header_key(name) in COMMA_LISTS:
             return [part for value in values for part in split_commas(value) if part]
         return values
@@ -127,6 +163,7 @@ class Message:
 
     # -- typed accessors (parsed on first use, cached) -------------------------------------
     def _cached(self, key: str, make: Callable[[], _T]) -> _T:
+        """The typed value cached under `key` (the header's lookup key), made on first use."""
         cache = self._cache
         if key not in cache:
             cache[key] = make()
@@ -188,8 +225,11 @@ class Message:
         return vias[0]  # type: ignore[no-any-return]
 
     def _name_addr(self, name: str) -> NameAddr:
-        strict = self._strict
-        return self._cached(name, lambda: parse_name_addr(self._required(name), strict))
+        key = name.lower()
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache[key] = parse_name_addr(self._required(name), self._strict)
+        return value  # type: ignore[no-any-return]
 
     @property
     def from_(self) -> NameAddr:
@@ -212,7 +252,7 @@ class Message:
     def _name_addrs(self, name: str) -> list[NameAddr]:
         strict = self._strict
         return list(self._cached(
-            name, lambda: [parse_name_addr(v, strict) for v in self.get_all(name)]
+            name.lower(), lambda: [parse_name_addr(v, strict) for v in self.get_all(name)]
         ))
 
     @property
@@ -289,11 +329,15 @@ class Message:
     # -- derivation --------------------------------------------------------------------------
     def with_header_prepended(self: _M, name: str, value: str) -> _M:
         """A copy with `name: value` placed before every other header (e.g. a new Via)."""
-        return self._copy((checked_header(name, value), *self.headers))
+        checked_header(name, value)
+        return self._copy(((name, value), *self._headers), None,
+                          _cache_without(self._cache, _KEY(name) or header_key(name)))
 
     def with_header_appended(self: _M, name: str, value: str) -> _M:
         """A copy with `name: value` added after the existing headers."""
-        return self._copy((*self.headers, checked_header(name, value)))
+        checked_header(name, value)
+        return self._copy((*self._headers, (name, value)), None,
+                          _cache_without(self._cache, _KEY(name) or header_key(name)))
 
     def with_header(self: _M, name: str, value: str) -> _M:
         """A copy where `name` has the single value `value`: it replaces the first occurrence
@@ -311,12 +355,13 @@ class Message:
                 out.append((n, v))
         if not done:
             out.append((name, value))
-        return self._copy(out)
+        return self._copy(out, None, _cache_without(self._cache, key))
 
     def without_header(self: _M, name: str) -> _M:
         """A copy without any occurrence of `name` (compact form included)."""
         key = header_key(name)
-        return self._copy([(n, v) for n, v in self.headers if header_key(n) != key])
+        return self._copy([(n, v) for n, v in self._headers if header_key(n) != key], None,
+                          _cache_without(self._cache, key))
 
     def without_top_via(self: _M) -> _M:
         """A copy without the topmost Via value (RFC 3261 §16.7 step 3 on responses)."""
@@ -324,14 +369,14 @@ class Message:
         if not pos:
             raise SIPParseError("the message has no Via header")
         first = pos[0]
-        name, value = self.headers[first]
-        rest = split_commas(value)[1:]
-        headers = list(self.headers)
+        headers = list(self._headers)
+        name, value = headers[first]
+        rest = split_commas(value)[1:] if "," in value else None
         if rest:
             headers[first] = (name, ", ".join(rest))
         else:
             del headers[first]
-        return self._copy(headers)
+        return self._copy(headers, None, _cache_without(self._cache, "via"))
 
     def with_body(self: _M, body: bytes, content_type: str | None = None) -> _M:
         """A copy with a new body and a matching Content-Length (and Content-Type if given)."""
@@ -344,10 +389,8 @@ class Message:
     def __bytes__(self) -> bytes:
         wire = self._wire
         if wire is None:
-            lines = [self.start_line]
-            lines += [f"{n}: {v}" for n, v in self.headers]
-            lines += ["", ""]
-            wire = "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
+            lines = [self.start_line, *[f"{n}: {v}" for n, v in self._headers], "", ""]
+            wire = "\r\n".join(lines).encode("utf-8", "surrogateescape") + self._body
             self._wire = wire
         return wire
 
@@ -407,8 +450,9 @@ class Request(Message):
         version: str = SIP_VERSION,
         strict: bool = True,
         _index: dict[str, list[int]] | None = None,
+        _cache: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(headers, body, defects, strict=strict, _index=_index)
+        super().__init__(headers, body, defects, strict=strict, _index=_index, _cache=_cache)
         self._method = method
         self._uri = uri
         self._version = version
@@ -424,16 +468,18 @@ class Request(Message):
 
     @property
     def start_line(self) -> str:
-        return f"{self.method} {self._uri} {self.version}"
+        return f"{self._method} {self._uri} {self._version}"
 
-    def _copy(self, headers: Iterable[tuple[str, str]], body: bytes | None = None) -> Request:
-        return Request(self.method, self._uri, headers, self.body if body is None else body,
-                       version=self.version, strict=self._strict)
+    def _copy(self, headers: Iterable[tuple[str, str]], body: bytes | None = None,
+              cache: dict[str, Any] | None = None) -> Request:
+        return Request(self._method, self._uri, headers, self._body if body is None else body,
+                       version=self._version, strict=self._strict, _cache=cache)
 
     def with_uri(self, uri: URI | str) -> Request:
-        """A copy with a new Request-URI (RFC 3261 §16.6 step 2)."""
-        return Request(self.method, uri, self.headers, self.body, version=self.version,
-                       strict=self._strict)
+        """A copy with a new Request-URI (RFC 3261 §16.6 step 2); the headers, and what was
+        parsed from them, are shared."""
+        return Request(self._method, uri, self._headers, self._body, version=self._version,
+                       strict=self._strict, _index=self._index, _cache=self._cache)
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self._uri}>"
@@ -461,19 +507,22 @@ class Response(Message):
         version: str = SIP_VERSION,
         strict: bool = True,
         _index: dict[str, list[int]] | None = None,
+        _cache: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(headers, body, defects, strict=strict, _index=_index)
+        super().__init__(headers, body, defects, strict=strict, _index=_index, _cache=_cache)
         self._status = status
         self._reason = reason
         self._version = version
 
     @property
     def start_line(self) -> str:
-        return f"{self.version} {self.status} {self.reason}"
+        return f"{self._version} {self._status} {self._reason}"
 
-    def _copy(self, headers: Iterable[tuple[str, str]], body: bytes | None = None) -> Response:
-        return Response(self.status, self.reason, headers, self.body if body is None else body,
-                        version=self.version, strict=self._strict)
+    def _copy(self, headers: Iterable[tuple[str, str]], body: bytes | None = None,
+              cache: dict[str, Any] | None = None) -> Response:
+        return Response(self._status, self._reason, headers,
+                        self._body if body is None else body, version=self._version,
+                        strict=self._strict, _cache=cache)
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"
