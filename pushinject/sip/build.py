@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pushinject.sip.message import Request, Response, checked_header
+from pushinject.sip.message import _GOOD_NAMES, Request, Response, checked_header
 from pushinject.sip.uri import URI
 from pushinject.sip.values import NameAddr, Via
 
@@ -138,6 +138,7 @@ def make_response(
         headers.append(("Content-Type", content_type))
     headers.append(("Content-Length", str(len(body))))
     for name, value in headers:
-        checked_header(name, value)
+        if name not in _GOOD_NAMES or "\r" in value or "\n" in value:
+            checked_header(name, value)
     return Response(status, reason if reason is not None else reason_phrase(status),
                     tuple(headers), body)

@@ -75,6 +75,13 @@ class SipURI(URI):
     headers: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
+        text: str | None = self.__dict__.get("_str")
+        if text is None:  # written once: the URI is immutable
+            text = self._text()
+            object.__setattr__(self, "_str", text)
+        return text
+
+    def _text(self) -> str:
         out = [self.scheme, ":"]
         if self.user is not None:
             out.append(self.user)
@@ -104,6 +111,11 @@ class SipURI(URI):
         parameters only when in both; headers must all match; escapes are undone first."""
         if not isinstance(other, SipURI):
             return NotImplemented
+        if self is other:
+            return True
+        if (self.scheme != other.scheme or self.port != other.port
+                or self.host.lower() != other.host.lower()):
+            return False  # parts of `_key` that need no unescaping
         if self._key() != other._key() or self._headers_key() != other._headers_key():
             return False
         for name in self.params.keys() | other.params.keys():
