@@ -211,9 +211,12 @@ class ResponseContext:
         """True once nothing is left to do: final sent and every transaction terminated."""
         if self.final_status is None or self.server.state is not ServerState.TERMINATED:
             return False
-        return all((b.txn is None or b.txn.state is ClientState.TERMINATED)
-                   and (b.cancel_txn is None or b.cancel_txn.state is NonInviteState.TERMINATED)
-                   for b in self.branches)
+        for b in self.branches:
+            if b.txn is not None and b.txn.state is not ClientState.TERMINATED:
+                return False
+            if b.cancel_txn is not None and b.cancel_txn.state is not NonInviteState.TERMINATED:
+                return False
+        return True
 
     # -------------------------------------------------------------- branches
     def add_placeholder(self, now: float, n: int | None = None) -> Branch:
@@ -445,16 +448,27 @@ class ResponseContext:
 
     # ---------------------------------------------------------------- timers
     def get_timer(self) -> float | None:
-        deadlines = [t for t in (self.server.get_timer(), self.lifetime_at) if t is not None]
+        """The earliest deadline of the server transaction, the lifetime cap, the branches'
+        FR timers and their transactions (one pass, no list built: it runs after every input)."""
+        best = self.server.get_timer()
+        at = self.lifetime_at
+        if at is not None and (best is None or at < best):
+            best = at
         for branch in self.branches:
-            if branch.fr_at is not None:
-                deadlines.append(branch.fr_at)
-            for txn in (branch.txn, branch.cancel_txn):
-                if txn is not None:
-                    at = txn.get_timer()
-                    if at is not None:
-                        deadlines.append(at)
-        return min(deadlines) if deadlines else None
+            at = branch.fr_at
+            if at is not None and (best is None or at < best):
+                best = at
+            txn = branch.txn
+            if txn is not None:
+                at = txn.get_timer()
+                if at is not None and (best is None or at < best):
+                    best = at
+            cancel = branch.cancel_txn
+            if cancel is not None:
+                at = cancel.get_timer()
+                if at is not None and (best is None or at < best):
+                    best = at
+        return best
 
     def handle_timer(self, now: float) -> list[Action]:
         """Fire the transactions' RFC 3261 timers and the branches' FR timers due at `now`."""

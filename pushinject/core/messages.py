@@ -11,6 +11,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pushinject.sip import Request, SIPParseError, Via, header_key, parse_via, split_commas
+from pushinject.sip.headers import KEY_CACHE
+
+_KEY = KEY_CACHE.get
 
 if TYPE_CHECKING:
     from pushinject.core.types import Address
@@ -42,8 +45,6 @@ def top_via(message: Message) -> Via:
     >>> top_via(m).branch, top_via(m).port
     ('z9hG4bK1', 5060)
     """
-    if message.strict:  # the same text, parsed once and cached on the message
-        return message.top_via
     return parse_via(top_via_text(message))
 
 
@@ -67,7 +68,7 @@ def _same_transaction(
     number and Route set (RFC 3261 §9.1 for CANCEL, §17.1.1.3 for ACK), built in one go."""
     kept: dict[str, list[tuple[str, str]]] = {"route": [], "from": [], "call-id": []}
     for name, value in request.headers:
-        key = header_key(name)
+        key = _KEY(name) or header_key(name)
         if key in kept:
             kept[key].append((name, value))
     headers = [("Via", top_via_text(request)), *kept["route"], ("Max-Forwards", "70"),
@@ -129,7 +130,7 @@ def forwarded_request(
     routes_done = not routes
     mf_done = False
     for name, value in request.headers:
-        key = header_key(name)
+        key = _KEY(name) or header_key(name)
         if key == "max-forwards":
             if mf_done:
                 continue

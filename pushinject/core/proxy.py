@@ -178,15 +178,16 @@ class Proxy:
         via = top_via(response)
         if not self._is_me(via.host, via.port):
             return [Log(text=f"dropped a response whose top Via is not ours: {via}")]
-        ctx = self._clients.get(str(via.branch))
+        branch = str(via.branch)
+        ctx = self._clients.get(branch)
         if ctx is None:
             upstream = response.without_top_via()
             dst = response_destination(upstream.vias)
             return [] if dst is None else [Send(message=upstream, destination=dst)]
         if response.cseq.method != "INVITE":  # the answer to our CANCEL ends its transaction
-            ctx.cancel_answered(ctx.client_index[str(via.branch)], response.status, now)
+            ctx.cancel_answered(ctx.client_index[branch], response.status, now)
             return self.track(ctx, [])
-        return self.track(ctx, ctx.receive(ctx.client_index[str(via.branch)], response, now))
+        return self.track(ctx, ctx.receive(ctx.client_index[branch], response, now))
 
     def _transport_failed(self, event: TransportFailed, now: float) -> list[Action]:
         ctx = self._clients.get(event.branch)

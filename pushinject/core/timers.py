@@ -45,6 +45,9 @@ class TimerValues:
         return max(32.0, 64 * self.t1)
 
 
+_STALE = object()
+
+
 class Timers:
     """Absolute deadlines by name.
 
@@ -57,26 +60,35 @@ class Timers:
     32.0
     """
 
-    __slots__ = ("_at",)
+    __slots__ = ("_at", "_earliest")
 
     def __init__(self) -> None:
         self._at: dict[str, float] = {}
+        #: `earliest()` as last computed; `_STALE` after a change (it is read far more often
+        #: than timers change: after every input, for every transaction of a call)
+        self._earliest: float | None | object = None
 
     def arm(self, name: str, at: float) -> None:
         self._at[name] = at
+        self._earliest = _STALE
 
     def cancel(self, *names: str) -> None:
         for name in names:
             self._at.pop(name, None)
+        self._earliest = _STALE
 
     def clear(self) -> None:
         self._at.clear()
+        self._earliest = None
 
     def get(self, name: str) -> float | None:
         return self._at.get(name)
 
     def earliest(self) -> float | None:
-        return min(self._at.values()) if self._at else None
+        at = self._earliest
+        if at is _STALE:
+            at = self._earliest = min(self._at.values()) if self._at else None
+        return at  # type: ignore[return-value]
 
     def due(self, now: float) -> list[str]:
         """Names whose deadline is at or before `now`, earliest first (ties by name)."""
@@ -90,6 +102,7 @@ class Timers:
         for name in self.due(now):
             if name in self._at:
                 del self._at[name]
+                self._earliest = _STALE
                 out.append(handler(name))
         return out
 
@@ -134,10 +147,11 @@ class TimerQueue:
 
     def schedule(self, owner: TimerOwner) -> None:
         at = owner.get_timer()
+        scheduled = self._at
         if at is None:
-            self._at.pop(owner, None)
-        elif self._at.get(owner) != at:
-            self._at[owner] = at
+            scheduled.pop(owner, None)
+        elif scheduled.get(owner) != at:
+            scheduled[owner] = at
             heapq.heappush(self._heap, (at, next(self._seq), owner))
 
     def discard(self, owner: TimerOwner) -> None:
@@ -156,14 +170,18 @@ class TimerQueue:
         """Owners whose scheduled deadline is at or before `now`, earliest first; they are
         forgotten until scheduled again."""
         out: list[TimerOwner] = []
-        heap = self._heap
-        while True:
-            self._clean()
-            if not heap or heap[0][0] > now:
-                return out
-            _, _, owner = heapq.heappop(heap)
-            del self._at[owner]
+        heap, scheduled = self._heap, self._at
+        while heap:
+            at, _, owner = heap[0]
+            if scheduled.get(owner) != at:  # stale: the owner was rescheduled or discarded
+                heapq.heappop(heap)
+                continue
+            if at > now:
+                break
+            heapq.heappop(heap)
+            del scheduled[owner]
             out.append(owner)
+        return out
 
     def __len__(self) -> int:
         return len(self._at)
