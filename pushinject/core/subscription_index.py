@@ -90,6 +90,10 @@ class SubscriptionIndex:
         self._seq = {i: self._seq[i] for i in self._subs}
         self._dead = 0
 
+    def watches(self, event: str) -> bool:
+        """False when no subscription to `event` is held (True may include removed ones)."""
+        return event in self._events
+
     def candidates(self, event: str, lowered: Mapping[str, str]) -> list[Subscription]:
         """Subscriptions to `event` that may match parameters `lowered` (lower-case names),
         in creation order."""

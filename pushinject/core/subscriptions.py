@@ -92,11 +92,20 @@ class Filter:
         wanted = self.key.lower()
         for name, value in params.items():
             if name.lower() == wanted:
-                if self.uri_param is not None:
-                    found = _uri_param(value, self.uri_param)
-                    return found is not None and glob_match(self.pattern, found)
-                return glob_match(self.pattern, value)
+                return self._match(value)
         return None
+
+    def check_lowered(self, lowered: Mapping[str, str]) -> bool | None:
+        """`check` against parameters already keyed by lower-case name (the first of each
+        name kept), as `Subscriptions.raise_event` prepares them once per event."""
+        value = lowered.get(self.key.lower())
+        return None if value is None else self._match(value)
+
+    def _match(self, value: str) -> bool:
+        if self.uri_param is not None:
+            found = _uri_param(value, self.uri_param)
+            return found is not None and glob_match(self.pattern, found)
+        return glob_match(self.pattern, value)
 
     def __str__(self) -> str:
         where = self.key if self.uri_param is None else f"{self.key}[{self.uri_param}]"
@@ -322,6 +331,8 @@ class Subscriptions:
         subscriptions are dropped first, as OpenSIPS checks expiry when an event is raised.
         """
         self._expired += self._subs.expire(now)
+        if not self._subs.watches(name):  # nobody subscribed to this event
+            return []
         values = {key: str(value) for key, value in params.items()}
         lowered: dict[str, str] = {}
         for key, value in values.items():
@@ -336,7 +347,7 @@ class Subscriptions:
                         now, sub, "R17",
                         f"filter key {flt.key!r} names no parameter of {name}: it always passes",
                     )
-            if sub.matches(values):
+            if all(f.check_lowered(lowered) is not False for f in sub.filters):  # R17
                 out.append(Notification(sub, dict(values)))
                 if sub.once:
                     self._subs.remove(sub)
