@@ -7,12 +7,14 @@ that contact rings (180); a new contact of the callee registers (60 s) and is in
 answers 200, which is relayed and CANCELs the first branch, whose device answers the CANCEL 200
 and the INVITE 487. One call starts every virtual second, so about 20 of the seed's
 subscriptions and 60 short bindings are alive at any time, and expiries run as they fall due.
-The caller's and devices' requests are built before the clock starts; their responses depend on
-the forwarded requests and are built as the call goes. Time is virtual; the wall clock is
-only read here, in the benchmark; the figure is calls per second of CPU time spent inside the
-proxy (the machine may be shared; the simulated devices' work is left out), the wall-clock rate
-of the whole run is printed beside it. Memory: tracemalloc, over `--waiting` INVITEs nobody
-answers.
+Each call's INVITE and REGISTER are built just before the call, outside the measured time (as
+a proxy receives its messages one at a time; holding every call's requests from the start
+would only make the garbage collector's passes inside the proxy longer); the devices'
+responses depend on the forwarded requests and are built as the call goes. Time is virtual;
+the wall clock is only read here, in the benchmark; the figure is calls per second of CPU time
+spent inside `Proxy.handle` and `Proxy.handle_timer` (the machine may be shared; the simulated
+devices' work is left out), the wall-clock rate of the whole run is printed beside it.
+Memory: tracemalloc, over `--waiting` INVITEs nobody answers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 HELP = ("calls/s through the proxy core (one initial + one injected branch) and memory per "
@@ -82,12 +85,17 @@ def measure_calls(n: int, step: float = 1.0) -> tuple[float, float, int]:
     for u in range(USERS):  # the callees' first contacts, registered before the clock starts
         first = ("192.0.2.20", 10000 + u)
         proxy.handle(Received(message=_register(f"u{u}", *first, -u, 7200), source=first), 0.0)
-    plan = []
-    for i in range(n):
-        second = ("192.0.2.21", 20000 + i % 40000)
-        plan.append((Received(message=_invite(f"u{i % USERS}", i), source=caller),
-                     Received(message=_register(f"u{i % USERS}", *second, i, 60),
-                              source=second)))
+
+    def plan() -> Iterator[tuple[Received, Received]]:
+        # each call's requests are built just before it, outside the measured time: a proxy
+        # gets its messages one at a time, and thousands held at once by the benchmark would
+        # only add to the garbage collector's work inside the measured time
+        for i in range(n):
+            second = ("192.0.2.21", 20000 + i % 40000)
+            yield (Received(message=_invite(f"u{i % USERS}", i), source=caller),
+                   Received(message=_register(f"u{i % USERS}", *second, i, 60),
+                            source=second))
+
     answered = 0
     now = 0.0
     cpu = 0.0  # CPU time spent inside the proxy only: the devices' own work is left out
@@ -100,7 +108,7 @@ def measure_calls(n: int, step: float = 1.0) -> tuple[float, float, int]:
         return out
 
     start = time.perf_counter()
-    for inv, reg2 in plan:
+    for inv, reg2 in plan():
         now += step
         [first] = _invites(core(inv))
         core(Received(message=make_response(first.message, 180, to_tag="d1"),
@@ -151,5 +159,7 @@ def run(args: argparse.Namespace) -> int:
     rate, wall_rate, answered = measure_calls(args.calls)
     print(f"calls: {args.calls} run, {answered} answered by the injected branch; "
           f"{wall_rate:.0f} calls per wall-clock second")
+    print("measured: CPU time inside Proxy.handle and Proxy.handle_timer only "
+          "(6 messages and 1 timer pass per call)")
     print(f"core: {rate:.0f} calls/s")
     return 0
