@@ -84,10 +84,28 @@ def find_start(data: bytes) -> int:
 _SLOTS = {"call-id": 0, "i": 0, "cseq": 1, "via": 2, "v": 2, "from": 3, "f": 3, "to": 4, "t": 4,
           "content-length": 5, "l": 5, "Call-ID": 0, "CSeq": 1, "Via": 2, "From": 3, "To": 4,
           "Content-Length": 5}
+_CANONICAL = frozenset(("Call-ID", "CSeq", "Via", "From", "To", "Content-Length"))
+
+
+def _any_case(name: str) -> str:
+    """A pattern matching `name` in any ASCII letter case (header names are case-insensitive,
+    RFC 3261 §7.3.1; ASCII only, so no other letter folds into a name)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in name)
+
+
+_NAMES = "|".join(_any_case(n) for n in (
+    "call-id", "i", "cseq", "via", "v", "from", "f", "to", "t", "content-length", "l"))
 _BRANCH = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
 _TAG = re.compile(r";[ \t]*tag[ \t]*=[ \t]*([^;, \t>]+)", re.I)
-_HEADER = re.compile(
-    r"\n((?i:call-id|i|cseq|via|v|from|f|to|t|content-length|l))[ \t]*:[ \t]*([^\r\n]*)"
+_HEADER = re.compile(r"\n(" + _NAMES + r")[ \t]*:[ \t]*([^\r\n]*)")
+#: the common case in one pass over the header block and its final CRLF: canonical names, the
+#: value up to the last CR of its line (`scan` checks that it holds no other CR). Any other
+#: spelling of a name read here (compact form, other case, space before the colon, no CR on its
+#: line) and a folded line come back as `("", "")`, so `scan` leaves the message to the general
+#: reading
+_USUAL = re.compile(
+    r"\n(?:(Via|From|To|Call-ID|CSeq|Content-Length):[ \t]*(.*)\r|[ \t]"
+    r"|(?=[CcIiVvFfTtLl])(?:" + _NAMES + r")[ \t]*:)"
 )
 _FOLDED = re.compile(rb"\n[ \t]")
 _FOLD = re.compile(r"[ \t]*\r?\n[ \t]+")
@@ -99,11 +117,111 @@ _new = tuple.__new__
 def scan(data: bytes) -> Fields:
     """The listing fields of one SIP message (which starts at offset 0, after optional CRLFs).
 
+    Headers with canonical names, CRLF line ends and no folding are read in one regular
+    expression pass; anything else goes through the general reading (`_scan_general`), which
+    gives the same fields in every case (a property test checks it).
+
     >>> f = scan(b"INVITE sip:b@x SIP/2.0\\r\\nv: SIP/2.0/UDP h;branch=z9hG4bK1\\r\\n"
     ...          b"f: <sip:a@x>;tag=1\\r\\nt: sip:b@x\\r\\ni: c1\\r\\nCSeq: 7 INVITE\\r\\n"
     ...          b"l: 0\\r\\n\\r\\n")
     >>> f.method, f.call_id, f.cseq_number, f.branch, f.from_tag, f.to_tag, f.length_ok
     ('INVITE', 'c1', 7, 'z9hG4bK1', '1', None, True)
+    """
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return _scan_general(data)
+    text = data[: end + 2].decode("utf-8", "replace")
+    found = dict(reversed(_USUAL.findall(text)))  # the first of each name wins
+    if "" in found or "\r" in "".join(found.values()):
+        return _scan_general(data)
+    if text[:8] == "SIP/2.0 ":
+        code = text[8:11]
+        method, status = None, int(code) if code.isdigit() else None
+    else:
+        method, status = text[: text.find(" ")], None
+    get = found.get
+    cseq_value, via, from_, to = get("CSeq"), get("Via"), get("From"), get("To")
+    # each read is remembered, a None value (header absent) too
+    cseq, branch = _CSEQS.get(cseq_value, _UNREAD), _BRANCHES.get(via, _UNREAD)
+    from_tag, to_tag = _TAGS.get(from_, _UNREAD), _TAGS.get(to, _UNREAD)
+    if cseq is _UNREAD:
+        cseq = _remember(_CSEQS, _cseq, cseq_value)
+    if branch is _UNREAD:
+        branch = _remember(_BRANCHES, _branch, via)
+    if from_tag is _UNREAD:
+        from_tag = _remember(_TAGS, _tag, from_)
+    if to_tag is _UNREAD:
+        to_tag = _remember(_TAGS, _tag, to)
+    value = get("Content-Length")
+    length_ok = True
+    if value is not None:
+        declared = _LENGTHS.get(value, _UNREAD)
+        if declared is _UNREAD:
+            declared = _remember(_LENGTHS, _length, value)
+        length_ok = declared is not None and declared <= len(data) - end - 4
+    value = get("Call-ID")
+    return _new(Fields, (  # the NamedTuple built without its Python-level __new__
+        method, status, None if value is None else value.rstrip(" \t"), cseq[0], cseq[1],
+        branch, from_tag, to_tag, length_ok,
+    ))
+
+
+#: what `scan` read from recent header values (captures repeat them: a dialog's From, a
+#: transaction's Via, CSeq and Content-Length values), absent headers (None) included; each holds
+#: at most `_REMEMBER` entries
+_CSEQS: dict[str | None, Any] = {None: (None, None)}
+_BRANCHES: dict[str | None, Any] = {None: None}
+_TAGS: dict[str | None, Any] = {None: None}
+_LENGTHS: dict[str | None, Any] = {}
+_REMEMBER = 4096
+_UNREAD = object()
+
+
+def _remember(memo: dict[str | None, Any], read: Any, value: str) -> Any:
+    """`read(value)`, kept in `memo` (emptied when full, so memory stays bounded)."""
+    if len(memo) >= _REMEMBER:
+        none = memo.get(None, _UNREAD)
+        memo.clear()
+        if none is not _UNREAD:
+            memo[None] = none
+    result = memo[value] = read(value)
+    return result
+
+
+def _cseq(value: str) -> tuple[int | None, str | None]:
+    """CSeq sequence number and method (RFC 3261 §20.16), (None, None) if unreadable."""
+    parts = value.split()
+    if len(parts) == 2 and parts[0].isdigit():
+        return int(parts[0]), parts[1]
+    return None, None
+
+
+def _branch(value: str) -> str | None:
+    """The branch parameter of the first Via value (RFC 3261 §20.42, §8.1.1.7)."""
+    comma = value.find(",")
+    b = _BRANCH.search(value, 0, comma if comma >= 0 else len(value))
+    return b.group(1) if b else None
+
+
+def _tag(value: str) -> str | None:
+    """The tag parameter of a From or To value, after the URI (RFC 3261 §19.3)."""
+    m = _TAG.search(value, value.rfind(">") + 1)
+    return m.group(1) if m else None
+
+
+def _length(value: str) -> int | None:
+    """A Content-Length value (RFC 3261 §20.14), None if not a number."""
+    value = value.rstrip()
+    return int(value) if value.isdigit() else None
+
+
+def _scan_general(data: bytes) -> Fields:
+    """`scan` for any message: folded lines, compact forms, any case, bare LF line ends.
+
+    >>> _scan_general(b"SIP/2.0 180 Ringing\\ni: x\\nCSeq: 1 INVITE\\n\\n").call_id
+    'x'
     """
     if data[:1] in (b"\r", b"\n"):
         data = data.lstrip(b"\r\n")
@@ -149,7 +267,7 @@ def scan(data: bytes) -> Fields:
     if to is not None:
         m = _TAG.search(to, to.rfind(">") + 1)
         to_tag = m.group(1) if m else None
-    return _new(Fields, (  # the NamedTuple built without its Python-level __new__
+    return _new(Fields, (
         method, status, call_id.rstrip(" \t\r") if call_id is not None else None,
         cseq_number, cseq_method, branch, from_tag, to_tag, length_ok,
     ))
