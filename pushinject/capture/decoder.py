@@ -20,6 +20,7 @@ wrong with a message is its `message.defects`.
 from __future__ import annotations
 
 import os
+from socket import inet_ntoa
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -102,29 +103,33 @@ class DecodedMessage:
 
     def json_line(self) -> str:
         """`to_json()` as one line of JSON (what `json.dumps` gives, built faster)."""
-        f = self.fields
-        esc = encode_basestring_ascii
-        method, call_id, branch = f.method, f.call_id, f.branch
-        cseq = None if f.cseq_number is None else f"{f.cseq_number} {f.cseq_method}"
-        from_tag, to_tag = f.from_tag, f.to_tag
-        return (
-            f'{{"frame": {self.frame}, "time": {self.time!r}, '
-            f'"source": {_address_json(self.source)}, '
-            f'"destination": {_address_json(self.destination)}, '
-            f'"transport": "{self.transport}", '
-            f'"method": {"null" if method is None else esc(method)}, '
-            f'"status": {"null" if f.status is None else f.status}, '
-            f'"call_id": {"null" if call_id is None else esc(call_id)}, '
-            f'"cseq": {"null" if cseq is None else esc(cseq)}, '
-            f'"branch": {"null" if branch is None else esc(branch)}, '
-            f'"from_tag": {"null" if from_tag is None else esc(from_tag)}, '
-            f'"to_tag": {"null" if to_tag is None else esc(to_tag)}}}'
-        )
+        return _json_line(self.frame, self.time, _address_json(self.source),
+                          _address_json(self.destination), self.transport, self.fields)
 
     def __repr__(self) -> str:
         return (f"<DecodedMessage frame={self.frame} {self.transport} "
                 f"{_host(self.source[0])}:{self.source[1]} -> "
                 f"{_host(self.destination[0])}:{self.destination[1]} {self.label}>")
+
+
+def _json_line(frame: int, time: float, source: str, destination: str, transport: str,
+               f: Fields) -> str:
+    """One message's JSON object on one line; `source` and `destination` are JSON already."""
+    esc = encode_basestring_ascii
+    method, call_id, branch = f.method, f.call_id, f.branch
+    cseq = None if f.cseq_number is None else f"{f.cseq_number} {f.cseq_method}"
+    from_tag, to_tag = f.from_tag, f.to_tag
+    return (
+        f'{{"frame": {frame}, "time": {time!r}, "source": {source}, '
+        f'"destination": {destination}, "transport": "{transport}", '
+        f'"method": {"null" if method is None else esc(method)}, '
+        f'"status": {"null" if f.status is None else f.status}, '
+        f'"call_id": {"null" if call_id is None else esc(call_id)}, '
+        f'"cseq": {"null" if cseq is None else esc(cseq)}, '
+        f'"branch": {"null" if branch is None else esc(branch)}, '
+        f'"from_tag": {"null" if from_tag is None else esc(from_tag)}, '
+        f'"to_tag": {"null" if to_tag is None else esc(to_tag)}}}'
+    )
 
 
 _ADDRESSES: dict[Address, str] = {}
@@ -418,6 +423,80 @@ class Decoder:
         yield from self.finish()
         if reader.truncated:
             self.summary.truncated_file = True
+            self._skip("truncated-file", 1)
+
+
+    def json_lines(self, path: str | os.PathLike[str],
+                   call_id: str | None = None) -> Iterator[str]:
+        """`decode_file` as JSON lines (`DecodedMessage.json_line`), only messages of `call_id`
+        when given. The commonest frame (untagged Ethernet, IPv4 without options or fragments,
+        UDP: what `layers.ether_udp4` takes) is decoded inline here, the same way `feed` and
+        `_datagram` would; every other frame goes through `feed`."""
+        if self.full:
+            for msg in self.decode_file(path):
+                if call_id is None or msg.fields.call_id == call_id:
+                    yield msg.json_line()
+            return
+        reader = self.reader = RecordReader(path)
+        summary = self.summary
+        anomalies = summary.anomalies
+        feed = self.feed
+        ends: dict[bytes, tuple[str, str]] = {}
+        # counted here, added to the summary at the end: frames, SIP frames, not-sip, keep-alive
+        frames = messages = not_sip = keep_alive = 0
+        try:
+            for record in reader:
+                frame, time, linktype, data, _ = record
+                if (linktype == 1 and data[12:15] == b"\x08\x00\x45" and len(data) >= 42
+                        and data[23] == 17 and not data[20] & 0x3F and not data[21]):
+                    total = data[16] << 8 | data[17]
+                    length = data[38] << 8 | data[39]
+                    if 28 <= total and 14 + total <= len(data) and 8 <= length <= total - 20:
+                        frames += 1
+                        payload = data[42 : 34 + length]
+                        start = find_start(payload)
+                        if start < 0:
+                            if payload[:1] in (b"\r", b"\n") and not payload.strip(b"\r\n"):
+                                keep_alive += 1
+                            else:
+                                not_sip += 1
+                            continue
+                        if start:
+                            if payload[:start].strip(b"\r\n"):
+                                anomalies["junk-before-message"] += 1
+                            payload = payload[start:]
+                        fields = scan(payload)
+                        if not fields[8]:
+                            anomalies["bad-content-length"] += 1
+                        messages += 1
+                        if call_id is not None and fields[2] != call_id:
+                            continue
+                        pair = ends.get(data[26:38])
+                        if pair is None:
+                            pair = (_address_json((inet_ntoa(data[26:30]),
+                                                   data[34] << 8 | data[35])),
+                                    _address_json((inet_ntoa(data[30:34]),
+                                                   data[36] << 8 | data[37])))
+                            if len(ends) < 65536:
+                                ends[data[26:38]] = pair
+                        yield _json_line(frame, time, pair[0], pair[1], "UDP", fields)
+                        continue
+                for msg in feed(record):
+                    if call_id is None or msg.fields.call_id == call_id:
+                        yield msg.json_line()
+        finally:
+            summary.frames += frames
+            summary.messages += messages
+            summary.sip_frames += messages
+            if not_sip:
+                self._skip("not-sip", not_sip)
+            if keep_alive:
+                self._skip("keep-alive", keep_alive)
+        for msg in self.finish():
+            if call_id is None or msg.fields.call_id == call_id:
+                yield msg.json_line()
+        if reader.truncated:
+            summary.truncated_file = True
             self._skip("truncated-file", 1)
 
 

@@ -9,8 +9,10 @@ piping or redirecting the output costs nothing.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
+from collections.abc import Iterator
 
 HELP = "list the SIP messages of a pcap/pcapng capture and count every frame"
 
@@ -34,19 +36,25 @@ def _text(msg: object) -> str:
 def run(args: argparse.Namespace) -> int:
     from pushinject.capture.decoder import Decoder
 
+    # the decoder makes no reference cycles as it goes: collect them 50 times less often
+    gc.set_threshold(35_000, 10, 10)
     decoder = Decoder(full=args.full)
-    messages = decoder.decode_file(args.file)
-    if sys.stderr.isatty():
-        messages = _with_progress(decoder, messages)
+    wanted = args.call_id
+    lines: Iterator[str]
+    if args.json and not sys.stderr.isatty():
+        lines = decoder.json_lines(args.file, wanted)
+    else:
+        messages = decoder.decode_file(args.file)
+        if sys.stderr.isatty():
+            messages = _with_progress(decoder, messages)
+        lines = (msg.json_line() if args.json else _text(msg) for msg in messages
+                 if wanted is None or msg.fields.call_id == wanted)
     out = sys.stdout
     write = out.write
-    wanted = args.call_id
     dumps = json.dumps
     batch: list[str] = []
-    for msg in messages:
-        if wanted is not None and msg.fields.call_id != wanted:
-            continue
-        batch.append(msg.json_line() if args.json else _text(msg))
+    for line in lines:
+        batch.append(line)
         if len(batch) >= 2000:
             batch.append("")
             write("\n".join(batch))
