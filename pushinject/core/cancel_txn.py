@@ -27,6 +27,10 @@ __all__ = ["NonInviteState", "NonInviteInput", "TRANSITIONS", "NonInviteClientTr
 class NonInviteState(Enum):
     """States of the non-INVITE client transaction (RFC 3261 Figure 6)."""
 
+    # members are singletons: hash them by identity (Enum hashes the name in Python,
+    # which the transition tables pay on every lookup)
+    __hash__ = object.__hash__
+
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
     COMPLETED = "Completed"
@@ -35,6 +39,10 @@ class NonInviteState(Enum):
 
 class NonInviteInput(Enum):
     """What can happen to a non-INVITE client transaction."""
+
+    # members are singletons: hash them by identity (Enum hashes the name in Python,
+    # which the transition tables pay on every lookup)
+    __hash__ = object.__hash__
 
     RECV_1XX = "1xx"
     RECV_FINAL = "200-699"

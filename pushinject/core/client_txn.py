@@ -32,6 +32,10 @@ __all__ = ["ClientState", "ClientInput", "TRANSITIONS", "Outcome", "ClientTransa
 class ClientState(Enum):
     """States of the INVITE client transaction (RFC 3261 Figure 5)."""
 
+    # members are singletons: hash them by identity (Enum hashes the name in Python,
+    # which the transition tables pay on every lookup)
+    __hash__ = object.__hash__
+
     CALLING = "Calling"
     PROCEEDING = "Proceeding"
     COMPLETED = "Completed"
@@ -40,6 +44,10 @@ class ClientState(Enum):
 
 class ClientInput(Enum):
     """What can happen to an INVITE client transaction."""
+
+    # members are singletons: hash them by identity (Enum hashes the name in Python,
+    # which the transition tables pay on every lookup)
+    __hash__ = object.__hash__
 
     RECV_1XX = "1xx"
     RECV_2XX = "2xx"

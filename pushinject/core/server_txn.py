@@ -27,6 +27,10 @@ __all__ = ["ServerState", "ServerInput", "TRANSITIONS", "ServerTransaction"]
 class ServerState(Enum):
     """States of the INVITE server transaction (RFC 3261 Figure 7)."""
 
+    # members are singletons: hash them by identity (Enum hashes the name in Python,
+    # which the transition tables pay on every lookup)
+    __hash__ = object.__hash__
+
     PROCEEDING = "Proceeding"
     COMPLETED = "Completed"
     CONFIRMED = "Confirmed"
@@ -35,6 +39,10 @@ class ServerState(Enum):
 
 class ServerInput(Enum):
     """What can happen to an INVITE server transaction."""
+
+    # members are singletons: hash them by identity (Enum hashes the name in Python,
+    # which the transition tables pay on every lookup)
+    __hash__ = object.__hash__
 
     RECV_INVITE = "INVITE"
     RECV_ACK = "ACK"
