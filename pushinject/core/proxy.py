@@ -122,6 +122,8 @@ class Proxy:
         self._clients: dict[str, ResponseContext] = {}
         self._by_txn: dict[TxnId, ResponseContext] = {}
         self._tsilo: dict[str, list[TxnId]] = {}
+        #: the tsilo keys each transaction is stored under, so retiring it scans no others
+        self._tsilo_keys: dict[TxnId, list[str]] = {}
         self._timers = TimerQueue()
         self._labels = itertools.count(1)
         self._retired: list[CallSummary] = []
@@ -255,7 +257,7 @@ class Proxy:
         self._servers.pop(ctx.server_key, None)
         for branch in ctx.client_index:
             self._clients.pop(branch, None)
-        for key in [k for k, ids in self._tsilo.items() if ctx.txn_id in ids]:
+        for key in self._tsilo_keys.pop(ctx.txn_id, ()):
             self._tsilo[key].remove(ctx.txn_id)
             if not self._tsilo[key]:
                 del self._tsilo[key]
@@ -375,9 +377,11 @@ class Proxy:
 
     def ts_store(self, ctx: ResponseContext, uri: str) -> None:
         """Store `ctx` under the key of `uri` (R62)."""
-        stored = self._tsilo.setdefault(self._ts_key(uri), [])
+        key = self._ts_key(uri)
+        stored = self._tsilo.setdefault(key, [])
         if ctx.txn_id not in stored:
             stored.append(ctx.txn_id)
+            self._tsilo_keys.setdefault(ctx.txn_id, []).append(key)
 
     def tsilo_records(self) -> dict[str, list[TxnId]]:
         return {k: list(v) for k, v in sorted(self._tsilo.items())}
