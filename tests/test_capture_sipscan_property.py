@@ -42,8 +42,8 @@ def values(draw: st.DrawFn, name: str) -> str:
 
 @st.composite
 def messages(draw: st.DrawFn, odd: bool = True) -> bytes:
-    start = draw(st.sampled_from(["INVITE sip:b@x SIP/2.0", "SIP/2.0 180 Ringing",
-                                  "SIP/2.0 2x0 Odd"]))
+    start = draw(st.sampled_from(["INVITE sip:b@x SIP/2.0", "SIP/2.0 180 Ringing"]
+                                 + (["SIP/2.0 2x0 Odd", "SIP/2.0 20", "NOSPACE"] if odd else [])))
     lines = [start]
     for _ in range(draw(st.integers(0, 9))):
         name = draw(st.sampled_from([*NAMES, "Contact", "Max-Forwards"]))

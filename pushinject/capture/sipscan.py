@@ -68,15 +68,30 @@ def find_start(data: bytes) -> int:
     skip = 0
     if data[0] in (13, 10):
         skip = len(data) - len(data.lstrip(b"\r\n"))
-    m = _START.match(data, skip)
-    if m is not None:
-        if data[skip : skip + 8] == b"SIP/2.0 ":
-            return skip
-        method = data[skip : data.index(b" ", skip)]
-        if method in _KNOWN or not any(method.endswith(k) for k in _KNOWN):
-            return skip
+    line = data[skip : data.find(b"\n", skip) + 1]
+    if line in _STARTS or _start_line(line):
+        return skip
     j = _JUNK.search(data, skip, skip + _LOOK)
     return j.start() if j is not None else -1
+
+
+#: lines recently found to be start lines (bounded; captures repeat them)
+_STARTS: set[bytes] = set()
+
+
+def _start_line(line: bytes) -> bool:
+    """Whether `line` (up to and with its LF) is a request or status line and not junk glued to
+    a known method (RFC 3261 §7.1, §7.2); remembered in `_STARTS` when it is."""
+    if _START.match(line) is None:
+        return False
+    if line[:8] != b"SIP/2.0 ":
+        method = line[: line.index(b" ")]
+        if method not in _KNOWN and any(method.endswith(k) for k in _KNOWN):
+            return False
+    if len(_STARTS) >= 4096:
+        _STARTS.clear()
+    _STARTS.add(line)
+    return True
 
 
 #: header names read by `scan` -> slot (lower case, canonical spelling, and the compact forms of
@@ -136,11 +151,16 @@ def scan(data: bytes) -> Fields:
     found = dict(reversed(_USUAL.findall(text)))  # the first of each name wins
     if "" in found or "\r" in "".join(found.values()):
         return _scan_general(data)
+    space = text.find(" ")  # within the header block, whose final CRLF has none
     if text[:8] == "SIP/2.0 ":
+        if len(text) < 13:  # the status code would run into the final CRLF
+            return _scan_general(data)
         code = text[8:11]
         method, status = None, int(code) if code.isdigit() else None
+    elif space < 0:
+        return _scan_general(data)
     else:
-        method, status = text[: text.find(" ")], None
+        method, status = text[:space], None
     get = found.get
     cseq_value, via, from_, to = get("CSeq"), get("Via"), get("From"), get("To")
     # each read is remembered, a None value (header absent) too

@@ -13,6 +13,7 @@ import gc
 import json
 import sys
 from collections.abc import Iterator
+from itertools import islice
 
 HELP = "list the SIP messages of a pcap/pcapng capture and count every frame"
 
@@ -52,14 +53,10 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     write = out.write
     dumps = json.dumps
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= 2000:
-            batch.append("")
-            write("\n".join(batch))
-            batch.clear()
-    if batch:
+    while True:  # one write per 2000 lines
+        batch = list(islice(lines, 2000))
+        if not batch:
+            break
         batch.append("")
         write("\n".join(batch))
     summary = decoder.summary
