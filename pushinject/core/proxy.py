@@ -34,7 +34,8 @@ from pushinject.core.events import Received, TransportFailed
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
-    forwarded_request, response_destination, top_via, uri_address, via_value, with_received,
+    forwarded_request, response_destination, top_via, top_via_text, uri_address, via_value,
+    with_received,
 )
 from pushinject.core.script_api import ScriptContext
 from pushinject.core.server_txn import TRANSITIONS as SERVER_TRANSITIONS
@@ -42,7 +43,7 @@ from pushinject.core.server_txn import ServerInput, ServerTransaction
 from pushinject.core.subscriptions import Subscriptions
 from pushinject.core.timers import TimerQueue, TimerValues
 from pushinject.core.types import Dedup, Selection
-from pushinject.sip import make_response, parse_uri
+from pushinject.sip import make_response, parse_uri, parse_via
 
 if TYPE_CHECKING:
     from pushinject.core.actions import Action
@@ -120,6 +121,10 @@ class Proxy:
         self._context_config = config.context_config()
         self._servers: dict[tuple[str, str, int | None], ResponseContext] = {}
         self._clients: dict[str, ResponseContext] = {}
+        #: the Via text the proxy put on top of each live branch's request -> that Via parsed
+        #: (None until a response brings it back): every response on the branch, and on its
+        #: CANCEL, carries it on top again
+        self._own_vias: dict[str, Via | None] = {}
         self._by_txn: dict[TxnId, ResponseContext] = {}
         self._tsilo: dict[str, list[TxnId]] = {}
         #: the tsilo keys each transaction is stored under, so retiring it scans no others
@@ -177,7 +182,12 @@ class Proxy:
         return sc.actions
 
     def _response(self, response: Response, now: float) -> list[Action]:
-        via = top_via(response)
+        text = top_via_text(response)
+        via = self._own_vias.get(text)
+        if via is None:
+            via = parse_via(text)
+            if text in self._own_vias:
+                self._own_vias[text] = via
         if not self._is_me(via.host, via.port):
             return [Log(text=f"dropped a response whose top Via is not ours: {via}")]
         branch = str(via.branch)
@@ -257,6 +267,9 @@ class Proxy:
         self._servers.pop(ctx.server_key, None)
         for branch in ctx.client_index:
             self._clients.pop(branch, None)
+        for sent in ctx.branches:
+            if sent.request is not None:
+                self._own_vias.pop(sent.request.headers[0][1], None)
         for key in self._tsilo_keys.pop(ctx.txn_id, ()):
             self._tsilo[key].remove(ctx.txn_id)
             if not self._tsilo[key]:
@@ -322,8 +335,9 @@ class Proxy:
         transport = str(uri.params.get("transport") or "udp").lower()
         branch, actions = ctx.fork(uri, destination, now, routes=routes, injected=injected,
                                    binding=binding, reliable=transport in _RELIABLE)
-        assert branch.txn is not None
+        assert branch.txn is not None and branch.request is not None
         self._clients[branch.txn.branch] = ctx
+        self._own_vias[branch.request.headers[0][1]] = None  # the Via `ctx.fork` put on top
         return self.track(ctx, actions)
 
     def fork_binding(self, ctx: ResponseContext, binding: Binding, now: float, *,
