@@ -116,14 +116,13 @@ def _json_line(frame: int, time: float, source: str, destination: str, transport
                f: Fields) -> str:
     """One message's JSON object on one line; `source` and `destination` are JSON already."""
     esc = encode_basestring_ascii
-    method, call_id, branch = f.method, f.call_id, f.branch
-    cseq = None if f.cseq_number is None else f"{f.cseq_number} {f.cseq_method}"
-    from_tag, to_tag = f.from_tag, f.to_tag
+    method, status, call_id, number, cseq_method, branch, from_tag, to_tag, _ = f
+    cseq = None if number is None else f"{number} {cseq_method}"
     return (
         f'{{"frame": {frame}, "time": {time!r}, "source": {source}, '
         f'"destination": {destination}, "transport": "{transport}", '
         f'"method": {"null" if method is None else esc(method)}, '
-        f'"status": {"null" if f.status is None else f.status}, '
+        f'"status": {"null" if status is None else status}, '
         f'"call_id": {"null" if call_id is None else esc(call_id)}, '
         f'"cseq": {"null" if cseq is None else esc(cseq)}, '
         f'"branch": {"null" if branch is None else esc(branch)}, '

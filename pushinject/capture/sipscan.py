@@ -114,7 +114,8 @@ _BRANCH = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
 _TAG = re.compile(r";[ \t]*tag[ \t]*=[ \t]*([^;, \t>]+)", re.I)
 _HEADER = re.compile(r"\n(" + _NAMES + r")[ \t]*:[ \t]*([^\r\n]*)")
 #: the common case in one pass over the header block and its final CRLF: canonical names, the
-#: value up to the last CR of its line (`scan` checks that it holds no other CR). Any other
+#: value up to the last CR of its line (`scan` reads it up to its first CR, as the general reading
+#: does). Any other
 #: spelling of a name read here (compact form, other case, space before the colon, no CR on its
 #: line) and a folded line come back as `("", "")`, so `scan` leaves the message to the general
 #: reading
@@ -149,7 +150,7 @@ def scan(data: bytes) -> Fields:
         return _scan_general(data)
     text = data[: end + 2].decode("utf-8", "replace")
     found = dict(reversed(_USUAL.findall(text)))  # the first of each name wins
-    if "" in found or "\r" in "".join(found.values()):
+    if "" in found:
         return _scan_general(data)
     space = text.find(" ")  # within the header block, whose final CRLF has none
     if text[:8] == "SIP/2.0 ":
@@ -182,8 +183,10 @@ def scan(data: bytes) -> Fields:
             declared = _remember(_LENGTHS, _length, value)
         length_ok = declared is not None and declared <= len(data) - end - 4
     value = get("Call-ID")
+    if value is not None:
+        value = value.partition("\r")[0].rstrip(" \t")
     return _new(Fields, (  # the NamedTuple built without its Python-level __new__
-        method, status, None if value is None else value.rstrip(" \t"), cseq[0], cseq[1],
+        method, status, value, cseq[0], cseq[1],
         branch, from_tag, to_tag, length_ok,
     ))
 
@@ -206,7 +209,7 @@ def _remember(memo: dict[str | None, Any], read: Any, value: str) -> Any:
         memo.clear()
         if none is not _UNREAD:
             memo[None] = none
-    result = memo[value] = read(value)
+    result = memo[value] = read(value.partition("\r")[0])  # a bare CR ends a value
     return result
 
 
