@@ -7,9 +7,13 @@ Recognition is by content only, on any port: a request line `Method SP Request-U
 
 `scan(data)` reads the listing fields (method or status, Call-ID, CSeq, top Via branch, From and
 To tags, whether Content-Length matches the body) without building a message, so the decoder can
-list millions of messages quickly; `fields_of(message)` reads the same fields from a message
-parsed by `pushinject.sip.parse_message`, and tests check that both agree on every message of
-the corpus. Folded header lines (§7.3.1) and compact forms (§7.3.3) are understood by both.
+list millions of messages quickly: canonical header names on CRLF lines are read in one regular
+expression pass, with what was read from recently seen Via, From, To, CSeq and Content-Length
+values remembered (bounded), and any other message (folding, compact forms, other letter case,
+bare LF) goes to the general reading, which a property test holds equal. `fields_of(message)`
+reads the same fields from a message parsed by `pushinject.sip.parse_message`, and tests check
+that both agree on every message of the corpus. Folded header lines (§7.3.1) and compact forms
+(§7.3.3) are understood by both.
 """
 
 from __future__ import annotations
@@ -203,7 +207,8 @@ _UNREAD = object()
 
 
 def _remember(memo: dict[str | None, Any], read: Any, value: str) -> Any:
-    """`read(value)`, kept in `memo` (emptied when full, so memory stays bounded)."""
+    """`read` of `value` up to its first CR, kept in `memo` (emptied when full, so memory stays
+    bounded)."""
     if len(memo) >= _REMEMBER:
         none = memo.get(None, _UNREAD)
         memo.clear()
