@@ -450,7 +450,8 @@ class ResponseContext:
     def get_timer(self) -> float | None:
         """The earliest deadline of the server transaction, the lifetime cap, the branches'
         FR timers and their transactions (one pass, no list built: it runs after every input)."""
-        best = self.server.get_timer()
+        # a transaction's deadline is its timers' earliest (`get_timer` of each transaction)
+        best = self.server.timers.earliest()
         at = self.lifetime_at
         if at is not None and (best is None or at < best):
             best = at
@@ -460,12 +461,12 @@ class ResponseContext:
                 best = at
             txn = branch.txn
             if txn is not None:
-                at = txn.get_timer()
+                at = txn.timers.earliest()
                 if at is not None and (best is None or at < best):
                     best = at
             cancel = branch.cancel_txn
             if cancel is not None:
-                at = cancel.get_timer()
+                at = cancel.timers.earliest()
                 if at is not None and (best is None or at < best):
                     best = at
         return best

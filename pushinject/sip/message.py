@@ -178,12 +178,18 @@ class Message:
     @property
     def call_id(self) -> str:
         """Call-ID (RFC 3261 §20.8)."""
-        return self._required("Call-ID")
+        value = self.get("Call-ID")
+        if value is None:
+            raise SIPParseError("the message has no Call-ID header")
+        return value
 
     @property
     def cseq(self) -> CSeq:
         """CSeq (RFC 3261 §20.16)."""
-        return self._cached("cseq", lambda: parse_cseq(self._required("CSeq")))
+        cseq: CSeq | None = self._cache.get("cseq")
+        if cseq is None:
+            cseq = self._cache["cseq"] = parse_cseq(self._required("CSeq"))
+        return cseq
 
     def _vias(self) -> list[Via]:
         if self._strict:
@@ -250,10 +256,12 @@ class Message:
         ))
 
     def _name_addrs(self, name: str) -> list[NameAddr]:
-        strict = self._strict
-        return list(self._cached(
-            name.lower(), lambda: [parse_name_addr(v, strict) for v in self.get_all(name)]
-        ))
+        key = name.lower()
+        values: list[NameAddr] | None = self._cache.get(key)
+        if values is None:
+            strict = self._strict
+            values = self._cache[key] = [parse_name_addr(v, strict) for v in self.get_all(name)]
+        return list(values)
 
     @property
     def routes(self) -> list[NameAddr]:
