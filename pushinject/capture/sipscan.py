@@ -156,15 +156,15 @@ def scan(data: bytes) -> Fields:
     found = dict(reversed(_USUAL.findall(text)))  # the first of each name wins
     if "" in found:
         return _scan_general(data)
-    space = text.find(" ")  # within the header block, whose final CRLF has none
     if text[:8] == "SIP/2.0 ":
         if len(text) < 13:  # the status code would run into the final CRLF
             return _scan_general(data)
         code = text[8:11]
         method, status = None, int(code) if code.isdigit() else None
-    elif space < 0:
-        return _scan_general(data)
     else:
+        space = text.find(" ")  # within the header block, whose final CRLF has none
+        if space < 0:
+            return _scan_general(data)
         method, status = text[:space], None
     get = found.get
     cseq_value, via, from_, to = get("CSeq"), get("Via"), get("From"), get("To")
@@ -188,7 +188,9 @@ def scan(data: bytes) -> Fields:
         length_ok = declared is not None and declared <= len(data) - end - 4
     value = get("Call-ID")
     if value is not None:
-        value = value.partition("\r")[0].rstrip(" \t")
+        if "\r" in value:  # a bare CR ends it
+            value = value[: value.index("\r")]
+        value = value.rstrip(" \t")
     return _new(Fields, (  # the NamedTuple built without its Python-level __new__
         method, status, value, cseq[0], cseq[1],
         branch, from_tag, to_tag, length_ok,
