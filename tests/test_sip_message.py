@@ -171,3 +171,24 @@ def test_header_injection_is_refused_rfc3261_s7_3() -> None:
     with pytest.raises(LocalProtocolError):
         make_request("OPTIONS", "sip:a@b", via="SIP/2.0/UDP h\r\n", from_="<sip:a@b>",
                      to="<sip:a@b>", call_id="c", cseq=1)
+
+
+def test_header_index_keeps_lists_only_for_repeated_headers_rfc3261_s7_3() -> None:
+    """RFC 3261 §7.3: a header may be written on several lines; the index keeps a list of
+    positions only for those, a single position for the others (and both read the same)."""
+    from pushinject.sip.message import _index_of, index_positions
+
+    msg = parse_message(b"OPTIONS sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1"
+                        b"\r\nv: SIP/2.0/UDP b;branch=z9hG4bK2\r\nTo: <sip:bob@example.com>\r\n"
+                        b"From: <sip:a@example.com>;tag=1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n"
+                        b"VIA: SIP/2.0/UDP c;branch=z9hG4bK3\r\nl: 0\r\n\r\n")
+    index = _index_of(msg.headers)
+    assert index == msg._index
+    assert index == {"via": [0, 1, 6], "to": 2, "from": 3, "call-id": 4, "cseq": 5,
+                     "content-length": 7}
+    assert index_positions(index, "via") == [0, 1, 6]
+    assert index_positions(index, "to") == (2,)
+    assert index_positions(index, "route") == ()
+    assert [v.branch for v in msg.vias] == ["z9hG4bK1", "z9hG4bK2", "z9hG4bK3"]
+    assert msg.get("v") == "SIP/2.0/UDP a;branch=z9hG4bK1" and msg.get("Route") is None
+    assert msg.content_length == 0 and msg.cseq.number == 1

@@ -22,7 +22,9 @@ from pushinject.sip.values import (
     parse_cseq, parse_feature_cap, parse_int, parse_name_addr, parse_reason, parse_via,
 )
 
-__all__ = ["Message", "Request", "Response", "SIP_VERSION", "checked_header"]
+__all__ = [
+    "Message", "Request", "Response", "SIP_VERSION", "checked_header", "Index", "index_positions",
+]
 
 SIP_VERSION = "SIP/2.0"
 _M = TypeVar("_M", bound="Message")
@@ -37,18 +39,36 @@ _KEY = KEY_CACHE.get
 _NO_POSITIONS: tuple[int, ...] = ()
 
 
-def _index_of(headers: Headers) -> dict[str, list[int]]:
-    """Header key -> positions of its lines, in wire order."""
-    index: dict[str, list[int]] = {}
+#: a header index: lookup key -> the position of its line, or the list of positions (in wire
+#: order) of a header written on several lines (most are written once: no list for those)
+Index = dict[str, "int | list[int]"]
+
+
+def _index_of(headers: Headers) -> Index:
+    """Header key -> position of its line (an int), or positions of its lines in wire order
+    (a list) when it has several."""
+    index: Index = {}
     get = index.get
     for i, (name, _) in enumerate(headers):
         key = _KEY(name) or header_key(name)
         positions = get(key)
         if positions is None:
-            index[key] = [i]
+            index[key] = i
+        elif type(positions) is int:
+            index[key] = [positions, i]
         else:
             positions.append(i)
     return index
+
+
+def index_positions(index: Index, key: str) -> Sequence[int]:
+    """The positions an index holds for a lookup key, in wire order (empty when absent)."""
+    positions = index.get(key)
+    if positions is None:
+        return _NO_POSITIONS
+    if type(positions) is int:
+        return (positions,)
+    return positions
 
 
 def _cache_without(cache: dict[str, Any], key: str) -> dict[str, Any]:
@@ -99,7 +119,7 @@ class Message:
         defects: Iterable[str] = (),
         *,
         strict: bool = True,
-        _index: dict[str, list[int]] | None = None,
+        _index: Index | None = None,
         _cache: dict[str, Any] | None = None,
     ) -> None:
         # read-only properties over private slots: a message never changes once built.
@@ -137,7 +157,7 @@ class Message:
         index = self._index
         if index is None:
             index = self._index = _index_of(self._headers)
-        return index.get(_KEY(name) or header_key(name), _NO_POSITIONS)
+        return index_positions(index, _KEY(name) or header_key(name))
 
     def get(self, name: str) -> str | None:
         """The first value of a header (any case, compact forms accepted), or None.
@@ -148,7 +168,9 @@ class Message:
         if index is None:
             index = self._index = _index_of(self._headers)
         pos = index.get(_KEY(name) or header_key(name))
-        return self._headers[pos[0]][1] if pos else None
+        if pos is None:
+            return None
+        return self._headers[pos if type(pos) is int else pos[0]][1]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a header, comma-split where its grammar allows (RFC 3261 §7.3.1)."""
@@ -457,7 +479,7 @@ class Request(Message):
         *,
         version: str = SIP_VERSION,
         strict: bool = True,
-        _index: dict[str, list[int]] | None = None,
+        _index: Index | None = None,
         _cache: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(headers, body, defects, strict=strict, _index=_index, _cache=_cache)
@@ -514,7 +536,7 @@ class Response(Message):
         *,
         version: str = SIP_VERSION,
         strict: bool = True,
-        _index: dict[str, list[int]] | None = None,
+        _index: Index | None = None,
         _cache: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(headers, body, defects, strict=strict, _index=_index, _cache=_cache)

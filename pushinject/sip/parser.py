@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pushinject.sip.abnf import SIP_VERSION, TOKEN
 from pushinject.sip.errors import SIPParseError
 from pushinject.sip.headers import COMMA_LISTS, KEY_CACHE, SINGLE_VALUED, header_key, split_commas
-from pushinject.sip.message import Request, Response
+from pushinject.sip.message import Index, Request, Response
 from pushinject.sip.uri import check_uri
 from pushinject.sip.values import (
     MAX_DELTA_SECONDS, check_contact, check_cseq, check_name_addr, check_via, parse_callid,
@@ -154,16 +154,19 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
         text if first_end < 0 else text[:first_end], faults, start)
     headers, line_of = _header_lines(text, first_end, sep, faults, offset)
 
-    index: dict[str, list[int]] = {}
+    index: Index = {}
     validators = VALIDATORS
     cached_key = KEY_CACHE.get
     for i, (name, value) in enumerate(headers):
         key = cached_key(name) or header_key(name)
         positions = index.get(key)
         if positions is None:
-            index[key] = [i]
+            index[key] = i
         else:
-            positions.append(i)
+            if type(positions) is int:
+                index[key] = [positions, i]
+            else:
+                positions.append(i)
             if key in SINGLE_VALUED:
                 faults(f"{name} appears more than once", offset(line_of[i]))
         check = validators.get(key)
@@ -181,9 +184,9 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
     body = _frame_body(data, body_start, headers, index, faults)
     if is_request:
         method, uri_text, version = first, second, third
-        cseq = index.get("cseq")
+        cseq = _first(index, "cseq")
         uri_text = _check_request(method, uri_text, version, headers, cseq, faults, start,
-                                  offset(line_of[cseq[0]]) if cseq else start)
+                                  start if cseq is None else offset(line_of[cseq]))
         return Request(method, uri_text, headers, body, faults.items, version=version,
                        strict=strict, _index=index)
     if third and not strict:
@@ -255,16 +258,24 @@ def _header_lines(
     return headers, line_of
 
 
+def _first(index: Index, key: str) -> int | None:
+    """The position of the first line of a header in a header index, or None."""
+    positions = index.get(key)
+    if positions is None or type(positions) is int:
+        return positions
+    return positions[0]
+
+
 def _frame_body(
     data: bytes, body_start: int, headers: list[tuple[str, str]],
-    index: dict[str, list[int]], faults: _Faults,
+    index: Index, faults: _Faults,
 ) -> bytes:
     """The body per Content-Length (RFC 3261 §18.3, §20.14)."""
     rest = data[body_start:]
-    positions = index.get("content-length")
-    if not positions:
+    first = _first(index, "content-length")
+    if first is None:
         return rest
-    text = headers[positions[0]][1]
+    text = headers[first][1]
     if not text.isdigit():
         return rest
     length = int(text)
@@ -279,7 +290,7 @@ def _frame_body(
 
 def _check_request(
     method: str, uri_text: str, version: str, headers: list[tuple[str, str]],
-    cseq: list[int] | None, faults: _Faults, at: int, cseq_at: int,
+    cseq: int | None, faults: _Faults, at: int, cseq_at: int,
 ) -> str:
     """Check Request-URI, version and CSeq method (RFC 3261 §7.1, §8.1.1.5, §19.1.1);
     returns the Request-URI text to keep."""
@@ -295,8 +306,8 @@ def _check_request(
         raise SIPParseError(f"bad Request-URI: {exc.reason}", uri_at) from None
     if has_headers:
         faults("the Request-URI carries URI headers (RFC 3261 §19.1.1 forbids them)", uri_at)
-    if cseq:
-        parts = headers[cseq[0]][1].split()
+    if cseq is not None:
+        parts = headers[cseq][1].split()
         if len(parts) == 2 and parts[1] != method:
             faults(f"CSeq method {parts[1]} differs from the request method {method}", cseq_at)
     return uri_text
