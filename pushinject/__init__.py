@@ -3,11 +3,7 @@ branch injection (RFC 3261 §16 forking with late branches, RFC 8599 push)."""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("pushinject")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+#: the package version (pyproject.toml reads it from here)
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

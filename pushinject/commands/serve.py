@@ -9,7 +9,6 @@ otherwise it runs until interrupted. Logs (the script's `xlog`, pushes) go to st
 from __future__ import annotations
 
 import argparse
-import asyncio
 import socket
 import sys
 
@@ -35,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     from pushinject.core.ids import RandomIds
     from pushinject.live.endpoint import LiveClock
     from pushinject.live.proxy_shell import ProxyShell
@@ -74,4 +75,6 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
     return asyncio.run(_serve(args))
