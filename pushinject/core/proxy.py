@@ -368,7 +368,10 @@ class Proxy:
         route with the transaction id of its subscription (R19, R21)."""
         out: list[Action] = []
         for note in self.subscriptions.publish(event, now):
-            out += self._notify(note.subscription, dict(note.params), event, now)
+            # each notification has its own parameters, made for it and read by no one else:
+            # they become the route's AVPs without another copy
+            params: Any = note.params
+            out += self._notify(note.subscription, params, event, now)
         return out
 
     def _notify(self, sub: Any, params: dict[str, str], event: ContactEvent | None,

@@ -361,9 +361,12 @@ class Subscriptions:
 
     def get_timer(self) -> float | None:
         """The earliest instant a subscription must be removed at, or None (R19)."""
-        pending = [s.removal_at for s in self._expired]
-        upcoming = self._subs.next_removal()
-        return min(pending + ([] if upcoming is None else [upcoming]), default=None)
+        best = self._subs.next_removal()
+        for sub in self._expired:  # usually none: removed by an event since the last pass
+            at = sub.removal_at
+            if best is None or at < best:
+                best = at
+        return best
 
     def handle_timer(self, now: float) -> list[Subscription]:
         """Remove and return every subscription with ``now > created + timeout`` (R19, R20),
