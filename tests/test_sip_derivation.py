@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_sip_properties import messages
 
-from pushinject.sip import Message, Request, SIPParseError, parse_message
+from pushinject.sip import Message, Request, SIPParseError, make_response, parse_message
+from pushinject.sip.message import _index_of
 
 _OPERATIONS = st.lists(st.sampled_from([
     ("prepend", "Via", "SIP/2.0/UDP p.example:5060;branch=z9hG4bKp1"),
@@ -103,3 +104,37 @@ def test_prepending_a_via_drops_only_the_via_values() -> None:
     assert [v.branch for v in out.vias] == ["z9hG4bK2", "z9hG4bK1"]
     assert out.top_via.branch == "z9hG4bK2"
     assert out.without_top_via().top_via.branch == "z9hG4bK1"
+
+
+_EXTRA = st.lists(st.sampled_from([
+    ("Contact", "<sip:x@192.0.2.7>"), ("Via", "SIP/2.0/UDP late.example"), ("Expires", "60"),
+    ("m", "<sip:y@192.0.2.8>"), ("X-Note", "a"), ("From", "<sip:z@example.com>"),
+]), max_size=4)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages(), st.sampled_from([100, 180, 200, 487]), _EXTRA, st.booleans())
+def test_response_index_is_the_one_its_headers_give(data: bytes, status: int,
+                                                    extra: list[tuple[str, str]],
+                                                    body: bool) -> None:
+    """RFC 3261 §8.2.6: `make_response` writes the header index from the order it copies the
+    request's Via, From, To, Call-ID and CSeq in; it equals the index read from its headers,
+    and every value reads as in a fresh parse of the response."""
+    try:
+        msg = parse_message(data)
+    except SIPParseError:
+        return
+    assume(isinstance(msg, Request))
+    assert isinstance(msg, Request)
+    try:
+        resp = make_response(msg, status, to_tag="t9", extra=extra,
+                             body=b"v=0\r\n" if body else b"",
+                             content_type="application/sdp" if body else None)
+    except SIPParseError:
+        assume(False)
+    assert resp._index == _index_of(resp.headers)
+    try:
+        fresh = parse_message(bytes(resp))
+    except SIPParseError:
+        assume(False)
+    assert _read(resp) == _read(fresh)

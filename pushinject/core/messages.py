@@ -129,16 +129,17 @@ def forwarded_request(
     headers: list[tuple[str, str]] = [("Via", via)]
     routes_done = not routes
     mf_done = False
-    for name, value in request.headers:
+    for line in request.headers:  # unchanged lines are shared with the request, not copied
+        name = line[0]
         key = _KEY(name) or header_key(name)
         if key == "max-forwards":
             if mf_done:
                 continue
-            value, mf_done = str(70 if mf is None else mf - 1), True
+            line, mf_done = (name, str(70 if mf is None else mf - 1)), True
         elif key == "route" and not routes_done:
             headers += [("Route", r) for r in routes]
             routes_done = True
-        headers.append((name, value))
+        headers.append(line)
     if not routes_done:
         headers += [("Route", r) for r in routes]
     if not mf_done:
