@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from test_sip_properties import messages
 
 from pushinject.sip import Message, Request, SIPParseError, make_response, parse_message
-from pushinject.sip.message import _index_of
+from pushinject.sip.headers import header_key
 
 _OPERATIONS = st.lists(st.sampled_from([
     ("prepend", "Via", "SIP/2.0/UDP p.example:5060;branch=z9hG4bKp1"),
@@ -114,12 +114,10 @@ _EXTRA = st.lists(st.sampled_from([
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages(), st.sampled_from([100, 180, 200, 487]), _EXTRA, st.booleans())
-def test_response_index_is_the_one_its_headers_give(data: bytes, status: int,
-                                                    extra: list[tuple[str, str]],
-                                                    body: bool) -> None:
-    """RFC 3261 §8.2.6: `make_response` writes the header index from the order it copies the
-    request's Via, From, To, Call-ID and CSeq in; it equals the index read from its headers,
-    and every value reads as in a fresh parse of the response."""
+def test_response_reads_as_its_fresh_parse(data: bytes, status: int,
+                                           extra: list[tuple[str, str]], body: bool) -> None:
+    """RFC 3261 §8.2.6: `make_response` copies the request's Via lines (all, in order, found
+    through its header index) first; every value of the response reads as in a fresh parse."""
     try:
         msg = parse_message(data)
     except SIPParseError:
@@ -132,7 +130,8 @@ def test_response_index_is_the_one_its_headers_give(data: bytes, status: int,
                              content_type="application/sdp" if body else None)
     except SIPParseError:
         assume(False)
-    assert resp._index == _index_of(resp.headers)
+    vias = tuple(line for line in msg.headers if header_key(line[0]) == "via")
+    assert resp.headers[:len(vias)] == vias
     try:
         fresh = parse_message(bytes(resp))
     except SIPParseError:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pushinject.sip.message import (
-    _GOOD_NAMES, Index, Request, Response, _index_more, checked_header,
-)
+from pushinject.sip.message import _GOOD_NAMES, Request, Response, checked_header
 from pushinject.sip.uri import URI
 from pushinject.sip.values import NameAddr, Via
 
@@ -143,10 +141,5 @@ def make_response(
     for name, value in headers:
         if name not in _GOOD_NAMES or "\r" in value or "\n" in value:
             checked_header(name, value)
-    # the header index follows from the order the lines were just written in, as the parser
-    # gives its own (the Via lines first, then From, To, Call-ID and CSeq)
-    n = len(vias)
-    index: Index = {"via": 0 if n == 1 else list(range(n))} if n else {}
-    index["from"], index["to"], index["call-id"], index["cseq"] = n, n + 1, n + 2, n + 3
     return Response(status, reason if reason is not None else reason_phrase(status),
-                    tuple(headers), body, _index=_index_more(index, headers, n + 4))
+                    tuple(headers), body)

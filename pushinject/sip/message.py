@@ -47,14 +47,9 @@ Index = dict[str, "int | list[int]"]
 def _index_of(headers: Headers) -> Index:
     """Header key -> position of its line (an int), or positions of its lines in wire order
     (a list) when it has several."""
-    return _index_more({}, headers, 0)
-
-
-def _index_more(index: Index, headers: Sequence[tuple[str, str]], start: int) -> Index:
-    """`index` (of the lines before `start`) completed with the lines from `start` on."""
+    index: Index = {}
     get = index.get
-    for i in range(start, len(headers)):
-        name = headers[i][0]
+    for i, (name, _) in enumerate(headers):
         key = _KEY(name) or header_key(name)
         positions = get(key)
         if positions is None:
