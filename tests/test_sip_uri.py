@@ -119,5 +119,5 @@ def test_equality_ignores_escapes_host_case_and_parameter_order_rfc3261_s19_1_4(
     assert parse_uri(str(a)) == a and str(parse_uri(str(a))) == str(a)
     other_port = parse_uri(text(user, host, names, False).replace(f"@{host}", f"@{host}:1", 1)
                            if port is None else text(user, host, names, False).replace(
-                               f":{port}", "", 1))
+                               f"@{host}:{port}", f"@{host}", 1))
     assert other_port != a
