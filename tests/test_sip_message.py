@@ -192,3 +192,19 @@ def test_header_index_keeps_lists_only_for_repeated_headers_rfc3261_s7_3() -> No
     assert [v.branch for v in msg.vias] == ["z9hG4bK1", "z9hG4bK2", "z9hG4bK3"]
     assert msg.get("v") == "SIP/2.0/UDP a;branch=z9hG4bK1" and msg.get("Route") is None
     assert msg.content_length == 0 and msg.cseq.number == 1
+
+
+def test_make_response_writes_full_names_and_shares_lines_rfc3261_s8_2_6() -> None:
+    """RFC 3261 §8.2.6: From, To, Call-ID and CSeq are copied under their full names (a
+    compact `f:` becomes `From:`); lines already written so are shared with the request."""
+    req = parse_message(b"INVITE sip:bob@example.com SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bK1"
+                        b"\r\nf: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\n"
+                        b"Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    ok = make_response(req, 200, to_tag="b")
+    assert [n for n, _ in ok.headers] == ["v", "From", "To", "Call-ID", "CSeq", "Content-Length"]
+    assert ok.headers[1] == ("From", "<sip:a@example.com>;tag=1")
+    assert ok.headers[2] == ("To", "<sip:bob@example.com>;tag=b")
+    assert ok.headers[0] is req.headers[0] and ok.headers[3] is req.headers[3]
+    assert ok.headers[4] is req.headers[4]
+    with pytest.raises(SIPParseError):
+        make_response(req.without_header("Call-ID"), 200)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pushinject.sip.message import _GOOD_NAMES, Request, Response, checked_header
 from pushinject.sip.uri import URI
@@ -100,6 +100,19 @@ def make_request(
     return Request(method, uri, [checked_header(n, v) for n, v in headers], body)
 
 
+_NO_BODY = ("Content-Length", "0")
+
+
+def _line(lines: Sequence[tuple[str, str]], positions: Sequence[int], name: str
+          ) -> tuple[str, str]:
+    """`name` with the value of its first line in `lines` ("" when it has none): that line
+    itself when it is written `name`."""
+    if not positions:
+        return (name, "")
+    line = lines[positions[0]]
+    return line if line[0] == name else (name, line[1])
+
+
 def make_response(
     request: Request,
     status: int,
@@ -121,23 +134,26 @@ def make_response(
     >>> resp.status, resp.reason, resp.to.tag, resp.cseq.method, resp.top_via.branch
     (180, 'Ringing', 'b1', 'INVITE', 'z9hG4bK1')
     """
-    get = request.get
-    all_headers = request.headers
-    vias = request._positions("Via")
-    headers: list[tuple[str, str]] = [all_headers[i] for i in vias]
-    to = get("To") or ""
+    # the request's lines are shared, not copied, where they are written as the response
+    # writes them (they are immutable)
+    lines = request.headers
+    positions = request._positions
+    headers: list[tuple[str, str]] = [lines[i] for i in positions("Via")]
+    to = _line(lines, positions("To"), "To")
     if status > 100 and to_tag is not None and request.to.tag is None:
-        to = f"{to};tag={to_tag}"
-    headers += [("From", get("From") or ""), ("To", to),
-                ("Call-ID", request.call_id), ("CSeq", get("CSeq") or "")]
+        to = ("To", f"{to[1]};tag={to_tag}")
+    headers += [_line(lines, positions("From"), "From"), to]
+    _ = request.call_id  # raises SIPParseError when the request has none
+    headers += [_line(lines, positions("Call-ID"), "Call-ID"),
+                _line(lines, positions("CSeq"), "CSeq")]
     if status == 100:
-        timestamp = get("Timestamp")
+        timestamp = request.get("Timestamp")
         if timestamp is not None:
             headers.append(("Timestamp", timestamp))
     headers += extra
     if content_type is not None:
         headers.append(("Content-Type", content_type))
-    headers.append(("Content-Length", str(len(body))))
+    headers.append(_NO_BODY if not body else ("Content-Length", str(len(body))))
     for name, value in headers:
         if name not in _GOOD_NAMES or "\r" in value or "\n" in value:
             checked_header(name, value)
