@@ -23,7 +23,6 @@ whatever their configuration does (an HTTP call, a SIP MESSAGE to a gateway).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +88,7 @@ def _driver(preset: Any, proxy: Address, knobs: Mapping[str, float] | None) -> A
     driver = preset.build(CountingIds("px"), knobs)
     core = driver.proxy
     if (core.config.host, core.config.port) != proxy:
-        core.config = dataclasses.replace(core.config, host=proxy[0], port=proxy[1])
-        core._context_config = core.config.context_config()
+        core.set_address(*proxy)
     return driver
 
 
