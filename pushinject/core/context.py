@@ -451,7 +451,7 @@ class ResponseContext:
         """The earliest deadline of the server transaction, the lifetime cap, the branches'
         FR timers and their transactions (one pass, no list built: it runs after every input)."""
         # a transaction's deadline is its timers' earliest (`get_timer` of each transaction)
-        best = self.server.timers.earliest()
+        best = self.server.timers.next_at
         at = self.lifetime_at
         if at is not None and (best is None or at < best):
             best = at
@@ -461,12 +461,12 @@ class ResponseContext:
                 best = at
             txn = branch.txn
             if txn is not None:
-                at = txn.timers.earliest()
+                at = txn.timers.next_at
                 if at is not None and (best is None or at < best):
                     best = at
             cancel = branch.cancel_txn
             if cancel is not None:
-                at = cancel.timers.earliest()
+                at = cancel.timers.next_at
                 if at is not None and (best is None or at < best):
                     best = at
         return best

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "via_value", "build_ack", "build_cancel", "response_destination", "uri_address",
-    "with_received",
+    "received_via", "with_received",
     "forwarded_request", "top_via", "top_via_text",
 ]
 
@@ -147,17 +147,33 @@ def forwarded_request(
     return Request(request.method, uri, headers, request.body)  # type: ignore[arg-type]
 
 
+def received_via(via: Via, source: Address) -> Via:
+    """`via` marked with where its request really came from: `received` when the host
+    differs (RFC 3261 §18.2.1), `rport` filled in when the client asked (RFC 3581 §4);
+    `via` itself when nothing needs marking.
+
+    >>> v = parse_via("SIP/2.0/UDP a.example;rport;branch=z9hG4bK1")
+    >>> str(received_via(v, ("192.0.2.1", 5070)))
+    'SIP/2.0/UDP a.example;rport=5070;branch=z9hG4bK1;received=192.0.2.1'
+    """
+    params = via.params
+    host_differs = via.host.strip("[]") != source[0]
+    wants_rport = "rport" in params and not params["rport"]
+    if not host_differs and not wants_rport:
+        return via
+    marked = dict(params)
+    if host_differs:
+        marked["received"] = source[0]
+    if wants_rport:
+        marked["rport"] = str(source[1])
+    return via if marked == params else replace(via, params=marked)
+
+
 def with_received(request: Request, source: Address, via: Via | None = None) -> Request:
-    """Mark the top Via with where the request really came from: `received` when the host
-    differs (RFC 3261 §18.2.1), `rport` filled in when the client asked (RFC 3581 §4).
-    `via` is the request's top Via when the caller has already parsed it."""
+    """The request with its top Via marked by `received_via`. `via` is the request's top Via
+    when the caller has already parsed it."""
     via = top_via(request) if via is None else via
-    params = dict(via.params)
-    if via.host.strip("[]") != source[0]:
-        params["received"] = source[0]
-    if "rport" in params and not params["rport"]:
-        params["rport"] = str(source[1])
-    if params == via.params:
+    fixed = received_via(via, source)
+    if fixed is via:
         return request
-    fixed = replace(via, params=params)
     return request.without_top_via().with_header_prepended("Via", str(fixed))

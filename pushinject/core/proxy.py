@@ -34,8 +34,8 @@ from pushinject.core.events import Received, TransportFailed
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
-    forwarded_request, response_destination, top_via, top_via_text, uri_address, via_value,
-    with_received,
+    forwarded_request, received_via, response_destination, top_via, top_via_text, uri_address,
+    via_value,
 )
 from pushinject.core.script_api import ScriptContext
 from pushinject.core.server_txn import TRANSITIONS as SERVER_TRANSITIONS
@@ -121,10 +121,10 @@ class Proxy:
         self._context_config = config.context_config()
         self._servers: dict[tuple[str, str, int | None], ResponseContext] = {}
         self._clients: dict[str, ResponseContext] = {}
-        #: the Via text the proxy put on top of each live branch's request -> that Via parsed
-        #: (None until a response brings it back): every response on the branch, and on its
-        #: CANCEL, carries it on top again
-        self._own_vias: dict[str, Via | None] = {}
+        #: the Via text the proxy put on top of each live branch's request -> its branch id:
+        #: every response on the branch, and on its CANCEL, carries that text on top again,
+        #: so it needs no parsing to be recognised (RFC 3261 §17.1.3)
+        self._own_vias: dict[str, str] = {}
         self._by_txn: dict[TxnId, ResponseContext] = {}
         self._tsilo: dict[str, list[TxnId]] = {}
         #: the tsilo keys each transaction is stored under, so retiring it scans no others
@@ -152,8 +152,12 @@ class Proxy:
         return self._request(message, event.source, event.transport, now)  # type: ignore[arg-type]
 
     def _request(self, msg: Request, source: Address, transport: str, now: float) -> list[Action]:
-        via = top_via(msg)
-        msg = with_received(msg, source, via)
+        via_text = top_via_text(msg)
+        via = parse_via(via_text)
+        marked = received_via(via, source)
+        if marked is not via:
+            via_text = str(marked)
+            msg = msg.without_top_via().with_header_prepended("Via", via_text)
         if msg.method != "ACK" and msg.max_forwards == 0:  # RFC 3261 §16.3 step 3
             response = make_response(msg, 483, to_tag=self.ids.tag())
             return [Send(message=response, destination=self._reply_address(response, source))]
@@ -176,6 +180,7 @@ class Proxy:
             return out + self.track(ctx, ctx.caller_cancel(now))
         sc = ScriptContext(self, now, msg, source, transport)
         sc.via_key = key
+        sc.top_via = (via_text, marked)
         self.script.request_route(sc)
         if sc.ctx is not None:
             return sc.actions + self.track(sc.ctx, [])
@@ -183,14 +188,12 @@ class Proxy:
 
     def _response(self, response: Response, now: float) -> list[Action]:
         text = top_via_text(response)
-        via = self._own_vias.get(text)
-        if via is None:
+        branch = self._own_vias.get(text)
+        if branch is None:  # not a Via of a live branch: check it is ours at all
             via = parse_via(text)
-            if text in self._own_vias:
-                self._own_vias[text] = via
-        if not self._is_me(via.host, via.port):
-            return [Log(text=f"dropped a response whose top Via is not ours: {via}")]
-        branch = str(via.branch)
+            if not self._is_me(via.host, via.port):
+                return [Log(text=f"dropped a response whose top Via is not ours: {via}")]
+            branch = str(via.branch)
         ctx = self._clients.get(branch)
         if ctx is None:
             upstream = response.without_top_via()
@@ -337,7 +340,7 @@ class Proxy:
                                    binding=binding, reliable=transport in _RELIABLE)
         assert branch.txn is not None and branch.request is not None
         self._clients[branch.txn.branch] = ctx
-        self._own_vias[branch.request.headers[0][1]] = None  # the Via `ctx.fork` put on top
+        self._own_vias[branch.request.headers[0][1]] = branch.txn.branch  # `ctx.fork`'s Via
         return self.track(ctx, actions)
 
     def fork_binding(self, ctx: ResponseContext, binding: Binding, now: float, *,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pushinject.core.actions import Log, Push, Send
 from pushinject.core.context import REASON_ELSEWHERE
 from pushinject.core.injection import contact_route, duplicate_reason
-from pushinject.core.messages import response_destination
+from pushinject.core.messages import response_destination, top_via_text
 from pushinject.sip import make_response
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pushinject.core.location import Binding, ContactEvent
     from pushinject.core.proxy import Proxy
     from pushinject.core.types import Address, TxnId
-    from pushinject.sip import Request
+    from pushinject.sip import Request, Via
 
 __all__ = ["Script", "ScriptContext"]
 
@@ -69,6 +69,9 @@ class ScriptContext:
         self.actions: list[Action] = []
         #: the server-transaction key of `msg` when the proxy already computed it
         self.via_key: tuple[str, str, int | None] | None = None
+        #: the top Via of `msg` as the proxy parsed and marked it (received, rport), with its
+        #: text, when known
+        self.top_via: tuple[str, Via] | None = None
 
     # ------------------------------------------------------------ pseudo-variables
     @property
@@ -119,7 +122,13 @@ class ScriptContext:
         return 1
 
     def _reply(self, response: Any) -> None:
-        dst = response_destination(response.vias) or self.source
+        """Send a response to the current request where its top Via says (RFC 3261
+        §18.2.2): the Via the proxy already parsed when the response carries it unchanged."""
+        known = self.top_via
+        if known is not None and top_via_text(response) == known[0]:
+            dst = response_destination((known[1],)) or self.source
+        else:
+            dst = response_destination(response.vias) or self.source
         assert dst is not None
         self.actions.append(Send(message=response, destination=dst))
 

@@ -45,9 +45,6 @@ class TimerValues:
         return max(32.0, 64 * self.t1)
 
 
-_STALE = object()
-
-
 class Timers:
     """Absolute deadlines by name.
 
@@ -56,39 +53,44 @@ class Timers:
     0.5
     >>> t.due(1.0), t.earliest()
     (['A'], 0.5)
-    >>> t.cancel("A"); t.earliest()
-    32.0
+    >>> t.cancel("A"); t.earliest(), t.next_at
+    (32.0, 32.0)
     """
 
-    __slots__ = ("_at", "_earliest")
+    __slots__ = ("_at", "next_at")
 
     def __init__(self) -> None:
         self._at: dict[str, float] = {}
-        #: `earliest()` as last computed; `_STALE` after a change (it is read far more often
-        #: than timers change: after every input, for every transaction of a call)
-        self._earliest: float | None | object = None
+        #: the earliest deadline (None when nothing is armed), kept up to date by every change:
+        #: it is read far more often than timers change (after every input, for every
+        #: transaction of a call), so readers take the attribute instead of calling a method
+        self.next_at: float | None = None
 
     def arm(self, name: str, at: float) -> None:
-        self._at[name] = at
-        self._earliest = _STALE
+        at_ = self._at
+        previous = at_.get(name)
+        at_[name] = at
+        next_at = self.next_at
+        if next_at is None or at < next_at:
+            self.next_at = at
+        elif previous == next_at:  # the earliest moved later: look again
+            self.next_at = min(at_.values())
 
     def cancel(self, *names: str) -> None:
+        at_ = self._at
         for name in names:
-            self._at.pop(name, None)
-        self._earliest = _STALE
+            at_.pop(name, None)
+        self.next_at = min(at_.values()) if at_ else None
 
     def clear(self) -> None:
         self._at.clear()
-        self._earliest = None
+        self.next_at = None
 
     def get(self, name: str) -> float | None:
         return self._at.get(name)
 
     def earliest(self) -> float | None:
-        at = self._earliest
-        if at is _STALE:
-            at = self._earliest = min(self._at.values()) if self._at else None
-        return at  # type: ignore[return-value]
+        return self.next_at
 
     def due(self, now: float) -> list[str]:
         """Names whose deadline is at or before `now`, earliest first (ties by name)."""
@@ -99,10 +101,11 @@ class Timers:
         """Disarm and hand to `handler` each timer due at `now`, earliest first; a timer that an
         earlier handler disarmed is skipped. Returns the handlers' results in order."""
         out: list[R] = []
+        at_ = self._at
         for name in self.due(now):
-            if name in self._at:
-                del self._at[name]
-                self._earliest = _STALE
+            if name in at_:
+                del at_[name]
+                self.next_at = min(at_.values()) if at_ else None
                 out.append(handler(name))
         return out
 
