@@ -426,8 +426,11 @@ class ResponseContext:
 
     def settle(self, now: float) -> list[Action]:
         """R10, R32, R33: once no branch is pending, send the best final response."""
-        if self.final_status is not None or any(self.pending(b) for b in self.branches):
+        if self.final_status is not None:
             return []
+        for branch in self.branches:
+            if self.pending(branch):
+                return []
         done = sorted((b for b in self.branches if b.final_status is not None),
                       key=lambda b: (b.final_at, b.index))
         statuses = [b.final_status for b in done]
@@ -474,7 +477,7 @@ class ResponseContext:
     def handle_timer(self, now: float) -> list[Action]:
         """Fire the transactions' RFC 3261 timers and the branches' FR timers due at `now`."""
         out: list[Action] = []
-        at = self.server.get_timer()
+        at = self.server.timers.next_at
         if at is not None and at <= now:
             out += self.server.handle_timer(now)
         if self.lifetime_at is not None and self.lifetime_at <= now:  # R65 max_inv_lifetime
@@ -483,16 +486,19 @@ class ResponseContext:
                 if self.pending(branch):
                     branch.fr_at = now
         for branch in list(self.branches):
-            if branch.txn is not None:
-                at = branch.txn.get_timer()
+            txn = branch.txn
+            if txn is not None:
+                at = txn.timers.next_at
                 if at is not None and at <= now:
-                    for outcome in branch.txn.handle_timer(now):
+                    for outcome in txn.handle_timer(now):
                         out += self._outcome(branch, outcome, now)
-            if branch.cancel_txn is not None:
-                at = branch.cancel_txn.get_timer()
+            cancel = branch.cancel_txn
+            if cancel is not None:
+                at = cancel.timers.next_at
                 if at is not None and at <= now:
-                    out += branch.cancel_txn.handle_timer(now)
-            if branch.fr_at is not None and branch.fr_at <= now:
+                    out += cancel.handle_timer(now)
+            at = branch.fr_at
+            if at is not None and at <= now:
                 out += self._fr_expired(branch, now)
         return out
 

@@ -9,7 +9,6 @@ RFC 3261 magic cookie `z9hG4bK` (RFC 3261 §8.1.1.7).
 from __future__ import annotations
 
 import secrets
-from collections import Counter
 from typing import Protocol
 
 __all__ = ["MAGIC_COOKIE", "IdSource", "CountingIds", "RandomIds"]
@@ -48,11 +47,12 @@ class CountingIds:
 
     def __init__(self, prefix: str = "pi") -> None:
         self.prefix = prefix
-        self._counts: Counter[str] = Counter()
+        self._counts: dict[str, int] = {}
 
     def _next(self, kind: str) -> int:
-        self._counts[kind] += 1
-        return self._counts[kind]
+        count = self._counts.get(kind, 0) + 1
+        self._counts[kind] = count
+        return count
 
     def branch(self) -> str:
         return f"{MAGIC_COOKIE}-{self.prefix}-{self._next('branch')}"

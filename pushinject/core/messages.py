@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pushinject.sip import Request, SIPParseError, Via, header_key, parse_via, split_commas
+from pushinject.sip import (
+    Request, SIPParseError, Via, header_key, parse_cseq, parse_via, split_commas,
+)
 from pushinject.sip.headers import KEY_CACHE
 
 _KEY = KEY_CACHE.get
@@ -62,18 +64,37 @@ def via_value(host: str, port: int, branch: str, transport: str = "UDP") -> str:
 
 
 def _same_transaction(
-    method: str, request: Request, to: str, extra: list[tuple[str, str]]
+    method: str, request: Request, to: str | None, extra: list[tuple[str, str]]
 ) -> Request:
     """A request of `method` that shares the INVITE's top Via, Request-URI, From, Call-ID, CSeq
-    number and Route set (RFC 3261 §9.1 for CANCEL, §17.1.1.3 for ACK), built in one go."""
+    number and Route set (RFC 3261 §9.1 for CANCEL, §17.1.1.3 for ACK), built in one pass over
+    the INVITE's lines. `to` is the To value (None: the INVITE's own)."""
+    via: str | None = None
+    cseq: str | None = None
     kept: dict[str, list[tuple[str, str]]] = {"route": [], "from": [], "call-id": []}
-    for name, value in request.headers:
+    for line in request.headers:
+        name = line[0]
         key = _KEY(name) or header_key(name)
         if key in kept:
-            kept[key].append((name, value))
-    headers = [("Via", top_via_text(request)), *kept["route"], ("Max-Forwards", "70"),
-               *kept["from"], ("To", to), *kept["call-id"],
-               ("CSeq", f"{request.cseq.number} {method}"), *extra, ("Content-Length", "0")]
+            kept[key].append(line)
+        elif key == "via":
+            if via is None:
+                via = line[1]
+        elif key == "cseq":
+            if cseq is None:
+                cseq = line[1]
+        elif key == "to":
+            if to is None:
+                to = line[1]
+    if via is None:
+        raise SIPParseError("the message has no Via header")
+    if cseq is None:
+        raise SIPParseError("the message has no CSeq header")
+    top = split_commas(via)[0].strip() if "," in via else via.strip()
+    headers = [("Via", top), *kept["route"], ("Max-Forwards", "70"),
+               *kept["from"], ("To", to or ""), *kept["call-id"],
+               ("CSeq", f"{parse_cseq(cseq).number} {method}"), *extra,
+               ("Content-Length", "0")]
     return Request(method, request.uri, headers)
 
 
@@ -87,7 +108,7 @@ def build_cancel(request: Request, reason: str | None = None) -> Request:
     """The CANCEL of a pending INVITE branch (RFC 3261 §9.1), with an optional `Reason`
     header (RFC 3326), e.g. `SIP ;cause=200 ;text="Call completed elsewhere"` (R38)."""
     extra = [("Reason", reason)] if reason is not None else []
-    return _same_transaction("CANCEL", request, request.get("To") or "", extra)
+    return _same_transaction("CANCEL", request, None, extra)
 
 
 def uri_address(host: str, port: int | None, default_port: int = 5060) -> Address:
