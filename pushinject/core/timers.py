@@ -122,12 +122,15 @@ class TimerOwner(Protocol):
 
 
 class TimerQueue:
-    """A heap of (deadline, owner), so that among thousands of owners the due ones are found
-    without scanning them all.
+    """A heap of deadlines, so that among thousands of owners the due ones are found without
+    scanning them all.
 
     Call `schedule(owner)` after anything that may have moved the owner's deadline (it reads
-    `owner.get_timer()`); heap entries that no longer match the last scheduled deadline are
-    skipped. `discard(owner)` forgets an owner.
+    `owner.get_timer()`); `discard(owner)` forgets an owner. Heap entries are `(deadline,
+    sequence number)` pairs; the sequence number of each owner's live entry maps back to it, so
+    entries left behind by a rescheduled or discarded owner are skipped when they come up, and
+    hold no reference to it (a retired owner is freed at once, not when its old deadline comes).
+    Owners due at the same instant come out in the order they were scheduled.
 
     >>> class O:
     ...     def __init__(self, at): self.at = at
@@ -141,28 +144,41 @@ class TimerQueue:
     (True, None)
     """
 
-    __slots__ = ("_heap", "_seq", "_at")
+    __slots__ = ("_heap", "_seq", "_entry", "_owner")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, TimerOwner]] = []
+        self._heap: list[tuple[float, int]] = []
         self._seq = itertools.count()
-        self._at: dict[TimerOwner, float] = {}
+        #: owner -> (deadline, sequence number) of its live heap entry
+        self._entry: dict[TimerOwner, tuple[float, int]] = {}
+        #: sequence number of a live heap entry -> its owner
+        self._owner: dict[int, TimerOwner] = {}
 
     def schedule(self, owner: TimerOwner) -> None:
         at = owner.get_timer()
-        scheduled = self._at
-        if at is None:
-            scheduled.pop(owner, None)
-        elif scheduled.get(owner) != at:
-            scheduled[owner] = at
-            heapq.heappush(self._heap, (at, next(self._seq), owner))
+        entry = self._entry.get(owner)
+        if entry is not None:
+            if entry[0] == at:
+                return
+            del self._owner[entry[1]]
+            if at is None:
+                del self._entry[owner]
+                return
+        elif at is None:
+            return
+        seq = next(self._seq)
+        self._entry[owner] = (at, seq)
+        self._owner[seq] = owner
+        heapq.heappush(self._heap, (at, seq))
 
     def discard(self, owner: TimerOwner) -> None:
-        self._at.pop(owner, None)
+        entry = self._entry.pop(owner, None)
+        if entry is not None:
+            del self._owner[entry[1]]
 
     def _clean(self) -> None:
-        heap, scheduled = self._heap, self._at
-        while heap and scheduled.get(heap[0][2]) != heap[0][0]:
+        heap, owners = self._heap, self._owner
+        while heap and heap[0][1] not in owners:
             heapq.heappop(heap)
 
     def get_timer(self) -> float | None:
@@ -173,18 +189,20 @@ class TimerQueue:
         """Owners whose scheduled deadline is at or before `now`, earliest first; they are
         forgotten until scheduled again."""
         out: list[TimerOwner] = []
-        heap, scheduled = self._heap, self._at
+        heap, owners, entries = self._heap, self._owner, self._entry
         while heap:
-            at, _, owner = heap[0]
-            if scheduled.get(owner) != at:  # stale: the owner was rescheduled or discarded
+            at, seq = heap[0]
+            owner = owners.get(seq)
+            if owner is None:  # left behind: the owner was rescheduled or discarded
                 heapq.heappop(heap)
                 continue
             if at > now:
                 break
             heapq.heappop(heap)
-            del scheduled[owner]
+            del owners[seq]
+            del entries[owner]
             out.append(owner)
         return out
 
     def __len__(self) -> int:
-        return len(self._at)
+        return len(self._entry)
