@@ -64,6 +64,20 @@ def _params(text: str) -> dict[str, str | None]:
     return params
 
 
+def _matched_params(text: str) -> dict[str, str | None]:
+    """`_params` of a text that matched `PARAMS`: without quoted strings and blanks, which
+    alone can hold `;` or `=` or surround them, it is cut at `;` and `=` without the grammar."""
+    params: dict[str, str | None] = {}
+    if not text:
+        return params
+    if '"' in text or " " in text or "\t" in text:
+        return _params(text)
+    for item in text.split(";")[1:]:
+        name, _, value = item.partition("=")
+        params.setdefault(name.lower(), value or None)
+    return params
+
+
 def _int_param(params: dict[str, str | None], name: str) -> int | None:
     value = params.get(name)
     return int(value) if value is not None and value.isdigit() else None
@@ -177,11 +191,12 @@ def parse_via(value: str, strict: bool = True) -> Via:
         if strict or (m := _LENIENT_VIA_RE.fullmatch(value.strip())) is None:
             raise _fail("Via", value)
     name, version, transport, host, port, params = m.groups()
-    via = Via(transport.upper(), host, None if port is None else int(port), _params(params),
-              f"{name.upper()}/{version}")
-    if m.re is _VIA_RE:  # what strict parsing gives too
-        _VIAS.remember(value, via)
-    return via
+    if m.re is not _VIA_RE:  # lenient: the parameters are not known to follow the grammar
+        return Via(transport.upper(), host, None if port is None else int(port),
+                   _params(params), f"{name.upper()}/{version}")
+    via = Via(transport.upper(), host, None if port is None else int(port),
+              _matched_params(params), f"{name.upper()}/{version}")
+    return _VIAS.remember(value, via)  # what strict parsing gives too
 
 
 def _unquote(quoted: str) -> str:
@@ -241,11 +256,11 @@ def _name_addr_parts(value: str, strict: bool) -> tuple[str | None, URI, dict[st
     if m is not None:
         quoted, tokens, uri, params = m.groups()
         display = _unquote(quoted) if quoted is not None else tokens
-        return display, parse_uri(uri), _params(params)
+        return display, parse_uri(uri), _matched_params(params)
     if "<" not in value:
         m = _ADDR_SPEC_RE.fullmatch(value)
         if m is not None:
-            return None, parse_uri(m.group(1)), _params(m.group(2))
+            return None, parse_uri(m.group(1)), _matched_params(m.group(2))
     if strict:
         raise _fail("name-addr", value)
     return _lenient_name_addr(value)
@@ -396,7 +411,7 @@ def check_contact(value: str) -> None:
         return
     params = check_name_addr(value)
     if params and _RANGED_PARAM_RE.search(params):
-        _check_contact_params(_params(params))
+        _check_contact_params(_matched_params(params))
 
 
 #: Contact values parsed under strict rules, by their text (bounded; `pushinject.sip.memo`)
@@ -506,7 +521,7 @@ def parse_reason(value: str) -> Reason:
     m = _REASON_RE.fullmatch(value)
     if m is None:
         raise _fail("Reason", value)
-    return Reason(m.group(1), _params(m.group(2)))
+    return Reason(m.group(1), _matched_params(m.group(2)))
 
 
 @dataclass(frozen=True, init=False)
@@ -545,7 +560,7 @@ def parse_feature_cap(value: str) -> FeatureCap:
     m = _FEATURE_CAP_RE.fullmatch(value)
     if m is None:
         raise _fail("Feature-Caps", value)
-    return FeatureCap(_params(m.group(1)))
+    return FeatureCap(_matched_params(m.group(1)))
 
 
 def parse_int(value: str, limit: int, kind: str) -> int:
