@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pushinject.sip.message import _GOOD_NAMES, Request, Response, checked_header
+from pushinject.sip.message import _GOOD_NAMES, Index, Request, Response, _index_of, checked_header
 from pushinject.sip.uri import URI
 from pushinject.sip.values import NameAddr, Via
 
@@ -103,13 +103,13 @@ def make_request(
 _NO_BODY = ("Content-Length", "0")
 
 
-def _line(lines: Sequence[tuple[str, str]], positions: Sequence[int], name: str
+def _line(lines: Sequence[tuple[str, str]], positions: int | list[int] | None, name: str
           ) -> tuple[str, str]:
     """`name` with the value of its first line in `lines` ("" when it has none): that line
-    itself when it is written `name`."""
-    if not positions:
+    itself when it is written `name`. `positions` is what a header index holds for it."""
+    if positions is None:
         return (name, "")
-    line = lines[positions[0]]
+    line = lines[positions if type(positions) is int else positions[0]]
     return line if line[0] == name else (name, line[1])
 
 
@@ -137,15 +137,22 @@ def make_response(
     # the request's lines are shared, not copied, where they are written as the response
     # writes them (they are immutable)
     lines = request.headers
-    positions = request._positions
-    headers: list[tuple[str, str]] = [lines[i] for i in positions("Via")]
-    to = _line(lines, positions("To"), "To")
+    index = request._header_index()
+    vias = index.get("via")
+    headers: list[tuple[str, str]] = (
+        [] if vias is None else [lines[vias]] if type(vias) is int else [lines[i] for i in vias])
+    to = _line(lines, index.get("to"), "To")
     if status > 100 and to_tag is not None and request.to.tag is None:
         to = ("To", f"{to[1]};tag={to_tag}")
-    headers += [_line(lines, positions("From"), "From"), to]
-    _ = request.call_id  # raises SIPParseError when the request has none
-    headers += [_line(lines, positions("Call-ID"), "Call-ID"),
-                _line(lines, positions("CSeq"), "CSeq")]
+    call_id = index.get("call-id")
+    if call_id is None:
+        _ = request.call_id  # raises SIPParseError
+    headers += (_line(lines, index.get("from"), "From"), to, _line(lines, call_id, "Call-ID"),
+                _line(lines, index.get("cseq"), "CSeq"))
+    # the response's own header index: the keys of the lines so far are known
+    n = len(headers) - 4
+    own: Index = {"via": 0 if n == 1 else list(range(n))} if n else {}
+    own["from"], own["to"], own["call-id"], own["cseq"] = n, n + 1, n + 2, n + 3
     if status == 100:
         timestamp = request.get("Timestamp")
         if timestamp is not None:
@@ -158,4 +165,4 @@ def make_response(
         if name not in _GOOD_NAMES or "\r" in value or "\n" in value:
             checked_header(name, value)
     return Response(status, reason if reason is not None else reason_phrase(status),
-                    tuple(headers), body)
+                    tuple(headers), body, _index=_index_of(headers, own, n + 4))

@@ -44,12 +44,16 @@ _NO_POSITIONS: tuple[int, ...] = ()
 Index = dict[str, "int | list[int]"]
 
 
-def _index_of(headers: Headers) -> Index:
+def _index_of(headers: Sequence[tuple[str, str]], index: Index | None = None, start: int = 0
+              ) -> Index:
     """Header key -> position of its line (an int), or positions of its lines in wire order
-    (a list) when it has several."""
-    index: Index = {}
+    (a list) when it has several; `index` (already holding the lines before `start`) is
+    completed with the lines from `start` on."""
+    if index is None:
+        index = {}
     get = index.get
-    for i, (name, _) in enumerate(headers):
+    for i in range(start, len(headers)):
+        name = headers[i][0]
         key = _KEY(name) or header_key(name)
         positions = get(key)
         if positions is None:
@@ -122,15 +126,21 @@ class Message:
         _index: Index | None = None,
         _cache: dict[str, Any] | None = None,
     ) -> None:
+        self._fill(headers, body, defects, strict, _index, _cache)
+
+    def _fill(self, headers: Iterable[tuple[str, str]], body: bytes, defects: Iterable[str],
+              strict: bool, index: Index | None, cache: dict[str, Any] | None) -> None:
+        """Set what every message holds (the subclasses call it rather than `super().__init__`
+        with keywords, which costs more on each of the many messages a proxy builds)."""
         # read-only properties over private slots: a message never changes once built.
-        # `_index` and `_cache` may come from a message with the same headers (derivations),
+        # `index` and `cache` may come from a message with the same headers (derivations),
         # as they depend on the headers only.
         self._headers = headers if type(headers) is tuple else tuple(headers)
         self._body = body if type(body) is bytes else bytes(body)
         self._defects = defects if type(defects) is tuple else tuple(defects)
         self._strict = strict
-        self._index = _index
-        self._cache: dict[str, Any] = {} if _cache is None else _cache
+        self._index = index
+        self._cache: dict[str, Any] = {} if cache is None else cache
         self._wire: bytes | None = None
 
     # -- the start line (subclasses) -------------------------------------------------------
@@ -153,11 +163,15 @@ class Message:
         """Faults lenient parsing tolerated, in the order found (empty for a clean message)."""
         return list(self._defects)
 
-    def _positions(self, name: str) -> Sequence[int]:
+    def _header_index(self) -> Index:
+        """The header index, built on first use."""
         index = self._index
         if index is None:
             index = self._index = _index_of(self._headers)
-        return index_positions(index, _KEY(name) or header_key(name))
+        return index
+
+    def _positions(self, name: str) -> Sequence[int]:
+        return index_positions(self._header_index(), _KEY(name) or header_key(name))
 
     def get(self, name: str) -> str | None:
         """The first value of a header (any case, compact forms accepted), or None.
@@ -482,7 +496,7 @@ class Request(Message):
         _index: Index | None = None,
         _cache: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(headers, body, defects, strict=strict, _index=_index, _cache=_cache)
+        self._fill(headers, body, defects, strict, _index, _cache)
         self._method = method
         self._uri = uri
         self._version = version
@@ -539,7 +553,7 @@ class Response(Message):
         _index: Index | None = None,
         _cache: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(headers, body, defects, strict=strict, _index=_index, _cache=_cache)
+        self._fill(headers, body, defects, strict, _index, _cache)
         self._status = status
         self._reason = reason
         self._version = version

@@ -15,6 +15,7 @@ from pushinject.sip.abnf import (
     HOST, PORT, URI_HEADERS, URI_PARAMS, URI_PATTERN, URI_PASSWORD, URI_USER,
 )
 from pushinject.sip.errors import SIPParseError
+from pushinject.sip.memo import Memo
 
 __all__ = ["URI", "SipURI", "TelURI", "AbsoluteURI", "parse_uri", "check_uri", "URI_PATTERN"]
 
@@ -55,7 +56,7 @@ class URI:
         raise TypeError("use parse_uri() or a subclass")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class SipURI(URI):
     """A sip: or sips: URI (RFC 3261 §19.1).
 
@@ -73,6 +74,15 @@ class SipURI(URI):
     password: str | None = None
     params: dict[str, str | None] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+
+    def __init__(self, scheme: str, user: str | None, host: str, port: int | None = None,
+                 password: str | None = None, params: dict[str, str | None] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        # the fields go straight into the instance dict: the __init__ a frozen dataclass
+        # generates sets each through object.__setattr__, which takes twice as long
+        self.__dict__.update(
+            scheme=scheme, user=user, host=host, port=port, password=password,
+            params={} if params is None else params, headers={} if headers is None else headers)
 
     def __str__(self) -> str:
         text: str | None = self.__dict__.get("_str")
@@ -146,7 +156,7 @@ class SipURI(URI):
         return replace(self, params={k: v for k, v in self.params.items() if k not in drop})
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class TelURI(URI):
     """A tel: URI (RFC 3966); equality ignores visual separators and parameter order (§4).
 
@@ -162,6 +172,13 @@ class TelURI(URI):
     host: str = ""
     port: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+    def __init__(self, scheme: str, number: str, params: dict[str, str | None] | None = None,
+                 user: str | None = None, password: str | None = None, host: str = "",
+                 port: int | None = None, headers: dict[str, str] | None = None) -> None:
+        self.__dict__.update(  # see `SipURI.__init__`
+            scheme=scheme, number=number, params={} if params is None else params, user=user,
+            password=password, host=host, port=port, headers={} if headers is None else headers)
 
     def __str__(self) -> str:
         return f"{self.scheme}:{self.number}{_params_text(self.params)}"
@@ -183,7 +200,7 @@ class TelURI(URI):
         return hash(self._key())
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class AbsoluteURI(URI):
     """Any other absoluteURI (RFC 3261 §25.1), kept opaque; equal when the text is equal."""
 
@@ -195,6 +212,14 @@ class AbsoluteURI(URI):
     port: int | None = None
     params: dict[str, str | None] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+
+    def __init__(self, scheme: str, opaque: str, user: str | None = None,
+                 password: str | None = None, host: str = "", port: int | None = None,
+                 params: dict[str, str | None] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.__dict__.update(  # see `SipURI.__init__`
+            scheme=scheme, opaque=opaque, user=user, password=password, host=host, port=port,
+            params={} if params is None else params, headers={} if headers is None else headers)
 
     def __str__(self) -> str:
         return f"{self.scheme}:{self.opaque}"
@@ -250,22 +275,30 @@ def check_uri(text: str) -> bool:
     return match is not None and match.group(6) is not None
 
 
+#: URIs parsed lately, by their text (bounded; see `pushinject.sip.memo`)
+_URIS: Memo[URI] = Memo(1024)
+
+
 def parse_uri(text: str) -> URI:
     """Parse a sip:, sips:, tel: or other absolute URI (RFC 3261 §19.1, §25.1; RFC 3966).
 
-    Raises `SIPParseError` when `text` is not a URI.
+    Raises `SIPParseError` when `text` is not a URI. The same text gives an equal URI, shared
+    while it is among the last 1024 texts parsed.
 
     >>> parse_uri("sips:alice@example.com").scheme
     'sips'
     >>> parse_uri("urn:service:sos")
     AbsoluteURI('urn:service:sos')
     """
+    uri = _URIS.get(text)
+    if uri is not None:
+        return uri
     scheme, rest, m = _match(text)
     if m is None:
-        return AbsoluteURI(scheme, rest)
+        return _URIS.remember(text, AbsoluteURI(scheme, rest))
     if scheme == "tel":
-        return TelURI(scheme, m.group(1), _params(m.group(2)))
+        return _URIS.remember(text, TelURI(scheme, m.group(1), _params(m.group(2))))
     user, password, host, port, params, headers = m.groups()
     hdrs = dict(h.split("=", 1) for h in headers.split("&")) if headers else {}
-    return SipURI(scheme, user, host, None if port is None else int(port), password,
-                  _params(params), hdrs)
+    return _URIS.remember(text, SipURI(scheme, user, host, None if port is None else int(port),
+                                       password, _params(params), hdrs))

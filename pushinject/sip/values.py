@@ -18,6 +18,7 @@ from pushinject.sip.abnf import (
     RFC1123_DATE, TOKEN, WS,
 )
 from pushinject.sip.errors import SIPParseError
+from pushinject.sip.memo import Memo
 from pushinject.sip.uri import URI, URI_PATTERN, check_uri, parse_uri
 
 __all__ = [
@@ -63,6 +64,20 @@ def _params(text: str) -> dict[str, str | None]:
     return params
 
 
+def _matched_params(text: str) -> dict[str, str | None]:
+    """`_params` of a text that matched `PARAMS`: without quoted strings and blanks, which
+    alone can hold `;` or `=` or surround them, it is cut at `;` and `=` without the grammar."""
+    params: dict[str, str | None] = {}
+    if not text:
+        return params
+    if '"' in text or " " in text or "\t" in text:
+        return _params(text)
+    for item in text.split(";")[1:]:
+        name, _, value = item.partition("=")
+        params.setdefault(name.lower(), value or None)
+    return params
+
+
 def _int_param(params: dict[str, str | None], name: str) -> int | None:
     value = params.get(name)
     return int(value) if value is not None and value.isdigit() else None
@@ -80,7 +95,7 @@ def _fail(kind: str, value: str) -> SIPParseError:
     return SIPParseError(f"malformed {kind} value {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Via:
     """One Via value (RFC 3261 §20.42): sent-protocol, sent-by and parameters.
 
@@ -96,6 +111,17 @@ class Via:
     port: int | None = None
     params: dict[str, str | None] = field(default_factory=dict)
     protocol: str = "SIP/2.0"
+
+    def __init__(self, transport: str, host: str, port: int | None = None,
+                 params: dict[str, str | None] | None = None, protocol: str = "SIP/2.0") -> None:
+        # the fields go straight into the instance dict: the __init__ a frozen dataclass
+        # generates sets each through object.__setattr__, which takes twice as long
+        fields = self.__dict__
+        fields["transport"] = transport
+        fields["host"] = host
+        fields["port"] = port
+        fields["params"] = {} if params is None else params
+        fields["protocol"] = protocol
 
     def _param(self, name: str) -> str | None:
         return self.params.get(name)
@@ -148,19 +174,29 @@ _LENIENT_VIA_RE = re.compile(
     re.S)
 
 
+#: Via values that follow the grammar, by their text (bounded; see `pushinject.sip.memo`)
+_VIAS: Memo[Via] = Memo(256)
+
+
 def parse_via(value: str, strict: bool = True) -> Via:
     """Parse one via-parm (RFC 3261 §20.42, §25.1), blanks allowed around `/ : ; =`.
 
     With `strict=False`, parameters that break the grammar (e.g. `;;`) are skipped.
     """
+    via = _VIAS.get(value)
+    if via is not None:
+        return via
     m = _VIA_RE.fullmatch(value)
-    if m is None and not strict:
-        m = _LENIENT_VIA_RE.fullmatch(value.strip())
     if m is None:
-        raise _fail("Via", value)
+        if strict or (m := _LENIENT_VIA_RE.fullmatch(value.strip())) is None:
+            raise _fail("Via", value)
     name, version, transport, host, port, params = m.groups()
-    return Via(transport.upper(), host, None if port is None else int(port), _params(params),
-               f"{name.upper()}/{version}")
+    if m.re is not _VIA_RE:  # lenient: the parameters are not known to follow the grammar
+        return Via(transport.upper(), host, None if port is None else int(port),
+                   _params(params), f"{name.upper()}/{version}")
+    via = Via(transport.upper(), host, None if port is None else int(port),
+              _matched_params(params), f"{name.upper()}/{version}")
+    return _VIAS.remember(value, via)  # what strict parsing gives too
 
 
 def _unquote(quoted: str) -> str:
@@ -171,7 +207,7 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class NameAddr:
     """A name-addr or addr-spec with header parameters (From, To, Route, ... RFC 3261 §20.10).
 
@@ -188,6 +224,13 @@ class NameAddr:
     display_name: str | None
     uri: URI
     params: dict[str, str | None] = field(default_factory=dict)
+
+    def __init__(self, display_name: str | None, uri: URI,
+                 params: dict[str, str | None] | None = None) -> None:
+        fields = self.__dict__  # see `Via.__init__`
+        fields["display_name"] = display_name
+        fields["uri"] = uri
+        fields["params"] = {} if params is None else params
 
     @property
     def tag(self) -> str | None:
@@ -213,11 +256,11 @@ def _name_addr_parts(value: str, strict: bool) -> tuple[str | None, URI, dict[st
     if m is not None:
         quoted, tokens, uri, params = m.groups()
         display = _unquote(quoted) if quoted is not None else tokens
-        return display, parse_uri(uri), _params(params)
+        return display, parse_uri(uri), _matched_params(params)
     if "<" not in value:
         m = _ADDR_SPEC_RE.fullmatch(value)
         if m is not None:
-            return None, parse_uri(m.group(1)), _params(m.group(2))
+            return None, parse_uri(m.group(1)), _matched_params(m.group(2))
     if strict:
         raise _fail("name-addr", value)
     return _lenient_name_addr(value)
@@ -251,12 +294,21 @@ def check_name_addr(value: str) -> str:
     raise _fail("name-addr", value)
 
 
+#: name-addr values parsed under strict rules, by their text (bounded; `pushinject.sip.memo`)
+_NAME_ADDRS: Memo[NameAddr] = Memo(512)
+
+
 def parse_name_addr(value: str, strict: bool = True) -> NameAddr:
     """Parse `[display-name] <URI> *(;param)` or `addr-spec *(;param)` (RFC 3261 §20.10)."""
-    return NameAddr(*_name_addr_parts(value, strict))
+    name_addr = _NAME_ADDRS.get(value)
+    if name_addr is None:
+        name_addr = NameAddr(*_name_addr_parts(value, strict))
+        if strict:  # lenient parsing gives the same for a value strict parsing accepts
+            _NAME_ADDRS.remember(value, name_addr)
+    return name_addr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Contact(NameAddr):
     """One Contact value (RFC 3261 §20.10) with registration and RFC 8599 push accessors.
 
@@ -269,6 +321,14 @@ class Contact(NameAddr):
     """
 
     star: bool = False
+
+    def __init__(self, display_name: str | None, uri: URI,
+                 params: dict[str, str | None] | None = None, star: bool = False) -> None:
+        fields = self.__dict__  # see `Via.__init__`
+        fields["display_name"] = display_name
+        fields["uri"] = uri
+        fields["params"] = {} if params is None else params
+        fields["star"] = star
 
     @property
     def expires(self) -> int | None:
@@ -351,20 +411,28 @@ def check_contact(value: str) -> None:
         return
     params = check_name_addr(value)
     if params and _RANGED_PARAM_RE.search(params):
-        _check_contact_params(_params(params))
+        _check_contact_params(_matched_params(params))
+
+
+#: Contact values parsed under strict rules, by their text (bounded; `pushinject.sip.memo`)
+_CONTACTS: Memo[Contact] = Memo(256)
 
 
 def parse_contact(value: str, strict: bool = True) -> Contact:
     """Parse one Contact value or `*` (RFC 3261 §20.10); checks expires and q ranges."""
+    contact = _CONTACTS.get(value)
+    if contact is not None:
+        return contact
     if value.strip() == "*":
         return _STAR
     contact = Contact(*_name_addr_parts(value, strict))
     if strict:
         _check_contact_params(contact.params)
+        _CONTACTS.remember(value, contact)  # lenient parsing gives the same for this value
     return contact
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CSeq:
     """CSeq (RFC 3261 §20.16): a number below 2**31 and the request method.
 
@@ -377,12 +445,24 @@ class CSeq:
     number: int
     method: str
 
+    def __init__(self, number: int, method: str) -> None:
+        fields = self.__dict__  # see `Via.__init__`
+        fields["number"] = number
+        fields["method"] = method
+
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
 
 
+#: CSeq values by their text (bounded; see `pushinject.sip.memo`)
+_CSEQS: Memo[CSeq] = Memo(256)
+
+
 def check_cseq(value: str) -> tuple[int, str]:
     """Check `1*DIGIT LWS Method` (RFC 3261 §20.16, §8.1.1.5); returns (number, method)."""
+    known = _CSEQS.get(value)
+    if known is not None:
+        return known.number, known.method
     m = _CSEQ_RE.fullmatch(value)
     if m is None:
         raise _fail("CSeq", value)
@@ -394,10 +474,13 @@ def check_cseq(value: str) -> tuple[int, str]:
 
 def parse_cseq(value: str) -> CSeq:
     """Parse `1*DIGIT LWS Method` (RFC 3261 §20.16, §8.1.1.5)."""
-    return CSeq(*check_cseq(value))
+    cseq = _CSEQS.get(value)
+    if cseq is None:
+        cseq = _CSEQS.remember(value, CSeq(*check_cseq(value)))
+    return cseq
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Reason:
     """One Reason value (RFC 3326 §2): protocol, cause and text.
 
@@ -408,6 +491,11 @@ class Reason:
 
     protocol: str
     params: dict[str, str | None] = field(default_factory=dict)
+
+    def __init__(self, protocol: str, params: dict[str, str | None] | None = None) -> None:
+        fields = self.__dict__  # see `Via.__init__`
+        fields["protocol"] = protocol
+        fields["params"] = {} if params is None else params
 
     @property
     def cause(self) -> int | None:
@@ -433,10 +521,10 @@ def parse_reason(value: str) -> Reason:
     m = _REASON_RE.fullmatch(value)
     if m is None:
         raise _fail("Reason", value)
-    return Reason(m.group(1), _params(m.group(2)))
+    return Reason(m.group(1), _matched_params(m.group(2)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class FeatureCap:
     """One Feature-Caps value (RFC 6809 §6): `*` and feature parameters.
 
@@ -449,6 +537,9 @@ class FeatureCap:
     """
 
     params: dict[str, str | None] = field(default_factory=dict)
+
+    def __init__(self, params: dict[str, str | None] | None = None) -> None:
+        self.__dict__["params"] = {} if params is None else params  # see `Via.__init__`
 
     def get(self, name: str) -> str | None:
         value = self.params.get(name.lower())
@@ -469,7 +560,7 @@ def parse_feature_cap(value: str) -> FeatureCap:
     m = _FEATURE_CAP_RE.fullmatch(value)
     if m is None:
         raise _fail("Feature-Caps", value)
-    return FeatureCap(_params(m.group(1)))
+    return FeatureCap(_matched_params(m.group(1)))
 
 
 def parse_int(value: str, limit: int, kind: str) -> int:
