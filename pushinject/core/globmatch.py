@@ -142,6 +142,6 @@ def glob_match(pattern: str, value: str) -> bool:
     >>> glob_match("[abc", "[abc"), glob_match("q[0-5]", "q7")
     (True, False)
     """
-    if not _SPECIAL.intersection(pattern):
+    if _SPECIAL.isdisjoint(pattern):
         return pattern == value  # no glob character: the pattern only matches itself
     return glob_regex(pattern).match(value) is not None

@@ -47,7 +47,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pushinject.core.bindings import PN_PARAMS, Binding, PushParams
 from pushinject.core.contact_events import (
@@ -150,8 +150,7 @@ class RegisterResult:
     events: tuple[ContactEvent, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
     """One binding change a REGISTER asks for, applied only if all of them are valid."""
 
     kind: str  # INSERT / UPDATE / DELETE
@@ -177,6 +176,21 @@ def _has_option(request: Request, header: str, tag: str) -> bool:
 
 def _default_port(uri: URI) -> int:
     return 5061 if getattr(uri, "scheme", "sip") == "sips" else 5060
+
+
+def _position(bindings: list[Binding], binding: Binding) -> int:
+    """The index of `binding` itself in `bindings` (bindings are unique by `ruid`, so this is
+    the index `==` would find, without comparing the bindings before it field by field)."""
+    for i, held in enumerate(bindings):
+        if held is binding:
+            return i
+    raise ValueError(f"{binding!r} is not held")
+
+
+def _q_rank(binding: Binding) -> float:
+    """Sort key putting the highest q first; no q ranks below every explicit q (usrloc
+    `Q_UNSPECIFIED` is -1)."""
+    return -(binding.q if binding.q is not None else -1.0)
 
 
 class LocationService:
@@ -288,7 +302,7 @@ class LocationService:
                 continue  # OpenSIPS: the same CSeq again is a retransmission, left alone
             if expires == 0:
                 if old is not None:
-                    working.remove(old)
+                    del working[_position(working, old)]
                     plans.append(_Plan("DELETE", old, None))
                 continue
             new = self._binding(request, contact, aor, old, source, now, expires, transport,
@@ -297,7 +311,7 @@ class LocationService:
                 working.append(new)
                 plans.append(_Plan("INSERT", None, new))
             else:
-                working[working.index(old)] = new
+                working[_position(working, old)] = new
                 plans.append(_Plan("UPDATE", old, new))
         if cfg.max_contacts is not None and len(working) > cfg.max_contacts:
             raise _Reject(503, "Service Unavailable", [(_ERROR_HEADER, _TOO_MANY)])
@@ -432,12 +446,12 @@ class LocationService:
                 events.append(self._event(E_UL_CONTACT_INSERT, plan.new, now))
             elif plan.kind == "UPDATE":
                 assert plan.old is not None and plan.new is not None
-                record[record.index(plan.old)] = plan.new
+                record[_position(record, plan.old)] = plan.new
                 self._track(plan.new)
                 events.append(self._event(E_UL_CONTACT_UPDATE, plan.new, now))
             else:
                 assert plan.old is not None
-                record.remove(plan.old)
+                del record[_position(record, plan.old)]
                 self._order.pop(plan.old.ruid, None)
                 self._live.pop(plan.old.ruid, None)
                 self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
@@ -459,10 +473,13 @@ class LocationService:
         """The valid bindings of the AoR, highest q first, then oldest first (usrloc order).
 
         A binding without q ranks below every explicit q (usrloc `Q_UNSPECIFIED` is -1).
+        A record holds its bindings in insertion order (a refresh takes the place of the
+        binding it replaces), so a stable sort by q alone keeps the oldest first among equals.
         """
         valid = [b for b in self._records.get(aor, ()) if b.valid(now)]
-        return sorted(valid, key=lambda b: (-(b.q if b.q is not None else -1.0),
-                                            self._order.get(b.ruid, 0)))
+        if len(valid) > 1:
+            valid.sort(key=_q_rank)
+        return valid
 
     def aors(self) -> tuple[str, ...]:
         """Every AoR with at least one stored binding, sorted."""

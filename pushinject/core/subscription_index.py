@@ -34,7 +34,7 @@ _GLOB_CHARS = frozenset("*?[\\")
 def _literal(sub: Subscription) -> tuple[str, str] | None:
     """The first filter that is a plain ``key=value`` without glob characters, if any."""
     for flt in sub.filters:
-        if flt.uri_param is None and not _GLOB_CHARS.intersection(flt.pattern):
+        if flt.uri_param is None and _GLOB_CHARS.isdisjoint(flt.pattern):
             return flt.key.lower(), flt.pattern
     return None
 
@@ -100,14 +100,19 @@ class SubscriptionIndex:
         index = self._events.get(event)
         if index is None:
             return []
-        ids = list(index.rest)
+        # each list is in creation order; only ids from several lists need sorting
+        lists = [index.rest] if index.rest else []
         for key, by_value in index.by_key.items():
             if key in lowered:
-                ids += by_value.get(lowered[key], ())
+                same = by_value.get(lowered[key])
+                if same:
+                    lists.append(same)
             else:
-                for same in by_value.values():
-                    ids += same
-        subs = [self._subs[i] for i in ids if i in self._subs]
+                lists += by_value.values()
+        held = self._subs
+        if len(lists) == 1:
+            return [held[i] for i in lists[0] if i in held]
+        subs = [held[i] for ids in lists for i in ids if i in held]
         subs.sort(key=lambda s: self._seq[s.id])
         return subs
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pushinject.core.globmatch import glob_match
@@ -124,6 +125,17 @@ def _uri_param(value: str, name: str) -> str | None:
     return params[name.lower()] or ""
 
 
+@lru_cache(maxsize=1024)
+def _parse_one(text: str) -> tuple[tuple[Filter, ...], tuple[str, ...]]:
+    """`parse_filters` of one filter string. Filters and reasons are immutable, so the result
+    for the same text is shared: at most 1024 recent texts are kept (a script builds its
+    filter from the callee, e.g. ``aor=bob``, so the same texts come back call after call)."""
+    try:
+        return (Filter.parse(text),), ()
+    except ValueError as err:
+        return (), (str(err),)
+
+
 def parse_filters(
     filters: str | Filter | Sequence[str | Filter],
 ) -> tuple[tuple[Filter, ...], tuple[str, ...]]:
@@ -137,7 +149,9 @@ def parse_filters(
     (['aor=alice'], ("filter 'aor=' has an empty value and is discarded (R17)", \
 "filter 'callid' has no '=' and is discarded (R17)"))
     """
-    items = [filters] if isinstance(filters, (str, Filter)) else list(filters)
+    if isinstance(filters, str):
+        return _parse_one(filters)
+    items = [filters] if isinstance(filters, Filter) else list(filters)
     kept: list[Filter] = []
     dropped: list[str] = []
     for item in items:
@@ -151,12 +165,16 @@ def parse_filters(
     return tuple(kept), tuple(dropped)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class Subscription:
     """A `notify_on_event` subscription (SPEC-FACTS R16–R20).
 
     `expires_at` (``created + timeout``) is the last instant at which it still fires (R19).
     `txn` is whatever transaction handle the caller passed when subscribing, or None (R16).
+
+    One is made per subscribing call, so `__init__` is written out: it fills the instance
+    dictionary at once instead of setting each field through ``object.__setattr__`` as a
+    frozen dataclass's generated one does. Equality, hashing and immutability are unchanged.
     """
 
     id: str
@@ -169,6 +187,17 @@ class Subscription:
     once: bool = False
     expire_notify: bool = False
     discarded: tuple[str, ...] = ()
+
+    def __init__(
+        self, *, id: str, event: str, filters: tuple[Filter, ...], route: str, timeout: float,
+        created: float, txn: object | None = None, once: bool = False,
+        expire_notify: bool = False, discarded: tuple[str, ...] = (),
+    ) -> None:
+        # the fields in their declared order (the order `fields()`, `==` and `hash` use)
+        self.__dict__.update(
+            id=id, event=event, filters=filters, route=route, timeout=timeout, created=created,
+            txn=txn, once=once, expire_notify=expire_notify, discarded=discarded,
+        )
 
     @property
     def expires_at(self) -> float:
@@ -333,11 +362,14 @@ class Subscriptions:
         self._expired += self._subs.expire(now)
         if not self._subs.watches(name):  # nobody subscribed to this event
             return []
-        values = {key: str(value) for key, value in params.items()}
-        lowered: dict[str, str] = {}
-        for key, value in values.items():
-            lowered.setdefault(key.lower(), value)
+        values: dict[str, str] = {}
+        lowered: dict[str, str] = {}  # the first parameter of each name regardless of case
+        for key, value in params.items():
+            text = values[key] = str(value)
+            lowered.setdefault(key.lower(), text)
         candidates = self._subs.candidates(name, lowered)
+        if not candidates:
+            return []
         out: list[Notification] = []
         for sub in reversed(candidates) if self.newest_first else candidates:
             for flt in sub.filters:
@@ -348,7 +380,9 @@ class Subscriptions:
                         f"filter key {flt.key!r} names no parameter of {name}: it always passes",
                     )
             if all(f.check_lowered(lowered) is not False for f in sub.filters):  # R17
-                out.append(Notification(sub, dict(values)))
+                # each notification gets parameters of its own (they become the route's
+                # AVPs): the first takes `values` itself, made here and held by no one else
+                out.append(Notification(sub, dict(values) if out else values))
                 if sub.once:
                     self._subs.remove(sub)
         return out
