@@ -94,8 +94,11 @@ class Timers:
 
     def due(self, now: float) -> list[str]:
         """Names whose deadline is at or before `now`, earliest first (ties by name)."""
-        due = [n for n, at in self._at.items() if at <= now]
-        return sorted(due, key=lambda n: (self._at[n], n))
+        at_ = self._at
+        due = [n for n, at in at_.items() if at <= now]
+        if len(due) > 1:
+            due.sort(key=lambda n: (at_[n], n))
+        return due
 
     def fire(self, now: float, handler: Callable[[str], R]) -> list[R]:
         """Disarm and hand to `handler` each timer due at `now`, earliest first; a timer that an
