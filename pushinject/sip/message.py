@@ -323,28 +323,34 @@ class Message:
         """Path values in order (RFC 3327 §4)."""
         return self._name_addrs("Path")
 
-    def _int(self, name: str, limit: int) -> int | None:
-        value = self.get(name)
-        if value is None:
-            return None
-        if not self._strict and value.isdigit():
-            return int(value)
-        return parse_int(value, limit, name)
+    def _int(self, name: str, key: str, limit: int) -> int | None:
+        """A numeric header's value, cached under its lookup key `key` once read."""
+        number: int | None = self._cache.get(key)
+        if number is None:
+            value = self.get(name)
+            if value is None:
+                return None
+            if not self._strict and value.isdigit():
+                number = int(value)
+            else:
+                number = parse_int(value, limit, name)
+            self._cache[key] = number
+        return number
 
     @property
     def max_forwards(self) -> int | None:
         """Max-Forwards, 0 to 255 (RFC 3261 §20.22)."""
-        return self._int("Max-Forwards", 255)
+        return self._int("Max-Forwards", "max-forwards", 255)
 
     @property
     def expires(self) -> int | None:
         """Expires in seconds (RFC 3261 §20.19)."""
-        return self._int("Expires", MAX_DELTA_SECONDS)
+        return self._int("Expires", "expires", MAX_DELTA_SECONDS)
 
     @property
     def content_length(self) -> int | None:
         """Content-Length (RFC 3261 §20.14)."""
-        return self._int("Content-Length", 2**63)
+        return self._int("Content-Length", "content-length", 2**63)
 
     @property
     def content_type(self) -> str | None:
