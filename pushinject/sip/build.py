@@ -95,9 +95,17 @@ def make_request(
                 ("CSeq", f"{cseq} {method}")]
     if contact is not None:
         headers.append(("Contact", str(contact)))
-    headers += list(extra)
+    headers += [(n, v) for n, v in extra]
     headers += _body_headers(body, content_type)
-    return Request(method, uri, [checked_header(n, v) for n, v in headers], body)
+    _check_lines(headers)
+    return Request(method, uri, tuple(headers), body)
+
+
+def _check_lines(headers: list[tuple[str, str]]) -> None:
+    """`checked_header` on each line; names already found to be tokens are not matched again."""
+    for name, value in headers:
+        if name not in _GOOD_NAMES or "\r" in value or "\n" in value:
+            checked_header(name, value)
 
 
 _NO_BODY = ("Content-Length", "0")
@@ -161,8 +169,6 @@ def make_response(
     if content_type is not None:
         headers.append(("Content-Type", content_type))
     headers.append(_NO_BODY if not body else ("Content-Length", str(len(body))))
-    for name, value in headers:
-        if name not in _GOOD_NAMES or "\r" in value or "\n" in value:
-            checked_header(name, value)
+    _check_lines(headers)
     return Response(status, reason if reason is not None else reason_phrase(status),
                     tuple(headers), body, _index=_index_of(headers, own, n + 4))

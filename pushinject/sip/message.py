@@ -78,11 +78,12 @@ def index_positions(index: Index, key: str) -> Sequence[int]:
 def _cache_without(cache: dict[str, Any], key: str) -> dict[str, Any]:
     """The typed values of `cache` still valid once the header with lookup key `key` changed
     (the cache is keyed by header key; "top-via" belongs to "via")."""
-    if not cache:
-        return {}
-    if key == "via":
-        return {k: v for k, v in cache.items() if k != "via" and k != "top-via"}
-    return {k: v for k, v in cache.items() if k != key}
+    kept = cache.copy()
+    if kept:
+        kept.pop(key, None)
+        if key == "via":
+            kept.pop("top-via", None)
+    return kept
 
 
 def checked_header(name: str, value: str) -> tuple[str, str]:
@@ -188,14 +189,23 @@ class Message:
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a header, comma-split where its grammar allows (RFC 3261 §7.3.1)."""
+        key = _KEY(name) or header_key(name)
+        positions = self._header_index().get(key)
+        if positions is None:
+            return []
         headers = self._headers
-        values = [headers[i][1] for i in self._positions(name)]
-        if header_key(name) in COMMA_LISTS:
+        if type(positions) is int:  # written once, as most are
+            value = headers[positions][1]
+            if key not in COMMA_LISTS:
+                return [value]
+            return [part for part in split_commas(value) if part]
+        values = [headers[i][1] for i in positions]
+        if key in COMMA_LISTS:
             return [part for value in values for part in split_commas(value) if part]
         return values
 
     def has(self, name: str) -> bool:
-        return bool(self._positions(name))
+        return (_KEY(name) or header_key(name)) in self._header_index()
 
     # -- typed accessors (parsed on first use, cached) -------------------------------------
     def _cached(self, key: str, make: Callable[[], _T]) -> _T:
@@ -266,8 +276,7 @@ class Message:
             raise SIPParseError("the message has no Via header")
         return vias[0]  # type: ignore[no-any-return]
 
-    def _name_addr(self, name: str) -> NameAddr:
-        key = name.lower()
+    def _name_addr(self, name: str, key: str) -> NameAddr:
         value = self._cache.get(key)
         if value is None:
             value = self._cache[key] = parse_name_addr(self._required(name), self._strict)
@@ -276,12 +285,12 @@ class Message:
     @property
     def from_(self) -> NameAddr:
         """From (RFC 3261 §20.20)."""
-        return self._name_addr("From")
+        return self._name_addr("From", "from")
 
     @property
     def to(self) -> NameAddr:
         """To (RFC 3261 §20.39)."""
-        return self._name_addr("To")
+        return self._name_addr("To", "to")
 
     @property
     def contacts(self) -> list[Contact]:
@@ -314,28 +323,34 @@ class Message:
         """Path values in order (RFC 3327 §4)."""
         return self._name_addrs("Path")
 
-    def _int(self, name: str, limit: int) -> int | None:
-        value = self.get(name)
-        if value is None:
-            return None
-        if not self._strict and value.isdigit():
-            return int(value)
-        return parse_int(value, limit, name)
+    def _int(self, name: str, key: str, limit: int) -> int | None:
+        """A numeric header's value, cached under its lookup key `key` once read."""
+        number: int | None = self._cache.get(key)
+        if number is None:
+            value = self.get(name)
+            if value is None:
+                return None
+            if not self._strict and value.isdigit():
+                number = int(value)
+            else:
+                number = parse_int(value, limit, name)
+            self._cache[key] = number
+        return number
 
     @property
     def max_forwards(self) -> int | None:
         """Max-Forwards, 0 to 255 (RFC 3261 §20.22)."""
-        return self._int("Max-Forwards", 255)
+        return self._int("Max-Forwards", "max-forwards", 255)
 
     @property
     def expires(self) -> int | None:
         """Expires in seconds (RFC 3261 §20.19)."""
-        return self._int("Expires", MAX_DELTA_SECONDS)
+        return self._int("Expires", "expires", MAX_DELTA_SECONDS)
 
     @property
     def content_length(self) -> int | None:
         """Content-Length (RFC 3261 §20.14)."""
-        return self._int("Content-Length", 2**63)
+        return self._int("Content-Length", "content-length", 2**63)
 
     @property
     def content_type(self) -> str | None:

@@ -24,6 +24,8 @@ _SIP_RE = re.compile(
     rf"(?:({URI_USER})(?::({URI_PASSWORD}))?@)?({HOST})(?::({PORT}))?({URI_PARAMS})"
     rf"(?:\?({URI_HEADERS}))?"
 )
+#: a whole sip: or sips: URI in one match (the scheme is what precedes the first colon)
+_SIP_URI_RE = re.compile(rf"([Ss][Ii][Pp][Ss]?):{_SIP_RE.pattern}")
 #: telephone-subscriber, loosely (RFC 3966 §3): digits and visual separators, then parameters
 _TEL_RE = re.compile(r"(\+?[0-9A-Fa-f*#\-.()]+)((?:;[A-Za-z0-9\-]+(?:=[^;]+)?)*)")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):(.+)", re.S)
@@ -44,6 +46,8 @@ def _params(text: str) -> dict[str, str | None]:
 
 
 def _params_text(params: dict[str, str | None]) -> str:
+    if not params:
+        return ""
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
 
@@ -80,9 +84,14 @@ class SipURI(URI):
                  headers: dict[str, str] | None = None) -> None:
         # the fields go straight into the instance dict: the __init__ a frozen dataclass
         # generates sets each through object.__setattr__, which takes twice as long
-        self.__dict__.update(
-            scheme=scheme, user=user, host=host, port=port, password=password,
-            params={} if params is None else params, headers={} if headers is None else headers)
+        fields = self.__dict__
+        fields["scheme"] = scheme
+        fields["user"] = user
+        fields["host"] = host
+        fields["port"] = port
+        fields["password"] = password
+        fields["params"] = {} if params is None else params
+        fields["headers"] = {} if headers is None else headers
 
     def __str__(self) -> str:
         text: str | None = self.__dict__.get("_str")
@@ -293,12 +302,17 @@ def parse_uri(text: str) -> URI:
     uri = _URIS.get(text)
     if uri is not None:
         return uri
-    scheme, rest, m = _match(text)
-    if m is None:
-        return _URIS.remember(text, AbsoluteURI(scheme, rest))
-    if scheme == "tel":
-        return _URIS.remember(text, TelURI(scheme, m.group(1), _params(m.group(2))))
-    user, password, host, port, params, headers = m.groups()
+    s = _SIP_URI_RE.fullmatch(text)
+    if s is not None and (s.group(5) is None or int(s.group(5)) <= 65535):
+        scheme, user, password, host, port, params, headers = s.groups()
+        scheme = scheme.lower()
+    else:  # other schemes, and the precise reason a sip: URI is not valid
+        scheme, rest, m = _match(text)
+        if m is None:
+            return _URIS.remember(text, AbsoluteURI(scheme, rest))
+        if scheme == "tel":
+            return _URIS.remember(text, TelURI(scheme, m.group(1), _params(m.group(2))))
+        user, password, host, port, params, headers = m.groups()
     hdrs = dict(h.split("=", 1) for h in headers.split("&")) if headers else {}
     return _URIS.remember(text, SipURI(scheme, user, host, None if port is None else int(port),
                                        password, _params(params), hdrs))

@@ -88,6 +88,8 @@ def _frozen(params: dict[str, str | None]) -> frozenset[tuple[str, str | None]]:
 
 
 def _params_text(params: dict[str, str | None]) -> str:
+    if not params:
+        return ""
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
 
@@ -383,7 +385,7 @@ class Contact(NameAddr):
         return self._uri_param("pn-purr")
 
     def __str__(self) -> str:
-        return "*" if self.star else super().__str__()
+        return "*" if self.star else NameAddr.__str__(self)
 
     def __hash__(self) -> int:
         return hash((self.display_name, self.uri, _frozen(self.params), self.star))
