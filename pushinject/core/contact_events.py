@@ -27,12 +27,17 @@ decimal, R18):
 
 The refresh event has ``domain aor uri received user_agent socket bflags expires callid attr
 shtag reason req_callid`` (R25).
+
+usrloc raises every event whether or not anyone listens: a binding that expires raises DELETE
+although most scripts subscribe to INSERT only. The location service therefore gives its
+INSERT/UPDATE/DELETE events a `ContactParams`, which writes the strings on first read and then
+reads as the dict `contact_params` returns.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 
 from pushinject.core.bindings import Binding
@@ -44,6 +49,7 @@ __all__ = [
     "E_UL_CONTACT_REFRESH",
     "CONTACT_EVENTS",
     "ContactEvent",
+    "ContactParams",
     "contact_params",
     "refresh_params",
     "qval",
@@ -94,6 +100,73 @@ def contact_params(binding: Binding, *, domain: str = "location") -> dict[str, s
         "latency": "0",
         "shtag": "",
     }
+
+
+class ContactParams(Mapping[str, str]):
+    """`contact_params(binding, domain=domain)`, written on first read (R23).
+
+    A read-only mapping equal to that dict: the same keys in the same order, the same values,
+    `==` with any mapping (and not hashable), the dict's repr. The binding is frozen, so the
+    strings do not depend on when they are written.
+
+    >>> from pushinject.sip import parse_uri
+    >>> bob = Binding(ruid="r1", aor="bob", uri=parse_uri("sip:bob@h"), contact="<sip:bob@h>",
+    ...               expires_at=60.5)
+    >>> params = ContactParams(bob, "location")
+    >>> params["expires"], list(params)[:3], params == contact_params(bob), len(params)
+    ('60', ['domain', 'aor', 'uri'], True, 15)
+    """
+
+    __slots__ = ("_binding", "_domain", "_params")
+
+    def __init__(self, binding: Binding, domain: str = "location") -> None:
+        self._binding = binding
+        self._domain = domain
+        self._params: dict[str, str] | None = None
+
+    def _read(self) -> dict[str, str]:
+        params = self._params
+        if params is None:
+            params = self._params = contact_params(self._binding, domain=self._domain)
+        return params
+
+    def __getitem__(self, key: str) -> str:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._read()
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        return self._read().get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._read().keys()
+
+    def items(self) -> ItemsView[str, str]:
+        return self._read().items()
+
+    def values(self) -> ValuesView[str]:
+        return self._read().values()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ContactParams):
+            other = other._read()
+        if isinstance(other, dict):
+            return self._read() == other
+        if isinstance(other, Mapping):
+            return self._read() == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # as a dict
+
+    def __repr__(self) -> str:
+        return repr(self._read())
 
 
 def refresh_params(

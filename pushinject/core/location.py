@@ -56,7 +56,7 @@ from pushinject.core.contact_events import (
     E_UL_CONTACT_REFRESH,
     E_UL_CONTACT_UPDATE,
     ContactEvent,
-    contact_params,
+    ContactParams,
     refresh_params,
 )
 from pushinject.errors import LocalProtocolError
@@ -461,7 +461,7 @@ class LocationService:
         return events
 
     def _event(self, name: str, binding: Binding, now: float) -> ContactEvent:
-        return ContactEvent(name, binding, contact_params(binding, domain=self.config.table), now)
+        return ContactEvent(name, binding, ContactParams(binding, self.config.table), now)
 
     # -- reading -------------------------------------------------------------------------------
 

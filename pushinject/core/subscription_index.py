@@ -64,13 +64,22 @@ class SubscriptionIndex:
         heapq.heappush(self._heap, (sub.expires_at, self._count, sub.id))
 
     def _file(self, sub: Subscription) -> None:
-        index = self._events.setdefault(sub.event, _EventIndex())
+        index = self._events.get(sub.event)
+        if index is None:
+            index = self._events[sub.event] = _EventIndex()
         literal = _literal(sub)
         if literal is None:
             index.rest.append(sub.id)
+            return
+        key, value = literal
+        by_value = index.by_key.get(key)
+        if by_value is None:
+            by_value = index.by_key[key] = {}
+        same = by_value.get(value)
+        if same is None:
+            by_value[value] = [sub.id]
         else:
-            key, value = literal
-            index.by_key.setdefault(key, {}).setdefault(value, []).append(sub.id)
+            same.append(sub.id)
 
     def remove(self, sub: Subscription) -> bool:
         """Forget `sub`; False when it was not held."""

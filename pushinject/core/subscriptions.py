@@ -172,8 +172,8 @@ class Subscription:
     `expires_at` (``created + timeout``) is the last instant at which it still fires (R19).
     `txn` is whatever transaction handle the caller passed when subscribing, or None (R16).
 
-    One is made per subscribing call, so `__init__` is written out: it fills the instance
-    dictionary at once instead of setting each field through ``object.__setattr__`` as a
+    One is made per subscribing call, so `__init__` is written out: it sets the fields through
+    one local name for ``object.__setattr__`` instead of looking it up for each field as a
     frozen dataclass's generated one does. Equality, hashing and immutability are unchanged.
     """
 
@@ -193,11 +193,17 @@ class Subscription:
         created: float, txn: object | None = None, once: bool = False,
         expire_notify: bool = False, discarded: tuple[str, ...] = (),
     ) -> None:
-        # the fields in their declared order (the order `fields()`, `==` and `hash` use)
-        self.__dict__.update(
-            id=id, event=event, filters=filters, route=route, timeout=timeout, created=created,
-            txn=txn, once=once, expire_notify=expire_notify, discarded=discarded,
-        )
+        put = object.__setattr__  # the fields in their declared order
+        put(self, "id", id)
+        put(self, "event", event)
+        put(self, "filters", filters)
+        put(self, "route", route)
+        put(self, "timeout", timeout)
+        put(self, "created", created)
+        put(self, "txn", txn)
+        put(self, "once", once)
+        put(self, "expire_notify", expire_notify)
+        put(self, "discarded", discarded)
 
     @property
     def expires_at(self) -> float:
