@@ -21,6 +21,7 @@ from pushinject.core.actions import Log, Push, Send
 from pushinject.core.context import REASON_ELSEWHERE
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.messages import response_destination, top_via_text
+from pushinject.core.types import Dedup
 from pushinject.sip import make_response
 
 if TYPE_CHECKING:
@@ -63,7 +64,9 @@ class ScriptContext:
         self.source = source
         self.transport = transport
         self.ctx = ctx
-        self.avp: dict[str, Any] = dict(avp or {})
+        #: the route's AVPs; a dict handed in is kept, not copied (each notification has
+        #: parameters of its own, made for it)
+        self.avp: dict[str, Any] = avp if avp is not None else {}
         self.event = event
         self.targets: list[Binding] = []
         self.actions: list[Action] = []
@@ -248,7 +251,8 @@ class ScriptContext:
             return -1
         if ctx.refusal():
             return ctx.refusal()
-        words = {w.strip() for w in flags.replace(",", " ").split()} | set(flags)
+        words = ({w.strip() for w in flags.replace(",", " ").split()} | set(flags)
+                 if flags else set())
         if source == "event":
             if self.event is None:
                 return -1
@@ -256,18 +260,19 @@ class ScriptContext:
         else:
             bindings = list(self.targets)
         injected = 0
+        dedup = self.proxy.config.dedup
+        gruu = self.proxy.gruu_instance(ctx) if dedup is Dedup.BY_INSTANCE else None
         for binding in bindings:
-            reason = duplicate_reason(self.proxy.config.dedup, ctx.branches, binding,
-                                      self.proxy.gruu_instance(ctx))
+            reason = duplicate_reason(dedup, ctx.branches, binding, gruu)
             if reason is not None:
                 self.xlog(f"not injecting {binding.uri}: {reason}")
                 continue
             self.actions += self.proxy.fork_binding(ctx, binding, self.now, injected=True)
             injected += 1
-        if {"c", "cancel"} & words:
+        if "c" in words or "cancel" in words:
             self.actions += self.proxy.track(
                 ctx, ctx.cancel_pending(self.now, REASON_ELSEWHERE, rang_only=True))
-        if {"l", "last"} & words:
+        if "l" in words or "last" in words:
             self.actions += self.proxy.track(ctx, ctx.cap_branches(len(ctx.branches), self.now))
         return 1
 
