@@ -148,6 +148,10 @@ def _merge_challenges(response: Response, others: list[Response | None]) -> Resp
 class ResponseContext:
     """One INVITE server transaction and its branches (RFC 3261 §16.7)."""
 
+    __slots__ = ("txn_id", "server", "request", "config", "ids", "created_at", "branches",
+                 "final_status", "final_at", "cancelled", "no_new_branches", "pushes",
+                 "to_tag", "client_index", "server_key", "lifetime_at", "__weakref__")
+
     def __init__(
         self,
         txn_id: TxnId,
