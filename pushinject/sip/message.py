@@ -52,8 +52,7 @@ def _index_of(headers: Sequence[tuple[str, str]], index: Index | None = None, st
     if index is None:
         index = {}
     get = index.get
-    for i in range(start, len(headers)):
-        name = headers[i][0]
+    for i, (name, _) in enumerate(headers[start:] if start else headers, start):
         key = _KEY(name) or header_key(name)
         positions = get(key)
         if positions is None:
@@ -424,18 +423,18 @@ class Message:
 
     def without_top_via(self: _M) -> _M:
         """A copy without the topmost Via value (RFC 3261 §16.7 step 3 on responses)."""
-        pos = self._positions("Via")
-        if not pos:
+        pos = self._header_index().get("via")
+        if pos is None:
             raise SIPParseError("the message has no Via header")
-        first = pos[0]
-        headers = list(self._headers)
+        first = pos if type(pos) is int else pos[0]
+        headers = self._headers
         name, value = headers[first]
         rest = split_commas(value)[1:] if "," in value else None
         if rest:
-            headers[first] = (name, ", ".join(rest))
+            kept = (*headers[:first], (name, ", ".join(rest)), *headers[first + 1 :])
         else:
-            del headers[first]
-        return self._copy(headers, None, _cache_without(self._cache, "via"))
+            kept = headers[:first] + headers[first + 1 :]
+        return self._copy(kept, None, _cache_without(self._cache, "via"))
 
     def with_body(self: _M, body: bytes, content_type: str | None = None) -> _M:
         """A copy with a new body and a matching Content-Length (and Content-Type if given)."""

@@ -292,7 +292,7 @@ def parse_uri(text: str) -> URI:
     """Parse a sip:, sips:, tel: or other absolute URI (RFC 3261 §19.1, §25.1; RFC 3966).
 
     Raises `SIPParseError` when `text` is not a URI. The same text gives an equal URI, shared
-    while it is among the last 1024 texts parsed.
+    while the text stays in a table of at most 1024 (emptied when full).
 
     >>> parse_uri("sips:alice@example.com").scheme
     'sips'

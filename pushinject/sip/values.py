@@ -193,11 +193,12 @@ def parse_via(value: str, strict: bool = True) -> Via:
         if strict or (m := _LENIENT_VIA_RE.fullmatch(value.strip())) is None:
             raise _fail("Via", value)
     name, version, transport, host, port, params = m.groups()
+    protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name.upper()}/{version}"
     if m.re is not _VIA_RE:  # lenient: the parameters are not known to follow the grammar
         return Via(transport.upper(), host, None if port is None else int(port),
-                   _params(params), f"{name.upper()}/{version}")
+                   _params(params), protocol)
     via = Via(transport.upper(), host, None if port is None else int(port),
-              _matched_params(params), f"{name.upper()}/{version}")
+              _matched_params(params), protocol)
     return _VIAS.remember(value, via)  # what strict parsing gives too
 
 
