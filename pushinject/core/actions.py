@@ -19,12 +19,19 @@ if TYPE_CHECKING:
 __all__ = ["Action", "Send", "Push", "Log"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class Send:
     """Send `message` to `destination` `(host, port)`."""
 
     message: Request | Response
     destination: Address
+
+    def __init__(self, *, message: Request | Response, destination: Address) -> None:
+        # the fields go straight into the instance dict (the proxy makes several per call):
+        # the __init__ a frozen dataclass generates sets each through object.__setattr__
+        fields = self.__dict__
+        fields["message"] = message
+        fields["destination"] = destination
 
     def __repr__(self) -> str:
         return f"Send({start_line(self.message)!r}, to={self.destination[0]}:{self.destination[1]})"

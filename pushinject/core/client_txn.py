@@ -89,7 +89,7 @@ def input_for_status(status: int) -> ClientInput:
     return ClientInput.RECV_3XX_6XX
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class Outcome:
     """What a step passes up to the transaction user.
 
@@ -101,6 +101,14 @@ class Outcome:
     actions: tuple[Action, ...] = ()
     response: Response | None = None
     failure: int | None = None
+
+    def __init__(self, *, actions: tuple[Action, ...] = (), response: Response | None = None,
+                 failure: int | None = None) -> None:
+        # straight into the instance dict, as `Send` (one per response a branch receives)
+        fields = self.__dict__
+        fields["actions"] = actions
+        fields["response"] = response
+        fields["failure"] = failure
 
 
 class ClientTransaction:

@@ -47,6 +47,9 @@ class ScriptContext:
     Every function appends its actions to `actions`, in order; the proxy returns them.
     """
 
+    __slots__ = ("proxy", "now", "msg", "source", "transport", "ctx", "avp", "event",
+                 "targets", "actions", "via_key", "top_via")
+
     def __init__(
         self,
         proxy: Proxy,
