@@ -426,7 +426,7 @@ class LocationService:
             reg_id=contact.reg_id,
             call_id=request.call_id,
             cseq=request.cseq.number,
-            path=tuple(str(p) for p in request.paths),
+            path=tuple(map(str, request.paths)),
             received=received,
             user_agent=request.get("User-Agent"),
             socket=self.config.socket,
