@@ -268,10 +268,11 @@ class LocationService:
     def _plan(self, request: Request, aor: str, source: Address, now: float,
               transport: str, bflags: int) -> tuple[list[_Plan], list[str]]:
         cfg = self.config
-        to_host = str(getattr(request.to.uri, "host", "")).lower()
-        if cfg.domain is not None and to_host != cfg.domain.lower():
+        if cfg.domain is not None and (
+            str(getattr(request.to.uri, "host", "")).lower() != cfg.domain.lower()
+        ):
             raise _Reject(404, "Not Found")
-        contacts = list(request.contacts)
+        contacts = request.contacts  # a list of its own
         if any(c.star for c in contacts):
             if len(contacts) != 1:
                 raise _Reject(400, "Bad Request", [(_ERROR_HEADER, _STAR_CONTACTS)])
@@ -383,7 +384,9 @@ class LocationService:
 
     def _find(self, working: list[Binding], contact: Contact, pn_match: bool) -> Binding | None:
         """The existing binding this contact refreshes, if any (R24, R49; RFC 5626 §6)."""
-        uri_params = getattr(contact.uri, "params", {})
+        uri = contact.uri
+        uri_params = getattr(uri, "params", {})
+        instance = contact.instance
         for binding in working:
             if pn_match:
                 other = getattr(binding.uri, "params", {})
@@ -391,12 +394,12 @@ class LocationService:
                        for name in self.config.match_pn_params):
                     return binding
                 continue
-            if contact.instance is not None:
+            if instance is not None:
                 same_flow = (binding.reg_id == contact.reg_id) or not self.config.outbound
-                if binding.instance == contact.instance and same_flow:
+                if binding.instance == instance and same_flow:
                     return binding
                 continue
-            if binding.uri == contact.uri:
+            if binding.uri == uri:
                 return binding
         return None
 
@@ -423,7 +426,7 @@ class LocationService:
             reg_id=contact.reg_id,
             call_id=request.call_id,
             cseq=request.cseq.number,
-            path=tuple(str(p) for p in request.paths),
+            path=tuple(map(str, request.paths)),
             received=received,
             user_agent=request.get("User-Agent"),
             socket=self.config.socket,
