@@ -130,6 +130,11 @@ class ContactParams(Mapping[str, str]):
             params = self._params = contact_params(self._binding, domain=self._domain)
         return params
 
+    def as_dict(self) -> dict[str, str]:
+        """A dict of its own with these parameters (their names are lower case, their values
+        strings: the form subscriptions match on, R18)."""
+        return dict(self._read())
+
     def __getitem__(self, key: str) -> str:
         return self._read()[key]
 

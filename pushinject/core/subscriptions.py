@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from pushinject.core.contact_events import ContactParams
 from pushinject.core.globmatch import glob_match
 from pushinject.core.subscription_index import SubscriptionIndex
 from pushinject.errors import LocalProtocolError
@@ -368,11 +369,15 @@ class Subscriptions:
         self._expired += self._subs.expire(now)
         if not self._subs.watches(name):  # nobody subscribed to this event
             return []
-        values: dict[str, str] = {}
-        lowered: dict[str, str] = {}  # the first parameter of each name regardless of case
-        for key, value in params.items():
-            text = values[key] = str(value)
-            lowered.setdefault(key.lower(), text)
+        values: dict[str, str]
+        lowered: dict[str, str]  # the first parameter of each name regardless of case
+        if isinstance(params, ContactParams):  # lower-case names, string values already
+            values = lowered = params.as_dict()
+        else:
+            values, lowered = {}, {}
+            for key, value in params.items():
+                text = values[key] = str(value)
+                lowered.setdefault(key.lower(), text)
         candidates = self._subs.candidates(name, lowered)
         if not candidates:
             return []
