@@ -295,3 +295,16 @@ def test_r19_delivery_exactly_while_now_is_at_most_created_plus_timeout(
     now = created + delay
     delivered = subs.raise_event(INSERT, {"aor": "x"}, now)
     assert bool(delivered) is (now <= created + timeout)
+
+
+def test_warnings_are_bounded_keeping_the_newest_and_counting_the_dropped() -> None:
+    """A long-running proxy whose script subscribes for less than its transaction lasts warns
+    on every call (pitfall (c)7): the list keeps at most `max_warnings`, the newest."""
+    subs = make()
+    subs.max_warnings = 4
+    for i in range(7):
+        subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=None, now=float(i))
+    # the fifth warning went past 4: the oldest three went, the newest two stayed
+    assert [w.subscription for w in subs.warnings] == ["t-sub-4", "t-sub-5", "t-sub-6",
+                                                       "t-sub-7"]
+    assert subs.warnings_dropped == 3

@@ -277,6 +277,10 @@ class Subscriptions:
     newest_first: bool = False
     _subs: SubscriptionIndex = field(default_factory=SubscriptionIndex)
     warnings: list[SubscriptionWarning] = field(default_factory=list)
+    #: the most warnings kept: past it the older half goes (a long-running proxy warns on every
+    #: call its script subscribes for too short a time), counted in `warnings_dropped`
+    max_warnings: int = 10_000
+    warnings_dropped: int = 0
     _warned: set[tuple[str, str]] = field(default_factory=set)
     #: removed when an event was raised, not yet returned by `handle_timer`
     _expired: list[Subscription] = field(default_factory=list)
@@ -437,7 +441,12 @@ class Subscriptions:
     # -- internals -----------------------------------------------------------------------------
 
     def _warn(self, now: float, sub: Subscription, rule: str, text: str) -> None:
-        self.warnings.append(SubscriptionWarning(now, sub.id, rule, text))
+        warnings = self.warnings
+        warnings.append(SubscriptionWarning(now, sub.id, rule, text))
+        if len(warnings) > self.max_warnings:
+            dropped = len(warnings) - self.max_warnings // 2
+            del warnings[:dropped]
+            self.warnings_dropped += dropped
 
     def warnings_for(self, subs: Iterable[Subscription]) -> list[SubscriptionWarning]:
         """The warnings recorded for the given subscriptions."""
