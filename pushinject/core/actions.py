@@ -56,11 +56,14 @@ class Push:
         return f"Push(aor={self.aor!r}, contact={str(self.binding.uri)!r}, reason={self.reason!r})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class Log:
     """A line the routing script or the core logs (`xlog`, warnings)."""
 
     text: str
+
+    def __init__(self, *, text: str) -> None:
+        self.__dict__["text"] = text  # as `Send`: straight into the instance
 
 
 #: every output the proxy produces
