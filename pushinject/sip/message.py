@@ -305,13 +305,15 @@ class Message:
     @property
     def contacts(self) -> list[Contact]:
         """Every Contact value (RFC 3261 §20.10); `Contact: *` gives one with `.star`."""
-        strict = self._strict
-        return list(self._cached(
-            "contact", lambda: [parse_contact(v, strict) for v in self.get_all("Contact")]
-        ))
+        contacts: list[Contact] | None = self._cache.get("contact")
+        if contacts is None:
+            strict = self._strict
+            contacts = self._cache["contact"] = [
+                parse_contact(v, strict) for v in self.get_all("Contact")]
+        return list(contacts)
 
-    def _name_addrs(self, name: str) -> list[NameAddr]:
-        key = name.lower()
+    def _name_addrs(self, name: str, key: str) -> list[NameAddr]:
+        """The values of a name-addr list header, cached under its lookup key `key`."""
         values: list[NameAddr] | None = self._cache.get(key)
         if values is None:
             strict = self._strict
@@ -321,17 +323,17 @@ class Message:
     @property
     def routes(self) -> list[NameAddr]:
         """Route values in order (RFC 3261 §20.34)."""
-        return self._name_addrs("Route")
+        return self._name_addrs("Route", "route")
 
     @property
     def record_routes(self) -> list[NameAddr]:
         """Record-Route values in order (RFC 3261 §20.30)."""
-        return self._name_addrs("Record-Route")
+        return self._name_addrs("Record-Route", "record-route")
 
     @property
     def paths(self) -> list[NameAddr]:
         """Path values in order (RFC 3327 §4)."""
-        return self._name_addrs("Path")
+        return self._name_addrs("Path", "path")
 
     def _int(self, name: str, key: str, limit: int) -> int | None:
         """A numeric header's value, cached under its lookup key `key` once read."""
