@@ -101,3 +101,29 @@ def test_the_index_make_response_builds_is_the_index_of_its_lines(
     resp = make_response(req, status, to_tag="t", extra=extra, body=b"x" * (status % 2),
                          content_type="text/plain" if status == 487 else None)
     assert resp._index == _index_of(resp.headers)
+
+
+@pytest.mark.parametrize("extra", [
+    (), [("Expires", "60")], [("v", "SIP/2.0/UDP z;branch=z9hG4bKx"), ("Content-Length", "0")],
+])
+@pytest.mark.parametrize("max_forwards", [70, None])
+@pytest.mark.parametrize("contact", [None, "<sip:a@h>"])
+def test_the_index_make_request_builds_is_the_index_of_its_lines(
+        extra: list[tuple[str, str]], max_forwards: int | None, contact: str | None) -> None:
+    for body, content_type in ((b"", None), (b"x", "text/plain")):
+        req = make_request("REGISTER", "sip:x", via="SIP/2.0/UDP a;branch=z9hG4bK1",
+                           from_="<sip:a@x>;tag=1", to="<sip:a@x>", call_id="c", cseq=1,
+                           contact=contact, max_forwards=max_forwards, extra=extra, body=body,
+                           content_type=content_type)
+        assert req._index == _index_of(req.headers)
+
+
+@pytest.mark.parametrize("name", ["Record-Route", "Via", "v", "Contact", "X-New"])
+def test_a_prepended_line_shifts_the_index_it_had(name: str) -> None:
+    req = make_request("INVITE", "sip:b@x", via="SIP/2.0/UDP a;branch=z9hG4bK1",
+                       from_="<sip:a@x>;tag=1", to="<sip:b@x>", call_id="c", cseq=1,
+                       contact="<sip:a@h>", extra=[("Record-Route", "<sip:r;lr>")])
+    once = req.with_header_prepended(name, "<sip:p;lr>")
+    twice = once.with_header_prepended(name, "<sip:q;lr>")
+    for msg in (once, twice, twice.without_top_via()):
+        assert msg._header_index() == _index_of(msg.headers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from pushinject.sip.message import _GOOD_NAMES, Index, Request, Response, _index_of, checked_header
 from pushinject.sip.uri import URI
@@ -51,11 +51,6 @@ def reason_phrase(status: int) -> str:
     return REASON_PHRASES.get(status) or _CLASS_PHRASES.get(status // 100, "Unknown")
 
 
-def _body_headers(body: bytes, content_type: str | None) -> list[tuple[str, str]]:
-    headers = [] if content_type is None else [("Content-Type", content_type)]
-    return [*headers, ("Content-Length", str(len(body)))]
-
-
 def make_request(
     method: str,
     uri: URI | str,
@@ -91,14 +86,27 @@ def make_request(
     headers = [("Via", str(via))]
     if max_forwards is not None:
         headers.append(("Max-Forwards", str(max_forwards)))
+    # the header index is written as the lines are placed (the keys of these are known)
+    at = len(headers)
+    index: Index = {"via": 0, "from": at, "to": at + 1, "call-id": at + 2, "cseq": at + 3}
+    if at == 2:
+        index["max-forwards"] = 1
     headers += [("From", str(from_)), ("To", str(to)), ("Call-ID", call_id),
                 ("CSeq", f"{cseq} {method}")]
     if contact is not None:
+        index["contact"] = at + 4
         headers.append(("Contact", str(contact)))
+    start = len(headers)
     headers += [(n, v) for n, v in extra]
-    headers += _body_headers(body, content_type)
+    if content_type is not None:
+        headers.append(("Content-Type", content_type))
+    headers.append(("Content-Length", str(len(body))))
     _check_lines(headers)
-    return Request(method, uri, tuple(headers), body)
+    if len(headers) == start + 1:  # Content-Length alone follows the lines above
+        index["content-length"] = start
+    else:
+        _index_of(headers, index, start)
+    return Request(method, uri, tuple(headers), body, _index=index)
 
 
 def _check_lines(headers: list[tuple[str, str]]) -> None:
@@ -109,16 +117,8 @@ def _check_lines(headers: list[tuple[str, str]]) -> None:
 
 
 _NO_BODY = ("Content-Length", "0")
-
-
-def _line(lines: Sequence[tuple[str, str]], positions: int | list[int] | None, name: str
-          ) -> tuple[str, str]:
-    """`name` with the value of its first line in `lines` ("" when it has none): that line
-    itself when it is written `name`. `positions` is what a header index holds for it."""
-    if positions is None:
-        return (name, "")
-    line = lines[positions if type(positions) is int else positions[0]]
-    return line if line[0] == name else (name, line[1])
+#: the lines a response copies after the Via values (RFC 3261 §8.2.6.2): (lookup key, name)
+_COPIED = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
 
 
 def make_response(
@@ -143,24 +143,35 @@ def make_response(
     (180, 'Ringing', 'b1', 'INVITE', 'z9hG4bK1')
     """
     # the request's lines are shared, not copied, where they are written as the response
-    # writes them (they are immutable)
-    lines = request.headers
+    # writes them (they are immutable); the response's header index is written as its lines
+    # are placed
+    lines = request._headers
     index = request._header_index()
     vias = index.get("via")
-    headers: list[tuple[str, str]] = (
-        [] if vias is None else [lines[vias]] if type(vias) is int else [lines[i] for i in vias])
-    to = _line(lines, index.get("to"), "To")
-    if status > 100 and to_tag is not None and request.to.tag is None:
-        to = ("To", f"{to[1]};tag={to_tag}")
-    call_id = index.get("call-id")
-    if call_id is None:
+    own: Index
+    if vias is None:
+        headers: list[tuple[str, str]] = []
+        own = {}
+    elif type(vias) is int:
+        headers = [lines[vias]]
+        own = {"via": 0}
+    else:
+        headers = [lines[i] for i in vias]
+        own = {"via": list(range(len(vias)))}
+    tagged = status > 100 and to_tag is not None and request.to.tag is None
+    if index.get("call-id") is None:
         _ = request.call_id  # raises SIPParseError
-    headers += (_line(lines, index.get("from"), "From"), to, _line(lines, call_id, "Call-ID"),
-                _line(lines, index.get("cseq"), "CSeq"))
-    # the response's own header index: the keys of the lines so far are known
-    n = len(headers) - 4
-    own: Index = {"via": 0 if n == 1 else list(range(n))} if n else {}
-    own["from"], own["to"], own["call-id"], own["cseq"] = n, n + 1, n + 2, n + 3
+    for key, name in _COPIED:
+        own[key] = len(headers)
+        positions = index.get(key)
+        if positions is None:
+            headers.append((name, ""))
+        else:
+            line = lines[positions if type(positions) is int else positions[0]]
+            headers.append(line if line[0] == name else (name, line[1]))
+    if tagged:
+        headers[-3] = ("To", f"{headers[-3][1]};tag={to_tag}")
+    start = len(headers)
     if status == 100:
         timestamp = request.get("Timestamp")
         if timestamp is not None:
@@ -168,7 +179,12 @@ def make_response(
     headers += extra
     if content_type is not None:
         headers.append(("Content-Type", content_type))
-    headers.append(_NO_BODY if not body else ("Content-Length", str(len(body))))
+    if len(headers) == start:  # Content-Length alone follows, as in most responses
+        own["content-length"] = start
+        headers.append(_NO_BODY if not body else ("Content-Length", str(len(body))))
+    else:
+        headers.append(_NO_BODY if not body else ("Content-Length", str(len(body))))
+        _index_of(headers, own, start)
     _check_lines(headers)
     return Response(status, reason if reason is not None else reason_phrase(status),
-                    tuple(headers), body, _index=_index_of(headers, own, n + 4))
+                    tuple(headers), body, _index=own)

@@ -74,6 +74,15 @@ def index_positions(index: Index, key: str) -> Sequence[int]:
     return positions
 
 
+def _shifted(index: Index, key: str) -> Index:
+    """The index of a message's lines once a line with lookup key `key` is placed first."""
+    out: Index = {k: p + 1 if type(p) is int else [i + 1 for i in p] for k, p in index.items()}
+    positions = out.get(key)
+    out[key] = 0 if positions is None else [0, positions] if type(positions) is int else [
+        0, *positions]
+    return out
+
+
 def _cache_without(cache: dict[str, Any], key: str) -> dict[str, Any]:
     """The typed values of `cache` still valid once the header with lookup key `key` changed
     (the cache is keyed by header key; "top-via" belongs to "via")."""
@@ -149,7 +158,9 @@ class Message:
         raise NotImplementedError
 
     def _copy(self: _M, headers: Iterable[tuple[str, str]], body: bytes | None = None,
-              cache: dict[str, Any] | None = None) -> _M:
+              cache: dict[str, Any] | None = None, index: Index | None = None) -> _M:
+        """A message like this one with other lines (and their typed values and header index
+        when known) and maybe another body."""
         raise NotImplementedError
 
     # -- raw header access -----------------------------------------------------------------
@@ -294,13 +305,15 @@ class Message:
     @property
     def contacts(self) -> list[Contact]:
         """Every Contact value (RFC 3261 §20.10); `Contact: *` gives one with `.star`."""
-        strict = self._strict
-        return list(self._cached(
-            "contact", lambda: [parse_contact(v, strict) for v in self.get_all("Contact")]
-        ))
+        contacts: list[Contact] | None = self._cache.get("contact")
+        if contacts is None:
+            strict = self._strict
+            contacts = self._cache["contact"] = [
+                parse_contact(v, strict) for v in self.get_all("Contact")]
+        return list(contacts)
 
-    def _name_addrs(self, name: str) -> list[NameAddr]:
-        key = name.lower()
+    def _name_addrs(self, name: str, key: str) -> list[NameAddr]:
+        """The values of a name-addr list header, cached under its lookup key `key`."""
         values: list[NameAddr] | None = self._cache.get(key)
         if values is None:
             strict = self._strict
@@ -310,17 +323,17 @@ class Message:
     @property
     def routes(self) -> list[NameAddr]:
         """Route values in order (RFC 3261 §20.34)."""
-        return self._name_addrs("Route")
+        return self._name_addrs("Route", "route")
 
     @property
     def record_routes(self) -> list[NameAddr]:
         """Record-Route values in order (RFC 3261 §20.30)."""
-        return self._name_addrs("Record-Route")
+        return self._name_addrs("Record-Route", "record-route")
 
     @property
     def paths(self) -> list[NameAddr]:
         """Path values in order (RFC 3327 §4)."""
-        return self._name_addrs("Path")
+        return self._name_addrs("Path", "path")
 
     def _int(self, name: str, key: str, limit: int) -> int | None:
         """A numeric header's value, cached under its lookup key `key` once read."""
@@ -388,8 +401,10 @@ class Message:
     def with_header_prepended(self: _M, name: str, value: str) -> _M:
         """A copy with `name: value` placed before every other header (e.g. a new Via)."""
         checked_header(name, value)
-        return self._copy(((name, value), *self._headers), None,
-                          _cache_without(self._cache, _KEY(name) or header_key(name)))
+        key = _KEY(name) or header_key(name)
+        index = self._index
+        return self._copy(((name, value), *self._headers), None, _cache_without(self._cache, key),
+                          None if index is None else _shifted(index, key))
 
     def with_header_appended(self: _M, name: str, value: str) -> _M:
         """A copy with `name: value` added after the existing headers."""
@@ -423,17 +438,18 @@ class Message:
 
     def without_top_via(self: _M) -> _M:
         """A copy without the topmost Via value (RFC 3261 §16.7 step 3 on responses)."""
-        pos = self._header_index().get("via")
+        index = self._header_index()
+        pos = index.get("via")
         if pos is None:
             raise SIPParseError("the message has no Via header")
         first = pos if type(pos) is int else pos[0]
         headers = self._headers
         name, value = headers[first]
         rest = split_commas(value)[1:] if "," in value else None
-        if rest:
+        if rest:  # the line stays, shorter: the index stays too
             kept = (*headers[:first], (name, ", ".join(rest)), *headers[first + 1 :])
-        else:
-            kept = headers[:first] + headers[first + 1 :]
+            return self._copy(kept, None, _cache_without(self._cache, "via"), index)
+        kept = headers[:first] + headers[first + 1 :]  # (its index is made if it is read)
         return self._copy(kept, None, _cache_without(self._cache, "via"))
 
     def with_body(self: _M, body: bytes, content_type: str | None = None) -> _M:
@@ -529,9 +545,9 @@ class Request(Message):
         return f"{self._method} {self._uri} {self._version}"
 
     def _copy(self, headers: Iterable[tuple[str, str]], body: bytes | None = None,
-              cache: dict[str, Any] | None = None) -> Request:
+              cache: dict[str, Any] | None = None, index: Index | None = None) -> Request:
         return Request(self._method, self._uri, headers, self._body if body is None else body,
-                       version=self._version, strict=self._strict, _cache=cache)
+                       version=self._version, strict=self._strict, _index=index, _cache=cache)
 
     def with_uri(self, uri: URI | str) -> Request:
         """A copy with a new Request-URI (RFC 3261 §16.6 step 2); the headers, and what was
@@ -577,10 +593,10 @@ class Response(Message):
         return f"{self._version} {self._status} {self._reason}"
 
     def _copy(self, headers: Iterable[tuple[str, str]], body: bytes | None = None,
-              cache: dict[str, Any] | None = None) -> Response:
+              cache: dict[str, Any] | None = None, index: Index | None = None) -> Response:
         return Response(self._status, self._reason, headers,
                         self._body if body is None else body, version=self._version,
-                        strict=self._strict, _cache=cache)
+                        strict=self._strict, _index=index, _cache=cache)
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"

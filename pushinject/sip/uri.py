@@ -303,8 +303,12 @@ def parse_uri(text: str) -> URI:
     if uri is not None:
         return uri
     s = _SIP_URI_RE.fullmatch(text)
-    if s is not None and (s.group(5) is None or int(s.group(5)) <= 65535):
+    number: int | None = None
+    if s is not None:
         scheme, user, password, host, port, params, headers = s.groups()
+        if port is not None and (number := int(port)) > 65535:
+            s = None
+    if s is not None:
         scheme = scheme.lower()
     else:  # other schemes, and the precise reason a sip: URI is not valid
         scheme, rest, m = _match(text)
@@ -313,6 +317,7 @@ def parse_uri(text: str) -> URI:
         if scheme == "tel":
             return _URIS.remember(text, TelURI(scheme, m.group(1), _params(m.group(2))))
         user, password, host, port, params, headers = m.groups()
+        number = None if port is None else int(port)
     hdrs = dict(h.split("=", 1) for h in headers.split("&")) if headers else {}
-    return _URIS.remember(text, SipURI(scheme, user, host, None if port is None else int(port),
-                                       password, _params(params), hdrs))
+    return _URIS.remember(text, SipURI(scheme, user, host, number, password,
+                                       _params(params) if params else {}, hdrs))

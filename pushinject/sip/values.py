@@ -198,7 +198,7 @@ def parse_via(value: str, strict: bool = True) -> Via:
         return Via(transport.upper(), host, None if port is None else int(port),
                    _params(params), protocol)
     via = Via(transport.upper(), host, None if port is None else int(port),
-              _matched_params(params), protocol)
+              _matched_params(params) if params else {}, protocol)
     return _VIAS.remember(value, via)  # what strict parsing gives too
 
 
@@ -259,7 +259,7 @@ def _name_addr_parts(value: str, strict: bool) -> tuple[str | None, URI, dict[st
     if m is not None:
         quoted, tokens, uri, params = m.groups()
         display = _unquote(quoted) if quoted is not None else tokens
-        return display, parse_uri(uri), _matched_params(params)
+        return display, parse_uri(uri), _matched_params(params) if params else {}
     if "<" not in value:
         m = _ADDR_SPEC_RE.fullmatch(value)
         if m is not None:
@@ -426,7 +426,7 @@ def parse_contact(value: str, strict: bool = True) -> Contact:
     contact = _CONTACTS.get(value)
     if contact is not None:
         return contact
-    if value.strip() == "*":
+    if "*" in value and value.strip() == "*":
         return _STAR
     contact = Contact(*_name_addr_parts(value, strict))
     if strict:
