@@ -199,14 +199,27 @@ def refresh_params(
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ContactEvent:
-    """A usrloc contact event: its name, the binding, the OpenSIPS parameters, the time."""
+    """A usrloc contact event: its name, the binding, the OpenSIPS parameters, the time.
+
+    The registrar raises one per binding change, so `__init__` is written out as `Binding`'s:
+    one local name for ``object.__setattr__``. Equality, hashing and immutability are the
+    dataclass's own.
+    """
 
     name: str
     binding: Binding
     params: Mapping[str, str]
     at: float
+
+    def __init__(self, name: str, binding: Binding, params: Mapping[str, str],
+                 at: float) -> None:
+        put = object.__setattr__  # the fields in their declared order
+        put(self, "name", name)
+        put(self, "binding", binding)
+        put(self, "params", params)
+        put(self, "at", at)
 
     @property
     def short_name(self) -> str:
