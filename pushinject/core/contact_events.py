@@ -82,18 +82,21 @@ def _expires(binding: Binding) -> str:
 
 
 def contact_params(binding: Binding, *, domain: str = "location") -> dict[str, str]:
-    """The parameters of an INSERT/UPDATE/DELETE event for `binding` (R23, `ul_evi.c`)."""
+    """The parameters of an INSERT/UPDATE/DELETE event for `binding` (R23, `ul_evi.c`).
+
+    `qval` and the expiry are written out here: every binding change raises one."""
+    q = binding.q
     return {
         "domain": domain,
         "aor": binding.aor,
         "uri": str(binding.uri),
         "received": binding.received or "",
         "path": ",".join(binding.path),
-        "qval": str(qval(binding.q)),
+        "qval": "-1" if q is None else str(int(round(q * 1000))),  # `qval`
         "user_agent": binding.user_agent or "",
         "socket": binding.socket,
         "bflags": str(binding.bflags),
-        "expires": _expires(binding),
+        "expires": str(math.floor(binding.expires_at)),  # `_expires`
         "callid": binding.call_id,
         "cseq": str(binding.cseq),
         "attr": "",

@@ -482,7 +482,8 @@ class LocationService:
                 del record[_position(record, plan.old)]
                 self._order.pop(plan.old.ruid, None)
                 self._live.pop(plan.old.ruid, None)
-                self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
+                if self._refreshed:
+                    self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
                 events.append(self._event(E_UL_CONTACT_DELETE, plan.old, now))
         if not record:
             del self._records[aor]
