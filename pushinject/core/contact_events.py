@@ -135,8 +135,12 @@ class ContactParams(Mapping[str, str]):
 
     def as_dict(self) -> dict[str, str]:
         """A dict of its own with these parameters (their names are lower case, their values
-        strings: the form subscriptions match on, R18)."""
-        return dict(self._read())
+        strings: the form subscriptions match on, R18). Not read yet, it is made for the
+        caller alone and nothing is kept (an event is usually published once, then dropped)."""
+        params = self._params
+        if params is None:
+            return contact_params(self._binding, domain=self._domain)
+        return dict(params)
 
     def __getitem__(self, key: str) -> str:
         return self._read()[key]

@@ -65,7 +65,7 @@ from pushinject.sip import make_response
 if TYPE_CHECKING:
     from pushinject.core.ids import IdSource
     from pushinject.core.types import Address
-    from pushinject.sip import URI, Contact, Request, Response
+    from pushinject.sip import URI, Contact, NameAddr, Request, Response
 
 __all__ = [
     "PushParams",
@@ -142,12 +142,17 @@ _INVALID_CSEQ = "Invalid CSeq number"
 _TOO_MANY = "Too many registered contacts"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class RegisterResult:
     """What one REGISTER produced: the response to send and the events raised, in order."""
 
     response: Response
     events: tuple[ContactEvent, ...] = ()
+
+    def __init__(self, response: Response, events: tuple[ContactEvent, ...] = ()) -> None:
+        put = object.__setattr__  # as `Binding.__init__`
+        put(self, "response", response)
+        put(self, "events", events)
 
 
 class _Plan(NamedTuple):
@@ -252,17 +257,20 @@ class LocationService:
         aor = self.aor_of(request.to.uri)
         events = self._expire_aor(aor, now)
         try:
-            plans, caps, outbound = self._plan(request, aor, source, now, transport, bflags)
+            plans, caps, outbound, paths = self._plan(request, aor, source, now, transport,
+                                                      bflags)
         except _Reject as rej:
             response = self._reply(request, rej.status, rej.reason, rej.extra)
             return RegisterResult(response, tuple(events))
         events += self._commit(aor, plans, now)
         extra: list[tuple[str, str]] = [("Contact", b.contact_value(now))
                                         for b in self.lookup(aor, now)]
-        if request.paths and self.config.path_mode != "off" and _has_option(
+        if paths is None:  # not read by `_plan` (``Contact: *``)
+            paths = request.paths
+        if paths and self.config.path_mode != "off" and _has_option(
             request, "Supported", "path"
         ):
-            extra += [("Path", str(p)) for p in request.paths]
+            extra += [("Path", str(p)) for p in paths]
         extra += [("Feature-Caps", c) for c in caps]
         if outbound:
             extra.append(("Require", "outbound"))  # RFC 5626 §6: outbound was applied
@@ -273,10 +281,12 @@ class LocationService:
         return make_response(request, status, reason, to_tag=self.ids.tag(), extra=tuple(extra))
 
     def _plan(self, request: Request, aor: str, source: Address, now: float,
-              transport: str, bflags: int) -> tuple[list[_Plan], list[str], bool]:
-        """The changes the REGISTER asks for, the Feature-Caps of its 200, and whether RFC 5626
+              transport: str, bflags: int
+              ) -> tuple[list[_Plan], list[str], bool, list[NameAddr] | None]:
+        """The changes the REGISTER asks for, the Feature-Caps of its 200, whether RFC 5626
         outbound was applied (`outbound` on and a contact with both ``+sip.instance`` and
-        ``reg-id``). One pass over the contacts; raises `_Reject` when it fails as a whole."""
+        ``reg-id``), and the Path values (None when not read). One pass over the contacts;
+        raises `_Reject` when the request fails as a whole."""
         cfg = self.config
         if cfg.domain is not None and (
             str(getattr(request.to.uri, "host", "")).lower() != cfg.domain.lower()
@@ -288,8 +298,9 @@ class LocationService:
                 raise _Reject(400, "Bad Request", [(_ERROR_HEADER, _STAR_CONTACTS)])
             if request.expires != 0:
                 raise _Reject(400, "Bad Request", [(_ERROR_HEADER, _STAR_EXPIRES)])
-            return self._plan_star(request, aor), [], False
-        if request.paths and cfg.path_mode == "strict" and not _has_option(
+            return self._plan_star(request, aor), [], False, None
+        paths = request.paths
+        if paths and cfg.path_mode == "strict" and not _has_option(
             request, "Supported", "path"
         ):
             raise _Reject(420, "Bad Extension", [("Unsupported", "path")])
@@ -326,7 +337,7 @@ class LocationService:
                 continue
             if shared is None:
                 shared = _Shared(request.call_id, request.cseq.number,
-                                 tuple(map(str, request.paths)),
+                                 tuple(map(str, paths)),
                                  request.get("User-Agent"))
             new = self._binding(shared, contact, instance, reg_id, aor, old, source, now,
                                 expires, transport, bflags)
@@ -338,7 +349,7 @@ class LocationService:
                 plans.append(_Plan("UPDATE", old, new))
         if cfg.max_contacts is not None and len(working) > cfg.max_contacts:
             raise _Reject(503, "Service Unavailable", [(_ERROR_HEADER, _TOO_MANY)])
-        return plans, caps, outbound
+        return plans, caps, outbound, paths
 
     def _plan_star(self, request: Request, aor: str) -> list[_Plan]:
         """§10.3 step 6: ``Contact: *`` removes each binding unless its CSeq check fails."""
@@ -592,11 +603,12 @@ class LocationService:
             if not binding.valid(now):
                 expired.add(binding.aor)
         events: list[ContactEvent] = []
-        for _, _, binding in sorted(due, key=lambda d: (d[0], d[1])):
-            self._refreshed.add((binding.ruid, binding.expires_at))
-            events.append(self.refresh_event(binding, reason="reg-refresh", req_callid="",
-                                             now=now))
-        for aor in sorted(expired):
+        if due:  # in deadline order, then insertion order
+            for _, _, binding in sorted(due, key=lambda d: (d[0], d[1])):
+                self._refreshed.add((binding.ruid, binding.expires_at))
+                events.append(self.refresh_event(binding, reason="reg-refresh", req_callid="",
+                                                 now=now))
+        for aor in sorted(expired) if len(expired) > 1 else expired:
             events += self._expire_aor(aor, now)
         return events
 
