@@ -6,6 +6,8 @@
 - `ContactParams` reads exactly as the dict `contact_params` returns;
 - `Binding` and `Subscription`, whose `__init__` is written out, keep the dataclass behaviour;
 - `parse_filters` gives the same result for a filter text however often it is asked.
+- a REGISTER reads each contact once and still says `Require: outbound` for a contact left
+  alone; an unknown filter key passes and is warned about once.
 """
 
 from __future__ import annotations
@@ -111,3 +113,37 @@ def test_binding_and_subscription_keep_dataclass_behaviour() -> None:
 def test_parse_filters_is_the_same_each_time(text: str) -> None:
     first = parse_filters(text)
     assert parse_filters(text) == first == parse_filters([text])
+
+
+def test_register_reads_each_contact_once_and_keeps_its_reply() -> None:
+    """One pass over the contacts: `Require: outbound` (also for a contact left alone as a
+    retransmission), the Contact values of the 200 and the bindings' request fields."""
+    loc = LocationService(RegistrarConfig(stale_cseq="opensips"), CountingIds("eq"))
+    flow = '<sip:bob@192.0.2.10:5062>;+sip.instance="<urn:uuid:1>";reg-id=1;q=0.5'
+    first = loc.register(_register([flow, "<sip:bob@192.0.2.11>"], "c1", 1), DEVICE, 0.25)
+    assert first.response.get_all("Require") == ["outbound"]
+    assert first.response.get_all("Contact") == [
+        '<sip:bob@192.0.2.10:5062>;q=0.5;+sip.instance="<urn:uuid:1>";reg-id=1;expires=3600',
+        "<sip:bob@192.0.2.11>;expires=3600",
+    ]
+    bound = loc.bindings("bob")
+    assert [(b.call_id, b.cseq, b.path, b.instance, b.reg_id, b.pn) for b in bound] == [
+        ("c1", 1, (), "urn:uuid:1", 1, None), ("c1", 1, (), None, None, None)]
+    again = loc.register(_register([flow], "c1", 1), DEVICE, 1.0)  # same CSeq: left alone
+    assert again.events == () and again.response.get_all("Require") == ["outbound"]
+    assert bound[0].contact_value(3601.5) == bound[0].contact_value(9999.0) == (
+        '<sip:bob@192.0.2.10:5062>;q=0.5;+sip.instance="<urn:uuid:1>";reg-id=1;expires=0')
+
+
+def test_unknown_filter_keys_warn_once_and_pass() -> None:
+    from pushinject.core.subscriptions import Subscriptions
+
+    subs = Subscriptions(CountingIds("eq"))
+    sub = subs.notify_on_event("E", ["nokey=1", "aor=b*", "other=x"], "r", 10, txn="T",
+                               now=0.0)
+    assert [n.subscription for n in subs.raise_event("E", {"AOR": "bob"}, 1.0)] == [sub]
+    assert subs.raise_event("E", {"aor": "alice"}, 2.0) == []
+    assert [(w.rule, w.text) for w in subs.warnings] == [
+        ("R17", "filter key 'nokey' names no parameter of E: it always passes"),
+        ("R17", "filter key 'other' names no parameter of E: it always passes"),
+    ]

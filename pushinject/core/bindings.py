@@ -171,15 +171,15 @@ class Binding:
 
         The URI, its q when given, its instance and reg-id, and the remaining expires.
         """
-        out = [f"<{self.uri}>"]
+        text = f"<{self.uri}>"
         if self.q is not None:
-            out.append(f"q={format_q(self.q)}")
+            text += f";q={format_q(self.q)}"
         if self.instance is not None:
-            out.append(f'+sip.instance="<{self.instance}>"')
+            text += f';+sip.instance="<{self.instance}>"'
         if self.reg_id is not None:
-            out.append(f"reg-id={self.reg_id}")
-        out.append(f"expires={self.remaining(now)}")
-        return ";".join(out)
+            text += f";reg-id={self.reg_id}"
+        left = math.ceil(self.expires_at - now)  # `remaining`, written out
+        return f"{text};expires={left if left > 0 else 0}"
 
     def __repr__(self) -> str:
         return f"Binding({self.ruid} {self.aor} -> {self.uri}, expires_at={self.expires_at:g})"

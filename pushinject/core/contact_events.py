@@ -82,18 +82,21 @@ def _expires(binding: Binding) -> str:
 
 
 def contact_params(binding: Binding, *, domain: str = "location") -> dict[str, str]:
-    """The parameters of an INSERT/UPDATE/DELETE event for `binding` (R23, `ul_evi.c`)."""
+    """The parameters of an INSERT/UPDATE/DELETE event for `binding` (R23, `ul_evi.c`).
+
+    `qval` and the expiry are written out here: every binding change raises one."""
+    q = binding.q
     return {
         "domain": domain,
         "aor": binding.aor,
         "uri": str(binding.uri),
         "received": binding.received or "",
         "path": ",".join(binding.path),
-        "qval": str(qval(binding.q)),
+        "qval": "-1" if q is None else str(int(round(q * 1000))),  # `qval`
         "user_agent": binding.user_agent or "",
         "socket": binding.socket,
         "bflags": str(binding.bflags),
-        "expires": _expires(binding),
+        "expires": str(math.floor(binding.expires_at)),  # `_expires`
         "callid": binding.call_id,
         "cseq": str(binding.cseq),
         "attr": "",
@@ -132,8 +135,12 @@ class ContactParams(Mapping[str, str]):
 
     def as_dict(self) -> dict[str, str]:
         """A dict of its own with these parameters (their names are lower case, their values
-        strings: the form subscriptions match on, R18)."""
-        return dict(self._read())
+        strings: the form subscriptions match on, R18). Not read yet, it is made for the
+        caller alone and nothing is kept (an event is usually published once, then dropped)."""
+        params = self._params
+        if params is None:
+            return contact_params(self._binding, domain=self._domain)
+        return dict(params)
 
     def __getitem__(self, key: str) -> str:
         return self._read()[key]
@@ -199,14 +206,27 @@ def refresh_params(
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ContactEvent:
-    """A usrloc contact event: its name, the binding, the OpenSIPS parameters, the time."""
+    """A usrloc contact event: its name, the binding, the OpenSIPS parameters, the time.
+
+    The registrar raises one per binding change, so `__init__` is written out as `Binding`'s:
+    one local name for ``object.__setattr__``. Equality, hashing and immutability are the
+    dataclass's own.
+    """
 
     name: str
     binding: Binding
     params: Mapping[str, str]
     at: float
+
+    def __init__(self, name: str, binding: Binding, params: Mapping[str, str],
+                 at: float) -> None:
+        put = object.__setattr__  # the fields in their declared order
+        put(self, "name", name)
+        put(self, "binding", binding)
+        put(self, "params", params)
+        put(self, "at", at)
 
     @property
     def short_name(self) -> str:

@@ -65,7 +65,7 @@ from pushinject.sip import make_response
 if TYPE_CHECKING:
     from pushinject.core.ids import IdSource
     from pushinject.core.types import Address
-    from pushinject.sip import URI, Contact, Request, Response
+    from pushinject.sip import URI, Contact, NameAddr, Request, Response
 
 __all__ = [
     "PushParams",
@@ -142,12 +142,17 @@ _INVALID_CSEQ = "Invalid CSeq number"
 _TOO_MANY = "Too many registered contacts"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class RegisterResult:
     """What one REGISTER produced: the response to send and the events raised, in order."""
 
     response: Response
     events: tuple[ContactEvent, ...] = ()
+
+    def __init__(self, response: Response, events: tuple[ContactEvent, ...] = ()) -> None:
+        put = object.__setattr__  # as `Binding.__init__`
+        put(self, "response", response)
+        put(self, "events", events)
 
 
 class _Plan(NamedTuple):
@@ -156,6 +161,15 @@ class _Plan(NamedTuple):
     kind: str  # INSERT / UPDATE / DELETE
     old: Binding | None
     new: Binding | None
+
+
+class _Shared(NamedTuple):
+    """What each binding a REGISTER creates takes from the request itself (§10.3 step 7)."""
+
+    call_id: str
+    cseq: int
+    path: tuple[str, ...]
+    user_agent: str | None
 
 
 class _Reject(Exception):
@@ -243,21 +257,22 @@ class LocationService:
         aor = self.aor_of(request.to.uri)
         events = self._expire_aor(aor, now)
         try:
-            plans, caps = self._plan(request, aor, source, now, transport, bflags)
+            plans, caps, outbound, paths = self._plan(request, aor, source, now, transport,
+                                                      bflags)
         except _Reject as rej:
             response = self._reply(request, rej.status, rej.reason, rej.extra)
             return RegisterResult(response, tuple(events))
         events += self._commit(aor, plans, now)
         extra: list[tuple[str, str]] = [("Contact", b.contact_value(now))
                                         for b in self.lookup(aor, now)]
-        if request.paths and self.config.path_mode != "off" and _has_option(
+        if paths is None:  # not read by `_plan` (``Contact: *``)
+            paths = request.paths
+        if paths and self.config.path_mode != "off" and _has_option(
             request, "Supported", "path"
         ):
-            extra += [("Path", str(p)) for p in request.paths]
+            extra += [("Path", str(p)) for p in paths]
         extra += [("Feature-Caps", c) for c in caps]
-        if self.config.outbound and any(
-            c.instance is not None and c.reg_id is not None for c in request.contacts
-        ):
+        if outbound:
             extra.append(("Require", "outbound"))  # RFC 5626 §6: outbound was applied
         return RegisterResult(self._reply(request, 200, None, extra), tuple(events))
 
@@ -266,7 +281,12 @@ class LocationService:
         return make_response(request, status, reason, to_tag=self.ids.tag(), extra=tuple(extra))
 
     def _plan(self, request: Request, aor: str, source: Address, now: float,
-              transport: str, bflags: int) -> tuple[list[_Plan], list[str]]:
+              transport: str, bflags: int
+              ) -> tuple[list[_Plan], list[str], bool, list[NameAddr] | None]:
+        """The changes the REGISTER asks for, the Feature-Caps of its 200, whether RFC 5626
+        outbound was applied (`outbound` on and a contact with both ``+sip.instance`` and
+        ``reg-id``), and the Path values (None when not read). One pass over the contacts;
+        raises `_Reject` when the request fails as a whole."""
         cfg = self.config
         if cfg.domain is not None and (
             str(getattr(request.to.uri, "host", "")).lower() != cfg.domain.lower()
@@ -278,21 +298,30 @@ class LocationService:
                 raise _Reject(400, "Bad Request", [(_ERROR_HEADER, _STAR_CONTACTS)])
             if request.expires != 0:
                 raise _Reject(400, "Bad Request", [(_ERROR_HEADER, _STAR_EXPIRES)])
-            return self._plan_star(request, aor), []
-        if request.paths and cfg.path_mode == "strict" and not _has_option(
+            return self._plan_star(request, aor), [], False, None
+        paths = request.paths
+        if paths and cfg.path_mode == "strict" and not _has_option(
             request, "Supported", "path"
         ):
             raise _Reject(420, "Bad Extension", [("Unsupported", "path")])
-        working = list(self._records.get(aor, []))
+        working = list(self._records.get(aor, ()))
         plans: list[_Plan] = []
         caps: list[str] = []
+        outbound = False
+        shared: _Shared | None = None  # what every new binding takes from the request
         for contact in contacts:
             expires = self._expires(request, contact)
-            pn_match, contact_caps = self._inspect_pn(request, contact)
-            for cap in contact_caps:
-                if cap not in caps:
-                    caps.append(cap)
-            old = self._find(working, contact, pn_match)
+            pn_match = False
+            if cfg.pn_providers and "pn-provider" in getattr(contact.uri, "params", {}):
+                pn_match, contact_caps = self._inspect_pn(request, contact)
+                for cap in contact_caps:
+                    if cap not in caps:
+                        caps.append(cap)
+            instance = contact.instance
+            reg_id = contact.reg_id
+            if instance is not None and reg_id is not None and cfg.outbound:
+                outbound = True
+            old = self._find(working, contact, pn_match, instance, reg_id) if working else None
             if old is not None and old.call_id == request.call_id and (
                 request.cseq.number <= old.cseq
             ):
@@ -306,8 +335,12 @@ class LocationService:
                     del working[_position(working, old)]
                     plans.append(_Plan("DELETE", old, None))
                 continue
-            new = self._binding(request, contact, aor, old, source, now, expires, transport,
-                                bflags)
+            if shared is None:
+                shared = _Shared(request.call_id, request.cseq.number,
+                                 tuple(map(str, paths)),
+                                 request.get("User-Agent"))
+            new = self._binding(shared, contact, instance, reg_id, aor, old, source, now,
+                                expires, transport, bflags)
             if old is None:
                 working.append(new)
                 plans.append(_Plan("INSERT", None, new))
@@ -316,7 +349,7 @@ class LocationService:
                 plans.append(_Plan("UPDATE", old, new))
         if cfg.max_contacts is not None and len(working) > cfg.max_contacts:
             raise _Reject(503, "Service Unavailable", [(_ERROR_HEADER, _TOO_MANY)])
-        return plans, caps
+        return plans, caps, outbound, paths
 
     def _plan_star(self, request: Request, aor: str) -> list[_Plan]:
         """§10.3 step 6: ``Contact: *`` removes each binding unless its CSeq check fails."""
@@ -382,11 +415,13 @@ class LocationService:
                     names.add(val.strip().strip('"'))
         return names
 
-    def _find(self, working: list[Binding], contact: Contact, pn_match: bool) -> Binding | None:
-        """The existing binding this contact refreshes, if any (R24, R49; RFC 5626 §6)."""
+    def _find(self, working: list[Binding], contact: Contact, pn_match: bool,
+              instance: str | None, reg_id: int | None) -> Binding | None:
+        """The existing binding this contact refreshes, if any (R24, R49; RFC 5626 §6).
+
+        `instance` and `reg_id` are the contact's own."""
         uri = contact.uri
         uri_params = getattr(uri, "params", {})
-        instance = contact.instance
         for binding in working:
             if pn_match:
                 other = getattr(binding.uri, "params", {})
@@ -395,7 +430,7 @@ class LocationService:
                     return binding
                 continue
             if instance is not None:
-                same_flow = (binding.reg_id == contact.reg_id) or not self.config.outbound
+                same_flow = (binding.reg_id == reg_id) or not self.config.outbound
                 if binding.instance == instance and same_flow:
                     return binding
                 continue
@@ -403,18 +438,19 @@ class LocationService:
                 return binding
         return None
 
-    def _binding(self, request: Request, contact: Contact, aor: str, old: Binding | None,
-                 source: Address, now: float, expires: int, transport: str,
-                 bflags: int) -> Binding:
+    def _binding(self, shared: _Shared, contact: Contact, instance: str | None,
+                 reg_id: int | None, aor: str, old: Binding | None, source: Address,
+                 now: float, expires: int, transport: str, bflags: int) -> Binding:
         uri = contact.uri
         host, port = source
         c_host = str(getattr(uri, "host", "")).lower()
         c_port = getattr(uri, "port", None) or _default_port(uri)
         received = None
-        if (host.lower(), port) != (c_host, c_port):
+        if port != c_port or host.lower() != c_host:
             received = f"sip:{host}:{port}"
             if transport.upper() != "UDP":
                 received += f";transport={transport.lower()}"
+        uri_params = getattr(uri, "params", {})
         return Binding(
             ruid=old.ruid if old is not None else self.ids.token("ruid"),
             aor=aor,
@@ -422,16 +458,16 @@ class LocationService:
             contact=str(contact),
             expires_at=now + expires,
             q=contact.q,
-            instance=contact.instance,
-            reg_id=contact.reg_id,
-            call_id=request.call_id,
-            cseq=request.cseq.number,
-            path=tuple(map(str, request.paths)),
+            instance=instance,
+            reg_id=reg_id,
+            call_id=shared.call_id,
+            cseq=shared.cseq,
+            path=shared.path,
             received=received,
-            user_agent=request.get("User-Agent"),
+            user_agent=shared.user_agent,
             socket=self.config.socket,
             bflags=bflags,
-            pn=PushParams.from_uri(uri),
+            pn=PushParams.from_uri(uri) if "pn-provider" in uri_params else None,
             pnsreg="+sip.pnsreg" in contact.params,
             updated_at=now,
         )
@@ -457,7 +493,8 @@ class LocationService:
                 del record[_position(record, plan.old)]
                 self._order.pop(plan.old.ruid, None)
                 self._live.pop(plan.old.ruid, None)
-                self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
+                if self._refreshed:
+                    self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
                 events.append(self._event(E_UL_CONTACT_DELETE, plan.old, now))
         if not record:
             del self._records[aor]
@@ -479,7 +516,7 @@ class LocationService:
         A record holds its bindings in insertion order (a refresh takes the place of the
         binding it replaces), so a stable sort by q alone keeps the oldest first among equals.
         """
-        valid = [b for b in self._records.get(aor, ()) if b.valid(now)]
+        valid = [b for b in self._records.get(aor, ()) if now < b.expires_at]  # `valid`
         if len(valid) > 1:
             valid.sort(key=_q_rank)
         return valid
@@ -531,15 +568,17 @@ class LocationService:
 
     def _track(self, binding: Binding) -> None:
         self._live[binding.ruid] = binding
-        for at in (binding.expires_at, self._refresh_at(binding)):
-            if at is not None:
-                self._pushed += 1
-                heapq.heappush(self._heap, (at, self._pushed, binding.ruid))
+        self._pushed += 1
+        heapq.heappush(self._heap, (binding.expires_at, self._pushed, binding.ruid))
+        refresh_at = self._refresh_at(binding)
+        if refresh_at is not None:
+            self._pushed += 1
+            heapq.heappush(self._heap, (refresh_at, self._pushed, binding.ruid))
 
     def _current(self, at: float, ruid: str) -> Binding | None:
         """The binding a heap entry still stands for, or None when it is stale."""
         binding = self._live.get(ruid)
-        if binding is None or at not in (binding.expires_at, self._refresh_at(binding)):
+        if binding is None or (at != binding.expires_at and at != self._refresh_at(binding)):
             return None
         return binding
 
@@ -564,17 +603,20 @@ class LocationService:
             if not binding.valid(now):
                 expired.add(binding.aor)
         events: list[ContactEvent] = []
-        for _, _, binding in sorted(due, key=lambda d: (d[0], d[1])):
-            self._refreshed.add((binding.ruid, binding.expires_at))
-            events.append(self.refresh_event(binding, reason="reg-refresh", req_callid="",
-                                             now=now))
-        for aor in sorted(expired):
+        if due:  # in deadline order, then insertion order
+            for _, _, binding in sorted(due, key=lambda d: (d[0], d[1])):
+                self._refreshed.add((binding.ruid, binding.expires_at))
+                events.append(self.refresh_event(binding, reason="reg-refresh", req_callid="",
+                                                 now=now))
+        for aor in sorted(expired) if len(expired) > 1 else expired:
             events += self._expire_aor(aor, now)
         return events
 
     def _expire_aor(self, aor: str, now: float) -> list[ContactEvent]:
-        record = self._records.get(aor, [])
-        gone = [b for b in record if not b.valid(now)]
+        record = self._records.get(aor)
+        if record is None:
+            return []
+        gone = [b for b in record if not now < b.expires_at]  # not `valid`
         if not gone:
             return []
         return self._commit(aor, [_Plan("DELETE", b, None) for b in gone], now)

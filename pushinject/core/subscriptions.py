@@ -232,12 +232,17 @@ class Subscription:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Notification:
     """A subscription that matched a raised event; `params` become the route's AVPs (R21)."""
 
     subscription: Subscription
     params: Mapping[str, str]
+
+    def __init__(self, subscription: Subscription, params: Mapping[str, str]) -> None:
+        put = object.__setattr__  # see `Subscription.__init__`
+        put(self, "subscription", subscription)
+        put(self, "params", params)
 
     @property
     def txn(self) -> object | None:
@@ -245,14 +250,24 @@ class Notification:
         return self.subscription.txn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class SubscriptionWarning:
-    """A pitfall OpenSIPS lets pass silently, made visible (SPEC-FACTS (c)6, (c)7; R16, R17)."""
+    """A pitfall OpenSIPS lets pass silently, made visible (SPEC-FACTS (c)6, (c)7; R16, R17).
+
+    The seed script's subscription warns on every call (R19), so `__init__` is written out as
+    `Subscription`'s."""
 
     at: float
     subscription: str
     rule: str
     text: str
+
+    def __init__(self, at: float, subscription: str, rule: str, text: str) -> None:
+        put = object.__setattr__
+        put(self, "at", at)
+        put(self, "subscription", subscription)
+        put(self, "rule", rule)
+        put(self, "text", text)
 
     def __str__(self) -> str:
         return f"{self.at:g} {self.subscription} [{self.rule}] {self.text}"
@@ -331,12 +346,14 @@ class Subscriptions:
                 now, sub, "R16",
                 "subscribed without a transaction: notifications carry none, injection fails (-1)",
             )
-        if txn_deadline is not None and sub.expires_at < txn_deadline:
-            self._warn(
-                now, sub, "R19",
-                f"subscription ends at {sub.expires_at:g}, before its transaction "
-                f"({txn_deadline:g}): later registrations are not seen",
-            )
+        if txn_deadline is not None:
+            ends = sub.expires_at
+            if ends < txn_deadline:
+                self._warn(
+                    now, sub, "R19",
+                    f"subscription ends at {ends:g}, before its transaction "
+                    f"({txn_deadline:g}): later registrations are not seen",
+                )
         return sub
 
     def wait_for_event(
@@ -370,7 +387,9 @@ class Subscriptions:
         Integer parameters are written as decimal strings before matching (R18). Expired
         subscriptions are dropped first, as OpenSIPS checks expiry when an event is raised.
         """
-        self._expired += self._subs.expire(now)
+        expired = self._subs.expire(now)
+        if expired:
+            self._expired += expired
         if not self._subs.watches(name):  # nobody subscribed to this event
             return []
         values: dict[str, str]
@@ -386,15 +405,24 @@ class Subscriptions:
         if not candidates:
             return []
         out: list[Notification] = []
+        warned = self._warned
         for sub in reversed(candidates) if self.newest_first else candidates:
+            # every filter must pass (R17), `check_lowered` written out: a key the event
+            # lacks passes, and is warned about once per subscription and key
+            matched = True
             for flt in sub.filters:
-                if flt.key.lower() not in lowered and (sub.id, flt.key) not in self._warned:
-                    self._warned.add((sub.id, flt.key))
-                    self._warn(
-                        now, sub, "R17",
-                        f"filter key {flt.key!r} names no parameter of {name}: it always passes",
-                    )
-            if all(f.check_lowered(lowered) is not False for f in sub.filters):  # R17
+                value = lowered.get(flt.key.lower())
+                if value is None:
+                    if (sub.id, flt.key) not in warned:
+                        warned.add((sub.id, flt.key))
+                        self._warn(
+                            now, sub, "R17",
+                            f"filter key {flt.key!r} names no parameter of {name}: "
+                            "it always passes",
+                        )
+                elif matched:
+                    matched = flt._match(value)
+            if matched:
                 # each notification gets parameters of its own (they become the route's
                 # AVPs): the first takes `values` itself, made here and held by no one else
                 out.append(Notification(sub, dict(values) if out else values))
