@@ -255,14 +255,7 @@ class SubscriptionWarning:
     """A pitfall OpenSIPS lets pass silently, made visible (SPEC-FACTS (c)6, (c)7; R16, R17).
 
     The seed script's subscription warns on every call (R19), so `__init__` is written out as
-    `Subscription`'s, and `later` makes one whose text is written when first read, as
-    `logging` formats a record's message (most warnings are never read). Either way the
-    fields, equality, hashing, repr and str are the same.
-
-    >>> w = SubscriptionWarning.later(1.0, "t-sub-1", "R19", "ends at {0:g}", (21.0,))
-    >>> w == SubscriptionWarning(1.0, "t-sub-1", "R19", "ends at 21"), str(w)
-    (True, '1 t-sub-1 [R19] ends at 21')
-    """
+    `Subscription`'s."""
 
     at: float
     subscription: str
@@ -276,37 +269,8 @@ class SubscriptionWarning:
         put(self, "rule", rule)
         put(self, "text", text)
 
-    @classmethod
-    def later(cls, at: float, subscription: str, rule: str, template: str,
-              args: tuple[object, ...]) -> SubscriptionWarning:
-        """A warning whose `text` is ``template.format(*args)``, written on first read."""
-        warning = cls.__new__(cls)
-        put = object.__setattr__
-        put(warning, "at", at)
-        put(warning, "subscription", subscription)
-        put(warning, "rule", rule)
-        put(warning, "_template", (template, args))
-        return warning
-
-    def __getattr__(self, name: str) -> str:
-        # reached only for an attribute the instance lacks: `text` of a `later` warning
-        pending = self.__dict__.get("_template") if name == "text" else None
-        if pending is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        template, args = pending
-        text = template.format(*args)
-        object.__setattr__(self, "text", text)
-        object.__delattr__(self, "_template")
-        return text
-
     def __str__(self) -> str:
         return f"{self.at:g} {self.subscription} [{self.rule}] {self.text}"
-
-
-#: the R19 warning's text (pitfall (c)7), formatted with the subscription's end and the
-#: transaction's deadline
-_ENDS_EARLY = ("subscription ends at {0:g}, before its transaction ({1:g}): later "
-               "registrations are not seen")
 
 
 @dataclass
@@ -384,9 +348,12 @@ class Subscriptions:
             )
         if txn_deadline is not None:
             ends = sub.expires_at
-            if ends < txn_deadline:  # the seed's pitfall (c)7: one on every call
-                self._keep(SubscriptionWarning.later(now, sub.id, "R19", _ENDS_EARLY,
-                                                     (ends, txn_deadline)))
+            if ends < txn_deadline:
+                self._warn(
+                    now, sub, "R19",
+                    f"subscription ends at {ends:g}, before its transaction "
+                    f"({txn_deadline:g}): later registrations are not seen",
+                )
         return sub
 
     def wait_for_event(
@@ -502,11 +469,8 @@ class Subscriptions:
     # -- internals -----------------------------------------------------------------------------
 
     def _warn(self, now: float, sub: Subscription, rule: str, text: str) -> None:
-        self._keep(SubscriptionWarning(now, sub.id, rule, text))
-
-    def _keep(self, warning: SubscriptionWarning) -> None:
         warnings = self.warnings
-        warnings.append(warning)
+        warnings.append(SubscriptionWarning(now, sub.id, rule, text))
         if len(warnings) > self.max_warnings:
             dropped = len(warnings) - self.max_warnings // 2
             del warnings[:dropped]
