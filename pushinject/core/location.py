@@ -604,9 +604,10 @@ class LocationService:
             binding = self._current(at, ruid)
             if binding is None:
                 continue
-            if at == self._refresh_at(binding) and binding.valid(now):
-                due.append((at, self._order.get(ruid, 0), binding))
-            if not binding.valid(now):
+            if now < binding.expires_at:  # `valid`: a refresh deadline may be due
+                if at == self._refresh_at(binding):
+                    due.append((at, self._order.get(ruid, 0), binding))
+            else:
                 expired.add(binding.aor)
         events: list[ContactEvent] = []
         if due:  # in deadline order, then insertion order
