@@ -238,10 +238,10 @@ class LocationService:
         A URI without a user part is keyed by its host alone.
         """
         user = getattr(uri, "user", None)
+        if user is not None and not self.config.use_domain:
+            return user
         host = str(getattr(uri, "host", "")).lower()
-        if user is None:
-            return host
-        return f"{user}@{host}" if self.config.use_domain else user
+        return host if user is None else f"{user}@{host}"
 
     # -- REGISTER ------------------------------------------------------------------------------
 
@@ -516,8 +516,14 @@ class LocationService:
         A record holds its bindings in insertion order (a refresh takes the place of the
         binding it replaces), so a stable sort by q alone keeps the oldest first among equals.
         """
-        valid = [b for b in self._records.get(aor, ()) if now < b.expires_at]  # `valid`
-        if len(valid) > 1:
+        valid = []
+        ranked = False  # bindings that all lack q are already in order
+        for binding in self._records.get(aor, ()):
+            if now < binding.expires_at:  # `valid`
+                valid.append(binding)
+                if binding.q is not None:
+                    ranked = True
+        if ranked and len(valid) > 1:
             valid.sort(key=_q_rank)
         return valid
 
@@ -598,9 +604,10 @@ class LocationService:
             binding = self._current(at, ruid)
             if binding is None:
                 continue
-            if at == self._refresh_at(binding) and binding.valid(now):
-                due.append((at, self._order.get(ruid, 0), binding))
-            if not binding.valid(now):
+            if now < binding.expires_at:  # `valid`: a refresh deadline may be due
+                if at == self._refresh_at(binding):
+                    due.append((at, self._order.get(ruid, 0), binding))
+            else:
                 expired.add(binding.aor)
         events: list[ContactEvent] = []
         if due:  # in deadline order, then insertion order
@@ -616,9 +623,12 @@ class LocationService:
         record = self._records.get(aor)
         if record is None:
             return []
-        gone = [b for b in record if not now < b.expires_at]  # not `valid`
-        if not gone:
-            return []
+        for binding in record:
+            if not now < binding.expires_at:  # not `valid`
+                break
+        else:
+            return []  # usually: every binding is still valid
+        gone = [b for b in record if not now < b.expires_at]
         return self._commit(aor, [_Plan("DELETE", b, None) for b in gone], now)
 
     def __repr__(self) -> str:

@@ -323,7 +323,7 @@ class Subscriptions:
         """
         if timeout < 0:
             raise LocalProtocolError(f"subscription timeout must not be negative: {timeout}")
-        kept, dropped = parse_filters(filters)
+        kept, dropped = _parse_one(filters) if isinstance(filters, str) else parse_filters(filters)
         sub = Subscription(
             id=self.ids.token("sub"),
             event=event,
