@@ -80,7 +80,7 @@ def _matched_params(text: str) -> dict[str, str | None]:
 
 def _int_param(params: dict[str, str | None], name: str) -> int | None:
     value = params.get(name)
-    return int(value) if value is not None and value.isdigit() else None
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
 
 def _frozen(params: dict[str, str | None]) -> frozenset[tuple[str, str | None]]:
