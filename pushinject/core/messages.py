@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "via_value", "build_ack", "build_cancel", "response_destination", "uri_address",
-    "received_via", "with_received",
+    "received_via", "with_top_via",
     "forwarded_request", "top_via", "top_via_text",
 ]
 
@@ -190,11 +190,7 @@ def received_via(via: Via, source: Address) -> Via:
     return via if marked == params else replace(via, params=marked)
 
 
-def with_received(request: Request, source: Address, via: Via | None = None) -> Request:
-    """The request with its top Via marked by `received_via`. `via` is the request's top Via
-    when the caller has already parsed it."""
-    via = top_via(request) if via is None else via
-    fixed = received_via(via, source)
-    if fixed is via:
-        return request
-    return request.without_top_via().with_header_prepended("Via", str(fixed))
+def with_top_via(request: Request, via: str) -> Request:
+    """The request with its topmost Via value replaced by `via` (e.g. one `received_via`
+    marked)."""
+    return request.without_top_via().with_header_prepended("Via", via)

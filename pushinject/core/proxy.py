@@ -35,7 +35,7 @@ from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
     forwarded_request, received_via, response_destination, top_via, top_via_text, uri_address,
-    via_value,
+    via_value, with_top_via,
 )
 from pushinject.core.script_api import ScriptContext
 from pushinject.core.server_txn import TRANSITIONS as SERVER_TRANSITIONS
@@ -157,7 +157,7 @@ class Proxy:
         marked = received_via(via, source)
         if marked is not via:
             via_text = str(marked)
-            msg = msg.without_top_via().with_header_prepended("Via", via_text)
+            msg = with_top_via(msg, via_text)
         if msg.method != "ACK" and msg.max_forwards == 0:  # RFC 3261 §16.3 step 3
             response = make_response(msg, 483, to_tag=self.ids.tag())
             return [Send(message=response, destination=self._reply_address(response, source))]
