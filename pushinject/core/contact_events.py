@@ -82,21 +82,18 @@ def _expires(binding: Binding) -> str:
 
 
 def contact_params(binding: Binding, *, domain: str = "location") -> dict[str, str]:
-    """The parameters of an INSERT/UPDATE/DELETE event for `binding` (R23, `ul_evi.c`).
-
-    `qval` and the expiry are written out here: every binding change raises one."""
-    q = binding.q
+    """The parameters of an INSERT/UPDATE/DELETE event for `binding` (R23, `ul_evi.c`)."""
     return {
         "domain": domain,
         "aor": binding.aor,
         "uri": str(binding.uri),
         "received": binding.received or "",
         "path": ",".join(binding.path),
-        "qval": "-1" if q is None else str(int(round(q * 1000))),  # `qval`
+        "qval": str(qval(binding.q)),
         "user_agent": binding.user_agent or "",
         "socket": binding.socket,
         "bflags": str(binding.bflags),
-        "expires": str(math.floor(binding.expires_at)),  # `_expires`
+        "expires": _expires(binding),
         "callid": binding.call_id,
         "cseq": str(binding.cseq),
         "attr": "",

@@ -430,11 +430,8 @@ class ResponseContext:
 
     def settle(self, now: float) -> list[Action]:
         """R10, R32, R33: once no branch is pending, send the best final response."""
-        if self.final_status is not None:
+        if self.final_status is not None or any(self.pending(b) for b in self.branches):
             return []
-        for branch in self.branches:
-            if self.pending(branch):
-                return []
         done = sorted((b for b in self.branches if b.final_status is not None),
                       key=lambda b: (b.final_at, b.index))
         statuses = [b.final_status for b in done]

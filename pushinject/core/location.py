@@ -311,12 +311,10 @@ class LocationService:
         shared: _Shared | None = None  # what every new binding takes from the request
         for contact in contacts:
             expires = self._expires(request, contact)
-            pn_match = False
-            if cfg.pn_providers and "pn-provider" in getattr(contact.uri, "params", {}):
-                pn_match, contact_caps = self._inspect_pn(request, contact)
-                for cap in contact_caps:
-                    if cap not in caps:
-                        caps.append(cap)
+            pn_match, contact_caps = self._inspect_pn(request, contact)
+            for cap in contact_caps:
+                if cap not in caps:
+                    caps.append(cap)
             instance = contact.instance
             reg_id = contact.reg_id
             if instance is not None and reg_id is not None and cfg.outbound:
@@ -493,8 +491,7 @@ class LocationService:
                 del record[_position(record, plan.old)]
                 self._order.pop(plan.old.ruid, None)
                 self._live.pop(plan.old.ruid, None)
-                if self._refreshed:
-                    self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
+                self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
                 events.append(self._event(E_UL_CONTACT_DELETE, plan.old, now))
         if not record:
             del self._records[aor]
@@ -519,7 +516,7 @@ class LocationService:
         valid = []
         ranked = False  # bindings that all lack q are already in order
         for binding in self._records.get(aor, ()):
-            if now < binding.expires_at:  # `valid`
+            if binding.valid(now):
                 valid.append(binding)
                 if binding.q is not None:
                     ranked = True
@@ -604,31 +601,24 @@ class LocationService:
             binding = self._current(at, ruid)
             if binding is None:
                 continue
-            if now < binding.expires_at:  # `valid`: a refresh deadline may be due
+            if binding.valid(now):  # a refresh deadline may be due
                 if at == self._refresh_at(binding):
                     due.append((at, self._order.get(ruid, 0), binding))
             else:
                 expired.add(binding.aor)
         events: list[ContactEvent] = []
-        if due:  # in deadline order, then insertion order
-            for _, _, binding in sorted(due, key=lambda d: (d[0], d[1])):
-                self._refreshed.add((binding.ruid, binding.expires_at))
-                events.append(self.refresh_event(binding, reason="reg-refresh", req_callid="",
-                                                 now=now))
-        for aor in sorted(expired) if len(expired) > 1 else expired:
+        for _, _, binding in sorted(due, key=lambda d: (d[0], d[1])):  # deadline, then age
+            self._refreshed.add((binding.ruid, binding.expires_at))
+            events.append(self.refresh_event(binding, reason="reg-refresh", req_callid="",
+                                             now=now))
+        for aor in sorted(expired):
             events += self._expire_aor(aor, now)
         return events
 
     def _expire_aor(self, aor: str, now: float) -> list[ContactEvent]:
-        record = self._records.get(aor)
-        if record is None:
+        gone = [b for b in self._records.get(aor, ()) if not b.valid(now)]
+        if not gone:
             return []
-        for binding in record:
-            if not now < binding.expires_at:  # not `valid`
-                break
-        else:
-            return []  # usually: every binding is still valid
-        gone = [b for b in record if not now < b.expires_at]
         return self._commit(aor, [_Plan("DELETE", b, None) for b in gone], now)
 
     def __repr__(self) -> str:

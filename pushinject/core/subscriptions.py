@@ -407,12 +407,10 @@ class Subscriptions:
         out: list[Notification] = []
         warned = self._warned
         for sub in reversed(candidates) if self.newest_first else candidates:
-            # every filter must pass (R17), `check_lowered` written out: a key the event
-            # lacks passes, and is warned about once per subscription and key
             matched = True
-            for flt in sub.filters:
-                value = lowered.get(flt.key.lower())
-                if value is None:
+            for flt in sub.filters:  # every filter must pass (R17)
+                passed = flt.check_lowered(lowered)
+                if passed is None:  # a key the event lacks passes: warned once per key
                     if (sub.id, flt.key) not in warned:
                         warned.add((sub.id, flt.key))
                         self._warn(
@@ -420,8 +418,8 @@ class Subscriptions:
                             f"filter key {flt.key!r} names no parameter of {name}: "
                             "it always passes",
                         )
-                elif matched:
-                    matched = flt._match(value)
+                elif not passed:
+                    matched = False
             if matched:
                 # each notification gets parameters of its own (they become the route's
                 # AVPs): the first takes `values` itself, made here and held by no one else
