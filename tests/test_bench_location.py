@@ -17,7 +17,7 @@ def test_bench_location_prints_its_figure_last(capsys: pytest.CaptureFixture[str
     assert location.run(argparse.Namespace(users=40)) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "users: 40, one subscription each (40 live)"
-    assert "40 notifications" in lines[2]  # every woken device reached its waiting call (R24)
+    assert "40 notifications" in lines[2]  # every woken device reached its waiting call (EVT-9)
     assert re.fullmatch(r"location: [\d,]+ registers/s", lines[-1])
 
 

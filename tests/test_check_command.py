@@ -50,13 +50,16 @@ def test_violations_exit_1_and_name_rule_and_frame(tmp_path: Path,
     assert report["verdict"] == "violations"
     [call] = report["captures"][0]["calls"]
     cancel = edit.find(pkts, "CANCEL", sport=5070) + 1
-    assert [(v["rule"], v["frame"]) for v in call["violations"]] == [
-        ("cancel-answered", cancel), ("replay", cancel)]
+    assert [(v["rule"], v["catalogue_id"], v["frame"]) for v in call["violations"]] == [
+        ("cancel-answered", "CTX-9", cancel), ("replay", "KAM-10", cancel)]
     root = ET.parse(junit).getroot()
     assert (root.get("tests"), root.get("failures")) == ("14", "2")
     failed = [case.get("name", "").split(":")[0] for case in root.iter("testcase")
               if case.find("failure") is not None]
     assert failed == ["cancel-answered", "replay"]
+    messages = [f.get("message", "") for f in root.iter("failure")]
+    assert [m.split(" frame")[0] for m in messages] == [
+        "CTX-9 (pushinject/catalogue/ctx.md)", "KAM-10 (pushinject/catalogue/kam.md)"]
 
 
 def test_text_report_names_the_violation(tmp_path: Path,
@@ -68,7 +71,8 @@ def test_text_report_names_the_violation(tmp_path: Path,
     assert "    branch 1 sip:dev2@127.0.0.1:5072 -> 486 (injected" in out
     assert main(["check", "--preset", "kamailio-tsilo", str(KAMAILIO / "S3.pcap")]) == 1
     out = capsys.readouterr().out
-    assert "VIOLATION replay [preset kamailio-tsilo] at frame 5: the proxy sent 408" in out
+    assert ("VIOLATION replay KAM-10 (pushinject/catalogue/kam.md) at frame 5: "
+            "the proxy sent 408") in out
 
 
 @pytest.mark.parametrize("argv, error", [

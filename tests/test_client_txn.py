@@ -1,4 +1,4 @@
-"""INVITE client transaction (RFC 3261 §17.1.1, SPEC-FACTS R4, R14)."""
+"""INVITE client transaction (RFC 3261 §17.1.1, CTX-2, TXN-3)."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def test_parse_proxy_rejects_bad_addresses() -> None:
 
 def test_calls_of_s5_two_injected_branches() -> None:
     """S5: nobody registered at the INVITE; dev1 and dev2 register later and are injected
-    (SPEC-FACTS R1); dev1 rang, was CANCELled and answered 487; dev2 answered 200."""
+    (INJ-1); dev1 rang, was CANCELled and answered 487; dev2 answered 200."""
     capture = load_capture(KAMAILIO / "S5.pcap")
     [call] = find_calls(capture.messages, ("127.0.0.1", 5060))
     assert (call.call_id, call.final_status, call.cancel) == ("S5-call@127.0.0.1", 200, None)

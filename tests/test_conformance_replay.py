@@ -84,7 +84,7 @@ def test_replay_broken_when_the_proxy_does_not_cancel(tmp_path: Path) -> None:
 
 def test_a_simulated_capture_replays_under_its_own_preset(tmp_path: Path) -> None:
     """The simulator's capture of the core under opensips replays without divergence; under
-    kamailio-tsilo the placeholder's difference shows (busy device, R32 vs (c) 10)."""
+    kamailio-tsilo the placeholder's difference shows (busy device, OSIPS-6 vs PIT-10)."""
     path = tmp_path / "busy.pcap"
     path.write_bytes(run_scenario(ROOT / "data/scenarios/busy_then_pushed_answers.toml",
                                   "opensips").pcap())

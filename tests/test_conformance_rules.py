@@ -18,6 +18,7 @@ from pushinject.conformance import RULES, CheckOptions, check_capture
 from pushinject.conformance.calls import find_calls
 from pushinject.conformance.capture import load_capture
 from pushinject.conformance.rules import RULE_IDS, RuleSettings, best_final, run_rules
+from pushinject.presets import get_preset
 from pushinject.sim.run import run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +28,13 @@ RULES_ONLY = CheckOptions(preset=None)
 
 
 def found(path: Path, options: CheckOptions = RULES_ONLY) -> list[tuple[str, int]]:
-    """(rule, frame) of every violation in the capture's single call."""
+    """(rule, frame) of every violation in the capture's single call; each violation carries
+    the catalogue id of its rule (of the preset's model for the replay)."""
     [call] = check_capture(path, options).calls
+    cited = {r.id: r.catalogue_id for r in RULES}
+    if options.preset is not None:
+        cited["replay"] = get_preset(options.preset).catalogue_id
+    assert [v.catalogue_id for v in call.violations] == [cited[v.rule] for v in call.violations]
     return [(v.rule, v.frame) for v in call.violations]
 
 
@@ -57,8 +63,16 @@ KEPT = {
 
 def test_every_rule_has_an_id_title_reference_and_a_keeping_capture() -> None:
     assert RULE_IDS == tuple(KEPT)
+    assert {r.id: r.catalogue_id for r in RULES} == {
+        "inject-registered": "INJ-1", "no-duplicate-branch": "INJ-2",
+        "unique-via-branch": "CTX-2", "no-branch-after-final": "INJ-8",
+        "no-branch-after-6xx": "CTX-5", "no-branch-after-cancel": "INJ-8",
+        "cancel-pending": "CTX-6", "no-forwarded-100": "CTX-4", "forward-provisional": "CTX-4",
+        "forward-2xx": "CTX-4", "best-final": "CTX-7", "cancel-answered": "CTX-9",
+        "retransmission-not-branch": "TXN-5"}
     for rule in RULES:
-        assert rule.title and ("RFC" in rule.reference or "SPEC-FACTS" in rule.reference)
+        assert rule.title and rule.entry.id == rule.catalogue_id
+        assert rule.reference == f"{rule.catalogue_id} ({rule.entry.where})"
 
 
 @pytest.mark.parametrize("rule", RULE_IDS)
@@ -70,11 +84,11 @@ def test_rule_kept_by_a_real_capture(rule: str, tmp_path: Path) -> None:
     assert [r for r, _ in found(path)] == []
 
 
-# ------------------------------------------------------------------ inject-registered (R1)
+# ------------------------------------------------------------------ inject-registered (INJ-1)
 
 def test_inject_registered_broken_when_the_registered_device_is_never_invited(
         tmp_path: Path) -> None:
-    """RFC 3261 §16.5 (R1): S6 with dev2's branch removed: its REGISTER is not followed by a
+    """RFC 3261 §16.5 (INJ-1): S6 with dev2's branch removed: its REGISTER is not followed by a
     branch while the call waits 1.5 s more for dev1's 486. With a 1 s limit that is a
     violation naming the REGISTER; with the default 2 s the call ended before the proxy was
     due, so it is kept."""
@@ -90,7 +104,7 @@ def test_inject_registered_broken_when_the_registered_device_is_never_invited(
 
 
 def test_inject_registered_broken_when_injected_too_late() -> None:
-    """R1 with a limit: S1 injects dev2 within a millisecond, so a 0.1 ms limit breaks it
+    """INJ-1 with a limit: S1 injects dev2 within a millisecond, so a 0.1 ms limit breaks it
     at the injected INVITE, and the default 2 s keeps it."""
     tight = CheckOptions(preset=None, inject_within=0.0001)
     pkts = edit.read(KAMAILIO / "S1.pcap")
@@ -99,10 +113,10 @@ def test_inject_registered_broken_when_injected_too_late() -> None:
     assert found(KAMAILIO / "S1.pcap") == []
 
 
-# ---------------------------------------------------------------- no-duplicate-branch (R2)
+# ---------------------------------------------------------------- no-duplicate-branch (INJ-2)
 
 def test_no_duplicate_branch_broken_by_a_second_branch_to_dev1(tmp_path: Path) -> None:
-    """RFC 3261 §16.5 (R2): S1 plus a second INVITE to dev1 under a new Via branch."""
+    """RFC 3261 §16.5 (INJ-2): S1 plus a second INVITE to dev1 under a new Via branch."""
     pkts = edit.read(KAMAILIO / "S1.pcap")
     i = edit.find(pkts, "INVITE sip:dev1", sport=5060)
     b0 = branches(KAMAILIO / "S1.pcap")[0]
@@ -113,10 +127,10 @@ def test_no_duplicate_branch_broken_by_a_second_branch_to_dev1(tmp_path: Path) -
     assert ("no-duplicate-branch", i + 2) in found(path)
 
 
-# ------------------------------------------------------------------ unique-via-branch (R4)
+# ------------------------------------------------------------------ unique-via-branch (CTX-2)
 
 def test_unique_via_branch_broken_when_dev2_reuses_dev1s_branch(tmp_path: Path) -> None:
-    """RFC 3261 §16.6 step 8 (R4): S5 with the second branch's Via branch rewritten to the
+    """RFC 3261 §16.6 step 8 (CTX-2): S5 with the second branch's Via branch rewritten to the
     first's; the violation names dev2's INVITE."""
     b0, b1 = branches(KAMAILIO / "S5.pcap")
     pkts = edit.replace(edit.read(KAMAILIO / "S5.pcap"), b1, b0)
@@ -126,7 +140,7 @@ def test_unique_via_branch_broken_when_dev2_reuses_dev1s_branch(tmp_path: Path) 
 
 
 def test_unique_via_branch_broken_when_a_branch_reuses_the_callers(tmp_path: Path) -> None:
-    """R4: a branch must not carry the caller's own Via branch."""
+    """CTX-2: a branch must not carry the caller's own Via branch."""
     pkts = edit.read(KAMAILIO / "S2.pcap")
     b0 = branches(KAMAILIO / "S2.pcap")[0]
     pkts = edit.replace(pkts, b0, "z9hG4bK-s2-alice-invite",
@@ -147,7 +161,8 @@ def _late_branch(pkts: list, after: int, target: str, dport: int) -> list:
 
 
 def test_no_branch_after_final_broken_by_a_branch_after_the_200(tmp_path: Path) -> None:
-    """RFC 3261 §16.7 step 10, R36: S1 plus a branch to dev3 after the 200 reached the caller."""
+    """RFC 3261 §16.7 step 10, INJ-8: S1 plus a branch to dev3 after the 200 reached the
+    caller."""
     pkts = edit.read(KAMAILIO / "S1.pcap")
     ok = edit.find(pkts, "SIP/2.0 200", sport=5060, dport=5070)
     pkts = _late_branch(pkts, ok, "sip:dev3@127.0.0.1:5073", 5073)
@@ -156,7 +171,7 @@ def test_no_branch_after_final_broken_by_a_branch_after_the_200(tmp_path: Path) 
 
 
 def test_no_branch_after_6xx_broken_by_a_branch_after_a_603(tmp_path: Path) -> None:
-    """RFC 3261 §16.7 step 5, R8: S6 with dev2's 486 rewritten to 603, then a new branch."""
+    """RFC 3261 §16.7 step 5, CTX-5: S6 with dev2's 486 rewritten to 603, then a new branch."""
     pkts = edit.read(KAMAILIO / "S6.pcap")
     busy = edit.find(pkts, "SIP/2.0 486", sport=5072)
     pkts[busy] = edit.with_sip(pkts[busy], edit.sip(pkts[busy]).replace(
@@ -168,7 +183,7 @@ def test_no_branch_after_6xx_broken_by_a_branch_after_a_603(tmp_path: Path) -> N
 
 def test_no_branch_after_cancel_broken_by_a_branch_after_the_callers_cancel(
         tmp_path: Path) -> None:
-    """RFC 3261 §16.10, R12, R36: S4 plus a branch to dev1 after the caller's CANCEL."""
+    """RFC 3261 §16.10, CTX-9, OSIPS-10: S4 plus a branch to dev1 after the caller's CANCEL."""
     pkts = edit.read(KAMAILIO / "S4.pcap")
     cancel = edit.find(pkts, "CANCEL", sport=5070)
     pkts = _late_branch(pkts, cancel, "sip:dev1@127.0.0.1:5071", 5071)
@@ -176,11 +191,11 @@ def test_no_branch_after_cancel_broken_by_a_branch_after_the_callers_cancel(
     assert ("no-branch-after-cancel", cancel + 2) in found(path)
 
 
-# ----------------------------------------------------------------------- cancel-pending (R9)
+# ----------------------------------------------------------------------- cancel-pending (CTX-6)
 
 def test_cancel_pending_broken_when_the_ringing_branch_is_never_cancelled(
         tmp_path: Path) -> None:
-    """RFC 3261 §16.7 step 10 (R9): S1 without the CANCEL to dev1 and what followed it;
+    """RFC 3261 §16.7 step 10 (CTX-6): S1 without the CANCEL to dev1 and what followed it;
     dev1 rang and is left pending. The violation names dev1's INVITE."""
     pkts = edit.read(KAMAILIO / "S1.pcap")
     b0 = branches(KAMAILIO / "S1.pcap")[0]
@@ -191,10 +206,10 @@ def test_cancel_pending_broken_when_the_ringing_branch_is_never_cancelled(
     assert found(path) == [("cancel-pending", invite + 1)]
 
 
-# --------------------------------------------------------------------- no-forwarded-100 (R7)
+# --------------------------------------------------------------------- no-forwarded-100 (CTX-4)
 
 def test_no_forwarded_100_broken_by_relaying_a_devices_100(tmp_path: Path) -> None:
-    """RFC 3261 §16.7 step 5 (R7): a simulated call whose device answers 100; a copy of that
+    """RFC 3261 §16.7 step 5 (CTX-4): a simulated call whose device answers 100; a copy of that
     100 sent on to the caller is reported."""
     path = simulated(tmp_path, "late_registration")
     pkts = edit.read(path)
@@ -211,7 +226,7 @@ def test_no_forwarded_100_broken_by_relaying_a_devices_100(tmp_path: Path) -> No
 # -------------------------------------------------------- forward-provisional, forward-2xx
 
 def test_forward_provisional_broken_when_the_180_is_not_relayed(tmp_path: Path) -> None:
-    """RFC 3261 §16.7 step 5 (R7): S1 without the 180 the proxy relayed for dev1; the
+    """RFC 3261 §16.7 step 5 (CTX-4): S1 without the 180 the proxy relayed for dev1; the
     violation names dev1's own 180."""
     pkts = edit.read(KAMAILIO / "S1.pcap")
     relayed = edit.find(pkts, "SIP/2.0 180", sport=5060, contains="dev1-")
@@ -222,7 +237,7 @@ def test_forward_provisional_broken_when_the_180_is_not_relayed(tmp_path: Path) 
 
 
 def test_forward_2xx_broken_when_the_200_is_not_relayed(tmp_path: Path) -> None:
-    """R7: S2 without the 200 relayed to the caller; the violation names dev1's 200."""
+    """CTX-4: S2 without the 200 relayed to the caller; the violation names dev1's 200."""
     pkts = edit.read(KAMAILIO / "S2.pcap")
     pkts = edit.drop(pkts, edit.find(pkts, "SIP/2.0 200", sport=5060, dport=5070,
                                      contains="INVITE"))
@@ -231,14 +246,14 @@ def test_forward_2xx_broken_when_the_200_is_not_relayed(tmp_path: Path) -> None:
     assert ("forward-2xx", answer + 1) in found(path)
 
 
-# ---------------------------------------------------------------------- best-final (R10)
+# ---------------------------------------------------------------------- best-final (CTX-7)
 
 def _rewrite_status(pkts: list, index: int, old: bytes, new: bytes) -> None:
     pkts[index] = edit.with_sip(pkts[index], edit.sip(pkts[index]).replace(old, new, 1))
 
 
 def test_best_final_broken_by_a_500_instead_of_486(tmp_path: Path) -> None:
-    """RFC 3261 §16.7 step 6 (R10): both branches said 486, the caller gets 500."""
+    """RFC 3261 §16.7 step 6 (CTX-7): both branches said 486, the caller gets 500."""
     pkts = edit.read(KAMAILIO / "S6.pcap")
     final = edit.find(pkts, "SIP/2.0 486", sport=5060, dport=5070)
     _rewrite_status(pkts, final, b"SIP/2.0 486 Busy Here", b"SIP/2.0 500 Server Error")
@@ -247,7 +262,7 @@ def test_best_final_broken_by_a_500_instead_of_486(tmp_path: Path) -> None:
 
 
 def test_best_final_broken_when_a_6xx_loses_to_a_486(tmp_path: Path) -> None:
-    """R10: a 6xx wins over everything; S6 with dev2's 486 rewritten to 603 still gives the
+    """CTX-7: a 6xx wins over everything; S6 with dev2's 486 rewritten to 603 still gives the
     caller 486."""
     pkts = edit.read(KAMAILIO / "S6.pcap")
     busy = edit.find(pkts, "SIP/2.0 486", sport=5072)
@@ -257,10 +272,10 @@ def test_best_final_broken_when_a_6xx_loses_to_a_486(tmp_path: Path) -> None:
     assert ("best-final", final + 1) in found(path)
 
 
-# ------------------------------------------------------------------- cancel-answered (R12)
+# ------------------------------------------------------------------- cancel-answered (CTX-9)
 
 def test_cancel_answered_broken_without_the_200_to_cancel(tmp_path: Path) -> None:
-    """RFC 3261 §9.2, §16.10 (R12): S4 without the proxy's 200 to the CANCEL."""
+    """RFC 3261 §9.2, §16.10 (CTX-9): S4 without the proxy's 200 to the CANCEL."""
     pkts = edit.read(KAMAILIO / "S4.pcap")
     pkts = edit.drop(pkts, edit.find(pkts, "SIP/2.0 200", sport=5060, contains="CANCEL"))
     path = edit.write(pkts, tmp_path / "S4-no-200.pcap")
@@ -269,7 +284,7 @@ def test_cancel_answered_broken_without_the_200_to_cancel(tmp_path: Path) -> Non
 
 
 def test_cancel_answered_broken_by_a_480_instead_of_487(tmp_path: Path) -> None:
-    """R12: the cancelled INVITE of S4 answered 480 instead of 487."""
+    """CTX-9: the cancelled INVITE of S4 answered 480 instead of 487."""
     pkts = edit.read(KAMAILIO / "S4.pcap")
     final = edit.find(pkts, "SIP/2.0 487", sport=5060)
     _rewrite_status(pkts, final, b"SIP/2.0 487 Request canceled",
@@ -278,7 +293,7 @@ def test_cancel_answered_broken_by_a_480_instead_of_487(tmp_path: Path) -> None:
     assert found(path) == [("cancel-answered", final + 1)]
 
 
-# --------------------------------------------------------- retransmission-not-branch (R15)
+# --------------------------------------------------------- retransmission-not-branch (TXN-4)
 
 def _retransmitted(pkts: list) -> tuple[list, int]:
     """S1 with the caller's INVITE and the proxy's INVITE to dev1 each sent twice."""
@@ -303,8 +318,8 @@ def test_retransmissions_are_not_branches(tmp_path: Path) -> None:
 
 
 def test_retransmission_not_branch_broken_by_a_new_branch_after_a_copy(tmp_path: Path) -> None:
-    """R15: after the caller's INVITE retransmission the proxy forks dev1 again under a new
-    Via branch (and so also duplicates it, R2)."""
+    """TXN-4: after the caller's INVITE retransmission the proxy forks dev1 again under a new
+    Via branch (and so also duplicates it, INJ-2)."""
     pkts, at = _retransmitted(edit.read(KAMAILIO / "S1.pcap"))
     b0 = branches(KAMAILIO / "S1.pcap")[0]
     pkts[at + 1] = edit.with_sip(pkts[at + 1],
@@ -322,9 +337,9 @@ def test_run_rules_orders_by_frame() -> None:
 
 
 def test_best_final_follows_the_presets_ranking(tmp_path: Path) -> None:
-    """R10 vs R33: S6 edited so that dev2 answers 500 and dev1 408, and the caller gets 500.
+    """CTX-7 vs OSIPS-7: S6 edited so that dev2 answers 500 and dev1 408, and the caller gets 500.
     RFC 3261 §16.7 picks the lowest class (408), so kamailio-tsilo's ranking reports it;
-    OpenSIPS ranks 408 below every 5xx but 503 (R33), so the opensips preset keeps it."""
+    OpenSIPS ranks 408 below every 5xx but 503 (OSIPS-7), so the opensips preset keeps it."""
     pkts = edit.read(KAMAILIO / "S6.pcap")
     _rewrite_status(pkts, edit.find(pkts, "SIP/2.0 486", sport=5072),
                     b"SIP/2.0 486 Busy Here", b"SIP/2.0 500 Server Error")
@@ -342,9 +357,9 @@ def test_best_final_follows_the_presets_ranking(tmp_path: Path) -> None:
 
 
 def test_inject_registered_catches_the_seeds_expired_subscription(tmp_path: Path) -> None:
-    """SPEC-FACTS (c) 7, unedited: the simulator's capture of the seed's script (opensips
+    """PIT-7, unedited: the simulator's capture of the seed's script (opensips
     preset) whose phone wakes after the 20 s subscription: its REGISTER is never injected
-    although the placeholder keeps the INVITE waiting (R1). The kamailio-tsilo preset, which
+    although the placeholder keeps the INVITE waiting (INJ-1). The kamailio-tsilo preset, which
     appends on every REGISTER, reaches the phone and keeps the rule."""
     seed = simulated(tmp_path, "wake_after_subscription_expired", "opensips")
     pkts = edit.read(seed)

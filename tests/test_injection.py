@@ -1,4 +1,5 @@
-"""Where an injected branch goes (R35) and which contacts are duplicates (R37, R41–R43)."""
+"""Where an injected branch goes (OSIPS-9) and which contacts are duplicates (OSIPS-11,
+INJ-3 to INJ-5)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_no_dedup_injects_the_same_contact_again_R37():
 
 def test_location_dedup_needs_same_ruid_and_same_uri_R43():
     b = _binding()
-    assert "R43" in duplicate_reason(Dedup.BY_LOCATION, [_branch(b)], b)
+    assert "INJ-5" in duplicate_reason(Dedup.BY_LOCATION, [_branch(b)], b)
     assert duplicate_reason(Dedup.BY_LOCATION, [_branch(b)], _binding(ruid="r2")) is None
     assert duplicate_reason(Dedup.BY_LOCATION, [_branch(b)], _binding(port=5071)) is None
 
@@ -58,5 +59,5 @@ def test_instance_dedup_rules_R41():
 
 def test_a_gruu_call_accepts_only_its_instance_R42():
     b = _binding(instance="dev-2")
-    assert "R42" in duplicate_reason(Dedup.BY_INSTANCE, [], b, gruu_instance="dev-1")
+    assert "INJ-4" in duplicate_reason(Dedup.BY_INSTANCE, [], b, gruu_instance="dev-1")
     assert duplicate_reason(Dedup.BY_INSTANCE, [], b, gruu_instance="dev-2") is None

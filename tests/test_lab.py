@@ -115,8 +115,8 @@ def test_s4_kamailio_sends_487_before_the_200_to_cancel() -> None:
 
 
 def test_s7_refresh_of_a_ringing_contact_adds_no_branch() -> None:
-    """R2 (RFC 3261 §16.5: a URI already in the target set is not added again), kept by Kamailio
-    as R43 says: the refresh REGISTER (CSeq 2) is answered and no second INVITE follows."""
+    """INJ-2 (RFC 3261 §16.5: a URI already in the target set is not added again), kept by Kamailio
+    as INJ-5 says: the refresh REGISTER (CSeq 2) is answered and no second INVITE follows."""
     _frames, sip = read_sip(KAMAILIO / "S7.pcap")
     registers = [(m.call_id, m.via_branch) for m in sip if m.kind == "REGISTER"]
     assert registers == [("S7-dev1-register@127.0.0.1", "z9hG4bK-reg-5081-1"),
@@ -133,15 +133,15 @@ def _after(name: str, kind: str, src: str) -> list[str]:
 
 
 def test_s8_603_is_held_until_the_other_branch_is_cancelled_and_nothing_follows() -> None:
-    """R8 (RFC 3261 §16.7 step 5): a 6xx is not forwarded at once, pending branches are
+    """CTX-5 (RFC 3261 §16.7 step 5): a 6xx is not forwarded at once, pending branches are
     CANCELled and no new branch is created; dev3's later REGISTER is only answered."""
     assert _after("S8", "603", "dev1") == [
         "dev1 ACK", "dev2 CANCEL", "dev2 ACK", "caller 603", "reg3 200"]
 
 
 def test_s9_no_branch_after_the_callers_cancel() -> None:
-    """R12, R36/R63 (no injection after CANCEL): the REGISTER after the CANCEL gets its 200 and
-    no INVITE leaves the proxy."""
+    """CTX-9, INJ-8, KAM-3 (no injection after CANCEL): the REGISTER after the CANCEL gets its
+    200 and no INVITE leaves the proxy."""
     assert _after("S9", "CANCEL", "caller") == ["caller 487", "caller 200", "reg1 200"]
 
 

@@ -144,6 +144,6 @@ def test_unknown_filter_keys_warn_once_and_pass() -> None:
     assert [n.subscription for n in subs.raise_event("E", {"AOR": "bob"}, 1.0)] == [sub]
     assert subs.raise_event("E", {"aor": "alice"}, 2.0) == []
     assert [(w.rule, w.text) for w in subs.warnings] == [
-        ("R17", "filter key 'nokey' names no parameter of E: it always passes"),
-        ("R17", "filter key 'other' names no parameter of E: it always passes"),
+        ("EVT-2", "filter key 'nokey' names no parameter of E: it always passes"),
+        ("EVT-2", "filter key 'other' names no parameter of E: it always passes"),
     ]

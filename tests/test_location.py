@@ -1,5 +1,5 @@
 """The registrar and its usrloc contact events (RFC 3261 §10.3, RFC 3327, RFC 5626, RFC 8599;
-SPEC-FACTS R23–R26, R44, R46–R49, R53–R55 and the races of (c))."""
+EVT-8 to EVT-11, INJ-6, PUSH-1 to PUSH-4, PUSH-8 to PUSH-10 and the races of PIT-13)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def names(result: object) -> list[str]:
 
 
 def test_10_3_new_binding_raises_insert_with_the_opensips_parameters() -> None:
-    """R23: names, order and formats of the E_UL_CONTACT_INSERT parameters."""
+    """EVT-8: names, order and formats of the E_UL_CONTACT_INSERT parameters."""
     loc = service()
     r = loc.register(reg(["<sip:bob@192.0.2.10:5062>"], extra=[("User-Agent", "ua/1")]),
                      DEVICE, 10.0)
@@ -75,7 +75,7 @@ def test_10_3_new_binding_raises_insert_with_the_opensips_parameters() -> None:
 
 
 def test_10_3_step7_refresh_with_higher_cseq_is_an_update_keeping_the_ruid() -> None:
-    """R24: a re-REGISTER matching an existing binding raises UPDATE, not INSERT."""
+    """EVT-9: a re-REGISTER matching an existing binding raises UPDATE, not INSERT."""
     loc = service()
     loc.register(reg(["<sip:bob@192.0.2.10:5062>"]), DEVICE, 0.0)
     r = loc.register(reg(["<sip:bob@192.0.2.10:5062>"], cseq=2, expires=600), DEVICE, 100.0)
@@ -325,7 +325,7 @@ def test_a_lapsed_binding_that_comes_back_is_deleted_then_inserted() -> None:
     assert r.events[1].binding.ruid == "reg-ruid-2"
 
 
-# -- RFC 8599 (R46–R49, R53–R55) ------------------------------------------------------------------
+# -- RFC 8599 (PUSH-1 to PUSH-4, PUSH-8 to PUSH-10) ------------------------------------------------
 
 
 def pn_service(**config: object) -> LocationService:
@@ -427,7 +427,7 @@ def test_r25_refresh_event_for_a_push_contact() -> None:
         loc.refresh_event(plain, reason="ini-INVITE", req_callid="inv-1", now=3.0)
 
 
-# -- races of SPEC-FACTS (c) with the subscriptions -------------------------------------------------
+# -- races of PIT-13 with the subscriptions -------------------------------------------------
 
 
 def wire(loc: LocationService, subs: Subscriptions, request: Request, now: float) -> list[str]:
@@ -439,7 +439,7 @@ def wire(loc: LocationService, subs: Subscriptions, request: Request, now: float
 
 
 def test_pitfall_c1_subscribing_to_insert_misses_the_woken_device() -> None:
-    """R24, R44: the woken device refreshes its binding (UPDATE); INSERT-only misses it."""
+    """EVT-9, INJ-6: the woken device refreshes its binding (UPDATE); INSERT-only misses it."""
     loc, subs = pn_service(), Subscriptions(CountingIds("s"))
     loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0)
     subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "insert_only", 20, txn=1, now=1.0)
@@ -457,7 +457,7 @@ def test_race_c13_registration_before_the_subscription_is_seen_only_by_lookup() 
 
 def test_race_c13_r45_registration_between_subscription_and_lookup_is_seen_twice() -> None:
     """Subscribe first (seed order): a REGISTER landing before lookup() is notified and then
-    also returned by lookup, so the caller must de-duplicate (R37, R41, R45)."""
+    also returned by lookup, so the caller must de-duplicate (OSIPS-11, INJ-3, INJ-7)."""
     loc, subs = service(), Subscriptions(CountingIds("s"))
     subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.0)
     assert wire(loc, subs, reg(["<sip:bob@h1>"]), 0.0) == ["fork_call"]  # seen by the event
@@ -490,7 +490,7 @@ def test_race_device_registering_twice_is_insert_then_update() -> None:
 
 
 def test_race_registration_after_the_subscription_expired_is_not_notified() -> None:
-    """The seed's pitfall (c)7: a 20 s subscription, a device waking at 20.5 s."""
+    """The seed's pitfall PIT-7: a 20 s subscription, a device waking at 20.5 s."""
     loc, subs = service(), Subscriptions(CountingIds("s"))
     subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.0)
     assert wire(loc, subs, reg(["<sip:bob@h1>"]), 20.5) == []
@@ -503,7 +503,7 @@ def test_race_registration_at_the_last_instant_of_the_subscription_is_notified()
     assert wire(loc, subs, reg(["<sip:bob@h1>"]), 20.0) == ["fork_call"]
 
 
-# -- invariants -------------------------------------------------------------------------------------
+# -- invariants ------------------------------------------------------------------------------------
 
 _step = st.tuples(
     st.sampled_from(["a", "b", "c"]),  # contact user
@@ -595,7 +595,7 @@ def test_refresh_push_is_off_by_default() -> None:
     assert loc.get_timer() == 600.0
 
 
-# -- replaying real registrars: the 200 lists what they listed ---------------------------------------
+# -- replaying real registrars: the 200 lists what they listed -------------------------------------
 
 
 def _replay(path: Path) -> list[ReplayRow]:

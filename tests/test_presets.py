@@ -1,4 +1,5 @@
-"""Presets: knob values, and the behaviour each preset is documented to have (SPEC-FACTS rules)."""
+"""Presets: knob values, and the behaviour each preset is documented to have (their catalogue
+rules)."""
 
 from __future__ import annotations
 
@@ -149,7 +150,7 @@ def test_only_rfc8599_advertises_push_support_on_the_register_2xx_r53() -> None:
 
 
 def test_opensips_answers_the_cancel_then_487_with_only_the_placeholder_spec_d() -> None:
-    """SPEC-FACTS (d), OpenSIPS 3.6: 200 to the CANCEL, then 487 to the INVITE, no waiting."""
+    """OSIPS-21: 200 to the CANCEL, then 487 to the INVITE, no waiting."""
     run = run_scenario(DATA / "scenarios" / "cancel_nobody_registered.toml", "opensips")
     to_caller = [(w.time, w.label) for w in run.simulation.wires
                  if w.source == "proxy" and w.destination == "alice"]
@@ -160,7 +161,7 @@ def test_opensips_answers_the_cancel_then_487_with_only_the_placeholder_spec_d()
 
 
 def test_opensips_absorbs_a_486_behind_the_placeholder_spec_d() -> None:
-    """SPEC-FACTS (d): the proxy ACKs the 486, the caller sees nothing, a later device answers."""
+    """OSIPS-22: the proxy ACKs the 486, the caller sees nothing, a later device answers."""
     run = run_scenario(DATA / "scenarios" / "busy_then_pushed_answers.toml", "opensips")
     to_caller = [w.label for w in run.simulation.wires
                  if w.source == "proxy" and w.destination == "alice"]

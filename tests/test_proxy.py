@@ -1,5 +1,6 @@
 """The proxy core driven through the in-memory harness: the seed's script, the §16.7 rules, the
-waiting and injection rules and the races of SPEC-FACTS (c). Times are exact (aioquic style)."""
+waiting and injection rules and the races among the pitfalls (PIT-13). Times are exact (aioquic
+style)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def test_nothing_registered_caller_gets_100_then_408_at_fr_inv_timeout_R28_R32()
     assert h.proxy.get_timer() == 120.0
     out = h.advance_to(120.0)
     assert h.statuses(out) == [408]
-    assert h.proxy.get_timer() == 120.5                   # Timer G (R15)
+    assert h.proxy.get_timer() == 120.5                   # Timer G (TXN-4)
     h.ack(out[0].message)
     assert h.proxy.get_timer() == 125.0                   # Timer I = T4
     h.advance_to(125.0)
@@ -95,7 +96,7 @@ def test_cancel_while_only_the_placeholder_waits_200_then_487_at_once_R12_R36():
         (200, "CANCEL"), (487, "INVITE")]
     s = h.proxy.summary("call-1")
     assert s.cancelled_by_caller and (s.final_status, s.final_at) == (487, 3.0)
-    assert h.invites(h.register(port=5070)) == []     # no injection after CANCEL (R36)
+    assert h.invites(h.register(port=5070)) == []     # no injection after CANCEL (OSIPS-10)
 
 
 def test_cancel_with_a_ringing_branch_cancels_it_and_relays_487_R12():
@@ -189,7 +190,7 @@ def test_fr_inv_timeout_after_ringing_cancels_with_no_answer_and_fakes_408_R29()
     h.advance_to(1.0)
     h.answer(inv, 180)
     h.advance_to(90.0)
-    h.answer(inv, 183)                     # a provisional above 100 restarts it (R5)
+    h.answer(inv, 183)                     # a provisional above 100 restarts it (TXN-1)
     out = h.advance_to(210.0)
     [cancel] = h.sends(out, method="CANCEL")
     assert cancel.message.get("Reason") == 'SIP;cause=480;text="NO_ANSWER"'
@@ -216,7 +217,7 @@ def test_max_forwards_zero_is_answered_483_RFC3261_16_3():
 
 
 class InsertAndUpdate(SeedScript):
-    """The seed, listening to INSERT and UPDATE (R44), once per event name."""
+    """The seed, listening to INSERT and UPDATE (INJ-6), once per event name."""
 
     def route_to_user(self, sip):
         sip.t_newtran()
@@ -248,7 +249,7 @@ def test_device_registering_twice_is_skipped_by_instance_dedup_R41():
     h.call()
     out = h.register(port=5070, instance="dev-1", cseq=2)
     assert h.invites(out) == []
-    assert "still pending (R41)" in h.logs(out)[-1]
+    assert "still pending (INJ-3)" in h.logs(out)[-1]
 
 
 def test_device_reconnecting_elsewhere_is_dispatched_again_by_instance_R41():
@@ -267,7 +268,7 @@ def test_same_location_record_is_skipped_by_location_dedup_R43():
 
 
 class WaitFor(SeedScript):
-    """t_wait_for_new_branches(N) and the `l` flag (R30)."""
+    """t_wait_for_new_branches(N) and the `l` flag (OSIPS-4)."""
 
     def __init__(self, n=None, flags=""):
         super().__init__(timeout=120)
@@ -328,7 +329,7 @@ def test_injection_result_codes_cancelled_answered_freed_R34_R36():
     [inv] = h.invites(h.register(port=5090))             # 1
     h.answer(inv, 200)
     h.register(port=5100)                                # -2: a final response was sent
-    # call-1's subscription outlives its transaction (R19): it fires, and gets -1, each time
+    # call-1's subscription outlives its transaction (EVT-4): it fires, and gets -1, each time
     assert script.results == [-2, -1, -1, 1, -1, -2]
 
 
@@ -368,7 +369,7 @@ def test_push_is_requested_for_a_contact_with_pn_parameters_on_lookup_R25():
 
 
 class StopWaiting(WaitFor):
-    """fork_call injects, then `t_wait_no_more_branches()` (R30)."""
+    """fork_call injects, then `t_wait_no_more_branches()` (OSIPS-4)."""
 
     def fork_call(self, sip):
         self.results.append(sip.t_inject_branches("event"))
@@ -466,7 +467,7 @@ def test_a_later_100_does_not_restart_the_fr_inv_timer_but_a_180_does_R5_R29():
     assert branch.fr_at == 121.0
     h.advance_to(50.0)
     h.answer(inv, 100)
-    assert branch.fr_at == 121.0                   # 100 does not restart it (R5)
+    assert branch.fr_at == 121.0                   # 100 does not restart it (TXN-1)
     h.advance_to(60.0)
     h.answer(inv, 180)
     assert branch.fr_at == 180.0                   # 101-199 does

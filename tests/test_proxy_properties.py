@@ -1,7 +1,7 @@
 """Any interleaving of registrations, answers, CANCEL, retransmissions and time: the proxy never
 raises, the caller gets at most one non-2xx final status (however often Timer G repeats it;
-only 2xx may follow it, RFC 3261 §16.7 step 5, R7, R10), and every call ends and is retired
-(R28, R29, R65, RFC 3261 §17), under the seed's script and the tsilo one."""
+only 2xx may follow it, RFC 3261 §16.7 step 5, CTX-4, CTX-7), and every call ends and is retired
+(OSIPS-2, OSIPS-3, KAM-5, RFC 3261 §17), under the seed's script and the tsilo one."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""RFC 3261 §16.7 step 6 / SPEC-FACTS R11: a proxy never sends a provisional of its own except
-100 Trying; every other 1xx the caller gets is a device's, forwarded (R7).
+"""RFC 3261 §16.7 step 6 / CTX-8: a proxy never sends a provisional of its own except
+100 Trying; every other 1xx the caller gets is a device's, forwarded (CTX-4).
 
 Checked on every shipped scenario under every preset: each non-100 provisional the proxy sent to
 the caller must match one a device sent to the proxy (same status, same To tag, same Via branch

@@ -1,4 +1,4 @@
-"""RFC 8599 proxy side: the push request record, push results, and the bucket (R49–R51)."""
+"""RFC 8599 proxy side: the push request record, push results, and the bucket (PUSH-4 to PUSH-6)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_match_needs_equal_uri_and_equal_pn_params_rfc8599_5_3_r49() -> None:
     assert not pn_match(held, no_param)  # present on one side only: no match
     new_port = parse_uri("sip:bob@127.0.0.10:5062;pn-provider=fcm;pn-param=app;pn-prid=tok-B")
     assert not pn_match(held, new_port)
-    assert pn_match(held, new_port, pn_only=True)  # local policy: pn-* alone (R49, R58)
+    assert pn_match(held, new_port, pn_only=True)  # local policy: pn-* alone (PUSH-4, OSIPS-15)
 
 
 def test_bucket_timer_runs_from_the_hold_and_expiry_gives_480_rfc8599_5_6_2() -> None:

@@ -1,5 +1,5 @@
-"""The script API: Kamailio tsilo / tmx primitives (R61–R65) and OpenSIPS details (R16, R20,
-R27, R31, R39, R60)."""
+"""The script API: Kamailio tsilo / tmx primitives (KAM-1 to KAM-5) and OpenSIPS details (EVT-1,
+EVT-5, OSIPS-1, OSIPS-5, OSIPS-13, OSIPS-17)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DEV1 = ("192.0.2.20", 5070)
 
 
 class Tsilo:
-    """The typical Kamailio push configuration of R65, with tsilo and t_suspend/t_continue."""
+    """The typical Kamailio push configuration of KAM-5, with tsilo and t_suspend/t_continue."""
 
     def __init__(self, by_contact: bool = False) -> None:
         self.suspended: dict[str, tuple[int, int]] = {}
@@ -115,7 +115,7 @@ def test_cancel_while_suspended_ends_the_blind_branch_with_487_R65():
 
 
 class NoTransaction(SeedScript):
-    """The seed with notify_on_event before t_newtran: the pitfall of R16."""
+    """The seed with notify_on_event before t_newtran: the pitfall of EVT-1."""
 
     def route_to_user(self, sip):
         sip.notify_on_event(self.event, "aor=" + sip.rU, "fork_call", 20)
@@ -131,7 +131,7 @@ def test_subscription_made_before_the_transaction_cannot_inject_R16():
     h = Harness(script=script)
     h.call()
     assert h.invites(h.register(port=5070)) == [] and script.code == -1
-    assert [w.rule for w in h.proxy.subscriptions.warnings] == ["R16"]
+    assert [w.rule for w in h.proxy.subscriptions.warnings] == ["EVT-1"]
 
 
 class WaitOnMessage(SeedScript):
@@ -157,11 +157,11 @@ def test_seed_pitfall_subscription_shorter_than_the_transaction_is_warned_pitfal
     h = Harness(config=ProxyConfig(fr_inv_timeout=120.0))
     h.call()
     [warning] = h.proxy.subscriptions.warnings
-    assert warning.rule == "R19" and "(120)" in warning.text
+    assert warning.rule == "EVT-4" and "(120)" in warning.text
 
 
 class EditsBeforeRelay(SeedScript):
-    """Adds a header after t_newtran and before t_relay (R39)."""
+    """Adds a header after t_newtran and before t_relay (OSIPS-13)."""
 
     def route_to_user(self, sip):
         sip.t_newtran()
@@ -172,7 +172,7 @@ class EditsBeforeRelay(SeedScript):
             sip.t_relay()
 
     def fork_call(self, sip):
-        sip.msg = None  # the notification route has no message of its own (R21)
+        sip.msg = None  # the notification route has no message of its own (EVT-6)
         sip.t_inject_branches("event")
 
 
@@ -186,7 +186,7 @@ def test_injected_invite_copies_the_edits_made_before_t_relay_R39():
 
 
 class MasterPn(SeedScript):
-    """OpenSIPS master's PN wait (R60): expiry of the subscription ends the wait at once."""
+    """OpenSIPS master's PN wait (OSIPS-17): expiry of the subscription ends the wait at once."""
 
     def route_to_user(self, sip):
         sip.t_newtran()
@@ -195,7 +195,7 @@ class MasterPn(SeedScript):
                             expire_notify=True)
 
     def fork_call(self, sip):
-        if not sip.avp:                        # the expiry notice: no parameters (R20)
+        if not sip.avp:                        # the expiry notice: no parameters (EVT-5)
             sip.t_wait_no_more_branches_timeout()
             return
         sip.t_inject_branches("event")

@@ -1,4 +1,4 @@
-"""Choosing the final response (RFC 3261 §16.7 step 6, SPEC-FACTS R10, R32, R33)."""
+"""Choosing the final response (RFC 3261 §16.7 step 6, CTX-7, OSIPS-6, OSIPS-7)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_rfc3261_best_response_R10(statuses, chosen, sent):
 
 
 OS_CASES = [
-    ([408, 486], False, 486),        # the placeholder's 408 ranks below a 486 (R32)
+    ([408, 486], False, 486),        # the placeholder's 408 ranks below a 486 (OSIPS-6)
     ([503, 408], False, 408),        # 503 last
     ([500, 480], False, 480),        # 4xx before 5xx
     ([484, 302], False, 302),        # 3xx before the preferred 4xx

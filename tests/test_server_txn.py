@@ -1,4 +1,4 @@
-"""INVITE server transaction (RFC 3261 §17.2.1, SPEC-FACTS R15)."""
+"""INVITE server transaction (RFC 3261 §17.2.1, TXN-4)."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def test_any_scenario_settles_deterministically_with_one_final(scenario: Scenari
     wires = run.simulation.wires
     assert [w.time for w in wires] == sorted(w.time for w in wires)
     final, final_at = caller_final(wires)
-    assert final is not None and final >= 200  # every call ends (proxy timers, R5, R28)
+    assert final is not None and final >= 200  # every call ends (proxy timers, TXN-1, OSIPS-2)
     finals = [w for w in wires if w.source == "proxy" and w.destination == "alice"
               and w.label[:1] in "3456"]
     assert len(finals) <= 1  # one non-2xx final at most (RFC 3261 §16.7 step 6)

@@ -4,7 +4,7 @@ says.
 Each manifest table names the scenario and preset that make its capture; regenerating it gives
 the same bytes. `pushinject check` with that preset gives the expected verdict, final status and
 violated rules: conformant for the captures under `<preset>/`, and for `pitfalls/` the
-violations a real proxy's pitfall must produce (the seed's 20 s subscription, SPEC-FACTS (c) 7).
+violations a real proxy's pitfall must produce (the seed's 20 s subscription, PIT-7).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The subscription index never changes who is notified (SPEC-FACTS R17–R19): it is checked
+"""The subscription index never changes who is notified (EVT-2 to EVT-4): it is checked
 against a plain scan of every subscription, over random filters, events, times and removals."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Event subscriptions modelled on OpenSIPS notify_on_event (SPEC-FACTS R16–R22, pitfalls (c)6, 7)."""
+"""Event subscriptions modelled on OpenSIPS notify_on_event (EVT-1 to EVT-7, pitfalls PIT-6, 7)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def make() -> Subscriptions:
     return Subscriptions(CountingIds("t"))
 
 
-# -- filters: R17, R18 ---------------------------------------------------------------------------
+# -- filters: EVT-2, EVT-3 -------------------------------------------------------------------------
 
 
 def test_r17_filter_split_at_first_equals() -> None:
@@ -32,7 +32,7 @@ def test_r17_filter_split_at_first_equals() -> None:
 def test_r17_filter_without_equals_or_value_is_discarded(text: str) -> None:
     kept, dropped = parse_filters([text, "callid=c1"])
     assert kept == (Filter("callid", "c1"),)
-    assert len(dropped) == 1 and "discarded (R17)" in dropped[0]
+    assert len(dropped) == 1 and "discarded (EVT-2)" in dropped[0]
 
 
 def test_r17_single_string_is_one_filter() -> None:
@@ -88,7 +88,7 @@ def test_r18_a_value_without_glob_characters_matches_only_itself(value: str) -> 
     assert glob_match("*", value)
 
 
-# -- subscribing: R16 ----------------------------------------------------------------------------
+# -- subscribing: EVT-1 ----------------------------------------------------------------------------
 
 
 def test_r16_subscription_captures_the_transaction_given_at_subscribe_time() -> None:
@@ -104,7 +104,7 @@ def test_r16_subscription_without_transaction_carries_none_and_warns() -> None:
     subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=None, now=0.0)
     (n,) = subs.raise_event(INSERT, {"aor": "alice"}, 1.0)
     assert n.txn is None
-    assert [(w.rule, w.subscription) for w in subs.warnings] == [("R16", "t-sub-1")]
+    assert [(w.rule, w.subscription) for w in subs.warnings] == [("EVT-1", "t-sub-1")]
 
 
 def test_negative_timeout_is_refused() -> None:
@@ -112,7 +112,7 @@ def test_negative_timeout_is_refused() -> None:
         make().notify_on_event(INSERT, ["aor=a"], "r", -1, txn=1, now=0.0)
 
 
-# -- matching: R17, R18 and the filter pitfalls (c)6 ---------------------------------------------
+# -- matching: EVT-2, EVT-3 and the filter pitfalls PIT-6 ------------------------------------------
 
 
 def test_r17_all_filters_must_match() -> None:
@@ -123,13 +123,13 @@ def test_r17_all_filters_must_match() -> None:
 
 
 def test_pitfall_c6_empty_aor_filter_matches_every_registration() -> None:
-    """`"aor="+$rU` with an empty $rU: the filter is dropped, so every AoR matches (R17)."""
+    """`"aor="+$rU` with an empty $rU: the filter is dropped, so every AoR matches (EVT-2)."""
     subs = make()
     subs.notify_on_event(INSERT, ["aor="], "fork_call", 20, txn=1, now=0)
     assert len(subs.raise_event(INSERT, {"aor": "mallory"}, 1)) == 1
     texts = [w.text for w in subs.warnings]
     assert texts == [
-        "filter 'aor=' has an empty value and is discarded (R17)",
+        "filter 'aor=' has an empty value and is discarded (EVT-2)",
         "no filter left: every event matches",
     ]
 
@@ -140,7 +140,7 @@ def test_pitfall_c6_misspelled_key_matches_everything_and_warns_once() -> None:
     assert len(subs.raise_event(INSERT, {"aor": "bob"}, 1)) == 1
     assert len(subs.raise_event(INSERT, {"aor": "carol"}, 2)) == 1
     assert [(w.at, w.rule, w.text) for w in subs.warnings] == [
-        (1, "R17", "filter key 'aro' names no parameter of E_UL_CONTACT_INSERT: it always passes")
+        (1, "EVT-2", "filter key 'aro' names no parameter of E_UL_CONTACT_INSERT: it always passes")
     ]
 
 
@@ -188,7 +188,7 @@ def test_r59_uri_parameter_filter_matches_the_pn_prid_of_the_contact() -> None:
     assert str(prid) == "uri[pn-prid]=00fc13"
 
 
-# -- lifetime: R19, R20, R22 ---------------------------------------------------------------------
+# -- lifetime: EVT-4, EVT-5, EVT-7 -----------------------------------------------------------------
 
 
 def test_r19_fires_any_number_of_times_until_created_plus_timeout() -> None:
@@ -234,7 +234,7 @@ def test_pitfall_c7_subscription_shorter_than_its_transaction_warns() -> None:
     subs = make()
     subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=1, now=0, txn_deadline=120)
     assert [(w.rule, w.text) for w in subs.warnings] == [
-        ("R19", "subscription ends at 20, before its transaction (120): later registrations "
+        ("EVT-4", "subscription ends at 20, before its transaction (120): later registrations "
                 "are not seen")
     ]
     assert subs.raise_event(INSERT, {"aor": "alice"}, 25) == []
@@ -250,9 +250,9 @@ def test_r20_expired_subscriptions_are_returned_with_their_expire_notify_flag() 
 def test_r20_a_subscription_an_event_removed_is_still_returned_by_the_timer() -> None:
     subs = make()
     sub = subs.notify_on_event(INSERT, ["aor=a"], "r", 6, txn=1, now=0, expire_notify=True)
-    assert subs.raise_event(INSERT, {"aor": "a"}, 7) == []  # removed here (R19) ...
+    assert subs.raise_event(INSERT, {"aor": "a"}, 7) == []  # removed here (EVT-4) ...
     assert len(subs) == 0 and subs.get_timer() == sub.removal_at
-    assert subs.handle_timer(7) == [sub]  # ... and reported once, for R20's notice
+    assert subs.handle_timer(7) == [sub]  # ... and reported once, for EVT-5's notice
     assert subs.handle_timer(8) == [] and subs.get_timer() is None
 
 
@@ -271,7 +271,7 @@ def test_live_and_cancel() -> None:
     assert subs.cancel(b) is True and subs.cancel(b) is False
 
 
-# -- races of SPEC-FACTS (c) -----------------------------------------------------------------------
+# -- races of PIT-13 -----------------------------------------------------------------------
 
 
 def test_race_c13_registration_before_the_subscription_is_not_delivered() -> None:
@@ -299,7 +299,7 @@ def test_r19_delivery_exactly_while_now_is_at_most_created_plus_timeout(
 
 def test_warnings_are_bounded_keeping_the_newest_and_counting_the_dropped() -> None:
     """A long-running proxy whose script subscribes for less than its transaction lasts warns
-    on every call (pitfall (c)7): the list keeps at most `max_warnings`, the newest."""
+    on every call (pitfall PIT-7): the list keeps at most `max_warnings`, the newest."""
     subs = make()
     subs.max_warnings = 4
     for i in range(7):

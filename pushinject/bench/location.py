@@ -5,7 +5,7 @@ Builds N REGISTER requests (one RFC 8599 device per user), then on the virtual c
 1. registers them all (N inserts), each event published to a `Subscriptions` table holding one
    ``aor=<user>`` subscription per user, as N waiting calls would;
 2. registers them all again from new ports with a new Call-ID (N pn-matched updates: the woken
-   devices of SPEC-FACTS R24);
+   devices of EVT-9);
 3. expires them all through `handle_timer` (N deletes).
 
 Requests are parsed before timing starts, so the figures are the registrar's and the

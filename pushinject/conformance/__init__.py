@@ -2,7 +2,7 @@
 
 Modules, one job each: `capture` (read a capture into parsed messages), `proxy_detect` (find
 the proxy), `calls` (the INVITE server transactions through the proxy and their branches),
-`rules` (model-free rules, each with its RFC / SPEC-FACTS reference), `replay` (the proxy's
+`rules` (model-free rules, each citing its catalogue rule), `replay` (the proxy's
 inputs fed to the reference core under a preset, outputs compared), `check` (both, per
 capture), `report` (text, JSON, JUnit XML).
 """

@@ -9,7 +9,7 @@ but different targets are kept apart, so the rules can report the re-used branch
 
 A branch is *injected* when its INVITE left the proxy after a registration of its target contact
 (Contact URI equal to the Request-URI, §19.1.4) that arrived after the caller's INVITE
-(SPEC-FACTS R1); "after" is capture order, which also orders messages with equal timestamps.
+(INJ-1); "after" is capture order, which also orders messages with equal timestamps.
 Registrations are REGISTERs to the proxy for the callee's user with a contact that is not
 being removed (expires > 0, §10.2.2).
 """

@@ -2,7 +2,8 @@
 
 `check_capture(path, options)` returns a `CaptureResult`: the capture's counts, one `CallResult`
 per INVITE server transaction through the proxy with its violations (rules, then the replay's
-first divergence as rule ``replay``), and the replay itself for the report's ladders.
+first divergence as rule ``replay``, citing the catalogue rule of the preset's model), and the
+replay itself for the report's ladders.
 `verdict(results)` is ``conformant`` when no call of any capture has a violation.
 """
 
@@ -39,7 +40,7 @@ class CheckOptions:
     inject_within: float = 2.0
 
     def settings(self) -> RuleSettings:
-        """The rule settings: the preset's response ranking (R10 or R33) and the limits."""
+        """The rule settings: the preset's response ranking (CTX-7 or OSIPS-7) and the limits."""
         selection = Selection.OPENSIPS if self.preset == "opensips" else Selection.RFC3261
         return RuleSettings(selection=selection, tolerance=self.tolerance,
                             inject_within=self.inject_within)
@@ -85,18 +86,21 @@ def check_messages(capture: Capture, options: CheckOptions) -> CaptureResult:
         return CaptureResult(capture, None, (), None)
     calls = find_calls(messages, proxy)
     result: ReplayResult | None = None
+    model = ""
     if options.preset is not None and calls:
         from pushinject.presets import get_preset
 
+        preset = get_preset(options.preset)
+        model = preset.catalogue_id
         result = replay(messages, proxy, {c.call_id: c.caller for c in calls},
-                        get_preset(options.preset), options.knobs, tolerance=options.tolerance)
+                        preset, options.knobs, tolerance=options.tolerance)
     settings = options.settings()
     out = []
     for call in calls:
         found = run_rules(call, settings)
         divergence = result.divergences.get(call.call_id) if result else None
         if divergence is not None:
-            found.append(Violation(REPLAY_RULE, divergence.message, divergence.frame))
+            found.append(Violation(REPLAY_RULE, divergence.message, divergence.frame, model))
         out.append(CallResult(call, tuple(found)))
     return CaptureResult(capture, proxy, tuple(out), result)
 

@@ -2,7 +2,9 @@
 
 JSON: ``{"verdict": ..., "captures": [{"file", "frames", "sip_messages", "skipped", "calls":
 [{"call_id", "proxy", "final_status", "branches": [{"target", "via_branch", "injected",
-"final_status", "cancelled"}], "violations": [{"rule", "message", "frame"}]}]}]}``.
+"final_status", "cancelled"}], "violations": [{"rule", "catalogue_id", "message", "frame"}]}]}]}``.
+``catalogue_id`` is the broken rule's id in the project's catalogue (`pushinject/catalogue/`);
+the text report names the file that defines it.
 
 JUnit: one ``testsuite`` per capture, one ``testcase`` per call and rule (the replay included),
 a ``failure`` per violation, so CI systems show each rule of each call.
@@ -74,7 +76,6 @@ def text_report(results: Sequence[CaptureResult], preset: str | None = None, *,
                 ladder: bool = False) -> str:
     """A readable report: per capture, per call, the branches and the violations (and with
     `ladder` the call's ladder, frames at fault marked ``!``)."""
-    references = {r.id: r.reference for r in RULES}
     lines: list[str] = []
     calls = violations = 0
     for r in results:
@@ -105,9 +106,8 @@ def text_report(results: Sequence[CaptureResult], preset: str | None = None, *,
                 lines.append(f"    branch {b.index} {b.target} -> {_status(b.final_status)}"
                              + (f" ({'; '.join(notes)})" if notes else ""))
             for v in cr.violations:
-                ref = references.get(v.rule, f"preset {preset}" if preset else "replay")
                 where = f"frame {v.frame}" if v.frame else "no frame"
-                lines.append(f"    VIOLATION {v.rule} [{ref}] at {where}: {v.message}")
+                lines.append(f"    VIOLATION {v.rule} {v.citation()} at {where}: {v.message}")
             if ladder:
                 from pushinject.ladder import ladder_text
 
@@ -138,7 +138,8 @@ def junit_xml(results: Sequence[CaptureResult], preset: str | None = None) -> st
                     if v.rule == rule_id:
                         f += 1
                         failure = ET.SubElement(case, "failure", type=v.rule,
-                                                message=f"frame {v.frame}: {v.message}")
+                                                message=f"{v.citation()} frame {v.frame}: "
+                                                        f"{v.message}")
                         failure.text = v.message
         suite.set("tests", str(n))
         suite.set("failures", str(f))

@@ -1,8 +1,9 @@
-"""Model-free conformance rules: one small pure function per rule, each citing its source.
+"""Model-free conformance rules: one small pure function per rule, each citing its catalogue rule.
 
 A rule looks at one `CallRecord` (with the `RuleSettings` in force) and returns the
 `Violation`s it finds, each naming the capture frame at fault. `RULES` lists them all, in the
-order reports show them; `run_rules(call, settings)` runs every one.
+order reports show them; `run_rules(call, settings)` runs every one and stamps each violation
+with the id of the catalogue rule it breaks (`pushinject/catalogue/`).
 
 Times: `tolerance` is how long a reaction may lag its cause on the wire (forwarding a response,
 CANCELling after the final, two events racing); `inject_within` is how long after a
@@ -12,32 +13,50 @@ registration the injected branch may leave the proxy.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from pushinject.catalogue import Entry, lookup
 from pushinject.conformance.calls import BranchRecord, CallRecord, Seen
 from pushinject.core.selection import best_response
 from pushinject.core.types import Selection
 
-__all__ = ["Violation", "RuleSettings", "Rule", "RULES", "RULE_IDS", "run_rules", "accepted_finals"]
+__all__ = ["Violation", "RuleSettings", "Rule", "RULES", "RULE_IDS", "run_rules", "accepted_finals",
+           "citation"]
 
 
 @dataclass(frozen=True)
 class Violation:
-    """A rule broken by the frame `frame` (0 when no single frame is at fault)."""
+    """A rule broken by the frame `frame` (0 when no single frame is at fault); `catalogue_id`
+    is the catalogue rule it breaks (``CTX-6``), set by `run_rules` or the replay."""
 
     rule: str
     message: str
     frame: int
+    catalogue_id: str = ""
 
     def to_json(self) -> dict[str, object]:
-        return {"rule": self.rule, "message": self.message, "frame": self.frame}
+        return {"rule": self.rule, "catalogue_id": self.catalogue_id, "message": self.message,
+                "frame": self.frame}
+
+    def citation(self) -> str:
+        """Where the broken rule is written: ``CTX-6 (pushinject/catalogue/ctx.md)``."""
+        return citation(self.catalogue_id)
+
+
+def citation(catalogue_id: str) -> str:
+    """A catalogue id with the file that defines it (`UnknownRule` if none does).
+
+    >>> citation("CTX-9")
+    'CTX-9 (pushinject/catalogue/ctx.md)'
+    """
+    return f"{catalogue_id} ({lookup(catalogue_id).where})"
 
 
 @dataclass(frozen=True)
 class RuleSettings:
     """What the rules may assume about the proxy (from the preset) and the clock."""
 
-    #: how the final response is chosen (SPEC-FACTS R10 or R33)
+    #: how the final response is chosen (CTX-7 or OSIPS-7)
     selection: Selection = Selection.RFC3261
     #: seconds a reaction may lag its cause
     tolerance: float = 0.5
@@ -50,15 +69,26 @@ Check = Callable[[CallRecord, RuleSettings], list[Violation]]
 
 @dataclass(frozen=True)
 class Rule:
-    """A named rule: id, one-line title, its RFC / SPEC-FACTS reference and its check."""
+    """A named check: its short id (``cancel-pending``), a one-line title, the catalogue rule
+    it enforces (``CTX-6``) and the check itself."""
 
     id: str
     title: str
-    reference: str
+    catalogue_id: str
     check: Check
 
     def __call__(self, call: CallRecord, settings: RuleSettings) -> list[Violation]:
-        return self.check(call, settings)
+        return [replace(v, catalogue_id=self.catalogue_id) for v in self.check(call, settings)]
+
+    @property
+    def entry(self) -> Entry:
+        """The catalogue entry of the rule enforced."""
+        return lookup(self.catalogue_id)
+
+    @property
+    def reference(self) -> str:
+        """Where the rule is written: ``CTX-6 (pushinject/catalogue/ctx.md)``."""
+        return citation(self.catalogue_id)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -111,7 +141,7 @@ def _firsts(responses: Sequence[Seen]) -> list[Seen]:
 
 def inject_registered(call: CallRecord, s: RuleSettings) -> list[Violation]:
     """A contact registered while the INVITE waits becomes a new branch within `inject_within`
-    seconds, unless it already has a branch (a URI is added once, R2, R43) or the call ends
+    seconds, unless it already has a branch (a URI is added once, INJ-2, INJ-5) or the call ends
     before that limit without it."""
     out = []
     end = _end(call)
@@ -121,7 +151,7 @@ def inject_registered(call: CallRecord, s: RuleSettings) -> list[Violation]:
         earlier = [b for b in call.branches
                    if b.frame < reg.frame and reg.registers(_uri(b.target))]
         if earlier:
-            continue  # the contact already has a branch (SPEC-FACTS R43)
+            continue  # the contact already has a branch (INJ-5)
         later = [b for b in call.branches if b.frame > reg.frame
                  and reg.registers(_uri(b.target))]
         if later and later[0].opened_at - reg.time <= s.inject_within:
@@ -278,7 +308,7 @@ def accepted_finals(statuses: Sequence[int], selection: Selection, *,
     """The non-2xx statuses a proxy may send when its branches ended with `statuses`.
 
     Any status that ranks as well as the best one is accepted (RFC 3261 leaves ties open);
-    with no final at all, 408 or 480 (SPEC-FACTS R3, R32); a 503 may go out as 500 (R10).
+    with no final at all, 408 or 480 (CTX-1, OSIPS-6); a 503 may go out as 500 (CTX-7).
 
     >>> sorted(accepted_finals([486, 404, 603], Selection.RFC3261))
     [603]
@@ -303,7 +333,7 @@ def accepted_finals(statuses: Sequence[int], selection: Selection, *,
 def _branch_outcomes(call: CallRecord, t: float) -> list[int]:
     """The statuses the branches stand for when the proxy answers upstream at `t`: finals
     received by then in arrival order; a branch the proxy itself CANCELled (its timer, not
-    the caller) counts as the 408 its timer fakes (§16.8, SPEC-FACTS R29); a branch still
+    the caller) counts as the 408 its timer fakes (§16.8, OSIPS-3); a branch still
     pending counts as 408 too."""
     caller_cancelled = call.cancel is not None and call.cancel.time <= t
     ended = []
@@ -318,7 +348,8 @@ def _branch_outcomes(call: CallRecord, t: float) -> list[int]:
 def best_final(call: CallRecord, s: RuleSettings) -> list[Violation]:
     """A non-2xx final sent to the caller is the best of the branches' outcomes (RFC 3261
     §16.7 step 6, or the preset's ranking); after the caller's CANCEL, 487 is also right
-    (§16.10). With no branch at all the proxy answers as it likes (404, 480, 408: R3, R32)."""
+    (§16.10). With no branch at all the proxy answers as it likes (404, 480, 408: CTX-1,
+    OSIPS-6)."""
     final = call.final
     if final is None or 200 <= final.status < 300 or not call.branches:
         return []
@@ -374,34 +405,27 @@ def retransmission_not_branch(call: CallRecord, s: RuleSettings) -> list[Violati
 
 RULES: tuple[Rule, ...] = (
     Rule("inject-registered", "a contact registered while the INVITE waits is injected",
-         "RFC 3261 §16.5; SPEC-FACTS R1, R44", inject_registered),
-    Rule("no-duplicate-branch", "no duplicate branch to one contact",
-         "RFC 3261 §16.5, §19.1.4; SPEC-FACTS R2, R37, R43", no_duplicate_branch),
-    Rule("unique-via-branch", "each branch has its own Via branch",
-         "RFC 3261 §16.6 steps 8 and 10, §8.1.1.7; SPEC-FACTS R4", unique_via_branch),
-    Rule("no-branch-after-final", "no new branch after the final response",
-         "RFC 3261 §16.7 step 10; SPEC-FACTS R36",
+         "INJ-1", inject_registered),
+    Rule("no-duplicate-branch", "no duplicate branch to one contact", "INJ-2",
+         no_duplicate_branch),
+    Rule("unique-via-branch", "each branch has its own Via branch", "CTX-2", unique_via_branch),
+    Rule("no-branch-after-final", "no new branch after the final response", "INJ-8",
          _no_branch_after("no-branch-after-final", _finals_sent)),
-    Rule("no-branch-after-6xx", "no new branch after a 6xx",
-         "RFC 3261 §16.7 step 5; SPEC-FACTS R8, R36",
+    Rule("no-branch-after-6xx", "no new branch after a 6xx", "CTX-5",
          _no_branch_after("no-branch-after-6xx", _six_xx)),
-    Rule("no-branch-after-cancel", "no new branch after the caller's CANCEL",
-         "RFC 3261 §16.10; SPEC-FACTS R12, R36",
+    Rule("no-branch-after-cancel", "no new branch after the caller's CANCEL", "INJ-8",
          _no_branch_after("no-branch-after-cancel", _cancelled)),
     Rule("cancel-pending", "pending branches are CANCELled after the final response or CANCEL",
-         "RFC 3261 §16.7 step 10, §16.10; SPEC-FACTS R9, R12", cancel_pending),
-    Rule("no-forwarded-100", "a 100 Trying is never forwarded",
-         "RFC 3261 §16.7 step 5; SPEC-FACTS R7", no_forwarded_100),
-    Rule("forward-provisional", "provisional responses are forwarded",
-         "RFC 3261 §16.7 step 5; SPEC-FACTS R7", forward_provisional),
-    Rule("forward-2xx", "2xx responses are forwarded",
-         "RFC 3261 §16.7 step 5, §13.2.2.4; SPEC-FACTS R7", forward_2xx),
-    Rule("best-final", "the final response is the best one",
-         "RFC 3261 §16.7 step 6; SPEC-FACTS R10, R32, R33", best_final),
-    Rule("cancel-answered", "the caller's CANCEL gets 200 and the INVITE 487",
-         "RFC 3261 §9.2, §16.10; SPEC-FACTS R12", cancel_answered),
-    Rule("retransmission-not-branch", "a retransmitted INVITE does not open a branch",
-         "RFC 3261 §17.2.1, §16.6; SPEC-FACTS R15", retransmission_not_branch),
+         "CTX-6", cancel_pending),
+    Rule("no-forwarded-100", "a 100 Trying is never forwarded", "CTX-4", no_forwarded_100),
+    Rule("forward-provisional", "provisional responses are forwarded", "CTX-4",
+         forward_provisional),
+    Rule("forward-2xx", "2xx responses are forwarded", "CTX-4", forward_2xx),
+    Rule("best-final", "the final response is the best one", "CTX-7", best_final),
+    Rule("cancel-answered", "the caller's CANCEL gets 200 and the INVITE 487", "CTX-9",
+         cancel_answered),
+    Rule("retransmission-not-branch", "a retransmitted INVITE does not open a branch", "TXN-5",
+         retransmission_not_branch),
 )
 
 #: every rule id, in report order

@@ -44,7 +44,7 @@ class Push:
     .. attribute:: aor      the address-of-record called
     .. attribute:: binding  the registered contact carrying the pn-* parameters
     .. attribute:: call_id  the Call-ID of the request that triggered the push
-    .. attribute:: reason   why: "ini-INVITE" as OpenSIPS `E_UL_CONTACT_REFRESH` says (R25)
+    .. attribute:: reason   why: "ini-INVITE" as OpenSIPS `E_UL_CONTACT_REFRESH` says (EVT-10)
     """
 
     aor: str

@@ -72,9 +72,9 @@ class Binding:
     Attributes
     ----------
     ruid : str
-        Record id, minted once when the binding is inserted and kept by refreshes (R43).
+        Record id, minted once when the binding is inserted and kept by refreshes (INJ-5).
     aor : str
-        The address-of-record key, `user` or `user@domain` depending on `use_domain` (R26).
+        The address-of-record key, `user` or `user@domain` depending on `use_domain` (EVT-11).
     uri : URI
         The contact URI (with any pn-* parameters).
     contact : str
@@ -93,7 +93,7 @@ class Binding:
     received : str or None
         ``sip:host:port`` of the source when it differs from the contact address.
     user_agent, socket, bflags
-        OpenSIPS contact attributes raised with the events (R23).
+        OpenSIPS contact attributes raised with the events (EVT-8).
     pn : PushParams or None
         RFC 8599 push parameters of the contact URI.
     pnsreg : bool
@@ -159,7 +159,7 @@ class Binding:
 
     def uri_without_pn(self) -> URI:
         """The contact URI with the RFC 8599 pn-* parameters removed, as OpenSIPS forwards a
-        woken push contact (R60; RFC 8599 §4.1 keeps them out of other requests)."""
+        woken push contact (OSIPS-17; RFC 8599 §4.1 keeps them out of other requests)."""
         without = getattr(self.uri, "without_params", None)
         if without is None:
             return self.uri

@@ -1,4 +1,4 @@
-"""The INVITE client transaction of RFC 3261 §17.1.1, one per forwarded branch (R4, R14).
+"""The INVITE client transaction of RFC 3261 §17.1.1, one per forwarded branch (CTX-2, TXN-3).
 
 Theory of operation: the table `TRANSITIONS` is the whole machine (Figure 5 of RFC 3261).
 Entering a state arms its timers: Calling arms A (unreliable transports only, starting at T1 and

@@ -1,17 +1,17 @@
-"""Contact events as OpenSIPS usrloc raises them (SPEC-FACTS R23–R25).
+"""Contact events as OpenSIPS usrloc raises them (EVT-8 to EVT-10).
 
 - `E_UL_CONTACT_INSERT`: a binding new to the AoR was created (`mem_insert_ucontact`).
 - `E_UL_CONTACT_UPDATE`: an existing binding was refreshed or changed (`mem_update_ucontact`),
-  also when RFC 8599 pn-* matching (R49) joined a contact whose IP or port changed (R24).
+  also when RFC 8599 pn-* matching (PUSH-4) joined a contact whose IP or port changed (EVT-9).
 - `E_UL_CONTACT_DELETE`: a binding was removed (``expires=0``, ``Contact: *``) or expired.
-- `E_UL_CONTACT_REFRESH`: only for RFC 8599 contacts, when a push is to be sent (R25).
+- `E_UL_CONTACT_REFRESH`: only for RFC 8599 contacts, when a push is to be sent (EVT-10).
 
 The parameters carry the OpenSIPS names, in the OpenSIPS order, all as strings (integers in
-decimal, R18):
+decimal, EVT-3):
 
 ======================  ==================================================================
 ``domain``              the usrloc table the contact lives in (``location``), not a SIP domain
-``aor``                 the AoR key: user, or user@domain with ``use_domain`` (R26)
+``aor``                 the AoR key: user, or user@domain with ``use_domain`` (EVT-11)
 ``uri``                 the contact URI
 ``received``            ``sip:host:port`` of the source, empty when it equals the contact
 ``path``                the Path header values joined by ``,``
@@ -26,7 +26,7 @@ decimal, R18):
 ======================  ==================================================================
 
 The refresh event has ``domain aor uri received user_agent socket bflags expires callid attr
-shtag reason req_callid`` (R25).
+shtag reason req_callid`` (EVT-10).
 
 usrloc raises every event whether or not anyone listens: a binding that expires raises DELETE
 although most scripts subscribe to INSERT only. The location service therefore gives its
@@ -82,7 +82,7 @@ def _expires(binding: Binding) -> str:
 
 
 def contact_params(binding: Binding, *, domain: str = "location") -> dict[str, str]:
-    """The parameters of an INSERT/UPDATE/DELETE event for `binding` (R23, `ul_evi.c`)."""
+    """The parameters of an INSERT/UPDATE/DELETE event for `binding` (EVT-8, `ul_evi.c`)."""
     return {
         "domain": domain,
         "aor": binding.aor,
@@ -103,7 +103,7 @@ def contact_params(binding: Binding, *, domain: str = "location") -> dict[str, s
 
 
 class ContactParams(Mapping[str, str]):
-    """`contact_params(binding, domain=domain)`, written on first read (R23).
+    """`contact_params(binding, domain=domain)`, written on first read (EVT-8).
 
     A read-only mapping equal to that dict: the same keys in the same order, the same values,
     `==` with any mapping (and not hashable), the dict's repr. The binding is frozen, so the
@@ -132,7 +132,7 @@ class ContactParams(Mapping[str, str]):
 
     def as_dict(self) -> dict[str, str]:
         """A dict of its own with these parameters (their names are lower case, their values
-        strings: the form subscriptions match on, R18). Not read yet, it is made for the
+        strings: the form subscriptions match on, EVT-3). Not read yet, it is made for the
         caller alone and nothing is kept (an event is usually published once, then dropped)."""
         params = self._params
         if params is None:
@@ -181,7 +181,7 @@ class ContactParams(Mapping[str, str]):
 def refresh_params(
     binding: Binding, *, reason: str, req_callid: str, domain: str = "location"
 ) -> dict[str, str]:
-    """The parameters of an `E_UL_CONTACT_REFRESH` event (R25).
+    """The parameters of an `E_UL_CONTACT_REFRESH` event (EVT-10).
 
     `reason` is ``reg-refresh``, ``ini-<METHOD>`` or ``mid-<METHOD>``; `req_callid` is the
     Call-ID of the request that wants the device woken.

@@ -4,23 +4,23 @@ Theory of operation
 -------------------
 A `ResponseContext` owns the server transaction towards the caller and a list of `Branch`es:
 real ones (a forwarded INVITE with its client transaction), the OpenSIPS placeholder ("phony",
-`t_wait_for_new_branches`, R27) and the Kamailio blind UAC ("blind", `t_suspend`, R65).
+`t_wait_for_new_branches`, OSIPS-1) and the Kamailio blind UAC ("blind", `t_suspend`, KAM-5).
 
 Rules, each in one place:
-- provisional responses other than 100 are forwarded while no final was sent (R7,
+- provisional responses other than 100 are forwarded while no final was sent (CTX-4,
   `_on_provisional`);
-- every 2xx is forwarded at once, then pending branches are CANCELled (R7, R9, `_on_2xx`);
-- a 6xx is held, pending branches are CANCELled, no new branch may be created (R8);
-- the best final response is chosen once no branch is pending (R10, R32, R33, `settle`);
+- every 2xx is forwarded at once, then pending branches are CANCELled (CTX-4, CTX-6, `_on_2xx`);
+- a 6xx is held, pending branches are CANCELled, no new branch may be created (CTX-5);
+- the best final response is chosen once no branch is pending (CTX-7, OSIPS-6, OSIPS-7, `settle`);
 - a branch is pending until it has a final status; a placeholder also stops being pending once
-  the context holds as many branches as its limit (R30);
+  the context holds as many branches as its limit (OSIPS-4);
 - per-branch FR timers: `fr_timeout` until the first provisional, then `fr_inv_timeout`,
-  restarted by each provisional above 100 (R5, R29); on expiry a branch that rang is CANCELled
-  with `Reason: SIP;cause=480;text="NO_ANSWER"` and gets a faked 408, one that did not ring just
-  gets 408 (R6); the placeholder's deadline is `fr_inv_timeout` from its creation and is never
-  moved by injections (R28, R40);
+  restarted by each provisional above 100 (TXN-1, OSIPS-3); on expiry a branch that rang is
+  CANCELled with `Reason: SIP;cause=480;text="NO_ANSWER"` and gets a faked 408, one that did
+  not ring just gets 408 (TXN-2); the placeholder's deadline is `fr_inv_timeout` from its
+  creation and is never moved by injections (OSIPS-2, OSIPS-14);
 - the caller's CANCEL: pending branches are CANCELled, the placeholder gets a faked 487 at once,
-  so a context with only the placeholder answers 487 at once (R12, R36).
+  so a context with only the placeholder answers 487 at once (CTX-9, OSIPS-10).
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = ["REASON_ELSEWHERE", "REASON_NO_ANSWER", "ContextConfig", "Branch", "ResponseContext"]
 
-#: RFC 3326 Reason of the CANCELs sent after a 2xx or by the `cancel` flag (R38)
+#: RFC 3326 Reason of the CANCELs sent after a 2xx or by the `cancel` flag (OSIPS-12)
 REASON_ELSEWHERE = 'SIP ;cause=200 ;text="Call completed elsewhere"'
-#: Reason of the CANCEL sent when a ringing branch's FR timer expires (R29)
+#: Reason of the CANCEL sent when a ringing branch's FR timer expires (OSIPS-3)
 REASON_NO_ANSWER = 'SIP;cause=480;text="NO_ANSWER"'
 
 
@@ -63,16 +63,16 @@ class ContextConfig:
     #: proxy address used in its Via headers
     host: str
     port: int
-    #: FR timer until a branch's first provisional (OpenSIPS `fr_timeout`, R29)
+    #: FR timer until a branch's first provisional (OpenSIPS `fr_timeout`, OSIPS-3)
     fr_timeout: float
-    #: FR timer after a provisional, and the placeholder's deadline (`fr_inv_timeout`, R28)
+    #: FR timer after a provisional, and the placeholder's deadline (`fr_inv_timeout`, OSIPS-2)
     fr_inv_timeout: float
-    #: how the final response is chosen (R10 / R33)
+    #: how the final response is chosen (CTX-7 / OSIPS-7)
     selection: Selection
     #: RFC 3261 timer values of the transactions
     timers: TimerValues
     #: Kamailio `max_inv_lifetime`: a cap on the whole INVITE transaction, whatever the
-    #: branches' timers say (R65); None: no cap
+    #: branches' timers say (KAM-5); None: no cap
     max_inv_lifetime: float | None = None
 
 
@@ -132,7 +132,7 @@ _CHALLENGES = ("www-authenticate", "proxy-authenticate")
 
 
 def _merge_challenges(response: Response, others: list[Response | None]) -> Response:
-    """R10 (RFC 3261 §16.7 step 7): a chosen 401/407 carries every WWW-Authenticate and
+    """CTX-7 (RFC 3261 §16.7 step 7): a chosen 401/407 carries every WWW-Authenticate and
     Proxy-Authenticate value collected in the context."""
     have = {(header_key(n), v) for n, v in response.headers}
     for other in others:
@@ -185,7 +185,7 @@ class ResponseContext:
         return self.request.call_id
 
     def pending(self, branch: Branch) -> bool:
-        """Does `branch` still hold back the final response? (R27, R30)"""
+        """Does `branch` still hold back the final response? (OSIPS-1, OSIPS-4)"""
         if branch.final_status is not None:
             return False
         if branch.kind is BranchKind.REAL:
@@ -203,7 +203,7 @@ class ResponseContext:
 
     def refusal(self) -> int:
         """0 if a new branch may be created, else the OpenSIPS code: -2 after a final response
-        was sent, -3 after the caller's CANCEL or a 6xx (R34, R36, R8)."""
+        was sent, -3 after the caller's CANCEL or a 6xx (OSIPS-8, OSIPS-10, CTX-5)."""
         if self.final_status is not None:
             return -2
         if self.cancelled or self.no_new_branches:
@@ -225,7 +225,7 @@ class ResponseContext:
     # -------------------------------------------------------------- branches
     def add_placeholder(self, now: float, n: int | None = None) -> Branch:
         """`t_wait_for_new_branches([N])`: a phony branch with deadline `fr_inv_timeout` and,
-        with N, the limit current branches + N + 1 (R27, R28, R30)."""
+        with N, the limit current branches + N + 1 (OSIPS-1, OSIPS-2, OSIPS-4)."""
         limit = None if n is None else len(self.branches) + n + 1
         branch = Branch(index=len(self.branches), kind=BranchKind.PHONY, opened_at=now,
                         fr_at=now + self.config.fr_inv_timeout, limit=limit)
@@ -233,7 +233,7 @@ class ResponseContext:
         return branch
 
     def add_blind(self, now: float) -> Branch:
-        """`t_suspend()`: a blind UAC on `fr_timeout`, as it never gets a 1xx (R65)."""
+        """`t_suspend()`: a blind UAC on `fr_timeout`, as it never gets a 1xx (KAM-5)."""
         branch = Branch(index=len(self.branches), kind=BranchKind.BLIND, opened_at=now,
                         fr_at=now + self.config.fr_timeout)
         self.branches.append(branch)
@@ -241,14 +241,14 @@ class ResponseContext:
 
     def cap_branches(self, limit: int, now: float) -> list[Action]:
         """Lower the placeholder's limit to `limit` branches (`t_wait_no_more_branches`, the
-        `l` flag; R30) and finish if nothing else is pending."""
+        `l` flag; OSIPS-4) and finish if nothing else is pending."""
         phony = self.placeholder
         if phony is not None:
             phony.limit = limit if phony.limit is None else min(phony.limit, limit)
         return self.settle(now)
 
     def stop_waiting(self, now: float) -> list[Action]:
-        """R31: cap the wait at the current branches and fake the 408 of a placeholder that is
+        """OSIPS-5: cap the wait at the current branches and fake the 408 of a placeholder that is
         still pending, then send the final response if nothing else is pending."""
         phony = self.placeholder
         if phony is not None:
@@ -269,8 +269,8 @@ class ResponseContext:
         reliable: bool = False,
     ) -> tuple[Branch, list[Action]]:
         """Send a copy of the stored request to `uri` as a new branch with a new client
-        transaction and Via branch (RFC 3261 §16.6 steps 2–10; R4); `routes` is the contact's
-        Path (R35). Raises `LocalProtocolError` when `refusal()` forbids it."""
+        transaction and Via branch (RFC 3261 §16.6 steps 2–10; CTX-2); `routes` is the contact's
+        Path (OSIPS-9). Raises `LocalProtocolError` when `refusal()` forbids it."""
         if self.refusal():
             raise LocalProtocolError(f"no new branch allowed (code {self.refusal()})")
         via_branch = self.ids.branch()
@@ -309,8 +309,8 @@ class ResponseContext:
 
     def cancel_pending(self, now: float, reason: str | None = None, *,
                        rang_only: bool = False) -> list[Action]:
-        """CANCEL every pending branch (R8, R9, R12); with `rang_only`, only real branches that
-        had a provisional (the `cancel` flag of `t_inject_branches`, R38)."""
+        """CANCEL every pending branch (CTX-5, CTX-6, CTX-9); with `rang_only`, only real
+        branches that had a provisional (the `cancel` flag of `t_inject_branches`, OSIPS-12)."""
         out: list[Action] = []
         for branch in list(self.branches):
             if rang_only and (branch.kind is not BranchKind.REAL or not branch.provisional):
@@ -348,7 +348,7 @@ class ResponseContext:
             branch.cancel_txn.receive(status, now)
 
     def transport_failed(self, branch: Branch, now: float) -> list[Action]:
-        """Sending on `branch` failed: it counts as a 503 there (RFC 3261 §16.9, R13)."""
+        """Sending on `branch` failed: it counts as a 503 there (RFC 3261 §16.9, CTX-3)."""
         assert branch.txn is not None
         if (branch.txn.state, ClientInput.TRANSPORT_ERROR) not in CLIENT_TRANSITIONS:
             return []
@@ -359,11 +359,11 @@ class ResponseContext:
         first = not branch.provisional
         branch.provisional.append(response.status)
         if branch.final_status is None and (first or response.status > 100):
-            branch.fr_at = now + self.config.fr_inv_timeout  # R5, R29
+            branch.fr_at = now + self.config.fr_inv_timeout  # TXN-1, OSIPS-3
         if branch.cancel_wanted is not None and not branch.cancelled:
             reason = branch.cancel_wanted or None
             out += self.cancel_branch(branch, now, reason)
-        if response.status > 100 and self.final_status is None:  # R7: 100 is never forwarded
+        if response.status > 100 and self.final_status is None:  # CTX-4: 100 is never forwarded
             out += self.server.respond(response.without_top_via(), now)
         return out
 
@@ -378,13 +378,13 @@ class ResponseContext:
         if 200 <= status < 300 and response is not None:
             return self._forward_2xx(response, now)
         out: list[Action] = []
-        if status >= 600:  # R8
+        if status >= 600:  # CTX-5
             self.no_new_branches = True
             out += self.cancel_pending(now)
         return out + self.settle(now)
 
     def _forward_2xx(self, response: Response, now: float) -> list[Action]:
-        """R7, R9: forward every 2xx at once; CANCEL pending branches after the first."""
+        """CTX-4, CTX-6: forward every 2xx at once; CANCEL pending branches after the first."""
         upstream = response.without_top_via()
         if self.final_status is None:
             self.final_status, self.final_at = response.status, now
@@ -394,7 +394,7 @@ class ResponseContext:
 
     # --------------------------------------------------------------- caller
     def caller_cancel(self, now: float) -> list[Action]:
-        """The caller's CANCEL matched (RFC 3261 §16.10, R12, R36); the 200 to the CANCEL
+        """The caller's CANCEL matched (RFC 3261 §16.10, CTX-9, OSIPS-10); the 200 to the CANCEL
         itself is sent by the proxy before this."""
         if self.final_status is not None or self.cancelled:
             return []
@@ -429,7 +429,7 @@ class ResponseContext:
         return out + self.cancel_pending(now)
 
     def settle(self, now: float) -> list[Action]:
-        """R10, R32, R33: once no branch is pending, send the best final response."""
+        """CTX-7, OSIPS-6, OSIPS-7: once no branch is pending, send the best final response."""
         if self.final_status is not None or any(self.pending(b) for b in self.branches):
             return []
         done = sorted((b for b in self.branches if b.final_status is not None),
@@ -481,7 +481,7 @@ class ResponseContext:
         at = self.server.timers.next_at
         if at is not None and at <= now:
             out += self.server.handle_timer(now)
-        if self.lifetime_at is not None and self.lifetime_at <= now:  # R65 max_inv_lifetime
+        if self.lifetime_at is not None and self.lifetime_at <= now:  # KAM-5 max_inv_lifetime
             self.lifetime_at = None
             for branch in self.branches:
                 if self.pending(branch):
@@ -504,7 +504,7 @@ class ResponseContext:
         return out
 
     def _fr_expired(self, branch: Branch, now: float) -> list[Action]:
-        """R6, R28, R29, R65: the FR timer of a branch expired: faked 408."""
+        """TXN-2, OSIPS-2, OSIPS-3, KAM-5: the FR timer of a branch expired: faked 408."""
         out: list[Action] = []
         if branch.cancelled and branch.txn is not None:  # no final 64*T1 after our CANCEL
             branch.txn.abandon()

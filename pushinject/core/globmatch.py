@@ -1,7 +1,7 @@
 """Shell-glob matching exactly as C `fnmatch(pattern, string, 0)` does it.
 
 OpenSIPS `event_routing` matches every filter value against the event parameter with
-`fnmatch(pattern, value, 0)` (SPEC-FACTS R18): a POSIX shell glob with no flags, so
+`fnmatch(pattern, value, 0)` (EVT-3): a POSIX shell glob with no flags, so
 
 - matching is case-sensitive (no `FNM_CASEFOLD`);
 - `*` and `?` also match `/` and a leading `.` (no `FNM_PATHNAME`, no `FNM_PERIOD`);
@@ -124,7 +124,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 def glob_match(pattern: str, value: str) -> bool:
     """True when `value` matches the glob `pattern` as C `fnmatch(pattern, value, 0)` decides.
 
-    SPEC-FACTS R18 (OpenSIPS `ebr_filter_match_evp`): case-sensitive, whole-value match.
+    EVT-3 (OpenSIPS `ebr_filter_match_evp`): case-sensitive, whole-value match.
 
     Parameters
     ----------

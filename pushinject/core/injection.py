@@ -1,12 +1,12 @@
 """Injecting a registered contact as a new branch: where it goes, and whether it is a duplicate.
 
 - `contact_route(binding)`: the Request-URI, the next hop and the Route set of the branch built
-  from a contact event (OpenSIPS `t_inject_branches("event")`, R35): the R-URI is the contact;
+  from a contact event (OpenSIPS `t_inject_branches("event")`, OSIPS-9): the R-URI is the contact;
   with a Path the first hop is the destination and the Path becomes the Route set; otherwise a
   `received` address is the destination.
 - `duplicate_reason(policy, branches, binding, gruu_instance)`: the de-duplication policy as a
-  pure function (R37 none, R43 by location record, R41–R42 by instance). It returns why the
-  contact must be skipped, or None to inject it.
+  pure function (OSIPS-11 none, INJ-5 by location record, INJ-3 and INJ-4 by instance). It
+  returns why the contact must be skipped, or None to inject it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["contact_route", "duplicate_reason", "RETRY_STATUSES"]
 
-#: R41: a device whose branch ended with one of these may be dispatched again
+#: INJ-3: a device whose branch ended with one of these may be dispatched again
 RETRY_STATUSES = frozenset({408, 503})
 
 
@@ -35,7 +35,7 @@ def _address_of(uri: URI) -> Address:
 
 
 def contact_route(binding: Binding) -> tuple[URI, Address, tuple[str, ...]]:
-    """Request-URI, destination and Route values of a branch to `binding` (R35).
+    """Request-URI, destination and Route values of a branch to `binding` (OSIPS-9).
 
     >>> from pushinject.core.location import Binding
     >>> from pushinject.sip import parse_uri
@@ -66,12 +66,12 @@ def duplicate_reason(
 ) -> str | None:
     """Why `binding` must not be injected into a context holding `branches` (None: inject it).
 
-    - `Dedup.NONE`: never a duplicate, OpenSIPS injects the same contact again (R37).
-    - `Dedup.BY_LOCATION`: a branch to the same location record (ruid) and URI exists (R43).
-    - `Dedup.BY_INSTANCE`: per device (`+sip.instance`, else the contact URI) (R41): skip when
+    - `Dedup.NONE`: never a duplicate, OpenSIPS injects the same contact again (OSIPS-11).
+    - `Dedup.BY_LOCATION`: a branch to the same location record (ruid) and URI exists (INJ-5).
+    - `Dedup.BY_INSTANCE`: per device (`+sip.instance`, else the contact URI) (INJ-3): skip when
       that device already answered (a final other than 408/503) or still has a pending branch
       to the same host:port; dispatch again after 408/503 or when it reconnected elsewhere. A
-      call to a GRUU only accepts the GRUU's instance (R42).
+      call to a GRUU only accepts the GRUU's instance (INJ-4).
     """
     if policy is Dedup.NONE:
         return None
@@ -80,17 +80,17 @@ def duplicate_reason(
         for b in real:
             assert b.binding is not None
             if b.binding.ruid == binding.ruid and b.binding.uri == binding.uri:
-                return f"location record {binding.ruid} already has branch {b.index} (R43)"
+                return f"location record {binding.ruid} already has branch {b.index} (INJ-5)"
         return None
     if gruu_instance is not None and binding.instance != gruu_instance:
-        return f"the call targets the GRUU of instance {gruu_instance} (R42)"
+        return f"the call targets the GRUU of instance {gruu_instance} (INJ-4)"
     same = [(b, b.binding) for b in real if b.binding and _same_device(b.binding, binding)]
     for b, _ in same:
         if b.final_status is not None and b.final_status not in RETRY_STATUSES:
-            return f"device already answered {b.final_status} on branch {b.index} (R41)"
+            return f"device already answered {b.final_status} on branch {b.index} (INJ-3)"
     for b, old in same:
         if b.final_status is None and _hostport(old.uri) == _hostport(binding.uri):
-            return f"branch {b.index} to the same host:port is still pending (R41)"
+            return f"branch {b.index} to the same host:port is still pending (INJ-3)"
     return None
 
 

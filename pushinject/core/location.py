@@ -2,10 +2,10 @@
 
 Theory of operation. `LocationService.register(request, source, now)` runs the steps of RFC
 3261 §10.3 on one REGISTER and returns a `RegisterResult`: the response to send and the
-`ContactEvent` list it caused, in the order usrloc raises them (R23–R25). Nothing is changed
+`ContactEvent` list it caused, in the order usrloc raises them (EVT-8 to EVT-10). Nothing is changed
 unless the whole request succeeds (§10.3 step 7: all bindings or none).
 
-1. The AoR comes from the To URI; `aor_of` keys it as ``user`` or ``user@domain`` (R26). A
+1. The AoR comes from the To URI; `aor_of` keys it as ``user`` or ``user@domain`` (EVT-11). A
    registrar with a `RegistrarConfig.domain` answers 404 for another domain (§10.3 step 3/5).
 2. ``Contact: *`` must be alone and come with ``Expires: 0``, else 400; it removes every
    binding of the AoR (§10.3 step 6). No Contact at all is a query: 200 with the bindings.
@@ -15,17 +15,18 @@ unless the whole request succeeds (§10.3 step 7: all bindings or none).
    Min-Expires header (§10.3 step 7; OpenSIPS instead raises it to the minimum, which
    `raise_short_expires` models); above `max_expires` it is shortened.
 4. A contact finds its existing binding by, in this order: RFC 8599 pn-* parameters when push
-   support is on and the contact carries every `match_pn_params` (R49, OpenSIPS
+   support is on and the contact carries every `match_pn_params` (PUSH-4, OpenSIPS
    ``pn_ct_match_params``); ``+sip.instance`` and ``reg-id`` (RFC 5626 §6, whose 200 then
    carries ``Require: outbound``; the instance alone with `outbound` off); the URI compared
    by RFC 3261 §19.1.4. Found and the Call-ID equal with a CSeq not higher: the update is
    aborted and the request fails with 500 (§10.3 step 7; `stale_cseq="opensips"` gives
    OpenSIPS's 400 for a lower CSeq and ignores a repeated one). Otherwise expires 0 removes it
    (DELETE), a found one is refreshed (UPDATE, keeping its `ruid`) and a new one inserted
-   (INSERT) — R24: a pn-matched contact whose host or port changed is an UPDATE.
-5. RFC 8599 (R53–R55), when `pn_providers` is not empty: an unsupported ``pn-provider`` value,
-   or a supported one missing a matching parameter, gets 555; ``pn-provider`` with no value
-   (a capability query) lists every supported PNS in Feature-Caps; a supported PNS gets
+   (INSERT) — EVT-9: a pn-matched contact whose host or port changed is an UPDATE.
+5. RFC 8599 (PUSH-8 to PUSH-10), when `pn_providers` is not empty: an unsupported
+   ``pn-provider`` value, or a supported one missing a matching parameter, gets 555;
+   ``pn-provider`` with no value (a capability query) lists every supported PNS in
+   Feature-Caps; a supported PNS gets
    ``Feature-Caps: *;+sip.pns="<pns>"`` on the 200, with ``+sip.pnsreg="<seconds>"`` when
    the contact carried ``+sip.pnsreg``. A REGISTER whose Feature-Caps already names the PNS
    is handled upstream: no Feature-Caps, no 555, still matched on pn-* parameters.
@@ -38,8 +39,8 @@ Bindings are valid while ``now < expires_at``; `get_timer()` is the earliest dea
 the stale bindings of its own AoR, so a binding that lapsed and comes back is an INSERT. With
 `refresh_before` set, a push binding that does not refresh itself (no ``+sip.pnsreg``) raises
 one `E_UL_CONTACT_REFRESH` (``reg-refresh``) that many seconds before it expires (RFC 8599
-§5.5, R25). `max_contacts` caps the bindings of an AoR (503). `refresh_event` builds the
-``ini-<METHOD>`` refresh a waiting request asks for, `needs_push` says whether to (R59).
+§5.5, EVT-10). `max_contacts` caps the bindings of an AoR (503). `refresh_event` builds the
+``ini-<METHOD>`` refresh a waiting request asks for, `needs_push` says whether to (OSIPS-16).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class RegistrarConfig:
 
     #: the domain this registrar is responsible for; None accepts any (RFC 3261 §10.3 step 3)
     domain: str | None = None
-    #: usrloc `use_domain`: the AoR key is user@domain instead of user (R26)
+    #: usrloc `use_domain`: the AoR key is user@domain instead of user (EVT-11)
     use_domain: bool = False
     #: expiry when the REGISTER gives none (OpenSIPS `default_expires`)
     default_expires: int = 3600
@@ -100,12 +101,12 @@ class RegistrarConfig:
     #: seconds advertised in `+sip.pnsreg` (OpenSIPS `pn_pnsreg_interval`, RFC 8599 §5.5)
     pnsreg_interval: int = 130
     #: a push contact refreshed less than this many seconds ago is branched without a push
-    #: (OpenSIPS `pn_skip_pn_interval`, R58, R59)
+    #: (OpenSIPS `pn_skip_pn_interval`, OSIPS-15, OSIPS-16)
     pn_skip_interval: float = 0.0
     #: raise `E_UL_CONTACT_REFRESH` (reason ``reg-refresh``) this many seconds before a push
     #: binding without `+sip.pnsreg` expires, so that a push makes the device refresh in time
     #: (RFC 8599 §5.5: at least 120 s; OpenSIPS `contact_refresh_timer` with
-    #: `pn_trigger_interval`, R25, R58); None: off, as in OpenSIPS
+    #: `pn_trigger_interval`, EVT-10, OSIPS-15); None: off, as in OpenSIPS
     refresh_before: float | None = None
     #: most bindings an AoR may hold (OpenSIPS `max_contacts`); more is refused with 503
     max_contacts: int | None = None
@@ -119,9 +120,9 @@ class RegistrarConfig:
     #: says ``Require: outbound``; off, ``reg-id`` is ignored and the instance alone identifies
     #: the binding (RFC 5627)
     outbound: bool = True
-    #: the usrloc table name, raised as the events' `domain` parameter (R23)
+    #: the usrloc table name, raised as the events' `domain` parameter (EVT-8)
     table: str = "location"
-    #: the listening socket raised as the events' `socket` parameter (R23)
+    #: the listening socket raised as the events' `socket` parameter (EVT-8)
     socket: str = "udp:127.0.0.1:5060"
 
     def __post_init__(self) -> None:
@@ -233,7 +234,7 @@ class LocationService:
     # -- keys ----------------------------------------------------------------------------------
 
     def aor_of(self, uri: URI) -> str:
-        """The AoR key of a URI: the user part, or ``user@domain`` with `use_domain` (R26).
+        """The AoR key of a URI: the user part, or ``user@domain`` with `use_domain` (EVT-11).
 
         A URI without a user part is keyed by its host alone.
         """
@@ -385,7 +386,7 @@ class LocationService:
             return False, []
         upstream = self._handled_upstream(request)
         value = params.get("pn-provider")
-        if not value:  # capability query for every PNS (R54)
+        if not value:  # capability query for every PNS (PUSH-9)
             return False, [f'*;+sip.pns="{p}"' for p in providers if p not in upstream]
         if value in upstream:
             has_all = all(name in params for name in self.config.match_pn_params)
@@ -393,7 +394,7 @@ class LocationService:
         if value not in providers:
             raise _Reject(555, "Push Notification Service Not Supported")
         is_query = "pn-prid" not in params and "pn-param" not in params
-        if is_query:  # capability query for one PNS (R54)
+        if is_query:  # capability query for one PNS (PUSH-9)
             return False, [f'*;+sip.pns="{value}"']
         if not all(name in params for name in self.config.match_pn_params):
             raise _Reject(555, "Push Notification Service Not Supported")
@@ -415,7 +416,7 @@ class LocationService:
 
     def _find(self, working: list[Binding], contact: Contact, pn_match: bool,
               instance: str | None, reg_id: int | None) -> Binding | None:
-        """The existing binding this contact refreshes, if any (R24, R49; RFC 5626 §6).
+        """The existing binding this contact refreshes, if any (EVT-9, PUSH-4; RFC 5626 §6).
 
         `instance` and `reg_id` are the contact's own."""
         uri = contact.uri
@@ -531,7 +532,7 @@ class LocationService:
     def sql_only_lookup(self, aor: str, now: float) -> tuple[list[Binding], list[ContactEvent]]:
         """`lookup` as usrloc in ``db_mode`` 3 (sql-only) does it: the AoR's contacts are loaded
         from the database into a fresh in-memory record, and each load raises
-        `E_UL_CONTACT_INSERT` although nothing registered (SPEC-FACTS pitfall (c)2; OpenSIPS
+        `E_UL_CONTACT_INSERT` although nothing registered (pitfall PIT-2; OpenSIPS
         #1573, #2617). A waiting call subscribed to INSERT gets phantom or duplicate branches.
         The table itself is unchanged.
         """
@@ -539,7 +540,7 @@ class LocationService:
         return found, [self._event(E_UL_CONTACT_INSERT, b, now) for b in found]
 
     def needs_push(self, binding: Binding, now: float) -> bool:
-        """True when a request to `binding` should wake it with a push first (R58, R59).
+        """True when a request to `binding` should wake it with a push first (OSIPS-15, OSIPS-16).
 
         Only with push support on, for a binding with pn-* parameters, refreshed at least
         `pn_skip_interval` seconds ago.
@@ -549,7 +550,7 @@ class LocationService:
 
     def refresh_event(self, binding: Binding, *, reason: str, req_callid: str,
                       now: float) -> ContactEvent:
-        """The `E_UL_CONTACT_REFRESH` event asking for a push to `binding` (R25, R59).
+        """The `E_UL_CONTACT_REFRESH` event asking for a push to `binding` (EVT-10, OSIPS-16).
 
         `reason` is e.g. ``ini-INVITE``; only RFC 8599 bindings get one.
         """
@@ -592,7 +593,7 @@ class LocationService:
         return self._heap[0][0] if self._heap else None
 
     def handle_timer(self, now: float) -> list[ContactEvent]:
-        """Raise the due refresh events (``reg-refresh``, R25), then remove every binding with
+        """Raise the due refresh events (``reg-refresh``, EVT-10), then remove every binding with
         ``expires_at <= now``, one DELETE event each."""
         due: list[tuple[float, int, Binding]] = []
         expired: set[str] = set()

@@ -106,7 +106,7 @@ def build_ack(request: Request, response: Response) -> Request:
 
 def build_cancel(request: Request, reason: str | None = None) -> Request:
     """The CANCEL of a pending INVITE branch (RFC 3261 §9.1), with an optional `Reason`
-    header (RFC 3326), e.g. `SIP ;cause=200 ;text="Call completed elsewhere"` (R38)."""
+    header (RFC 3326), e.g. `SIP ;cause=200 ;text="Call completed elsewhere"` (OSIPS-12)."""
     extra = [("Reason", reason)] if reason is not None else []
     return _same_transaction("CANCEL", request, None, extra)
 
@@ -134,7 +134,7 @@ def forwarded_request(
     request: Request, uri: object, via: str, routes: Sequence[str] = ()
 ) -> Request:
     """The copy of `request` a proxy sends on (RFC 3261 §16.6): Request-URI `uri` (step 2),
-    Max-Forwards minus one, or 70 when absent (step 3), `routes` (a contact's Path, R35) before
+    Max-Forwards minus one, or 70 when absent (step 3), `routes` (a contact's Path, OSIPS-9) before
     its Route headers (step 6), and the proxy's `via` on top (step 8). Built in one go.
 
     >>> from pushinject.sip import make_request

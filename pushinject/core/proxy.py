@@ -9,7 +9,7 @@ What the core does by itself, before any script runs:
 - an INVITE retransmission goes to its server transaction; the ACK of a non-2xx final goes to
   it too (RFC 3261 §17.2.1, §17.2.3);
 - a CANCEL that matches a context is answered 200 at once and the context cancels its branches
-  (RFC 3261 §16.10, R12); one that matches nothing is forwarded statelessly;
+  (RFC 3261 §16.10, CTX-9); one that matches nothing is forwarded statelessly;
 - responses are matched to branches by the top Via branch (RFC 3261 §17.1.3); responses that
   match no transaction are forwarded statelessly (RFC 3261 §16.11);
 - a request with Max-Forwards 0 is answered 483 (RFC 3261 §16.3 step 3); the top Via gets
@@ -18,7 +18,7 @@ What the core does by itself, before any script runs:
 Every other request runs the script's `request_route` (see `pushinject.core.script_api`).
 
 Contexts are retired, and their transaction ids freed (so a late `t_inject_branches` gets -1,
-R34, and tsilo records go, R62), once the final response was sent and every transaction has
+OSIPS-8, and tsilo records go, KAM-2), once the final response was sent and every transaction has
 terminated. Their `CallSummary` stays available through `summaries()`.
 """
 
@@ -69,21 +69,21 @@ class ProxyConfig:
     port: int = 5060
     #: the registrar's settings (`use_domain`, expiry bounds, pn providers...)
     registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
-    #: FR timer of a branch until its first provisional (OpenSIPS `fr_timeout`, R29)
+    #: FR timer of a branch until its first provisional (OpenSIPS `fr_timeout`, OSIPS-3)
     fr_timeout: float = 30.0
-    #: FR timer after a provisional, and the placeholder's deadline (`fr_inv_timeout`, R28)
+    #: FR timer after a provisional, and the placeholder's deadline (`fr_inv_timeout`, OSIPS-2)
     fr_inv_timeout: float = 120.0
-    #: how the final response is chosen: RFC 3261 (R10) or OpenSIPS (R33)
+    #: how the final response is chosen: RFC 3261 (CTX-7) or OpenSIPS (OSIPS-7)
     selection: Selection = Selection.RFC3261
-    #: which injected contacts are skipped as duplicates (R37, R41–R43)
+    #: which injected contacts are skipped as duplicates (OSIPS-11, INJ-3 to INJ-5)
     dedup: Dedup = Dedup.NONE
-    #: `lookup()` asks for a push for every contact with pn-* parameters (R25 `ini-INVITE`)
+    #: `lookup()` asks for a push for every contact with pn-* parameters (EVT-10 `ini-INVITE`)
     push_on_lookup: bool = True
-    #: tsilo `use_domain`: key stored transactions by full URI instead of user (R62)
+    #: tsilo `use_domain`: key stored transactions by full URI instead of user (KAM-2)
     tsilo_use_domain: bool = False
     #: RFC 3261 timer base values
     timers: TimerValues = field(default_factory=TimerValues)
-    #: Kamailio `max_inv_lifetime` (180 s there): cap on a whole INVITE transaction (R65)
+    #: Kamailio `max_inv_lifetime` (180 s there): cap on a whole INVITE transaction (KAM-5)
     max_inv_lifetime: float | None = None
     #: keep the summaries of retired calls
     keep_summaries: bool = True
@@ -230,7 +230,7 @@ class Proxy:
         at = self.subscriptions.get_timer()
         if at is not None and at <= now:
             for sub in self.subscriptions.handle_timer(now):
-                if sub.expire_notify and sub.route:  # R20: an empty notification on expiry
+                if sub.expire_notify and sub.route:  # EVT-5: an empty notification on expiry
                     out += self._notify(sub, {}, None, now)
         for ctx in self._timers.pop_due(now):
             assert isinstance(ctx, ResponseContext)
@@ -243,7 +243,7 @@ class Proxy:
         key: tuple[str, str, int | None] | None = None,
     ) -> tuple[ResponseContext, list[Action]]:
         """Create the server transaction and response context of an INVITE and send 100 Trying
-        (RFC 3261 §16.2, R15). `key` is its top Via key when already known."""
+        (RFC 3261 §16.2, TXN-4). `key` is its top Via key when already known."""
         label = next(self._labels)
         txn_id = (label % 4096, label)
         server = ServerTransaction(msg, source, reliable=transport.upper() != "UDP",
@@ -345,7 +345,7 @@ class Proxy:
 
     def fork_binding(self, ctx: ResponseContext, binding: Binding, now: float, *,
                      injected: bool = False) -> list[Action]:
-        """A branch to a registered contact (R35): R-URI, destination and Path."""
+        """A branch to a registered contact (OSIPS-9): R-URI, destination and Path."""
         if ctx.refusal():
             return []
         uri, destination, routes = contact_route(binding)
@@ -359,7 +359,7 @@ class Proxy:
         return self._fork(ctx, ctx.request.uri, self._next_hop(ctx.request), now, None, False)
 
     def gruu_instance(self, ctx: ResponseContext) -> str | None:
-        """The instance a GRUU Request-URI names (`gr` parameter, R42), else None."""
+        """The instance a GRUU Request-URI names (`gr` parameter, INJ-4), else None."""
         params = getattr(ctx.request.uri, "params", {})
         if "gr" in params and params["gr"]:
             return str(params["gr"]).strip("<>\"")
@@ -368,7 +368,7 @@ class Proxy:
     # ================================================================== events
     def publish(self, event: ContactEvent, now: float) -> list[Action]:
         """Deliver a contact event to the subscriptions and run each matching notification
-        route with the transaction id of its subscription (R19, R21)."""
+        route with the transaction id of its subscription (EVT-4, EVT-6)."""
         out: list[Action] = []
         for note in self.subscriptions.publish(event, now):
             # each notification has its own parameters, made for it and read by no one else:
@@ -380,7 +380,7 @@ class Proxy:
     def _notify(self, sub: Any, params: dict[str, str], event: ContactEvent | None,
                 now: float) -> list[Action]:
         """Run the route of `sub` with the event's parameters as AVPs and the subscription's
-        transaction, nothing else from the INVITE (R21)."""
+        transaction, nothing else from the INVITE (EVT-6)."""
         ctx = self._by_txn.get(sub.txn) if sub.txn is not None else None
         sc = ScriptContext(self, now, ctx=ctx, avp=params, event=event)
         getattr(self.script, sub.route)(sc)
@@ -396,7 +396,7 @@ class Proxy:
         return str(parsed.user or "")
 
     def ts_store(self, ctx: ResponseContext, uri: str) -> None:
-        """Store `ctx` under the key of `uri` (R62)."""
+        """Store `ctx` under the key of `uri` (KAM-2)."""
         key = self._ts_key(uri)
         stored = self._tsilo.setdefault(key, [])
         if ctx.txn_id not in stored:
@@ -408,7 +408,7 @@ class Proxy:
 
     def ts_append(self, ruri: str, now: float, *, contact: str | None = None
                   ) -> tuple[int, list[Action]]:
-        """Kamailio `ts_append` / `ts_append_by_contact` (R63, R64, R43)."""
+        """Kamailio `ts_append` / `ts_append_by_contact` (KAM-3, KAM-4, INJ-5)."""
         key = self._ts_key(ruri)
         stored = self._tsilo.get(key)
         if not stored:
@@ -420,7 +420,7 @@ class Proxy:
 
     def ts_append_to(self, txn_id: TxnId, ruri: str, now: float) -> tuple[int, list[Action]]:
         """Kamailio `ts_append_to(tindex, tlabel, domain, uri)`: the contacts of `ruri` into one
-        given transaction (R61); -1 when it is gone."""
+        given transaction (KAM-1); -1 when it is gone."""
         if txn_id not in self._by_txn:
             return -1, []
         return 1, self._append(txn_id, ruri, now, None)
@@ -428,7 +428,7 @@ class Proxy:
     def _append(self, txn_id: TxnId, ruri: str, now: float, contact: str | None
                 ) -> list[Action]:
         """Append the registered contacts of `ruri` to a stored transaction, as tsilo does:
-        not to a cancelled or answered one, not twice to a location record (R63, R43)."""
+        not to a cancelled or answered one, not twice to a location record (KAM-3, INJ-5)."""
         ctx = self._by_txn.get(txn_id)
         if ctx is None or ctx.refusal():
             return []
@@ -443,7 +443,7 @@ class Proxy:
         return out
 
     def t_continue(self, txn_id: TxnId, route: str, now: float) -> tuple[int, list[Action]]:
-        """Kamailio `t_continue` (R65): end the blind branch, run `route` on the stored INVITE."""
+        """Kamailio `t_continue` (KAM-5): end the blind branch, run `route` on the stored INVITE."""
         ctx = self._by_txn.get(txn_id)
         if ctx is None:
             return -1, []

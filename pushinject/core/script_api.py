@@ -9,7 +9,7 @@ offers the OpenSIPS functions (`t_newtran`, `t_wait_for_new_branches`,
 `t_continue`), with the return
 codes of the originals. Pseudo-variables are properties: `sip.rU` ($rU), `sip.ru` ($ru),
 `sip.tu` ($tu), `sip.avp` ($avp(...)). A notification route runs with no message of its own and
-only the transaction id of its subscription (R21).
+only the transaction id of its subscription (EVT-6).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class ScriptContext:
     # ------------------------------------------------------------ transactions
     def t_newtran(self) -> int:
         """Create the INVITE server transaction and its response context; sends 100 Trying
-        (RFC 3261 §16.2, R15). -1 for other methods."""
+        (RFC 3261 §16.2, TXN-4). -1 for other methods."""
         if self.ctx is not None:
             return 1
         if self.msg is None or self.source is None or self.msg.method != "INVITE":
@@ -166,7 +166,7 @@ class ScriptContext:
         return 1
 
     def t_wait_for_new_branches(self, n: int | None = None) -> int:
-        """Keep the transaction alive with a placeholder branch (R27, R28, R30).
+        """Keep the transaction alive with a placeholder branch (OSIPS-1, OSIPS-2, OSIPS-4).
         -1 without a transaction or for a method other than INVITE (#2864)."""
         if self.ctx is None or self.method != "INVITE":
             return -1
@@ -175,7 +175,7 @@ class ScriptContext:
         return 1
 
     def t_wait_no_more_branches(self) -> int:
-        """Stop waiting beyond the branches that exist now (R30)."""
+        """Stop waiting beyond the branches that exist now (OSIPS-4)."""
         if self.ctx is None or self.ctx.placeholder is None:
             return -1
         self.actions += self.proxy.track(
@@ -183,8 +183,8 @@ class ScriptContext:
         return 1
 
     def t_wait_no_more_branches_timeout(self) -> int:
-        """The registrar's PN variant (R31, OpenSIPS master): stop waiting and give a placeholder
-        that is still pending its 408 at once, so the final response can go now."""
+        """The registrar's PN variant (OSIPS-5, OpenSIPS master): stop waiting and give a
+        placeholder that is still pending its 408 at once, so the final response can go now."""
         if self.ctx is None or self.ctx.placeholder is None:
             return -1
         self.actions += self.proxy.track(self.ctx, self.ctx.stop_waiting(self.now))
@@ -192,9 +192,9 @@ class ScriptContext:
 
     def notify_on_event(self, event: str, filters: str | Sequence[str], route: str,
                         timeout: float, *, expire_notify: bool = False) -> int:
-        """Subscribe `route` to `event` (R16–R19); the subscription keeps this transaction.
+        """Subscribe `route` to `event` (EVT-1 to EVT-4); the subscription keeps this transaction.
         `expire_notify` models the API flag `EBR_SUBS_EXPIRE_NOTIFY` (not reachable from an
-        OpenSIPS script): on expiry `route` runs once more with no parameters (R20, R60)."""
+        OpenSIPS script): on expiry `route` runs once more with no parameters (EVT-5, OSIPS-17)."""
         txn = self.ctx.txn_id if self.ctx is not None else None
         phony = self.ctx.placeholder if self.ctx is not None else None
         deadline = phony.fr_at if phony is not None else None
@@ -204,7 +204,7 @@ class ScriptContext:
         return 1
 
     def lookup(self, table: str = "location") -> int:
-        """Fill the destination set from the location table (R26). 1 found, -1 none.
+        """Fill the destination set from the location table (EVT-11). 1 found, -1 none.
         With `ProxyConfig.push_on_lookup`, each contact with pn-* parameters is pushed."""
         assert self.msg is not None
         aor = self.proxy.location.aor_of(self.msg.uri)
@@ -228,14 +228,15 @@ class ScriptContext:
 
     def t_relay(self) -> int:
         """Forward statefully to the destination set, else to the Request-URI (RFC 3261 §16.6).
-        1 when at least one branch went out; -2 / -3 when the context refuses (R34, R36)."""
+        1 when at least one branch went out; -2 / -3 when the context refuses (OSIPS-8,
+        OSIPS-10)."""
         if self.ctx is None and self.t_newtran() < 0:
             return self.forward()
         assert self.ctx is not None
         if self.ctx.refusal():
             return self.ctx.refusal()
         if self.msg is not None and self.msg.method == "INVITE":
-            self.ctx.request = self.msg  # later injections copy it with these edits (R39)
+            self.ctx.request = self.msg  # later injections copy it with these edits (OSIPS-13)
         if self.targets:
             for binding in self.targets:
                 self.actions += self.proxy.fork_binding(self.ctx, binding, self.now)
@@ -246,8 +247,9 @@ class ScriptContext:
     # ------------------------------------------------------------ injection
     def t_inject_branches(self, source: str = "event", flags: str = "") -> int:
         """Inject the contact of the event (or the destination set, source "msg") into the
-        transaction of this route (R34–R39). Flags: `c`/`cancel` CANCELs the branches that
-        rang (never the placeholder) after sending the new one; `l`/`last` caps the wait.
+        transaction of this route (OSIPS-8 to OSIPS-13). Flags: `c`/`cancel` CANCELs the
+        branches that rang (never the placeholder) after sending the new one; `l`/`last` caps
+        the wait.
         Returns 1, -1 (no transaction), -2 (final sent), -3 (CANCEL / 6xx)."""
         ctx = self.ctx
         if ctx is None:
@@ -282,7 +284,7 @@ class ScriptContext:
     # ------------------------------------------------------------ registrar
     def save(self, table: str = "location") -> int:
         """Register the contacts of this REGISTER and answer it; then run the notification
-        routes of the contact events it raised (after the 200, as observed in SPEC-FACTS (d)).
+        routes of the contact events it raised (after the 200, as observed: OSIPS-19).
         1 on a 2xx, -1 otherwise."""
         assert self.msg is not None and self.source is not None
         result = self.proxy.location.register(self.msg, self.source, self.now,
@@ -294,14 +296,14 @@ class ScriptContext:
 
     # ------------------------------------------------------------ Kamailio tsilo / tmx
     def ts_store(self, uri: str | None = None) -> int:
-        """Store this transaction under the R-URI user (or full URI with `use_domain`) (R62)."""
+        """Store this transaction under the R-URI user (or full URI with `use_domain`) (KAM-2)."""
         if self.ctx is None:
             return -1
         self.proxy.ts_store(self.ctx, uri or self.ru)
         return 1
 
     def ts_append(self, table: str, ruri: str) -> int:
-        """Append the contacts of `ruri` to every stored transaction (R63): 1 when the key is
+        """Append the contacts of `ruri` to every stored transaction (KAM-3): 1 when the key is
         found, -1 when none is stored (Kamailio 5.6.3)."""
         code, actions = self.proxy.ts_append(ruri, self.now)
         self.actions += actions
@@ -309,7 +311,7 @@ class ScriptContext:
 
     def ts_append_by_contact(self, table: str, ruri: str, contact: str | None = None) -> int:
         """As `ts_append`, only location records whose URI contains `contact` (default: the
-        REGISTER's Contact URI) (R64)."""
+        REGISTER's Contact URI) (KAM-4)."""
         if contact is None and self.msg is not None and self.msg.contacts:
             contact = str(self.msg.contacts[0].uri)
         code, actions = self.proxy.ts_append(ruri, self.now, contact=contact)
@@ -318,13 +320,13 @@ class ScriptContext:
 
     def ts_append_to(self, tindex: int, tlabel: int, table: str, uri: str | None = None) -> int:
         """Append the contacts of `uri` (default: this request's To URI) to the one stored
-        transaction (tindex, tlabel) (R61). 1, or -1 when it is gone."""
+        transaction (tindex, tlabel) (KAM-1). 1, or -1 when it is gone."""
         code, actions = self.proxy.ts_append_to((tindex, tlabel), uri or self.tu, self.now)
         self.actions += actions
         return code
 
     def t_suspend(self) -> TxnId | None:
-        """Suspend the transaction with a blind UAC on `fr_timeout` (R65); returns
+        """Suspend the transaction with a blind UAC on `fr_timeout` (KAM-5); returns
         (tindex, tlabel), or None without a transaction."""
         if self.ctx is None:
             return None
@@ -333,7 +335,7 @@ class ScriptContext:
         return self.ctx.txn_id
 
     def t_continue(self, tindex: int, tlabel: int, route: str) -> int:
-        """Resume a suspended transaction in `route` (R65): its blind branch stops waiting and
+        """Resume a suspended transaction in `route` (KAM-5): its blind branch stops waiting and
         the route runs on the stored INVITE. -1 if the transaction is gone."""
         code, actions = self.proxy.t_continue((tindex, tlabel), route, self.now)
         self.actions += actions

@@ -1,5 +1,5 @@
-"""Choosing the final response of a response context (RFC 3261 §16.7 step 6; SPEC-FACTS R10,
-R32, R33).
+"""Choosing the final response of a response context (RFC 3261 §16.7 step 6; CTX-7,
+OSIPS-6, OSIPS-7).
 
 Pure functions over the list of final statuses the branches received, in the order received.
 Each returns the *index* of the chosen one, or None when there is none (the proxy then
@@ -49,7 +49,7 @@ def _first_min(statuses: Sequence[int], key: object) -> int | None:
 
 
 def best_rfc3261(statuses: Sequence[int]) -> int | None:
-    """Index of the best final response (RFC 3261 §16.7 step 6, R10).
+    """Index of the best final response (RFC 3261 §16.7 step 6, CTX-7).
 
     Examples
     --------
@@ -68,7 +68,7 @@ def best_rfc3261(statuses: Sequence[int]) -> int | None:
 
 
 def opensips_rank(status: int, *, cancelled: bool = False) -> int:
-    """OpenSIPS branch priority (R33): lower wins.
+    """OpenSIPS branch priority (OSIPS-7): lower wins.
 
     >>> [opensips_rank(s) for s in (180, 603, 302, 401, 486, 500, 408, 503)]
     [0, 1, 2, 3, 4, 5, 6, 7]
@@ -96,7 +96,7 @@ def opensips_rank(status: int, *, cancelled: bool = False) -> int:
 
 
 def best_opensips(statuses: Sequence[int], *, cancelled: bool = False) -> int | None:
-    """Index of the response OpenSIPS relays (R32, R33).
+    """Index of the response OpenSIPS relays (OSIPS-6, OSIPS-7).
 
     Examples
     --------
@@ -124,8 +124,8 @@ def best_response(
 
 
 def status_to_send(chosen: int | None, policy: Selection = Selection.RFC3261) -> int:
-    """The status the proxy sends for the chosen one: 408 when there is none (R10, R32);
-    under RFC 3261 a 503 becomes 500 (R10), OpenSIPS relays 503 unchanged (R33).
+    """The status the proxy sends for the chosen one: 408 when there is none (CTX-7, OSIPS-6);
+    under RFC 3261 a 503 becomes 500 (CTX-7), OpenSIPS relays 503 unchanged (OSIPS-7).
 
     >>> status_to_send(None), status_to_send(503), status_to_send(503, Selection.OPENSIPS)
     (408, 500, 503)

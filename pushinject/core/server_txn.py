@@ -1,4 +1,4 @@
-"""The INVITE server transaction of RFC 3261 §17.2.1, towards the caller (R15).
+"""The INVITE server transaction of RFC 3261 §17.2.1, towards the caller (TXN-4).
 
 Theory of operation: `TRANSITIONS` is Figure 7 of RFC 3261, plus one row for an INVITE
 retransmission in Confirmed (absorbed, as the ACK retransmissions are). Entering Completed arms

@@ -7,7 +7,7 @@ REGISTER would then walk every waiting call's subscription. This index keeps, pe
 - subscriptions with a literal filter value (no glob characters, no URI parameter), e.g.
   ``aor=bob``, under their lower-case key and that value: only the ones whose value equals the
   event's parameter are candidates, plus every one whose key the event lacks (an unknown key
-  passes, R17);
+  passes, EVT-2);
 - all other subscriptions in one list, always candidates.
 
 Candidates come back in creation order and are then matched in full by the caller, so the
@@ -126,7 +126,7 @@ class SubscriptionIndex:
         return subs
 
     def next_removal(self) -> float | None:
-        """The first instant after the earliest ``created + timeout`` (R19), or None."""
+        """The first instant after the earliest ``created + timeout`` (EVT-4), or None."""
         while self._heap and self._heap[0][2] not in self._subs:
             heapq.heappop(self._heap)
         return math.nextafter(self._heap[0][0], math.inf) if self._heap else None

@@ -1,31 +1,31 @@
 """Event subscriptions: a model of OpenSIPS `notify_on_event` (event_routing module).
 
-Theory of operation (SPEC-FACTS R16–R22):
+Theory of operation (EVT-1 to EVT-7):
 
 - `Subscriptions.notify_on_event(event, filters, route, timeout, txn=..., now=...)` records a
   subscription. It captures the transaction given *at that moment*: subscribing before the
   transaction exists leaves it with none, and its notifications later carry no transaction
-  (R16).
+  (EVT-1).
 - Filters are ``key=value`` strings, all of which must match (AND). A string with no ``=`` or
   with an empty value is discarded, not an error; keys are compared with event parameter names
   regardless of case; a key that names no parameter of the event passes; values are C
-  `fnmatch` globs, case-sensitive (R17, R18; see `pushinject.core.globmatch`).
+  `fnmatch` globs, case-sensitive (EVT-2, EVT-3; see `pushinject.core.globmatch`).
 - `raise_event(name, params, now)` returns one `Notification` per live matching subscription,
   in creation order, or newest first with ``Subscriptions(ids, newest_first=True)``: that is
   OpenSIPS's order, which links each new subscription at the head of the event's list
   (`add_ebr_subscription`) and walks it from there. A notify subscription fires any number
-  of times: a match does not remove it (R19). A one-shot subscription (`wait_for_event`,
-  R22) is removed by its first match.
+  of times: a match does not remove it (EVT-4). A one-shot subscription (`wait_for_event`,
+  EVT-7) is removed by its first match.
 - An API subscription may filter on one parameter of a URI-valued event parameter
-  (`Filter(..., uri_param="pn-prid")`, as the registrar's push code does, R59): the URI must
+  (`Filter(..., uri_param="pn-prid")`, as the registrar's push code does, OSIPS-16): the URI must
   parse and carry that parameter, whose value is then matched as a glob.
 - A subscription lives while ``now <= created + timeout`` and is removed once
-  ``now > created + timeout``: by `handle_timer(now)` or when an event is raised (R19). The end
+  ``now > created + timeout``: by `handle_timer(now)` or when an event is raised (EVT-4). The end
   of its transaction does not remove it. Removal is silent for script subscriptions; every
   removed one is returned by `handle_timer` (those an event removed, at the next call) so a
-  caller that asked for an expiry notice (``expire_notify``, R20) can act on it.
+  caller that asked for an expiry notice (``expire_notify``, EVT-5) can act on it.
 
-OpenSIPS only logs the silent pitfalls (SPEC-FACTS pitfalls (c)6 and (c)7); this model records
+OpenSIPS only logs the silent pitfalls (pitfalls PIT-6 and PIT-7); this model records
 each as a `SubscriptionWarning` in `Subscriptions.warnings`.
 """
 
@@ -59,11 +59,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Filter:
-    """One ``key=value`` filter of a subscription (SPEC-FACTS R17, R18).
+    """One ``key=value`` filter of a subscription (EVT-2, EVT-3).
 
     With `uri_param`, the event parameter named `key` is read as a URI and the value of that
     URI parameter is matched instead (OpenSIPS `ebr_filter.uri_param_key`, used for RFC 8599
-    pn-* matching, R59).
+    pn-* matching, OSIPS-16).
 
     >>> f = Filter.parse("AOR=alice*")
     >>> f, f.check({"aor": "alice"}), f.check({"aor": "bob"}), f.check({"uri": "x"})
@@ -81,15 +81,15 @@ class Filter:
         """Split ``key=value`` at the first ``=``; raise `ValueError` when it cannot be used."""
         key, sep, value = text.partition("=")
         if not sep:
-            raise ValueError(f"filter {text!r} has no '=' and is discarded (R17)")
+            raise ValueError(f"filter {text!r} has no '=' and is discarded (EVT-2)")
         if not value:
-            raise ValueError(f"filter {text!r} has an empty value and is discarded (R17)")
+            raise ValueError(f"filter {text!r} has an empty value and is discarded (EVT-2)")
         return cls(key=key, pattern=value)
 
     def check(self, params: Mapping[str, str]) -> bool | None:
         """Match against event parameters: True/False, or None when no parameter has this key.
 
-        Keys compare without case, values with a case-sensitive glob (R17, R18).
+        Keys compare without case, values with a case-sensitive glob (EVT-2, EVT-3).
         """
         wanted = self.key.lower()
         for name, value in params.items():
@@ -142,13 +142,13 @@ def parse_filters(
 ) -> tuple[tuple[Filter, ...], tuple[str, ...]]:
     """Parse filters into the kept ones and the reasons the others were discarded.
 
-    A single string is one filter (an AVP with one value); a sequence holds several (R17).
+    A single string is one filter (an AVP with one value); a sequence holds several (EVT-2).
     `Filter` objects (API subscriptions) are kept as they are.
 
     >>> kept, dropped = parse_filters(["aor=alice", "aor=", "callid"])
     >>> [str(f) for f in kept], dropped
-    (['aor=alice'], ("filter 'aor=' has an empty value and is discarded (R17)", \
-"filter 'callid' has no '=' and is discarded (R17)"))
+    (['aor=alice'], ("filter 'aor=' has an empty value and is discarded (EVT-2)", \
+"filter 'callid' has no '=' and is discarded (EVT-2)"))
     """
     if isinstance(filters, str):
         return _parse_one(filters)
@@ -168,10 +168,10 @@ def parse_filters(
 
 @dataclass(frozen=True, kw_only=True, init=False)
 class Subscription:
-    """A `notify_on_event` subscription (SPEC-FACTS R16–R20).
+    """A `notify_on_event` subscription (EVT-1 to EVT-5).
 
-    `expires_at` (``created + timeout``) is the last instant at which it still fires (R19).
-    `txn` is whatever transaction handle the caller passed when subscribing, or None (R16).
+    `expires_at` (``created + timeout``) is the last instant at which it still fires (EVT-4).
+    `txn` is whatever transaction handle the caller passed when subscribing, or None (EVT-1).
 
     One is made per subscribing call, so `__init__` is written out: it sets the fields through
     one local name for ``object.__setattr__`` instead of looking it up for each field as a
@@ -208,20 +208,20 @@ class Subscription:
 
     @property
     def expires_at(self) -> float:
-        """The last instant the subscription is alive: ``created + timeout`` (R19)."""
+        """The last instant the subscription is alive: ``created + timeout`` (EVT-4)."""
         return self.created + self.timeout
 
     @property
     def removal_at(self) -> float:
-        """The first instant after `expires_at`: when `handle_timer` removes it (R19)."""
+        """The first instant after `expires_at`: when `handle_timer` removes it (EVT-4)."""
         return math.nextafter(self.expires_at, math.inf)
 
     def alive(self, now: float) -> bool:
-        """True while ``now <= created + timeout`` (R19)."""
+        """True while ``now <= created + timeout`` (EVT-4)."""
         return now <= self.expires_at
 
     def matches(self, params: Mapping[str, str]) -> bool:
-        """True when every filter passes; a filter whose key is absent passes (R17)."""
+        """True when every filter passes; a filter whose key is absent passes (EVT-2)."""
         return all(f.check(params) is not False for f in self.filters)
 
     def __repr__(self) -> str:
@@ -234,7 +234,7 @@ class Subscription:
 
 @dataclass(frozen=True, init=False)
 class Notification:
-    """A subscription that matched a raised event; `params` become the route's AVPs (R21)."""
+    """A subscription that matched a raised event; `params` become the route's AVPs (EVT-6)."""
 
     subscription: Subscription
     params: Mapping[str, str]
@@ -246,15 +246,15 @@ class Notification:
 
     @property
     def txn(self) -> object | None:
-        """The transaction captured when subscribing, or None (R16)."""
+        """The transaction captured when subscribing, or None (EVT-1)."""
         return self.subscription.txn
 
 
 @dataclass(frozen=True, init=False)
 class SubscriptionWarning:
-    """A pitfall OpenSIPS lets pass silently, made visible (SPEC-FACTS (c)6, (c)7; R16, R17).
+    """A pitfall OpenSIPS lets pass silently, made visible (PIT-6, PIT-7; EVT-1, EVT-2).
 
-    The seed script's subscription warns on every call (R19), so `__init__` is written out as
+    The seed script's subscription warns on every call (EVT-4), so `__init__` is written out as
     `Subscription`'s."""
 
     at: float
@@ -315,11 +315,11 @@ class Subscriptions:
         expire_notify: bool = False,
         txn_deadline: float | None = None,
     ) -> Subscription:
-        """Subscribe `route` to `event` for `timeout` seconds from `now` (R16–R19).
+        """Subscribe `route` to `event` for `timeout` seconds from `now` (EVT-1 to EVT-4).
 
         Discarded filters (no ``=``, empty value), a missing transaction, and a subscription
         that ends before `txn_deadline` (when the caller knows when its transaction will end;
-        pitfall (c)7) are recorded as warnings; they do not fail the call, as in OpenSIPS.
+        pitfall PIT-7) are recorded as warnings; they do not fail the call, as in OpenSIPS.
         """
         if timeout < 0:
             raise LocalProtocolError(f"subscription timeout must not be negative: {timeout}")
@@ -338,19 +338,19 @@ class Subscriptions:
         )
         self._subs.add(sub)
         for reason in dropped:
-            self._warn(now, sub, "R17", reason)
+            self._warn(now, sub, "EVT-2", reason)
         if dropped and not kept:
-            self._warn(now, sub, "R17", "no filter left: every event matches")
+            self._warn(now, sub, "EVT-2", "no filter left: every event matches")
         if txn is None:
             self._warn(
-                now, sub, "R16",
+                now, sub, "EVT-1",
                 "subscribed without a transaction: notifications carry none, injection fails (-1)",
             )
         if txn_deadline is not None:
             ends = sub.expires_at
             if ends < txn_deadline:
                 self._warn(
-                    now, sub, "R19",
+                    now, sub, "EVT-4",
                     f"subscription ends at {ends:g}, before its transaction "
                     f"({txn_deadline:g}): later registrations are not seen",
                 )
@@ -365,7 +365,7 @@ class Subscriptions:
         txn: object | None,
         now: float,
     ) -> Subscription:
-        """The async `wait_for_event`: resumes once, on the first match or at timeout (R22)."""
+        """The async `wait_for_event`: resumes once, on the first match or at timeout (EVT-7)."""
         return self.notify_on_event(
             event, filters, "", timeout, txn=txn, now=now, once=True, expire_notify=True
         )
@@ -381,10 +381,10 @@ class Subscriptions:
     def raise_event(
         self, name: str, params: Mapping[str, str | int], now: float
     ) -> list[Notification]:
-        """Deliver an event: one `Notification` per live matching subscription (R17–R19), in
+        """Deliver an event: one `Notification` per live matching subscription (EVT-2 to EVT-4), in
         creation order or, with `newest_first`, newest first (OpenSIPS's order).
 
-        Integer parameters are written as decimal strings before matching (R18). Expired
+        Integer parameters are written as decimal strings before matching (EVT-3). Expired
         subscriptions are dropped first, as OpenSIPS checks expiry when an event is raised.
         """
         expired = self._subs.expire(now)
@@ -408,13 +408,13 @@ class Subscriptions:
         warned = self._warned
         for sub in reversed(candidates) if self.newest_first else candidates:
             matched = True
-            for flt in sub.filters:  # every filter must pass (R17)
+            for flt in sub.filters:  # every filter must pass (EVT-2)
                 passed = flt.check_lowered(lowered)
                 if passed is None:  # a key the event lacks passes: warned once per key
                     if (sub.id, flt.key) not in warned:
                         warned.add((sub.id, flt.key))
                         self._warn(
-                            now, sub, "R17",
+                            now, sub, "EVT-2",
                             f"filter key {flt.key!r} names no parameter of {name}: "
                             "it always passes",
                         )
@@ -429,13 +429,13 @@ class Subscriptions:
         return out
 
     def publish(self, event: ContactEvent, now: float) -> list[Notification]:
-        """Raise a usrloc contact event (`ContactEvent`) to the subscribers (R21, R23)."""
+        """Raise a usrloc contact event (`ContactEvent`) to the subscribers (EVT-6, EVT-8)."""
         return self.raise_event(event.name, event.params, now)
 
     # -- time ----------------------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
-        """The earliest instant a subscription must be removed at, or None (R19)."""
+        """The earliest instant a subscription must be removed at, or None (EVT-4)."""
         best = self._subs.next_removal()
         for sub in self._expired:  # usually none: removed by an event since the last pass
             at = sub.removal_at
@@ -444,7 +444,7 @@ class Subscriptions:
         return best
 
     def handle_timer(self, now: float) -> list[Subscription]:
-        """Remove and return every subscription with ``now > created + timeout`` (R19, R20),
+        """Remove and return every subscription with ``now > created + timeout`` (EVT-4, EVT-5),
         including those an event already removed since the last call."""
         gone, self._expired = self._expired + self._subs.expire(now), []
         return gone
@@ -458,7 +458,7 @@ class Subscriptions:
         return tuple(self._subs)
 
     def live(self, now: float) -> tuple[Subscription, ...]:
-        """The subscriptions alive at `now` (R19)."""
+        """The subscriptions alive at `now` (EVT-4)."""
         return tuple(s for s in self._subs if s.alive(now))
 
     def __len__(self) -> int:

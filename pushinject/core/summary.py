@@ -2,7 +2,7 @@
 
 The proxy core, the simulator, capture decoding and the conformance checker all produce a
 `CallSummary`; `pushinject.graph` draws it. Times are seconds on the clock of whoever produced
-it. Branch kinds follow SPEC-FACTS R27 ("phony" placeholder) and R65 ("blind" suspend branch).
+it. Branch kinds follow OSIPS-1 ("phony" placeholder) and KAM-5 ("blind" suspend branch).
 """
 
 from __future__ import annotations

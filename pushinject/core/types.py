@@ -2,7 +2,7 @@
 
 `Address` is a transport address `(host, port)`. `TxnId` names a server transaction the way
 OpenSIPS and Kamailio do, as a pair `(index, label)`: event subscriptions and tsilo records
-keep it so that a later route can find the transaction again (SPEC-FACTS R16, R62).
+keep it so that a later route can find the transaction again (EVT-1, KAM-2).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ TxnId = tuple[int, int]
 
 
 class BranchKind(StrEnum):
-    """What a branch of a response context is (SPEC-FACTS R27, R65)."""
+    """What a branch of a response context is (OSIPS-1, KAM-5)."""
 
     #: a forwarded request with its own client transaction
     REAL = "real"
@@ -31,18 +31,18 @@ class BranchKind(StrEnum):
 
 
 class Dedup(StrEnum):
-    """Which injected contacts are skipped as duplicates (SPEC-FACTS R37, R41–R43)."""
+    """Which injected contacts are skipped as duplicates (OSIPS-11, INJ-3 to INJ-5)."""
 
-    #: OpenSIPS: inject every contact, even one that already has a branch (R37)
+    #: OpenSIPS: inject every contact, even one that already has a branch (OSIPS-11)
     NONE = "none"
-    #: Kamailio: skip a location record (same ruid and URI) that already has a branch (R43)
+    #: Kamailio: skip a location record (same ruid and URI) that already has a branch (INJ-5)
     BY_LOCATION = "by-location"
-    #: Flexisip: one branch per device (`+sip.instance`), re-dispatched on reconnect (R41, R42)
+    #: Flexisip: one branch per device (`+sip.instance`), re-dispatched on reconnect (INJ-3, INJ-4)
     BY_INSTANCE = "by-instance"
 
 
 class Selection(StrEnum):
-    """How the final response is chosen among the branches (SPEC-FACTS R10, R33)."""
+    """How the final response is chosen among the branches (CTX-7, OSIPS-7)."""
 
     #: RFC 3261 §16.7 step 6
     RFC3261 = "rfc3261"

@@ -10,7 +10,7 @@ device before the call starts.
 The expected facts are those of the issue's manifest (`data/kamailio/manifest.toml`): the final
 status the caller gets and one `ExpectedBranch` per INVITE the proxy forwards. A branch is
 *injected* when its INVITE left the proxy after a registration of its contact that arrived
-after the caller's INVITE (R-numbers in SPEC-FACTS: injection of late registrations).
+after the caller's INVITE (INJ-1).
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 - ``opensips``: the seed's script (`pushinject.scripts.opensips_seed`); waits with a
   placeholder until `fr_inv_timeout` (120 s); finds woken devices by INSERT events on a 20 s
-  subscription; no de-duplication (R37).
+  subscription; no de-duplication (OSIPS-11).
 - ``kamailio-tsilo``: `TsiloScript`; waits with a blind branch (`t_suspend`) only when nothing
   could be relayed; `ts_append_by_contact` on every REGISTER; de-duplication by location record
-  (R43).
+  (INJ-5).
 - ``rfc8599``: `BucketScript`; waits in the bucket (Bucket Timer 30 s); pn-* match on INSERT or
   UPDATE after the REGISTER's 2xx; one bucket entry per device.
 

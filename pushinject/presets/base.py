@@ -58,6 +58,9 @@ class Preset:
         knobs it does not read are ignored).
     differences : tuple[str, ...]
         How it behaves differently from the others, one sentence each, with the rule.
+    catalogue_id : str
+        The catalogue rule saying that a proxy behaves as this preset does; a capture's replay
+        divergence is a violation of it.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Preset:
     defaults: Mapping[str, float]
     differences: tuple[str, ...]
     factory: Callable[[Mapping[str, float], IdSource], Driver]
+    catalogue_id: str
 
     def knobs(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """The knob values in effect: the defaults, overridden where this preset reads them."""

@@ -1,6 +1,7 @@
-"""The ``kamailio-tsilo`` preset: Kamailio's suspend/continue push pattern with tsilo (R61–R65).
+"""The ``kamailio-tsilo`` preset: Kamailio's suspend/continue push pattern with tsilo (KAM-1 to
+KAM-5).
 
-The script follows the usual Kamailio configuration (SPEC-FACTS R65):
+The script follows the usual Kamailio configuration (KAM-5):
 
 - INVITE: `t_newtran`, `ts_store`; `lookup` (which asks for a push for each contact with pn-*
   parameters); relay to the contacts that need no push; when there are none, `t_suspend()` (a
@@ -9,11 +10,11 @@ The script follows the usual Kamailio configuration (SPEC-FACTS R65):
 - REGISTER: `save`; then, if a transaction of this user is suspended, `t_continue` it into
   `route[resume]`, which relays to the contact just registered; otherwise
   `ts_append_by_contact` adds the contact just registered to every stored transaction of the
-  user (R64), skipping location records that already have a branch (R43).
+  user (KAM-4), skipping location records that already have a branch (INJ-5).
 
 No placeholder: when the branches that exist all fail before a pushed device wakes, the
-transaction completes and later appends find it gone (pitfall (c) 10). Knobs: `fr_timeout`
-30 s (the blind branch's timer, R65), `fr_inv_timeout` 120 s. The registrar has no RFC 8599
+transaction completes and later appends find it gone (pitfall PIT-10). Knobs: `fr_timeout`
+30 s (the blind branch's timer, KAM-5), `fr_inv_timeout` 120 s. The registrar has no RFC 8599
 support (bindings matched by URI).
 """
 
@@ -54,7 +55,7 @@ class TsiloScript:
         sip.sl_send_reply(405)
 
     def invite(self, sip: ScriptContext) -> None:
-        """route[INVITE]: store the transaction, push, relay or suspend (R62, R65)."""
+        """route[INVITE]: store the transaction, push, relay or suspend (KAM-2, KAM-5)."""
         sip.t_newtran()
         sip.ts_store()
         sip.lookup("location")  # asks for a push per pn-* contact (http_client in a real cfg)
@@ -107,12 +108,13 @@ PRESET = Preset(
     defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0},
     differences=(
         "waits only through a blind branch (t_suspend) when no contact can be relayed to, "
-        "ending with 408 after fr_timeout (R65; scenario: nobody_registered)",
+        "ending with 408 after fr_timeout (KAM-5; scenario: nobody_registered)",
         "has no placeholder: if the relayed branches all fail first, the call ends before a "
-        "pushed device wakes (pitfall (c) 10, R63; scenario: busy_then_pushed_answers)",
+        "pushed device wakes (pitfall PIT-10, KAM-3; scenario: busy_then_pushed_answers)",
         "appends on every REGISTER, new binding or refresh, so there is no subscription to "
-        "expire and no INSERT/UPDATE distinction (R63, R64; scenario: woken_same_contact)",
-        "skips a location record that already has a branch (R43; scenario: register_twice)",
+        "expire and no INSERT/UPDATE distinction (KAM-3, KAM-4; scenario: woken_same_contact)",
+        "skips a location record that already has a branch (INJ-5; scenario: register_twice)",
     ),
     factory=build,
+    catalogue_id="KAM-10",
 )

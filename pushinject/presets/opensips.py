@@ -1,10 +1,10 @@
 """The ``opensips`` preset: the seed's script with OpenSIPS defaults.
 
 The script is `pushinject.scripts.opensips_seed.SeedScript`, unchanged: a placeholder branch
-(`t_wait_for_new_branches`, R27), a 20 s `notify_on_event` subscription to
-`E_UL_CONTACT_INSERT` only (R19, R24), `lookup` and relay, `t_inject_branches("event")` with no
-de-duplication (R37). Knobs: `fr_inv_timeout` 120 s (the placeholder's deadline, R28),
-`fr_timeout` 30 s, `subscription_timeout` 20 s; OpenSIPS response ranking (R33). The registrar
+(`t_wait_for_new_branches`, OSIPS-1), a 20 s `notify_on_event` subscription to
+`E_UL_CONTACT_INSERT` only (EVT-4, EVT-9), `lookup` and relay, `t_inject_branches("event")` with no
+de-duplication (OSIPS-11). Knobs: `fr_inv_timeout` 120 s (the placeholder's deadline, OSIPS-2),
+`fr_timeout` 30 s, `subscription_timeout` 20 s; OpenSIPS response ranking (OSIPS-7). The registrar
 has no RFC 8599 support (the seed does not enable `pn_enable`), so bindings are matched by URI;
 `lookup` asks for a push for each contact with pn-* parameters and still relays to it.
 """
@@ -40,16 +40,17 @@ PRESET = Preset(
     defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0, "subscription_timeout": 20.0},
     differences=(
         "keeps the transaction alive with a placeholder until fr_inv_timeout, even when every "
-        "device has failed, then sends the best response (R27, R28, R32; scenario: "
+        "device has failed, then sends the best response (OSIPS-1, OSIPS-2, OSIPS-6; scenario: "
         "every_device_fails)",
         "listens to E_UL_CONTACT_INSERT only: a device that refreshes its existing binding is "
-        "not injected (R24, pitfall (c) 1; scenario: woken_same_contact)",
-        "its subscription ends after 20 s, long before the placeholder (pitfall (c) 7; "
+        "not injected (EVT-9, pitfall PIT-1; scenario: woken_same_contact)",
+        "its subscription ends after 20 s, long before the placeholder (pitfall PIT-7; "
         "scenario: wake_after_subscription_expired)",
-        "does not de-duplicate injected contacts (R37); listening to INSERT only, a refresh "
-        "cannot inject a contact twice, where Kamailio relies on R43 (scenario: register_twice)",
-        "a caller CANCEL while only the placeholder exists gets 487 at once (R36; scenario: "
+        "does not de-duplicate injected contacts (OSIPS-11); listening to INSERT only, a refresh "
+        "cannot inject a contact twice, where Kamailio relies on INJ-5 (scenario: register_twice)",
+        "a caller CANCEL while only the placeholder exists gets 487 at once (OSIPS-10; scenario: "
         "cancel_nobody_registered)",
     ),
     factory=build,
+    catalogue_id="OSIPS-25",
 )

@@ -1,18 +1,18 @@
 """The ``rfc8599`` preset: the SIP Request Push Bucket of RFC 8599 §5.2 and §5.6.2.
 
-The INVITE route looks the callee up (R3: no binding at all, 480 at once). Contacts without
+The INVITE route looks the callee up (CTX-1: no binding at all, 480 at once). Contacts without
 pn-* parameters are relayed. Each contact with pn-* parameters is pushed (by `lookup`) and put
 in the bucket with a Bucket Timer; while anything is held, a placeholder keeps the transaction
 open, and two subscriptions (contact INSERT and UPDATE, both: a woken device refreshes its
-binding, R24, R44) watch the callee for the Bucket Timer's length.
+binding, EVT-9, INJ-6) watch the callee for the Bucket Timer's length.
 
-A held request leaves the bucket (R50) when
+A held request leaves the bucket (PUSH-5) when
 
 - a REGISTER's 2xx names a matching contact (§5.3: equal pn-* parameters; the local policy of
-  R49 accepts a changed host or port): the notification route, which runs after the 2xx has
-  been sent, injects the contact (R51: wait for the 2xx);
-- the push request fails: 404 when the PNS says the device is gone, else 480 (R51);
-- the Bucket Timer expires: 480 (R51).
+  PUSH-4 accepts a changed host or port): the notification route, which runs after the 2xx has
+  been sent, injects the contact (PUSH-6: wait for the 2xx);
+- the push request fails: 404 when the PNS says the device is gone, else 480 (PUSH-6);
+- the Bucket Timer expires: 480 (PUSH-6).
 
 When the last held device of a call has failed: 480 (or 404) when the call has no other
 branch; otherwise the wait stops and the usual best response follows (§16.7). The registrar
@@ -54,12 +54,12 @@ class BucketScript(SeedScript):
         """Relay to awake contacts, push and hold the others (RFC 8599 §5.6.2)."""
         sip.t_newtran()
         if sip.lookup("location") < 0:
-            sip.t_reply(480)  # RFC 3261 §16.5: the target set is empty (R3)
+            sip.t_reply(480)  # RFC 3261 §16.5: the target set is empty (CTX-1)
             return
         assert sip.ctx is not None
         held = [b for b in sip.targets if b.pn is not None]
         sip.targets = [b for b in sip.targets if b.pn is None]
-        if held:  # N counts the relayed branches too, as OpenSIPS's own PN lookup does (R59)
+        if held:  # N counts the relayed branches too, as OpenSIPS's own PN lookup does (OSIPS-16)
             sip.t_wait_for_new_branches(len(held) + len(sip.targets))
             for event in ("E_UL_CONTACT_INSERT", "E_UL_CONTACT_UPDATE"):
                 sip.notify_on_event(event, f"aor={sip.rU}", "released",
@@ -81,7 +81,7 @@ class BucketScript(SeedScript):
                 sip.t_wait_no_more_branches()
 
     def failed(self, sip: ScriptContext, outcome: BucketOutcome) -> None:
-        """A held device failed (Bucket Timer or push): end the wait, or the call (R51)."""
+        """A held device failed (Bucket Timer or push): end the wait, or the call (PUSH-6)."""
         if sip.ctx is None or sip.ctx.refusal() or sip.ctx.txn_id in self.bucket.keys():
             return
         if any(str(b.kind) == "real" for b in sip.ctx.branches):
@@ -138,7 +138,7 @@ class BucketDriver(Driver):
         return out
 
     def push_result(self, push: Push, result: PushResult, now: float) -> list[Action]:
-        """A failed push ends the wait for that device with 404 or 480 (R51)."""
+        """A failed push ends the wait for that device with 404 or 480 (PUSH-6)."""
         outcomes: list[BucketOutcome] = []
         for entry in self.script.bucket.entries():
             if entry.payload == push.call_id and str(entry.target) == str(push.binding.uri):
@@ -169,12 +169,12 @@ PRESET = Preset(
     title="RFC 8599: push, hold in the bucket, forward on the refresh REGISTER's 2xx",
     defaults={"bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0},
     differences=(
-        "answers 480 at once when the callee has no binding at all (RFC 3261 §16.5, R3; "
+        "answers 480 at once when the callee has no binding at all (RFC 3261 §16.5, CTX-1; "
         "scenario: nobody_registered)",
-        "ends a wait that nobody answers with 480 at the Bucket Timer, not 408 (R51; scenario: "
+        "ends a wait that nobody answers with 480 at the Bucket Timer, not 408 (PUSH-6; scenario: "
         "push_never_wakes)",
-        "a failed push request ends the call with 404 (R51; scenario: push_fails)",
-        "matches the refresh by its pn-* parameters, INSERT or UPDATE alike (R49, R44; "
+        "a failed push request ends the call with 404 (PUSH-6; scenario: push_fails)",
+        "matches the refresh by its pn-* parameters, INSERT or UPDATE alike (PUSH-4, INJ-6; "
         "scenario: woken_same_contact)",
         "a held device is never relayed to before it wakes, so a CANCEL is not held up by a "
         "branch that cannot be CANCELled (RFC 3261 §9.1; scenario: cancel_while_waiting)",
@@ -183,4 +183,5 @@ PRESET = Preset(
         "late_registration)",
     ),
     factory=build,
+    catalogue_id="PUSH-13",
 )

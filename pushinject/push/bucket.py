@@ -2,22 +2,22 @@
 
 Theory of operation. When a request is addressed to a binding that carries pn-* parameters, the
 proxy requests a push and puts the request in the bucket, where a Bucket Timer runs. The request
-leaves the bucket in exactly one of three ways (R50):
+leaves the bucket in exactly one of three ways (PUSH-5):
 
 1. a 2xx to a refresh REGISTER whose Contact matches the held target arrives: the request is
    forwarded (``forward``);
 2. an error reply is due: the push request failed, or the refresh REGISTER was rejected with
-   something other than a 401/407 challenge (``reject``, 404 or 480, R51);
+   something other than a 401/407 challenge (``reject``, 404 or 480, PUSH-6);
 3. the Bucket Timer expires: the proxy MUST reply 480 (``reject`` with 480).
 
-Matching (§5.3, R49): the Contact of the REGISTER 2xx matches a held Request-URI when both carry
+Matching (§5.3, PUSH-4): the Contact of the REGISTER 2xx matches a held Request-URI when both carry
 the same pn-provider, pn-prid and pn-param (a parameter present on one side only is a mismatch)
 and the two URIs are equal by RFC 3261 §19.1.4. Local policy may match on the pn-* parameters
 alone, so that a device that came back on a new address or port is still found
-(``pn_only=True``; OpenSIPS does this with ``pn_enable``, R58).
+(``pn_only=True``; OpenSIPS does this with ``pn_enable``, OSIPS-15).
 
 The bucket is per request, but one request may wait for several devices (the fork
-generalisation of R52): entries are keyed by (request key, target URI text).
+generalisation of PUSH-7): entries are keyed by (request key, target URI text).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def pn_params(uri: HasParams) -> tuple[str | None, str | None, str | None] | Non
 
 
 def pn_match(held: HasParams, contact: HasParams, *, pn_only: bool = False) -> bool:
-    """Does a REGISTER 2xx Contact match a held Request-URI? (RFC 8599 §5.3, SPEC-FACTS R49)
+    """Does a REGISTER 2xx Contact match a held Request-URI? (RFC 8599 §5.3, PUSH-4)
 
     Every pn-* parameter must be present on both sides with equal values, or absent on both;
     then the URIs must be equal by RFC 3261 §19.1.4, unless local policy `pn_only` accepts the
@@ -160,7 +160,8 @@ class Bucket:
 
     def on_push_result(self, key: Hashable, target: Any, status: int | None,
                        now: float) -> list[BucketOutcome]:
-        """A push request failed (`status` 404 or 480): the entry leaves with that error (R51)."""
+        """A push request failed (`status` 404 or 480): the entry leaves with that error
+        (PUSH-6)."""
         entry = self._entries.get((key, str(target)))
         if status is None or entry is None:
             return []
@@ -198,7 +199,7 @@ class Bucket:
         return min((e.expires_at for e in self._entries.values()), default=None)
 
     def handle_timer(self, now: float) -> list[BucketOutcome]:
-        """Expire every entry whose Bucket Timer is due: each MUST get 480 (§5.6.2, R51)."""
+        """Expire every entry whose Bucket Timer is due: each MUST get 480 (§5.6.2, PUSH-6)."""
         out = []
         for entry in self.entries():
             if entry.expires_at <= now:

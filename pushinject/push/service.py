@@ -3,7 +3,7 @@
 RFC 8599 leaves the protocol between a SIP proxy and a push notification service (APNs, FCM,
 webpush) to each PNS; what matters to the SIP side is that the proxy *requests* a push for a
 binding's pn-provider / pn-prid / pn-param, and learns whether that request failed, because a
-failed push request MUST end the waiting SIP request with an error (§5.6.2; SPEC-FACTS R51).
+failed push request MUST end the waiting SIP request with an error (§5.6.2; PUSH-6).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ class PushRequest:
     aor : str
         The address of record the waiting request is for.
     call_id : str
-        Call-ID of the waiting request (at most one push per call and device, SPEC-FACTS R70).
+        Call-ID of the waiting request (at most one push per call and device, FLX-5).
     reason : str
-        Why: ``ini-INVITE`` for an initial request (the OpenSIPS reason string, R25).
+        Why: ``ini-INVITE`` for an initial request (the OpenSIPS reason string, EVT-10).
     at : float
         When the proxy asked, on the caller's clock.
     """
@@ -46,7 +46,7 @@ class PushRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class PushResult:
-    """The service's answer. `ok` false means the push request failed (R51: reply 404/480).
+    """The service's answer. `ok` false means the push request failed (PUSH-6: reply 404/480).
 
     `permanent` marks a failure that says the device does not exist any more (e.g. an unknown
     push token): the waiting request then gets 404 rather than 480.

@@ -7,9 +7,9 @@ contacts already registered; `route[fork_call]` injects each newly registered co
 
 Only `request_route` and `relay` are not in the seed: they are the usual surroundings of such a
 script (REGISTER saved, in-dialog requests forwarded, Record-Route before `t_newtran()` as
-observed in SPEC-FACTS (d), `route[relay]` a plain `t_relay()`).
+observed on OpenSIPS (OSIPS-19), `route[relay]` a plain `t_relay()`).
 
-Its pitfall is kept on purpose (SPEC-FACTS (c) 1 and 7): it listens to INSERT only, and its
+Its pitfall is kept on purpose (PIT-1 and 7): it listens to INSERT only, and its
 subscription lasts 20 s while the placeholder lasts `fr_inv_timeout` (120 s by default).
 """
 
@@ -55,11 +55,11 @@ class SeedScript:
     def route_to_user(self, sip: ScriptContext) -> None:
         """route[route_to_user] of the seed."""
         # prepare transaction for branch injection; it is mandatory
-        # to create the transaction before the subscription (R16)
+        # to create the transaction before the subscription (EVT-1)
         sip.t_newtran()
 
         # keep the transaction alive (even if all branches will terminate)
-        # until the FR INVITE timer hits (R27, R28)
+        # until the FR INVITE timer hits (OSIPS-1, OSIPS-2)
         sip.t_wait_for_new_branches()
 
         # subscribe to new contact registration event, but for our callee only
@@ -81,9 +81,9 @@ class SeedScript:
             sip.sl_send_reply(500)
 
     def fork_call(self, sip: ScriptContext) -> None:
-        """route[fork_call] of the seed: runs for each matching event (R19, R21)."""
+        """route[fork_call] of the seed: runs for each matching event (EVT-4, EVT-6)."""
         sip.xlog(f"user {sip.avp.get('aor')} registered a new contact {sip.avp.get('uri')}, "
                  "injecting")
         # take the contact described by the E_UL_CONTACT_INSERT event and inject it
-        # as a new branch into the original transaction (R34, R35)
+        # as a new branch into the original transaction (OSIPS-8, OSIPS-9)
         sip.t_inject_branches("event")

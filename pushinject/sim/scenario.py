@@ -36,9 +36,9 @@ PRESET_NAMES: tuple[str, ...] = ("opensips", "kamailio-tsilo", "rfc8599")
 
 #: proxy knobs a scenario may override, with their meaning (seconds unless stated)
 PROXY_KNOBS: dict[str, str] = {
-    "fr_inv_timeout": "placeholder / INVITE branch final-response timer (OpenSIPS tm, R28)",
-    "fr_timeout": "branch timer until the first provisional (OpenSIPS tm fr_timeout, R29)",
-    "subscription_timeout": "lifetime of the contact-event subscription (notify_on_event, R19)",
+    "fr_inv_timeout": "placeholder / INVITE branch final-response timer (OpenSIPS tm, OSIPS-2)",
+    "fr_timeout": "branch timer until the first provisional (OpenSIPS tm fr_timeout, OSIPS-3)",
+    "subscription_timeout": "lifetime of the contact-event subscription (notify_on_event, EVT-4)",
     "bucket_timer": "RFC 8599 §5.2 Bucket Timer: how long a request waits for the device",
 }
 
@@ -69,7 +69,7 @@ class DeviceSpec:
 
     `push` devices are registered with RFC 8599 pn-* parameters before the call and sleep until
     pushed; `wake_after` seconds after the push they send a refresh REGISTER (RFC 8599 §4.1.3),
-    from a new port when `new_port_on_wake` (a mobile reconnecting, SPEC-FACTS (c) 11).
+    from a new port when `new_port_on_wake` (a mobile reconnecting, PIT-11).
     `pn_provider` names its push service (RFC 8599 §4.1.1; one a proxy may not support);
     `pnsreg` adds the ``+sip.pnsreg`` feature tag: it can refresh by itself (§4.1.4).
     `register_at` registers a (new) contact at that time; `reregister_at` sends refreshes of the
