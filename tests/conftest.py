@@ -43,9 +43,8 @@ def shared_dir() -> Path:
 
 @pytest.fixture
 def rfc4475_dir() -> Path:
-    folder = SHARED / "rfc4475"
-    require(folder.is_dir(), f"RFC 4475 messages folder {folder} is absent")
-    return folder
+    """The RFC 4475 torture messages carried in `tests/rfc4475/`."""
+    return ROOT / "tests" / "rfc4475"
 
 
 @pytest.fixture

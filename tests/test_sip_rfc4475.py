@@ -1,7 +1,10 @@
-"""RFC 4475 torture messages, read from ../shared/rfc4475 (classification in its README)."""
+"""RFC 4475 torture messages, carried in tests/rfc4475/ (source and classification in its
+README.md, digests in SHA256SUMS)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,26 @@ def test_folder_holds_the_50_files(rfc4475_dir: Path) -> None:
     names = {p.stem for p in rfc4475_dir.glob("*.dat")}
     classified = VALID + INVALID + LIBERAL + TRANSACTION + APPLICATION + BACKWARD + ["test"]
     assert len(names) == 50 and names == set(classified)
+
+
+def test_files_are_the_published_bytes(rfc4475_dir: Path) -> None:
+    """Each file has the digest recorded beside it, so no checkout or editor changed a byte
+    (line ends included: the messages use CRLF and some deliberately break that)."""
+    sums = {}
+    for line in (rfc4475_dir / "SHA256SUMS").read_text(encoding="ascii").splitlines():
+        digest, name = line.split("  ")
+        sums[name] = digest
+    assert sorted(sums) == sorted(p.name for p in rfc4475_dir.glob("*.dat"))
+    for name, digest in sums.items():
+        assert hashlib.sha256((rfc4475_dir / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_readme_table_is_the_classification_used_here(rfc4475_dir: Path) -> None:
+    readme = (rfc4475_dir / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| ([A-Za-z ]+?) \| [^|]+ \| [^|]+ \| ([a-z0-9 ]+) \|$", readme, re.M)
+    assert {cls: files.split() for cls, files in rows if cls != "class"} == {
+        "valid": VALID, "invalid": INVALID, "liberal": LIBERAL, "transaction": TRANSACTION,
+        "application": APPLICATION, "backward": BACKWARD, "not SIP": ["test"]}
 
 
 @pytest.mark.parametrize("name", VALID)
