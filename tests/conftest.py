@@ -1,9 +1,13 @@
-"""Shared test fixtures and the rule for missing tools.
+"""Test fixtures used across modules and the rule for missing tools.
 
-Reference material lives beside the project in `../shared/` (RFC 4475 messages, third-party
-captures). Tests read it from there and skip with a reason when it is absent. When the
-environment sets `PUSHINJECT_REQUIRE_TOOLS=1` (CI does), a missing tool or folder fails the test
-instead of skipping it, so a skip can never pass for a success there.
+Everything the tests read is in the repository: `data/` (the project's captures, scenarios and
+samples) and `tests/rfc4475/` (RFC 4475's torture messages). The one exception is the external
+corpus of third-party captures, read only by `tests/test_corpus_vs_tshark.py` from the folder
+named by `PUSHINJECT_CORPUS`; without it that module skips.
+
+Tests that drive a tool (tshark, Kamailio, SIPp, tcpdump) call `require_tool`: a missing tool
+skips the test with its reason, or fails it when the environment sets
+`PUSHINJECT_REQUIRE_TOOLS=1` (CI does), so a skip can never pass for a success there.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from pushinject.paths import DATA
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-DATA = ROOT / "data"
+__all__ = ["DATA", "ROOT", "require", "require_tool"]
 
 
 def require(condition: bool, reason: str) -> None:
@@ -36,19 +41,6 @@ def require_tool(name: str) -> str:
 
 
 @pytest.fixture
-def shared_dir() -> Path:
-    require(SHARED.is_dir(), f"reference folder {SHARED} is absent")
-    return SHARED
-
-
-@pytest.fixture
 def rfc4475_dir() -> Path:
     """The RFC 4475 torture messages carried in `tests/rfc4475/`."""
     return ROOT / "tests" / "rfc4475"
-
-
-@pytest.fixture
-def pcaps_dir() -> Path:
-    folder = SHARED / "pcaps"
-    require(folder.is_dir(), f"third-party capture folder {folder} is absent")
-    return folder

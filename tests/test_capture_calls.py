@@ -10,7 +10,7 @@ from scapy.utils import wrpcap
 
 from pushinject.capture import Decoder
 from pushinject.capture.calls import calls
-from tests.capture_samples import eth
+from pushinject.capture.samples import eth
 
 
 CALLER, PROXY, OLD, NEW = "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"
@@ -56,9 +56,3 @@ def test_injected_branch_after_register_wins_and_the_old_one_is_cancelled(tmp_pa
         1, True, (180,), 200, 2.1)
 
 
-def test_ipv6frag_proxy_call(pcaps_dir: Path) -> None:
-    """ipv6frag.pcap: one call through the stateful proxy, two early dialogs on one branch."""
-    [call] = calls(Decoder().decode_file(pcaps_dir / "irontec__sngrep" / "ipv6frag.pcap"))
-    assert call.final_status == 200 and not call.cancelled_by_caller
-    [branch] = call.branches
-    assert (branch.provisional, branch.final_status, branch.injected) == ((183, 183), 200, False)

@@ -17,8 +17,8 @@ from scapy.layers.l2 import CookedLinuxV2, Dot1AD, Dot1Q, Ether, Loopback
 from scapy.utils import RawPcapWriter, wrpcap
 
 from pushinject.capture import Decoder
+from pushinject.capture.samples import eth
 from pushinject.capture.websocket import unmask
-from tests.capture_samples import eth
 
 
 def sip(method: str = "OPTIONS", call_id: str = "c1", body: bytes = b"", cseq: int = 1) -> bytes:

@@ -1,5 +1,6 @@
 """`Decoder.json_lines` (what `decode --json` writes) gives the lines and frame accounting of
-`decode_file` + `DecodedMessage.json_line`: on every corpus capture and on a capture mixing the
+`decode_file` + `DecodedMessage.json_line`: on every capture in data/ (and of the external
+corpus, tests/test_corpus_vs_tshark.py) and on a capture mixing the
 inline Ethernet/IPv4/UDP case with everything it leaves to `feed`."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from scapy.layers.l2 import Dot1Q
 from scapy.utils import wrpcap
 
 from pushinject.capture import Decoder
-from tests.capture_samples import eth
+from pushinject.capture.samples import eth
+from pushinject.paths import DATA
 from tests.test_capture_decoder import sip
 
 
@@ -25,14 +27,6 @@ def both(path: Path, call_id: str | None = None) -> tuple[list[str], Decoder]:
     assert lines == expected
     assert fast.summary == slow.summary
     return lines, fast
-
-
-def test_corpus(pcaps_dir: Path) -> None:
-    total = 0
-    for path in sorted(p for p in pcaps_dir.rglob("*") if p.suffix in (".pcap", ".pcapng")):
-        lines, _ = both(path)
-        total += len(lines)
-    assert total == 744
 
 
 def test_inline_and_general_frames_mixed(tmp_path: Path) -> None:
@@ -62,3 +56,9 @@ def test_inline_and_general_frames_mixed(tmp_path: Path) -> None:
     assert '"source": "10.0.0.1:5060", "destination": "10.0.0.2:5060"' in lines[0]
     only, _ = both(path, "c1")
     assert len(only) == 2
+
+
+def test_every_project_capture() -> None:
+    counts = {path.name: len(both(path)[0]) for path in sorted(DATA.rglob("*.pcap"))}
+    assert counts["S1.pcap"] == 26 and counts["cooked-ipv6.pcap"] == 11
+    assert counts["damaged.pcap"] == 2

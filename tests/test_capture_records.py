@@ -1,5 +1,6 @@
 """The classic pcap reader gives exactly the records of Scapy's `RawPcapReader`: on every pcap of
-the corpus, and on damaged or unusual files (byte order, nanosecond stamps, cut records, records
+the project's data (and of the external corpus, tests/test_corpus_vs_tshark.py), and on damaged
+or unusual files (byte order, nanosecond stamps, cut records, records
 larger than Scapy reads, records straddling the reader's blocks)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from scapy.utils import RawPcapReader
 from pushinject.capture import records
 from pushinject.capture.records import MAX_RECORD, RecordReader
 from pushinject.errors import UsageError
+from pushinject.paths import DATA
 
 Row = tuple[float, int, int, bytes, int]
 
@@ -60,13 +62,6 @@ def pcap(path: Path, body: list[tuple[int, int, int, int, bytes]], *, endian: st
         blob += struct.pack(endian + "IIII", sec, frac, caplen, wirelen) + data
     path.write_bytes(blob)
     return path
-
-
-def test_same_records_as_scapy_on_the_corpus(pcaps_dir: Path) -> None:
-    files = [p for p in sorted(pcaps_dir.rglob("*.pcap")) if RecordReader(p).format == "pcap"]
-    assert len(files) >= 20
-    for path in files:
-        assert our_rows(path) == scapy_rows(path), path.name
 
 
 @pytest.mark.parametrize("endian", ["<", ">"])
@@ -123,3 +118,12 @@ def test_short_file_header_is_a_usage_error(tmp_path: Path) -> None:
     path.write_bytes(struct.pack("<I", 0xA1B2C3D4) + bytes(10))
     with pytest.raises(UsageError, match="unreadable capture header"):
         list(RecordReader(path))
+
+
+def test_same_records_as_scapy_on_the_project_captures() -> None:
+    """Every pcap in data/ (link types 1, 101 and 113; lab, simulator and purpose-made)."""
+    files = sorted(DATA.rglob("*.pcap"))
+    assert len(files) >= 20
+    assert {RecordReader(p).format for p in files} == {"pcap"}
+    for path in files:
+        assert our_rows(path) == scapy_rows(path), path.name

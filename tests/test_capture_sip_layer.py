@@ -9,18 +9,7 @@ from scapy.utils import rdpcap
 
 from pushinject.capture import Decoder
 from pushinject.capture.sip_layer import SIP
-
-
-def test_rdpcap_decodes_the_same_udp_messages_as_the_decoder(pcaps_dir: Path) -> None:
-    """aaa.pcap: 81 SIP messages on UDP 5060 (PROVENANCE.md row 1)."""
-    path = pcaps_dir / "irontec__sngrep" / "aaa.pcap"
-    layered = []
-    for pkt in rdpcap(str(path)):
-        if SIP in pkt and pkt[SIP].data.strip():  # a few 5060 datagrams are blank keep-alives
-            layered.append(pkt[SIP].message)
-    decoded = [m.message for m in Decoder().decode_file(path)]
-    assert len(layered) == len(decoded) == 81
-    assert [m.call_id for m in layered] == [m.call_id for m in decoded]
+from pushinject.paths import data_path
 
 
 def test_summary_names_the_response_and_call_id() -> None:
@@ -33,3 +22,14 @@ def test_summary_names_the_response_and_call_id() -> None:
 def test_other_ports_are_not_claimed() -> None:
     pkt = IP(bytes(IP() / UDP(sport=4000, dport=4001) / b"OPTIONS sip:a SIP/2.0\r\n\r\n"))
     assert SIP not in pkt
+
+
+def test_rdpcap_decodes_the_same_udp_messages_as_the_decoder() -> None:
+    """S1.pcap of the capture lab: every message is on UDP 5060 (Kamailio's port), so Scapy's
+    layer finds each one the decoder finds, in the same order."""
+    path = data_path("kamailio", "S1.pcap")
+    layered = [pkt[SIP].message for pkt in rdpcap(str(path)) if SIP in pkt]
+    decoded = [m.message for m in Decoder().decode_file(path)]
+    assert len(layered) == len(decoded) == 26
+    assert [(m.call_id, m.cseq.number) for m in layered] == [
+        (m.call_id, m.cseq.number) for m in decoded]

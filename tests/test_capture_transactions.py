@@ -9,8 +9,9 @@ from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
 from pushinject.capture import Decoder
+from pushinject.capture.samples import eth
 from pushinject.capture.transactions import dialogs, transactions
-from tests.capture_samples import eth
+from pushinject.paths import data_path
 
 
 def msg(start: str, method: str, src: str, to_tag: str = "") -> Ether:
@@ -42,26 +43,6 @@ def test_cancel_ack_and_retransmissions(tmp_path: Path) -> None:
     assert (cancel.request_frames, cancel.responses) == ([4], [(5, 200)])
 
 
-def test_aaa_capture_transactions(pcaps_dir: Path) -> None:
-    """aaa.pcap: its 7 ACKs all acknowledge non-2xx finals (PROVENANCE.md: ACK x7)."""
-    txns = transactions(Decoder().decode_file(pcaps_dir / "irontec__sngrep" / "aaa.pcap"))
-    invites = [t for t in txns if t.method == "INVITE"]
-    assert sum(1 for t in invites if t.ack_frame is not None) == 7
-    assert all(t.final_status is None or t.final_status >= 300 for t in invites)
-    assert not any(t.method == "ACK" for t in txns)
-
-
-def test_ipv6frag_has_two_early_dialogs_on_one_branch(pcaps_dir: Path) -> None:
-    """RFC 3261 §12.1/§13.2.2.4: each To tag in a 1xx is its own early dialog; the call's 200
-    carries Tag01 (confirmed, later ended by BYE) while the UAS also confirmed Tag02
-    (PROVENANCE.md row 3: the proxy relays the 200 with Tag01 after the UAS sent Tag02)."""
-    found = dialogs(Decoder().decode_file(pcaps_dir / "irontec__sngrep" / "ipv6frag.pcap"))
-    assert [(d.remote_tag, d.state, d.frames[0]) for d in found] == [
-        ("1632476SIPpTag0171847", "terminated", 6),
-        ("1632476SIPpTag0271847", "confirmed", 16),
-    ]
-
-
 def test_challenges_create_no_dialog(tmp_path: Path) -> None:
     """§12.1: only 101-299 responses to an INVITE create dialogs; a 407 does not."""
     a, b = "10.0.0.1", "10.0.0.2"
@@ -72,3 +53,23 @@ def test_challenges_create_no_dialog(tmp_path: Path) -> None:
         msg("ACK sip:b@x SIP/2.0", "ACK", a, ";tag=p"),
     ])
     assert dialogs(Decoder().decode_file(path)) == []
+
+
+def test_two_early_dialogs_on_one_branch() -> None:
+    """RFC 3261 §12.1/§13.2.2.4: each To tag in a 1xx is its own early dialog. cooked-ipv6.pcap:
+    183s with To tags t1 and t2 reach the proxy (frames 6 and 8); the 200 confirms t1, t2 stays
+    early."""
+    found = dialogs(Decoder().decode_file(data_path("captures", "cooked-ipv6.pcap")))
+    assert [(d.remote_tag, d.state, d.frames[0]) for d in found] == [
+        ("t1", "confirmed", 6), ("t2", "early", 8)]
+
+
+def test_lab_capture_transactions() -> None:
+    """S4.pcap (the caller CANCELs): the INVITE ends 487 and its ACK joins it (§17.1.1.3);
+    the CANCEL is a transaction of its own answered 200 (§9.1)."""
+    txns = transactions(Decoder().decode_file(data_path("kamailio", "S4.pcap")))
+    invites = [t for t in txns if t.method == "INVITE"]
+    assert not any(t.method == "ACK" for t in txns)
+    assert all(t.ack_frame is not None for t in invites if t.final_status == 487)
+    cancels = [t for t in txns if t.method == "CANCEL"]
+    assert cancels and all(c.cancels is not None and c.responses[0][1] == 200 for c in cancels)

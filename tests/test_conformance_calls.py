@@ -124,36 +124,6 @@ def test_summary_times_from_an_origin() -> None:
         0.0, 2.0, [(0.0, 2.0), (1.0, 2.0)])
 
 
-def _third_party(pcaps_dir: Path) -> list[Path]:
-    return sorted(p for p in pcaps_dir.rglob("*") if p.suffix in (".pcap", ".pcapng"))
-
-
-def test_every_third_party_capture_is_judged_without_a_traceback(pcaps_dir: Path) -> None:
-    """Real captures from other projects (damaged, IPv6 with malformed URIs, SCTP, WebSocket):
-    each is judged, none stops the checker."""
-    from pushinject.conformance import CheckOptions, check_capture
-
-    files = _third_party(pcaps_dir)
-    assert len(files) >= 20
-    for path in files:
-        check_capture(path, CheckOptions(preset="opensips"))
-
-
-def test_third_party_proxy_that_rewrites_the_to_tag(pcaps_dir: Path) -> None:
-    """sngrep's ipv6frag.pcap: a proxy on [..:3519]:5062 forks one branch; the device's 200
-    reaches the caller with another To tag, so that 200 was never forwarded (RFC 3261 §16.7
-    step 5); a UA-to-UA capture (PcapPlusPlus sip_ipv4_tcp) has no proxy at all."""
-    from pushinject.conformance import CheckOptions, check_capture
-
-    [frag] = [p for p in _third_party(pcaps_dir) if p.name == "ipv6frag.pcap"]
-    result = check_capture(frag, CheckOptions(preset=None))
-    assert result.proxy == ("fd17:625c:f037:2:a00:27ff:feb9:3519", 5062)
-    [call] = result.calls
-    assert [(v.rule, v.frame) for v in call.violations] == [("forward-2xx", 26)]
-    [plain] = [p for p in _third_party(pcaps_dir) if p.name == "sip_ipv4_tcp.pcap"]
-    assert check_capture(plain, CheckOptions(preset=None)).calls == ()
-
-
 def test_damaged_captures_never_stop_the_checker() -> None:
     """Property: whatever messages of S1 are lost or repeated, the checker returns a result
     (rules and replay) and every violation names a rule and a frame of the capture."""

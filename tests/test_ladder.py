@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pushinject.ladder import Arrow, ladder_svg, ladder_text, parties_of
+from pushinject.paths import data_path
 
 ARROWS = [
     Arrow(10.0, "caller", "proxy", "INVITE"),
@@ -50,18 +51,20 @@ def test_svg_is_byte_identical_run_to_run() -> None:
     assert one.startswith("<?xml") and "INVITE [b1]" in one and "#d62728" in one
 
 
-def test_flow_command_text_and_svg(pcaps_dir: Path, tmp_path: Path) -> None:
-    capture = pcaps_dir / "sipcapture__heplify" / "sip_sctp.pcap"
+def test_flow_command_text_and_svg(tmp_path: Path) -> None:
+    capture = data_path("captures", "cooked-ipv6.pcap")
     cmd = [sys.executable, "-m", "pushinject", "flow", str(capture)]
     text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
-    assert text[0].split() == ["time", "10.249.30.11:57098", "10.108.207.113:5060",
-                               "10.249.30.11:5060"]
-    assert [("INVITE" in t, "403 (INVITE)" in t) for t in text[1:5]] == [
-        (True, False), (True, False), (True, True), (False, False)]
-    assert text[5:] == ["g1 = z9hG4bKXfVD0C87Be5AV626"]  # the long Via branch, as a legend
+    assert text[0].split() == ["time", "[2001:db8::10]:5060", "[2001:db8::1]:5060",
+                               "[2001:db8::20]:5062"]
+    assert [line.split("|")[1:] != [] for line in text[1:12]] == [True] * 11
+    assert ["INVITE [g2]" in text[3], "183 (INVITE) [g1]" in text[5], "ACK [g4]" in text[11]] == [
+        True, True, True]
+    assert text[12:] == ["g1 = z9hG4bK-c6-up", "g2 = z9hG4bK-c6-down", "g3 = z9hG4bK-c6-ack",
+                         "g4 = z9hG4bK-c6-ack2"]
     out = tmp_path / "flow.svg"
     done = subprocess.run(cmd + ["--svg", str(out)], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == f"wrote {out} (4 messages)"
-    assert "403 (INVITE)" in out.read_text()
+    assert done.stdout.strip() == f"wrote {out} (11 messages)"
+    assert "183 (INVITE)" in out.read_text()
     missing = subprocess.run(cmd + ["--call-id", "nope"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no SIP messages with Call-ID nope" in missing.stderr

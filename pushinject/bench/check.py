@@ -13,12 +13,14 @@ import argparse
 import time
 from pathlib import Path
 
+from pushinject.paths import DATA
+
 HELP = "captured messages judged per second by pushinject check (rules, rules + replay)"
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 #: where the bundled captures live, relative to the repository
-BUNDLED = Path(__file__).resolve().parents[2] / "data" / "kamailio"
+BUNDLED = DATA / "kamailio"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

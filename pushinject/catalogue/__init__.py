@@ -166,10 +166,10 @@ def catalogue() -> dict[str, Entry]:
 def lookup(rule_id: str) -> Entry:
     """The entry of `rule_id`; `UnknownRule` when the catalogue does not define it.
 
-    >>> lookup("CTX-99")
+    >>> lookup("NOPE-1")
     Traceback (most recent call last):
     ...
-    pushinject.catalogue.UnknownRule: no rule CTX-99 in the catalogue (pushinject/catalogue/)
+    pushinject.catalogue.UnknownRule: no rule NOPE-1 in the catalogue (pushinject/catalogue/)
     """
     try:
         return catalogue()[rule_id]
