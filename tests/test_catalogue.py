@@ -4,6 +4,7 @@ repository is defined there and that the repository cites nothing outside itself
 from __future__ import annotations
 
 import fnmatch
+import re
 import subprocess
 import tomllib
 from pathlib import Path
@@ -121,8 +122,9 @@ def test_the_package_catalogue_uses_reserved_prefixes_one_per_file() -> None:
         [prefix] = prefixes
         assert prefix in RESERVED_PREFIXES and file == f"{prefix.lower()}.md", file
     assert lookup("CTX-9").where == "pushinject/catalogue/ctx.md"
-    with pytest.raises(UnknownRule, match="no rule KAM-99 in the catalogue"):
-        lookup("KAM-99")
+    undefined = "KAM-" + "999"  # written in two parts: the citation test would flag it
+    with pytest.raises(UnknownRule, match=f"no rule {undefined} in the catalogue"):
+        lookup(undefined)
 
 
 def test_numbers_of_each_area_run_from_one_without_gaps() -> None:
@@ -151,9 +153,35 @@ def test_every_cited_rule_id_is_defined() -> None:
     assert sorted(missing) == []
 
 
-def test_the_repository_cites_no_outside_notes() -> None:
-    """The catalogue replaced the research notes the project once cited by name."""
-    notes = "SPEC" + "-FACTS"
-    hits = sorted(name for name, text in text_files().items()
-                  if notes in text and name != ".ci/run")
+#: ways a file could name the folder beside the repository (the words are split so that this
+#: file does not match itself)
+OUTSIDE = re.compile("|".join([
+    "SPEC" + "-FACTS",                               # the notes the catalogue replaced
+    r"\.\./(?:\.\./)*" + "shared",                    # one or more ../ before the name
+    r"/work/" + "shared",
+    r"""(?:/|joinpath\(|Path\()\s*\\?["']""" + "shared" + r"""\\?["']""",  # a path joined to it
+    r"""\\?["']""" + "shared" + r"""\\?["']\s*/""",       # (quotes escaped too, as in notebooks)
+    r"\bSHARED\s*/",
+]))
+
+
+def test_nothing_but_ci_names_the_folder_beside_the_repository() -> None:
+    """Tests, notebooks, code and docs need nothing outside the repository: only `.ci/run`
+    (which points PUSHINJECT_CORPUS at the third-party captures) may name it."""
+    hits = sorted(f"{name}: {m.group(0)}" for name, text in text_files().items()
+                  if name != ".ci/run" for m in OUTSIDE.finditer(text))
     assert hits == []
+
+
+@pytest.mark.parametrize("text", [  # each example in two parts, for the test above
+    'PCAPS = Path.cwd().resolve().parent.parent / "sha' + 'red" / "pcaps"',
+    "read from ../" + "shared/rfc4475", "SHA" + "RED / 'pcaps'", "see SPEC" + "-FACTS R19",
+    "/work/" + "shared/pcaps", "ROOT.parent.joinpath('" + "shared')",
+    '"PCAPS = Path.cwd().parent.parent / \\"sha' + 'red\\" / \\"pcaps\\"\\n",',
+])
+def test_the_outside_pattern_catches_each_way_of_naming_it(text: str) -> None:
+    assert OUTSIDE.search(text)
+
+
+def test_the_outside_pattern_lets_the_word_pass() -> None:
+    assert not OUTSIDE.search("values shared from the tables; a shared-library build")
