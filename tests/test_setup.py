@@ -66,3 +66,12 @@ def test_no_subcommand_prints_help_and_exits_2() -> None:
 def test_ci_never_uses_lax_notebook_checking() -> None:
     for name in ("Makefile", ".ci/run", "pyproject.toml"):
         assert "nbval-lax" not in (ROOT / name).read_text()
+
+
+def test_ci_stops_no_process_by_name_and_runs_the_tests_twice() -> None:
+    """.ci/run ends no process it did not start, runs the tests with the external corpus, then
+    in a fresh clone with nothing beside it."""
+    text = (ROOT / ".ci" / "run").read_text()
+    assert not re.search(r"\b(pkill|killall)\b", text)
+    assert 'run_tests "run 1"' in text and 'run_tests "run 2"' in text
+    assert "git clone" in text and "unset PUSHINJECT_CORPUS" in text
