@@ -2,10 +2,13 @@
 
 Pipeline per frame: link layer -> IP (fragments reassembled) -> tunnels removed -> UDP, TCP
 (stream reassembly, WebSocket) or SCTP (DATA chunks) -> SIP recognised by content on any port.
-Slicing uses the fast path (`pushinject.capture.layers`) and falls back to Scapy
-(`pushinject.capture.scapy_path`) for what it does not know; `full=True` uses Scapy for every
-frame. Memory stays flat: only bounded reassembly buffers are kept, and messages are yielded as
-they complete.
+A UDP datagram or TCP stream that carries HEPv3 (``HEP3`` at the start, see
+`pushinject.capture.hep`) is unwrapped: the SIP message inside gets the addresses, transport and
+timestamp of the HEP header, so its time is the capturing proxy's clock, not the time the HEP
+packet reached the collector (HEP-2). Slicing uses the fast path (`pushinject.capture.layers`)
+and falls back to Scapy (`pushinject.capture.scapy_path`) for what it does not know;
+`full=True` uses Scapy for every frame. Memory stays flat: only bounded reassembly buffers are
+kept, and messages are yielded as they complete.
 
 Accounting (`CaptureSummary`): each frame ends up in exactly one place: `sip_frames` (it
 completed at least one SIP message), `carried` (its bytes went into a message completed by a
@@ -28,6 +31,7 @@ from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from pushinject.capture import layers, scapy_path
+from pushinject.capture.hep import HEP_MAGIC, SIP, HEPError, HEPFramer, decode_hep
 from pushinject.capture.ip_reassembly import FragmentBuffer
 from pushinject.capture.packets import FALLBACK, REASONS, IPPacket, SCTPPacket, TCPSegment
 from pushinject.capture.records import Record, RecordReader
@@ -193,13 +197,13 @@ class _TCPApp:
     __slots__ = ("kind", "buffer", "framer", "ws")
 
     def __init__(self) -> None:
-        self.kind = ""  # "", "sip", "ws", "not-sip"
+        self.kind = ""  # "", "sip", "ws", "hep", "not-sip"
         self.buffer = b""
         self.framer: Any = None
         self.ws: WebSocketReader | None = None
 
     def pending(self) -> int:
-        if self.kind == "sip":
+        if self.kind in ("sip", "hep"):
             return len(self.framer.pending)
         if self.kind == "ws":
             assert self.ws is not None
@@ -276,7 +280,8 @@ class Decoder:
                               weight)
 
     def _message(self, record: Record, source: Address, destination: Address,
-                 transport: str, data: bytes) -> DecodedMessage | None:
+                 transport: str, data: bytes, time: float | None = None
+                 ) -> DecodedMessage | None:
         start = find_start(data)
         if start < 0:
             return None
@@ -284,8 +289,8 @@ class Decoder:
         if start and data[:start].strip(b"\r\n"):
             junk = data[:start]
             self.summary.anomalies["junk-before-message"] += 1
-        msg = DecodedMessage(record.frame, record.time, source, destination, transport,
-                             data[start:] if start else data, junk)
+        msg = DecodedMessage(record.frame, record.time if time is None else time, source,
+                             destination, transport, data[start:] if start else data, junk)
         if not msg.fields.length_ok:
             self.summary.anomalies["bad-content-length"] += 1
         self.summary.messages += 1
@@ -298,6 +303,8 @@ class Decoder:
 
     def _datagram(self, record: Record, source: Address, destination: Address,
                   data: bytes, weight: int) -> Sequence[DecodedMessage]:
+        if data[:4] == HEP_MAGIC:
+            return self._hep_datagram(record, data, weight)
         msg = self._message(record, source, destination, "UDP", data)
         if msg is None:
             if data and not data.strip(b"\r\n"):
@@ -307,6 +314,31 @@ class Decoder:
             return ()
         self._done(weight)
         return (msg,)
+
+    def _hep_datagram(self, record: Record, data: bytes, weight: int
+                      ) -> Sequence[DecodedMessage]:
+        """A datagram holding one HEP packet: the SIP message it carries (HEP-2)."""
+        msg, reason = self._hep_message(record, data)
+        if msg is None:
+            self._skip(reason, weight)
+            return ()
+        self._done(weight)
+        return (msg,)
+
+    def _hep_message(self, record: Record, data: bytes) -> tuple[DecodedMessage | None, str]:
+        """The SIP message of one HEP packet, or None and the reason it has none."""
+        try:
+            packet = decode_hep(data)
+        except HEPError:
+            return None, "hep-malformed"
+        if packet.proto_type != SIP:
+            return None, "hep-not-sip"
+        payload = packet.payload
+        msg = self._message(record, packet.source, packet.destination, packet.transport,
+                            payload, packet.time)
+        if msg is not None:
+            return msg, ""
+        return None, "keep-alive" if payload and not payload.strip(b"\r\n") else "not-sip"
 
     def _tcp(self, record: Record, pkt: IPPacket, seg: TCPSegment,
              weight: int) -> Sequence[DecodedMessage]:
@@ -347,6 +379,8 @@ class Decoder:
                     app.kind = "not-sip"
             elif len(buf.lstrip(b"\r\n")) < 8 and buf.find(b"\n") < 0 and len(buf) < 64:
                 return []
+            elif buf.startswith(HEP_MAGIC):
+                app.kind, app.framer, data = "hep", HEPFramer(), buf
             elif find_start(buf) == 0:
                 app.kind, app.framer, data = "sip", StreamFramer(), buf
             else:
@@ -367,6 +401,8 @@ class Decoder:
             assert app.ws is not None
             raws, controls = app.ws.feed(data)
             transport = "WS"
+        elif app.kind == "hep":
+            return self._hep_stream(record, stream, app, data)
         out = []
         for raw in raws:
             msg = self._message(record, (pkt.src, seg.sport), (pkt.dst, seg.dport), transport, raw)
@@ -381,6 +417,32 @@ class Decoder:
         elif app.pending() == 0 and not stream.held:
             reason = "websocket-control" if app.kind == "ws" else "keep-alive"
             self._skip("not-sip" if raws else reason, stream.pending_frames)
+            stream.pending_frames = 0
+        return out
+
+    def _hep_stream(self, record: Record, stream: Stream, app: _TCPApp, data: bytes
+                    ) -> list[DecodedMessage]:
+        """HEP packets framed by their length over TCP; each carries one SIP message."""
+        try:
+            packets = app.framer.feed(data)
+        except HEPError:
+            self._skip("hep-malformed", stream.pending_frames)
+            stream.pending_frames = 0
+            app.kind, app.framer = "not-sip", None
+            return []
+        out = []
+        reason = ""
+        for packet in packets:
+            msg, why = self._hep_message(record, packet)
+            if msg is None:
+                reason = why
+            else:
+                out.append(msg)
+        if out:
+            self._done(stream.pending_frames)
+            stream.pending_frames = 0
+        elif packets and not app.framer.pending:
+            self._skip(reason, stream.pending_frames)
             stream.pending_frames = 0
         return out
 
@@ -450,7 +512,8 @@ class Decoder:
                         and data[23] == 17 and not data[20] & 0x3F and not data[21]):
                     total = data[16] << 8 | data[17]
                     length = data[38] << 8 | data[39]
-                    if 28 <= total and 14 + total <= len(data) and 8 <= length <= total - 20:
+                    if (28 <= total and 14 + total <= len(data) and 8 <= length <= total - 20
+                            and data[42:46] != HEP_MAGIC):
                         frames += 1
                         payload = data[42 : 34 + length]
                         start = find_start(payload)

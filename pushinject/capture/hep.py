@@ -1,0 +1,307 @@
+"""HEPv3, the encapsulation of captured packets that Kamailio's and OpenSIPS's siptrace modules
+and Homer capture agents send to a collector: a strict decoder, and the encoder that tests and
+the lab's collector share with it.
+
+A HEPv3 packet (HEPv3 specification) is the four ASCII bytes ``HEP3``, a 16-bit total length
+(the whole packet, these six bytes included), then chunks. Each chunk is a 16-bit vendor id, a
+16-bit type id, a 16-bit length (the chunk's six header bytes included) and the value. Every
+number is in network byte order. Vendor 0 holds the generic chunks read here:
+
+====  ==============================  =======================================
+type  meaning                         value
+====  ==============================  =======================================
+1     IP family                       1 byte: 2 IPv4, 10 IPv6
+2     IP protocol                     1 byte: 17 UDP, 6 TCP, 132 SCTP, ...
+3/4   IPv4 source / destination       4 bytes
+5/6   IPv6 source / destination       16 bytes
+7/8   source / destination port       2 bytes
+9     timestamp, seconds              4 bytes (Unix time)
+10    timestamp, microseconds         4 bytes
+11    protocol type                   1 byte: 1 SIP (others: RTCP, logs, ...)
+12    capture agent id                4 bytes
+14    authentication key              any length
+15    captured payload                any length
+16    captured payload, compressed    zlib or gzip data
+17    correlation id                  any length
+====  ==============================  =======================================
+
+Rules of this decoder (HEP-1): the length field must equal the packet's length (a datagram
+holds one packet; a stream is cut into packets by `HEPFramer`); a chunk shorter than its six
+header bytes or longer than what is left is an error; a fixed-size chunk of the wrong size, a
+generic chunk given twice, or both payload kinds, is an error; family, protocol, both addresses
+of the family, both ports, the seconds, the protocol type and a payload are mandatory (the
+microseconds default to 0, the agent id to none). Chunks of other vendors and unknown generic
+types are kept, undecoded, in `HEPPacket.extra`. Every error is a `HEPError` with a one-line
+message and a short `reason`; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from pushinject.errors import PushInjectError
+
+__all__ = ["HEP_MAGIC", "SIP", "HEPError", "HEPPacket", "HEPFramer", "decode_hep", "encode_hep",
+           "transport_name"]
+
+#: the first four bytes of every HEPv3 packet
+HEP_MAGIC = b"HEP3"
+#: protocol type (chunk 11) of a SIP payload
+SIP = 1
+#: largest packet the 16-bit length field can describe
+MAX_PACKET = 0xFFFF
+
+_FAMILIES = {2: 4, 10: 6}  # IP family value -> IP version (AF_INET, AF_INET6 on Linux)
+_FIXED = {1: 1, 2: 1, 3: 4, 4: 4, 5: 16, 6: 16, 7: 2, 8: 2, 9: 4, 10: 4, 11: 1, 12: 4}
+_KNOWN = set(_FIXED) | {14, 15, 16, 17}
+_TRANSPORTS = {17: "UDP", 6: "TCP", 132: "SCTP", 22: "TLS"}
+_HEADER = struct.Struct("!4sH")
+_CHUNK = struct.Struct("!HHH")
+
+
+class HEPError(PushInjectError, ValueError):
+    """A packet that is not well-formed HEPv3 (HEP-1); `reason` names the fault in a word."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class HEPPacket:
+    """One decoded HEPv3 packet: where and when the carried packet was captured, and its bytes.
+
+    `source` and `destination` are (address text, port); `time` is the capture agent's
+    timestamp (seconds, microseconds) as a float; `payload` is already decompressed, and
+    `compressed` says whether it came in chunk 16. `extra` keeps the chunks not decoded here as
+    (vendor, type, value).
+    """
+
+    source: tuple[str, int]
+    destination: tuple[str, int]
+    seconds: int
+    microseconds: int = 0
+    payload: bytes = b""
+    protocol: int = 17
+    proto_type: int = SIP
+    agent_id: int | None = None
+    auth_key: bytes | None = None
+    correlation_id: bytes | None = None
+    compressed: bool = False
+    extra: tuple[tuple[int, int, bytes], ...] = field(default=())
+
+    @property
+    def version(self) -> int:
+        """4 or 6: the IP version of both addresses."""
+        return ipaddress.ip_address(self.source[0]).version
+
+    @property
+    def time(self) -> float:
+        """The capture time in seconds since the epoch.
+
+        >>> HEPPacket(("10.0.0.1", 5060), ("10.0.0.2", 5060), 1700000000, 250000).time
+        1700000000.25
+        """
+        return self.seconds + self.microseconds / 1e6
+
+    @property
+    def transport(self) -> str:
+        return transport_name(self.protocol)
+
+
+def transport_name(protocol: int) -> str:
+    """The transport name of an IP protocol number as the checker uses it: 17 UDP, 6 TCP, 132
+    SCTP; 22 is what Kamailio writes for TLS and WebSocket (all reliable), read as TLS.
+
+    >>> transport_name(17), transport_name(6), transport_name(22), transport_name(99)
+    ('UDP', 'TCP', 'TLS', 'IP-99')
+    """
+    return _TRANSPORTS.get(protocol, f"IP-{protocol}")
+
+
+def _address(value: bytes) -> str:
+    return str(ipaddress.ip_address(value))
+
+
+def decode_hep(data: bytes) -> HEPPacket:
+    """Decode exactly one HEPv3 packet (HEP-1); `HEPError` on any fault.
+
+    >>> p = decode_hep(encode_hep(HEPPacket(("10.0.0.1", 5060), ("10.0.0.2", 5070), 7,
+    ...                                     payload=b"OPTIONS sip:a SIP/2.0\\r\\n\\r\\n")))
+    >>> p.source, p.destination, p.time, p.transport
+    (('10.0.0.1', 5060), ('10.0.0.2', 5070), 7.0, 'UDP')
+    >>> decode_hep(b"HEP3\\x00\\x07x")
+    Traceback (most recent call last):
+    ...
+    pushinject.capture.hep.HEPError: HEP chunk at byte 6: 1 bytes left, a chunk header needs 6
+    """
+    if len(data) < 6:
+        raise HEPError("truncated", f"HEP packet of {len(data)} bytes, shorter than its 6-byte "
+                       "header")
+    magic, total = _HEADER.unpack_from(data)
+    if magic != HEP_MAGIC:
+        raise HEPError("magic", f"not a HEPv3 packet (starts {bytes(magic)!r}, not b'HEP3')")
+    if total != len(data):
+        raise HEPError("length", f"HEP length field says {total} bytes, the packet has "
+                       f"{len(data)}")
+    values: dict[int, bytes] = {}
+    extra: list[tuple[int, int, bytes]] = []
+    pos = 6
+    while pos < total:
+        if total - pos < 6:
+            raise HEPError("truncated", f"HEP chunk at byte {pos}: {total - pos} bytes left, "
+                           "a chunk header needs 6")
+        vendor, kind, length = _CHUNK.unpack_from(data, pos)
+        if length < 6:
+            raise HEPError("chunk-length", f"HEP chunk {vendor}/{kind} at byte {pos} has length "
+                           f"{length}, less than its 6-byte header")
+        if pos + length > total:
+            raise HEPError("truncated", f"HEP chunk {vendor}/{kind} at byte {pos} has length "
+                           f"{length}, only {total - pos} bytes are left")
+        value = bytes(data[pos + 6 : pos + length])
+        pos += length
+        if vendor != 0 or kind not in _KNOWN:
+            extra.append((vendor, kind, value))
+            continue
+        size = _FIXED.get(kind)
+        if size is not None and len(value) != size:
+            raise HEPError("chunk-length", f"HEP chunk type {kind} holds {len(value)} bytes, "
+                           f"it must hold {size}")
+        if kind in values:
+            raise HEPError("duplicate", f"HEP chunk type {kind} appears twice")
+        values[kind] = value
+    return _packet(values, tuple(extra))
+
+
+def _packet(values: dict[int, bytes], extra: tuple[tuple[int, int, bytes], ...]) -> HEPPacket:
+    def need(kind: int, what: str) -> bytes:
+        if kind not in values:
+            raise HEPError("missing", f"HEP packet without chunk type {kind} ({what})")
+        return values[kind]
+
+    family = need(1, "IP family")[0]
+    version = _FAMILIES.get(family)
+    if version is None:
+        raise HEPError("family", f"HEP IP family {family} is neither 2 (IPv4) nor 10 (IPv6)")
+    protocol = need(2, "IP protocol")[0]
+    src_kind, dst_kind = (3, 4) if version == 4 else (5, 6)
+    for other in ((5, 6) if version == 4 else (3, 4)):
+        if other in values:
+            raise HEPError("family", f"HEP chunk type {other} holds an IPv{10 - version} address "
+                           f"in an IPv{version} packet")
+    source = _address(need(src_kind, f"IPv{version} source address"))
+    destination = _address(need(dst_kind, f"IPv{version} destination address"))
+    sport = int.from_bytes(need(7, "source port"), "big")
+    dport = int.from_bytes(need(8, "destination port"), "big")
+    seconds = int.from_bytes(need(9, "timestamp seconds"), "big")
+    micro = int.from_bytes(values.get(10, b"\0\0\0\0"), "big")
+    if micro >= 1_000_000:
+        raise HEPError("timestamp", f"HEP timestamp microseconds {micro} is not below 1000000")
+    proto_type = need(11, "protocol type")[0]
+    if 15 in values and 16 in values:
+        raise HEPError("duplicate", "HEP packet with both a payload and a compressed payload")
+    compressed = 16 in values
+    if compressed:
+        try:
+            # wbits 47: zlib or gzip, told apart by the header
+            payload = zlib.decompress(values[16], 47)
+        except zlib.error as exc:
+            raise HEPError("compression", f"HEP compressed payload does not inflate ({exc})"
+                           ) from None
+    elif 15 in values:
+        payload = values[15]
+    else:
+        raise HEPError("missing", "HEP packet without chunk type 15 or 16 (payload)")
+    agent = values.get(12)
+    return HEPPacket(
+        source=(source, sport), destination=(destination, dport), seconds=seconds,
+        microseconds=micro, payload=payload, protocol=protocol, proto_type=proto_type,
+        agent_id=None if agent is None else int.from_bytes(agent, "big"),
+        auth_key=values.get(14), correlation_id=values.get(17), compressed=compressed,
+        extra=extra)
+
+
+def _chunk(kind: int, value: bytes, vendor: int = 0) -> bytes:
+    if 6 + len(value) > MAX_PACKET:
+        raise HEPError("length", f"HEP chunk type {kind} of {6 + len(value)} bytes does not fit "
+                       "its 16-bit length field")
+    return _CHUNK.pack(vendor, kind, 6 + len(value)) + value
+
+
+def encode_hep(packet: HEPPacket, *, compress: bool = False) -> bytes:
+    """The HEPv3 bytes of `packet`, chunks in the order Kamailio's siptrace writes them; with
+    `compress` the payload goes zlib-compressed into chunk 16. `HEPError` when the packet would
+    not fit the 16-bit length field.
+
+    >>> encode_hep(HEPPacket(("10.0.0.1", 1), ("10.0.0.2", 2), 0))[:6]
+    b'HEP3\\x00Y'
+    """
+    src = ipaddress.ip_address(packet.source[0])
+    dst = ipaddress.ip_address(packet.destination[0])
+    if src.version != dst.version:
+        raise HEPError("family", "HEP source and destination of different IP versions")
+    v4 = src.version == 4
+    parts = [
+        _chunk(1, bytes([2 if v4 else 10])),
+        _chunk(2, bytes([packet.protocol])),
+        _chunk(3 if v4 else 5, src.packed),
+        _chunk(4 if v4 else 6, dst.packed),
+        _chunk(7, packet.source[1].to_bytes(2, "big")),
+        _chunk(8, packet.destination[1].to_bytes(2, "big")),
+        _chunk(9, packet.seconds.to_bytes(4, "big")),
+        _chunk(10, packet.microseconds.to_bytes(4, "big")),
+        _chunk(11, bytes([packet.proto_type])),
+    ]
+    if packet.agent_id is not None:
+        parts.append(_chunk(12, packet.agent_id.to_bytes(4, "big")))
+    if packet.correlation_id is not None:
+        parts.append(_chunk(17, packet.correlation_id))
+    if packet.auth_key is not None:
+        parts.append(_chunk(14, packet.auth_key))
+    parts.extend(_chunk(kind, value, vendor) for vendor, kind, value in packet.extra)
+    if compress:
+        parts.append(_chunk(16, zlib.compress(packet.payload)))
+    else:
+        parts.append(_chunk(15, packet.payload))
+    body = b"".join(parts)
+    if 6 + len(body) > MAX_PACKET:
+        raise HEPError("length", f"HEP packet of {6 + len(body)} bytes does not fit its 16-bit "
+                       "length field")
+    return _HEADER.pack(HEP_MAGIC, 6 + len(body)) + body
+
+
+class HEPFramer:
+    """Cut a byte stream (HEP over TCP) into whole packets by their length fields.
+
+    `feed(data)` returns the packets completed so far; bytes of an unfinished packet wait in
+    `pending`. A stream that does not start a packet with ``HEP3`` and a length of at least 6
+    raises `HEPError`: the stream cannot be resynchronised.
+
+    >>> one = encode_hep(HEPPacket(("10.0.0.1", 1), ("10.0.0.2", 2), 0, payload=b"x"))
+    >>> framer = HEPFramer()
+    >>> [len(p) for p in framer.feed(one + one[:10])], len(framer.pending)
+    ([90], 10)
+    """
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self.pending + data
+        out = []
+        pos = 0
+        while len(buf) - pos >= 6:
+            magic, total = _HEADER.unpack_from(buf, pos)
+            if magic != HEP_MAGIC or total < 6:
+                self.pending = b""
+                raise HEPError("framing", f"HEP stream out of step at byte {pos}: "
+                               f"{bytes(buf[pos:pos + 6])!r} does not start a packet")
+            if len(buf) - pos < total:
+                break
+            out.append(buf[pos : pos + total])
+            pos += total
+        self.pending = buf[pos:]
+        return out
