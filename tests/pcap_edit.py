@@ -15,7 +15,8 @@ from scapy.layers.l2 import Ether  # noqa: F401 - registers the Ethernet link ty
 from scapy.packet import Packet, Raw
 from scapy.utils import rdpcap, wrpcap
 
-__all__ = ["read", "sip", "find", "with_sip", "write", "drop", "replace", "forwarded_copy"]
+__all__ = ["read", "sip", "find", "with_sip", "write", "drop", "replace", "forwarded_copy",
+           "split"]
 
 
 def read(path: Path) -> list[Packet]:
@@ -81,3 +82,27 @@ def forwarded_copy(invite: Packet, target: str, branch: str, *, dport: int, time
 def write(pkts: list[Packet], path: Path) -> Path:
     wrpcap(str(path), pkts)
     return path
+
+
+def split(path: Path, cuts: list[int], names: list[str], out_dir: Path) -> list[Path]:
+    """Cut a classic pcap into parts, as a rotating ``tcpdump`` would: part i holds the records
+    before the i-th cut (1-based frame numbers of the first record of the next part), bytes,
+    link type and snapshot length unchanged."""
+    import struct
+
+    from pushinject.capture.records import read_records
+
+    assert len(names) == len(cuts) + 1
+    header = path.read_bytes()[:24]
+    endian = "<" if header[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    parts = [bytearray(header) for _ in names]
+    for record in read_records(path):
+        index = sum(record.frame >= cut for cut in cuts)
+        micros = round(record.time * 1_000_000)
+        parts[index] += struct.pack(endian + "IIII", micros // 1_000_000, micros % 1_000_000,
+                                    len(record.data), record.wirelen) + record.data
+    out = []
+    for name, data in zip(names, parts):
+        (out_dir / name).write_bytes(bytes(data))
+        out.append(out_dir / name)
+    return out

@@ -35,6 +35,7 @@ from pushinject.capture.hep import HEP_MAGIC, SIP, HEPError, HEPFramer, decode_h
 from pushinject.capture.ip_reassembly import FragmentBuffer
 from pushinject.capture.packets import FALLBACK, REASONS, IPPacket, SCTPPacket, TCPSegment
 from pushinject.capture.records import Record, RecordReader
+from pushinject.capture.recording import Recording, open_records
 from pushinject.capture.sctp import SCTPMessages
 from pushinject.capture.sipscan import Fields, find_start, scan
 from pushinject.capture.tcp_reassembly import FIN, RST, Stream, TCPStreams
@@ -225,7 +226,7 @@ class Decoder:
         self._streams = TCPStreams(self._skip, on_close=self._close_stream)
         self._sctp = SCTPMessages(self._skip)
         #: the reader of the file being decoded by `decode_file` (its `position` tracks progress)
-        self.reader: RecordReader | None = None
+        self.reader: RecordReader | Recording | None = None
 
     def _skip(self, reason: str, frames: int = 1) -> None:
         assert reason in REASONS, reason
@@ -475,9 +476,11 @@ class Decoder:
         self._sctp.flush()
         return []
 
-    def decode_file(self, path: str | os.PathLike[str]) -> Iterator[DecodedMessage]:
-        """Decode a whole pcap/pcapng file, yielding messages as they complete."""
-        reader = self.reader = RecordReader(path)
+    def decode_file(self, path: str | os.PathLike[str] | Recording
+                    ) -> Iterator[DecodedMessage]:
+        """Decode a whole pcap/pcapng file (or a `Recording` of several), yielding messages as
+        they complete."""
+        reader = self.reader = open_records(path)
         feed = self.feed
         for record in reader:
             yield from feed(record)
@@ -487,7 +490,7 @@ class Decoder:
             self._skip("truncated-file", 1)
 
 
-    def json_lines(self, path: str | os.PathLike[str],
+    def json_lines(self, path: str | os.PathLike[str] | Recording,
                    call_id: str | None = None) -> Iterator[str]:
         """`decode_file` as JSON lines (`DecodedMessage.json_line`), only messages of `call_id`
         when given. The commonest frame (untagged Ethernet, IPv4 without options or fragments,
@@ -498,7 +501,7 @@ class Decoder:
                 if call_id is None or msg.fields.call_id == call_id:
                     yield msg.json_line()
             return
-        reader = self.reader = RecordReader(path)
+        reader = self.reader = open_records(path)
         summary = self.summary
         anomalies = summary.anomalies
         feed = self.feed
@@ -562,6 +565,7 @@ class Decoder:
             self._skip("truncated-file", 1)
 
 
-def decode(path: str | os.PathLike[str], *, full: bool = False) -> Iterator[DecodedMessage]:
+def decode(path: str | os.PathLike[str] | Recording, *, full: bool = False
+           ) -> Iterator[DecodedMessage]:
     """The SIP messages of a capture file, in order (use `Decoder` to read the summary too)."""
     return Decoder(full=full).decode_file(path)

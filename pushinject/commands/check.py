@@ -8,6 +8,11 @@ overrides a preset knob, e.g. the proxy's `fr_timeout`). Prints a readable repor
 marked; `--junit OUT.xml` also writes JUnit XML, `--svg DIR` each call's ladder and branch
 graph.
 
+Several files that are parts of one recording (rotated by ``tcpdump -C``/``-G`` or a ring
+buffer; the rule is in `pushinject.capture.recording`) are merged by timestamp and judged as
+one capture, so a call split across them is judged whole; `--merge` makes all inputs one
+recording, `--separate` judges each file alone.
+
 Exit status: 0 conformant, 1 violations, 2 unreadable input or bad usage.
 """
 
@@ -21,6 +26,12 @@ HELP = "judge captured INVITE transactions through a proxy: rules and replay thr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng captures")
+    grouping = parser.add_mutually_exclusive_group()
+    grouping.add_argument("--merge", dest="grouping", action="store_const", const="merge",
+                          default="auto", help="judge all files as one recording, merged by "
+                          "timestamp (default: only the parts of a rotated set)")
+    grouping.add_argument("--separate", dest="grouping", action="store_const",
+                          const="separate", help="judge every file alone")
     parser.add_argument("--preset", default="opensips",
                         help="preset to replay through: opensips (default), kamailio-tsilo, "
                         "rfc8599, or none")
@@ -61,7 +72,9 @@ def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushinject.conformance.check import CheckOptions, check_capture, verdict
+    from pushinject.capture.recording import group_inputs
+    from pushinject.conformance.capture import load_capture
+    from pushinject.conformance.check import CheckOptions, check_messages, verdict
     from pushinject.conformance.proxy_detect import parse_proxy
     from pushinject.conformance.report import json_text, junit_xml, text_report, write_svgs
     from pushinject.errors import UsageError
@@ -72,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     options = CheckOptions(preset=preset, knobs=_knobs(args.knob, preset),
                            proxy=parse_proxy(args.proxy) if args.proxy else None,
                            tolerance=args.tolerance, inject_within=args.inject_within)
-    results = [check_capture(path, options) for path in args.files]
+    results = [check_messages(load_capture(recording), options)
+               for recording in group_inputs(args.files, args.grouping)]
     if args.junit is not None:
         args.junit.write_text(junit_xml(results, preset), encoding="utf-8")
     if args.svg is not None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from pushinject.errors import UsageError
 
 if TYPE_CHECKING:
+    from pushinject.capture.recording import Recording
     from pushinject.sip import Request, Response
 
 __all__ = ["Address", "WireMessage", "Capture", "load_capture", "address_text"]
@@ -92,22 +93,29 @@ def _touch(message: Request | Response) -> None:
         message.uri  # noqa: B018
 
 
-def load_capture(path: str | os.PathLike[str]) -> Capture:
-    """Decode and parse every SIP message of a pcap/pcapng file.
+def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
+    """Decode and parse every SIP message of a pcap/pcapng file, or of a recording made of
+    several (`pushinject.capture.recording`; its name stands for the file).
 
     Raises `UsageError` when the file is missing or is not a capture.
     """
     from pushinject.capture.decoder import Decoder
+    from pushinject.capture.recording import Recording
     from pushinject.sip import SIPParseError
 
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"no such capture file: {p}")
+    source: Path | Recording
+    if isinstance(path, Recording):
+        source, name, where = path, path.name, path.name
+    else:
+        source = Path(path)
+        name, where = source.name, str(source)
+        if not source.is_file():
+            raise UsageError(f"no such capture file: {source}")
     decoder = Decoder()
     skipped: Counter[str] = Counter()
     out: list[WireMessage] = []
     try:
-        for decoded in decoder.decode_file(p):
+        for decoded in decoder.decode_file(source):
             try:
                 message = decoded.message
                 _touch(message)
@@ -119,8 +127,8 @@ def load_capture(path: str | os.PathLike[str]) -> Capture:
     except UsageError:
         raise
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{p}: cannot read the capture ({exc})") from None
+        raise UsageError(f"{where}: cannot read the capture ({exc})") from None
     summary = decoder.summary
     skipped.update(summary.skipped)
-    return Capture(file=p.name, frames=summary.frames, messages=tuple(out),
+    return Capture(file=name, frames=summary.frames, messages=tuple(out),
                    skipped=dict(sorted(skipped.items())))
