@@ -280,6 +280,14 @@ class Decoder:
         return self._datagram(record, (pkt.src, seg.sport), (pkt.dst, seg.dport), seg.payload,
                               weight)
 
+    def feed_datagram(self, frame: int, time: float, source: Address, destination: Address,
+                      data: bytes) -> Sequence[DecodedMessage]:
+        """Decode one UDP payload received on a socket (a HEP collector's), counted as a frame:
+        HEP is unwrapped (HEP-2), plain SIP kept with these addresses and `time`."""
+        self.summary.frames += 1
+        record = Record(frame, time, -1, data, len(data))
+        return self._datagram(record, source, destination, data, 1)
+
     def _message(self, record: Record, source: Address, destination: Address,
                  transport: str, data: bytes, time: float | None = None
                  ) -> DecodedMessage | None:

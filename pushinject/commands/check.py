@@ -20,18 +20,29 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pushinject.conformance.check import CheckOptions
 
 HELP = "judge captured INVITE transactions through a proxy: rules and replay through a preset"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng captures")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="pcap or pcapng captures")
     grouping = parser.add_mutually_exclusive_group()
     grouping.add_argument("--merge", dest="grouping", action="store_const", const="merge",
                           default="auto", help="judge all files as one recording, merged by "
                           "timestamp (default: only the parts of a rotated set)")
     grouping.add_argument("--separate", dest="grouping", action="store_const",
                           const="separate", help="judge every file alone")
+    parser.add_argument("--hep-listen", metavar="HOST:PORT",
+                        help="collect HEPv3 over UDP on this address and judge calls live")
+    parser.add_argument("--duration", type=float, metavar="SECONDS",
+                        help="with --hep-listen: stop after this long (default: on a signal)")
+    parser.add_argument("--quiet", type=float, default=5.0, metavar="SECONDS",
+                        help="with --hep-listen: judge a call this long after its last message "
+                        "once it has its final response (default 5)")
     parser.add_argument("--preset", default="opensips",
                         help="preset to replay through: opensips (default), kamailio-tsilo, "
                         "rfc8599, or none")
@@ -85,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
     options = CheckOptions(preset=preset, knobs=_knobs(args.knob, preset),
                            proxy=parse_proxy(args.proxy) if args.proxy else None,
                            tolerance=args.tolerance, inject_within=args.inject_within)
+    if args.hep_listen is not None:
+        return _collect(args, options)
+    if not args.files:
+        raise UsageError("give capture files, or --hep-listen HOST:PORT")
     results = [check_messages(load_capture(recording), options)
                for recording in group_inputs(args.files, args.grouping)]
     if args.junit is not None:
@@ -94,3 +109,20 @@ def run(args: argparse.Namespace) -> int:
     text = json_text(results) if args.json else text_report(results, preset, ladder=args.ladder)
     print(text, end="")
     return 0 if verdict(results) == "conformant" else 1
+
+
+def _collect(args: argparse.Namespace, options: CheckOptions) -> int:
+    """`--hep-listen HOST:PORT` (port 0: any free port): the live collector."""
+    from pushinject.errors import UsageError
+    from pushinject.live.hep_collector import collect
+
+    if args.files or args.junit is not None or args.svg is not None:
+        raise UsageError("--hep-listen takes no capture files, --junit or --svg")
+    if (args.duration is not None and args.duration <= 0) or args.quiet < 0:
+        raise UsageError("--duration must be positive and --quiet not negative")
+    host, sep, port = args.hep_listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"--hep-listen wants HOST:PORT, got {args.hep_listen!r}")
+    return collect((host, int(port)), options, duration=args.duration, quiet=args.quiet,
+                   json_lines=args.json, ladder=args.ladder)

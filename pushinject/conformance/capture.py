@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 from pushinject.errors import UsageError
 
 if TYPE_CHECKING:
+    from pushinject.capture.decoder import DecodedMessage
     from pushinject.capture.recording import Recording
     from pushinject.sip import Request, Response
 
-__all__ = ["Address", "WireMessage", "Capture", "load_capture", "address_text"]
+__all__ = ["Address", "WireMessage", "Capture", "load_capture", "address_text", "to_wire"]
 
 Address = tuple[str, int]
 
@@ -93,6 +94,20 @@ def _touch(message: Request | Response) -> None:
         message.uri  # noqa: B018
 
 
+def to_wire(decoded: DecodedMessage) -> WireMessage | None:
+    """The decoded message parsed for checking, or None when it, or a header the checker
+    reads, cannot be parsed (the caller counts it as ``unparsable-sip``)."""
+    from pushinject.sip import SIPParseError
+
+    try:
+        message = decoded.message
+        _touch(message)
+    except (SIPParseError, ValueError, AttributeError):
+        return None
+    return WireMessage(decoded.frame, decoded.time, decoded.source, decoded.destination,
+                       message, decoded.transport)
+
+
 def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
     """Decode and parse every SIP message of a pcap/pcapng file, or of a recording made of
     several (`pushinject.capture.recording`; its name stands for the file).
@@ -101,7 +116,6 @@ def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
     """
     from pushinject.capture.decoder import Decoder
     from pushinject.capture.recording import Recording
-    from pushinject.sip import SIPParseError
 
     source: Path | Recording
     if isinstance(path, Recording):
@@ -116,14 +130,11 @@ def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
     out: list[WireMessage] = []
     try:
         for decoded in decoder.decode_file(source):
-            try:
-                message = decoded.message
-                _touch(message)
-            except (SIPParseError, ValueError, AttributeError):
+            wire = to_wire(decoded)
+            if wire is None:
                 skipped["unparsable-sip"] += 1
-                continue
-            out.append(WireMessage(decoded.frame, decoded.time, decoded.source,
-                                   decoded.destination, message, decoded.transport))
+            else:
+                out.append(wire)
     except UsageError:
         raise
     except (OSError, ValueError) as exc:

@@ -1,0 +1,164 @@
+"""Judge calls from a live stream of messages (a HEP collector): group per callee, judge each
+call once it is complete, release it.
+
+`CallCollector` is sans-I/O: `add(message, now)` takes each message in arrival order, `due(now)`
+returns the calls that are complete, each judged, and `flush()` judges what is left at the end;
+`now` is the receiver's clock (arrival time), so the quiet period does not depend on the
+sender's clock. The rules (HEP-3):
+
+- a *call* starts with an INVITE without To tag whose Call-ID is new; every later message with
+  that Call-ID (provisional and final responses, the forwarded and injected branches, CANCEL,
+  ACK) belongs to it. Its *callee* is the user part of the INVITE's Request-URI, as
+  `pushinject.conformance.calls` matches registrations;
+- a REGISTER and its responses belong to the registrations of the user of its To URI; they are
+  kept for `keep_registrations` seconds of message time (a registration older than that has
+  expired by the registrar's default of 3600 s) and join the judgement of every call to that
+  user, so the replay knows the contacts that existed when the INVITE came;
+- other messages (a push MESSAGE to a gateway, OPTIONS...) take part in no call's judgement:
+  the checker's rules and replay do not read them;
+- a call is complete once a final response to its INVITE went to the caller and nothing of the
+  call arrived for `quiet` seconds, or once it is `max_age` seconds old (a proxy that never
+  answers); it is then judged by `check_messages` on a capture made of its messages and its
+  callee's registrations in arrival order, and released. A message of a judged call that comes
+  later is counted as ``late``.
+
+Memory follows the calls in progress and the live registrations, not the length of the stream.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pushinject.conformance.capture import Address, Capture, WireMessage
+from pushinject.conformance.check import CaptureResult, CheckOptions, check_messages
+
+__all__ = ["CallCollector"]
+
+
+@dataclass
+class _Call:
+    """One call in progress: its messages as (arrival number, message)."""
+
+    call_id: str
+    user: str
+    caller: Address
+    started: float
+    last: float
+    messages: list[tuple[int, WireMessage]] = field(default_factory=list)
+    final: bool = False
+
+
+def _user(uri: object) -> str:
+    return str(getattr(uri, "user", None) or getattr(uri, "host", "") or "")
+
+
+class CallCollector:
+    """Group a stream of messages into calls and judge each as it completes (see the module
+    docstring). `counts` tells what happened to the messages: ``call``, ``registration``,
+    ``unrelated``, ``late``."""
+
+    def __init__(self, options: CheckOptions, *, name: str = "stream", quiet: float = 5.0,
+                 max_age: float = 600.0, keep_registrations: float = 3600.0) -> None:
+        self.options = options
+        self.name = name
+        self.quiet = quiet
+        self.max_age = max_age
+        self.keep_registrations = keep_registrations
+        self.counts: Counter[str] = Counter()
+        self.judged = 0
+        self._seq = 0
+        self._calls: dict[str, _Call] = {}
+        self._registrations: dict[str, list[tuple[int, WireMessage]]] = {}
+        self._register_ids: dict[str, str] = {}
+        self._done: dict[str, float] = {}
+        self._newest = 0.0
+
+    @property
+    def open_calls(self) -> int:
+        return len(self._calls)
+
+    def add(self, message: WireMessage, now: float) -> None:
+        """Take one message, arrived at `now`."""
+        self._seq += 1
+        entry = (self._seq, message)
+        msg = message.message
+        call_id = msg.call_id
+        self._newest = max(self._newest, message.time)
+        call = self._calls.get(call_id)
+        if call is not None:
+            call.messages.append(entry)
+            call.last = now
+            if (not message.is_request and message.status >= 200
+                    and msg.cseq.method == "INVITE" and message.destination == call.caller):
+                call.final = True
+            self.counts["call"] += 1
+            return
+        if call_id in self._done:
+            self.counts["late"] += 1
+            return
+        if message.is_request and message.label == "INVITE" and msg.to.tag is None:
+            self._calls[call_id] = _Call(call_id, _user(msg.uri), message.source, now, now,
+                                         [entry])
+            self.counts["call"] += 1
+            return
+        user = self._register_ids.get(call_id)
+        if user is None and message.is_request and message.label == "REGISTER":
+            user = self._register_ids[call_id] = _user(msg.to.uri)
+        if user is not None:
+            self._registrations.setdefault(user, []).append(entry)
+            self.counts["registration"] += 1
+            return
+        self.counts["unrelated"] += 1
+
+    def due(self, now: float) -> list[CaptureResult]:
+        """Judge and release every call that is complete at `now`, in order of arrival."""
+        ready = [c for c in self._calls.values()
+                 if (c.final and now - c.last >= self.quiet) or now - c.started >= self.max_age]
+        out = [self._judge(c, now) for c in ready]
+        self._forget(now)
+        return out
+
+    def flush(self) -> list[CaptureResult]:
+        """Judge every call still open (the stream ended)."""
+        out = [self._judge(c, c.last) for c in list(self._calls.values())]
+        self._forget(float("inf"))
+        return out
+
+    def _judge(self, call: _Call, now: float) -> CaptureResult:
+        del self._calls[call.call_id]
+        self._done[call.call_id] = now
+        self.judged += 1
+        entries = sorted(self._registrations.get(call.user, []) + call.messages,
+                         key=lambda e: e[0])
+        messages = tuple(m for _, m in entries)
+        capture = Capture(file=f"{self.name} call {self.judged}", frames=len(messages),
+                          messages=messages)
+        result = check_messages(capture, self.options)
+        calls = tuple(c for c in result.calls if c.call.call_id == call.call_id)
+        return CaptureResult(capture, result.proxy, calls, result.replay)
+
+    def _forget(self, now: float) -> None:
+        """Drop expired registrations and the memory of calls judged long ago."""
+        horizon = self._newest - self.keep_registrations
+        for user in list(self._registrations):
+            kept = [e for e in self._registrations[user] if e[1].time >= horizon]
+            if kept:
+                self._registrations[user] = kept
+            else:
+                del self._registrations[user]
+        live = {m.message.call_id for entries in self._registrations.values()
+                for _, m in entries}
+        self._register_ids = {k: v for k, v in self._register_ids.items() if k in live}
+        self._done = {k: t for k, t in self._done.items() if now - t < self.max_age}
+
+    def run(self, stream: Iterable[tuple[WireMessage, float]]) -> list[CaptureResult]:
+        """Every verdict of a finite stream of (message, arrival time), judged as it goes,
+        then flushed."""
+        out: list[CaptureResult] = []
+        for message, now in stream:
+            out.extend(self.due(now))
+            self.add(message, now)
+        out.extend(self.flush())
+        return out

@@ -1,0 +1,162 @@
+"""The HEP collector: calls judged one by one as they complete give the verdicts of the whole
+capture (sans-I/O `CallCollector`), and `pushinject check --hep-listen` does it live over UDP on
+loopback, printing each verdict before the stream ends."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from pushinject.capture.recording import group_inputs
+from pushinject.conformance.capture import load_capture
+from pushinject.conformance.check import CheckOptions, check_messages
+from pushinject.conformance.collector import CallCollector
+from tests.conftest import DATA
+from tests.hep_samples import hep_packets
+
+KAMAILIO = sorted((DATA / "kamailio").glob("*.pcap"))
+LAB = CheckOptions(preset="kamailio-tsilo", knobs={"fr_timeout": 8, "fr_inv_timeout": 10})
+SIMULATED = tomllib.loads((DATA / "simulated" / "manifest.toml").read_text(encoding="utf-8"))
+
+
+def _streamed(source: Any, options: CheckOptions) -> tuple[list[Any], list[Any], CallCollector]:
+    capture = load_capture(source)
+    whole = [c.to_json() for c in check_messages(capture, options).calls]
+    collector = CallCollector(options, quiet=2.0)
+    results = collector.run((m, m.time) for m in capture.messages)
+    return whole, [c.to_json() for r in results for c in r.calls], collector
+
+
+@pytest.mark.parametrize("path", KAMAILIO, ids=lambda p: p.stem)
+def test_each_kamailio_call_judged_alone_as_in_the_whole(path: Path) -> None:
+    whole, streamed, collector = _streamed(path, LAB)
+    assert streamed == whole
+    assert len(whole) == 1 and collector.open_calls == 0
+    assert collector.counts["unrelated"] == 2  # the push MESSAGE and its 200
+
+
+def test_ten_calls_in_one_stream_are_judged_one_by_one() -> None:
+    whole, streamed, collector = _streamed(group_inputs(KAMAILIO, "merge")[0], LAB)
+    assert streamed == whole
+    assert [c["call_id"] for c in streamed] == [f"S{n}-call@127.0.0.1" for n in range(1, 11)]
+    assert dict(collector.counts) == {"call": 127, "registration": 28, "unrelated": 20}
+
+
+@pytest.mark.parametrize("name", sorted(SIMULATED))
+def test_simulated_calls_and_pitfalls_judged_as_in_the_whole(name: str) -> None:
+    entry = SIMULATED[name]
+    whole, streamed, _ = _streamed(DATA / "simulated" / name, CheckOptions(preset=entry["preset"]))
+    assert streamed == whole
+    assert [len(c["violations"]) for c in streamed] == [len(entry["violations"])]
+
+
+def test_a_call_is_judged_after_its_quiet_period_and_released() -> None:
+    capture = load_capture(DATA / "kamailio" / "S2.pcap")
+    collector = CallCollector(LAB, quiet=5.0)
+    for m in capture.messages:
+        collector.add(m, m.time)
+    last = capture.messages[-1].time
+    assert collector.due(last + 4.9) == [] and collector.open_calls == 1
+    (result,) = collector.due(last + 5.0)
+    assert [(c.call.call_id, c.call.final_status, c.violations) for c in result.calls] == [
+        ("S2-call@127.0.0.1", 200, ())]
+    assert result.capture.file == "stream call 1"
+    assert collector.open_calls == 0
+    collector.add(capture.messages[-1], last + 6)
+    assert collector.counts["late"] == 1
+
+
+def test_a_call_without_final_response_is_judged_when_too_old() -> None:
+    capture = load_capture(DATA / "kamailio" / "S2.pcap")
+    invite = next(m for m in capture.messages if m.label == "INVITE")
+    collector = CallCollector(CheckOptions(preset=None), quiet=1.0, max_age=30.0)
+    collector.add(invite, 0.0)
+    assert collector.due(29.9) == []
+    (result,) = collector.due(30.0)
+    assert result.calls == ()  # no proxy can be found from the caller's INVITE alone
+
+
+# -- live, over UDP on loopback ----------------------------------------------------------------
+
+def _line(stream: IO[str], timeout: float) -> str:
+    ready, _, _ = select.select([stream], [], [], timeout)
+    assert ready, "the collector printed nothing in time"
+    return stream.readline()
+
+
+def test_live_collector_prints_each_verdict_as_the_call_completes() -> None:
+    """Four lab calls sent as HEP in the order they were captured (the callee is the same user
+    in all, so the registrations of one call are known to the next, as in the merged capture:
+    the verdicts equal those of `check --merge` on the four files, where the reference still
+    holds the bindings of earlier calls that the lab's freshly started Kamailio did not)."""
+    four = [p.path for p in group_inputs(KAMAILIO, "merge")[0].parts][:4]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pushinject", "check", "--hep-listen", "127.0.0.1:0", "--json",
+         "--quiet", "0.3", "--duration", "60", "--preset", "kamailio-tsilo",
+         "--knob", "fr_timeout=8", "--knob", "fr_inv_timeout=10"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        announced = _line(proc.stderr, 30)
+        assert announced.startswith("listening for HEP on 127.0.0.1:")
+        port = int(announced.rsplit(":", 1)[1])
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        calls = []
+        for path in four[:3]:
+            for _, data in hep_packets(path):
+                sender.sendto(data, ("127.0.0.1", port))
+                time.sleep(0.002)
+            calls.append(json.loads(_line(proc.stdout, 20)))  # judged before the next is sent
+        for _, data in hep_packets(four[3]):
+            sender.sendto(data, ("127.0.0.1", port))
+        sender.sendto(b"HEP3\x00\x07x", ("127.0.0.1", port))
+        sender.close()
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    rest = [json.loads(line) for line in out.splitlines()]
+    calls += rest[:-1]
+    merged = check_messages(load_capture(group_inputs(four, "merge")[0]), LAB)
+    assert [c["calls"] for c in calls] == [[c.to_json()] for c in merged.calls]
+    assert [len(c.violations) for c in merged.calls] == [0, 1, 1, 1]
+    assert [c["file"] for c in calls] == [
+        f"HEP 127.0.0.1:{port} call {n}" for n in range(1, 5)]
+    frames = sum(len(hep_packets(p)) for p in four) + 1
+    assert rest[-1] == {"summary": {
+        "verdict": "violations", "listen": f"127.0.0.1:{port}", "datagrams": frames,
+        "sip_messages": frames - 1, "calls": 4, "violations": 3,
+        "skipped": {"hep-malformed": 1},
+        "messages": {"call": 43, "registration": 6, "unrelated": 8}}}
+    assert (proc.returncode, err) == (1, "")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--hep-listen", "nowhere"], "--hep-listen wants HOST:PORT, got 'nowhere'"),
+    (["--hep-listen", "127.0.0.1:0", "x.pcap"],
+     "--hep-listen takes no capture files, --junit or --svg"),
+    (["--hep-listen", "127.0.0.1:0", "--duration", "0"],
+     "--duration must be positive and --quiet not negative"),
+    (["--hep-listen", "192.0.2.1:9060", "--duration", "1"],
+     "cannot listen on 192.0.2.1:9060: Cannot assign requested address"),
+    ([], "give capture files, or --hep-listen HOST:PORT"),
+])
+def test_collector_usage_errors_are_one_line(argv: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "pushinject", "check", *argv],
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.strip().endswith(message)
+    assert len(done.stderr.strip().splitlines()) == 1
