@@ -6,6 +6,11 @@ with tsilo, SIPp parties and tcpdump, each in a private network namespace
 (`pushinject.lab.facts`) and writes the capture and its manifest table into ``--out``
 (default ``data/kamailio``). Needs root (for ``unshare -n`` and tcpdump); missing Debian packages
 (kamailio, sip-tester, tcpdump, iproute2, util-linux) are installed with apt-get.
+
+With ``--hep`` Kamailio also mirrors its traffic as HEPv3 (siptrace) to a live
+``pushinject check --hep-listen`` in the namespace: each scenario then also leaves
+``<scenario>-hep.pcap`` (the HEP packets) and ``<scenario>-hep.jsonl`` (the live verdicts) in
+``--out`` (see `pushinject.lab.hep_mirror`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep every process's log in OUT/<scenario>.logs/")
+    parser.add_argument("--hep", action="store_true",
+                        help="also mirror the traffic as HEPv3 to a live collector and keep "
+                        "OUT/<scenario>-hep.pcap and -hep.jsonl")
 
 
 def missing_packages() -> list[str]:
@@ -90,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         scenario = SCENARIOS[name]
         try:
-            run_isolated([name], out, keep_logs=args.keep_logs)
+            run_isolated([name], out, keep_logs=args.keep_logs, hep=args.hep)
         except LabError as exc:
             print(f"{name}: FAILED: {exc}")
             failures += 1

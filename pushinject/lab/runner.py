@@ -15,6 +15,9 @@ collide with anything on the machine, and nothing leaves loopback. Inside, `run_
 5. waits (bounded) for the caller and every SIPp party to finish, waits 0.5 s so tcpdump writes
    the last packets, then stops everything it started (process groups), whatever happened.
 
+With ``hep=True`` Kamailio also mirrors its traffic as HEPv3 to a live collector
+(`pushinject.lab.hep_mirror`), started with a second tcpdump before Kamailio.
+
 The capture is ``OUT/<scenario>.pcap``; the logs of every process go to ``OUT/<scenario>.logs/``
 when ``--keep-logs`` is given, else to a temporary folder that is removed.
 """
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from pushinject.lab import hep_mirror
 from pushinject.lab.scenarios import (
     CALLEE,
     CALLER_PORT,
@@ -193,23 +197,27 @@ def _caller_argv(scenario: Scenario) -> list[str]:
     )
 
 
-def _start_capture_and_proxy(procs: _Processes, scenario: Scenario, pcap: Path) -> None:
+def _start_capture_and_proxy(procs: _Processes, scenario: Scenario, pcap: Path,
+                             hep: bool = False) -> None:
     """Steps 1 and 2: ``lo`` up, tcpdump listening, Kamailio bound to its port."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     pcap.unlink(missing_ok=True)
     procs.start("tcpdump", [
         "tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root",
-        "-w", str(pcap), "udp",
+        "-w", str(pcap), hep_mirror.capture_filter(hep),
     ])
     try:
         _wait_for(lambda: "listening on" in procs.log("tcpdump"), "tcpdump to listen")
     except LabError as exc:
         raise LabError(f"{exc}: {procs.log('tcpdump')[-500:]}") from None
+    if hep:
+        hep_mirror.start(procs, pcap.parent, scenario.name, _wait_for, _udp_bound)
     cfg = procs.logs / "kamailio.cfg"
     cfg.write_text(render_config(log_prefix=scenario.name), encoding="utf-8")
     procs.start("kamailio", [
         "kamailio", "-f", str(cfg), "-DD", "-E", "-P", str(procs.logs / "kamailio.pid"),
         "-Y", str(procs.logs), "-m", "32", "-M", "4",
+        *(hep_mirror.KAMAILIO_DEFINE if hep else []),
     ])
     _wait_for(lambda: _udp_bound(PROXY_PORT), "Kamailio to bind its port")
 
@@ -249,7 +257,8 @@ def _call_and_register(procs: _Processes, scenario: Scenario) -> tuple[_Party, l
     return ("caller", caller), registrations
 
 
-def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False) -> Path:
+def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False,
+                 hep: bool = False) -> Path:
     """Run ``scenario`` here (already inside a private network namespace); return the pcap."""
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -262,7 +271,7 @@ def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False) 
         logs = Path(tempfile.mkdtemp(prefix=f"pushinject-lab-{scenario.name}-"))
     procs = _Processes(logs)
     try:
-        _start_capture_and_proxy(procs, scenario, pcap)
+        _start_capture_and_proxy(procs, scenario, pcap, hep)
         answering = _start_answering_parties(procs, scenario)
         (_, caller), registrations = _call_and_register(procs, scenario)
         deadline = time.monotonic() + SCENARIO_TIMEOUT
@@ -275,6 +284,8 @@ def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False) 
         time.sleep(0.5)  # let tcpdump write the last packets before it stops
     finally:
         procs.stop_all()
+        if hep:
+            hep_mirror.finish(procs, out_dir, scenario.name)
         if not keep_logs:
             shutil.rmtree(logs, ignore_errors=True)
     return pcap
@@ -289,13 +300,16 @@ def namespaces_available() -> bool:
     return done.returncode == 0
 
 
-def run_isolated(names: list[str], out_dir: Path, *, keep_logs: bool = False) -> None:
+def run_isolated(names: list[str], out_dir: Path, *, keep_logs: bool = False,
+                 hep: bool = False) -> None:
     """Run each named scenario in its own private network namespace (``unshare -n``)."""
     for name in names:
         argv = ["unshare", "-n", "--", sys.executable, "-m", "pushinject.lab.runner",
                 "--out", str(out_dir.resolve()), name]
         if keep_logs:
             argv.insert(-1, "--keep-logs")
+        if hep:
+            argv.insert(-1, "--hep")
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             _out, err = proc.communicate(timeout=SCENARIO_TIMEOUT + 30)
@@ -320,11 +334,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pushinject.lab.runner")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument("--hep", action="store_true")
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        run_scenario(SCENARIOS[args.scenario], args.out, keep_logs=args.keep_logs)
+        run_scenario(SCENARIOS[args.scenario], args.out, keep_logs=args.keep_logs,
+                     hep=args.hep)
     except LabError as exc:
         print(f"{args.scenario}: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,121 @@
+"""Kamailio's HEP mirror against the wire: the committed run in data/hep (fast), and a fresh lab
+run of every scenario with the mirror on (marker ``lab``): the tcpdump capture, the recorded HEP
+stream and the live collector's verdicts agree call for call."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pushinject.capture import decode
+from pushinject.capture.hep import decode_hep
+from pushinject.capture.records import read_records
+from pushinject.cli import main
+from pushinject.conformance.capture import load_capture
+from pushinject.conformance.check import CheckOptions, check_messages
+from pushinject.lab.hep_mirror import HEP_PORT, capture_filter
+from pushinject.lab.runner import namespaces_available, render_config
+from pushinject.lab.scenarios import SCENARIOS
+from tests.conftest import DATA, require, require_tool
+
+HEP = DATA / "hep"
+MANIFEST = tomllib.loads((HEP / "manifest.toml").read_text(encoding="utf-8"))
+LAB = CheckOptions(preset="kamailio-tsilo", knobs={"fr_timeout": 8, "fr_inv_timeout": 10})
+
+
+def _judged(path: Path) -> list[dict[str, Any]]:
+    return [c.to_json() for c in check_messages(load_capture(path), LAB).calls]
+
+
+def _live(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [c for line in lines[:-1] for c in line["calls"]], lines[-1]["summary"]
+
+
+def _three_views(folder: Path, name: str) -> list[dict[str, Any]]:
+    """The calls of the wire capture, asserted equal to those of the HEP capture and of the
+    live verdicts, and both captures holding the same SIP messages. Their order may differ:
+    Kamailio's processes mirror what each receives or sends on their own, so the HEP copy of a
+    forwarded INVITE can reach the collector after the device's quick 180 to it."""
+    wire, hep = folder / f"{name}.pcap", folder / f"{name}-hep.pcap"
+    calls = _judged(wire)
+    live, summary = _live(folder / f"{name}-hep.jsonl")
+    assert _judged(hep) == calls
+    assert live == calls
+    assert summary["verdict"] == ("conformant" if not any(c["violations"] for c in calls)
+                                  else "violations")
+    assert (sorted((m.source, m.destination, m.raw) for m in decode(wire))
+            == sorted((m.source, m.destination, m.raw) for m in decode(hep)))
+    return calls
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_committed_hep_run_shows_its_manifest(name: str) -> None:
+    table = MANIFEST[name]
+    assert (table["wire"], table["hep"], table["verdicts"]) == (
+        f"{name}.pcap", f"{name}-hep.pcap", f"{name}-hep.jsonl")
+    (call,) = _three_views(HEP, name)
+    assert call["call_id"] == table["call_id"] == SCENARIOS[name].call_id
+    assert call["final_status"] == table["final_status"]
+    assert [{k: b[k] for k in ("target", "injected", "cancelled", "final_status")}
+            for b in call["branches"]] == table["branches"]
+    assert (call["violations"] == []) == (table["expected_verdict"] == "conformant")
+    packets = [decode_hep(r.data[42:]) for r in read_records(HEP / table["hep"])]
+    assert len(packets) == table["hep_datagrams"]
+    assert {(p.agent_id, p.proto_type, p.transport) for p in packets} == {
+        (table["agent_id"], 1, "UDP")}
+    assert len(list(decode(HEP / table["wire"]))) == table["sip_messages"]
+    _, summary = _live(HEP / table["verdicts"])
+    assert (summary["datagrams"], summary["sip_messages"], summary["calls"]) == (
+        table["hep_datagrams"], table["sip_messages"], 1)
+
+
+def test_hep_times_are_the_proxys_and_precede_their_arrival() -> None:
+    """HEP-2: a message's time is the HEP header's (Kamailio's clock when it traced it), a few
+    microseconds before the HEP packet reached the collector's tcpdump."""
+    for name, table in MANIFEST.items():
+        records = list(read_records(HEP / table["hep"]))
+        times = [m.time for m in decode(HEP / table["hep"])]
+        lags = [r.time - t for r, t in zip(records, times)]
+        assert all(0 < lag < 0.01 for lag in lags), name
+
+
+def test_mirror_config_is_off_unless_defined() -> None:
+    text = render_config(log_prefix="T")
+    block = text[text.index("#!ifdef WITH_HEP\nmodparam"):]
+    assert 'modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:9060")' in block
+    assert 'modparam("siptrace", "trace_mode", 1)' in block
+    assert text.count("#!ifdef WITH_HEP") == 2 and text.count("#!endif") == 2
+    assert (capture_filter(False), capture_filter(True)) == ("udp", f"udp and not port {HEP_PORT}")
+
+
+def test_kamailio_accepts_the_mirror_config(tmp_path: Path) -> None:
+    """``kamailio -c -A WITH_HEP`` loads siptrace with the lab's HEPv3 settings."""
+    kamailio = require_tool("kamailio")
+    cfg = tmp_path / "kamailio.cfg"
+    cfg.write_text(render_config())
+    done = subprocess.run([kamailio, "-c", "-A", "WITH_HEP", "-f", str(cfg)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.lab
+def test_lab_with_mirror_gives_the_same_verdicts_from_hep_as_from_the_wire(
+        tmp_path: Path) -> None:
+    """``pushinject lab --hep``: every scenario's calls judged from the tcpdump capture, from
+    the recorded HEP stream, and live by the collector are the same (about 50 s)."""
+    for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
+        require_tool(tool)
+    require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
+    require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
+    assert main(["lab", "--hep", "--out", str(tmp_path)]) == 0
+    for name, scenario in SCENARIOS.items():
+        (call,) = _three_views(tmp_path, name)
+        assert (call["call_id"], call["final_status"], call["violations"]) == (
+            scenario.call_id, scenario.final_status, []), name
