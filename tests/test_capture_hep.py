@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.utils import wrpcap
 
 from pushinject.capture import Decoder, decode
 from pushinject.capture.hep import HEPError, HEPFramer, HEPPacket, decode_hep, encode_hep
 from tests.capture_samples import eth
 from tests.conftest import DATA
-from tests.hep_samples import AGENT, COLLECTOR, write_hep_capture
+from tests.hep_samples import AGENT, COLLECTOR, hep_packets, write_hep_capture
 
 S1 = DATA / "kamailio" / "S1.pcap"
 
@@ -281,3 +281,26 @@ def test_payload_hand_checked_sip_inside_hep(tmp_path: Path) -> None:
         '"status": null, "call_id": "hep-1", "cseq": "1 OPTIONS", "branch": "z9hG4bK1", '
         '"from_tag": "f", "to_tag": null}')
     assert zlib.decompress(zlib.compress(sip)) == msg.raw
+
+
+def test_hep_over_tcp_counts_foreign_packets_and_a_broken_stream(tmp_path: Path) -> None:
+    """Segment 1: a SIP packet and an RTCP one (one message); segment 2: an RTCP packet alone
+    (hep-not-sip); segment 3: bytes that start no HEP packet (the framing breaks: hep-malformed);
+    then the stream is not SIP."""
+    sip = next(data for _, data in hep_packets(S1))
+    rtcp = encode_hep(HEPPacket(("10.0.0.1", 5004), ("10.0.0.2", 5004), 1, payload=b"\x80\xc8",
+                                proto_type=5))
+    segments = [sip + rtcp, rtcp, b"GARBAGE-NOT-HEP", b"more"]
+    frames, seq = [], 1
+    for data in segments:
+        frames.append(eth() / IP(src=AGENT[0], dst=COLLECTOR[0])
+                      / TCP(sport=AGENT[1], dport=COLLECTOR[1], seq=seq, flags="PA") / data)
+        seq += len(data)
+    path = tmp_path / "tcp-hep.pcap"
+    wrpcap(str(path), frames)
+    decoder = Decoder()
+    assert [(m.frame, m.transport, m.label) for m in decoder.decode_file(path)] == [
+        (1, "UDP", "REGISTER")]
+    assert dict(decoder.summary.skipped) == {"hep-not-sip": 1, "hep-malformed": 1,
+                                             "not-sip": 1}
+    assert decoder.summary.frames == decoder.summary.accounted == 4

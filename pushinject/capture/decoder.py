@@ -402,10 +402,7 @@ class Decoder:
             try:
                 raws = app.framer.feed(data)
             except SIPParseError:
-                self._skip("bad-content-length", stream.pending_frames)
-                stream.pending_frames = 0
-                app.kind, app.framer = "not-sip", None
-                return []
+                return self._give_up(stream, app, "bad-content-length")
         elif app.kind == "ws":
             assert app.ws is not None
             raws, controls = app.ws.feed(data)
@@ -429,16 +426,21 @@ class Decoder:
             stream.pending_frames = 0
         return out
 
+    def _give_up(self, stream: Stream, app: _TCPApp, reason: str) -> list[DecodedMessage]:
+        """The stream's framing broke: its pending frames are skipped for `reason`, and the
+        rest of the stream is not SIP until a message starts a segment again."""
+        self._skip(reason, stream.pending_frames)
+        stream.pending_frames = 0
+        app.kind, app.framer = "not-sip", None
+        return []
+
     def _hep_stream(self, record: Record, stream: Stream, app: _TCPApp, data: bytes
                     ) -> list[DecodedMessage]:
         """HEP packets framed by their length over TCP; each carries one SIP message."""
         try:
             packets = app.framer.feed(data)
         except HEPError:
-            self._skip("hep-malformed", stream.pending_frames)
-            stream.pending_frames = 0
-            app.kind, app.framer = "not-sip", None
-            return []
+            return self._give_up(stream, app, "hep-malformed")
         out = []
         reason = ""
         for packet in packets:
