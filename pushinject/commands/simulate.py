@@ -4,6 +4,11 @@ Prints the call flow as a text ladder, or with `--json` one JSON object (final s
 the proxy sent it, the branches, the pushes, the message count). `--pcap` writes every message
 as a UDP/IPv4 capture (byte-identical run to run), `--svg` the branch graph. `--preset all`
 runs the scenario under every preset and prints one line (or, with `--json`, one object) each.
+
+Given a traffic file instead (a TOML file with ``users``, see `pushinject.sim.traffic`), it
+simulates every call of the traffic and prints the summary: calls answered, and calls lost by
+cause (with `--json`, ``{"summary": ..., "calls": [...]}``); `--pcap` writes the whole traffic as one
+capture, byte-identical for the same file and seed; `--preset` overrides the file's.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ HELP = "simulate a scenario file against a preset (opensips, kamailio-tsilo, rfc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    parser.add_argument("scenario", type=Path, help="scenario or traffic file (TOML)")
     parser.add_argument("--preset", help="opensips (default), kamailio-tsilo, rfc8599, or all; "
                         "overrides the scenario's own")
     parser.add_argument("--pcap", type=Path, metavar="OUT.pcap", help="write a capture")
@@ -27,7 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pushinject.presets import get_preset
     from pushinject.sim.run import run_scenario
+    from pushinject.sim.traffic import is_traffic
 
+    try:
+        text = args.scenario.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""  # the scenario loader reports it
+    if is_traffic(text):
+        return _traffic(args)
     if args.preset == "all":
         return _compare(args)
     if args.preset is not None:
@@ -70,4 +82,37 @@ def _compare(args: argparse.Namespace) -> int:
         at = str(data["final_at"])
         print(f"{name:15} final {data['final']} at {at:<8} injected {injected:8} "
               f"messages {data['messages']}")
+    return 0
+
+
+def _traffic(args: argparse.Namespace) -> int:
+    """A traffic file: every call simulated, the summary printed."""
+    from dataclasses import replace
+
+    from pushinject.errors import UsageError
+    from pushinject.presets import get_preset
+    from pushinject.sim.traffic import CAUSES, load_traffic, run_traffic
+
+    if args.preset == "all" or args.svg is not None:
+        raise UsageError("a traffic file runs under one preset and draws no branch graph")
+    traffic = load_traffic(args.scenario)
+    if args.preset is not None:
+        get_preset(args.preset)
+        traffic = replace(traffic, preset=args.preset)
+    result = run_traffic(traffic)
+    if args.pcap is not None:
+        args.pcap.write_bytes(result.pcap())
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({"summary": summary, "calls": [c.to_json() for c in result.calls]},
+                         indent=2))
+        return 0
+    lost = sum(summary["lost"].values())
+    print(f"{summary['traffic']} [{summary['preset']}, seed {summary['seed']}]: "
+          f"{summary['calls']} calls, {summary['answered']} answered, {lost} lost, "
+          f"{summary['messages']} messages")
+    for cause in CAUSES:
+        print(f"  lost, {cause}: {summary['lost'][cause]}")
+    if summary["no-free-user"]:
+        print(f"  not placed, every user busy: {summary['no-free-user']}")
     return 0

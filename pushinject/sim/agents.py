@@ -119,11 +119,13 @@ class Agent(ABC):
 
 
 class Caller(Agent):
-    """The caller ``alice``: one INVITE to ``sip:bob@DOMAIN`` through the proxy."""
+    """The caller (``alice`` unless `name` says otherwise): one INVITE to `callee`
+    (``sip:bob@DOMAIN``) through the proxy."""
 
     def __init__(self, spec: CallerSpec, *, address: Address = CALLER_ADDRESS,
-                 proxy: Address = PROXY_ADDRESS, callee: str = f"sip:bob@{DOMAIN}") -> None:
-        super().__init__("alice", address)
+                 proxy: Address = PROXY_ADDRESS, callee: str = f"sip:bob@{DOMAIN}",
+                 name: str = "alice") -> None:
+        super().__init__(name, address)
         self.spec = spec
         self.proxy = proxy
         self.callee = callee
@@ -142,8 +144,8 @@ class Caller(Agent):
         host, port = self.address
         self.invite = make_request(
             "INVITE", self.callee, via=self._via(),
-            from_=f"<sip:alice@{DOMAIN}>;tag={self.ids.tag()}", to=f"<{self.callee}>",
-            call_id=self.ids.call_id(), cseq=1, contact=f"<sip:alice@{host}:{port}>",
+            from_=f"<sip:{self.name}@{DOMAIN}>;tag={self.ids.tag()}", to=f"<{self.callee}>",
+            call_id=self.ids.call_id(), cseq=1, contact=f"<sip:{self.name}@{host}:{port}>",
         )
         return [Outgoing(self.invite, self.proxy)]
 
@@ -210,11 +212,14 @@ class _ServerInvite:
 
 
 class Device(Agent):
-    """One device of the callee ``bob`` (see the module docstring for its rules)."""
+    """One device of the callee (`user`, ``bob`` by default; see the module docstring for its
+    rules), at `address` (default: `device_address(index)`)."""
 
-    def __init__(self, spec: DeviceSpec, index: int, *, proxy: Address = PROXY_ADDRESS) -> None:
-        super().__init__(spec.name, device_address(index))
+    def __init__(self, spec: DeviceSpec, index: int, *, proxy: Address = PROXY_ADDRESS,
+                 user: str = "bob", address: Address | None = None) -> None:
+        super().__init__(spec.name, address or device_address(index))
         self.spec = spec
+        self.user = user
         self.proxy = proxy
         self.asleep = spec.push
         self.prid = f"tok-{spec.name}"
@@ -235,7 +240,7 @@ class Device(Agent):
     def contact_uri(self) -> str:
         """The contact URI, with RFC 8599 pn-* parameters for a push device."""
         host, port = self.address
-        uri = f"sip:bob@{host}:{port}"
+        uri = f"sip:{self.user}@{host}:{port}"
         if self.spec.push:
             provider = self.spec.pn_provider
             uri += f";pn-provider={provider};pn-param={PN_PARAM};pn-prid={self.prid}"
@@ -246,7 +251,8 @@ class Device(Agent):
         self.registered_at.append(now)
         register = make_request(
             "REGISTER", f"sip:{DOMAIN}", via=self._via(),
-            from_=f"<sip:bob@{DOMAIN}>;tag={self.ids.tag()}", to=f"<sip:bob@{DOMAIN}>",
+            from_=f"<sip:{self.user}@{DOMAIN}>;tag={self.ids.tag()}",
+            to=f"<sip:{self.user}@{DOMAIN}>",
             call_id=self._reg_call_id, cseq=self._reg_cseq,
             contact=f"<{self.contact_uri}>" + (";+sip.pnsreg" if self.spec.pnsreg else ""),
             extra=[("Expires", str(self.spec.expires))],
@@ -275,7 +281,7 @@ class Device(Agent):
         extra: list[tuple[str, str]] = []
         if 100 < status < 300:  # dialog-creating: Record-Route copied, Contact (§12.1.1)
             extra = [("Record-Route", rr) for rr in txn.invite.get_all("Record-Route")]
-            extra.append(("Contact", f"<sip:bob@{host}:{port}>"))
+            extra.append(("Contact", f"<sip:{self.user}@{host}:{port}>"))
         response = make_response(txn.invite, status, to_tag=txn.tag if status > 100 else None,
                                  extra=extra)
         if status >= 200:

@@ -26,7 +26,7 @@ from pushinject.core.actions import Log, Push, Send
 from pushinject.core.events import Received
 from pushinject.errors import PushInjectError
 from pushinject.push.service import PushRequest, PushResult
-from pushinject.sim.agents import PROXY_ADDRESS, Agent, Caller, Device, Outgoing
+from pushinject.sim.agents import DOMAIN, PROXY_ADDRESS, Agent, Caller, Device, Outgoing
 from pushinject.sim.pushservice import SimulatedPushService
 from pushinject.sim.scenario import Scenario
 from pushinject.sim.trace import Address, Wire
@@ -62,13 +62,18 @@ class Simulation:
     """Run `scenario` against `proxy` until nothing is left to happen before `until`."""
 
     def __init__(self, scenario: Scenario, proxy: ProxyLike, *, latency: float = 0.0,
-                 until: float = 600.0) -> None:
+                 until: float = 600.0, caller: str = "alice", callee: str = "bob",
+                 addresses: Sequence[Address] = ()) -> None:
+        """`caller` and `callee` name the two users (the callee's devices register as it);
+        `addresses` places the devices, in file order (default `agents.device_address`)."""
         self.scenario = scenario
         self.proxy = proxy
         self.latency = latency
         self.until = until
-        self.caller = Caller(scenario.caller)
-        self.devices = [Device(spec, index) for index, spec in enumerate(scenario.devices)]
+        self.caller = Caller(scenario.caller, name=caller, callee=f"sip:{callee}@{DOMAIN}")
+        self.devices = [Device(spec, index, user=callee,
+                               address=addresses[index] if index < len(addresses) else None)
+                        for index, spec in enumerate(scenario.devices)]
         self.agents: list[Agent] = [self.caller, *self.devices]
         self.push_service = SimulatedPushService(self.devices)
         self.wires: list[Wire] = []

@@ -22,6 +22,7 @@ from pushinject.errors import UsageError
 
 __all__ = [
     "ScenarioError",
+    "TableReader",
     "CallerSpec",
     "DeviceSpec",
     "Scenario",
@@ -137,8 +138,9 @@ def _line_of(text: str, table: str | None, index: int, key: str | None) -> int:
     return header_line
 
 
-class _Reader:
-    """Typed access to one table of the parsed file, reporting errors at the right line."""
+class TableReader:
+    """Typed access to one table of a parsed TOML file (a scenario or a traffic file),
+    reporting errors at the right line."""
 
     def __init__(self, text: str, source: str, data: Mapping[str, Any], table: str | None,
                  index: int = 0) -> None:
@@ -216,7 +218,7 @@ _CALLER = ("invite_at", "cancel_at")
 _DEVICE = tuple(DeviceSpec.__dataclass_fields__)
 
 
-def _device(reader: _Reader) -> DeviceSpec:
+def _device(reader: TableReader) -> DeviceSpec:
     reader.check_keys(_DEVICE)
     name = reader.string("name")
     if not name or not re.fullmatch(r"[A-Za-z0-9_\-]{1,16}", name):
@@ -275,20 +277,20 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         line = int(match.group(1)) if match else 0
         problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ScenarioError(source, line, "syntax", problem) from None
-    top = _Reader(text, source, data, None)
+    top = TableReader(text, source, data, None)
     top.check_keys(_TOP)
     preset = top.string("preset")
     if preset is not None and preset not in PRESET_NAMES:
         raise top.fail("preset", f"unknown preset {preset!r} (known: {', '.join(PRESET_NAMES)})")
 
     proxy_data = top.sub("proxy")
-    proxy_reader = _Reader(text, source, proxy_data, "proxy")
+    proxy_reader = TableReader(text, source, proxy_data, "proxy")
     proxy_reader.check_keys(PROXY_KNOBS)
     proxy = {key: proxy_reader.number(key, positive=True) for key in proxy_data}
 
     if "caller" not in data:
         raise ScenarioError(source, 0, "caller", "missing required table [caller] with invite_at")
-    caller_reader = _Reader(text, source, top.sub("caller"), "caller")
+    caller_reader = TableReader(text, source, top.sub("caller"), "caller")
     caller_reader.check_keys(_CALLER)
     invite_at = caller_reader.number("invite_at", required=True)
     assert invite_at is not None
@@ -301,7 +303,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         raise top.fail("device", "devices are written as [[device]] tables")
     devices = []
     for index, raw in enumerate(raw_devices):
-        reader = _Reader(text, source, raw, "device", index)
+        reader = TableReader(text, source, raw, "device", index)
         device = _device(reader)
         if device.name in {d.name for d in devices}:
             raise reader.fail("name", f"duplicate device name {device.name!r}")

@@ -1,0 +1,133 @@
+"""Traffic files: validation, the seeded plan, causes of lost calls, byte-identical captures,
+and `pushinject check` agreeing with the simulation on the traffic capture."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pushinject.conformance.capture import load_capture
+from pushinject.conformance.check import CheckOptions, check_messages
+from pushinject.sim.scenario import ScenarioError
+from pushinject.sim.traffic import is_traffic, load_traffic, parse_traffic, run_traffic
+from tests.conftest import DATA
+
+SLOW = DATA / "traffic" / "slow_phones.toml"
+
+
+def _traffic(wake: str, **top: object) -> str:
+    """A traffic file: 10 users, a call every 20 s on average for 300 s, seed 2, unless
+    `top` says otherwise."""
+    values: dict[str, object] = {"users": 10, "call_rate": 0.05, "duration": 300, "seed": 2}
+    values.update(top)
+    lines = [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    return "\n".join(lines) + f"\n[wake_delay]\n{wake}\n"
+
+
+def test_the_bundled_traffic_summary() -> None:
+    run = run_traffic(load_traffic(SLOW))
+    assert run.summary() == {
+        "traffic": "slow phones", "preset": "opensips", "seed": 7, "calls": 32, "answered": 25,
+        "lost": {"push-failed": 1, "subscription-expired": 6, "timer": 0, "other": 0},
+        "no-free-user": 0, "messages": 596}
+    first = run.calls[0].to_json()
+    assert first == {"call": 1, "invite_at": 20.526339, "callee": "sip:user17@example.com",
+                     "final": 408, "final_at": 140.526339, "cause": "subscription-expired"}
+
+
+def test_same_file_same_bytes_other_seed_other_calls() -> None:
+    traffic = load_traffic(SLOW)
+    assert run_traffic(traffic).pcap() == run_traffic(traffic).pcap()
+    other = run_traffic(replace(traffic, seed=8))
+    assert [c.invite_at for c in other.calls] != [c.invite_at for c in run_traffic(traffic).calls]
+
+
+@pytest.mark.parametrize(("wake", "top", "preset", "expected"), [
+    ('distribution = "fixed"\nvalue = 2', {}, "opensips", {"answered": 13}),
+    ('distribution = "fixed"\nvalue = 2', {"push_failure": 1}, "opensips",
+     {"push-failed": 13}),
+    ('distribution = "fixed"\nvalue = 25', {}, "opensips", {"subscription-expired": 13}),
+    ('distribution = "fixed"\nvalue = 25', {}, "rfc8599", {"answered": 13}),
+    ('distribution = "fixed"\nvalue = 125', {}, "rfc8599", {"timer": 13}),
+    ('distribution = "uniform"\nlow = 1\nhigh = 40', {}, "opensips",
+     {"answered": 7, "subscription-expired": 6}),
+])
+def test_causes_of_lost_calls(wake: str, top: dict[str, object], preset: str,
+                              expected: dict[str, int]) -> None:
+    traffic = parse_traffic(_traffic(wake, preset=preset, **top))
+    summary = run_traffic(traffic).summary()
+    got = {"answered": summary["answered"], **summary["lost"]}
+    assert {k: v for k, v in got.items() if v} == expected
+    assert (summary["calls"], summary["no-free-user"]) == (13, 0)
+
+
+def test_a_busy_user_takes_no_second_call() -> None:
+    traffic = parse_traffic(_traffic('distribution = "fixed"\nvalue = 2', users=1,
+                                     call_rate=0.2, duration=120))
+    run = run_traffic(traffic)
+    starts = [c.invite_at for c in run.calls]
+    assert all(b - a >= 1 + 2 + 60 + 1 for a, b in zip(starts, starts[1:]))
+    assert run.summary()["no-free-user"] == 21 and len(run.calls) == 2
+
+
+@pytest.mark.parametrize("preset", ["opensips", "kamailio-tsilo"])
+def test_check_on_the_traffic_capture_agrees_with_the_simulation(tmp_path: Path,
+                                                                 preset: str) -> None:
+    """One proxy replaying the whole traffic behaves as the per-call simulations did (no replay
+    divergence); the only violations are the calls the seed's 20 s subscription lost."""
+    run = run_traffic(replace(load_traffic(SLOW), preset=preset))
+    path = tmp_path / "traffic.pcap"
+    path.write_bytes(run.pcap())
+    result = check_messages(load_capture(path), CheckOptions(preset=preset))
+    assert [(c.call.final_status) for c in result.calls] == [c.final for c in run.calls]
+    flagged = {c.call.call_id for c in result.calls if c.violations}
+    expired = {f"c{c.number}-call-1" for c in run.calls if c.cause == "subscription-expired"}
+    assert flagged == expired
+    assert {v.rule for c in result.calls for v in c.violations} <= {"inject-registered"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("users = 2\ncall_rate = 1\n", "<traffic>: duration: missing required key"),
+    ("users = 2\ncall_rate = 1\nduration = 5\n",
+     "<traffic>: wake_delay: missing required table [wake_delay]"),
+    (_traffic('distribution = "gamma"'),
+     "<traffic>:6: wake_delay.distribution: one of fixed, uniform, exponential, lognormal, "
+     "got 'gamma'"),
+    (_traffic('distribution = "uniform"\nlow = 5\nhigh = 1'),
+     "<traffic>:7: wake_delay.low: must not exceed high"),
+    (_traffic('distribution = "fixed"\nvalue = 1', push_failure=1.5),
+     "<traffic>:5: push_failure: a share between 0 and 1, got 1.5"),
+    (_traffic('distribution = "fixed"\nvalue = 1', call_rate=1000, duration=1000),
+     "<traffic>:2: call_rate: call_rate x duration asks for 1e+06 calls, at most 100000"),
+    (_traffic('distribution = "fixed"\nvalue = 1', colour="red"),
+     "<traffic>:5: colour: unknown key (known: answer_after, call_rate, description, "
+     "devices_per_user, duration, expires, name, preset, proxy, push_failure, ring_after, "
+     "seed, users, wake_delay)"),
+])
+def test_bad_traffic_files_name_key_and_line(text: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_traffic(text)
+    assert str(caught.value) == message
+
+
+def test_simulate_command_reads_a_traffic_file(tmp_path: Path) -> None:
+    assert is_traffic(SLOW.read_text()) and not is_traffic("[caller]\ninvite_at = 1\n")
+    pcap = tmp_path / "t.pcap"
+    done = subprocess.run([sys.executable, "-m", "pushinject", "simulate", str(SLOW), "--pcap",
+                           str(pcap)], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == (
+        "slow phones [opensips, seed 7]: 32 calls, 25 answered, 7 lost, 596 messages\n"
+        "  lost, push-failed: 1\n  lost, subscription-expired: 6\n  lost, timer: 0\n"
+        "  lost, other: 0\n")
+    assert pcap.read_bytes() == run_traffic(load_traffic(SLOW)).pcap()
+    done = subprocess.run([sys.executable, "-m", "pushinject", "simulate", str(SLOW),
+                           "--preset", "all"], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (
+        2, "pushinject simulate: error: a traffic file runs under one preset and draws no "
+           "branch graph")
