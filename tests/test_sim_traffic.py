@@ -131,3 +131,10 @@ def test_simulate_command_reads_a_traffic_file(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (
         2, "pushinject simulate: error: a traffic file runs under one preset and draws no "
            "branch graph")
+
+
+def test_missing_traffic_file_is_a_usage_error(tmp_path: Path) -> None:
+    from pushinject.errors import UsageError
+
+    with pytest.raises(UsageError, match="^no such traffic file: .*nothing.toml$"):
+        load_traffic(tmp_path / "nothing.toml")

@@ -30,6 +30,7 @@ __all__ = [
     "PROXY_KNOBS",
     "load_scenario",
     "parse_scenario",
+    "read_file",
 ]
 
 #: presets a scenario may name (``pushinject.presets`` implements them)
@@ -325,13 +326,17 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     )
 
 
+def read_file(path: Path, kind: str = "scenario") -> str:
+    """The text of a `kind` file, or a one-line `UsageError` saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no such {kind} file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {kind} file {path}: {exc}") from None
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file (see `parse_scenario`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"no such scenario file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read scenario file {path}: {exc}") from None
-    return parse_scenario(text, path.name)
+    return parse_scenario(read_file(path), path.name)

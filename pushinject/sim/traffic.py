@@ -38,9 +38,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pushinject.errors import UsageError
 from pushinject.sim.scenario import (
     PRESET_NAMES, PROXY_KNOBS, CallerSpec, DeviceSpec, Scenario, ScenarioError, TableReader,
+    read_file,
 )
 from pushinject.sim.trace import Address, Wire
 
@@ -181,13 +181,7 @@ def parse_traffic(text: str, source: str = "<traffic>") -> Traffic:
 def load_traffic(path: str | Path) -> Traffic:
     """Read and validate a traffic file (see `parse_traffic`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"no such traffic file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read traffic file {path}: {exc}") from None
-    return parse_traffic(text, path.name)
+    return parse_traffic(read_file(path, "traffic"), path.name)
 
 
 @dataclass(frozen=True)
