@@ -11,7 +11,7 @@ from scapy.utils import RawPcapWriter
 
 from pushinject.capture import decode
 from pushinject.capture.hep import HEPPacket, encode_hep
-from tests.capture_samples import eth
+from pushinject.capture.samples import eth
 
 __all__ = ["COLLECTOR", "AGENT", "hep_packets", "write_hep_capture"]
 

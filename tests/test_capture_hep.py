@@ -15,7 +15,7 @@ from scapy.utils import wrpcap
 
 from pushinject.capture import Decoder, decode
 from pushinject.capture.hep import HEPError, HEPFramer, HEPPacket, decode_hep, encode_hep
-from tests.capture_samples import eth
+from pushinject.capture.samples import eth
 from tests.conftest import DATA
 from tests.hep_samples import AGENT, COLLECTOR, hep_packets, write_hep_capture
 
