@@ -160,3 +160,25 @@ def test_collector_usage_errors_are_one_line(argv: list[str], message: str) -> N
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.strip().endswith(message)
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_call_the_checker_cannot_judge_is_counted_and_the_stream_goes_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pushinject.conformance.collector as collector_module
+    from pushinject.errors import PushInjectError
+
+    calls = {"n": 0}
+    real = collector_module.check_messages
+
+    def flaky(capture: Any, options: CheckOptions) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise PushInjectError("cannot judge this one")
+        return real(capture, options)
+
+    monkeypatch.setattr(collector_module, "check_messages", flaky)
+    capture = load_capture(group_inputs(KAMAILIO[:2], "merge")[0])
+    collector = CallCollector(LAB, quiet=2.0)
+    results = collector.run((m, m.time) for m in capture.messages)
+    assert [len(r.calls) for r in results] == [0, 1]
+    assert collector.counts["unjudged"] == 1

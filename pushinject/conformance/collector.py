@@ -20,7 +20,8 @@ sender's clock. The rules (HEP-3):
   call arrived for `quiet` seconds, or once it is `max_age` seconds old (a proxy that never
   answers); it is then judged by `check_messages` on a capture made of its messages and its
   callee's registrations in arrival order, and released. A message of a judged call that comes
-  later is counted as ``late``.
+  later is counted as ``late``; a call the checker cannot judge (it raises) is counted as
+  ``unjudged`` and the stream goes on.
 
 Memory follows the calls in progress and the live registrations, not the length of the stream.
 """
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 
 from pushinject.conformance.capture import Address, Capture, WireMessage
 from pushinject.conformance.check import CaptureResult, CheckOptions, check_messages
+from pushinject.errors import PushInjectError
 
 __all__ = ["CallCollector"]
 
@@ -57,7 +59,7 @@ def _user(uri: object) -> str:
 class CallCollector:
     """Group a stream of messages into calls and judge each as it completes (see the module
     docstring). `counts` tells what happened to the messages: ``call``, ``registration``,
-    ``unrelated``, ``late``."""
+    ``unrelated``, ``late`` (and to calls: ``unjudged``)."""
 
     def __init__(self, options: CheckOptions, *, name: str = "stream", quiet: float = 5.0,
                  max_age: float = 600.0, keep_registrations: float = 3600.0) -> None:
@@ -135,7 +137,11 @@ class CallCollector:
         messages = tuple(m for _, m in entries)
         capture = Capture(file=f"{self.name} call {self.judged}", frames=len(messages),
                           messages=messages)
-        result = check_messages(capture, self.options)
+        try:
+            result = check_messages(capture, self.options)
+        except (PushInjectError, ValueError):  # a stream must not stop on one odd call
+            self.counts["unjudged"] += 1
+            return CaptureResult(capture, None, (), None)
         calls = tuple(c for c in result.calls if c.call.call_id == call.call_id)
         return CaptureResult(capture, result.proxy, calls, result.replay)
 
