@@ -1,4 +1,6 @@
-"""The purpose-made captures of data/captures/: rebuilt byte for byte, decoded as stated."""
+"""The purpose-made captures of data/captures/: rebuilt byte for byte, decoded as stated
+(every frame accounted for, CAP-1; split messages at their completing frame, CAP-3; a damaged
+file counted, CAP-4; both decoding paths alike, CAP-5)."""
 
 from __future__ import annotations
 
