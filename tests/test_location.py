@@ -287,7 +287,7 @@ def test_received_is_the_source_when_it_differs_from_the_contact() -> None:
     assert r.events[0].binding.received == "sip:198.51.100.7:40000;transport=tcp"
 
 
-def test_r26_aor_depends_on_use_domain() -> None:
+def test_evt11_aor_depends_on_use_domain() -> None:
     plain, with_domain = service(), service(use_domain=True)
     assert plain.register(reg(["<sip:a@h1>"]), DEVICE, 0).events[0].params["aor"] == "bob"
     event = with_domain.register(reg(["<sip:a@h1>"]), DEVICE, 0).events[0]
@@ -332,47 +332,47 @@ def pn_service(**config: object) -> LocationService:
     return service(pn_providers=("apns", "fcm"), **config)
 
 
-def test_r46_push_parameters_are_read_from_the_contact_uri() -> None:
+def test_push1_push_parameters_are_read_from_the_contact_uri() -> None:
     r = pn_service().register(reg([f"<sip:bob@192.0.2.10:5062;{PN}>"]), DEVICE, 0.0)
     assert r.events[0].binding.pn == PushParams("apns", "00fc13", "TEAM.com.example.voip")
 
 
-def test_r53_supported_pns_gets_feature_caps_on_the_200() -> None:
+def test_push8_supported_pns_gets_feature_caps_on_the_200() -> None:
     r = pn_service().register(reg([f"<sip:bob@192.0.2.10:5062;{PN}>"]), DEVICE, 0.0)
     assert r.response.get_all("Feature-Caps") == ['*;+sip.pns="apns"']
 
 
-def test_r55_pnsreg_contact_gets_the_refresh_interval() -> None:
+def test_push10_pnsreg_contact_gets_the_refresh_interval() -> None:
     r = pn_service(pnsreg_interval=140).register(
         reg([f"<sip:bob@192.0.2.10:5062;{PN}>;+sip.pnsreg"]), DEVICE, 0.0)
     assert r.response.get_all("Feature-Caps") == ['*;+sip.pns="apns";+sip.pnsreg="140"']
     assert r.events[0].binding.pnsreg is True
 
 
-def test_r53_unsupported_pns_is_555_and_nothing_is_stored() -> None:
+def test_push8_unsupported_pns_is_555_and_nothing_is_stored() -> None:
     loc = pn_service()
     r = loc.register(reg(["<sip:bob@h1;pn-provider=webpush;pn-prid=x>"]), DEVICE, 0.0)
     assert (r.response.status, r.response.reason) == (555, "Push Notification Service Not Supported")
     assert loc.bindings("bob") == ()
 
 
-def test_r53_supported_pns_missing_a_match_parameter_is_555() -> None:
+def test_push8_supported_pns_missing_a_match_parameter_is_555() -> None:
     r = pn_service().register(reg(["<sip:bob@h1;pn-provider=apns;pn-prid=x>"]), DEVICE, 0.0)
     assert r.response.status == 555
 
 
-def test_r54_capability_query_without_value_lists_every_pns() -> None:
+def test_push9_capability_query_without_value_lists_every_pns() -> None:
     r = pn_service().register(reg(["<sip:bob@h1;pn-provider>"]), DEVICE, 0.0)
     assert r.response.status == 200
     assert r.response.get_all("Feature-Caps") == ['*;+sip.pns="apns"', '*;+sip.pns="fcm"']
 
 
-def test_r54_capability_query_for_one_pns() -> None:
+def test_push9_capability_query_for_one_pns() -> None:
     r = pn_service().register(reg(["<sip:bob@h1;pn-provider=fcm>"]), DEVICE, 0.0)
     assert r.response.get_all("Feature-Caps") == ['*;+sip.pns="fcm"']
 
 
-def test_r53_pns_handled_upstream_gets_no_feature_caps_but_pn_matching() -> None:
+def test_push8_pns_handled_upstream_gets_no_feature_caps_but_pn_matching() -> None:
     upstream = [("Feature-Caps", '*;+sip.pns="apns"')]
     loc = pn_service()
     r = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"], extra=upstream), DEVICE, 0.0)
@@ -387,7 +387,7 @@ def test_push_support_off_ignores_pn_parameters() -> None:
     assert (r.response.status, r.response.get_all("Feature-Caps")) == (200, [])
 
 
-def test_r24_r49_woken_device_with_new_address_is_an_update() -> None:
+def test_evt9_push4_woken_device_with_new_address_is_an_update() -> None:
     """RFC 8599 §5.3 local policy (OpenSIPS pn_enable): pn-* alone identify the binding."""
     loc = pn_service()
     first = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), ("10.0.0.1", 5060), 0.0)
@@ -398,7 +398,7 @@ def test_r24_r49_woken_device_with_new_address_is_an_update() -> None:
     assert [str(b.uri) for b in loc.lookup("bob", 30.0)] == [f"sip:bob@10.0.0.7:41000;{PN}"]
 
 
-def test_r49_a_changed_prid_is_another_binding() -> None:
+def test_push4_a_changed_prid_is_another_binding() -> None:
     loc = pn_service()
     loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0)
     other = PN.replace("00fc13", "77aa01")
@@ -413,7 +413,7 @@ def test_without_pn_matching_the_woken_device_is_a_second_binding() -> None:
     assert names(r) == ["INSERT"] and len(loc.lookup("bob", 30.0)) == 2
 
 
-def test_r25_refresh_event_for_a_push_contact() -> None:
+def test_evt10_refresh_event_for_a_push_contact() -> None:
     loc = pn_service()
     binding = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0).events[0].binding
     event = loc.refresh_event(binding, reason="ini-INVITE", req_callid="inv-1", now=3.0)
@@ -448,14 +448,14 @@ def test_pitfall_c1_subscribing_to_insert_misses_the_woken_device() -> None:
     assert wire(loc, subs, woken, 3.0) == ["update"]
 
 
-def test_race_c13_registration_before_the_subscription_is_seen_only_by_lookup() -> None:
+def test_race_pit13_registration_before_the_subscription_is_seen_only_by_lookup() -> None:
     loc, subs = service(), Subscriptions(CountingIds("s"))
     assert wire(loc, subs, reg(["<sip:bob@h1>"]), 0.0) == []
     subs.notify_on_event("E_UL_CONTACT_INSERT", ["aor=bob"], "fork_call", 20, txn=1, now=0.5)
     assert [str(b.uri) for b in loc.lookup("bob", 0.5)] == ["sip:bob@h1"]
 
 
-def test_race_c13_r45_registration_between_subscription_and_lookup_is_seen_twice() -> None:
+def test_race_pit13_inj7_registration_between_subscription_and_lookup_is_seen_twice() -> None:
     """Subscribe first (seed order): a REGISTER landing before lookup() is notified and then
     also returned by lookup, so the caller must de-duplicate (OSIPS-11, INJ-3, INJ-7)."""
     loc, subs = service(), Subscriptions(CountingIds("s"))
@@ -532,14 +532,14 @@ def test_event_stream_accounts_for_every_stored_binding(steps: list[tuple[str, i
     assert balance == 0 and loc.get_timer() is None
 
 
-def test_r60_uri_without_pn_parameters_for_the_branch() -> None:
+def test_osips17_uri_without_pn_parameters_for_the_branch() -> None:
     loc = pn_service()
     binding = loc.register(reg([f"<sip:bob@10.0.0.1:5060;transport=udp;{PN}>"]), DEVICE,
                            0.0).events[0].binding
     assert str(binding.uri_without_pn()) == "sip:bob@10.0.0.1:5060;transport=udp"
 
 
-def test_r59_needs_push_unless_refreshed_within_the_skip_interval() -> None:
+def test_osips16_needs_push_unless_refreshed_within_the_skip_interval() -> None:
     loc = pn_service(pn_skip_interval=30.0)
     push = loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0).events[0].binding
     plain = loc.register(reg(["<sip:bob@h2>"], call_id="c2"), DEVICE, 0.0).events[0].binding
@@ -566,7 +566,7 @@ def test_max_contacts_503() -> None:
     assert names(loc.register(reg(["<sip:a@h1>"], cseq=3), DEVICE, 2.0)) == ["UPDATE"]
 
 
-def test_r25_r55_reg_refresh_push_before_expiry() -> None:
+def test_evt10_push10_reg_refresh_push_before_expiry() -> None:
     """RFC 8599 §5.5: push at least 120 s before expiry, unless the device wakes itself."""
     loc = pn_service(refresh_before=120.0)
     loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>;expires=600",

@@ -46,7 +46,7 @@ def test_unknown_preset_is_a_usage_error() -> None:
         get_preset("asterisk")
 
 
-def test_opensips_placeholder_gives_408_at_fr_inv_timeout_r28() -> None:
+def test_opensips_placeholder_gives_408_at_fr_inv_timeout_osips2() -> None:
     run = run_scenario(scenario("[proxy]\nfr_inv_timeout = 30\n[caller]\ninvite_at = 1\n"),
                        "opensips")
     data = run.json()
@@ -54,7 +54,7 @@ def test_opensips_placeholder_gives_408_at_fr_inv_timeout_r28() -> None:
     assert [(b["kind"], b["final"]) for b in data["branches"]] == [("phony", 408)]
 
 
-def test_opensips_subscription_timeout_knob_is_the_seed_s_20_s_r19() -> None:
+def test_opensips_subscription_timeout_knob_is_the_seed_s_20_s_evt4() -> None:
     late = ('[caller]\ninvite_at = 1\n[[device]]\nname = "C"\nregister_at = {at}\n'
             "answer_after = 1\n")
     caught = run_scenario(scenario(late.format(at=20.5)), "opensips").json()
@@ -66,14 +66,14 @@ def test_opensips_subscription_timeout_knob_is_the_seed_s_20_s_r19() -> None:
     assert (longer["final"], longer["final_at"]) == (200, 22.5)
 
 
-def test_kamailio_suspends_with_a_blind_branch_on_fr_timeout_r65() -> None:
+def test_kamailio_suspends_with_a_blind_branch_on_fr_timeout_kam5() -> None:
     data = run_scenario(scenario("[proxy]\nfr_timeout = 10\n[caller]\ninvite_at = 1\n"),
                         "kamailio-tsilo").json()
     assert (data["final"], data["final_at"]) == (408, 11.0)
     assert [(b["kind"], b["final"]) for b in data["branches"]] == [("blind", 408)]
 
 
-def test_kamailio_continues_a_suspended_call_on_the_first_register_r65() -> None:
+def test_kamailio_continues_a_suspended_call_on_the_first_register_kam5() -> None:
     text = ('[caller]\ninvite_at = 1\n[[device]]\nname = "C"\nregister_at = 4\n'
             "ring_after = 0.1\nanswer_after = 1\n")
     run = run_scenario(scenario(text), "kamailio-tsilo")
@@ -90,7 +90,7 @@ def test_kamailio_pushes_but_does_not_relay_to_a_sleeping_contact() -> None:
     assert [b["kind"] for b in data["branches"]] == ["blind"]
 
 
-def test_rfc8599_bucket_timer_expiry_gives_480_r51() -> None:
+def test_rfc8599_bucket_timer_expiry_gives_480_push6() -> None:
     text = "[proxy]\nbucket_timer = 12\n[caller]\ninvite_at = 1\n" + PUSHED
     run = run_scenario(scenario(text), "rfc8599")
     data = run.json()
@@ -99,7 +99,7 @@ def test_rfc8599_bucket_timer_expiry_gives_480_r51() -> None:
     assert isinstance(driver, BucketDriver) and len(driver.script.bucket) == 0
 
 
-def test_rfc8599_holds_pushes_and_forwards_after_the_register_2xx_r50_r51() -> None:
+def test_rfc8599_holds_pushes_and_forwards_after_the_register_2xx_push5_push6() -> None:
     text = ("[caller]\ninvite_at = 1\n" + PUSHED +
             "wake_after = 2\nring_after = 0.1\nanswer_after = 1\n")
     run = run_scenario(scenario(text), "rfc8599")
@@ -112,14 +112,14 @@ def test_rfc8599_holds_pushes_and_forwards_after_the_register_2xx_r50_r51() -> N
         ("phony", False, 1.0), ("real", True, 3.0)]
 
 
-def test_rfc8599_failed_push_gives_404_at_once_r51() -> None:
+def test_rfc8599_failed_push_gives_404_at_once_push6() -> None:
     data = run_scenario(scenario("[caller]\ninvite_at = 1\n" + PUSHED + "push_fails = true\n"),
                         "rfc8599").json()
     assert (data["final"], data["final_at"]) == (404, 1.0)
     assert data["pushes"] == [{"device": "B", "at": 1.0, "ok": False}]
 
 
-def test_rfc8599_empty_target_set_gives_480_at_once_r3() -> None:
+def test_rfc8599_empty_target_set_gives_480_at_once_ctx1() -> None:
     data = run_scenario(scenario("[caller]\ninvite_at = 1\n"), "rfc8599").json()
     assert (data["final"], data["final_at"], data["branches"]) == (480, 1.0, [])
 
@@ -137,7 +137,7 @@ def test_presets_build_fresh_proxies() -> None:
     assert one.proxy is not two.proxy
 
 
-def test_only_rfc8599_advertises_push_support_on_the_register_2xx_r53() -> None:
+def test_only_rfc8599_advertises_push_support_on_the_register_2xx_push8() -> None:
     """RFC 8599 §5.6.1.1: a proxy supporting the PNS adds Feature-Caps +sip.pns to the 2xx."""
     text = "[caller]\ninvite_at = 1\n" + PUSHED
     for preset, expected in (("opensips", None), ("kamailio-tsilo", None),
@@ -170,7 +170,7 @@ def test_opensips_absorbs_a_486_behind_the_placeholder_spec_d() -> None:
                                      for w in run.simulation.wires if w.time == 1.5]
 
 
-def test_rfc8599_answers_pnsreg_with_its_interval_r55() -> None:
+def test_rfc8599_answers_pnsreg_with_its_interval_push10() -> None:
     """RFC 8599 §4.1.4, §5.5: a contact with +sip.pnsreg gets +sip.pnsreg="<seconds>" back."""
     text = "[caller]\ninvite_at = 1\n" + PUSHED + "pnsreg = true\n"
     wires = run_scenario(scenario(text), "rfc8599").simulation.wires

@@ -17,7 +17,7 @@ def test_pn_params_read_from_the_contact_uri_rfc8599_4_1_1() -> None:
     assert pn_params(parse_uri("sip:bob@h;pn-provider;pn-prid=t")) == (None, "t", None)
 
 
-def test_match_needs_equal_uri_and_equal_pn_params_rfc8599_5_3_r49() -> None:
+def test_match_needs_equal_uri_and_equal_pn_params_rfc8599_5_3_push4() -> None:
     held = parse_uri(HELD)
     same_reordered = parse_uri("sip:bob@127.0.0.10:5060;pn-prid=tok-B;pn-provider=fcm;pn-param=app")
     assert pn_match(held, same_reordered)
@@ -42,7 +42,7 @@ def test_bucket_timer_runs_from_the_hold_and_expiry_gives_480_rfc8599_5_6_2() ->
     assert len(bucket) == 0 and bucket.get_timer() is None
 
 
-def test_a_2xx_to_the_matching_register_forwards_the_held_request_r50() -> None:
+def test_a_2xx_to_the_matching_register_forwards_the_held_request_push5() -> None:
     bucket = Bucket(bucket_timer=30.0)
     bucket.hold("call-1", parse_uri(HELD), now=1.0)
     other = parse_uri("sip:bob@127.0.0.11:5060;pn-provider=fcm;pn-param=app;pn-prid=tok-C")
@@ -53,7 +53,7 @@ def test_a_2xx_to_the_matching_register_forwards_the_held_request_r50() -> None:
     assert [str(e.target) for e in bucket.entries()] == [str(other)]
 
 
-def test_a_challenge_keeps_waiting_and_a_rejection_gives_480_r51() -> None:
+def test_a_challenge_keeps_waiting_and_a_rejection_gives_480_push6() -> None:
     bucket = Bucket(bucket_timer=30.0)
     bucket.hold("call-1", parse_uri(HELD), now=1.0)
     assert bucket.on_register_response(parse_uri(HELD), 401, now=2.0) == []
@@ -62,7 +62,7 @@ def test_a_challenge_keeps_waiting_and_a_rejection_gives_480_r51() -> None:
     assert (outcome.verdict, outcome.status) == ("reject", 480)
 
 
-def test_a_failed_push_request_ends_the_wait_with_404_or_480_r51() -> None:
+def test_a_failed_push_request_ends_the_wait_with_404_or_480_push6() -> None:
     assert PushResult(ok=True).status is None
     assert PushResult(ok=False).status == 480
     assert PushResult(ok=False, permanent=True).status == 404

@@ -45,7 +45,7 @@ def _naive(subs: list[Subscription], name: str, params: dict[str, str], now: flo
 
 @settings(max_examples=80, deadline=None)
 @given(st.lists(_step, max_size=40), st.booleans())
-def test_r17_r19_index_delivers_exactly_what_a_full_scan_would(
+def test_evt2_evt4_index_delivers_exactly_what_a_full_scan_would(
     steps: list[tuple[str, object]], newest_first: bool
 ) -> None:
     table = Subscriptions(CountingIds("t"), newest_first=newest_first)

@@ -24,27 +24,27 @@ def make() -> Subscriptions:
 # -- filters: EVT-2, EVT-3 -------------------------------------------------------------------------
 
 
-def test_r17_filter_split_at_first_equals() -> None:
+def test_evt2_filter_split_at_first_equals() -> None:
     assert Filter.parse("uri=sip:*;a=b") == Filter("uri", "sip:*;a=b")
 
 
 @pytest.mark.parametrize("text", ["aor=", "aor", ""])
-def test_r17_filter_without_equals_or_value_is_discarded(text: str) -> None:
+def test_evt2_filter_without_equals_or_value_is_discarded(text: str) -> None:
     kept, dropped = parse_filters([text, "callid=c1"])
     assert kept == (Filter("callid", "c1"),)
     assert len(dropped) == 1 and "discarded (EVT-2)" in dropped[0]
 
 
-def test_r17_single_string_is_one_filter() -> None:
+def test_evt2_single_string_is_one_filter() -> None:
     assert parse_filters("aor=alice") == ((Filter("aor", "alice"),), ())
 
 
-def test_r17_keys_match_parameter_names_regardless_of_case() -> None:
+def test_evt2_keys_match_parameter_names_regardless_of_case() -> None:
     assert Filter("AoR", "alice").check({"aor": "alice"}) is True
     assert Filter("aor", "alice").check({"AOR": "alice"}) is True
 
 
-def test_r18_values_are_case_sensitive_globs() -> None:
+def test_evt3_values_are_case_sensitive_globs() -> None:
     f = Filter("aor", "alice")
     assert f.check({"aor": "Alice"}) is False
     assert Filter("aor", "ali*").check({"aor": "alice"}) is True
@@ -52,7 +52,7 @@ def test_r18_values_are_case_sensitive_globs() -> None:
     assert Filter("aor", "ali?e").check({"aor": "aliice"}) is False
 
 
-def test_r17_unknown_key_passes() -> None:
+def test_evt2_unknown_key_passes() -> None:
     assert Filter("aro", "alice").check({"aor": "bob"}) is None
 
 
@@ -76,13 +76,14 @@ def test_r17_unknown_key_passes() -> None:
         ("sip:*@127.0.0.1:*", "sip:bob@127.0.0.1:5070", True),
     ],
 )
-def test_r18_glob_follows_c_fnmatch_with_no_flags(pattern: str, value: str, expected: bool) -> None:
+def test_evt3_glob_follows_c_fnmatch_with_no_flags(pattern: str, value: str,
+                                                  expected: bool) -> None:
     assert glob_match(pattern, value) is expected
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.text(alphabet="abcXYZ.:@/-_0123456789", max_size=20))
-def test_r18_a_value_without_glob_characters_matches_only_itself(value: str) -> None:
+def test_evt3_a_value_without_glob_characters_matches_only_itself(value: str) -> None:
     assert glob_match(value, value)
     assert glob_match(value + "x", value) is False
     assert glob_match("*", value)
@@ -91,7 +92,7 @@ def test_r18_a_value_without_glob_characters_matches_only_itself(value: str) -> 
 # -- subscribing: EVT-1 ----------------------------------------------------------------------------
 
 
-def test_r16_subscription_captures_the_transaction_given_at_subscribe_time() -> None:
+def test_evt1_subscription_captures_the_transaction_given_at_subscribe_time() -> None:
     subs = make()
     sub = subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=(7, 42), now=1.0)
     (n,) = subs.raise_event(INSERT, {"aor": "alice"}, 2.0)
@@ -99,7 +100,7 @@ def test_r16_subscription_captures_the_transaction_given_at_subscribe_time() -> 
     assert subs.warnings == []
 
 
-def test_r16_subscription_without_transaction_carries_none_and_warns() -> None:
+def test_evt1_subscription_without_transaction_carries_none_and_warns() -> None:
     subs = make()
     subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=None, now=0.0)
     (n,) = subs.raise_event(INSERT, {"aor": "alice"}, 1.0)
@@ -115,7 +116,7 @@ def test_negative_timeout_is_refused() -> None:
 # -- matching: EVT-2, EVT-3 and the filter pitfalls PIT-6 ------------------------------------------
 
 
-def test_r17_all_filters_must_match() -> None:
+def test_evt2_all_filters_must_match() -> None:
     subs = make()
     subs.notify_on_event(INSERT, ["aor=alice", "user_agent=Linphone*"], "r", 20, txn=1, now=0)
     assert subs.raise_event(INSERT, {"aor": "alice", "user_agent": "Zoiper"}, 1) == []
@@ -150,7 +151,7 @@ def test_pitfall_c6_case_of_the_value_matters() -> None:
     assert subs.raise_event(INSERT, {"aor": "alice"}, 1) == []
 
 
-def test_r18_integer_parameters_are_matched_as_decimal_strings() -> None:
+def test_evt3_integer_parameters_are_matched_as_decimal_strings() -> None:
     subs = make()
     subs.notify_on_event(INSERT, ["cseq=1?"], "r", 20, txn=1, now=0)
     (n,) = subs.raise_event(INSERT, {"cseq": 12}, 1)
@@ -173,7 +174,7 @@ def test_notification_order_creation_or_newest_first_as_opensips(newest_first: b
     assert [n.subscription for n in subs.raise_event(INSERT, {"aor": "alice"}, 1)] == expected
 
 
-def test_r59_uri_parameter_filter_matches_the_pn_prid_of_the_contact() -> None:
+def test_osips16_uri_parameter_filter_matches_the_pn_prid_of_the_contact() -> None:
     subs = make()
     prid = Filter("uri", "00fc13", uri_param="pn-prid")
     subs.notify_on_event(UPDATE, [prid, Filter("uri", "apns", "pn-provider")], "pn", 6,
@@ -191,7 +192,7 @@ def test_r59_uri_parameter_filter_matches_the_pn_prid_of_the_contact() -> None:
 # -- lifetime: EVT-4, EVT-5, EVT-7 -----------------------------------------------------------------
 
 
-def test_r19_fires_any_number_of_times_until_created_plus_timeout() -> None:
+def test_evt4_fires_any_number_of_times_until_created_plus_timeout() -> None:
     subs = make()
     subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=1, now=10.0)
     assert len(subs.raise_event(INSERT, {"aor": "alice"}, 11.0)) == 1
@@ -201,7 +202,7 @@ def test_r19_fires_any_number_of_times_until_created_plus_timeout() -> None:
     assert len(subs) == 0
 
 
-def test_r19_exact_expiry_deadline_through_the_timer() -> None:
+def test_evt4_exact_expiry_deadline_through_the_timer() -> None:
     subs = make()
     sub = subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=1, now=10.0)
     assert sub.expires_at == 30.0
@@ -211,7 +212,7 @@ def test_r19_exact_expiry_deadline_through_the_timer() -> None:
     assert subs.get_timer() is None
 
 
-def test_r19_timer_is_the_earliest_of_several() -> None:
+def test_evt4_timer_is_the_earliest_of_several() -> None:
     subs = make()
     subs.notify_on_event(INSERT, ["aor=a"], "r", 20, txn=1, now=0)
     b = subs.notify_on_event(INSERT, ["aor=b"], "r", 5, txn=1, now=1)
@@ -220,7 +221,7 @@ def test_r19_timer_is_the_earliest_of_several() -> None:
     assert subs.get_timer() == math.nextafter(20.0, math.inf)
 
 
-def test_r19_end_of_transaction_does_not_remove_the_subscription() -> None:
+def test_evt4_end_of_transaction_does_not_remove_the_subscription() -> None:
     """The model knows nothing of the transaction's end: only the timeout removes it."""
     subs = make()
     subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=(1, 1), now=0)
@@ -240,14 +241,14 @@ def test_pitfall_c7_subscription_shorter_than_its_transaction_warns() -> None:
     assert subs.raise_event(INSERT, {"aor": "alice"}, 25) == []
 
 
-def test_r20_expired_subscriptions_are_returned_with_their_expire_notify_flag() -> None:
+def test_evt5_expired_subscriptions_are_returned_with_their_expire_notify_flag() -> None:
     subs = make()
     subs.notify_on_event(INSERT, ["aor=a"], "r", 6, txn=1, now=0, expire_notify=True)
     (gone,) = subs.handle_timer(7)
     assert gone.expire_notify is True
 
 
-def test_r20_a_subscription_an_event_removed_is_still_returned_by_the_timer() -> None:
+def test_evt5_a_subscription_an_event_removed_is_still_returned_by_the_timer() -> None:
     subs = make()
     sub = subs.notify_on_event(INSERT, ["aor=a"], "r", 6, txn=1, now=0, expire_notify=True)
     assert subs.raise_event(INSERT, {"aor": "a"}, 7) == []  # removed here (EVT-4) ...
@@ -256,7 +257,7 @@ def test_r20_a_subscription_an_event_removed_is_still_returned_by_the_timer() ->
     assert subs.handle_timer(8) == [] and subs.get_timer() is None
 
 
-def test_r22_wait_for_event_resumes_once() -> None:
+def test_evt7_wait_for_event_resumes_once() -> None:
     subs = make()
     subs.wait_for_event(UPDATE, ["aor=alice"], 10, txn=1, now=0)
     assert len(subs.raise_event(UPDATE, {"aor": "alice"}, 1)) == 1
@@ -274,7 +275,7 @@ def test_live_and_cancel() -> None:
 # -- races of PIT-13 -----------------------------------------------------------------------
 
 
-def test_race_c13_registration_before_the_subscription_is_not_delivered() -> None:
+def test_race_pit13_registration_before_the_subscription_is_not_delivered() -> None:
     subs = make()
     assert subs.raise_event(INSERT, {"aor": "alice"}, 1.0) == []  # nobody listening yet
     subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=1, now=1.5)
@@ -287,7 +288,7 @@ def test_race_c13_registration_before_the_subscription_is_not_delivered() -> Non
     timeout=st.integers(0, 300),
     delay=st.floats(0, 600, allow_nan=False),
 )
-def test_r19_delivery_exactly_while_now_is_at_most_created_plus_timeout(
+def test_evt4_delivery_exactly_while_now_is_at_most_created_plus_timeout(
     created: float, timeout: int, delay: float
 ) -> None:
     subs = make()
