@@ -438,7 +438,7 @@ def wire(loc: LocationService, subs: Subscriptions, request: Request, now: float
     return out
 
 
-def test_pitfall_c1_subscribing_to_insert_misses_the_woken_device() -> None:
+def test_pit1_subscribing_to_insert_misses_the_woken_device() -> None:
     """EVT-9, INJ-6: the woken device refreshes its binding (UPDATE); INSERT-only misses it."""
     loc, subs = pn_service(), Subscriptions(CountingIds("s"))
     loc.register(reg([f"<sip:bob@10.0.0.1:5060;{PN}>"]), DEVICE, 0.0)
@@ -464,7 +464,7 @@ def test_race_pit13_inj7_registration_between_subscription_and_lookup_is_seen_tw
     assert [str(b.uri) for b in loc.lookup("bob", 0.0)] == ["sip:bob@h1"]  # and by lookup
 
 
-def test_pitfall_c2_sql_only_lookup_raises_phantom_inserts() -> None:
+def test_pit2_sql_only_lookup_raises_phantom_inserts() -> None:
     """db_mode 3: every lookup() re-inserts the contacts it loads, so a call waiting on INSERT
     is notified for a device that did not register again."""
     loc, subs = service(), Subscriptions(CountingIds("s"))

@@ -123,7 +123,7 @@ def test_evt2_all_filters_must_match() -> None:
     assert len(subs.raise_event(INSERT, {"aor": "alice", "user_agent": "Linphone/5"}, 1)) == 1
 
 
-def test_pitfall_c6_empty_aor_filter_matches_every_registration() -> None:
+def test_pit6_empty_aor_filter_matches_every_registration() -> None:
     """`"aor="+$rU` with an empty $rU: the filter is dropped, so every AoR matches (EVT-2)."""
     subs = make()
     subs.notify_on_event(INSERT, ["aor="], "fork_call", 20, txn=1, now=0)
@@ -135,7 +135,7 @@ def test_pitfall_c6_empty_aor_filter_matches_every_registration() -> None:
     ]
 
 
-def test_pitfall_c6_misspelled_key_matches_everything_and_warns_once() -> None:
+def test_pit6_misspelled_key_matches_everything_and_warns_once() -> None:
     subs = make()
     subs.notify_on_event(INSERT, ["aro=alice"], "fork_call", 20, txn=1, now=0)
     assert len(subs.raise_event(INSERT, {"aor": "bob"}, 1)) == 1
@@ -145,7 +145,7 @@ def test_pitfall_c6_misspelled_key_matches_everything_and_warns_once() -> None:
     ]
 
 
-def test_pitfall_c6_case_of_the_value_matters() -> None:
+def test_pit6_case_of_the_value_matters() -> None:
     subs = make()
     subs.notify_on_event(INSERT, ["aor=Alice"], "fork_call", 20, txn=1, now=0)
     assert subs.raise_event(INSERT, {"aor": "alice"}, 1) == []
@@ -230,7 +230,7 @@ def test_evt4_end_of_transaction_does_not_remove_the_subscription() -> None:
     assert n.txn == (1, 1)
 
 
-def test_pitfall_c7_subscription_shorter_than_its_transaction_warns() -> None:
+def test_pit7_subscription_shorter_than_its_transaction_warns() -> None:
     """The seed: a 20 s subscription inside a 120 s transaction (fr_inv_timeout)."""
     subs = make()
     subs.notify_on_event(INSERT, ["aor=alice"], "fork_call", 20, txn=1, now=0, txn_deadline=120)
