@@ -42,8 +42,9 @@ class Harness:
         return actions
 
     def deliver(self, message: Request | Response, source: tuple[str, int],
-                transport: str = "UDP") -> list[Action]:
-        event = Received(message=message, source=source, transport=transport)
+                transport: str = "UDP", connection: int | None = None) -> list[Action]:
+        event = Received(message=message, source=source, transport=transport,
+                         connection=connection)
         return self._record(self.proxy.handle(event, self.now))
 
     def advance_to(self, t: float) -> list[Action]:
@@ -59,15 +60,15 @@ class Harness:
         return self.advance_to(self.now + dt)
 
     # ------------------------------------------------------------------ caller
-    def call(self, user: str = "bob", call_id: str = "call-1", branch: str = "z9hG4bK-caller-1"
-             ) -> list[Action]:
-        """The caller sends an INVITE for `user`."""
+    def call(self, user: str = "bob", call_id: str = "call-1", branch: str = "z9hG4bK-caller-1",
+             *, transport: str = "UDP", connection: int | None = None) -> list[Action]:
+        """The caller sends an INVITE for `user` (over `transport`, on `connection`)."""
         self.invite = make_request(
             "INVITE", f"sip:{user}@{DOMAIN}",
-            via=f"SIP/2.0/UDP {CALLER[0]}:{CALLER[1]};branch={branch}",
+            via=f"SIP/2.0/{transport} {CALLER[0]}:{CALLER[1]};branch={branch}",
             from_=f"<sip:alice@{DOMAIN}>;tag=alice-1", to=f"<sip:{user}@{DOMAIN}>",
             call_id=call_id, cseq=1, contact=f"<sip:alice@{CALLER[0]}:{CALLER[1]}>")
-        return self.deliver(self.invite, CALLER)
+        return self.deliver(self.invite, CALLER, transport, connection)
 
     def cancel(self) -> list[Action]:
         """The caller CANCELs its INVITE (RFC 3261 §9.1)."""
@@ -88,21 +89,28 @@ class Harness:
     # ------------------------------------------------------------------ devices
     def register(self, user: str = "bob", port: int = 5070, *, host: str = "192.0.2.20",
                  expires: int = 3600, instance: str | None = None, pn: str | None = None,
-                 call_id: str | None = None, cseq: int = 1) -> list[Action]:
-        """A device of `user` registers the contact `sip:user@host:port` (pn: a pn-prid)."""
+                 call_id: str | None = None, cseq: int = 1, reg_id: int | None = None,
+                 source: tuple[str, int] | None = None, transport: str = "UDP",
+                 connection: int | None = None) -> list[Action]:
+        """A device of `user` registers the contact `sip:user@host:port` (pn: a pn-prid),
+        from `source` (default: the contact's own address) over `transport`/`connection`."""
         contact = f"<sip:{user}@{host}:{port}"
         if pn is not None:
             contact += f";pn-provider=fcm;pn-prid={pn};pn-param=proj"
+        if transport != "UDP":
+            contact += f";transport={transport.lower()}"
         contact += ">"
         if instance is not None:
             contact += f';+sip.instance="<urn:uuid:{instance}>"'
+        if reg_id is not None:
+            contact += f";reg-id={reg_id}"
         request = make_request(
             "REGISTER", f"sip:{DOMAIN}",
-            via=f"SIP/2.0/UDP {host}:{port};branch=z9hG4bK-reg-{port}-{cseq}-{self.now:g}",
+            via=f"SIP/2.0/{transport} {host}:{port};branch=z9hG4bK-reg-{port}-{cseq}-{self.now:g}",
             from_=f"<sip:{user}@{DOMAIN}>;tag=reg-{port}", to=f"<sip:{user}@{DOMAIN}>",
             call_id=call_id or f"reg-{user}-{port}", cseq=cseq, contact=contact,
             extra=[("Expires", str(expires))])
-        return self.deliver(request, (host, port))
+        return self.deliver(request, source or (host, port), transport, connection)
 
     def answer(self, send: Send, status: int, to_tag: str | None = None) -> list[Action]:
         """The device that got `send` (an INVITE) answers `status`."""

@@ -21,20 +21,36 @@ __all__ = ["Action", "Send", "Push", "Log"]
 
 @dataclass(frozen=True, kw_only=True, init=False)
 class Send:
-    """Send `message` to `destination` `(host, port)`."""
+    """Send `message` to `destination` `(host, port)`.
+
+    .. attribute:: connection  the driver's connection to send it on while the driver still has
+                               it (`Received.connection`), None to use `transport` afresh
+    .. attribute:: transport   "UDP", "TCP", "TLS", ...: a response goes by the transport of its
+                               request (RFC 3261 §18.2.2), a branch by its binding's
+    """
 
     message: Request | Response
     destination: Address
+    connection: int | None = None
+    transport: str = "UDP"
 
-    def __init__(self, *, message: Request | Response, destination: Address) -> None:
+    def __init__(self, *, message: Request | Response, destination: Address,
+                 connection: int | None = None, transport: str = "UDP") -> None:
         # the fields go straight into the instance dict (the proxy makes several per call):
         # the __init__ a frozen dataclass generates sets each through object.__setattr__
         fields = self.__dict__
         fields["message"] = message
         fields["destination"] = destination
+        fields["connection"] = connection
+        fields["transport"] = transport
 
     def __repr__(self) -> str:
-        return f"Send({start_line(self.message)!r}, to={self.destination[0]}:{self.destination[1]})"
+        to = f"to={self.destination[0]}:{self.destination[1]}"
+        if self.transport != "UDP":
+            to += f" {self.transport}"
+        if self.connection is not None:
+            to += f" conn={self.connection}"
+        return f"Send({start_line(self.message)!r}, {to})"
 
 
 @dataclass(frozen=True, kw_only=True)

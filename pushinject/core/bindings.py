@@ -9,7 +9,7 @@ push parameters (`PushParams`, §4.1).
 Bindings are frozen; the registrar replaces one by a refreshed copy that keeps its `ruid`.
 The registrar builds one per registered contact, so `Binding.__init__` is written out: it sets
 the fields through one local name for ``object.__setattr__``, where a frozen dataclass's
-generated `__init__` looks that function up anew for each of the 18 fields. (Writing the
+generated `__init__` looks that function up anew for each of the 21 fields. (Writing the
 instance dictionary instead would be faster still, but gives every binding a dictionary of its
 own, some 280 bytes more each.) Equality, hashing, the fields, `dataclasses.replace` and the
 refusal of assignment are the dataclass's own.
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pushinject.core.types import Address
     from pushinject.sip import URI
 
 __all__ = ["PN_PARAMS", "PushParams", "Binding", "format_q"]
@@ -92,6 +93,13 @@ class Binding:
         The Path header values of that REGISTER, in order (RFC 3327).
     received : str or None
         ``sip:host:port`` of the source when it differs from the contact address.
+    source : (host, port) or None
+        Where the REGISTER that last inserted or refreshed it came from.
+    transport : str
+        The transport it came over ("UDP", "TCP", "TLS", ...).
+    connection : int or None
+        The driver's id of the connection it came on (`Received.connection`); None over UDP
+        and once that connection closed.
     user_agent, socket, bflags
         OpenSIPS contact attributes raised with the events (EVT-8).
     pn : PushParams or None
@@ -114,6 +122,9 @@ class Binding:
     cseq: int = 0
     path: tuple[str, ...] = ()
     received: str | None = None
+    source: Address | None = None
+    transport: str = "UDP"
+    connection: int | None = None
     user_agent: str | None = None
     socket: str = ""
     bflags: int = 0
@@ -125,7 +136,8 @@ class Binding:
         self, *, ruid: str, aor: str, uri: URI, contact: str, expires_at: float,
         q: float | None = None, instance: str | None = None, reg_id: int | None = None,
         call_id: str = "", cseq: int = 0, path: tuple[str, ...] = (),
-        received: str | None = None, user_agent: str | None = None, socket: str = "",
+        received: str | None = None, source: Address | None = None, transport: str = "UDP",
+        connection: int | None = None, user_agent: str | None = None, socket: str = "",
         bflags: int = 0, pn: PushParams | None = None, pnsreg: bool = False,
         updated_at: float = 0.0,
     ) -> None:
@@ -142,6 +154,9 @@ class Binding:
         put(self, "cseq", cseq)
         put(self, "path", path)
         put(self, "received", received)
+        put(self, "source", source)
+        put(self, "transport", transport)
+        put(self, "connection", connection)
         put(self, "user_agent", user_agent)
         put(self, "socket", socket)
         put(self, "bflags", bflags)

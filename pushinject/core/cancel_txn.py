@@ -79,11 +79,16 @@ _TIMER_INPUT = {"E": NonInviteInput.TIMER_E, "F": NonInviteInput.TIMER_F,
 class NonInviteClientTransaction:
     """A non-INVITE client transaction (RFC 3261 §17.1.2): here, a CANCEL."""
 
-    __slots__ = ("request", "destination", "reliable", "values", "state", "timers", "_e")
+    __slots__ = ("request", "destination", "reliable", "values", "state", "timers", "_e",
+                 "transport", "connection")
 
     def __init__(self, request: Request, destination: Address, now: float, *,
-                 reliable: bool = False, values: TimerValues = TimerValues()) -> None:
+                 reliable: bool = False, values: TimerValues = TimerValues(),
+                 transport: str = "UDP", connection: int | None = None) -> None:
         self.request = request
+        #: a CANCEL goes where its INVITE went, the same way (RFC 3261 §9.1)
+        self.transport = transport
+        self.connection = connection
         self.destination = destination
         self.reliable = reliable
         self.values = values
@@ -94,8 +99,12 @@ class NonInviteClientTransaction:
             self.timers.arm("E", now + values.t1)
         self.timers.arm("F", now + values.b)
 
+    def _send(self) -> Send:
+        return Send(message=self.request, destination=self.destination,
+                    connection=self.connection, transport=self.transport)
+
     def start(self) -> list[Action]:
-        return [Send(message=self.request, destination=self.destination)]
+        return [self._send()]
 
     def get_timer(self) -> float | None:
         return self.timers.earliest()
@@ -105,6 +114,11 @@ class NonInviteClientTransaction:
         inp = NonInviteInput.RECV_1XX if status < 200 else NonInviteInput.RECV_FINAL
         if (self.state, inp) in TRANSITIONS:
             self.process(inp, now)
+
+    def transport_error(self) -> None:
+        """The connection it was sent on is gone: the transaction ends (RFC 3261 §17.1.2.2)."""
+        if (self.state, NonInviteInput.TRANSPORT_ERROR) in TRANSITIONS:
+            self.process(NonInviteInput.TRANSPORT_ERROR, 0.0)
 
     def handle_timer(self, now: float) -> list[Action]:
         fired = self.timers.fire(now, lambda name: self.process(_TIMER_INPUT[name], now))
@@ -119,7 +133,7 @@ class NonInviteClientTransaction:
             self._e = (min(2 * self._e, self.values.t2) if self.state is NonInviteState.TRYING
                        else self.values.t2)
             self.timers.arm("E", now + self._e)
-            out.append(Send(message=self.request, destination=self.destination))
+            out.append(self._send())
         if new_state is not self.state:
             self.state = new_state
             if new_state is NonInviteState.COMPLETED:

@@ -124,10 +124,13 @@ class ClientTransaction:
         When it starts (Timers A and B run from here).
     reliable
         True over TCP/TLS: no Timer A, Timer D is 0 (RFC 3261 §17.1.1.2).
+    transport, connection
+        How it is sent: the transport, and the driver's connection (a flow the target
+        registered over, RFC 5626 §5.3) or None.
     """
 
     __slots__ = ("request", "destination", "reliable", "values", "state", "timers", "_a_interval",
-                 "last_ack", "branch")
+                 "last_ack", "branch", "transport", "connection")
 
     def __init__(
         self,
@@ -138,8 +141,12 @@ class ClientTransaction:
         reliable: bool = False,
         values: TimerValues = TimerValues(),
         branch: str | None = None,
+        transport: str = "UDP",
+        connection: int | None = None,
     ) -> None:
         self.request = request
+        self.transport = transport
+        self.connection = connection
         #: the top Via branch of `request`, which identifies the transaction (RFC 3261 §17.1.3)
         self.branch: str = branch if branch is not None else str(request.top_via.branch)
         self.destination = destination
@@ -153,9 +160,14 @@ class ClientTransaction:
             self.timers.arm("A", now + values.t1)
         self.timers.arm("B", now + values.b)
 
+    def send(self, message: Request) -> Send:
+        """`message` (the request or its ACK) sent the way the transaction goes."""
+        return Send(message=message, destination=self.destination, connection=self.connection,
+                    transport=self.transport)
+
     def start(self) -> list[Action]:
         """The first transmission of the request."""
-        return [Send(message=self.request, destination=self.destination)]
+        return [self.send(self.request)]
 
     def get_timer(self) -> float | None:
         return self.timers.earliest()
@@ -195,7 +207,7 @@ class ClientTransaction:
         if effect == "retransmit":
             self._a_interval *= 2
             self.timers.arm("A", now + self._a_interval)
-            return Outcome(actions=(Send(message=self.request, destination=self.destination),))
+            return Outcome(actions=(self.send(self.request),))
         if effect == "timeout":
             return Outcome(failure=408)
         if effect == "transport_error":
@@ -205,7 +217,7 @@ class ClientTransaction:
         if effect in ("ack_pass", "ack"):
             assert response is not None
             self.last_ack = build_ack(self.request, response)
-            send = (Send(message=self.last_ack, destination=self.destination),)
+            send = (self.send(self.last_ack),)
             return Outcome(actions=send, response=response if effect == "ack_pass" else None)
         return Outcome()
 

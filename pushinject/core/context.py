@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pushinject.core.actions import Send
 from pushinject.core.cancel_txn import NonInviteClientTransaction, NonInviteState
 from pushinject.core.client_txn import TRANSITIONS as CLIENT_TRANSITIONS
 from pushinject.core.client_txn import ClientInput, ClientState, ClientTransaction, Outcome
@@ -267,17 +266,21 @@ class ResponseContext:
         injected: bool = False,
         binding: Binding | None = None,
         reliable: bool = False,
+        transport: str = "UDP",
+        connection: int | None = None,
     ) -> tuple[Branch, list[Action]]:
         """Send a copy of the stored request to `uri` as a new branch with a new client
         transaction and Via branch (RFC 3261 §16.6 steps 2–10; CTX-2); `routes` is the contact's
-        Path (OSIPS-9). Raises `LocalProtocolError` when `refusal()` forbids it."""
+        Path (OSIPS-9); `transport` and `connection` say how it goes (a registered flow, RFC 5626
+        §5.3). Raises `LocalProtocolError` when `refusal()` forbids it."""
         if self.refusal():
             raise LocalProtocolError(f"no new branch allowed (code {self.refusal()})")
         via_branch = self.ids.branch()
-        via = via_value(self.config.host, self.config.port, via_branch)
+        via = via_value(self.config.host, self.config.port, via_branch, transport)
         request = forwarded_request(self.request, uri, via, routes)
         txn = ClientTransaction(request, destination, now, reliable=reliable,
-                                values=self.config.timers, branch=via_branch)
+                                values=self.config.timers, branch=via_branch,
+                                transport=transport, connection=connection)
         branch = Branch(index=len(self.branches), kind=BranchKind.REAL, opened_at=now,
                         injected=injected, target=str(uri), request=request,
                         destination=destination, txn=txn, binding=binding,
@@ -302,9 +305,11 @@ class ResponseContext:
         if branch.final_status is None:  # RFC 3261 §9.1: give up after 64*T1 without a final
             branch.fr_at = now + self.config.timers.b
         cancel = build_cancel(branch.request, reason or None)
+        txn = branch.txn
         branch.cancel_txn = NonInviteClientTransaction(
-            cancel, branch.destination, now, reliable=branch.txn is not None
-            and branch.txn.reliable, values=self.config.timers)
+            cancel, branch.destination, now, reliable=txn is not None and txn.reliable,
+            values=self.config.timers, transport=txn.transport if txn is not None else "UDP",
+            connection=txn.connection if txn is not None else None)
         return branch.cancel_txn.start()
 
     def cancel_pending(self, now: float, reason: str | None = None, *,
@@ -354,6 +359,26 @@ class ResponseContext:
             return []
         return self._outcome(branch, branch.txn.transport_error(now), now)
 
+    def connection_closed(self, connection: int, now: float) -> list[Action]:
+        """The driver's connection `connection` closed: each branch sent over it that has
+        no final response fails as a transport error (RFC 3261 §16.9: a 503 there)."""
+        out: list[Action] = []
+        for branch in list(self.branches):
+            txn = branch.txn
+            if txn is None or txn.connection != connection:
+                continue
+            cancel = branch.cancel_txn
+            if cancel is not None and cancel.state is not NonInviteState.TERMINATED:
+                cancel.transport_error()
+            if branch.final_status is not None or txn.state is ClientState.TERMINATED:
+                continue
+            if (txn.state, ClientInput.TRANSPORT_ERROR) in CLIENT_TRANSITIONS:
+                out += self.transport_failed(branch, now)
+            else:  # Proceeding: no response can come back on a connection that is gone
+                txn.abandon()
+                out += self._branch_final(branch, 503, None, now)
+        return out
+
     def _on_provisional(self, branch: Branch, response: Response, now: float) -> list[Action]:
         out: list[Action] = []
         first = not branch.provisional
@@ -390,7 +415,7 @@ class ResponseContext:
             self.final_status, self.final_at = response.status, now
             out = self.server.respond(upstream, now)
             return out + self.cancel_pending(now, REASON_ELSEWHERE)
-        return [Send(message=upstream, destination=self.server.source)]
+        return [self.server.send(upstream)]
 
     # --------------------------------------------------------------- caller
     def caller_cancel(self, now: float) -> list[Action]:

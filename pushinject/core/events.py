@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pushinject.core.types import Address
     from pushinject.sip import Request, Response
 
-__all__ = ["Event", "Received", "TransportFailed"]
+__all__ = ["Event", "Received", "TransportFailed", "ConnectionClosed"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,11 +25,15 @@ class Received:
     .. attribute:: message   the parsed `Request` or `Response`
     .. attribute:: source    the `(host, port)` it came from
     .. attribute:: transport "UDP" (unreliable: RFC 3261 Timers A and G run) or "TCP", "TLS", ...
+    .. attribute:: connection  an opaque id the driver gives the connection the message arrived
+                               on (None for UDP); responses to a request go back on it (RFC
+                               3261 §18.2.2) and a binding registered over it keeps it
     """
 
     message: Request | Response
     source: Address
     transport: str = "UDP"
+    connection: int | None = None
 
     def __repr__(self) -> str:
         return f"Received({start_line(self.message)!r}, from={self.source[0]}:{self.source[1]})"
@@ -47,5 +51,19 @@ class TransportFailed:
     destination: Address
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConnectionClosed:
+    """The driver's connection `connection` closed (or failed).
+
+    Every branch whose request was sent over it and has no final response counts as a
+    transport failure (RFC 3261 §16.9: a 503 there); bindings registered over it are no longer
+    routed over it (RFC 5626 §5.3: a flow that failed is not used).
+
+    .. attribute:: connection  the id the driver gave it in `Received.connection`
+    """
+
+    connection: int
+
+
 #: every input the proxy accepts
-Event = Union[Received, TransportFailed]
+Event = Union[Received, TransportFailed, ConnectionClosed]

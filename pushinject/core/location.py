@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, NamedTuple
 
 from pushinject.core.bindings import PN_PARAMS, Binding, PushParams
@@ -230,6 +230,8 @@ class LocationService:
         self._live: dict[str, Binding] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._pushed = 0
+        #: connection id -> the ruids of the bindings registered over it
+        self._by_connection: dict[int, set[str]] = {}
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -247,11 +249,14 @@ class LocationService:
     # -- REGISTER ------------------------------------------------------------------------------
 
     def register(self, request: Request, source: Address, now: float, *,
-                 transport: str = "UDP", bflags: int = 0) -> RegisterResult:
+                 transport: str = "UDP", bflags: int = 0,
+                 connection: int | None = None) -> RegisterResult:
         """Process one REGISTER received from `source` at `now` (RFC 3261 §10.3).
 
         Returns the response (200 with the current bindings, or the error) and the contact
-        events it raised. Expired bindings of the AoR are deleted first (DELETE events).
+        events it raised. Expired bindings of the AoR are deleted first (DELETE events). Each
+        binding records where the REGISTER came from: `source`, `transport` and the driver's
+        `connection` (None over UDP).
         """
         if request.method != "REGISTER":
             raise LocalProtocolError(f"the registrar takes REGISTER, not {request.method}")
@@ -259,7 +264,7 @@ class LocationService:
         events = self._expire_aor(aor, now)
         try:
             plans, caps, outbound, paths = self._plan(request, aor, source, now, transport,
-                                                      bflags)
+                                                      bflags, connection)
         except _Reject as rej:
             response = self._reply(request, rej.status, rej.reason, rej.extra)
             return RegisterResult(response, tuple(events))
@@ -282,7 +287,7 @@ class LocationService:
         return make_response(request, status, reason, to_tag=self.ids.tag(), extra=tuple(extra))
 
     def _plan(self, request: Request, aor: str, source: Address, now: float,
-              transport: str, bflags: int
+              transport: str, bflags: int, connection: int | None = None
               ) -> tuple[list[_Plan], list[str], bool, list[NameAddr] | None]:
         """The changes the REGISTER asks for, the Feature-Caps of its 200, whether RFC 5626
         outbound was applied (`outbound` on and a contact with both ``+sip.instance`` and
@@ -339,7 +344,7 @@ class LocationService:
                                  tuple(map(str, paths)),
                                  request.get("User-Agent"))
             new = self._binding(shared, contact, instance, reg_id, aor, old, source, now,
-                                expires, transport, bflags)
+                                expires, transport, bflags, connection)
             if old is None:
                 working.append(new)
                 plans.append(_Plan("INSERT", None, new))
@@ -439,7 +444,8 @@ class LocationService:
 
     def _binding(self, shared: _Shared, contact: Contact, instance: str | None,
                  reg_id: int | None, aor: str, old: Binding | None, source: Address,
-                 now: float, expires: int, transport: str, bflags: int) -> Binding:
+                 now: float, expires: int, transport: str, bflags: int,
+                 connection: int | None) -> Binding:
         uri = contact.uri
         host, port = source
         c_host = str(getattr(uri, "host", "")).lower()
@@ -463,6 +469,9 @@ class LocationService:
             cseq=shared.cseq,
             path=shared.path,
             received=received,
+            source=source,
+            transport=transport.upper(),
+            connection=connection,
             user_agent=shared.user_agent,
             socket=self.config.socket,
             bflags=bflags,
@@ -485,6 +494,7 @@ class LocationService:
             elif plan.kind == "UPDATE":
                 assert plan.old is not None and plan.new is not None
                 record[_position(record, plan.old)] = plan.new
+                self._unindex(plan.old)
                 self._track(plan.new)
                 events.append(self._event(E_UL_CONTACT_UPDATE, plan.new, now))
             else:
@@ -492,11 +502,35 @@ class LocationService:
                 del record[_position(record, plan.old)]
                 self._order.pop(plan.old.ruid, None)
                 self._live.pop(plan.old.ruid, None)
+                self._unindex(plan.old)
                 self._refreshed.discard((plan.old.ruid, plan.old.expires_at))
                 events.append(self._event(E_UL_CONTACT_DELETE, plan.old, now))
         if not record:
             del self._records[aor]
         return events
+
+    def _unindex(self, binding: Binding) -> None:
+        """Forget that `binding` was registered over its connection."""
+        if binding.connection is None:
+            return
+        ruids = self._by_connection.get(binding.connection)
+        if ruids is not None:
+            ruids.discard(binding.ruid)
+            if not ruids:
+                del self._by_connection[binding.connection]
+
+    def connection_closed(self, connection: int) -> int:
+        """The connection `connection` closed: the bindings registered over it stay, without
+        it (RFC 5626 §5.3: a failed flow is not used again). Raises no contact event (the
+        binding itself is unchanged for usrloc). Returns how many bindings it held."""
+        ruids = self._by_connection.pop(connection, set())
+        for ruid in sorted(ruids):
+            old = self._live[ruid]
+            new = replace(old, connection=None)
+            self._live[ruid] = new
+            record = self._records[old.aor]
+            record[_position(record, old)] = new
+        return len(ruids)
 
     def _event(self, name: str, binding: Binding, now: float) -> ContactEvent:
         return ContactEvent(name, binding, ContactParams(binding, self.config.table), now)
@@ -572,6 +606,8 @@ class LocationService:
 
     def _track(self, binding: Binding) -> None:
         self._live[binding.ruid] = binding
+        if binding.connection is not None:
+            self._by_connection.setdefault(binding.connection, set()).add(binding.ruid)
         self._pushed += 1
         heapq.heappush(self._heap, (binding.expires_at, self._pushed, binding.ruid))
         refresh_at = self._refresh_at(binding)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pushinject.core.actions import Log, Send
 from pushinject.core.context import ContextConfig, ResponseContext
-from pushinject.core.events import Received, TransportFailed
+from pushinject.core.events import ConnectionClosed, TransportFailed
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
@@ -146,12 +146,16 @@ class Proxy:
         """Process one input; returns the actions to perform, in order."""
         if isinstance(event, TransportFailed):
             return self._transport_failed(event, now)
+        if isinstance(event, ConnectionClosed):
+            return self._connection_closed(event.connection, now)
         message = event.message
         if hasattr(message, "status"):
             return self._response(message, now)  # type: ignore[arg-type]
-        return self._request(message, event.source, event.transport, now)  # type: ignore[arg-type]
+        return self._request(message, event.source, event.transport,  # type: ignore[arg-type]
+                             event.connection, now)
 
-    def _request(self, msg: Request, source: Address, transport: str, now: float) -> list[Action]:
+    def _request(self, msg: Request, source: Address, transport: str, connection: int | None,
+                 now: float) -> list[Action]:
         via_text = top_via_text(msg)
         via = parse_via(via_text)
         marked = received_via(via, source)
@@ -160,7 +164,8 @@ class Proxy:
             msg = with_top_via(msg, via_text)
         if msg.method != "ACK" and msg.max_forwards == 0:  # RFC 3261 §16.3 step 3
             response = make_response(msg, 483, to_tag=self.ids.tag())
-            return [Send(message=response, destination=self._reply_address(response, source))]
+            return [Send(message=response, destination=self._reply_address(response, source),
+                         connection=connection, transport=transport.upper())]
         msg = self._strip_own_route(msg)
         key = _via_key(via)
         ctx = self._servers.get(key)
@@ -176,9 +181,11 @@ class Proxy:
             if ctx is None:
                 return self.forward_stateless(msg)
             ok = make_response(msg, 200, to_tag=ctx.to_tag or self.ids.tag())
-            out: list[Action] = [Send(message=ok, destination=ctx.server.source)]
+            out: list[Action] = [Send(message=ok, destination=ctx.server.source,
+                                      connection=connection, transport=transport.upper())]
             return out + self.track(ctx, ctx.caller_cancel(now))
         sc = ScriptContext(self, now, msg, source, transport)
+        sc.connection = connection
         sc.via_key = key
         sc.top_via = (via_text, marked)
         self.script.request_route(sc)
@@ -213,6 +220,16 @@ class Proxy:
             return []
         return self.track(ctx, ctx.transport_failed(branch, now))
 
+    def _connection_closed(self, connection: int, now: float) -> list[Action]:
+        """The driver's connection closed: bindings registered over it are no longer routed
+        over it, and the branches sent over it without a final response fail (RFC 3261
+        §16.9: 503)."""
+        self.location.connection_closed(connection)
+        out: list[Action] = []
+        for ctx in self.contexts():
+            out += self.track(ctx, ctx.connection_closed(connection, now))
+        return out
+
     # ================================================================== timers
     def get_timer(self) -> float | None:
         """The earliest deadline of the proxy: transactions, branches, bindings, subscriptions."""
@@ -240,14 +257,16 @@ class Proxy:
     # ================================================================== contexts
     def new_context(
         self, msg: Request, source: Address, transport: str, now: float,
-        key: tuple[str, str, int | None] | None = None,
+        key: tuple[str, str, int | None] | None = None, connection: int | None = None,
     ) -> tuple[ResponseContext, list[Action]]:
         """Create the server transaction and response context of an INVITE and send 100 Trying
-        (RFC 3261 §16.2, TXN-4). `key` is its top Via key when already known."""
+        (RFC 3261 §16.2, TXN-4). `key` is its top Via key when already known; responses go
+        back over `transport` and `connection` (RFC 3261 §18.2.2)."""
         label = next(self._labels)
         txn_id = (label % 4096, label)
         server = ServerTransaction(msg, source, reliable=transport.upper() != "UDP",
-                                   values=self.config.timers)
+                                   values=self.config.timers, transport=transport.upper(),
+                                   connection=connection)
         ctx = ResponseContext(txn_id, server, self._context_config, self.ids, now)
         ctx.server_key = key if key is not None else _via_key(top_via(msg))
         self._servers[ctx.server_key] = ctx
@@ -333,11 +352,17 @@ class Proxy:
         return [Send(message=out, destination=self._next_hop(out))]
 
     def _fork(self, ctx: ResponseContext, uri: Any, destination: Address, now: float,
-              binding: Binding | None, injected: bool, routes: tuple[str, ...] = ()
-              ) -> list[Action]:
-        transport = str(uri.params.get("transport") or "udp").lower()
+              binding: Binding | None, injected: bool, routes: tuple[str, ...] = (),
+              flow: tuple[str, int] | None = None) -> list[Action]:
+        """A new branch; `flow` is the (transport, connection) of a registered flow to send
+        it over, else the transport is the URI's (RFC 3263 §4.1 reduced to its parameter)."""
+        if flow is not None:
+            transport, connection = flow[0], flow[1]
+        else:
+            transport, connection = str(uri.params.get("transport") or "udp"), None
         branch, actions = ctx.fork(uri, destination, now, routes=routes, injected=injected,
-                                   binding=binding, reliable=transport in _RELIABLE)
+                                   binding=binding, reliable=transport.lower() in _RELIABLE,
+                                   transport=transport.upper(), connection=connection)
         assert branch.txn is not None and branch.request is not None
         self._clients[branch.txn.branch] = ctx
         self._own_vias[branch.request.headers[0][1]] = branch.txn.branch  # `ctx.fork`'s Via
@@ -349,7 +374,21 @@ class Proxy:
         if ctx.refusal():
             return []
         uri, destination, routes = contact_route(binding)
-        return self._fork(ctx, uri, destination, now, binding, injected, routes)
+        return self._fork(ctx, uri, destination, now, binding, injected, routes,
+                          self._flow(binding, routes))
+
+    def _flow(self, binding: Binding, routes: tuple[str, ...]) -> tuple[str, int] | None:
+        """The (transport, connection) a branch to `binding` goes over: the connection its
+        REGISTER came on, while it lives, for an RFC 5626 flow (``+sip.instance`` and
+        ``reg-id`` with outbound on) or a binding routed to its source (`received`);
+        None otherwise, or with a Path (the first hop then owns the flow, RFC 5626 §5.3)."""
+        if binding.connection is None or routes:
+            return None
+        is_flow = (self.location.config.outbound and binding.instance is not None
+                   and binding.reg_id is not None)
+        if not is_flow and binding.received is None:
+            return None
+        return binding.transport, binding.connection
 
     def fork_uri(self, ctx: ResponseContext, now: float) -> list[Action]:
         """A branch to the Request-URI of the stored request itself (next hop: its first

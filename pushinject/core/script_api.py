@@ -47,8 +47,8 @@ class ScriptContext:
     Every function appends its actions to `actions`, in order; the proxy returns them.
     """
 
-    __slots__ = ("proxy", "now", "msg", "source", "transport", "ctx", "avp", "event",
-                 "targets", "actions", "via_key", "top_via")
+    __slots__ = ("proxy", "now", "msg", "source", "transport", "connection", "ctx", "avp",
+                 "event", "targets", "actions", "via_key", "top_via")
 
     def __init__(
         self,
@@ -66,6 +66,8 @@ class ScriptContext:
         self.msg = msg
         self.source = source
         self.transport = transport
+        #: the driver's connection the message came on (None over UDP)
+        self.connection: int | None = None
         self.ctx = ctx
         #: the route's AVPs; a dict handed in is kept, not copied (each notification has
         #: parameters of its own, made for it)
@@ -136,7 +138,8 @@ class ScriptContext:
         else:
             dst = response_destination(response.vias) or self.source
         assert dst is not None
-        self.actions.append(Send(message=response, destination=dst))
+        self.actions.append(Send(message=response, destination=dst,
+                                 connection=self.connection, transport=self.transport.upper()))
 
     def forward(self) -> int:
         """Forward the current request statelessly (RFC 3261 §16.11), by Route or R-URI."""
@@ -153,7 +156,7 @@ class ScriptContext:
         if self.msg is None or self.source is None or self.msg.method != "INVITE":
             return -1
         self.ctx, actions = self.proxy.new_context(self.msg, self.source, self.transport, self.now,
-                                                   self.via_key)
+                                                   self.via_key, self.connection)
         self.actions += actions
         return 1
 
@@ -288,7 +291,8 @@ class ScriptContext:
         1 on a 2xx, -1 otherwise."""
         assert self.msg is not None and self.source is not None
         result = self.proxy.location.register(self.msg, self.source, self.now,
-                                              transport=self.transport)
+                                              transport=self.transport,
+                                              connection=self.connection)
         self._reply(result.response)
         for event in result.events:
             self.actions += self.proxy.publish(event, self.now)

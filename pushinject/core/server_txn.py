@@ -98,10 +98,13 @@ class ServerTransaction:
         Where it came from: responses go back there (RFC 3261 §18.2.2 with rport, RFC 3581).
     reliable
         True over TCP/TLS: no Timer G, Timer I is 0.
+    transport, connection
+        The transport the INVITE came over and the driver's connection id (None over UDP):
+        every response goes back the same way (RFC 3261 §18.2.2).
     """
 
     __slots__ = ("request", "source", "reliable", "values", "state", "timers", "last_response",
-                 "_g_interval")
+                 "_g_interval", "transport", "connection")
 
     def __init__(
         self,
@@ -110,10 +113,14 @@ class ServerTransaction:
         *,
         reliable: bool = False,
         values: TimerValues = TimerValues(),
+        transport: str = "UDP",
+        connection: int | None = None,
     ) -> None:
         self.request = request
         self.source = source
         self.reliable = reliable
+        self.transport = transport
+        self.connection = connection
         self.values = values
         self.state = ServerState.PROCEEDING
         self.timers = Timers()
@@ -122,6 +129,11 @@ class ServerTransaction:
 
     def get_timer(self) -> float | None:
         return self.timers.earliest()
+
+    def send(self, response: Response) -> Send:
+        """`response` sent to the caller the way the INVITE came (RFC 3261 §18.2.2)."""
+        return Send(message=response, destination=self.source, connection=self.connection,
+                    transport=self.transport)
 
     def respond(self, response: Response, now: float) -> list[Action]:
         """The TU sends `response` through the transaction."""
@@ -140,14 +152,14 @@ class ServerTransaction:
         if effect == "send":
             assert response is not None
             self.last_response = response
-            out.append(Send(message=response, destination=self.source))
+            out.append(self.send(response))
         elif effect == "resend" and self.last_response is not None:
-            out.append(Send(message=self.last_response, destination=self.source))
+            out.append(self.send(self.last_response))
         elif effect == "retransmit":
             assert self.last_response is not None
             self._g_interval = min(2 * self._g_interval, self.values.t2)
             self.timers.arm("G", now + self._g_interval)
-            out.append(Send(message=self.last_response, destination=self.source))
+            out.append(self.send(self.last_response))
         if new_state is not self.state:
             self._enter(new_state, now)
         return out
