@@ -277,8 +277,16 @@ def test_rfc3327_strict_mode_rejects_path_without_support_420() -> None:
     assert (r.response.status, r.response.get("Unsupported")) == (420, "path")
 
 
-def test_received_is_the_source_when_it_differs_from_the_contact() -> None:
+def test_no_received_by_default_whatever_the_source_ROUTE_1() -> None:
     loc = service()
+    r = loc.register(reg(["<sip:a@192.0.2.10:5062>", "<sip:b@10.0.0.5>"]),
+                     ("192.0.2.10", 5062), 0.0)
+    assert [e.params["received"] for e in r.events] == ["", ""]
+    assert [e.binding.source for e in r.events] == [("192.0.2.10", 5062)] * 2
+
+
+def test_received_is_the_source_when_it_differs_from_the_contact_ROUTE_2() -> None:
+    loc = service(route_to_source=True)
     r = loc.register(reg(["<sip:a@192.0.2.10:5062>", "<sip:b@10.0.0.5>"]),
                      ("192.0.2.10", 5062), 0.0)
     assert [e.params["received"] for e in r.events] == ["", "sip:192.0.2.10:5062"]

@@ -25,11 +25,13 @@ def test_three_presets_with_their_documented_defaults() -> None:
     assert list(PRESETS) == ["opensips", "kamailio-tsilo", "rfc8599"]
     assert DEFAULT_PRESET == "opensips"
     assert dict(get_preset("opensips").defaults) == {
-        "fr_inv_timeout": 120.0, "fr_timeout": 30.0, "subscription_timeout": 20.0}
+        "fr_inv_timeout": 120.0, "fr_timeout": 30.0, "route_to_source": 0.0,
+        "subscription_timeout": 20.0}
     assert dict(get_preset("kamailio-tsilo").defaults) == {
-        "fr_inv_timeout": 120.0, "fr_timeout": 30.0}
+        "fr_inv_timeout": 120.0, "fr_timeout": 30.0, "route_to_source": 0.0}
     assert dict(get_preset("rfc8599").defaults) == {
-        "bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0}
+        "bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0,
+        "route_to_source": 0.0}
     for preset in PRESETS.values():
         assert preset.differences and preset.title
 
@@ -37,7 +39,8 @@ def test_three_presets_with_their_documented_defaults() -> None:
 def test_scenario_knobs_override_only_what_a_preset_reads() -> None:
     knobs = {"fr_inv_timeout": 30, "bucket_timer": 10.0}
     assert get_preset("opensips").knobs(knobs) == {
-        "fr_inv_timeout": 30.0, "fr_timeout": 30.0, "subscription_timeout": 20.0}
+        "fr_inv_timeout": 30.0, "fr_timeout": 30.0, "route_to_source": 0.0,
+        "subscription_timeout": 20.0}
     assert get_preset("rfc8599").knobs(knobs)["bucket_timer"] == 10.0
 
 

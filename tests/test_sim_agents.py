@@ -211,3 +211,25 @@ def test_device_repeats_its_last_response_to_a_retransmitted_invite_rfc3261_17_2
     assert first_lines(device.handle(invite, PROXY, 1.05)) == ["SIP/2.0 100 Trying"]
     device.handle_timer(1.1)
     assert first_lines(device.handle(invite, PROXY, 1.5)) == ["SIP/2.0 180 Ringing"]
+
+
+def test_a_device_registering_from_another_port_or_behind_a_nat() -> None:
+    """`register_from_port`: the REGISTER leaves from that port, the Contact names the device's
+    own; `private_contact`: the Contact and Via name 10.0.0.10, unreachable; `outbound`: the
+    Contact carries +sip.instance and reg-id (RFC 5626 §4.2)."""
+    from pushinject.sim.agents import Device
+    from pushinject.sim.scenario import DeviceSpec
+
+    sipp = Device(DeviceSpec(name="A", register_at=0.0, register_from_port=5090), 0)
+    [out] = sipp.handle_timer(0.0)
+    assert out.source == ("127.0.0.10", 5090)
+    assert str(out.message.contacts[0].uri) == "sip:bob@127.0.0.10:5060"
+    assert str(out.message.top_via).startswith("SIP/2.0/UDP 127.0.0.10:5090;")
+    nat = Device(DeviceSpec(name="B", register_at=0.0, private_contact=True, outbound=True), 1)
+    [out] = nat.handle_timer(0.0)
+    assert out.source is None and nat.address == ("127.0.0.11", 5060)
+    [contact] = out.message.contacts
+    assert str(contact.uri) == "sip:bob@10.0.0.11:5060"
+    assert (contact.instance, contact.reg_id) == (
+        "urn:uuid:00000000-0000-4000-8000-000000000042", 1)
+    assert str(out.message.top_via).startswith("SIP/2.0/UDP 10.0.0.11:5060;")

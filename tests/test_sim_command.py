@@ -27,7 +27,8 @@ def test_json_has_the_fields_the_issue_names(capsys: pytest.CaptureFixture[str])
     injected = [b for b in data["branches"] if b["injected"]]
     assert [(b["device"], b["opened_at"], b["final"]) for b in injected] == [("B", 2.5, 200)]
     assert data["pushes"] == [{"device": "B", "at": 1.0, "ok": True}]
-    assert data["knobs"] == {"bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0}
+    assert data["knobs"] == {"bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0,
+                             "route_to_source": 0.0}
 
 
 def test_preset_option_overrides_the_scenario(capsys: pytest.CaptureFixture[str]) -> None:

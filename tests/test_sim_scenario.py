@@ -124,3 +124,24 @@ def test_latency_is_a_top_level_number_of_at_most_one_second() -> None:
     assert parse_scenario("[caller]\ninvite_at = 1\n").latency == 0.0
     with pytest.raises(ScenarioError, match="s.toml:1: latency: at most 1 s one way, got 2.0"):
         parse_scenario("latency = 2\n[caller]\ninvite_at = 1\n", "s.toml")
+
+
+def test_route_to_source_is_a_switch_knob() -> None:
+    text = "[proxy]\nroute_to_source = {}\n[caller]\ninvite_at = 1\n"
+    assert parse_scenario(text.format(0)).proxy == {"route_to_source": 0.0}
+    assert parse_scenario(text.format(1)).proxy == {"route_to_source": 1.0}
+    with pytest.raises(ScenarioError,
+                       match=r"s.toml:2: proxy.route_to_source: must be 0 \(off\) or 1 \(on\)"):
+        parse_scenario(text.format(0.5), "s.toml")
+
+
+def test_where_a_device_registers_from_and_what_its_contact_names() -> None:
+    text = ('[caller]\ninvite_at = 1\n[[device]]\nname = "A"\nregister_from_port = 5090\n'
+            'private_contact = true\noutbound = true\n')
+    [device] = parse_scenario(text).devices
+    assert (device.register_from_port, device.private_contact, device.outbound) == (
+        5090, True, True)
+    with pytest.raises(ScenarioError, match=r"s.toml:5: device\[0\].register_from_port: 5060 is"):
+        parse_scenario(text.replace("5090", "5060"), "s.toml")
+    with pytest.raises(ScenarioError, match=r"register_from_port: must be between 1024 and 65535"):
+        parse_scenario(text.replace("5090", "80"), "s.toml")

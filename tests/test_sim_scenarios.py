@@ -106,3 +106,22 @@ def test_each_documented_preset_difference_names_a_scenario_that_shows_it() -> N
             entry = MANIFEST[match.group(1)]
             assert any(entry[name] != entry[other] for other in PRESETS if other != name), (
                 name, difference)
+
+
+@pytest.mark.parametrize(("name", "preset", "hops"), [
+    ("register_from_other_port", "opensips", [("127.0.0.10", 5060)]),
+    ("register_from_other_port_routed_to_source", "kamailio-tsilo", [("127.0.0.10", 5090)]),
+    ("behind_nat", "rfc8599", [("10.0.0.10", 5060)]),
+    ("behind_nat_routed_to_source", "rfc8599", [("127.0.0.10", 5060)]),
+    ("outbound_flow", "opensips", [("127.0.0.10", 5060)]),
+    ("push_wake_new_flow", "rfc8599", [("127.0.0.10", 5062)]),
+])
+def test_where_the_invites_go_route_1_to_3(name: str, preset: str,
+                                           hops: list[tuple[str, int]]) -> None:
+    """The first transmission of each INVITE the proxy sends, by next hop: the Contact by
+    default (ROUTE-1), the REGISTER's source with NAT handling (ROUTE-2) or for a flow
+    (ROUTE-3)."""
+    wires = run_scenario(SCENARIOS / f"{name}.toml", preset).simulation.wires
+    sent = [w.destination_address for w in wires
+            if w.source == "proxy" and w.data.startswith(b"INVITE ")]
+    assert list(dict.fromkeys(sent)) == hops

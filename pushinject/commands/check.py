@@ -64,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
     from pushinject.errors import UsageError
     from pushinject.presets import get_preset
+    from pushinject.presets.base import SWITCHES
 
     known = get_preset(preset).defaults if preset else {}
     out = {}
@@ -75,6 +76,8 @@ def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
             number = -1.0
         if not sep or number < 0:
             raise UsageError(f"--knob wants NAME=SECONDS, got {item!r}")
+        if name in SWITCHES and number not in (0.0, 1.0):
+            raise UsageError(f"--knob {name} is a switch: 0 (off) or 1 (on), got {value!r}")
         if name not in known:
             names = ", ".join(sorted(known)) or "none without a preset"
             raise UsageError(f"preset {preset} has no knob {name!r} (known: {names})")

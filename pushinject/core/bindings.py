@@ -3,7 +3,8 @@
 A `Binding` is one Contact of one address-of-record, as the registrar stores it (RFC 3261
 §10.3 step 7): the contact URI, when it expires, the Call-ID/CSeq that last touched it, and the
 extension data the proxy needs later: q (§16.6), `+sip.instance`/`reg-id` (RFC 5626 §6), the
-Path vector (RFC 3327 §5.3), the `received` source (OpenSIPS nathelper), and the RFC 8599
+Path vector (RFC 3327 §5.3), where the REGISTER came from and the `received` address branches
+go to (ROUTE-2, ROUTE-3), and the RFC 8599
 push parameters (`PushParams`, §4.1).
 
 Bindings are frozen; the registrar replaces one by a refreshed copy that keeps its `ruid`.
@@ -92,7 +93,8 @@ class Binding:
     path : tuple of str
         The Path header values of that REGISTER, in order (RFC 3327).
     received : str or None
-        ``sip:host:port`` of the source when it differs from the contact address.
+        ``sip:host:port`` of the REGISTER's source when it differs from the contact address and
+        branches go there: NAT handling on (ROUTE-2) or an RFC 5626 flow (ROUTE-3); else None.
     source : (host, port) or None
         Where the REGISTER that last inserted or refreshed it came from.
     transport : str

@@ -3,7 +3,8 @@
 - `contact_route(binding)`: the Request-URI, the next hop and the Route set of the branch built
   from a contact event (OpenSIPS `t_inject_branches("event")`, OSIPS-9): the R-URI is the contact;
   with a Path the first hop is the destination and the Path becomes the Route set; otherwise a
-  `received` address is the destination.
+  `received` address (stored only with NAT handling or for an RFC 5626 flow, ROUTE-2, ROUTE-3)
+  is the destination, and the Contact URI itself when there is none (ROUTE-1).
 - `duplicate_reason(policy, branches, binding, gruu_instance)`: the de-duplication policy as a
   pure function (OSIPS-11 none, INJ-5 by location record, INJ-3 and INJ-4 by instance). It
   returns why the contact must be skipped, or None to inject it.
@@ -35,7 +36,8 @@ def _address_of(uri: URI) -> Address:
 
 
 def contact_route(binding: Binding) -> tuple[URI, Address, tuple[str, ...]]:
-    """Request-URI, destination and Route values of a branch to `binding` (OSIPS-9).
+    """Request-URI, destination and Route values of a branch to `binding` (OSIPS-9, ROUTE-1
+    to ROUTE-3).
 
     >>> from pushinject.core.location import Binding
     >>> from pushinject.sip import parse_uri

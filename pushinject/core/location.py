@@ -33,6 +33,11 @@ unless the whole request succeeds (§10.3 step 7: all bindings or none).
 6. Path (RFC 3327 §5.3): stored with the binding; echoed on the 200 when the UA lists
    ``path`` in Supported (``lazy``); ``strict`` rejects a Path without it with 420.
 7. The 200 lists every valid binding with its remaining seconds (§10.3 step 8).
+8. Each binding records where its REGISTER came from (source, transport, the driver's
+   connection). It keeps that source as its `received` address, where branches go, only with
+   `route_to_source` (NAT handling, ROUTE-2) or for an RFC 5626 flow (ROUTE-3); otherwise
+   branches go to the Contact URI (ROUTE-1). `connection_closed` forgets a closed connection
+   (ROUTE-6).
 
 Bindings are valid while ``now < expires_at``; `get_timer()` is the earliest deadline and
 `handle_timer(now)` removes what has expired, raising DELETE events. A REGISTER first expires
@@ -120,6 +125,12 @@ class RegistrarConfig:
     #: says ``Require: outbound``; off, ``reg-id`` is ignored and the instance alone identifies
     #: the binding (RFC 5627)
     outbound: bool = True
+    #: NAT handling (ROUTE-2): keep the REGISTER's source as the binding's `received` address
+    #: when it differs from the contact's, and send branches there, over the REGISTER's
+    #: connection (OpenSIPS `fix_nated_register` with registrar `received_avp`, Kamailio
+    #: nathelper with `received_avp`); off, as in both proxies unless a script turns it on:
+    #: branches go to the Contact URI (ROUTE-1). RFC 5626 flows ignore it (ROUTE-3).
+    route_to_source: bool = False
     #: the usrloc table name, raised as the events' `domain` parameter (EVT-8)
     table: str = "location"
     #: the listening socket raised as the events' `socket` parameter (EVT-8)
@@ -191,6 +202,20 @@ def _has_option(request: Request, header: str, tag: str) -> bool:
 
 def _default_port(uri: URI) -> int:
     return 5061 if getattr(uri, "scheme", "sip") == "sips" else 5060
+
+
+def _received(uri: URI, source: Address, transport: str) -> str | None:
+    """``sip:host:port`` of the REGISTER's `source` when it differs from the contact's
+    address, else None (usrloc leaves `received` empty when it equals the contact; ROUTE-2)."""
+    host, port = source
+    c_host = str(getattr(uri, "host", "")).lower()
+    c_port = getattr(uri, "port", None) or _default_port(uri)
+    if port == c_port and host.lower() == c_host:
+        return None
+    received = f"sip:{host}:{port}"
+    if transport.upper() != "UDP":
+        received += f";transport={transport.lower()}"
+    return received
 
 
 def _position(bindings: list[Binding], binding: Binding) -> int:
@@ -447,14 +472,11 @@ class LocationService:
                  now: float, expires: int, transport: str, bflags: int,
                  connection: int | None) -> Binding:
         uri = contact.uri
-        host, port = source
-        c_host = str(getattr(uri, "host", "")).lower()
-        c_port = getattr(uri, "port", None) or _default_port(uri)
         received = None
-        if port != c_port or host.lower() != c_host:
-            received = f"sip:{host}:{port}"
-            if transport.upper() != "UDP":
-                received += f";transport={transport.lower()}"
+        if self.config.route_to_source or (
+            self.config.outbound and instance is not None and reg_id is not None
+        ):  # ROUTE-2, ROUTE-3: the source is where branches go
+            received = _received(uri, source, transport)
         uri_params = getattr(uri, "params", {})
         return Binding(
             ruid=old.ruid if old is not None else self.ids.token("ruid"),

@@ -17,6 +17,11 @@ What the core does by itself, before any script runs:
   (loose routing, RFC 3261 §16.4).
 Every other request runs the script's `request_route` (see `pushinject.core.script_api`).
 
+Connections: a response goes back on the transport and connection its request came on
+(ROUTE-5); a branch to a binding goes to its Contact, or to the REGISTER's source with NAT
+handling or for an RFC 5626 flow, reusing the REGISTER's connection when it goes back there
+(ROUTE-1 to ROUTE-4); `ConnectionClosed` fails the branches sent on it (ROUTE-6).
+
 Contexts are retired, and their transaction ids freed (so a late `t_inject_branches` gets -1,
 OSIPS-8, and tsilo records go, KAM-2), once the final response was sent and every transaction has
 terminated. Their `CallSummary` stays available through `summaries()`.
@@ -353,11 +358,12 @@ class Proxy:
 
     def _fork(self, ctx: ResponseContext, uri: Any, destination: Address, now: float,
               binding: Binding | None, injected: bool, routes: tuple[str, ...] = (),
-              flow: tuple[str, int] | None = None) -> list[Action]:
-        """A new branch; `flow` is the (transport, connection) of a registered flow to send
-        it over, else the transport is the URI's (RFC 3263 §4.1 reduced to its parameter)."""
+              flow: tuple[str, int | None] | None = None) -> list[Action]:
+        """A new branch; `flow` is the (transport, connection) of the registration it goes
+        back over (ROUTE-4), else the transport is the URI's (RFC 3263 §4.1 reduced to its
+        `transport` parameter) on no particular connection."""
         if flow is not None:
-            transport, connection = flow[0], flow[1]
+            transport, connection = flow
         else:
             transport, connection = str(uri.params.get("transport") or "udp"), None
         branch, actions = ctx.fork(uri, destination, now, routes=routes, injected=injected,
@@ -370,25 +376,16 @@ class Proxy:
 
     def fork_binding(self, ctx: ResponseContext, binding: Binding, now: float, *,
                      injected: bool = False) -> list[Action]:
-        """A branch to a registered contact (OSIPS-9): R-URI, destination and Path."""
+        """A branch to a registered contact (OSIPS-9, ROUTE-1 to ROUTE-4): R-URI, destination,
+        Path, and the REGISTER's transport and connection when it goes back where that REGISTER
+        came from."""
         if ctx.refusal():
             return []
         uri, destination, routes = contact_route(binding)
-        return self._fork(ctx, uri, destination, now, binding, injected, routes,
-                          self._flow(binding, routes))
-
-    def _flow(self, binding: Binding, routes: tuple[str, ...]) -> tuple[str, int] | None:
-        """The (transport, connection) a branch to `binding` goes over: the connection its
-        REGISTER came on, while it lives, for an RFC 5626 flow (``+sip.instance`` and
-        ``reg-id`` with outbound on) or a binding routed to its source (`received`);
-        None otherwise, or with a Path (the first hop then owns the flow, RFC 5626 §5.3)."""
-        if binding.connection is None or routes:
-            return None
-        is_flow = (self.location.config.outbound and binding.instance is not None
-                   and binding.reg_id is not None)
-        if not is_flow and binding.received is None:
-            return None
-        return binding.transport, binding.connection
+        flow = None
+        if not routes and destination == binding.source:  # ROUTE-4
+            flow = (binding.transport, binding.connection)
+        return self._fork(ctx, uri, destination, now, binding, injected, routes, flow)
 
     def fork_uri(self, ctx: ResponseContext, now: float) -> list[Action]:
         """A branch to the Request-URI of the stored request itself (next hop: its first

@@ -20,7 +20,23 @@ if TYPE_CHECKING:
     from pushinject.core.proxy import Proxy
     from pushinject.push.service import PushResult
 
-__all__ = ["Preset", "Driver"]
+__all__ = ["Preset", "Driver", "SWITCHES", "ROUTE_TO_SOURCE", "switch"]
+
+#: the registrar's NAT handling as a knob (ROUTE-2): 0 routes to the Contact URI, as every
+#: modelled proxy does by default (ROUTE-1); 1 routes to the REGISTER's source
+ROUTE_TO_SOURCE = "route_to_source"
+
+#: knobs that are switches: 0 (off) or 1 (on), not seconds
+SWITCHES = frozenset({ROUTE_TO_SOURCE})
+
+
+def switch(knobs: Mapping[str, float], name: str) -> bool:
+    """The value of an on/off knob (absent: off).
+
+    >>> switch({"route_to_source": 1.0}, "route_to_source"), switch({}, "route_to_source")
+    (True, False)
+    """
+    return knobs.get(name, 0.0) == 1.0
 
 
 class Driver:

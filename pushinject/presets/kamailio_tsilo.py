@@ -15,7 +15,8 @@ The script follows the usual Kamailio configuration (KAM-5):
 No placeholder: when the branches that exist all fail before a pushed device wakes, the
 transaction completes and later appends find it gone (pitfall PIT-10). Knobs: `fr_timeout`
 30 s (the blind branch's timer, KAM-5), `fr_inv_timeout` 120 s. The registrar has no RFC 8599
-support (bindings matched by URI).
+support (bindings matched by URI) and, as the lab's configuration, no nathelper: branches go to
+the Contact URI (ROUTE-1) unless the `route_to_source` knob is 1 (ROUTE-2).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pushinject.presets.base import Driver, Preset
+from pushinject.presets.base import ROUTE_TO_SOURCE, Driver, Preset, switch
 
 if TYPE_CHECKING:
     from pushinject.core.ids import IdSource
@@ -93,19 +94,22 @@ class TsiloScript:
 
 def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
     """The core proxy running `TsiloScript` with these knob values."""
+    from pushinject.core.location import RegistrarConfig
     from pushinject.core.proxy import Proxy, ProxyConfig
     from pushinject.core.types import Dedup, Selection
 
     config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
                          selection=Selection.RFC3261, dedup=Dedup.BY_LOCATION,
-                         push_on_lookup=True)
+                         push_on_lookup=True,
+                         registrar=RegistrarConfig(
+                             route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     return Driver(Proxy(config, ids, TsiloScript()))
 
 
 PRESET = Preset(
     name="kamailio-tsilo",
     title="Kamailio tsilo: ts_store, t_suspend when nothing is reachable, ts_append on REGISTER",
-    defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0},
+    defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0, "route_to_source": 0.0},
     differences=(
         "waits only through a blind branch (t_suspend) when no contact can be relayed to, "
         "ending with 408 after fr_timeout (KAM-5; scenario: nobody_registered)",

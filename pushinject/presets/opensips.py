@@ -5,7 +5,9 @@ The script is `pushinject.scripts.opensips_seed.SeedScript`, unchanged: a placeh
 `E_UL_CONTACT_INSERT` only (EVT-4, EVT-9), `lookup` and relay, `t_inject_branches("event")` with no
 de-duplication (OSIPS-11). Knobs: `fr_inv_timeout` 120 s (the placeholder's deadline, OSIPS-2),
 `fr_timeout` 30 s, `subscription_timeout` 20 s; OpenSIPS response ranking (OSIPS-7). The registrar
-has no RFC 8599 support (the seed does not enable `pn_enable`), so bindings are matched by URI;
+has no RFC 8599 support (the seed does not enable `pn_enable`), so bindings are matched by URI,
+and no NAT handling (the seed calls no `fix_nated_register`): branches go to the Contact URI
+(ROUTE-1) unless the `route_to_source` knob is 1 (ROUTE-2);
 `lookup` asks for a push for each contact with pn-* parameters and still relays to it.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pushinject.presets.base import Driver, Preset
+from pushinject.presets.base import ROUTE_TO_SOURCE, Driver, Preset, switch
 
 if TYPE_CHECKING:
     from pushinject.core.ids import IdSource
@@ -24,12 +26,15 @@ __all__ = ["PRESET", "build"]
 
 def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
     """The core proxy running the seed's script with these knob values."""
+    from pushinject.core.location import RegistrarConfig
     from pushinject.core.proxy import Proxy, ProxyConfig
     from pushinject.core.types import Dedup, Selection
     from pushinject.scripts.opensips_seed import SeedScript
 
     config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
-                         selection=Selection.OPENSIPS, dedup=Dedup.NONE, push_on_lookup=True)
+                         selection=Selection.OPENSIPS, dedup=Dedup.NONE, push_on_lookup=True,
+                         registrar=RegistrarConfig(
+                             route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     script = SeedScript(timeout=knobs["subscription_timeout"])
     return Driver(Proxy(config, ids, script))
 
@@ -37,7 +42,8 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
 PRESET = Preset(
     name="opensips",
     title="the seed's OpenSIPS script: placeholder branch, 20 s INSERT subscription, injection",
-    defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0, "subscription_timeout": 20.0},
+    defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0, "route_to_source": 0.0,
+              "subscription_timeout": 20.0},
     differences=(
         "keeps the transaction alive with a placeholder until fr_inv_timeout, even when every "
         "device has failed, then sends the best response (OSIPS-1, OSIPS-2, OSIPS-6; scenario: "

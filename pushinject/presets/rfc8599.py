@@ -16,8 +16,9 @@ A held request leaves the bucket (PUSH-5) when
 
 When the last held device of a call has failed: 480 (or 404) when the call has no other
 branch; otherwise the wait stops and the usual best response follows (§16.7). The registrar
-supports RFC 8599 (pn-* matching, 555, Feature-Caps). Knobs: `bucket_timer` 30 s,
-`fr_inv_timeout` 120 s, `fr_timeout` 30 s.
+supports RFC 8599 (pn-* matching, 555, Feature-Caps); RFC 8599 asks for no NAT handling, so
+branches go to the Contact URI (ROUTE-1). Knobs: `bucket_timer` 30 s, `fr_inv_timeout` 120 s,
+`fr_timeout` 30 s, `route_to_source` 0 (1: ROUTE-2).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pushinject.presets.base import Driver, Preset
+from pushinject.presets.base import ROUTE_TO_SOURCE, Driver, Preset, switch
 from pushinject.push.bucket import Bucket, BucketOutcome
 from pushinject.scripts.opensips_seed import SeedScript
 
@@ -158,7 +159,8 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
     config = ProxyConfig(
         fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
         selection=Selection.RFC3261, dedup=Dedup.NONE, push_on_lookup=True,
-        registrar=RegistrarConfig(pn_providers=PROVIDERS),
+        registrar=RegistrarConfig(pn_providers=PROVIDERS,
+                                  route_to_source=switch(knobs, ROUTE_TO_SOURCE)),
     )
     script = BucketScript(knobs["bucket_timer"])
     return BucketDriver(Proxy(config, ids, script), script)
@@ -167,7 +169,8 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
 PRESET = Preset(
     name="rfc8599",
     title="RFC 8599: push, hold in the bucket, forward on the refresh REGISTER's 2xx",
-    defaults={"bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0},
+    defaults={"bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0,
+              "route_to_source": 0.0},
     differences=(
         "answers 480 at once when the callee has no binding at all (RFC 3261 §16.5, CTX-1; "
         "scenario: nobody_registered)",

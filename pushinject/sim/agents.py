@@ -18,7 +18,12 @@ Behaviour (each line a UA rule of RFC 3261 or RFC 8599):
   CANCEL, 200 and then 487 to the INVITE (§9.2); to a second copy of a request it already has
   under another branch, 482 (merged request, §8.2.2.2); 200 to BYE;
 - a push device is asleep: it ignores every request until pushed, then after `wake_after` it
-  sends the binding-refresh REGISTER with the same pn-* parameters (RFC 8599 §4.1.3).
+  sends the binding-refresh REGISTER with the same pn-* parameters (RFC 8599 §4.1.3);
+- where a device's REGISTER comes from need not be where it listens: `register_from_port`
+  sends it from another port of the device's host (SIPp's usual recipe), `private_contact`
+  puts an unreachable private address in its Contact (a device behind a NAT, reachable only
+  at the address its REGISTER came from), `outbound` adds ``+sip.instance`` and ``reg-id``
+  (an RFC 5626 flow, RFC 5626 §4.2); ROUTE-1 to ROUTE-3 say where the proxy's branches go.
 """
 
 from __future__ import annotations
@@ -64,10 +69,12 @@ def device_address(index: int) -> Address:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message an agent sends now to `destination`."""
+    """A message an agent sends now to `destination`, from `source` (None: the agent's own
+    address)."""
 
     message: Request | Response
     destination: Address
+    source: Address | None = None
 
 
 @dataclass(order=True)
@@ -108,8 +115,8 @@ class Agent(ABC):
             out.extend(job.action(now))
         return out
 
-    def _via(self) -> str:
-        host, port = self.address
+    def _via(self, sent_by: Address | None = None) -> str:
+        host, port = sent_by or self.address
         return f"SIP/2.0/UDP {host}:{port};branch={self.ids.branch()};rport"
 
     @abstractmethod
@@ -218,6 +225,7 @@ class Device(Agent):
     def __init__(self, spec: DeviceSpec, index: int, *, proxy: Address = PROXY_ADDRESS,
                  user: str = "bob", address: Address | None = None) -> None:
         super().__init__(spec.name, address or device_address(index))
+        self.index = index
         self.spec = spec
         self.user = user
         self.proxy = proxy
@@ -237,9 +245,23 @@ class Device(Agent):
     # -- registration ------------------------------------------------------------------------
 
     @property
+    def contact_address(self) -> Address:
+        """The address its Contact names: its own, or with `private_contact` a private one
+        behind its NAT that nobody else can reach (10.0.0.10 for the first device, ...)."""
+        if self.spec.private_contact:
+            return (f"10.0.0.{10 + self.index}", 5060)
+        return self.address
+
+    @property
+    def register_source(self) -> Address | None:
+        """Where its REGISTERs come from when that is not its own address."""
+        port = self.spec.register_from_port
+        return None if port is None else (self.address[0], port)
+
+    @property
     def contact_uri(self) -> str:
         """The contact URI, with RFC 8599 pn-* parameters for a push device."""
-        host, port = self.address
+        host, port = self.contact_address
         uri = f"sip:{self.user}@{host}:{port}"
         if self.spec.push:
             provider = self.spec.pn_provider
@@ -249,15 +271,24 @@ class Device(Agent):
     def _register(self, now: float) -> list[Outgoing]:
         self._reg_cseq += 1
         self.registered_at.append(now)
+        contact = f"<{self.contact_uri}>" + (";+sip.pnsreg" if self.spec.pnsreg else "")
+        if self.spec.outbound:  # RFC 5626 §4.2: the instance and the flow's reg-id
+            contact += f';+sip.instance="<{self.instance}>";reg-id=1'
+        source = self.register_source
+        sent_by = source or (self.contact_address if self.spec.private_contact else None)
         register = make_request(
-            "REGISTER", f"sip:{DOMAIN}", via=self._via(),
+            "REGISTER", f"sip:{DOMAIN}", via=self._via(sent_by),
             from_=f"<sip:{self.user}@{DOMAIN}>;tag={self.ids.tag()}",
             to=f"<sip:{self.user}@{DOMAIN}>",
-            call_id=self._reg_call_id, cseq=self._reg_cseq,
-            contact=f"<{self.contact_uri}>" + (";+sip.pnsreg" if self.spec.pnsreg else ""),
+            call_id=self._reg_call_id, cseq=self._reg_cseq, contact=contact,
             extra=[("Expires", str(self.spec.expires))],
         )
-        return [Outgoing(register, self.proxy)]
+        return [Outgoing(register, self.proxy, source)]
+
+    @property
+    def instance(self) -> str:
+        """Its ``+sip.instance`` URN (RFC 5626 §4.1), made from its name."""
+        return f"urn:uuid:00000000-0000-4000-8000-{self.name.encode().hex()[:12]:0>12}"
 
     def push(self, now: float) -> None:
         """A push notification arrived: wake after `wake_after` (never, when it is None)."""
@@ -277,7 +308,7 @@ class Device(Agent):
     # -- answering calls ---------------------------------------------------------------------
 
     def _respond(self, txn: _ServerInvite, status: int) -> list[Outgoing]:
-        host, port = self.address
+        host, port = self.contact_address
         extra: list[tuple[str, str]] = []
         if 100 < status < 300:  # dialog-creating: Record-Route copied, Contact (§12.1.1)
             extra = [("Record-Route", rr) for rr in txn.invite.get_all("Record-Route")]

@@ -120,7 +120,8 @@ class Simulation:
 
     def _agent_out(self, agent: Agent, out: Sequence[Outgoing]) -> None:
         for item in out:
-            self._send(agent.name, agent.address, item.message, item.destination)
+            self._send(agent.name, item.source or agent.address, item.message,
+                       item.destination)
 
     def _proxy_out(self, actions: Sequence[Any]) -> None:
         for action in actions:

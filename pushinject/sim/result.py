@@ -52,14 +52,15 @@ def caller_final(wires: Sequence[Wire], caller: str = "alice") -> tuple[int | No
 
 
 def device_of(simulation: Simulation, target: str) -> str | None:
-    """The name of the device a branch's Request-URI points at (by host), None if none."""
+    """The name of the device a branch's Request-URI points at (by the host of its address or
+    of its Contact), None if none."""
     from pushinject.sip import parse_uri
 
     if not target:
         return None
     host = getattr(parse_uri(target), "host", None)
     for device in simulation.devices:
-        if device.address[0] == host:
+        if host in (device.address[0], device.contact_address[0]):
             return device.name
     return None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pushinject.errors import UsageError
+from pushinject.presets.base import SWITCHES
 
 __all__ = [
     "ScenarioError",
@@ -42,6 +43,7 @@ PROXY_KNOBS: dict[str, str] = {
     "fr_timeout": "branch timer until the first provisional (OpenSIPS tm fr_timeout, OSIPS-3)",
     "subscription_timeout": "lifetime of the contact-event subscription (notify_on_event, EVT-4)",
     "bucket_timer": "RFC 8599 §5.2 Bucket Timer: how long a request waits for the device",
+    "route_to_source": "0 or 1: branches go to the REGISTER's source, not the Contact (ROUTE-2)",
 }
 
 
@@ -76,6 +78,10 @@ class DeviceSpec:
     `pnsreg` adds the ``+sip.pnsreg`` feature tag: it can refresh by itself (§4.1.4).
     `register_at` registers a (new) contact at that time; `reregister_at` sends refreshes of the
     same binding (same Call-ID, higher CSeq). `ring_after` / `answer_after` count from the INVITE.
+    `register_from_port` sends the REGISTERs from that port of the device's host while it
+    listens on its Contact (SIPp's usual recipe); `private_contact` puts a private address
+    nobody can reach in its Contact (behind a NAT: only the REGISTER's source reaches it);
+    `outbound` registers an RFC 5626 flow (``+sip.instance`` and ``reg-id``).
     """
 
     name: str
@@ -91,6 +97,9 @@ class DeviceSpec:
     answer_after: float | None = None
     answer: int = 200
     expires: int = 3600
+    register_from_port: int | None = None
+    private_contact: bool = False
+    outbound: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,7 +248,13 @@ def _device(reader: TableReader) -> DeviceSpec:
         answer_after=reader.number("answer_after"),
         answer=reader.integer("answer", 200, 200, 699),
         expires=reader.integer("expires", 3600, 1, 86400),
+        register_from_port=(reader.integer("register_from_port", 5062, 1024, 65535)
+                            if "register_from_port" in reader.data else None),
+        private_contact=reader.boolean("private_contact"),
+        outbound=reader.boolean("outbound"),
     )
+    if device.register_from_port == 5060:
+        raise reader.fail("register_from_port", "5060 is the port the device listens on")
     if device.wake_after is not None and not device.push:
         raise reader.fail("wake_after", "only a push device (push = true) is woken")
     if device.push_fails and not device.push:
@@ -287,7 +302,10 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     proxy_data = top.sub("proxy")
     proxy_reader = TableReader(text, source, proxy_data, "proxy")
     proxy_reader.check_keys(PROXY_KNOBS)
-    proxy = {key: proxy_reader.number(key, positive=True) for key in proxy_data}
+    proxy = {key: proxy_reader.number(key, positive=key not in SWITCHES) for key in proxy_data}
+    for key in SWITCHES & set(proxy):
+        if proxy[key] not in (0.0, 1.0):
+            raise proxy_reader.fail(key, f"must be 0 (off) or 1 (on), got {proxy_data[key]!r}")
 
     if "caller" not in data:
         raise ScenarioError(source, 0, "caller", "missing required table [caller] with invite_at")
