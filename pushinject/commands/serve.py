@@ -3,7 +3,8 @@
 `--listen HOST:PORT` (default 127.0.0.1:5060; port 0 picks a free one) is announced on the first
 line of output as `listening on HOST:PORT`. Pushes go as SIP MESSAGE to `--push-gateway` when
 given (see `pushinject.live.proxy_shell`). `--duration` stops it after that many seconds;
-otherwise it runs until interrupted. Logs (the script's `xlog`, pushes) go to stderr.
+otherwise it runs until interrupted. Logs (the script's `xlog`, pushes, a rate-limited line per
+kind of refused input, and the input counters when it stops) go to stderr.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ async def _serve(args: argparse.Namespace) -> int:
         else:
             await asyncio.sleep(args.duration)
     finally:
+        log(clock.now(), shell.input_summary())
         shell.close()
     return 0
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pushinject.core.types import Address
     from pushinject.sip import Request, Response
 
-__all__ = ["Event", "Received", "TransportFailed", "ConnectionClosed"]
+__all__ = ["Event", "Received", "Unparsed", "TransportFailed", "ConnectionClosed"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +37,28 @@ class Received:
 
     def __repr__(self) -> str:
         return f"Received({start_line(self.message)!r}, from={self.source[0]}:{self.source[1]})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unparsed:
+    """Bytes arrived that the driver's parser rejected (INPUT-7): the core answers 400 when they
+    hold a request whose Via, From, To, Call-ID and CSeq can still be read, else counts a drop.
+
+    .. attribute:: data        the bytes, as received (one datagram, or one framed message)
+    .. attribute:: source      the `(host, port)` they came from
+    .. attribute:: error       what the parser said, named in the 400's Warning
+    .. attribute:: transport   as in `Received`
+    .. attribute:: connection  as in `Received`
+    """
+
+    data: bytes
+    source: Address
+    error: str = ""
+    transport: str = "UDP"
+    connection: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Unparsed({len(self.data)} bytes, from={self.source[0]}:{self.source[1]})"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,4 +88,4 @@ class ConnectionClosed:
 
 
 #: every input the proxy accepts
-Event = Union[Received, TransportFailed, ConnectionClosed]
+Event = Union[Received, Unparsed, TransportFailed, ConnectionClosed]

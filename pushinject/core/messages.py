@@ -126,7 +126,8 @@ def response_destination(vias: Sequence[object]) -> Address | None:
     via = vias[0]
     host = getattr(via, "received", None) or getattr(via, "host")
     rport = getattr(via, "rport", None)
-    port = int(rport) if rport else getattr(via, "port", None)
+    port = int(rport) if rport and rport.isascii() and rport.isdigit() else getattr(
+        via, "port", None)
     return uri_address(host, port)
 
 

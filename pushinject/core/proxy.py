@@ -34,8 +34,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pushinject.core.actions import Log, Send
+from pushinject.core.admission import (
+    Defect, InputCounts, rejection, request_defect, response_defect, salvage, unreadable,
+)
 from pushinject.core.context import ContextConfig, ResponseContext
-from pushinject.core.events import ConnectionClosed, TransportFailed
+from pushinject.core.events import ConnectionClosed, TransportFailed, Unparsed
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
@@ -137,6 +140,8 @@ class Proxy:
         self._timers = TimerQueue()
         self._labels = itertools.count(1)
         self._retired: list[CallSummary] = []
+        #: every input by outcome: processed, answered 400/416, dropped by reason (INPUT-1)
+        self.inputs = InputCounts()
 
     def set_address(self, host: str, port: int) -> None:
         """Move the proxy to `host:port` (its Via, Record-Route and "is this mine?" checks);
@@ -148,16 +153,77 @@ class Proxy:
 
     # ================================================================== inputs
     def handle(self, event: Event, now: float) -> list[Action]:
-        """Process one input; returns the actions to perform, in order."""
+        """Process one input; returns the actions to perform, in order.
+
+        Never raises (INPUT-1): a message is checked before anything changes (INPUT-8) and is
+        processed whole, refused with 400/416 or dropped; `inputs` counts each outcome."""
+        counts = self.inputs
+        counts.received += 1
+        refused = counts.refused
+        try:
+            actions = self._handle(event, now)
+        except Exception as exc:  # noqa: BLE001 - INPUT-1: a fault of the core is counted
+            detail = f"{type(exc).__name__}: {exc}"
+            counts.drop("internal-error", detail)
+            return [Log(text=f"input dropped on an internal error: {detail}")]
+        if counts.refused == refused:
+            counts.processed += 1
+        return actions
+
+    def _handle(self, event: Event, now: float) -> list[Action]:
         if isinstance(event, TransportFailed):
             return self._transport_failed(event, now)
         if isinstance(event, ConnectionClosed):
             return self._connection_closed(event.connection, now)
+        if isinstance(event, Unparsed):
+            return self._unparsed(event)
         message = event.message
         if hasattr(message, "status"):
+            dropped = response_defect(message)  # type: ignore[arg-type]
+            if dropped is not None:  # INPUT-6
+                self.inputs.drop(*dropped)
+                return []
             return self._response(message, now)  # type: ignore[arg-type]
-        return self._request(message, event.source, event.transport,  # type: ignore[arg-type]
-                             event.connection, now)
+        request: Request = message  # type: ignore[assignment]
+        missing = unreadable(request)
+        if missing is not None:  # INPUT-2, INPUT-5
+            reason = "malformed-ack" if request.method == "ACK" else "unreadable-request"
+            self.inputs.drop(reason, f"{request.method}: its {missing} cannot be read")
+            return []
+        defect = request_defect(request)
+        if defect is not None:  # INPUT-3, INPUT-4
+            return self._refuse(request, defect, event.source, event.transport, event.connection)
+        return self._request(request, event.source, event.transport, event.connection, now)
+
+    def _refuse(self, request: Request, defect: Defect, source: Address, transport: str,
+                connection: int | None) -> list[Action]:
+        """Answer a refused request (INPUT-3, INPUT-4), or drop an ACK (INPUT-5), where its top
+        Via says, marked with its source (RFC 3261 §18.2.2, RFC 3581)."""
+        if request.method == "ACK":
+            self.inputs.drop("malformed-ack", defect.detail)
+            return []
+        self.inputs.answer(defect)
+        response = rejection(request, defect, f"{self.config.host}:{self.config.port}",
+                             self.ids.tag())
+        via = received_via(parse_via(top_via_text(request), strict=False), source)
+        return [Send(message=response, destination=response_destination((via,)) or source,
+                     connection=connection, transport=transport.upper())]
+
+    def _unparsed(self, event: Unparsed) -> list[Action]:
+        """Bytes the driver could not parse (INPUT-7): 400 when they hold a request that can
+        be answered, else a counted drop."""
+        request = salvage(event.data)
+        error = event.error or "not a SIP message"
+        if request is None:
+            self.inputs.drop("unparsable", error)
+            return []
+        missing = unreadable(request)
+        if missing is not None:
+            reason = "malformed-ack" if request.method == "ACK" else "unreadable-request"
+            self.inputs.drop(reason, f"{error}; its {missing} cannot be read")
+            return []
+        return self._refuse(request, Defect("Request-Line", error), event.source,
+                            event.transport, event.connection)
 
     def _request(self, msg: Request, source: Address, transport: str, connection: int | None,
                  now: float) -> list[Action]:

@@ -2,8 +2,10 @@
 
 Theory of operation: a `LiveClock` maps the event loop's monotonic time to the core's `now`
 (seconds since the clock started). A `DatagramEndpoint` parses every datagram it receives
-(leniently: a live element must not die on a bad packet; unparsable ones are counted), passes
-the message to `on_message(message, source, now)`, sends what comes back, and re-arms a single
+(leniently: a live element must not die on a bad packet; unparsable ones go to
+`on_unparsable`, which counts them), passes the message to `on_message(message, source, now)`,
+sends what comes back (a destination the socket refuses is counted, not raised), and re-arms a
+single
 `loop.call_at` at the object's earliest deadline (`next_deadline()`), firing it with
 `now = max(deadline, clock.now())` so that the core never sees time run backwards.
 """
@@ -53,6 +55,12 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         """A message arrived; returns what to send."""
         return ()
 
+    def on_unparsable(self, data: bytes, source: Address, error: str, now: float
+                      ) -> Iterable[tuple[Request | Response, Address]]:
+        """A datagram the parser rejected (`error` says why); returns what to send."""
+        self.counts["unparsable"] += 1
+        return ()
+
     def on_timer(self, now: float) -> Iterable[tuple[Request | Response, Address]]:
         """The deadline passed; returns what to send."""
         return ()
@@ -70,8 +78,9 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         source = (str(addr[0]), int(addr[1]))
         try:
             message = parse_message(data, strict=False)
-        except SIPParseError:
-            self.counts["unparsable"] += 1
+        except SIPParseError as exc:
+            self.send_all(self.on_unparsable(data, source, exc.reason, self.clock.now()))
+            self.rearm()
             return
         self.counts["received"] += 1
         self.send_all(self.on_message(message, source, self.clock.now()))
@@ -85,7 +94,11 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
             if self.transport is None or self.transport.is_closing():
                 self.counts["unsent"] += 1
                 continue
-            self.transport.sendto(bytes(message), destination)
+            try:
+                self.transport.sendto(bytes(message), destination)
+            except (OSError, OverflowError, ValueError, TypeError):  # e.g. a port above 65535
+                self.counts["unsent"] += 1
+                continue
             self.counts["sent"] += 1
 
     def rearm(self) -> None:

@@ -7,6 +7,10 @@ gateway whose body names the pn-provider, pn-prid and pn-param of the binding an
 request's Call-ID; the gateway's final answer, or its silence for `push_timeout` seconds, is the
 push result handed back to the driver (a failed push request ends an RFC 8599 bucket request
 with 404 or 480). Without a gateway, pushes are logged and reported as failed.
+
+A datagram the parser rejects goes to the core as `Unparsed` (400 when it can be answered).
+Inputs the core refuses are logged one line per reason, at most once per `report_every`
+seconds each, with how many came since the last line (INPUT-9); never a traceback.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pushinject.core.actions import Log, Push, Send
-from pushinject.core.events import Received
+from pushinject.core.events import Received, Unparsed
 from pushinject.core.ids import IdSource
 from pushinject.live.endpoint import Address, DatagramEndpoint, LiveClock
 from pushinject.presets.base import Driver
 from pushinject.push.service import PushResult
-from pushinject.sip import Request, Response, make_request
+from pushinject.sip import Request, Response, SIPParseError, make_request
 
 __all__ = ["PUSH_CONTENT_TYPE", "push_body", "parse_push_body", "ProxyShell"]
 
@@ -70,7 +74,8 @@ class ProxyShell(DatagramEndpoint):
 
     def __init__(self, driver: Driver, clock: LiveClock, ids: IdSource, *, address: Address,
                  push_gateway: Address | None = None, push_timeout: float = 5.0,
-                 log: Callable[[float, str], None] | None = None) -> None:
+                 log: Callable[[float, str], None] | None = None,
+                 report_every: float = 10.0) -> None:
         super().__init__("proxy", clock)
         self.driver = driver
         self.ids = ids
@@ -81,14 +86,62 @@ class ProxyShell(DatagramEndpoint):
         self._pending: dict[str, _PendingPush] = {}
         #: (time, Push, result) for every push requested, in order
         self.pushes: list[tuple[float, Push, PushResult | None]] = []
+        self.report_every = report_every
+        #: refusal reason -> (time of its last log line, its count then)
+        self._reported: dict[str, tuple[float, int]] = {}
+        self._refused_seen = 0
 
     # -- proxy I/O -----------------------------------------------------------------------------
     def on_message(self, message: Request | Response, source: Address, now: float
                    ) -> Iterable[tuple[Request | Response, Address]]:
-        if isinstance(message, Response) and message.top_via.branch in self._pending:
-            return self._push_answered(message, now)
-        return self._perform(self.driver.handle(Received(message=message, source=source), now),
-                             now)
+        if isinstance(message, Response) and self._pending:
+            branch = self._push_branch(message)
+            if branch is not None:
+                return self._push_answered(message, branch, now)
+        return self._handle(Received(message=message, source=source), now)
+
+    def on_unparsable(self, data: bytes, source: Address, error: str, now: float
+                      ) -> Iterable[tuple[Request | Response, Address]]:
+        self.counts["unparsable"] += 1
+        return self._handle(Unparsed(data=data, source=source, error=error), now)
+
+    def _handle(self, event: Received | Unparsed, now: float
+                ) -> list[tuple[Request | Response, Address]]:
+        out = self._perform(self.driver.handle(event, now), now)
+        if self.driver.proxy.inputs.refused != self._refused_seen:
+            self._report(now)
+        return out
+
+    def _report(self, now: float) -> None:
+        """One log line per refusal reason whose count grew, at most every `report_every`
+        seconds per reason (INPUT-9)."""
+        inputs = self.driver.proxy.inputs
+        self._refused_seen = inputs.refused
+        for key, count in (*inputs.answered.items(), *inputs.dropped.items()):
+            at, logged = self._reported.get(key, (None, 0))
+            if count == logged or (at is not None and now - at < self.report_every):
+                continue
+            what = f"answered {key}" if key in inputs.answered else f"dropped ({key})"
+            self.log(now, f"refused input: {what}, {count - logged} since the last line, "
+                          f"{count} in all; last: {inputs.last.get(key, '')}")
+            self._reported[key] = (now, count)
+
+    def input_summary(self) -> str:
+        """One line: the core's input counters (INPUT-1), e.g. for when the shell stops."""
+        inputs = self.driver.proxy.inputs
+        parts = [f"{key} {n}" for key, n in sorted((*inputs.answered.items(),
+                                                     *inputs.dropped.items()))]
+        return (f"inputs: {inputs.received} received, {inputs.processed} processed, "
+                f"{sum(inputs.answered.values())} answered, {sum(inputs.dropped.values())} "
+                f"dropped" + (f" ({', '.join(parts)})" if parts else ""))
+
+    def _push_branch(self, response: Response) -> str | None:
+        """The branch of a pending push MESSAGE this response answers, if any."""
+        try:
+            branch = str(response.top_via.branch)
+        except SIPParseError:
+            return None
+        return branch if branch in self._pending else None
 
     def on_timer(self, now: float) -> Iterable[tuple[Request | Response, Address]]:
         out = []
@@ -140,11 +193,11 @@ class ProxyShell(DatagramEndpoint):
         self.pushes.append((now, push, None))
         return [(message, self.push_gateway)]
 
-    def _push_answered(self, response: Response, now: float
+    def _push_answered(self, response: Response, branch: str, now: float
                        ) -> list[tuple[Request | Response, Address]]:
         if response.status < 200:
             return []
-        pending = self._pending.pop(str(response.top_via.branch))
+        pending = self._pending.pop(branch)
         ok = 200 <= response.status < 300
         result = PushResult(ok=ok, permanent=response.status == 404,
                             detail=f"{response.status} {response.reason}")

@@ -22,7 +22,7 @@ from pushinject.sip.values import (
     parse_date, parse_int, parse_media_type,
 )
 
-__all__ = ["parse_message", "VALIDATORS"]
+__all__ = ["parse_message", "check_header", "VALIDATORS"]
 
 _TOKEN_RE = re.compile(TOKEN)
 #: option-tag lists checked in one match: option-tag *(COMMA option-tag) (RFC 3261 §20.37)
@@ -71,6 +71,27 @@ VALIDATORS: dict[str, Callable[[str], object]] = {
 }
 #: option-tag lists that may be empty (RFC 3261 §20.37 `Supported: [option-tag ...]`)
 _MAY_BE_EMPTY = frozenset({"supported"})
+
+
+def check_header(key: str, value: str) -> None:
+    """Check one header line's value against its grammar, as strict parsing does (each item of
+    a list header on its own); raises `SIPParseError`. `key` is the header's lookup key
+    (`header_key`); a header without a checker passes.
+
+    >>> check_header("cseq", "1 INVITE")
+    >>> check_header("max-forwards", "ten")
+    Traceback (most recent call last):
+    ...
+    pushinject.sip.errors.SIPParseError: malformed Max-Forwards value 'ten' (at byte 0)
+    """
+    check = VALIDATORS.get(key)
+    if check is None or (not value and key in _MAY_BE_EMPTY):
+        return
+    if key in _SPLIT_FIRST and "," in value:
+        for item in split_commas(value):
+            check(item)
+    else:
+        check(value)
 
 
 class _Faults:
@@ -169,15 +190,10 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
                 positions.append(i)
             if key in SINGLE_VALUED:
                 faults(f"{name} appears more than once", offset(line_of[i]))
-        check = validators.get(key)
-        if check is None or (not value and key in _MAY_BE_EMPTY):
+        if key not in validators:
             continue
         try:
-            if key in _SPLIT_FIRST and "," in value:
-                for item in split_commas(value):
-                    check(item)
-            else:
-                check(value)
+            check_header(key, value)
         except SIPParseError as exc:
             faults(f"{name}: {exc.reason}", offset(line_of[i]))
 
