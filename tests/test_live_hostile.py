@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from pushinject.sip import parse_message
 from test_proxy_hostile import mutate, random_mutations
 
 COUNT = 3000
@@ -76,3 +77,33 @@ def _drain(sock: socket.socket, answers: dict[int, int]) -> None:
         if data.startswith(b"SIP/2.0 ") and data[8:11].isdigit():
             status = int(data[8:11])
             answers[status] = answers.get(status, 0) + 1
+
+
+def test_refusals_are_logged_one_line_per_reason_at_most_every_ten_seconds() -> None:
+    """INPUT-9 with explicit times: the first refusal of a reason is logged at once, later ones
+    wait for the reason's ten seconds and say how many came meanwhile."""
+    from pushinject.core.ids import CountingIds
+    from pushinject.live.proxy_shell import ProxyShell
+    from pushinject.presets import get_preset
+
+    lines: list[tuple[float, str]] = []
+    shell = ProxyShell(get_preset("opensips").build(CountingIds("px")), None,  # type: ignore[arg-type]
+                       CountingIds("shell"), address=("127.0.0.1", 5060),
+                       log=lambda now, text: lines.append((now, text)))
+    garbage = b"\x00\x01 not SIP"
+    for now in (0.0, 1.0, 2.0, 11.0):
+        assert shell.on_unparsable(garbage, ("192.0.2.1", 5060), "no start line", now) == []
+    bad = _invite(1, 5099).replace(b"Max-Forwards: 70", b"Max-Forwards: x")
+    [(answer, destination)] = shell.on_message(parse_message(bad, strict=False),
+                                               ("127.0.0.1", 5099), 12.0)
+    assert (answer.status, destination) == (400, ("127.0.0.1", 5099))
+    assert lines == [
+        (0.0, "refused input: dropped (unparsable), 1 since the last line, 1 in all; "
+              "last: no start line"),
+        (11.0, "refused input: dropped (unparsable), 3 since the last line, 4 in all; "
+               "last: no start line"),
+        (12.0, "refused input: answered 400 Max-Forwards, 1 since the last line, 1 in all; "
+               "last: Max-Forwards: malformed Max-Forwards value 'x'"),
+    ]
+    assert shell.input_summary() == ("inputs: 5 received, 0 processed, 1 answered, 4 dropped "
+                                     "(400 Max-Forwards 1, unparsable 4)")
