@@ -26,6 +26,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ from harness import CALLER, Harness
 from pushinject.core.actions import Send
 from pushinject.core.events import Received, Unparsed
 from pushinject.core.proxy import Proxy
+from pushinject.presets import get_preset
 from pushinject.sip import Request, parse_message
 
 ATTACKER = ("203.0.113.66", 5060)
@@ -267,11 +269,13 @@ def random_mutations(rng: random.Random, count: int) -> list[tuple[str, int, Any
     return out
 
 
-def test_five_thousand_mutated_messages_interleaved_with_valid_calls() -> None:
-    """A seeded corpus, larger than the property test's: the same invariants after each
-    input, and the valid calls complete."""
+@pytest.mark.parametrize("preset", ["opensips", "kamailio-tsilo", "rfc8599"])
+def test_five_thousand_mutated_messages_interleaved_with_valid_calls(preset: str) -> None:
+    """A seeded corpus, larger than the property test's, under each preset's script: the same
+    invariants after each input, and the valid calls complete."""
     rng = random.Random(14)
     h = Harness()
+    h.proxy = get_preset(preset).build(h.ids).proxy
     valid = ValidCalls(h)
     calls = 0
     for n in range(5000):
