@@ -131,6 +131,14 @@ def unreadable(message: Message) -> str | None:
     >>> unreadable(m)
     'Call-ID'
     """
+    if not message.defects:
+        # parsed without a fault (strict parsing, or lenient parsing that found none, checked
+        # each essential header's grammar, which admits no CR or LF) or built by the project
+        # (whose builders refuse them): present is readable
+        for name in ESSENTIAL:
+            if not message.get(name):
+                return name
+        return None
     for name, value in message.headers:  # a line an answer would copy as it is
         if ("\r" in value or "\n" in value) and header_key(name) in _ESSENTIAL_KEYS:
             return display_name(name)
