@@ -3,13 +3,15 @@
 `--listen HOST:PORT` (default 127.0.0.1:5060; port 0 picks a free one) is announced on the first
 line of output as `listening on HOST:PORT`. Pushes go as SIP MESSAGE to `--push-gateway` when
 given (see `pushinject.live.proxy_shell`). `--duration` stops it after that many seconds;
-otherwise it runs until interrupted. Logs (the script's `xlog`, pushes, a rate-limited line per
-kind of refused input, and the input counters when it stops) go to stderr.
+otherwise it runs until SIGINT or SIGTERM, which stop it cleanly. Logs (the script's `xlog`,
+pushes, a rate-limited line per kind of refused input, and the input counters when it stops)
+go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 
@@ -65,11 +67,14 @@ async def _serve(args: argparse.Namespace) -> int:
                        push_gateway=args.push_gateway, log=log)
     await loop.create_datagram_endpoint(lambda: shell, sock=sock)
     print(f"listening on {host}:{port} (preset {preset.name})", flush=True)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # stop cleanly, counters printed
+        loop.add_signal_handler(signum, stop.set)
     try:
-        if args.duration is None:
-            await asyncio.Event().wait()
-        else:
-            await asyncio.sleep(args.duration)
+        try:
+            await asyncio.wait_for(stop.wait(), args.duration)
+        except TimeoutError:
+            pass
     finally:
         log(clock.now(), shell.input_summary())
         shell.close()
