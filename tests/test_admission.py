@@ -47,7 +47,8 @@ def state(p: Proxy) -> tuple:
 @pytest.mark.parametrize(("data", "reason", "warning"), [
     (INVITE.replace(b"Forwards: 70", b"Forwards: ten"), "Bad Max-Forwards",
      "Max-Forwards: malformed Max-Forwards value 'ten'"),
-    (INVITE.replace(b"1 INVITE", b"1 BYE"), "Bad CSeq", "CSeq method BYE is not the request's INVITE"),
+    (INVITE.replace(b"1 INVITE", b"1 BYE"), "Bad CSeq",
+     "CSeq method BYE is not the request's INVITE"),
     (INVITE.replace(b"Length: 0", b"Length: 10"), "Bad Content-Length",
      "Content-Length 10 but 0 bytes of body"),
     (INVITE.replace(b"Call-ID: m-1\r\n", b"Call-ID: m-1\r\ni: m-2\r\n"), "Bad Call-ID",

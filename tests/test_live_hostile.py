@@ -110,8 +110,9 @@ def test_refusals_are_logged_one_line_per_reason_at_most_every_ten_seconds() -> 
     from pushinject.presets import get_preset
 
     lines: list[tuple[float, str]] = []
-    shell = ProxyShell(get_preset("opensips").build(CountingIds("px")), None,  # type: ignore[arg-type]
-                       CountingIds("shell"), address=("127.0.0.1", 5060),
+    driver = get_preset("opensips").build(CountingIds("px"))
+    shell = ProxyShell(driver, None, CountingIds("shell"),  # type: ignore[arg-type]
+                       address=("127.0.0.1", 5060),
                        log=lambda now, text: lines.append((now, text)))
     garbage = b"\x00\x01 not SIP"
     for now in (0.0, 1.0, 2.0, 11.0):

@@ -230,8 +230,9 @@ def test_hostile_input_never_escapes_and_valid_calls_complete(ops: list[tuple[st
     h.advance(400.0)                                                             # I6
     check_invariants(h.proxy, calls)
     finals = {a.message.call_id: a.message.status for _, a in h.log
-              if isinstance(a, Send) and a.destination == CALLER and not isinstance(a.message, Request)
-              and a.message.status >= 200 and a.message.call_id.startswith("call-")}
+              if isinstance(a, Send) and a.destination == CALLER
+              and not isinstance(a.message, Request) and a.message.status >= 200
+              and a.message.call_id.startswith("call-")}
     assert finals == {f"call-{i}": 200 for i in range(CALLS)}
     assert h.proxy.contexts() == []
 

@@ -126,8 +126,8 @@ def unreadable(message: Message) -> str | None:
 
     >>> from pushinject.sip import parse_message
     >>> m = parse_message(b"OPTIONS sip:a@b SIP/2.0\\r\\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\\r\\n"
-    ...                   b"From: <sip:x@y>;tag=1\\r\\nTo: <sip:a@b>\\r\\nCSeq: 1 OPTIONS\\r\\n\\r\\n",
-    ...                   strict=False)
+    ...                   b"From: <sip:x@y>;tag=1\\r\\nTo: <sip:a@b>\\r\\n"
+    ...                   b"CSeq: 1 OPTIONS\\r\\n\\r\\n", strict=False)
     >>> unreadable(m)
     'Call-ID'
     """
