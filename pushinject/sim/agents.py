@@ -249,7 +249,8 @@ class Device(Agent):
         """The address its Contact names: its own, or with `private_contact` a private one
         behind its NAT that nobody else can reach (10.0.0.10 for the first device, ...)."""
         if self.spec.private_contact:
-            return (f"10.0.0.{10 + self.index}", 5060)
+            number = 10 + self.index
+            return (f"10.0.{number // 256}.{number % 256}", 5060)
         return self.address
 
     @property
