@@ -171,6 +171,18 @@ def check_invariants(p: Proxy, calls: int) -> None:
     assert counts.dropped["internal-error"] == 0, counts.last.get("internal-error")
 
 
+def check_calls_completed(h: Harness, calls: int) -> None:
+    """I6: once time has run out, every valid call got its 200 and every context retired."""
+    h.advance(400.0)
+    check_invariants(h.proxy, calls)
+    finals = {a.message.call_id: a.message.status for _, a in h.log
+              if isinstance(a, Send) and a.destination == CALLER
+              and not isinstance(a.message, Request) and a.message.status >= 200
+              and a.message.call_id.startswith("call-")}
+    assert finals == {f"call-{i}": 200 for i in range(CALLS)}
+    assert h.proxy.contexts() == []
+
+
 class ValidCalls:
     """Three calls to bob, one step at a time: bob registers, then each call is INVITEd, rung
     and answered 200 by bob's device."""
@@ -227,14 +239,7 @@ def test_hostile_input_never_escapes_and_valid_calls_complete(ops: list[tuple[st
     while valid.steps:
         calls += valid.next()
         check_invariants(h.proxy, calls)
-    h.advance(400.0)                                                             # I6
-    check_invariants(h.proxy, calls)
-    finals = {a.message.call_id: a.message.status for _, a in h.log
-              if isinstance(a, Send) and a.destination == CALLER
-              and not isinstance(a.message, Request) and a.message.status >= 200
-              and a.message.call_id.startswith("call-")}
-    assert finals == {f"call-{i}": 200 for i in range(CALLS)}
-    assert h.proxy.contexts() == []
+    check_calls_completed(h, calls)
 
 
 @settings(max_examples=300, deadline=None)
@@ -291,13 +296,7 @@ def test_five_thousand_mutated_messages_interleaved_with_valid_calls(preset: str
             calls += valid.next()
             h.advance(0.25)
         check_invariants(h.proxy, calls)
-    h.advance(400.0)
-    check_invariants(h.proxy, calls)
-    finals = {a.message.call_id: a.message.status for _, a in h.log
-              if isinstance(a, Send) and a.destination == CALLER
-              and not isinstance(a.message, Request) and a.message.status >= 200
-              and a.message.call_id.startswith("call-")}
-    assert finals == {f"call-{i}": 200 for i in range(CALLS)}
+    check_calls_completed(h, calls)
     counts = h.proxy.inputs
     # most of the corpus is refused, and some of every kind of outcome happens
     assert counts.processed > 0 and counts.answered and counts.dropped["unparsable"] > 0
