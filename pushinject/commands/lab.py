@@ -1,13 +1,16 @@
-"""`pushinject lab [SCENARIO...] [--out DIR] [--list]`: make real Kamailio captures.
+"""`pushinject lab [SCENARIO...] [--proxy NAME] [--out DIR] [--list]`: make real proxy captures.
 
-Runs each scenario of `pushinject.lab.scenarios` (all by default) against a real Kamailio 5.6
-with tsilo, SIPp parties and tcpdump, each in a private network namespace
-(`pushinject.lab.runner`), checks that the new capture shows the scenario's facts
-(`pushinject.lab.facts`) and writes the capture and its manifest table into ``--out``
-(default ``data/kamailio``). Needs root (for ``unshare -n`` and tcpdump); missing Debian packages
-(kamailio, sip-tester, tcpdump, iproute2, util-linux) are installed with apt-get.
+Runs each scenario of the chosen proxy (all by default) against the real proxy, SIPp parties
+and tcpdump, each in a private network namespace (`pushinject.lab.runner`), checks that the new
+capture shows the scenario's facts (`pushinject.lab.facts`) and writes the capture and its
+manifest table into ``--out`` (default ``data/kamailio`` or ``data/opensips``).
+``--proxy kamailio`` (the default) runs Kamailio 5.6 with tsilo, scenarios S1-S10;
+``--proxy opensips`` runs OpenSIPS 3.x with the seed's routes, scenarios O1-O12
+(`pushinject.lab.proxies`). Needs root (for ``unshare -n`` and tcpdump); missing Debian packages
+(kamailio, sip-tester, tcpdump, iproute2, util-linux) are installed with apt-get. Debian has no
+OpenSIPS package: when ``opensips`` is not on PATH the command says how to build it.
 
-With ``--hep`` Kamailio also mirrors its traffic as HEPv3 (siptrace) to a live
+With ``--hep`` (Kamailio only) Kamailio also mirrors its traffic as HEPv3 (siptrace) to a live
 ``pushinject check --hep-listen`` in the namespace: each scenario then also leaves
 ``<scenario>-hep.pcap`` (the HEP packets) and ``<scenario>-hep.jsonl`` (the live verdicts) in
 ``--out`` (see `pushinject.lab.hep_mirror`).
@@ -23,36 +26,44 @@ from pathlib import Path
 
 from pushinject.errors import UsageError
 
-__all__ = ["HELP", "TOOLS", "add_arguments", "missing_packages", "run"]
+__all__ = ["BUILD_HINT", "HELP", "TOOLS", "add_arguments", "missing_packages", "run"]
 
-HELP = "regenerate the real Kamailio captures (root; private network namespace per scenario)"
+HELP = ("regenerate the real Kamailio or OpenSIPS captures "
+        "(root; private network namespace per scenario)")
 
 #: command the lab runs -> Debian package providing it
 TOOLS: dict[str, str] = {
-    "kamailio": "kamailio",
     "sipp": "sip-tester",
     "tcpdump": "tcpdump",
     "ip": "iproute2",
     "unshare": "util-linux",
 }
 
+BUILD_HINT = ("opensips is not installed (Debian has no package): build it from an OpenSIPS 3.x "
+              "source tree with pushinject/lab/build_opensips.sh SRC_DIR [PREFIX]")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                         help="scenarios to run (default: all; see --list)")
-    parser.add_argument("--out", type=Path, default=Path("data/kamailio"),
-                        help="folder for the captures and manifest.toml (default: data/kamailio)")
+    parser.add_argument("--proxy", choices=("kamailio", "opensips"), default="kamailio",
+                        help="the proxy to run (default: kamailio)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the captures and manifest.toml "
+                             "(default: data/kamailio or data/opensips)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep every process's log in OUT/<scenario>.logs/")
     parser.add_argument("--hep", action="store_true",
-                        help="also mirror the traffic as HEPv3 to a live collector and keep "
-                        "OUT/<scenario>-hep.pcap and -hep.jsonl")
+                        help="Kamailio only: also mirror the traffic as HEPv3 to a live "
+                        "collector and keep OUT/<scenario>-hep.pcap and -hep.jsonl")
 
 
-def missing_packages() -> list[str]:
-    """Debian packages whose command the lab needs and cannot find."""
-    return sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
+def missing_packages(binary: str = "kamailio", package: str | None = "kamailio") -> list[str]:
+    """Debian packages whose command the lab needs and cannot find (the proxy's when it has
+    one)."""
+    tools = {**TOOLS, **({binary: package} if package else {})}
+    return sorted({pkg for tool, pkg in tools.items() if shutil.which(tool) is None})
 
 
 def _install(packages: list[str]) -> None:
@@ -68,18 +79,23 @@ def _install(packages: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushinject.lab.scenarios import SCENARIOS
+    from pushinject.lab.proxies import PROXIES
 
+    proxy = PROXIES[args.proxy]
     if args.list:
-        for name, scenario in SCENARIOS.items():
+        for name, scenario in proxy.scenarios.items():
             print(f"{name}  {scenario.title}")
         return 0
-    unknown = [name for name in args.scenarios if name not in SCENARIOS]
+    if args.hep and proxy.name != "kamailio":
+        raise UsageError("--hep mirrors Kamailio's siptrace; the OpenSIPS lab has no HEP mirror")
+    unknown = [name for name in args.scenarios if name not in proxy.scenarios]
     if unknown:
-        raise UsageError(f"unknown scenario {unknown[0]} (known: {', '.join(SCENARIOS)})")
+        raise UsageError(f"unknown scenario {unknown[0]} (known: {', '.join(proxy.scenarios)})")
     if os.geteuid() != 0:
         raise UsageError("the lab needs root (private network namespaces, tcpdump)")
-    packages = missing_packages()
+    if proxy.package is None and shutil.which(proxy.binary) is None:
+        raise UsageError(BUILD_HINT)
+    packages = missing_packages(proxy.binary, proxy.package)
     if packages:
         _install(packages)
 
@@ -91,14 +107,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("cannot create a network namespace (unshare -n): the lab needs root "
                          "with CAP_SYS_ADMIN, e.g. a privileged container")
 
-    names = args.scenarios or list(SCENARIOS)
-    out: Path = args.out
+    names = args.scenarios or list(proxy.scenarios)
+    out: Path = args.out or proxy.default_out
     entries = {}
     failures = 0
     for name in names:
-        scenario = SCENARIOS[name]
+        scenario = proxy.scenarios[name]
         try:
-            run_isolated([name], out, keep_logs=args.keep_logs, hep=args.hep)
+            run_isolated([name], out, keep_logs=args.keep_logs, proxy=proxy, hep=args.hep)
         except LabError as exc:
             print(f"{name}: FAILED: {exc}")
             failures += 1
@@ -114,5 +130,5 @@ def run(args: argparse.Namespace) -> int:
         else:
             entries[name] = entry(scenario, facts)
     if entries:
-        print(f"manifest: {write_manifest(out, entries)}")
+        print(f"manifest: {write_manifest(out, entries, proxy)}")
     return 1 if failures else 0

@@ -1,6 +1,6 @@
 """What a lab capture shows: the facts a regenerated capture must share with the manifest.
 
-Bytes differ from run to run (Kamailio's branch ids, timestamps, retransmissions), so captures
+Bytes differ from run to run (the proxy's branch ids, timestamps, retransmissions), so captures
 are compared by their facts: the final status the proxy sends the caller (RFC 3261 §16.7 step 6),
 one `BranchFacts` per Via branch of an INVITE the proxy forwards to a device (§16.6 step 8),
 whether that branch was injected (its INVITE left the proxy after a REGISTER of its contact that
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pushinject.lab.scenarios import PROXY_PORT, Scenario, role_of_port
+from pushinject.lab.scenarios import LAB_IP, PROXY_PORT, Scenario, role_of_port
 from pushinject.sip import Request, SIPParseError, parse_message
 
 __all__ = [
@@ -194,7 +194,7 @@ def differences(facts: CaptureFacts, scenario: Scenario) -> list[str]:
         problems.append(f"{facts.pushes} pushes, expected {scenario.pushes}")
     if facts.registrations != scenario.registrations:
         problems.append(f"{facts.registrations} registrations, expected {scenario.registrations}")
-    wake = f"wake sip:bob@127.0.0.1:{PROXY_PORT} call-id {scenario.call_id}"
+    wake = f"wake sip:{scenario.callee}@{LAB_IP}:{PROXY_PORT} call-id {scenario.call_id}"
     if scenario.pushes and wake not in facts.push_bodies:
         problems.append(f"push bodies {facts.push_bodies}, expected {wake!r}")
     return problems

@@ -1,9 +1,12 @@
-"""The manifest of the lab's captures (``data/kamailio/manifest.toml``): one table per capture.
+"""The manifest of the lab's captures (``data/kamailio/manifest.toml``,
+``data/opensips/manifest.toml``): one table per capture.
 
 Each table is named after its scenario and holds ``file``, ``scenario``, ``title``,
-``description`` (what the capture shows, including anything surprising Kamailio did),
-``expected_verdict`` (always ``"conformant"``: these are the proxy's real behaviours the checker
-must accept), ``call_id``, ``proxy``, ``final_status`` (to the caller), ``pushes``,
+``description`` (what the capture shows, including anything surprising the proxy did),
+``expected_verdict`` (what `pushinject check` under the lab proxy's preset must say:
+``"conformant"`` for the proxy's real behaviours the checker must accept, ``"violation"`` for a
+capture of a pitfall, whose ``violations`` then lists the rules it breaks),
+``call_id``, ``proxy``, ``final_status`` (to the caller), ``pushes``,
 ``registrations``, ``branches`` (one inline table per forwarded INVITE, in the order the proxy
 sent them: ``target``, ``injected``, ``cancelled``, ``final_status``, and the measured
 ``via_branch`` of the proxy's INVITE), and the measured ``frames`` and ``sip_messages`` of the
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pushinject.lab.facts import CaptureFacts
-from pushinject.lab.runner import FR_INV_TIMER_MS, FR_TIMER_MS
+from pushinject.lab.proxies import KAMAILIO, LabProxy
 from pushinject.lab.scenarios import LAB_IP, PROXY_PORT, Scenario
 
 __all__ = ["MANIFEST", "MEASURED", "entry", "expected_facts", "read_manifest", "render_manifest", "write_manifest"]
@@ -31,25 +34,21 @@ MEASURED = ("frames", "sip_messages", "via_branch")
 
 MANIFEST = "manifest.toml"
 
-_HEADER = f"""\
-# Captures of a real Kamailio 5.6.3 (tsilo) doing push branch injection, made by the capture lab
-# (`pushinject lab --out data/kamailio`, see pushinject/lab/). One table per capture; the facts
-# are those every regeneration must show (see pushinject/lab/manifest.py for the fields).
-# The lab proxy's tm timers: fr_timer {FR_TIMER_MS} ms, fr_inv_timer {FR_INV_TIMER_MS} ms.
-"""
-
 
 def entry(scenario: Scenario, facts: CaptureFacts) -> dict[str, Any]:
     """The manifest table of ``scenario``'s capture, whose measured facts are ``facts``.
 
     ``facts`` must show the scenario (`pushinject.lab.facts.differences` is empty).
     """
+    verdict: dict[str, Any] = {"expected_verdict": scenario.verdict}
+    if scenario.verdict != "conformant":
+        verdict["violations"] = list(scenario.violations)
     return {
         "file": scenario.file,
         "scenario": scenario.name,
         "title": scenario.title,
         "description": scenario.description,
-        "expected_verdict": "conformant",
+        **verdict,
         "call_id": scenario.call_id,
         "proxy": f"{LAB_IP}:{PROXY_PORT}",
         "final_status": scenario.final_status,
@@ -91,6 +90,8 @@ def _value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=True)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
     raise TypeError(f"no TOML form for {value!r}")
 
 
@@ -100,18 +101,19 @@ def _natural(name: str) -> tuple[str, int]:
     return stem, int(name[len(stem):] or 0)
 
 
-def render_manifest(entries: dict[str, dict[str, Any]]) -> str:
-    """TOML text of the manifest, tables in natural name order (round-trips through `tomllib`).
+def render_manifest(entries: dict[str, dict[str, Any]], proxy: LabProxy = KAMAILIO) -> str:
+    """TOML text of ``proxy``'s manifest, tables in natural name order (round-trips through
+    `tomllib`).
 
     >>> text = render_manifest({"S9": {"file": "S9.pcap", "branches": [{"injected": True}]}})
     >>> tomllib.loads(text)["S9"]["branches"][0]["injected"]
     True
     """
-    parts = [_HEADER]
+    parts = [proxy.manifest_header]
     for name in sorted(entries, key=_natural):
         parts.append(f"\n[{name}]\n")
         for key, value in entries[name].items():
-            if isinstance(value, list):
+            if isinstance(value, list) and not all(isinstance(v, str) for v in value):
                 rows = "".join(f"    {_value(v)},\n" for v in value)
                 parts.append(f"{key} = [\n{rows}]\n" if value else f"{key} = []\n")
             else:
@@ -125,10 +127,12 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         return tomllib.load(handle)
 
 
-def write_manifest(folder: Path, entries: dict[str, dict[str, Any]]) -> Path:
+def write_manifest(
+    folder: Path, entries: dict[str, dict[str, Any]], proxy: LabProxy = KAMAILIO
+) -> Path:
     """Merge ``entries`` into ``folder``'s manifest (other tables are kept) and write it."""
     path = folder / MANIFEST
     merged = read_manifest(path) if path.exists() else {}
     merged.update(entries)
-    path.write_text(render_manifest(merged), encoding="utf-8")
+    path.write_text(render_manifest(merged, proxy), encoding="utf-8")
     return path

@@ -1,18 +1,22 @@
-"""Run one lab scenario: Kamailio, SIPp parties and tcpdump on loopback, in a private namespace.
+"""Run one lab scenario: the proxy, SIPp parties and tcpdump on loopback, in a private namespace.
 
-`run_isolated()` re-executes this module under ``unshare -n`` so that every process it starts
-(tcpdump, Kamailio, the SIPp caller, devices, registration helpers and push gateway) lives in a
+The proxy is a `pushinject.lab.proxies.LabProxy` (Kamailio or OpenSIPS); everything else is the
+same for both. `run_isolated()` re-executes this module under ``unshare -n`` so that every process
+it starts (tcpdump, the proxy, the SIPp caller, devices, registration helpers and push gateway)
+lives in a
 fresh network namespace whose only interface is its own ``lo``: the fixed ports can never
 collide with anything on the machine, and nothing leaves loopback. Inside, `run_scenario()`:
 
 1. brings ``lo`` up and starts ``tcpdump -i lo -U --immediate-mode -w FILE udp``, waiting for
    its "listening" line before any traffic;
-2. starts Kamailio in the foreground (``-DD -E``) with the rendered `kamailio.cfg`, its own pid
-   file and runtime directory, and waits until its UDP port is bound;
+2. starts the proxy in the foreground with its rendered config (`kamailio.cfg` or
+   `opensips.cfg`), its own pid file and working directory, and waits until its UDP port is
+   bound;
 3. starts the push gateway and each device's answering UA, waits for their ports;
 4. sends the registrations due before the call, starts the caller, and sends each late
-   registration or refresh at its time (seconds after Kamailio logged the INVITE);
-5. waits (bounded) for the caller and every SIPp party to finish, waits 0.5 s so tcpdump writes
+   registration or refresh at its time (seconds after the proxy logged the INVITE);
+5. waits (bounded by the scenario's ``limit``) for the caller and every SIPp party to finish,
+   waits 0.5 s so tcpdump writes
    the last packets, then stops everything it started (process groups), whatever happened.
 
 With ``hep=True`` Kamailio also mirrors its traffic as HEPv3 to a live collector
@@ -38,13 +42,14 @@ from importlib import resources
 from pathlib import Path
 
 from pushinject.lab import hep_mirror
+from pushinject.lab.proxies import FR_INV_TIMER_MS, FR_TIMER_MS, KAMAILIO, PROXIES, LabProxy
 from pushinject.lab.scenarios import (
-    CALLEE,
+    AUTH_CALLEE,
+    AUTH_PASSWORD,
     CALLER_PORT,
     LAB_IP,
     PROXY_PORT,
     PUSH_PORT,
-    SCENARIOS,
     Device,
     Scenario,
     register_port,
@@ -61,11 +66,8 @@ __all__ = [
     "scenario_file",
 ]
 
-#: tm timers of the lab proxy: fr_timer also bounds the suspended (blind) branch
-FR_TIMER_MS = 8000
-FR_INV_TIMER_MS = 10000
-#: the longest any one scenario may take, start to teardown
-SCENARIO_TIMEOUT = 30.0
+#: time allowed beyond a scenario's ``limit`` for the namespace's start and teardown
+TEARDOWN = 30.0
 
 
 class LabError(RuntimeError):
@@ -80,22 +82,14 @@ def scenario_file(name: str) -> Path:
     return path
 
 
-def render_config(*, log_prefix: str = "lab") -> str:
-    """The Kamailio configuration with the lab's addresses, ports and timers filled in."""
-    text = (resources.files("pushinject.lab") / "kamailio.cfg").read_text(encoding="utf-8")
-    values = {
-        "PROXY_IP": LAB_IP,
-        "PROXY_PORT": str(PROXY_PORT),
-        "PUSH_IP": LAB_IP,
-        "PUSH_PORT": str(PUSH_PORT),
-        "FR_TIMER_MS": str(FR_TIMER_MS),
-        "FR_INV_TIMER_MS": str(FR_INV_TIMER_MS),
-        "LOG_PREFIX": log_prefix,
-    }
+def render_config(*, log_prefix: str = "lab", proxy: LabProxy = KAMAILIO) -> str:
+    """The proxy's configuration with the lab's addresses, ports and timers filled in."""
+    text = (resources.files("pushinject.lab") / proxy.config).read_text(encoding="utf-8")
+    values = {**proxy.config_values(), "LOG_PREFIX": log_prefix}
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
     if "{{" in text:
-        raise LabError("kamailio.cfg has a placeholder the lab does not fill")
+        raise LabError(f"{proxy.config} has a placeholder the lab does not fill")
     return text
 
 
@@ -165,41 +159,52 @@ class _Processes:
             proc.wait(timeout=5)
 
 
-def _sipp(scenario: str, port: int, *extra: str) -> list[str]:
+def _sipp(scenario: str, port: int, limit: float, *extra: str) -> list[str]:
     return [
         "sipp", "-sf", str(scenario_file(scenario)), "-i", LAB_IP, "-p", str(port),
-        "-m", "1", "-nostdin", "-timeout", f"{int(SCENARIO_TIMEOUT)}s", "-timeout_error",
+        "-m", "1", "-nostdin", "-timeout", f"{int(limit)}s", "-timeout_error",
         "-trace_err", *extra,
     ]
 
 
-def _device_argv(device: Device) -> list[str]:
+def _device_argv(scenario: Scenario, device: Device) -> list[str]:
     return _sipp(
-        f"device_{device.behaviour}", device.port, "-key", "device", device.user,
+        f"device_{device.behaviour}", device.port, scenario.limit, "-key", "device", device.user,
         "-d", str(device.pause_ms),
     )
 
 
-def _register_argv(scenario: Scenario, device: Device, cseq: int = 1) -> list[str]:
-    return _sipp(
-        "register", register_port(device.index), "-key", "user", CALLEE,
-        "-key", "contact", device.contact, "-base_cseq", str(cseq),
-        "-cid_str", f"{scenario.name}-{device.user}-register@%s",
-        f"{LAB_IP}:{PROXY_PORT}",
-    )
+def _register_argv(scenario: Scenario, device: Device, again: bool = False) -> list[str]:
+    """The helper sending ``device``'s REGISTER (``again``: its refresh).
+
+    A refresh keeps the Call-ID and sends CSeq 2, unless the device takes a new Call-ID; a
+    challenged callee's REGISTER is sent a second time with credentials after the 401.
+    """
+    fresh = again and device.new_call_id
+    call_id = f"{scenario.name}-{device.user}-register{'-2' if fresh else ''}@%s"
+    extra = ["-key", "user", scenario.callee, "-key", "contact", device.contact,
+             "-base_cseq", str(2 if again and not fresh else 1), "-cid_str", call_id]
+    if scenario.callee == AUTH_CALLEE:
+        extra += ["-au", scenario.callee, "-ap", AUTH_PASSWORD]
+        return _sipp("register_auth", register_port(device.index), scenario.limit, *extra,
+                     f"{LAB_IP}:{PROXY_PORT}")
+    return _sipp("register", register_port(device.index), scenario.limit, *extra,
+                 f"{LAB_IP}:{PROXY_PORT}")
 
 
 def _caller_argv(scenario: Scenario) -> list[str]:
     return _sipp(
-        f"caller_{scenario.caller}", CALLER_PORT, "-key", "callee", CALLEE,
-        "-key", "tag", f"{scenario.name.lower()}-alice", "-d", str(scenario.caller_pause_ms),
+        f"caller_{scenario.caller}", CALLER_PORT, scenario.limit, "-key", "callee",
+        scenario.callee, "-key", "tag", f"{scenario.name.lower()}-alice",
+        "-d", str(scenario.caller_pause_ms),
         "-cid_str", f"{scenario.name}-call@%s", f"{LAB_IP}:{PROXY_PORT}",
     )
 
 
-def _start_capture_and_proxy(procs: _Processes, scenario: Scenario, pcap: Path,
-                             hep: bool = False) -> None:
-    """Steps 1 and 2: ``lo`` up, tcpdump listening, Kamailio bound to its port."""
+def _start_capture_and_proxy(
+    procs: _Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: bool = False
+) -> None:
+    """Steps 1 and 2: ``lo`` up, tcpdump listening, the proxy bound to its port."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     pcap.unlink(missing_ok=True)
     procs.start("tcpdump", [
@@ -212,27 +217,32 @@ def _start_capture_and_proxy(procs: _Processes, scenario: Scenario, pcap: Path,
         raise LabError(f"{exc}: {procs.log('tcpdump')[-500:]}") from None
     if hep:
         hep_mirror.start(procs, pcap.parent, scenario.name, _wait_for, _udp_bound)
-    cfg = procs.logs / "kamailio.cfg"
-    cfg.write_text(render_config(log_prefix=scenario.name), encoding="utf-8")
-    procs.start("kamailio", [
-        "kamailio", "-f", str(cfg), "-DD", "-E", "-P", str(procs.logs / "kamailio.pid"),
-        "-Y", str(procs.logs), "-m", "32", "-M", "4",
-        *(hep_mirror.KAMAILIO_DEFINE if hep else []),
-    ])
-    _wait_for(lambda: _udp_bound(PROXY_PORT), "Kamailio to bind its port")
+    binary = shutil.which(proxy.binary)
+    if binary is None:
+        raise LabError(f"{proxy.binary} is not installed")
+    cfg = procs.logs / proxy.config
+    cfg.write_text(render_config(log_prefix=scenario.name, proxy=proxy), encoding="utf-8")
+    procs.start(proxy.name, [*proxy.argv(binary, cfg, procs.logs),
+                             *(hep_mirror.KAMAILIO_DEFINE if hep else [])])
+    try:
+        _wait_for(lambda: _udp_bound(PROXY_PORT), f"{proxy.name} to bind its port")
+    except LabError as exc:
+        raise LabError(f"{exc}: {procs.log(proxy.name)[-1500:]}") from None
 
 
 def _start_answering_parties(procs: _Processes, scenario: Scenario) -> list[_Party]:
     """Step 3: the push gateway and each device's answering UA, bound to their ports."""
-    parties = [("push", procs.start("push", _sipp("push_gateway", PUSH_PORT)))]
+    parties = [("push", procs.start("push", _sipp("push_gateway", PUSH_PORT, scenario.limit)))]
     answering = [d for d in scenario.devices if d.behaviour != "absent"]
-    parties += [(d.user, procs.start(d.user, _device_argv(d))) for d in answering]
+    parties += [(d.user, procs.start(d.user, _device_argv(scenario, d))) for d in answering]
     for port in (PUSH_PORT, *(d.port for d in answering)):
         _wait_for(lambda port=port: _udp_bound(port), f"a SIPp party on port {port}")
     return parties
 
 
-def _call_and_register(procs: _Processes, scenario: Scenario) -> tuple[_Party, list[_Party]]:
+def _call_and_register(
+    procs: _Processes, proxy: LabProxy, scenario: Scenario
+) -> tuple[_Party, list[_Party]]:
     """Step 4: early registrations, the caller, then each late registration or refresh."""
     for device in sorted(scenario.devices, key=lambda d: d.register_at):
         if device.register_at < 0:
@@ -242,27 +252,29 @@ def _call_and_register(procs: _Processes, scenario: Scenario) -> tuple[_Party, l
     caller = procs.start("caller", _caller_argv(scenario))
     # Late registrations are timed from the proxy's handling of the INVITE (its log line),
     # not from the caller's start, so a slow start can never put a REGISTER first.
-    _wait_for(lambda: f"INVITE {scenario.call_id}:" in procs.log("kamailio"),
+    _wait_for(lambda: f"INVITE {scenario.call_id}:" in procs.log(proxy.name),
               "the proxy to receive the INVITE")
     t0 = time.monotonic()
-    late = [(d.register_at, d, 1) for d in scenario.devices if d.register_at >= 0]
-    late += [(d.refresh_at, d, 2) for d in scenario.devices if d.refresh_at is not None]
+    late = [(d.register_at, d, False) for d in scenario.devices if d.register_at >= 0]
+    late += [(d.refresh_at, d, True) for d in scenario.devices if d.refresh_at is not None]
     registrations: list[_Party] = []
-    for at, device, cseq in sorted(late, key=lambda item: item[0]):
+    for at, device, again in sorted(late, key=lambda item: item[0]):
         time.sleep(max(0.0, t0 + at - time.monotonic()))
-        name = f"reg-{device.user}" + ("" if cseq == 1 else f"-{cseq}")
-        if cseq > 1:  # the helper's port is free again once its first REGISTER is done
+        name = f"reg-{device.user}" + ("-2" if again else "")
+        if again:  # the helper's port is free again once its first REGISTER is done
             procs.wait(f"reg-{device.user}", dict(procs.started)[f"reg-{device.user}"], 5.0)
-        registrations.append((name, procs.start(name, _register_argv(scenario, device, cseq))))
+        registrations.append((name, procs.start(name, _register_argv(scenario, device, again))))
     return ("caller", caller), registrations
 
 
-def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False,
-                 hep: bool = False) -> Path:
+def run_scenario(
+    scenario: Scenario, out_dir: Path, *, keep_logs: bool = False, proxy: LabProxy = KAMAILIO,
+    hep: bool = False,
+) -> Path:
     """Run ``scenario`` here (already inside a private network namespace); return the pcap."""
     out_dir = out_dir.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     pcap = out_dir / scenario.file
+    pcap.parent.mkdir(parents=True, exist_ok=True)
     if keep_logs:
         logs = out_dir / f"{scenario.name}.logs"
         shutil.rmtree(logs, ignore_errors=True)
@@ -271,10 +283,10 @@ def run_scenario(scenario: Scenario, out_dir: Path, *, keep_logs: bool = False,
         logs = Path(tempfile.mkdtemp(prefix=f"pushinject-lab-{scenario.name}-"))
     procs = _Processes(logs)
     try:
-        _start_capture_and_proxy(procs, scenario, pcap, hep)
+        _start_capture_and_proxy(procs, proxy, scenario, pcap, hep)
         answering = _start_answering_parties(procs, scenario)
-        (_, caller), registrations = _call_and_register(procs, scenario)
-        deadline = time.monotonic() + SCENARIO_TIMEOUT
+        (_, caller), registrations = _call_and_register(procs, proxy, scenario)
+        deadline = time.monotonic() + scenario.limit
         status = procs.wait("caller", caller, deadline - time.monotonic())
         if status != 0:
             raise LabError(f"the caller failed (sipp exit {status}):\n{procs.log('caller')[-2000:]}")
@@ -300,19 +312,24 @@ def namespaces_available() -> bool:
     return done.returncode == 0
 
 
-def run_isolated(names: list[str], out_dir: Path, *, keep_logs: bool = False,
-                 hep: bool = False) -> None:
-    """Run each named scenario in its own private network namespace (``unshare -n``)."""
+def run_isolated(
+    names: list[str], out_dir: Path, *, keep_logs: bool = False, proxy: LabProxy = KAMAILIO,
+    hep: bool = False,
+) -> None:
+    """Run each of ``proxy``'s named scenarios in its own private network namespace (``hep``:
+    Kamailio only)."""
     for name in names:
         argv = ["unshare", "-n", "--", sys.executable, "-m", "pushinject.lab.runner",
-                "--out", str(out_dir.resolve()), name]
+                "--proxy", proxy.name, "--out", str(out_dir.resolve()), name]
         if keep_logs:
             argv.insert(-1, "--keep-logs")
         if hep:
             argv.insert(-1, "--hep")
+        scenario = proxy.scenarios.get(name)
+        limit = (scenario.limit if scenario else 0.0) + TEARDOWN
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            _out, err = proc.communicate(timeout=SCENARIO_TIMEOUT + 30)
+            _out, err = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
             proc.terminate()  # the runner stops what it started on SIGTERM
             try:
@@ -330,17 +347,23 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point inside the namespace: ``python -m pushinject.lab.runner [--out DIR] NAME``."""
+    """Entry point inside the namespace: ``python -m pushinject.lab.runner --proxy P --out DIR
+    NAME``."""
     parser = argparse.ArgumentParser(prog="pushinject.lab.runner")
+    parser.add_argument("--proxy", choices=sorted(PROXIES), default=KAMAILIO.name)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--hep", action="store_true")
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("scenario")
     args = parser.parse_args(argv)
+    proxy = PROXIES[args.proxy]
+    if args.scenario not in proxy.scenarios:
+        parser.error(f"argument scenario: invalid choice: {args.scenario!r} "
+                     f"(choose from {', '.join(proxy.scenarios)})")
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        run_scenario(SCENARIOS[args.scenario], args.out, keep_logs=args.keep_logs,
-                     hep=args.hep)
+        run_scenario(proxy.scenarios[args.scenario], args.out, keep_logs=args.keep_logs,
+                     proxy=proxy, hep=args.hep)
     except LabError as exc:
         print(f"{args.scenario}: {exc}", file=sys.stderr)
         return 1

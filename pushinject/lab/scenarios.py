@@ -1,13 +1,15 @@
 """The capture lab's scenarios: who takes part, when each device registers, what must happen.
 
-Every scenario is one call from the caller (``alice``, 127.0.0.1:5070) to ``bob`` through
-Kamailio (127.0.0.1:5060). Each INVITE makes the proxy send one push (a SIP MESSAGE to the push
+Every scenario is one call from the caller (``alice``, 127.0.0.1:5070) to ``bob`` (or
+``carol``, whose registrations the OpenSIPS lab challenges) through the proxy (127.0.0.1:5060). Each INVITE makes the proxy send one push (a SIP MESSAGE to the push
 gateway, 127.0.0.1:5090). Device *n* answers INVITEs on 127.0.0.1:507\\ *n* (user ``devn``);
 its REGISTER is sent for it from 127.0.0.1:508\\ *n* (the device's own port is taken by its
 answering UA). Times are seconds from the caller's INVITE; a negative time registers the
 device before the call starts.
 
-The expected facts are those of the issue's manifest (`data/kamailio/manifest.toml`): the final
+This module holds the Kamailio lab's scenarios, S1-S10
+(`pushinject.lab.opensips_scenarios` the OpenSIPS lab's). The expected facts are those of
+the manifest (`data/kamailio/manifest.toml`): the final
 status the caller gets and one `ExpectedBranch` per INVITE the proxy forwards. A branch is
 *injected* when its INVITE left the proxy after a registration of its contact that arrived
 after the caller's INVITE (INJ-1).
@@ -18,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "AUTH_CALLEE",
+    "AUTH_PASSWORD",
     "CALLEE",
     "CALLER_PORT",
     "Device",
@@ -37,6 +41,9 @@ PROXY_PORT = 5060
 CALLER_PORT = 5070
 PUSH_PORT = 5090
 CALLEE = "bob"
+#: the callee whose REGISTERs the OpenSIPS lab answers with a digest challenge (401) first
+AUTH_CALLEE = "carol"
+AUTH_PASSWORD = "lab-secret"
 
 
 def device_port(index: int) -> int:
@@ -78,7 +85,8 @@ class Device:
     then waits for CANCEL) or ``absent`` (no answering UA: the device registers but must never
     be sent an INVITE).
     ``register_at`` is when its REGISTER is sent (seconds from the INVITE; negative: before);
-    ``refresh_at``, if set, when it refreshes that registration (same Call-ID, next CSeq).
+    ``refresh_at``, if set, when it refreshes that registration: with the same Call-ID and the
+    next CSeq, or, when ``new_call_id`` is true, with a new Call-ID (as a restarted phone does).
     """
 
     index: int
@@ -86,6 +94,7 @@ class Device:
     register_at: float
     pause_ms: int = 0
     refresh_at: float | None = None
+    new_call_id: bool = False
 
     @property
     def user(self) -> str:
@@ -115,7 +124,10 @@ class Scenario:
     """One capture: the caller's behaviour, the devices, and the facts it must show.
 
     ``caller`` is the caller's SIPp scenario: ``answered``, ``rejected`` (any final error) or
-    ``cancel`` (CANCEL after ``caller_pause_ms``).
+    ``cancel`` (CANCEL after ``caller_pause_ms``). ``callee`` is the user called and registered
+    (`AUTH_CALLEE`: every REGISTER is challenged, then sent again with credentials); ``limit``
+    the longest the scenario may take, in seconds; ``verdict`` what `pushinject check` must
+    say of the capture under the lab proxy's preset, ``violations`` the rules it must name.
     """
 
     name: str
@@ -127,6 +139,10 @@ class Scenario:
     branches: tuple[ExpectedBranch, ...]
     caller_pause_ms: int = 0
     pushes: int = 1
+    callee: str = CALLEE
+    limit: float = 30.0
+    verdict: str = "conformant"
+    violations: tuple[str, ...] = ()
 
     @property
     def call_id(self) -> str:
@@ -134,7 +150,9 @@ class Scenario:
 
     @property
     def registrations(self) -> int:
-        return sum(1 if d.refresh_at is None else 2 for d in self.devices)
+        """REGISTER transactions sent: one per registration, two when it is challenged."""
+        sent = sum(1 if d.refresh_at is None else 2 for d in self.devices)
+        return 2 * sent if self.callee == AUTH_CALLEE else sent
 
     @property
     def file(self) -> str:

@@ -1,0 +1,139 @@
+"""The proxies the capture lab runs: how to start each, its config template and its scenarios.
+
+A `LabProxy` is everything the runner needs to know of one proxy: its command, the config
+template it renders (``pushinject/lab/<name>.cfg``) and the values it fills in, the scenarios
+it runs, where their captures go by default, and the header of their manifest. The runner
+itself (tcpdump, SIPp parties, namespaces) is the same for every proxy.
+
+- ``kamailio``: Kamailio 5.6 with tsilo (Debian package ``kamailio``), tm timers shortened to
+  ``fr_timer`` 8 s and ``fr_inv_timer`` 10 s; scenarios S1-S10 into ``data/kamailio``.
+- ``opensips``: OpenSIPS 3.x running the seed's routes, built from source with
+  ``pushinject/lab/build_opensips.sh`` (Debian has no package); tm timers at their defaults
+  (the ``opensips`` preset's); scenarios O1-O12 into ``data/opensips``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pushinject.lab.opensips_scenarios import OPENSIPS_SCENARIOS
+from pushinject.lab.scenarios import (
+    AUTH_CALLEE,
+    AUTH_PASSWORD,
+    LAB_IP,
+    PROXY_PORT,
+    PUSH_PORT,
+    SCENARIOS,
+    Scenario,
+)
+
+__all__ = [
+    "AUTH_REALM",
+    "FR_INV_TIMER_MS",
+    "FR_TIMER_MS",
+    "KAMAILIO",
+    "LabProxy",
+    "OPENSIPS",
+    "PROXIES",
+    "opensips_modules_dir",
+]
+
+#: tm timers of the lab's Kamailio: fr_timer also bounds the suspended (blind) branch
+FR_TIMER_MS = 8000
+FR_INV_TIMER_MS = 10000
+#: the digest realm of the OpenSIPS lab's challenge
+AUTH_REALM = "lab"
+
+
+@dataclass(frozen=True)
+class LabProxy:
+    """One proxy the lab can run (see the module docstring)."""
+
+    name: str
+    binary: str
+    scenarios: Mapping[str, Scenario]
+    default_out: Path
+    manifest_header: str
+    #: Debian package providing ``binary``; None when it is built from source
+    package: str | None
+    #: config placeholders beyond the addresses and the log prefix
+    values: Mapping[str, str]
+    #: the arguments running it in the foreground and logging to stderr, with ``{cfg}``,
+    #: ``{pid}`` and ``{logs}`` standing for the config, pid file and log folder
+    arguments: tuple[str, ...]
+
+    @property
+    def config(self) -> str:
+        """File name of the config template in ``pushinject/lab/``."""
+        return f"{self.name}.cfg"
+
+    def argv(self, binary: str, cfg: Path, logs: Path) -> list[str]:
+        """The command running the proxy with config ``cfg``, its pid file in ``logs``."""
+        fill = {"{cfg}": str(cfg), "{pid}": str(logs / f"{self.name}.pid"), "{logs}": str(logs)}
+        return [binary, *(fill.get(arg, arg) for arg in self.arguments)]
+
+    def config_values(self) -> dict[str, str]:
+        """Every placeholder value but the log prefix (the OpenSIPS module folder is looked up
+        beside the installed binary)."""
+        values = {"PROXY_IP": LAB_IP, "PROXY_PORT": str(PROXY_PORT), "PUSH_IP": LAB_IP,
+                  "PUSH_PORT": str(PUSH_PORT), **self.values}
+        if self.name == "opensips":
+            values["MODULES_DIR"] = str(opensips_modules_dir(shutil.which(self.binary)))
+        return values
+
+
+def opensips_modules_dir(binary: str | None) -> Path:
+    """The module folder of an OpenSIPS installed as ``PREFIX/sbin/opensips``.
+
+    OpenSIPS installs modules under ``PREFIX/<libdir>/opensips/modules`` with ``lib64`` on
+    64-bit x86 and ``lib`` elsewhere; the first that exists is taken (``lib64`` when neither
+    does, so that an error names a plausible folder).
+
+    >>> opensips_modules_dir("/nowhere/sbin/opensips")
+    PosixPath('/nowhere/lib64/opensips/modules')
+    """
+    prefix = Path(binary or "/usr/local/sbin/opensips").resolve().parent.parent
+    candidates = [prefix / lib / "opensips" / "modules" for lib in ("lib64", "lib")]
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
+KAMAILIO = LabProxy(
+    name="kamailio",
+    binary="kamailio",
+    scenarios=SCENARIOS,
+    default_out=Path("data/kamailio"),
+    manifest_header=f"""\
+# Captures of a real Kamailio 5.6.3 (tsilo) doing push branch injection, made by the capture lab
+# (`pushinject lab --out data/kamailio`, see pushinject/lab/). One table per capture; the facts
+# are those every regeneration must show (see pushinject/lab/manifest.py for the fields).
+# The lab proxy's tm timers: fr_timer {FR_TIMER_MS} ms, fr_inv_timer {FR_INV_TIMER_MS} ms.
+""",
+    package="kamailio",
+    values={"FR_TIMER_MS": str(FR_TIMER_MS), "FR_INV_TIMER_MS": str(FR_INV_TIMER_MS)},
+    arguments=("-f", "{cfg}", "-DD", "-E", "-P", "{pid}", "-Y", "{logs}", "-m", "32", "-M", "4"),
+)
+
+OPENSIPS = LabProxy(
+    name="opensips",
+    binary="opensips",
+    scenarios=OPENSIPS_SCENARIOS,
+    default_out=Path("data/opensips"),
+    manifest_header="""\
+# Captures of a real OpenSIPS 3.6.8 running the seed's route_to_user / fork_call
+# (t_wait_for_new_branches, notify_on_event E_UL_CONTACT_INSERT for 20 s, t_inject_branches),
+# made by the capture lab (`pushinject lab --proxy opensips`, see pushinject/lab/opensips.cfg).
+# One table per capture; the facts are those every regeneration must show (see
+# pushinject/lab/manifest.py for the fields). tm timers at their defaults (fr_timeout 30 s,
+# fr_inv_timeout 120 s), as the `opensips` preset assumes: `pushinject check --preset opensips`
+# with no knob must give each capture its expected_verdict.
+""",
+    package=None,
+    values={"AUTH_USER": AUTH_CALLEE, "AUTH_PASSWORD": AUTH_PASSWORD, "AUTH_REALM": AUTH_REALM},
+    arguments=("-F", "-f", "{cfg}", "-P", "{pid}", "-w", "{logs}", "-m", "32", "-M", "8"),
+)
+
+#: proxy name -> proxy, the default first
+PROXIES: dict[str, LabProxy] = {p.name: p for p in (KAMAILIO, OPENSIPS)}
