@@ -10,7 +10,9 @@ Rules, each in one place:
 - provisional responses other than 100 are forwarded while no final was sent (CTX-4,
   `_on_provisional`);
 - every 2xx is forwarded at once, then pending branches are CANCELled (CTX-4, CTX-6, `_on_2xx`);
-- a 6xx is held, pending branches are CANCELled, no new branch may be created (CTX-5);
+- a 6xx is held, pending branches are CANCELled, no new branch may be created (CTX-5); under
+  the OpenSIPS selection the 6xx is relayed at once, then the pending branches CANCELled, as
+  OpenSIPS does (`_forward_6xx`);
 - the best final response is chosen once no branch is pending (CTX-7, OSIPS-6, OSIPS-7, `settle`);
 - a branch is pending until it has a final status; a placeholder also stops being pending once
   the context holds as many branches as its limit (OSIPS-4);
@@ -405,8 +407,20 @@ class ResponseContext:
         out: list[Action] = []
         if status >= 600:  # CTX-5
             self.no_new_branches = True
+            if self.config.selection is Selection.OPENSIPS and self.final_status is None:
+                return self._forward_6xx(status, response, now)
             out += self.cancel_pending(now)
         return out + self.settle(now)
+
+    def _forward_6xx(self, status: int, response: Response | None, now: float) -> list[Action]:
+        """OpenSIPS picks a 6xx as the final response the moment it arrives: it is relayed to
+        the caller at once, then the pending branches are CANCELled (no Reason), where RFC 3261
+        §16.7 step 5 holds it until they end (CTX-5; OpenSIPS 3.6 tm `t_should_relay_response`,
+        seen on the wire in the lab's capture O8)."""
+        self.final_status, self.final_at = status, now
+        upstream = (response.without_top_via() if response is not None
+                    else self.final_response(status))
+        return self.server.respond(upstream, now) + self.cancel_pending(now)
 
     def _forward_2xx(self, response: Response, now: float) -> list[Action]:
         """CTX-4, CTX-6: forward every 2xx at once; CANCEL pending branches after the first."""
