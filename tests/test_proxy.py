@@ -183,6 +183,24 @@ def test_6xx_cancels_pending_branches_and_blocks_injection_R8():
     assert h.statuses(h.answer(a, 487)) == [603]
 
 
+def test_opensips_selection_relays_a_6xx_at_once_then_cancels_pending_branches_R8():
+    """OpenSIPS tm picks a 6xx the moment it arrives (seen in the lab's capture O8): the caller
+    gets it before the other branch's CANCEL, the late 487 is absorbed, nothing is injected."""
+    h = Harness(config=ProxyConfig(selection=Selection.OPENSIPS))
+    h.register(port=5070)
+    h.register(port=5080)
+    a, b = h.invites(h.call())
+    h.answer(a, 180)
+    out = h.answer(b, 603)
+    sent = [getattr(x.message, "status", None) or x.message.method
+            for x in out if type(x).__name__ == "Send"]
+    assert sent == ["ACK", 603, "CANCEL"]       # ACK of the 603, the caller's 603, then CANCEL
+    assert h.sends(out, method="CANCEL")[0].destination == DEV1
+    assert h.invites(h.register(port=5090)) == []
+    assert h.statuses(h.answer(a, 487)) == []
+    assert h.proxy.summary("call-1").final_status == 603
+
+
 def test_fr_inv_timeout_after_ringing_cancels_with_no_answer_and_fakes_408_R29():
     h = Harness()
     h.register(port=5070)

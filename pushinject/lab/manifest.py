@@ -4,7 +4,7 @@
 Each table is named after its scenario and holds ``file``, ``scenario``, ``title``,
 ``description`` (what the capture shows, including anything surprising the proxy did),
 ``expected_verdict`` (what `pushinject check` under the lab proxy's preset must say:
-``"conformant"`` for the proxy's real behaviours the checker must accept, ``"violation"`` for a
+``"conformant"`` for the proxy's real behaviours the checker must accept, ``"violations"`` for a
 capture of a pitfall, whose ``violations`` then lists the rules it breaks),
 ``call_id``, ``proxy``, ``final_status`` (to the caller), ``pushes``,
 ``registrations``, ``branches`` (one inline table per forwarded INVITE, in the order the proxy

@@ -77,12 +77,16 @@ OPENSIPS_SCENARIOS: dict[str, Scenario] = {
             "The seed's pitfall: no contact, so only the placeholder waits; dev1 registers 21 s "
             "into the call, after the 20 s notify_on_event subscription has ended, and gets its "
             "200 but no INVITE; the caller waits for the placeholder's fr_inv_timeout and gets "
-            "408 about 120 s after its INVITE.",
+            "408 about 120 s after its INVITE. The proxy does what the seed says (the "
+            "opensips preset's replay agrees), and the checker's inject-registered rule (RFC "
+            "3261 §16.5) points at the REGISTER the call never reached.",
             "rejected",
             (_O3_TOO_LATE,),
             408,
             (),
             limit=PLACEHOLDER_LIMIT,
+            verdict="violations",
+            violations=("inject-registered",),
         ),
         Scenario(
             "O4",

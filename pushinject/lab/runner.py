@@ -181,15 +181,15 @@ def _register_argv(scenario: Scenario, device: Device, again: bool = False) -> l
     challenged callee's REGISTER is sent a second time with credentials after the 401.
     """
     fresh = again and device.new_call_id
+    port = register_port(device.index)
     call_id = f"{scenario.name}-{device.user}-register{'-2' if fresh else ''}@%s"
     extra = ["-key", "user", scenario.callee, "-key", "contact", device.contact,
+             "-key", "reg", f"reg-{port}" + ("-2" if fresh else ""),
              "-base_cseq", str(2 if again and not fresh else 1), "-cid_str", call_id]
     if scenario.callee == AUTH_CALLEE:
         extra += ["-au", scenario.callee, "-ap", AUTH_PASSWORD]
-        return _sipp("register_auth", register_port(device.index), scenario.limit, *extra,
-                     f"{LAB_IP}:{PROXY_PORT}")
-    return _sipp("register", register_port(device.index), scenario.limit, *extra,
-                 f"{LAB_IP}:{PROXY_PORT}")
+        return _sipp("register_auth", port, scenario.limit, *extra, f"{LAB_IP}:{PROXY_PORT}")
+    return _sipp("register", port, scenario.limit, *extra, f"{LAB_IP}:{PROXY_PORT}")
 
 
 def _caller_argv(scenario: Scenario) -> list[str]:

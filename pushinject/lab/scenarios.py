@@ -156,7 +156,8 @@ class Scenario:
 
     @property
     def file(self) -> str:
-        return f"{self.name}.pcap"
+        """The capture's path in its folder: ``pitfalls/`` holds those expected to break rules."""
+        return f"{self.name}.pcap" if self.verdict == "conformant" else f"pitfalls/{self.name}.pcap"
 
 
 def _branch(device: Device, injected: bool, cancelled: bool, final_status: int) -> ExpectedBranch:
