@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/pushinject check --preset kamailio-tsilo --knob fr_timeout=8 --knob fr_inv_timeout=10 \
 		data/kamailio/*.pcap
+	$(BIN)/pushinject check --preset opensips data/opensips/*.pcap
 	for preset in opensips kamailio-tsilo rfc8599; do \
 		$(BIN)/pushinject check --preset $$preset data/simulated/$$preset/*.pcap || exit $$?; \
 	done

@@ -1,0 +1,332 @@
+"""The OpenSIPS capture lab: the committed captures of the seed's routes, their manifest, their
+verdicts, and their regeneration.
+
+The fast tests read ``data/opensips`` (every run): each capture shows what its manifest table
+promises, and `pushinject check --preset opensips` with no knob judges it as the manifest says.
+The ``lab``-marked test runs a real OpenSIPS, SIPp and tcpdump in private network namespaces and
+regenerates every scenario; it needs an ``opensips`` binary built from source with
+``pushinject/lab/build_opensips.sh`` (Debian has no package), so where none is installed it
+skips with that reason, even in CI, which cannot fetch the source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pushinject.cli import main
+from pushinject.commands import lab as lab_command
+from pushinject.conformance import CheckOptions, check_capture, verdict
+from pushinject.lab.facts import capture_facts, differences, read_sip
+from pushinject.lab.manifest import expected_facts, read_manifest, render_manifest
+from pushinject.lab.opensips_scenarios import OPENSIPS_SCENARIOS
+from pushinject.lab.proxies import OPENSIPS, opensips_modules_dir
+from pushinject.lab.runner import namespaces_available, render_config
+from tests.conftest import DATA, require, require_tool
+
+FOLDER = DATA / "opensips"
+MANIFEST = read_manifest(FOLDER / "manifest.toml")
+
+#: message kinds (sender>receiver what) each capture must contain, beyond its branches
+KEY_MESSAGES = {
+    "O1": {"reg2>proxy REGISTER", "proxy>dev2 INVITE", "proxy>dev1 CANCEL", "dev1>proxy 487",
+           "proxy>caller 200", "caller>proxy BYE"},
+    "O2": {"reg1>proxy REGISTER", "proxy>dev1 INVITE", "dev1>proxy 200", "proxy>caller 200"},
+    "O3": {"reg1>proxy REGISTER", "proxy>reg1 200", "proxy>caller 408", "caller>proxy ACK"},
+    "O4": {"caller>proxy CANCEL", "proxy>caller 200", "proxy>caller 487", "caller>proxy ACK"},
+    "O5": {"proxy>dev1 INVITE", "proxy>dev2 INVITE", "proxy>dev1 CANCEL", "dev2>proxy 200"},
+    "O6": {"dev1>proxy 486", "dev2>proxy 486", "proxy>dev1 ACK", "proxy>caller 486"},
+    "O7": {"reg1>proxy REGISTER", "proxy>dev1 INVITE", "dev1>proxy 200", "proxy>caller 200"},
+    "O8": {"dev1>proxy 603", "proxy>dev2 CANCEL", "dev2>proxy 487", "proxy>caller 603",
+           "reg3>proxy REGISTER"},
+    "O9": {"caller>proxy CANCEL", "proxy>caller 487", "reg1>proxy REGISTER"},
+    "O10": {"reg1>proxy REGISTER", "proxy>dev1 INVITE", "dev1>proxy 200", "proxy>caller 200"},
+    "O11": {"reg1>proxy REGISTER", "proxy>dev1 INVITE", "dev1>proxy 200", "proxy>caller 200"},
+    "O12": {"proxy>reg1 401", "reg1>proxy REGISTER", "proxy>dev1 INVITE", "proxy>caller 200"},
+}
+
+
+def _branches(name: str) -> list[dict[str, object]]:
+    return [
+        {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
+         "final_status": b.final_status, "via_branch": b.via_branch}
+        for b in capture_facts(FOLDER / MANIFEST[name]["file"]).branches
+    ]
+
+
+def _sent_after_invite(name: str, src: str, dst: str, kind: str) -> list[float]:
+    """Seconds after the caller's INVITE at which ``src`` sent ``kind`` to ``dst``."""
+    _frames, sip = read_sip(FOLDER / MANIFEST[name]["file"])
+    start = next(m.time for m in sip if m.src == "caller" and m.kind == "INVITE")
+    return [round(m.time - start, 2) for m in sip
+            if (m.src, m.dst, m.kind) == (src, dst, kind)]
+
+
+def _after(name: str, kind: str, src: str) -> list[str]:
+    """Every message kind the proxy sends after the first ``kind`` from ``src``."""
+    _frames, sip = read_sip(FOLDER / MANIFEST[name]["file"])
+    first = next(i for i, m in enumerate(sip) if m.kind == kind and m.src == src)
+    return [f"{m.dst} {m.kind}" for m in sip[first:] if m.src == "proxy"]
+
+
+# ------------------------------------------------------------------ manifest and facts
+def test_manifest_lists_every_scenario_once_with_its_file() -> None:
+    assert list(MANIFEST) == list(OPENSIPS_SCENARIOS) == [f"O{n}" for n in range(1, 13)]
+    on_disk = sorted(str(p.relative_to(FOLDER)) for p in FOLDER.rglob("*.pcap"))
+    assert on_disk == sorted(t["file"] for t in MANIFEST.values())
+    for name, table in MANIFEST.items():
+        assert table["scenario"] == name
+        assert table["file"] == (f"{name}.pcap" if name != "O3" else "pitfalls/O3.pcap")
+
+
+def test_only_the_seed_pitfall_capture_is_expected_to_break_a_rule() -> None:
+    """O3 (the 20 s subscription, SPEC-FACTS (c) 7) is a pitfall; every other is conformant."""
+    verdicts = {n: (t["expected_verdict"], t.get("violations")) for n, t in MANIFEST.items()}
+    assert verdicts.pop("O3") == ("violations", ["inject-registered"])
+    assert set(verdicts.values()) == {("conformant", None)}
+
+
+@pytest.mark.parametrize("name", sorted(OPENSIPS_SCENARIOS))
+def test_manifest_states_the_scenario_expectations(name: str) -> None:
+    table, scenario = MANIFEST[name], OPENSIPS_SCENARIOS[name]
+    assert (table["final_status"], table["call_id"], table["pushes"]) == (
+        scenario.final_status, scenario.call_id, 1)
+    assert table["registrations"] == scenario.registrations
+    assert expected_facts(table)["branches"] == [
+        {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
+         "final_status": b.final_status}
+        for b in scenario.branches
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(OPENSIPS_SCENARIOS))
+def test_committed_capture_shows_its_manifest_facts(name: str) -> None:
+    table = MANIFEST[name]
+    facts = capture_facts(FOLDER / table["file"])
+    assert differences(facts, OPENSIPS_SCENARIOS[name]) == []
+    assert facts.final_status == table["final_status"]
+    assert _branches(name) == table["branches"]
+    assert (facts.pushes, facts.registrations) == (table["pushes"], table["registrations"])
+    assert (facts.frames, facts.sip_messages) == (table["frames"], table["sip_messages"])
+    assert KEY_MESSAGES[name] <= set(facts.kinds)
+
+
+def test_expected_final_statuses_and_branch_counts() -> None:
+    got = {n: (t["final_status"], len(t["branches"]), sum(b["injected"] for b in t["branches"]))
+           for n, t in MANIFEST.items()}
+    assert got == {"O1": (200, 2, 1), "O2": (200, 1, 1), "O3": (408, 0, 0), "O4": (487, 0, 0),
+                   "O5": (200, 2, 2), "O6": (486, 2, 1), "O7": (200, 1, 0), "O8": (603, 2, 1),
+                   "O9": (487, 0, 0), "O10": (200, 1, 1), "O11": (200, 1, 1),
+                   "O12": (200, 1, 1)}
+
+
+def test_manifest_round_trips_through_toml() -> None:
+    assert render_manifest(MANIFEST, OPENSIPS) == (FOLDER / "manifest.toml").read_text()
+
+
+# ------------------------------------------------------------------ what OpenSIPS did
+def test_real_branches_are_numbered_after_the_placeholder() -> None:
+    """R27: t_wait_for_new_branches() takes branch index 0 without sending anything, so the
+    first relayed or injected INVITE carries Via branch suffix .1."""
+    for name in ("O1", "O2", "O5"):
+        suffixes = [str(b["via_branch"]).rsplit(".", 1)[1] for b in _branches(name)]
+        assert suffixes == [str(n) for n in range(1, len(suffixes) + 1)], name
+
+
+def test_o3_registration_after_the_subscription_is_answered_and_never_called() -> None:
+    """Pitfall (c) 7: dev1 registers 21 s in; the 408 comes from the placeholder's 120 s timer
+    (R28), which fires late, as OpenSIPS's timer wheel does."""
+    assert _sent_after_invite("O3", "reg1", "proxy", "REGISTER") == [21.0]
+    assert _after("O3", "REGISTER", "reg1") == ["reg1 200", "caller 408"]
+    [at] = _sent_after_invite("O3", "proxy", "caller", "408")
+    assert 120.0 <= at < 121.5
+
+
+def test_o4_cancel_while_only_the_placeholder_waits_is_answered_200_then_487() -> None:
+    """R36: with only the placeholder, the caller's CANCEL ends the call at once; OpenSIPS sends
+    the 200 to the CANCEL first (Kamailio, in S4, the 487 first)."""
+    _frames, sip = read_sip(FOLDER / "O4.pcap")
+    to_caller = [(m.kind, m.cseq_method) for m in sip if m.dst == "caller"]
+    assert to_caller == [("100", "INVITE"), ("200", "CANCEL"), ("487", "INVITE")]
+
+
+def test_o6_busy_branches_are_held_until_the_placeholder_ends() -> None:
+    """R32, R33: both 486s are ACKed and absorbed; the caller's 486 leaves only when the
+    placeholder's fr_inv_timeout (120 s) ends the wait, and 486 ranks above its 408."""
+    [at] = _sent_after_invite("O6", "proxy", "caller", "486")
+    assert 120.0 <= at < 121.5
+    assert _after("O6", "486", "dev2") == ["dev2 ACK", "dev1 ACK", "caller 486"]
+
+
+def test_o7_refresh_raises_no_insert_and_no_second_branch() -> None:
+    """R24: the refresh (same Call-ID, CSeq 2) updates the binding; no E_UL_CONTACT_INSERT."""
+    _frames, sip = read_sip(FOLDER / "O7.pcap")
+    registers = [(m.call_id, m.via_branch) for m in sip if m.kind == "REGISTER"]
+    assert registers == [("O7-dev1-register@127.0.0.1", "z9hG4bK-reg-5081-1"),
+                         ("O7-dev1-register@127.0.0.1", "z9hG4bK-reg-5081-2")]
+    assert [m.request_uri for m in sip if m.kind == "INVITE" and m.src == "proxy"] == [
+        "sip:dev1@127.0.0.1:5071"]
+
+
+def test_o8_opensips_relays_the_603_at_once_then_cancels() -> None:
+    """OpenSIPS tm picks a 6xx the moment it arrives (the `opensips` preset models it): the
+    caller's 603 leaves before the CANCEL of the ringing branch, where RFC 3261 §16.7 step 5
+    (R8) holds it; dev3's later REGISTER is only answered (R36: no branch after the final)."""
+    assert _after("O8", "603", "dev1") == [
+        "dev1 ACK", "caller 603", "dev2 CANCEL", "dev2 ACK", "reg3 200"]
+
+
+def test_o9_no_branch_after_the_callers_cancel() -> None:
+    """R36: the REGISTER within the subscription runs fork_call, but t_inject_branches refuses
+    the cancelled call: the REGISTER gets its 200 and no INVITE leaves."""
+    assert _after("O9", "CANCEL", "caller") == ["caller 200", "caller 487", "reg1 200"]
+
+
+def test_o10_retransmitted_invite_is_one_branch() -> None:
+    _frames, sip = read_sip(FOLDER / "O10.pcap")
+    sent = [m for m in sip if m.kind == "INVITE" and m.src == "proxy"]
+    assert len(sent) == 3 and len({m.via_branch for m in sent}) == 1
+    assert [round(b.time - a.time, 1) for a, b in zip(sent, sent[1:])] == [0.5, 1.0]
+
+
+def test_o11_new_call_id_for_the_same_contact_adds_no_branch() -> None:
+    """usrloc matches a binding by its contact URI (matching_mode 0): a REGISTER of the same
+    contact with a new Call-ID updates it and raises no INSERT."""
+    _frames, sip = read_sip(FOLDER / "O11.pcap")
+    registers = [(m.call_id, m.via_branch) for m in sip if m.kind == "REGISTER"]
+    assert registers == [("O11-dev1-register@127.0.0.1", "z9hG4bK-reg-5081-1"),
+                         ("O11-dev1-register-2@127.0.0.1", "z9hG4bK-reg-5081-2-1")]
+    assert len([m for m in sip if m.kind == "INVITE" and m.src == "proxy"]) == 1
+
+
+def test_o12_challenged_register_is_injected_once_after_its_200() -> None:
+    """RFC 3261 §22.2: the 401 saves nothing; the retry (CSeq 2) gets the 200 and only then is
+    the contact injected, once."""
+    _frames, sip = read_sip(FOLDER / "O12.pcap")
+    flow = [(m.src, m.dst, m.kind, m.cseq_method) for m in sip
+            if m.cseq_method == "REGISTER" or (m.kind == "INVITE" and m.src == "proxy")]
+    assert flow == [("reg1", "proxy", "REGISTER", "REGISTER"), ("proxy", "reg1", "401", "REGISTER"),
+                    ("reg1", "proxy", "REGISTER", "REGISTER"), ("proxy", "reg1", "200", "REGISTER"),
+                    ("proxy", "dev1", "INVITE", "INVITE")]
+
+
+def test_push_names_the_callee_and_the_call() -> None:
+    assert capture_facts(FOLDER / "O12.pcap").push_bodies == (
+        "wake sip:carol@127.0.0.1:5060 call-id O12-call@127.0.0.1",)
+
+
+# ------------------------------------------------------------------ verdicts
+@pytest.mark.parametrize("name", sorted(OPENSIPS_SCENARIOS))
+def test_check_with_the_opensips_preset_judges_the_capture_as_the_manifest_says(name: str) -> None:
+    """`pushinject check --preset opensips`, no knob: the manifest's verdict and rules."""
+    table = MANIFEST[name]
+    result = check_capture(FOLDER / table["file"], CheckOptions(preset="opensips"))
+    assert verdict([result]) == table["expected_verdict"]
+    [call] = [c.to_json() for c in result.calls]
+    assert (call["call_id"], call["proxy"], call["final_status"]) == (
+        table["call_id"], table["proxy"], table["final_status"])
+    assert sorted({v.rule for c in result.calls for v in c.violations}) == table.get(
+        "violations", [])
+
+
+def test_make_run_checks_the_conformant_captures_and_exits_0() -> None:
+    """The Makefile's run target: the captures directly in data/opensips (pitfalls/ aside)."""
+    files = sorted(str(p) for p in FOLDER.glob("*.pcap"))
+    assert len(files) == 11
+    done = subprocess.run([sys.executable, "-m", "pushinject", "check", "--json",
+                           "--preset", "opensips", *files],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert json.loads(done.stdout)["verdict"] == "conformant"
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert "pushinject check --preset opensips data/opensips/*.pcap" in makefile
+
+
+# ------------------------------------------------------------------ config and command
+def test_render_config_fills_every_placeholder_with_the_seed_routes() -> None:
+    text = render_config(log_prefix="T", proxy=OPENSIPS)
+    assert "{{" not in text
+    assert "socket=udp:127.0.0.1:5060" in text
+    assert 'notify_on_event("E_UL_CONTACT_INSERT",$avp(filter),\n\t\t"fork_call", 20);' in text
+    assert 't_inject_branches("event");' in text and "t_wait_for_new_branches();" in text
+    assert 'if ($tU == "carol")' in text
+    assert "fr_inv_timeout" not in text.split("loadmodule")[-1]  # tm timers at defaults
+
+
+def test_modules_dir_is_found_beside_the_binary(tmp_path: Path) -> None:
+    (tmp_path / "lib" / "opensips" / "modules").mkdir(parents=True)
+    assert opensips_modules_dir(str(tmp_path / "sbin" / "opensips")) == (
+        tmp_path / "lib" / "opensips" / "modules")
+
+
+def test_lab_lists_the_opensips_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lab", "--proxy", "opensips", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 12
+    assert lines[2] == ("O3  a device registers after the 20 s subscription: never called, "
+                        "408 at 120 s")
+    assert main(["lab", "--proxy", "opensips", "S1"]) == 2
+    assert "unknown scenario S1 (known: O1, O2," in capsys.readouterr().err
+
+
+def test_lab_without_opensips_says_how_to_build_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(lab_command.shutil, "which", lambda tool: None)
+    assert main(["lab", "--proxy", "opensips", "O1"]) == 2
+    assert capsys.readouterr().err == f"pushinject lab: error: {lab_command.BUILD_HINT}\n"
+
+
+def test_missing_packages_has_no_package_for_opensips(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lab_command.shutil, "which", lambda tool: None)
+    assert lab_command.missing_packages("opensips", None) == [
+        "iproute2", "sip-tester", "tcpdump", "util-linux"]
+
+
+def _opensips() -> str:
+    """The installed opensips; skipped with the build recipe as reason where there is none,
+    CI included (it cannot download the OpenSIPS source)."""
+    path = shutil.which("opensips")
+    if path is None:
+        pytest.skip(lab_command.BUILD_HINT)
+    return path
+
+
+def test_opensips_accepts_the_lab_config(tmp_path: Path) -> None:
+    """``opensips -c`` parses the rendered config and loads tm, event_routing, usrloc,
+    registrar and auth from the installed module folder."""
+    opensips = _opensips()
+    cfg = tmp_path / "opensips.cfg"
+    cfg.write_text(render_config(proxy=OPENSIPS))
+    done = subprocess.run([opensips, "-c", "-f", str(cfg)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "config file ok" in done.stderr
+
+
+@pytest.mark.lab
+def test_lab_regenerates_every_opensips_capture_with_the_same_facts(tmp_path: Path) -> None:
+    """``pushinject lab --proxy opensips --out TMP``: each new capture shows its committed
+    manifest table's facts (about 5 min: O3 and O6 last 120 s, the placeholder's timer)."""
+    _opensips()
+    for tool in ("sipp", "tcpdump", "unshare", "ip"):
+        require_tool(tool)
+    require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
+    require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
+    assert main(["lab", "--proxy", "opensips", "--out", str(tmp_path)]) == 0
+    regenerated = read_manifest(tmp_path / "manifest.toml")
+    assert {n: expected_facts(t) for n, t in regenerated.items()} == {
+        n: expected_facts(t) for n, t in MANIFEST.items()}
+    for name, table in sorted(MANIFEST.items()):
+        facts = capture_facts(tmp_path / table["file"])
+        assert differences(facts, OPENSIPS_SCENARIOS[name]) == [], name
+        assert KEY_MESSAGES[name] <= set(facts.kinds), name
+        result = check_capture(tmp_path / table["file"], CheckOptions(preset="opensips"))
+        assert verdict([result]) == table["expected_verdict"], name
