@@ -16,7 +16,13 @@ import pytest
 
 from pushinject.cli import main
 from pushinject.commands import lab as lab_command
-from pushinject.lab.facts import CaptureFacts, capture_facts, differences, read_sip
+from pushinject.lab.facts import (
+    CaptureFacts,
+    capture_facts,
+    differences,
+    proxy_sends_after,
+    read_sip,
+)
 from pushinject.lab.manifest import expected_facts, read_manifest, render_manifest
 from pushinject.lab.runner import LabError, namespaces_available, render_config, run_isolated
 from pushinject.lab.scenarios import SCENARIOS, role_of_port
@@ -43,11 +49,7 @@ KEY_MESSAGES = {
 
 
 def _branches(facts: CaptureFacts) -> list[dict[str, object]]:
-    return [
-        {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
-         "final_status": b.final_status, "via_branch": b.via_branch}
-        for b in facts.branches
-    ]
+    return [b.table() for b in facts.branches]
 
 
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
@@ -127,9 +129,7 @@ def test_s7_refresh_of_a_ringing_contact_adds_no_branch() -> None:
 
 def _after(name: str, kind: str, src: str) -> list[str]:
     """Every message kind the proxy sends after the first ``kind`` from ``src``."""
-    _frames, sip = read_sip(KAMAILIO / f"{name}.pcap")
-    first = next(i for i, m in enumerate(sip) if m.kind == kind and m.src == src)
-    return [f"{m.dst} {m.kind}" for m in sip[first:] if m.src == "proxy"]
+    return proxy_sends_after(KAMAILIO / f"{name}.pcap", kind, src)
 
 
 def test_s8_603_is_held_until_the_other_branch_is_cancelled_and_nothing_follows() -> None:

@@ -23,7 +23,7 @@ import pytest
 from pushinject.cli import main
 from pushinject.commands import lab as lab_command
 from pushinject.conformance import CheckOptions, check_capture, verdict
-from pushinject.lab.facts import capture_facts, differences, read_sip
+from pushinject.lab.facts import capture_facts, differences, proxy_sends_after, read_sip
 from pushinject.lab.manifest import expected_facts, read_manifest, render_manifest
 from pushinject.lab.opensips_scenarios import OPENSIPS_SCENARIOS
 from pushinject.lab.proxies import OPENSIPS, opensips_modules_dir
@@ -53,11 +53,7 @@ KEY_MESSAGES = {
 
 
 def _branches(name: str) -> list[dict[str, object]]:
-    return [
-        {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
-         "final_status": b.final_status, "via_branch": b.via_branch}
-        for b in capture_facts(FOLDER / MANIFEST[name]["file"]).branches
-    ]
+    return [b.table() for b in capture_facts(FOLDER / MANIFEST[name]["file"]).branches]
 
 
 def _sent_after_invite(name: str, src: str, dst: str, kind: str) -> list[float]:
@@ -69,10 +65,7 @@ def _sent_after_invite(name: str, src: str, dst: str, kind: str) -> list[float]:
 
 
 def _after(name: str, kind: str, src: str) -> list[str]:
-    """Every message kind the proxy sends after the first ``kind`` from ``src``."""
-    _frames, sip = read_sip(FOLDER / MANIFEST[name]["file"])
-    first = next(i for i, m in enumerate(sip) if m.kind == kind and m.src == src)
-    return [f"{m.dst} {m.kind}" for m in sip[first:] if m.src == "proxy"]
+    return proxy_sends_after(FOLDER / MANIFEST[name]["file"], kind, src)
 
 
 # ------------------------------------------------------------------ manifest and facts
@@ -142,7 +135,8 @@ def test_real_branches_are_numbered_after_the_placeholder() -> None:
 def test_o3_registration_after_the_subscription_is_answered_and_never_called() -> None:
     """Pitfall (c) 7: dev1 registers 21 s in; the 408 comes from the placeholder's 120 s timer
     (R28), which fires late, as OpenSIPS's timer wheel does."""
-    assert _sent_after_invite("O3", "reg1", "proxy", "REGISTER") == [21.0]
+    [registered] = _sent_after_invite("O3", "reg1", "proxy", "REGISTER")
+    assert 20.0 < registered < 21.5      # after the 20 s subscription, long before 120 s
     assert _after("O3", "REGISTER", "reg1") == ["reg1 200", "caller 408"]
     [at] = _sent_after_invite("O3", "proxy", "caller", "408")
     assert 120.0 <= at < 121.5
@@ -256,7 +250,7 @@ def test_render_config_fills_every_placeholder_with_the_seed_routes() -> None:
     assert 'notify_on_event("E_UL_CONTACT_INSERT",$avp(filter),\n\t\t"fork_call", 20);' in text
     assert 't_inject_branches("event");' in text and "t_wait_for_new_branches();" in text
     assert 'if ($tU == "carol")' in text
-    assert "fr_inv_timeout" not in text.split("loadmodule")[-1]  # tm timers at defaults
+    assert 'modparam("tm"' not in text  # tm timers at their defaults (R28, R29)
 
 
 def test_modules_dir_is_found_beside_the_binary(tmp_path: Path) -> None:
@@ -328,5 +322,9 @@ def test_lab_regenerates_every_opensips_capture_with_the_same_facts(tmp_path: Pa
         facts = capture_facts(tmp_path / table["file"])
         assert differences(facts, OPENSIPS_SCENARIOS[name]) == [], name
         assert KEY_MESSAGES[name] <= set(facts.kinds), name
-        result = check_capture(tmp_path / table["file"], CheckOptions(preset="opensips"))
+        # tm's FR timers run on a one-second tick (OpenSIPS timer.c), so the placeholder's
+        # 408 or 486 of O3 and O6 may leave up to 1 s after 120 s: a fresh capture is replayed
+        # with that much tolerance
+        options = CheckOptions(preset="opensips", tolerance=1.0)
+        result = check_capture(tmp_path / table["file"], options)
         assert verdict([result]) == table["expected_verdict"], name

@@ -26,6 +26,7 @@ __all__ = [
     "SipPacket",
     "capture_facts",
     "differences",
+    "proxy_sends_after",
     "read_sip",
 ]
 
@@ -98,6 +99,11 @@ class BranchFacts:
     injected: bool
     cancelled: bool
     final_status: int
+
+    def table(self) -> dict[str, object]:
+        """The branch as a manifest's inline table has it."""
+        return {"target": self.target, "injected": self.injected, "cancelled": self.cancelled,
+                "final_status": self.final_status, "via_branch": self.via_branch}
 
 
 @dataclass(frozen=True)
@@ -198,3 +204,11 @@ def differences(facts: CaptureFacts, scenario: Scenario) -> list[str]:
     if scenario.pushes and wake not in facts.push_bodies:
         problems.append(f"push bodies {facts.push_bodies}, expected {wake!r}")
     return problems
+
+
+def proxy_sends_after(path: str | os.PathLike[str], kind: str, src: str) -> list[str]:
+    """Everything the proxy sends from the first ``kind`` that ``src`` sent on, as
+    ``"<receiver> <kind>"``, in capture order."""
+    _frames, sip = read_sip(path)
+    first = next(i for i, m in enumerate(sip) if m.kind == kind and m.src == src)
+    return [f"{m.dst} {m.kind}" for m in sip[first:] if _is_proxy(m.src)]

@@ -5,7 +5,9 @@ Each table is named after its scenario and holds ``file``, ``scenario``, ``title
 ``description`` (what the capture shows, including anything surprising the proxy did),
 ``expected_verdict`` (what `pushinject check` under the lab proxy's preset must say:
 ``"conformant"`` for the proxy's real behaviours the checker must accept, ``"violations"`` for a
-capture of a pitfall, whose ``violations`` then lists the rules it breaks),
+capture of a pitfall, whose ``violations`` then lists the rules it breaks; where the proxy departs
+from RFC 3261 in a way its preset models, ``expected_verdict_without_preset`` and
+``violations_without_preset`` say what `pushinject check` with no option must say),
 ``call_id``, ``proxy``, ``final_status`` (to the caller), ``pushes``,
 ``registrations``, ``branches`` (one inline table per forwarded INVITE, in the order the proxy
 sent them: ``target``, ``injected``, ``cancelled``, ``final_status``, and the measured
@@ -43,6 +45,10 @@ def entry(scenario: Scenario, facts: CaptureFacts) -> dict[str, Any]:
     verdict: dict[str, Any] = {"expected_verdict": scenario.verdict}
     if scenario.verdict != "conformant":
         verdict["violations"] = list(scenario.violations)
+    if scenario.violations_without_preset is not None:
+        unscripted = list(scenario.violations_without_preset)
+        verdict["expected_verdict_without_preset"] = "violations" if unscripted else "conformant"
+        verdict["violations_without_preset"] = unscripted
     return {
         "file": scenario.file,
         "scenario": scenario.name,

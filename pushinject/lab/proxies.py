@@ -128,7 +128,9 @@ OPENSIPS = LabProxy(
 # One table per capture; the facts are those every regeneration must show (see
 # pushinject/lab/manifest.py for the fields). tm timers at their defaults (fr_timeout 30 s,
 # fr_inv_timeout 120 s), as the `opensips` preset assumes: `pushinject check --preset opensips`
-# with no knob must give each capture its expected_verdict.
+# with no knob must give each capture its expected_verdict. Where a table has
+# expected_verdict_without_preset, plain `pushinject check` must say that instead: OpenSIPS
+# departs there from RFC 3261 in a way the preset models (O8: a 6xx relayed at once).
 """,
     package=None,
     values={"AUTH_USER": AUTH_CALLEE, "AUTH_PASSWORD": AUTH_PASSWORD, "AUTH_REALM": AUTH_REALM},

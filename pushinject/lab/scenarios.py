@@ -31,6 +31,7 @@ __all__ = [
     "PUSH_PORT",
     "SCENARIOS",
     "Scenario",
+    "branch_to",
     "device_port",
     "register_port",
     "role_of_port",
@@ -127,7 +128,10 @@ class Scenario:
     ``cancel`` (CANCEL after ``caller_pause_ms``). ``callee`` is the user called and registered
     (`AUTH_CALLEE`: every REGISTER is challenged, then sent again with credentials); ``limit``
     the longest the scenario may take, in seconds; ``verdict`` what `pushinject check` must
-    say of the capture under the lab proxy's preset, ``violations`` the rules it must name.
+    say of the capture under the lab proxy's preset, ``violations`` the rules it must name;
+    ``violations_without_preset``, when set, the rules `pushinject check` with no option (which
+    judges only what no script decides) must name instead, for a proxy that departs from
+    RFC 3261 in a way its preset models.
     """
 
     name: str
@@ -143,6 +147,7 @@ class Scenario:
     limit: float = 30.0
     verdict: str = "conformant"
     violations: tuple[str, ...] = ()
+    violations_without_preset: tuple[str, ...] | None = None
 
     @property
     def call_id(self) -> str:
@@ -160,7 +165,8 @@ class Scenario:
         return f"{self.name}.pcap" if self.verdict == "conformant" else f"pitfalls/{self.name}.pcap"
 
 
-def _branch(device: Device, injected: bool, cancelled: bool, final_status: int) -> ExpectedBranch:
+def branch_to(device: Device, injected: bool, cancelled: bool, final_status: int) -> ExpectedBranch:
+    """The expected branch whose INVITE goes to ``device``'s contact."""
     return ExpectedBranch(device.contact, injected, cancelled, final_status)
 
 
@@ -192,7 +198,7 @@ SCENARIOS: dict[str, Scenario] = {
             "answered",
             (_S1_RINGING, _S1_LATE),
             200,
-            (_branch(_S1_RINGING, False, True, 487), _branch(_S1_LATE, True, False, 200)),
+            (branch_to(_S1_RINGING, False, True, 487), branch_to(_S1_LATE, True, False, 200)),
         ),
         Scenario(
             "S2",
@@ -206,7 +212,7 @@ SCENARIOS: dict[str, Scenario] = {
             "answered",
             (_S2_LATE,),
             200,
-            (_branch(_S2_LATE, True, False, 200),),
+            (branch_to(_S2_LATE, True, False, 200),),
         ),
         Scenario(
             "S3",
@@ -244,7 +250,7 @@ SCENARIOS: dict[str, Scenario] = {
             "answered",
             (_S5_FIRST, _S5_SECOND),
             200,
-            (_branch(_S5_FIRST, True, True, 487), _branch(_S5_SECOND, True, False, 200)),
+            (branch_to(_S5_FIRST, True, True, 487), branch_to(_S5_SECOND, True, False, 200)),
         ),
         Scenario(
             "S6",
@@ -255,7 +261,7 @@ SCENARIOS: dict[str, Scenario] = {
             "rejected",
             (_S6_RINGING, _S6_LATE),
             486,
-            (_branch(_S6_RINGING, False, False, 486), _branch(_S6_LATE, True, False, 486)),
+            (branch_to(_S6_RINGING, False, False, 486), branch_to(_S6_LATE, True, False, 486)),
         ),
         Scenario(
             "S7",
@@ -269,7 +275,7 @@ SCENARIOS: dict[str, Scenario] = {
             "answered",
             (_S7_REFRESHING,),
             200,
-            (_branch(_S7_REFRESHING, False, False, 200),),
+            (branch_to(_S7_REFRESHING, False, False, 200),),
         ),
         Scenario(
             "S8",
@@ -282,7 +288,7 @@ SCENARIOS: dict[str, Scenario] = {
             "rejected",
             (_S8_DECLINING, _S8_RINGING, _S8_TOO_LATE),
             603,
-            (_branch(_S8_DECLINING, False, False, 603), _branch(_S8_RINGING, True, True, 487)),
+            (branch_to(_S8_DECLINING, False, False, 603), branch_to(_S8_RINGING, True, True, 487)),
         ),
         Scenario(
             "S9",
@@ -308,7 +314,7 @@ SCENARIOS: dict[str, Scenario] = {
             "answered",
             (_S10_SLOW,),
             200,
-            (_branch(_S10_SLOW, True, False, 200),),
+            (branch_to(_S10_SLOW, True, False, 200),),
         ),
     )
 }
