@@ -284,6 +284,33 @@ def test_missing_packages_has_no_package_for_opensips(monkeypatch: pytest.Monkey
         "iproute2", "sip-tester", "tcpdump", "util-linux"]
 
 
+LAB = Path(__file__).resolve().parent.parent / "pushinject" / "lab"
+
+
+def test_build_recipe_builds_every_module_the_config_loads() -> None:
+    """build_opensips.sh builds exactly the modules opensips.cfg loads (proto_udp is built into
+    the 3.x core)."""
+    script = (LAB / "build_opensips.sh").read_text()
+    [line] = [ln for ln in script.splitlines() if ln.startswith("modules=")]
+    built = set(line.split("=", 1)[1].strip('"').split())
+    cfg = render_config(proxy=OPENSIPS)
+    loaded = {ln.split('"')[1].removesuffix(".so") for ln in cfg.splitlines()
+              if ln.startswith("loadmodule")}
+    assert loaded - built == {"proto_udp"}
+    assert built - loaded == set()
+
+
+def test_build_recipe_refuses_what_is_not_an_opensips_tree(tmp_path: Path) -> None:
+    done = subprocess.run(["sh", str(LAB / "build_opensips.sh"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.endswith(f"{tmp_path} is not an OpenSIPS source tree (no Makefile, "
+                                "cfg.y, modules/tm)\n")
+    usage = subprocess.run(["sh", str(LAB / "build_opensips.sh")], capture_output=True,
+                           text=True, timeout=30)
+    assert (usage.returncode, usage.stderr.startswith("usage: ")) == (2, True)
+
+
 def _opensips() -> str:
     """The installed opensips; skipped with the build recipe as reason where there is none,
     CI included (it cannot download the OpenSIPS source)."""

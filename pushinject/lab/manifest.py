@@ -29,7 +29,8 @@ from pushinject.lab.facts import CaptureFacts
 from pushinject.lab.proxies import KAMAILIO, LabProxy
 from pushinject.lab.scenarios import LAB_IP, PROXY_PORT, Scenario
 
-__all__ = ["MANIFEST", "MEASURED", "entry", "expected_facts", "read_manifest", "render_manifest", "write_manifest"]
+__all__ = ["MANIFEST", "MEASURED", "entry", "expected_facts", "read_manifest", "render_manifest",
+           "write_manifest"]
 
 #: keys whose values are measured on the file rather than expected of every regeneration
 MEASURED = ("frames", "sip_messages", "via_branch")

@@ -289,7 +289,8 @@ def run_scenario(
         deadline = time.monotonic() + scenario.limit
         status = procs.wait("caller", caller, deadline - time.monotonic())
         if status != 0:
-            raise LabError(f"the caller failed (sipp exit {status}):\n{procs.log('caller')[-2000:]}")
+            raise LabError(
+                f"the caller failed (sipp exit {status}):\n{procs.log('caller')[-2000:]}")
         for name, proc in registrations + answering:
             if procs.wait(name, proc, deadline - time.monotonic()) != 0:
                 raise LabError(f"{name} failed:\n{procs.log(name)[-2000:]}")

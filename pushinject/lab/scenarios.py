@@ -1,16 +1,16 @@
 """The capture lab's scenarios: who takes part, when each device registers, what must happen.
 
 Every scenario is one call from the caller (``alice``, 127.0.0.1:5070) to ``bob`` (or
-``carol``, whose registrations the OpenSIPS lab challenges) through the proxy (127.0.0.1:5060). Each INVITE makes the proxy send one push (a SIP MESSAGE to the push
-gateway, 127.0.0.1:5090). Device *n* answers INVITEs on 127.0.0.1:507\\ *n* (user ``devn``);
-its REGISTER is sent for it from 127.0.0.1:508\\ *n* (the device's own port is taken by its
-answering UA). Times are seconds from the caller's INVITE; a negative time registers the
-device before the call starts.
+``carol``, whose registrations the OpenSIPS lab challenges) through the proxy (127.0.0.1:5060).
+Each INVITE makes the proxy send one push (a SIP MESSAGE to the push gateway, 127.0.0.1:5090).
+Device *n* answers INVITEs on 127.0.0.1:507\\ *n* (user ``devn``); its REGISTER is sent for it
+from 127.0.0.1:508\\ *n* (the device's own port is taken by its answering UA). Times are seconds
+from the caller's INVITE; a negative time registers the device before the call starts.
 
-This module holds the Kamailio lab's scenarios, S1-S10
-(`pushinject.lab.opensips_scenarios` the OpenSIPS lab's). The expected facts are those of
-the manifest (`data/kamailio/manifest.toml`): the final
-status the caller gets and one `ExpectedBranch` per INVITE the proxy forwards. A branch is
+This module holds the Kamailio lab's scenarios, S1-S10 (`pushinject.lab.opensips_scenarios`
+the OpenSIPS lab's). The expected facts are those of the manifest
+(`data/kamailio/manifest.toml`): the final status the caller gets and one `ExpectedBranch` per
+INVITE the proxy forwards. A branch is
 *injected* when its INVITE left the proxy after a registration of its contact that arrived
 after the caller's INVITE (INJ-1).
 """
