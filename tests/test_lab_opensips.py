@@ -79,7 +79,7 @@ def test_manifest_lists_every_scenario_once_with_its_file() -> None:
 
 
 def test_only_the_seed_pitfall_capture_is_expected_to_break_a_rule() -> None:
-    """O3 (the 20 s subscription, SPEC-FACTS (c) 7) is a pitfall; every other is conformant."""
+    """O3 (the 20 s subscription, PIT-7) is a pitfall; every other is conformant."""
     verdicts = {n: (t["expected_verdict"], t.get("violations")) for n, t in MANIFEST.items()}
     assert verdicts.pop("O3") == ("violations", ["inject-registered"])
     assert set(verdicts.values()) == {("conformant", None)}
@@ -125,7 +125,7 @@ def test_manifest_round_trips_through_toml() -> None:
 
 # ------------------------------------------------------------------ what OpenSIPS did
 def test_real_branches_are_numbered_after_the_placeholder() -> None:
-    """R27: t_wait_for_new_branches() takes branch index 0 without sending anything, so the
+    """OSIPS-1, OSIPS-18: t_wait_for_new_branches() takes branch index 0 without sending anything, so the
     first relayed or injected INVITE carries Via branch suffix .1."""
     for name in ("O1", "O2", "O5"):
         suffixes = [str(b["via_branch"]).rsplit(".", 1)[1] for b in _branches(name)]
@@ -133,8 +133,8 @@ def test_real_branches_are_numbered_after_the_placeholder() -> None:
 
 
 def test_o3_registration_after_the_subscription_is_answered_and_never_called() -> None:
-    """Pitfall (c) 7: dev1 registers 21 s in; the 408 comes from the placeholder's 120 s timer
-    (R28), which fires late, as OpenSIPS's timer wheel does."""
+    """PIT-7, OSIPS-23: dev1 registers 21 s in; the 408 comes from the placeholder's 120 s timer
+    (OSIPS-2, OSIPS-20), which fires late: tm runs FR timers on a one-second tick."""
     [registered] = _sent_after_invite("O3", "reg1", "proxy", "REGISTER")
     assert 20.0 < registered < 21.5      # after the 20 s subscription, long before 120 s
     assert _after("O3", "REGISTER", "reg1") == ["reg1 200", "caller 408"]
@@ -143,7 +143,7 @@ def test_o3_registration_after_the_subscription_is_answered_and_never_called() -
 
 
 def test_o4_cancel_while_only_the_placeholder_waits_is_answered_200_then_487() -> None:
-    """R36: with only the placeholder, the caller's CANCEL ends the call at once; OpenSIPS sends
+    """OSIPS-10, OSIPS-21: with only the placeholder, the caller's CANCEL ends the call at once; OpenSIPS sends
     the 200 to the CANCEL first (Kamailio, in S4, the 487 first)."""
     _frames, sip = read_sip(FOLDER / "O4.pcap")
     to_caller = [(m.kind, m.cseq_method) for m in sip if m.dst == "caller"]
@@ -151,7 +151,7 @@ def test_o4_cancel_while_only_the_placeholder_waits_is_answered_200_then_487() -
 
 
 def test_o6_busy_branches_are_held_until_the_placeholder_ends() -> None:
-    """R32, R33: both 486s are ACKed and absorbed; the caller's 486 leaves only when the
+    """OSIPS-6, OSIPS-7, OSIPS-22: both 486s are ACKed and absorbed; the caller's 486 leaves only when the
     placeholder's fr_inv_timeout (120 s) ends the wait, and 486 ranks above its 408."""
     [at] = _sent_after_invite("O6", "proxy", "caller", "486")
     assert 120.0 <= at < 121.5
@@ -159,7 +159,8 @@ def test_o6_busy_branches_are_held_until_the_placeholder_ends() -> None:
 
 
 def test_o7_refresh_raises_no_insert_and_no_second_branch() -> None:
-    """R24: the refresh (same Call-ID, CSeq 2) updates the binding; no E_UL_CONTACT_INSERT."""
+    """EVT-9, PIT-1, OSIPS-24: the refresh (same Call-ID, CSeq 2) updates the binding; no
+    E_UL_CONTACT_INSERT."""
     _frames, sip = read_sip(FOLDER / "O7.pcap")
     registers = [(m.call_id, m.via_branch) for m in sip if m.kind == "REGISTER"]
     assert registers == [("O7-dev1-register@127.0.0.1", "z9hG4bK-reg-5081-1"),
@@ -171,13 +172,14 @@ def test_o7_refresh_raises_no_insert_and_no_second_branch() -> None:
 def test_o8_opensips_relays_the_603_at_once_then_cancels() -> None:
     """OpenSIPS tm picks a 6xx the moment it arrives (the `opensips` preset models it): the
     caller's 603 leaves before the CANCEL of the ringing branch, where RFC 3261 §16.7 step 5
-    (R8) holds it; dev3's later REGISTER is only answered (R36: no branch after the final)."""
+    (CTX-5) holds it; dev3's later REGISTER is only answered (OSIPS-10: no branch after the
+    final response)."""
     assert _after("O8", "603", "dev1") == [
         "dev1 ACK", "caller 603", "dev2 CANCEL", "dev2 ACK", "reg3 200"]
 
 
 def test_o9_no_branch_after_the_callers_cancel() -> None:
-    """R36: the REGISTER within the subscription runs fork_call, but t_inject_branches refuses
+    """OSIPS-10: the REGISTER within the subscription runs fork_call, but t_inject_branches refuses
     the cancelled call: the REGISTER gets its 200 and no INVITE leaves."""
     assert _after("O9", "CANCEL", "caller") == ["caller 200", "caller 487", "reg1 200"]
 
@@ -250,7 +252,7 @@ def test_render_config_fills_every_placeholder_with_the_seed_routes() -> None:
     assert 'notify_on_event("E_UL_CONTACT_INSERT",$avp(filter),\n\t\t"fork_call", 20);' in text
     assert 't_inject_branches("event");' in text and "t_wait_for_new_branches();" in text
     assert 'if ($tU == "carol")' in text
-    assert 'modparam("tm"' not in text  # tm timers at their defaults (R28, R29)
+    assert 'modparam("tm"' not in text  # tm timers at their defaults (OSIPS-2, OSIPS-3)
 
 
 def test_modules_dir_is_found_beside_the_binary(tmp_path: Path) -> None:

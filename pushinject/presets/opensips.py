@@ -10,7 +10,7 @@ and no NAT handling (the seed calls no `fix_nated_register`): branches go to the
 (ROUTE-1) unless the `route_to_source` knob is 1 (ROUTE-2);
 `lookup` asks for a push for each contact with pn-* parameters and still relays to it.
 Its OpenSIPS response selection also relays a 6xx to the caller the moment it arrives and only
-then CANCELs the pending branches, as OpenSIPS tm does (R8 holds it; the lab's capture O8 in
+then CANCELs the pending branches, as OpenSIPS tm does (CTX-5 holds it; the lab's capture O8 in
 ``data/opensips`` shows the real proxy doing so).
 """
 
