@@ -266,6 +266,12 @@ def test_lab_without_opensips_says_how_to_build_it(
     assert capsys.readouterr().err == f"pushinject lab: error: {lab_command.BUILD_HINT}\n"
 
 
+def test_lab_has_no_hep_mirror_for_opensips(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lab", "--proxy", "opensips", "--hep", "O1"]) == 2
+    assert capsys.readouterr().err == ("pushinject lab: error: --hep mirrors Kamailio's siptrace; "
+                                       "the OpenSIPS lab has no HEP mirror\n")
+
+
 def test_missing_packages_has_no_package_for_opensips(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lab_command.shutil, "which", lambda tool: None)
     assert lab_command.missing_packages("opensips", None) == [
