@@ -183,7 +183,7 @@ def test_6xx_cancels_pending_branches_and_blocks_injection_R8():
     assert h.statuses(h.answer(a, 487)) == [603]
 
 
-def test_opensips_selection_relays_a_6xx_at_once_then_cancels_pending_branches_CTX_5():
+def test_opensips_selection_relays_a_6xx_at_once_then_cancels_pending_branches_ctx5():
     """OpenSIPS tm picks a 6xx the moment it arrives (seen in the lab's capture O8): the caller
     gets it before the other branch's CANCEL, the late 487 is absorbed, nothing is injected."""
     h = Harness(config=ProxyConfig(selection=Selection.OPENSIPS))
