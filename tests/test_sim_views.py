@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pushinject.ladder import Arrow
 from pushinject.sim.run import run_scenario
 from pushinject.sim.scenario import parse_scenario
@@ -51,3 +53,31 @@ def test_ladder_svg_is_byte_identical_run_to_run() -> None:
     first = ladder_svg(run_scenario(WOKEN, "rfc8599"), title="woken")
     assert first.startswith("<") and "woken" in first
     assert first == ladder_svg(run_scenario(WOKEN, "rfc8599"), title="woken")
+
+
+def test_with_the_push_service_the_push_goes_through_it_and_the_wake_is_marked() -> None:
+    run = run_scenario(WOKEN, "rfc8599")
+    assert arrows(run, push_service=True)[2:9] == [
+        Arrow(1.0, "alice", "proxy", "INVITE"),
+        Arrow(1.0, "proxy", "alice", "100 Trying"),
+        Arrow(1.0, "proxy", "push service", "push request"),
+        Arrow(1.0, "push service", "B", "push"),
+        Arrow(3.0, "B", "B", "wakes up"),
+        Arrow(3.0, "B", "proxy", "REGISTER"),
+        Arrow(3.0, "proxy", "B", "200 OK"),
+    ]
+    assert len(arrows(run, push_service=True)) == len(arrows(run)) + 2
+    header = ladder_text(run, push_service=True).splitlines()[0]
+    assert re.split(r"\s{2,}", header) == ["time", "alice", "proxy", "push service", "B"]
+
+
+def test_with_the_push_service_a_failed_push_is_rejected_back_to_the_proxy() -> None:
+    failing = parse_scenario('[caller]\ninvite_at = 1\n[[device]]\nname = "B"\npush = true\n'
+                             "push_fails = true\n")
+    drawn = arrows(run_scenario(failing, "rfc8599"), push_service=True)
+    assert drawn[4:7] == [
+        Arrow(1.0, "proxy", "push service", "push request"),
+        Arrow(1.0, "push service", "proxy", "rejected"),
+        Arrow(1.0, "proxy", "alice", "404 Not Found"),
+    ]
+    assert not any(a.label == "wakes up" for a in drawn)

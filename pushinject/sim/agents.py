@@ -235,6 +235,8 @@ class Device(Agent):
         self._reg_cseq = 0
         self.registered_at: list[float] = []
         self.pushed_at: list[float] = []
+        #: when the device woke up after a push (RFC 8599 §4.1.3: it then refreshes its binding)
+        self.woke_at: list[float] = []
         self._invites: dict[str, _ServerInvite] = {}
         start = spec.register_at if spec.register_at is not None else (0.0 if spec.push else None)
         if start is not None:
@@ -301,6 +303,7 @@ class Device(Agent):
     def _wake(self, now: float) -> list[Outgoing]:
         """RFC 8599 §4.1.3: on a push, refresh the binding with the same pn-* parameters."""
         self.asleep = False
+        self.woke_at.append(now)
         if self.spec.new_port_on_wake:
             host, port = self.address
             self.address = (host, port + 2)
