@@ -115,8 +115,13 @@ def ladder_text(arrows: Sequence[Arrow], parties: Sequence[str] | None = None) -
 
 
 def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
-               title: str | None = None) -> str:
-    """The ladder as deterministic SVG text (matplotlib `Figure`, `figures.svg_text`)."""
+               title: str | None = None, *, column_width: float = 2.6,
+               fontsize: float = 7.0) -> str:
+    """The ladder as deterministic SVG text (matplotlib `Figure`, `figures.svg_text`).
+
+    `column_width` (inches between two columns) and `fontsize` (points, of the labels; column
+    names are one point larger, the title three) let a page that shows the figure narrower than
+    its natural size keep the text readable: narrower columns, larger letters."""
     from matplotlib.figure import Figure
 
     from pushinject.figures import svg_text
@@ -126,31 +131,32 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
     names = _names(groups)
     legend = _legend(names)
     rows = len(arrows)
-    fig = Figure(figsize=(max(4.0, 2.6 * len(cols) + 1.0), 1.2 + 0.34 * (rows + len(legend))))
+    fig = Figure(figsize=(max(4.0, column_width * len(cols) + 1.0),
+                          1.2 + 0.34 * (rows + len(legend)) * (fontsize / 7.0)))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_xlim(-1.0, max(len(cols) - 0.5, 0.5))
     ax.set_ylim(rows + len(legend) + 0.5, -1.6 if title else -1.0)
     ax.axis("off")
     if title:
-        ax.text((len(cols) - 1.5) / 2, -1.3, title, ha="center", va="center", fontsize=10,
-                fontweight="bold")
+        ax.text((len(cols) - 1.5) / 2, -1.3, title, ha="center", va="center",
+                fontsize=fontsize + 3, fontweight="bold")
     for i, c in enumerate(cols):
         ax.plot([i, i], [-0.4, rows + 0.2], color="#999999", linewidth=0.8)
-        ax.text(i, -0.6, c, ha="center", va="bottom", fontsize=8)
+        ax.text(i, -0.6, c, ha="center", va="bottom", fontsize=fontsize + 1)
     start = arrows[0].time if arrows else 0.0
     for row, a in enumerate(arrows, start=1):
         colour = _COLOURS[groups[a.group] % len(_COLOURS)] if a.group is not None else "#000000"
         x0, x1 = cols.index(a.source), cols.index(a.destination)
-        ax.text(-0.95, row, f"{a.time - start:.3f}", ha="left", va="center", fontsize=7)
+        ax.text(-0.95, row, f"{a.time - start:.3f}", ha="left", va="center", fontsize=fontsize)
         if x0 == x1:
             x1 = x0 + 0.3
         ax.annotate("", xy=(x1, row), xytext=(x0, row),
                     arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0})
         label = a.label + (f" [{names[a.group]}]" if a.group else "")
-        ax.text((x0 + x1) / 2, row - 0.12, label, ha="center", va="bottom", fontsize=7,
+        ax.text((x0 + x1) / 2, row - 0.12, label, ha="center", va="bottom", fontsize=fontsize,
                 color=colour)
     for i, line in enumerate(legend, start=rows + 1):
         group = line.split(" = ", 1)[1]
-        ax.text(-0.95, i, line, ha="left", va="center", fontsize=7,
+        ax.text(-0.95, i, line, ha="left", va="center", fontsize=fontsize,
                 color=_COLOURS[groups[group] % len(_COLOURS)])
     return svg_text(fig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,17 @@ def test_flow_command_text_and_svg(tmp_path: Path) -> None:
     assert "183 (INVITE)" in out.read_text()
     missing = subprocess.run(cmd + ["--call-id", "nope"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no SIP messages with Call-ID nope" in missing.stderr
+
+
+def test_svg_column_width_and_fontsize_resize_the_figure_and_its_text() -> None:
+    two = [Arrow(0.0, "A", "B", "INVITE"), Arrow(0.5, "B", "A", "180")]
+    size = re.compile(r'width="([0-9.]+)pt" height="([0-9.]+)pt"')
+    fonts = re.compile(r"font-size: ?([0-9.]+)px")
+    default = ladder_svg(two)
+    assert default == ladder_svg(two, column_width=2.6, fontsize=7.0)
+    assert size.search(default).groups() == ("446.4", "135.36")  # (2.6 * 2 + 1) * 72
+    assert sorted(set(fonts.findall(default))) == ["7", "8"]
+    compact = ladder_svg(two, title="t", column_width=1.6, fontsize=9)
+    # (1.6 * 2 + 1) * 72 wide; rows 9/7 as tall: (1.2 + 0.34 * 2 * 9 / 7) * 72
+    assert size.search(compact).groups() == ("302.4", "149.348571")
+    assert sorted(set(fonts.findall(compact))) == ["10", "12", "9"]
