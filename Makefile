@@ -1,4 +1,5 @@
-# Two commands do everything: `make run` (the main job on the bundled data) and `make test`.
+# Two commands do everything: `make run` (the main job on the bundled data) and `make test`;
+# `make docs` builds the book (build/site/).
 # Both create .venv on first use and reinstall when pyproject.toml changes.
 # The interpreter: the distribution's /usr/bin/python3 when it is 3.11 or newer and can make a
 # venv, else the first python3 on PATH (override: make PYTHON=...). The distribution's build
@@ -11,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test clean
+.PHONY: run test docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbval --doctest-modules pushinject tests notebooks
+
+# The book: a static HTML site made from the notebooks' stored outputs (nothing is executed),
+# the glossary, the rule catalogue and the API; open build/site/index.html.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -q -b html -c docs -d build/doctrees -W --keep-going . build/site
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
