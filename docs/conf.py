@@ -33,7 +33,7 @@ root_doc = "docs/index"
 # Only these become pages; everything else in the repository is left alone.
 include_patterns = ["docs/**", "notebooks/*.ipynb", "pushinject/catalogue/*.md"]
 exclude_patterns = [".venv", ".git", "build", "data", "tests", "**/.ipynb_checkpoints",
-                    "docs/_ext", "docs/_templates"]
+                    "docs/_ext", "docs/_templates", "docs/_static"]
 templates_path = ["_templates"]
 
 
@@ -51,7 +51,9 @@ autodoc_default_options = {"members": True, "show-inheritance": False}
 
 html_theme = "furo"
 html_title = f"pushinject {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+# An icon of the site's own, so that no browser asks the server for /favicon.ico.
+html_favicon = "_static/favicon.svg"
 html_copy_source = False
 html_show_sourcelink = False
 # The site's front door: build/site/index.html sends the reader to the book's first page.
