@@ -71,15 +71,29 @@ def test_docstring_layout_turns_titles_into_rubrics_and_separates_lists() -> Non
 # -- the built and served site ----------------------------------------------------------------
 
 
+def _docs_command(out: Path, doctrees: Path) -> list[str]:
+    """The Makefile's `docs` recipe, writing into `out` and `doctrees` instead of build/."""
+    recipe = next(line.strip() for line in (ROOT / "Makefile").read_text().splitlines()
+                  if "sphinx-build" in line)
+    words = recipe.split()
+    assert words[0] == "$(BIN)/sphinx-build" and words[-2:] == [".", "build/site"], recipe
+    words[words.index("build/doctrees")] = str(doctrees)
+    return [sys.executable, "-m", "sphinx", *words[1:-1], str(out)]
+
+
+def test_the_docs_recipe_builds_html_with_warnings_as_errors(tmp_path: Path) -> None:
+    command = _docs_command(tmp_path / "site", tmp_path / "doctrees")
+    assert command[3:] == ["-q", "-b", "html", "-c", "docs", "-d", str(tmp_path / "doctrees"),
+                           "-W", "--keep-going", ".", str(tmp_path / "site")]
+
+
 @pytest.fixture(scope="module")
 def site() -> Iterator[Path]:
-    """A fresh build of the book, as `make docs` makes it, in a temporary folder."""
+    """A fresh build of the book by the `make docs` recipe, in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="pushinject-site-") as tmp:
         out = Path(tmp) / "site"
-        done = subprocess.run(
-            [sys.executable, "-m", "sphinx", "-q", "-b", "html", "-c", "docs",
-             "-d", str(Path(tmp) / "doctrees"), "-W", "--keep-going", ".", str(out)],
-            cwd=ROOT, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(_docs_command(out, Path(tmp) / "doctrees"), cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
         assert done.stderr == ""
         yield out
