@@ -235,7 +235,7 @@ class Device(Agent):
         self._reg_cseq = 0
         self.registered_at: list[float] = []
         self.pushed_at: list[float] = []
-        #: when the device woke up after a push (RFC 8599 §4.1.3: it then refreshes its binding)
+        #: when the device woke up after a push (PUSH-3: it then refreshes its binding)
         self.woke_at: list[float] = []
         self._invites: dict[str, _ServerInvite] = {}
         start = spec.register_at if spec.register_at is not None else (0.0 if spec.push else None)

@@ -6,10 +6,10 @@ one ``push`` arrow (proxy to device) per push the proxy requested; an arrow betw
 and a device is grouped by the proxy branch it belongs to (``branch N``, N its index in the
 response context, from the Via branch the proxy put on it).
 
-With ``push_service=True`` the push takes its real path instead (RFC 8599 §5.6.2): a
+With ``push_service=True`` the push takes its real path instead (PUSH-6, RFC 8599 §5.6.2): a
 ``push request`` from the proxy to a ``push service`` column, then the ``push`` from there to
 the device (or ``rejected`` back to the proxy when the request failed), and a ``wakes up`` mark
-on the device when it woke, just before the REGISTER that refreshes its binding (§4.1.3).
+on the device when it woke, just before the REGISTER that refreshes its binding (PUSH-3).
 """
 
 from __future__ import annotations
