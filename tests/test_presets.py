@@ -28,7 +28,7 @@ def test_three_presets_with_their_documented_defaults() -> None:
         "fr_inv_timeout": 120.0, "fr_timeout": 30.0, "route_to_source": 0.0,
         "subscription_timeout": 20.0}
     assert dict(get_preset("kamailio-tsilo").defaults) == {
-        "fr_inv_timeout": 120.0, "fr_timeout": 30.0, "route_to_source": 0.0}
+        "fr_inv_timeout": 120.0, "fr_timeout": 30.0, "relay_pn": 0.0, "route_to_source": 0.0}
     assert dict(get_preset("rfc8599").defaults) == {
         "bucket_timer": 30.0, "fr_inv_timeout": 120.0, "fr_timeout": 30.0,
         "route_to_source": 0.0}

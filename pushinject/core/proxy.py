@@ -460,6 +460,14 @@ class Proxy:
             return []
         return self._fork(ctx, ctx.request.uri, self._next_hop(ctx.request), now, None, False)
 
+    def fork_to(self, ctx: ResponseContext, uri: Any, destination: Address, now: float, *,
+                injected: bool = False) -> list[Action]:
+        """A branch to `uri` sent to `destination`, both chosen by the script (a replay that
+        takes its targets from a capture)."""
+        if ctx.refusal():
+            return []
+        return self._fork(ctx, uri, destination, now, None, injected)
+
     def gruu_instance(self, ctx: ResponseContext) -> str | None:
         """The instance a GRUU Request-URI names (`gr` parameter, INJ-4), else None."""
         params = getattr(ctx.request.uri, "params", {})

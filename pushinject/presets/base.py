@@ -20,14 +20,18 @@ if TYPE_CHECKING:
     from pushinject.core.proxy import Proxy
     from pushinject.push.service import PushResult
 
-__all__ = ["Preset", "Driver", "SWITCHES", "ROUTE_TO_SOURCE", "switch"]
+__all__ = ["Preset", "Driver", "SWITCHES", "ROUTE_TO_SOURCE", "RELAY_PN", "switch"]
 
 #: the registrar's NAT handling as a knob (ROUTE-2): 0 routes to the Contact URI, as every
 #: modelled proxy does by default (ROUTE-1); 1 routes to the REGISTER's source
 ROUTE_TO_SOURCE = "route_to_source"
 
+#: kamailio-tsilo's script relays to contacts with pn-* parameters too (TIMING-2 reads it from
+#: a capture): 0 relays only to contacts that need no push, 1 to every contact lookup found
+RELAY_PN = "relay_pn"
+
 #: knobs that are switches: 0 (off) or 1 (on), not seconds
-SWITCHES = frozenset({ROUTE_TO_SOURCE})
+SWITCHES = frozenset({ROUTE_TO_SOURCE, RELAY_PN})
 
 
 def switch(knobs: Mapping[str, float], name: str) -> bool:

@@ -4,9 +4,11 @@ KAM-5).
 The script follows the usual Kamailio configuration (KAM-5):
 
 - INVITE: `t_newtran`, `ts_store`; `lookup` (which asks for a push for each contact with pn-*
-  parameters); relay to the contacts that need no push; when there are none, `t_suspend()` (a
-  blind branch on `fr_timeout`) and remember the transaction for the user, as the htable of a
-  real configuration does;
+  parameters); relay to the contacts that need no push (with the knob `relay_pn` 1, to every
+  contact `lookup` found, pn-* ones included, as a configuration that calls `t_relay` right
+  after `lookup` does: the pushed device's old contact is tried too); when there are none,
+  `t_suspend()` (a blind branch on `fr_timeout`) and remember the transaction for the user, as
+  the htable of a real configuration does;
 - REGISTER: `save`; then, if a transaction of this user is suspended, `t_continue` it into
   `route[resume]`, which relays to the contact just registered; otherwise
   `ts_append_by_contact` adds the contact just registered to every stored transaction of the
@@ -14,9 +16,9 @@ The script follows the usual Kamailio configuration (KAM-5):
 
 No placeholder: when the branches that exist all fail before a pushed device wakes, the
 transaction completes and later appends find it gone (pitfall PIT-10). Knobs: `fr_timeout`
-30 s (the blind branch's timer, KAM-5), `fr_inv_timeout` 120 s. The registrar has no RFC 8599
-support (bindings matched by URI) and, as the lab's configuration, no nathelper: branches go to
-the Contact URI (ROUTE-1) unless the `route_to_source` knob is 1 (ROUTE-2).
+30 s (the blind branch's timer, KAM-5), `fr_inv_timeout` 120 s, `relay_pn` 0. The registrar has
+no RFC 8599 support (bindings matched by URI) and, as the lab's configuration, no nathelper:
+branches go to the Contact URI (ROUTE-1) unless the `route_to_source` knob is 1 (ROUTE-2).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pushinject.presets.base import ROUTE_TO_SOURCE, Driver, Preset, switch
+from pushinject.presets.base import RELAY_PN, ROUTE_TO_SOURCE, Driver, Preset, switch
 
 if TYPE_CHECKING:
     from pushinject.core.ids import IdSource
@@ -37,7 +39,9 @@ __all__ = ["PRESET", "TsiloScript", "build"]
 class TsiloScript:
     """The Kamailio routes of the preset (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, relay_pn: bool = False) -> None:
+        #: relay to contacts with pn-* parameters too (knob `relay_pn`)
+        self.relay_pn = relay_pn
         #: htable `vtp`: user -> suspended transaction (tindex, tlabel)
         self.suspended: dict[str, TxnId] = {}
         #: the contact of the REGISTER that triggered `t_continue` (passed to route[resume])
@@ -60,7 +64,8 @@ class TsiloScript:
         sip.t_newtran()
         sip.ts_store()
         sip.lookup("location")  # asks for a push per pn-* contact (http_client in a real cfg)
-        sip.targets = [b for b in sip.targets if b.pn is None]
+        if not self.relay_pn:
+            sip.targets = [b for b in sip.targets if b.pn is None]
         if sip.targets:
             sip.t_relay()
             return
@@ -103,13 +108,13 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
                          push_on_lookup=True,
                          registrar=RegistrarConfig(
                              route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
-    return Driver(Proxy(config, ids, TsiloScript()))
+    return Driver(Proxy(config, ids, TsiloScript(relay_pn=switch(knobs, RELAY_PN))))
 
 
 PRESET = Preset(
     name="kamailio-tsilo",
     title="Kamailio tsilo: ts_store, t_suspend when nothing is reachable, ts_append on REGISTER",
-    defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0, "route_to_source": 0.0},
+    defaults={"fr_inv_timeout": 120.0, "fr_timeout": 30.0, RELAY_PN: 0.0, ROUTE_TO_SOURCE: 0.0},
     differences=(
         "waits only through a blind branch (t_suspend) when no contact can be relayed to, "
         "ending with 408 after fr_timeout (KAM-5; scenario: nobody_registered)",
