@@ -13,7 +13,12 @@ What the core sends for a call is compared with what the real proxy sent for it 
 target being the Request-URI of a request — in order, with a time tolerance: each message the
 proxy sent must have a reference output with the same key no further than `tolerance` seconds
 away, and each reference output that falls inside the capture must have been sent by the
-proxy. The earliest message without a partner is the divergence. A request the proxy sends on
+proxy. A reference output that a timer of the core sent (a final response or a CANCEL: an FR
+timer, a placeholder's deadline) is partnered only by a message sent no earlier than one timer
+tick before it and at most `slack` seconds after it (TIMING-1): real timers fire late, never
+early. In the capture-driven replay, a non-2xx final response to the caller matches any other
+one: which status is best is the rules' to judge (RFC 3261 §16.7 step 6 leaves ties open).
+The earliest message without a partner is the divergence. A request the proxy sends on
 must also go to the same next hop as the reference's, when the reference names it by an IP
 address (ROUTE-1 to ROUTE-3: the Contact URI, or the REGISTER's source with NAT handling, the
 `route_to_source` knob, or for an RFC 5626 flow); a host name is not resolved, so it matches
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pushinject.conformance.capture import Address, WireMessage, address_text
@@ -48,10 +53,18 @@ class Output:
     direction: str
     label: str
     target: str
+    #: sent by a timer of the reference core (a final response or a CANCEL)
+    timer: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:
         return self.direction, self.label, self.target
+
+    def loose_key(self) -> tuple[str, str, str]:
+        """The key, with any non-2xx final response to the caller called ``final``."""
+        if self.direction == "caller" and self.label.isdigit() and int(self.label) >= 300:
+            return self.direction, "final", self.target
+        return self.key
 
     def describe(self) -> str:
         what = f"{self.label} {self.target}" if self.target else self.label
@@ -111,19 +124,32 @@ def _request_key(message: Any) -> tuple[str, str, int, str]:
 
 
 class _Vias:
-    """Which core Via stands for which Via branch of the real proxy."""
+    """Which core Via stands for which Via branch of the real proxy: the n-th request the core
+    sends with a (Call-ID, method, CSeq, Request-URI) stands for the n-th the proxy sent (two
+    branches to one contact are two requests, a retransmission is not)."""
 
     def __init__(self, messages: Sequence[WireMessage], proxy: Address) -> None:
-        self.real: dict[tuple[str, str, int, str], str] = {}
+        self.real: dict[tuple[str, str, int, str], list[str]] = {}
         for m in messages:
             if m.source == proxy and m.is_request and m.branch:
-                self.real.setdefault(_request_key(m.message), m.branch)
+                branches = self.real.setdefault(_request_key(m.message), [])
+                if m.branch not in branches:
+                    branches.append(m.branch)
         self.core: dict[str, str] = {}
+        self.seen: dict[tuple[str, str, int, str], list[str]] = {}
 
     def sent(self, message: Any) -> None:
-        branch = self.real.get(_request_key(message))
-        if branch is not None and message.vias:
-            self.core.setdefault(branch, str(message.vias[0]))
+        if not message.vias:
+            return
+        key = _request_key(message)
+        via = str(message.vias[0])
+        mine = self.seen.setdefault(key, [])
+        if via not in mine:
+            mine.append(via)
+        real = self.real.get(key, [])
+        n = mine.index(via)
+        if n < len(real):
+            self.core.setdefault(real[n], via)
 
     def translate(self, message: Any) -> Any:
         if hasattr(message, "method") or not message.vias:
@@ -146,19 +172,25 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     callers = callers or {}
     out: list[Output] = []
 
-    def collect(actions: Iterable[Any], now: float) -> None:
+    sent: set[tuple[str, str, str, str]] = set()
+
+    def collect(actions: Iterable[Any], now: float, timer: bool = False) -> None:
         for a in actions:
             if isinstance(a, Send):
                 if hasattr(a.message, "method"):
                     vias.sent(a.message)
-                out.append(Output.of(now, 0, a.message, a.destination, callers))
+                o = Output.of(now, 0, a.message, a.destination, callers)
+                first = (o.call_id, *o.key) not in sent
+                sent.add((o.call_id, *o.key))
+                timed = timer and first and (o.label == "CANCEL" or o.label.isdigit())
+                out.append(replace(o, timer=timed) if timed else o)
 
     def timers(limit: float) -> None:
         for _ in range(10_000):
             at = driver.get_timer()
             if at is None or at > limit:
                 return
-            collect(driver.handle_timer(at), at)
+            collect(driver.handle_timer(at), at, timer=True)
 
     for m in messages:
         if m.destination != proxy or m.source == proxy:
@@ -184,33 +216,62 @@ class ReplayError(PushInjectError):
         self.frame = frame
 
 
+def _partner(a: Output, r: Output, at: float, tolerance: float, slack: float | None) -> bool:
+    """Can `r`, due at `at`, stand for `a` in time? (see the module docstring)"""
+    if r.timer and slack is not None:
+        from pushinject.conformance.timing import TICK
+
+        return at - TICK <= a.time <= at + slack
+    return abs(at - a.time) <= tolerance
+
+
 def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: float,
-            until: float, preset: str) -> Divergence | None:
-    """The earliest unmatched message of either side (see the module docstring)."""
+            until: float, preset: str, *, slack: float | None = None,
+            loose: bool = False) -> Divergence | None:
+    """The earliest unmatched message of either side (see the module docstring); `slack`
+    judges the reference's timer-driven outputs, `loose` compares finals by `loose_key`.
+    When a timer-driven output is matched by a message sent later, the reference's later
+    copies of it (its retransmissions) are taken as that much later too."""
+    def key(o: Output) -> tuple[str, str, str]:
+        return o.loose_key() if loose else o.key
+
+    shift: dict[tuple[str, str, str], float] = {}
     free = list(reference)
     unmatched: list[Divergence] = []
     for a in actual:
-        partner = next((r for r in free if r.key == a.key and abs(r.time - a.time) <= tolerance
-                        and _same_hop(a, r)), None)
+        k = key(a)
+        late = shift.get(k, 0.0)
+        partner = next((r for r in free if key(r) == k
+                        and _partner(a, r, r.time + late, tolerance, slack) and _same_hop(a, r)),
+                       None)
         if partner is None:
+            near = next((r for r in free if key(r) == k and r.timer and slack is not None),
+                        None)
+            why = (f"the {preset} reference sent it by a timer {a.time - near.time:+.3f} s "
+                   f"from then, and a timer fires up to {slack:g} s late, never early"
+                   if near is not None else
+                   f"the {preset} reference sent no such message within {tolerance:g} s")
             unmatched.append(Divergence(a.time, a.frame, f"the proxy sent {a.describe()} "
-                                        f"(frame {a.frame}); the {preset} reference sent no such "
-                                        f"message within {tolerance:g} s"))
+                                        f"(frame {a.frame}); {why}"))
         else:
             free.remove(partner)
+            if partner.timer and slack is not None:
+                shift[k] = max(0.0, a.time - partner.time)
     for r in free:
-        if r.time <= until:
-            unmatched.append(Divergence(r.time, 0, f"the {preset} reference sends "
+        due = r.time + shift.get(key(r), 0.0)
+        if due + (slack if r.timer and slack is not None else 0.0) <= until:
+            unmatched.append(Divergence(due, 0, f"the {preset} reference sends "
                                         f"{r.describe()} here; the proxy did not"))
     return min(unmatched, key=lambda d: d.time) if unmatched else None
 
 
 def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str, Address],
            preset: Any, knobs: Mapping[str, float] | None = None, *,
-           tolerance: float = 0.5) -> ReplayResult:
+           tolerance: float = 0.5, slack: float | None = None,
+           loose: bool = False) -> ReplayResult:
     """Replay the capture through `preset`; `callers` maps each call's Call-ID to the caller's
-    address. Returns each call's first divergence."""
-    until = messages[-1].time + tolerance if messages else 0.0
+    address. Returns each call's first divergence. `slack` and `loose`: see `compare`."""
+    until = messages[-1].time + max(tolerance, slack or 0.0) if messages else 0.0
     try:
         reference = replay_outputs(messages, proxy, preset, knobs, until=until, callers=callers)
     except ReplayError as exc:
@@ -227,7 +288,8 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
         expected.setdefault(o.call_id, []).append(o)
     divergences = {
         cid: _located(compare(sent.get(cid, []), expected.get(cid, []), tolerance, end,
-                              preset.name), messages)
+                              preset.name, slack=slack, loose=loose),
+                      messages)
         for cid in callers}
     return ReplayResult(preset.name, tuple(reference), tuple(actual), divergences)
 

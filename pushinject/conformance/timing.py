@@ -1,0 +1,315 @@
+"""Timer values read from the capture, and timer-driven events judged with a slack for lateness.
+
+A proxy's final-response timers show on the wire only when they fire. Three kinds of event
+show one (TIMING-1):
+
+- ``fr_inv_timeout``: the proxy CANCELs a branch that rang, with nothing else to explain the
+  CANCEL (no final sent, no caller CANCEL, no 2xx or 6xx, no branch opened just before): the
+  timer ran from the branch's last provisional (it restarts on each 1xx);
+- ``fr_timeout``: the proxy sends its final response while a branch it forked never answered
+  at all, with no branch final just before (also after the caller's CANCEL: such a branch
+  cannot be CANCELled, RFC 3261 §9.1): the timer ran from that branch's INVITE (when that
+  branch left with the caller's INVITE, the event shows the wait timer too: both ended);
+- the *wait* timer (a placeholder, a suspended transaction, a bucket): the proxy sends its
+  final response while no branch is pending and no branch final arrived just before: the
+  timer ran from the caller's INVITE. Which knob that is depends on the model replayed
+  (`WAIT_KNOBS`).
+
+When a timer's value is not given (``--knob``), the first event that shows it gives it
+(TIMING-2): the observed delay, taken as the whole second it is a late firing of when it lies
+within ``[n - TICK, n + slack]``, otherwise to the millisecond. Every event that shows a timer,
+the first included, must then lie in ``[value - TICK, value + slack]`` (TIMING-1): a timer
+may fire late by up to the slack (a timer wheel), never early beyond one tick of a proxy's
+timer wheel (Kamailio ticks 16 times a second).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pushinject.conformance.calls import BranchRecord, CallRecord
+from pushinject.conformance.capture import WireMessage
+from pushinject.conformance.rules import Violation
+
+__all__ = ["TICK", "WAIT_KNOBS", "TimerEvidence", "TimerValue", "Timing", "timer_evidence",
+           "infer_timers", "whole_timer", "timing_lines", "retransmission_bound", "T1",
+           "TIMER_B"]
+
+#: how early a timer may fire through a proxy's timer-wheel granularity (seconds)
+TICK = 0.1
+
+#: knobs that are routing choices, not timers (no unit)
+ROUTING_KNOBS = frozenset({"relay_pn"})
+
+#: RFC 3261 Table 4: T1, and Timer B (64*T1), which ends a branch that never answered
+T1 = 0.5
+TIMER_B = 64 * T1
+
+#: the knob that the wait timer is, per model replayed (``capture``: the capture-driven one)
+WAIT_KNOBS: Mapping[str, str] = {
+    "capture": "wait_timeout",
+    "opensips": "fr_inv_timeout",
+    "kamailio-tsilo": "fr_timeout",
+    "rfc8599": "bucket_timer",
+}
+
+
+@dataclass(frozen=True)
+class TimerEvidence:
+    """One event that shows a timer: it started at frame `start` and fired at frame `end`,
+    `observed` seconds later."""
+
+    kind: str
+    call_id: str
+    start: int
+    end: int
+    started_at: float
+    observed: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "frames": [self.start, self.end],
+                "observed": round(self.observed, 6)}
+
+
+@dataclass(frozen=True)
+class TimerValue:
+    """A timer's value in force: given as a knob (`evidence` None) or read from the capture."""
+
+    knob: str
+    value: float
+    evidence: TimerEvidence | None
+    #: when the capture shows only bounds: (low, high], the timer fired in between
+    bounded: tuple[float, float] | None = None
+
+    @property
+    def source(self) -> str:
+        return "knob" if self.evidence is None else "capture"
+
+    @property
+    def replay_value(self) -> float:
+        e = self.evidence
+        if e is None or self.bounded is not None or e.kind == "routing":
+            return self.value
+        return min(self.value, e.observed)
+
+    def describe(self) -> str:
+        unit = "" if self.knob in ROUTING_KNOBS else " s"
+        if self.evidence is None:
+            return f"{self.knob} = {self.value:g}{unit} (given)"
+        e = self.evidence
+        if e.kind == "routing":
+            return (f"{self.knob} = {self.value:g} (read from the capture: frame {e.end} relays "
+                    "to a contact with pn-* parameters)")
+        if self.bounded is not None:
+            low, high = self.bounded
+            return (f"{self.knob} = {self.value:g} s (inferred: the retransmissions of frame "
+                    f"{e.start} stopped after frame {e.end}, so it fired between {low:.3f} and "
+                    f"{high:.3f} s)")
+        return (f"{self.knob} = {self.value:g} s (inferred from frames {e.start} -> {e.end}, "
+                f"observed {e.observed:.3f} s)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"knob": self.knob, "value": self.value, "source": self.source,
+                "evidence": self.evidence.to_json() if self.evidence else None,
+                "bounds": list(self.bounded) if self.bounded else None}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The timers in force for one capture and the events that disagree with them."""
+
+    values: Mapping[str, TimerValue]
+    slack: float
+    violations: Mapping[str, tuple[Violation, ...]]
+
+    def knobs(self) -> dict[str, float]:
+        """The knob values to replay with: a timer inferred from an event that fired early
+        (within a tick) runs as that event shows it, so that what followed it (the caller's
+        ACK) follows it in the replay too."""
+        return {k: v.replay_value for k, v in self.values.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"slack": self.slack, "tick": TICK,
+                "timers": [v.to_json() for _, v in sorted(self.values.items())]}
+
+
+def whole_timer(observed: float, slack: float) -> float:
+    """The timer value an observed delay shows: the whole second it is a late (up to `slack`)
+    or early (up to `TICK`) firing of, else the delay to the millisecond (TIMING-2).
+
+    >>> whole_timer(30.652, 1.0), whole_timer(7.977, 1.0), whole_timer(12.5, 0.25)
+    (30, 8, 12.5)
+    """
+    n = math.floor(observed + TICK)
+    if n > 0 and observed - n <= slack:
+        return n
+    return round(observed, 3)
+
+
+def _quiet_before(call: CallRecord, t: float, tolerance: float) -> bool:
+    """No branch got a final response within `tolerance` before `t`, and none was opened then
+    (what the proxy did at `t` was not a reaction to a response or an injection)."""
+    for b in call.branches:
+        final = b.final
+        if final is not None and t - tolerance <= final.time <= t:
+            return False
+        if t - tolerance <= b.opened_at <= t:
+            return False
+    return True
+
+
+def _ringing_cancel(call: CallRecord, b: BranchRecord, tolerance: float
+                    ) -> TimerEvidence | None:
+    if not b.cancels:
+        return None
+    c = b.cancels[0]
+    if call.final is not None and call.final.frame < c.frame:
+        return None
+    if call.cancel is not None and call.cancel.time <= c.time + tolerance:
+        return None
+    for other in call.branches:
+        f = other.final
+        if f is not None and f.time <= c.time and (200 <= f.status < 300 or f.status >= 600):
+            return None
+        if other is not b and c.time - tolerance <= other.opened_at <= c.time:
+            return None  # cancelled for an injected branch (the `c` flag), not by a timer
+    rang = [r for r in b.provisional if r.time <= c.time and r.status > 100]
+    if not rang:
+        return None
+    last = rang[-1]
+    return TimerEvidence("fr_inv_timeout", call.call_id, last.frame, c.frame, last.time,
+                         c.time - last.time)
+
+
+def _alive(b: BranchRecord, t: float, tolerance: float) -> bool:
+    """A branch that never answered is still alive at `t` before its Timer B (64*T1)."""
+    return t - b.opened_at <= TIMER_B + tolerance
+
+
+def retransmission_bound(call: CallRecord, b: BranchRecord,
+                         frames: Mapping[int, WireMessage], end: float
+                         ) -> tuple[float, float] | None:
+    """(low, high): a branch sent over UDP that never answered, whose INVITE retransmissions
+    (RFC 3261 §17.1.1.2: T1, 2*T1, 4*T1... apart) were seen and then stopped before its
+    Timer B, the call's final response and the capture's end, had its FR timer fire in
+    (low, high] seconds."""
+    first = frames.get(b.frame)
+    if b.responses or b.cancels or not b.retransmissions or first is None or (
+            first.transport != "UDP"):
+        return None
+    sent = [b.opened_at] + [frames[f].time for f in b.retransmissions if f in frames]
+    gap = sent[-1] - sent[-2]
+    due = sent[-1] + 2 * gap
+    stop = min(end, call.final.time if call.final is not None else end)
+    if due - b.opened_at >= TIMER_B or due >= stop:
+        return None
+    return sent[-1] - b.opened_at, due - b.opened_at
+
+
+def timer_evidence(call: CallRecord, tolerance: float) -> list[TimerEvidence]:
+    """The events of `call` that show a timer firing (see the module docstring)."""
+    out = [e for b in call.branches if (e := _ringing_cancel(call, b, tolerance)) is not None]
+    final = call.final
+    if final is None or final.status < 300:
+        return out
+    t = final.time
+    if not _quiet_before(call, t, tolerance):
+        return out
+    cancelled = call.cancel is not None and call.cancel.time <= t
+    silent = [b for b in call.branches if not b.responses and not b.cancels and b.opened_at < t
+              and _alive(b, t, tolerance)]
+    pending = [b for b in call.branches if (b.final is None or b.final.time > t)
+               and (b.responses or b.cancels or _alive(b, t, tolerance))]
+    if cancelled:
+        # after the caller's CANCEL only a branch that never answered (and so cannot be
+        # CANCELled, RFC 3261 §9.1) holds the final response back, until its timer
+        pending = [b for b in pending if not b.cancels]
+    if silent and len(silent) == len(pending):
+        b = max(silent, key=lambda x: x.opened_at)
+        out.append(TimerEvidence("fr_timeout", call.call_id, b.frame, final.frame, b.opened_at,
+                                 t - b.opened_at))
+        if not cancelled and b.opened_at - call.invite_at <= tolerance:
+            # forked with the INVITE: its timer and a wait timer from the INVITE end together
+            out.append(TimerEvidence("wait", call.call_id, call.frame, final.frame,
+                                     call.invite_at, t - call.invite_at))
+    elif not pending and not cancelled:
+        out.append(TimerEvidence("wait", call.call_id, call.frame, final.frame, call.invite_at,
+                                 t - call.invite_at))
+    return out
+
+
+def _judge(e: TimerEvidence, value: TimerValue, slack: float) -> Violation | None:
+    low, high = value.value - TICK, value.value + slack
+    if low <= e.observed <= high:
+        return None
+    how = "early" if e.observed < low else "late"
+    return Violation("TIMING-1", f"{value.knob} fired {e.observed:.3f} s after frame {e.start}, "
+                     f"{how} for {value.describe()} (accepted {low:.3f}..{high:.3f} s)", e.end,
+                     "TIMING-1")
+
+
+def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model: str,
+                 slack: float, tolerance: float,
+                 messages: Sequence[WireMessage] = ()) -> Timing:
+    """The timers in force for `calls` replayed through `model` (a preset name or
+    ``capture``): the `given` knobs, and each other timer the capture shows (TIMING-2); each
+    event that shows a timer is judged against its value (TIMING-1). When no event shows
+    ``fr_timeout`` but the retransmissions of a branch that never answered stopped early
+    (`retransmission_bound`), it takes a whole second inside that bound. One routing choice
+    is read the same way: kamailio-tsilo's ``relay_pn`` is 1 when the proxy relayed an INVITE
+    to a contact with pn-* parameters as it arrived (TIMING-2)."""
+    wait_knob = WAIT_KNOBS.get(model, "wait_timeout")
+    evidence: list[TimerEvidence] = []
+    for call in calls:
+        evidence += timer_evidence(call, tolerance)
+    evidence.sort(key=lambda e: (e.started_at + e.observed, e.end))
+    values: dict[str, TimerValue] = {k: TimerValue(k, v, None) for k, v in given.items()}
+    found: dict[str, list[Violation]] = {}
+    for e in evidence:
+        knob = wait_knob if e.kind == "wait" else e.kind
+        if knob not in values:
+            values[knob] = TimerValue(knob, whole_timer(e.observed, slack), e)
+        bad = _judge(e, values[knob], slack)
+        if bad is not None:
+            found.setdefault(e.call_id, []).append(bad)
+    if "fr_timeout" not in values and messages:
+        frames = {m.frame: m for m in messages}
+        for call in calls:
+            for b in call.branches:
+                bound = retransmission_bound(call, b, frames, messages[-1].time)
+                if bound is not None:
+                    low, high = bound
+                    value = math.ceil(high) - 1 if math.ceil(high) - 1 > low else (low + high) / 2
+                    e = TimerEvidence("fr_timeout", call.call_id, b.frame,
+                                      b.retransmissions[-1] if b.retransmissions else b.frame,
+                                      b.opened_at, high)
+                    values["fr_timeout"] = TimerValue("fr_timeout", value, e, bounded=(low, high))
+                    break
+            if "fr_timeout" in values:
+                break
+    if model == "kamailio-tsilo" and "relay_pn" not in values:
+        relayed = next((b for c in calls for b in c.branches
+                        if not b.injected and _has_pn(b.target)), None)
+        if relayed is not None:
+            values["relay_pn"] = TimerValue("relay_pn", 1.0, TimerEvidence(
+                "routing", "", relayed.frame, relayed.frame, relayed.opened_at, 0.0))
+    return Timing(values, slack, {k: tuple(v) for k, v in found.items()})
+
+
+def _has_pn(target: str) -> bool:
+    """Does the URI carry RFC 8599 pn-* parameters (§4.1.1)?"""
+    return any(p.lower().startswith("pn-") for p in target.split(";")[1:])
+
+
+def timing_lines(timing: Timing) -> Iterable[str]:
+    """The report's lines on the timers in force."""
+    head = f"  timers (a timer may fire {timing.slack:g} s late, {TICK:g} s early):"
+    if not timing.values:
+        yield head + " none given, none shown"
+        return
+    yield head
+    for _, v in sorted(timing.values.items()):
+        yield f"    {v.describe()}"
