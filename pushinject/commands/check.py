@@ -1,19 +1,23 @@
 """`pushinject check FILE...`: judge a proxy's push branch injection from captures.
 
 For each capture: find the proxy (or take `--proxy IP:PORT`), every INVITE transaction through
-it, run the model-free rules (`pushinject.conformance.rules`) and replay the proxy's inputs
-through the reference core under `--preset` (`none` skips the replay; `--knob NAME=VALUE`
-overrides a preset knob, e.g. the proxy's `fr_timeout`). Prints a readable report, or with
-`--json` one JSON document; `--ladder` draws each call's ladder with the frames at fault
-marked; `--junit OUT.xml` also writes JUnit XML, `--svg DIR` each call's ladder and branch
-graph.
+it, run the model-free rules (`pushinject.conformance.rules`) and the field rules
+(`pushinject.conformance.field_rules`), read the proxy's timers from the capture where
+`--knob NAME=VALUE` does not give them, and replay the proxy's inputs through the reference
+core: by default with the routing choices the capture shows (the proxy's script need not be
+known), with `--preset NAME` through that preset's script (`none` skips the replay). Prints a
+readable report, or with `--json` one JSON document; `--ladder` draws each call's ladder with
+the frames at fault marked; `--junit OUT.xml` also writes JUnit XML, `--svg DIR` each call's
+ladder and branch graph.
 
 Several files that are parts of one recording (rotated by ``tcpdump -C``/``-G`` or a ring
 buffer; the rule is in `pushinject.capture.recording`) are merged by timestamp and judged as
 one capture, so a call split across them is judged whole; `--merge` makes all inputs one
 recording, `--separate` judges each file alone.
 
-Exit status: 0 conformant, 1 violations, 2 unreadable input or bad usage.
+Verdicts and exit status: 0 ``conformant``, 1 ``violations``, 3 ``no-calls`` (a capture shows
+no INVITE transaction through a proxy, so nothing was judged there), 2 unreadable input or bad
+usage.
 """
 
 from __future__ import annotations
@@ -25,10 +29,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pushinject.conformance.check import CheckOptions
 
-HELP = "judge captured INVITE transactions through a proxy: rules and replay through a preset"
+HELP = "judge captured INVITE transactions through a proxy: rules and replay through a model"
+
+EPILOG = ("verdicts and exit status: 0 conformant; 1 violations; 3 no-calls (a capture shows no "
+          "INVITE transaction through a proxy: nothing was judged there); 2 unreadable input or "
+          "bad usage")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
     parser.add_argument("files", nargs="*", metavar="FILE", help="pcap or pcapng captures")
     grouping = parser.add_mutually_exclusive_group()
     grouping.add_argument("--merge", dest="grouping", action="store_const", const="merge",
@@ -43,11 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", type=float, default=5.0, metavar="SECONDS",
                         help="with --hep-listen: judge a call this long after its last message "
                         "once it has its final response (default 5)")
-    parser.add_argument("--preset", default="opensips",
-                        help="preset to replay through: opensips (default), kamailio-tsilo, "
-                        "rfc8599, or none")
+    parser.add_argument("--preset", default=None,
+                        help="replay through this preset's script: opensips, kamailio-tsilo, "
+                        "rfc8599, or none (no replay); default: the routing choices the "
+                        "capture shows")
     parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a preset knob in seconds (repeatable)")
+                        help="a timer of the proxy in seconds (repeatable; a timer not given is "
+                        "read from the capture)")
+    parser.add_argument("--timer-slack", type=float, default=1.0, metavar="SECONDS",
+                        help="how late a timer may fire (default 1; never early)")
+    parser.add_argument("--lost-within", type=float, default=10.0, metavar="SECONDS",
+                        help="a device registering this soon after a 408/480 marks a lost call "
+                        "(default 10)")
     parser.add_argument("--proxy", metavar="IP:PORT", help="the proxy's address (default: found)")
     parser.add_argument("--tolerance", type=float, default=0.5, metavar="SECONDS",
                         help="how long a reaction may lag its cause (default 0.5)")
@@ -62,11 +78,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
+    from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset
     from pushinject.errors import UsageError
     from pushinject.presets import get_preset
     from pushinject.presets.base import SWITCHES
 
-    known = get_preset(preset).defaults if preset else {}
+    if preset == CAPTURE_DRIVEN:
+        known = capture_preset(()).defaults
+    else:
+        known = get_preset(preset).defaults if preset else {}
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -80,7 +100,9 @@ def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
             raise UsageError(f"--knob {name} is a switch: 0 (off) or 1 (on), got {value!r}")
         if name not in known:
             names = ", ".join(sorted(known)) or "none without a preset"
-            raise UsageError(f"preset {preset} has no knob {name!r} (known: {names})")
+            model = ("the capture-driven replay" if preset == CAPTURE_DRIVEN
+                     else f"preset {preset}")
+            raise UsageError(f"{model} has no knob {name!r} (known: {names})")
         out[name] = number
     return out
 
@@ -88,17 +110,22 @@ def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     from pushinject.capture.recording import group_inputs
     from pushinject.conformance.capture import load_capture
-    from pushinject.conformance.check import CheckOptions, check_messages, verdict
+    from pushinject.conformance.check import (
+        CAPTURE_DRIVEN, EXIT_STATUS, CheckOptions, check_messages, verdict,
+    )
     from pushinject.conformance.proxy_detect import parse_proxy
     from pushinject.conformance.report import json_text, junit_xml, text_report, write_svgs
     from pushinject.errors import UsageError
 
-    preset = None if args.preset == "none" else args.preset
-    if args.tolerance < 0 or args.inject_within < 0:
-        raise UsageError("--tolerance and --inject-within must not be negative")
+    preset = (None if args.preset == "none" else
+              CAPTURE_DRIVEN if args.preset is None else args.preset)
+    if min(args.tolerance, args.inject_within, args.timer_slack, args.lost_within) < 0:
+        raise UsageError("--tolerance, --inject-within, --timer-slack and --lost-within must not "
+                         "be negative")
     options = CheckOptions(preset=preset, knobs=_knobs(args.knob, preset),
                            proxy=parse_proxy(args.proxy) if args.proxy else None,
-                           tolerance=args.tolerance, inject_within=args.inject_within)
+                           tolerance=args.tolerance, inject_within=args.inject_within,
+                           timer_slack=args.timer_slack, lost_within=args.lost_within)
     if args.hep_listen is not None:
         return _collect(args, options)
     if not args.files:
@@ -111,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         write_svgs(results, args.svg)
     text = json_text(results) if args.json else text_report(results, preset, ladder=args.ladder)
     print(text, end="")
-    return 0 if verdict(results) == "conformant" else 1
+    return EXIT_STATUS[verdict(results)]
 
 
 def _collect(args: argparse.Namespace, options: CheckOptions) -> int:

@@ -2,8 +2,11 @@
 
 Modules, one job each: `capture` (read a capture into parsed messages), `proxy_detect` (find
 the proxy), `calls` (the INVITE server transactions through the proxy and their branches),
-`rules` (model-free rules, each citing its catalogue rule), `replay` (the proxy's
-inputs fed to the reference core under a preset, outputs compared), `check` (both, per
+`rules` (model-free rules, each citing its catalogue rule), `field_rules` (FIELD-1
+to FIELD-8: what breaks in the field, by the callee's address of record; latencies), `timing`
+(timers read from the capture and judged with a slack, TIMING-1 and TIMING-2),
+`capture_script` (the routing choices read from the capture, replayed as a script), `replay`
+(the proxy's inputs fed to the reference core, outputs compared), `check` (all of it, per
 capture), `report` (text, JSON, JUnit XML).
 """
 

@@ -25,7 +25,8 @@ from pushinject.conformance.capture import Address, WireMessage, address_text
 if TYPE_CHECKING:
     from pushinject.core.summary import CallSummary
 
-__all__ = ["Seen", "Registration", "BranchRecord", "CallRecord", "find_calls"]
+__all__ = ["Seen", "Registration", "BranchRecord", "CallRecord", "find_calls", "user_of",
+           "added_contacts"]
 
 
 @dataclass(frozen=True)
@@ -168,8 +169,18 @@ class CallRecord:
                 "branches": [b.to_json() for b in self.branches]}
 
 
-def _user(uri: Any) -> str:
+def user_of(uri: Any) -> str:
+    """The address of record's key: the user part of a URI, else its host."""
     return str(getattr(uri, "user", None) or getattr(uri, "host", "") or "")
+
+
+
+def added_contacts(msg: Any) -> list[Any]:
+    """The Contacts a REGISTER adds: not ``*``, and not expiring at once (RFC 3261 §10.2.2;
+    the Expires header, else 3600 s, for a Contact without its own expires)."""
+    default = msg.expires if msg.expires is not None else 3600
+    return [c for c in msg.contacts
+            if not c.star and (c.expires if c.expires is not None else default) > 0]
 
 
 def _registrations(messages: Sequence[WireMessage], proxy: Address
@@ -183,13 +194,11 @@ def _registrations(messages: Sequence[WireMessage], proxy: Address
         if not (m.is_request and m.label == "REGISTER" and m.destination == proxy):
             continue
         msg = m.message
-        default = msg.expires if msg.expires is not None else 3600
-        contacts = tuple(str(c.uri) for c in msg.contacts
-                         if not c.star and (c.expires if c.expires is not None else default) > 0)
+        contacts = tuple(str(c.uri) for c in added_contacts(msg))
         if not contacts:
             continue
         status = answers.get((msg.call_id, msg.cseq.number, m.branch), 0)
-        out.append((_user(msg.to.uri), Registration(m.frame, m.time, contacts,
+        out.append((user_of(msg.to.uri), Registration(m.frame, m.time, contacts,
                                                    accepted=status == 0 or 200 <= status < 300)))
     return out
 
@@ -236,12 +245,14 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
         if (m.is_request and m.label == "INVITE" and m.destination == proxy
                 and m.source != proxy and m.message.to.tag is None):
             invites.setdefault((m.message.call_id, m.branch), []).append(m)
-    registrations = _registrations(messages, proxy)
+    by_user: dict[str, list[Registration]] = {}
+    for u, r in _registrations(messages, proxy):
+        if r.accepted:
+            by_user.setdefault(u, []).append(r)
     calls = []
     for (call_id, key), copies in invites.items():
         invite = copies[0]
-        user = _user(invite.message.uri)
-        regs = tuple(r for u, r in registrations if u == user and r.accepted)
+        regs = tuple(by_user.get(user_of(invite.message.uri), ()))
         branches = _branches(by_call[call_id], proxy, invite, regs)
         mine = [m for m in by_call[call_id] if m.branch == key]
         upstream = tuple(Seen.of(m) for m in mine if not m.is_request and m.source[0] == proxy[0]

@@ -2,9 +2,9 @@
 
 The streaming decoder (`pushinject.capture.Decoder`) finds the SIP messages on any transport;
 each is parsed leniently with `pushinject.sip.parse_message`. A message that cannot be parsed,
-or one of whose headers the checker reads (Call-ID, CSeq, Via, From, To, Contact, the
-Request-URI) is malformed, is counted under ``skipped["unparsable-sip"]`` rather than stopping
-the check.
+or one of whose headers the checker reads (Call-ID, CSeq, Via, From, To, Contact, Expires,
+Path, Route, the Request-URI) is malformed, is counted under ``skipped["unparsable-sip"]``
+rather than stopping the check.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _touch(message: Request | Response) -> None:
     """Parse every header the checker reads, so a malformed one is found here (the values
     are cached on the message)."""
     message.call_id, message.cseq, message.vias, message.to, message.from_  # noqa: B018
-    message.contacts  # noqa: B018
+    message.contacts, message.expires, message.paths, message.routes  # noqa: B018
     if hasattr(message, "method"):
         message.uri  # noqa: B018
 

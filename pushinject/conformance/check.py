@@ -1,10 +1,18 @@
-"""Judge one capture: find the proxy and its calls, run the rules, replay through a preset.
+"""Judge one capture: find the proxy and its calls, run the rules, replay through a model.
 
 `check_capture(path, options)` returns a `CaptureResult`: the capture's counts, one `CallResult`
-per INVITE server transaction through the proxy with its violations (rules, then the replay's
-first divergence as rule ``replay``, citing the catalogue rule of the preset's model), and the
-replay itself for the report's ladders.
-`verdict(results)` is ``conformant`` when no call of any capture has a violation.
+per INVITE server transaction through the proxy with its violations (rules, field rules,
+timer events, then the replay's first divergence as rule ``replay``, citing the catalogue rule
+of the model replayed), the timers in force (given or read from the capture,
+`pushinject.conformance.timing`), the capture's latencies, and the replay itself for the
+report's ladders.
+
+The model replayed is a preset (`CheckOptions.preset`), or by default ``capture``: the routing
+choices read from the capture (`pushinject.conformance.capture_script`); None replays nothing.
+
+`verdict(results)`: ``violations`` when a call of any capture has one; otherwise ``no-calls``
+when a capture shows no INVITE transaction through a proxy (nothing was judged there);
+otherwise ``conformant``.
 """
 
 from __future__ import annotations
@@ -16,13 +24,22 @@ from typing import Any
 
 from pushinject.conformance.calls import CallRecord, find_calls
 from pushinject.conformance.capture import Address, Capture, address_text, load_capture
+from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset, plan_calls
+from pushinject.conformance.field_rules import (
+    FieldSettings, Latencies, field_rules, latencies,
+)
 from pushinject.conformance.proxy_detect import find_proxy
 from pushinject.conformance.replay import ReplayResult, replay
 from pushinject.conformance.rules import RuleSettings, Violation, run_rules
+from pushinject.conformance.timing import Timing, infer_timers
 from pushinject.core.types import Selection
 
 __all__ = ["CheckOptions", "CallResult", "CaptureResult", "check_capture", "verdict",
-           "REPLAY_RULE"]
+           "REPLAY_RULE", "CAPTURE_DRIVEN", "VERDICTS", "EXIT_STATUS"]
+
+#: every verdict and the exit status `pushinject check` gives it
+EXIT_STATUS: dict[str, int] = {"conformant": 0, "violations": 1, "no-calls": 3}
+VERDICTS: tuple[str, ...] = tuple(EXIT_STATUS)
 
 #: the rule id under which a replay divergence is reported
 REPLAY_RULE = "replay"
@@ -30,14 +47,18 @@ REPLAY_RULE = "replay"
 
 @dataclass(frozen=True)
 class CheckOptions:
-    """How to check: the preset to replay (None: no replay), its knob overrides, the proxy
-    address (None: found from the capture), and the rules' time limits."""
+    """How to check: the model to replay (a preset name, ``capture`` for the choices read
+    from the capture, None: no replay), its timer values (knobs; the others are read from
+    the capture), the proxy address (None: found from the capture), and the rules' time
+    limits: `timer_slack` is how late a timer may fire (TIMING-1)."""
 
-    preset: str | None = "opensips"
+    preset: str | None = CAPTURE_DRIVEN
     knobs: Mapping[str, float] = field(default_factory=dict)
     proxy: Address | None = None
     tolerance: float = 0.5
     inject_within: float = 2.0
+    timer_slack: float = 1.0
+    lost_within: float = 10.0
 
     def settings(self) -> RuleSettings:
         """The rule settings: the preset's response ranking (CTX-7 or OSIPS-7) and the limits."""
@@ -59,6 +80,14 @@ class CallResult:
         return data
 
 
+def _no_timing() -> Timing:
+    return Timing({}, 0.0, {})
+
+
+def _no_latency() -> Latencies:
+    return Latencies((), (), ())
+
+
 @dataclass(frozen=True)
 class CaptureResult:
     """One capture's result."""
@@ -67,6 +96,8 @@ class CaptureResult:
     proxy: Address | None
     calls: tuple[CallResult, ...]
     replay: ReplayResult | None
+    timing: Timing = field(default_factory=_no_timing)
+    latency: Latencies = field(default_factory=_no_latency)
 
     @property
     def violations(self) -> int:
@@ -75,6 +106,8 @@ class CaptureResult:
     def to_json(self) -> dict[str, Any]:
         return {"file": self.capture.file, "frames": self.capture.frames,
                 "sip_messages": self.capture.sip_messages, "skipped": dict(self.capture.skipped),
+                "proxy": address_text(self.proxy) if self.proxy else None,
+                "timers": self.timing.to_json(), "latency": self.latency.to_json(),
                 "calls": [c.to_json() for c in self.calls]}
 
 
@@ -85,24 +118,41 @@ def check_messages(capture: Capture, options: CheckOptions) -> CaptureResult:
     if proxy is None:
         return CaptureResult(capture, None, (), None)
     calls = find_calls(messages, proxy)
+    timing = infer_timers(calls, options.knobs, options.preset or CAPTURE_DRIVEN,
+                          options.timer_slack, options.tolerance, messages)
     result: ReplayResult | None = None
     model = ""
     if options.preset is not None and calls:
         from pushinject.presets import get_preset
 
-        preset = get_preset(options.preset)
+        preset = (capture_preset(plan_calls(calls, messages, options.tolerance))
+                  if options.preset == CAPTURE_DRIVEN else get_preset(options.preset))
         model = preset.catalogue_id
-        result = replay(messages, proxy, {c.call_id: c.caller for c in calls},
-                        preset, options.knobs, tolerance=options.tolerance)
+        result = replay(messages, proxy, {c.call_id: c.caller for c in calls}, preset,
+                        timing.knobs(), tolerance=options.tolerance, slack=options.timer_slack,
+                        loose=options.preset == CAPTURE_DRIVEN)
     settings = options.settings()
+    fields = field_rules(calls, messages, proxy,
+                         FieldSettings(tolerance=options.tolerance,
+                                       lost_within=options.lost_within,
+                                       final_within=_final_within(timing, options)))
     out = []
-    for call in calls:
-        found = run_rules(call, settings)
+    for call, more in zip(calls, fields, strict=True):
+        found = run_rules(call, settings) + sorted(more, key=lambda v: v.frame)
+        found += timing.violations.get(call.call_id, ())
         divergence = result.divergences.get(call.call_id) if result else None
         if divergence is not None:
             found.append(Violation(REPLAY_RULE, divergence.message, divergence.frame, model))
         out.append(CallResult(call, tuple(found)))
-    return CaptureResult(capture, proxy, tuple(out), result)
+    return CaptureResult(capture, proxy, tuple(out), result, timing,
+                         latencies(calls, messages, proxy))
+
+
+def _final_within(timing: Timing, options: CheckOptions) -> float:
+    """How long a call may go without a final response (FIELD-8): the longest timer in force
+    and the slack, else RFC 3261's Timer C minimum of 3 minutes (§16.6 step 11)."""
+    known = [v.value for v in timing.values.values() if v.value < float("inf")]
+    return max(known) + options.timer_slack + options.tolerance if known else 180.0
 
 
 def check_capture(path: str | os.PathLike[str], options: CheckOptions | None = None
@@ -112,12 +162,17 @@ def check_capture(path: str | os.PathLike[str], options: CheckOptions | None = N
 
 
 def verdict(results: Sequence[CaptureResult]) -> str:
-    """``conformant`` when nothing was found, else ``violations``.
+    """``violations`` when something was found, ``no-calls`` when a capture shows no call
+    through a proxy, else ``conformant`` (see the module docstring).
 
     >>> verdict([])
     'conformant'
     """
-    return "violations" if any(r.violations for r in results) else "conformant"
+    if any(r.violations for r in results):
+        return "violations"
+    if any(not r.calls for r in results):
+        return "no-calls"
+    return "conformant"
 
 
 def proxy_text(result: CaptureResult) -> str:

@@ -1,8 +1,11 @@
 """The checker's reports: readable text, one JSON document (the issue's format), JUnit XML.
 
-JSON: ``{"verdict": ..., "captures": [{"file", "frames", "sip_messages", "skipped", "calls":
-[{"call_id", "proxy", "final_status", "branches": [{"target", "via_branch", "injected",
-"final_status", "cancelled"}], "violations": [{"rule", "catalogue_id", "message", "frame"}]}]}]}``.
+JSON: ``{"verdict": ..., "captures": [{"file", "frames", "sip_messages", "skipped", "proxy",
+"timers": {"slack", "tick", "timers": [{"knob", "value", "source", "evidence": {"call_id",
+"frames", "observed"} or null}]}, "latency": {"push_to_register", "register_to_invite",
+"cancel_to_final": {"count", "min", "median", "max"}}, "calls": [{"call_id", "proxy",
+"final_status", "branches": [{"target", "via_branch", "injected", "final_status",
+"cancelled"}], "violations": [{"rule", "catalogue_id", "message", "frame"}]}]}]}``.
 ``catalogue_id`` is the broken rule's id in the project's catalogue (`pushinject/catalogue/`);
 the text report names the file that defines it.
 
@@ -20,9 +23,11 @@ from xml.etree import ElementTree as ET
 
 from pushinject.conformance.capture import address_text
 from pushinject.conformance.check import (
-    REPLAY_RULE, CallResult, CaptureResult, proxy_text, verdict,
+    CAPTURE_DRIVEN, REPLAY_RULE, CallResult, CaptureResult, proxy_text, verdict,
 )
+from pushinject.conformance.field_rules import FIELD_RULES
 from pushinject.conformance.rules import RULES
+from pushinject.conformance.timing import timing_lines
 
 if TYPE_CHECKING:
     from pushinject.ladder import Arrow
@@ -84,8 +89,11 @@ def text_report(results: Sequence[CaptureResult], preset: str | None = None, *,
         lines.append(f"{c.file}: {c.frames} frames, {c.sip_messages} SIP messages"
                      + (f" (skipped: {skipped})" if skipped else "")
                      + f"; proxy {proxy_text(r)}")
-        if r.proxy is not None and not r.calls:
-            lines.append("  no INVITE transaction through the proxy")
+        if not r.calls:
+            lines.append("  no INVITE transaction through a proxy: nothing judged here")
+        else:
+            lines.extend(timing_lines(r.timing))
+            lines.extend(r.latency.lines())
         for cr in r.calls:
             calls += 1
             violations += len(cr.violations)
@@ -113,17 +121,25 @@ def text_report(results: Sequence[CaptureResult], preset: str | None = None, *,
 
                 drawn = ladder_text(call_arrows(r, cr))
                 lines.extend("      " + line for line in drawn.splitlines())
-    replayed = f"; replayed with preset {preset}" if preset else "; no replay"
+    replayed = f"; replayed {_model(preset)}" if preset else "; no replay"
     lines.append(f"verdict: {verdict(results)} ({len(results)} capture(s), {calls} call(s), "
                  f"{violations} violation(s){replayed})")
     return "\n".join(lines) + "\n"
 
 
+def _model(preset: str | None) -> str:
+    if preset == CAPTURE_DRIVEN:
+        return "capture-driven"
+    return f"preset {preset}" if preset else "replay"
+
+
 def junit_xml(results: Sequence[CaptureResult], preset: str | None = None) -> str:
     """JUnit XML: a testsuite per capture, a testcase per call and rule."""
     rules = [(r.id, r.title) for r in RULES]
+    rules += [(rid, title) for rid, title, _ in FIELD_RULES]
+    rules.append(("TIMING-1", "timers fire on time, late by at most the slack"))
     if preset:
-        rules.append((REPLAY_RULE, f"replay through preset {preset}"))
+        rules.append((REPLAY_RULE, f"replay {_model(preset)}"))
     root = ET.Element("testsuites", name="pushinject check")
     total = failures = 0
     for r in results:
