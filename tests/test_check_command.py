@@ -23,7 +23,17 @@ def test_json_is_the_documented_document(capsys: pytest.CaptureFixture[str]) -> 
     report = json.loads(capsys.readouterr().out)
     assert list(report) == ["verdict", "captures"] and report["verdict"] == "conformant"
     [capture] = report["captures"]
-    assert list(capture) == ["file", "frames", "sip_messages", "skipped", "calls"]
+    assert list(capture) == ["file", "frames", "sip_messages", "skipped", "proxy", "timers",
+                             "latency", "calls"]
+    assert capture["proxy"] == "127.0.0.1:5060"
+    assert capture["timers"] == {"slack": 1.0, "tick": 0.1, "timers": [
+        {"knob": "fr_inv_timeout", "value": 10.0, "source": "knob", "evidence": None,
+         "bounds": None},
+        {"knob": "fr_timeout", "value": 8.0, "source": "knob", "evidence": None,
+         "bounds": None}]}
+    assert capture["latency"]["register_to_invite"]["count"] == 1
+    assert capture["latency"]["cancel_to_final"] == {"count": 0, "min": None, "median": None,
+                                                     "max": None}
     facts = read_manifest(KAMAILIO / "manifest.toml")["S1"]
     assert (capture["file"], capture["frames"], capture["sip_messages"], capture["skipped"]) == (
         "S1.pcap", facts["frames"], facts["sip_messages"], {})
@@ -53,7 +63,7 @@ def test_violations_exit_1_and_name_rule_and_frame(tmp_path: Path,
     assert [(v["rule"], v["catalogue_id"], v["frame"]) for v in call["violations"]] == [
         ("cancel-answered", "CTX-9", cancel), ("replay", "KAM-10", cancel)]
     root = ET.parse(junit).getroot()
-    assert (root.get("tests"), root.get("failures")) == ("14", "2")
+    assert (root.get("tests"), root.get("failures")) == ("23", "2")
     failed = [case.get("name", "").split(":")[0] for case in root.iter("testcase")
               if case.find("failure") is not None]
     assert failed == ["cancel-answered", "replay"]
@@ -69,10 +79,15 @@ def test_text_report_names_the_violation(tmp_path: Path,
     assert out.splitlines()[-1] == ("verdict: conformant (1 capture(s), 1 call(s), "
                                     "0 violation(s); no replay)")
     assert "    branch 1 sip:dev2@127.0.0.1:5072 -> 486 (injected" in out
-    assert main(["check", "--preset", "kamailio-tsilo", str(KAMAILIO / "S3.pcap")]) == 1
+    assert main(["check", "--preset", "kamailio-tsilo", "--knob", "fr_timeout=5",
+                 str(KAMAILIO / "S3.pcap")]) == 1
     out = capsys.readouterr().out
-    assert ("VIOLATION replay KAM-10 (pushinject/catalogue/kam.md) at frame 5: "
-            "the proxy sent 408") in out
+    assert ("VIOLATION TIMING-1 TIMING-1 (pushinject/catalogue/timing.md) at frame 5: fr_timeout "
+            "fired 7.977 s after frame 1, late for fr_timeout = 5 s (given) (accepted "
+            "4.900..6.000 s)") in out
+    assert ("VIOLATION replay KAM-10 (pushinject/catalogue/kam.md) at frame 4: the "
+            "kamailio-tsilo reference sends 408 to 127.0.0.1:5070 here; the proxy did not (after "
+            "frame 4)") in out
 
 
 @pytest.mark.parametrize("argv, error", [
@@ -94,9 +109,11 @@ def test_bad_input_exits_2_with_one_line(argv: list[str], error: str,
 
 
 def test_proxy_option_overrides_detection(capsys: pytest.CaptureFixture[str]) -> None:
-    """With --proxy naming the caller, no INVITE reaches that 'proxy': no calls, conformant."""
-    assert main(["check", "--json", "--proxy", "127.0.0.1:5070", str(KAMAILIO / "S2.pcap")]) == 0
-    assert json.loads(capsys.readouterr().out)["captures"][0]["calls"] == []
+    """With --proxy naming the caller, no INVITE reaches that 'proxy': no calls, so verdict
+    no-calls and exit status 3, not conformant."""
+    assert main(["check", "--json", "--proxy", "127.0.0.1:5070", str(KAMAILIO / "S2.pcap")]) == 3
+    report = json.loads(capsys.readouterr().out)
+    assert (report["verdict"], report["captures"][0]["calls"]) == ("no-calls", [])
 
 
 def test_ladder_marks_the_frame_at_fault(tmp_path: Path,
@@ -108,7 +125,7 @@ def test_ladder_marks_the_frame_at_fault(tmp_path: Path,
     path = edit.write(pkts, tmp_path / "S1-no-180.pcap")
     assert main(["check", "--ladder", "--preset", "none", str(path)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    header = next(line for line in lines if line.strip().startswith("time"))
+    header = next(line for line in lines if line.split()[:1] == ["time"])
     assert header.split() == ["time", "caller", "proxy", "127.0.0.1:5071", "127.0.0.1:5072"]
     marked = [line for line in lines if "!" in line and "VIOLATION" not in line]
     assert len(marked) == 1 and "180 ! [b0]" in marked[0]

@@ -1,6 +1,8 @@
 """Every bundled capture is judged as its manifest says: verdict, proxy, final status, branches
-(target, injected, cancelled, final status), frame counts. The Kamailio lab runs tm with
-fr_timer 8 s and fr_inv_timer 10 s, so the replay uses those knob values."""
+(target, injected, cancelled, final status), frame counts; without any option (the routing
+choices and timers read from the capture), under the kamailio-tsilo preset with no knob (the
+timers read from the capture), and with the lab's knobs: the Kamailio lab runs tm with
+fr_timer 8 s and fr_inv_timer 10 s."""
 
 from __future__ import annotations
 
@@ -19,12 +21,15 @@ KAMAILIO = Path(__file__).resolve().parent.parent / "data" / "kamailio"
 MANIFEST = read_manifest(KAMAILIO / "manifest.toml")
 LAB_KNOBS = {"fr_timeout": FR_TIMER_MS / 1000, "fr_inv_timeout": FR_INV_TIMER_MS / 1000}
 OPTIONS = CheckOptions(preset="kamailio-tsilo", knobs=LAB_KNOBS)
+WAYS = {"no option": CheckOptions(), "preset": CheckOptions(preset="kamailio-tsilo"),
+        "preset and knobs": OPTIONS}
 
 
+@pytest.mark.parametrize("way", sorted(WAYS))
 @pytest.mark.parametrize("name", sorted(MANIFEST))
-def test_bundled_capture_judged_as_manifest_says(name: str) -> None:
+def test_bundled_capture_judged_as_manifest_says(name: str, way: str) -> None:
     entry = MANIFEST[name]
-    result = check_capture(KAMAILIO / entry["file"], OPTIONS)
+    result = check_capture(KAMAILIO / entry["file"], WAYS[way])
     assert verdict([result]) == entry["expected_verdict"]
     assert (result.capture.frames, result.capture.sip_messages) == (
         entry["frames"], entry["sip_messages"])
@@ -49,3 +54,9 @@ def test_main_command_judges_bundled_data_conformant() -> None:
     report = json.loads(done.stdout)
     assert report["verdict"] == "conformant"
     assert [c["file"] for c in report["captures"]] == [Path(f).name for f in files]
+    plain = subprocess.run([sys.executable, "-m", "pushinject", "check", *files],
+                           capture_output=True, text=True, check=False)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.splitlines()[-1] == (
+        f"verdict: conformant ({len(files)} capture(s), {len(files)} call(s), 0 violation(s); "
+        "replayed capture-driven)")

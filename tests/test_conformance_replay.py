@@ -106,5 +106,18 @@ def test_compare_tolerates_reordering_within_the_tolerance() -> None:
 
 
 def test_check_reports_the_divergence_as_rule_replay() -> None:
-    [call] = check_capture(KAMAILIO / "S3.pcap", CheckOptions(preset="kamailio-tsilo")).calls
-    assert [v.rule for v in call.violations] == ["replay"]
+    """S3's 408 comes after Kamailio's 8 s fr_timer: a knob of 5 s makes it 3 s late, which
+    the timer rule and the replay both report."""
+    options = CheckOptions(preset="kamailio-tsilo", knobs={"fr_timeout": 5.0})
+    [call] = check_capture(KAMAILIO / "S3.pcap", options).calls
+    assert [(v.rule, v.frame) for v in call.violations] == [("TIMING-1", 5), ("replay", 4)]
+
+
+def test_unknown_timer_is_read_from_the_capture() -> None:
+    """Without the knob, S3's 408 after 7.977 s gives kamailio-tsilo's fr_timeout 8 s (the
+    preset's default, 30 s, used to make this a replay violation)."""
+    result = check_capture(KAMAILIO / "S3.pcap", CheckOptions(preset="kamailio-tsilo"))
+    assert [c.violations for c in result.calls] == [()]
+    value = result.timing.values["fr_timeout"]
+    assert (value.value, value.source, value.evidence.start, value.evidence.end) == (
+        8, "capture", 1, 5)
