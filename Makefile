@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/pushinject check data/kamailio/*.pcap
 	$(BIN)/pushinject check --preset kamailio-tsilo --knob fr_timeout=8 --knob fr_inv_timeout=10 \
 		data/kamailio/*.pcap
 	$(BIN)/pushinject check --preset opensips data/opensips/*.pcap
