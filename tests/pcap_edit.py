@@ -16,7 +16,7 @@ from scapy.packet import Packet, Raw
 from scapy.utils import rdpcap, wrpcap
 
 __all__ = ["read", "sip", "find", "with_sip", "write", "drop", "replace", "forwarded_copy",
-           "split"]
+           "split", "later"]
 
 
 def read(path: Path) -> list[Packet]:
@@ -61,6 +61,12 @@ def replace(pkts: list[Packet], old: str, new: str,
     """Every packet with `old` replaced by `new` in its SIP text (where `where` holds)."""
     return [with_sip(p, sip(p).replace(old.encode(), new.encode())) if where(p) else p
             for p in pkts]
+
+
+def later(pkts: list[Packet], start: int, by: float) -> list[Packet]:
+    """The packets with the one at index `start` and every one after it `by` seconds later
+    (negative: earlier)."""
+    return pkts[:start] + [with_sip(p, sip(p), time=float(p.time) + by) for p in pkts[start:]]
 
 
 def drop(pkts: list[Packet], *indexes: int) -> list[Packet]:

@@ -131,10 +131,7 @@ def test_field_3_kept_when_the_late_device_is_not_injected() -> None:
 def _held_487(tmp_path: Path, by: float) -> Path:
     """S4 with the 487 (and all after it) `by` seconds later than the CANCEL."""
     pkts = edit.read(KAMAILIO / "S4.pcap")
-    at = edit.find(pkts, "SIP/2.0 487")
-    for i in range(at, len(pkts)):
-        pkts[i] = edit.with_sip(pkts[i], edit.sip(pkts[i]), time=float(pkts[i].time) + by)
-    return written(pkts, tmp_path, f"S4-{by}")
+    return written(edit.later(pkts, edit.find(pkts, "SIP/2.0 487"), by), tmp_path, f"S4-{by}")
 
 
 def test_field_4_487_held_back_after_cancel(tmp_path: Path) -> None:
@@ -280,8 +277,7 @@ def _lookup_then_injected(tmp_path: Path, port: int) -> Path:
     REGISTER, frame 33), its injected INVITE sent to `port`."""
     s1 = edit.read(KAMAILIO / "S1.pcap")
     s2 = edit.read(KAMAILIO / "S2.pcap")
-    shift = float(s1[-1].time) + 10 - float(s2[0].time)
-    later = [edit.with_sip(p, edit.sip(p), time=float(p.time) + shift) for p in s2]
+    later = edit.later(s2, 0, float(s1[-1].time) + 10 - float(s2[0].time))
     at = edit.find(later, "INVITE sip:dev1")
     later[at] = edit.with_sip(later[at], edit.sip(later[at]), dport=port)
     return written(s1 + later, tmp_path, f"S1-S2-{port}")

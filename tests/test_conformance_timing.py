@@ -35,10 +35,7 @@ def simulated(tmp_path: Path, scenario: str, preset: str, **knobs: float) -> Pat
 def moved(path: Path, start: str, by: float, out: Path) -> Path:
     """The capture with the message starting `start` and every later one `by` seconds later."""
     pkts = edit.read(path)
-    at = edit.find(pkts, start)
-    for i in range(at, len(pkts)):
-        pkts[i] = edit.with_sip(pkts[i], edit.sip(pkts[i]), time=float(pkts[i].time) + by)
-    return edit.write(pkts, out)
+    return edit.write(edit.later(pkts, edit.find(pkts, start), by), out)
 
 
 def rules(path: Path, options: CheckOptions) -> list[tuple[str, int]]:
@@ -114,10 +111,7 @@ def test_later_events_must_agree_with_the_inferred_value(tmp_path: Path) -> None
     second = [edit.with_sip(p, edit.sip(p).replace(b"S3-call", b"S3-again")
                             .replace(b"z9hG4bK", b"z9hG4bKx"), time=float(p.time) + 20)
               for p in pkts]
-    at = edit.find(second, "SIP/2.0 408")
-    for i in range(at, len(second)):
-        second[i] = edit.with_sip(second[i], edit.sip(second[i]),
-                                  time=float(second[i].time) - 2)
+    second = edit.later(second, edit.find(second, "SIP/2.0 408"), -2)
     edit.write(pkts + second, calls_path)
     result = check_capture(calls_path, CheckOptions(preset="kamailio-tsilo"))
     assert [c.call.call_id for c in result.calls] == ["S3-call@127.0.0.1", "S3-again@127.0.0.1"]
