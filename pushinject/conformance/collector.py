@@ -17,7 +17,9 @@ sender's clock. The rules (HEP-3):
 - other messages (a push MESSAGE to a gateway, OPTIONS...) take part in no call's judgement:
   the checker's rules and replay do not read them;
 - a call is complete once a final response to its INVITE went to the caller and nothing of the
-  call arrived for `quiet` seconds, or once it is `max_age` seconds old (a proxy that never
+  call arrived for `quiet` seconds (after a 408 or 480, for the checker's `lost_within` at
+  least: a device of the callee registering that soon after is a lost call, FIELD-5), or once
+  it is `max_age` seconds old (a proxy that never
   answers); it is then judged by `check_messages` on a capture made of its messages and its
   callee's registrations in arrival order, and released. A message of a judged call that comes
   later is counted as ``late``; a call the checker cannot judge (it raises) is counted as
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pushinject.conformance.capture import Address, Capture, WireMessage
 from pushinject.conformance.check import CaptureResult, CheckOptions, check_messages
@@ -50,6 +52,8 @@ class _Call:
     last: float
     messages: list[tuple[int, WireMessage]] = field(default_factory=list)
     final: bool = False
+    #: how long the call must stay quiet once final (set with the final response)
+    wait: float = 0.0
 
 
 def _user(uri: object) -> str:
@@ -93,8 +97,11 @@ class CallCollector:
             call.messages.append(entry)
             call.last = now
             if (not message.is_request and message.status >= 200
-                    and msg.cseq.method == "INVITE" and message.destination == call.caller):
+                    and msg.cseq.method == "INVITE" and message.destination == call.caller
+                    and not call.final):
                 call.final = True
+                lost = message.status in (408, 480)
+                call.wait = max(self.quiet, self.options.lost_within) if lost else self.quiet
             self.counts["call"] += 1
             return
         if call_id in self._done:
@@ -117,7 +124,7 @@ class CallCollector:
     def due(self, now: float) -> list[CaptureResult]:
         """Judge and release every call that is complete at `now`, in order of arrival."""
         ready = [c for c in self._calls.values()
-                 if (c.final and now - c.last >= self.quiet) or now - c.started >= self.max_age]
+                 if (c.final and now - c.last >= c.wait) or now - c.started >= self.max_age]
         out = [self._judge(c, now) for c in ready]
         self._forget(now)
         return out
@@ -142,8 +149,8 @@ class CallCollector:
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)
-        calls = tuple(c for c in result.calls if c.call.call_id == call.call_id)
-        return CaptureResult(capture, result.proxy, calls, result.replay)
+        return replace(result, calls=tuple(c for c in result.calls
+                                           if c.call.call_id == call.call_id))
 
     def _forget(self, now: float) -> None:
         """Drop expired registrations and the memory of calls judged long ago."""
