@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage
 from pushinject.conformance.check import CaptureResult, CheckOptions, check_messages
 from pushinject.errors import PushInjectError
@@ -54,10 +55,6 @@ class _Call:
     final: bool = False
     #: how long the call must stay quiet once final (set with the final response)
     wait: float = 0.0
-
-
-def _user(uri: object) -> str:
-    return str(getattr(uri, "user", None) or getattr(uri, "host", "") or "")
 
 
 class CallCollector:
@@ -108,13 +105,13 @@ class CallCollector:
             self.counts["late"] += 1
             return
         if message.is_request and message.label == "INVITE" and msg.to.tag is None:
-            self._calls[call_id] = _Call(call_id, _user(msg.uri), message.source, now, now,
+            self._calls[call_id] = _Call(call_id, user_of(msg.uri), message.source, now, now,
                                          [entry])
             self.counts["call"] += 1
             return
         user = self._register_ids.get(call_id)
         if user is None and message.is_request and message.label == "REGISTER":
-            user = self._register_ids[call_id] = _user(msg.to.uri)
+            user = self._register_ids[call_id] = user_of(msg.to.uri)
         if user is not None:
             self._registrations.setdefault(user, []).append(entry)
             self.counts["registration"] += 1
