@@ -2,7 +2,8 @@
 (target, injected, cancelled, final status), frame counts; without any option (the routing
 choices and timers read from the capture), under the kamailio-tsilo preset with no knob (the
 timers read from the capture), and with the lab's knobs: the Kamailio lab runs tm with
-fr_timer 8 s and fr_inv_timer 10 s."""
+fr_timer 8 s and fr_inv_timer 10 s. The real OpenSIPS captures likewise, with and without
+their preset."""
 
 from __future__ import annotations
 
@@ -60,3 +61,24 @@ def test_main_command_judges_bundled_data_conformant() -> None:
     assert plain.stdout.splitlines()[-1] == (
         f"verdict: conformant ({len(files)} capture(s), {len(files)} call(s), 0 violation(s); "
         "replayed capture-driven)")
+
+
+OPENSIPS = KAMAILIO.parent / "opensips"
+OPENSIPS_MANIFEST = read_manifest(OPENSIPS / "manifest.toml")
+
+
+@pytest.mark.parametrize("name", sorted(OPENSIPS_MANIFEST))
+def test_opensips_capture_judged_as_manifest_says_with_and_without_preset(name: str) -> None:
+    """A real OpenSIPS running the seed's routes: `--preset opensips` with no knob gives each
+    capture its expected_verdict (the timers read from the capture), and no option at all
+    gives expected_verdict_without_preset where the table has one (O8: OpenSIPS relays a 6xx
+    at once, which the reference core holds, FIELD-9), else the same verdict."""
+    table = OPENSIPS_MANIFEST[name]
+    with_preset = check_capture(OPENSIPS / table["file"], CheckOptions(preset="opensips"))
+    plain = check_capture(OPENSIPS / table["file"], CheckOptions())
+    assert verdict([with_preset]) == table["expected_verdict"]
+    assert verdict([plain]) == table.get("expected_verdict_without_preset",
+                                         table["expected_verdict"])
+    want = table.get("violations_without_preset", table.get("violations", []))
+    assert sorted({v.rule for c in plain.calls for v in c.violations}) == sorted(want)
+    assert [c.call.final_status for c in plain.calls] == [table["final_status"]]

@@ -33,6 +33,7 @@ from typing import Any
 from pushinject.conformance.calls import BranchRecord, CallRecord
 from pushinject.conformance.capture import WireMessage
 from pushinject.conformance.rules import Violation
+from pushinject.presets.base import RELAY_PN, SWITCHES
 
 __all__ = ["TICK", "WAIT_KNOBS", "TimerEvidence", "TimerValue", "Timing", "timer_evidence",
            "infer_timers", "whole_timer", "timing_lines", "retransmission_bound", "T1",
@@ -40,9 +41,6 @@ __all__ = ["TICK", "WAIT_KNOBS", "TimerEvidence", "TimerValue", "Timing", "timer
 
 #: how early a timer may fire through a proxy's timer-wheel granularity (seconds)
 TICK = 0.1
-
-#: knobs that are routing choices, not timers (no unit)
-ROUTING_KNOBS = frozenset({"relay_pn"})
 
 #: RFC 3261 Table 4: T1, and Timer B (64*T1), which ends a branch that never answered
 T1 = 0.5
@@ -96,7 +94,7 @@ class TimerValue:
         return min(self.value, e.observed)
 
     def describe(self) -> str:
-        unit = "" if self.knob in ROUTING_KNOBS else " s"
+        unit = "" if self.knob in SWITCHES else " s"
         if self.evidence is None:
             return f"{self.knob} = {self.value:g}{unit} (given)"
         e = self.evidence
@@ -290,11 +288,11 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
                     break
             if "fr_timeout" in values:
                 break
-    if model == "kamailio-tsilo" and "relay_pn" not in values:
+    if model == "kamailio-tsilo" and RELAY_PN not in values:
         relayed = next((b for c in calls for b in c.branches
                         if not b.injected and _has_pn(b.target)), None)
         if relayed is not None:
-            values["relay_pn"] = TimerValue("relay_pn", 1.0, TimerEvidence(
+            values[RELAY_PN] = TimerValue(RELAY_PN, 1.0, TimerEvidence(
                 "routing", "", relayed.frame, relayed.frame, relayed.opened_at, 0.0))
     return Timing(values, slack, {k: tuple(v) for k, v in found.items()})
 
