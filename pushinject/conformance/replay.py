@@ -18,7 +18,9 @@ timer, a placeholder's deadline) is partnered only by a message sent no earlier 
 tick before it and at most `slack` seconds after it (TIMING-1): real timers fire late, never
 early. In the capture-driven replay, a non-2xx final response to the caller matches any other
 one: which status is best is the rules' to judge (RFC 3261 §16.7 step 6 leaves ties open).
-The earliest message without a partner is the divergence. A request the proxy sends on
+A final response the proxy sent the caller before the message that made the reference send
+it (it did not wait for a branch the reference waits for) is a divergence too, however close in
+time. The earliest message without a partner is the divergence. A request the proxy sends on
 must also go to the same next hop as the reference's, when the reference names it by an IP
 address (ROUTE-1 to ROUTE-3: the Contact URI, or the REGISTER's source with NAT handling, the
 `route_to_source` knob, or for an RFC 5626 flow); a host name is not resolved, so it matches
@@ -55,6 +57,8 @@ class Output:
     target: str
     #: sent by a timer of the reference core (a final response or a CANCEL)
     timer: bool = False
+    #: the capture frame whose input made the reference core send it (0: none, or a timer)
+    cause: int = 0
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -174,7 +178,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
 
     sent: set[tuple[str, str, str, str]] = set()
 
-    def collect(actions: Iterable[Any], now: float, timer: bool = False) -> None:
+    def collect(actions: Iterable[Any], now: float, timer: bool = False, cause: int = 0) -> None:
         for a in actions:
             if isinstance(a, Send):
                 if hasattr(a.message, "method"):
@@ -183,7 +187,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
                 first = (o.call_id, *o.key) not in sent
                 sent.add((o.call_id, *o.key))
                 timed = timer and first and (o.label == "CANCEL" or o.label.isdigit())
-                out.append(replace(o, timer=timed) if timed else o)
+                out.append(replace(o, timer=timed, cause=cause))
 
     def timers(limit: float) -> None:
         for _ in range(10_000):
@@ -199,7 +203,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
             timers(m.time)
             event = Received(message=vias.translate(m.message), source=m.source,
                              transport=m.transport)
-            collect(driver.handle(event, m.time), m.time)
+            collect(driver.handle(event, m.time), m.time, cause=m.frame)
         except (PushInjectError, ValueError) as exc:
             raise ReplayError(m.time, m.frame, str(exc)) from None
     if until is not None:
@@ -223,6 +227,13 @@ def _partner(a: Output, r: Output, at: float, tolerance: float, slack: float | N
 
         return at - TICK <= a.time <= at + slack
     return abs(at - a.time) <= tolerance
+
+
+def _before_its_cause(a: Output, r: Output) -> bool:
+    """Did the proxy send its final response to the caller before the input the reference
+    needed to send it (a branch's last answer, RFC 3261 §16.7 steps 5 and 6)?"""
+    final = a.direction == "caller" and a.label.isdigit() and int(a.label) >= 200
+    return final and 0 < a.frame < r.cause
 
 
 def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: float,
@@ -257,6 +268,11 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
             free.remove(partner)
             if partner.timer and slack is not None:
                 shift[k] = max(0.0, a.time - partner.time)
+            if _before_its_cause(a, partner):
+                unmatched.append(Divergence(a.time, a.frame, f"the proxy sent {a.describe()} "
+                                            f"(frame {a.frame}) before frame {partner.cause}, "
+                                            f"which the {preset} reference waits for to send "
+                                            "it"))
     for r in free:
         due = r.time + shift.get(key(r), 0.0)
         if due + (slack if r.timer and slack is not None else 0.0) <= until:
