@@ -88,3 +88,15 @@ def test_capture_driven_replay_reports_an_injection_the_core_refuses(tmp_path: P
     assert re.match(r"the proxy sent INVITE sip:dev3@127\.0\.0\.1:5073 to 127\.0\.0\.1:5073 "
                     r"\(frame 25\); the capture reference sent no such message",
                     call.violations[-1].message)
+
+
+def test_a_final_sent_before_the_branch_the_reference_waits_for_diverges() -> None:
+    """Real OpenSIPS O8: dev1's 603 (frame 15) is relayed to the caller at once (frame 17),
+    before dev2's 487 (frame 21) that the reference core waits for (RFC 3261 §16.7 step 5),
+    however close in time; the opensips preset, which relays a 6xx at once, finds nothing."""
+    path = ROOT / "data" / "opensips" / "O8.pcap"
+    [call] = check_capture(path, CheckOptions()).calls
+    assert [(v.rule, v.catalogue_id, v.frame, v.message) for v in call.violations] == [
+        ("replay", "FIELD-9", 17, "the proxy sent 603 to 127.0.0.1:5070 (frame 17) before frame "
+         "21, which the capture reference waits for to send it")]
+    assert check_capture(path, CheckOptions(preset="opensips")).violations == 0
