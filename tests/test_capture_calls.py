@@ -17,18 +17,20 @@ CALLER, PROXY, OLD, NEW = "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"
 
 
 def frame(t: float, src: str, dst: str, start: str, cseq: str, vias: list[str],
-          to_tag: str = "", to: str = "sip:bob@x") -> Ether:
+          to_tag: str = "", to: str = "sip:bob@x", contact: str = "") -> Ether:
     via_lines = "".join(f"Via: SIP/2.0/UDP {v.split('/')[0]};branch={v.split('/')[1]}\r\n"
                         for v in vias)
     text = (f"{start}\r\n{via_lines}From: <sip:alice@x>;tag=a\r\nTo: <{to}>{to_tag}\r\n"
-            f"Call-ID: call-1\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n")
+            f"Call-ID: call-1\r\nCSeq: {cseq}\r\n"
+            + (f"Contact: <{contact}>\r\n" if contact else "") + "Content-Length: 0\r\n\r\n")
     pkt = eth() / IP(src=src, dst=dst) / UDP(sport=5060, dport=5060) / text.encode()
     pkt.time = t
     return pkt
 
 
 def test_injected_branch_after_register_wins_and_the_old_one_is_cancelled(tmp_path: Path) -> None:
-    """The push flow: INVITE forked to a stale contact, REGISTER, injected branch answers."""
+    """The push flow: INVITE forked to a stale contact, the woken device's REGISTER adds its
+    contact, the branch injected to that contact answers (INJ-1)."""
     up = f"{CALLER}/z9hG4bKup"
     b1, b2 = f"{PROXY}/z9hG4bKb1", f"{PROXY}/z9hG4bKb2"
     path = tmp_path / "push.pcap"
@@ -36,7 +38,8 @@ def test_injected_branch_after_register_wins_and_the_old_one_is_cancelled(tmp_pa
         frame(0.0, CALLER, PROXY, "INVITE sip:bob@x SIP/2.0", "1 INVITE", [up]),
         frame(0.1, PROXY, CALLER, "SIP/2.0 100 Trying", "1 INVITE", [up]),
         frame(0.2, PROXY, OLD, "INVITE sip:bob@10.0.0.3 SIP/2.0", "1 INVITE", [b1, up]),
-        frame(2.0, NEW, PROXY, "REGISTER sip:x SIP/2.0", "5 REGISTER", [f"{NEW}/z9hG4bKr"]),
+        frame(2.0, NEW, PROXY, "REGISTER sip:x SIP/2.0", "5 REGISTER", [f"{NEW}/z9hG4bKr"],
+              contact="sip:bob@10.0.0.4"),
         frame(2.1, PROXY, NEW, "INVITE sip:bob@10.0.0.4 SIP/2.0", "1 INVITE", [b2, up]),
         frame(2.2, NEW, PROXY, "SIP/2.0 180 Ringing", "1 INVITE", [b2, up], ";tag=n"),
         frame(2.2, NEW, PROXY, "SIP/2.0 180 Ringing", "1 INVITE", [b2, up], ";tag=n"),

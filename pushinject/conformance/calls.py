@@ -7,6 +7,10 @@ top (§16.6 step 8), keyed by (top Via branch, Request-URI): a copy with the sam
 retransmission (Timer A, §17.1.1.2) and not a new branch. Two branches with the same Via branch
 but different targets are kept apart, so the rules can report the re-used branch.
 
+A push is a MESSAGE the proxy originates (one Via) while the call waits for its final
+response: a push gateway reached over SIP, as in the capture lab (pushes usually travel outside
+SIP, to APNs or FCM, and are not in captures).
+
 A branch is *injected* when its INVITE left the proxy after a registration of its target contact
 (Contact URI equal to the Request-URI, §19.1.4) that arrived after the caller's INVITE
 (INJ-1); "after" is capture order, which also orders messages with equal timestamps.
@@ -127,6 +131,7 @@ class CallRecord:
     cancel: Seen | None
     cancel_answers: tuple[Seen, ...]
     registrations: tuple[Registration, ...]
+    pushes: tuple[Seen, ...] = ()
 
     @property
     def final(self) -> Seen | None:
@@ -149,10 +154,11 @@ class CallRecord:
         branches = []
         for b in self.branches:
             final = b.final
+            once = dict.fromkeys((r.status, r.to_tag) for r in b.provisional)  # §17.1.1.2
             branches.append(BranchSummary(
                 index=b.index, target=b.target, via_branch=b.via_branch, kind="real",
                 injected=b.injected, opened_at=at(b.opened_at),
-                provisional=tuple(r.status for r in b.provisional),
+                provisional=tuple(status for status, _ in once),
                 final_status=final.status if final else None,
                 final_at=at(final.time) if final else None, cancelled=b.cancelled,
                 cancelled_at=at(b.cancels[0].time) if b.cancels else None))
@@ -161,7 +167,8 @@ class CallRecord:
             call_id=self.call_id, caller=self.caller_uri, callee=self.uri,
             invite_at=at(self.invite_at), final_status=final.status if final else None,
             final_at=at(final.time) if final else None,
-            cancelled_by_caller=self.cancel is not None, branches=tuple(branches))
+            cancelled_by_caller=self.cancel is not None, branches=tuple(branches),
+            pushes=tuple((self.uri, at(p.time)) for p in self.pushes))
 
     def to_json(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "proxy": address_text(self.proxy),
@@ -236,12 +243,24 @@ def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessa
     return out
 
 
+def _pushes(messages: Sequence[WireMessage], proxy: Address, start: float,
+            final: Seen | None) -> tuple[Seen, ...]:
+    """The MESSAGEs the proxy originates from `start` until the final response (see the
+    module docstring)."""
+    return tuple(Seen.of(m) for m in messages
+                 if start <= m.time and (final is None or m.time <= final.time)
+                 and len(m.message.vias) == 1)
+
+
 def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallRecord]:
     """Every INVITE server transaction of `proxy` in the capture, in order of arrival."""
     invites: dict[tuple[str, str], list[WireMessage]] = {}
     by_call: dict[str, list[WireMessage]] = {}
+    sent: list[WireMessage] = []  # MESSAGEs from the proxy: pushes
     for m in messages:
         by_call.setdefault(m.message.call_id, []).append(m)
+        if m.is_request and m.label == "MESSAGE" and m.source[0] == proxy[0]:
+            sent.append(m)
         if (m.is_request and m.label == "INVITE" and m.destination == proxy
                 and m.source != proxy and m.message.to.tag is None):
             invites.setdefault((m.message.call_id, m.branch), []).append(m)
@@ -261,11 +280,13 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
                        and m.destination == proxy), None)
         answers = tuple(Seen.of(m) for m in mine if not m.is_request and m.source[0] == proxy[0]
                         and m.message.cseq.method == "CANCEL")
+        final = next((r for r in upstream if r.status >= 200), None)
         calls.append(CallRecord(
             call_id=call_id, proxy=proxy, caller=invite.source,
             caller_uri=str(invite.message.from_.uri), uri=str(invite.message.uri),
             via_branch=key, frame=invite.frame, invite_at=invite.time,
             retransmissions=tuple(Seen.of(m) for m in copies[1:]), branches=tuple(branches),
             upstream=upstream, cancel=cancel, cancel_answers=answers,
-            registrations=tuple(r for r in regs if r.frame > invite.frame)))
+            registrations=tuple(r for r in regs if r.frame > invite.frame),
+            pushes=_pushes(sent, proxy, invite.time, final)))
     return calls
