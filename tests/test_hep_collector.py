@@ -177,11 +177,11 @@ def test_a_call_the_checker_cannot_judge_is_counted_and_the_stream_goes_on(
     calls = {"n": 0}
     real = collector_module.check_messages
 
-    def flaky(capture: Any, options: CheckOptions) -> Any:
+    def flaky(capture: Any, options: CheckOptions, timers: Any = None) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise PushInjectError("cannot judge this one")
-        return real(capture, options)
+        return real(capture, options, timers)
 
     monkeypatch.setattr(collector_module, "check_messages", flaky)
     capture = load_capture(group_inputs(KAMAILIO[:2], "merge")[0])

@@ -31,7 +31,7 @@ from pushinject.conformance.field_rules import (
 from pushinject.conformance.proxy_detect import find_proxy
 from pushinject.conformance.replay import ReplayResult, replay
 from pushinject.conformance.rules import RuleSettings, Violation, run_rules
-from pushinject.conformance.timing import Timing, infer_timers
+from pushinject.conformance.timing import TimerValue, Timing, infer_timers
 from pushinject.core.types import Selection
 
 __all__ = ["CheckOptions", "CallResult", "CaptureResult", "check_capture", "verdict",
@@ -111,15 +111,17 @@ class CaptureResult:
                 "calls": [c.to_json() for c in self.calls]}
 
 
-def check_messages(capture: Capture, options: CheckOptions) -> CaptureResult:
-    """Check an already loaded capture."""
+def check_messages(capture: Capture, options: CheckOptions,
+                   timers: Mapping[str, TimerValue] | None = None) -> CaptureResult:
+    """Check an already loaded capture (`timers`: values read from earlier parts of the same
+    capture, `pushinject.conformance.timing.infer_timers`)."""
     messages = capture.messages
     proxy = options.proxy or find_proxy(messages)
     if proxy is None:
         return CaptureResult(capture, None, (), None)
     calls = find_calls(messages, proxy)
     timing = infer_timers(calls, options.knobs, options.preset or CAPTURE_DRIVEN,
-                          options.timer_slack, options.tolerance, messages)
+                          options.timer_slack, options.tolerance, messages, timers)
     result: ReplayResult | None = None
     model = ""
     if options.preset is not None and calls:

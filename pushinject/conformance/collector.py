@@ -13,7 +13,9 @@ sender's clock. The rules (HEP-3):
 - a REGISTER and its responses belong to the registrations of the user of its To URI; they are
   kept for `keep_registrations` seconds of message time (a registration older than that has
   expired by the registrar's default of 3600 s) and join the judgement of every call to that
-  user, so the replay knows the contacts that existed when the INVITE came;
+  user, so the replay knows the contacts that existed when the INVITE came. Once older than
+  `max_age`, only the newest refresh of each registration (its Call-ID's highest CSeq, which
+  a registrar applies over the older ones: RFC 3261 §10.2.4, §10.3 step 7) is kept;
 - other messages (a push MESSAGE to a gateway, OPTIONS...) take part in no call's judgement:
   the checker's rules and replay do not read them;
 - a call is complete once a final response to its INVITE went to the caller and nothing of the
@@ -23,7 +25,9 @@ sender's clock. The rules (HEP-3):
   answers); it is then judged by `check_messages` on a capture made of its messages and its
   callee's registrations in arrival order, and released. A message of a judged call that comes
   later is counted as ``late``; a call the checker cannot judge (it raises) is counted as
-  ``unjudged`` and the stream goes on.
+  ``unjudged`` and the stream goes on. A timer value read from one call's events (TIMING-2)
+  stands for the calls judged after it, as in a whole capture the first event that shows it
+  does.
 
 Memory follows the calls in progress and the live registrations, not the length of the stream.
 """
@@ -37,9 +41,13 @@ from dataclasses import dataclass, field, replace
 from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage
 from pushinject.conformance.check import CaptureResult, CheckOptions, check_messages
+from pushinject.conformance.timing import TimerValue
 from pushinject.errors import PushInjectError
 
-__all__ = ["CallCollector"]
+__all__ = ["CallCollector", "FORGET_EVERY"]
+
+#: how often (seconds of arrival time) expired registrations and judged calls are forgotten
+FORGET_EVERY = 10.0
 
 
 @dataclass
@@ -77,6 +85,10 @@ class CallCollector:
         self._register_ids: dict[str, str] = {}
         self._done: dict[str, float] = {}
         self._newest = 0.0
+        self._next_forget = float("-inf")
+        self._next_due = float("inf")  # no call is complete before this
+        #: timer values read so far from the calls' events (TIMING-2)
+        self.timers: dict[str, TimerValue] = {}
 
     @property
     def open_calls(self) -> int:
@@ -99,6 +111,7 @@ class CallCollector:
                 call.final = True
                 lost = message.status in (408, 480)
                 call.wait = max(self.quiet, self.options.lost_within) if lost else self.quiet
+                self._next_due = min(self._next_due, now + call.wait)
             self.counts["call"] += 1
             return
         if call_id in self._done:
@@ -107,6 +120,7 @@ class CallCollector:
         if message.is_request and message.label == "INVITE" and msg.to.tag is None:
             self._calls[call_id] = _Call(call_id, user_of(msg.uri), message.source, now, now,
                                          [entry])
+            self._next_due = min(self._next_due, now + self.max_age)
             self.counts["call"] += 1
             return
         user = self._register_ids.get(call_id)
@@ -120,11 +134,20 @@ class CallCollector:
 
     def due(self, now: float) -> list[CaptureResult]:
         """Judge and release every call that is complete at `now`, in order of arrival."""
-        ready = [c for c in self._calls.values()
-                 if (c.final and now - c.last >= c.wait) or now - c.started >= self.max_age]
-        out = [self._judge(c, now) for c in ready]
-        self._forget(now)
+        out = []
+        if now >= self._next_due:  # a message only ever moves its call's deadline later
+            ready = [c for c in self._calls.values() if self._deadline(c) <= now]
+            out = [self._judge(c, now) for c in ready]
+            self._next_due = min(map(self._deadline, self._calls.values()), default=float("inf"))
+        if now >= self._next_forget:  # every few seconds: the cost follows the state
+            self._forget(now)
+            self._next_forget = now + FORGET_EVERY
         return out
+
+    def _deadline(self, call: _Call) -> float:
+        """When the call is complete if nothing more of it arrives."""
+        aged = call.started + self.max_age
+        return min(call.last + call.wait, aged) if call.final else aged
 
     def flush(self) -> list[CaptureResult]:
         """Judge every call still open (the stream ended)."""
@@ -142,18 +165,28 @@ class CallCollector:
         capture = Capture(file=f"{self.name} call {self.judged}", frames=len(messages),
                           messages=messages)
         try:
-            result = check_messages(capture, self.options)
+            result = check_messages(capture, self.options, self.timers)
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)
+        for knob, value in result.timing.values.items():
+            if value.evidence is not None:
+                self.timers.setdefault(knob, value)
         return replace(result, calls=tuple(c for c in result.calls
                                            if c.call.call_id == call.call_id))
 
     def _forget(self, now: float) -> None:
         """Drop expired registrations and the memory of calls judged long ago."""
         horizon = self._newest - self.keep_registrations
+        recent = self._newest - self.max_age
         for user in list(self._registrations):
-            kept = [e for e in self._registrations[user] if e[1].time >= horizon]
+            entries = self._registrations[user]
+            newest: dict[str, int] = {}
+            for _, m in entries:
+                key = m.message.call_id
+                newest[key] = max(newest.get(key, 0), m.message.cseq.number)
+            kept = [e for e in entries if e[1].time >= horizon and (
+                e[1].time >= recent or e[1].message.cseq.number == newest[e[1].message.call_id])]
             if kept:
                 self._registrations[user] = kept
             else:

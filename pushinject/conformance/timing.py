@@ -251,20 +251,24 @@ def _judge(e: TimerEvidence, value: TimerValue, slack: float) -> Violation | Non
 
 def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model: str,
                  slack: float, tolerance: float,
-                 messages: Sequence[WireMessage] = ()) -> Timing:
+                 messages: Sequence[WireMessage] = (),
+                 known: Mapping[str, TimerValue] | None = None) -> Timing:
     """The timers in force for `calls` replayed through `model` (a preset name or
     ``capture``): the `given` knobs, and each other timer the capture shows (TIMING-2); each
     event that shows a timer is judged against its value (TIMING-1). When no event shows
     ``fr_timeout`` but the retransmissions of a branch that never answered stopped early
     (`retransmission_bound`), it takes a whole second inside that bound. One routing choice
     is read the same way: kamailio-tsilo's ``relay_pn`` is 1 when the proxy relayed an INVITE
-    to a contact with pn-* parameters as it arrived (TIMING-2)."""
+    to a contact with pn-* parameters as it arrived (TIMING-2). `known` are values already
+    read from earlier calls of the same capture (a capture judged call by call): they stand
+    as the first events that showed them."""
     wait_knob = WAIT_KNOBS.get(model, "wait_timeout")
     evidence: list[TimerEvidence] = []
     for call in calls:
         evidence += timer_evidence(call, tolerance)
     evidence.sort(key=lambda e: (e.started_at + e.observed, e.end))
-    values: dict[str, TimerValue] = {k: TimerValue(k, v, None) for k, v in given.items()}
+    values: dict[str, TimerValue] = dict(known or {})
+    values.update((k, TimerValue(k, v, None)) for k, v in given.items())
     found: dict[str, list[Violation]] = {}
     for e in evidence:
         knob = wait_knob if e.kind == "wait" else e.kind
