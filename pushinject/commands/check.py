@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pushinject.conformance.check import CheckOptions
@@ -50,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, metavar="SECONDS",
                         help="with --hep-listen: stop after this long (default: on a signal)")
     parser.add_argument("--quiet", type=float, default=5.0, metavar="SECONDS",
-                        help="with --hep-listen: judge a call this long after its last message "
-                        "once it has its final response (default 5)")
+                        help="judge a call this long (capture time; with --hep-listen, arrival "
+                        "time) after its last message once it has its final response "
+                        "(default 5)")
     parser.add_argument("--preset", default=None,
                         help="replay through this preset's script: opensips, kamailio-tsilo, "
                         "rfc8599, or none (no replay); default: the routing choices the "
@@ -71,7 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how soon a registered contact must be injected (default 2)")
     parser.add_argument("--ladder", action="store_true",
                         help="draw each call's ladder in the report, frames at fault marked !")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON document")
+    output.add_argument("--jsonl", action="store_true",
+                        help="print one JSON object per call as it is judged, then a summary")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="judge on N local processes, partitioned by the callee (default 1)")
     parser.add_argument("--junit", type=Path, metavar="OUT.xml", help="also write JUnit XML")
     parser.add_argument("--svg", type=Path, metavar="DIR",
                         help="also write each call's ladder and branch graph as SVG into DIR")
@@ -108,13 +114,8 @@ def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushinject.capture.recording import group_inputs
-    from pushinject.conformance.capture import load_capture
-    from pushinject.conformance.check import (
-        CAPTURE_DRIVEN, EXIT_STATUS, CheckOptions, check_messages, verdict,
-    )
+    from pushinject.conformance.check import CAPTURE_DRIVEN, CheckOptions
     from pushinject.conformance.proxy_detect import parse_proxy
-    from pushinject.conformance.report import json_text, junit_xml, text_report, write_svgs
     from pushinject.errors import UsageError
 
     preset = (None if args.preset == "none" else
@@ -130,15 +131,83 @@ def run(args: argparse.Namespace) -> int:
         return _collect(args, options)
     if not args.files:
         raise UsageError("give capture files, or --hep-listen HOST:PORT")
-    results = [check_messages(load_capture(recording), options)
-               for recording in group_inputs(args.files, args.grouping)]
+    if args.jobs < 1 or args.quiet < 0:
+        raise UsageError("--jobs must be at least 1 and --quiet not negative")
+    if args.svg is not None and args.jobs > 1:
+        raise UsageError("--svg draws from the messages of each call: use it with --jobs 1")
+    return _check_files(args, options)
+
+
+def _check_files(args: argparse.Namespace, options: CheckOptions) -> int:
+    """Judge the captures as a stream (`pushinject.conformance.parallel`): text lines and
+    JSON lines are printed as calls complete; JSON, JUnit and SVG are written at the end, each
+    capture's calls in order of their INVITE."""
+    import json
+    from dataclasses import replace
+
+    from pushinject.capture.recording import group_inputs
+    from pushinject.conformance.check import EXIT_STATUS, verdict_of
+    from pushinject.conformance.parallel import CaptureDone, judge
+    from pushinject.conformance.report import (
+        capture_lines, junit_xml, verdict_line, write_call_svgs,
+    )
+    from pushinject.progress import progress_bar
+
+    recordings = group_inputs(args.files, args.grouping)
+    keep = args.json or args.junit is not None or args.svg is not None
+    text = not (args.json or args.jsonl)
+    kept: dict[int, list[Any]] = {}
+    done: list[CaptureDone] = []
+    bar = progress_bar()
+    names = [r.name for r in recordings]
+    try:
+        for item in judge(recordings, options, jobs=args.jobs, quiet=args.quiet,
+                          ladder=args.ladder and text, keep=args.svg is not None,
+                          progress=bar):
+            if isinstance(item, CaptureDone):
+                done.append(item)
+                if text:
+                    _out(capture_lines(item.result, item.calls), bar)
+                continue
+            if keep:
+                kept.setdefault(item.capture, []).append(item)
+            if text:
+                _out(item.lines, bar)
+            elif args.jsonl:
+                _out([json.dumps({"file": names[item.capture], **item.call.to_json()})], bar)
+    finally:
+        if bar is not None:
+            bar.finish()
+    decided = verdict_of(sum(d.violations for d in done), sum(not d.calls for d in done))
+    results = [replace(d.result, calls=tuple(j.call for j in sorted(
+        kept.get(i, []), key=lambda j: j.frame))) for i, d in enumerate(done)]
     if args.junit is not None:
-        args.junit.write_text(junit_xml(results, preset), encoding="utf-8")
+        args.junit.write_text(junit_xml(results, options.preset), encoding="utf-8")
     if args.svg is not None:
-        write_svgs(results, args.svg)
-    text = json_text(results) if args.json else text_report(results, preset, ladder=args.ladder)
-    print(text, end="")
-    return EXIT_STATUS[verdict(results)]
+        for i, d in enumerate(done):
+            calls = sorted(kept.get(i, []), key=lambda j: j.frame)
+            write_call_svgs(args.svg, d.result.capture.file,
+                            [(j.judged, j.call) for j in calls if j.judged is not None])
+    if args.json:
+        print(json.dumps({"verdict": decided, "captures": [r.to_json() for r in results]},
+                         indent=2))
+    elif args.jsonl:
+        summary = [{k: v for k, v in d.result.to_json().items() if k != "calls"}
+                   | {"calls": d.calls, "violations": d.violations} for d in done]
+        print(json.dumps({"verdict": decided, "captures": summary}))
+    else:
+        print(verdict_line(decided, len(done), sum(d.calls for d in done),
+                           sum(d.violations for d in done), options.preset))
+    return EXIT_STATUS[decided]
+
+
+def _out(lines: Any, bar: Any) -> None:
+    """Print report lines now (over the progress bar, which redraws on its next step)."""
+    import sys
+
+    if bar is not None:
+        sys.stderr.write("\r")
+    print("\n".join(lines), flush=True)
 
 
 def _collect(args: argparse.Namespace, options: CheckOptions) -> int:

@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING
 from pushinject.errors import UsageError
 
 if TYPE_CHECKING:
-    from pushinject.capture.decoder import DecodedMessage
+    from collections.abc import Iterator
+
+    from pushinject.capture.decoder import DecodedMessage, Decoder
     from pushinject.capture.recording import Recording
     from pushinject.sip import Request, Response
 
-__all__ = ["Address", "WireMessage", "Capture", "load_capture", "address_text", "to_wire"]
+__all__ = ["Address", "WireMessage", "Capture", "load_capture", "address_text", "to_wire",
+           "wire_messages", "capture_name", "all_skipped"]
 
 Address = tuple[str, int]
 
@@ -73,16 +76,18 @@ class WireMessage:
 
 @dataclass(frozen=True)
 class Capture:
-    """A capture file read for checking."""
+    """A capture file read for checking (`counted`: how many SIP messages it had, when
+    `messages` does not hold them: a capture judged as a stream)."""
 
     file: str
     frames: int
     messages: tuple[WireMessage, ...]
     skipped: dict[str, int] = field(default_factory=dict)
+    counted: int | None = None
 
     @property
     def sip_messages(self) -> int:
-        return len(self.messages)
+        return len(self.messages) if self.counted is None else self.counted
 
 
 def _touch(message: Request | Response) -> None:
@@ -108,38 +113,62 @@ def to_wire(decoded: DecodedMessage) -> WireMessage | None:
                        message, decoded.transport)
 
 
-def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
-    """Decode and parse every SIP message of a pcap/pcapng file, or of a recording made of
-    several (`pushinject.capture.recording`; its name stands for the file).
+def wire_messages(path: str | os.PathLike[str] | Recording, decoder: Decoder,
+                  skipped: Counter[str]) -> Iterator[WireMessage]:
+    """Decode and parse the SIP messages of a pcap/pcapng file, or of a recording made of
+    several (`pushinject.capture.recording`), one at a time: a message that cannot be parsed
+    is counted in `skipped` as ``unparsable-sip``; `decoder.summary` accounts for the frames
+    once the iterator is exhausted.
 
     Raises `UsageError` when the file is missing or is not a capture.
     """
-    from pushinject.capture.decoder import Decoder
     from pushinject.capture.recording import Recording
 
     source: Path | Recording
     if isinstance(path, Recording):
-        source, name, where = path, path.name, path.name
+        source, where = path, path.name
     else:
         source = Path(path)
-        name, where = source.name, str(source)
+        where = str(source)
         if not source.is_file():
             raise UsageError(f"no such capture file: {source}")
-    decoder = Decoder()
-    skipped: Counter[str] = Counter()
-    out: list[WireMessage] = []
     try:
         for decoded in decoder.decode_file(source):
             wire = to_wire(decoded)
             if wire is None:
                 skipped["unparsable-sip"] += 1
             else:
-                out.append(wire)
+                yield wire
     except UsageError:
         raise
     except (OSError, ValueError) as exc:
         raise UsageError(f"{where}: cannot read the capture ({exc})") from None
-    summary = decoder.summary
-    skipped.update(summary.skipped)
-    return Capture(file=name, frames=summary.frames, messages=tuple(out),
-                   skipped=dict(sorted(skipped.items())))
+
+
+def capture_name(path: str | os.PathLike[str] | Recording) -> str:
+    """The name a report gives a capture: the file's name, or the recording's."""
+    from pushinject.capture.recording import Recording
+
+    return path.name if isinstance(path, Recording) else Path(path).name
+
+
+def all_skipped(decoder: Decoder, skipped: Counter[str]) -> dict[str, int]:
+    """The decoder's skipped frames and the unparsable messages, sorted by reason."""
+    total = Counter(skipped)
+    total.update(decoder.summary.skipped)
+    return dict(sorted(total.items()))
+
+
+def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
+    """Decode and parse every SIP message of a pcap/pcapng file, or of a recording made of
+    several (`wire_messages`; its name stands for the file).
+
+    Raises `UsageError` when the file is missing or is not a capture.
+    """
+    from pushinject.capture.decoder import Decoder
+
+    decoder = Decoder()
+    skipped: Counter[str] = Counter()
+    out = tuple(wire_messages(path, decoder, skipped))
+    return Capture(file=capture_name(path), frames=decoder.summary.frames, messages=out,
+                   skipped=all_skipped(decoder, skipped))

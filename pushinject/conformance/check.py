@@ -34,7 +34,7 @@ from pushinject.conformance.rules import RuleSettings, Violation, run_rules
 from pushinject.conformance.timing import TimerValue, Timing, infer_timers
 from pushinject.core.types import Selection
 
-__all__ = ["CheckOptions", "CallResult", "CaptureResult", "check_capture", "verdict",
+__all__ = ["CheckOptions", "CallResult", "CaptureResult", "check_capture", "verdict", "verdict_of",
            "REPLAY_RULE", "CAPTURE_DRIVEN", "VERDICTS", "EXIT_STATUS"]
 
 #: every verdict and the exit status `pushinject check` gives it
@@ -170,11 +170,18 @@ def verdict(results: Sequence[CaptureResult]) -> str:
     >>> verdict([])
     'conformant'
     """
-    if any(r.violations for r in results):
+    return verdict_of(sum(r.violations for r in results), sum(not r.calls for r in results))
+
+
+def verdict_of(violations: int, empty: int) -> str:
+    """`verdict` from the number of violations and of captures with no call judged.
+
+    >>> verdict_of(0, 0), verdict_of(0, 1), verdict_of(2, 1)
+    ('conformant', 'no-calls', 'violations')
+    """
+    if violations:
         return "violations"
-    if any(not r.calls for r in results):
-        return "no-calls"
-    return "conformant"
+    return "no-calls" if empty else "conformant"
 
 
 def proxy_text(result: CaptureResult) -> str:

@@ -16,8 +16,10 @@ sender's clock. The rules (HEP-3):
   user, so the replay knows the contacts that existed when the INVITE came. Once older than
   `max_age`, only the newest refresh of each registration (its Call-ID's highest CSeq, which
   a registrar applies over the older ones: RFC 3261 §10.2.4, §10.3 step 7) is kept;
-- other messages (a push MESSAGE to a gateway, OPTIONS...) take part in no call's judgement:
-  the checker's rules and replay do not read them;
+- other messages (a push MESSAGE to a gateway, OPTIONS...) join the judgement of every call in
+  progress when they arrive, as they are in a whole capture: the rules do not read them, but
+  the latencies count a push, and the replay blames a missing message on the last frame before
+  it should have left, whatever that frame is;
 - a call is complete once a final response to its INVITE went to the caller and nothing of the
   call arrived for `quiet` seconds (after a 408 or 480, for the checker's `lost_within` at
   least: a device of the callee registering that soon after is a lost call, FIELD-5), or once
@@ -131,13 +133,21 @@ class CallCollector:
             self.counts["registration"] += 1
             return
         self.counts["unrelated"] += 1
+        for open_call in self._calls.values():
+            open_call.messages.append(entry)
 
     def due(self, now: float) -> list[CaptureResult]:
-        """Judge and release every call that is complete at `now`, in order of arrival."""
+        """Judge and release every call that is complete at `now`, in order of completion."""
+        return [result for _, result in self.completed(now)]
+
+    def completed(self, now: float) -> list[tuple[float, CaptureResult]]:
+        """`due`, each call with the time it became complete (its deadline: the same however
+        often `due` is asked), in order of that time, then of arrival."""
         out = []
         if now >= self._next_due:  # a message only ever moves its call's deadline later
-            ready = [c for c in self._calls.values() if self._deadline(c) <= now]
-            out = [self._judge(c, now) for c in ready]
+            ready = sorted((c for c in self._calls.values() if self._deadline(c) <= now),
+                           key=self._deadline)
+            out = [(self._deadline(c), self._judge(c, now)) for c in ready]
             self._next_due = min(map(self._deadline, self._calls.values()), default=float("inf"))
         if now >= self._next_forget:  # every few seconds: the cost follows the state
             self._forget(now)

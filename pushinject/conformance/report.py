@@ -32,7 +32,8 @@ from pushinject.conformance.timing import timing_lines
 if TYPE_CHECKING:
     from pushinject.ladder import Arrow
 
-__all__ = ["json_report", "json_text", "text_report", "junit_xml", "call_arrows", "write_svgs"]
+__all__ = ["json_report", "json_text", "text_report", "junit_xml", "call_arrows", "write_svgs",
+           "write_call_svgs", "capture_lines", "call_lines", "verdict_line"]
 
 
 def json_report(results: Sequence[CaptureResult]) -> dict[str, Any]:
@@ -77,53 +78,70 @@ def call_arrows(result: CaptureResult, call: CallResult, ndigits: int | None = N
     return arrows
 
 
+def capture_lines(r: CaptureResult, calls: int | None = None) -> list[str]:
+    """The report's lines on one capture: its counts and proxy, the timers in force and the
+    latencies (`calls`: how many were judged, when `r.calls` does not hold them)."""
+    c = r.capture
+    skipped = ", ".join(f"{k} {v}" for k, v in c.skipped.items())
+    lines = [f"{c.file}: {c.frames} frames, {c.sip_messages} SIP messages"
+             + (f" (skipped: {skipped})" if skipped else "") + f"; proxy {proxy_text(r)}"]
+    if not (len(r.calls) if calls is None else calls):
+        lines.append("  no INVITE transaction through a proxy: nothing judged here")
+    else:
+        lines.extend(timing_lines(r.timing))
+        lines.extend(r.latency.lines())
+    return lines
+
+
+def call_lines(r: CaptureResult, cr: CallResult, *, ladder: bool = False) -> list[str]:
+    """The report's lines on one call of `r`: its branches, its violations, and with `ladder`
+    its ladder, frames at fault marked ``!``."""
+    call = cr.call
+    state = "conformant" if not cr.violations else f"{len(cr.violations)} violation(s)"
+    lines = [f"  call {call.call_id}: final {_status(call.final_status)}, "
+             f"{len(call.branches)} branch(es), {state}"]
+    for b in call.branches:
+        notes = []
+        if b.injected and b.registration is not None:
+            delay = b.opened_at - b.registration.time
+            notes.append(f"injected {delay:.3f} s after REGISTER frame {b.registration.frame}")
+        if b.cancelled:
+            notes.append("cancelled")
+        if b.retransmissions:
+            notes.append(f"{len(b.retransmissions)} retransmission(s)")
+        lines.append(f"    branch {b.index} {b.target} -> {_status(b.final_status)}"
+                     + (f" ({'; '.join(notes)})" if notes else ""))
+    for v in cr.violations:
+        where = f"frame {v.frame}" if v.frame else "no frame"
+        lines.append(f"    VIOLATION {v.rule} {v.citation()} at {where}: {v.message}")
+    if ladder:
+        from pushinject.ladder import ladder_text
+
+        drawn = ladder_text(call_arrows(r, cr))
+        lines.extend("      " + line for line in drawn.splitlines())
+    return lines
+
+
+def verdict_line(decided: str, captures: int, calls: int, violations: int,
+                 preset: str | None) -> str:
+    """The report's last line."""
+    replayed = f"; replayed {_model(preset)}" if preset else "; no replay"
+    return (f"verdict: {decided} ({captures} capture(s), {calls} call(s), "
+            f"{violations} violation(s){replayed})")
+
+
 def text_report(results: Sequence[CaptureResult], preset: str | None = None, *,
                 ladder: bool = False) -> str:
     """A readable report: per capture, per call, the branches and the violations (and with
     `ladder` the call's ladder, frames at fault marked ``!``)."""
     lines: list[str] = []
-    calls = violations = 0
     for r in results:
-        c = r.capture
-        skipped = ", ".join(f"{k} {v}" for k, v in c.skipped.items())
-        lines.append(f"{c.file}: {c.frames} frames, {c.sip_messages} SIP messages"
-                     + (f" (skipped: {skipped})" if skipped else "")
-                     + f"; proxy {proxy_text(r)}")
-        if not r.calls:
-            lines.append("  no INVITE transaction through a proxy: nothing judged here")
-        else:
-            lines.extend(timing_lines(r.timing))
-            lines.extend(r.latency.lines())
+        lines.extend(capture_lines(r))
         for cr in r.calls:
-            calls += 1
-            violations += len(cr.violations)
-            call = cr.call
-            state = "conformant" if not cr.violations else f"{len(cr.violations)} violation(s)"
-            lines.append(f"  call {call.call_id}: final {_status(call.final_status)}, "
-                         f"{len(call.branches)} branch(es), {state}")
-            for b in call.branches:
-                notes = []
-                if b.injected and b.registration is not None:
-                    delay = b.opened_at - b.registration.time
-                    notes.append(f"injected {delay:.3f} s after REGISTER frame "
-                                 f"{b.registration.frame}")
-                if b.cancelled:
-                    notes.append("cancelled")
-                if b.retransmissions:
-                    notes.append(f"{len(b.retransmissions)} retransmission(s)")
-                lines.append(f"    branch {b.index} {b.target} -> {_status(b.final_status)}"
-                             + (f" ({'; '.join(notes)})" if notes else ""))
-            for v in cr.violations:
-                where = f"frame {v.frame}" if v.frame else "no frame"
-                lines.append(f"    VIOLATION {v.rule} {v.citation()} at {where}: {v.message}")
-            if ladder:
-                from pushinject.ladder import ladder_text
-
-                drawn = ladder_text(call_arrows(r, cr))
-                lines.extend("      " + line for line in drawn.splitlines())
-    replayed = f"; replayed {_model(preset)}" if preset else "; no replay"
-    lines.append(f"verdict: {verdict(results)} ({len(results)} capture(s), {calls} call(s), "
-                 f"{violations} violation(s){replayed})")
+            lines.extend(call_lines(r, cr, ladder=ladder))
+    calls = sum(len(r.calls) for r in results)
+    lines.append(verdict_line(verdict(results), len(results), calls,
+                              sum(r.violations for r in results), preset))
     return "\n".join(lines) + "\n"
 
 
@@ -170,20 +188,29 @@ def write_svgs(results: Sequence[CaptureResult], folder: Path) -> list[Path]:
     """Write each call's ladder (frames at fault marked) and branch graph as SVG into `folder`:
     ``<capture>-<n>-ladder.svg`` and ``<capture>-<n>-branches.svg``, n counting calls from 1.
     Returns the files written."""
+    written = []
+    for r in results:
+        written += write_call_svgs(folder, r.capture.file, [(r, cr) for cr in r.calls])
+    return written
+
+
+def write_call_svgs(folder: Path, file: str,
+                    calls: Sequence[tuple[CaptureResult, CallResult]]) -> list[Path]:
+    """`write_svgs` for the calls of capture `file`, each with the result that holds its
+    messages (the whole capture's, or the call's own when judged alone)."""
     from pushinject.graph import branch_graph_svg
     from pushinject.ladder import ladder_svg
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for r in results:
-        stem = Path(r.capture.file).stem
-        for n, cr in enumerate(r.calls, start=1):
-            title = f"{r.capture.file}: {cr.call.call_id}"
-            ladder = folder / f"{stem}-{n}-ladder.svg"
-            ladder.write_text(ladder_svg(call_arrows(r, cr, ndigits=3), title=title),
-                              encoding="utf-8")
-            graph = folder / f"{stem}-{n}-branches.svg"
-            summary = cr.call.summary(origin=cr.call.invite_at, ndigits=3)
-            graph.write_text(branch_graph_svg(summary, title=title), encoding="utf-8")
-            written += [ladder, graph]
+    stem = Path(file).stem
+    for n, (r, cr) in enumerate(calls, start=1):
+        title = f"{file}: {cr.call.call_id}"
+        ladder = folder / f"{stem}-{n}-ladder.svg"
+        ladder.write_text(ladder_svg(call_arrows(r, cr, ndigits=3), title=title),
+                          encoding="utf-8")
+        graph = folder / f"{stem}-{n}-branches.svg"
+        summary = cr.call.summary(origin=cr.call.invite_at, ndigits=3)
+        graph.write_text(branch_graph_svg(summary, title=title), encoding="utf-8")
+        written += [ladder, graph]
     return written

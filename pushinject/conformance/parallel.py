@@ -1,0 +1,128 @@
+"""Run the streaming check's partitions on local processes and merge their output.
+
+`judge(sources, options, jobs=n)` runs `pushinject.conformance.stream.judge_partition` for
+partitions 0..n-1 (one process each; with one job, in this process) and yields every judged
+call in the order (capture, time judged, frame of the INVITE), each capture's merged result
+(`CaptureDone`) after its last call. Each worker's output is already in that order, so the
+merge streams (`heapq.merge`) and is deterministic: the same as one job's.
+"""
+
+from __future__ import annotations
+
+import heapq
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pushinject.conformance.check import CaptureResult, CheckOptions
+from pushinject.conformance.stream import JudgedCall, Tally, judge_partition, merge_tallies
+from pushinject.errors import UsageError
+
+if TYPE_CHECKING:
+    from pushinject.capture.recording import Recording
+
+__all__ = ["CaptureDone", "judge"]
+
+#: items a worker sends at once (fewer, larger messages between processes)
+BATCH = 64
+
+_LAST = float("inf")
+
+
+@dataclass(frozen=True)
+class CaptureDone:
+    """A capture fully judged: its merged result (no calls held), calls and violations."""
+
+    result: CaptureResult
+    calls: int
+    violations: int
+
+
+def _order(item: JudgedCall | Tally) -> tuple[int, float, int]:
+    if isinstance(item, Tally):
+        return item.capture, _LAST, 1 << 62
+    return item.order
+
+
+def judge(sources: Sequence[Recording], options: CheckOptions, *, jobs: int = 1,
+          quiet: float = 5.0, ladder: bool = False, keep: bool = False,
+          progress: Callable[[int, int], None] | None = None
+          ) -> Iterator[JudgedCall | CaptureDone]:
+    """Every judged call of `sources` and each capture's `CaptureDone`, over `jobs` local
+    processes (see the module docstring). `keep` (one job only) keeps each call's judged
+    capture for its ladder drawings."""
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if jobs == 1:
+        streams: list[Iterator[JudgedCall | Tally]] = [judge_partition(
+            sources, options, quiet=quiet, ladder=ladder, keep=keep, progress=progress)]
+        yield from _merged(streams, options)
+        return
+    context = multiprocessing.get_context("fork")
+    queues = [context.Queue(maxsize=256) for _ in range(jobs)]
+    workers = [context.Process(target=_worker, daemon=True, args=(
+        queues[k], sources, options, k, jobs, quiet, ladder, progress is not None))
+        for k in range(jobs)]
+    for w in workers:
+        w.start()
+    try:
+        yield from _merged([_received(q, progress) for q in queues], options)
+    finally:
+        for w in workers:
+            w.join(timeout=5)
+            if w.is_alive():
+                w.terminate()
+                w.join()
+
+
+def _merged(streams: list[Iterator[JudgedCall | Tally]], options: CheckOptions
+            ) -> Iterator[JudgedCall | CaptureDone]:
+    pending: list[Tally] = []
+    for item in heapq.merge(*streams, key=_order):
+        if isinstance(item, Tally):
+            pending.append(item)
+            if len(pending) == len(streams):
+                yield CaptureDone(*merge_tallies(pending, options))
+                pending = []
+        else:
+            yield item
+
+
+def _worker(queue: Any, sources: Sequence[Recording], options: CheckOptions, part: int,
+            parts: int, quiet: float, ladder: bool, report: bool) -> None:
+    """One partition in a child process: batches of items, then None (or an error text)."""
+    batch: list[Any] = []
+
+    def progress(done: int, total: int) -> None:
+        batch.append(("progress", done, total))
+
+    try:
+        for item in judge_partition(sources, options, part=part, parts=parts, quiet=quiet,
+                                    ladder=ladder,
+                                    progress=progress if report and part == 0 else None):
+            batch.append(item)
+            if len(batch) >= BATCH:
+                queue.put(batch)
+                batch = []
+        queue.put(batch)
+        queue.put(None)
+    except Exception as exc:  # reported by the parent as a one-line error
+        queue.put(batch)
+        queue.put(f"{type(exc).__name__}: {exc}")
+
+
+def _received(queue: Any, progress: Callable[[int, int], None] | None
+              ) -> Iterator[JudgedCall | Tally]:
+    while True:
+        batch = queue.get()
+        if batch is None:
+            return
+        if isinstance(batch, str):
+            raise UsageError(f"a worker failed: {batch}")
+        for item in batch:
+            if isinstance(item, tuple):
+                if progress is not None:
+                    progress(item[1], item[2])
+            else:
+                yield item

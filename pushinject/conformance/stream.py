@@ -1,0 +1,211 @@
+"""Judge captures as a stream: each call judged and released as soon as it is complete.
+
+Frames flow once through decoding, parsing, call assembly, the rules and the replay
+(`pushinject.conformance.collector.CallCollector`, whose notion of a *complete* call this
+module shares: its final response went to the caller and nothing of it arrived for `quiet`
+seconds of capture time, or `lost_within` after a 408/480 for FIELD-5). Memory follows the
+calls in progress and the live registrations, not the length of the capture.
+
+The work splits into *partitions* by the callee's address of record: a message belongs to the
+partition of the user part of its To URI (`partition_key`), which every message of a call and
+every REGISTER of the callee carry (RFC 3261 §8.1.1.2, §10.2), so the REGISTER that causes an
+injection, with its own Call-ID, is judged with the call it wakes. A message of no call and no
+registration (its CSeq method is none of `ROUTED`: a push MESSAGE, OPTIONS) goes to every
+partition, as the collector gives it to every call in progress. Partition ``k`` of ``n``
+decodes every frame (cheap: slicing and a header scan) but parses and judges only its own
+messages, in time order. `judge_partition` is one partition's work; `pushinject.conformance.
+parallel` runs several on local processes and merges their output by (capture, time judged,
+frame of the INVITE), which is also the order one partition alone yields.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pushinject.conformance.check import CallResult, CaptureResult, CheckOptions
+from pushinject.conformance.timing import TimerValue, Timing
+
+if TYPE_CHECKING:
+    from pushinject.capture.decoder import DecodedMessage
+    from pushinject.capture.recording import Recording
+
+__all__ = ["JudgedCall", "Tally", "partition_key", "partition_of", "judge_partition",
+           "merge_tallies", "ROUTED", "EVERY"]
+
+_TO = re.compile(rb"\n(?:to|t)[ \t]*:[^\r\n]*?(?:sips?|tel):([^@;>?\s]+)", re.IGNORECASE)
+_CALL_ID = re.compile(rb"\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
+
+
+def partition_key(raw: bytes) -> bytes:
+    """The callee's address of record a message belongs to: the user part of its To URI
+    (a ``tel:`` number too), else its Call-ID, else nothing (RFC 3261 §8.1.1.2, §10.2).
+
+    >>> partition_key(b"INVITE sip:bob@p SIP/2.0\\r\\nTo: <sip:bob@x>\\r\\n\\r\\n")
+    b'bob'
+    >>> partition_key(b"SIP/2.0 200 OK\\r\\nt: sip:alice@x;tag=1\\r\\ni: c1\\r\\n\\r\\n")
+    b'alice'
+    >>> partition_key(b"OPTIONS sip:p SIP/2.0\\r\\nCall-ID: c9\\r\\n\\r\\n")
+    b'c9'
+    """
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    found = _TO.search(head) or _CALL_ID.search(head)
+    return found.group(1).strip() if found else b""
+
+
+#: CSeq methods of the messages that belong to one callee's partition: a call's and a
+#: registration's (RFC 3261 §12, §10; RFC 3262, 3311, 6086)
+ROUTED = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "PRACK", "UPDATE", "INFO", "REGISTER"})
+
+#: `partition_of` for a message every partition takes
+EVERY = -1
+
+
+def partition_of(message: DecodedMessage, parts: int) -> int:
+    """Which of `parts` partitions judges the message (a stable hash of `partition_key`), or
+    `EVERY` for a message of no call and no registration."""
+    if message.fields.cseq_method not in ROUTED:
+        return EVERY
+    return zlib.crc32(partition_key(message.raw)) % parts if parts > 1 else 0
+
+
+@dataclass(frozen=True)
+class JudgedCall:
+    """One call as judged: the capture it belongs to (its index among the inputs), the capture
+    time at which it was complete (`CallCollector.completed`; inf: still open at the end), the frame of its
+    INVITE, its result, its report lines, and with `keep` its own judged capture (ladders)."""
+
+    capture: int
+    done_at: float
+    frame: int
+    call: CallResult
+    lines: tuple[str, ...]
+    judged: CaptureResult | None = None
+
+    @property
+    def order(self) -> tuple[int, float, int]:
+        return self.capture, self.done_at, self.frame
+
+
+@dataclass
+class Tally:
+    """What one partition saw of one capture: counts, proxies, timers read, latencies."""
+
+    capture: int
+    file: str
+    frames: int = 0
+    messages: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    proxies: Counter[tuple[str, int]] = field(default_factory=Counter)
+    timers: dict[str, TimerValue] = field(default_factory=dict)
+    latency: tuple[list[float], list[float], list[float]] = field(
+        default_factory=lambda: ([], [], []))
+    calls: int = 0
+    violations: int = 0
+
+
+def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part: int = 0,
+                    parts: int = 1, quiet: float = 5.0, ladder: bool = False,
+                    keep: bool = False, progress: Callable[[int, int], None] | None = None
+                    ) -> Iterator[JudgedCall | Tally]:
+    """Judge partition `part` of `parts` of every capture in `sources`: yields each call as it
+    completes (`JudgedCall`, in `JudgedCall.order`), then the capture's `Tally`. `progress`
+    is called now and then with (bytes read, bytes in all), for a progress bar."""
+    from pushinject.capture.decoder import Decoder
+    from pushinject.conformance.capture import capture_name, to_wire
+    from pushinject.conformance.collector import CallCollector
+
+    total = sum(s.size for s in sources)
+    before = 0
+    for index, source in enumerate(sources):
+        name = capture_name(source)
+        tally = Tally(index, name)
+        collector = CallCollector(options, name=name, quiet=quiet)
+        decoder = Decoder()
+        step = 0
+        for decoded in decoder.decode_file(source):
+            # every frame's time moves the clock, so a call completes at the same message
+            # whichever partition judges it
+            for done_at, judged in collector.completed(decoded.time):
+                yield from _calls(judged, index, done_at, tally, ladder, keep)
+            mine = True  # counted here (a message every partition takes: in partition 0)
+            if parts > 1:
+                where = partition_of(decoded, parts)
+                if where != part and where != EVERY:
+                    continue
+                mine = where == part or part == 0
+            wire = to_wire(decoded)
+            if wire is None:
+                tally.skipped["unparsable-sip"] += mine
+                continue
+            tally.messages += mine
+            collector.add(wire, wire.time)
+            step += 1
+            if progress is not None and step % 2048 == 0:
+                progress(before + decoder.reader.position, total)
+        flushed = collector.flush()
+        for judged in sorted(flushed, key=lambda r: r.calls[0].call.frame if r.calls else 0):
+            yield from _calls(judged, index, float("inf"), tally, ladder, keep)
+        tally.frames = decoder.summary.frames
+        tally.skipped.update(decoder.summary.skipped)
+        tally.skipped["unjudged-call"] += collector.counts["unjudged"]
+        tally.skipped += Counter()  # drop zero counts
+        tally.timers = dict(collector.timers)
+        before += source.size
+        if progress is not None:
+            progress(before, total)
+        yield tally
+
+
+def _calls(judged: CaptureResult, index: int, done_at: float, tally: Tally, ladder: bool,
+           keep: bool) -> Iterator[JudgedCall]:
+    from pushinject.conformance.report import call_lines
+
+    if judged.proxy is not None and judged.calls:
+        tally.proxies[judged.proxy] += 1
+    for mine, theirs in zip(tally.latency, (judged.latency.push_to_register,
+                                           judged.latency.register_to_invite,
+                                           judged.latency.cancel_to_final), strict=True):
+        mine.extend(theirs)
+    for cr in judged.calls:
+        tally.calls += 1
+        tally.violations += len(cr.violations)
+        yield JudgedCall(index, done_at, cr.call.frame, cr,
+                         tuple(call_lines(judged, cr, ladder=ladder)),
+                         judged if keep else None)
+
+
+def merge_tallies(tallies: Sequence[Tally], options: CheckOptions
+                  ) -> tuple[CaptureResult, int, int]:
+    """One capture's result from its partitions' tallies (no calls held: they were reported
+    as they completed), with its number of calls and violations. A timer read in several
+    partitions takes the value of the event that fired first, as in the whole capture."""
+    from pushinject.conformance.capture import Capture
+    from pushinject.conformance.field_rules import Latencies
+
+    first = tallies[0]
+    skipped: Counter[str] = Counter()
+    proxies: Counter[tuple[str, int]] = Counter()
+    timers: dict[str, TimerValue] = {k: TimerValue(k, v, None) for k, v in options.knobs.items()}
+    for t in tallies:
+        skipped.update(t.skipped)
+        proxies.update(t.proxies)
+    found = sorted(((v.evidence.started_at + v.evidence.observed, k, v) for t in tallies
+                    for k, v in t.timers.items() if v.evidence is not None),
+                   key=lambda e: (e[0], e[1]))
+    for _, knob, value in found:
+        timers.setdefault(knob, value)
+    latency = Latencies(*(tuple(sorted(x for t in tallies for x in t.latency[i]))
+                          for i in range(3)))
+    proxy = options.proxy or (min(proxies, key=lambda a: (-proxies[a], a)) if proxies else None)
+    capture = Capture(file=first.file, frames=first.frames, messages=(),
+                      skipped=dict(sorted(skipped.items())),
+                      counted=sum(t.messages for t in tallies))
+    calls = sum(t.calls for t in tallies)
+    result = CaptureResult(capture, proxy, (), None, Timing(timers, options.timer_slack, {}),
+                           latency)
+    return result, calls, sum(t.violations for t in tallies)

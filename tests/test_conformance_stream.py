@@ -1,0 +1,150 @@
+"""The streaming check: every call judged as soon as it is complete, alone or spread over
+partitions by callee, gives the verdicts of the whole capture (pushinject.conformance.stream,
+pushinject.conformance.parallel; the collector's notion of a complete call, HEP-3)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pushinject.capture.recording import group_inputs
+from pushinject.cli import main
+from pushinject.conformance.capture import load_capture
+from pushinject.conformance.check import CheckOptions, check_messages, verdict
+from pushinject.conformance.parallel import CaptureDone, judge
+from pushinject.conformance.stream import partition_key
+from pushinject.progress import Bar, progress_bar
+from tests.conftest import DATA
+
+SIMULATED = tomllib.loads((DATA / "simulated" / "manifest.toml").read_text(encoding="utf-8"))
+BUNDLED = sorted((DATA / "kamailio").glob("*.pcap")) + sorted((DATA / "hep").glob("*.pcap")) + [
+    DATA / "simulated" / name for name in SIMULATED] + sorted(
+    (DATA / "opensips").glob("*.pcap"))
+
+
+def _whole(path: Path, options: CheckOptions) -> tuple[str, list[dict[str, Any]]]:
+    result = check_messages(load_capture(path), options)
+    return verdict([result]), [c.to_json() for c in result.calls]
+
+
+def _streamed(path: Path, options: CheckOptions, jobs: int = 1
+              ) -> tuple[str, list[dict[str, Any]]]:
+    calls, done = [], []
+    for item in judge(group_inputs([path], "separate"), options, jobs=jobs):
+        if isinstance(item, CaptureDone):
+            done.append(item)
+        else:
+            calls.append(item)
+    [capture] = done
+    decided = ("violations" if capture.violations else
+               "no-calls" if not capture.calls else "conformant")
+    assert capture.calls == len(calls)
+    return decided, [j.call.to_json() for j in sorted(calls, key=lambda j: j.frame)]
+
+
+def _options(path: Path) -> list[CheckOptions]:
+    """No option (capture-driven replay), and for a simulated capture its manifest's preset."""
+    entry = SIMULATED.get(str(path.relative_to(DATA / "simulated"))) if "simulated" in str(
+        path) else None
+    return [CheckOptions()] + ([CheckOptions(preset=entry["preset"])] if entry else [])
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_bundled_captures_streamed_as_whole(path: Path) -> None:
+    for options in _options(path):
+        assert _streamed(path, options) == _whole(path, options)
+
+
+@pytest.fixture(scope="module")
+def traffic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The slow-phones traffic: 32 overlapping calls to 20 users, 7 of them lost."""
+    path = tmp_path_factory.mktemp("traffic") / "slow.pcap"
+    assert main(["simulate", str(DATA / "traffic" / "slow_phones.toml"), "--pcap",
+                 str(path)]) == 0
+    return path
+
+
+@pytest.mark.parametrize("preset", [None, "opensips"])
+def test_traffic_streamed_and_spread_over_jobs_as_whole(traffic: Path, preset: str | None
+                                                        ) -> None:
+    options = CheckOptions() if preset is None else CheckOptions(preset=preset)
+    whole = _whole(traffic, options)
+    assert len(whole[1]) == 32
+    assert _streamed(traffic, options) == whole
+    assert _streamed(traffic, options, jobs=2) == whole
+    assert _streamed(traffic, options, jobs=3) == whole
+
+
+def test_jsonl_one_call_a_line_then_the_verdict(traffic: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--preset", "opensips", "--jsonl", str(traffic)]) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    *calls, last = lines
+    assert len(calls) == 32 and {c["file"] for c in calls} == {"slow.pcap"}
+    assert list(calls[0]) == ["file", "call_id", "proxy", "final_status", "branches",
+                              "violations"]
+    [capture] = last["captures"]
+    assert last["verdict"] == "violations"
+    assert (capture["calls"], capture["violations"]) == (32, sum(
+        len(c["violations"]) for c in calls))
+    assert capture["sip_messages"] == 596
+
+
+def test_json_and_text_the_same_with_two_jobs(traffic: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`--jobs 2` prints byte for byte what one job prints: one JSON document, and the text
+    report with each call as it completed."""
+    outs = []
+    for extra in (["--json"], []):
+        for jobs in ("1", "2"):
+            assert main(["check", "--preset", "opensips", "--jobs", jobs, *extra,
+                         str(traffic)]) == 1
+            outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] and outs[2] == outs[3]
+    assert json.loads(outs[0])["captures"][0]["sip_messages"] == 596
+    assert outs[2].splitlines()[-1].startswith("verdict: violations (1 capture(s), 32 call(s)")
+
+
+def test_bad_jobs_and_svg_with_jobs_are_usage_errors(traffic: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--jobs", "0", str(traffic)]) == 2
+    assert main(["check", "--jobs", "2", "--svg", str(tmp_path), str(traffic)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("Traceback" not in line for line in err)
+
+
+def test_partition_key_is_the_callee_of_every_message() -> None:
+    invite = b"INVITE sip:bob@10.0.0.2 SIP/2.0\r\nTo: \"Bob\" <sip:bob@x>\r\nCall-ID: a\r\n\r\n"
+    register = b"REGISTER sip:x SIP/2.0\r\nTO:<sips:bob@x>\r\ni: b\r\n\r\nTo: <sip:eve@x>"
+    assert (partition_key(invite), partition_key(register), partition_key(b"junk")) == (
+        b"bob", b"bob", b"")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    assert progress_bar(io.StringIO()) is None
+    screen = _Terminal()
+    bar = progress_bar(screen)
+    assert isinstance(bar, Bar)
+    bar(0, 200)
+    bar(1, 200)  # same percent: not redrawn
+    bar(100, 200)
+    bar.finish()
+    assert screen.getvalue().split("\r")[1:3] == [
+        "checking [..............................]   0%",
+        "checking [###############...............]  50%"]
+
+
+def test_check_prints_no_bar_when_stderr_is_not_a_terminal(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(DATA / "kamailio" / "S1.pcap")]) == 0
+    assert capsys.readouterr().err == ""
