@@ -13,9 +13,12 @@ sender's clock. The rules (HEP-3):
 - a REGISTER and its responses belong to the registrations of the user of its To URI; they are
   kept for `keep_registrations` seconds of message time (a registration older than that has
   expired by the registrar's default of 3600 s) and join the judgement of every call to that
-  user, so the replay knows the contacts that existed when the INVITE came. Once older than
-  `max_age`, only the newest refresh of each registration (its Call-ID's highest CSeq, which
-  a registrar applies over the older ones: RFC 3261 §10.2.4, §10.3 step 7) is kept;
+  user, so the replay knows the contacts that existed when the INVITE came. A registration
+  whose bindings all expired (the longest expires of its contacts, else its Expires header,
+  else 3600 s: RFC 3261 §10.2.1.1, §10.3 step 7) more than `max_age` ago, longer than any
+  call in progress has lasted, is dropped with its Call-ID; once older than `max_age`, only the
+  newest refresh of each registration (its Call-ID's highest CSeq, which a registrar applies
+  over the older ones: §10.2.4) is kept;
 - other messages (a push MESSAGE to a gateway, OPTIONS...) join the judgement of every call in
   progress when they arrive, as they are in a whole capture: the rules do not read them, but
   the latencies count a push, and the replay blames a missing message on the last frame before
@@ -67,6 +70,16 @@ class _Call:
     wait: float = 0.0
 
 
+def _lifetime(register: object) -> float:
+    """How long the bindings of a REGISTER last: the longest expires of its contacts, else its
+    Expires header, else 3600 s (RFC 3261 §10.2.1.1)."""
+    default = getattr(register, "expires", None)
+    default = 3600 if default is None else default
+    lives = [c.expires if c.expires is not None else default
+             for c in getattr(register, "contacts", ()) if not c.star]
+    return float(max(lives, default=default))
+
+
 class CallCollector:
     """Group a stream of messages into calls and judge each as it completes (see the module
     docstring). `counts` tells what happened to the messages: ``call``, ``registration``,
@@ -85,6 +98,7 @@ class CallCollector:
         self._calls: dict[str, _Call] = {}
         self._registrations: dict[str, list[tuple[int, WireMessage]]] = {}
         self._register_ids: dict[str, str] = {}
+        self._until: dict[str, float] = {}  # REGISTER Call-ID: when its bindings expire
         self._done: dict[str, float] = {}
         self._newest = 0.0
         self._next_forget = float("-inf")
@@ -129,6 +143,9 @@ class CallCollector:
         if user is None and message.is_request and message.label == "REGISTER":
             user = self._register_ids[call_id] = user_of(msg.to.uri)
         if user is not None:
+            if message.is_request and message.label == "REGISTER":
+                self._until[call_id] = max(self._until.get(call_id, 0.0),
+                                           message.time + _lifetime(msg))
             self._registrations.setdefault(user, []).append(entry)
             self.counts["registration"] += 1
             return
@@ -189,21 +206,24 @@ class CallCollector:
         """Drop expired registrations and the memory of calls judged long ago."""
         horizon = self._newest - self.keep_registrations
         recent = self._newest - self.max_age
+        expired = {k for k, t in self._until.items() if t < recent}
+        for k in expired:
+            del self._until[k]
+            self._register_ids.pop(k, None)
         for user in list(self._registrations):
             entries = self._registrations[user]
             newest: dict[str, int] = {}
             for _, m in entries:
                 key = m.message.call_id
                 newest[key] = max(newest.get(key, 0), m.message.cseq.number)
-            kept = [e for e in entries if e[1].time >= horizon and (
-                e[1].time >= recent or e[1].message.cseq.number == newest[e[1].message.call_id])]
+            kept = [e for e in entries if e[1].time >= horizon
+                    and e[1].message.call_id not in expired and (
+                        e[1].time >= recent
+                        or e[1].message.cseq.number == newest[e[1].message.call_id])]
             if kept:
                 self._registrations[user] = kept
             else:
                 del self._registrations[user]
-        live = {m.message.call_id for entries in self._registrations.values()
-                for _, m in entries}
-        self._register_ids = {k: v for k, v in self._register_ids.items() if k in live}
         self._done = {k: t for k, t in self._done.items() if now - t < self.max_age}
 
     def run(self, stream: Iterable[tuple[WireMessage, float]]) -> list[CaptureResult]:
