@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-HELP = "run a benchmark (parse, core, decode) and print its figures"
+HELP = "run a benchmark (check, core, decode, location, parse, scale) and print its figures"
 
 #: benchmark name -> module implementing it
 BENCHMARKS: dict[str, str] = {
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "decode": "pushinject.bench.decode",
     "location": "pushinject.bench.location",
     "parse": "pushinject.bench.parse",
+    "scale": "pushinject.bench.scale",
 }
 
 
