@@ -77,7 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--jsonl", action="store_true",
                         help="print one JSON object per call as it is judged, then a summary")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="judge on N local processes, partitioned by the callee (default 1)")
+                        help="judge on N local processes, partitioned by the callee (default 1; "
+                        "with --scheduler: N Dask tasks, default one per worker)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="judge on the Dask distributed cluster of this scheduler "
+                        "(tcp://HOST:PORT); every worker must read the files at the same path")
     parser.add_argument("--junit", type=Path, metavar="OUT.xml", help="also write JUnit XML")
     parser.add_argument("--svg", type=Path, metavar="DIR",
                         help="also write each call's ladder and branch graph as SVG into DIR")
@@ -133,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give capture files, or --hep-listen HOST:PORT")
     if args.jobs < 1 or args.quiet < 0:
         raise UsageError("--jobs must be at least 1 and --quiet not negative")
-    if args.svg is not None and args.jobs > 1:
+    if args.svg is not None and (args.jobs > 1 or args.scheduler is not None):
         raise UsageError("--svg draws from the messages of each call: use it with --jobs 1")
     return _check_files(args, options)
 
@@ -163,7 +167,7 @@ def _check_files(args: argparse.Namespace, options: CheckOptions) -> int:
     try:
         for item in judge(recordings, options, jobs=args.jobs, quiet=args.quiet,
                           ladder=args.ladder and text, keep=args.svg is not None,
-                          progress=bar):
+                          progress=bar, scheduler=args.scheduler):
             if isinstance(item, CaptureDone):
                 done.append(item)
                 if text:

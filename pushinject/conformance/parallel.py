@@ -1,10 +1,15 @@
-"""Run the streaming check's partitions on local processes and merge their output.
+"""Run the streaming check's partitions on local processes or a Dask cluster, and merge.
 
 `judge(sources, options, jobs=n)` runs `pushinject.conformance.stream.judge_partition` for
 partitions 0..n-1 (one process each; with one job, in this process) and yields every judged
 call in the order (capture, time judged, frame of the INVITE), each capture's merged result
 (`CaptureDone`) after its last call. Each worker's output is already in that order, so the
 merge streams (`heapq.merge`) and is deterministic: the same as one job's.
+
+With `scheduler` (the address of a Dask distributed scheduler, ``tcp://host:8786``) the same
+partitions run as Dask tasks, one per partition (`jobs`, else one per worker of the cluster),
+each returning its whole output, merged the same way: the report is the same, but it comes
+when the last partition is done. Every worker must read the capture files at the same path.
 """
 
 from __future__ import annotations
@@ -47,13 +52,16 @@ def _order(item: JudgedCall | Tally) -> tuple[int, float, int]:
 
 def judge(sources: Sequence[Recording], options: CheckOptions, *, jobs: int = 1,
           quiet: float = 5.0, ladder: bool = False, keep: bool = False,
-          progress: Callable[[int, int], None] | None = None
+          progress: Callable[[int, int], None] | None = None, scheduler: str | None = None
           ) -> Iterator[JudgedCall | CaptureDone]:
     """Every judged call of `sources` and each capture's `CaptureDone`, over `jobs` local
-    processes (see the module docstring). `keep` (one job only) keeps each call's judged
-    capture for its ladder drawings."""
+    processes or on the Dask `scheduler` (see the module docstring). `keep` (one local job
+    only) keeps each call's judged capture for its ladder drawings."""
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if scheduler is not None:
+        yield from _merged(_on_dask(scheduler, sources, options, jobs, quiet, ladder), options)
+        return
     if jobs == 1:
         streams: list[Iterator[JudgedCall | Tally]] = [judge_partition(
             sources, options, quiet=quiet, ladder=ladder, keep=keep, progress=progress)]
@@ -74,6 +82,33 @@ def judge(sources: Sequence[Recording], options: CheckOptions, *, jobs: int = 1,
             if w.is_alive():
                 w.terminate()
                 w.join()
+
+
+def _partition(sources: Sequence[Recording], options: CheckOptions, part: int, parts: int,
+               quiet: float, ladder: bool) -> list[JudgedCall | Tally]:
+    """One partition's whole output (a Dask task)."""
+    return list(judge_partition(sources, options, part=part, parts=parts, quiet=quiet,
+                                ladder=ladder))
+
+
+def _on_dask(address: str, sources: Sequence[Recording], options: CheckOptions, jobs: int,
+             quiet: float, ladder: bool) -> list[Iterator[JudgedCall | Tally]]:
+    """The partitions run as tasks on the Dask cluster at `address`: their outputs."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
+    with client:
+        parts = jobs if jobs > 1 else max(1, len(client.scheduler_info()["workers"]))
+        futures = [client.submit(_partition, sources, options, k, parts, quiet, ladder,
+                                 pure=False) for k in range(parts)]
+        try:
+            outputs = client.gather(futures)
+        except Exception as exc:  # a task's error, reported in one line
+            raise UsageError(f"a Dask task failed: {type(exc).__name__}: {exc}") from None
+    return [iter(out) for out in outputs]
 
 
 def _merged(streams: list[Iterator[JudgedCall | Tally]], options: CheckOptions
