@@ -44,3 +44,15 @@ def require_tool(name: str) -> str:
 def rfc4475_dir() -> Path:
     """The RFC 4475 torture messages carried in `tests/rfc4475/`."""
     return ROOT / "tests" / "rfc4475"
+
+
+@pytest.fixture(scope="session")
+def slow_phones_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The slow-phones traffic (data/traffic/slow_phones.toml) simulated once: 32 overlapping
+    calls to 20 users, 596 messages."""
+    from pushinject.cli import main
+
+    path = tmp_path_factory.mktemp("traffic") / "slow.pcap"
+    assert main(["simulate", str(DATA / "traffic" / "slow_phones.toml"), "--pcap",
+                 str(path)]) == 0
+    return path

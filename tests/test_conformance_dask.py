@@ -21,12 +21,9 @@ def scheduler() -> Iterator[str]:
         yield cluster.scheduler_address
 
 
-@pytest.fixture(scope="module")
-def traffic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("traffic") / "slow.pcap"
-    assert main(["simulate", str(DATA / "traffic" / "slow_phones.toml"), "--pcap",
-                 str(path)]) == 0
-    return path
+@pytest.fixture
+def traffic(slow_phones_pcap: Path) -> Path:
+    return slow_phones_pcap
 
 
 @pytest.mark.parametrize("extra", [["--json"], [], ["--jobs", "3", "--jsonl"]])

@@ -60,13 +60,9 @@ def test_bundled_captures_streamed_as_whole(path: Path) -> None:
         assert _streamed(path, options) == _whole(path, options)
 
 
-@pytest.fixture(scope="module")
-def traffic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The slow-phones traffic: 32 overlapping calls to 20 users, 7 of them lost."""
-    path = tmp_path_factory.mktemp("traffic") / "slow.pcap"
-    assert main(["simulate", str(DATA / "traffic" / "slow_phones.toml"), "--pcap",
-                 str(path)]) == 0
-    return path
+@pytest.fixture
+def traffic(slow_phones_pcap: Path) -> Path:
+    return slow_phones_pcap
 
 
 @pytest.mark.parametrize("preset", [None, "opensips"])
