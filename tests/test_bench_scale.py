@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pushinject.bench.scale import first_half, traffic_for
+from pushinject.bench.scale import first_half, traffic_text
 from pushinject.cli import main
 from tests.conftest import DATA, require_tool
 
@@ -48,7 +48,9 @@ def test_first_half_cuts_at_a_record(tmp_path: Path) -> None:
 
 
 def test_traffic_for_enough_calls() -> None:
-    traffic = traffic_for(20_000, 10.0)
+    from pushinject.sim.traffic import parse_traffic
+
+    traffic = parse_traffic(traffic_text(20_000, 10.0))
     assert (traffic.users, traffic.call_rate, traffic.duration) == (2000, 10.0, 2210.0)
 
 

@@ -4,8 +4,11 @@ A traffic capture of at least `--calls` calls (default 20,000) is simulated
 (`pushinject.sim.traffic`: users with one push device each, calls arriving at `--rate` a
 second, phones waking after a lognormal delay, one push in ten rejected), or reused from
 `--capture FILE` when that file exists (simulating 20,000 calls takes minutes). Then, in one
-run, each as a whole child process whose wall time and peak resident memory (`os.wait4`
-rusage of that child) are measured:
+run, each as a whole child process whose wall time and peak resident memory are measured.
+The peak is read by a small wrapper process (`resource.getrusage(RUSAGE_CHILDREN)` after the
+command ends: the largest of the command and its own children): a child forked straight from
+this process would count this process's memory as its own until it execs. The capture is
+simulated in a child process too, so this one stays small.
 
 - tshark extracting five SIP fields from the file, and `pushinject check` judging it: the
   throughput ratio (tshark's time over check's: the same file, so the same messages) and the
@@ -20,18 +23,28 @@ The last line: ``scale: check xS.SS tshark throughput, memory xM.MM, jobs2 xJ.JJ
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from pushinject.bench.decode import TSHARK_ARGS, measure
+from pushinject.bench.decode import TSHARK_ARGS
 from pushinject.errors import UsageError
+
+#: run argv[1:], then print the peak RSS (KiB) of its process tree and its CPU seconds
+_WRAPPER = ("import resource, subprocess, sys\n"
+            "status = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL,"
+            " stderr=subprocess.DEVNULL)\n"
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+            "print(status, u.ru_maxrss, u.ru_utime + u.ru_stime)\n")
 
 HELP = "time `pushinject check` on a large traffic capture against tshark, --jobs 2 and 1"
 
-__all__ = ["HELP", "add_arguments", "run", "traffic_for", "first_half"]
+__all__ = ["HELP", "add_arguments", "run", "traffic_text", "first_half", "measure"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,18 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "there (default: a temporary file)")
 
 
-def traffic_for(calls: int, rate: float) -> object:
+def traffic_text(calls: int, rate: float) -> str:
     """A traffic of about 1.1 x `calls` calls (so at least `calls` whatever the draw) at `rate`
     a second, to users with one push device each: ten calls per user, and at least 50 users per
-    call a second, so that few calls find their callee busy."""
-    from pushinject.sim.traffic import parse_traffic
-
+    call a second, so that few calls find their callee busy (a traffic file,
+    `pushinject.sim.traffic.parse_traffic`)."""
     users = int(max(50 * rate, min(62_500, calls // 10)))
     duration = calls * 1.1 / rate + 10
-    return parse_traffic(
+    return (
         f'name = "scale"\npreset = "opensips"\nseed = 12\nusers = {users}\n'
         f"call_rate = {rate}\nduration = {duration:.1f}\npush_failure = 0.1\n"
-        '[wake_delay]\ndistribution = "lognormal"\nmedian = 3.0\nsigma = 0.8\n', "<scale>")
+        '[wake_delay]\ndistribution = "lognormal"\nmedian = 3.0\nsigma = 0.8\n')
 
 
 def first_half(source: Path, target: Path) -> int:
@@ -74,14 +86,27 @@ def first_half(source: Path, target: Path) -> int:
     return half
 
 
-def _build(args: argparse.Namespace, path: Path) -> int:
-    from pushinject.sim.traffic import run_traffic
+def measure(argv: list[str]) -> tuple[float, int, int, float]:
+    """Run a command to completion through the wrapper: (wall seconds, peak RSS in KiB of
+    the command and its children, exit status, CPU seconds)."""
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _WRAPPER, *argv], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return time.perf_counter() - start, int(out[1]), int(out[0]), float(out[2])
 
-    result = run_traffic(traffic_for(args.calls, args.rate))  # type: ignore[arg-type]
-    if len(result.calls) < args.calls:
-        raise UsageError(f"the traffic made {len(result.calls)} calls, fewer than {args.calls}")
-    path.write_bytes(result.pcap())
-    return len(result.calls)
+
+def _build(args: argparse.Namespace, path: Path, folder: Path) -> int:
+    """Simulate the traffic into `path` in a child process; the number of calls."""
+    spec = folder / "scale.toml"
+    spec.write_text(traffic_text(args.calls, args.rate), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "pushinject", "simulate", str(spec), "--pcap",
+                           str(path), "--json"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UsageError(f"simulating the traffic failed: {done.stderr.strip()[-200:]}")
+    calls = int(json.loads(done.stdout)["summary"]["calls"])
+    if calls < args.calls:
+        raise UsageError(f"the traffic made {calls} calls, fewer than {args.calls}")
+    return calls
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         if path.exists():
             print(f"capture {path}, reused")
         else:
-            print(f"capture {path}: {_build(args, path)} calls simulated")
+            print(f"capture {path}: {_build(args, path, Path(tmp))} calls simulated")
         half = Path(tmp) / "half.pcap"
         records = first_half(path, half)
         size = path.stat().st_size
