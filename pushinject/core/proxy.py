@@ -275,8 +275,12 @@ class Proxy:
         ctx = self._clients.get(branch)
         if ctx is None:
             upstream = response.without_top_via()
-            dst = response_destination(upstream.vias)
-            return [] if dst is None else [Send(message=upstream, destination=dst)]
+            vias = upstream.vias
+            dst = response_destination(vias)
+            if dst is None:
+                return []
+            # RFC 3261 §18.2.2: over the transport the next Via names
+            return [Send(message=upstream, destination=dst, transport=vias[0].transport.upper())]
         if response.cseq.method != "INVITE":  # the answer to our CANCEL ends its transaction
             ctx.cancel_answered(ctx.client_index[branch], response.status, now)
             return self.track(ctx, [])
@@ -417,10 +421,13 @@ class Proxy:
         return uri_address(str(host), uri.port)
 
     def forward_stateless(self, msg: Request) -> list[Action]:
-        """Forward a request without a transaction (RFC 3261 §16.11)."""
-        via = via_value(self.config.host, self.config.port, self.ids.branch())
+        """Forward a request without a transaction (RFC 3261 §16.11), over the transport its
+        next hop's URI names (RFC 3261 §18.1.1, RFC 3263 reduced to the `transport` parameter)."""
+        uri: Any = msg.routes[0].uri if msg.routes else msg.uri
+        transport = str(getattr(uri, "params", {}).get("transport") or "udp").upper()
+        via = via_value(self.config.host, self.config.port, self.ids.branch(), transport)
         out = forwarded_request(msg, msg.uri, via)
-        return [Send(message=out, destination=self._next_hop(out))]
+        return [Send(message=out, destination=self._next_hop(out), transport=transport)]
 
     def _fork(self, ctx: ResponseContext, uri: Any, destination: Address, now: float,
               binding: Binding | None, injected: bool, routes: tuple[str, ...] = (),
