@@ -149,7 +149,8 @@ def test_serve_answers_a_register_on_an_ephemeral_loopback_port() -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.startswith("listening on 127.0.0.1:"), line
+        assert line.startswith("listening on udp:127.0.0.1:"), line
+        assert line.endswith(" (preset opensips)\n"), line
         port = int(line.split()[2].rsplit(":", 1)[1])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.1", 0))

@@ -1,23 +1,50 @@
-"""`pushinject serve`: run a preset's proxy as a live UDP element (the asyncio shell).
+"""`pushinject serve`: run a preset's proxy as a live element over UDP, TCP and TLS.
 
-`--listen HOST:PORT` (default 127.0.0.1:5060; port 0 picks a free one) is announced on the first
-line of output as `listening on HOST:PORT`. Pushes go as SIP MESSAGE to `--push-gateway` when
-given (see `pushinject.live.proxy_shell`). `--duration` stops it after that many seconds;
-otherwise it runs until SIGINT or SIGTERM, which stop it cleanly. Logs (the script's `xlog`,
-pushes, a rate-limited line per kind of refused input, and the input counters when it stops)
-go to stderr.
+`--listen [udp:|tcp:|tls:]HOST:PORT` is repeatable (default `udp:127.0.0.1:5060`; port 0 picks a
+free one; at most one UDP address). The first line of output announces every address bound:
+`listening on udp:127.0.0.1:5060 tls:127.0.0.1:5061 (preset opensips)`. A TLS listener presents
+`--tls-cert`/`--tls-key`, or a self-signed certificate made at start with the `openssl` command
+(see `pushinject.live.tls`). The proxy's own address (Via, Record-Route) is the first listener's,
+or `--advertise HOST` (needed when listening on 0.0.0.0 or ::).
+Pushes go as SIP MESSAGE over UDP to `--push-gateway` when given (see
+`pushinject.live.proxy_shell`). `--pcap FILE` writes every message sent and received (connections
+as TCP segments, TLS as the SIP it carries). `--duration` stops it after that many seconds;
+otherwise it runs until interrupted (SIGINT or SIGTERM end it cleanly). Logs (the script's
+`xlog`, pushes, a rate-limited line per kind of refused input, and the input counters when it
+stops) go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import socket
 import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pushinject.errors import UsageError
 
-HELP = "run a preset's proxy live on a UDP socket"
+if TYPE_CHECKING:
+    from pushinject.live.listen import Listen
+
+HELP = "run a preset's proxy live over UDP, TCP and TLS"
+
+#: listening hosts that name every address of the machine, none of which a phone can be sent
+WILDCARDS = frozenset({"0.0.0.0", "::"})
+#: the UDP socket's receive and send buffers, in bytes (the system may cap them)
+UDP_BUFFER = 512 * 1024
+
+
+def _listen(text: str) -> Listen:
+    from pushinject.live.listen import parse_listen
+
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -30,20 +57,70 @@ def _address(text: str) -> tuple[str, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="opensips",
                         help="opensips (default), kamailio-tsilo or rfc8599")
-    parser.add_argument("--listen", type=_address, default=("127.0.0.1", 5060),
-                        help="HOST:PORT to bind (default 127.0.0.1:5060)")
+    parser.add_argument("--listen", type=_listen, action="append",
+                        help="[udp:|tcp:|tls:]HOST:PORT to bind, repeatable "
+                             "(default udp:127.0.0.1:5060)")
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate of the TLS listeners "
+                        "(default: a self-signed one made at start)")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    parser.add_argument("--idle-timeout", type=float, default=120.0,
+                        help="close a connection after this many seconds without traffic "
+                             "(default 120)")
+    parser.add_argument("--advertise", metavar="HOST",
+                        help="the address the proxy writes in its Via and Record-Route "
+                             "(default: the first listening host; needed when that is 0.0.0.0 "
+                             "or ::)")
     parser.add_argument("--push-gateway", type=_address, help="HOST:PORT of the push gateway")
+    parser.add_argument("--pcap", type=Path, help="write every message sent and received here")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+
+
+def _bind(listen: Listen) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    kind = socket.SOCK_DGRAM if listen.transport == "UDP" else socket.SOCK_STREAM
+    sock = socket.socket(family, kind)
+    try:
+        if kind == socket.SOCK_DGRAM:  # room for bursts, as Kamailio's receive buffer probe gives
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, UDP_BUFFER)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((listen.host, listen.port))
+        if kind == socket.SOCK_STREAM:
+            sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot bind {listen}: {exc.strerror}") from None
+    return sock
+
+
+def _check(args: argparse.Namespace, listens: list[Listen]) -> None:
+    if sum(1 for listen in listens if listen.transport == "UDP") > 1:
+        raise UsageError("at most one udp: listening address")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.push_gateway is not None and not any(l.transport == "UDP" for l in listens):
+        raise UsageError("--push-gateway needs a udp: listening address (pushes go over UDP)")
+    if args.idle_timeout <= 0:
+        raise UsageError("--idle-timeout must be positive")
+    if args.advertise is None and listens[0].host in WILDCARDS:
+        raise UsageError(f"listening on {listens[0].host} (every address): give --advertise "
+                         "HOST, the address phones reach the proxy at")
 
 
 async def _serve(args: argparse.Namespace) -> int:
     import asyncio
+    from dataclasses import replace
 
     from pushinject.core.ids import RandomIds
     from pushinject.live.endpoint import LiveClock
     from pushinject.live.proxy_shell import ProxyShell
+    from pushinject.live.tls import self_signed, server_context
     from pushinject.presets import get_preset
+    from pushinject.sim.pcap import PcapStream
 
+    listens: list[Listen] = args.listen or [_listen("udp:127.0.0.1:5060")]
+    _check(args, listens)
     preset = get_preset(args.preset)
     loop = asyncio.get_running_loop()
     clock = LiveClock(loop)
@@ -52,36 +129,65 @@ async def _serve(args: argparse.Namespace) -> int:
     def log(now: float, text: str) -> None:
         print(f"{now:10.3f} {text}", file=sys.stderr, flush=True)
 
-    host, port = args.listen
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"cannot bind {host}:{port}: {exc.strerror}") from None
-    port = sock.getsockname()[1]
-    driver = preset.build(ids, None)
-    driver.proxy.set_address(host, port)
-    shell = ProxyShell(driver, clock, ids, address=(host, port),
-                       push_gateway=args.push_gateway, log=log)
-    await loop.create_datagram_endpoint(lambda: shell, sock=sock)
-    print(f"listening on {host}:{port} (preset {preset.name})", flush=True)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):  # stop cleanly, counters printed
-        loop.add_signal_handler(signum, stop.set)
-    try:
+    with contextlib.ExitStack() as stack:
+        sockets = []
+        for listen in listens:
+            sock = _bind(listen)
+            stack.callback(sock.close)
+            sockets.append((replace(listen, port=sock.getsockname()[1]), sock))
+        bound = [listen for listen, _ in sockets]
+        if args.advertise is not None:  # what the Vias on connections name too (CONN-9)
+            bound = [replace(listen, host=args.advertise.strip("[]")) for listen in bound]
+        tls = None
+        if any(listen.transport == "TLS" for listen in bound):
+            cert, key = args.tls_cert, args.tls_key
+            if cert is None:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                cert, key = self_signed(folder, bound[0].host)
+            tls = server_context(cert, key)
+        recorder = None
+        if args.pcap is not None:
+            try:
+                out = stack.enter_context(open(args.pcap, "wb"))
+            except OSError as exc:
+                raise UsageError(f"cannot write {args.pcap}: {exc.strerror}") from None
+            recorder = PcapStream(out, epoch=clock.epoch)
+        first = next((l for l in bound if l.transport == "UDP"), bound[0])
+        driver = preset.build(ids, None)
+        driver.proxy.set_address(first.host, first.port)
+        shell = ProxyShell(driver, clock, ids, address=(first.host, first.port),
+                           push_gateway=args.push_gateway, log=log, listeners=bound,
+                           recorder=recorder, idle_timeout=args.idle_timeout)
+        servers = []
+        for listen, sock in sockets:
+            if listen.transport == "UDP":
+                await loop.create_datagram_endpoint(lambda: shell, sock=sock)
+            else:
+                servers.append(await loop.create_server(
+                    shell.connections.factory(listen.transport), sock=sock,
+                    ssl=tls if listen.transport == "TLS" else None))
+        shell.start()
+        names = " ".join(str(replace(listen, host=sock.getsockname()[0]))
+                         for listen, (_, sock) in zip(bound, sockets, strict=True))
+        print(f"listening on {names} (preset {preset.name})", flush=True)
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # stop cleanly: the capture is whole
+            loop.add_signal_handler(signum, stop.set)
         try:
-            await asyncio.wait_for(stop.wait(), args.duration)
-        except TimeoutError:
-            pass
-    finally:
-        log(clock.now(), shell.input_summary())
-        shell.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.duration)
+        finally:
+            log(clock.now(), shell.input_summary())
+            for server in servers:
+                server.close()
+            shell.close()
+            await asyncio.sleep(0)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    return asyncio.run(_serve(args))
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(_serve(args))
+    return 0

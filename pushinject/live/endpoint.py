@@ -5,14 +5,14 @@ Theory of operation: a `LiveClock` maps the event loop's monotonic time to the c
 (leniently: a live element must not die on a bad packet; unparsable ones go to
 `on_unparsable`, which counts them), passes the message to `on_message(message, source, now)`,
 sends what comes back (a destination the socket refuses is counted, not raised), and re-arms a
-single
-`loop.call_at` at the object's earliest deadline (`next_deadline()`), firing it with
+single `loop.call_at` at the object's earliest deadline (`next_deadline()`), firing it with
 `now = max(deadline, clock.now())` so that the core never sees time run backwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterable
 
@@ -24,11 +24,13 @@ Address = tuple[str, int]
 
 
 class LiveClock:
-    """Seconds since `start`, read from the running event loop's monotonic clock."""
+    """Seconds since `start`, read from the running event loop's monotonic clock; `epoch` is
+    the wall-clock time (seconds since 1970) of core time 0.0, for captures."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.start = loop.time()
+        self.epoch = time.time()
 
     def now(self) -> float:
         return self.loop.time() - self.start
@@ -48,6 +50,8 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         self.counts: Counter[str] = Counter()
         self._timer: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
+        #: timers run from `connection_made` (or `start`) until `close`
+        self.running = False
 
     # -- hooks ---------------------------------------------------------------------------------
     def on_message(self, message: Request | Response, source: Address, now: float
@@ -72,6 +76,11 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
     # -- asyncio -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.start()
+
+    def start(self) -> None:
+        """Run the timers (without a socket of its own, for an object that has other inputs)."""
+        self.running = True
         self.rearm()
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
@@ -110,7 +119,7 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
             self._timer.cancel()
             self._timer = None
         self._armed_at = at
-        if at is not None and self.transport is not None:
+        if at is not None and self.running:
             self._timer = self.clock.loop.call_at(self.clock.loop_time(at), self._fire, at)
 
     def _fire(self, at: float) -> None:
@@ -120,6 +129,7 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         self.rearm()
 
     def close(self) -> None:
+        self.running = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -1,30 +1,42 @@
-"""A preset's proxy as a live UDP element; pushes go out as SIP MESSAGE to a push gateway.
+"""A preset's proxy as a live element over UDP, TCP and TLS; pushes go out as SIP MESSAGE to a
+push gateway.
 
 The shell adds nothing to the proxy's behaviour: every datagram becomes
-`Received(message, source)`, every `Send` becomes a datagram, timers fire at `get_timer()`.
+`Received(message, source)`, every message framed on a connection becomes
+`Received(message, source, transport, connection)` with the connection's id, the end of a
+connection becomes `ConnectionClosed(connection)`, and timers fire at `get_timer()`. A `Send`
+goes out as a datagram when it names UDP and no connection, else through the connection table
+(`pushinject.live.connections`, rules CONN-1 to CONN-8); a request that could not be sent
+there comes back to the core as `TransportFailed` (RFC 3261 §16.9, CONN-5).
+
+The core speaks from one address (`ProxyConfig.host`/`port`). On a connection, the shell
+presents the Via the core put on a request as that of the listener of the connection's
+transport (`SIP/2.0/TLS host:5061`, RFC 3261 §18.1.1: the Via names the transport used), and
+turns it back into the core's own text in the responses that come back (CONN-9).
 A `Push` action (RFC 8599 §5.6.2, "the proxy requests a push") becomes a MESSAGE to the push
 gateway whose body names the pn-provider, pn-prid and pn-param of the binding and the waiting
 request's Call-ID; the gateway's final answer, or its silence for `push_timeout` seconds, is the
 push result handed back to the driver (a failed push request ends an RFC 8599 bucket request
 with 404 or 480). Without a gateway, pushes are logged and reported as failed.
-
-A datagram the parser rejects goes to the core as `Unparsed` (400 when it can be answered).
-Inputs the core refuses are logged one line per reason, at most once per `report_every`
-seconds each, with how many came since the last line (INPUT-9); never a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import ssl
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pushinject.core.actions import Log, Push, Send
-from pushinject.core.events import Received, Unparsed
+from pushinject.core.events import ConnectionClosed, Received, TransportFailed, Unparsed
 from pushinject.core.ids import IdSource
+from pushinject.core.messages import top_via, top_via_text
+from pushinject.live.connections import ConnectionTable, StreamConnection
 from pushinject.live.endpoint import Address, DatagramEndpoint, LiveClock
+from pushinject.live.listen import Listen
 from pushinject.presets.base import Driver
 from pushinject.push.service import PushResult
-from pushinject.sip import Request, Response, SIPParseError, make_request
+from pushinject.sim.pcap import PcapStream
+from pushinject.sip import Request, Response, SIPParseError, make_request, parse_message
 
 __all__ = ["PUSH_CONTENT_TYPE", "push_body", "parse_push_body", "ProxyShell"]
 
@@ -69,12 +81,22 @@ class _PendingPush:
     deadline: float
 
 
+_Outputs = Iterable[tuple[Request | Response, Address]]
+
+
 class ProxyShell(DatagramEndpoint):
-    """Run `driver` (a preset's proxy) on a UDP socket bound to `address`."""
+    """Run `driver` (a preset's proxy) at `address`: on the UDP socket this endpoint is
+    attached to, and on the connections of `listeners` of transport TCP or TLS.
+
+    `listeners` name every listening address (the UDP one included) so that Vias on
+    connections name the right port; `recorder` receives every message sent and received.
+    """
 
     def __init__(self, driver: Driver, clock: LiveClock, ids: IdSource, *, address: Address,
                  push_gateway: Address | None = None, push_timeout: float = 5.0,
                  log: Callable[[float, str], None] | None = None,
+                 listeners: Sequence[Listen] = (), recorder: PcapStream | None = None,
+                 idle_timeout: float = 120.0, client_ssl: ssl.SSLContext | None = None,
                  report_every: float = 10.0) -> None:
         super().__init__("proxy", clock)
         self.driver = driver
@@ -83,6 +105,10 @@ class ProxyShell(DatagramEndpoint):
         self.push_gateway = push_gateway
         self.push_timeout = push_timeout
         self.log = log or (lambda now, text: None)
+        self.recorder = recorder
+        self._idle_timeout = idle_timeout
+        self._client_ssl = client_ssl
+        self._connections: ConnectionTable | None = None
         self._pending: dict[str, _PendingPush] = {}
         #: (time, Push, result) for every push requested, in order
         self.pushes: list[tuple[float, Push, PushResult | None]] = []
@@ -90,27 +116,56 @@ class ProxyShell(DatagramEndpoint):
         #: refusal reason -> (time of its last log line, its count then)
         self._reported: dict[str, tuple[float, int]] = {}
         self._refused_seen = 0
+        host, port = address
+        self._own_sent_by = f" {_host(host)}:{port};"
+        #: transport -> the sent-by the shell presents on it (its first listener of that kind)
+        self._sent_by = {
+            listen.transport: f" {_host(listen.host)}:{listen.port};"
+            for listen in reversed(listeners)
+        }
+
+    @property
+    def connections(self) -> ConnectionTable:
+        """The TCP and TLS connections (made on first use, on the clock's event loop)."""
+        if self._connections is None:
+            self._connections = ConnectionTable(self.clock.loop, self,
+                                                idle_timeout=self._idle_timeout,
+                                                client_ssl=self._client_ssl)
+        return self._connections
 
     # -- proxy I/O -----------------------------------------------------------------------------
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if self.recorder is not None:
+            self._record(data, (str(addr[0]), int(addr[1])), self.address, "UDP")
+        super().datagram_received(data, addr)
+
     def on_message(self, message: Request | Response, source: Address, now: float
-                   ) -> Iterable[tuple[Request | Response, Address]]:
+                   ) -> _Outputs:
+        self.deliver(message, source, now)
+        return ()
+
+    def on_unparsable(self, data: bytes, source: Address, error: str, now: float
+                      ) -> _Outputs:
+        self.counts["unparsable"] += 1
+        self._handle(Unparsed(data=data, source=source, error=error), now)
+        return ()
+
+    def deliver(self, message: Request | Response, source: Address, now: float, *,
+                transport: str = "UDP", connection: int | None = None) -> None:
+        """Hand one received message to the core and send what it answers, in order."""
         if isinstance(message, Response) and self._pending:
             branch = self._push_branch(message)
             if branch is not None:
-                return self._push_answered(message, branch, now)
-        return self._handle(Received(message=message, source=source), now)
+                self._push_answered(message, branch, now)
+                return
+        self._handle(Received(message=message, source=source, transport=transport,
+                              connection=connection), now)
 
-    def on_unparsable(self, data: bytes, source: Address, error: str, now: float
-                      ) -> Iterable[tuple[Request | Response, Address]]:
-        self.counts["unparsable"] += 1
-        return self._handle(Unparsed(data=data, source=source, error=error), now)
-
-    def _handle(self, event: Received | Unparsed, now: float
-                ) -> list[tuple[Request | Response, Address]]:
-        out = self._perform(self.driver.handle(event, now), now)
+    def _handle(self, event: Received | Unparsed | ConnectionClosed | TransportFailed,
+                now: float) -> None:
+        self._perform(self.driver.handle(event, now), now)
         if self.driver.proxy.inputs.refused != self._refused_seen:
             self._report(now)
-        return out
 
     def _report(self, now: float) -> None:
         """One log line per refusal reason whose count grew, at most every `report_every`
@@ -138,22 +193,21 @@ class ProxyShell(DatagramEndpoint):
     def _push_branch(self, response: Response) -> str | None:
         """The branch of a pending push MESSAGE this response answers, if any."""
         try:
-            branch = str(response.top_via.branch)
+            branch = str(top_via(response).branch)
         except SIPParseError:
             return None
         return branch if branch in self._pending else None
 
-    def on_timer(self, now: float) -> Iterable[tuple[Request | Response, Address]]:
-        out = []
+    def on_timer(self, now: float) -> _Outputs:
         for branch, pending in sorted(self._pending.items()):
             if pending.deadline <= now:
                 del self._pending[branch]
-                out += self._push_done(pending.push, PushResult(
+                self._push_done(pending.push, PushResult(
                     ok=False, detail="the push gateway did not answer"), now)
         at = self.driver.get_timer()
         if at is not None and at <= now:
-            out += self._perform(self.driver.handle_timer(now), now)
-        return out
+            self._perform(self.driver.handle_timer(now), now)
+        return ()
 
     def next_deadline(self) -> float | None:
         deadlines = [p.deadline for p in self._pending.values()]
@@ -162,23 +216,131 @@ class ProxyShell(DatagramEndpoint):
             deadlines.append(at)
         return min(deadlines, default=None)
 
-    def _perform(self, actions: Iterable[object], now: float
-                 ) -> list[tuple[Request | Response, Address]]:
-        out: list[tuple[Request | Response, Address]] = []
+    def _datagram(self, message: Request | Response, destination: Address) -> None:
+        if self.transport is None or self.transport.is_closing():
+            self.counts["unsent"] += 1
+            return
+        data = bytes(message)
+        try:
+            self.transport.sendto(data, destination)
+        except (OSError, OverflowError, ValueError, TypeError):  # e.g. a port above 65535
+            self.counts["unsent"] += 1
+            return
+        if self.recorder is not None:
+            self._record(data, self.address, destination, "UDP")
+        self.counts["sent"] += 1
+
+    def _perform(self, actions: Iterable[object], now: float) -> None:
+        """Carry out the core's actions, in their order."""
         for action in actions:
             if isinstance(action, Send):
-                out.append((action.message, action.destination))
+                if action.connection is None and action.transport.upper() == "UDP":
+                    self._datagram(action.message, action.destination)
+                else:
+                    self._stream_send(action)
             elif isinstance(action, Push):
-                out += self._push(action, now)
+                self._push(action, now)
             elif isinstance(action, Log):
                 self.log(now, action.text)
-        return out
+
+    # -- connections ---------------------------------------------------------------------------
+    def _stream_send(self, action: Send) -> None:
+        transport = action.transport.upper()
+        if transport == "UDP":  # the core names a connection: it decides (CONN-1)
+            conn = self.connections.get(action.connection) if action.connection else None
+            transport = conn.transport if conn is not None else "TCP"
+        message = self._present(action.message, transport)
+        self.connections.send(bytes(message), action, transport=transport,
+                              connection=action.connection, destination=action.destination)
+
+    def _present(self, message: Request | Response, transport: str) -> Request | Response:
+        """The core's own top Via of a request, with the sent-by of the listener of
+        `transport` (CONN-9)."""
+        if not isinstance(message, Request):
+            return message
+        text = top_via_text(message)
+        _, sep, rest = text.partition(" ")
+        own = self._own_sent_by[1:]
+        sent_by = self._sent_by.get(transport, self._own_sent_by)
+        if not sep or not rest.startswith(own) or sent_by == self._own_sent_by:
+            return message
+        presented = f"SIP/2.0/{transport}{sent_by}{rest[len(own):]}"
+        return message.without_top_via().with_header_prepended("Via", presented)
+
+    def _restore(self, message: Response, transport: str) -> Response:
+        """The inverse of `_present` on a response that came back on a connection."""
+        sent_by = self._sent_by.get(transport, self._own_sent_by)
+        if sent_by == self._own_sent_by:
+            return message
+        text = top_via_text(message)
+        prefix = f"SIP/2.0/{transport}{sent_by}"
+        if not text.startswith(prefix):
+            return message
+        own = f"SIP/2.0/{transport}{self._own_sent_by}{text[len(prefix):]}"
+        return message.without_top_via().with_header_prepended("Via", own)
+
+    def stream_message(self, conn: StreamConnection, data: bytes) -> None:
+        assert conn.remote is not None
+        if self.recorder is not None:
+            self._record(data, conn.remote, conn.local or self.address, conn.transport)
+        try:
+            message = parse_message(data, strict=False)
+        except SIPParseError:  # framed but not SIP: counted and dropped, the stream goes on
+            self.counts["unparsable"] += 1
+            return
+        self.counts["received"] += 1
+        if isinstance(message, Response):
+            message = self._restore(message, conn.transport)
+        self.deliver(message, conn.remote, self.clock.now(), transport=conn.transport,
+                     connection=conn.id)
+        self.rearm()
+
+    def stream_sending(self, conn: StreamConnection, data: bytes) -> None:
+        self.counts["sent"] += 1
+        if self.recorder is not None and conn.remote is not None:
+            self._record(data, conn.local or self.address, conn.remote, conn.transport)
+
+    def stream_closed(self, conn: StreamConnection) -> None:
+        """A connection ended: the core fails the branches sent over it (CONN-4)."""
+        if self.recorder is not None and conn.remote is not None and conn.local is not None:
+            self.recorder.forget(conn.local, conn.remote)
+        if not self.running:
+            return
+        self._handle(ConnectionClosed(connection=conn.id), self.clock.now())
+        self.rearm()
+
+    def stream_unsent(self, conn: StreamConnection, tags: list[object]) -> None:
+        """Requests that could not be sent: each is a transport failure (CONN-5)."""
+        if not self.running:
+            return
+        now = self.clock.now()
+        for tag in tags:
+            if not isinstance(tag, Send) or not isinstance(tag.message, Request):
+                self.counts["unsent"] += 1
+                continue
+            self.counts["unsent"] += 1
+            if tag.message.method == "ACK":
+                continue
+            branch = str(top_via(tag.message).branch)
+            self._handle(TransportFailed(branch=branch, destination=tag.destination), now)
+        self.rearm()
+
+    def _record(self, data: bytes, source: Address, destination: Address, transport: str
+                ) -> None:
+        assert self.recorder is not None
+        self.recorder.write(self.clock.now(), source, destination, data, transport)
+
+    def close(self) -> None:
+        if self._connections is not None:
+            self._connections.close_all()
+        super().close()
 
     # -- pushes --------------------------------------------------------------------------------
-    def _push(self, push: Push, now: float) -> list[tuple[Request | Response, Address]]:
+    def _push(self, push: Push, now: float) -> None:
         if self.push_gateway is None:
             self.log(now, f"push for {push.binding.uri} not sent: no push gateway configured")
-            return self._push_done(push, PushResult(ok=False, detail="no push gateway"), now)
+            self._push_done(push, PushResult(ok=False, detail="no push gateway"), now)
+            return
         host, port = self.address
         branch = self.ids.branch()
         gw_host, gw_port = self.push_gateway
@@ -191,24 +353,26 @@ class ProxyShell(DatagramEndpoint):
         )
         self._pending[branch] = _PendingPush(push, now + self.push_timeout)
         self.pushes.append((now, push, None))
-        return [(message, self.push_gateway)]
+        self._datagram(message, self.push_gateway)
 
-    def _push_answered(self, response: Response, branch: str, now: float
-                       ) -> list[tuple[Request | Response, Address]]:
+    def _push_answered(self, response: Response, branch: str, now: float) -> None:
         if response.status < 200:
-            return []
+            return
         pending = self._pending.pop(branch)
         ok = 200 <= response.status < 300
         result = PushResult(ok=ok, permanent=response.status == 404,
                             detail=f"{response.status} {response.reason}")
-        return self._push_done(pending.push, result, now)
+        self._push_done(pending.push, result, now)
 
-    def _push_done(self, push: Push, result: PushResult, now: float
-                   ) -> list[tuple[Request | Response, Address]]:
+    def _push_done(self, push: Push, result: PushResult, now: float) -> None:
         for index, (at, recorded, answer) in enumerate(self.pushes):
             if recorded is push and answer is None:
                 self.pushes[index] = (at, recorded, result)
                 break
         else:
             self.pushes.append((now, push, result))
-        return self._perform(self.driver.push_result(push, result, now), now)
+        self._perform(self.driver.push_result(push, result, now), now)
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

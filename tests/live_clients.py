@@ -1,0 +1,167 @@
+"""Real clients for the live shell's tests: `pushinject serve` as a subprocess, and blocking
+UDP, TCP and TLS user agents on loopback built from the message layer.
+
+Every socket has a timeout and every read is bounded; `Serve` stops the process it started by
+its PID (terminate, then kill after 10 s).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+
+from pushinject.sip import Request, Response, StreamFramer, make_request, make_response
+from pushinject.sip import parse_message
+
+TIMEOUT = 5.0
+
+
+class Serve:
+    """`pushinject serve ARGS...` running until `stop()`; `addresses` maps each transport
+    ("udp", "tcp", "tls") to the (host, port) it announced."""
+
+    def __init__(self, *args: str, duration: float = 60.0) -> None:
+        # stderr goes to a file: a pipe nobody reads could fill up and stop the proxy
+        self._log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pushinject", "serve", *args, "--duration", str(duration)],
+            stdout=subprocess.PIPE, stderr=self._log, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.stderr = ""
+        if not line.startswith("listening on "):
+            self.stop()
+            raise AssertionError(f"serve did not start: {line!r} {self.stderr}")
+        self.addresses: dict[str, tuple[str, int]] = {}
+        for word in line.split()[2:]:
+            if word.startswith("("):
+                break
+            transport, host, port = word.split(":")
+            self.addresses[transport] = (host, int(port))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if not self._log.closed:
+            self._log.seek(0)
+            self.stderr = self._log.read()
+            self._log.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> Serve:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class StreamUA:
+    """A user agent on one TCP or TLS connection to the proxy."""
+
+    def __init__(self, address: tuple[str, int], tls: bool = False) -> None:
+        raw = socket.create_connection(address, timeout=TIMEOUT)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            raw = context.wrap_socket(raw, server_hostname=address[0])
+        self.sock = raw
+        self.transport = "TLS" if tls else "TCP"
+        self.local: tuple[str, int] = raw.getsockname()[:2]
+        self.framer = StreamFramer()
+        self.inbox: list[bytes] = []
+
+    def send(self, message: Request | Response) -> None:
+        self.sock.sendall(bytes(message))
+
+    def receive(self, timeout: float = TIMEOUT) -> Request | Response:
+        """The next message on the connection (AssertionError when none comes in time)."""
+        self.sock.settimeout(timeout)
+        while not self.inbox:
+            try:
+                data = self.sock.recv(65535)
+            except (TimeoutError, socket.timeout):
+                raise AssertionError(f"nothing arrived on {self.transport} {self.local}") from None
+            if not data:
+                raise AssertionError(f"the proxy closed {self.transport} {self.local}")
+            self.inbox += self.framer.feed(data)
+        return parse_message(self.inbox.pop(0))
+
+    def receive_final(self, timeout: float = TIMEOUT) -> Response:
+        while True:
+            message = self.receive(timeout)
+            if isinstance(message, Response) and message.status >= 200:
+                return message
+
+    def silent(self, timeout: float = 0.5) -> bool:
+        """Whether nothing arrives within `timeout` seconds."""
+        try:
+            self.receive(timeout)
+        except AssertionError:
+            return True
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class DatagramUA:
+    """A user agent on one UDP socket."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.local: tuple[str, int] = self.sock.getsockname()[:2]
+
+    def send(self, message: Request | Response, to: tuple[str, int]) -> None:
+        self.sock.sendto(bytes(message), to)
+
+    def receive(self, timeout: float = TIMEOUT) -> Request | Response:
+        self.sock.settimeout(timeout)
+        try:
+            data, _ = self.sock.recvfrom(65535)
+        except (TimeoutError, socket.timeout):
+            raise AssertionError(f"nothing arrived on UDP {self.local}") from None
+        return parse_message(data)
+
+    def receive_final(self, timeout: float = TIMEOUT) -> Response:
+        while True:
+            message = self.receive(timeout)
+            if isinstance(message, Response) and message.status >= 200:
+                return message
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def register(ua: StreamUA | DatagramUA, user: str, contact: str, *, cseq: int = 1,
+             call_id: str = "reg-1", proxy: tuple[str, int] = ("127.0.0.1", 5060)) -> Request:
+    transport = ua.transport if isinstance(ua, StreamUA) else "UDP"
+    host, port = ua.local
+    return make_request(
+        "REGISTER", f"sip:{proxy[0]}", via=f"SIP/2.0/{transport} {host}:{port};"
+        f"branch=z9hG4bK-{call_id}-{cseq};rport", from_=f"<sip:{user}@example.com>;tag=r{cseq}",
+        to=f"<sip:{user}@example.com>", call_id=call_id, cseq=cseq, contact=contact,
+        extra=[("Expires", "600")])
+
+
+def invite(ua: DatagramUA, user: str, call_id: str = "call-1") -> Request:
+    host, port = ua.local
+    return make_request(
+        "INVITE", f"sip:{user}@example.com", via=f"SIP/2.0/UDP {host}:{port};branch=z9hG4bK-"
+        f"{call_id}", from_="<sip:alice@example.com>;tag=a1", to=f"<sip:{user}@example.com>",
+        call_id=call_id, cseq=1, contact=f"<sip:alice@{host}:{port}>")
+
+
+def answer(request: Request, status: int = 200, tag: str = "dev") -> Response:
+    return make_response(request, status, to_tag=tag)
+
