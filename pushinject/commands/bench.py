@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 
-HELP = "run a benchmark (check, core, decode, location, parse, scale) and print its figures"
+HELP = "run a benchmark (check, core, decode, live, location, parse, scale) and print its figures"
 
 #: benchmark name -> module implementing it
 BENCHMARKS: dict[str, str] = {
     "check": "pushinject.bench.check",
     "core": "pushinject.bench.core",
     "decode": "pushinject.bench.decode",
+    "live": "pushinject.bench.live",
     "location": "pushinject.bench.location",
     "parse": "pushinject.bench.parse",
     "scale": "pushinject.bench.scale",

@@ -21,7 +21,7 @@ from pushinject.errors import UsageError
 HELP = "run a scenario live over UDP on loopback (private network namespace) and compare it " \
        "with the simulation"
 
-_IN_NETNS = "PUSHINJECT_IN_NETNS"
+IN_NETNS = "PUSHINJECT_IN_NETNS"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,24 +32,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many seconds at the latest (default 60)")
 
 
-def _reexec_in_namespace(argv: list[str]) -> int:
+def reexec_in_namespace(argv: list[str], timeout: float = 600.0) -> int:
+    """Run `pushinject ARGV...` again in a private network namespace (root, `unshare -n`),
+    with IN_NETNS set so that it knows; returns its exit status."""
     unshare = shutil.which("unshare")
     if unshare is None:
         raise UsageError("needs `unshare` (util-linux) to make a private network namespace")
     if os.geteuid() != 0:
         raise UsageError("needs root to make a private network namespace (unshare -n)")
-    env = dict(os.environ, **{_IN_NETNS: "1"})
+    env = dict(os.environ, **{IN_NETNS: "1"})
     done = subprocess.run([unshare, "-n", "--", sys.executable, "-m", "pushinject", *argv],
-                          env=env, timeout=600, check=False)
+                          env=env, timeout=timeout, check=False)
     return done.returncode
 
 
 def run(args: argparse.Namespace) -> int:
-    if os.environ.get(_IN_NETNS) != "1":
+    if os.environ.get(IN_NETNS) != "1":
         argv = ["live", args.scenario, "--limit", str(args.limit)]
         argv += ["--preset", args.preset] if args.preset else []
         argv += ["--json"] if args.json else []
-        return _reexec_in_namespace(argv)
+        return reexec_in_namespace(argv)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
 
     from pushinject.live.loopback import compare, run_live

@@ -59,11 +59,14 @@ __all__ = [
     "FR_INV_TIMER_MS",
     "FR_TIMER_MS",
     "LabError",
+    "Processes",
     "namespaces_available",
     "render_config",
     "run_isolated",
     "run_scenario",
     "scenario_file",
+    "udp_bound",
+    "wait_for",
 ]
 
 #: time allowed beyond a scenario's ``limit`` for the namespace's start and teardown
@@ -82,10 +85,12 @@ def scenario_file(name: str) -> Path:
     return path
 
 
-def render_config(*, log_prefix: str = "lab", proxy: LabProxy = KAMAILIO) -> str:
-    """The proxy's configuration with the lab's addresses, ports and timers filled in."""
+def render_config(*, log_prefix: str = "lab", proxy: LabProxy = KAMAILIO,
+                  children: int = 2) -> str:
+    """The proxy's configuration with the lab's addresses, ports and timers filled in;
+    `children` is the number of UDP worker processes (Kamailio's `children`)."""
     text = (resources.files("pushinject.lab") / proxy.config).read_text(encoding="utf-8")
-    values = {**proxy.config_values(), "LOG_PREFIX": log_prefix}
+    values = {**proxy.config_values(), "LOG_PREFIX": log_prefix, "CHILDREN": str(children)}
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
     if "{{" in text:
@@ -93,14 +98,14 @@ def render_config(*, log_prefix: str = "lab", proxy: LabProxy = KAMAILIO) -> str
     return text
 
 
-def _udp_bound(port: int) -> bool:
+def udp_bound(port: int) -> bool:
     """Whether some socket in this namespace is bound to UDP ``port`` (from /proc/net/udp)."""
     wanted = f":{port:04X}"
     with open("/proc/net/udp", encoding="ascii") as table:
         return any(line.split()[1].endswith(wanted) for line in list(table)[1:])
 
 
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -112,7 +117,7 @@ _Party = tuple[str, "subprocess.Popen[bytes]"]
 
 
 @dataclass
-class _Processes:
+class Processes:
     """Every process the scenario started, stopped together whatever happens."""
 
     logs: Path
@@ -202,7 +207,7 @@ def _caller_argv(scenario: Scenario) -> list[str]:
 
 
 def _start_capture_and_proxy(
-    procs: _Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: bool = False
+    procs: Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: bool = False
 ) -> None:
     """Steps 1 and 2: ``lo`` up, tcpdump listening, the proxy bound to its port."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
@@ -212,11 +217,11 @@ def _start_capture_and_proxy(
         "-w", str(pcap), hep_mirror.capture_filter(hep),
     ])
     try:
-        _wait_for(lambda: "listening on" in procs.log("tcpdump"), "tcpdump to listen")
+        wait_for(lambda: "listening on" in procs.log("tcpdump"), "tcpdump to listen")
     except LabError as exc:
         raise LabError(f"{exc}: {procs.log('tcpdump')[-500:]}") from None
     if hep:
-        hep_mirror.start(procs, pcap.parent, scenario.name, _wait_for, _udp_bound)
+        hep_mirror.start(procs, pcap.parent, scenario.name, wait_for, udp_bound)
     binary = shutil.which(proxy.binary)
     if binary is None:
         raise LabError(f"{proxy.binary} is not installed")
@@ -225,23 +230,23 @@ def _start_capture_and_proxy(
     procs.start(proxy.name, [*proxy.argv(binary, cfg, procs.logs),
                              *(hep_mirror.KAMAILIO_DEFINE if hep else [])])
     try:
-        _wait_for(lambda: _udp_bound(PROXY_PORT), f"{proxy.name} to bind its port")
+        wait_for(lambda: udp_bound(PROXY_PORT), f"{proxy.name} to bind its port")
     except LabError as exc:
         raise LabError(f"{exc}: {procs.log(proxy.name)[-1500:]}") from None
 
 
-def _start_answering_parties(procs: _Processes, scenario: Scenario) -> list[_Party]:
+def _start_answering_parties(procs: Processes, scenario: Scenario) -> list[_Party]:
     """Step 3: the push gateway and each device's answering UA, bound to their ports."""
     parties = [("push", procs.start("push", _sipp("push_gateway", PUSH_PORT, scenario.limit)))]
     answering = [d for d in scenario.devices if d.behaviour != "absent"]
     parties += [(d.user, procs.start(d.user, _device_argv(scenario, d))) for d in answering]
     for port in (PUSH_PORT, *(d.port for d in answering)):
-        _wait_for(lambda port=port: _udp_bound(port), f"a SIPp party on port {port}")
+        wait_for(lambda port=port: udp_bound(port), f"a SIPp party on port {port}")
     return parties
 
 
 def _call_and_register(
-    procs: _Processes, proxy: LabProxy, scenario: Scenario
+    procs: Processes, proxy: LabProxy, scenario: Scenario
 ) -> tuple[_Party, list[_Party]]:
     """Step 4: early registrations, the caller, then each late registration or refresh."""
     for device in sorted(scenario.devices, key=lambda d: d.register_at):
@@ -252,7 +257,7 @@ def _call_and_register(
     caller = procs.start("caller", _caller_argv(scenario))
     # Late registrations are timed from the proxy's handling of the INVITE (its log line),
     # not from the caller's start, so a slow start can never put a REGISTER first.
-    _wait_for(lambda: f"INVITE {scenario.call_id}:" in procs.log(proxy.name),
+    wait_for(lambda: f"INVITE {scenario.call_id}:" in procs.log(proxy.name),
               "the proxy to receive the INVITE")
     t0 = time.monotonic()
     late = [(d.register_at, d, False) for d in scenario.devices if d.register_at >= 0]
@@ -281,7 +286,7 @@ def run_scenario(
         logs.mkdir()
     else:
         logs = Path(tempfile.mkdtemp(prefix=f"pushinject-lab-{scenario.name}-"))
-    procs = _Processes(logs)
+    procs = Processes(logs)
     try:
         _start_capture_and_proxy(procs, proxy, scenario, pcap, hep)
         answering = _start_answering_parties(procs, scenario)
