@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pushinject.ladder import Arrow, ladder_svg, ladder_text, parties_of
+from svg_texts import outside, texts
 from pushinject.paths import data_path
 
 ARROWS = [
@@ -71,15 +72,33 @@ def test_flow_command_text_and_svg(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no SIP messages with Call-ID nope" in missing.stderr
 
 
-def test_svg_column_width_and_fontsize_resize_the_figure_and_its_text() -> None:
-    two = [Arrow(0.0, "A", "B", "INVITE"), Arrow(0.5, "B", "A", "180")]
-    size = re.compile(r'width="([0-9.]+)pt" height="([0-9.]+)pt"')
-    fonts = re.compile(r"font-size: ?([0-9.]+)px")
-    default = ladder_svg(two)
-    assert default == ladder_svg(two, column_width=2.6, fontsize=7.0)
-    assert size.search(default).groups() == ("446.4", "135.36")  # (2.6 * 2 + 1) * 72
-    assert sorted(set(fonts.findall(default))) == ["7", "8"]
-    compact = ladder_svg(two, title="t", column_width=1.6, fontsize=9)
-    # (1.6 * 2 + 1) * 72 wide; rows 9/7 as tall: (1.2 + 0.34 * 2 * 9 / 7) * 72
-    assert size.search(compact).groups() == ("302.4", "149.348571")
-    assert sorted(set(fonts.findall(compact))) == ["10", "12", "9"]
+def test_svg_ipv6_headers_are_split_before_the_port_and_no_text_runs_into_another() -> None:
+    parties = ["[2001:db8::10]:5060", "[2001:db8::1]:5060", "[2001:db8::20]:5062",
+               "[2001:db8::21]:5064"]
+    arrows = [Arrow(0.0, parties[0], parties[1], "INVITE", "z9hG4bK-c6-up"),
+              Arrow(0.2, parties[1], parties[2], "INVITE", "z9hG4bK-c6-down"),
+              Arrow(0.3, parties[1], parties[3], "INVITE", "z9hG4bK-c6-down2"),
+              Arrow(0.7, parties[2], parties[1], "200 (INVITE)", "z9hG4bK-c6-down")]
+    svg = ladder_svg(arrows, title="ipv6")
+    lines = [t.text for t in texts(svg)]
+    assert lines[:9] == ["ipv6", "[2001:db8::10]", ":5060", "[2001:db8::1]", ":5060",
+                         "[2001:db8::20]", ":5062", "[2001:db8::21]", ":5064"]
+    placed = texts(svg)
+    assert [(a.text, b.text) for i, a in enumerate(placed) for b in placed[i + 1:]
+            if a.overlaps(b)] == []
+    assert outside(svg) == []
+
+
+def test_svg_columns_make_room_for_the_longest_label_between_them() -> None:
+    wide = [Arrow(0.0, "A", "B", "486 Busy Here [branch 0] with a long reason phrase")]
+    placed = {t.text: t for t in texts(ladder_svg(wide))}
+    label = placed["486 Busy Here [branch 0] with a long reason phrase"]
+    a, b = placed["A"], placed["B"]
+    assert (a.left + a.right) / 2 < label.left and label.right < (b.left + b.right) / 2
+
+
+def test_svg_mark_of_a_party_on_itself_is_written_beside_its_column() -> None:
+    placed = {t.text: t for t in texts(ladder_svg([Arrow(0.0, "proxy", "B", "push"),
+                                                   Arrow(2.0, "B", "B", "wakes up")]))}
+    column = (placed["B"].left + placed["B"].right) / 2
+    assert placed["wakes up"].left > column and placed["wakes up"].top > placed["push"].bottom
