@@ -114,8 +114,10 @@ def ladder_text(arrows: Sequence[Arrow], parties: Sequence[str] | None = None) -
     return "\n".join(lines + _legend(names))
 
 
-#: font sizes (points) of the SVG ladder: column headers, arrow labels, times and legend
-_HEADER_SIZE, _LABEL_SIZE = 9.0, 8.0
+#: font size (points) of the SVG ladder's arrow labels, times and legend (headers: one more)
+LABEL_SIZE = 8.0
+#: least distance between two columns of the SVG ladder, inches
+COLUMN_WIDTH = 1.4
 #: headers longer than this are written on two lines (``[2001:db8::10]`` over ``:5060``)
 _HEADER_WRAP = 14
 
@@ -138,29 +140,32 @@ def header_lines(party: str) -> str:
     return party
 
 
-def _spacing(arrows: Sequence[Arrow], cols: Sequence[str], names: dict[str, str]) -> float:
-    """Distance between two columns (inches): every label fits between the columns its arrow
-    joins and every header fits over its column."""
+def _spacing(arrows: Sequence[Arrow], cols: Sequence[str], names: dict[str, str],
+             least: float, size: float) -> float:
+    """Distance between two columns (inches), at least `least`: every label fits between the
+    columns its arrow joins and every header fits over its column."""
     from pushinject.figures import text_size
 
-    need = 1.4
+    need = least
     for a in arrows:
         span = abs(cols.index(a.source) - cols.index(a.destination))
         if span:
             label = a.label + (f" [{names[a.group]}]" if a.group else "")
-            need = max(need, (text_size(label, _LABEL_SIZE)[0] + 0.3) / span)
+            need = max(need, (text_size(label, size)[0] + 0.3) / span)
     for c in cols:
-        need = max(need, text_size(header_lines(c), _HEADER_SIZE)[0] + 0.25)
+        need = max(need, text_size(header_lines(c), size + 1)[0] + 0.25)
     return need
 
 
 def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
-               title: str | None = None) -> str:
+               title: str | None = None, *, column_width: float = COLUMN_WIDTH,
+               fontsize: float = LABEL_SIZE) -> str:
     """The ladder as deterministic SVG text (matplotlib `Figure`, `figures.svg_text`).
 
-    Columns are as far apart as the longest label between them needs (`header_lines` puts a
-    long header on two lines); an arrow from a party to itself (a mark such as ``wakes up``) is
-    a short hook with its label beside it.
+    Columns are `column_width` inches apart, or as far as the longest label between them needs
+    (`header_lines` puts a long header on two lines); `fontsize` is that of the labels (headers
+    one point larger, the title two). An arrow from a party to itself (a mark such as
+    ``wakes up``) is a short hook with its label beside it.
     """
     from matplotlib.figure import Figure
 
@@ -171,7 +176,8 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
     names = _names(groups)
     legend = _legend(names)
     rows = len(arrows)
-    step, row = _spacing(arrows, cols, names), 0.3  # inches between columns, between rows
+    step = _spacing(arrows, cols, names, column_width, fontsize)  # inches between columns
+    row = 0.3 * fontsize / LABEL_SIZE  # inches between rows
     left, right = -0.9, step * (max(len(cols), 1) - 1) + 0.5
     high = max((header_lines(c).count("\n") for c in cols), default=0)  # extra header lines
     top = -1.2 - 0.7 * high - (0.6 if title else 0.0)
@@ -182,32 +188,32 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
     ax.axis("off")
     if title:
         ax.text(step * (len(cols) - 1) / 2, (top + 0.3) * row, title, ha="center", va="center",
-                fontsize=10, fontweight="bold")
+                fontsize=fontsize + 2, fontweight="bold")
     for i, c in enumerate(cols):
         ax.plot([i * step, i * step], [-0.4 * row, (rows + 0.2) * row], color="#999999",
                 linewidth=0.8)
         ax.text(i * step, -0.6 * row, header_lines(c), ha="center", va="bottom",
-                fontsize=_HEADER_SIZE, linespacing=1.1)
+                fontsize=fontsize + 1, linespacing=1.1)
     start = arrows[0].time if arrows else 0.0
     for y, a in enumerate(arrows, start=1):
         colour = _COLOURS[groups[a.group] % len(_COLOURS)] if a.group is not None else "#000000"
         x0, x1 = cols.index(a.source) * step, cols.index(a.destination) * step
         ax.text(left + 0.05, y * row, f"{a.time - start:.3f}", ha="left", va="center",
-                fontsize=_LABEL_SIZE)
+                fontsize=fontsize)
         label = a.label + (f" [{names[a.group]}]" if a.group else "")
         if x0 == x1:
             ax.annotate("", xy=(x0, (y + 0.15) * row), xytext=(x0, (y - 0.15) * row),
                         arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0,
                                     "connectionstyle": "arc3,rad=-0.9"})
-            ax.text(x0 + 0.12, y * row, label, ha="left", va="center", fontsize=_LABEL_SIZE,
+            ax.text(x0 + 0.12, y * row, label, ha="left", va="center", fontsize=fontsize,
                     color=colour, fontstyle="italic")
             continue
         ax.annotate("", xy=(x1, y * row), xytext=(x0, y * row),
                     arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0})
         ax.text((x0 + x1) / 2, (y - 0.12) * row, label, ha="center", va="bottom",
-                fontsize=_LABEL_SIZE, color=colour)
+                fontsize=fontsize, color=colour)
     for i, line in enumerate(legend, start=rows + 1):
         group = line.split(" = ", 1)[1]
-        ax.text(left + 0.05, i * row, line, ha="left", va="center", fontsize=_LABEL_SIZE,
+        ax.text(left + 0.05, i * row, line, ha="left", va="center", fontsize=fontsize,
                 color=_COLOURS[groups[group] % len(_COLOURS)])
     return svg_text(fig)

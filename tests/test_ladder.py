@@ -102,3 +102,15 @@ def test_svg_mark_of_a_party_on_itself_is_written_beside_its_column() -> None:
                                                    Arrow(2.0, "B", "B", "wakes up")]))}
     column = (placed["B"].left + placed["B"].right) / 2
     assert placed["wakes up"].left > column and placed["wakes up"].top > placed["push"].bottom
+
+
+def test_svg_column_width_and_font_size_can_be_chosen_and_labels_still_fit() -> None:
+    arrows = [Arrow(0.0, "A", "B", "INVITE"), Arrow(1.0, "B", "C", "a rather long label here")]
+    placed = {t.text: t for t in texts(ladder_svg(arrows, column_width=3.0, fontsize=10.0))}
+    centre = {c: (placed[c].left + placed[c].right) / 2 for c in "ABC"}
+    assert round(centre["B"] - centre["A"]) == 3 * 72 and placed["INVITE"].size == 10.0
+    assert placed["A"].size == 11.0
+    narrow = {t.text: t for t in texts(ladder_svg(arrows, column_width=0.5))}
+    label = narrow["a rather long label here"]
+    assert (narrow["B"].left + narrow["B"].right) / 2 < label.left
+    assert label.right < (narrow["C"].left + narrow["C"].right) / 2
