@@ -192,7 +192,7 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
     for i, c in enumerate(cols):
         ax.plot([i * step, i * step], [-0.4 * row, (rows + 0.2) * row], color="#999999",
                 linewidth=0.8)
-        ax.text(i * step, -0.6 * row, header_lines(c), ha="center", va="bottom",
+        ax.text(i * step, -0.6 * row, header_lines(c), ha="center", va="baseline",
                 fontsize=fontsize + 1, linespacing=1.1)
     start = arrows[0].time if arrows else 0.0
     for y, a in enumerate(arrows, start=1):
