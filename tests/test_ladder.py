@@ -114,3 +114,18 @@ def test_svg_column_width_and_font_size_can_be_chosen_and_labels_still_fit() -> 
     label = narrow["a rather long label here"]
     assert (narrow["B"].left + narrow["B"].right) / 2 < label.left
     assert label.right < (narrow["C"].left + narrow["C"].right) / 2
+
+
+def test_lab_capture_columns_named_by_role_show_the_register_and_the_push_message() -> None:
+    from pushinject.capture import Decoder
+    from pushinject.commands.flow import arrows_of
+    from pushinject.lab.scenarios import lab_party
+
+    messages = list(Decoder().decode_file(data_path("kamailio", "S1.pcap")))
+    arrows = arrows_of(messages, party=lab_party)
+    assert parties_of(arrows) == ["dev1 (REGISTER)", "proxy", "caller", "push service", "dev1",
+                                  "dev2 (REGISTER)", "dev2"]
+    assert [(a.source, a.destination, a.label) for a in arrows[:4]] == [
+        ("dev1 (REGISTER)", "proxy", "REGISTER"), ("proxy", "dev1 (REGISTER)", "200 (REGISTER)"),
+        ("caller", "proxy", "INVITE"), ("proxy", "push service", "MESSAGE")]
+    assert arrows_of(messages)[3].destination == "127.0.0.1:5090"
