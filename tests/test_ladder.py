@@ -129,3 +129,20 @@ def test_lab_capture_columns_named_by_role_show_the_register_and_the_push_messag
         ("dev1 (REGISTER)", "proxy", "REGISTER"), ("proxy", "dev1 (REGISTER)", "200 (REGISTER)"),
         ("caller", "proxy", "INVITE"), ("proxy", "push service", "MESSAGE")]
     assert arrows_of(messages)[3].destination == "127.0.0.1:5090"
+
+
+def test_svg_column_width_and_fontsize_resize_the_figure_and_its_text() -> None:
+    from pushinject.ladder import COLUMN_WIDTH, LABEL_SIZE
+
+    two = [Arrow(0.0, "A", "B", "INVITE"), Arrow(0.5, "B", "A", "180")]
+    size = re.compile(r'width="([0-9.]+)pt" height="([0-9.]+)pt"')
+    fonts = re.compile(r"font-size: ?([0-9.]+)px")
+    default = ladder_svg(two)
+    assert default == ladder_svg(two, column_width=COLUMN_WIDTH, fontsize=LABEL_SIZE)
+    assert sorted(set(fonts.findall(default))) == ["8", "9"]
+    wide = ladder_svg(two, column_width=COLUMN_WIDTH + 1.0)
+    grown = float(size.search(wide).group(1)) - float(size.search(default).group(1))
+    assert round(grown, 1) == 72.0  # one more inch between the two columns
+    compact = ladder_svg(two, title="t", column_width=1.6, fontsize=9)
+    assert sorted(set(fonts.findall(compact))) == ["10", "11", "9"]
+    assert float(size.search(compact).group(2)) > float(size.search(default).group(2))
