@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from pushinject.core.summary import CallSummary
 
-__all__ = ["transition_graph", "transition_graph_svg", "branch_graph", "branch_graph_svg"]
+__all__ = ["transition_graph", "transition_graph_svg", "branch_graph", "branch_graph_svg",
+           "wrap_uri"]
 
 
 def _name(member: Any) -> str:
@@ -69,49 +70,37 @@ def transition_graph(table: Mapping[tuple[Any, Any], tuple[str | None, Any]]) ->
 
 def transition_graph_svg(table: Mapping[tuple[Any, Any], tuple[str | None, Any]],
                          title: str | None = None) -> str:
-    """Draw `transition_graph(table)`: states top to bottom in their enum order, each edge
-    labelled with its inputs (and effects)."""
+    """Draw `transition_graph(table)` as `pushinject.state_layout` places it: states top to
+    bottom in their enum order, one arrow per row of the table, each with its own label
+    (``input / effect``) on a white ground, no label over another or over a state."""
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path
 
     from pushinject.figures import svg_text
+    from pushinject.state_layout import LABEL_SIZE, STATE_SIZE, transition_layout
 
-    graph = transition_graph(table)
-    states = list(graph.nodes)
-    step = 2.0
-    fig = Figure(figsize=(8.0, 1.0 + step * len(states) * 0.8))
-    ax = fig.add_subplot()
+    placed = transition_layout(table)
+    left, right, bottom, top = placed.extent()
+    fig = Figure(figsize=(right - left, top - bottom))
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
-    labels: dict[tuple[str, str], list[str]] = {}
-    for u, v, data in graph.edges(data=True):
-        text = data["input"] + (f" / {data['effect']}" if data["effect"] else "")
-        labels.setdefault((u, v), []).append(text)
-    arrow = {"arrowstyle": "-|>", "mutation_scale": 12, "color": "#555555"}
-    for (u, v), texts in labels.items():
-        i, j = states.index(u), states.index(v)
-        label = "\n".join(texts)
-        if i == j:  # a self-loop on the right of the box
-            y = -step * i
-            ax.add_patch(FancyArrowPatch((0.5, y + 0.12), (0.5, y - 0.12),
-                                         connectionstyle="arc3,rad=-1.8", **arrow))
-            ax.text(0.85, y, label, fontsize=7, ha="left", va="center")
-            continue
-        # forward edges: next state on the right, skips on the left, wider for longer skips
-        y0, y1 = -step * i - 0.25, -step * j + 0.25
-        span = abs(j - i)
-        rad = -0.8 if span == 1 else 0.35 + 0.1 * span
-        ax.add_patch(FancyArrowPatch((0.0, y0), (0.0, y1),
-                                     connectionstyle=f"arc3,rad={rad}", **arrow))
-        mx, my = 0.5 * rad * (y1 - y0), (y0 + y1) / 2  # midpoint of the arc3 curve
-        ax.text(mx + (0.12 if rad < 0 else -0.12), my, label, fontsize=7, va="center",
-                ha="left" if rad < 0 else "right")
-    for i, state in enumerate(states):
-        ax.text(0.0, -step * i, state, ha="center", va="center", fontsize=10,
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+    for curve in placed.curves:
+        code = Path.CURVE3 if len(curve.points) == 3 else Path.CURVE4
+        path = Path(curve.points, [Path.MOVETO] + [code] * (len(curve.points) - 1))
+        ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=12,
+                                     color="#555555", linewidth=1.0))
+    for curve in placed.curves:
+        ax.text(curve.label.x, curve.label.y, curve.text, ha="center", va="center",
+                fontsize=LABEL_SIZE, bbox={"boxstyle": "square,pad=0.15",
+                                           "facecolor": "white", "edgecolor": "none"})
+    for state, box in placed.states.items():
+        ax.text(box.x, box.y, state, ha="center", va="center", fontsize=STATE_SIZE,
                 bbox={"boxstyle": "round,pad=0.4", "facecolor": "#e8eef7", "edgecolor": "#335"})
-    ax.set_xlim(-4.0, 4.0)
-    ax.set_ylim(-step * (len(states) - 1) - 0.6, 0.6)
     if title:
-        ax.set_title(title, fontsize=11)
+        ax.text((left + right) / 2, top + 0.25, title, ha="center", va="bottom", fontsize=12)
     return svg_text(fig)
 
 
@@ -159,56 +148,104 @@ def branch_graph(summary: CallSummary) -> nx.DiGraph:
 
 
 _COLOURS = {"2": "#b9e4b0", "4": "#f4c7c3", "5": "#f4c7c3", "6": "#e59b95", "3": "#f6e3a8"}
+#: font size of the boxes and of the edge labels, points
+_BOX_SIZE, _EDGE_SIZE = 9.0, 8.0
+#: URIs longer than this many characters are broken before their parameters
+_WRAP = 36
+
+
+def wrap_uri(uri: str, width: int = _WRAP) -> list[str]:
+    """`uri` cut into lines of at most `width` characters, each break before a ``;`` (a line
+    may be longer when a single parameter is).
+
+    >>> wrap_uri("sip:bob@127.0.0.11:5062;pn-provider=fcm;pn-param=pushinject-sim;pn-prid=tok-B")
+    ['sip:bob@127.0.0.11:5062', ';pn-provider=fcm', ';pn-param=pushinject-sim', ';pn-prid=tok-B']
+    >>> wrap_uri("sip:a@x;transport=udp;lr")
+    ['sip:a@x;transport=udp;lr']
+    >>> wrap_uri("sip:bob@example.com")
+    ['sip:bob@example.com']
+    """
+    head, *params = uri.split(";")
+    lines = [head]
+    for param in params:
+        if len(lines[-1]) + 1 + len(param) <= width:
+            lines[-1] += ";" + param
+        else:
+            lines.append(";" + param)
+    return lines
+
+
+def _branch_text(data: dict[str, Any]) -> str:
+    from pushinject.figures import seconds
+
+    target = wrap_uri(data["target"]) if data["target"] else ["(no signalling)"]
+    lines = [f"#{data['index']} {data['kind']}  {target[0]}", *target[1:]]
+    if data["provisional"]:
+        lines.append("provisional " + " ".join(str(p) for p in data["provisional"]))
+    when = data["final_at"] if data["final_at"] is not None else data["cancelled_at"]
+    lines.append(data["outcome"] + ("" if when is None else f" at {seconds(when)} s")
+                 + (" (CANCEL sent)" if data["cancelled"] and data["kind"] == "real" else ""))
+    return "\n".join(lines)
+
+
+def _call_text(summary: CallSummary, call: dict[str, Any]) -> str:
+    from pushinject.figures import seconds
+
+    final = "no final yet" if call["final_status"] is None else (
+        f"final {call['final_status']} at {seconds(call['final_at'])} s")
+    lines = [*wrap_uri(f"INVITE {summary.callee}"), f"at {seconds(summary.invite_at)} s", final]
+    if summary.cancelled_by_caller:
+        lines.append("CANCELled by the caller")
+    return "\n".join(lines)
 
 
 def branch_graph_svg(summary: CallSummary, title: str | None = None) -> str:
     """Draw `branch_graph(summary)`: the call on the left, its branches on the right in index
     order; injected branches have a bold edge, the placeholder and blind branches a dashed box,
-    colours by outcome (green 2xx, red 4xx–6xx, grey cancelled, white pending)."""
+    colours by outcome (green 2xx, red 4xx–6xx, grey cancelled, white pending). Boxes are sized
+    to their text (long URIs broken before a parameter, `wrap_uri`), times are rounded to the
+    millisecond, and the page is cut to what is drawn, so nothing is clipped."""
     from matplotlib.figure import Figure
 
-    from pushinject.figures import svg_text
+    from pushinject.figures import seconds, svg_text, text_size
 
     graph = branch_graph(summary)
     branches = [n for n in graph.nodes if n != "call"]
-    height = max(1, len(branches))
-    fig = Figure(figsize=(8.0, 1.2 + 0.9 * height))
-    ax = fig.add_subplot()
+    texts = [_branch_text(graph.nodes[n]) for n in branches]
+    pad, gap, span = 0.1, 0.3, 2.2  # box padding, space between boxes, call-to-branch distance
+    heights = [text_size(t, _BOX_SIZE)[1] + 2 * pad for t in texts]
+    tops = [-sum(heights[:i]) - gap * i for i in range(len(texts))]
+    ys = [top - h / 2 for top, h in zip(tops, heights, strict=True)]
+    bottom = min([top - h for top, h in zip(tops, heights, strict=True)], default=-0.5)
+    cy = bottom / 2
+    call_text = _call_text(summary, graph.nodes["call"])
+    call_width = text_size(call_text, _BOX_SIZE)[0] + 2 * pad
+    right = span + max([text_size(t, _BOX_SIZE)[0] + 2 * pad for t in texts], default=0.0)
+    fig = Figure(figsize=(call_width + right, -bottom + 0.2))
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
-    call = graph.nodes["call"]
-    cy = -(height - 1) / 2
-    final = "no final yet" if call["final_status"] is None else (
-        f"final {call['final_status']} at {call['final_at']:g} s")
-    call_text = f"INVITE {summary.callee}\nat {summary.invite_at:g} s\n{final}"
-    if summary.cancelled_by_caller:
-        call_text += "\nCANCELled by the caller"
-    for i, name in enumerate(branches):
+    ax.set_xlim(-call_width, right)
+    ax.set_ylim(bottom - 0.1, 0.1)
+    for name, text, y in zip(branches, texts, ys, strict=True):
         data = graph.nodes[name]
-        y = -i
-        ax.annotate("", xy=(0.95, y), xytext=(0.05, cy),
-                    arrowprops={"arrowstyle": "-|>", "color": "#333333",
-                                "linewidth": 2.2 if data["injected"] else 0.9})
+        ax.annotate("", xy=(span - 0.08, y), xytext=(0.12, cy),
+                    arrowprops={"arrowstyle": "-|>", "color": "#333333", "shrinkA": 0,
+                                "shrinkB": 0, "linewidth": 2.2 if data["injected"] else 0.9})
         edge = "injected" if data["injected"] else "forked"
-        ax.text(0.5, (y + cy) / 2 + 0.12, f"{edge} at {data['opened_at']:g} s", fontsize=7,
-                ha="center", va="bottom")
+        along = 0.62  # where the label sits on its arrow: where the arrows are far apart
+        ax.text(0.12 + along * (span - 0.2), cy + along * (y - cy),
+                f"{edge} at {seconds(data['opened_at'])} s", fontsize=_EDGE_SIZE, ha="center",
+                va="center", bbox={"boxstyle": "square,pad=0.1", "facecolor": "white",
+                                   "edgecolor": "none"})
         outcome = data["outcome"]
         colour = _COLOURS.get(outcome[0], "#dddddd" if outcome in ("cancelled", "ended")
                               else "#ffffff")
-        target = data["target"] or "(no signalling)"
-        lines = [f"#{data['index']} {data['kind']}  {target}"]
-        if data["provisional"]:
-            lines.append("provisional " + " ".join(str(p) for p in data["provisional"]))
-        when = data["final_at"] if data["final_at"] is not None else data["cancelled_at"]
-        lines.append(outcome + ("" if when is None else f" at {when:g} s")
-                     + (" (CANCEL sent)" if data["cancelled"] and data["kind"] == "real"
-                        else ""))
-        ax.text(1.0, y, "\n".join(lines), fontsize=8, ha="left", va="center",
+        ax.text(span, y, text, fontsize=_BOX_SIZE, ha="left", va="center",
                 bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "#444444",
                       "linestyle": "--" if data["kind"] != "real" else "-"})
-    ax.text(0.0, cy, call_text, fontsize=8, ha="right", va="center",
+    ax.text(0.0, cy, call_text, fontsize=_BOX_SIZE, ha="right", va="center",
             bbox={"boxstyle": "round,pad=0.4", "facecolor": "#e8eef7", "edgecolor": "#335"})
-    ax.set_xlim(-1.6, 2.6)
-    ax.set_ylim(-height + 0.4, 0.6)
     if title:
-        ax.set_title(title, fontsize=11)
+        ax.text((right - call_width) / 2, 0.35, title, fontsize=11,
+                ha="center", va="bottom")
     return svg_text(fig)

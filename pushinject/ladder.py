@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Arrow", "ladder_text", "ladder_svg", "parties_of"]
+__all__ = ["Arrow", "ladder_text", "ladder_svg", "parties_of", "header_lines"]
 
 _LINES = "-=~."
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
@@ -114,14 +114,59 @@ def ladder_text(arrows: Sequence[Arrow], parties: Sequence[str] | None = None) -
     return "\n".join(lines + _legend(names))
 
 
+#: font size (points) of the SVG ladder's arrow labels, times and legend (headers: one more)
+LABEL_SIZE = 8.0
+#: least distance between two columns of the SVG ladder, inches
+COLUMN_WIDTH = 1.4
+#: headers longer than this are written on two lines (``[2001:db8::10]`` over ``:5060``)
+_HEADER_WRAP = 14
+
+
+def header_lines(party: str) -> str:
+    r"""A column header as the SVG ladder writes it: a long ``host:port`` over two lines (split
+    before the port), a long name with a blank split at its last blank.
+
+    >>> header_lines("[2001:db8::10]:5060"), header_lines("192.0.2.10:5060"), header_lines("B")
+    ('[2001:db8::10]\n:5060', '192.0.2.10\n:5060', 'B')
+    >>> header_lines("push service")
+    'push service'
+    """
+    if len(party) <= _HEADER_WRAP:
+        return party
+    for mark in (":", " "):
+        head, sep, tail = party.rpartition(mark)
+        if head and head not in ("[", "sip"):
+            return head + "\n" + (sep + tail if mark == ":" else tail)
+    return party
+
+
+def _spacing(arrows: Sequence[Arrow], cols: Sequence[str], names: dict[str, str],
+             least: float, size: float) -> float:
+    """Distance between two columns (inches), at least `least`: every label fits between the
+    columns its arrow joins and every header fits over its column."""
+    from pushinject.figures import text_size
+
+    need = least
+    for a in arrows:
+        span = abs(cols.index(a.source) - cols.index(a.destination))
+        if span:
+            label = a.label + (f" [{names[a.group]}]" if a.group else "")
+            need = max(need, (text_size(label, size)[0] + 0.3) / span)
+    for c in cols:
+        need = max(need, text_size(header_lines(c), size + 1)[0] + 0.25)
+    return need
+
+
 def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
-               title: str | None = None, *, column_width: float = 2.6,
-               fontsize: float = 7.0) -> str:
+               title: str | None = None, *, column_width: float = COLUMN_WIDTH,
+               fontsize: float = LABEL_SIZE) -> str:
     """The ladder as deterministic SVG text (matplotlib `Figure`, `figures.svg_text`).
 
-    `column_width` (inches between two columns) and `fontsize` (points, of the labels; column
-    names are one point larger, the title three) let a page that shows the figure narrower than
-    its natural size keep the text readable: narrower columns, larger letters."""
+    Columns are `column_width` inches apart, or as far as the longest label between them needs
+    (`header_lines` puts a long header on two lines); `fontsize` is that of the labels (headers
+    one point larger, the title two). An arrow from a party to itself (a mark such as
+    ``wakes up``) is a short hook with its label beside it.
+    """
     from matplotlib.figure import Figure
 
     from pushinject.figures import svg_text
@@ -131,32 +176,44 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
     names = _names(groups)
     legend = _legend(names)
     rows = len(arrows)
-    fig = Figure(figsize=(max(4.0, column_width * len(cols) + 1.0),
-                          1.2 + 0.34 * (rows + len(legend)) * (fontsize / 7.0)))
+    step = _spacing(arrows, cols, names, column_width, fontsize)  # inches between columns
+    row = 0.3 * fontsize / LABEL_SIZE  # inches between rows
+    left, right = -0.9, step * (max(len(cols), 1) - 1) + 0.5
+    high = max((header_lines(c).count("\n") for c in cols), default=0)  # extra header lines
+    top = -1.2 - 0.7 * high - (0.6 if title else 0.0)
+    fig = Figure(figsize=(right - left, (rows + len(legend) + 0.6 - top) * row))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-    ax.set_xlim(-1.0, max(len(cols) - 0.5, 0.5))
-    ax.set_ylim(rows + len(legend) + 0.5, -1.6 if title else -1.0)
+    ax.set_xlim(left, right)
+    ax.set_ylim((rows + len(legend) + 0.6) * row, top * row)
     ax.axis("off")
     if title:
-        ax.text((len(cols) - 1.5) / 2, -1.3, title, ha="center", va="center",
-                fontsize=fontsize + 3, fontweight="bold")
+        ax.text(step * (len(cols) - 1) / 2, (top + 0.3) * row, title, ha="center", va="center",
+                fontsize=fontsize + 2, fontweight="bold")
     for i, c in enumerate(cols):
-        ax.plot([i, i], [-0.4, rows + 0.2], color="#999999", linewidth=0.8)
-        ax.text(i, -0.6, c, ha="center", va="bottom", fontsize=fontsize + 1)
+        ax.plot([i * step, i * step], [-0.4 * row, (rows + 0.2) * row], color="#999999",
+                linewidth=0.8)
+        ax.text(i * step, -0.6 * row, header_lines(c), ha="center", va="baseline",
+                fontsize=fontsize + 1, linespacing=1.1)
     start = arrows[0].time if arrows else 0.0
-    for row, a in enumerate(arrows, start=1):
+    for y, a in enumerate(arrows, start=1):
         colour = _COLOURS[groups[a.group] % len(_COLOURS)] if a.group is not None else "#000000"
-        x0, x1 = cols.index(a.source), cols.index(a.destination)
-        ax.text(-0.95, row, f"{a.time - start:.3f}", ha="left", va="center", fontsize=fontsize)
-        if x0 == x1:
-            x1 = x0 + 0.3
-        ax.annotate("", xy=(x1, row), xytext=(x0, row),
-                    arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0})
+        x0, x1 = cols.index(a.source) * step, cols.index(a.destination) * step
+        ax.text(left + 0.05, y * row, f"{a.time - start:.3f}", ha="left", va="center",
+                fontsize=fontsize)
         label = a.label + (f" [{names[a.group]}]" if a.group else "")
-        ax.text((x0 + x1) / 2, row - 0.12, label, ha="center", va="bottom", fontsize=fontsize,
-                color=colour)
+        if x0 == x1:
+            ax.annotate("", xy=(x0, (y + 0.15) * row), xytext=(x0, (y - 0.15) * row),
+                        arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0,
+                                    "connectionstyle": "arc3,rad=-0.9"})
+            ax.text(x0 + 0.12, y * row, label, ha="left", va="center", fontsize=fontsize,
+                    color=colour, fontstyle="italic")
+            continue
+        ax.annotate("", xy=(x1, y * row), xytext=(x0, y * row),
+                    arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0})
+        ax.text((x0 + x1) / 2, (y - 0.12) * row, label, ha="center", va="bottom",
+                fontsize=fontsize, color=colour)
     for i, line in enumerate(legend, start=rows + 1):
         group = line.split(" = ", 1)[1]
-        ax.text(-0.95, i, line, ha="left", va="center", fontsize=fontsize,
+        ax.text(left + 0.05, i * row, line, ha="left", va="center", fontsize=fontsize,
                 color=_COLOURS[groups[group] % len(_COLOURS)])
     return svg_text(fig)

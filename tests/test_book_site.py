@@ -365,16 +365,8 @@ boxes.forEach(([a, ra], i) => boxes.slice(i + 1).forEach(([b, rb]) => {
 return out;
 """
 
-#: chapters whose stored figures still draw text past their edge (a figure's own layout, fixed
-#: with the chapter's clean-up; the check then passes for them too)
-CUT_AT_THE_EDGE = {
-    "05_rfc8599": "branch graph labels run past the right edge",
-}
 
-
-@pytest.mark.parametrize("chapter", [
-    pytest.param(c, marks=pytest.mark.xfail(reason=CUT_AT_THE_EDGE[c], strict=False))
-    if c in CUT_AT_THE_EDGE else c for c in CHAPTERS])
+@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_figure_draws_its_text_inside_its_canvas(site: Path, served: str, browser: Any,
                                                        chapter: str) -> None:
     """What the page test cannot see: text cut off by the figure's own edge. Each SVG figure

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pushinject.ladder import Arrow, ladder_svg, ladder_text, parties_of
+from svg_texts import outside, texts
 from pushinject.paths import data_path
 
 ARROWS = [
@@ -71,15 +72,77 @@ def test_flow_command_text_and_svg(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no SIP messages with Call-ID nope" in missing.stderr
 
 
+def test_svg_ipv6_headers_are_split_before_the_port_and_no_text_runs_into_another() -> None:
+    parties = ["[2001:db8::10]:5060", "[2001:db8::1]:5060", "[2001:db8::20]:5062",
+               "[2001:db8::21]:5064"]
+    arrows = [Arrow(0.0, parties[0], parties[1], "INVITE", "z9hG4bK-c6-up"),
+              Arrow(0.2, parties[1], parties[2], "INVITE", "z9hG4bK-c6-down"),
+              Arrow(0.3, parties[1], parties[3], "INVITE", "z9hG4bK-c6-down2"),
+              Arrow(0.7, parties[2], parties[1], "200 (INVITE)", "z9hG4bK-c6-down")]
+    svg = ladder_svg(arrows, title="ipv6")
+    lines = [t.text for t in texts(svg)]
+    assert lines[:9] == ["ipv6", "[2001:db8::10]", ":5060", "[2001:db8::1]", ":5060",
+                         "[2001:db8::20]", ":5062", "[2001:db8::21]", ":5064"]
+    placed = texts(svg)
+    assert [(a.text, b.text) for i, a in enumerate(placed) for b in placed[i + 1:]
+            if a.overlaps(b)] == []
+    assert outside(svg) == []
+
+
+def test_svg_columns_make_room_for_the_longest_label_between_them() -> None:
+    wide = [Arrow(0.0, "A", "B", "486 Busy Here [branch 0] with a long reason phrase")]
+    placed = {t.text: t for t in texts(ladder_svg(wide))}
+    label = placed["486 Busy Here [branch 0] with a long reason phrase"]
+    a, b = placed["A"], placed["B"]
+    assert (a.left + a.right) / 2 < label.left and label.right < (b.left + b.right) / 2
+
+
+def test_svg_mark_of_a_party_on_itself_is_written_beside_its_column() -> None:
+    placed = {t.text: t for t in texts(ladder_svg([Arrow(0.0, "proxy", "B", "push"),
+                                                   Arrow(2.0, "B", "B", "wakes up")]))}
+    column = (placed["B"].left + placed["B"].right) / 2
+    assert placed["wakes up"].left > column and placed["wakes up"].top > placed["push"].bottom
+
+
+def test_svg_column_width_and_font_size_can_be_chosen_and_labels_still_fit() -> None:
+    arrows = [Arrow(0.0, "A", "B", "INVITE"), Arrow(1.0, "B", "C", "a rather long label here")]
+    placed = {t.text: t for t in texts(ladder_svg(arrows, column_width=3.0, fontsize=10.0))}
+    centre = {c: (placed[c].left + placed[c].right) / 2 for c in "ABC"}
+    assert round(centre["B"] - centre["A"]) == 3 * 72 and placed["INVITE"].size == 10.0
+    assert placed["A"].size == 11.0
+    narrow = {t.text: t for t in texts(ladder_svg(arrows, column_width=0.5))}
+    label = narrow["a rather long label here"]
+    assert (narrow["B"].left + narrow["B"].right) / 2 < label.left
+    assert label.right < (narrow["C"].left + narrow["C"].right) / 2
+
+
+def test_lab_capture_columns_named_by_role_show_the_register_and_the_push_message() -> None:
+    from pushinject.capture import Decoder
+    from pushinject.commands.flow import arrows_of
+    from pushinject.lab.scenarios import lab_party
+
+    messages = list(Decoder().decode_file(data_path("kamailio", "S1.pcap")))
+    arrows = arrows_of(messages, party=lab_party)
+    assert parties_of(arrows) == ["dev1 (REGISTER)", "proxy", "caller", "push service", "dev1",
+                                  "dev2 (REGISTER)", "dev2"]
+    assert [(a.source, a.destination, a.label) for a in arrows[:4]] == [
+        ("dev1 (REGISTER)", "proxy", "REGISTER"), ("proxy", "dev1 (REGISTER)", "200 (REGISTER)"),
+        ("caller", "proxy", "INVITE"), ("proxy", "push service", "MESSAGE")]
+    assert arrows_of(messages)[3].destination == "127.0.0.1:5090"
+
+
 def test_svg_column_width_and_fontsize_resize_the_figure_and_its_text() -> None:
+    from pushinject.ladder import COLUMN_WIDTH, LABEL_SIZE
+
     two = [Arrow(0.0, "A", "B", "INVITE"), Arrow(0.5, "B", "A", "180")]
     size = re.compile(r'width="([0-9.]+)pt" height="([0-9.]+)pt"')
     fonts = re.compile(r"font-size: ?([0-9.]+)px")
     default = ladder_svg(two)
-    assert default == ladder_svg(two, column_width=2.6, fontsize=7.0)
-    assert size.search(default).groups() == ("446.4", "135.36")  # (2.6 * 2 + 1) * 72
-    assert sorted(set(fonts.findall(default))) == ["7", "8"]
+    assert default == ladder_svg(two, column_width=COLUMN_WIDTH, fontsize=LABEL_SIZE)
+    assert sorted(set(fonts.findall(default))) == ["8", "9"]
+    wide = ladder_svg(two, column_width=COLUMN_WIDTH + 1.0)
+    grown = float(size.search(wide).group(1)) - float(size.search(default).group(1))
+    assert round(grown, 1) == 72.0  # one more inch between the two columns
     compact = ladder_svg(two, title="t", column_width=1.6, fontsize=9)
-    # (1.6 * 2 + 1) * 72 wide; rows 9/7 as tall: (1.2 + 0.34 * 2 * 9 / 7) * 72
-    assert size.search(compact).groups() == ("302.4", "149.348571")
-    assert sorted(set(fonts.findall(compact))) == ["10", "12", "9"]
+    assert sorted(set(fonts.findall(compact))) == ["10", "11", "9"]
+    assert float(size.search(compact).group(2)) > float(size.search(default).group(2))

@@ -9,7 +9,7 @@ forks are distinguishable. Text goes to stdout; `--svg OUT.svg` writes the SVG p
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pushinject.errors import UsageError
 
@@ -22,10 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--svg", metavar="OUT.svg", help="write the ladder as SVG to this file")
 
 
-def arrows_of(messages: Iterable[object], call_id: str | None = None) -> list[object]:
-    """One `Arrow` per decoded message (optionally of one Call-ID)."""
+def arrows_of(messages: Iterable[object], call_id: str | None = None,
+              party: Callable[[tuple[str, int]], str] | None = None) -> list[object]:
+    """One `Arrow` per decoded message (optionally of one Call-ID); `party` names the column of
+    an address (default ``host:port``, an IPv6 host in brackets), e.g. the lab's
+    `pushinject.lab.scenarios.lab_party`."""
     from pushinject.ladder import Arrow
 
+    name = party or _party
     out = []
     for m in messages:
         f = m.fields  # type: ignore[attr-defined]
@@ -34,7 +38,7 @@ def arrows_of(messages: Iterable[object], call_id: str | None = None) -> list[ob
         label = f.method if f.method is not None else f"{f.status} ({f.cseq_method})"
         src, dst = m.source, m.destination  # type: ignore[attr-defined]
         when = m.time  # type: ignore[attr-defined]
-        out.append(Arrow(when, _party(src), _party(dst), label, f.branch))
+        out.append(Arrow(when, name(src), name(dst), label, f.branch))
     return out
 
 

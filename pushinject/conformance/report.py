@@ -30,10 +30,11 @@ from pushinject.conformance.rules import RULES
 from pushinject.conformance.timing import timing_lines
 
 if TYPE_CHECKING:
+    from pushinject.conformance.capture import Address
     from pushinject.ladder import Arrow
 
 __all__ = ["json_report", "json_text", "text_report", "junit_xml", "call_arrows", "write_svgs",
-           "write_call_svgs", "capture_lines", "call_lines", "verdict_line"]
+           "write_call_svgs", "capture_lines", "call_lines", "verdict_line", "around_call"]
 
 
 def json_report(results: Sequence[CaptureResult]) -> dict[str, Any]:
@@ -50,21 +51,32 @@ def _status(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def call_arrows(result: CaptureResult, call: CallResult, ndigits: int | None = None
-                ) -> list[Arrow]:
+def call_arrows(result: CaptureResult, call: CallResult, ndigits: int | None = None, *,
+                context: bool = False) -> list[Arrow]:
     """The call's messages as ladder arrows: parties ``caller``, ``proxy`` and the other
     addresses, the proxy's branches as groups ``b0``, ``b1``..., and ``!`` after the label of
     a frame a violation names. With `ndigits`, times are seconds since the caller's INVITE
-    rounded to that many decimals."""
+    rounded to that many decimals. With `context`, the exchanges that explain an injection are
+    drawn too (`around_call`): the callee's REGISTERs during the call and the push MESSAGEs the
+    proxy sent, each with its answer, the push gateway's column named ``push service``."""
+    from pushinject.conformance.capture import Address
     from pushinject.ladder import Arrow
 
     record = call.call
     names = {record.caller: "caller", record.proxy: "proxy"}
+    keys: set[tuple[str, int, str]] = set()
+    if context:
+        from pushinject.sim.views import PUSH_SERVICE
+
+        keys, services = around_call(result, call)
+        names.update({address: PUSH_SERVICE for address in services})
     groups = {b.via_branch: f"b{b.index}" for b in record.branches}
     faulty = {v.frame for v in call.violations}
     arrows = []
     for m in result.capture.messages:
-        if m.message.call_id != record.call_id:
+        cseq = m.message.cseq
+        if m.message.call_id != record.call_id and (
+                m.message.call_id, cseq.number, cseq.method) not in keys:
             continue
         label = m.label
         if not m.is_request and m.message.cseq.method != "INVITE":
@@ -128,6 +140,32 @@ def verdict_line(decided: str, captures: int, calls: int, violations: int,
     replayed = f"; replayed {_model(preset)}" if preset else "; no replay"
     return (f"verdict: {decided} ({captures} capture(s), {calls} call(s), "
             f"{violations} violation(s){replayed})")
+
+
+def around_call(result: CaptureResult, call: CallResult
+                ) -> tuple[set[tuple[str, int, str]], set[Address]]:
+    """The exchanges around `call` that explain an injection, as (Call-ID, CSeq number, CSeq
+    method) keys, and the addresses pushes went to: each REGISTER of the callee that added a
+    contact during the call (the device woke and refreshed its binding, RFC 8599 §4.1.3), and
+    each MESSAGE the proxy itself sent while the call waited for its final response (a push
+    gateway reached over SIP, as in the capture lab; RFC 8599 §5.6.2 asks for a push there)."""
+    record = call.call
+    final = record.final
+    end = final.time if final is not None else float("inf")
+    registers = {r.frame for r in record.registrations}
+    keys: set[tuple[str, int, str]] = set()
+    services: set[Address] = set()
+    for m in result.capture.messages:
+        if not m.is_request:
+            continue
+        msg, cseq = m.message, m.message.cseq
+        if m.frame in registers:
+            keys.add((msg.call_id, cseq.number, cseq.method))
+        elif (cseq.method == "MESSAGE" and m.source == record.proxy
+              and record.invite_at <= m.time <= end):
+            keys.add((msg.call_id, cseq.number, cseq.method))
+            services.add(m.destination)
+    return keys, services
 
 
 def text_report(results: Sequence[CaptureResult], preset: str | None = None, *,

@@ -35,6 +35,7 @@ __all__ = [
     "device_port",
     "register_port",
     "role_of_port",
+    "lab_party",
 ]
 
 LAB_IP = "127.0.0.1"
@@ -74,6 +75,27 @@ def role_of_port(port: int) -> str:
     if 5081 <= port <= 5089:
         return f"reg{port - 5080}"
     return "?"
+
+
+def lab_party(address: tuple[str, int]) -> str:
+    """The ladder column of a lab address, named for a reader: its role (`role_of_port`), the
+    push gateway as the ``push service`` (the column the simulator's ladders use), and a
+    device's REGISTER port as ``devN (REGISTER)``; ``host:port`` when the port has no role.
+
+    >>> [lab_party(("127.0.0.1", p)) for p in (5060, 5070, 5090, 5072, 5082, 9)]
+    ['proxy', 'caller', 'push service', 'dev2', 'dev2 (REGISTER)', '127.0.0.1:9']
+    """
+    from pushinject.sim.views import PUSH_SERVICE
+
+    host, port = address
+    role = role_of_port(port)
+    if role == "?":
+        return f"{host}:{port}"
+    if role == "push":
+        return PUSH_SERVICE
+    if role.startswith("reg"):
+        return f"dev{role[3:]} (REGISTER)"
+    return role
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,8 @@ PRESET = Preset(
         "scenario: nobody_registered)",
         "ends a wait that nobody answers with 480 at the Bucket Timer, not 408 (PUSH-6; scenario: "
         "push_never_wakes)",
-        "a failed push request ends the call with 404 (PUSH-6; scenario: push_fails)",
+        "a failed push request ends the wait at once: 404 when the push service says the "
+        "device is gone for good, 480 otherwise (PUSH-6; scenario: push_fails, a device gone)",
         "matches the refresh by its pn-* parameters, INSERT or UPDATE alike (PUSH-4, INJ-6; "
         "scenario: woken_same_contact)",
         "a held device is never relayed to before it wakes, so a CANCEL is not held up by a "

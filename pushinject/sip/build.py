@@ -66,7 +66,10 @@ def make_request(
     body: bytes = b"",
     content_type: str | None = None,
 ) -> Request:
-    """A request with the header set RFC 3261 §8.1.1 requires, in the usual order.
+    """A request with the header set RFC 3261 §8.1.1 requires. §8.1.1 names the set, not an
+    order (headers of different names may come in any order, §7.3.1, which only recommends
+    putting those a proxy needs, such as Via and Max-Forwards, near the top): the order below
+    is this builder's own.
 
     >>> req = make_request("OPTIONS", "sip:bob@example.com", via="SIP/2.0/UDP h;branch=z9hG4bK1",
     ...                    from_="<sip:a@example.com>;tag=1", to="<sip:bob@example.com>",

@@ -387,7 +387,7 @@ class Message:
 
     @property
     def feature_caps(self) -> list[FeatureCap]:
-        """Feature-Caps values (RFC 6809 §6), e.g. `*;+sip.pns="apns"` (RFC 8599 §5.3)."""
+        """Feature-Caps values (RFC 6809 §6), e.g. `*;+sip.pns="apns"` (RFC 8599 §5.4, §8.2)."""
         return list(self._cached(
             "feature-caps", lambda: [parse_feature_cap(v) for v in self.get_all("Feature-Caps")]))
 

@@ -382,7 +382,8 @@ class Contact(NameAddr):
 
     @property
     def pn_purr(self) -> str | None:
-        """RFC 8599 §4.1.1 pn-purr: the proxy's registration reference."""
+        """RFC 8599 §6.1.1 pn-purr (grammar §8.7): the proxy's registration reference, copied
+        by the UA into the Contact of a dialog-forming request."""
         return self._uri_param("pn-purr")
 
     def __str__(self) -> str:
@@ -531,7 +532,8 @@ def parse_reason(value: str) -> Reason:
 class FeatureCap:
     """One Feature-Caps value (RFC 6809 §6): `*` and feature parameters.
 
-    RFC 8599 §5.3 and §6 use `+sip.pns`, `+sip.vapid`, `+sip.pnsreg` and `+sip.pnspurr`;
+    RFC 8599 defines `+sip.pns` (§8.2; a proxy advertises it, §5.4), `+sip.vapid` (§8.3),
+    `+sip.pnsreg` (§8.4; §5.5) and `+sip.pnspurr` (§8.6; returned in a REGISTER 2xx, §6.2.1);
     `get` returns a parameter's value without its quotes.
 
     >>> fc = parse_feature_cap('*;+sip.pns="apns";+sip.pnspurr="x1"')
