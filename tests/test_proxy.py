@@ -413,6 +413,8 @@ def test_injection_does_not_move_the_placeholder_deadline_and_the_branch_outlive
     h.answer(inv, 180)
     assert h.advance_to(121.0) == []                     # the placeholder's 408 is not final
     assert h.proxy.summary("call-1").branches[0].final_at == 120.0
+    assert h.proxy.get_timer() == 132.0                  # the REGISTER's Timer J (TXN-6)
+    assert h.advance_to(132.0) == []
     assert h.proxy.get_timer() == 220.0                  # fr_inv_timeout of the new branch
     out = h.advance_to(220.0)
     assert h.sends(out, method="CANCEL") and h.statuses(out) == [408]
@@ -442,8 +444,8 @@ def test_max_inv_lifetime_ends_the_whole_transaction_R65():
     h.register(port=5070)
     [inv] = h.invites(h.call())
     h.answer(inv, 180)
-    h.advance_to(21.0)                                   # past the seed's subscription
-    assert h.proxy.get_timer() == 180.0
+    h.advance_to(33.0)                                   # past the seed's subscription and
+    assert h.proxy.get_timer() == 180.0                  # the REGISTER's Timer J (TXN-6)
     out = h.advance_to(180.0)
     assert h.sends(out, method="CANCEL") and h.statuses(out) == [408]
 
@@ -452,13 +454,15 @@ def test_exact_deadlines_after_each_step_of_a_seed_call_R14_R15_R28_R29():
     """aioquic style: the proxy's next deadline after every step of one call."""
     h = Harness()
     h.register(port=5070)
-    assert h.proxy.get_timer() == 3600.0                  # the binding's expiry
+    assert h.proxy.get_timer() == 32.0                    # the REGISTER's Timer J (TXN-6)
     [inv] = h.invites(h.call())
     assert h.proxy.get_timer() == 0.5                     # Timer A of branch 1 (UDP)
     h.advance_to(0.2)
     h.answer(inv, 180)
     assert h.proxy.get_timer() == pytest.approx(20.0)     # the seed's subscription
     h.advance_to(21.0)
+    assert h.proxy.get_timer() == 32.0                    # Timer J
+    h.advance_to(32.0)
     assert h.proxy.get_timer() == 120.0                   # the placeholder (fr_inv_timeout)
     h.advance_to(50.0)
     [ack] = h.answer(inv, 486)                            # absorbed: only the ACK goes out

@@ -150,7 +150,7 @@ def snapshot(p: Proxy) -> tuple[Any, ...]:
     bindings = tuple((aor, p.location.bindings(aor)) for aor in p.location.aors())
     return (dict(p._servers), dict(p._clients), dict(p._own_vias), dict(p._by_txn),
             {k: list(v) for k, v in p._tsilo.items()}, dict(p._timers._entry), bindings,
-            p.subscriptions.active, p.location.get_timer(), len(p._retired))
+            p.subscriptions.active, p.location.get_timer(), len(p._retired), dict(p._nists))
 
 
 def check_invariants(p: Proxy, calls: int) -> None:
@@ -162,7 +162,9 @@ def check_invariants(p: Proxy, calls: int) -> None:
     assert all(id(c) in ids for c in p._servers.values())
     assert all(id(c) in ids for c in p._clients.values())
     queued = p._timers._entry                                                     # I4
-    assert all(id(owner) in ids for owner in queued)
+    nists = {id(n) for n in p._nists.values()}  # TXN-6: each live one waits for Timer J
+    assert all(id(owner) in ids or id(owner) in nists for owner in queued)
+    assert all(n in queued for n in p._nists.values())
     for ctx in live:
         at = ctx.get_timer()
         assert (queued[ctx][0] if ctx in queued else None) == at, ctx

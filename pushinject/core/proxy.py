@@ -14,7 +14,12 @@ What the core does by itself, before any script runs:
   match no transaction are forwarded statelessly (RFC 3261 §16.11);
 - a request with Max-Forwards 0 is answered 483 (RFC 3261 §16.3 step 3); the top Via gets
   `received`/`rport` (RFC 3261 §18.2.1, RFC 3581); the proxy's own top Route is removed
-  (loose routing, RFC 3261 §16.4).
+  (loose routing, RFC 3261 §16.4);
+- a request whose Request-URI is the proxy's own address with no Route left is for the proxy
+  itself (RFC 3261 §16.4, §16.5): inside a dialog (To tag) it is answered 481, an ACK dropped
+  (CTX-10); a request forwarded to the proxy's own address is never sent (CTX-11);
+- a retransmission of a non-INVITE request the proxy answered itself (REGISTER...) is absorbed
+  by its non-INVITE server transaction, which sends the last response again (TXN-6).
 Every other request runs the script's `request_route` (see `pushinject.core.script_api`).
 
 Connections: a response goes back on the transport and connection its request came on
@@ -46,6 +51,7 @@ from pushinject.core.messages import (
     via_value, with_top_via,
 )
 from pushinject.core.script_api import ScriptContext
+from pushinject.core.server_nict import NistState, NonInviteServerTransaction
 from pushinject.core.server_txn import TRANSITIONS as SERVER_TRANSITIONS
 from pushinject.core.server_txn import ServerInput, ServerTransaction
 from pushinject.core.subscriptions import Subscriptions
@@ -138,6 +144,9 @@ class Proxy:
         #: the tsilo keys each transaction is stored under, so retiring it scans no others
         self._tsilo_keys: dict[TxnId, list[str]] = {}
         self._timers = TimerQueue()
+        #: non-INVITE server transactions of the requests the proxy answered itself, by their
+        #: §17.2.3 key (top Via branch, sent-by, method), until Timer J (TXN-6)
+        self._nists: dict[tuple[str, str, int | None, str], NonInviteServerTransaction] = {}
         self._labels = itertools.count(1)
         self._retired: list[CallSummary] = []
         #: every input by outcome: processed, answered 400/416, dropped by reason (INPUT-1)
@@ -239,6 +248,12 @@ class Proxy:
                          connection=connection, transport=transport.upper())]
         msg = self._strip_own_route(msg)
         key = _via_key(via)
+        if msg.method not in ("INVITE", "ACK", "CANCEL"):
+            nist = self._nists.get((*key, msg.method))
+            if nist is not None:  # a retransmission (RFC 3261 §17.2.2, §17.2.3; TXN-6)
+                out = nist.retransmission(now)
+                self._timers.schedule(nist)
+                return out
         ctx = self._servers.get(key)
         if msg.method == "INVITE" and ctx is not None:  # a retransmission (RFC 3261 §17.2.3)
             if (ctx.server.state, ServerInput.RECV_INVITE) not in SERVER_TRANSITIONS:
@@ -247,14 +262,22 @@ class Proxy:
         if msg.method == "ACK":
             if ctx is not None:
                 return self.track(ctx, ctx.caller_ack(now))
+            if self._for_me(msg):  # CTX-10: no dialog here, and an ACK is never answered
+                self.inputs.drop("ack-to-proxy", f"ACK {msg.uri}: no dialog at the proxy")
+                return []
             return self.forward_stateless(msg)
         if msg.method == "CANCEL":
             if ctx is None:
+                if self._for_me(msg):  # CTX-10: nothing to cancel here
+                    return self._answer(msg, 481, key, marked, source, transport,
+                                        connection, now)
                 return self.forward_stateless(msg)
             ok = make_response(msg, 200, to_tag=ctx.to_tag or self.ids.tag())
             out: list[Action] = [Send(message=ok, destination=ctx.server.source,
                                       connection=connection, transport=transport.upper())]
             return out + self.track(ctx, ctx.caller_cancel(now))
+        if msg.to.tag and self._for_me(msg):  # CTX-10: a dialog the proxy does not have
+            return self._answer(msg, 481, key, marked, source, transport, connection, now)
         sc = ScriptContext(self, now, msg, source, transport)
         sc.connection = connection
         sc.via_key = key
@@ -262,7 +285,57 @@ class Proxy:
         self.script.request_route(sc)
         if sc.ctx is not None:
             return sc.actions + self.track(sc.ctx, [])
+        if msg.method != "INVITE":
+            self._answered(msg, key, via_text, source, transport, connection, sc.actions, now)
         return sc.actions
+
+    def _for_me(self, msg: Request) -> bool:
+        """The request is for the proxy itself: no Route left (the proxy's own was removed)
+        and a Request-URI naming the proxy's address (RFC 3261 §16.4, §16.5; CTX-10)."""
+        if msg.has("Route") and msg.routes:
+            return False
+        uri: Any = msg.uri
+        host = uri.params.get("maddr") or getattr(uri, "host", None)
+        return host is not None and self._is_me(str(host), getattr(uri, "port", None))
+
+    def _answer(self, msg: Request, status: int, key: tuple[str, str, int | None], via: Via,
+                source: Address, transport: str, connection: int | None,
+                now: float) -> list[Action]:
+        """Answer `msg` as a UAS would, through a non-INVITE server transaction (TXN-6)."""
+        response = make_response(msg, status, to_tag=self.ids.tag())
+        out: list[Action] = [Send(message=response,
+                                  destination=response_destination((via,)) or source,
+                                  connection=connection, transport=transport.upper())]
+        self._answered(msg, key, top_via_text(response), source, transport, connection, out,
+                       now)
+        return out
+
+    def _answered(self, msg: Request, key: tuple[str, str, int | None], via_text: str,
+                  source: Address, transport: str, connection: int | None,
+                  actions: list[Action], now: float) -> None:
+        """Open the non-INVITE server transaction of `msg` when the proxy answered it itself
+        (a response carrying its top Via among `actions`), so that its retransmissions get the
+        last response again until Timer J (RFC 3261 §17.2.2; TXN-6). Over a reliable transport
+        Timer J is 0: the transaction ends at once and nothing is kept."""
+        if transport.lower() in _RELIABLE:
+            return
+        nist: NonInviteServerTransaction | None = None
+        for action in actions:
+            if not isinstance(action, Send) or not hasattr(action.message, "status"):
+                continue
+            response: Response = action.message  # type: ignore[assignment]
+            if response.cseq.method != msg.method or top_via_text(response) != via_text:
+                continue
+            if nist is not None and nist.state is not NistState.PROCEEDING:
+                continue  # a second final response: the first one stands (figure 8)
+            if nist is None:
+                nist = NonInviteServerTransaction(
+                    (*key, msg.method), source, transport=transport.upper(),
+                    connection=connection, values=self.config.timers)
+            nist.record(action, now)
+        if nist is not None:
+            self._nists[nist.key] = nist
+            self._timers.schedule(nist)
 
     def _response(self, response: Response, now: float) -> list[Action]:
         text = top_via_text(response)
@@ -324,10 +397,21 @@ class Proxy:
             for sub in self.subscriptions.handle_timer(now):
                 if sub.expire_notify and sub.route:  # EVT-5: an empty notification on expiry
                     out += self._notify(sub, {}, None, now)
-        for ctx in self._timers.pop_due(now):
-            assert isinstance(ctx, ResponseContext)
-            out += self.track(ctx, ctx.handle_timer(now))
+        for owner in self._timers.pop_due(now):
+            if isinstance(owner, NonInviteServerTransaction):  # Timer J (TXN-6)
+                out += owner.handle_timer(now)
+                if owner.terminated:
+                    self._nists.pop(owner.key, None)
+                else:
+                    self._timers.schedule(owner)
+                continue
+            assert isinstance(owner, ResponseContext)
+            out += self.track(owner, owner.handle_timer(now))
         return out
+
+    def server_transactions(self) -> list[NonInviteServerTransaction]:
+        """The live non-INVITE server transactions (TXN-6), oldest first."""
+        return list(self._nists.values())
 
     # ================================================================== contexts
     def new_context(
@@ -398,9 +482,21 @@ class Proxy:
         return host.strip("[]") == self.config.host and (port or 5060) == self.config.port
 
     def _strip_own_route(self, msg: Request) -> Request:
+        """Route processing (RFC 3261 §16.4): a Request-URI the proxy put in a Record-Route
+        (its own address with `lr`) comes from a strict router: the last Route becomes the
+        Request-URI and is removed; then a top Route naming the proxy is removed (CTX-10)."""
         if not msg.has("Route"):
             return msg
         routes = msg.routes
+        uri: Any = msg.uri
+        if (routes and "lr" in getattr(uri, "params", {})
+                and self._is_me(str(getattr(uri, "host", "")), getattr(uri, "port", None))):
+            msg = msg.with_uri(routes[-1].uri).without_header("Route")
+            for value in reversed([str(r) for r in routes[:-1]]):
+                msg = msg.with_header_prepended("Route", value)
+            if not routes[:-1]:
+                return msg
+            routes = msg.routes
         if routes and self._is_me(str(getattr(routes[0].uri, "host", "")),
                                   getattr(routes[0].uri, "port", None)):
             rest = [str(r) for r in routes[1:]]
@@ -420,14 +516,37 @@ class Proxy:
         host = uri.params.get("maddr") or uri.host
         return uri_address(str(host), uri.port)
 
-    def forward_stateless(self, msg: Request) -> list[Action]:
+    def forward_stateless(self, msg: Request, connection: int | None = None) -> list[Action]:
         """Forward a request without a transaction (RFC 3261 §16.11), over the transport its
-        next hop's URI names (RFC 3261 §18.1.1, RFC 3263 reduced to the `transport` parameter)."""
+        next hop's URI names (RFC 3261 §18.1.1, RFC 3263 reduced to the `transport` parameter).
+        Never to the proxy itself (CTX-11): `connection` is the one `msg` came on, for the
+        answer then."""
         uri: Any = msg.routes[0].uri if msg.routes else msg.uri
         transport = str(getattr(uri, "params", {}).get("transport") or "udp").upper()
+        destination = self._next_hop(msg)
+        if self._is_me(*destination):  # CTX-11: never to itself
+            return self._not_to_self(msg, destination, connection)
         via = via_value(self.config.host, self.config.port, self.ids.branch(), transport)
         out = forwarded_request(msg, msg.uri, via)
-        return [Send(message=out, destination=self._next_hop(out), transport=transport)]
+        return [Send(message=out, destination=destination, transport=transport)]
+
+    def _not_to_self(self, msg: Request, destination: Address,
+                     connection: int | None) -> list[Action]:
+        """A request the script would forward to the proxy's own address (CTX-11): not sent.
+
+        An ACK is dropped and counted; any other request is answered 404 Not Found, as the
+        proxy acting as the UAS of its own address (RFC 3261 §16.5): the Request-URI is one
+        the proxy is responsible for and it has nothing there to route to, which is what both
+        presets' `lookup` answers for an unknown user (RFC 3261 §21.4.5). 483 would only be
+        what a loop reaches after Max-Forwards hops; no hop is taken here."""
+        where = f"{destination[0]}:{destination[1]}"
+        if msg.method == "ACK":
+            self.inputs.drop("ack-to-proxy", f"ACK {msg.uri}: next hop {where} is the proxy")
+            return []
+        response = make_response(msg, 404, to_tag=self.ids.tag())
+        return [Log(text=f"not forwarding {msg.method} {msg.uri} to the proxy itself ({where})"),
+                Send(message=response, destination=self._reply_address(response, destination),
+                     connection=connection, transport=response.vias[0].transport.upper())]
 
     def _fork(self, ctx: ResponseContext, uri: Any, destination: Address, now: float,
               binding: Binding | None, injected: bool, routes: tuple[str, ...] = (),
@@ -435,6 +554,9 @@ class Proxy:
         """A new branch; `flow` is the (transport, connection) of the registration it goes
         back over (ROUTE-4), else the transport is the URI's (RFC 3263 §4.1 reduced to its
         `transport` parameter) on no particular connection."""
+        if self._is_me(*destination):  # CTX-11: never to itself
+            return [Log(text=f"no branch to {uri}: its next hop "
+                             f"{destination[0]}:{destination[1]} is the proxy itself")]
         if flow is not None:
             transport, connection = flow
         else:
@@ -465,7 +587,11 @@ class Proxy:
         Route, else the Request-URI)."""
         if ctx.refusal():
             return []
-        return self._fork(ctx, ctx.request.uri, self._next_hop(ctx.request), now, None, False)
+        destination = self._next_hop(ctx.request)
+        if self._is_me(*destination) and ctx.final_status is None and not any(
+                ctx.pending(b) for b in ctx.branches):  # CTX-11: 404 as `_not_to_self` says
+            return self.track(ctx, ctx.respond(404, now))
+        return self._fork(ctx, ctx.request.uri, destination, now, None, False)
 
     def fork_to(self, ctx: ResponseContext, uri: Any, destination: Address, now: float, *,
                 injected: bool = False) -> list[Action]:

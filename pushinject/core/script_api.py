@@ -144,7 +144,7 @@ class ScriptContext:
     def forward(self) -> int:
         """Forward the current request statelessly (RFC 3261 §16.11), by Route or R-URI."""
         assert self.msg is not None
-        self.actions += self.proxy.forward_stateless(self.msg)
+        self.actions += self.proxy.forward_stateless(self.msg, self.connection)
         return 1
 
     # ------------------------------------------------------------ transactions
