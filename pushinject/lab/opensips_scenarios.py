@@ -1,12 +1,13 @@
 """The OpenSIPS lab's scenarios, O1-O12: the seed's routes on a real OpenSIPS 3.x.
 
-O1-O10 are the Kamailio lab's S1-S10 (same parties, same times) with what OpenSIPS running the
-seed does in each: its placeholder branch (`t_wait_for_new_branches`) keeps every call open
-until ``fr_inv_timeout`` (120 s by default) unless a 2xx, a 6xx or the caller's CANCEL ends it,
-so a call where nobody answers ends 120 s after its INVITE, not at a branch's timer. O3 adds the
-seed's first pitfall (the device registers 21 s into the call, after the 20 s subscription:
-it is never sent the call) and O7 its second (a refresh REGISTER updates the binding and raises
-no E_UL_CONTACT_INSERT, so nothing is injected). O11 is a device registering again with a new
+O1-O10 are the Kamailio lab's S1-S10 (same parties, same times, taken from
+`pushinject.lab.scenarios.SCENARIOS`) with what OpenSIPS running the seed does in each: its
+placeholder branch (`t_wait_for_new_branches`) keeps every call open until ``fr_inv_timeout``
+(120 s by default) unless a 2xx, a 6xx or the caller's CANCEL ends it, so a call where nobody
+answers ends 120 s after its INVITE, not at a branch's timer. O3 adds the seed's first pitfall
+(the device registers 21 s into the call, after the 20 s subscription: it is never sent the
+call) and O7 its second (a refresh REGISTER updates the binding and raises no
+E_UL_CONTACT_INSERT, so nothing is injected). O11 is a device registering again with a new
 Call-ID while its branch rings, O12 a REGISTER challenged with 401 before its 200.
 
 Times are seconds from the proxy's handling of the caller's INVITE, as in
@@ -15,7 +16,9 @@ Times are seconds from the proxy's handling of the caller's INVITE, as in
 
 from __future__ import annotations
 
-from pushinject.lab.scenarios import AUTH_CALLEE, Device, Scenario, branch_to
+from dataclasses import replace
+
+from pushinject.lab.scenarios import AUTH_CALLEE, SCENARIOS, Device, Scenario, branch_to
 
 __all__ = ["OPENSIPS_SCENARIOS", "PLACEHOLDER_LIMIT"]
 
@@ -23,20 +26,14 @@ __all__ = ["OPENSIPS_SCENARIOS", "PLACEHOLDER_LIMIT"]
 PLACEHOLDER_LIMIT = 140.0
 
 
-_O1_RINGING = Device(1, "cancelled", register_at=-0.5)
-_O1_LATE = Device(2, "answer", register_at=1.0, pause_ms=1000)
-_O2_LATE = Device(1, "answer", register_at=1.0, pause_ms=1000)
+def _as_kamailio(number: int, title: str, description: str, **changes: object) -> Scenario:
+    """Scenario O`number`: the Kamailio lab's S`number` (its caller, devices and expected
+    branches) with OpenSIPS's own title, description and whatever else `changes` names."""
+    return replace(SCENARIOS[f"S{number}"], name=f"O{number}", title=title,
+                   description=description, **changes)
+
+
 _O3_TOO_LATE = Device(1, "absent", register_at=21.0)
-_O5_FIRST = Device(1, "cancelled", register_at=1.0)
-_O5_SECOND = Device(2, "answer", register_at=1.5, pause_ms=1000)
-_O6_RINGING = Device(1, "busy", register_at=-0.5, pause_ms=2500)
-_O6_LATE = Device(2, "busy", register_at=1.0, pause_ms=500)
-_O7_REFRESHING = Device(1, "answer", register_at=-0.5, pause_ms=2500, refresh_at=1.0)
-_O8_DECLINING = Device(1, "decline", register_at=-0.5, pause_ms=2000)
-_O8_RINGING = Device(2, "cancelled", register_at=1.0)
-_O8_TOO_LATE = Device(3, "absent", register_at=2.6)
-_O9_TOO_LATE = Device(1, "absent", register_at=3.0)
-_O10_SLOW = Device(1, "slow", register_at=1.0, pause_ms=1800)
 _O11_RESTARTED = Device(1, "answer", register_at=1.0, pause_ms=2500, refresh_at=2.0,
                         new_call_id=True)
 _O12_CHALLENGED = Device(1, "answer", register_at=1.0, pause_ms=1000)
@@ -45,27 +42,19 @@ _O12_CHALLENGED = Device(1, "answer", register_at=1.0, pause_ms=1000)
 OPENSIPS_SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario(
-            "O1",
+        _as_kamailio(
+            1,
             "one device ringing, a second injected that answers",
             "dev1 is registered before the call: lookup() relays to it and it rings; dev2 "
             "registers 1 s into the call, its E_UL_CONTACT_INSERT runs fork_call and "
             "t_inject_branches() sends it the call; dev2 answers, the proxy forwards the 200 "
             "and CANCELs dev1 (487).",
-            "answered",
-            (_O1_RINGING, _O1_LATE),
-            200,
-            (branch_to(_O1_RINGING, False, True, 487), branch_to(_O1_LATE, True, False, 200)),
         ),
-        Scenario(
-            "O2",
+        _as_kamailio(
+            2,
             "nobody registered, one device injected that answers",
             "No contact when the INVITE arrives: only the placeholder branch waits; dev1 "
             "registers 1 s later and is injected; it answers and the caller gets the 200.",
-            "answered",
-            (_O2_LATE,),
-            200,
-            (branch_to(_O2_LATE, True, False, 200),),
         ),
         Scenario(
             "O3",
@@ -85,55 +74,38 @@ OPENSIPS_SCENARIOS: dict[str, Scenario] = {
             verdict="violations",
             violations=("inject-registered",),
         ),
-        Scenario(
-            "O4",
+        _as_kamailio(
+            4,
             "the caller cancels while waiting",
             "No contact: only the placeholder waits; the caller CANCELs after 2 s and the proxy "
             "ends the call at once, 200 to the CANCEL, then 487 to the INVITE.",
-            "cancel",
-            (),
-            487,
-            (),
-            caller_pause_ms=2000,
         ),
-        Scenario(
-            "O5",
+        _as_kamailio(
+            5,
             "two late devices, the first 200 wins",
             "No contact: dev1 registers at 1 s and is injected (rings), dev2 at 1.5 s and is "
             "injected too; dev2 answers first, the proxy forwards its 200 and CANCELs dev1.",
-            "answered",
-            (_O5_FIRST, _O5_SECOND),
-            200,
-            (branch_to(_O5_FIRST, True, True, 487), branch_to(_O5_SECOND, True, False, 200)),
         ),
-        Scenario(
-            "O6",
+        _as_kamailio(
+            6,
             "the callee busy on every branch: 486 only when the placeholder ends, at 120 s",
             "dev1 is registered before the call and rings; dev2 registers at 1 s and is "
             "injected; both answer 486 within 3 s, the proxy ACKs each and keeps waiting: "
             "the placeholder holds the call until fr_inv_timeout, and only then does the caller "
             "get the best response, 486 (the placeholder's own 408 ranks below it), 120 s and "
             "part of a one-second timer tick after the INVITE.",
-            "rejected",
-            (_O6_RINGING, _O6_LATE),
-            486,
-            (branch_to(_O6_RINGING, False, False, 486), branch_to(_O6_LATE, True, False, 486)),
             limit=PLACEHOLDER_LIMIT,
         ),
-        Scenario(
-            "O7",
+        _as_kamailio(
+            7,
             "a ringing device refreshes its registration: no INSERT, no second branch",
             "dev1 is registered before the call and rings; 1 s into the call it refreshes its "
             "registration (same Call-ID, CSeq 2, same contact): usrloc updates the binding and "
             "raises E_UL_CONTACT_UPDATE, not INSERT, so fork_call does not run and no second "
             "INVITE leaves; dev1 answers at about 2.5 s.",
-            "answered",
-            (_O7_REFRESHING,),
-            200,
-            (branch_to(_O7_REFRESHING, False, False, 200),),
         ),
-        Scenario(
-            "O8",
+        _as_kamailio(
+            8,
             "a 603 Decline ends the call: no branch after it",
             "dev1 is registered before the call and rings; dev2 registers at 1 s and is "
             "injected (rings); dev1 declines with 603 at about 2 s and OpenSIPS relays the 603 "
@@ -144,34 +116,21 @@ OPENSIPS_SCENARIOS: dict[str, Scenario] = {
             "as a replay divergence. dev3 registers at 2.6 s, inside the subscription: "
             "fork_call runs but t_inject_branches() refuses a call that has its final response, "
             "and dev3 is sent no INVITE.",
-            "rejected",
-            (_O8_DECLINING, _O8_RINGING, _O8_TOO_LATE),
-            603,
-            (branch_to(_O8_DECLINING, False, False, 603), branch_to(_O8_RINGING, True, True, 487)),
             violations_without_preset=("replay",),
         ),
-        Scenario(
-            "O9",
+        _as_kamailio(
+            9,
             "the caller cancels, then a device registers within the subscription",
             "No contact: the caller CANCELs at 2 s (200, then 487); dev1 registers at 3 s, "
             "while the 20 s subscription still lives: fork_call runs, t_inject_branches() "
             "refuses the cancelled call, and no INVITE leaves the proxy.",
-            "cancel",
-            (_O9_TOO_LATE,),
-            487,
-            (),
-            caller_pause_ms=2000,
         ),
-        Scenario(
-            "O10",
+        _as_kamailio(
+            10,
             "a slow injected device: retransmissions are not branches",
             "No contact: dev1 registers at 1 s and is injected, but stays silent for 1.8 s, so "
             "the proxy retransmits that INVITE (same Via branch, RFC 3261 Timer A); dev1 then "
             "rings and answers, and the caller gets the 200. One branch, sent three times.",
-            "answered",
-            (_O10_SLOW,),
-            200,
-            (branch_to(_O10_SLOW, True, False, 200),),
         ),
         Scenario(
             "O11",
