@@ -41,7 +41,7 @@ def transition_graph(table: Mapping[tuple[Any, Any], tuple[str | None, Any]]) ->
     >>> from pushinject.core.client_txn import TRANSITIONS
     >>> g = transition_graph(TRANSITIONS)
     >>> list(g.nodes)
-    ['Calling', 'Proceeding', 'Completed', 'Terminated']
+    ['Calling', 'Proceeding', 'Completed', 'Accepted', 'Terminated']
     >>> g.number_of_edges() == len(TRANSITIONS)
     True
     >>> sorted(k for _, v, k in g.out_edges("Calling", keys=True) if v == "Completed")

@@ -143,7 +143,7 @@ def transition_layout(table: Mapping[tuple[Any, Any], tuple[str | None, Any]]) -
     >>> from pushinject.core.client_txn import TRANSITIONS
     >>> placed = transition_layout(TRANSITIONS)
     >>> list(placed.states), len(placed.curves) == len(TRANSITIONS), placed.overlaps()
-    (['Calling', 'Proceeding', 'Completed', 'Terminated'], True, [])
+    (['Calling', 'Proceeding', 'Completed', 'Accepted', 'Terminated'], True, [])
     """
     from pushinject.graph import transition_graph
 

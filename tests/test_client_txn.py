@@ -1,4 +1,4 @@
-"""INVITE client transaction (RFC 3261 §17.1.1, CTX-2, TXN-3)."""
+"""INVITE client transaction (RFC 3261 §17.1.1, CTX-2, TXN-3; RFC 6026 §7.2, TXN-8)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pushinject.core.actions import Send
-from pushinject.core.client_txn import TRANSITIONS, ClientInput, ClientState, ClientTransaction
+from pushinject.core.client_txn import (
+    TRANSITIONS, ClientInput, ClientState, ClientTransaction, Outcome,
+)
 from pushinject.errors import LocalProtocolError
 from pushinject.sip import make_request, make_response
 
@@ -72,11 +74,30 @@ def test_non_2xx_is_acked_with_the_same_via_and_timer_d_runs_32s_R14():
     assert txn.state is ClientState.TERMINATED
 
 
-def test_2xx_goes_straight_to_terminated_R14():
+def test_2xx_moves_to_accepted_and_timer_m_is_64_t1_RFC6026_TXN_8():
+    for reliable in (False, True):
+        txn = ClientTransaction(_invite(), DST, 0.0, reliable=reliable)
+        ok = make_response(txn.request, 200, to_tag="t")
+        out = txn.receive(ok, 1.0)
+        assert out.response is ok and out.actions == ()  # no ACK: it is end to end
+        assert txn.state is ClientState.ACCEPTED and txn.timers.as_dict() == {"M": 33.0}
+        assert txn.handle_timer(33.0) == [Outcome()]
+        assert txn.state is ClientState.TERMINATED and txn.get_timer() is None
+
+
+def test_accepted_passes_every_2xx_up_and_drops_the_rest_TXN_8():
+    """A retransmitted 2xx and another fork's 2xx go up, never ACKed; a 487 from a fork
+    further down matches nothing in Accepted and is dropped."""
     txn = ClientTransaction(_invite(), DST, 0.0)
-    out = txn.receive(make_response(txn.request, 200, to_tag="t"), 1.0)
-    assert out.response.status == 200 and out.actions == ()
-    assert txn.state is ClientState.TERMINATED and txn.get_timer() is None
+    txn.receive(make_response(txn.request, 180, to_tag="t"), 0.2)
+    first = make_response(txn.request, 200, to_tag="t")
+    txn.receive(first, 1.0)
+    other = make_response(txn.request, 200, to_tag="u")
+    assert txn.receive(first, 1.5) == Outcome(response=first)
+    assert txn.receive(other, 2.0) == Outcome(response=other)
+    assert txn.receive(make_response(txn.request, 487, to_tag="v"), 2.1) == Outcome()
+    assert txn.receive(make_response(txn.request, 183, to_tag="u"), 2.2) == Outcome()
+    assert txn.state is ClientState.ACCEPTED and txn.timers.as_dict() == {"M": 33.0}
 
 
 def test_transport_error_in_calling_is_a_503_R13():

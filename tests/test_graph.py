@@ -12,20 +12,23 @@ from pushinject.graph import branch_graph, branch_graph_svg, transition_graph, t
 from pushinject.state_layout import LABEL_SIZE, STATE_SIZE, transition_layout
 
 
-def test_transition_graph_has_one_edge_per_table_row_RFC3261_fig5_fig6_fig7():
+def test_transition_graph_has_one_edge_per_table_row_RFC3261_fig5_fig6_fig7_RFC6026():
     for table in (CLIENT, SERVER, NON_INVITE):
         g = transition_graph(table)
         assert g.number_of_edges() == len(table)
         for (state, inp), (effect, target) in table.items():
             assert g.edges[state.value, target.value, inp.value]["effect"] == effect
     assert list(transition_graph(SERVER).nodes) == ["Proceeding", "Completed", "Confirmed",
-                                                    "Terminated"]
+                                                    "Accepted", "Terminated"]
+    assert list(transition_graph(CLIENT).nodes) == ["Calling", "Proceeding", "Completed",
+                                                    "Accepted", "Terminated"]
 
 
 def test_transition_svg_is_identical_run_to_run_and_names_every_state():
     a, b = transition_graph_svg(SERVER, "server"), transition_graph_svg(SERVER, "server")
     assert a == b and a.startswith("<?xml")
-    for state in ("Proceeding", "Completed", "Confirmed", "Terminated", "Timer G / retransmit"):
+    for state in ("Proceeding", "Completed", "Confirmed", "Accepted", "Terminated",
+                  "Timer G / retransmit", "Timer L"):
         assert state in a
 
 

@@ -1,4 +1,4 @@
-"""INVITE server transaction (RFC 3261 §17.2.1, TXN-4)."""
+"""INVITE server transaction (RFC 3261 §17.2.1, TXN-4; RFC 6026 §7.1, TXN-7)."""
 
 from __future__ import annotations
 
@@ -52,10 +52,44 @@ def test_reliable_transport_no_timer_g_and_timer_i_zero_R15():
     assert txn.timers.as_dict() == {"I": 2.0}
 
 
-def test_2xx_terminates_at_once_R15():
+def test_2xx_moves_to_accepted_and_timer_l_is_64_t1_on_every_transport_RFC6026():
+    for reliable in (False, True):
+        txn = ServerTransaction(_invite(), SRC, reliable=reliable)
+        [sent] = txn.respond(make_response(txn.request, 200, to_tag="x"), 1.0)
+        assert sent.message.status == 200 and sent.destination == SRC
+        assert txn.state is ServerState.ACCEPTED and txn.timers.as_dict() == {"L": 33.0}
+        assert txn.handle_timer(33.0) == []
+        assert txn.state is ServerState.TERMINATED and txn.get_timer() is None
+
+
+def test_accepted_absorbs_invite_retransmissions_without_an_answer_TXN_7():
+    """RFC 6026 §7.1: no 100, no 2xx again (the 2xx retransmissions are the UAS's)."""
     txn = ServerTransaction(_invite(), SRC)
+    txn.respond(make_response(txn.request, 100), 0.0)
     txn.respond(make_response(txn.request, 200, to_tag="x"), 1.0)
-    assert txn.state is ServerState.TERMINATED and txn.get_timer() is None
+    assert txn.process(ServerInput.RECV_INVITE, 1.4) == []
+    assert txn.process(ServerInput.RECV_INVITE, 20.0) == []
+    assert txn.state is ServerState.ACCEPTED and txn.timers.as_dict() == {"L": 33.0}
+
+
+def test_accepted_sends_every_later_2xx_and_passes_the_ack_up_TXN_7():
+    txn = ServerTransaction(_invite(), SRC, transport="TCP", connection=7)
+    txn.respond(make_response(txn.request, 200, to_tag="x"), 1.0)
+    other = make_response(txn.request, 200, to_tag="y")
+    [sent] = txn.respond(other, 2.0)
+    assert (sent.message, sent.destination, sent.transport, sent.connection) == (
+        other, SRC, "TCP", 7)
+    assert txn.passes(ServerInput.RECV_ACK) and not txn.passes(ServerInput.RECV_INVITE)
+    assert txn.process(ServerInput.RECV_ACK, 2.5) == []
+    assert txn.process(ServerInput.TRANSPORT_ERROR, 3.0) == []  # stays (RFC 6026 §7.1)
+    assert txn.state is ServerState.ACCEPTED and txn.timers.as_dict() == {"L": 33.0}
+
+
+def test_no_ack_goes_up_outside_accepted_RFC3261_17_2_1():
+    txn = ServerTransaction(_invite(), SRC)
+    assert not txn.passes(ServerInput.RECV_ACK)
+    txn.respond(make_response(txn.request, 486, to_tag="x"), 1.0)
+    assert not txn.passes(ServerInput.RECV_ACK)
 
 
 def test_retransmitted_invite_gets_the_last_response_again_RFC3261_17_2_1():

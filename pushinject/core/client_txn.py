@@ -1,13 +1,14 @@
-"""The INVITE client transaction of RFC 3261 §17.1.1, one per forwarded branch (CTX-2, TXN-3).
+"""The INVITE client transaction of RFC 3261 §17.1.1 as corrected by RFC 6026 §7.2, one per
+forwarded branch (CTX-2, TXN-3, TXN-8).
 
-Theory of operation: the table `TRANSITIONS` is the whole machine (Figure 5 of RFC 3261).
-Entering a state arms its timers: Calling arms A (unreliable transports only, starting at T1 and
-doubling) and B (64*T1); Proceeding stops both; Completed arms D (32 s unreliable, 0 reliable);
-Terminated clears everything. The owner (a branch of a response context) gets back, besides the
-actions to perform, what must be passed up to it (`Outcome`).
-
-A 2xx retransmission after Terminated is not the transaction's business (RFC 3261 §17.1.1.2):
-the proxy core handles it directly.
+Theory of operation: the table `TRANSITIONS` is the whole machine (Figure 5 of RFC 3261 with
+RFC 6026's Accepted state). Entering a state arms its timers: Calling arms A (unreliable
+transports only, starting at T1 and doubling) and B (64*T1); Proceeding stops both; Completed
+arms D (32 s unreliable, 0 reliable); Accepted, entered on a 2xx, stops A and B and arms Timer M
+(64*T1): every 2xx that matches the transaction until then (a retransmission, or the 2xx of
+another fork further down) is passed up, never ACKed by the transaction; Terminated clears
+everything. The owner (a branch of a response context) gets back, besides the actions to
+perform, what must be passed up to it (`Outcome`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = ["ClientState", "ClientInput", "TRANSITIONS", "Outcome", "ClientTransa
 
 
 class ClientState(Enum):
-    """States of the INVITE client transaction (RFC 3261 Figure 5)."""
+    """States of the INVITE client transaction (RFC 3261 Figure 5, RFC 6026 §7.2)."""
 
     # members are singletons: hash them by identity (Enum hashes the name in Python,
     # which the transition tables pay on every lookup)
@@ -39,6 +40,7 @@ class ClientState(Enum):
     CALLING = "Calling"
     PROCEEDING = "Proceeding"
     COMPLETED = "Completed"
+    ACCEPTED = "Accepted"
     TERMINATED = "Terminated"
 
 
@@ -55,29 +57,33 @@ class ClientInput(Enum):
     TIMER_A = "Timer A"
     TIMER_B = "Timer B"
     TIMER_D = "Timer D"
+    TIMER_M = "Timer M"
     TRANSPORT_ERROR = "transport error"
 
 
 C, I = ClientState, ClientInput
 
-#: RFC 3261 Figure 5: (state, input) -> (effect, next state)
+#: RFC 3261 Figure 5 as RFC 6026 §7.2 corrects it: (state, input) -> (effect, next state)
 TRANSITIONS: dict[tuple[ClientState, ClientInput], tuple[str | None, ClientState]] = {
     (C.CALLING, I.TIMER_A): ("retransmit", C.CALLING),
     (C.CALLING, I.TIMER_B): ("timeout", C.TERMINATED),
     (C.CALLING, I.TRANSPORT_ERROR): ("transport_error", C.TERMINATED),
     (C.CALLING, I.RECV_1XX): ("pass", C.PROCEEDING),
-    (C.CALLING, I.RECV_2XX): ("pass", C.TERMINATED),
+    (C.CALLING, I.RECV_2XX): ("pass", C.ACCEPTED),
     (C.CALLING, I.RECV_3XX_6XX): ("ack_pass", C.COMPLETED),
     (C.PROCEEDING, I.RECV_1XX): ("pass", C.PROCEEDING),
-    (C.PROCEEDING, I.RECV_2XX): ("pass", C.TERMINATED),
+    (C.PROCEEDING, I.RECV_2XX): ("pass", C.ACCEPTED),
     (C.PROCEEDING, I.RECV_3XX_6XX): ("ack_pass", C.COMPLETED),
     (C.COMPLETED, I.RECV_3XX_6XX): ("ack", C.COMPLETED),
     (C.COMPLETED, I.TRANSPORT_ERROR): ("transport_error", C.TERMINATED),
     (C.COMPLETED, I.TIMER_D): (None, C.TERMINATED),
+    (C.ACCEPTED, I.RECV_2XX): ("pass", C.ACCEPTED),
+    (C.ACCEPTED, I.TIMER_M): (None, C.TERMINATED),
 }
 del C, I
 
-_TIMER_INPUT = {"A": ClientInput.TIMER_A, "B": ClientInput.TIMER_B, "D": ClientInput.TIMER_D}
+_TIMER_INPUT = {"A": ClientInput.TIMER_A, "B": ClientInput.TIMER_B, "D": ClientInput.TIMER_D,
+                "M": ClientInput.TIMER_M}
 
 
 def input_for_status(status: int) -> ClientInput:
@@ -112,7 +118,7 @@ class Outcome:
 
 
 class ClientTransaction:
-    """An INVITE client transaction (RFC 3261 §17.1.1).
+    """An INVITE client transaction (RFC 3261 §17.1.1, RFC 6026 §7.2).
 
     Parameters
     ----------
@@ -228,6 +234,9 @@ class ClientTransaction:
         elif state is ClientState.COMPLETED:
             self.timers.cancel("A", "B")
             self.timers.arm("D", now + (0.0 if self.reliable else self.values.d))
+        elif state is ClientState.ACCEPTED:  # RFC 6026 §7.2: 64*T1 on every transport
+            self.timers.cancel("A", "B")
+            self.timers.arm("M", now + self.values.b)
         elif state is ClientState.TERMINATED:
             self.timers.clear()
 

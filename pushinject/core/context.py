@@ -9,7 +9,9 @@ real ones (a forwarded INVITE with its client transaction), the OpenSIPS placeho
 Rules, each in one place:
 - provisional responses other than 100 are forwarded while no final was sent (CTX-4,
   `_on_provisional`);
-- every 2xx is forwarded at once, then pending branches are CANCELled (CTX-4, CTX-6, `_on_2xx`);
+- every 2xx is forwarded at once, then pending branches are CANCELled (CTX-4, CTX-6,
+  `_forward_2xx`); the first moves the server transaction to Accepted, where later ones pass
+  through it until Timer L (RFC 6026, TXN-7, TXN-8);
 - a 6xx is held, pending branches are CANCELled, no new branch may be created (CTX-5); under
   the OpenSIPS selection the 6xx is relayed at once, then the pending branches CANCELled, as
   OpenSIPS does (`_forward_6xx`);
@@ -330,7 +332,8 @@ class ResponseContext:
         """A response arrived on `branch`'s client transaction (RFC 3261 §16.7 steps 1–5)."""
         assert branch.txn is not None
         if branch.txn.state is ClientState.TERMINATED:
-            if 200 <= response.status < 300:  # a 2xx retransmission goes straight up (§17.1.1.2)
+            # after Timer M (RFC 6026 §7.2) a 2xx still goes up, as every 2xx does (§16.7 step 5)
+            if 200 <= response.status < 300:
                 return self._forward_2xx(response, now)
             return []
         outcome = branch.txn.receive(response, now)
@@ -423,12 +426,19 @@ class ResponseContext:
         return self.server.respond(upstream, now) + self.cancel_pending(now)
 
     def _forward_2xx(self, response: Response, now: float) -> list[Action]:
-        """CTX-4, CTX-6: forward every 2xx at once; CANCEL pending branches after the first."""
+        """CTX-4, CTX-6: forward every 2xx at once; CANCEL pending branches after the first.
+
+        The first 2xx moves the server transaction to Accepted; a later one (another fork's,
+        or a retransmission from downstream) goes through it while it is there (RFC 6026 §7.1,
+        TXN-7), and straight to the caller after a non-2xx final or once Timer L ended it
+        (RFC 3261 §16.7 step 5: every 2xx is forwarded)."""
         upstream = response.without_top_via()
         if self.final_status is None:
             self.final_status, self.final_at = response.status, now
             out = self.server.respond(upstream, now)
             return out + self.cancel_pending(now, REASON_ELSEWHERE)
+        if self.server.state is ServerState.ACCEPTED:
+            return self.server.respond(upstream, now)
         return [self.server.send(upstream)]
 
     # --------------------------------------------------------------- caller

@@ -7,7 +7,9 @@ Theory of operation
 
 What the core does by itself, before any script runs:
 - an INVITE retransmission goes to its server transaction; the ACK of a non-2xx final goes to
-  it too (RFC 3261 §17.2.1, §17.2.3);
+  it too (RFC 3261 §17.2.1, §17.2.3); after a 2xx the transaction stays Accepted until Timer L
+  and absorbs INVITE retransmissions without an answer, while an ACK is forwarded as the end
+  to end request it is (RFC 6026 §7.1, TXN-7);
 - a CANCEL that matches a context is answered 200 at once and the context cancels its branches
   (RFC 3261 §16.10, CTX-9); one that matches nothing is forwarded statelessly;
 - responses are matched to branches by the top Via branch (RFC 3261 §17.1.3); responses that
@@ -260,8 +262,9 @@ class Proxy:
                 return []
             return self.track(ctx, ctx.server.process(ServerInput.RECV_INVITE, now))
         if msg.method == "ACK":
-            if ctx is not None:
+            if ctx is not None and not ctx.server.passes(ServerInput.RECV_ACK):
                 return self.track(ctx, ctx.caller_ack(now))
+            # TXN-7: an ACK matching a transaction in Accepted acknowledges a 2xx, end to end
             if self._for_me(msg):  # CTX-10: no dialog here, and an ACK is never answered
                 self.inputs.drop("ack-to-proxy", f"ACK {msg.uri}: no dialog at the proxy")
                 return []

@@ -1,10 +1,15 @@
-"""The INVITE server transaction of RFC 3261 §17.2.1, towards the caller (TXN-4).
+"""The INVITE server transaction of RFC 3261 §17.2.1 as corrected by RFC 6026 §7.1, towards
+the caller (TXN-4, TXN-7).
 
-Theory of operation: `TRANSITIONS` is Figure 7 of RFC 3261, plus one row for an INVITE
-retransmission in Confirmed (absorbed, as the ACK retransmissions are). Entering Completed arms
-Timer G (unreliable only: T1, doubling up to T2) and Timer H (64*T1); Confirmed stops them and
-arms Timer I (T4 unreliable, 0 reliable); Terminated clears everything. The proxy (the TU) sends
-responses through `respond()`; a retransmitted INVITE gets the last response again.
+Theory of operation: `TRANSITIONS` is Figure 7 of RFC 3261 with RFC 6026's Accepted state, plus
+one row for an INVITE retransmission in Confirmed (absorbed, as the ACK retransmissions are).
+Entering Completed arms Timer G (unreliable only: T1, doubling up to T2) and Timer H (64*T1);
+Confirmed stops them and arms Timer I (T4 unreliable, 0 reliable). A 2xx from the TU moves
+Proceeding to Accepted, which arms Timer L (64*T1, every transport): there a retransmitted
+INVITE is absorbed without an answer, every further 2xx of the TU is sent, an ACK that matches
+goes up to the TU (the ACK of a 2xx is end to end) and a transport error leaves the state as it
+is. Terminated clears everything. The proxy (the TU) sends responses through `respond()`; in
+Proceeding and Completed a retransmitted INVITE gets the last response again.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ __all__ = ["ServerState", "ServerInput", "TRANSITIONS", "ServerTransaction"]
 
 
 class ServerState(Enum):
-    """States of the INVITE server transaction (RFC 3261 Figure 7)."""
+    """States of the INVITE server transaction (RFC 3261 Figure 7, RFC 6026 §7.1)."""
 
     # members are singletons: hash them by identity (Enum hashes the name in Python,
     # which the transition tables pay on every lookup)
@@ -34,6 +39,7 @@ class ServerState(Enum):
     PROCEEDING = "Proceeding"
     COMPLETED = "Completed"
     CONFIRMED = "Confirmed"
+    ACCEPTED = "Accepted"
     TERMINATED = "Terminated"
 
 
@@ -52,16 +58,17 @@ class ServerInput(Enum):
     TIMER_G = "Timer G"
     TIMER_H = "Timer H"
     TIMER_I = "Timer I"
+    TIMER_L = "Timer L"
     TRANSPORT_ERROR = "transport error"
 
 
 P, S = ServerState, ServerInput
 
-#: RFC 3261 Figure 7: (state, input) -> (effect, next state)
+#: RFC 3261 Figure 7 as RFC 6026 §7.1 corrects it: (state, input) -> (effect, next state)
 TRANSITIONS: dict[tuple[ServerState, ServerInput], tuple[str | None, ServerState]] = {
     (P.PROCEEDING, S.RECV_INVITE): ("resend", P.PROCEEDING),
     (P.PROCEEDING, S.SEND_1XX): ("send", P.PROCEEDING),
-    (P.PROCEEDING, S.SEND_2XX): ("send", P.TERMINATED),
+    (P.PROCEEDING, S.SEND_2XX): ("send", P.ACCEPTED),
     (P.PROCEEDING, S.SEND_3XX_6XX): ("send", P.COMPLETED),
     (P.PROCEEDING, S.TRANSPORT_ERROR): (None, P.TERMINATED),
     (P.COMPLETED, S.RECV_INVITE): ("resend", P.COMPLETED),
@@ -72,10 +79,16 @@ TRANSITIONS: dict[tuple[ServerState, ServerInput], tuple[str | None, ServerState
     (P.CONFIRMED, S.RECV_ACK): (None, P.CONFIRMED),
     (P.CONFIRMED, S.RECV_INVITE): (None, P.CONFIRMED),
     (P.CONFIRMED, S.TIMER_I): (None, P.TERMINATED),
+    (P.ACCEPTED, S.RECV_INVITE): (None, P.ACCEPTED),
+    (P.ACCEPTED, S.SEND_2XX): ("send", P.ACCEPTED),
+    (P.ACCEPTED, S.RECV_ACK): ("pass", P.ACCEPTED),
+    (P.ACCEPTED, S.TRANSPORT_ERROR): (None, P.ACCEPTED),
+    (P.ACCEPTED, S.TIMER_L): (None, P.TERMINATED),
 }
 del P, S
 
-_TIMER_INPUT = {"G": ServerInput.TIMER_G, "H": ServerInput.TIMER_H, "I": ServerInput.TIMER_I}
+_TIMER_INPUT = {"G": ServerInput.TIMER_G, "H": ServerInput.TIMER_H, "I": ServerInput.TIMER_I,
+                "L": ServerInput.TIMER_L}
 
 
 def input_for_status(status: int) -> ServerInput:
@@ -88,7 +101,7 @@ def input_for_status(status: int) -> ServerInput:
 
 
 class ServerTransaction:
-    """An INVITE server transaction (RFC 3261 §17.2.1).
+    """An INVITE server transaction (RFC 3261 §17.2.1, RFC 6026 §7.1).
 
     Parameters
     ----------
@@ -139,6 +152,12 @@ class ServerTransaction:
         """The TU sends `response` through the transaction."""
         return self.process(input_for_status(response.status), now, response)
 
+    def passes(self, inp: ServerInput) -> bool:
+        """Does `inp` go up to the TU in the current state? An ACK that matches the transaction
+        in Accepted does: it acknowledges a 2xx, end to end (RFC 6026 §7.1, TXN-7)."""
+        row = TRANSITIONS.get((self.state, inp))
+        return row is not None and row[0] == "pass"
+
     def handle_timer(self, now: float) -> list[Action]:
         fired = self.timers.fire(now, lambda name: self.process(_TIMER_INPUT[name], now))
         return [action for actions in fired for action in actions]
@@ -173,6 +192,8 @@ class ServerTransaction:
         elif state is ServerState.CONFIRMED:
             self.timers.cancel("G", "H")
             self.timers.arm("I", now + (0.0 if self.reliable else self.values.t4))
+        elif state is ServerState.ACCEPTED:  # RFC 6026 §7.1: 64*T1 on every transport
+            self.timers.arm("L", now + self.values.b)
         elif state is ServerState.TERMINATED:
             self.timers.clear()
 
