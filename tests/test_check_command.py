@@ -63,7 +63,7 @@ def test_violations_exit_1_and_name_rule_and_frame(tmp_path: Path,
     assert [(v["rule"], v["catalogue_id"], v["frame"]) for v in call["violations"]] == [
         ("cancel-answered", "CTX-9", cancel), ("replay", "KAM-10", cancel)]
     root = ET.parse(junit).getroot()
-    assert (root.get("tests"), root.get("failures")) == ("23", "2")
+    assert (root.get("tests"), root.get("failures")) == ("24", "2")
     failed = [case.get("name", "").split(":")[0] for case in root.iter("testcase")
               if case.find("failure") is not None]
     assert failed == ["cancel-answered", "replay"]

@@ -57,7 +57,7 @@ KEPT = {
     "no-branch-after-cancel": "S4", "cancel-pending": "S1",
     "no-forwarded-100": "sim:late_registration", "forward-provisional": "S1",
     "forward-2xx": "S2", "best-final": "S6", "cancel-answered": "S4",
-    "retransmission-not-branch": "S1",
+    "retransmission-not-branch": "S1", "copy-after-2xx-absorbed": "S1",
 }
 
 
@@ -69,7 +69,7 @@ def test_every_rule_has_an_id_title_reference_and_a_keeping_capture() -> None:
         "no-branch-after-6xx": "CTX-5", "no-branch-after-cancel": "INJ-8",
         "cancel-pending": "CTX-6", "no-forwarded-100": "CTX-4", "forward-provisional": "CTX-4",
         "forward-2xx": "CTX-4", "best-final": "CTX-7", "cancel-answered": "CTX-9",
-        "retransmission-not-branch": "TXN-5"}
+        "retransmission-not-branch": "TXN-5", "copy-after-2xx-absorbed": "TXN-7"}
     for rule in RULES:
         assert rule.title and rule.entry.id == rule.catalogue_id
         assert rule.reference == f"{rule.catalogue_id} ({rule.entry.where})"
@@ -327,6 +327,77 @@ def test_retransmission_not_branch_broken_by_a_new_branch_after_a_copy(tmp_path:
     path = edit.write(pkts, tmp_path / "S1-refork.pcap")
     assert found(path) == [("no-duplicate-branch", at + 2),
                            ("retransmission-not-branch", at + 2)]
+
+
+# ---------------------------------------------------------- copy-after-2xx-absorbed (TXN-7)
+
+def _copy_after_200(pkts: list, *, answer: str | None, branch: bool) -> tuple[list, int]:
+    """S1 followed by a copy of the caller's INVITE 0.1 s after its last packet (0.4 s after
+    the 200 reached the caller), then (each 10 ms later) the proxy's `answer` to the caller
+    ("100": its 100 Trying again, "200": the 200 again, None: nothing) and, with `branch`, a
+    new branch to dev1. Returns the packets and the index of the copy."""
+    ok = edit.find(pkts, "SIP/2.0 200", sport=5060, dport=5070)
+    caller = edit.find(pkts, "INVITE sip:bob", sport=5070)
+    at = float(pkts[-1].time) + 0.1
+    assert 0.3 < at - float(pkts[ok].time) < 0.5
+    added = [edit.with_sip(pkts[caller], edit.sip(pkts[caller]), time=at)]
+    if answer is not None:
+        sent = edit.find(pkts, f"SIP/2.0 {answer}", sport=5060, dport=5070)
+        added.append(edit.with_sip(pkts[sent], edit.sip(pkts[sent]), time=at + 0.01))
+    if branch:
+        added.append(edit.forwarded_copy(pkts[caller], "sip:dev1@127.0.0.1:5071", "z9hG4bKnew",
+                                         dport=5071, time=at + 0.02))
+    return pkts + added, len(pkts)
+
+
+def test_copy_after_2xx_kept_when_absorbed_or_answered_with_the_2xx_again(
+        tmp_path: Path) -> None:
+    """RFC 6026 §7.1 (TXN-7): the copy is a retransmission of the call, absorbed in silence
+    (as the reference core does) or answered with the 200 again (as Kamailio's tm does)."""
+    for answer in (None, "200"):
+        pkts, at = _copy_after_200(edit.read(KAMAILIO / "S1.pcap"), answer=answer, branch=False)
+        path = edit.write(pkts, tmp_path / f"S1-copy-{answer}.pcap")
+        [call] = check_capture(path, RULES_ONLY).calls
+        assert [c.frame for c in call.call.retransmissions] == [at + 1]
+        assert call.violations == ()
+
+
+def test_copy_after_2xx_broken_when_answered_100_as_a_new_request(tmp_path: Path) -> None:
+    """TXN-7: the proxy took the copy for a new INVITE and sent 100 Trying after the 200."""
+    pkts, at = _copy_after_200(edit.read(KAMAILIO / "S1.pcap"), answer="100", branch=False)
+    path = edit.write(pkts, tmp_path / "S1-copy-100.pcap")
+    assert found(path) == [("copy-after-2xx-absorbed", at + 2)]
+
+
+def test_copy_after_2xx_broken_when_routed_again(tmp_path: Path) -> None:
+    """TXN-7 (the gap RFC 6026 closes): 100 Trying and dev1 invited again under a new Via
+    branch, as RFC 3261's proxy did once its transaction had ended with the 200."""
+    pkts, at = _copy_after_200(edit.read(KAMAILIO / "S1.pcap"), answer="100", branch=True)
+    path = edit.write(pkts, tmp_path / "S1-copy-routed.pcap")
+    assert found(path) == [("copy-after-2xx-absorbed", at + 2),
+                           ("no-duplicate-branch", at + 3), ("no-branch-after-final", at + 3),
+                           ("retransmission-not-branch", at + 3),
+                           ("copy-after-2xx-absorbed", at + 3)]
+    [call] = check_capture(path, RULES_ONLY).calls
+    assert [v.message for v in call.violations if v.rule == "copy-after-2xx-absorbed"] == [
+        f"the INVITE copy (frame {at + 1}) that came after the 200 was answered 100 as a new "
+        "request",
+        f"the INVITE copy (frame {at + 1}) that came after the 200 was routed again: branch 2 "
+        "to sip:dev1@127.0.0.1:5071"]
+
+
+def test_copy_after_2xx_replayed_against_kamailio_expects_the_200_again(tmp_path: Path) -> None:
+    """The kamailio-tsilo preset models tm (`resend_2xx`, TXN-7): the replay finds the 200
+    resent to the copy as Kamailio does, and reports a copy absorbed in silence."""
+    kam = CheckOptions(preset="kamailio-tsilo")
+    pkts, at = _copy_after_200(edit.read(KAMAILIO / "S1.pcap"), answer="200", branch=False)
+    assert found(edit.write(pkts, tmp_path / "S1-copy-200.pcap"), kam) == []
+    pkts, at = _copy_after_200(edit.read(KAMAILIO / "S1.pcap"), answer=None, branch=False)
+    path = edit.write(pkts, tmp_path / "S1-copy-absorbed.pcap")
+    [call] = check_capture(path, kam).calls
+    assert [(v.rule, v.frame, v.message) for v in call.violations] == [
+        ("replay", at + 1, "the kamailio-tsilo reference sends 200 to 127.0.0.1:5070 here; "
+                           f"the proxy did not (after frame {at + 1})")]
 
 
 def test_run_rules_orders_by_frame() -> None:

@@ -12,7 +12,10 @@ from __future__ import annotations
 from harness import CALLER, Harness
 from pushinject.core.actions import Push, Send
 from pushinject.core.client_txn import ClientState
+from pushinject.core.ids import CountingIds
+from pushinject.core.proxy import ProxyConfig
 from pushinject.core.server_txn import ServerState
+from pushinject.presets import get_preset
 from pushinject.sip import make_request
 
 DEV_A = ("192.0.2.20", 5070)
@@ -128,3 +131,18 @@ def test_a_cancel_after_the_2xx_gets_200_and_changes_nothing_RFC3261_16_10():
     [ctx] = h.proxy.contexts()
     assert (ctx.final_status, ctx.cancelled, ctx.server.state) == (
         200, False, ServerState.ACCEPTED)
+
+
+def test_with_resend_2xx_a_copy_gets_the_2xx_again_and_nothing_else_TXN_7():
+    """The kamailio-tsilo and opensips presets model tm, whose `t_newtran` resends the last
+    relayed response to a request that matches a finished transaction."""
+    h = Harness(config=ProxyConfig(resend_2xx=True))
+    h.register(port=5080, pn="tok-1")
+    [inv] = h.invites(h.call())
+    h.advance_to(3.0)
+    [ok] = h.answer(inv, 200)
+    h.advance_to(3.5)
+    [again] = h.deliver(h.invite, CALLER)
+    assert again.message is ok.message and again.destination == CALLER
+    assert [get_preset(name).build(CountingIds("x")).proxy.config.resend_2xx
+            for name in ("opensips", "kamailio-tsilo", "rfc8599")] == [True, True, False]

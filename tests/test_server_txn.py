@@ -72,6 +72,18 @@ def test_accepted_absorbs_invite_retransmissions_without_an_answer_TXN_7():
     assert txn.state is ServerState.ACCEPTED and txn.timers.as_dict() == {"L": 33.0}
 
 
+def test_resend_2xx_answers_a_copy_in_accepted_with_the_last_2xx_as_tm_does_TXN_7():
+    txn = ServerTransaction(_invite(), SRC, resend_2xx=True)
+    txn.respond(make_response(txn.request, 100), 0.0)
+    assert [a.message.status for a in txn.process(ServerInput.RECV_INVITE, 0.5)] == [100]
+    txn.respond(make_response(txn.request, 200, to_tag="x"), 1.0)
+    later = make_response(txn.request, 200, to_tag="y")
+    txn.respond(later, 1.2)
+    [again] = txn.process(ServerInput.RECV_INVITE, 1.5)
+    assert again.message is later and again.destination == SRC
+    assert txn.state is ServerState.ACCEPTED
+
+
 def test_accepted_sends_every_later_2xx_and_passes_the_ack_up_TXN_7():
     txn = ServerTransaction(_invite(), SRC, transport="TCP", connection=7)
     txn.respond(make_response(txn.request, 200, to_tag="x"), 1.0)

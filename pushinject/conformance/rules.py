@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pushinject.catalogue import Entry, lookup
 from pushinject.conformance.calls import BranchRecord, CallRecord, Seen
 from pushinject.core.selection import best_response
+from pushinject.core.timers import TimerValues
 from pushinject.core.types import Selection
 
 __all__ = ["Violation", "RuleSettings", "Rule", "RULES", "RULE_IDS", "run_rules", "accepted_finals",
@@ -65,6 +66,9 @@ class RuleSettings:
 
 
 Check = Callable[[CallRecord, RuleSettings], list[Violation]]
+
+#: Timer L: how long the server transaction stays Accepted after a 2xx (RFC 6026 §7.1, TXN-7)
+_TIMER_L = TimerValues().b
 
 
 @dataclass(frozen=True)
@@ -403,6 +407,38 @@ def retransmission_not_branch(call: CallRecord, s: RuleSettings) -> list[Violati
     return out
 
 
+def copy_after_2xx_absorbed(call: CallRecord, s: RuleSettings) -> list[Violation]:
+    """A copy of the caller's INVITE that arrives after the first 2xx went to the caller, until
+    Timer L (64*T1), meets the server transaction in Accepted and is absorbed (TXN-7): it must
+    not be answered as a new request (a provisional response) or routed again (a branch).
+    The 2xx itself sent again is no fault: Kamailio resends the last relayed response then."""
+    ok = next((u for u in call.upstream if 200 <= u.status < 300), None)
+    if ok is None:
+        return []
+    copies = [c for c in call.retransmissions
+              if c.frame > ok.frame and c.time <= ok.time + _TIMER_L]
+
+    def cause(frame: int, time: float) -> Seen | None:
+        """The latest copy before `frame` that `time` may be a reaction to."""
+        before = [c for c in copies if c.frame < frame and time - c.time <= s.tolerance]
+        return before[-1] if before else None
+
+    out = []
+    for u in call.upstream:
+        copy = cause(u.frame, u.time) if u.status < 200 else None
+        if copy is not None:
+            out.append(Violation("copy-after-2xx-absorbed", f"the INVITE copy (frame "
+                                 f"{copy.frame}) that came after the {ok.status} was answered "
+                                 f"{u.status} as a new request", u.frame))
+    for b in call.branches:
+        copy = cause(b.frame, b.opened_at)
+        if copy is not None:
+            out.append(Violation("copy-after-2xx-absorbed", f"the INVITE copy (frame "
+                                 f"{copy.frame}) that came after the {ok.status} was routed "
+                                 f"again: branch {b.index} to {b.target}", b.frame))
+    return out
+
+
 RULES: tuple[Rule, ...] = (
     Rule("inject-registered", "a contact registered while the INVITE waits is injected",
          "INJ-1", inject_registered),
@@ -426,6 +462,8 @@ RULES: tuple[Rule, ...] = (
          cancel_answered),
     Rule("retransmission-not-branch", "a retransmitted INVITE does not open a branch", "TXN-5",
          retransmission_not_branch),
+    Rule("copy-after-2xx-absorbed", "a copy of the INVITE after the 2xx is absorbed", "TXN-7",
+         copy_after_2xx_absorbed),
 )
 
 #: every rule id, in report order

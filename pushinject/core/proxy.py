@@ -103,6 +103,9 @@ class ProxyConfig:
     max_inv_lifetime: float | None = None
     #: keep the summaries of retired calls
     keep_summaries: bool = True
+    #: answer a copy of the INVITE that comes after the 2xx with that 2xx again, as Kamailio's
+    #: and OpenSIPS's tm do, where RFC 6026 absorbs it in silence (TXN-7)
+    resend_2xx: bool = False
 
     def context_config(self) -> ContextConfig:
         return ContextConfig(host=self.host, port=self.port, fr_timeout=self.fr_timeout,
@@ -428,7 +431,7 @@ class Proxy:
         txn_id = (label % 4096, label)
         server = ServerTransaction(msg, source, reliable=transport.upper() != "UDP",
                                    values=self.config.timers, transport=transport.upper(),
-                                   connection=connection)
+                                   connection=connection, resend_2xx=self.config.resend_2xx)
         ctx = ResponseContext(txn_id, server, self._context_config, self.ids, now)
         ctx.server_key = key if key is not None else _via_key(top_via(msg))
         self._servers[ctx.server_key] = ctx

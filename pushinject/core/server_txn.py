@@ -8,7 +8,9 @@ Confirmed stops them and arms Timer I (T4 unreliable, 0 reliable). A 2xx from th
 Proceeding to Accepted, which arms Timer L (64*T1, every transport): there a retransmitted
 INVITE is absorbed without an answer, every further 2xx of the TU is sent, an ACK that matches
 goes up to the TU (the ACK of a 2xx is end to end) and a transport error leaves the state as it
-is. Terminated clears everything. The proxy (the TU) sends responses through `respond()`; in
+is. A transaction made with `resend_2xx` answers an absorbed INVITE with the last 2xx instead,
+as Kamailio's and OpenSIPS's tm do for a request matching a finished transaction. Terminated
+clears everything. The proxy (the TU) sends responses through `respond()`; in
 Proceeding and Completed a retransmitted INVITE gets the last response again.
 """
 
@@ -79,7 +81,7 @@ TRANSITIONS: dict[tuple[ServerState, ServerInput], tuple[str | None, ServerState
     (P.CONFIRMED, S.RECV_ACK): (None, P.CONFIRMED),
     (P.CONFIRMED, S.RECV_INVITE): (None, P.CONFIRMED),
     (P.CONFIRMED, S.TIMER_I): (None, P.TERMINATED),
-    (P.ACCEPTED, S.RECV_INVITE): (None, P.ACCEPTED),
+    (P.ACCEPTED, S.RECV_INVITE): ("absorb", P.ACCEPTED),
     (P.ACCEPTED, S.SEND_2XX): ("send", P.ACCEPTED),
     (P.ACCEPTED, S.RECV_ACK): ("pass", P.ACCEPTED),
     (P.ACCEPTED, S.TRANSPORT_ERROR): (None, P.ACCEPTED),
@@ -114,10 +116,14 @@ class ServerTransaction:
     transport, connection
         The transport the INVITE came over and the driver's connection id (None over UDP):
         every response goes back the same way (RFC 3261 §18.2.2).
+    resend_2xx
+        In Accepted, answer a retransmitted INVITE with the last 2xx, as Kamailio's and
+        OpenSIPS's tm do (`t_newtran` resends the last relayed response), where RFC 6026 §7.1
+        sends nothing (TXN-7).
     """
 
     __slots__ = ("request", "source", "reliable", "values", "state", "timers", "last_response",
-                 "_g_interval", "transport", "connection")
+                 "_g_interval", "transport", "connection", "resend_2xx")
 
     def __init__(
         self,
@@ -128,8 +134,10 @@ class ServerTransaction:
         values: TimerValues = TimerValues(),
         transport: str = "UDP",
         connection: int | None = None,
+        resend_2xx: bool = False,
     ) -> None:
         self.request = request
+        self.resend_2xx = resend_2xx
         self.source = source
         self.reliable = reliable
         self.transport = transport
@@ -173,6 +181,8 @@ class ServerTransaction:
             self.last_response = response
             out.append(self.send(response))
         elif effect == "resend" and self.last_response is not None:
+            out.append(self.send(self.last_response))
+        elif effect == "absorb" and self.resend_2xx and self.last_response is not None:
             out.append(self.send(self.last_response))
         elif effect == "retransmit":
             assert self.last_response is not None

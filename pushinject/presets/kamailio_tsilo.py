@@ -106,6 +106,7 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
     config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
                          selection=Selection.RFC3261, dedup=Dedup.BY_LOCATION,
                          push_on_lookup=True,
+                         resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
                          registrar=RegistrarConfig(
                              route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     return Driver(Proxy(config, ids, TsiloScript(relay_pn=switch(knobs, RELAY_PN))))

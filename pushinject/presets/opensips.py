@@ -36,6 +36,7 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
 
     config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
                          selection=Selection.OPENSIPS, dedup=Dedup.NONE, push_on_lookup=True,
+                         resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
                          registrar=RegistrarConfig(
                              route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     script = SeedScript(timeout=knobs["subscription_timeout"])
