@@ -91,24 +91,8 @@ def write(pkts: list[Packet], path: Path) -> Path:
 
 
 def split(path: Path, cuts: list[int], names: list[str], out_dir: Path) -> list[Path]:
-    """Cut a classic pcap into parts, as a rotating ``tcpdump`` would: part i holds the records
-    before the i-th cut (1-based frame numbers of the first record of the next part), bytes,
-    link type and snapshot length unchanged."""
-    import struct
+    """Cut a classic pcap into the parts `names` in `out_dir`, as a rotating ``tcpdump`` would
+    (`pushinject.capture.recording.split_capture`)."""
+    from pushinject.capture.recording import split_capture
 
-    from pushinject.capture.records import read_records
-
-    assert len(names) == len(cuts) + 1
-    header = path.read_bytes()[:24]
-    endian = "<" if header[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    parts = [bytearray(header) for _ in names]
-    for record in read_records(path):
-        index = sum(record.frame >= cut for cut in cuts)
-        micros = round(record.time * 1_000_000)
-        parts[index] += struct.pack(endian + "IIII", micros // 1_000_000, micros % 1_000_000,
-                                    len(record.data), record.wirelen) + record.data
-    out = []
-    for name, data in zip(names, parts):
-        (out_dir / name).write_bytes(bytes(data))
-        out.append(out_dir / name)
-    return out
+    return split_capture(path, cuts, [out_dir / name for name in names])

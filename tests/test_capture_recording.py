@@ -4,6 +4,7 @@ timestamp, and `check`/`decode` judging a call split across rotated parts as the
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 from scapy.utils import RawPcapWriter
 
 from pushinject.capture import Decoder
-from pushinject.capture.recording import Recording, group_inputs, probe, rotation_stem
+from pushinject.capture.recording import (
+    Recording, group_inputs, probe, rotation_stem, split_capture,
+)
 from pushinject.errors import UsageError
 from tests.conftest import DATA
 from tests.pcap_edit import split
@@ -119,3 +122,48 @@ def test_decode_lists_a_rotated_set_as_one_capture(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (0, "")
     assert lines[:-1] == expected
     assert json.loads(lines[-1]) == {"summary": whole.summary.to_json()}
+
+
+def test_split_capture_keeps_every_byte_and_the_header(tmp_path: Path) -> None:
+    """The parts hold the original header each and its records in order, cut short last record
+    left out; nanosecond files stay nanosecond."""
+    whole = (KAMAILIO / "S1.pcap").read_bytes()
+    parts = split_capture(KAMAILIO / "S1.pcap", [2, 26, 30], [
+        tmp_path / n for n in ("s.pcap", "s.pcap1", "s.pcap2", "s.pcap3")])
+    data = [p.read_bytes() for p in parts]
+    assert [d[:24] for d in data] == [whole[:24]] * 4
+    assert b"".join(d[24:] for d in data) == whole[24:]
+    assert [sum(1 for _ in Recording([probe(p)])) for p in parts] == [1, 24, 1, 0]
+    nano = tmp_path / "nano.pcap"
+    with RawPcapWriter(str(nano), linktype=101, nano=True) as writer:
+        writer.write_header(None)
+        for n in range(3):
+            writer.write_packet(b"\x45" + bytes(19), sec=100 + n, usec=123456789)
+    cut = tmp_path / "nano-cut.pcap"
+    cut.write_bytes(nano.read_bytes()[:-5])
+    first, second = split_capture(cut, [2], [tmp_path / "n.pcap0", tmp_path / "n.pcap1"])
+    assert first.read_bytes()[:4] == b"\x4d\x3c\xb2\xa1"
+    assert [(r.frame, r.time) for r in Recording([probe(first), probe(second)])] == [
+        (1, 100.123456789), (2, 101.123456789)]
+
+
+@pytest.mark.parametrize(("cuts", "message"), [
+    ([1], "2 parts need 1 increasing cuts (frame numbers from 2), got [1]"),
+    ([6, 5], "3 parts need 2 increasing cuts (frame numbers from 2), got [6, 5]"),
+    ([5, 5], "3 parts need 2 increasing cuts (frame numbers from 2), got [5, 5]"),
+    ([5], "3 parts need 2 increasing cuts (frame numbers from 2), got [5]"),
+])
+def test_split_capture_refuses_cuts_outside_the_records(tmp_path: Path, cuts: list[int],
+                                                        message: str) -> None:
+    names = [tmp_path / f"x.pcap{i}" for i in range(3)]
+    with pytest.raises(UsageError, match=re.escape(message)):
+        split_capture(KAMAILIO / "S1.pcap", cuts, names)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_split_capture_reads_classic_pcap_only(tmp_path: Path) -> None:
+    pcapng = tmp_path / "x.pcapng"
+    pcapng.write_bytes(b"\x0a\x0d\x0d\x0a" + bytes(28))
+    for source in (pcapng, tmp_path / "missing.pcap"):
+        with pytest.raises(UsageError, match="split_capture reads classic pcap files only"):
+            split_capture(source, [2], [tmp_path / "a.pcap0", tmp_path / "a.pcap1"])

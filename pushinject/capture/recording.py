@@ -18,6 +18,10 @@ A recording's records are the parts' records merged by timestamp (a stable merge
 keep the order of the parts, which are ordered by their first timestamp, and each part keeps its
 own order), numbered again from 1 in that order, as ``mergecap`` would write them. Nothing is
 read ahead: the merge holds one record per part.
+
+`split_capture` writes such parts from one classic pcap, as a rotating ``tcpdump`` would have
+written them: the book and the tests use it to show that the parts judged together give the
+whole's verdicts.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from pushinject.capture.records import Record, RecordReader
 from pushinject.errors import UsageError
 
 __all__ = ["MODES", "Part", "Recording", "probe", "rotation_stem", "group_inputs",
-           "open_records"]
+           "open_records", "split_capture"]
 
 #: how `group_inputs` treats several inputs
 MODES = ("auto", "merge", "separate")
@@ -168,3 +172,41 @@ def group_inputs(paths: Sequence[str | os.PathLike[str]], mode: str = "auto"
 def open_records(source: str | os.PathLike[str] | Recording) -> RecordReader | Recording:
     """A reader of `source`: the recording itself, or a `RecordReader` of a file."""
     return source if isinstance(source, Recording) else RecordReader(source)
+
+
+def split_capture(path: str | os.PathLike[str], cuts: Sequence[int],
+                  parts: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Cut the classic pcap `path` into the files `parts`, as ``tcpdump -C``/``-G`` writes a
+    recording: part i holds the records before ``cuts[i]`` (the frame number, from 1, of the
+    first record of part i + 1), each file starts with the original file header (format, time
+    resolution, link type and snapshot length unchanged) and every record keeps its bytes. A
+    record cut short at the end of the file is left out, and a part whose cut lies past the
+    last record holds no record (a period in which nothing was captured). Returns the parts'
+    paths; `UsageError` for a pcapng or unreadable file, or cuts that are not increasing frame
+    numbers from 2, one fewer than the parts.
+    """
+    source = Path(path)
+    data = source.read_bytes() if source.is_file() else b""
+    magic = data[:4]
+    if len(data) < 24 or magic not in (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1",
+                                       b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1"):
+        raise UsageError(f"{source}: split_capture reads classic pcap files only")
+    endian = ">" if magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d") else "<"
+    records = []
+    pos = 24
+    while pos + 16 <= len(data):
+        (length,) = struct.unpack_from(endian + "I", data, pos + 8)
+        if pos + 16 + length > len(data):
+            break
+        records.append(data[pos : pos + 16 + length])
+        pos += 16 + length
+    bounds = [1, *cuts, max(len(records) + 1, *cuts)]
+    if len(parts) != len(cuts) + 1 or any(b >= c for b, c in zip(bounds, bounds[1:-1])):
+        raise UsageError(f"{source}: {len(parts)} parts need {len(parts) - 1} increasing "
+                         f"cuts (frame numbers from 2), got {list(cuts)}")
+    out = []
+    for first, end, name in zip(bounds, bounds[1:], parts):
+        target = Path(name)
+        target.write_bytes(data[:24] + b"".join(records[first - 1 : end - 1]))
+        out.append(target)
+    return out
