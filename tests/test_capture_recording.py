@@ -147,15 +147,15 @@ def test_split_capture_keeps_every_byte_and_the_header(tmp_path: Path) -> None:
         (1, 100.123456789), (2, 101.123456789)]
 
 
-@pytest.mark.parametrize(("cuts", "message"), [
-    ([1], "2 parts need 1 increasing cuts (frame numbers from 2), got [1]"),
-    ([6, 5], "3 parts need 2 increasing cuts (frame numbers from 2), got [6, 5]"),
-    ([5, 5], "3 parts need 2 increasing cuts (frame numbers from 2), got [5, 5]"),
-    ([5], "3 parts need 2 increasing cuts (frame numbers from 2), got [5]"),
+@pytest.mark.parametrize(("cuts", "count", "message"), [
+    ([1], 2, "2 parts need 1 increasing cuts (frame numbers from 2), got [1]"),
+    ([6, 5], 3, "3 parts need 2 increasing cuts (frame numbers from 2), got [6, 5]"),
+    ([5, 5], 3, "3 parts need 2 increasing cuts (frame numbers from 2), got [5, 5]"),
+    ([5], 3, "3 parts need 2 increasing cuts (frame numbers from 2), got [5]"),
 ])
-def test_split_capture_refuses_cuts_outside_the_records(tmp_path: Path, cuts: list[int],
-                                                        message: str) -> None:
-    names = [tmp_path / f"x.pcap{i}" for i in range(3)]
+def test_split_capture_refuses_cuts_that_are_not_increasing_frames(
+        tmp_path: Path, cuts: list[int], count: int, message: str) -> None:
+    names = [tmp_path / f"x.pcap{i}" for i in range(count)]
     with pytest.raises(UsageError, match=re.escape(message)):
         split_capture(KAMAILIO / "S1.pcap", cuts, names)
     assert list(tmp_path.iterdir()) == []
