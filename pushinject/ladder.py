@@ -157,19 +157,41 @@ def _spacing(arrows: Sequence[Arrow], cols: Sequence[str], names: dict[str, str]
     return need
 
 
+def _fitted(cols: Sequence[str], step: float, size: float, max_width: float) -> float:
+    """The distance between columns that keeps the figure, margins included, within
+    `max_width` inches, but never less than two neighbouring headers need side by side."""
+    from pushinject.figures import MARGIN, text_size
+
+    widths = [text_size(header_lines(c), size + 1)[0] for c in cols]
+    headers = max(((a + b) / 2 + 0.15 for a, b in zip(widths, widths[1:])), default=0.0)
+    room = (max_width - 2 * MARGIN - _LEFT - _RIGHT) / max(len(cols) - 1, 1)
+    return min(step, max(room, headers))
+
+
+#: room left of the first column (the times) and right of the last, inches
+_LEFT, _RIGHT = 0.9, 0.5
+
+
 def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
                title: str | None = None, *, column_width: float = COLUMN_WIDTH,
-               fontsize: float = LABEL_SIZE) -> str:
+               fontsize: float = LABEL_SIZE, max_width: float | None = None) -> str:
     """The ladder as deterministic SVG text (matplotlib `Figure`, `figures.svg_text`).
 
     Columns are `column_width` inches apart, or as far as the longest label between them needs
     (`header_lines` puts a long header on two lines); `fontsize` is that of the labels (headers
     one point larger, the title two). An arrow from a party to itself (a mark such as
     ``wakes up``) is a short hook with its label beside it.
+
+    `max_width` (inches, the page's margins included) fits a ladder of many parties into a
+    narrow column, such as the book's, without making its text smaller: the columns come
+    closer (never closer than their headers need), and a label wider than its arrow runs on
+    over the neighbouring lifelines, on a white ground so that they do not cross it, moved
+    sideways as little as keeps it within the figure (each row holds one arrow, so labels of
+    different rows never meet).
     """
     from matplotlib.figure import Figure
 
-    from pushinject.figures import svg_text
+    from pushinject.figures import svg_text, text_size
 
     cols = _columns(arrows, parties)
     groups = _groups(arrows)
@@ -177,8 +199,13 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
     legend = _legend(names)
     rows = len(arrows)
     step = _spacing(arrows, cols, names, column_width, fontsize)  # inches between columns
+    if max_width is not None:
+        step = _fitted(cols, step, fontsize, max_width)
     row = 0.3 * fontsize / LABEL_SIZE  # inches between rows
-    left, right = -0.9, step * (max(len(cols), 1) - 1) + 0.5
+    left, right = -_LEFT, step * (max(len(cols), 1) - 1) + _RIGHT
+    # the times' column, as wide as the longest time written in it
+    times = max((text_size(f"{a.time - arrows[0].time:.3f}", fontsize)[0] for a in arrows),
+                default=0.0) + left + 0.15
     high = max((header_lines(c).count("\n") for c in cols), default=0)  # extra header lines
     top = -1.2 - 0.7 * high - (0.6 if title else 0.0)
     fig = Figure(figsize=(right - left, (rows + len(legend) + 0.6 - top) * row))
@@ -210,8 +237,13 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
             continue
         ax.annotate("", xy=(x1, y * row), xytext=(x0, y * row),
                     arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0})
-        ax.text((x0 + x1) / 2, (y - 0.12) * row, label, ha="center", va="bottom",
-                fontsize=fontsize, color=colour)
+        centre, ground = (x0 + x1) / 2, None
+        half = text_size(label, fontsize)[0] / 2
+        if half + 0.1 > abs(x1 - x0) / 2:  # only when `max_width` brought the columns closer
+            centre = min(max(centre, times + half), right - half - 0.05)
+            ground = {"facecolor": "white", "edgecolor": "none", "pad": 0.5}
+        ax.text(centre, (y - 0.12) * row, label, ha="center", va="bottom",
+                fontsize=fontsize, color=colour, bbox=ground)
     for i, line in enumerate(legend, start=rows + 1):
         group = line.split(" = ", 1)[1]
         ax.text(left + 0.05, i * row, line, ha="left", va="center", fontsize=fontsize,

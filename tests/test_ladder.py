@@ -146,3 +146,35 @@ def test_svg_column_width_and_fontsize_resize_the_figure_and_its_text() -> None:
     compact = ladder_svg(two, title="t", column_width=1.6, fontsize=9)
     assert sorted(set(fonts.findall(compact))) == ["10", "11", "9"]
     assert float(size.search(compact).group(2)) > float(size.search(default).group(2))
+
+
+def test_svg_max_width_fits_many_parties_without_smaller_text() -> None:
+    """S1's seven columns need 756 points; within 7.5 inches (540 points) the columns come
+    closer, the text keeps its size, labels wider than their arrow run on over the lifelines
+    on a white ground, and no text leaves the canvas or meets another."""
+    from pushinject.capture import Decoder
+    from pushinject.commands.flow import arrows_of
+    from pushinject.lab.scenarios import lab_party
+
+    messages = list(Decoder().decode_file(data_path("kamailio", "S1.pcap")))
+    arrows = arrows_of(messages, party=lab_party)
+    size = re.compile(r'width="([0-9.]+)pt" height="([0-9.]+)pt"')
+    wide = ladder_svg(arrows, title="S1")
+    fitted = ladder_svg(arrows, title="S1", max_width=7.5)
+    assert [m.groups() for m in map(size.search, (wide, fitted))] == [
+        ("755.76", "873.36"), ("540", "873.36")]
+    assert ({(t.text, t.size) for t in texts(wide)}
+            == {(t.text, t.size) for t in texts(fitted)})
+    placed = texts(fitted)
+    assert [(a.text, b.text) for i, a in enumerate(placed) for b in placed[i + 1:]
+            if a.overlaps(b)] == []
+    assert outside(fitted) == []
+    # the page's white background, and a white ground for each of the 7 labels wider than
+    # their arrow at that distance; none when the columns need not move
+    grounds = re.compile(r"<path d=\"M [^\"]+\" style=\"fill: #ffffff")
+    assert (len(grounds.findall(wide)), len(grounds.findall(fitted))) == (1, 8)
+    assert ladder_svg(arrows, title="S1", max_width=20.0) == wide
+    # headers never come closer than they need side by side
+    tight = {t.text: t for t in texts(ladder_svg(arrows, max_width=1.0))}
+    assert tight["push service"].right < tight["dev1"].left < tight["dev1"].right < min(
+        tight["(REGISTER)"].left, tight["dev2"].left)
