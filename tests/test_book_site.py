@@ -263,6 +263,50 @@ class _Anchors(html.parser.HTMLParser):
             self.links.append(str(values["href"]))
 
 
+#: a glossary term as a chapter's Markdown links it: {term}`text` or {term}`text <term>`
+_TERM_ROLE = re.compile(r"\{term\}`([^`<]*?)(?:\s*<([^`>]+)>)?`")
+
+
+def _term_roles(chapter: str) -> list[str]:
+    """The glossary terms a chapter's Markdown cells link, in order."""
+    import json
+
+    cells = json.loads((ROOT / "notebooks" / f"{chapter}.ipynb").read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return [(target or shown).strip() for shown, target in _TERM_ROLE.findall(text)]
+
+
+def test_chapters_link_the_first_use_of_their_terms_to_the_glossary(site: Path) -> None:
+    """Each {term} role of a chapter is a link to its entry on the glossary page, each term is
+    linked once (its first use), and every chapter but 02 links some."""
+    glossary = _Anchors()
+    glossary.feed((site / "docs" / "glossary.html").read_text())
+    entries = {i for i in glossary.ids if i.startswith("term-")}
+    assert {"term-AoR", "term-branch", "term-injection", "term-HEP", "term-rotated-capture"} <= entries
+    linking = set()
+    for chapter in CHAPTERS:
+        page = _Anchors()
+        page.feed((site / "notebooks" / f"{chapter}.html").read_text())
+        # links to one entry of the glossary (a link to the page itself has no fragment)
+        targets = [href.partition("#")[2] for href in page.links
+                   if href.partition("#")[0] == "../docs/glossary.html" and "#" in href]
+        roles = _term_roles(chapter)
+        assert len(targets) == len(roles), chapter
+        assert [t for t in targets if t not in entries] == [], chapter
+        assert len(set(targets)) == len(targets), chapter
+        assert targets == [_term_anchor(term, entries) for term in roles], chapter
+        if targets:
+            linking.add(chapter)
+    assert set(CHAPTERS) - {"02_transactions_and_forking"} <= linking
+
+
+def _term_anchor(term: str, entries: set[str]) -> str:
+    """The glossary anchor of a term as the role names it (terms match regardless of case)."""
+    wanted = "term-" + re.sub(r"[^A-Za-z0-9_]+", "-", term).strip("-")
+    (anchor,) = [e for e in entries if e.lower() == wanted.lower()]
+    return anchor
+
+
 def _read(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=30) as answer:
