@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["SVG_RC", "svg_text", "SVG", "text_size", "seconds"]
+__all__ = ["SVG_RC", "BOOK_WIDTH", "svg_text", "SVG", "text_size", "seconds"]
 
 #: matplotlib rc settings that make SVG output reproducible
 SVG_RC: dict[str, Any] = {
@@ -26,6 +26,11 @@ SVG_RC: dict[str, Any] = {
 
 #: blank margin around every figure, inches: room for a browser font a little wider than ours
 MARGIN = 0.2
+
+#: the widest a figure may be, margins included, to show at its own size in the book's column
+#: (46 em of 17.6 px, 736 px, 7.67 in at the browser's 96 px an inch), inches: the
+#: `max_width` of a ladder with many parties
+BOOK_WIDTH = 7.5
 
 
 def svg_text(fig: Figure) -> str:

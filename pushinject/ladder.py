@@ -157,19 +157,26 @@ def _spacing(arrows: Sequence[Arrow], cols: Sequence[str], names: dict[str, str]
     return need
 
 
-def _fitted(cols: Sequence[str], step: float, size: float, max_width: float) -> float:
+def _fitted(arrows: Sequence[Arrow], cols: Sequence[str], step: float, size: float,
+            max_width: float) -> float:
     """The distance between columns that keeps the figure, margins included, within
-    `max_width` inches, but never less than two neighbouring headers need side by side."""
+    `max_width` inches (a mark beside the last column may need more room than `_RIGHT`), but
+    never less than two neighbouring headers need side by side."""
     from pushinject.figures import MARGIN, text_size
 
     widths = [text_size(header_lines(c), size + 1)[0] for c in cols]
     headers = max(((a + b) / 2 + 0.15 for a, b in zip(widths, widths[1:])), default=0.0)
-    room = (max_width - 2 * MARGIN - _LEFT - _RIGHT) / max(len(cols) - 1, 1)
+    marks = [text_size(a.label, size)[0] + _MARK for a in arrows
+             if a.source == a.destination == cols[-1]]
+    right = max([_RIGHT, *marks])
+    room = (max_width - 2 * MARGIN - _LEFT - right) / max(len(cols) - 1, 1)
     return min(step, max(room, headers))
 
 
 #: room left of the first column (the times) and right of the last, inches
 _LEFT, _RIGHT = 0.9, 0.5
+#: how far right of its column a mark's label starts (0.12 in), plus room for its italic slant
+_MARK = 0.17
 
 
 def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
@@ -200,7 +207,7 @@ def ladder_svg(arrows: Sequence[Arrow], parties: Sequence[str] | None = None,
     rows = len(arrows)
     step = _spacing(arrows, cols, names, column_width, fontsize)  # inches between columns
     if max_width is not None:
-        step = _fitted(cols, step, fontsize, max_width)
+        step = _fitted(arrows, cols, step, fontsize, max_width)
     row = 0.3 * fontsize / LABEL_SIZE  # inches between rows
     left, right = -_LEFT, step * (max(len(cols), 1) - 1) + _RIGHT
     # the times' column, as wide as the longest time written in it

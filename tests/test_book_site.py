@@ -42,6 +42,9 @@ from rfc_links import rfc_link  # noqa: E402
 
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+#: chapters whose figures all fit the column and so show at their own size, not scaled down
+#: (chapter 02 still draws some wider: the browser shrinks them to the column, text and all)
+AT_OWN_SIZE = {f"notebooks/{c}.html" for c in CHAPTERS if not c.startswith("02_")}
 #: how long a page may take to finish its own scripts (search), in seconds
 PATIENCE = 20.0
 
@@ -199,6 +202,7 @@ main.querySelectorAll('img, svg, object').forEach((el, i) => {
     }
     out.push({index: i, tag: el.tagName.toLowerCase(), src: el.getAttribute('src') || '',
               width: r.width, height: r.height, left: r.left, right: r.right,
+              natural: el.tagName.toLowerCase() === 'img' ? el.naturalWidth : r.width,
               boxLeft: box.left, boxRight: box.right,
               loaded: el.tagName.toLowerCase() !== 'img' || (el.complete && el.naturalWidth > 0),
               visible: getComputedStyle(el).visibility !== 'hidden' && el.offsetParent !== null,
@@ -223,6 +227,7 @@ def test_every_page_loads_cleanly_and_shows_its_figures_whole(site: Path, served
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     errors: dict[str, list[str]] = {}
     bad_figures: list[tuple[str, dict[str, Any]]] = []
+    shrunk: list[tuple[str, str, int, int]] = []
     seen = 0
     for page in _pages(site):
         browser.get_log("browser")  # drop what earlier pages left
@@ -238,9 +243,12 @@ def test_every_page_loads_cleanly_and_shows_its_figures_whole(site: Path, served
                      and fig["right"] <= fig["boxRight"] + 0.5 and not fig["clipped"])
             if not whole:
                 bad_figures.append((page, fig))
+            if page in AT_OWN_SIZE and fig["width"] < fig["natural"] - 0.5:
+                shrunk.append((page, fig["src"], round(fig["width"]), fig["natural"]))
         _full_page_shot(browser, SCREENSHOTS / f"{_shot_name(page)}.png")
     assert errors == {}
     assert bad_figures == []
+    assert shrunk == []
     chapter_figures = sum(1 for p in CHAPTERS for f in
                           (ROOT / "notebooks" / f"{p}.ipynb").read_text().split('"image/svg+xml"')[1:])
     assert seen >= chapter_figures > 0

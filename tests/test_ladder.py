@@ -178,3 +178,14 @@ def test_svg_max_width_fits_many_parties_without_smaller_text() -> None:
     tight = {t.text: t for t in texts(ladder_svg(arrows, max_width=1.0))}
     assert tight["push service"].right < tight["dev1"].left < tight["dev1"].right < min(
         tight["(REGISTER)"].left, tight["dev2"].left)
+
+
+def test_svg_max_width_leaves_room_for_a_mark_beside_the_last_column() -> None:
+    from svg_texts import page
+
+    arrows = [Arrow(0.0, "caller", "proxy", "INVITE with a long label [branch 1]"),
+              Arrow(1.0, "proxy", "phone", "push"), Arrow(2.0, "phone", "phone", "wakes up late")]
+    natural = page(ladder_svg(arrows))[0]
+    fitted = ladder_svg(arrows, max_width=4.0)
+    assert natural > 4.0 * 72 >= page(fitted)[0] > 3.9 * 72
+    assert outside(fitted) == []

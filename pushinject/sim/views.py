@@ -95,7 +95,7 @@ def ladder_text(run: Run, push_service: bool = False) -> str:
 def ladder_svg(run: Run, title: str | None = None, push_service: bool = False,
                **style: float) -> str:
     """The call flow as a deterministic SVG ladder (columns as in `ladder_text`; `style`:
-    `column_width` and `fontsize` of `pushinject.ladder.ladder_svg`)."""
+    `column_width`, `fontsize` and `max_width` of `pushinject.ladder.ladder_svg`)."""
     from pushinject.ladder import ladder_svg as draw
 
     return draw(arrows(run, push_service), _parties(run, push_service), title=title, **style)
