@@ -5,8 +5,9 @@ The site is built once into a temporary folder, exactly as the Makefile builds i
 warnings are errors), and served by `http.server` on 127.0.0.1 on a free port. Chromium and
 chromedriver are Debian's (`/usr/bin/chromium`, `/usr/bin/chromedriver`); Selenium Manager is
 kept offline, so nothing is ever downloaded. Each page must load without a console error, every
-figure must be visible, non-empty and inside its column, every internal link must resolve, and a
-search must find the chapters that use `t_inject_branches`. Screenshots of every page and every
+figure must be visible, non-empty and inside its column (shown at its own size, not scaled
+down, in every chapter but 02), every internal link must resolve, every glossary term a chapter
+links must reach its entry, and a search must find the chapters that use `t_inject_branches`. Screenshots of every page and every
 figure are kept in `build/screenshots/` (one full-page PNG per page, hidden cells opened) for a person
 to look at.
 """
