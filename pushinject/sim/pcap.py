@@ -1,5 +1,5 @@
-"""Write messages as a real IPv4 capture (libpcap format) through Scapy: one writer for the
-simulator and the live shell.
+"""Write messages as a real IPv4 capture (libpcap format): one writer for the simulator and the
+live shell.
 
 A UDP message is one datagram. A TCP or TLS message (the live shell's connections) is one TCP
 segment with PSH and ACK set; each direction of a connection counts its sequence numbers from 1,
@@ -10,13 +10,23 @@ the capture can be decoded and checked.
 Byte-identical output is the rule: the same trace always gives the same file. So timestamps are
 the clock plus a fixed epoch (`EPOCH` for the simulator), counted in whole microseconds; the
 IPv4 identification field counts packets from 1; MAC addresses are derived from the IPv4
-address; checksums are computed by Scapy from those fixed fields. Nothing reads the wall clock
-or draws random numbers.
+address; checksums are computed from those fixed fields. Nothing reads the wall clock or draws
+random numbers.
+
+The frames are packed here field by field (a capture of the simulator holds hundreds of
+thousands): Ethernet II, an IPv4 header of 20 bytes (TTL 64, Don't Fragment), then UDP
+(RFC 768) or a TCP header of 20 bytes without options (RFC 793), each checksum the ones'
+complement of the ones' complement sum of 16-bit words (RFC 1071) over the header, or for UDP
+and TCP over the pseudo-header (addresses, protocol, length) and the segment; a UDP checksum
+that comes out 0 is sent as 0xFFFF (RFC 768). The file is little-endian, version 2.4,
+snapshot length 65535, link type 1 (Ethernet). These are the bytes Scapy builds for the same
+packets (tests/test_sim_pcap.py holds the two side by side).
 """
 
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -30,53 +40,98 @@ EPOCH = 1_704_067_200
 
 Address = tuple[str, int]
 
-_PSH_ACK = "PA"
+#: the file header: magic, version 2.4, zone 0, sigfigs 0, snapshot length, Ethernet
+_FILE_HEADER = struct.pack("<IHHIIII", 0xA1B2C3D4, 2, 4, 0, 0, 0xFFFF, 1)
+#: a record header: seconds, microseconds, captured length, length on the wire
+_RECORD = struct.Struct("<IIII")
+#: IPv4 header (version 4, 5 words, TOS 0) up to the checksum: length, id, DF, TTL 64, protocol
+_IP = struct.Struct("!BBHHHBB")
+_UDP, _TCP = 17, 6
+#: the TCP header's data offset (5 words, no options) and flags: PSH and ACK
+_TCP_OFFSET_FLAGS = (5 << 12) | 0x18
+_TCP_WINDOW = 65535
+_ETHER_IPV4 = b"\x08\x00"
 
 
-def _mac(ip: str) -> str:
-    """A locally administered MAC address made from an IPv4 address: 02:00:a.b.c.d."""
-    return "02:00:" + ":".join(f"{int(part):02x}" for part in ip.split("."))
+def _ipv4(ip: str) -> bytes:
+    return bytes(int(part) for part in ip.split("."))
+
+
+def _sum(data: bytes) -> int:
+    """The 16-bit words of `data` (a 0 byte added to an odd length) summed modulo 0xFFFF, which
+    is their ones' complement sum with 0xFFFF written 0 (RFC 1071 §2: 2**16 is 1 modulo 0xFFFF,
+    so the end-around carry is the modulo)."""
+    if len(data) & 1:
+        data += b"\x00"
+    return int.from_bytes(data, "big") % 0xFFFF
+
+
+def _checksum(total: int) -> int:
+    """The checksum for a sum of words that is not all zeros (`_sum`, added modulo 0xFFFF):
+    the complement of its ones' complement sum (a sum of 0xFFFF, written 0, gives 0)."""
+    return 0xFFFF - total if total else 0
 
 
 class PcapStream:
-    """Writes packets one at a time to an open binary file (Ethernet link type).
+    """Writes packets one at a time to an open binary file (Ethernet link type), flushing it
+    after each one (a live capture is whole up to its last packet).
 
     `epoch` is added to every time given to `write` (seconds since the epoch of time 0.0).
     """
 
     def __init__(self, out: BinaryIO, epoch: float = EPOCH) -> None:
-        from scapy.utils import PcapWriter
-
         self.epoch = epoch
         self._epoch_us = round(epoch * 1_000_000)
         self.packets = 0
-        self._writer = PcapWriter(out, linktype=1, sync=True)
-        self._writer.write_header(None)
+        self._out = out
+        out.write(_FILE_HEADER)
+        out.flush()
         #: next sequence number of each TCP direction (source, destination)
         self._seq: dict[tuple[Address, Address], int] = {}
+        #: each IPv4 address seen: packed, and the locally administered MAC address made from
+        #: it (02:00:a.b.c.d)
+        self._hosts: dict[str, tuple[bytes, bytes]] = {}
+
+    def _host(self, ip: str) -> tuple[bytes, bytes]:
+        host = self._hosts.get(ip)
+        if host is None:
+            packed = _ipv4(ip)
+            host = self._hosts[ip] = (packed, b"\x02\x00" + packed)
+        return host
 
     def write(self, time: float, source: Address, destination: Address, data: bytes,
               transport: str = "UDP") -> None:
         """One message sent at `time` from `source` to `destination` over `transport`."""
-        from scapy.layers.inet import IP, TCP, UDP
-        from scapy.layers.l2 import Ether
-        from scapy.packet import Raw
-
         self.packets += 1
         (src, sport), (dst, dport) = source, destination
-        ip = IP(src=src, dst=dst, id=self.packets & 0xFFFF, ttl=64, flags="DF")
+        src_ip, src_mac = self._host(src)
+        dst_ip, dst_mac = self._host(dst)
         if transport.upper() == "UDP":
-            layer4 = UDP(sport=sport, dport=dport)
+            protocol = _UDP
+            length = 8 + len(data)
+            total = (_sum(src_ip + dst_ip) + protocol + length + sport + dport + length
+                     + _sum(data))
+            checksum = _checksum(total % 0xFFFF) or 0xFFFF  # RFC 768: 0 means "none"
+            layer4 = struct.pack("!HHHH", sport, dport, length, checksum)
         else:
+            protocol = _TCP
             seq = self._seq.get((source, destination), 1)
             ack = self._seq.get((destination, source), 1)
             self._seq[(source, destination)] = (seq + len(data)) & 0xFFFFFFFF
-            layer4 = TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=_PSH_ACK,
-                         window=65535)
-        packet = Ether(src=_mac(src), dst=_mac(dst)) / ip / layer4 / Raw(load=data)
+            length = 20 + len(data)
+            header = struct.pack("!HHIIHHHH", sport, dport, seq, ack, _TCP_OFFSET_FLAGS,
+                                 _TCP_WINDOW, 0, 0)
+            total = _sum(src_ip + dst_ip) + protocol + length + _sum(header) + _sum(data)
+            layer4 = header[:16] + _checksum(total % 0xFFFF).to_bytes(2, "big") + header[18:]
+        ip = _IP.pack(0x45, 0, 20 + length, self.packets & 0xFFFF, 0x4000, 64, protocol)
+        addresses = src_ip + dst_ip
+        ip += _checksum(_sum(ip + addresses)).to_bytes(2, "big") + addresses
+        frame = b"".join((dst_mac, src_mac, _ETHER_IPV4, ip, layer4, data))
         micros = self._epoch_us + round(time * 1_000_000)
-        self._writer.write_packet(bytes(packet), sec=micros // 1_000_000,
-                                  usec=micros % 1_000_000)
+        out = self._out
+        out.write(_RECORD.pack(micros // 1_000_000, micros % 1_000_000, len(frame), len(frame)))
+        out.write(frame)
+        out.flush()
 
     def forget(self, source: Address, destination: Address) -> None:
         """A connection ended: a new one between the same addresses counts from 1 again."""
