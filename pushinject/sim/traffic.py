@@ -29,6 +29,8 @@ Model (rules of this module):
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
 import random
 import tomllib
@@ -248,7 +250,10 @@ def _plan(traffic: Traffic) -> tuple[list[_Planned], int]:
     """The calls, drawn in a fixed order from the seed (see the module docstring)."""
     arrivals, callees, wake, push = (random.Random(f"{traffic.seed}:{name}")
                                      for name in ("arrivals", "callees", "wake", "push"))
-    free_at = [0.0] * traffic.users
+    # the users free at the arrival, in order, and the busy ones as (free again at, user):
+    # arrivals only move forward, so a user comes off the heap once, when it is free again
+    free = list(range(traffic.users))
+    busy: list[tuple[float, int]] = []
     planned: list[_Planned] = []
     not_placed = 0
     t = 0.0
@@ -256,14 +261,15 @@ def _plan(traffic: Traffic) -> tuple[list[_Planned], int]:
         t += arrivals.expovariate(traffic.call_rate)
         if t >= traffic.duration:
             return planned, not_placed
-        free = [u for u in range(traffic.users) if free_at[u] <= t]
+        while busy and busy[0][0] <= t:
+            bisect.insort(free, heapq.heappop(busy)[1])
         pick = callees.random()
         wakes = [traffic.wake_delay.draw(wake) for _ in range(traffic.devices_per_user)]
         fails = [push.random() < traffic.push_failure for _ in range(traffic.devices_per_user)]
         if not free:
             not_placed += 1
             continue
-        user = free[int(pick * len(free))]
+        user = free.pop(int(pick * len(free)))
         number = len(planned) + 1
         devices = tuple(
             DeviceSpec(name=f"c{number}d{j}", push=True, wake_after=wakes[j],
@@ -272,7 +278,7 @@ def _plan(traffic: Traffic) -> tuple[list[_Planned], int]:
                        expires=traffic.expires)
             for j in range(traffic.devices_per_user))
         planned.append(_Planned(number, t, user, devices))
-        free_at[user] = t + INVITE_AT + max(wakes) + traffic.expires + 1.0
+        heapq.heappush(busy, (t + INVITE_AT + max(wakes) + traffic.expires + 1.0, user))
 
 
 def _cause(simulation: Any, final: int | None, final_at: float | None,
