@@ -135,8 +135,9 @@ def unreadable(message: Message) -> str | None:
         # parsed without a fault (strict parsing, or lenient parsing that found none, checked
         # each essential header's grammar, which admits no CR or LF) or built by the project
         # (whose builders refuse them): present is readable
+        get = message.get
         for name in ESSENTIAL:
-            if not message.get(name):
+            if not get(name):
                 return name
         return None
     for name, value in message.headers:  # a line an answer would copy as it is

@@ -387,9 +387,11 @@ class Proxy:
     # ================================================================== timers
     def get_timer(self) -> float | None:
         """The earliest deadline of the proxy: transactions, branches, bindings, subscriptions."""
-        deadlines = [t for t in (self._timers.get_timer(), self.location.get_timer(),
-                                 self.subscriptions.get_timer()) if t is not None]
-        return min(deadlines) if deadlines else None
+        best = self._timers.get_timer()
+        for at in (self.location.get_timer(), self.subscriptions.get_timer()):
+            if at is not None and (best is None or at < best):
+                best = at
+        return best
 
     def handle_timer(self, now: float) -> list[Action]:
         """Fire everything due at `now`."""

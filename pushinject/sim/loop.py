@@ -164,19 +164,19 @@ class Simulation:
 
     def step(self) -> bool:
         """Run the earliest pending happening; False when nothing is left before `until`."""
-        candidates: list[tuple[float, int, int]] = []
-        if self._flights:
-            candidates.append((self._flights[0].arrives, 0, 0))
-        for index, agent in enumerate(self.agents):
+        # the earliest of (time, kind, index): at equal times a datagram (kind 0) goes before
+        # an agent (1, in list order), which goes before the proxy (2)
+        at: float | None = self._flights[0].arrives if self._flights else None
+        kind = index = 0
+        for position, agent in enumerate(self.agents):
             timer = agent.get_timer()
-            if timer is not None:
-                candidates.append((timer, 1, index))
+            if timer is not None and (at is None or timer < at):
+                at, kind, index = timer, 1, position
         timer = self.proxy.get_timer()
-        if timer is not None:
-            candidates.append((timer, 2, 0))
-        if not candidates:
+        if timer is not None and (at is None or timer < at):
+            at, kind = timer, 2
+        if at is None:
             return False
-        at, kind, index = min(candidates)
         if at > self.until:
             return False
         self.now = max(self.now, at)

@@ -36,7 +36,7 @@ import random
 import tomllib
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -320,8 +320,11 @@ def run_traffic(traffic: Traffic) -> TrafficRun:
                                 addresses=addresses).run()
         offset = call.arrival - INVITE_AT
         for seq, wire in enumerate(simulation.wires):
-            wires.append((wire.time + offset, call.number, seq,
-                          replace(wire, time=wire.time + offset)))
+            at = wire.time + offset
+            wires.append((at, call.number, seq, Wire(
+                time=at, source=wire.source, destination=wire.destination,
+                source_address=wire.source_address,
+                destination_address=wire.destination_address, data=wire.data)))
         final, final_at = caller_final(simulation.wires, caller)
         outcomes.append(CallOutcome(
             call.number, call.arrival, f"sip:{callee}@example.com", final,
