@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from pushinject.sim.pcap import EPOCH, pcap_bytes, write_pcap
 from pushinject.sim.trace import Wire
 from tests.conftest import require_tool
@@ -124,3 +126,15 @@ def test_frames_are_the_ones_scapy_builds(tmp_path: Path) -> None:
     assert expected[-1][50:52] == b"\x00\x00"  # the TCP checksum
     assert buffer.getvalue()[:24] == bytes.fromhex(
         "d4c3b2a1" "0200" "0400" "00000000" "00000000" "ffff0000" "01000000")
+
+
+def test_an_address_that_is_not_ipv4_is_refused_before_anything_is_written() -> None:
+    import io
+
+    from pushinject.sim.pcap import PcapStream
+
+    buffer = io.BytesIO()
+    stream = PcapStream(buffer)
+    with pytest.raises(ValueError, match="Expected 4 octets in '::1'"):
+        stream.write(1.0, ("::1", 5060), ("127.0.0.1", 5060), b"x")
+    assert (stream.packets, len(buffer.getvalue())) == (0, 24)

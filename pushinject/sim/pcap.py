@@ -26,6 +26,7 @@ packets (tests/test_sim_pcap.py holds the two side by side).
 from __future__ import annotations
 
 import io
+import ipaddress
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,7 +55,9 @@ _ETHER_IPV4 = b"\x08\x00"
 
 
 def _ipv4(ip: str) -> bytes:
-    return bytes(int(part) for part in ip.split("."))
+    """The 4 bytes of a dotted-quad IPv4 address (`ValueError` for anything else: the frames
+    written here are IPv4)."""
+    return ipaddress.IPv4Address(ip).packed
 
 
 def _sum(data: bytes) -> int:
@@ -102,10 +105,10 @@ class PcapStream:
     def write(self, time: float, source: Address, destination: Address, data: bytes,
               transport: str = "UDP") -> None:
         """One message sent at `time` from `source` to `destination` over `transport`."""
-        self.packets += 1
         (src, sport), (dst, dport) = source, destination
         src_ip, src_mac = self._host(src)
         dst_ip, dst_mac = self._host(dst)
+        self.packets += 1
         if transport.upper() == "UDP":
             protocol = _UDP
             length = 8 + len(data)
