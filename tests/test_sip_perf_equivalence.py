@@ -127,3 +127,142 @@ def test_a_prepended_line_shifts_the_index_it_had(name: str) -> None:
     twice = once.with_header_prepended(name, "<sip:q;lr>")
     for msg in (once, twice, twice.without_top_via()):
         assert msg._header_index() == _index_of(msg.headers)
+
+
+LINE_PIECES = st.sampled_from([
+    "Via", "v", "X-A.b", "Bad Name", "", ":", " ", "\t", "  ", "\r", "\n", "a", "b c", "<sip:x>",
+    ";tag=1", '"q:r"', "\x00", "é", "\udc80",
+])
+
+
+@st.composite
+def header_blocks(draw: st.DrawFn) -> tuple[str, str, bool]:
+    """(separator, header block, whether every line is a plain `name: value` line)."""
+    sep = draw(st.sampled_from(["\r\n", "\n"]))
+    lines = []
+    plain = True
+    for _ in range(draw(st.integers(0, 5))):
+        if draw(st.booleans()):  # a plain line, blanks maybe around the colon and the value
+            name = draw(st.sampled_from(["Via", "v", "CSeq", "X-Odd.!%*_+`'~"]))
+            value = "".join(draw(st.lists(LINE_PIECES.filter(lambda p: p != "\n"), max_size=4)))
+            value = value.rstrip(" \t")  # (trailing blanks are cut line by line)
+            lines.append(f"{name}{draw(BLANK)}:{draw(BLANK) if value else ''}{value}")
+        else:  # anything: folded, no colon, bad name, blanks at the end
+            lines.append("".join(draw(st.lists(LINE_PIECES, max_size=5))))
+            plain = False
+    return sep, sep.join(["OPTIONS sip:x SIP/2.0", *lines]), plain
+
+
+@given(header_blocks())
+def test_header_lines_found_at_once_are_the_lines_found_one_by_one(
+        block: tuple[str, str, bool]) -> None:
+    from pushinject.sip.parser import _any_lines, _Faults, _plain_lines
+
+    sep, text, plain = block
+    if sep == "\n" and "\r\n" in text:
+        return  # the parser never gives such a block (bare-LF messages lose their CRs first)
+    found = _plain_lines(text, text.find(sep), sep) if sep in text else []
+    if plain:
+        assert found is not None
+    if not found:
+        return
+    faults = _Faults(strict=True)  # raises on the first fault: a plain block has none
+    headers, line_of = _any_lines(text.split(sep), faults, lambda no: 0)
+    assert found == headers
+    assert line_of == list(range(1, len(found) + 1))
+
+
+def test_header_lines_found_at_once_cover_the_common_shapes() -> None:
+    from pushinject.sip.parser import _plain_lines
+
+    text = "INVITE sip:x SIP/2.0\r\nVia :\tSIP/2.0/UDP h\r\nX-A: a\rb\nc\r\nl:"
+    assert _plain_lines(text, text.find("\r\n"), "\r\n") == [
+        ("Via", "SIP/2.0/UDP h"), ("X-A", "a\rb\nc"), ("l", "")]
+    for odd in ("\r\n folded", "\r\nNo-colon", "\r\nBad name: 1", "\r\nX: trailing "):
+        assert _plain_lines(text + odd, text.find("\r\n"), "\r\n") is None
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("via", "SIP/2.0/UDP h;branch=z9hG4bK1, SIP/2.0/TCP g"),
+    ("from", '"A" <sip:a@x>;tag=1'), ("to", "sip:b@x"), ("call-id", "abc@h"),
+    ("cseq", "1 INVITE"), ("contact", "<sip:a@h>;expires=60, <sip:b@h>"),
+    ("max-forwards", "70"), ("supported", ""), ("require", "100rel, timer"),
+    ("date", "Sat, 13 Nov 2010 23:29:00 GMT"), ("content-type", "application/sdp"),
+])
+def test_a_value_that_passed_its_check_passes_again(key: str, value: str) -> None:
+    from pushinject.sip.parser import _PASSED, check_header
+
+    _PASSED[key].clear()
+    check_header(key, value)
+    assert value in _PASSED[key] or value == ""
+    check_header(key, value)
+
+
+@pytest.mark.parametrize(("key", "value", "reason"), [
+    ("via", "SIP/2.0/UDP", "malformed Via value 'SIP/2.0/UDP'"),
+    ("contact", "<sip:a@h>;expires=99999999999",
+     "Contact expires out of range: '99999999999'"),
+    ("cseq", "2147483648 INVITE", "CSeq number 2147483648 is not below 2**31"),
+    ("max-forwards", "256", "Max-Forwards value 256 is above 255"),
+    ("require", "a b", "malformed option-tag list 'a b'"),
+])
+def test_a_value_that_failed_its_check_fails_again_with_the_same_reason(
+        key: str, value: str, reason: str) -> None:
+    from pushinject.sip.parser import _PASSED, check_header
+
+    for _ in range(2):
+        with pytest.raises(SIPParseError) as caught:
+            check_header(key, value)
+        assert caught.value.reason == reason
+        assert value not in _PASSED[key]
+
+
+def test_a_malformed_message_is_refused_each_time_with_the_same_error() -> None:
+    from pushinject.sip import parse_message
+
+    good = (b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\n"
+            b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\r\n")
+    bad = good.replace(b"Max-Forwards: 70", b"Max-Forwards: 300")
+    for _ in range(2):
+        parse_message(good)
+        with pytest.raises(SIPParseError) as caught:
+            parse_message(bad)
+        assert str(caught.value) == (
+            "Max-Forwards: Max-Forwards value 300 is above 255 (at byte 88)")
+        assert parse_message(bad, strict=False).defects == [
+            "Max-Forwards: Max-Forwards value 300 is above 255"]
+
+
+@pytest.mark.parametrize("value", [
+    '"A" <sip:a@x>;tag=1', "sip:b@x;tag=2", "<sip:c@x>;expires=60;q=0.5",
+])
+def test_values_parsed_leniently_first_are_what_strict_parsing_gives(value: str) -> None:
+    from pushinject.sip.values import _CONTACTS, _NAME_ADDRS
+
+    for lenient_first in (True, False):
+        _CONTACTS.clear()
+        _NAME_ADDRS.clear()
+        modes = (False, True) if lenient_first else (True, False)
+        name_addrs = [parse_name_addr(value, strict) for strict in modes]
+        contacts = [parse_contact(value, strict) for strict in modes]
+        assert name_addrs[0] is name_addrs[1] and contacts[0] is contacts[1]
+        _NAME_ADDRS.clear()
+        _CONTACTS.clear()
+        assert parse_name_addr(value) == name_addrs[0] and parse_contact(value) == contacts[0]
+
+
+def test_typed_values_read_again_follow_the_lines_of_each_message() -> None:
+    req = make_request("INVITE", "sip:b@x", via="SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b",
+                       from_="<sip:a@x>;tag=1", to="<sip:b@x>", call_id="c1", cseq=1)
+    assert (req.call_id, req.top_via.branch, req.from_.tag) == ("c1", "z9hG4bK1", "1")
+    vias = req.vias
+    vias.clear()  # a caller's list is its own
+    assert [v.host for v in req.vias] == ["a", "b"]
+    other = req.with_header("Call-ID", "c2").with_header("From", "<sip:a@x>;tag=2")
+    assert (other.call_id, other.from_.tag, req.call_id) == ("c2", "2", "c1")
+    forwarded = req.with_header_prepended("Via", "SIP/2.0/UDP p;branch=z9hG4bKp")
+    assert (forwarded.top_via.branch, [v.host for v in forwarded.vias]) == (
+        "z9hG4bKp", ["p", "a", "b"])
+    assert forwarded.without_top_via().top_via.branch == "z9hG4bK1"
+    with pytest.raises(SIPParseError, match="the message has no Call-ID header"):
+        req.without_header("Call-ID").call_id

@@ -234,9 +234,12 @@ class Message:
     @property
     def call_id(self) -> str:
         """Call-ID (RFC 3261 §20.8)."""
-        value = self.get("Call-ID")
+        value: str | None = self._cache.get("call-id")
         if value is None:
-            raise SIPParseError("the message has no Call-ID header")
+            value = self.get("Call-ID")
+            if value is None:
+                raise SIPParseError("the message has no Call-ID header")
+            self._cache["call-id"] = value
         return value
 
     @property
@@ -261,7 +264,10 @@ class Message:
     @property
     def vias(self) -> list[Via]:
         """Every Via value, topmost first (RFC 3261 §20.42)."""
-        return list(self._cached("via", self._vias))
+        vias: list[Via] | None = self._cache.get("via")
+        if vias is None:
+            vias = self._cache["via"] = self._vias()
+        return vias.copy()
 
     @property
     def top_via(self) -> Via:
@@ -271,36 +277,39 @@ class Message:
         """
         cache = self._cache
         vias = cache.get("via")
+        if vias:
+            return vias[0]  # type: ignore[no-any-return]
         if vias is None:
             if not self._strict:
                 vias = self._cached("via", self._vias)
             else:
+                top = cache.get("top-via")
+                if top is not None:
+                    return top  # type: ignore[no-any-return]
                 first = self.get("Via")
                 if first is not None:
-                    top = cache.get("top-via")
-                    if top is None:
-                        top = cache["top-via"] = parse_via(split_commas(first)[0])
+                    top = cache["top-via"] = parse_via(split_commas(first)[0])
                     return top  # type: ignore[no-any-return]
                 vias = []
         if not vias:
             raise SIPParseError("the message has no Via header")
         return vias[0]  # type: ignore[no-any-return]
 
-    def _name_addr(self, name: str, key: str) -> NameAddr:
-        value = self._cache.get(key)
-        if value is None:
-            value = self._cache[key] = parse_name_addr(self._required(name), self._strict)
-        return value  # type: ignore[no-any-return]
-
     @property
     def from_(self) -> NameAddr:
         """From (RFC 3261 §20.20)."""
-        return self._name_addr("From", "from")
+        value: NameAddr | None = self._cache.get("from")
+        if value is None:
+            value = self._cache["from"] = parse_name_addr(self._required("From"), self._strict)
+        return value
 
     @property
     def to(self) -> NameAddr:
         """To (RFC 3261 §20.39)."""
-        return self._name_addr("To", "to")
+        value: NameAddr | None = self._cache.get("to")
+        if value is None:
+            value = self._cache["to"] = parse_name_addr(self._required("To"), self._strict)
+        return value
 
     @property
     def contacts(self) -> list[Contact]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pushinject.sip.abnf import SIP_VERSION, TOKEN
 from pushinject.sip.errors import SIPParseError
 from pushinject.sip.headers import COMMA_LISTS, KEY_CACHE, SINGLE_VALUED, header_key, split_commas
+from pushinject.sip.memo import Memo
 from pushinject.sip.message import Index, Request, Response
 from pushinject.sip.uri import check_uri
 from pushinject.sip.values import (
@@ -71,6 +72,11 @@ VALIDATORS: dict[str, Callable[[str], object]] = {
 }
 #: option-tag lists that may be empty (RFC 3261 §20.37 `Supported: [option-tag ...]`)
 _MAY_BE_EMPTY = frozenset({"supported"})
+#: header key -> the values of that header already found to follow its grammar (bounded, see
+#: `pushinject.sip.memo`): a checker is a pure function of the text, so a value that passed
+#: once passes again, and the many lines a call repeats (From, To, Call-ID, a Via on each
+#: response) are checked once; a value that fails is never kept, so it fails as before
+_PASSED: dict[str, Memo[bool]] = {key: Memo(1024) for key in VALIDATORS}
 
 
 def check_header(key: str, value: str) -> None:
@@ -84,14 +90,16 @@ def check_header(key: str, value: str) -> None:
     ...
     pushinject.sip.errors.SIPParseError: malformed Max-Forwards value 'ten' (at byte 0)
     """
-    check = VALIDATORS.get(key)
-    if check is None or (not value and key in _MAY_BE_EMPTY):
+    passed = _PASSED.get(key)
+    if passed is None or value in passed or (not value and key in _MAY_BE_EMPTY):
         return
+    check = VALIDATORS[key]
     if key in _SPLIT_FIRST and "," in value:
         for item in split_commas(value):
             check(item)
     else:
         check(value)
+    passed.remember(value, True)
 
 
 class _Faults:
@@ -176,7 +184,7 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
     headers, line_of = _header_lines(text, first_end, sep, faults, offset)
 
     index: Index = {}
-    validators = VALIDATORS
+    passed_for = _PASSED.get
     cached_key = KEY_CACHE.get
     for i, (name, value) in enumerate(headers):
         key = cached_key(name) or header_key(name)
@@ -190,7 +198,8 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
                 positions.append(i)
             if key in SINGLE_VALUED:
                 faults(f"{name} appears more than once", offset(line_of[i]))
-        if key not in validators:
+        passed = passed_for(key)
+        if passed is None or value in passed:  # no checker, or `check_header` passed it
             continue
         try:
             check_header(key, value)
@@ -202,7 +211,7 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
         method, uri_text, version = first, second, third
         cseq = _first(index, "cseq")
         uri_text = _check_request(method, uri_text, version, headers, cseq, faults, start,
-                                  start if cseq is None else offset(line_of[cseq]))
+                                  lambda: start if cseq is None else offset(line_of[cseq]))
         return Request(method, uri_text, headers, body, faults.items, version=version,
                        strict=strict, _index=index)
     if third and not strict:
@@ -216,29 +225,26 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
                     _index=index)
 
 
-#: field-name text as written before the colon -> the name without trailing blanks, for names
-#: already found to be tokens (bounded; spares a grammar match per line)
-_CHECKED_NAMES: dict[str, str] = {}
+#: separator -> every header line after it that is `token [blanks] ":" value`, as (name,
+#: value) with the blanks after the colon left out; the value runs to the next separator
+#: (a CR not before LF is part of it; the group repeat is not possessive: Python 3.11's `*+`
+#: on a group with a lookahead can run past the lookahead)
+_LINE_RES = {
+    "\r\n": re.compile(rf"\r\n({TOKEN})[ \t]*:[ \t]*([^\r]*+(?:\r(?!\n)[^\r]*+)*)"),
+    "\n": re.compile(rf"\n({TOKEN})[ \t]*:[ \t]*([^\n]*+)"),
+}
+#: separator -> a blank before it (a value whose trailing blanks are to be cut)
+_BLANK_ENDS = {sep: (f" {sep}", f"\t{sep}") for sep in _LINE_RES}
 
 
-def _plain_lines(lines: list[str]) -> list[tuple[str, str]] | None:
-    """Header lines when none is folded or malformed (the common case), else None."""
-    names = _CHECKED_NAMES
-    out: list[tuple[str, str]] = []
-    append = out.append
-    for no in range(1, len(lines)):
-        raw, colon, value = lines[no].partition(":")
-        name = names.get(raw)
-        if name is None:
-            name = raw.rstrip(" \t")
-            if _TOKEN_RE.fullmatch(name) is None:
-                return None
-            if len(names) < 4096:
-                names[raw] = name
-        if not colon:
-            return None
-        append((name, value.strip(" \t")))
-    return out
+def _plain_lines(text: str, first_end: int, sep: str) -> list[tuple[str, str]] | None:
+    """Header lines when none is folded or malformed and no value ends in blanks (the common
+    case), found with one match per line, else None."""
+    found = _LINE_RES[sep].findall(text, first_end)
+    space, tab = _BLANK_ENDS[sep]
+    if len(found) != text.count(sep) or space in text or tab in text or text[-1] in " \t":
+        return None  # some line is not a plain header line, or a value needs its blanks cut
+    return found
 
 
 def _header_lines(
@@ -247,10 +253,16 @@ def _header_lines(
     """(name, value) pairs with folding undone (§7.3.1), and the line number of each."""
     if first_end < 0:
         return [], ()
-    lines = text.split(sep)
-    found = _plain_lines(lines)
+    found = _plain_lines(text, first_end, sep)
     if found is not None:
-        return found, range(1, len(lines))
+        return found, range(1, len(found) + 1)
+    return _any_lines(text.split(sep), faults, offset)
+
+
+def _any_lines(
+    lines: list[str], faults: _Faults, offset: Callable[[int], int],
+) -> tuple[list[tuple[str, str]], list[int]]:
+    """`_header_lines` line by line, for any header block (folded lines, faults)."""
     headers: list[tuple[str, str]] = []
     line_of: list[int] = []
     for no in range(1, len(lines)):
@@ -306,10 +318,11 @@ def _frame_body(
 
 def _check_request(
     method: str, uri_text: str, version: str, headers: list[tuple[str, str]],
-    cseq: int | None, faults: _Faults, at: int, cseq_at: int,
+    cseq: int | None, faults: _Faults, at: int, cseq_at: Callable[[], int],
 ) -> str:
     """Check Request-URI, version and CSeq method (RFC 3261 §7.1, §8.1.1.5, §19.1.1);
-    returns the Request-URI text to keep."""
+    returns the Request-URI text to keep. `cseq_at()` gives the CSeq line's offset (counted
+    only when a fault names it)."""
     if version.upper() != "SIP/2.0":
         faults(f"unsupported SIP version {version}", at)
     uri_at = at + len(method) + 1
@@ -325,5 +338,6 @@ def _check_request(
     if cseq is not None:
         parts = headers[cseq][1].split()
         if len(parts) == 2 and parts[1] != method:
-            faults(f"CSeq method {parts[1]} differs from the request method {method}", cseq_at)
+            faults(f"CSeq method {parts[1]} differs from the request method {method}",
+                   cseq_at())
     return uri_text

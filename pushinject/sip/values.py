@@ -131,7 +131,7 @@ class Via:
     @property
     def branch(self) -> str | None:
         """The branch parameter (RFC 3261 §8.1.1.7)."""
-        return self._param("branch")
+        return self.params.get("branch")
 
     @property
     def received(self) -> str | None:
@@ -177,7 +177,7 @@ _LENIENT_VIA_RE = re.compile(
 
 
 #: Via values that follow the grammar, by their text (bounded; see `pushinject.sip.memo`)
-_VIAS: Memo[Via] = Memo(256)
+_VIAS: Memo[Via] = Memo(1024)
 
 
 def parse_via(value: str, strict: bool = True) -> Via:
@@ -254,7 +254,12 @@ class NameAddr:
         return hash((self.display_name, self.uri, _frozen(self.params)))
 
 
-def _name_addr_parts(value: str, strict: bool) -> tuple[str | None, URI, dict[str, str | None]]:
+_Parts = tuple[str | None, URI, dict[str, str | None]]
+
+
+def _grammar_parts(value: str) -> _Parts | None:
+    """The parts of a value that follows the name-addr / addr-spec grammar, else None (a URI
+    that breaks its grammar raises `SIPParseError`, in both modes)."""
     m = _NAME_ADDR_RE.fullmatch(value)
     if m is not None:
         quoted, tokens, uri, params = m.groups()
@@ -264,12 +269,10 @@ def _name_addr_parts(value: str, strict: bool) -> tuple[str | None, URI, dict[st
         m = _ADDR_SPEC_RE.fullmatch(value)
         if m is not None:
             return None, parse_uri(m.group(1)), _matched_params(m.group(2))
-    if strict:
-        raise _fail("name-addr", value)
-    return _lenient_name_addr(value)
+    return None
 
 
-def _lenient_name_addr(value: str) -> tuple[str | None, URI, dict[str, str | None]]:
+def _lenient_name_addr(value: str) -> _Parts:
     """Recover what RFC 4475 §3.1.2 deviations still say: text before `<` is the name."""
     start, end = value.find("<"), value.rfind(">")
     if 0 <= start < end:
@@ -298,16 +301,23 @@ def check_name_addr(value: str) -> str:
 
 
 #: name-addr values parsed under strict rules, by their text (bounded; `pushinject.sip.memo`)
-_NAME_ADDRS: Memo[NameAddr] = Memo(512)
+_NAME_ADDRS: Memo[NameAddr] = Memo(1024)
 
 
 def parse_name_addr(value: str, strict: bool = True) -> NameAddr:
-    """Parse `[display-name] <URI> *(;param)` or `addr-spec *(;param)` (RFC 3261 §20.10)."""
+    """Parse `[display-name] <URI> *(;param)` or `addr-spec *(;param)` (RFC 3261 §20.10).
+
+    A value that follows the grammar gives the same in both modes, so it is kept for both;
+    what only lenient parsing recovers is never kept.
+    """
     name_addr = _NAME_ADDRS.get(value)
     if name_addr is None:
-        name_addr = NameAddr(*_name_addr_parts(value, strict))
-        if strict:  # lenient parsing gives the same for a value strict parsing accepts
-            _NAME_ADDRS.remember(value, name_addr)
+        parts = _grammar_parts(value)
+        if parts is not None:
+            return _NAME_ADDRS.remember(value, NameAddr(*parts))
+        if strict:
+            raise _fail("name-addr", value)
+        name_addr = NameAddr(*_lenient_name_addr(value))
     return name_addr
 
 
@@ -419,7 +429,7 @@ def check_contact(value: str) -> None:
 
 
 #: Contact values parsed under strict rules, by their text (bounded; `pushinject.sip.memo`)
-_CONTACTS: Memo[Contact] = Memo(256)
+_CONTACTS: Memo[Contact] = Memo(1024)
 
 
 def parse_contact(value: str, strict: bool = True) -> Contact:
@@ -429,11 +439,19 @@ def parse_contact(value: str, strict: bool = True) -> Contact:
         return contact
     if "*" in value and value.strip() == "*":
         return _STAR
-    contact = Contact(*_name_addr_parts(value, strict))
-    if strict:
+    parts = _grammar_parts(value)
+    if parts is None:
+        if strict:
+            raise _fail("name-addr", value)
+        return Contact(*_lenient_name_addr(value))
+    contact = Contact(*parts)
+    try:
         _check_contact_params(contact.params)
-        _CONTACTS.remember(value, contact)  # lenient parsing gives the same for this value
-    return contact
+    except SIPParseError:
+        if strict:
+            raise
+        return contact  # lenient parsing keeps it, strict parsing refuses it: not kept
+    return _CONTACTS.remember(value, contact)  # what both modes give for this value
 
 
 @dataclass(frozen=True, init=False)
