@@ -144,7 +144,8 @@ def header_blocks(draw: st.DrawFn) -> tuple[str, str, bool]:
     for _ in range(draw(st.integers(0, 5))):
         if draw(st.booleans()):  # a plain line, blanks maybe around the colon and the value
             name = draw(st.sampled_from(["Via", "v", "CSeq", "X-Odd.!%*_+`'~"]))
-            value = "".join(draw(st.lists(LINE_PIECES.filter(lambda p: p != "\n"), max_size=4)))
+            value = "".join(draw(st.lists(LINE_PIECES.filter(lambda p: p not in "\r\n"),
+                                          max_size=4)))
             value = value.rstrip(" \t")  # (trailing blanks are cut line by line)
             lines.append(f"{name}{draw(BLANK)}:{draw(BLANK) if value else ''}{value}")
         else:  # anything: folded, no colon, bad name, blanks at the end
@@ -175,11 +176,15 @@ def test_header_lines_found_at_once_are_the_lines_found_one_by_one(
 def test_header_lines_found_at_once_cover_the_common_shapes() -> None:
     from pushinject.sip.parser import _plain_lines
 
-    text = "INVITE sip:x SIP/2.0\r\nVia :\tSIP/2.0/UDP h\r\nX-A: a\rb\nc\r\nl:"
+    text = "INVITE sip:x SIP/2.0\r\nVia :\tSIP/2.0/UDP h\r\nX-A: a b\nc\r\nl:"
     assert _plain_lines(text, text.find("\r\n"), "\r\n") == [
-        ("Via", "SIP/2.0/UDP h"), ("X-A", "a\rb\nc"), ("l", "")]
-    for odd in ("\r\n folded", "\r\nNo-colon", "\r\nBad name: 1", "\r\nX: trailing "):
+        ("Via", "SIP/2.0/UDP h"), ("X-A", "a b\nc"), ("l", "")]
+    for odd in ("\r\n folded", "\r\nNo-colon", "\r\nBad name: 1", "\r\nX: trailing ",
+                "\r\nX: \t", "\r\nX: bare\rCR", "\r\nX: CR at the end\r"):
         assert _plain_lines(text + odd, text.find("\r\n"), "\r\n") is None
+    lf = "INVITE sip:x SIP/2.0\nVia: a\rb\nl:"
+    assert _plain_lines(lf, lf.find("\n"), "\n") == [("Via", "a\rb"), ("l", "")]
+    assert _plain_lines(lf + " ", lf.find("\n"), "\n") is None
 
 
 @pytest.mark.parametrize(("key", "value"), [
@@ -266,3 +271,12 @@ def test_typed_values_read_again_follow_the_lines_of_each_message() -> None:
     assert forwarded.without_top_via().top_via.branch == "z9hG4bK1"
     with pytest.raises(SIPParseError, match="the message has no Call-ID header"):
         req.without_header("Call-ID").call_id
+
+
+@given(st.text(',<>"\\ a;=', max_size=16))
+def test_commas_found_without_a_character_loop_are_the_commas_the_loop_finds(value: str
+                                                                              ) -> None:
+    from pushinject.sip.headers import _split_quoted, split_commas
+
+    assert split_commas(value) == _split_quoted(value)
+    assert split_commas(value.replace('"', "")) == _split_quoted(value.replace('"', ""))

@@ -96,6 +96,24 @@ def split_commas(value: str) -> list[str]:
     """
     if "," not in value:
         return [value.strip()]
+    if '"' in value:
+        return _split_quoted(value)
+    if "<" not in value:  # every comma separates
+        return [part.strip() for part in value.split(",")]
+    parts: list[str] = []
+    start = 0
+    at = value.find(",")
+    while at >= 0:  # a comma separates unless the last bracket before it opens
+        if value.rfind("<", 0, at) <= value.rfind(">", 0, at):
+            parts.append(value[start:at].strip())
+            start = at + 1
+        at = value.find(",", at + 1)
+    parts.append(value[start:].strip())
+    return parts
+
+
+def _split_quoted(value: str) -> list[str]:
+    """`split_commas` character by character, for any value (quoted strings included)."""
     parts: list[str] = []
     start = 0
     quoted = False

@@ -130,14 +130,16 @@ def _split_head(data: bytes, start: int, faults: _Faults) -> tuple[bytes, int, s
 
 def _start_line(line: str, faults: _Faults, at: int) -> tuple[str, str, str, bool]:
     """(method or version, uri or status, version or reason, is_request) of the start line."""
-    m = _REQUEST_LINE_RE.fullmatch(line)
-    if m is not None:
-        return m.group(1), m.group(2), m.group(3), True
+    status_like = line[:4].upper() == "SIP/"  # never a Request-Line: "/" is not in a token
+    if not status_like:
+        m = _REQUEST_LINE_RE.fullmatch(line)
+        if m is not None:
+            return m.group(1), m.group(2), m.group(3), True
     s = _STATUS_LINE_RE.fullmatch(line)
     if s is not None:
         return s.group(1), s.group(2), s.group(3) or "", False
     lm = _LENIENT_REQUEST_RE.fullmatch(line)
-    if lm is not None and not line.upper().startswith("SIP/"):
+    if lm is not None and not status_like:
         faults(f"request line does not follow RFC 3261 §7.1 spacing: {line!r}", at)
         uri = "".join(lm.group(2).split())
         if uri.startswith("<") and uri.endswith(">"):
@@ -160,7 +162,7 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
         raise TypeError(f"parse_message needs bytes, not {type(data).__name__}")
     data = bytes(data)
     faults = _Faults(strict)
-    start = len(data) - len(data.lstrip(b"\r\n"))
+    start = len(data) - len(data.lstrip(b"\r\n")) if data[:1] in b"\r\n" else 0
     head, body_start, sep = _split_head(data, start, faults)
     try:
         text = head.decode("utf-8")
@@ -225,26 +227,20 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
                     _index=index)
 
 
-#: separator -> every header line after it that is `token [blanks] ":" value`, as (name,
-#: value) with the blanks after the colon left out; the value runs to the next separator
-#: (a CR not before LF is part of it; the group repeat is not possessive: Python 3.11's `*+`
-#: on a group with a lookahead can run past the lookahead)
+#: separator -> every header line after it that is `token [blanks] ":" [blanks] value`, where
+#: the value holds no CR (CRLF separator) and ends in no blank, as (name, value); runs of
+#: characters are matched possessively (nothing given back: one pass over each line)
 _LINE_RES = {
-    "\r\n": re.compile(rf"\r\n({TOKEN})[ \t]*:[ \t]*([^\r]*+(?:\r(?!\n)[^\r]*+)*)"),
-    "\n": re.compile(rf"\n({TOKEN})[ \t]*:[ \t]*([^\n]*+)"),
+    "\r\n": re.compile(rf"\r\n({TOKEN}+)[ \t]*+:[ \t]*+([^\r]*+)(?<![ \t])(?=\r\n|\Z)"),
+    "\n": re.compile(rf"\n({TOKEN}+)[ \t]*+:[ \t]*+([^\n]*+)(?<![ \t])"),
 }
-#: separator -> a blank before it (a value whose trailing blanks are to be cut)
-_BLANK_ENDS = {sep: (f" {sep}", f"\t{sep}") for sep in _LINE_RES}
 
 
 def _plain_lines(text: str, first_end: int, sep: str) -> list[tuple[str, str]] | None:
-    """Header lines when none is folded or malformed and no value ends in blanks (the common
-    case), found with one match per line, else None."""
+    """Header lines when each is such a line (the common case: not folded, not malformed, no
+    blanks to cut at the end), found with one match per line, else None."""
     found = _LINE_RES[sep].findall(text, first_end)
-    space, tab = _BLANK_ENDS[sep]
-    if len(found) != text.count(sep) or space in text or tab in text or text[-1] in " \t":
-        return None  # some line is not a plain header line, or a value needs its blanks cut
-    return found
+    return found if len(found) == text.count(sep) else None
 
 
 def _header_lines(

@@ -270,18 +270,24 @@ def _match(text: str) -> tuple[str, str, re.Match[str] | None]:
 
 
 _URI_RE = re.compile(URI_PATTERN)
+#: what `check_uri` said of the URIs that passed it lately, by their text (bounded; see
+#: `pushinject.sip.memo`; a URI that fails is never kept, so it fails as before)
+_CHECKED: Memo[bool] = Memo(1024)
 
 
 def check_uri(text: str) -> bool:
     """Check a URI against its grammar without building it; True when it has URI headers
     (which RFC 3261 §19.1.1 forbids in a Request-URI)."""
+    known = _CHECKED.get(text)
+    if known is not None:
+        return known
     if _URI_RE.fullmatch(text) is None:
         _match(text)  # raises with the precise reason
         raise SIPParseError(f"not a valid URI: {text!r}")
     if "?" not in text or text[:3].lower() != "sip":
-        return False
+        return _CHECKED.remember(text, False)
     match = _match(text)[2]
-    return match is not None and match.group(6) is not None
+    return _CHECKED.remember(text, match is not None and match.group(6) is not None)
 
 
 #: URIs parsed lately, by their text (bounded; see `pushinject.sip.memo`)
