@@ -3,7 +3,8 @@
 The header block is split into lines once; folding is undone (§7.3.1). In strict mode the
 values whose grammar the transaction and proxy layers rely on (Via, From, To, Call-ID, CSeq,
 Max-Forwards, Contact, Expires, Date, Route, ...) are checked against their grammar without
-building their typed form, which is built only when read. In lenient mode every recoverable
+building their typed form, which is built only when read (but for Via, whose check gives its
+parts anyway), and a value that passed once is not checked again. In lenient mode every recoverable
 fault becomes an entry of `defects` instead of an exception.
 """
 
