@@ -1,0 +1,346 @@
+"""`pushinject serve --workers N`: one UDP socket, N processes each running the core.
+
+Theory of operation. The serving process binds the UDP socket, forks N workers, then only
+dispatches: it drains the socket (as many datagrams as are waiting, then polls again), reads
+each datagram's owner with the partition rule (`pushinject.live.partition`, WORK-1 to WORK-3)
+and passes it, with its source address, to that worker as one record of a Unix
+`SOCK_SEQPACKET` socket pair (record boundaries kept, no copy of the state). Each worker runs a
+`ProxyShell` on its own core and clock, with identifiers that name it (`WorkerIds`), and sends
+on the shared UDP socket itself, so an answer leaves from the proxy's one address without a hop
+back through the dispatcher. Stream transports are not spread (WORK-4).
+
+Stopping (SIGTERM, SIGINT, `--duration`, or a worker that ended by itself) is bounded and
+leaves no process behind (WORK-5): the dispatcher stops reading, sends SIGTERM to each worker
+by its PID, waits up to `STOP_TIMEOUT` seconds for each one's report and exit, then SIGKILLs by
+PID whoever is still there. A worker whose dispatcher vanished sees its socket pair end and
+stops too (and the kernel sends it SIGTERM then, `PR_SET_PDEATHSIG`). Each worker's report (its
+input counters, its shell's counts, its pushes) is summed into the one `inputs:` line serve
+prints when it stops; with `--pcap`, each worker writes its own capture and the dispatcher
+merges them by time into the one file asked for (WORK-6).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import heapq
+import json
+import multiprocessing
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pushinject.core.admission import InputCounts
+from pushinject.live.partition import Partition, WorkerIds
+
+__all__ = ["STOP_TIMEOUT", "WorkerPlan", "WorkerSet", "frame", "unframe", "merge_pcaps",
+           "sum_inputs"]
+
+#: seconds a worker has to report and exit after SIGTERM before it is killed
+STOP_TIMEOUT = 5.0
+#: the dispatcher's side of each socket pair: room for a burst while a worker is busy
+CHANNEL_BUFFER = 2 * 1024 * 1024
+#: datagrams taken from the socket before the dispatcher looks at its other inputs again
+DRAIN = 256
+#: the largest record a worker reads (a UDP datagram plus its source address)
+_RECORD = 65536 + 512
+_HEADER = struct.Struct("!HB")
+_PR_SET_PDEATHSIG = 1
+
+
+def frame(data: bytes, source: tuple[str, int]) -> bytes:
+    """A datagram and its source as one record: port, host length, host, datagram.
+
+    >>> unframe(frame(b"OPTIONS", ("127.0.0.1", 5070)))
+    (b'OPTIONS', ('127.0.0.1', 5070))
+    """
+    host = source[0].encode("ascii")
+    return _HEADER.pack(source[1], len(host)) + host + data
+
+
+def unframe(record: bytes) -> tuple[bytes, tuple[str, int]]:
+    """The inverse of `frame`."""
+    port, size = _HEADER.unpack_from(record)
+    start = _HEADER.size + size
+    return record[start:], (record[_HEADER.size:start].decode("ascii"), port)
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What every worker is given: the preset, the proxy's address, the push gateway, and where
+    its capture goes (None: no capture)."""
+
+    preset: str
+    address: tuple[str, int]
+    push_gateway: tuple[str, int] | None
+    captures: Path | None
+    epoch: float
+
+
+def sum_inputs(reports: Sequence[dict[str, object]]) -> InputCounts:
+    """The input counters of every worker's report, added up (INPUT-1 holds for the sum).
+
+    >>> sum_inputs([{"inputs": {"received": 2, "processed": 1, "answered": {},
+    ...                         "dropped": {"unparsable": 1}}},
+    ...             {"inputs": {"received": 1, "processed": 1, "answered": {}, "dropped": {}}}])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    InputCounts(received=3, processed=2, answered=Counter(), dropped=Counter({'unparsable': 1}),
+                last={}, refused=1)
+    """
+    total = InputCounts()
+    for report in reports:
+        inputs = report["inputs"]
+        assert isinstance(inputs, dict)
+        total.received += int(inputs["received"])
+        total.processed += int(inputs["processed"])
+        total.answered.update(Counter(inputs["answered"]))
+        total.dropped.update(Counter(inputs["dropped"]))
+    total.refused = sum(total.answered.values()) + sum(total.dropped.values())
+    return total
+
+
+def merge_pcaps(parts: Sequence[Path], out: Path) -> int:
+    """Merge the captures `parts` (each in time order) into `out` by time; returns how many
+    packets were written."""
+    from scapy.utils import RawPcapWriter
+
+    from pushinject.capture.records import read_records
+
+    streams = [read_records(part) for part in parts if part.exists() and part.stat().st_size]
+    count = 0
+    with open(out, "wb") as handle:
+        writer = RawPcapWriter(handle, linktype=1, sync=False)
+        writer.write_header(None)
+        for record in heapq.merge(*streams, key=lambda r: r.time):
+            micros = round(record.time * 1_000_000)
+            writer.write_packet(record.data, sec=micros // 1_000_000, usec=micros % 1_000_000)
+            count += 1
+        writer.flush()
+    return count
+
+
+class _SharedSocket:
+    """The UDP socket shared by every worker, as the shell's datagram transport."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.closing = False
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> None:
+        self.sock.sendto(data, address)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to send this process SIGTERM when its parent ends (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _worker_main(index: int, plan: WorkerPlan, udp: socket.socket, channel: socket.socket,
+                 others: list[socket.socket]) -> None:
+    """The body of worker `index` (a forked process)."""
+    import asyncio
+
+    _die_with_parent()
+    for other in others:
+        other.close()
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the dispatcher decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    asyncio.run(_worker(index, plan, udp, channel))
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+async def _worker(index: int, plan: WorkerPlan, udp: socket.socket, channel: socket.socket
+                  ) -> None:
+    import asyncio
+
+    from pushinject.live.endpoint import LiveClock
+    from pushinject.live.listen import Listen
+    from pushinject.live.proxy_shell import ProxyShell
+    from pushinject.presets import get_preset
+    from pushinject.sim.pcap import PcapStream
+
+    loop = asyncio.get_running_loop()
+    clock = LiveClock(loop)
+    ids = WorkerIds(index)
+
+    def log(now: float, text: str) -> None:
+        print(f"{now:10.3f} worker {index}: {text}", file=sys.stderr, flush=True)
+
+    with contextlib.ExitStack() as stack:
+        recorder = None
+        if plan.captures is not None:
+            out = stack.enter_context(open(plan.captures / f"{index}.pcap", "wb"))
+            recorder = PcapStream(out, epoch=clock.epoch)
+        driver = get_preset(plan.preset).build(ids, None)
+        host, port = plan.address
+        driver.proxy.set_address(host, port)
+        shell = ProxyShell(driver, clock, ids, address=plan.address,
+                           push_gateway=plan.push_gateway, log=log,
+                           listeners=[Listen("UDP", host, port)], recorder=recorder)
+        shell.transport = _SharedSocket(udp)  # type: ignore[assignment]
+        shell.start()
+        stop = asyncio.Event()
+        channel.setblocking(False)
+        receive = shell.datagram_received
+
+        def readable() -> None:
+            for _ in range(DRAIN):
+                try:
+                    record = channel.recv(_RECORD)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    record = b""
+                if not record:  # the dispatcher is gone
+                    loop.remove_reader(channel.fileno())
+                    stop.set()
+                    return
+                data, source = unframe(record)
+                receive(data, source)
+
+        loop.add_reader(channel.fileno(), readable)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(channel.fileno())
+        log(clock.now(), shell.input_summary())
+        shell.close()
+        inputs = driver.proxy.inputs
+        report = {"worker": index, "counts": dict(shell.counts), "pushes": len(shell.pushes),
+                  "inputs": {"received": inputs.received, "processed": inputs.processed,
+                             "answered": dict(inputs.answered),
+                             "dropped": dict(inputs.dropped)}}
+        channel.setblocking(True)
+        channel.settimeout(1.0)
+        with contextlib.suppress(OSError):
+            channel.send(json.dumps(report).encode())
+
+
+class WorkerSet:
+    """N forked workers behind the UDP socket `udp`, and the dispatcher that feeds them."""
+
+    def __init__(self, udp: socket.socket, workers: int, plan: WorkerPlan,
+                 partition: Partition) -> None:
+        self.udp = udp
+        self.plan = plan
+        self.partition = partition
+        self.channels: list[socket.socket] = []
+        self.processes: list[multiprocessing.process.BaseProcess] = []
+        self.reports: list[dict[str, object]] = []
+        #: datagrams taken from the socket, and those no worker could take
+        self.dispatched = 0
+        self.undelivered = 0
+        #: why serving stopped early (a worker ended), or ""
+        self.failure = ""
+        context = multiprocessing.get_context("fork")
+        ends = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(workers)]
+        try:
+            for index, (mine, theirs) in enumerate(ends):
+                others = [s for pair in ends for s in pair if s is not theirs]
+                process = context.Process(target=_worker_main, name=f"pushinject-worker-{index}",
+                                          args=(index, plan, udp, theirs, others), daemon=False)
+                process.start()
+                self.processes.append(process)
+        finally:
+            for mine, theirs in ends:
+                theirs.close()
+        for mine, _ in ends:
+            mine.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CHANNEL_BUFFER)
+            self.channels.append(mine)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.pid is not None]
+
+    def dispatch(self, until: Callable[[], bool], deadline: float | None) -> None:
+        """Pass datagrams to their owners until `until()` is true, `deadline` (monotonic) has
+        passed, or a worker has ended."""
+        udp, owner, channels = self.udp, self.partition.owner, self.channels
+        udp.setblocking(False)
+        poller = select.poll()
+        poller.register(udp.fileno(), select.POLLIN)
+        by_fd = {}
+        for index, channel in enumerate(channels):
+            poller.register(channel.fileno(), select.POLLIN | select.POLLHUP)
+            by_fd[channel.fileno()] = index
+        recvfrom = udp.recvfrom
+        while not until():
+            wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if deadline is not None and wait == 0:
+                return
+            try:
+                ready = poller.poll(min(wait, 500) if wait >= 0 else 500)
+            except InterruptedError:
+                continue
+            for fd, _ in ready:
+                if fd in by_fd:  # a worker ended (or spoke) before being asked to stop
+                    index = by_fd[fd]
+                    process = self.processes[index]
+                    process.join(0.5)
+                    self.failure = (f"worker {index} (pid {process.pid}) ended by itself "
+                                    f"(exit code {process.exitcode})")
+                    return
+                for _ in range(DRAIN):
+                    try:
+                        data, source = recvfrom(65536)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:  # e.g. an ICMP error reported on the socket
+                        continue
+                    self.dispatched += 1
+                    try:
+                        channels[owner(data)].send(frame(data, source[:2]))
+                    except OSError:
+                        self.undelivered += 1
+
+    def stop(self) -> None:
+        """SIGTERM each worker by its PID, gather the reports, and SIGKILL by PID whoever has
+        not ended within `STOP_TIMEOUT` seconds (WORK-5)."""
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        waiting = {channel.fileno(): channel for channel in self.channels}
+        while waiting and time.monotonic() < deadline:
+            ready, _, _ = select.select(list(waiting.values()), [], [],
+                                        max(0.0, deadline - time.monotonic()))
+            for channel in ready:
+                waiting.pop(channel.fileno())
+                with contextlib.suppress(OSError, ValueError):
+                    text = channel.recv(_RECORD)
+                    if text:
+                        self.reports.append(json.loads(text))
+        for process in self.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
+        for channel in self.channels:
+            channel.close()
+
+    def counts(self) -> Counter[str]:
+        """The shells' counts (datagrams sent, unsent, ...), added up over the reports."""
+        total: Counter[str] = Counter()
+        for report in self.reports:
+            counts = report.get("counts")
+            if isinstance(counts, dict):
+                total.update(counts)
+        return total
+
