@@ -35,11 +35,12 @@ from pushinject.sip.uri import URI, parse_uri
 __all__ = ["WorkerIds", "worker_of_branch", "Partition", "owner_of_key"]
 
 _WORKER_COOKIE = MAGIC_COOKIE + "w"
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
-_VIA = re.compile(rb"^(?:via|v)[ \t]*:([^\r\n]*)", re.I | re.M)
+#: header lines by name or compact form, any case (RFC 3261 §7.3.1); a leading LF (rather
+#: than `^`) lets the regular expression engine skip to line starts quickly
+_VIA = re.compile(rb"\n(?:[Vv][Ii][Aa]|[Vv])[ \t]*:([^\r\n]*)")
 _BRANCH = re.compile(rb";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
-_TO = re.compile(rb"^(?:to|t)[ \t]*:[ \t]*([^\r\n]*)", re.I | re.M)
-_CALL_ID = re.compile(rb"^(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", re.I | re.M)
+_TO = re.compile(rb"\n(?:[Tt][Oo]|[Tt])[ \t]*:[ \t]*([^\r\n]*)")
+_CALL_ID = re.compile(rb"\n(?:[Cc][Aa][Ll][Ll]-[Ii][Dd]|[Ii])[ \t]*:[ \t]*([^\r\n]*)")
 
 
 class WorkerIds(RandomIds):
@@ -102,13 +103,20 @@ class Partition:
         """The worker that takes datagram `data` (WORK-1, WORK-2, WORK-3)."""
         if self.workers == 1:
             return 0
-        match = _HEAD_END.search(data)
-        head = data[:match.start()] if match else data
-        head = head.lstrip(b"\r\n")
-        line_end = head.find(b"\n")
-        first = head[:line_end if line_end >= 0 else len(head)].rstrip(b"\r")
+        start = 0
+        while data[start:start + 1] in (b"\r", b"\n"):  # CRLFs before a message (§7.5)
+            start += 1
+        end = data.find(b"\r\n\r\n", start)
+        if end < 0:
+            end = data.find(b"\n\n", start)
+        if end < 0:
+            end = len(data)
+        line_end = data.find(b"\n", start, end)
+        if line_end < 0:
+            line_end = end
+        first = data[start:line_end].rstrip(b"\r")
         if first.startswith(b"SIP/2.0 "):
-            via = _VIA.search(head, line_end if line_end >= 0 else len(head))
+            via = _VIA.search(data, line_end, end)
             if via is not None:
                 branch = _BRANCH.search(via.group(1).split(b",", 1)[0])
                 if branch is not None:
@@ -116,21 +124,21 @@ class Partition:
                     if index is not None and index < self.workers:
                         return index
         else:
-            aor = self._aor(first, head, line_end)
+            aor = self._aor(first, data, line_end, end)
             if aor is not None:
                 return owner_of_key(aor, self.workers)
-        call_id = _CALL_ID.search(head)
+        call_id = _CALL_ID.search(data, start, end)
         if call_id is not None and call_id.group(1).strip():
             return owner_of_key(call_id.group(1).strip(), self.workers)
         return owner_of_key(data, self.workers)
 
-    def _aor(self, first: bytes, head: bytes, line_end: int) -> str | None:
+    def _aor(self, first: bytes, data: bytes, line_end: int, end: int) -> str | None:
         """The registrar's key of the AoR a request is for (its To for a REGISTER)."""
         parts = first.split(b" ")
         if len(parts) != 3 or not parts[2].startswith(b"SIP/"):
             return None
         if parts[0] == b"REGISTER":
-            to = _TO.search(head, line_end if line_end >= 0 else len(head))
+            to = _TO.search(data, line_end, end)
             if to is None:
                 return None
             text = _uri_text(to.group(1))
