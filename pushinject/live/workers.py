@@ -291,6 +291,13 @@ class WorkerSet:
                 continue
             for fd, _ in ready:
                 if fd in by_fd:  # a worker ended (or spoke) before being asked to stop
+                    # a signal to the whole process group reaches the workers and this
+                    # process together: give it the time to arrive here too
+                    settle = time.monotonic() + 1.0
+                    while not until() and time.monotonic() < settle:
+                        time.sleep(0.05)
+                    if until():
+                        return
                     index = by_fd[fd]
                     process = self.processes[index]
                     process.join(0.5)
