@@ -5,18 +5,18 @@ INVITEs waiting for a push). Everything that must meet the same state goes to th
 read from the datagram's bytes with a light scan (no full parse; the worker parses):
 
 - a request goes to the owner of the AoR of its Request-URI, a REGISTER to the owner of the
-  AoR of its To (RFC 3261 §10.3), a request inside a dialog (To tag) other than ACK by its
-  Call-ID (WORK-3: its state, if any, is the transaction's, not the AoR's); the AoR is the registrar's own key
+  AoR of its To (RFC 3261 §10.3); the AoR is the registrar's own key
   (`LocationService.aor_of`), so whatever the registrar treats as one AoR (case of the host,
   URI parameters, the domain when `use_domain` is off) has one owner. An INVITE for a callee,
   its retransmissions, its CANCEL and non-2xx ACK (same Request-URI, RFC 3261 §9.1, §17.1.1.3)
   and the REGISTERs of that callee thus meet at one worker: a phone that registers while its
-  INVITE waits for a push is injected there (WORK-1);
+  INVITE waits for a push is injected there; the ACK of a 2xx and the BYE after it name the
+  same remote target, so they pass one worker in their order (WORK-1);
 - a response goes to the worker named in the branch of its top Via: every branch a worker
   mints reads `z9hG4bKw<worker>-...` (`WorkerIds`), so the answers to the requests a worker
   sent come back to it (WORK-2);
-- what has no such key (no readable Request-URI or To, an in-dialog request, a response whose
-  branch names no worker) goes by the Call-ID, else by the whole datagram: the same bytes always go to the same
+- what has no such key (no readable Request-URI or To, a response whose branch names no
+  worker) goes by the Call-ID, else by the whole datagram: the same bytes always go to the same
   worker, so a retransmission meets the transaction that absorbs it (WORK-3).
 
 The owner of a key is `crc32(key) % N`, the same in every run and every process.
@@ -81,25 +81,14 @@ def owner_of_key(key: str | bytes, workers: int) -> int:
     return zlib.crc32(data) % workers
 
 
-def _to_uri(value: bytes) -> tuple[str, bool]:
-    """The URI of a To header value (inside `<>`, else up to its parameters), and whether the
-    header has a tag parameter.
-
-    >>> _to_uri(b'"B" <sip:bob@b;x=1>;tag=9'), _to_uri(b"sip:bob@b ; TAG=1"), _to_uri(b"<sip:b>")
-    (('sip:bob@b;x=1', True), ('sip:bob@b', True), ('sip:b', False))
-    """
+def _uri_text(value: bytes) -> str:
+    """The URI of a To header value: inside `<>`, else up to its parameters."""
     text = value.decode("utf-8", "replace")
     start = text.find("<")
     if start >= 0:
         end = text.find(">", start)
-        end = end if end > 0 else len(text)
-        uri, params = text[start + 1:end].strip(), text[end + 1:]
-    else:
-        uri, _, params = text.partition(";")
-        uri, params = uri.strip(), ";" + params
-    tagged = any(param.strip().lower().startswith("tag=") or param.strip().lower() == "tag"
-                 for param in params.split(";")[1:])
-    return uri, tagged
+        return text[start + 1:end if end > 0 else len(text)].strip()
+    return text.partition(";")[0].strip()
 
 
 class Partition:
@@ -145,22 +134,17 @@ class Partition:
         return owner_of_key(data, self.workers)
 
     def _aor(self, first: bytes, data: bytes, line_end: int, end: int) -> str | None:
-        """The registrar's key of the AoR a request is for (its To for a REGISTER); None for a
-        request inside a dialog (a To tag) other than ACK, which goes by its Call-ID."""
+        """The registrar's key of the AoR a request is for (its To for a REGISTER)."""
         parts = first.split(b" ")
         if len(parts) != 3 or not parts[2].startswith(b"SIP/"):
             return None
-        method = parts[0]
-        text = parts[1].decode("utf-8", "replace")
-        if method != b"ACK":
+        if parts[0] == b"REGISTER":
             to = _TO.search(data, line_end, end)
             if to is None:
                 return None
-            uri, tagged = _to_uri(to.group(1))
-            if tagged:
-                return None
-            if method == b"REGISTER":
-                text = uri
+            text = _uri_text(to.group(1))
+        else:
+            text = parts[1].decode("utf-8", "replace")
         try:
             return self.aor_of(parse_uri(text))
         except (SIPParseError, ValueError):
