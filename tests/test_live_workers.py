@@ -7,6 +7,9 @@ serve stops its workers by theirs, which the tests check are gone.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,7 +133,21 @@ def _silent(ua: DatagramUA, timeout: float) -> bool:
 
 
 def _gone(pid: int) -> bool:
-    return not Path(f"/proc/{pid}").exists()
+    """Whether process `pid` has ended (a zombie waiting to be reaped has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _wait_gone(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(_gone(pid) for pid in pids):
+            return True
+        time.sleep(0.05)
+    return all(_gone(pid) for pid in pids)
 
 
 def _serve(*args: str) -> Serve:
@@ -327,6 +344,55 @@ def test_a_plain_call_and_its_dialog_through_two_workers() -> None:
     _run(body)
     assert seen == [("INVITE", 180), ("INVITE", 200), ("ACK", "ACK"), ("BYE", "BYE"),
                     ("BYE", 200)] * 2
+
+
+def test_a_worker_that_ends_by_itself_stops_serve_with_its_reason() -> None:
+    """WORK-5: a worker killed from outside takes serve down (its part of the state is gone):
+    the other worker is stopped by its PID, serve says why and ends with status 1."""
+    serve = _serve()
+    try:
+        pids = _pids(serve)
+        os.kill(pids[0], signal.SIGKILL)
+        status = serve.proc.wait(timeout=15)
+    finally:
+        serve.stop()
+    assert status == 1
+    assert _wait_gone(pids, 5.0)
+    lines = serve.stderr.splitlines()
+    assert any(line.split(None, 1)[1] == f"stopped: worker 0 (pid {pids[0]}) ended by itself "
+               "(exit code -9)" for line in lines), lines
+    assert lines[-1].split(None, 1)[1] == (
+        "inputs: 0 received, 0 processed, 0 answered, 0 dropped; 1 worker(s) gave no report")
+
+
+def test_workers_end_when_serve_is_killed() -> None:
+    """WORK-5: serve killed outright (no clean stop): its workers see their socket pairs close
+    (and the kernel signals them) and end; none is left behind."""
+    serve = _serve()
+    try:
+        pids = _pids(serve)
+        serve.proc.kill()
+        serve.proc.wait(timeout=10)
+    finally:
+        serve.stop()
+    assert _wait_gone(pids, 10.0)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_uvloop_answers_a_register(workers: str) -> None:
+    """`--event-loop uvloop`: the same shell on uvloop's event loop, in one process or in
+    each worker."""
+    ua = DatagramUA()
+    try:
+        with Serve("--listen", "udp:127.0.0.1:0", "--workers", workers, "--event-loop",
+                   "uvloop") as serve:
+            proxy = serve.addresses["udp"]
+            ua.send(register(ua, "bob", f"<sip:bob@127.0.0.1:{ua.local[1]}>", proxy=proxy),
+                    proxy)
+            final = ua.receive_final()
+    finally:
+        ua.close()
+    assert (final.status, final.cseq.method, len(final.contacts)) == (200, "REGISTER", 1)
 
 
 @pytest.mark.parametrize(("args", "error"), [

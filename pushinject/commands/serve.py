@@ -83,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="processes running the core, each on a part of the state "
                              "(UDP only; default 1: one process)")
+    parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the event loop of the shell: asyncio's own (default) or uvloop's "
+                             "(needs the uvloop package)")
 
 
 def _bind(listen: Listen) -> socket.socket:
@@ -115,6 +118,7 @@ def _check(args: argparse.Namespace, listens: list[Listen]) -> None:
         raise UsageError("--idle-timeout must be positive")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+
     if args.workers > 1 and any(listen.transport != "UDP" for listen in listens):
         raise UsageError("--workers above 1 serves UDP only: TCP and TLS connections are "
                          "served by one process (leave --workers out to serve them)")
@@ -232,31 +236,18 @@ def _serve_workers(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot write {args.pcap}: {exc.strerror}") from None
             captures = Path(stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="pushinject-serve-")))
-        plan = WorkerPlan(preset.name, (host, port), args.push_gateway, captures, time.time())
+        plan = WorkerPlan(preset.name, (host, port), args.push_gateway, captures, time.time(),
+                          args.event_loop)
         # the registrar's own AoR key, so that the partition and the bindings agree (WORK-1)
         partition = Partition(args.workers, preset.build(RandomIds(), None).proxy.location.aor_of)
         workers = WorkerSet(sock, args.workers, plan, partition)
-        stopping: list[int] = []
-
-        def stop(signum: int, frame: object) -> None:
-            stopping.append(signum)
-
         try:
-            wake_r, wake_w = socket.socketpair()
-            stack.callback(wake_r.close)
-            stack.callback(wake_w.close)
-            wake_w.setblocking(False)
-            signal.set_wakeup_fd(wake_w.fileno())
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, stop)
             name = f"udp:{_host_text(sock.getsockname()[0])}:{port}"
             print(f"listening on {name} (preset {preset.name}, {args.workers} workers, "
                   f"pids {' '.join(map(str, workers.pids))})", flush=True)
-            deadline = None if args.duration is None else time.monotonic() + args.duration
-            workers.dispatch(lambda: bool(stopping), deadline)
+            workers.dispatch(args.duration)
         finally:
             workers.stop()
-            signal.set_wakeup_fd(-1)
         if workers.failure:
             log(f"stopped: {workers.failure}")
         missing = args.workers - len(workers.reports)
@@ -272,10 +263,16 @@ def _host_text(host: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
+    from pushinject.live.workers import run_loop
 
+    if getattr(args, "event_loop", "asyncio") == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise UsageError("--event-loop uvloop needs the uvloop package "
+                             "(pip install uvloop)") from None
     if getattr(args, "workers", 1) > 1:
         return _serve_workers(args)
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(_serve(args))
+        return run_loop(_serve(args), getattr(args, "event_loop", "asyncio"))
     return 0

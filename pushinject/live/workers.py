@@ -1,8 +1,8 @@
 """`pushinject serve --workers N`: one UDP socket, N processes each running the core.
 
 Theory of operation. The serving process binds the UDP socket, forks N workers, then only
-dispatches: it drains the socket (as many datagrams as are waiting, then polls again), reads
-each datagram's owner with the partition rule (`pushinject.live.partition`, WORK-1 to WORK-3)
+dispatches: one blocking `recvfrom` per datagram (signals only set flags, seen within `WAKE`
+seconds thanks to the socket's receive timeout), reads each datagram's owner with the partition rule (`pushinject.live.partition`, WORK-1 to WORK-3)
 and passes it, with its source address, to that worker as one record of a Unix
 `SOCK_SEQPACKET` socket pair (record boundaries kept, no copy of the state). Each worker runs a
 `ProxyShell` on its own core and clock, with identifiers that name it (`WorkerIds`), and sends
@@ -26,6 +26,7 @@ import ctypes
 import heapq
 import json
 import multiprocessing
+import os
 import select
 import signal
 import socket
@@ -33,26 +34,30 @@ import struct
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pushinject.core.admission import InputCounts
 from pushinject.live.partition import Partition, WorkerIds
 
 __all__ = ["STOP_TIMEOUT", "WorkerPlan", "WorkerSet", "frame", "unframe", "merge_pcaps",
-           "sum_inputs"]
+           "sum_inputs", "run_loop"]
 
 #: seconds a worker has to report and exit after SIGTERM before it is killed
 STOP_TIMEOUT = 5.0
 #: the dispatcher's side of each socket pair: room for a burst while a worker is busy
 CHANNEL_BUFFER = 2 * 1024 * 1024
-#: datagrams taken from the socket before the dispatcher looks at its other inputs again
+#: records a worker takes from its socket pair before it lets its event loop run timers
 DRAIN = 256
+#: the longest a signal waits to be seen by the dispatcher on a quiet socket (seconds)
+WAKE = 0.2
 #: the largest record a worker reads (a UDP datagram plus its source address)
 _RECORD = 65536 + 512
 _HEADER = struct.Struct("!HB")
 _PR_SET_PDEATHSIG = 1
+_T = TypeVar("_T")
 
 
 def frame(data: bytes, source: tuple[str, int]) -> bytes:
@@ -82,6 +87,8 @@ class WorkerPlan:
     push_gateway: tuple[str, int] | None
     captures: Path | None
     epoch: float
+    #: "asyncio" or "uvloop" (`run_loop`)
+    event_loop: str = "asyncio"
 
 
 def sum_inputs(reports: Sequence[dict[str, object]]) -> InputCounts:
@@ -143,25 +150,38 @@ class _SharedSocket:
         self.closing = True
 
 
-def _die_with_parent() -> None:
-    """Ask the kernel to send this process SIGTERM when its parent ends (Linux)."""
+def run_loop(main: Coroutine[Any, Any, _T], event_loop: str = "asyncio") -> _T:
+    """Run `main` on asyncio's own event loop, or on uvloop's (`event_loop="uvloop"`, when
+    the uvloop package is installed)."""
+    import asyncio
+
+    if event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel to send this process SIGTERM when its parent ends (Linux); end now if
+    the parent already has."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _worker_main(index: int, plan: WorkerPlan, udp: socket.socket, channel: socket.socket,
-                 others: list[socket.socket]) -> None:
+                 others: list[socket.socket], parent: int) -> None:
     """The body of worker `index` (a forked process)."""
-    import asyncio
-
-    _die_with_parent()
+    _die_with_parent(parent)
     for other in others:
         other.close()
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the dispatcher decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    asyncio.run(_worker(index, plan, udp, channel))
+    run_loop(_worker(index, plan, udp, channel), plan.event_loop)
     sys.stdout.flush()
     sys.stderr.flush()
 
@@ -255,7 +275,8 @@ class WorkerSet:
             for index, (mine, theirs) in enumerate(ends):
                 others = [s for pair in ends for s in pair if s is not theirs]
                 process = context.Process(target=_worker_main, name=f"pushinject-worker-{index}",
-                                          args=(index, plan, udp, theirs, others), daemon=False)
+                                          args=(index, plan, udp, theirs, others, os.getpid()),
+                                          daemon=False)
                 process.start()
                 self.processes.append(process)
         finally:
@@ -269,53 +290,63 @@ class WorkerSet:
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes if p.pid is not None]
 
-    def dispatch(self, until: Callable[[], bool], deadline: float | None) -> None:
-        """Pass datagrams to their owners until `until()` is true, `deadline` (monotonic) has
-        passed, or a worker has ended."""
-        udp, owner, channels = self.udp, self.partition.owner, self.channels
-        udp.setblocking(False)
-        poller = select.poll()
-        poller.register(udp.fileno(), select.POLLIN)
-        by_fd = {}
-        for index, channel in enumerate(channels):
-            poller.register(channel.fileno(), select.POLLIN | select.POLLHUP)
-            by_fd[channel.fileno()] = index
-        recvfrom = udp.recvfrom
-        while not until():
-            wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            if deadline is not None and wait == 0:
-                return
-            try:
-                ready = poller.poll(min(wait, 500) if wait >= 0 else 500)
-            except InterruptedError:
-                continue
-            for fd, _ in ready:
-                if fd in by_fd:  # a worker ended (or spoke) before being asked to stop
+    def dispatch(self, duration: float | None = None) -> None:
+        """Pass datagrams to their owners until SIGTERM or SIGINT, `duration` seconds, or the
+        end of a worker.
+
+        One blocking `recvfrom` per datagram; the socket's receive timeout
+        (`SO_RCVTIMEO`, `WAKE` seconds) bounds how long a signal, which only sets a flag, waits
+        to be seen on a quiet socket.
+        """
+        signals: list[int] = []
+
+        def note(signum: int, frame: object) -> None:
+            signals.append(signum)
+
+        watched = (signal.SIGTERM, signal.SIGINT, signal.SIGALRM, signal.SIGCHLD)
+        previous = {signum: signal.signal(signum, note) for signum in watched}
+        try:
+            if duration is not None:
+                signal.setitimer(signal.ITIMER_REAL, max(duration, 1e-3))
+            self.udp.setblocking(True)
+            self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                struct.pack("ll", 0, int(WAKE * 1_000_000)))
+            while True:
+                self._pump(signals)
+                if set(signals) & {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}:
+                    return
+                signals.clear()  # SIGCHLD: has a worker ended?
+                ended = [i for i, p in enumerate(self.processes) if not p.is_alive()]
+                if ended:
                     # a signal to the whole process group reaches the workers and this
                     # process together: give it the time to arrive here too
                     settle = time.monotonic() + 1.0
-                    while not until() and time.monotonic() < settle:
+                    while not signals and time.monotonic() < settle:
                         time.sleep(0.05)
-                    if until():
+                    if set(signals) & {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}:
                         return
-                    index = by_fd[fd]
-                    process = self.processes[index]
-                    process.join(0.5)
-                    self.failure = (f"worker {index} (pid {process.pid}) ended by itself "
+                    process = self.processes[ended[0]]
+                    self.failure = (f"worker {ended[0]} (pid {process.pid}) ended by itself "
                                     f"(exit code {process.exitcode})")
                     return
-                for _ in range(DRAIN):
-                    try:
-                        data, source = recvfrom(65536)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError:  # e.g. an ICMP error reported on the socket
-                        continue
-                    self.dispatched += 1
-                    try:
-                        channels[owner(data)].send(frame(data, source[:2]))
-                    except OSError:
-                        self.undelivered += 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _pump(self, signals: list[int]) -> None:
+        """Dispatch until a signal has been noted."""
+        recvfrom, owner, channels = self.udp.recvfrom, self.partition.owner, self.channels
+        while not signals:
+            try:
+                data, source = recvfrom(65536)
+            except OSError:  # the receive timeout, or an ICMP error reported on the socket
+                continue
+            self.dispatched += 1
+            try:
+                channels[owner(data)].send(frame(data, source[:2]))
+            except OSError:
+                self.undelivered += 1
 
     def stop(self) -> None:
         """SIGTERM each worker by its PID, gather the reports, and SIGKILL by PID whoever has
