@@ -17,6 +17,10 @@ loopback with the lab's addresses (proxy 127.0.0.1:5060, push gateway :5090). Tw
   (In the plain scenario the lab's Kamailio still sends its push MESSAGE, which the lab's
   `push_gateway.xml` answers; `serve` sends none.)
 
+`serve` runs with `--serve-workers` worker processes (`serve --workers`; 2 by default, the best
+of 1, 2 and 3 measured on a 2-core machine that also runs the SIPp parties); the heading names
+the machine's load average, the others' work on a shared machine moving every figure.
+
 Each proxy and scenario is a ladder: from `--start` calls/s up by `--step` to `--max`, each
 step `--duration` seconds of calls with a fresh proxy and new callees. The two proxies' ladders
 take turns rung by rung, so that both meet the same load from the rest of the machine at each
