@@ -248,6 +248,10 @@ def test_push_with_injection_through_two_workers(tmp_path: Path) -> None:
     # the shell's push, not the core)
     assert _inputs(serve) == ["inputs: 4 received, 4 processed, 0 answered, 0 dropped"] * 2 + [
         "inputs: 8 received, 8 processed, 0 answered, 0 dropped"]
+    # and the push's 200 at each; each worker sent 2 200s, 100, MESSAGE, INVITE and 200
+    assert serve.stderr.splitlines()[-2].split(None, 1)[1] == (
+        "dispatched 10 datagrams (worker 0: 5, worker 1: 5), 0 undelivered; the workers sent "
+        "12, 0 unsent")
     times = [record.time for record in read_records(pcap)]
     # per callee: 2 REGISTERs and their 200s, INVITE, 100, MESSAGE, its 200, INVITE, 200, 200
     assert len(times) == 2 * 11
@@ -361,8 +365,10 @@ def test_a_worker_that_ends_by_itself_stops_serve_with_its_reason() -> None:
     lines = serve.stderr.splitlines()
     assert any(line.split(None, 1)[1] == f"stopped: worker 0 (pid {pids[0]}) ended by itself "
                "(exit code -9)" for line in lines), lines
-    assert lines[-1].split(None, 1)[1] == (
-        "inputs: 0 received, 0 processed, 0 answered, 0 dropped; 1 worker(s) gave no report")
+    assert [line.split(None, 1)[1] for line in lines[-2:]] == [
+        "dispatched 0 datagrams (worker 0: 0, worker 1: 0), 0 undelivered; the workers sent 0, "
+        "0 unsent",
+        "inputs: 0 received, 0 processed, 0 answered, 0 dropped; 1 worker(s) gave no report"]
 
 
 def test_workers_end_when_serve_is_killed() -> None:

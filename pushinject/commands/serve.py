@@ -250,6 +250,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
             workers.stop()
         if workers.failure:
             log(f"stopped: {workers.failure}")
+        log(workers.summary())
         missing = args.workers - len(workers.reports)
         log(input_summary(sum_inputs(workers.reports))
             + (f"; {missing} worker(s) gave no report" if missing else ""))

@@ -53,6 +53,8 @@ CHANNEL_BUFFER = 2 * 1024 * 1024
 DRAIN = 256
 #: the longest a signal waits to be seen by the dispatcher on a quiet socket (seconds)
 WAKE = 0.2
+#: the longest the dispatcher waits for a worker to make room for one datagram (seconds)
+SEND_TIMEOUT = 0.5
 #: the largest record a worker reads (a UDP datagram plus its source address)
 _RECORD = 65536 + 512
 _HEADER = struct.Struct("!HB")
@@ -162,6 +164,12 @@ def run_loop(main: Coroutine[Any, Any, _T], event_loop: str = "asyncio") -> _T:
     return asyncio.run(main)
 
 
+def _timeval(seconds: float) -> bytes:
+    """A `struct timeval` for SO_RCVTIMEO and SO_SNDTIMEO."""
+    whole = int(seconds)
+    return struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+
+
 def _die_with_parent(parent: int) -> None:
     """Ask the kernel to send this process SIGTERM when its parent ends (Linux); end now if
     the parent already has."""
@@ -264,8 +272,7 @@ class WorkerSet:
         self.channels: list[socket.socket] = []
         self.processes: list[multiprocessing.process.BaseProcess] = []
         self.reports: list[dict[str, object]] = []
-        #: datagrams taken from the socket, and those no worker could take
-        self.dispatched = 0
+        #: datagrams no worker could take (its socket pair full for `SEND_TIMEOUT`, or closed)
         self.undelivered = 0
         #: why serving stopped early (a worker ended), or ""
         self.failure = ""
@@ -284,7 +291,11 @@ class WorkerSet:
                 theirs.close()
         for mine, _ in ends:
             mine.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CHANNEL_BUFFER)
+            # a worker that takes nothing for this long costs its datagrams, not the others'
+            mine.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
             self.channels.append(mine)
+        #: datagrams passed to each worker
+        self.passed = [0] * workers
 
     @property
     def pids(self) -> list[int]:
@@ -309,8 +320,7 @@ class WorkerSet:
             if duration is not None:
                 signal.setitimer(signal.ITIMER_REAL, max(duration, 1e-3))
             self.udp.setblocking(True)
-            self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                                struct.pack("ll", 0, int(WAKE * 1_000_000)))
+            self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(WAKE))
             while True:
                 self._pump(signals)
                 if set(signals) & {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}:
@@ -337,16 +347,27 @@ class WorkerSet:
     def _pump(self, signals: list[int]) -> None:
         """Dispatch until a signal has been noted."""
         recvfrom, owner, channels = self.udp.recvfrom, self.partition.owner, self.channels
+        passed = self.passed
         while not signals:
             try:
                 data, source = recvfrom(65536)
             except OSError:  # the receive timeout, or an ICMP error reported on the socket
                 continue
-            self.dispatched += 1
+            index = owner(data)
             try:
-                channels[owner(data)].send(frame(data, source[:2]))
+                channels[index].send(frame(data, source[:2]))
             except OSError:
                 self.undelivered += 1
+            else:
+                passed[index] += 1
+
+    def summary(self) -> str:
+        """One line: what the dispatcher passed to each worker, and what the workers sent."""
+        counts = self.counts()
+        return (f"dispatched {sum(self.passed)} datagrams ("
+                + ", ".join(f"worker {i}: {n}" for i, n in enumerate(self.passed))
+                + f"), {self.undelivered} undelivered; the workers sent {counts['sent']}, "
+                  f"{counts['unsent']} unsent")
 
     def stop(self) -> None:
         """SIGTERM each worker by its PID, gather the reports, and SIGKILL by PID whoever has
