@@ -135,10 +135,10 @@ class ProxyShell(DatagramEndpoint):
         return self._connections
 
     # -- proxy I/O -----------------------------------------------------------------------------
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+    def receive(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         if self.recorder is not None:
             self._record(data, (str(addr[0]), int(addr[1])), self.address, "UDP")
-        super().datagram_received(data, addr)
+        super().receive(data, addr)
 
     def on_message(self, message: Request | Response, source: Address, now: float
                    ) -> _Outputs:

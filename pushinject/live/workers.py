@@ -226,22 +226,26 @@ async def _worker(index: int, plan: WorkerPlan, udp: socket.socket, channel: soc
         shell.start()
         stop = asyncio.Event()
         channel.setblocking(False)
-        receive = shell.datagram_received
+        receive = shell.receive
 
         def readable() -> None:
-            for _ in range(DRAIN):
-                try:
-                    record = channel.recv(_RECORD)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    record = b""
-                if not record:  # the dispatcher is gone
-                    loop.remove_reader(channel.fileno())
-                    stop.set()
-                    return
-                data, source = unframe(record)
-                receive(data, source)
+            """Every record waiting (up to `DRAIN`), then one re-arming of the timer."""
+            try:
+                for _ in range(DRAIN):
+                    try:
+                        record = channel.recv(_RECORD)
+                    except BlockingIOError:
+                        return
+                    except OSError:
+                        record = b""
+                    if not record:  # the dispatcher is gone
+                        loop.remove_reader(channel.fileno())
+                        stop.set()
+                        return
+                    data, source = unframe(record)
+                    receive(data, source)
+            finally:
+                shell.rearm()
 
         loop.add_reader(channel.fileno(), readable)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
