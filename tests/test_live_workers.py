@@ -17,7 +17,9 @@ import pytest
 
 from pushinject.capture.records import read_records
 from pushinject.core.ids import RandomIds
-from pushinject.live.partition import Partition, WorkerIds, owner_of_key, worker_of_branch
+from pushinject.live.partition import (
+    REMEMBER, Partition, WorkerIds, owner_of_key, worker_of_branch,
+)
 from pushinject.live.proxy_shell import parse_push_body
 from pushinject.live.workers import merge_pcaps
 from pushinject.presets import get_preset
@@ -48,32 +50,61 @@ def test_the_owners_of_keys_are_fixed() -> None:
 
 
 def test_a_callees_invite_cancel_ack_and_register_meet_at_its_aor_owner() -> None:
-    """WORK-1: the registrar's key decides (case of the host, URI parameters, display names
-    and compact forms do not move a request to another worker)."""
+    """WORK-1, WORK-7: the registrar's key decides (case of the host, URI parameters, display
+    names and compact forms do not move a request to another worker); the ACK of a non-2xx
+    response follows its INVITE."""
     part = _partition()
     for user, owner in OWNERS.items():
         messages = [
             _bytes("INVITE", f"sip:{user}@b.example", f"<sip:{user}@b.example>"),
             _bytes("CANCEL", f"sip:{user}@b.example", f"<sip:{user}@b.example>"),
-            _bytes("ACK", f"sip:{user}@b.example;transport=udp", f"<sip:{user}@b.example>"),
+            _bytes("ACK", f"sip:{user}@b.example", f"<sip:{user}@b.example>;tag=487"),
             _bytes("REGISTER", "sip:b.example", f'"{user.title()}" <sip:{user}@B.EXAMPLE>'),
-            _bytes("REGISTER", "sip:b.example", f"sip:{user}@b.example;tag=x"),
+            _bytes("REGISTER", "sip:b.example", f"sip:{user}@b.example;foo=x"),
             _bytes("REGISTER", "sip:b.example", f"<sip:{user}@b.example>").replace(
                 b"\r\nTo:", b"\r\nt :"),
         ]
         assert [part.owner(m) for m in messages] == [owner] * len(messages)
 
 
-def test_the_ack_of_a_2xx_and_the_bye_after_it_pass_one_worker() -> None:
-    """WORK-1: both name the remote target, whatever their Call-ID (no BYE overtakes its ACK
-    through a worker that is behind)."""
+def test_in_a_dialog_the_ack_of_a_2xx_and_the_bye_go_by_call_id() -> None:
+    """WORK-3: a To tag marks a dialog; the ACK of a 2xx (a new branch) and the BYE after it
+    meet at the owner of their Call-ID, whoever the remote target is."""
     part = _partition()
+    to = "<sip:carol@b.example>;tag=dev"
+    owners = set()
     for call_id in ("x1", "x2", "x3", "x4"):
-        for user, owner in OWNERS.items():
-            to = "<sip:carol@b.example>;tag=dev"
+        for user in OWNERS:
             for method in ("ACK", "BYE"):
-                request = _bytes(method, f"sip:{user}@10.0.0.9:5071", to, call_id=call_id)
-                assert part.owner(request) == owner
+                request = _bytes(method, f"sip:{user}@10.0.0.9:5071", to,
+                                 via=f"SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-{method}",
+                                 call_id=call_id)
+                assert part.owner(request) == owner_of_key(call_id, 2)
+                owners.add(part.owner(request))
+    assert owners == {0, 1}
+
+
+def test_the_ack_of_a_non_2xx_meets_its_invite_until_it_is_forgotten() -> None:
+    """WORK-7: the ACK of a non-2xx response has the INVITE's branch and Call-ID (RFC 3261
+    §17.1.1.3) and goes to the INVITE's worker even when its Call-ID's owner is another; after
+    two periods of `REMEMBER` seconds the INVITE is forgotten."""
+    now = [0.0]
+    driver = get_preset("kamailio-tsilo").build(RandomIds(), None)
+    part = Partition(2, driver.proxy.location.aor_of, clock=lambda: now[0])
+    assert owner_of_key("x1", 2) != OWNERS["bob"]
+    invite = _bytes("INVITE", "sip:bob@b.example", "<sip:bob@b.example>", call_id="x1")
+    ack = _bytes("ACK", "sip:bob@b.example", "<sip:bob@b.example>;tag=gw", call_id="x1")
+    other_call = ack.replace(b"Call-ID: x1", b"Call-ID: x2")
+    assert part.owner(invite) == OWNERS["bob"]
+    now[0] = REMEMBER + 1  # a new period: the INVITE is still remembered from the last one
+    part.owner(_bytes("INVITE", "sip:alice@b.example", "<sip:alice@b.example>",
+                      via="SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-c2"))
+    assert [part.owner(ack), part.owner(other_call)] == [OWNERS["bob"], owner_of_key("x2", 2)]
+    assert [OWNERS["bob"], owner_of_key("x2", 2)] == [0, 1]
+    now[0] = 2 * REMEMBER + 2  # one more period: forgotten
+    part.owner(_bytes("INVITE", "sip:alice@b.example", "<sip:alice@b.example>",
+                      via="SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-c3"))
+    assert part.owner(ack) == owner_of_key("x1", 2)
 
 
 def test_with_use_domain_the_domain_is_part_of_the_key() -> None:

@@ -15,7 +15,7 @@ stops) go to stderr.
 
 `--workers N` (UDP only) runs N processes, each with its own core on a part of the state, behind
 one dispatching process that reads the socket (`pushinject.live.workers`; the partition rule is
-`pushinject.live.partition`, WORK-1 to WORK-6): a callee's requests and REGISTERs meet at one
+`pushinject.live.partition`, WORK-1 to WORK-7): a callee's requests and REGISTERs meet at one
 worker, responses come back to the worker that sent the request. TCP and TLS listeners keep
 every connection in one process, so they are refused with `--workers` above 1 (WORK-4). Log
 lines of a worker read `worker I: ...`; the `inputs:` line when it stops adds up every worker's.

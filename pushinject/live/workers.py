@@ -2,8 +2,9 @@
 
 Theory of operation. The serving process binds the UDP socket, forks N workers, then only
 dispatches: one blocking `recvfrom` per datagram (signals only set flags, seen within `WAKE`
-seconds thanks to the socket's receive timeout), reads each datagram's owner with the partition rule (`pushinject.live.partition`, WORK-1 to WORK-3)
-and passes it, with its source address, to that worker as one record of a Unix
+seconds thanks to the socket's receive timeout), reads each datagram's owner with the
+partition rule (`pushinject.live.partition`, WORK-1 to WORK-3 and WORK-7) and passes it, with
+its source address, to that worker as one record of a Unix
 `SOCK_SEQPACKET` socket pair (record boundaries kept, no copy of the state). Each worker runs a
 `ProxyShell` on its own core and clock, with identifiers that name it (`WorkerIds`), and sends
 on the shared UDP socket itself, so an answer leaves from the proxy's one address without a hop
