@@ -4,13 +4,15 @@ Theory of operation. The serving process binds the UDP socket, forks N workers, 
 dispatches: one blocking `recvfrom` per datagram (signals only set flags, seen within `WAKE`
 seconds thanks to the socket's receive timeout), reads each datagram's owner with the
 partition rule (`pushinject.live.partition`, WORK-1 to WORK-3 and WORK-7) and passes it, with
-its source address, to that worker as one record of a Unix
-`SOCK_SEQPACKET` socket pair (record boundaries kept, no copy of the state). Each worker runs a
-`ProxyShell` on its own core and clock, with identifiers that name it (`WorkerIds`), and sends
-on the shared UDP socket itself, so an answer leaves from the proxy's one address without a hop
-back through the dispatcher. Stream transports are not spread (WORK-4).
+its source address, to that worker as one record on a Unix stream socket pair (a stream, not
+datagrams: a datagram socket pair holds only `net.unix.max_dgram_qlen`, often 10, records,
+and a worker behind by that many would stall the dispatcher and every other worker). Each
+worker runs a `ProxyShell` on its own core and clock, with identifiers that name it
+(`WorkerIds`), and sends on the shared UDP socket itself, so an answer leaves from the proxy's
+one address without a hop back through the dispatcher. Stream transports are not spread (WORK-4).
 
-Stopping (SIGTERM, SIGINT, `--duration`, or a worker that ended by itself) is bounded and
+Stopping (SIGTERM, SIGINT, `--duration`, a worker that ended by itself or took nothing for
+`SEND_TIMEOUT` seconds) is bounded and
 leaves no process behind (WORK-5): the dispatcher stops reading, sends SIGTERM to each worker
 by its PID, waits up to `STOP_TIMEOUT` seconds for each one's report and exit, then SIGKILLs by
 PID whoever is still there. A worker whose dispatcher vanished sees its socket pair end and
@@ -54,30 +56,41 @@ CHANNEL_BUFFER = 2 * 1024 * 1024
 DRAIN = 256
 #: the longest a signal waits to be seen by the dispatcher on a quiet socket (seconds)
 WAKE = 0.2
-#: the longest the dispatcher waits for a worker to make room for one datagram (seconds)
-SEND_TIMEOUT = 0.5
-#: the largest record a worker reads (a UDP datagram plus its source address)
-_RECORD = 65536 + 512
-_HEADER = struct.Struct("!HB")
+#: the longest the dispatcher waits for a worker to make room for one datagram (seconds): a
+#: worker that takes nothing for this long is taken for stuck, and serve stops
+SEND_TIMEOUT = 5.0
+#: bytes a worker reads from its socket pair at a time (many datagrams when it is behind)
+_CHUNK = 256 * 1024
+_HEADER = struct.Struct("!IHB")
 _PR_SET_PDEATHSIG = 1
 _T = TypeVar("_T")
 
 
 def frame(data: bytes, source: tuple[str, int]) -> bytes:
-    """A datagram and its source as one record: port, host length, host, datagram.
+    """A datagram and its source as one record of the stream to a worker: the length of what
+    follows the header, the port, the host's length, the host, the datagram.
 
-    >>> unframe(frame(b"OPTIONS", ("127.0.0.1", 5070)))
-    (b'OPTIONS', ('127.0.0.1', 5070))
+    >>> records, used = unframe(frame(b"OPTIONS", ("127.0.0.1", 5070)) + b"INV")
+    >>> records, used
+    ([(b'OPTIONS', ('127.0.0.1', 5070))], 23)
     """
     host = source[0].encode("ascii")
-    return _HEADER.pack(source[1], len(host)) + host + data
+    return _HEADER.pack(len(host) + len(data), source[1], len(host)) + host + data
 
 
-def unframe(record: bytes) -> tuple[bytes, tuple[str, int]]:
-    """The inverse of `frame`."""
-    port, size = _HEADER.unpack_from(record)
-    start = _HEADER.size + size
-    return record[start:], (record[_HEADER.size:start].decode("ascii"), port)
+def unframe(buffer: bytes | bytearray) -> tuple[list[tuple[bytes, tuple[str, int]]], int]:
+    """The whole records at the start of `buffer` (see `frame`), and how many bytes they take."""
+    records = []
+    at, end, size = 0, len(buffer), _HEADER.size
+    while end - at >= size:
+        length, port, host_length = _HEADER.unpack_from(buffer, at)
+        if end - at - size < length:
+            break
+        host_end = at + size + host_length
+        records.append((bytes(buffer[host_end:at + size + length]),
+                        (buffer[at + size:host_end].decode("ascii"), port)))
+        at += size + length
+    return records, at
 
 
 @dataclass(frozen=True)
@@ -229,21 +242,26 @@ async def _worker(index: int, plan: WorkerPlan, udp: socket.socket, channel: soc
         channel.setblocking(False)
         receive = shell.receive
 
+        pending = bytearray()
+
         def readable() -> None:
-            """Every record waiting (up to `DRAIN`), then one re-arming of the timer."""
+            """What the dispatcher wrote (many datagrams when this worker is behind), then one
+            re-arming of the timer."""
             try:
-                for _ in range(DRAIN):
-                    try:
-                        record = channel.recv(_RECORD)
-                    except BlockingIOError:
-                        return
-                    except OSError:
-                        record = b""
-                    if not record:  # the dispatcher is gone
-                        loop.remove_reader(channel.fileno())
-                        stop.set()
-                        return
-                    data, source = unframe(record)
+                chunk = channel.recv(_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:  # the dispatcher is gone
+                loop.remove_reader(channel.fileno())
+                stop.set()
+                return
+            pending.extend(chunk)
+            records, used = unframe(pending)
+            del pending[:used]
+            try:
+                for data, source in records:
                     receive(data, source)
             finally:
                 shell.rearm()
@@ -263,7 +281,8 @@ async def _worker(index: int, plan: WorkerPlan, udp: socket.socket, channel: soc
         channel.setblocking(True)
         channel.settimeout(1.0)
         with contextlib.suppress(OSError):
-            channel.send(json.dumps(report).encode())
+            channel.sendall(json.dumps(report).encode())
+            channel.shutdown(socket.SHUT_WR)
 
 
 class WorkerSet:
@@ -282,7 +301,7 @@ class WorkerSet:
         #: why serving stopped early (a worker ended), or ""
         self.failure = ""
         context = multiprocessing.get_context("fork")
-        ends = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(workers)]
+        ends = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(workers)]
         try:
             for index, (mine, theirs) in enumerate(ends):
                 others = [s for pair in ends for s in pair if s is not theirs]
@@ -296,7 +315,6 @@ class WorkerSet:
                 theirs.close()
         for mine, _ in ends:
             mine.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CHANNEL_BUFFER)
-            # a worker that takes nothing for this long costs its datagrams, not the others'
             mine.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
             self.channels.append(mine)
         #: datagrams passed to each worker
@@ -328,7 +346,7 @@ class WorkerSet:
             self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(WAKE))
             while True:
                 self._pump(signals)
-                if set(signals) & {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}:
+                if self.failure or set(signals) & {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}:
                     return
                 signals.clear()  # SIGCHLD: has a worker ended?
                 ended = [i for i, p in enumerate(self.processes) if not p.is_alive()]
@@ -360,11 +378,14 @@ class WorkerSet:
                 continue
             index = owner(data)
             try:
-                channels[index].send(frame(data, source[:2]))
-            except OSError:
+                channels[index].sendall(frame(data, source[:2]))
+            except OSError:  # the worker took nothing for SEND_TIMEOUT, or is gone
                 self.undelivered += 1
-            else:
-                passed[index] += 1
+                self.failure = self.failure or (
+                    f"worker {index} (pid {self.processes[index].pid}) took nothing for "
+                    f"{SEND_TIMEOUT:g} s")
+                return
+            passed[index] += 1
 
     def summary(self) -> str:
         """One line: what the dispatcher passed to each worker, and what the workers sent."""
@@ -382,13 +403,21 @@ class WorkerSet:
                 process.terminate()
         deadline = time.monotonic() + STOP_TIMEOUT
         waiting = {channel.fileno(): channel for channel in self.channels}
+        texts = {fd: bytearray() for fd in waiting}
         while waiting and time.monotonic() < deadline:
             ready, _, _ = select.select(list(waiting.values()), [], [],
                                         max(0.0, deadline - time.monotonic()))
             for channel in ready:
+                try:
+                    chunk = channel.recv(_CHUNK)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    texts[channel.fileno()].extend(chunk)
+                    continue
+                text = texts[channel.fileno()]
                 waiting.pop(channel.fileno())
-                with contextlib.suppress(OSError, ValueError):
-                    text = channel.recv(_RECORD)
+                with contextlib.suppress(ValueError):
                     if text:
                         self.reports.append(json.loads(text))
         for process in self.processes:
