@@ -209,11 +209,11 @@ def _serve_workers(args: argparse.Namespace) -> int:
     (`pushinject.live.workers`)."""
     import time
 
-    from pushinject.live.partition import Partition
-    from pushinject.live.workers import WorkerPlan, WorkerSet, merge_pcaps, sum_inputs
-    from pushinject.live.proxy_shell import input_summary
-    from pushinject.presets import get_preset
     from pushinject.core.ids import RandomIds
+    from pushinject.live.partition import Partition
+    from pushinject.live.proxy_shell import input_summary
+    from pushinject.live.workers import WorkerPlan, WorkerSet, merge_pcaps, sum_inputs
+    from pushinject.presets import get_preset
 
     listens: list[Listen] = args.listen or [_listen("udp:127.0.0.1:5060")]
     _check(args, listens)
@@ -236,8 +236,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot write {args.pcap}: {exc.strerror}") from None
             captures = Path(stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="pushinject-serve-")))
-        plan = WorkerPlan(preset.name, (host, port), args.push_gateway, captures, time.time(),
-                          args.event_loop)
+        plan = WorkerPlan(preset.name, (host, port), args.push_gateway, captures, args.event_loop)
         # the registrar's own AoR key, so that the partition and the bindings agree (WORK-1)
         partition = Partition(args.workers, preset.build(RandomIds(), None).proxy.location.aor_of)
         workers = WorkerSet(sock, args.workers, plan, partition)

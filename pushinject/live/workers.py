@@ -95,14 +95,13 @@ def unframe(buffer: bytes | bytearray) -> tuple[list[tuple[bytes, tuple[str, int
 
 @dataclass(frozen=True)
 class WorkerPlan:
-    """What every worker is given: the preset, the proxy's address, the push gateway, and where
-    its capture goes (None: no capture)."""
+    """What every worker is given: the preset, the proxy's address, the push gateway, the
+    folder its capture goes to (None: no capture) and its event loop."""
 
     preset: str
     address: tuple[str, int]
     push_gateway: tuple[str, int] | None
     captures: Path | None
-    epoch: float
     #: "asyncio" or "uvloop" (`run_loop`)
     event_loop: str = "asyncio"
 
