@@ -31,6 +31,8 @@ class Serve:
             stdout=subprocess.PIPE, stderr=self._log, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
+        #: the line announcing the addresses
+        self.banner = line
         self.stderr = ""
         if not line.startswith("listening on "):
             self.stop()

@@ -17,6 +17,10 @@ loopback with the lab's addresses (proxy 127.0.0.1:5060, push gateway :5090). Tw
   (In the plain scenario the lab's Kamailio still sends its push MESSAGE, which the lab's
   `push_gateway.xml` answers; `serve` sends none.)
 
+`serve` runs with `--serve-workers` worker processes (`serve --workers`; 2 by default, the best
+of 1, 2 and 3 measured on a 2-core machine that also runs the SIPp parties); the heading names
+the machine's load average, the others' work on a shared machine moving every figure.
+
 Each proxy and scenario is a ladder: from `--start` calls/s up by `--step` to `--max`, each
 step `--duration` seconds of calls with a fresh proxy and new callees. The two proxies' ladders
 take turns rung by rung, so that both meet the same load from the rest of the machine at each
@@ -72,6 +76,8 @@ GRACE = 15.0
 #: whichever proxy is measured
 SIPP_BUFFER = 4 * 1024 * 1024
 PROXIES = ("serve", "kamailio")
+#: serve's workers by default: the best measured on a 2-core machine (see README)
+SERVE_WORKERS = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=10.0,
                         help="seconds of calls per step (10)")
     parser.add_argument("--workers", type=int, default=4, help="Kamailio UDP workers (4)")
+    parser.add_argument("--serve-workers", type=int, default=SERVE_WORKERS,
+                        help=f"serve's worker processes (`serve --workers`, {SERVE_WORKERS})")
     parser.add_argument("--retries", type=int, default=1,
                         help="times a rung that is not clean is run again before the ladder "
                              "stops (1: a shared machine drops a datagram now and then)")
@@ -170,7 +178,7 @@ class _Ladder:
             self.procs.start(f"proxy-{tag}", [
                 sys.executable, "-m", "pushinject", "serve", "--preset", "kamailio-tsilo",
                 "--listen", f"udp:{LAB_IP}:{PROXY_PORT}", "--push-gateway",
-                f"{LAB_IP}:{PUSH_PORT}"])
+                f"{LAB_IP}:{PUSH_PORT}", "--workers", str(self.args.serve_workers)])
         else:
             cfg = self.logs / f"kamailio-{tag}.cfg"
             cfg.write_text(render_config(log_prefix="bench", children=self.args.workers),
@@ -303,7 +311,20 @@ class _Ladder:
 
 
 def resident_kb(pid: int) -> int:
-    """The resident memory of process `pid` in kB (0 once it is gone)."""
+    """The resident memory of process `pid` and its children (serve's workers) in kB (0 once
+    it is gone)."""
+    return _own_resident_kb(pid) + sum(_own_resident_kb(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            return [int(word) for word in handle.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _own_resident_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
@@ -341,9 +362,9 @@ def _inside(args: argparse.Namespace) -> int:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     logs = Path(tempfile.mkdtemp(prefix="pushinject-bench-live-"))
     try:
-        print(f"SIPp against pushinject serve (preset kamailio-tsilo) and Kamailio "
-              f"({args.workers} workers), UDP on loopback, {args.duration:g} s per step",
-              flush=True)
+        print(f"SIPp against pushinject serve (preset kamailio-tsilo, {args.serve_workers} "
+              f"workers) and Kamailio ({args.workers} workers), UDP on loopback, "
+              f"{args.duration:g} s per step; load average {_load()}", flush=True)
         print(f"{'proxy':<10}{'scenario':<8}{'rate':>7}{'calls':>8}{'ok':>8}{'failed':>8}"
               f"{'retrans':>9}  verdict", flush=True)
         best: dict[tuple[str, str], int] = {}
@@ -392,6 +413,15 @@ def _soak(args: argparse.Namespace, logs: Path, rate: int) -> None:
           flush=True)
 
 
+def _load() -> str:
+    """The machine's load averages over 1, 5 and 15 minutes, as /proc/loadavg gives them."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as handle:
+            return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def _ratio(mine: int, theirs: int) -> str:
     """`x0.50`; `x-` when Kamailio had no clean rate to compare with."""
     return f"x{mine / theirs:.2f}" if theirs else "x-"
@@ -405,8 +435,9 @@ def run(args: argparse.Namespace) -> int:
             or args.soak < 0:
         raise UsageError("need 1 <= --start <= --max, --step >= 1, --duration > 0 and "
                          "--soak >= 0")
-    if args.workers < 1 or args.retries < 0:
-        raise UsageError("--workers must be at least 1 and --retries at least 0")
+    if args.workers < 1 or args.retries < 0 or args.serve_workers < 1:
+        raise UsageError("--workers and --serve-workers must be at least 1 and --retries at "
+                         "least 0")
     for tool in ("sipp", "kamailio", "ip"):
         if shutil.which(tool) is None:
             raise UsageError(f"bench live needs {tool}")
@@ -414,6 +445,7 @@ def run(args: argparse.Namespace) -> int:
         argv = ["bench", "live", "--start", str(args.start), "--step", str(args.step),
                 "--max", str(args.max), "--duration", str(args.duration),
                 "--workers", str(args.workers), "--soak", str(args.soak),
+                "--serve-workers", str(args.serve_workers),
                 "--retries", str(args.retries)]
         if args.keep_logs is not None:
             argv += ["--keep-logs", str(args.keep_logs.resolve())]

@@ -45,7 +45,7 @@ FOLDER = Path(__file__).resolve().parent
 #: every prefix reserved for an area of the catalogue
 RESERVED_PREFIXES: tuple[str, ...] = (
     "CTX", "TXN", "INJ", "REG", "EVT", "PUSH", "OSIPS", "KAM", "FLX", "PIT", "MSG", "CAP",
-    "ROUTE", "INPUT", "CONN", "FIELD", "TIMING", "HEP",
+    "ROUTE", "INPUT", "CONN", "FIELD", "TIMING", "HEP", "WORK",
 )
 
 #: a rule id as cited in text: a reserved prefix, a hyphen, a number

@@ -12,6 +12,13 @@ as TCP segments, TLS as the SIP it carries). `--duration` stops it after that ma
 otherwise it runs until interrupted (SIGINT or SIGTERM end it cleanly). Logs (the script's
 `xlog`, pushes, a rate-limited line per kind of refused input, and the input counters when it
 stops) go to stderr.
+
+`--workers N` (UDP only) runs N processes, each with its own core on a part of the state, behind
+one dispatching process that reads the socket (`pushinject.live.workers`; the partition rule is
+`pushinject.live.partition`, WORK-1 to WORK-7): a callee's requests and REGISTERs meet at one
+worker, responses come back to the worker that sent the request. TCP and TLS listeners keep
+every connection in one process, so they are refused with `--workers` above 1 (WORK-4). Log
+lines of a worker read `worker I: ...`; the `inputs:` line when it stops adds up every worker's.
 """
 
 from __future__ import annotations
@@ -73,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push-gateway", type=_address, help="HOST:PORT of the push gateway")
     parser.add_argument("--pcap", type=Path, help="write every message sent and received here")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes running the core, each on a part of the state "
+                             "(UDP only; default 1: one process)")
+    parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the event loop of the shell: asyncio's own (default) or uvloop's "
+                             "(needs the uvloop package)")
 
 
 def _bind(listen: Listen) -> socket.socket:
@@ -103,6 +116,12 @@ def _check(args: argparse.Namespace, listens: list[Listen]) -> None:
         raise UsageError("--push-gateway needs a udp: listening address (pushes go over UDP)")
     if args.idle_timeout <= 0:
         raise UsageError("--idle-timeout must be positive")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+
+    if args.workers > 1 and any(listen.transport != "UDP" for listen in listens):
+        raise UsageError("--workers above 1 serves UDP only: TCP and TLS connections are "
+                         "served by one process (leave --workers out to serve them)")
     if args.advertise is None and listens[0].host in WILDCARDS:
         raise UsageError(f"listening on {listens[0].host} (every address): give --advertise "
                          "HOST, the address phones reach the proxy at")
@@ -185,9 +204,75 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    import asyncio
+def _serve_workers(args: argparse.Namespace) -> int:
+    """`--workers N`: this process binds the socket, forks the workers and dispatches
+    (`pushinject.live.workers`)."""
+    import time
 
+    from pushinject.core.ids import RandomIds
+    from pushinject.live.partition import Partition
+    from pushinject.live.proxy_shell import input_summary
+    from pushinject.live.workers import WorkerPlan, WorkerSet, merge_pcaps, sum_inputs
+    from pushinject.presets import get_preset
+
+    listens: list[Listen] = args.listen or [_listen("udp:127.0.0.1:5060")]
+    _check(args, listens)
+    preset = get_preset(args.preset)
+    started = time.monotonic()
+
+    def log(text: str) -> None:
+        print(f"{time.monotonic() - started:10.3f} {text}", file=sys.stderr, flush=True)
+
+    with contextlib.ExitStack() as stack:
+        sock = _bind(listens[0])
+        stack.callback(sock.close)
+        port = sock.getsockname()[1]
+        host = (args.advertise or listens[0].host).strip("[]")
+        captures = None
+        if args.pcap is not None:
+            try:
+                args.pcap.open("wb").close()
+            except OSError as exc:
+                raise UsageError(f"cannot write {args.pcap}: {exc.strerror}") from None
+            captures = Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="pushinject-serve-")))
+        plan = WorkerPlan(preset.name, (host, port), args.push_gateway, captures, args.event_loop)
+        # the registrar's own AoR key, so that the partition and the bindings agree (WORK-1)
+        partition = Partition(args.workers, preset.build(RandomIds(), None).proxy.location.aor_of)
+        workers = WorkerSet(sock, args.workers, plan, partition)
+        try:
+            name = f"udp:{_host_text(sock.getsockname()[0])}:{port}"
+            print(f"listening on {name} (preset {preset.name}, {args.workers} workers, "
+                  f"pids {' '.join(map(str, workers.pids))})", flush=True)
+            workers.dispatch(args.duration)
+        finally:
+            workers.stop()
+        if workers.failure:
+            log(f"stopped: {workers.failure}")
+        log(workers.summary())
+        missing = args.workers - len(workers.reports)
+        log(input_summary(sum_inputs(workers.reports))
+            + (f"; {missing} worker(s) gave no report" if missing else ""))
+        if captures is not None:
+            merge_pcaps(sorted(captures.glob("*.pcap")), args.pcap)
+    return 1 if workers.failure else 0
+
+
+def _host_text(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def run(args: argparse.Namespace) -> int:
+    from pushinject.live.workers import run_loop
+
+    if getattr(args, "event_loop", "asyncio") == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise UsageError("--event-loop uvloop needs the uvloop package "
+                             "(pip install uvloop)") from None
+    if getattr(args, "workers", 1) > 1:
+        return _serve_workers(args)
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(_serve(args))
+        return run_loop(_serve(args), getattr(args, "event_loop", "asyncio"))
     return 0

@@ -84,16 +84,20 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         self.rearm()
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.receive(data, addr)
+        self.rearm()
+
+    def receive(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        """Parse one datagram and send what the hooks answer, without re-arming the timer: a
+        caller handing over several datagrams in a row re-arms once after the last."""
         source = (str(addr[0]), int(addr[1]))
         try:
             message = parse_message(data, strict=False)
         except SIPParseError as exc:
             self.send_all(self.on_unparsable(data, source, exc.reason, self.clock.now()))
-            self.rearm()
             return
         self.counts["received"] += 1
         self.send_all(self.on_message(message, source, self.clock.now()))
-        self.rearm()
 
     def error_received(self, exc: Exception) -> None:
         self.counts["socket-errors"] += 1

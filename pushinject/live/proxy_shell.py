@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pushinject.core.actions import Log, Push, Send
+from pushinject.core.admission import InputCounts
 from pushinject.core.events import ConnectionClosed, Received, TransportFailed, Unparsed
 from pushinject.core.ids import IdSource
 from pushinject.core.messages import top_via, top_via_text
@@ -38,7 +39,7 @@ from pushinject.push.service import PushResult
 from pushinject.sim.pcap import PcapStream
 from pushinject.sip import Request, Response, SIPParseError, make_request, parse_message
 
-__all__ = ["PUSH_CONTENT_TYPE", "push_body", "parse_push_body", "ProxyShell"]
+__all__ = ["PUSH_CONTENT_TYPE", "push_body", "parse_push_body", "ProxyShell", "input_summary"]
 
 #: the body type of the push MESSAGE (one `key=value` per line)
 PUSH_CONTENT_TYPE = "text/plain"
@@ -134,10 +135,10 @@ class ProxyShell(DatagramEndpoint):
         return self._connections
 
     # -- proxy I/O -----------------------------------------------------------------------------
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+    def receive(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         if self.recorder is not None:
             self._record(data, (str(addr[0]), int(addr[1])), self.address, "UDP")
-        super().datagram_received(data, addr)
+        super().receive(data, addr)
 
     def on_message(self, message: Request | Response, source: Address, now: float
                    ) -> _Outputs:
@@ -183,12 +184,7 @@ class ProxyShell(DatagramEndpoint):
 
     def input_summary(self) -> str:
         """One line: the core's input counters (INPUT-1), e.g. for when the shell stops."""
-        inputs = self.driver.proxy.inputs
-        parts = [f"{key} {n}" for key, n in sorted((*inputs.answered.items(),
-                                                     *inputs.dropped.items()))]
-        return (f"inputs: {inputs.received} received, {inputs.processed} processed, "
-                f"{sum(inputs.answered.values())} answered, {sum(inputs.dropped.values())} "
-                f"dropped" + (f" ({', '.join(parts)})" if parts else ""))
+        return input_summary(self.driver.proxy.inputs)
 
     def _push_branch(self, response: Response) -> str | None:
         """The branch of a pending push MESSAGE this response answers, if any."""
@@ -372,6 +368,20 @@ class ProxyShell(DatagramEndpoint):
         else:
             self.pushes.append((now, push, result))
         self._perform(self.driver.push_result(push, result, now), now)
+
+
+def input_summary(inputs: InputCounts) -> str:
+    """One line of input counters (INPUT-1).
+
+    >>> from collections import Counter
+    >>> input_summary(InputCounts(received=3, processed=2, dropped=Counter({"unparsable": 1})))
+    'inputs: 3 received, 2 processed, 0 answered, 1 dropped (unparsable 1)'
+    """
+    parts = [f"{key} {n}" for key, n in sorted((*inputs.answered.items(),
+                                                 *inputs.dropped.items()))]
+    return (f"inputs: {inputs.received} received, {inputs.processed} processed, "
+            f"{sum(inputs.answered.values())} answered, {sum(inputs.dropped.values())} "
+            f"dropped" + (f" ({', '.join(parts)})" if parts else ""))
 
 
 def _host(host: str) -> str:
