@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,22 +53,24 @@ class WireMessage:
     message: Request | Response
     transport: str = "UDP"
 
-    @property
+    # read many times by every rule: each worked out once (`cached_property` keeps it in the
+    # instance's own dictionary, which a frozen dataclass allows)
+    @cached_property
     def is_request(self) -> bool:
         return hasattr(self.message, "method")
 
-    @property
+    @cached_property
     def label(self) -> str:
         """The method of a request, the status code (as text) of a response."""
         msg = self.message
         return str(getattr(msg, "method", None) or getattr(msg, "status", ""))
 
-    @property
+    @cached_property
     def status(self) -> int:
         """The status code of a response, 0 for a request."""
         return int(getattr(self.message, "status", 0))
 
-    @property
+    @cached_property
     def branch(self) -> str:
         """The top Via branch parameter ("" when absent)."""
         vias = self.message.vias

@@ -40,7 +40,7 @@ Memory follows the calls in progress and the live registrations, not the length 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from pushinject.conformance.calls import user_of
@@ -49,7 +49,7 @@ from pushinject.conformance.check import CaptureResult, CheckOptions, check_mess
 from pushinject.conformance.timing import TimerValue
 from pushinject.errors import PushInjectError
 
-__all__ = ["CallCollector", "FORGET_EVERY"]
+__all__ = ["CallCollector", "FORGET_EVERY", "settled"]
 
 #: how often (seconds of arrival time) expired registrations and judged calls are forgotten
 FORGET_EVERY = 10.0
@@ -78,6 +78,37 @@ def _lifetime(register: object) -> float:
     lives = [c.expires if c.expires is not None else default
              for c in getattr(register, "contacts", ()) if not c.star]
     return float(max(lives, default=default))
+
+
+def settled(registrations: Sequence[tuple[int, WireMessage]],
+            invite: tuple[int, WireMessage]) -> int:
+    """How many of a callee's first registration messages (in arrival order, the `invite`
+    of a call among them) are *settled* for the call: a prefix made of REGISTERs and their
+    responses before the INVITE, every binding of which (`_lifetime`, at least the
+    registrar's shortest accepted expiry, which a registrar may raise a shorter one to) had
+    expired before the next REGISTER of the callee arrived and before the INVITE. A
+    registrar holds no binding of them once the call starts, and the next REGISTER finds
+    none of them, so they cannot change what the call's transactions or the model do
+    (RFC 3261 §10.3 step 7); `check_messages` reads them for the proxy's detection and the
+    devices of the field rules only."""
+    from pushinject.core.location import RegistrarConfig
+
+    shortest = float(RegistrarConfig.min_expires)
+    seq, first = invite
+    cut = 0
+    alive = float("-inf")  # when the last binding made so far expires
+    for index, (number, m) in enumerate(registrations):
+        if number > seq:
+            break
+        if m.message.cseq.method != "REGISTER":
+            return cut  # a message of another kind: nothing before it is settled
+        if m.is_request and m.label == "REGISTER":
+            if m.time > alive:
+                cut = index
+            alive = max(alive, m.time + max(_lifetime(m.message), shortest))
+    else:
+        index = len(registrations)
+    return index if first.time > alive else cut
 
 
 class CallCollector:
@@ -186,13 +217,14 @@ class CallCollector:
         del self._calls[call.call_id]
         self._done[call.call_id] = now
         self.judged += 1
-        entries = sorted(self._registrations.get(call.user, []) + call.messages,
-                         key=lambda e: e[0])
+        registrations = self._registrations.get(call.user, [])
+        entries = sorted(registrations + call.messages, key=lambda e: e[0])
         messages = tuple(m for _, m in entries)
         capture = Capture(file=f"{self.name} call {self.judged}", frames=len(messages),
                           messages=messages)
         try:
-            result = check_messages(capture, self.options, self.timers)
+            result = check_messages(capture, self.options, self.timers,
+                                    settled=settled(registrations, call.messages[0]))
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)
