@@ -39,6 +39,7 @@ Memory follows the calls in progress and the live registrations, not the length 
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -130,6 +131,14 @@ class CallCollector:
         self._registrations: dict[str, list[tuple[int, WireMessage]]] = {}
         self._register_ids: dict[str, str] = {}
         self._until: dict[str, float] = {}  # REGISTER Call-ID: when its bindings expire
+        # what `_forget` looks at, so that its cost follows what changed, not all it holds:
+        # (until, Call-ID) of `_until` (a stale pair when raised since); (time, user) of the
+        # next message of a user to grow older than `max_age`, and of its oldest message,
+        # to grow older than `keep_registrations`; the users given a message since
+        self._expiring: list[tuple[float, str]] = []
+        self._aging: list[tuple[float, str]] = []
+        self._old: list[tuple[float, str]] = []
+        self._changed: set[str] = set()
         self._done: dict[str, float] = {}
         self._newest = 0.0
         self._next_forget = float("-inf")
@@ -175,9 +184,11 @@ class CallCollector:
             user = self._register_ids[call_id] = user_of(msg.to.uri)
         if user is not None:
             if message.is_request and message.label == "REGISTER":
-                self._until[call_id] = max(self._until.get(call_id, 0.0),
-                                           message.time + _lifetime(msg))
+                until = max(self._until.get(call_id, 0.0), message.time + _lifetime(msg))
+                self._until[call_id] = until
+                heapq.heappush(self._expiring, (until, call_id))
             self._registrations.setdefault(user, []).append(entry)
+            self._changed.add(user)
             self.counts["registration"] += 1
             return
         self.counts["unrelated"] += 1
@@ -235,15 +246,29 @@ class CallCollector:
                                            if c.call.call_id == call.call_id))
 
     def _forget(self, now: float) -> None:
-        """Drop expired registrations and the memory of calls judged long ago."""
+        """Drop expired registrations and the memory of calls judged long ago: a Call-ID whose
+        bindings expired more than `max_age` ago, a message older than `keep_registrations`,
+        and one older than `max_age` that is not of its Call-ID's highest CSeq. Only the users
+        where one of these can have changed are looked at: those given a message, those with
+        a message that has just grown older than either age, those of an expired Call-ID."""
         horizon = self._newest - self.keep_registrations
         recent = self._newest - self.max_age
-        expired = {k for k, t in self._until.items() if t < recent}
-        for k in expired:
-            del self._until[k]
-            self._register_ids.pop(k, None)
-        for user in list(self._registrations):
-            entries = self._registrations[user]
+        users, self._changed = self._changed, set()
+        expired = set()
+        while self._expiring and self._expiring[0][0] < recent:
+            until, k = heapq.heappop(self._expiring)
+            if self._until.get(k) == until:  # else raised since: a later pair stands
+                expired.add(k)
+                del self._until[k]
+                users.add(self._register_ids.pop(k))
+        while self._aging and self._aging[0][0] < recent:
+            users.add(heapq.heappop(self._aging)[1])
+        while self._old and self._old[0][0] < horizon:
+            users.add(heapq.heappop(self._old)[1])
+        for user in users:
+            entries = self._registrations.get(user)
+            if entries is None:
+                continue
             newest: dict[str, int] = {}
             for _, m in entries:
                 key = m.message.call_id
@@ -254,6 +279,11 @@ class CallCollector:
                         or e[1].message.cseq.number == newest[e[1].message.call_id])]
             if kept:
                 self._registrations[user] = kept
+                times = [e[1].time for e in kept]
+                heapq.heappush(self._old, (min(times), user))
+                young = [t for t in times if t >= recent]
+                if young:
+                    heapq.heappush(self._aging, (min(young), user))
             else:
                 del self._registrations[user]
         self._done = {k: t for k, t in self._done.items() if now - t < self.max_age}
