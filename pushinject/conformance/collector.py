@@ -18,7 +18,11 @@ sender's clock. The rules (HEP-3):
   else 3600 s: RFC 3261 §10.2.1.1, §10.3 step 7) more than `max_age` ago, longer than any
   call in progress has lasted, is dropped with its Call-ID; once older than `max_age`, only the
   newest refresh of each registration (its Call-ID's highest CSeq, which a registrar applies
-  over the older ones: §10.2.4) is kept;
+  over the older ones: §10.2.4) is kept. For one call, the first of its callee's
+  registrations whose bindings all expired before the next REGISTER and before the INVITE
+  are *settled* (`settled`): the field rules still read them (a stale contact the proxy
+  forks to names its device by its old REGISTER, FIELD-1), but the call's transactions and
+  the replay, whose registrar no longer holds their bindings, go without them;
 - other messages (a push MESSAGE to a gateway, OPTIONS...) join the judgement of every call in
   progress when they arrive, as they are in a whole capture: the rules do not read them, but
   the latencies count a push, and the replay blames a missing message on the last frame before
