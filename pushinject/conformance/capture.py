@@ -170,7 +170,7 @@ def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
     """
     from pushinject.capture.decoder import Decoder
 
-    decoder = Decoder()
+    decoder = Decoder(anomalies=False)  # the report counts skips, not anomalies
     skipped: Counter[str] = Counter()
     out = tuple(wire_messages(path, decoder, skipped))
     return Capture(file=capture_name(path), frames=decoder.summary.frames, messages=out,
