@@ -177,11 +177,12 @@ def test_a_call_the_checker_cannot_judge_is_counted_and_the_stream_goes_on(
     calls = {"n": 0}
     real = collector_module.check_messages
 
-    def flaky(capture: Any, options: CheckOptions, timers: Any = None) -> Any:
+    def flaky(capture: Any, options: CheckOptions, timers: Any = None, *,
+              settled: int = 0) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise PushInjectError("cannot judge this one")
-        return real(capture, options, timers)
+        return real(capture, options, timers, settled=settled)
 
     monkeypatch.setattr(collector_module, "check_messages", flaky)
     capture = load_capture(group_inputs(KAMAILIO[:2], "merge")[0])
@@ -189,3 +190,58 @@ def test_a_call_the_checker_cannot_judge_is_counted_and_the_stream_goes_on(
     results = collector.run((m, m.time) for m in capture.messages)
     assert [len(r.calls) for r in results] == [0, 1]
     assert collector.counts["unjudged"] == 1
+
+
+def _stale_instance(tmp_path: Path, before: float) -> Path:
+    """S1 with dev2 made dev1 on port 5072, both contacts of one ``+sip.instance``, and dev1's
+    first REGISTER (Expires: 300) and its 200 moved `before` seconds before the call: the
+    proxy still forks to that contact, and the REGISTER names its device (FIELD-1)."""
+    from tests import pcap_edit as edit
+
+    pkts = edit.read(DATA / "kamailio" / "S1.pcap")
+    pkts = edit.replace(pkts, "sip:dev2@127.0.0.1:5072", "sip:dev1@127.0.0.1:5072")
+    for port in (5071, 5072):
+        pkts = edit.replace(pkts, f"<sip:dev1@127.0.0.1:{port}>",
+                            f'<sip:dev1@127.0.0.1:{port}>;+sip.instance="<urn:uuid:d1>"')
+    return edit.write(edit.later(pkts, 2, before), tmp_path / "S1-stale.pcap")
+
+
+@pytest.mark.parametrize("before, settled", [(301.0, 2), (299.0, 0)])
+def test_a_settled_register_still_names_the_device_of_a_later_call(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: float, settled: int) -> None:
+    """A REGISTER whose binding expired before the call (here 301 s after it, Expires 300) is
+    settled: left out of the call's transactions and replay, still read by FIELD-1 for the
+    device its contact stood for, as in the whole capture; 299 s after, it is not settled."""
+    from pushinject.conformance import collector as collector_module
+
+    seen: list[int] = []
+    real = collector_module.check_messages
+
+    def spy(capture: Any, options: CheckOptions, timers: Any = None, *,
+            settled: int = 0) -> Any:
+        seen.append(settled)
+        return real(capture, options, timers, settled=settled)
+
+    monkeypatch.setattr(collector_module, "check_messages", spy)
+    path = _stale_instance(tmp_path, before)
+    whole, streamed, _ = _streamed(path, CheckOptions())
+    assert seen == [settled]
+    assert streamed == whole
+    judged = CallCollector(CheckOptions(), quiet=2.0).run(
+        (m, m.time) for m in load_capture(path).messages)
+    assert [(v.rule, v.frame, v.message) for r in judged for c in r.calls
+            for v in c.violations if v.rule.startswith("FIELD")] == [
+        ("FIELD-1", 12, 'branch 1 to sip:dev1@127.0.0.1:5072 after REGISTER frame 10 is a '
+         'second branch to device instance urn:uuid:d1 (branch 0, frame 6, still pending)')]
+
+
+def test_without_its_register_the_stale_contact_is_another_device(tmp_path: Path) -> None:
+    """The same capture without dev1's first REGISTER: branch 0's contact names no device
+    but its URI, so FIELD-1 finds nothing (the REGISTER is what the rule needs)."""
+    from tests import pcap_edit as edit
+
+    pkts = edit.drop(edit.read(_stale_instance(tmp_path, 301.0)), 0, 1)
+    judged = CallCollector(CheckOptions(), quiet=2.0).run(
+        (m, m.time) for m in load_capture(edit.write(pkts, tmp_path / "x.pcap")).messages)
+    assert [v.rule for r in judged for c in r.calls for v in c.violations
+            if v.rule.startswith("FIELD")] == []

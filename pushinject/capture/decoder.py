@@ -216,10 +216,13 @@ class Decoder:
     """Decode records into SIP messages; `summary` counts every frame.
 
     Use `decode_file(path)` (an iterator), or `feed(record)` per record and `finish()` at the end.
+    With `anomalies` off, a message's Content-Length is not compared with its body (no header
+    scan for the ``bad-content-length`` count), for a reader that reports no anomalies.
     """
 
-    def __init__(self, *, full: bool = False) -> None:
+    def __init__(self, *, full: bool = False, anomalies: bool = True) -> None:
         self.full = full
+        self.anomalies = anomalies
         self._slicer: Any = scapy_path if full else layers
         self.summary = CaptureSummary()
         self._fragments = FragmentBuffer(self._skip)
@@ -300,7 +303,7 @@ class Decoder:
             self.summary.anomalies["junk-before-message"] += 1
         msg = DecodedMessage(record.frame, record.time if time is None else time, source,
                              destination, transport, data[start:] if start else data, junk)
-        if not msg.fields.length_ok:
+        if self.anomalies and not msg.fields.length_ok:
             self.summary.anomalies["bad-content-length"] += 1
         self.summary.messages += 1
         return msg

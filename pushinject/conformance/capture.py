@@ -40,10 +40,11 @@ def address_text(address: Address) -> str:
     return f"{host}:{address[1]}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WireMessage:
     """One SIP message of a capture: frame number, time, both addresses, the parsed message and
-    the transport it came over ("UDP", "TCP", "WS", "SCTP")."""
+    the transport it came over ("UDP", "TCP", "WS", "SCTP"); what every rule reads of it (its
+    kind, label, status and top Via branch) is worked out once, when it is made."""
 
     frame: int
     time: float
@@ -51,27 +52,23 @@ class WireMessage:
     destination: Address
     message: Request | Response
     transport: str = "UDP"
+    #: a request (else a response)
+    is_request: bool = field(init=False, repr=False, compare=False)
+    #: the method of a request, the status code (as text) of a response
+    label: str = field(init=False, repr=False, compare=False)
+    #: the status code of a response, 0 for a request
+    status: int = field(init=False, repr=False, compare=False)
+    #: the top Via branch parameter ("" when absent)
+    branch: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def is_request(self) -> bool:
-        return hasattr(self.message, "method")
-
-    @property
-    def label(self) -> str:
-        """The method of a request, the status code (as text) of a response."""
+    def __post_init__(self) -> None:
         msg = self.message
-        return str(getattr(msg, "method", None) or getattr(msg, "status", ""))
-
-    @property
-    def status(self) -> int:
-        """The status code of a response, 0 for a request."""
-        return int(getattr(self.message, "status", 0))
-
-    @property
-    def branch(self) -> str:
-        """The top Via branch parameter ("" when absent)."""
-        vias = self.message.vias
-        return str(vias[0].branch or "") if vias else ""
+        vias = msg.vias
+        put = object.__setattr__
+        put(self, "is_request", hasattr(msg, "method"))
+        put(self, "label", str(getattr(msg, "method", None) or getattr(msg, "status", "")))
+        put(self, "status", int(getattr(msg, "status", 0)))
+        put(self, "branch", str(vias[0].branch or "") if vias else "")
 
 
 @dataclass(frozen=True)
@@ -167,7 +164,7 @@ def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
     """
     from pushinject.capture.decoder import Decoder
 
-    decoder = Decoder()
+    decoder = Decoder(anomalies=False)  # the report counts skips, not anomalies
     skipped: Counter[str] = Counter()
     out = tuple(wire_messages(path, decoder, skipped))
     return Capture(file=capture_name(path), frames=decoder.summary.frames, messages=out,

@@ -112,25 +112,34 @@ class CaptureResult:
 
 
 def check_messages(capture: Capture, options: CheckOptions,
-                   timers: Mapping[str, TimerValue] | None = None) -> CaptureResult:
+                   timers: Mapping[str, TimerValue] | None = None, *,
+                   settled: int = 0) -> CaptureResult:
     """Check an already loaded capture (`timers`: values read from earlier parts of the same
-    capture, `pushinject.conformance.timing.infer_timers`)."""
+    capture, `pushinject.conformance.timing.infer_timers`).
+
+    `settled`: the first messages of the capture that are *settled* registrations, whose
+    bindings had all expired before any later REGISTER of the callee and before the INVITE
+    (`pushinject.conformance.collector`): they cannot bear on a transaction of the calls or
+    on the model replayed, whose registrar holds no binding of them by then (RFC 3261 §10.3
+    step 7), so only the proxy's detection and the field rules (which device a contact
+    stood for, FIELD-1) read them."""
     messages = capture.messages
+    current = messages[settled:] if settled else messages
     proxy = options.proxy or find_proxy(messages)
     if proxy is None:
         return CaptureResult(capture, None, (), None)
-    calls = find_calls(messages, proxy)
+    calls = find_calls(current, proxy)
     timing = infer_timers(calls, options.knobs, options.preset or CAPTURE_DRIVEN,
-                          options.timer_slack, options.tolerance, messages, timers)
+                          options.timer_slack, options.tolerance, current, timers)
     result: ReplayResult | None = None
     model = ""
     if options.preset is not None and calls:
         from pushinject.presets import get_preset
 
-        preset = (capture_preset(plan_calls(calls, messages, options.tolerance))
+        preset = (capture_preset(plan_calls(calls, current, options.tolerance))
                   if options.preset == CAPTURE_DRIVEN else get_preset(options.preset))
         model = preset.catalogue_id
-        result = replay(messages, proxy, {c.call_id: c.caller for c in calls}, preset,
+        result = replay(current, proxy, {c.call_id: c.caller for c in calls}, preset,
                         timing.knobs(), tolerance=options.tolerance, slack=options.timer_slack,
                         loose=options.preset == CAPTURE_DRIVEN)
     settings = options.settings()

@@ -18,7 +18,11 @@ sender's clock. The rules (HEP-3):
   else 3600 s: RFC 3261 §10.2.1.1, §10.3 step 7) more than `max_age` ago, longer than any
   call in progress has lasted, is dropped with its Call-ID; once older than `max_age`, only the
   newest refresh of each registration (its Call-ID's highest CSeq, which a registrar applies
-  over the older ones: §10.2.4) is kept;
+  over the older ones: §10.2.4) is kept. For one call, the first of its callee's
+  registrations whose bindings all expired before the next REGISTER and before the INVITE
+  are *settled* (`settled`): the field rules still read them (a stale contact the proxy
+  forks to names its device by its old REGISTER, FIELD-1), but the call's transactions and
+  the replay, whose registrar no longer holds their bindings, go without them;
 - other messages (a push MESSAGE to a gateway, OPTIONS...) join the judgement of every call in
   progress when they arrive, as they are in a whole capture: the rules do not read them, but
   the latencies count a push, and the replay blames a missing message on the last frame before
@@ -39,8 +43,9 @@ Memory follows the calls in progress and the live registrations, not the length 
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from pushinject.conformance.calls import user_of
@@ -49,7 +54,7 @@ from pushinject.conformance.check import CaptureResult, CheckOptions, check_mess
 from pushinject.conformance.timing import TimerValue
 from pushinject.errors import PushInjectError
 
-__all__ = ["CallCollector", "FORGET_EVERY"]
+__all__ = ["CallCollector", "FORGET_EVERY", "settled"]
 
 #: how often (seconds of arrival time) expired registrations and judged calls are forgotten
 FORGET_EVERY = 10.0
@@ -80,6 +85,37 @@ def _lifetime(register: object) -> float:
     return float(max(lives, default=default))
 
 
+def settled(registrations: Sequence[tuple[int, WireMessage]],
+            invite: tuple[int, WireMessage]) -> int:
+    """How many of a callee's first registration messages (in arrival order, the `invite`
+    of a call among them) are *settled* for the call: a prefix made of REGISTERs and their
+    responses before the INVITE, every binding of which (`_lifetime`, at least the
+    registrar's shortest accepted expiry, which a registrar may raise a shorter one to) had
+    expired before the next REGISTER of the callee arrived and before the INVITE. A
+    registrar holds no binding of them once the call starts, and the next REGISTER finds
+    none of them, so they cannot change what the call's transactions or the model do
+    (RFC 3261 §10.3 step 7); `check_messages` reads them for the proxy's detection and the
+    devices of the field rules only."""
+    from pushinject.core.location import RegistrarConfig
+
+    shortest = float(RegistrarConfig.min_expires)
+    seq, first = invite
+    cut = 0
+    alive = float("-inf")  # when the last binding made so far expires
+    for index, (number, m) in enumerate(registrations):
+        if number > seq:
+            break
+        if m.message.cseq.method != "REGISTER":
+            return cut  # a message of another kind: nothing before it is settled
+        if m.is_request and m.label == "REGISTER":
+            if m.time > alive:
+                cut = index
+            alive = max(alive, m.time + max(_lifetime(m.message), shortest))
+    else:
+        index = len(registrations)
+    return index if first.time > alive else cut
+
+
 class CallCollector:
     """Group a stream of messages into calls and judge each as it completes (see the module
     docstring). `counts` tells what happened to the messages: ``call``, ``registration``,
@@ -99,6 +135,14 @@ class CallCollector:
         self._registrations: dict[str, list[tuple[int, WireMessage]]] = {}
         self._register_ids: dict[str, str] = {}
         self._until: dict[str, float] = {}  # REGISTER Call-ID: when its bindings expire
+        # what `_forget` looks at, so that its cost follows what changed, not all it holds:
+        # (until, Call-ID) of `_until` (a stale pair when raised since); (time, user) of the
+        # next message of a user to grow older than `max_age`, and of its oldest message,
+        # to grow older than `keep_registrations`; the users given a message since
+        self._expiring: list[tuple[float, str]] = []
+        self._aging: list[tuple[float, str]] = []
+        self._old: list[tuple[float, str]] = []
+        self._changed: set[str] = set()
         self._done: dict[str, float] = {}
         self._newest = 0.0
         self._next_forget = float("-inf")
@@ -144,9 +188,11 @@ class CallCollector:
             user = self._register_ids[call_id] = user_of(msg.to.uri)
         if user is not None:
             if message.is_request and message.label == "REGISTER":
-                self._until[call_id] = max(self._until.get(call_id, 0.0),
-                                           message.time + _lifetime(msg))
+                until = max(self._until.get(call_id, 0.0), message.time + _lifetime(msg))
+                self._until[call_id] = until
+                heapq.heappush(self._expiring, (until, call_id))
             self._registrations.setdefault(user, []).append(entry)
+            self._changed.add(user)
             self.counts["registration"] += 1
             return
         self.counts["unrelated"] += 1
@@ -186,13 +232,14 @@ class CallCollector:
         del self._calls[call.call_id]
         self._done[call.call_id] = now
         self.judged += 1
-        entries = sorted(self._registrations.get(call.user, []) + call.messages,
-                         key=lambda e: e[0])
+        registrations = self._registrations.get(call.user, [])
+        entries = sorted(registrations + call.messages, key=lambda e: e[0])
         messages = tuple(m for _, m in entries)
         capture = Capture(file=f"{self.name} call {self.judged}", frames=len(messages),
                           messages=messages)
         try:
-            result = check_messages(capture, self.options, self.timers)
+            result = check_messages(capture, self.options, self.timers,
+                                    settled=settled(registrations, call.messages[0]))
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)
@@ -203,15 +250,29 @@ class CallCollector:
                                            if c.call.call_id == call.call_id))
 
     def _forget(self, now: float) -> None:
-        """Drop expired registrations and the memory of calls judged long ago."""
+        """Drop expired registrations and the memory of calls judged long ago: a Call-ID whose
+        bindings expired more than `max_age` ago, a message older than `keep_registrations`,
+        and one older than `max_age` that is not of its Call-ID's highest CSeq. Only the users
+        where one of these can have changed are looked at: those given a message, those with
+        a message that has just grown older than either age, those of an expired Call-ID."""
         horizon = self._newest - self.keep_registrations
         recent = self._newest - self.max_age
-        expired = {k for k, t in self._until.items() if t < recent}
-        for k in expired:
-            del self._until[k]
-            self._register_ids.pop(k, None)
-        for user in list(self._registrations):
-            entries = self._registrations[user]
+        users, self._changed = self._changed, set()
+        expired = set()
+        while self._expiring and self._expiring[0][0] < recent:
+            until, k = heapq.heappop(self._expiring)
+            if self._until.get(k) == until:  # else raised since: a later pair stands
+                expired.add(k)
+                del self._until[k]
+                users.add(self._register_ids.pop(k))
+        while self._aging and self._aging[0][0] < recent:
+            users.add(heapq.heappop(self._aging)[1])
+        while self._old and self._old[0][0] < horizon:
+            users.add(heapq.heappop(self._old)[1])
+        for user in users:
+            entries = self._registrations.get(user)
+            if entries is None:
+                continue
             newest: dict[str, int] = {}
             for _, m in entries:
                 key = m.message.call_id
@@ -222,6 +283,11 @@ class CallCollector:
                         or e[1].message.cseq.number == newest[e[1].message.call_id])]
             if kept:
                 self._registrations[user] = kept
+                times = [e[1].time for e in kept]
+                heapq.heappush(self._old, (min(times), user))
+                young = [t for t in times if t >= recent]
+                if young:
+                    heapq.heappush(self._aging, (min(young), user))
             else:
                 del self._registrations[user]
         self._done = {k: t for k, t in self._done.items() if now - t < self.max_age}

@@ -8,8 +8,9 @@ merge streams (`heapq.merge`) and is deterministic: the same as one job's.
 
 With `scheduler` (the address of a Dask distributed scheduler, ``tcp://host:8786``) the same
 partitions run as Dask tasks, one per partition (`jobs`, else one per worker of the cluster),
-each returning its whole output, merged the same way: the report is the same, but it comes
-when the last partition is done. Every worker must read the capture files at the same path.
+each sending its batches through a Dask queue of its own as it goes, merged the same way: the
+report is the same and streams as the local one does. Every worker must read the capture
+files at the same path.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def judge(sources: Sequence[Recording], options: CheckOptions, *, jobs: int = 1,
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if scheduler is not None:
-        yield from _merged(_on_dask(scheduler, sources, options, jobs, quiet, ladder), options)
+        yield from _on_dask(scheduler, sources, options, jobs, quiet, ladder)
         return
     if jobs == 1:
         streams: list[Iterator[JudgedCall | Tally]] = [judge_partition(
@@ -84,17 +85,13 @@ def judge(sources: Sequence[Recording], options: CheckOptions, *, jobs: int = 1,
                 w.join()
 
 
-def _partition(sources: Sequence[Recording], options: CheckOptions, part: int, parts: int,
-               quiet: float, ladder: bool) -> list[JudgedCall | Tally]:
-    """One partition's whole output (a Dask task)."""
-    return list(judge_partition(sources, options, part=part, parts=parts, quiet=quiet,
-                                ladder=ladder))
-
-
 def _on_dask(address: str, sources: Sequence[Recording], options: CheckOptions, jobs: int,
-             quiet: float, ladder: bool) -> list[Iterator[JudgedCall | Tally]]:
-    """The partitions run as tasks on the Dask cluster at `address`: their outputs."""
-    from distributed import Client
+             quiet: float, ladder: bool) -> Iterator[JudgedCall | CaptureDone]:
+    """The partitions run as tasks on the Dask cluster at `address`, each sending its batches
+    through a Dask queue of its own as it goes: merged as they come."""
+    import uuid
+
+    from distributed import Client, Queue
 
     try:
         client = Client(address, timeout=10)
@@ -102,13 +99,41 @@ def _on_dask(address: str, sources: Sequence[Recording], options: CheckOptions, 
         raise UsageError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
     with client:
         parts = jobs if jobs > 1 else max(1, len(client.scheduler_info()["workers"]))
-        futures = [client.submit(_partition, sources, options, k, parts, quiet, ladder,
-                                 pure=False) for k in range(parts)]
+        names = [f"pushinject-check-{uuid.uuid4().hex}-{k}" for k in range(parts)]
+        queues = [Queue(name, client=client) for name in names]
+        futures = [client.submit(_dask_worker, names[k], sources, options, k, parts, quiet,
+                                 ladder, pure=False) for k in range(parts)]
         try:
-            outputs = client.gather(futures)
-        except Exception as exc:  # a task's error, reported in one line
-            raise UsageError(f"a Dask task failed: {type(exc).__name__}: {exc}") from None
-    return [iter(out) for out in outputs]
+            yield from _merged([_from_dask(q, f) for q, f in zip(queues, futures,
+                                                                 strict=True)], options)
+        finally:
+            client.cancel(futures)
+
+
+def _dask_worker(name: str, sources: Sequence[Recording], options: CheckOptions, part: int,
+                 parts: int, quiet: float, ladder: bool) -> None:
+    """One partition as a Dask task: its batches into the queue `name`, as `_worker`."""
+    from distributed import Queue
+
+    _worker(Queue(name), sources, options, part, parts, quiet, ladder, False)
+
+
+def _from_dask(queue: Any, future: Any) -> Iterator[JudgedCall | Tally]:
+    """A Dask task's items as they come; its failure, reported in one line."""
+
+    def batches() -> Iterator[Any]:
+        while True:
+            try:
+                yield queue.get(timeout=1)
+            except TimeoutError:
+                if future.status == "error":
+                    exc = future.exception()
+                    raise UsageError(f"a Dask task failed: {type(exc).__name__}: {exc}"
+                                     ) from None
+                if future.status == "cancelled":
+                    raise UsageError("a Dask task was cancelled") from None
+
+    yield from _items(batches(), None, "a Dask task failed")
 
 
 def _merged(streams: list[Iterator[JudgedCall | Tally]], options: CheckOptions
@@ -149,12 +174,17 @@ def _worker(queue: Any, sources: Sequence[Recording], options: CheckOptions, par
 
 def _received(queue: Any, progress: Callable[[int, int], None] | None
               ) -> Iterator[JudgedCall | Tally]:
-    while True:
-        batch = queue.get()
+    yield from _items(iter(queue.get, object()), progress)
+
+
+def _items(batches: Iterator[Any], progress: Callable[[int, int], None] | None,
+           who: str = "a worker failed") -> Iterator[JudgedCall | Tally]:
+    """The items of a worker's batches, until its None (a text: its error, told as `who`)."""
+    for batch in batches:
         if batch is None:
             return
         if isinstance(batch, str):
-            raise UsageError(f"a worker failed: {batch}")
+            raise UsageError(f"{who}: {batch}")
         for item in batch:
             if isinstance(item, tuple):
                 if progress is not None:

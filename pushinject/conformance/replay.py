@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pushinject.conformance.capture import Address, WireMessage, address_text
@@ -184,10 +184,12 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
                 if hasattr(a.message, "method"):
                     vias.sent(a.message)
                 o = Output.of(now, 0, a.message, a.destination, callers)
-                first = (o.call_id, *o.key) not in sent
-                sent.add((o.call_id, *o.key))
+                key = (o.call_id, o.direction, o.label, o.target)
+                first = key not in sent
+                sent.add(key)
                 timed = timer and first and (o.label == "CANCEL" or o.label.isdigit())
-                out.append(replace(o, timer=timed, cause=cause))
+                out.append(Output(now, 0, o.call_id, o.destination, o.direction, o.label,
+                                  o.target, timed, cause))
 
     def timers(limit: float) -> None:
         for _ in range(10_000):
