@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pushinject.cli import main
+from pushinject.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())
