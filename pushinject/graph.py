@@ -69,19 +69,32 @@ def transition_graph(table: Mapping[tuple[Any, Any], tuple[str | None, Any]]) ->
 
 
 def transition_graph_svg(table: Mapping[tuple[Any, Any], tuple[str | None, Any]],
-                         title: str | None = None) -> str:
+                         title: str | None = None, *, max_width: float | None = None) -> str:
     """Draw `transition_graph(table)` as `pushinject.state_layout` places it: states top to
     bottom in their enum order, one arrow per row of the table, each with its own label
-    (``input / effect``) on a white ground, no label over another or over a state."""
+    (``input / effect``) on a white ground, no label over another or over a state.
+
+    `max_width` (inches, the page's margins included) is for a narrow column such as the
+    book's: the page is cut to the arrows as drawn, not to their control points, which leaves
+    out the empty band beside the widest arcs; text keeps its size, so a diagram still wider
+    than `max_width` is a `UsageError`.
+    """
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch
     from matplotlib.path import Path
 
-    from pushinject.figures import svg_text
+    from pushinject.errors import UsageError
+    from pushinject.figures import MARGIN, svg_text, text_size
     from pushinject.state_layout import LABEL_SIZE, STATE_SIZE, transition_layout
 
     placed = transition_layout(table)
-    left, right, bottom, top = placed.extent()
+    left, right, bottom, top = placed.extent(drawn=max_width is not None)
+    if max_width is not None:
+        left, right = left - _LINE, right + _LINE  # an arc's apex keeps its whole line
+        wide = max(right - left, text_size(title, _TITLE_SIZE)[0] if title else 0.0)
+        if wide + 2 * MARGIN > max_width:
+            raise UsageError(f"the transition diagram is {wide + 2 * MARGIN:.2f} in wide, "
+                             f"more than max_width={max_width:g} in")
     fig = Figure(figsize=(right - left, top - bottom))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
@@ -100,8 +113,15 @@ def transition_graph_svg(table: Mapping[tuple[Any, Any], tuple[str | None, Any]]
         ax.text(box.x, box.y, state, ha="center", va="center", fontsize=STATE_SIZE,
                 bbox={"boxstyle": "round,pad=0.4", "facecolor": "#e8eef7", "edgecolor": "#335"})
     if title:
-        ax.text((left + right) / 2, top + 0.25, title, ha="center", va="bottom", fontsize=12)
+        ax.text((left + right) / 2, top + 0.25, title, ha="center", va="bottom",
+                fontsize=_TITLE_SIZE)
     return svg_text(fig)
+
+
+#: font size of a transition diagram's title, points
+_TITLE_SIZE = 12
+#: an arrow's line width (1 point), inches
+_LINE = 1.0 / 72
 
 
 def _outcome(branch: Any) -> str:

@@ -35,6 +35,8 @@ _STATE_PAD = 0.08
 _ALONG = (0.5, 0.38, 0.62, 0.27, 0.73, 0.18, 0.82)
 #: vertical distance between two self-loops of one state, inches
 _LOOP_GAP = 0.3
+#: points taken along each curve to find how far it reaches (`Placement.extent`)
+_SAMPLES = 64
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,15 @@ class Placement:
                     found.append((curve.text, other.text))
         return found
 
-    def extent(self) -> tuple[float, float, float, float]:
-        """(left, right, bottom, top) of everything placed, inches."""
+    def extent(self, drawn: bool = False) -> tuple[float, float, float, float]:
+        """(left, right, bottom, top) of everything placed, inches: the curves counted by their
+        control points, or with `drawn` by the points they pass through (a wide arc's control
+        point lies twice as far out as the arc itself)."""
         boxes = [*self.states.values(), *(c.label for c in self.curves)]
-        xs = [p[0] for c in self.curves for p in c.points]
-        ys = [p[1] for c in self.curves for p in c.points]
+        points = ([c.at(k / _SAMPLES) for c in self.curves for k in range(_SAMPLES + 1)]
+                  if drawn else [p for c in self.curves for p in c.points])
+        xs = [p[0] for p in points]
+        ys = [p[1] for p in points]
         left = min([b.x - b.width / 2 for b in boxes] + xs)
         right = max([b.x + b.width / 2 for b in boxes] + xs)
         bottom = min([b.y - b.height / 2 for b in boxes] + ys)

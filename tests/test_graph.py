@@ -79,6 +79,38 @@ def test_every_row_is_its_own_labelled_arrow_and_no_label_covers_another_RFC3261
         assert min(sizes.values()) == LABEL_SIZE == 9.0 and sizes["Terminated"] == STATE_SIZE
 
 
+def test_max_width_cuts_a_transition_diagram_to_its_arrows_as_drawn_RFC3261_fig5_RFC6026():
+    """The client diagram's page is 9.2 in wide because its widest arc's control point lies
+    2.4 in left of the arc; cut to the arcs themselves it fits the book's 7.5 in with every
+    label and state at the same size and place relative to the others (the title is centred
+    over what is drawn), and no text off the page."""
+    import pytest
+
+    from pushinject.errors import UsageError
+    from pushinject.figures import BOOK_WIDTH
+
+    wide = transition_graph_svg(CLIENT, "client")
+    fitted = transition_graph_svg(CLIENT, "client", max_width=BOOK_WIDTH)
+    assert [round(w / 72, 2) for w in (page(wide)[0], page(fitted)[0])] == [9.2, 6.82]
+    assert outside(fitted) == [] and _overlapping(fitted) == []
+
+    def relative(svg: str) -> list[tuple[str, float, float, float]]:
+        placed = texts(svg)
+        (state,) = [t for t in placed if t.text == "Calling"]
+        return sorted((t.text, t.size, round(t.left - state.left, 2), round(t.top - state.top, 2))
+                      for t in placed if t.text != "client")
+
+    assert relative(fitted) == relative(wide)
+    with pytest.raises(UsageError, match=r"^the transition diagram is 6\.82 in wide, more than "
+                                         r"max_width=6\.5 in$"):
+        transition_graph_svg(CLIENT, "client", max_width=6.5)
+    # a title wider than the diagram counts too
+    title = ("non-INVITE client transaction (RFC 3261 Figure 6): Trying, Proceeding, Completed, "
+             "Terminated")
+    with pytest.raises(UsageError, match=r" is 8\.23 in wide,"):
+        transition_graph_svg(NON_INVITE, title, max_width=BOOK_WIDTH)
+
+
 def test_two_rows_between_the_same_states_get_two_arrows_and_two_labels():
     placed = transition_layout(SERVER)
     to_end = [c for c in placed.curves if c.text in ("Timer H", "transport error")
