@@ -5,11 +5,11 @@ The site is built once into a temporary folder, exactly as the Makefile builds i
 warnings are errors), and served by `http.server` on 127.0.0.1 on a free port. Chromium and
 chromedriver are Debian's (`/usr/bin/chromium`, `/usr/bin/chromedriver`); Selenium Manager is
 kept offline, so nothing is ever downloaded. Each page must load without a console error, every
-figure must be visible, non-empty and inside its column (shown at its own size, not scaled
-down, in every chapter but 02), every internal link must resolve, every glossary term a chapter
-links must reach its entry, and a search must find the chapters that use `t_inject_branches`. Screenshots of every page and every
-figure are kept in `build/screenshots/` (one full-page PNG per page, hidden cells opened) for a person
-to look at.
+figure must be visible, non-empty and inside its column (and in a chapter shown at its own
+size, not scaled down), every internal link must resolve, every chapter must link glossary
+terms and each must reach its entry, and a search must find the chapters that use
+`t_inject_branches`. Screenshots of every page and every figure are kept in
+`build/screenshots/` (one full-page PNG per page, hidden cells opened) for a person to look at.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ from rfc_links import rfc_link  # noqa: E402
 
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-#: chapters whose figures all fit the column and so show at their own size, not scaled down
-#: (chapter 02 still draws some wider: the browser shrinks them to the column, text and all)
-AT_OWN_SIZE = {f"notebooks/{c}.html" for c in CHAPTERS if not c.startswith("02_")}
+#: pages whose figures must all fit the column and so show at their own size, not scaled down:
+#: every chapter (`pushinject.figures.BOOK_WIDTH` is the widest that fits)
+AT_OWN_SIZE = {f"notebooks/{c}.html" for c in CHAPTERS}
 #: how long a page may take to finish its own scripts (search), in seconds
 PATIENCE = 20.0
 
@@ -287,7 +287,7 @@ def _term_roles(chapter: str) -> list[str]:
 
 def test_chapters_link_the_first_use_of_their_terms_to_the_glossary(site: Path) -> None:
     """Each {term} role of a chapter is a link to its entry on the glossary page, each term is
-    linked once (its first use), and every chapter but 02 links some."""
+    linked once (its first use), and every chapter links some."""
     glossary = _Anchors()
     glossary.feed((site / "docs" / "glossary.html").read_text())
     entries = {i for i in glossary.ids if i.startswith("term-")}
@@ -306,7 +306,7 @@ def test_chapters_link_the_first_use_of_their_terms_to_the_glossary(site: Path) 
         assert targets == [_term_anchor(term, entries) for term in roles], chapter
         if targets:
             linking.add(chapter)
-    assert set(CHAPTERS) - {"02_transactions_and_forking"} <= linking
+    assert linking == set(CHAPTERS)
 
 
 def _term_anchor(term: str, entries: set[str]) -> str:
