@@ -197,6 +197,8 @@ async def _serve(args: argparse.Namespace) -> int:
                 await asyncio.wait_for(stop.wait(), args.duration)
         finally:
             log(clock.now(), shell.input_summary())
+            if any(listen.stream for listen in bound):
+                log(clock.now(), shell.connections.summary())
             for server in servers:
                 server.close()
             shell.close()

@@ -281,8 +281,11 @@ class ProxyShell(DatagramEndpoint):
             self._record(data, conn.remote, conn.local or self.address, conn.transport)
         try:
             message = parse_message(data, strict=False)
-        except SIPParseError:  # framed but not SIP: counted and dropped, the stream goes on
+        except SIPParseError as exc:  # framed, not parsed: as a datagram (INPUT-10)
             self.counts["unparsable"] += 1
+            self._handle(Unparsed(data=data, source=conn.remote, error=exc.reason,
+                                  transport=conn.transport, connection=conn.id),
+                         self.clock.now())
             return
         self.counts["received"] += 1
         if isinstance(message, Response):
@@ -295,6 +298,11 @@ class ProxyShell(DatagramEndpoint):
         self.counts["sent"] += 1
         if self.recorder is not None and conn.remote is not None:
             self._record(data, conn.local or self.address, conn.remote, conn.transport)
+
+    def stream_broken(self, conn: StreamConnection, reason: str, detail: str) -> None:
+        """A stream lost its framing and is closed (CONN-6, CONN-11): one log line."""
+        self.log(self.clock.now(), f"{conn!r} closed: {reason} ({detail}); "
+                                   f"{self.connections.broken[reason]} so far")
 
     def stream_closed(self, conn: StreamConnection) -> None:
         """A connection ended: the core fails the branches sent over it (CONN-4)."""
