@@ -234,3 +234,31 @@ def test_a_stream_that_lost_its_framing_is_closed_and_counted(sent: bytes, reaso
     assert closed == b""
     assert f"connection 1 from 127.0.0.1:{ua.local[1]}> closed: {reason} (" in serve.stderr
     assert f"connections: 1 established, 1 closed as broken ({reason} 1)\n" in serve.stderr
+
+
+def test_a_call_to_a_flow_whose_connection_closed_gets_430_without_a_new_connection() -> None:
+    """ROUTE-7 (RFC 5626 §5.3): a device registers an RFC 5626 flow over TCP and its connection
+    closes; a call for it fails at once with 430 Flow Failed (a new connection to the flow's
+    address would have been refused: 500 after a 503), and serve logs why. (kamailio-tsilo
+    relays at once to a contact without pn-* parameters; the opensips preset would hold the
+    call for a new registration.)"""
+    with Serve("--preset", "kamailio-tsilo", "--listen", "udp:127.0.0.1:0",
+               "--listen", "tcp:127.0.0.1:0") as serve:
+        device = StreamUA(serve.addresses["tcp"])
+        caller = DatagramUA()
+        try:
+            device.send(register(device, "dev", "<sip:dev@192.0.2.9:5060;transport=tcp>" + FLOW))
+            assert device.receive_final().status == 200
+            device.close()
+            time.sleep(0.3)
+            started = time.monotonic()
+            caller.send(invite(caller, "dev"), serve.addresses["udp"])
+            final = caller.receive_final()
+            waited = time.monotonic() - started
+        finally:
+            caller.close()
+        serve.stop()
+    assert (final.status, final.reason, final.call_id) == (430, "Flow Failed", "call-1")
+    assert waited < 2.0
+    assert "430 Flow Failed for sip:dev@192.0.2.9:5060;transport=tcp: its connection is gone" \
+        in serve.stderr
