@@ -37,7 +37,8 @@ unless the whole request succeeds (§10.3 step 7: all bindings or none).
    connection). It keeps that source as its `received` address, where branches go, only with
    `route_to_source` (NAT handling, ROUTE-2) or for an RFC 5626 flow (ROUTE-3); otherwise
    branches go to the Contact URI (ROUTE-1). `connection_closed` forgets a closed connection
-   (ROUTE-6).
+   (ROUTE-6) and marks the RFC 5626 flows over it failed (`flow_failed`, ROUTE-7) until a
+   refresh or their removal.
 
 Bindings are valid while ``now < expires_at``; `get_timer()` is the earliest deadline and
 `handle_timer(now)` removes what has expired, raising DELETE events. A REGISTER first expires
