@@ -98,7 +98,11 @@ def test_bench_live_soak_alone_prints_calls_and_memory_series() -> None:
     if third:
         mb = [float(m) for m in samples]
         first, last = sum(mb[:third]) / third, sum(mb[-third:]) / third
-        assert lines[2] == (f"soak memory: first third {first:.1f} MB, last third {last:.1f} MB "
-                            f"(x{last / first:.2f})")
+        m = re.fullmatch(r"soak memory: first third (\d+\.\d) MB, last third (\d+\.\d) MB "
+                         r"\(x(\d+\.\d\d)\)", lines[2])
+        assert m is not None, lines[2]
+        # the series is printed rounded to 0.1 MB; the means are of the values as read
+        assert abs(float(m[1]) - first) <= 0.06 and abs(float(m[2]) - last) <= 0.06, lines
+        assert abs(float(m[3]) - last / first) <= 0.01, lines
     else:
         assert lines[2] == f"soak memory: too few samples ({len(samples)})"
