@@ -88,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(needs the uvloop package)")
 
 
+#: how many of the last pushes serve remembers (their results), whatever it has sent in all
+KEPT_PUSHES = 1000
+
+
 def _bind(listen: Listen) -> socket.socket:
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     kind = socket.SOCK_DGRAM if listen.transport == "UDP" else socket.SOCK_STREAM
@@ -174,9 +178,12 @@ async def _serve(args: argparse.Namespace) -> int:
         first = next((l for l in bound if l.transport == "UDP"), bound[0])
         driver = preset.build(ids, None)
         driver.proxy.set_address(first.host, first.port)
+        # a live element runs for days: no summary of every call it ended, only the last pushes
+        driver.proxy.config = replace(driver.proxy.config, keep_summaries=False)
         shell = ProxyShell(driver, clock, ids, address=(first.host, first.port),
                            push_gateway=args.push_gateway, log=log, listeners=bound,
-                           recorder=recorder, idle_timeout=args.idle_timeout)
+                           recorder=recorder, idle_timeout=args.idle_timeout,
+                           keep_pushes=KEPT_PUSHES)
         servers = []
         for listen, sock in sockets:
             if listen.transport == "UDP":

@@ -25,6 +25,7 @@ handed back to the driver (a failed push request ends an RFC 8599 bucket request
 from __future__ import annotations
 
 import ssl
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -107,7 +108,7 @@ class ProxyShell(DatagramEndpoint):
                  log: Callable[[float, str], None] | None = None,
                  listeners: Sequence[Listen] = (), recorder: PcapStream | None = None,
                  idle_timeout: float = 120.0, client_ssl: ssl.SSLContext | None = None,
-                 report_every: float = 10.0) -> None:
+                 report_every: float = 10.0, keep_pushes: int | None = None) -> None:
         super().__init__("proxy", clock)
         self.driver = driver
         self.ids = ids
@@ -121,7 +122,8 @@ class ProxyShell(DatagramEndpoint):
         self._connections: ConnectionTable | None = None
         self._pending: dict[str, _PendingPush] = {}
         #: (time, Push, result) for every push requested, in order
-        self.pushes: list[tuple[float, Push, PushResult | None]] = []
+        #: (`keep_pushes` bounds it to the last ones, for a long run's memory to stay flat)
+        self.pushes: deque[tuple[float, Push, PushResult | None]] = deque(maxlen=keep_pushes)
         self.report_every = report_every
         #: refusal reason -> (time of its last log line, its count then)
         self._reported: dict[str, tuple[float, int]] = {}
