@@ -88,10 +88,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(needs the uvloop package)")
 
 
-#: how many of the last pushes serve remembers (their results), whatever it has sent in all
-KEPT_PUSHES = 1000
-
-
 def _bind(listen: Listen) -> socket.socket:
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     kind = socket.SOCK_DGRAM if listen.transport == "UDP" else socket.SOCK_STREAM
@@ -137,7 +133,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     from pushinject.core.ids import RandomIds
     from pushinject.live.endpoint import LiveClock
-    from pushinject.live.proxy_shell import ProxyShell
+    from pushinject.live.proxy_shell import KEPT_PUSHES, ProxyShell
     from pushinject.live.tls import self_signed, server_context
     from pushinject.presets import get_preset
     from pushinject.sim.pcap import PcapStream

@@ -42,10 +42,14 @@ from pushinject.push.service import PushResult
 from pushinject.sim.pcap import PcapStream
 from pushinject.sip import Request, Response, SIPParseError, make_request, parse_message
 
-__all__ = ["PUSH_CONTENT_TYPE", "push_body", "parse_push_body", "ProxyShell", "input_summary"]
+__all__ = ["KEPT_PUSHES", "PUSH_CONTENT_TYPE", "push_body", "parse_push_body", "ProxyShell",
+           "input_summary"]
 
 #: the body type of the push MESSAGE (one `key=value` per line)
 PUSH_CONTENT_TYPE = "text/plain"
+
+#: how many of the last pushes a long-running shell remembers (`keep_pushes` of `serve`)
+KEPT_PUSHES = 1000
 
 #: RFC 3261 §17.1.1.1 T1 and T2, the retransmission intervals of the push MESSAGE (CONN-13)
 _T1, _T2 = 0.5, 4.0
