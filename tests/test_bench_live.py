@@ -43,12 +43,15 @@ def test_bench_live_runs_a_tiny_ladder_on_both_proxies() -> None:
         capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
+    soaked = 3 if any(line.startswith("soak: serve") for line in lines) else 1
     # a benchmark on a shared machine: a rung may fail; the report must still be whole and sane
-    rungs = [line.split() for line in lines[2:-4]]
+    ladder = lines[2:-(3 + soaked)]
+    rungs = [line.split() for line in ladder]
     assert all(r[0] in ("serve", "kamailio") and r[1] in ("plain", "push")
                and r[2] in ("5", "10") for r in rungs), rungs
     best = {}
-    for scenario, line in zip(("plain", "push"), lines[-4:-2], strict=True):
+    summary = lines[-(3 + soaked):-(1 + soaked)]
+    for scenario, line in zip(("plain", "push"), summary, strict=True):
         m = re.fullmatch(scenario + r": serve (\d+) calls/s clean, Kamailio (\d+) calls/s clean "
                          r"\((x[0-9.]+|x-)\)", line)
         assert m is not None, line
@@ -58,12 +61,48 @@ def test_bench_live_runs_a_tiny_ladder_on_both_proxies() -> None:
         assert ratio == (f"x{mine / theirs:.2f}" if theirs else "x-")
     mine, theirs, ratio = best["push"]
     if mine:
+        soak = lines[-4:-1]
         assert re.fullmatch(
             rf"soak: serve push\+injection at {mine // 2} calls/s for 6 s: {mine // 2 * 6} calls, "
-            r"\d+ ok, \d+ failed, \d+ retransmissions \(.+\); resident memory "
-            r"[1-9][0-9]*\.[0-9] MB after [0-9]+ s, [1-9][0-9]*\.[0-9] MB at the end, "
-            r"[1-9][0-9]*\.[0-9] MB at most", lines[-2]), lines[-2]
+            r"\d+ ok, \d+ failed, \d+ retransmissions \(.+\)", soak[0]), soak[0]
+        assert re.fullmatch(r"soak memory \(MB, every 5 s\): [0-9]+\.[0-9]( [0-9]+\.[0-9])*",
+                            soak[1]), soak[1]
+        assert soak[2] == "soak memory: too few samples (" + str(len(soak[1].split()) - 6) + ")"
     else:
         assert lines[-2] == "soak: skipped, serve had no clean push+injection rate"
     assert lines[-1] == (f"live: push+injection {mine} calls/s vs Kamailio {theirs} calls/s "
                          f"({ratio})")
+
+
+def test_bench_live_soak_rate_needs_a_soak(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "live", "--soak-rate", "50"]) == 2
+    assert "--soak-rate needs --soak SECONDS and a rate of at least 1" in capsys.readouterr().err
+
+
+def test_bench_live_soak_alone_prints_calls_and_memory_series() -> None:
+    """--soak-rate runs only the soak: three lines, no ladder."""
+    require(os.geteuid() == 0, "a private network namespace needs root")
+    for tool in ("unshare", "ip", "sipp"):
+        require_tool(tool)
+    done = subprocess.run(
+        [sys.executable, "-m", "pushinject", "bench", "live", "--soak", "12",
+         "--soak-rate", "5"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3, lines
+    assert re.fullmatch(r"soak: serve push\+injection at 5 calls/s for 12 s: 60 calls, \d+ ok, "
+                        r"\d+ failed, \d+ retransmissions \(.+\)", lines[0]), lines[0]
+    samples = lines[1].removeprefix("soak memory (MB, every 5 s): ").split()
+    assert samples and all(re.fullmatch(r"[1-9][0-9]*\.[0-9]", m) for m in samples), lines[1]
+    third = len(samples) // 3
+    if third:
+        mb = [float(m) for m in samples]
+        first, last = sum(mb[:third]) / third, sum(mb[-third:]) / third
+        m = re.fullmatch(r"soak memory: first third (\d+\.\d) MB, last third (\d+\.\d) MB "
+                         r"\(x(\d+\.\d\d)\)", lines[2])
+        assert m is not None, lines[2]
+        # the series is printed rounded to 0.1 MB; the means are of the values as read
+        assert abs(float(m[1]) - first) <= 0.06 and abs(float(m[2]) - last) <= 0.06, lines
+        assert abs(float(m[3]) - last / first) <= 0.01, lines
+    else:
+        assert lines[2] == f"soak memory: too few samples ({len(samples)})"

@@ -162,3 +162,34 @@ def test_serve_answers_a_register_on_an_ephemeral_loopback_port() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_an_unanswered_push_message_is_retransmitted_on_timer_e_until_the_push_timeout() -> None:
+    """CONN-13 (RFC 3261 §17.1.2.2): the MESSAGE goes again after T1, 2*T1, 4*T1 (capped at
+    T2), the same bytes each time, until the push timeout (5 s) fails the push."""
+    async def run() -> tuple[list[float], list[bytes], ProxyShell]:
+        clock = LiveClock(asyncio.get_running_loop())
+        shell = ProxyShell(get_preset("opensips").build(CountingIds("px")), clock,
+                           CountingIds("shell"), address=PROXY_ADDRESS,
+                           push_gateway=("127.0.0.1", 5090))
+        transport = _FakeTransport()
+        shell.connection_made(transport)  # type: ignore[arg-type]
+        shell.datagram_received(_register("tok-B"), ("127.0.0.10", 5060))
+        shell.datagram_received(_invite(), ("127.0.0.2", 5060))
+        start = shell.pushes[0][0]
+        times = [0.0]
+        while (at := shell.next_deadline()) is not None and at < start + 5.0:
+            shell.on_timer(at)
+            sent = [d for d, a in transport.sent if a == ("127.0.0.1", 5090)]
+            if len(sent) > len(times):
+                times.append(round(at - start, 3))
+        shell.on_timer(start + 5.0)
+        shell.close()
+        return times, [d for d, a in transport.sent if a == ("127.0.0.1", 5090)], shell
+    times, messages, shell = asyncio.run(run())
+    assert times == [0.0, 0.5, 1.5, 3.5]
+    assert len(set(messages)) == 1 and messages[0].startswith(b"MESSAGE ")
+    assert shell.counts["push-retransmissions"] == 3
+    [(_, _, result)] = shell.pushes
+    assert result is not None and (result.ok, result.detail) == (
+        False, "the push gateway did not answer")

@@ -175,3 +175,90 @@ def test_serve_refuses_bad_usage_in_one_line(args: list[str], error: str,
         status = exc.code  # type: ignore[assignment]
     assert status == 2
     assert capsys.readouterr().err.splitlines()[-1] == error
+
+
+def _raw(serve: Serve, transport: str = "tcp") -> StreamUA:
+    return StreamUA(serve.addresses[transport], tls=transport == "tls")
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_an_unparsable_request_on_a_stream_is_answered_400_on_its_connection(
+        transport: str) -> None:
+    """INPUT-10 (RFC 3261 §8.2, §16.3): a framed request whose Request-URI cannot be parsed but
+    whose Via, From, To, Call-ID and CSeq can be read gets 400 on its connection, its reason
+    phrase naming the defect; the connection stays open and carries the next request."""
+    with Serve("--listen", f"{transport}:127.0.0.1:0") as serve:
+        ua = _raw(serve, transport)
+        host, port = ua.local
+        head = (f"Via: SIP/2.0/{transport.upper()} {host}:{port};branch=z9hG4bK-bad\r\n"
+                "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n"
+                "Call-ID: bad-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        try:
+            ua.sock.sendall(f"OPTIONS sip:b@[::1 SIP/2.0\r\n{head}".encode())
+            refused = ua.receive_final()
+            ua.send(register(ua, "dev", f"<sip:dev@{host}:{port};transport={transport}>"))
+            ok = ua.receive_final()
+        finally:
+            ua.close()
+        serve.stop()
+    assert (refused.status, refused.reason, refused.call_id) == (400, "Bad Request-Line", "bad-1")
+    proxy = "{}:{}".format(*serve.addresses[transport])
+    assert refused.get("Warning") == \
+        f'399 {proxy} "bad Request-URI: not a valid sip: URI: \'sip:b@[::1\'"'
+    assert (ok.status, ok.call_id) == (200, "reg-1")
+    assert "answered 400 Request-Line, 1 since the last line, 1 in all" in serve.stderr
+    assert "connections: 1 established, 0 closed as broken\n" in serve.stderr
+
+
+@pytest.mark.parametrize(("sent", "reason"), [
+    # CONN-6: a Content-Length that is no number
+    (b"OPTIONS sip:x SIP/2.0\r\nCall-ID: c\r\nContent-Length: many\r\n\r\n", "bad Content-Length"),
+    # CONN-11: a Content-Length shorter than the body leaves bytes where a start line must be
+    (b"OPTIONS sip:x SIP/2.0\r\nCall-ID: c\r\nContent-Length: 2\r\n\r\nhello world\r\n\r\n",
+     "no start line"),
+    # CONN-11: garbage first, even before its blank line arrives
+    (b"\x16\x03\x01\x02\x00 not SIP\r\n", "no start line"),
+])
+def test_a_stream_that_lost_its_framing_is_closed_and_counted(sent: bytes, reason: str) -> None:
+    """CONN-6, CONN-11 (RFC 3261 §18.3): the connection is closed, the log names the reason,
+    and the summary counts it."""
+    with Serve("--listen", "tcp:127.0.0.1:0") as serve:
+        ua = _raw(serve)
+        try:
+            ua.sock.sendall(sent)
+            ua.sock.settimeout(5.0)
+            closed = ua.sock.recv(65535)
+        finally:
+            ua.close()
+        serve.stop()
+    assert closed == b""
+    assert f"connection 1 from 127.0.0.1:{ua.local[1]}> closed: {reason} (" in serve.stderr
+    assert f"connections: 1 established, 1 closed as broken ({reason} 1)\n" in serve.stderr
+
+
+def test_a_call_to_a_flow_whose_connection_closed_gets_430_without_a_new_connection() -> None:
+    """ROUTE-7 (RFC 5626 §5.3): a device registers an RFC 5626 flow over TCP and its connection
+    closes; a call for it fails at once with 430 Flow Failed (a new connection to the flow's
+    address would have been refused: 500 after a 503), and serve logs why. (kamailio-tsilo
+    relays at once to a contact without pn-* parameters; the opensips preset would hold the
+    call for a new registration.)"""
+    with Serve("--preset", "kamailio-tsilo", "--listen", "udp:127.0.0.1:0",
+               "--listen", "tcp:127.0.0.1:0") as serve:
+        device = StreamUA(serve.addresses["tcp"])
+        caller = DatagramUA()
+        try:
+            device.send(register(device, "dev", "<sip:dev@192.0.2.9:5060;transport=tcp>" + FLOW))
+            assert device.receive_final().status == 200
+            device.close()
+            time.sleep(0.3)
+            started = time.monotonic()
+            caller.send(invite(caller, "dev"), serve.addresses["udp"])
+            final = caller.receive_final()
+            waited = time.monotonic() - started
+        finally:
+            caller.close()
+        serve.stop()
+    assert (final.status, final.reason, final.call_id) == (430, "Flow Failed", "call-1")
+    assert waited < 2.0
+    assert "430 Flow Failed for sip:dev@192.0.2.9:5060;transport=tcp: its connection is gone" \
+        in serve.stderr

@@ -134,3 +134,60 @@ def h_invite():
     h.call()
     assert h.invite is not None
     return h.invite
+
+
+def test_a_call_to_a_flow_whose_connection_closed_fails_with_430_and_sends_nothing():
+    """ROUTE-7 (RFC 5626 §5.3, §11): no attempt on a new connection; the branch ends with
+    430 Flow Failed, the only answer the caller can get."""
+    h = Harness(script=Relay())
+    _flow(h)
+    h.proxy.handle(ConnectionClosed(connection=3), h.now)
+    out = h.call()
+    assert h.invites(out) == [] and h.statuses(out) == [100]
+    out = h.advance(0.0)  # the branch fails once the INVITE is handled
+    assert h.sends(out, method="INVITE") == []
+    [final] = [a.message for a in out if isinstance(a, Send)]
+    assert (final.status, final.reason, h.now) == (430, "Flow Failed", 0.0)
+    [branch] = h.proxy.summary("call-1").branches
+    assert (branch.target, branch.final_status) == ("sip:bob@192.0.2.20:5070;transport=tcp", 430)
+
+
+def test_a_failed_flow_beside_a_working_binding_leaves_the_call_to_it():
+    """ROUTE-7 with RFC 3261 §16.7: the 430 branch is one response among others; the other
+    binding's 200 is the one the caller gets."""
+    h = Harness(script=Relay())
+    _flow(h)
+    h.register(port=5072, call_id="reg-other")
+    h.proxy.handle(ConnectionClosed(connection=3), h.now)
+    out = h.call()
+    [inv] = h.invites(out)
+    assert (inv.destination, inv.connection, inv.transport) == (("192.0.2.20", 5072), None, "UDP")
+    assert h.statuses(out) == [100]
+    assert h.statuses(h.advance(0.0)) == []  # the 430 alone decides nothing
+    assert h.statuses(h.answer(inv, 200)) == [200]
+    finals = sorted(b.final_status for b in h.proxy.summary("call-1").branches)
+    assert finals == [200, 430]
+
+
+def test_a_flow_refreshed_on_a_new_connection_is_called_there_again():
+    """ROUTE-7 ends with the refresh of the flow (ROUTE-3): a later call goes over the new
+    connection."""
+    h = Harness(script=Relay())
+    _flow(h, connection=3)
+    h.proxy.handle(ConnectionClosed(connection=3), h.now)
+    h.call(call_id="call-0", branch="z9hG4bK-c0")
+    assert h.statuses(h.advance(0.0)) == [430]
+    h.advance(1.0)
+    _flow(h, connection=5, cseq=2)
+    [inv] = h.invites(h.call())
+    assert (inv.destination, inv.connection) == (NAT, 5)
+
+
+def test_a_contact_at_its_source_without_reg_id_is_not_a_flow_and_gets_a_new_connection():
+    """ROUTE-6 unchanged: a binding that is no RFC 5626 flow (no reg-id), whose Contact names
+    the REGISTER's source, is reached on a new connection once its own closed."""
+    h = Harness(script=Relay())
+    h.register(port=NAT[1], host=NAT[0], source=NAT, transport="TCP", connection=3)
+    h.proxy.handle(ConnectionClosed(connection=3), h.now)
+    [inv] = h.invites(h.call())
+    assert (inv.destination, inv.connection, inv.transport) == (NAT, None, "TCP")

@@ -95,6 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                         help="then run serve's push scenario this long at half its clean rate, "
                              "reading its memory (default: no soak)")
+    parser.add_argument("--soak-rate", type=int, default=0, metavar="R",
+                        help="run only the soak (no ladders), at R calls/s; needs --soak")
     parser.add_argument("--keep-logs", type=Path, metavar="DIR",
                         help="keep every process's log and SIPp statistics in DIR")
 
@@ -362,6 +364,9 @@ def _inside(args: argparse.Namespace) -> int:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     logs = Path(tempfile.mkdtemp(prefix="pushinject-bench-live-"))
     try:
+        if args.soak_rate:  # the soak alone
+            _soak(args, logs, args.soak_rate)
+            return 0
         print(f"SIPp against pushinject serve (preset kamailio-tsilo, {args.serve_workers} "
               f"workers) and Kamailio ({args.workers} workers), UDP on loopback, "
               f"{args.duration:g} s per step; load average {_load()}", flush=True)
@@ -399,18 +404,37 @@ def _inside(args: argparse.Namespace) -> int:
 
 
 def _soak(args: argparse.Namespace, logs: Path, rate: int) -> None:
+    """Run the soak and print three lines: its calls, serve's resident memory every 5 s, and
+    that memory's mean over the first and the last third of the samples."""
     if rate < 1:
         print("soak: skipped, serve had no clean push+injection rate")
         return
     step, memory = _Ladder("serve", "push", args, logs / "soak").soak(rate, args.soak)
     verdict = "clean" if step.clean else (step.problem or "not clean")
     mb = [kb / 1024 for kb in memory if kb]
-    warm = max(0, min(len(mb) - 1, 12))  # a minute in (samples every 5 s): the tables at their size
     print(f"soak: serve push+injection at {rate} calls/s for {args.soak:g} s: {step.calls} calls, "
           f"{step.successful} ok, {step.failed} failed, {step.retransmissions} retransmissions "
-          f"({verdict}); resident memory {mb[warm] if mb else 0.0:.1f} MB after {5 * warm} s, "
-          f"{mb[-1] if mb else 0.0:.1f} MB at the end, {max(mb, default=0.0):.1f} MB at most",
+          f"({verdict})", flush=True)
+    print("soak memory (MB, every 5 s): " + (" ".join(f"{m:.1f}" for m in mb) or "none"),
           flush=True)
+    print(memory_trend(mb), flush=True)
+
+
+def memory_trend(mb: list[float]) -> str:
+    """The mean of the first and of the last third of a memory series, and their ratio (a
+    flat series is x1.00).
+
+    >>> memory_trend([40.0, 41.0, 42.0, 42.0, 42.0, 42.0])
+    'soak memory: first third 40.5 MB, last third 42.0 MB (x1.04)'
+    >>> memory_trend([40.0])
+    'soak memory: too few samples (1)'
+    """
+    third = len(mb) // 3
+    if third < 1:
+        return f"soak memory: too few samples ({len(mb)})"
+    first, last = sum(mb[:third]) / third, sum(mb[-third:]) / third
+    return (f"soak memory: first third {first:.1f} MB, last third {last:.1f} MB "
+            f"(x{last / first:.2f})")
 
 
 def _load() -> str:
@@ -435,10 +459,12 @@ def run(args: argparse.Namespace) -> int:
             or args.soak < 0:
         raise UsageError("need 1 <= --start <= --max, --step >= 1, --duration > 0 and "
                          "--soak >= 0")
+    if args.soak_rate < 0 or (args.soak_rate and args.soak <= 0):
+        raise UsageError("--soak-rate needs --soak SECONDS and a rate of at least 1")
     if args.workers < 1 or args.retries < 0 or args.serve_workers < 1:
         raise UsageError("--workers and --serve-workers must be at least 1 and --retries at "
                          "least 0")
-    for tool in ("sipp", "kamailio", "ip"):
+    for tool in ("sipp", "ip") if args.soak_rate else ("sipp", "kamailio", "ip"):
         if shutil.which(tool) is None:
             raise UsageError(f"bench live needs {tool}")
     if os.environ.get(IN_NETNS) != "1":
@@ -449,7 +475,9 @@ def run(args: argparse.Namespace) -> int:
                 "--retries", str(args.retries)]
         if args.keep_logs is not None:
             argv += ["--keep-logs", str(args.keep_logs.resolve())]
-        rungs = (args.max - args.start) // args.step + 1
+        if args.soak_rate:
+            argv += ["--soak-rate", str(args.soak_rate)]
+        rungs = (args.max - args.start) // args.step + 1 if not args.soak_rate else 0
         return reexec_in_namespace(argv, timeout=60 + 4 * (1 + args.retries) * rungs
                                    * (3 * args.duration + 60)
                                    + 3 * args.soak + 60)

@@ -65,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lost-within", type=float, default=10.0, metavar="SECONDS",
                         help="a device registering this soon after a 408/480 marks a lost call "
                         "(default 10)")
-    parser.add_argument("--proxy", metavar="IP:PORT", help="the proxy's address (default: found)")
+    parser.add_argument("--proxy", action="append", default=[], metavar="IP:PORT",
+                        help="the proxy's address (default: found); repeat it, or give a comma "
+                        "list, for a proxy listening on several addresses")
     parser.add_argument("--tolerance", type=float, default=0.5, metavar="SECONDS",
                         help="how long a reaction may lag its cause (default 0.5)")
     parser.add_argument("--inject-within", type=float, default=2.0, metavar="SECONDS",
@@ -119,7 +121,7 @@ def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     from pushinject.conformance.check import CAPTURE_DRIVEN, CheckOptions
-    from pushinject.conformance.proxy_detect import parse_proxy
+    from pushinject.conformance.proxy_detect import parse_proxies
     from pushinject.errors import UsageError
 
     preset = (None if args.preset == "none" else
@@ -127,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
     if min(args.tolerance, args.inject_within, args.timer_slack, args.lost_within) < 0:
         raise UsageError("--tolerance, --inject-within, --timer-slack and --lost-within must not "
                          "be negative")
+    proxies = parse_proxies(args.proxy)
     options = CheckOptions(preset=preset, knobs=_knobs(args.knob, preset),
-                           proxy=parse_proxy(args.proxy) if args.proxy else None,
+                           proxy=proxies[0] if proxies else None, aliases=proxies[1:],
                            tolerance=args.tolerance, inject_within=args.inject_within,
                            timer_slack=args.timer_slack, lost_within=args.lost_within)
     if args.hep_listen is not None:

@@ -133,7 +133,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     from pushinject.core.ids import RandomIds
     from pushinject.live.endpoint import LiveClock
-    from pushinject.live.proxy_shell import ProxyShell
+    from pushinject.live.proxy_shell import KEPT_PUSHES, ProxyShell
     from pushinject.live.tls import self_signed, server_context
     from pushinject.presets import get_preset
     from pushinject.sim.pcap import PcapStream
@@ -174,9 +174,12 @@ async def _serve(args: argparse.Namespace) -> int:
         first = next((l for l in bound if l.transport == "UDP"), bound[0])
         driver = preset.build(ids, None)
         driver.proxy.set_address(first.host, first.port)
+        # a live element runs for days: no summary of every call it ended, only the last pushes
+        driver.proxy.config = replace(driver.proxy.config, keep_summaries=False)
         shell = ProxyShell(driver, clock, ids, address=(first.host, first.port),
                            push_gateway=args.push_gateway, log=log, listeners=bound,
-                           recorder=recorder, idle_timeout=args.idle_timeout)
+                           recorder=recorder, idle_timeout=args.idle_timeout,
+                           keep_pushes=KEPT_PUSHES)
         servers = []
         for listen, sock in sockets:
             if listen.transport == "UDP":
@@ -197,6 +200,8 @@ async def _serve(args: argparse.Namespace) -> int:
                 await asyncio.wait_for(stop.wait(), args.duration)
         finally:
             log(clock.now(), shell.input_summary())
+            if any(listen.stream for listen in bound):
+                log(clock.now(), shell.connections.summary())
             for server in servers:
                 server.close()
             shell.close()

@@ -28,7 +28,7 @@ from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset
 from pushinject.conformance.field_rules import (
     FieldSettings, Latencies, field_rules, latencies,
 )
-from pushinject.conformance.proxy_detect import find_proxy
+from pushinject.conformance.proxy_detect import as_one_proxy, find_proxies
 from pushinject.conformance.replay import ReplayResult, replay
 from pushinject.conformance.rules import RuleSettings, Violation, run_rules
 from pushinject.conformance.timing import TimerValue, Timing, infer_timers
@@ -49,12 +49,14 @@ REPLAY_RULE = "replay"
 class CheckOptions:
     """How to check: the model to replay (a preset name, ``capture`` for the choices read
     from the capture, None: no replay), its timer values (knobs; the others are read from
-    the capture), the proxy address (None: found from the capture), and the rules' time
+    the capture), the proxy address (None: found from the capture) and the other addresses it
+    listens on (`aliases`, judged as the same proxy), and the rules' time
     limits: `timer_slack` is how late a timer may fire (TIMING-1)."""
 
     preset: str | None = CAPTURE_DRIVEN
     knobs: Mapping[str, float] = field(default_factory=dict)
     proxy: Address | None = None
+    aliases: tuple[Address, ...] = ()
     tolerance: float = 0.5
     inject_within: float = 2.0
     timer_slack: float = 1.0
@@ -124,10 +126,14 @@ def check_messages(capture: Capture, options: CheckOptions,
     step 7), so only the proxy's detection and the field rules (which device a contact
     stood for, FIELD-1) read them."""
     messages = capture.messages
-    current = messages[settled:] if settled else messages
-    proxy = options.proxy or find_proxy(messages)
-    if proxy is None:
+    addresses = ((options.proxy, *options.aliases) if options.proxy
+                 else find_proxies(messages))
+    if not addresses:
         return CaptureResult(capture, None, (), None)
+    proxy = addresses[0]
+    if len(addresses) > 1:  # one proxy on several addresses
+        messages = tuple(as_one_proxy(messages, addresses))
+    current = messages[settled:] if settled else messages
     calls = find_calls(current, proxy)
     timing = infer_timers(calls, options.knobs, options.preset or CAPTURE_DRIVEN,
                           options.timer_slack, options.tolerance, current, timers)

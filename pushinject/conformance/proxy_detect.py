@@ -11,18 +11,27 @@ Evidence, strongest first:
    (RFC 3261 §16.2), and never answers one with a 2xx itself (only a UAS can: a proxy
    forwards the 2xx of a device).
 
-`parse_proxy("IP:PORT")` reads the `--proxy` option that overrides the guess.
+A proxy may listen on several addresses (UDP and TCP on 5060, TLS on 5061, two IPs):
+`find_proxies` adds to the address found every other one the same evidence shows it forwards
+from on the same host, and every address the top Via of a request it forwarded names as its
+own (RFC 3261 §18.1.1: the Via names the address the proxy listens on for that transport).
+`as_one_proxy` then writes each of them as the first, so that the calls through any of them
+are judged as one proxy's (CONN-12).
+
+`parse_proxy("IP:PORT")` reads one `--proxy` value, `parse_proxies` every `--proxy` given
+(repeated, or comma-separated): they override the guess.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pushinject.conformance.capture import Address, WireMessage
 from pushinject.errors import UsageError
 
-__all__ = ["find_proxy", "parse_proxy"]
+__all__ = ["find_proxy", "find_proxies", "as_one_proxy", "parse_proxy", "parse_proxies"]
 
 
 def parse_proxy(text: str) -> Address:
@@ -38,21 +47,41 @@ def parse_proxy(text: str) -> Address:
     return host, int(port)
 
 
-def _forwarding(messages: Sequence[WireMessage]) -> Counter[Address]:
+def parse_proxies(texts: Sequence[str]) -> tuple[Address, ...]:
+    """Every address of the `--proxy` values, each one or a comma list, in order, once each.
+
+    >>> parse_proxies(["127.0.0.1:5060,127.0.0.1:5061", "127.0.0.1:5060"])
+    (('127.0.0.1', 5060), ('127.0.0.1', 5061))
+    """
+    out: list[Address] = []
+    for text in texts:
+        for part in text.split(","):
+            address = parse_proxy(part.strip())
+            if address not in out:
+                out.append(address)
+    return tuple(out)
+
+
+def _forwarded(messages: Sequence[WireMessage]) -> list[tuple[Address, WireMessage]]:
+    """(where the request arrived, the copy sent on) for every forwarded request."""
     arrived: dict[tuple[str, str], list[WireMessage]] = {}
     for m in messages:
         if m.is_request and m.branch:
             arrived.setdefault((m.message.call_id, m.branch), []).append(m)
-    points: Counter[Address] = Counter()
+    out: list[tuple[Address, WireMessage]] = []
     for m in messages:
         vias = m.message.vias if m.is_request else []
         if len(vias) < 2 or not vias[1].branch:
             continue
         for incoming in arrived.get((m.message.call_id, str(vias[1].branch)), []):
             if incoming.destination[0] == m.source[0] and incoming.time <= m.time:
-                points[incoming.destination] += 1
+                out.append((incoming.destination, m))
                 break
-    return points
+    return out
+
+
+def _forwarding(messages: Sequence[WireMessage]) -> Counter[Address]:
+    return Counter(address for address, _ in _forwarded(messages))
 
 
 def _trying(messages: Sequence[WireMessage]) -> list[Address]:
@@ -80,3 +109,62 @@ def find_proxy(messages: Sequence[WireMessage]) -> Address | None:
         return min(points, key=lambda a: (-points[a], order.get(a, 0)))
     trying = _trying(messages)
     return trying[0] if trying else None
+
+
+def find_proxies(messages: Sequence[WireMessage]) -> tuple[Address, ...]:
+    """The proxy's addresses, the one `find_proxy` gives first (empty when it gives none), then
+    the other addresses on its host that requests were forwarded from, and those the top Via
+    of a request forwarded from one of them names, in order of first appearance."""
+    first = find_proxy(messages)
+    if first is None:
+        return ()
+    forwarded = _forwarded(messages)
+    found = {first}
+    for address, _ in forwarded:
+        if address[0] == first[0]:
+            found.add(address)
+    for address, sent in forwarded:
+        via = sent.message.vias[0]
+        if address in found and via.port is not None:
+            found.add((str(via.host).strip("[]"), int(via.port)))
+    seen = {a for m in messages for a in (m.source, m.destination)}
+    order: dict[Address, int] = {}
+    for m in messages:
+        for a in (m.destination, m.source):
+            order.setdefault(a, m.frame)
+    rest = sorted((a for a in found - {first} if a in seen), key=lambda a: (order[a], a))
+    return (first, *rest)
+
+
+def as_one_proxy(messages: Sequence[WireMessage], proxies: Sequence[Address]
+                 ) -> list[WireMessage]:
+    """`messages` with every address in `proxies` written as the first one, and every other
+    address on one of their hosts moved to the first one's host (the ports a proxy opens
+    connections from), so that the rest of the checker sees one proxy.
+
+    >>> from pushinject.sip import make_request
+    >>> r = make_request("OPTIONS", "sip:a@b", via="SIP/2.0/TCP 10.0.0.2:5061;branch=z9hG4bK1",
+    ...                  from_="<sip:x@y>;tag=1", to="<sip:a@b>", call_id="c", cseq=1)
+    >>> m = WireMessage(1, 0.0, ("10.0.0.2", 40000), ("10.0.0.9", 5060), r, "TCP")
+    >>> [(w.source, w.destination) for w in as_one_proxy([m], [("10.0.0.1", 5060),
+    ...                                                         ("10.0.0.2", 5061)])]
+    [(('10.0.0.1', 40000), ('10.0.0.9', 5060))]
+    """
+    if len(proxies) < 2:
+        return list(messages)
+    first = proxies[0]
+    exact = set(proxies[1:])
+    hosts = {host for host, _ in proxies[1:]} - {first[0]}
+
+    def one(address: Address) -> Address:
+        if address in exact:
+            return first
+        return (first[0], address[1]) if address[0] in hosts else address
+
+    out: list[WireMessage] = []
+    for m in messages:
+        source, destination = one(m.source), one(m.destination)
+        same = source == m.source and destination == m.destination
+        out.append(m if same else replace(m, source=source, destination=destination))
+    return out
+

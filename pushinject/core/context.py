@@ -102,6 +102,8 @@ class Branch:
     cancel_wanted: str | None = None
     fr_at: float | None = None
     limit: int | None = None
+    #: the status the branch ends with when its FR timer fires, when not 408 (`fail_branch`)
+    fail_status: int | None = None
 
     @property
     def via_branch(self) -> str | None:
@@ -364,6 +366,14 @@ class ResponseContext:
             return []
         return self._outcome(branch, branch.txn.transport_error(now), now)
 
+    def fail_branch(self, branch: Branch, status: int, now: float) -> None:
+        """`branch` sends nothing and ends with `status` when its FR timer fires, due at `now`:
+        after whatever else the current input forks, so that response selection sees every
+        branch (a flow that failed: 430, RFC 5626 §5.3, ROUTE-7)."""
+        if branch.txn is not None:
+            branch.txn.abandon()
+        branch.fail_status, branch.fr_at = status, now
+
     def connection_closed(self, connection: int, now: float) -> list[Action]:
         """The driver's connection `connection` closed: each branch sent over it that has
         no final response fails as a transport error (RFC 3261 §16.9: a 503 there)."""
@@ -566,7 +576,7 @@ class ResponseContext:
         elif branch.txn is not None:  # never rang: as if it got a 408, and it is over (§16.8)
             branch.txn.abandon()
         abandon_at = branch.fr_at if branch.cancelled else None
-        branch.set_final(408, now)
+        branch.set_final(branch.fail_status or 408, now)
         branch.fr_at = abandon_at
         return out + self.settle(now)
 

@@ -37,7 +37,8 @@ unless the whole request succeeds (§10.3 step 7: all bindings or none).
    connection). It keeps that source as its `received` address, where branches go, only with
    `route_to_source` (NAT handling, ROUTE-2) or for an RFC 5626 flow (ROUTE-3); otherwise
    branches go to the Contact URI (ROUTE-1). `connection_closed` forgets a closed connection
-   (ROUTE-6).
+   (ROUTE-6) and marks the RFC 5626 flows over it failed (`flow_failed`, ROUTE-7) until a
+   refresh or their removal.
 
 Bindings are valid while ``now < expires_at``; `get_timer()` is the earliest deadline and
 `handle_timer(now)` removes what has expired, raising DELETE events. A REGISTER first expires
@@ -257,6 +258,8 @@ class LocationService:
         self._pushed = 0
         #: connection id -> the ruids of the bindings registered over it
         self._by_connection: dict[int, set[str]] = {}
+        #: ruids of RFC 5626 flows whose connection closed, until refreshed or removed (ROUTE-7)
+        self._failed_flows: set[str] = set()
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -532,7 +535,8 @@ class LocationService:
         return events
 
     def _unindex(self, binding: Binding) -> None:
-        """Forget that `binding` was registered over its connection."""
+        """Forget that `binding` was registered over its connection (and that its flow failed)."""
+        self._failed_flows.discard(binding.ruid)
         if binding.connection is None:
             return
         ruids = self._by_connection.get(binding.connection)
@@ -548,11 +552,24 @@ class LocationService:
         ruids = self._by_connection.pop(connection, set())
         for ruid in sorted(ruids):
             old = self._live[ruid]
+            if self.is_flow(old):  # ROUTE-7
+                self._failed_flows.add(ruid)
             new = replace(old, connection=None)
             self._live[ruid] = new
             record = self._records[old.aor]
             record[_position(record, old)] = new
         return len(ruids)
+
+    def is_flow(self, binding: Binding) -> bool:
+        """Whether `binding` is an RFC 5626 flow: `+sip.instance` and `reg-id` with outbound on
+        (ROUTE-3)."""
+        return self.config.outbound and binding.instance is not None \
+            and binding.reg_id is not None
+
+    def flow_failed(self, binding: Binding) -> bool:
+        """Whether `binding` is an RFC 5626 flow whose connection closed and that no
+        registration has refreshed since (RFC 5626 §5.3, ROUTE-7)."""
+        return binding.ruid in self._failed_flows
 
     def _event(self, name: str, binding: Binding, now: float) -> ContactEvent:
         return ContactEvent(name, binding, ContactParams(binding, self.config.table), now)

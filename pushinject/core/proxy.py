@@ -588,7 +588,20 @@ class Proxy:
         flow = None
         if not routes and destination == binding.source:  # ROUTE-4
             flow = (binding.transport, binding.connection)
+            if self.location.flow_failed(binding):  # ROUTE-7
+                return self._flow_failed(ctx, uri, destination, binding, injected, now)
         return self._fork(ctx, uri, destination, now, binding, injected, routes, flow)
+
+    def _flow_failed(self, ctx: ResponseContext, uri: Any, destination: Address,
+                     binding: Binding, injected: bool, now: float) -> list[Action]:
+        """A branch to an RFC 5626 flow whose connection is gone: nothing is sent (a new
+        connection would not reach a device behind a NAT) and the branch ends with 430 Flow
+        Failed as soon as the current input is handled, for response selection as any other
+        (RFC 5626 §5.3, §11; ROUTE-7)."""
+        branch, _unsent = ctx.fork(uri, destination, now, injected=injected, binding=binding,
+                                   reliable=True, transport=binding.transport.upper())
+        ctx.fail_branch(branch, 430, now)
+        return self.track(ctx, [Log(text=f"430 Flow Failed for {uri}: its connection is gone")])
 
     def fork_uri(self, ctx: ResponseContext, now: float) -> list[Action]:
         """A branch to the Request-URI of the stored request itself (next hop: its first

@@ -11,8 +11,9 @@ table's sink with the connection they came on. Rules, with their catalogue ids:
 - a connection that closes, for whatever reason, is reported once to the sink (CONN-4); a
   connection that could not be opened hands back the messages queued on it (CONN-5);
 - a stream that cannot be framed (a bad Content-Length) is closed: the stream cannot be
-  resynchronised (CONN-6); a double-CRLF keep-alive ping is answered with one CRLF
-  (RFC 5626 §3.5.1; CONN-7);
+  resynchronised (CONN-6); so is one whose next message does not begin with a start line
+  (CONN-11); both are counted by reason (`ConnectionTable.broken`) and reported to the sink;
+  a double-CRLF keep-alive ping is answered with one CRLF (RFC 5626 §3.5.1; CONN-7);
 - a connection without traffic for `idle_timeout` seconds is closed (CONN-8).
 """
 
@@ -25,12 +26,16 @@ from collections.abc import Callable
 from typing import Protocol
 
 from pushinject.sip import SIPParseError, StreamFramer
+from pushinject.sip.framer import starts_message
 
-__all__ = ["ConnectionSink", "StreamConnection", "ConnectionTable"]
+__all__ = ["BROKEN_REASONS", "ConnectionSink", "StreamConnection", "ConnectionTable"]
 
 Address = tuple[str, int]
 
 _PING, _PONG = b"\r\n\r\n", b"\r\n"
+
+#: why a stream is closed as broken (CONN-6, CONN-11): the keys of `ConnectionTable.broken`
+BROKEN_REASONS = ("bad Content-Length", "message too large", "no start line")
 
 
 class ConnectionSink(Protocol):
@@ -47,6 +52,14 @@ class ConnectionSink(Protocol):
 
     def stream_unsent(self, conn: StreamConnection, tags: list[object]) -> None:
         """`conn` could not be opened: the messages queued on it (their tags) were not sent."""
+
+    def stream_broken(self, conn: StreamConnection, reason: str, detail: str) -> None:
+        """`conn` lost its framing (`reason`, one of `BROKEN_REASONS`) and is being closed."""
+
+
+def _first_line(data: bytes) -> str:
+    """The first line of `data`, for a log line (at most 60 characters, repr-quoted)."""
+    return repr(data.split(b"\n", 1)[0][:60])
 
 
 def _address(info: object) -> Address | None:
@@ -100,12 +113,33 @@ class StreamConnection(asyncio.Protocol):
             return
         try:
             frames = self.framer.feed(data)
-        except SIPParseError:
-            self.table.counts["unframable-streams"] += 1
-            self.close()
-            return
+        except SIPParseError as exc:
+            reason = "bad Content-Length" if "Content-Length" in exc.reason else \
+                "message too large"
+            frames, broken = [], (reason, exc.reason)
+        else:
+            broken = self._unsynchronised(frames)
         for frame in frames:
+            if self.closed:
+                return
             self.table.sink.stream_message(self, frame)
+        if broken is not None:
+            self.table.broken[broken[0]] += 1
+            self.table.sink.stream_broken(self, *broken)
+            self.close()
+
+    def _unsynchronised(self, frames: list[bytes]) -> tuple[str, str] | None:
+        """Where the first message that does not begin with a start line stands (CONN-11):
+        `frames` keeps the messages before it; the bytes after it cannot be framed. Bytes
+        still waiting for their blank line are judged as soon as their first line is whole."""
+        for index, frame in enumerate(frames):
+            if not starts_message(frame):
+                del frames[index:]
+                return "no start line", _first_line(frame)
+        pending = self.framer.pending
+        if b"\n" in pending and not starts_message(pending):
+            return "no start line", _first_line(pending)
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -158,6 +192,8 @@ class ConnectionTable:
         self.connect_timeout = connect_timeout
         self.ids = itertools.count(1)
         self.counts: Counter[str] = Counter()
+        #: streams closed because they lost their framing, by reason (CONN-6, CONN-11)
+        self.broken: Counter[str] = Counter()
         self._by_id: dict[int, StreamConnection] = {}
         self._by_remote: dict[tuple[str, Address], StreamConnection] = {}
         self._sweeper: asyncio.TimerHandle | None = None
@@ -165,6 +201,13 @@ class ConnectionTable:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    def summary(self) -> str:
+        """One line: connections made, and those closed as broken by reason (CONN-11)."""
+        broken = ", ".join(f"{reason} {n}" for reason, n in sorted(self.broken.items()))
+        return (f"connections: {self.counts['connections']} established, "
+                f"{sum(self.broken.values())} closed as broken"
+                + (f" ({broken})" if broken else ""))
 
     def factory(self, transport: str) -> Callable[[], StreamConnection]:
         """The protocol factory of a listener of `transport` ("TCP" or "TLS")."""

@@ -15,14 +15,17 @@ transport (`SIP/2.0/TLS host:5061`, RFC 3261 §18.1.1: the Via names the transpo
 turns it back into the core's own text in the responses that come back (CONN-9).
 A `Push` action (RFC 8599 §5.6.2, "the proxy requests a push") becomes a MESSAGE to the push
 gateway whose body names the pn-provider, pn-prid and pn-param of the binding and the waiting
-request's Call-ID; the gateway's final answer, or its silence for `push_timeout` seconds, is the
-push result handed back to the driver (a failed push request ends an RFC 8599 bucket request
-with 404 or 480). Without a gateway, pushes are logged and reported as failed.
+request's Call-ID. Over UDP the MESSAGE is retransmitted as a non-INVITE client transaction
+does (Timer E: after T1, doubling up to T2, until a response; RFC 3261 §17.1.2.2, CONN-13);
+the gateway's final answer, or its silence for `push_timeout` seconds, is the push result
+handed back to the driver (a failed push request ends an RFC 8599 bucket request with 404 or
+480). Without a gateway, pushes are logged and reported as failed.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -39,10 +42,17 @@ from pushinject.push.service import PushResult
 from pushinject.sim.pcap import PcapStream
 from pushinject.sip import Request, Response, SIPParseError, make_request, parse_message
 
-__all__ = ["PUSH_CONTENT_TYPE", "push_body", "parse_push_body", "ProxyShell", "input_summary"]
+__all__ = ["KEPT_PUSHES", "PUSH_CONTENT_TYPE", "push_body", "parse_push_body", "ProxyShell",
+           "input_summary"]
 
 #: the body type of the push MESSAGE (one `key=value` per line)
 PUSH_CONTENT_TYPE = "text/plain"
+
+#: how many of the last pushes a long-running shell remembers (`keep_pushes` of `serve`)
+KEPT_PUSHES = 1000
+
+#: RFC 3261 §17.1.1.1 T1 and T2, the retransmission intervals of the push MESSAGE (CONN-13)
+_T1, _T2 = 0.5, 4.0
 
 
 def push_body(push: Push) -> bytes:
@@ -80,6 +90,10 @@ def parse_push_body(body: bytes) -> dict[str, str]:
 class _PendingPush:
     push: Push
     deadline: float
+    #: the MESSAGE, and when it goes again (None once a provisional came: Timer E stops)
+    message: Request | None = None
+    again: float | None = None
+    interval: float = 0.5
 
 
 _Outputs = Iterable[tuple[Request | Response, Address]]
@@ -98,7 +112,7 @@ class ProxyShell(DatagramEndpoint):
                  log: Callable[[float, str], None] | None = None,
                  listeners: Sequence[Listen] = (), recorder: PcapStream | None = None,
                  idle_timeout: float = 120.0, client_ssl: ssl.SSLContext | None = None,
-                 report_every: float = 10.0) -> None:
+                 report_every: float = 10.0, keep_pushes: int | None = None) -> None:
         super().__init__("proxy", clock)
         self.driver = driver
         self.ids = ids
@@ -112,7 +126,8 @@ class ProxyShell(DatagramEndpoint):
         self._connections: ConnectionTable | None = None
         self._pending: dict[str, _PendingPush] = {}
         #: (time, Push, result) for every push requested, in order
-        self.pushes: list[tuple[float, Push, PushResult | None]] = []
+        #: (`keep_pushes` bounds it to the last ones, for a long run's memory to stay flat)
+        self.pushes: deque[tuple[float, Push, PushResult | None]] = deque(maxlen=keep_pushes)
         self.report_every = report_every
         #: refusal reason -> (time of its last log line, its count then)
         self._reported: dict[str, tuple[float, int]] = {}
@@ -200,6 +215,8 @@ class ProxyShell(DatagramEndpoint):
                 del self._pending[branch]
                 self._push_done(pending.push, PushResult(
                     ok=False, detail="the push gateway did not answer"), now)
+            elif pending.again is not None and pending.again <= now and pending.message:
+                self._retransmit(pending, now)
         at = self.driver.get_timer()
         if at is not None and at <= now:
             self._perform(self.driver.handle_timer(now), now)
@@ -207,6 +224,7 @@ class ProxyShell(DatagramEndpoint):
 
     def next_deadline(self) -> float | None:
         deadlines = [p.deadline for p in self._pending.values()]
+        deadlines += [p.again for p in self._pending.values() if p.again is not None]
         at = self.driver.get_timer()
         if at is not None:
             deadlines.append(at)
@@ -281,8 +299,11 @@ class ProxyShell(DatagramEndpoint):
             self._record(data, conn.remote, conn.local or self.address, conn.transport)
         try:
             message = parse_message(data, strict=False)
-        except SIPParseError:  # framed but not SIP: counted and dropped, the stream goes on
+        except SIPParseError as exc:  # framed, not parsed: as a datagram (INPUT-10)
             self.counts["unparsable"] += 1
+            self._handle(Unparsed(data=data, source=conn.remote, error=exc.reason,
+                                  transport=conn.transport, connection=conn.id),
+                         self.clock.now())
             return
         self.counts["received"] += 1
         if isinstance(message, Response):
@@ -295,6 +316,11 @@ class ProxyShell(DatagramEndpoint):
         self.counts["sent"] += 1
         if self.recorder is not None and conn.remote is not None:
             self._record(data, conn.local or self.address, conn.remote, conn.transport)
+
+    def stream_broken(self, conn: StreamConnection, reason: str, detail: str) -> None:
+        """A stream lost its framing and is closed (CONN-6, CONN-11): one log line."""
+        self.log(self.clock.now(), f"{conn!r} closed: {reason} ({detail}); "
+                                   f"{self.connections.broken[reason]} so far")
 
     def stream_closed(self, conn: StreamConnection) -> None:
         """A connection ended: the core fails the branches sent over it (CONN-4)."""
@@ -347,12 +373,22 @@ class ProxyShell(DatagramEndpoint):
             to=f"<sip:push@{gw_host}>", call_id=self.ids.call_id(), cseq=1,
             body=push_body(push), content_type=PUSH_CONTENT_TYPE,
         )
-        self._pending[branch] = _PendingPush(push, now + self.push_timeout)
+        self._pending[branch] = _PendingPush(push, now + self.push_timeout, message,
+                                             now + _T1, _T1)
         self.pushes.append((now, push, None))
         self._datagram(message, self.push_gateway)
 
+    def _retransmit(self, pending: _PendingPush, now: float) -> None:
+        """Timer E fired: the MESSAGE again, the interval doubled up to T2 (CONN-13)."""
+        assert pending.message is not None
+        self.counts["push-retransmissions"] += 1
+        self._datagram(pending.message, self.push_gateway)  # type: ignore[arg-type]
+        pending.interval = min(2 * pending.interval, _T2)
+        pending.again = now + pending.interval
+
     def _push_answered(self, response: Response, branch: str, now: float) -> None:
         if response.status < 200:
+            self._pending[branch].again = None  # RFC 3261 §17.1.2.2: Proceeding, over UDP T2
             return
         pending = self._pending.pop(branch)
         ok = 200 <= response.status < 300

@@ -38,7 +38,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -213,7 +213,7 @@ async def _worker(index: int, plan: WorkerPlan, udp: socket.socket, channel: soc
 
     from pushinject.live.endpoint import LiveClock
     from pushinject.live.listen import Listen
-    from pushinject.live.proxy_shell import ProxyShell
+    from pushinject.live.proxy_shell import KEPT_PUSHES, ProxyShell
     from pushinject.presets import get_preset
     from pushinject.sim.pcap import PcapStream
 
@@ -232,9 +232,12 @@ async def _worker(index: int, plan: WorkerPlan, udp: socket.socket, channel: soc
         driver = get_preset(plan.preset).build(ids, None)
         host, port = plan.address
         driver.proxy.set_address(host, port)
+        # as `serve` in one process: no summary of every call ended, only the last pushes
+        driver.proxy.config = replace(driver.proxy.config, keep_summaries=False)
         shell = ProxyShell(driver, clock, ids, address=plan.address,
                            push_gateway=plan.push_gateway, log=log,
-                           listeners=[Listen("UDP", host, port)], recorder=recorder)
+                           listeners=[Listen("UDP", host, port)], recorder=recorder,
+                           keep_pushes=KEPT_PUSHES)
         shell.transport = _SharedSocket(udp)  # type: ignore[assignment]
         shell.start()
         stop = asyncio.Event()

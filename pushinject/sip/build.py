@@ -24,7 +24,7 @@ REASON_PHRASES: dict[int, str] = {
     414: "Request-URI Too Long", 415: "Unsupported Media Type",
     416: "Unsupported URI Scheme", 420: "Bad Extension", 421: "Extension Required",
     422: "Session Interval Too Small", 423: "Interval Too Brief",
-    429: "Provide Referrer Identity", 439: "First Hop Lacks Outbound Support",
+    429: "Provide Referrer Identity", 430: "Flow Failed", 439: "First Hop Lacks Outbound Support",
     480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
     482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous",
     486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",

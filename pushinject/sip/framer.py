@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import re
 
+from pushinject.sip.abnf import TOKEN
 from pushinject.sip.errors import SIPParseError
 
-__all__ = ["StreamFramer"]
+__all__ = ["StreamFramer", "starts_message"]
 
+#: the shape of a start line (RFC 3261 §7.1, §7.2): a status line, or a method, something, and a
+#: SIP version (what is between may be broken: the message layer answers that with a 400)
+_START_LINE_RE = re.compile(rf"(?:SIP/|[ \t]*{TOKEN}[ \t]+\S.*?[ \t]+SIP/\S*[ \t]*$)".encode(),
+                            re.I)
 _CONTENT_LENGTH_RE = re.compile(rb"(?:^|\r\n)(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.I)
+
+
+def starts_message(data: bytes) -> bool:
+    """Whether `data` begins with a request or status line (leading CRLFs skipped): on a stream,
+    anything else where a message must begin means the framing is lost (RFC 3261 §18.3).
+
+    >>> starts_message(b"INVITE sip:bob@[::1 SIP/2.0\\r\\nVia: x"), starts_message(b"SIP/2.0 200 OK")
+    (True, True)
+    >>> starts_message(b"\\x16\\x03\\x01 hello\\r\\n"), starts_message(b"Via: SIP/2.0/TCP h\\r\\n")
+    (False, False)
+    """
+    line = data.lstrip(b"\r\n").split(b"\n", 1)[0].rstrip(b"\r")
+    return _START_LINE_RE.match(line) is not None
 
 
 class StreamFramer:
