@@ -51,6 +51,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pushinject.bench.processes import resident_kb
+
 HELP = "SIPp against pushinject serve and Kamailio (plain calls, push with injection): " \
        "highest clean call rate of each"
 
@@ -310,31 +312,6 @@ class _Ladder:
             rate, "soak", seconds, pool=max(100, rate * 20),
             watch=lambda: memory.append(resident_kb(pid))))
         return result, memory
-
-
-def resident_kb(pid: int) -> int:
-    """The resident memory of process `pid` and its children (serve's workers) in kB (0 once
-    it is gone)."""
-    return _own_resident_kb(pid) + sum(_own_resident_kb(child) for child in _children(pid))
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
-            return [int(word) for word in handle.read().split()]
-    except (OSError, ValueError):
-        return []
-
-
-def _own_resident_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
 
 
 def _print_step(step: Step) -> None:

@@ -35,13 +35,6 @@ from pathlib import Path
 from pushinject.bench.decode import TSHARK_ARGS
 from pushinject.errors import UsageError
 
-#: run argv[1:], then print the peak RSS (KiB) of its process tree and its CPU seconds
-_WRAPPER = ("import resource, subprocess, sys\n"
-            "status = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL,"
-            " stderr=subprocess.DEVNULL)\n"
-            "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-            "print(status, u.ru_maxrss, u.ru_utime + u.ru_stime)\n")
-
 HELP = "time `pushinject check` on a large traffic capture against tshark, --jobs 2 and 1"
 
 __all__ = ["HELP", "add_arguments", "run", "traffic_text", "first_half", "measure"]
@@ -87,11 +80,12 @@ def first_half(source: Path, target: Path) -> int:
 
 
 def measure(argv: list[str]) -> tuple[float, int, int, float]:
-    """Run a command to completion through the wrapper: (wall seconds, peak RSS in KiB of
-    the command and its children, exit status, CPU seconds)."""
+    """Run a command to completion in a fresh wrapper process (`pushinject.bench.processes`):
+    (wall seconds, peak resident KiB of the command's whole process tree, exit status, CPU
+    seconds)."""
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", _WRAPPER, *argv], capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run([sys.executable, "-m", "pushinject.bench.processes", *argv],
+                         capture_output=True, text=True, check=True).stdout.split()
     return time.perf_counter() - start, int(out[1]), int(out[0]), float(out[2])
 
 
