@@ -204,3 +204,14 @@ def test_a_packet_the_writer_cannot_frame_is_refused_before_anything_is_written(
         stream.write(1.0, source, destination, b"x")
     assert str(error.value) == message
     assert (stream.packets, len(buffer.getvalue())) == (0, 24)
+
+
+def test_an_ipv6_address_in_brackets_or_with_a_zone_is_the_same_address() -> None:
+    """`[::1]` as SIP writes it and `fe80::1%lo` as a socket names a link-local peer give the
+    frames of the bare addresses (the zone is not on the wire, RFC 4007 §6)."""
+    def frame(source: str, destination: str) -> bytes:
+        return pcap_bytes([Wire(time=0.0, source="a", destination="b", data=b"x",
+                                source_address=(source, 5060),
+                                destination_address=(destination, 5060))])
+
+    assert frame("[::1]", "fe80::1%lo") == frame("::1", "fe80::1") != frame("::1", "fe80::2")
