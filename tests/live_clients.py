@@ -41,8 +41,9 @@ class Serve:
         for word in line.split()[2:]:
             if word.startswith("("):
                 break
-            transport, host, port = word.split(":")
-            self.addresses[transport] = (host, int(port))
+            transport, _, hostport = word.partition(":")
+            host, _, port = hostport.rpartition(":")
+            self.addresses[transport] = (host.strip("[]"), int(port))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -116,12 +117,18 @@ class StreamUA:
         self.sock.close()
 
 
-class DatagramUA:
-    """A user agent on one UDP socket."""
+def hostport(host: str, port: int) -> str:
+    """`host:port` as SIP writes it, an IPv6 host in brackets (RFC 3261 §25.1)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+
+class DatagramUA:
+    """A user agent on one UDP socket on loopback (`host` "::1" for IPv6)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
         self.local: tuple[str, int] = self.sock.getsockname()[:2]
 
     def send(self, message: Request | Response, to: tuple[str, int]) -> None:
@@ -149,8 +156,9 @@ def register(ua: StreamUA | DatagramUA, user: str, contact: str, *, cseq: int = 
              call_id: str = "reg-1", proxy: tuple[str, int] = ("127.0.0.1", 5060)) -> Request:
     transport = ua.transport if isinstance(ua, StreamUA) else "UDP"
     host, port = ua.local
+    proxy_host = f"[{proxy[0]}]" if ":" in proxy[0] else proxy[0]
     return make_request(
-        "REGISTER", f"sip:{proxy[0]}", via=f"SIP/2.0/{transport} {host}:{port};"
+        "REGISTER", f"sip:{proxy_host}", via=f"SIP/2.0/{transport} {hostport(host, port)};"
         f"branch=z9hG4bK-{call_id}-{cseq};rport", from_=f"<sip:{user}@example.com>;tag=r{cseq}",
         to=f"<sip:{user}@example.com>", call_id=call_id, cseq=cseq, contact=contact,
         extra=[("Expires", "600")])
@@ -159,9 +167,10 @@ def register(ua: StreamUA | DatagramUA, user: str, contact: str, *, cseq: int = 
 def invite(ua: DatagramUA, user: str, call_id: str = "call-1") -> Request:
     host, port = ua.local
     return make_request(
-        "INVITE", f"sip:{user}@example.com", via=f"SIP/2.0/UDP {host}:{port};branch=z9hG4bK-"
-        f"{call_id}", from_="<sip:alice@example.com>;tag=a1", to=f"<sip:{user}@example.com>",
-        call_id=call_id, cseq=1, contact=f"<sip:alice@{host}:{port}>")
+        "INVITE", f"sip:{user}@example.com", via=f"SIP/2.0/UDP {hostport(host, port)};"
+        f"branch=z9hG4bK-{call_id}", from_="<sip:alice@example.com>;tag=a1",
+        to=f"<sip:{user}@example.com>", call_id=call_id, cseq=1,
+        contact=f"<sip:alice@{hostport(host, port)}>")
 
 
 def answer(request: Request, status: int = 200, tag: str = "dev") -> Response:

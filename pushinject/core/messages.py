@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pushinject.sip import Message, Response
 
 __all__ = [
-    "via_value", "build_ack", "build_cancel", "response_destination", "uri_address",
+    "host_port", "via_value", "build_ack", "build_cancel", "response_destination", "uri_address",
     "received_via", "with_top_via",
     "forwarded_request", "top_via", "top_via_text",
 ]
@@ -50,6 +50,18 @@ def top_via(message: Message) -> Via:
     return parse_via(top_via_text(message))
 
 
+def host_port(host: str, port: int) -> str:
+    """`host:port` as SIP writes it: an IPv6 address as an IPv6reference in brackets (RFC 3261
+    §25.1).
+
+    >>> host_port("10.0.0.1", 5060), host_port("::1", 5062), host_port("[::1]", 5062)
+    ('10.0.0.1:5060', '[::1]:5062', '[::1]:5062')
+    """
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
 def via_value(host: str, port: int, branch: str, transport: str = "UDP") -> str:
     """The Via header value a proxy puts on a request it forwards (RFC 3261 §16.6 step 8).
 
@@ -58,9 +70,7 @@ def via_value(host: str, port: int, branch: str, transport: str = "UDP") -> str:
     >>> via_value("2001:db8::1", 5062, "z9hG4bK-2")  # IPv6reference (RFC 3261 §25.1)
     'SIP/2.0/UDP [2001:db8::1]:5062;branch=z9hG4bK-2'
     """
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"SIP/2.0/{transport.upper()} {host}:{port};branch={branch}"
+    return f"SIP/2.0/{transport.upper()} {host_port(host, port)};branch={branch}"
 
 
 def _same_transaction(

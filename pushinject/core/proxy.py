@@ -49,8 +49,8 @@ from pushinject.core.events import ConnectionClosed, TransportFailed, Unparsed
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
-    forwarded_request, received_via, response_destination, top_via, top_via_text, uri_address,
-    via_value, with_top_via,
+    forwarded_request, host_port, received_via, response_destination, top_via, top_via_text,
+    uri_address, via_value, with_top_via,
 )
 from pushinject.core.script_api import ScriptContext
 from pushinject.core.server_nict import NistState, NonInviteServerTransaction
@@ -217,7 +217,7 @@ class Proxy:
             self.inputs.drop("malformed-ack", defect.detail)
             return []
         self.inputs.answer(defect)
-        response = rejection(request, defect, f"{self.config.host}:{self.config.port}",
+        response = rejection(request, defect, host_port(self.config.host, self.config.port),
                              self.ids.tag())
         via = received_via(parse_via(top_via_text(request), strict=False), source)
         return [Send(message=response, destination=response_destination((via,)) or source,

@@ -1,5 +1,5 @@
-"""Write messages as a real IPv4 capture (libpcap format): one writer for the simulator and the
-live shell.
+"""Write messages as a real IPv4 or IPv6 capture (libpcap format): one writer for the simulator
+and the live shell.
 
 A UDP message is one datagram. A TCP or TLS message (the live shell's connections) is one TCP
 segment with PSH and ACK set; each direction of a connection counts its sequence numbers from 1,
@@ -9,18 +9,22 @@ the capture can be decoded and checked.
 
 Byte-identical output is the rule: the same trace always gives the same file. So timestamps are
 the clock plus a fixed epoch (`EPOCH` for the simulator), counted in whole microseconds; the
-IPv4 identification field counts packets from 1; MAC addresses are derived from the IPv4
+IPv4 identification field counts packets from 1; MAC addresses are derived from the IP
 address; checksums are computed from those fixed fields. Nothing reads the wall clock or draws
 random numbers.
 
 The frames are packed here field by field (a capture of the simulator holds hundreds of
-thousands): Ethernet II, an IPv4 header of 20 bytes (TTL 64, Don't Fragment), then UDP
-(RFC 768) or a TCP header of 20 bytes without options (RFC 793), each checksum the ones'
-complement of the ones' complement sum of 16-bit words (RFC 1071) over the header, or for UDP
-and TCP over the pseudo-header (addresses, protocol, length) and the segment; a UDP checksum
-that comes out 0 is sent as 0xFFFF (RFC 768). The file is little-endian, version 2.4,
-snapshot length 65535, link type 1 (Ethernet). These are the bytes Scapy builds for the same
-packets (tests/test_sim_pcap.py holds the two side by side).
+thousands): Ethernet II, then an IPv4 header of 20 bytes (TTL 64, Don't Fragment) or an IPv6
+header of 40 bytes (RFC 8200 §3: traffic class and flow label 0, hop limit 64, no extension
+headers), then UDP (RFC 768) or a TCP header of 20 bytes without options (RFC 793). Each
+checksum is the ones' complement of the ones' complement sum of 16-bit words (RFC 1071) over the
+IPv4 header, or for UDP and TCP over the pseudo-header and the segment: addresses, protocol and
+length for IPv4, addresses, 32-bit length and next header for IPv6 (RFC 8200 §8.1). A UDP
+checksum that comes out 0 is sent as 0xFFFF (RFC 768; over IPv6 the checksum is mandatory and
+0xFFFF the only way to write a computed 0, RFC 8200 §8.1). Both ends of a packet are of one
+family: an IPv4 source with an IPv6 destination is refused (`ValueError`). The file is
+little-endian, version 2.4, snapshot length 65535, link type 1 (Ethernet). These are the bytes
+Scapy builds for the same packets (tests/test_sim_pcap.py holds the two side by side).
 """
 
 from __future__ import annotations
@@ -52,12 +56,16 @@ _UDP, _TCP = 17, 6
 _TCP_OFFSET_FLAGS = (5 << 12) | 0x18
 _TCP_WINDOW = 65535
 _ETHER_IPV4 = b"\x08\x00"
+_ETHER_IPV6 = b"\x86\xdd"
+#: IPv6 header (RFC 8200 §3) up to the addresses: version 6 with traffic class and flow label 0,
+#: payload length, next header, hop limit 64
+_IPV6 = struct.Struct("!IHBB")
 
 
-def _ipv4(ip: str) -> bytes:
-    """The 4 bytes of a dotted-quad IPv4 address (`ValueError` for anything else: the frames
-    written here are IPv4)."""
-    return ipaddress.IPv4Address(ip).packed
+def _packed(ip: str) -> bytes:
+    """The 4 bytes of an IPv4 address or the 16 of an IPv6 one (brackets and a zone index
+    allowed: `[fe80::1%eth0]`); `ValueError` for anything else."""
+    return ipaddress.ip_address(ip.strip("[]").partition("%")[0]).packed
 
 
 def _sum(data: bytes) -> int:
@@ -91,15 +99,15 @@ class PcapStream:
         out.flush()
         #: next sequence number of each TCP direction (source, destination)
         self._seq: dict[tuple[Address, Address], int] = {}
-        #: each IPv4 address seen: packed, and the locally administered MAC address made from
-        #: it (02:00:a.b.c.d)
+        #: each IP address seen: packed, and the locally administered MAC address made from its
+        #: last 4 bytes (02:00:a.b.c.d for IPv4)
         self._hosts: dict[str, tuple[bytes, bytes]] = {}
 
     def _host(self, ip: str) -> tuple[bytes, bytes]:
         host = self._hosts.get(ip)
         if host is None:
-            packed = _ipv4(ip)
-            host = self._hosts[ip] = (packed, b"\x02\x00" + packed)
+            packed = _packed(ip)
+            host = self._hosts[ip] = (packed, b"\x02\x00" + packed[-4:])
         return host
 
     def write(self, time: float, source: Address, destination: Address, data: bytes,
@@ -108,6 +116,8 @@ class PcapStream:
         (src, sport), (dst, dport) = source, destination
         src_ip, src_mac = self._host(src)
         dst_ip, dst_mac = self._host(dst)
+        if len(src_ip) != len(dst_ip):
+            raise ValueError(f"a packet from {src} to {dst} mixes IPv4 and IPv6")
         self.packets += 1
         if transport.upper() == "UDP":
             protocol = _UDP
@@ -126,10 +136,15 @@ class PcapStream:
                                  _TCP_WINDOW, 0, 0)
             total = _sum(src_ip + dst_ip) + protocol + length + _sum(header) + _sum(data)
             layer4 = header[:16] + _checksum(total % 0xFFFF).to_bytes(2, "big") + header[18:]
-        ip = _IP.pack(0x45, 0, 20 + length, self.packets & 0xFFFF, 0x4000, 64, protocol)
         addresses = src_ip + dst_ip
-        ip += _checksum(_sum(ip + addresses)).to_bytes(2, "big") + addresses
-        frame = b"".join((dst_mac, src_mac, _ETHER_IPV4, ip, layer4, data))
+        if len(src_ip) == 4:
+            ip = _IP.pack(0x45, 0, 20 + length, self.packets & 0xFFFF, 0x4000, 64, protocol)
+            ip += _checksum(_sum(ip + addresses)).to_bytes(2, "big") + addresses
+            ether = _ETHER_IPV4
+        else:
+            ip = _IPV6.pack(6 << 28, length, protocol, 64) + addresses
+            ether = _ETHER_IPV6
+        frame = b"".join((dst_mac, src_mac, ether, ip, layer4, data))
         micros = self._epoch_us + round(time * 1_000_000)
         out = self._out
         out.write(_RECORD.pack(micros // 1_000_000, micros % 1_000_000, len(frame), len(frame)))
