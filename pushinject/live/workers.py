@@ -222,7 +222,10 @@ async def _worker(index: int, plan: WorkerPlan, udp: socket.socket, channel: soc
     ids = WorkerIds(index)
 
     def log(now: float, text: str) -> None:
-        print(f"{now:10.3f} worker {index}: {text}", file=sys.stderr, flush=True)
+        # one write per line: the workers and the dispatcher share stderr, and a line written
+        # in two pieces could be split by another process's line
+        sys.stderr.flush()
+        os.write(sys.stderr.fileno(), f"{now:10.3f} worker {index}: {text}\n".encode())
 
     with contextlib.ExitStack() as stack:
         recorder = None
