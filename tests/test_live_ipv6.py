@@ -85,3 +85,32 @@ def test_serve_on_ipv6_records_a_register_and_a_call_that_decode_and_check_read(
     assert f"serve6.pcap: {len(rows)} frames, {len(rows)} SIP messages; proxy [::1]:{proxy[1]}" \
         in lines
     assert lines[-1].startswith("verdict: conformant (1 capture(s), 1 call(s), 0 violation(s)")
+
+
+def test_serve_records_a_branch_to_a_host_name_contact_as_its_address(tmp_path: Path) -> None:
+    """A Contact naming a host (``localhost``) is sent to and written to the capture as the
+    address the name resolves to, with no error on stderr."""
+    pcap = tmp_path / "serve-name.pcap"
+    with Serve("--listen", "udp:127.0.0.1:0", "--pcap", str(pcap)) as serve:
+        proxy = serve.addresses["udp"]
+        device, caller = DatagramUA(), DatagramUA()
+        try:
+            device.send(register(device, "dev", f"<sip:dev@localhost:{device.local[1]}>",
+                                 proxy=proxy), proxy)
+            assert device.receive_final().status == 200
+            caller.send(invite(caller, "dev"), proxy)
+            call = device.receive()
+            assert call.method == "INVITE"  # type: ignore[union-attr]
+            device.send(answer(call, 200), proxy)  # type: ignore[arg-type]
+            assert caller.receive_final().status == 200
+        finally:
+            device.close()
+            caller.close()
+    assert serve.proc.returncode == 0, serve.stderr
+    assert "Traceback" not in serve.stderr and "not written" not in serve.stderr
+    done = subprocess.run([sys.executable, "-m", "pushinject", "decode", "--json", str(pcap)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    rows = [json.loads(line) for line in done.stdout.splitlines()][:-1]
+    invites = {row["destination"] for row in rows if row["method"] == "INVITE"
+               and row["source"] == f"127.0.0.1:{proxy[1]}"}
+    assert invites == {f"127.0.0.1:{device.local[1]}"}

@@ -202,6 +202,9 @@ async def _serve(args: argparse.Namespace) -> int:
             log(clock.now(), shell.input_summary())
             if any(listen.stream for listen in bound):
                 log(clock.now(), shell.connections.summary())
+            if shell.counts["unrecorded"]:
+                log(clock.now(), f"capture: {shell.counts['unrecorded']} message(s) not written "
+                    "(an address that does not resolve)")
             for server in servers:
                 server.close()
             shell.close()

@@ -24,6 +24,8 @@ handed back to the driver (a failed push request ends an RFC 8599 bucket request
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -349,8 +351,15 @@ class ProxyShell(DatagramEndpoint):
 
     def _record(self, data: bytes, source: Address, destination: Address, transport: str
                 ) -> None:
+        """Write a message to the capture; a host name (a Contact such as
+        ``sip:dev@localhost:5070``, sent to after the resolver's answer) is written as the
+        address it resolves to, and a message that cannot be written is counted ``unrecorded``."""
         assert self.recorder is not None
-        self.recorder.write(self.clock.now(), source, destination, data, transport)
+        try:
+            self.recorder.write(self.clock.now(), numeric(source), numeric(destination), data,
+                                transport)
+        except (OSError, ValueError):
+            self.counts["unrecorded"] += 1
 
     def close(self) -> None:
         if self._connections is not None:
@@ -404,6 +413,24 @@ class ProxyShell(DatagramEndpoint):
         else:
             self.pushes.append((now, push, result))
         self._perform(self.driver.push_result(push, result, now), now)
+
+
+def numeric(address: Address) -> Address:
+    """`address` with a host name replaced by the first address the resolver gives for it
+    (an IP literal, bracketed or not, is returned as it is; `OSError` when it does not resolve).
+
+    >>> numeric(("127.0.0.1", 5060))
+    ('127.0.0.1', 5060)
+    >>> numeric(("localhost", 5070))[1]
+    5070
+    """
+    host, port = address
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+        return address
+    except ValueError:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        return (str(found[0][4][0]), port)
 
 
 def input_summary(inputs: InputCounts) -> str:
