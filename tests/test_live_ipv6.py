@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pushinject.sip import Request
 from tests.conftest import require, require_tool
 from tests.live_clients import DatagramUA, Serve, answer, hostport, invite, register
 from tests.tshark_rows import decoder_rows, tshark_rows
@@ -26,6 +27,27 @@ def _ipv6_loopback() -> bool:
     return True
 
 
+def _register_and_call(proxy: tuple[str, int], device: DatagramUA, caller: DatagramUA,
+                       contact_host: str, ringing: bool) -> Request:
+    """`device` registers ``sip:dev@contact_host`` through `proxy`, `caller` calls dev, the
+    device (ringing first if asked) answers 200 and the caller gets it; the INVITE the device
+    got. Both agents are closed."""
+    try:
+        device.send(register(device, "dev", f"<sip:dev@{contact_host}>", proxy=proxy), proxy)
+        assert device.receive_final().status == 200
+        caller.send(invite(caller, "dev"), proxy)
+        call = device.receive()
+        assert isinstance(call, Request) and call.method == "INVITE"
+        if ringing:
+            device.send(answer(call, 180), proxy)
+        device.send(answer(call, 200), proxy)
+        assert caller.receive_final().status == 200
+        return call
+    finally:
+        device.close()
+        caller.close()
+
+
 def test_serve_on_ipv6_records_a_register_and_a_call_that_decode_and_check_read(
         tmp_path: Path) -> None:
     require(_ipv6_loopback(), "no IPv6 loopback address (::1) on this machine")
@@ -33,21 +55,10 @@ def test_serve_on_ipv6_records_a_register_and_a_call_that_decode_and_check_read(
     with Serve("--listen", "udp:[::1]:0", "--pcap", str(pcap)) as serve:
         proxy = serve.addresses["udp"]
         device, caller = DatagramUA("::1"), DatagramUA("::1")
-        try:
-            device.send(register(device, "dev", f"<sip:dev@{hostport(*device.local)}>",
-                                 proxy=proxy), proxy)
-            assert device.receive_final().status == 200
-            caller.send(invite(caller, "dev"), proxy)
-            call = device.receive()
-            # RFC 3261 §25.1: the proxy names itself as an IPv6reference
-            assert (call.get("Via") or "").startswith(f"SIP/2.0/UDP [::1]:{proxy[1]};branch=")
-            assert call.get("Record-Route") == f"<sip:[::1]:{proxy[1]};lr>"
-            device.send(answer(call, 180), proxy)  # type: ignore[arg-type]
-            device.send(answer(call, 200), proxy)  # type: ignore[arg-type]
-            assert caller.receive_final().status == 200
-        finally:
-            device.close()
-            caller.close()
+        call = _register_and_call(proxy, device, caller, hostport(*device.local), ringing=True)
+    # RFC 3261 §25.1: the proxy names itself as an IPv6reference
+    assert (call.get("Via") or "").startswith(f"SIP/2.0/UDP [::1]:{proxy[1]};branch=")
+    assert call.get("Record-Route") == f"<sip:[::1]:{proxy[1]};lr>"
     assert serve.proc.returncode == 0, serve.stderr
 
     done = subprocess.run([sys.executable, "-m", "pushinject", "decode", "--json", str(pcap)],
@@ -94,18 +105,7 @@ def test_serve_records_a_branch_to_a_host_name_contact_as_its_address(tmp_path: 
     with Serve("--listen", "udp:127.0.0.1:0", "--pcap", str(pcap)) as serve:
         proxy = serve.addresses["udp"]
         device, caller = DatagramUA(), DatagramUA()
-        try:
-            device.send(register(device, "dev", f"<sip:dev@localhost:{device.local[1]}>",
-                                 proxy=proxy), proxy)
-            assert device.receive_final().status == 200
-            caller.send(invite(caller, "dev"), proxy)
-            call = device.receive()
-            assert call.method == "INVITE"  # type: ignore[union-attr]
-            device.send(answer(call, 200), proxy)  # type: ignore[arg-type]
-            assert caller.receive_final().status == 200
-        finally:
-            device.close()
-            caller.close()
+        _register_and_call(proxy, device, caller, f"localhost:{device.local[1]}", ringing=False)
     assert serve.proc.returncode == 0, serve.stderr
     assert "Traceback" not in serve.stderr and "not written" not in serve.stderr
     done = subprocess.run([sys.executable, "-m", "pushinject", "decode", "--json", str(pcap)],
