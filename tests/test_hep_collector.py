@@ -178,7 +178,7 @@ def test_a_call_the_checker_cannot_judge_is_counted_and_the_stream_goes_on(
     real = collector_module.check_messages
 
     def flaky(capture: Any, options: CheckOptions, timers: Any = None, *,
-              settled: int = 0) -> Any:
+              settled: Any = ()) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise PushInjectError("cannot judge this one")
@@ -218,8 +218,8 @@ def test_a_settled_register_still_names_the_device_of_a_later_call(
     real = collector_module.check_messages
 
     def spy(capture: Any, options: CheckOptions, timers: Any = None, *,
-            settled: int = 0) -> Any:
-        seen.append(settled)
+            settled: Any = ()) -> Any:
+        seen.append(len(settled))
         return real(capture, options, timers, settled=settled)
 
     monkeypatch.setattr(collector_module, "check_messages", spy)
@@ -245,3 +245,124 @@ def test_without_its_register_the_stale_contact_is_another_device(tmp_path: Path
         (m, m.time) for m in load_capture(edit.write(pkts, tmp_path / "x.pcap")).messages)
     assert [v.rule for r in judged for c in r.calls for v in c.violations
             if v.rule.startswith("FIELD")] == []
+
+
+def _with_bytes(path: Path) -> list[tuple[Any, bytes]]:
+    """Each message of a capture parsed for checking, with the bytes it was parsed from."""
+    from pushinject.capture.decoder import Decoder
+    from pushinject.conformance.capture import to_wire
+
+    out = []
+    for decoded in Decoder(anomalies=False).decode_file(path):
+        wire = to_wire(decoded)
+        assert wire is not None
+        out.append((wire, decoded.raw))
+    return out
+
+
+def _held(collector: CallCollector) -> list[tuple[int, bool, bool]]:
+    """(frame, parsed message held, bytes held) of every registration message kept."""
+    return [(e[1].frame, e[2] is not None, e[3] is not None)
+            for entries in collector._registrations.values() for e in entries]
+
+
+def _reparsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from pushinject.conformance import collector as collector_module
+
+    frames: list[int] = []
+    real = collector_module._parsed
+
+    def spy(entry: Any) -> Any:
+        frames.append(entry[1].frame)
+        return real(entry)
+
+    monkeypatch.setattr(collector_module, "_parsed", spy)
+    return frames
+
+
+def test_a_registration_no_call_needs_is_let_go_and_parsed_again_for_its_call(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S1 with the call 30 s after dev1's REGISTER (Expires 300): when the clock passes, no
+    call needs the REGISTER and its 200 whole, so only their digests and bytes are kept; the
+    call, which they are not settled for, gets them parsed again and is judged as in the
+    whole capture."""
+    from tests import pcap_edit as edit
+
+    path = edit.write(edit.later(edit.read(DATA / "kamailio" / "S1.pcap"), 2, 30.0),
+                      tmp_path / "S1-later.pcap")
+    reparsed = _reparsed(monkeypatch)
+    messages = _with_bytes(path)
+    collector = CallCollector(CheckOptions(), quiet=2.0)
+    for wire, raw in messages[:2]:
+        collector.due(wire.time)
+        collector.add(wire, wire.time, raw)
+    assert _held(collector) == [(1, True, True), (2, True, True)]
+    collector.due(messages[2][0].time)  # the clock moves on: the next look at what is kept
+    assert _held(collector) == [(1, False, True), (2, False, True)]
+    results = []
+    for wire, raw in messages[2:]:
+        results.extend(collector.due(wire.time))
+        collector.add(wire, wire.time, raw)
+    results.extend(collector.flush())
+    assert reparsed == [1, 2]
+    whole = check_messages(load_capture(path), CheckOptions())
+    assert [c.to_json() for r in results for c in r.calls] == [
+        c.to_json() for c in whole.calls]
+
+
+def test_a_registration_settled_for_every_later_call_keeps_only_its_digest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The REGISTER 301 s before the call (Expires 300): let go when the call starts, its
+    bytes kept until dev2's REGISTER comes after its binding expired, and from then on only
+    its digest, which still names the device for FIELD-1; dev2's REGISTER, needed whole by no
+    call once the call is judged, keeps its digest and bytes. Nothing is parsed again."""
+    reparsed = _reparsed(monkeypatch)
+    path = _stale_instance(tmp_path, 301.0)
+    collector = CallCollector(CheckOptions(), quiet=2.0)
+    results = []
+    for wire, raw in _with_bytes(path):
+        results.extend(collector.due(wire.time))
+        collector.add(wire, wire.time, raw)
+        if wire.frame == 3:
+            assert _held(collector) == [(1, False, True), (2, False, True)]
+    last = wire.time
+    results.extend(collector.due(last + 60.0))
+    assert collector.open_calls == 0
+    assert _held(collector) == [(1, False, False), (2, False, False), (10, False, True),
+                                (11, False, True)]
+    assert reparsed == []
+    assert [(v.rule, v.frame) for r in results for c in r.calls for v in c.violations
+            if v.rule.startswith("FIELD")] == [("FIELD-1", 12)]
+
+
+def test_without_the_bytes_a_registration_is_let_go_only_once_settled_for_every_call(
+        tmp_path: Path) -> None:
+    """Fed without the bytes it was parsed from (a HEP collector's messages), a registration
+    no call needs whole keeps its parsed message until a later REGISTER makes it settled for
+    every call to come."""
+    path = _stale_instance(tmp_path, 301.0)
+    collector = CallCollector(CheckOptions(), quiet=2.0)
+    for wire in load_capture(path).messages:
+        collector.due(wire.time)
+        collector.add(wire, wire.time)
+    collector.due(wire.time + 60.0)
+    assert _held(collector) == [(1, False, False), (2, False, False), (10, True, False),
+                                (11, True, False)]
+
+
+def test_what_is_kept_to_find_the_next_registration_to_forget_follows_the_users() -> None:
+    """One time per user however often it changes: the heap of `_Due` keeps at most about
+    twice as many pairs as users, and gives each user once, at its last time."""
+    from pushinject.conformance.collector import _Due
+
+    due = _Due()
+    for step in range(1000):
+        due.set("bob", float(step))
+        due.set("carol", 5000.0 - step)
+    assert len(due._heap) <= 2 * 2 + 64
+    due.set("alice", 1.0)
+    due.set("alice", None)
+    assert due.due(999.0) == []
+    assert due.due(4001.0) == ["bob"]
+    assert due.due(4001.5) == ["carol"]
+    assert due.due(float("inf")) == [] and due._heap == []

@@ -25,6 +25,7 @@ from typing import Any
 from pushinject.conformance.calls import CallRecord, find_calls
 from pushinject.conformance.capture import Address, Capture, address_text, load_capture
 from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset, plan_calls
+from pushinject.conformance.digest import Digest, digests
 from pushinject.conformance.field_rules import (
     FieldSettings, Latencies, field_rules, latencies,
 )
@@ -115,25 +116,26 @@ class CaptureResult:
 
 def check_messages(capture: Capture, options: CheckOptions,
                    timers: Mapping[str, TimerValue] | None = None, *,
-                   settled: int = 0) -> CaptureResult:
+                   settled: Sequence[Digest] = ()) -> CaptureResult:
     """Check an already loaded capture (`timers`: values read from earlier parts of the same
     capture, `pushinject.conformance.timing.infer_timers`).
 
-    `settled`: the first messages of the capture that are *settled* registrations, whose
-    bindings had all expired before any later REGISTER of the callee and before the INVITE
-    (`pushinject.conformance.collector`): they cannot bear on a transaction of the calls or
-    on the model replayed, whose registrar holds no binding of them by then (RFC 3261 §10.3
-    step 7), so only the proxy's detection and the field rules (which device a contact
-    stood for, FIELD-1) read them."""
-    messages = capture.messages
+    `settled`: the digests (`pushinject.conformance.digest`) of the *settled* registrations
+    that came before the capture's messages, whose bindings had all expired before any later
+    REGISTER of the callee and before the INVITE (`pushinject.conformance.collector`): they
+    cannot bear on a transaction of the calls or on the model replayed, whose registrar holds
+    no binding of them by then (RFC 3261 §10.3 step 7), so only the proxy's detection, the
+    field rules (which device a contact stood for, FIELD-1) and the latencies read them."""
+    current = capture.messages
+    facts = [*settled, *digests(current)]
     addresses = ((options.proxy, *options.aliases) if options.proxy
-                 else find_proxies(messages))
+                 else find_proxies(facts))
     if not addresses:
         return CaptureResult(capture, None, (), None)
     proxy = addresses[0]
     if len(addresses) > 1:  # one proxy on several addresses
-        messages = tuple(as_one_proxy(messages, addresses))
-    current = messages[settled:] if settled else messages
+        current = tuple(as_one_proxy(current, addresses))
+        facts = as_one_proxy(facts, addresses)
     calls = find_calls(current, proxy)
     timing = infer_timers(calls, options.knobs, options.preset or CAPTURE_DRIVEN,
                           options.timer_slack, options.tolerance, current, timers)
@@ -149,10 +151,10 @@ def check_messages(capture: Capture, options: CheckOptions,
                         timing.knobs(), tolerance=options.tolerance, slack=options.timer_slack,
                         loose=options.preset == CAPTURE_DRIVEN)
     settings = options.settings()
-    fields = field_rules(calls, messages, proxy,
+    fields = field_rules(calls, current, proxy,
                          FieldSettings(tolerance=options.tolerance,
                                        lost_within=options.lost_within,
-                                       final_within=_final_within(timing, options)))
+                                       final_within=_final_within(timing, options)), facts)
     out = []
     for call, more in zip(calls, fields, strict=True):
         found = run_rules(call, settings) + sorted(more, key=lambda v: v.frame)
@@ -162,7 +164,7 @@ def check_messages(capture: Capture, options: CheckOptions,
             found.append(Violation(REPLAY_RULE, divergence.message, divergence.frame, model))
         out.append(CallResult(call, tuple(found)))
     return CaptureResult(capture, proxy, tuple(out), result, timing,
-                         latencies(calls, messages, proxy))
+                         latencies(calls, facts, proxy))
 
 
 def _final_within(timing: Timing, options: CheckOptions) -> float:

@@ -1,7 +1,8 @@
 """Judge calls from a live stream of messages (a HEP collector): group per callee, judge each
 call once it is complete, release it.
 
-`CallCollector` is sans-I/O: `add(message, now)` takes each message in arrival order, `due(now)`
+`CallCollector` is sans-I/O: `add(message, now, raw)` takes each message in arrival order (and
+the bytes it was parsed from, if known), `due(now)`
 returns the calls that are complete, each judged, and `flush()` judges what is left at the end;
 `now` is the receiver's clock (arrival time), so the quiet period does not depend on the
 sender's clock. The rules (HEP-3):
@@ -23,6 +24,13 @@ sender's clock. The rules (HEP-3):
   are *settled* (`settled`): the field rules still read them (a stale contact the proxy
   forks to names its device by its old REGISTER, FIELD-1), but the call's transactions and
   the replay, whose registrar no longer holds their bindings, go without them;
+- so a registration message is kept as its digest (`pushinject.conformance.digest.Digest`:
+  what the proxy's detection, the field rules and the bookkeeping here read), and its parsed
+  message is let go once no call in progress needs it whole (checked every `FORGET_EVERY`
+  seconds). Until it is settled for any later call (the callee registered afresh after its
+  bindings expired), the bytes it was parsed from, given to `add`, are kept as well, to parse
+  it again for a call that needs it; without them, the parsed message is kept until then. A
+  message once settled for every later call stays settled;
 - other messages (a push MESSAGE to a gateway, OPTIONS...) join the judgement of every call in
   progress when they arrive, as they are in a whole capture: the rules do not read them, but
   the latencies count a push, and the replay blames a missing message on the last frame before
@@ -38,7 +46,8 @@ sender's clock. The rules (HEP-3):
   stands for the calls judged after it, as in a whole capture the first event that shows it
   does.
 
-Memory follows the calls in progress and the live registrations, not the length of the stream.
+Memory follows the calls in progress (their messages parsed) and the registrations that have
+not long expired (mostly digests), not the length of the stream.
 """
 
 from __future__ import annotations
@@ -49,8 +58,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from pushinject.conformance.calls import user_of
-from pushinject.conformance.capture import Address, Capture, WireMessage
+from pushinject.conformance.capture import Address, Capture, WireMessage, to_wire
 from pushinject.conformance.check import CaptureResult, CheckOptions, check_messages
+from pushinject.conformance.digest import Digest, shared
 from pushinject.conformance.timing import TimerValue
 from pushinject.errors import PushInjectError
 
@@ -75,45 +85,110 @@ class _Call:
     wait: float = 0.0
 
 
-def _lifetime(register: object) -> float:
-    """How long the bindings of a REGISTER last: the longest expires of its contacts, else its
-    Expires header, else 3600 s (RFC 3261 §10.2.1.1)."""
-    default = getattr(register, "expires", None)
-    default = 3600 if default is None else default
-    lives = [c.expires if c.expires is not None else default
-             for c in getattr(register, "contacts", ()) if not c.star]
-    return float(max(lives, default=default))
+#: one message of a callee's registrations: (arrival number, digest, the parsed message or
+#: None once settled, the bytes to parse it again or None)
+_Entry = tuple[int, Digest, WireMessage | None, bytes | None]
 
 
-def settled(registrations: Sequence[tuple[int, WireMessage]],
-            invite: tuple[int, WireMessage]) -> int:
-    """How many of a callee's first registration messages (in arrival order, the `invite`
-    of a call among them) are *settled* for the call: a prefix made of REGISTERs and their
-    responses before the INVITE, every binding of which (`_lifetime`, at least the
-    registrar's shortest accepted expiry, which a registrar may raise a shorter one to) had
-    expired before the next REGISTER of the callee arrived and before the INVITE. A
-    registrar holds no binding of them once the call starts, and the next REGISTER finds
-    none of them, so they cannot change what the call's transactions or the model do
-    (RFC 3261 §10.3 step 7); `check_messages` reads them for the proxy's detection and the
-    devices of the field rules only."""
+def _shortest() -> float:
+    """The registrar's shortest accepted expiry, which it may raise a shorter one to."""
     from pushinject.core.location import RegistrarConfig
 
-    shortest = float(RegistrarConfig.min_expires)
-    seq, first = invite
+    return float(RegistrarConfig.min_expires)
+
+
+def _scan(registrations: Sequence[tuple[int, Digest] | _Entry], seq: int
+          ) -> tuple[int, int | None, float]:
+    """`settled`'s walk over the registration messages that arrived before number `seq`:
+    (the settled prefix whatever the INVITE's time, how many messages were walked or None
+    when one of another kind stopped the walk, when the last binding made so far expires)."""
+    shortest = _shortest()
     cut = 0
-    alive = float("-inf")  # when the last binding made so far expires
-    for index, (number, m) in enumerate(registrations):
-        if number > seq:
-            break
-        if m.message.cseq.method != "REGISTER":
-            return cut  # a message of another kind: nothing before it is settled
-        if m.is_request and m.label == "REGISTER":
-            if m.time > alive:
+    alive = float("-inf")
+    for index, entry in enumerate(registrations):
+        if entry[0] > seq:
+            return cut, index, alive
+        d = entry[1]
+        if d.cseq_method != "REGISTER":
+            return cut, None, alive  # a message of another kind: nothing before it is settled
+        if d.is_request and d.label == "REGISTER":
+            if d.time > alive:
                 cut = index
-            alive = max(alive, m.time + max(_lifetime(m.message), shortest))
-    else:
-        index = len(registrations)
-    return index if first.time > alive else cut
+            alive = max(alive, d.time + max(d.lifetime, shortest))
+    return cut, len(registrations), alive
+
+
+def settled(registrations: Sequence[tuple[int, Digest] | _Entry], seq: int,
+            time: float) -> int:
+    """How many of a callee's first registration messages (arrival number and digest, in
+    arrival order) are *settled* for a call whose INVITE is message number `seq`, of capture
+    time `time`: a prefix made of REGISTERs and their responses before the INVITE, every
+    binding of which (`pushinject.conformance.digest.lifetime`, at least the registrar's
+    shortest accepted expiry, which a registrar may raise a shorter one to) had expired before
+    the next REGISTER of the callee arrived and before the INVITE. A registrar holds no
+    binding of them once the call starts, and the next REGISTER finds none of them, so they
+    cannot change what the call's transactions or the model do (RFC 3261 §10.3 step 7);
+    `check_messages` reads them for the proxy's detection, the devices of the field rules
+    and the latencies only."""
+    cut, walked, alive = _scan(registrations, seq)
+    return walked if walked is not None and time > alive else cut
+
+
+class _Due:
+    """One time for each user, soonest first: a heap whose pairs no longer standing are
+    skipped, and dropped once they outnumber the standing ones, so that its size follows the
+    users, not how often their times changed."""
+
+    def __init__(self) -> None:
+        self._when: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def set(self, user: str, when: float | None) -> None:
+        """The user's time is now `when` (None: none)."""
+        if when is None:
+            self._when.pop(user, None)
+            return
+        if self._when.get(user) == when:
+            return
+        self._when[user] = when
+        heapq.heappush(self._heap, (when, user))
+        if len(self._heap) > 2 * len(self._when) + 64:
+            self._heap = [(t, u) for u, t in self._when.items()]
+            heapq.heapify(self._heap)
+
+    def due(self, before: float) -> list[str]:
+        """The users whose time is before `before`; their times are dropped."""
+        out = []
+        heap, when = self._heap, self._when
+        while heap and heap[0][0] < before:
+            t, user = heapq.heappop(heap)
+            if when.get(user) == t:
+                del when[user]
+                out.append(user)
+        return out
+
+
+def _kept_settled(entries: Sequence[_Entry]) -> int:
+    """How many of a user's first registration messages are kept as digests only: they were
+    settled for every call to come when their parsed message was let go."""
+    count = 0
+    for e in entries:
+        if e[2] is not None or e[3] is not None:
+            break
+        count += 1
+    return count
+
+
+def _parsed(entry: _Entry) -> WireMessage:
+    """A registration message parsed again from its bytes, as it was when it arrived."""
+    from pushinject.capture.decoder import DecodedMessage
+
+    _, d, _, raw = entry
+    wire = to_wire(DecodedMessage(d.frame, d.time, d.source, d.destination, d.transport,
+                                  raw or b""))
+    if wire is None:  # it was parsed when it arrived: the same bytes parse the same
+        raise ValueError(f"frame {d.frame} no longer parses")
+    return wire
 
 
 class CallCollector:
@@ -132,17 +207,19 @@ class CallCollector:
         self.judged = 0
         self._seq = 0
         self._calls: dict[str, _Call] = {}
-        self._registrations: dict[str, list[tuple[int, WireMessage]]] = {}
+        self._registrations: dict[str, list[_Entry]] = {}
         self._register_ids: dict[str, str] = {}
         self._until: dict[str, float] = {}  # REGISTER Call-ID: when its bindings expire
         # what `_forget` looks at, so that its cost follows what changed, not all it holds:
-        # (until, Call-ID) of `_until` (a stale pair when raised since); (time, user) of the
-        # next message of a user to grow older than `max_age`, and of its oldest message,
-        # to grow older than `keep_registrations`; the users given a message since
+        # (until, Call-ID) of `_until` (a stale pair when raised since); the time of the
+        # next message of each user to grow older than `max_age`, and of its oldest message,
+        # to grow older than `keep_registrations`; the users given a message since, and
+        # those of the calls judged since (whose registrations a call may no longer need)
         self._expiring: list[tuple[float, str]] = []
-        self._aging: list[tuple[float, str]] = []
-        self._old: list[tuple[float, str]] = []
+        self._aging = _Due()
+        self._old = _Due()
         self._changed: set[str] = set()
+        self._released: set[str] = set()
         self._done: dict[str, float] = {}
         self._newest = 0.0
         self._next_forget = float("-inf")
@@ -154,8 +231,10 @@ class CallCollector:
     def open_calls(self) -> int:
         return len(self._calls)
 
-    def add(self, message: WireMessage, now: float) -> None:
-        """Take one message, arrived at `now`."""
+    def add(self, message: WireMessage, now: float, raw: bytes | None = None) -> None:
+        """Take one message, arrived at `now`; `raw`, the bytes it was parsed from (as
+        `pushinject.conformance.capture.to_wire` parses them), lets a registration be let go
+        sooner (see the module docstring)."""
         self._seq += 1
         entry = (self._seq, message)
         msg = message.message
@@ -187,11 +266,14 @@ class CallCollector:
         if user is None and message.is_request and message.label == "REGISTER":
             user = self._register_ids[call_id] = user_of(msg.to.uri)
         if user is not None:
+            digest = Digest.of(message)
             if message.is_request and message.label == "REGISTER":
-                until = max(self._until.get(call_id, 0.0), message.time + _lifetime(msg))
+                until = max(self._until.get(call_id, 0.0), message.time + digest.lifetime)
                 self._until[call_id] = until
                 heapq.heappush(self._expiring, (until, call_id))
-            self._registrations.setdefault(user, []).append(entry)
+            entries = self._registrations.setdefault(user, [])
+            entries.append((self._seq, shared(digest, (e[1] for e in entries[-4:])), message,
+                            raw))
             self._changed.add(user)
             self.counts["registration"] += 1
             return
@@ -231,15 +313,20 @@ class CallCollector:
     def _judge(self, call: _Call, now: float) -> CaptureResult:
         del self._calls[call.call_id]
         self._done[call.call_id] = now
+        self._released.add(call.user)
         self.judged += 1
         registrations = self._registrations.get(call.user, [])
-        entries = sorted(registrations + call.messages, key=lambda e: e[0])
-        messages = tuple(m for _, m in entries)
-        capture = Capture(file=f"{self.name} call {self.judged}", frames=len(messages),
-                          messages=messages)
+        seq, invite = call.messages[0]
+        cut = max(settled(registrations, seq, invite.time), _kept_settled(registrations))
+        name = f"{self.name} call {self.judged}"
+        capture = Capture(file=name, frames=0, messages=())
         try:
+            rest = [(e[0], e[2] if e[2] is not None else _parsed(e))
+                    for e in registrations[cut:]]
+            messages = tuple(m for _, m in sorted(rest + call.messages, key=lambda e: e[0]))
+            capture = Capture(file=name, frames=cut + len(messages), messages=messages)
             result = check_messages(capture, self.options, self.timers,
-                                    settled=settled(registrations, call.messages[0]))
+                                    settled=[e[1] for e in registrations[:cut]])
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)
@@ -258,6 +345,8 @@ class CallCollector:
         horizon = self._newest - self.keep_registrations
         recent = self._newest - self.max_age
         users, self._changed = self._changed, set()
+        users |= self._released
+        self._released = set()
         expired = set()
         while self._expiring and self._expiring[0][0] < recent:
             until, k = heapq.heappop(self._expiring)
@@ -265,32 +354,51 @@ class CallCollector:
                 expired.add(k)
                 del self._until[k]
                 users.add(self._register_ids.pop(k))
-        while self._aging and self._aging[0][0] < recent:
-            users.add(heapq.heappop(self._aging)[1])
-        while self._old and self._old[0][0] < horizon:
-            users.add(heapq.heappop(self._old)[1])
+        users.update(self._aging.due(recent))
+        users.update(self._old.due(horizon))
+        calls: dict[str, list[_Call]] = {}
+        for call in self._calls.values():
+            calls.setdefault(call.user, []).append(call)
         for user in users:
             entries = self._registrations.get(user)
             if entries is None:
                 continue
             newest: dict[str, int] = {}
-            for _, m in entries:
-                key = m.message.call_id
-                newest[key] = max(newest.get(key, 0), m.message.cseq.number)
+            for e in entries:
+                key = e[1].call_id
+                newest[key] = max(newest.get(key, 0), e[1].cseq_number)
             kept = [e for e in entries if e[1].time >= horizon
-                    and e[1].message.call_id not in expired and (
-                        e[1].time >= recent
-                        or e[1].message.cseq.number == newest[e[1].message.call_id])]
+                    and e[1].call_id not in expired and (
+                        e[1].time >= recent or e[1].cseq_number == newest[e[1].call_id])]
             if kept:
                 self._registrations[user] = kept
+                self._let_go(kept, calls.get(user, ()))
                 times = [e[1].time for e in kept]
-                heapq.heappush(self._old, (min(times), user))
-                young = [t for t in times if t >= recent]
-                if young:
-                    heapq.heappush(self._aging, (min(young), user))
+                self._old.set(user, min(times))
+                self._aging.set(user, min((t for t in times if t >= recent), default=None))
             else:
                 del self._registrations[user]
+                self._old.set(user, None)
+                self._aging.set(user, None)
         self._done = {k: t for k, t in self._done.items() if now - t < self.max_age}
+
+    def _let_go(self, entries: list[_Entry], calls: Iterable[_Call]) -> None:
+        """Keep only the digest of each registration message that no call of the user in
+        progress needs whole, and its bytes as well until it is settled for any later call
+        (see the module docstring)."""
+        sure = _scan(entries, self._seq)[0]
+        now = len(entries)
+        for call in calls:
+            seq, invite = call.messages[0]
+            held = settled(entries, seq, invite.time)
+            sure, now = min(sure, held), min(now, held)
+        for index in range(now):
+            number, digest, wire, raw = entries[index]
+            if index < sure:
+                if wire is not None or raw is not None:
+                    entries[index] = (number, digest, None, None)
+            elif wire is not None and raw is not None:
+                entries[index] = (number, digest, None, raw)
 
     def run(self, stream: Iterable[tuple[WireMessage, float]]) -> list[CaptureResult]:
         """Every verdict of a finite stream of (message, arrival time), judged as it goes,

@@ -3,12 +3,12 @@
 The REGISTER that triggers an injection never shares the INVITE's Call-ID, so these rules
 correlate a call with the registrations of its callee's address of record (the user part of
 the INVITE's Request-URI and of the REGISTER's To URI, RFC 3261 §10.2). A *device* is what
-one registration stands for: its ``+sip.instance`` (RFC 5626 §4.1), else its ``pn-prid``
-(RFC 8599 §4.1.1), else the user and host of its Contact URI (a device that reconnects from
-a new port is the same device).
+one registration stands for (`pushinject.conformance.digest.device_of_contact`). The
+registrations are read from the messages' digests (`pushinject.conformance.digest`), so
+registrations known only by their digest (the collector's settled ones) count as well.
 
-`field_rules(calls, messages, proxy, settings)` returns each call's violations, in the order
-of `calls`; `latencies(calls, messages, proxy)` the capture's push-to-REGISTER,
+`field_rules(calls, messages, proxy, settings, facts)` returns each call's violations, in the
+order of `calls`; `latencies(calls, facts, proxy)` the capture's push-to-REGISTER,
 REGISTER-to-INVITE and CANCEL-to-final delays.
 """
 
@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pushinject.conformance.calls import BranchRecord, CallRecord, added_contacts, user_of
+from pushinject.conformance.calls import BranchRecord, CallRecord, user_of
 from pushinject.conformance.capture import Address, WireMessage
+from pushinject.conformance.digest import Digest, device_of_uri, digests
 from pushinject.conformance.rules import Violation
 
 __all__ = ["FieldSettings", "RegisterRecord", "FIELD_RULES", "field_rules", "register_records",
@@ -69,39 +70,33 @@ def _uri(text: str) -> Any:
         return text
 
 
-def _device(contact: Any) -> str:
-    if contact.instance:
-        return f"instance {contact.instance}"
-    prid = getattr(contact, "pn_prid", None)
-    if prid:
-        return f"pn-prid {prid}"
-    return _device_of_uri(contact.uri)
-
-
-def register_records(messages: Sequence[WireMessage], proxy: Address) -> list[RegisterRecord]:
+def register_records(facts: Sequence[Digest], proxy: Address) -> list[RegisterRecord]:
     """Every REGISTER to the proxy that adds a contact, with its final answer (status 0 and
-    frame 0 when none was seen)."""
-    answers: dict[tuple[str, int, str], WireMessage] = {}
-    for m in messages:
+    frame 0 when none was seen), from the messages' digests."""
+    answers: dict[tuple[str, int, str], Digest] = {}
+    for m in facts:
         if (not m.is_request and m.source == proxy and m.status >= 200
-                and m.message.cseq.method == "REGISTER"):
-            answers.setdefault((m.message.call_id, m.message.cseq.number, m.branch), m)
+                and m.cseq_method == "REGISTER"):
+            answers.setdefault((m.call_id, m.cseq_number, m.branch), m)
     out = []
-    for m in messages:
-        if not (m.is_request and m.label == "REGISTER" and m.destination == proxy):
+    for m in facts:
+        if not (m.is_request and m.label == "REGISTER" and m.destination == proxy
+                and m.contact):
             continue
-        msg = m.message
-        added = added_contacts(msg)
-        if not added:
-            continue
-        answer = answers.get((msg.call_id, msg.cseq.number, m.branch))
+        answer = answers.get((m.call_id, m.cseq_number, m.branch))
         out.append(RegisterRecord(
-            frame=m.frame, time=m.time, user=user_of(msg.to.uri), contact=str(added[0].uri),
-            device=_device(added[0]), source=m.source, transport=m.transport,
-            paths=tuple(str(p) for p in msg.paths),
+            frame=m.frame, time=m.time, user=m.user, contact=m.contact, device=m.device,
+            source=m.source, transport=m.transport, paths=m.paths,
             status=answer.status if answer else 0, answered_frame=answer.frame if answer else 0,
             answered_at=answer.time if answer else 0.0))
     return out
+
+
+def _by_user(facts: Sequence[Digest], proxy: Address) -> dict[str, list[RegisterRecord]]:
+    registers: dict[str, list[RegisterRecord]] = {}
+    for r in register_records(facts, proxy):
+        registers.setdefault(r.user, []).append(r)
+    return registers
 
 
 @dataclass(frozen=True)
@@ -136,17 +131,11 @@ class _View:
         for r in reversed(self.registrations(call)):
             if r.frame < b.frame and _uri(r.contact) == target:
                 return r.device
-        return _device_of_uri(target)
+        return device_of_uri(target)
 
     def routes(self, b: BranchRecord) -> tuple[str, ...]:
         m = self.frames.get(b.frame)
         return tuple(str(r) for r in m.message.routes) if m is not None else ()
-
-
-def _device_of_uri(uri: Any) -> str:
-    user = getattr(uri, "user", None)
-    host = str(getattr(uri, "host", "") or "")
-    return f"{user}@{host}" if user else host
 
 
 def _end_of(call: CallRecord) -> tuple[float, int, str] | None:
@@ -347,10 +336,8 @@ FIELD_RULES: tuple[tuple[str, str, Check], ...] = (
 
 
 def _view(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address,
-          settings: FieldSettings) -> _View:
-    registers: dict[str, list[RegisterRecord]] = {}
-    for r in register_records(messages, proxy):
-        registers.setdefault(r.user, []).append(r)
+          settings: FieldSettings, facts: Sequence[Digest]) -> _View:
+    registers = _by_user(facts, proxy)
     frames = {m.frame: m for m in messages
               if m.is_request and m.label == "INVITE" and m.source[0] == proxy[0]}
     invites: dict[str, list[WireMessage]] = {}
@@ -366,9 +353,12 @@ def _view(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: A
 
 
 def field_rules(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address,
-                settings: FieldSettings | None = None) -> list[list[Violation]]:
-    """Each call's field-rule violations, in the order of `calls`."""
-    v = _view(calls, messages, proxy, settings or FieldSettings())
+                settings: FieldSettings | None = None, facts: Sequence[Digest] | None = None
+                ) -> list[list[Violation]]:
+    """Each call's field-rule violations, in the order of `calls`. `facts`: the digests of
+    `messages` and of the registrations known before them (default: of `messages`)."""
+    v = _view(calls, messages, proxy, settings or FieldSettings(),
+              digests(messages) if facts is None else facts)
     return [[replace(x, catalogue_id=rid) for rid, _, check in FIELD_RULES for x in check(call, v)]
             for call in calls]
 
@@ -410,16 +400,15 @@ _NOT_PUSH = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "REGISTER", "OPTIONS", 
                        "UPDATE", "INFO", "REFER", "SUBSCRIBE"})
 
 
-def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
+def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Digest],
               proxy: Address) -> Latencies:
     """The capture's latencies. A push is a request the proxy sends of its own (one Via) that
     is no call's (a MESSAGE or NOTIFY to a push gateway) within a second of a call's INVITE;
     its REGISTER is the callee's next one."""
-    registers: dict[str, list[RegisterRecord]] = {}
-    for r in register_records(messages, proxy):
-        registers.setdefault(r.user, []).append(r)
-    pushes = [m for m in messages if m.is_request and m.source[0] == proxy[0]
-              and m.label not in _NOT_PUSH and len(m.message.vias) == 1]
+    facts = digests(messages)
+    registers = _by_user(facts, proxy)
+    pushes = [m for m in facts if m.is_request and m.source[0] == proxy[0]
+              and m.label not in _NOT_PUSH and m.vias == 1]
     by_time = sorted(calls, key=lambda c: c.invite_at)
     to_register = []
     for p in pushes:

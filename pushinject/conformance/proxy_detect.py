@@ -18,6 +18,9 @@ own (RFC 3261 §18.1.1: the Via names the address the proxy listens on for that 
 `as_one_proxy` then writes each of them as the first, so that the calls through any of them
 are judged as one proxy's (CONN-12).
 
+The evidence is read from the messages' digests (`pushinject.conformance.digest`), so the
+registrations the collector keeps only as digests count as well.
+
 `parse_proxy("IP:PORT")` reads one `--proxy` value, `parse_proxies` every `--proxy` given
 (repeated, or comma-separated): they override the guess.
 """
@@ -27,11 +30,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from pushinject.conformance.capture import Address, WireMessage
+from pushinject.conformance.digest import Digest, digests
 from pushinject.errors import UsageError
 
 __all__ = ["find_proxy", "find_proxies", "as_one_proxy", "parse_proxy", "parse_proxies"]
+
+M = TypeVar("M", WireMessage, Digest)
 
 
 def parse_proxy(text: str) -> Address:
@@ -62,83 +69,82 @@ def parse_proxies(texts: Sequence[str]) -> tuple[Address, ...]:
     return tuple(out)
 
 
-def _forwarded(messages: Sequence[WireMessage]) -> list[tuple[Address, WireMessage]]:
+def _forwarded(messages: Sequence[Digest]) -> list[tuple[Address, Digest]]:
     """(where the request arrived, the copy sent on) for every forwarded request."""
-    arrived: dict[tuple[str, str], list[WireMessage]] = {}
+    arrived: dict[tuple[str, str], list[Digest]] = {}
     for m in messages:
         if m.is_request and m.branch:
-            arrived.setdefault((m.message.call_id, m.branch), []).append(m)
-    out: list[tuple[Address, WireMessage]] = []
+            arrived.setdefault((m.call_id, m.branch), []).append(m)
+    out: list[tuple[Address, Digest]] = []
     for m in messages:
-        vias = m.message.vias if m.is_request else []
-        if len(vias) < 2 or not vias[1].branch:
+        if not m.second_branch:
             continue
-        for incoming in arrived.get((m.message.call_id, str(vias[1].branch)), []):
+        for incoming in arrived.get((m.call_id, m.second_branch), []):
             if incoming.destination[0] == m.source[0] and incoming.time <= m.time:
                 out.append((incoming.destination, m))
                 break
     return out
 
 
-def _forwarding(messages: Sequence[WireMessage]) -> Counter[Address]:
-    return Counter(address for address, _ in _forwarded(messages))
-
-
-def _trying(messages: Sequence[WireMessage]) -> list[Address]:
-    invited = {(m.message.call_id, m.branch): m.destination for m in messages
-               if m.is_request and m.label == "INVITE" and m.message.to.tag is None}
+def _trying(messages: Sequence[Digest]) -> list[Address]:
+    invited = {(m.call_id, m.branch): m.destination for m in messages
+               if m.is_request and m.label == "INVITE" and m.to_tag is None}
     answered = {m.source for m in messages if 200 <= m.status < 300
-                and m.message.cseq.method == "INVITE"
-                and invited.get((m.message.call_id, m.branch)) == m.source}
+                and m.cseq_method == "INVITE" and invited.get((m.call_id, m.branch)) == m.source}
     found: list[Address] = []
     for m in messages:
-        if (m.status == 100 and m.message.to.tag is None
-                and invited.get((m.message.call_id, m.branch)) == m.source
+        if (m.status == 100 and m.to_tag is None
+                and invited.get((m.call_id, m.branch)) == m.source
                 and m.source not in answered and m.source not in found):
             found.append(m.source)
     return found
 
 
-def find_proxy(messages: Sequence[WireMessage]) -> Address | None:
-    """The proxy's address by the evidence above, or None when the capture shows none."""
-    points = _forwarding(messages)
+def _first(facts: Sequence[Digest], forwarded: list[tuple[Address, Digest]]
+           ) -> Address | None:
+    points = Counter(address for address, _ in forwarded)
     if points:
         order = {}
-        for m in messages:
+        for m in facts:
             order.setdefault(m.destination, m.frame)
         return min(points, key=lambda a: (-points[a], order.get(a, 0)))
-    trying = _trying(messages)
+    trying = _trying(facts)
     return trying[0] if trying else None
 
 
-def find_proxies(messages: Sequence[WireMessage]) -> tuple[Address, ...]:
+def find_proxy(messages: Sequence[WireMessage | Digest]) -> Address | None:
+    """The proxy's address by the evidence above, or None when the capture shows none."""
+    facts = digests(messages)
+    return _first(facts, _forwarded(facts))
+
+
+def find_proxies(messages: Sequence[WireMessage | Digest]) -> tuple[Address, ...]:
     """The proxy's addresses, the one `find_proxy` gives first (empty when it gives none), then
     the other addresses on its host that requests were forwarded from, and those the top Via
     of a request forwarded from one of them names, in order of first appearance."""
-    first = find_proxy(messages)
+    facts = digests(messages)
+    forwarded = _forwarded(facts)
+    first = _first(facts, forwarded)
     if first is None:
         return ()
-    forwarded = _forwarded(messages)
     found = {first}
     for address, _ in forwarded:
         if address[0] == first[0]:
             found.add(address)
     for address, sent in forwarded:
-        via = sent.message.vias[0]
-        if address in found and via.port is not None:
-            found.add((str(via.host).strip("[]"), int(via.port)))
-    seen = {a for m in messages for a in (m.source, m.destination)}
+        if address in found and sent.via_address is not None:
+            found.add(sent.via_address)
+    seen = {a for m in facts for a in (m.source, m.destination)}
     order: dict[Address, int] = {}
-    for m in messages:
+    for m in facts:
         for a in (m.destination, m.source):
             order.setdefault(a, m.frame)
     rest = sorted((a for a in found - {first} if a in seen), key=lambda a: (order[a], a))
     return (first, *rest)
 
 
-def as_one_proxy(messages: Sequence[WireMessage], proxies: Sequence[Address]
-                 ) -> list[WireMessage]:
-    """`messages` with every address in `proxies` written as the first one, and every other
+def as_one_proxy(messages: Sequence[M], proxies: Sequence[Address]) -> list[M]:
+    """`messages` (parsed, or digests) with every address in `proxies` written as the first one, and every other
     address on one of their hosts moved to the first one's host (the ports a proxy opens
     connections from), so that the rest of the checker sees one proxy.
 
@@ -161,7 +167,7 @@ def as_one_proxy(messages: Sequence[WireMessage], proxies: Sequence[Address]
             return first
         return (first[0], address[1]) if address[0] in hosts else address
 
-    out: list[WireMessage] = []
+    out: list[M] = []
     for m in messages:
         source, destination = one(m.source), one(m.destination)
         same = source == m.source and destination == m.destination

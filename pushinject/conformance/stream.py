@@ -143,7 +143,7 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
                 tally.skipped["unparsable-sip"] += mine
                 continue
             tally.messages += mine
-            collector.add(wire, wire.time)
+            collector.add(wire, wire.time, decoded.raw)
             step += 1
             if progress is not None and step % 2048 == 0:
                 progress(before + decoder.reader.position, total)
