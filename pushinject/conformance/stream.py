@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -93,7 +94,8 @@ class JudgedCall:
 
 @dataclass
 class Tally:
-    """What one partition saw of one capture: counts, proxies, timers read, latencies."""
+    """What one partition saw of one capture: counts, proxies, timers read, latencies (kept
+    as arrays of doubles: every call adds some, and the median needs them all)."""
 
     capture: int
     file: str
@@ -102,8 +104,8 @@ class Tally:
     skipped: Counter[str] = field(default_factory=Counter)
     proxies: Counter[tuple[str, int]] = field(default_factory=Counter)
     timers: dict[str, TimerValue] = field(default_factory=dict)
-    latency: tuple[list[float], list[float], list[float]] = field(
-        default_factory=lambda: ([], [], []))
+    latency: tuple[array[float], array[float], array[float]] = field(
+        default_factory=lambda: (array("d"), array("d"), array("d")))
     calls: int = 0
     violations: int = 0
 

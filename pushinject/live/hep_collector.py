@@ -104,7 +104,7 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
                     if wire is None:
                         skipped["unparsable-sip"] += 1
                     else:
-                        collector.add(wire, now)
+                        collector.add(wire, now, decoded.raw)
             done = collector.due(now)
             calls += sum(len(r.calls) for r in done)
             violations += sum(r.violations for r in done)
