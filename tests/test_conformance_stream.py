@@ -14,6 +14,7 @@ import pytest
 
 from pushinject.capture.recording import group_inputs
 from pushinject.cli import main
+from pushinject.commands.check import jobs_wanted
 from pushinject.conformance.capture import load_capture
 from pushinject.conformance.check import CheckOptions, check_messages, verdict
 from pushinject.conformance.parallel import CaptureDone, judge
@@ -109,9 +110,26 @@ def test_json_and_text_the_same_with_two_jobs(traffic: Path,
 def test_bad_jobs_and_svg_with_jobs_are_usage_errors(traffic: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--jobs", "0", str(traffic)]) == 2
+    assert main(["check", "--jobs", "many", str(traffic)]) == 2
     assert main(["check", "--jobs", "2", "--svg", str(tmp_path), str(traffic)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all("Traceback" not in line for line in err)
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "pushinject check: error: --jobs wants a whole number of processes, at least 1, or auto, not '0'",
+        "pushinject check: error: --jobs wants a whole number of processes, at least 1, or auto, not 'many'",
+        "pushinject check: error: --svg draws from the messages of each call: use it with --jobs 1"]
+
+
+def test_jobs_auto_is_one_process_per_usable_core(traffic: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`--jobs auto` runs one process per core the affinity mask allows, and prints what one
+    job prints."""
+    import os
+
+    assert jobs_wanted("auto") == len(os.sched_getaffinity(0))
+    outs = []
+    for jobs in ("1", "auto"):
+        assert main(["check", "--preset", "opensips", "--jobs", jobs, str(traffic)]) == 1
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1]
 
 
 def test_partition_key_is_the_callee_of_every_message() -> None:

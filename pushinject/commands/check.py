@@ -78,15 +78,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--json", action="store_true", help="print one JSON document")
     output.add_argument("--jsonl", action="store_true",
                         help="print one JSON object per call as it is judged, then a summary")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="judge on N local processes, partitioned by the callee (default 1; "
-                        "with --scheduler: N Dask tasks, default one per worker)")
+    parser.add_argument("--jobs", default="1", metavar="N",
+                        help="judge on N local processes, partitioned by the callee; `auto`: "
+                        "one per core this process may run on (default 1; with --scheduler: "
+                        "N Dask tasks, default one per worker)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="judge on the Dask distributed cluster of this scheduler "
                         "(tcp://HOST:PORT); every worker must read the files at the same path")
     parser.add_argument("--junit", type=Path, metavar="OUT.xml", help="also write JUnit XML")
     parser.add_argument("--svg", type=Path, metavar="DIR",
                         help="also write each call's ladder and branch graph as SVG into DIR")
+
+
+def jobs_wanted(text: str) -> int:
+    """The number of local processes `--jobs` asks for: a positive integer, or ``auto``, the
+    cores this process may run on (its CPU affinity, which a container or `taskset` narrows).
+
+    >>> jobs_wanted("3")
+    3
+    >>> jobs_wanted("auto") >= 1
+    True
+    """
+    from pushinject.errors import UsageError
+
+    if text == "auto":
+        import os
+
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise UsageError(f"--jobs wants a whole number of processes, at least 1, or auto, "
+                         f"not {text!r}")
+    return jobs
 
 
 def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
@@ -138,8 +165,9 @@ def run(args: argparse.Namespace) -> int:
         return _collect(args, options)
     if not args.files:
         raise UsageError("give capture files, or --hep-listen HOST:PORT")
-    if args.jobs < 1 or args.quiet < 0:
-        raise UsageError("--jobs must be at least 1 and --quiet not negative")
+    args.jobs = jobs_wanted(args.jobs)
+    if args.quiet < 0:
+        raise UsageError("--quiet must not be negative")
     if args.svg is not None and (args.jobs > 1 or args.scheduler is not None):
         raise UsageError("--svg draws from the messages of each call: use it with --jobs 1")
     return _check_files(args, options)
