@@ -31,6 +31,9 @@ def test_bench_scale_prints_its_ratios(tmp_path: Path,
     growth = re.fullmatch(r"memory whole/half x(\d+\.\d\d) \(flat in length: about 1\)",
                           lines[-2])
     assert growth is not None and 0.5 < float(growth[1]) < 2
+    both = re.fullmatch(r"check --jobs 2: x(\d+\.\d\d) tshark throughput, memory x(\d+\.\d\d) "
+                        r"\(all its processes\)", lines[-3])
+    assert both is not None and all(0.01 < float(x) < 100 for x in both.groups())
     # a second run reuses the capture
     assert main(["bench", "scale", "--calls", "30", "--capture", str(capture)]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"capture {capture}, reused"

@@ -15,7 +15,8 @@ simulated in a child process too, so this one stays small.
   peak-memory ratio (check's over tshark's);
 - `check` on the first half of the capture (its first frames, cut at a record boundary) and on
   the whole: the memory ratio whole/half is about 1 when memory does not grow with length;
-- `check --jobs 2` against `--jobs 1`: the speed-up (its workers' memory is not counted).
+- `check --jobs 2` against `--jobs 1`: the speed-up, and its throughput and memory (all its
+  processes) against tshark's.
 
 The last line: ``scale: check xS.SS tshark throughput, memory xM.MM, jobs2 xJ.JJ``.
 """
@@ -138,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
     memory = figures["check"][1] / figures["tshark fields"][1]
     growth = figures["check"][1] / figures["check, first half"][1]
     jobs = figures["check"][0] / figures["check --jobs 2"][0]
+    both = figures["tshark fields"][0] / figures["check --jobs 2"][0]
+    both_memory = figures["check --jobs 2"][1] / figures["tshark fields"][1]
+    print(f"check --jobs 2: x{both:.2f} tshark throughput, memory x{both_memory:.2f} "
+          "(all its processes)")
     print(f"memory whole/half x{growth:.2f} (flat in length: about 1)")
     print(f"scale: check x{speed:.2f} tshark throughput, memory x{memory:.2f}, jobs2 x{jobs:.2f}")
     return 0
