@@ -493,3 +493,22 @@ def test_a_later_100_does_not_restart_the_fr_inv_timer_but_a_180_does_R5_R29():
     h.advance_to(60.0)
     h.answer(inv, 180)
     assert branch.fr_at == 180.0                   # 101-199 does
+
+
+def test_proxies_built_from_one_config_each_move_to_their_own_address():
+    """`set_address` moves the proxy's Via and "is this mine?" checks; proxies sharing one
+    (frozen) config move alone, the config itself stays where it was."""
+    from pushinject.core.ids import CountingIds
+    from pushinject.core.proxy import Proxy
+
+    config = ProxyConfig(host="127.0.0.1", port=5060)
+    first, second, third = (Proxy(config, CountingIds(p), SeedScript()) for p in "abc")
+    first.set_address("192.0.2.1", 5070)
+    second.set_address("192.0.2.2", 5080)
+    third.set_address("192.0.2.1", 5070)
+    assert [(p.config.host, p.config.port) for p in (first, second, third)] == [
+        ("192.0.2.1", 5070), ("192.0.2.2", 5080), ("192.0.2.1", 5070)]
+    assert [(p._context_config.host, p._context_config.port) for p in (first, second)] == [
+        ("192.0.2.1", 5070), ("192.0.2.2", 5080)]
+    assert (config.host, config.port) == ("127.0.0.1", 5060)
+    assert third.config == first.config and third.config.registrar is config.registrar

@@ -24,6 +24,7 @@ _OPERATIONS = st.lists(st.sampled_from([
     ("drop", "Contact", ""),
     ("drop", "t", ""),
     ("pop-via", "", ""),
+    ("top-via", "", "SIP/2.0/UDP a.example:5062;branch=z9hG4bKt1;received=192.0.2.4"),
     ("uri", "sip:moved@192.0.2.9:5070", ""),
 ]), max_size=5)
 
@@ -53,6 +54,8 @@ def _derive(msg: Message, operation: tuple[str, str, str]) -> Message:
         return msg.without_header(name)
     if kind == "pop-via":
         return msg.without_top_via() if msg.has("Via") else msg
+    if kind == "top-via":
+        return msg.with_top_via(value) if msg.has("Via") else msg
     return msg.with_uri(name) if isinstance(msg, Request) else msg
 
 
@@ -104,6 +107,41 @@ def test_prepending_a_via_drops_only_the_via_values() -> None:
     assert [v.branch for v in out.vias] == ["z9hG4bK2", "z9hG4bK1"]
     assert out.top_via.branch == "z9hG4bK2"
     assert out.without_top_via().top_via.branch == "z9hG4bK1"
+
+
+@given(messages())
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_replacing_the_top_via_is_popping_it_then_prepending(data: bytes) -> None:
+    """RFC 3261 §18.2.1: the top Via marked with `received` replaces the one received, on a
+    line of its own on top, whether the Via values share a line or not."""
+    try:
+        msg = parse_message(data)
+    except SIPParseError:
+        return
+    assume(msg.has("Via"))
+    value = "SIP/2.0/UDP a.example;branch=z9hG4bK9;received=192.0.2.4"
+    two_steps = msg.without_top_via().with_header_prepended("Via", value)
+    out = msg.with_top_via(value)
+    assert (type(out), out.headers, bytes(out)) == (type(two_steps), two_steps.headers,
+                                                   bytes(two_steps))
+    assert _read(out) == _read(two_steps)
+
+
+def test_replacing_a_lone_top_via_keeps_what_was_parsed() -> None:
+    """A Via alone on the first line is replaced where it stands: the other headers keep their
+    places and what was parsed from them."""
+    msg = parse_message(b"INVITE sip:bob@example.com SIP/2.0\r\n"
+                        b"v: SIP/2.0/UDP a.example;branch=z9hG4bK1;rport\r\n"
+                        b"Via: SIP/2.0/UDP b.example;branch=z9hG4bK0\r\n"
+                        b"From: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\n"
+                        b"Call-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    to = msg.to
+    out = msg.with_top_via("SIP/2.0/UDP a.example;branch=z9hG4bK1;rport=5070")
+    assert out.headers[0] == ("Via", "SIP/2.0/UDP a.example;branch=z9hG4bK1;rport=5070")
+    assert out.headers[1:] == msg.headers[1:]
+    assert out.to is to
+    assert [v.branch for v in out.vias] == ["z9hG4bK1", "z9hG4bK0"]
+    assert out.top_via.rport == "5070"
 
 
 _EXTRA = st.lists(st.sampled_from([

@@ -36,6 +36,7 @@ from pushinject.presets.base import Driver, Preset
 
 if TYPE_CHECKING:
     from pushinject.core.ids import IdSource
+    from pushinject.core.proxy import ProxyConfig
     from pushinject.core.script_api import ScriptContext
     from pushinject.core.types import TxnId
 
@@ -141,6 +142,18 @@ def plan_calls(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
     return [plan_call(c, frames, tolerance) for c in calls]
 
 
+def _top_branch(sip: ScriptContext) -> str:
+    """The top Via branch of the request of `sip` ("" when it has none): of the Via the proxy
+    already parsed (and marked, which leaves the branch as it is), else of the message."""
+    known = sip.top_via
+    if known is not None:
+        return str(known[1].branch or "")
+    msg = sip.msg
+    assert msg is not None
+    vias = msg.vias
+    return str(vias[0].branch or "") if vias else ""
+
+
 class CaptureScript:
     """Runs each call's `CallPlan`: fork, wait, inject after a REGISTER, stop waiting."""
 
@@ -156,14 +169,14 @@ class CaptureScript:
     def request_route(self, sip: ScriptContext) -> None:
         msg = sip.msg
         assert msg is not None
-        if sip.has_totag or not sip.is_method("INVITE") and not sip.is_method("REGISTER"):
+        method = msg.method
+        if method != "INVITE" and method != "REGISTER" or sip.has_totag:
             sip.forward()
             return
-        if sip.is_method("REGISTER"):
+        if method == "REGISTER":
             self.register(sip)
             return
-        vias = msg.vias
-        plan = self.plans.get((msg.call_id, str(vias[0].branch or "") if vias else ""))
+        plan = self.plans.get((msg.call_id, _top_branch(sip)))
         if plan is None:
             sip.forward()
             return
@@ -195,8 +208,7 @@ class CaptureScript:
         sip.save("location")
         msg = sip.msg
         assert msg is not None
-        vias = msg.vias
-        key = (msg.call_id, msg.cseq.number, str(vias[0].branch or "") if vias else "")
+        key = (msg.call_id, msg.cseq.number, _top_branch(sip))
         for plan, targets in self.by_register.get(key, ()):
             txn = self.txns.get((plan.call_id, plan.via_branch))
             ctx = sip.proxy.context(txn) if txn is not None else None
@@ -210,6 +222,11 @@ class CaptureScript:
                                                                      sip.now))
 
 
+#: the proxy's configuration by its (fr_timeout, fr_inv_timeout): frozen, so the replay of each
+#: call (a preset of its own) shares one
+_CONFIGS: dict[tuple[float, float], ProxyConfig] = {}
+
+
 def capture_preset(plans: Sequence[CallPlan]) -> Preset:
     """The capture-driven model as a preset: `CaptureScript` with `plans`; its knobs are
     infinite until given or read from the capture (`pushinject.conformance.timing`)."""
@@ -218,10 +235,14 @@ def capture_preset(plans: Sequence[CallPlan]) -> Preset:
         from pushinject.core.proxy import Proxy, ProxyConfig
         from pushinject.core.types import Dedup, Selection
 
-        config = ProxyConfig(fr_timeout=knobs["fr_timeout"],
-                             fr_inv_timeout=knobs["fr_inv_timeout"],
-                             selection=Selection.RFC3261, dedup=Dedup.NONE,
-                             push_on_lookup=False)
+        timers = (knobs["fr_timeout"], knobs["fr_inv_timeout"])
+        config = _CONFIGS.get(timers)
+        if config is None:
+            if len(_CONFIGS) >= 64:
+                _CONFIGS.clear()
+            config = _CONFIGS[timers] = ProxyConfig(
+                fr_timeout=timers[0], fr_inv_timeout=timers[1], selection=Selection.RFC3261,
+                dedup=Dedup.NONE, push_on_lookup=False)
         return Driver(Proxy(config, ids, CaptureScript(plans, knobs["wait_timeout"])))
 
     return Preset(

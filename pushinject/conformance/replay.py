@@ -38,13 +38,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushinject.conformance.capture import Address, WireMessage, address_text
+from pushinject.core.messages import top_via_text, with_top_via
 from pushinject.errors import PushInjectError
 
 __all__ = ["Output", "Divergence", "ReplayResult", "ReplayError", "replay", "replay_outputs",
            "compare"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Output:
     """A message the proxy sent (`frame` > 0) or the reference core sent (`frame` 0)."""
 
@@ -59,6 +60,22 @@ class Output:
     timer: bool = False
     #: the capture frame whose input made the reference core send it (0: none, or a timer)
     cause: int = 0
+
+    def __init__(self, time: float, frame: int, call_id: str, destination: Address,
+                 direction: str, label: str, target: str, timer: bool = False,
+                 cause: int = 0) -> None:
+        # straight into the instance dict, as `pushinject.core.actions.Send` (one per message
+        # of either side): the generated __init__ sets each field through object.__setattr__
+        fields = self.__dict__
+        fields["time"] = time
+        fields["frame"] = frame
+        fields["call_id"] = call_id
+        fields["destination"] = destination
+        fields["direction"] = direction
+        fields["label"] = label
+        fields["target"] = target
+        fields["timer"] = timer
+        fields["cause"] = cause
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -76,11 +93,15 @@ class Output:
 
     @classmethod
     def of(cls, time: float, frame: int, message: Any, destination: Address,
-           callers: Mapping[str, Address]) -> Output:
-        target = str(message.uri) if hasattr(message, "method") else ""
-        label = str(getattr(message, "method", None) or message.status)
-        direction = "caller" if callers.get(message.call_id) == destination else "onward"
-        return cls(time, frame, message.call_id, destination, direction, label, target)
+           callers: Mapping[str, Address], timer: bool = False, cause: int = 0) -> Output:
+        call_id = message.call_id
+        direction = "caller" if callers.get(call_id) == destination else "onward"
+        method = getattr(message, "method", None)
+        if method is not None:
+            return cls(time, frame, call_id, destination, direction, str(method),
+                       str(message.uri), timer, cause)
+        return cls(time, frame, call_id, destination, direction, str(message.status), "",
+                   timer, cause)
 
 
 @dataclass(frozen=True)
@@ -123,6 +144,15 @@ def _driver(preset: Any, proxy: Address, knobs: Mapping[str, float] | None) -> A
     return driver
 
 
+def _entry(driver: Any, name: str) -> Any:
+    """The driver's method `name`, or the proxy's own when the driver only passes it on."""
+    from pushinject.presets.base import Driver
+
+    if getattr(type(driver), name) is getattr(Driver, name):
+        return getattr(driver.proxy, name)
+    return getattr(driver, name)
+
+
 def _request_key(message: Any) -> tuple[str, str, int, str]:
     return message.call_id, message.method, message.cseq.number, str(message.uri)
 
@@ -135,33 +165,45 @@ class _Vias:
     def __init__(self, messages: Sequence[WireMessage], proxy: Address) -> None:
         self.real: dict[tuple[str, str, int, str], list[str]] = {}
         for m in messages:
-            if m.source == proxy and m.is_request and m.branch:
+            if m.is_request and m.branch and m.source == proxy:
                 branches = self.real.setdefault(_request_key(m.message), [])
                 if m.branch not in branches:
                     branches.append(m.branch)
         self.core: dict[str, str] = {}
         self.seen: dict[tuple[str, str, int, str], list[str]] = {}
+        #: the core's requests already taken, by identity: a retransmission is the same
+        #: request sent again, and teaches nothing new (held, so that no identity is reused)
+        self.taken: dict[int, Any] = {}
 
     def sent(self, message: Any) -> None:
-        if not message.vias:
+        taken = self.taken
+        if id(message) in taken:
             return
+        taken[id(message)] = message
+        text = message.get("Via")  # the core's own Via is the top one (RFC 3261 §16.6 step 8)
+        if not text:
+            return
+        via = top_via_text(message)
         key = _request_key(message)
-        via = str(message.vias[0])
         mine = self.seen.setdefault(key, [])
         if via not in mine:
             mine.append(via)
-        real = self.real.get(key, [])
-        n = mine.index(via)
-        if n < len(real):
-            self.core.setdefault(real[n], via)
+        real = self.real.get(key)
+        if real:
+            n = mine.index(via)
+            if n < len(real):
+                self.core.setdefault(real[n], via)
 
-    def translate(self, message: Any) -> Any:
-        if hasattr(message, "method") or not message.vias:
+    def translate(self, m: WireMessage) -> Any:
+        """The message of `m`, a response with the real proxy's top Via replaced by the core's
+        (see the module docstring); other messages as they are."""
+        message = m.message
+        if m.is_request or not m.branch:
             return message
-        via = self.core.get(str(message.vias[0].branch or ""))
+        via = self.core.get(m.branch)
         if via is None:
             return message
-        return message.without_top_via().with_header_prepended("Via", via)
+        return with_top_via(message, via)
 
 
 def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
@@ -172,40 +214,56 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     from pushinject.core.events import Received
 
     driver = _driver(preset, proxy, knobs)
+    handle, get_timer, handle_timer = (_entry(driver, name)
+                                       for name in ("handle", "get_timer", "handle_timer"))
     vias = _Vias(messages, proxy)
+    sent_by_core = vias.sent
     callers = callers or {}
+    caller_of = callers.get
     out: list[Output] = []
+    append = out.append
 
     sent: set[tuple[str, str, str, str]] = set()
 
     def collect(actions: Iterable[Any], now: float, timer: bool = False, cause: int = 0) -> None:
         for a in actions:
-            if isinstance(a, Send):
-                if hasattr(a.message, "method"):
-                    vias.sent(a.message)
-                o = Output.of(now, 0, a.message, a.destination, callers)
-                key = (o.call_id, o.direction, o.label, o.target)
-                first = key not in sent
-                sent.add(key)
-                timed = timer and first and (o.label == "CANCEL" or o.label.isdigit())
-                out.append(Output(now, 0, o.call_id, o.destination, o.direction, o.label,
-                                  o.target, timed, cause))
+            if not isinstance(a, Send):
+                continue
+            message = a.message
+            destination = a.destination
+            call_id = message.call_id
+            direction = "caller" if caller_of(call_id) == destination else "onward"
+            method = getattr(message, "method", None)
+            if method is not None:
+                sent_by_core(message)
+                label, target = str(method), str(message.uri)
+            else:
+                label, target = str(message.status), ""
+            timed = False
+            if timer:
+                key = (call_id, direction, label, target)
+                if key not in sent:
+                    sent.add(key)
+                    timed = label == "CANCEL" or label.isdigit()
+            else:
+                sent.add((call_id, direction, label, target))
+            append(Output(now, 0, call_id, destination, direction, label, target, timed, cause))
 
     def timers(limit: float) -> None:
         for _ in range(10_000):
-            at = driver.get_timer()
+            at = get_timer()
             if at is None or at > limit:
                 return
-            collect(driver.handle_timer(at), at, timer=True)
+            collect(handle_timer(at), at, timer=True)
 
+    translate = vias.translate
     for m in messages:
         if m.destination != proxy or m.source == proxy:
             continue
         try:
             timers(m.time)
-            event = Received(message=vias.translate(m.message), source=m.source,
-                             transport=m.transport)
-            collect(driver.handle(event, m.time), m.time, cause=m.frame)
+            event = Received(message=translate(m), source=m.source, transport=m.transport)
+            collect(handle(event, m.time), m.time, cause=m.frame)
         except (PushInjectError, ValueError) as exc:
             raise ReplayError(m.time, m.frame, str(exc)) from None
     if until is not None:
@@ -250,16 +308,17 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
 
     shift: dict[tuple[str, str, str], float] = {}
     free = list(reference)
+    keys = [key(r) for r in free]  # the key of each output in `free`, kept alongside
     unmatched: list[Divergence] = []
     for a in actual:
         k = key(a)
         late = shift.get(k, 0.0)
-        partner = next((r for r in free if key(r) == k
-                        and _partner(a, r, r.time + late, tolerance, slack) and _same_hop(a, r)),
-                       None)
-        if partner is None:
-            near = next((r for r in free if key(r) == k and r.timer and slack is not None),
-                        None)
+        found = next((i for i, r in enumerate(free) if keys[i] == k
+                      and _partner(a, r, r.time + late, tolerance, slack) and _same_hop(a, r)),
+                     None)
+        if found is None:
+            near = next((r for i, r in enumerate(free)
+                         if keys[i] == k and r.timer and slack is not None), None)
             why = (f"the {preset} reference sent it by a timer {a.time - near.time:+.3f} s "
                    f"from then, and a timer fires up to {slack:g} s late, never early"
                    if near is not None else
@@ -267,7 +326,8 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
             unmatched.append(Divergence(a.time, a.frame, f"the proxy sent {a.describe()} "
                                         f"(frame {a.frame}); {why}"))
         else:
-            free.remove(partner)
+            partner = free.pop(found)
+            del keys[found]
             if partner.timer and slack is not None:
                 shift[k] = max(0.0, a.time - partner.time)
             if _before_its_cause(a, partner):
@@ -275,8 +335,8 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
                                             f"(frame {a.frame}) before frame {partner.cause}, "
                                             f"which the {preset} reference waits for to send "
                                             "it"))
-    for r in free:
-        due = r.time + shift.get(key(r), 0.0)
+    for r, k in zip(free, keys):
+        due = r.time + shift.get(k, 0.0)
         if due + (slack if r.timer and slack is not None else 0.0) <= until:
             unmatched.append(Divergence(due, 0, f"the {preset} reference sends "
                                         f"{r.describe()} here; the proxy did not"))

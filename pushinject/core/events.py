@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["Event", "Received", "Unparsed", "TransportFailed", "ConnectionClosed"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class Received:
     """A SIP message arrived.
 
@@ -34,6 +34,16 @@ class Received:
     source: Address
     transport: str = "UDP"
     connection: int | None = None
+
+    def __init__(self, *, message: Request | Response, source: Address, transport: str = "UDP",
+                 connection: int | None = None) -> None:
+        # the fields go straight into the instance dict, as `pushinject.core.actions.Send`
+        # (one per message a driver hands over)
+        fields = self.__dict__
+        fields["message"] = message
+        fields["source"] = source
+        fields["transport"] = transport
+        fields["connection"] = connection
 
     def __repr__(self) -> str:
         return f"Received({start_line(self.message)!r}, from={self.source[0]}:{self.source[1]})"

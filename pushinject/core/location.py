@@ -662,10 +662,17 @@ class LocationService:
         return binding
 
     def get_timer(self) -> float | None:
-        """The earliest binding expiry or refresh-push deadline, or None when nothing waits."""
-        while self._heap and self._current(self._heap[0][0], self._heap[0][2]) is None:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        """The earliest binding expiry or refresh-push deadline, or None when nothing waits
+        (stale heap entries, as `_current` finds them, are dropped on the way)."""
+        heap, live = self._heap, self._live
+        while heap:
+            at, _, ruid = heap[0]
+            binding = live.get(ruid)
+            if binding is not None and (at == binding.expires_at
+                                        or at == self._refresh_at(binding)):
+                return at
+            heapq.heappop(heap)
+        return None
 
     def handle_timer(self, now: float) -> list[ContactEvent]:
         """Raise the due refresh events (``reg-refresh``, EVT-10), then remove every binding with

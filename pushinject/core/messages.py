@@ -7,8 +7,7 @@ Pure functions over `pushinject.sip` messages.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pushinject.sip import (
     Request, SIPParseError, Via, header_key, parse_cseq, parse_via, split_commas,
@@ -16,6 +15,7 @@ from pushinject.sip import (
 from pushinject.sip.headers import KEY_CACHE
 
 _KEY = KEY_CACHE.get
+_M = TypeVar("_M", bound="Message")
 
 if TYPE_CHECKING:
     from pushinject.core.types import Address
@@ -198,10 +198,13 @@ def received_via(via: Via, source: Address) -> Via:
         marked["received"] = source[0]
     if wants_rport:
         marked["rport"] = str(source[1])
-    return via if marked == params else replace(via, params=marked)
+    if marked == params:
+        return via
+    # `dataclasses.replace(via, params=marked)`, without its field-by-field introspection
+    return Via(via.transport, via.host, via.port, marked, via.protocol)
 
 
-def with_top_via(request: Request, via: str) -> Request:
-    """The request with its topmost Via value replaced by `via` (e.g. one `received_via`
-    marked)."""
-    return request.without_top_via().with_header_prepended("Via", via)
+def with_top_via(request: _M, via: str) -> _M:
+    """The message with its topmost Via value replaced by `via` (one `received_via` marked,
+    or the Via a replay matches a response to), on a line of its own on top."""
+    return request.with_top_via(via)

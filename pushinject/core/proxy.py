@@ -113,6 +113,12 @@ class ProxyConfig:
                              timers=self.timers, max_inv_lifetime=self.max_inv_lifetime)
 
 
+#: configs moved to another address by `Proxy.set_address`, by (id of the config, host, port):
+#: (the config, the moved one, its `ContextConfig`). Both are frozen: a driver that builds a
+#: proxy per call from one config (a replay) moves it once.
+_MOVED: dict[tuple[int, str, int], tuple[ProxyConfig, ProxyConfig, ContextConfig]] = {}
+
+
 def _via_key(via: Via) -> tuple[str, str, int | None]:
     """The server transaction key: branch and sent-by of the top Via (RFC 3261 §17.2.3)."""
     return (str(via.branch), via.host.lower(), via.port)
@@ -160,10 +166,16 @@ class Proxy:
     def set_address(self, host: str, port: int) -> None:
         """Move the proxy to `host:port` (its Via, Record-Route and "is this mine?" checks);
         for a live shell that learns its port only once its socket is bound."""
-        from dataclasses import replace
+        key = (id(self.config), host, port)
+        moved = _MOVED.get(key)
+        if moved is None or moved[0] is not self.config:
+            from dataclasses import replace
 
-        self.config = replace(self.config, host=host, port=port)
-        self._context_config = self.config.context_config()
+            if len(_MOVED) >= 64:
+                _MOVED.clear()
+            config = replace(self.config, host=host, port=port)
+            moved = _MOVED[key] = (self.config, config, config.context_config())
+        self.config, self._context_config = moved[1], moved[2]
 
     # ================================================================== inputs
     def handle(self, event: Event, now: float) -> list[Action]:
@@ -244,10 +256,12 @@ class Proxy:
         via_text = top_via_text(msg)
         via = parse_via(via_text)
         marked = received_via(via, source)
+        # read before the Via is marked: the copy takes the value along
+        exhausted = msg.method != "ACK" and msg.max_forwards == 0
         if marked is not via:
             via_text = str(marked)
             msg = with_top_via(msg, via_text)
-        if msg.method != "ACK" and msg.max_forwards == 0:  # RFC 3261 §16.3 step 3
+        if exhausted:  # RFC 3261 §16.3 step 3
             response = make_response(msg, 483, to_tag=self.ids.tag())
             return [Send(message=response, destination=self._reply_address(response, source),
                          connection=connection, transport=transport.upper())]
@@ -388,9 +402,12 @@ class Proxy:
     def get_timer(self) -> float | None:
         """The earliest deadline of the proxy: transactions, branches, bindings, subscriptions."""
         best = self._timers.get_timer()
-        for at in (self.location.get_timer(), self.subscriptions.get_timer()):
-            if at is not None and (best is None or at < best):
-                best = at
+        at = self.location.get_timer()
+        if at is not None and (best is None or at < best):
+            best = at
+        at = self.subscriptions.get_timer()
+        if at is not None and (best is None or at < best):
+            best = at
         return best
 
     def handle_timer(self, now: float) -> list[Action]:

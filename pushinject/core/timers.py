@@ -185,8 +185,13 @@ class TimerQueue:
             heapq.heappop(heap)
 
     def get_timer(self) -> float | None:
-        self._clean()
-        return self._heap[0][0] if self._heap else None
+        heap, owners = self._heap, self._owner
+        while heap:  # `_clean`, written out: it runs after every input
+            entry = heap[0]
+            if entry[1] in owners:
+                return entry[0]
+            heapq.heappop(heap)
+        return None
 
     def pop_due(self, now: float) -> list[TimerOwner]:
         """Owners whose scheduled deadline is at or before `now`, earliest first; they are

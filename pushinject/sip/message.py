@@ -461,6 +461,18 @@ class Message:
         kept = headers[:first] + headers[first + 1 :]  # (its index is made if it is read)
         return self._copy(kept, None, _cache_without(self._cache, "via"))
 
+    def with_top_via(self: _M, value: str) -> _M:
+        """`without_top_via().with_header_prepended("Via", value)` in one copy when the top
+        Via is alone on the first line (as on nearly every message): that line is replaced,
+        and the header index stays."""
+        checked_header("Via", value)
+        index = self._header_index()
+        headers = self._headers
+        if index.get("via") == 0 and "," not in headers[0][1]:
+            return self._copy((("Via", value), *headers[1:]), None,
+                              _cache_without(self._cache, "via"), index)
+        return self.without_top_via().with_header_prepended("Via", value)
+
     def with_body(self: _M, body: bytes, content_type: str | None = None) -> _M:
         """A copy with a new body and a matching Content-Length (and Content-Type if given)."""
         msg = self.with_header("Content-Length", str(len(body)))
