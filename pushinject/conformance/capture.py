@@ -88,12 +88,10 @@ class Capture:
 
 
 def _touch(message: Request | Response) -> None:
-    """Parse every header the checker reads, so a malformed one is found here (the values
-    are cached on the message)."""
-    message.call_id, message.cseq, message.vias, message.to, message.from_  # noqa: B018
-    message.contacts, message.expires, message.paths, message.routes  # noqa: B018
-    if hasattr(message, "method"):
-        message.uri  # noqa: B018
+    """Parse every header the checker reads (Call-ID, CSeq, Via, To, From, Contact, Expires,
+    Path, Route, the Request-URI), so a malformed one is found here (the values are cached on
+    the message: `Message.prime`)."""
+    message.prime()
 
 
 def to_wire(decoded: DecodedMessage) -> WireMessage | None:

@@ -11,6 +11,7 @@ the dict's deleted slots pile up). Callers share the values they get, so they mu
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 __all__ = ["Memo"]
@@ -18,8 +19,9 @@ __all__ = ["Memo"]
 _V = TypeVar("_V")
 
 
-class Memo(dict[str, _V], Generic[_V]):
-    """A dict of at most `bound` entries; `remember` empties it first when it is full.
+class Memo(dict[Hashable, _V], Generic[_V]):
+    """A dict of at most `bound` entries; `remember` empties it first when it is full. Keys are
+    texts, or tuples of texts (a header line as its name and value).
 
     >>> m: Memo[int] = Memo(2)
     >>> m.remember("a", 1), m.remember("b", 2), m.remember("c", 3)
@@ -34,7 +36,7 @@ class Memo(dict[str, _V], Generic[_V]):
         super().__init__()
         self.bound = bound
 
-    def remember(self, key: str, value: _V) -> _V:
+    def remember(self, key: Hashable, value: _V) -> _V:
         """Keep `value` under `key` (emptying the table first when full); returns `value`."""
         if len(self) >= self.bound:
             self.clear()

@@ -26,6 +26,8 @@ from pushinject.sip.values import (
 
 __all__ = ["parse_message", "check_header", "VALIDATORS"]
 
+_KEY = KEY_CACHE.get
+
 _TOKEN_RE = re.compile(TOKEN)
 #: option-tag lists checked in one match: option-tag *(COMMA option-tag) (RFC 3261 §20.37)
 _TOKEN_LIST_RE = re.compile(rf"{TOKEN}(?:[ \t]*,[ \t]*{TOKEN})*")
@@ -159,6 +161,136 @@ def parse_message(data: bytes, *, strict: bool = True) -> Request | Response:
     Leading CRLFs are skipped (§7.5). The body is framed by Content-Length; bytes after it are
     ignored and reported as a defect (RFC 4475 §3.1.1.12).
     """
+    if type(data) is bytes and data[:1] not in b"\r\n":
+        message = _parse_plain(data, strict)
+        if message is not None:
+            return message
+    return _parse_any(data, strict)
+
+
+#: header lines by their text, each that is a plain line (`name: value`, see `_LINE_RES`)
+#: whose value passed its check (`check_header`) -> ((name as written, value), lookup key)
+#: (bounded, see `pushinject.sip.memo`): the lines of a message mostly repeat lines of earlier
+#: messages of its call, and then cost one lookup each (and share one (name, value) pair)
+_LINES: Memo[tuple[tuple[str, str], str]] = Memo(4096)
+_LINE_GET = _LINES.get
+#: Request-Lines that parse without a fault (a valid Request-URI without URI headers, version
+#: SIP/2.0), by their text -> (method, Request-URI, version) (bounded)
+_REQUEST_LINES: Memo[tuple[str, str, str]] = Memo(1024)
+#: Status-Lines that parse without a fault, by their text -> (version, status, reason)
+_STATUS_LINES: Memo[tuple[str, int, str]] = Memo(1024)
+
+
+def _parse_plain(data: bytes, strict: bool) -> Request | Response | None:
+    """`parse_message` of a message in which the plain path finds no fault, whatever the mode,
+    or None (the plain path then parses it, finding what is wrong): no leading CRLF, lines
+    ending in CRLF, UTF-8 header bytes, every header line `name: value`, every checked value
+    following its grammar, no single-valued header twice, a Content-Length within the body, a
+    Request-URI without URI headers and a CSeq of the request's method. Each step gives what
+    the matching step of `_parse_any` gives; known lines and start lines cost a lookup."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    try:
+        lines = data[:end].decode().split("\r\n")
+    except UnicodeDecodeError:
+        return None
+    count = len(lines) - 1
+    if not count:
+        return None
+    line = lines[0]
+    del lines[0]
+    known = list(map(_LINE_GET, lines))
+    if None in known:
+        for i, entry in enumerate(known):
+            if entry is None:
+                text = lines[i]
+                m = _PLAIN_LINE_RE.fullmatch(text)
+                if m is None:
+                    return None
+                name, value = pair = m.groups()
+                key = _KEY(name) or header_key(name)
+                try:
+                    check_header(key, value)
+                except SIPParseError:
+                    return None
+                known[i] = _LINES.remember(text, (pair, key))
+    headers, keys = zip(*known)
+    index: Index | None = dict(zip(keys, range(count)))
+    if len(index) != count:  # a header on several lines
+        index = _index_of_keys(keys)
+        if index is None:
+            return None
+    body = data[end + 4 :]
+    defects: tuple[str, ...] = ()
+    length_at = index.get("content-length")
+    if length_at is not None:  # an int: a Content-Length twice is a fault
+        length_text = headers[length_at][1]  # type: ignore[index]
+        if length_text.isdigit():
+            length = int(length_text)
+            if length > len(body):
+                return None
+            if length < len(body):
+                defects = (f"{len(body) - length} bytes after the Content-Length body ignored",)
+                body = body[:length]
+    if line[:4].upper() == "SIP/":
+        status_line = _STATUS_LINES.get(line)
+        if status_line is None:
+            s = _STATUS_LINE_RE.fullmatch(line)
+            if s is None:
+                return None
+            status = int(s.group(2))
+            if not 100 <= status <= 699 or s.group(1).upper() != "SIP/2.0":
+                return None
+            status_line = _STATUS_LINES.remember(line, (s.group(1), status, s.group(3) or ""))
+        version, status, reason = status_line
+        if reason and not strict:
+            reason = reason.strip()
+        return Response(status, reason, headers, body, defects, version=version, strict=strict,
+                        _index=index)
+    request_line = _REQUEST_LINES.get(line)
+    if request_line is None:
+        m = _REQUEST_LINE_RE.fullmatch(line)
+        if m is None:
+            return None
+        method, uri_text, version = m.groups()
+        if version.upper() != "SIP/2.0" or uri_text.startswith("<") and uri_text.endswith(">"):
+            return None
+        try:
+            if check_uri(uri_text):  # URI headers: a fault
+                return None
+        except SIPParseError:
+            return None
+        request_line = _REQUEST_LINES.remember(line, (method, uri_text, version))
+    method, uri_text, version = request_line
+    cseq_at = index.get("cseq")
+    if cseq_at is not None:
+        parts = headers[cseq_at][1].split()  # type: ignore[index]
+        if len(parts) == 2 and parts[1] != method:
+            return None
+    return Request(method, uri_text, headers, body, defects, version=version, strict=strict,
+                   _index=index)
+
+
+def _index_of_keys(keys: Sequence[str]) -> Index | None:
+    """The header index of lines with these lookup keys, or None when a single-valued header
+    is among them twice (a fault)."""
+    index: Index = {}
+    for i, key in enumerate(keys):
+        positions = index.get(key)
+        if positions is None:
+            index[key] = i
+        elif key in SINGLE_VALUED:
+            return None
+        elif type(positions) is int:
+            index[key] = [positions, i]
+        else:
+            positions.append(i)
+    return index
+
+
+def _parse_any(data: bytes, strict: bool) -> Request | Response:
+    """`parse_message` step by step, for any input (faults found, reported or raised)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"parse_message needs bytes, not {type(data).__name__}")
     data = bytes(data)
@@ -235,6 +367,8 @@ _LINE_RES = {
     "\r\n": re.compile(rf"\r\n({TOKEN}+)[ \t]*+:[ \t]*+([^\r]*+)(?<![ \t])(?=\r\n|\Z)"),
     "\n": re.compile(rf"\n({TOKEN}+)[ \t]*+:[ \t]*+([^\n]*+)(?<![ \t])"),
 }
+#: one plain header line, as `_LINE_RES` finds it between CRLFs
+_PLAIN_LINE_RE = re.compile(rf"({TOKEN}+)[ \t]*+:[ \t]*+([^\r]*+)(?<![ \t])")
 
 
 def _plain_lines(text: str, first_end: int, sep: str) -> list[tuple[str, str]] | None:

@@ -42,9 +42,10 @@ _NAME_ADDR_RE = re.compile(
     rf"(?:({QUOTED_STRING})|({TOKEN}(?:{LWS1}{TOKEN})*))?{WS}<([^<>\s]+)>({PARAMS}){WS}"
 )
 _ADDR_SPEC_RE = re.compile(rf"([^;,?<>\"\s]+)({PARAMS}){WS}")
-#: name-addr with the URI grammar inlined, to check a value with one match
+#: name-addr with the URI grammar inlined, to check a value with one match; its groups are
+#: those of `_NAME_ADDR_RE` (quoted display name, token display name, URI, parameters)
 _CHECK_NAME_ADDR_RE = re.compile(
-    rf"(?:{QUOTED_STRING}|{TOKEN}(?:{LWS1}{TOKEN})*)?{WS}<{URI_PATTERN}>({PARAMS}){WS}"
+    rf"(?:({QUOTED_STRING})|({TOKEN}(?:{LWS1}{TOKEN})*))?{WS}<({URI_PATTERN})>({PARAMS}){WS}"
 )
 _CSEQ_RE = re.compile(rf"({DIGITS}){LWS1}({METHOD})")
 _CALLID_RE = re.compile(CALLID)
@@ -288,11 +289,33 @@ def _lenient_name_addr(value: str) -> _Parts:
         raise _fail("name-addr", value) from None
 
 
+def _built(m: re.Match[str]) -> _Parts | None:
+    """The parts of a name-addr from the match that checked it (`_CHECK_NAME_ADDR_RE`), as
+    `_grammar_parts` gives them, or None if its URI does not parse (not expected: the match
+    checked it)."""
+    quoted, tokens, uri, params = m.groups()
+    try:
+        parsed = parse_uri(uri)
+    except SIPParseError:  # pragma: no cover - the URI matched its grammar
+        return None
+    return (_unquote(quoted) if quoted is not None else tokens, parsed,
+            _matched_params(params) if params else {})
+
+
 def check_name_addr(value: str) -> str:
-    """Check a name-addr / addr-spec strictly without building it; returns its parameters."""
+    """Check a name-addr / addr-spec strictly; returns its parameters. A name-addr in angle
+    brackets is built by the match that checks it and kept in the table of parsed name-addrs
+    (its reader comes next: From, To, Route, Path are read of nearly every message)."""
     m = _CHECK_NAME_ADDR_RE.fullmatch(value)
     if m is not None:
-        return m.group(1)
+        if value not in _NAME_ADDRS and (parts := _built(m)) is not None:
+            _NAME_ADDRS.remember(value, NameAddr(*parts))
+        return m.group(4)
+    return _check_addr_spec(value)
+
+
+def _check_addr_spec(value: str) -> str:
+    """`check_name_addr` of a value that is no name-addr in angle brackets."""
     if "<" not in value:
         m = _ADDR_SPEC_RE.fullmatch(value)
         if m is not None:
@@ -421,12 +444,16 @@ _RANGED_PARAM_RE = re.compile(r";[ \t]*(?:expires|q)[ \t]*=", re.I)
 
 
 def check_contact(value: str) -> None:
-    """Check one Contact value strictly without building it (RFC 3261 §20.10)."""
+    """Check one Contact value strictly (RFC 3261 §20.10). A name-addr in angle brackets is
+    built by the match that checks it and kept in the table of parsed Contacts."""
     if value == "*":
         return
-    params = check_name_addr(value)
+    m = _CHECK_NAME_ADDR_RE.fullmatch(value)
+    params = m.group(4) if m is not None else _check_addr_spec(value)
     if params and _RANGED_PARAM_RE.search(params):
         _check_contact_params(_matched_params(params))
+    if m is not None and value not in _CONTACTS and (parts := _built(m)) is not None:
+        _CONTACTS.remember(value, Contact(*parts))
 
 
 #: Contact values parsed under strict rules, by their text (bounded; `pushinject.sip.memo`)
