@@ -5,6 +5,8 @@ builds as it writes the lines."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -16,7 +18,7 @@ from pushinject.sip import (
 )
 from pushinject.sip.abnf import PARAMS
 from pushinject.sip.message import _index_of
-from pushinject.sip.values import _matched_params, _params
+from pushinject.sip.values import Contact, NameAddr, _matched_params, _params
 
 TOKEN = st.text("abcXYZ019-.!%*_+`'~", min_size=1, max_size=8)
 BLANK = st.sampled_from(["", "", " ", "\t"])
@@ -280,3 +282,140 @@ def test_commas_found_without_a_character_loop_are_the_commas_the_loop_finds(val
 
     assert split_commas(value) == _split_quoted(value)
     assert split_commas(value.replace('"', "")) == _split_quoted(value.replace('"', ""))
+
+
+def _outcome(parse: Any, data: bytes, strict: bool) -> tuple[Any, ...]:
+    """Everything a parse gives (type, start line parts, lines, index, body, defects, mode),
+    or the error it raises (type, text and offset)."""
+    try:
+        msg = parse(data, strict)
+    except (SIPParseError, ValueError) as exc:
+        return ("error", type(exc).__name__, str(exc))
+    return (type(msg).__name__, msg.start_line, getattr(msg, "_uri", None),
+            getattr(msg, "reason", None), msg.version, msg.headers, msg._header_index(),
+            msg.body, msg.defects, msg.strict)
+
+
+def _both_paths(data: bytes) -> None:
+    """`parse_message` (plain path first) gives what the step-by-step path gives, in both
+    modes, with its tables of known lines empty and then filled."""
+    from pushinject.sip import parse_message
+    from pushinject.sip.parser import _LINES, _REQUEST_LINES, _STATUS_LINES, _parse_any
+
+    for strict in (True, False):
+        for table in (_LINES, _REQUEST_LINES, _STATUS_LINES):
+            table.clear()
+        expected = _outcome(_parse_any, data, strict)
+        for _ in range(2):  # the second time, from the tables
+            assert _outcome(lambda d, s: parse_message(d, strict=s), data, strict) == expected
+
+
+GOOD_LINES = st.sampled_from([
+    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport",
+    "v: SIP/2.0/UDP h;branch=z9hG4bK2, SIP/2.0/TCP g", "From: <sip:a@x>;tag=1",
+    'f: "A \\"q\\"" <sip:a@x>', "From: sip:a@x;tag=9", "To: <sip:b@x>",
+    "t: Bob <sips:b@[2001:db8::1]:5061>;tag=2", "Call-ID: c1@h", "i: c2", "CSeq: 1 INVITE",
+    "CSeq: 2 BYE", "Contact: <sip:a@h>;expires=60", "m: *", "Contact: sip:c@h;expires=1",
+    "Contact: <sip:a@h>;q=0.5, <tel:+1234>", "Max-Forwards: 70", "Expires: 60",
+    "Content-Length: 0", "l: 3", "Route: <sip:p;lr>", "Record-Route: <sip:q;lr>",
+    "Supported:", "Require: 100rel, timer", "Date: Sat, 13 Nov 2010 23:29:00 GMT",
+    "X-Odd.!%*_+`'~: anything, at all", "User-Agent: x", "Via : SIP/2.0/UDP h;branch=z9hG4bK3",
+    "X-Lf: a\nb",
+])
+ODD_LINES = st.sampled_from([
+    "Via: SIP/2.0/UDP", "Via: ", "From: <sip:a@x", "To: <sip:b@x:99999>", "Call-ID: a b",
+    "CSeq: x", "Contact: <sip:a@h>;expires=99999999999", "Max-Forwards: 300",
+    "Content-Length: 99", "X-Trailing: a ", " folded", "No colon", "Bad Name: 1",
+    "X-Bare: a\rb", "X-Utf8: \udc80", "",
+])
+LINES = st.one_of(GOOD_LINES, GOOD_LINES, GOOD_LINES, GOOD_LINES, ODD_LINES)
+GOOD_START_LINES = st.sampled_from([
+    "INVITE sip:b@x SIP/2.0", "BYE sip:b@x SIP/2.0", "REGISTER sip:x SIP/2.0", "SIP/2.0 200 OK",
+    "SIP/2.0 180 Ringing ", "SIP/2.0 487", "sip/2.0 200 OK",
+])
+ODD_START_LINES = st.sampled_from([
+    "INVITE <sip:b@x> SIP/2.0", "INVITE sip:b@x?subject=a SIP/2.0", "INVITE sip:b@x SIP/3.0",
+    "INVITE sip:b@x:99999 SIP/2.0", "INVITE  sip:b@x SIP/2.0", "SIP/2.0 099 Low",
+    "SIP/3.0 200 OK", "not a start line",
+])
+START_LINES = st.one_of(GOOD_START_LINES, GOOD_START_LINES, ODD_START_LINES)
+
+
+@given(START_LINES, st.lists(LINES, max_size=8), st.sampled_from(["", "x", "abc", "abcd"]),
+       st.sampled_from(["", "", "", "\r\n", "\n"]), st.sampled_from(["\r\n", "\r\n", "\n"]))
+def test_the_plain_path_gives_what_the_step_by_step_path_gives(
+        start: str, lines: list[str], body: str, lead: str, sep: str) -> None:
+    text = lead + sep.join([start, *lines]) + sep + sep + body
+    _both_paths(text.encode("utf-8", "surrogateescape"))
+
+
+def test_the_plain_path_gives_what_the_step_by_step_path_gives_for_rfc4475(
+        rfc4475_dir: Path) -> None:
+    for path in sorted(rfc4475_dir.glob("*.dat")):
+        _both_paths(path.read_bytes())
+
+
+@pytest.mark.parametrize("data", [
+    b"INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nv: SIP/2.0/UDP g\r\n"
+    b"From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+    b"Content-Length: 2\r\n\r\nabc",
+    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+    b"\r\n",
+])
+def test_a_message_without_a_fault_takes_the_plain_path(data: bytes) -> None:
+    from pushinject.sip.parser import _parse_any, _parse_plain
+
+    for strict in (True, False):
+        plain = _parse_plain(data, strict)
+        assert plain is not None
+        assert _outcome(lambda d, s: plain, data, strict) == _outcome(_parse_any, data, strict)
+
+
+def _reads(msg: Any) -> tuple[Any, ...]:
+    """What the accessors `Message.prime` stands for give, or the first error they raise."""
+    try:
+        return (msg.call_id, msg.cseq, msg.vias, msg.to, msg.from_, msg.contacts, msg.expires,
+                msg.paths, msg.routes, getattr(msg, "uri", None))
+    except (SIPParseError, ValueError) as exc:
+        return ("error", type(exc).__name__, str(exc))
+
+
+@given(START_LINES, st.lists(LINES, max_size=8))
+def test_prime_caches_what_the_accessors_give(start: str, lines: list[str]) -> None:
+    from pushinject.sip import parse_message
+
+    data = "\r\n".join([start, *lines, "", ""]).encode("utf-8", "surrogateescape")
+    for strict in (True, False):
+        try:
+            fresh, primed = parse_message(data, strict=strict), parse_message(data, strict=strict)
+        except SIPParseError:
+            continue
+        expected = _reads(fresh)
+        try:
+            primed.prime()
+        except (SIPParseError, ValueError) as exc:
+            assert expected == ("error", type(exc).__name__, str(exc))
+            continue
+        assert primed._cache == fresh._cache
+        assert _reads(primed) == expected
+
+
+@pytest.mark.parametrize("value", [
+    '"A \\"q\\"" <sip:a@x>;tag=1', "Bob Smith <sips:b@[2001:db8::1]:5061;lr>;x=\"a;b\"",
+    "<tel:+1-234;ext=5>", "<urn:service:sos>;q=1", " <sip:c@h>", "<sip:c@h>;expires=60;q=0.5",
+])
+def test_name_addrs_and_contacts_built_by_their_check_are_what_parsing_builds(
+        value: str) -> None:
+    from pushinject.sip.values import (
+        _CONTACTS, _NAME_ADDRS, _grammar_parts, check_contact, check_name_addr,
+    )
+
+    _NAME_ADDRS.clear()
+    _CONTACTS.clear()
+    check_name_addr(value)
+    check_contact(value)
+    parts = _grammar_parts(value)
+    assert parts is not None
+    assert _NAME_ADDRS[value] == NameAddr(*parts)
+    assert list(_NAME_ADDRS[value].params) == list(parts[2])
+    assert _CONTACTS[value] == Contact(*parts)
