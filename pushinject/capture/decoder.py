@@ -25,8 +25,9 @@ from __future__ import annotations
 import os
 from socket import inet_ntoa
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
@@ -71,11 +72,14 @@ class DecodedMessage:
 
     @property
     def message(self) -> Any:
-        if self._message is None:
-            from pushinject.sip import parse_message
+        message = self._message
+        if message is None:
+            if not _PARSE:  # imported on first use: decoding alone never parses
+                from pushinject.sip import parse_message
 
-            self._message = parse_message(self.raw, strict=False)
-        return self._message
+                _PARSE.append(partial(parse_message, strict=False))
+            message = self._message = _PARSE[0](self.raw)
+        return message
 
     @property
     def fields(self) -> Fields:
@@ -136,6 +140,8 @@ def _json_line(frame: int, time: float, source: str, destination: str, transport
     )
 
 
+#: `pushinject.sip.parse_message` in lenient mode, once imported
+_PARSE: list[Callable[[bytes], Any]] = []
 _ADDRESSES: dict[Address, str] = {}
 
 

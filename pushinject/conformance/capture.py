@@ -65,10 +65,17 @@ class WireMessage:
         msg = self.message
         vias = msg.vias
         put = object.__setattr__
-        put(self, "is_request", hasattr(msg, "method"))
-        put(self, "label", str(getattr(msg, "method", None) or getattr(msg, "status", "")))
-        put(self, "status", int(getattr(msg, "status", 0)))
+        method = getattr(msg, "method", _NONE)
+        status = getattr(msg, "status", _NONE)
+        put(self, "is_request", method is not _NONE)
+        put(self, "label", str(method if method is not _NONE and method else
+                               "" if status is _NONE else status))
+        put(self, "status", 0 if status is _NONE else int(status))
         put(self, "branch", str(vias[0].branch or "") if vias else "")
+
+
+#: what `getattr` gives for an attribute a message does not have
+_NONE = object()
 
 
 @dataclass(frozen=True)
@@ -97,12 +104,10 @@ def _touch(message: Request | Response) -> None:
 def to_wire(decoded: DecodedMessage) -> WireMessage | None:
     """The decoded message parsed for checking, or None when it, or a header the checker
     reads, cannot be parsed (the caller counts it as ``unparsable-sip``)."""
-    from pushinject.sip import SIPParseError
-
     try:
         message = decoded.message
         _touch(message)
-    except (SIPParseError, ValueError, AttributeError):
+    except (ValueError, AttributeError):  # SIPParseError is a ValueError
         return None
     return WireMessage(decoded.frame, decoded.time, decoded.source, decoded.destination,
                        message, decoded.transport)

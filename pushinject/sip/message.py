@@ -50,6 +50,11 @@ def _index_of(headers: Sequence[tuple[str, str]], index: Index | None = None, st
     (a list) when it has several; `index` (already holding the lines before `start`) is
     completed with the lines from `start` on."""
     if index is None:
+        if not start:  # most headers are written once: an index built by one dict call
+            keys = [_KEY(name) or header_key(name) for name, _ in headers]
+            index = dict(zip(keys, range(len(keys))))
+            if len(index) == len(keys):
+                return index
         index = {}
     get = index.get
     for i, (name, _) in enumerate(headers[start:] if start else headers, start):
