@@ -419,3 +419,15 @@ def test_name_addrs_and_contacts_built_by_their_check_are_what_parsing_builds(
     assert _NAME_ADDRS[value] == NameAddr(*parts)
     assert list(_NAME_ADDRS[value].params) == list(parts[2])
     assert _CONTACTS[value] == Contact(*parts)
+
+
+def test_an_absent_numeric_header_is_read_once_and_stays_absent_until_written() -> None:
+    req = make_request("REGISTER", "sip:x", via="SIP/2.0/UDP a;branch=z9hG4bK1",
+                       from_="<sip:a@x>;tag=1", to="<sip:a@x>", call_id="c", cseq=1,
+                       max_forwards=None)
+    assert (req.expires, req.max_forwards) == (None, None)
+    assert req._cache["expires"] is None and req._cache["max-forwards"] is None
+    assert (req.expires, req.max_forwards) == (None, None)
+    written = req.with_header("Expires", "60").with_header("Max-Forwards", "7")
+    assert (written.expires, written.max_forwards, req.expires) == (60, 7, None)
+    assert written.without_header("Expires").expires is None

@@ -37,6 +37,8 @@ _NAME_RE = re.compile(TOKEN)
 _GOOD_NAMES: set[str] = set()
 _KEY = KEY_CACHE.get
 _NO_POSITIONS: tuple[int, ...] = ()
+#: what a message's cache of typed values gives for a header not read yet
+_UNREAD: Any = object()
 
 
 #: a header index: lookup key -> the position of its line, or the list of positions (in wire
@@ -350,17 +352,19 @@ class Message:
         return self._name_addrs("Path", "path")
 
     def _int(self, name: str, key: str, limit: int) -> int | None:
-        """A numeric header's value, cached under its lookup key `key` once read."""
-        number: int | None = self._cache.get(key)
-        if number is None:
+        """A numeric header's value (None when absent), cached under its lookup key `key` once
+        read."""
+        cache = self._cache
+        number: int | None = cache.get(key, _UNREAD)  # type: ignore[assignment]
+        if number is _UNREAD:
             value = self.get(name)
             if value is None:
-                return None
-            if not self._strict and value.isdigit():
+                number = None
+            elif not self._strict and value.isdigit():
                 number = int(value)
             else:
                 number = parse_int(value, limit, name)
-            self._cache[key] = number
+            cache[key] = number
         return number
 
     @property
@@ -437,7 +441,9 @@ class Message:
             cache["contact"] = [parse_contact(v, strict) for v in self.get_all("Contact")]
         if "expires" not in cache:
             pos = index.get("expires")
-            if pos is not None:
+            if pos is None:
+                cache["expires"] = None
+            else:
                 value = headers[pos if type(pos) is int else pos[0]][1]
                 cache["expires"] = (int(value) if not strict and value.isdigit() else
                                     parse_int(value, MAX_DELTA_SECONDS, "Expires"))

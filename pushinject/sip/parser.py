@@ -3,9 +3,15 @@
 The header block is split into lines once; folding is undone (§7.3.1). In strict mode the
 values whose grammar the transaction and proxy layers rely on (Via, From, To, Call-ID, CSeq,
 Max-Forwards, Contact, Expires, Date, Route, ...) are checked against their grammar without
-building their typed form, which is built only when read (but for Via, whose check gives its
-parts anyway), and a value that passed once is not checked again. In lenient mode every recoverable
-fault becomes an entry of `defects` instead of an exception.
+building their typed form, which is built only when read (but for Via and for name-addrs in
+angle brackets, whose checking match gives their parts anyway), and a value that passed once is
+not checked again. In lenient mode every recoverable fault becomes an entry of `defects`
+instead of an exception.
+
+A message without a fault (the common case) takes a plain path first (`_parse_plain`): a header
+line or start line already seen costs one lookup, each new line one match and its check; at the
+first fault it gives up and the step-by-step path (`_parse_any`) parses the message again,
+finding and reporting what is wrong, so both paths give the same message or the same error.
 """
 
 from __future__ import annotations
