@@ -291,14 +291,14 @@ def check_uri(text: str) -> bool:
 
 
 #: URIs parsed lately, by their text (bounded; see `pushinject.sip.memo`)
-_URIS: Memo[URI] = Memo(1024)
+_URIS: Memo[URI] = Memo(4096)
 
 
 def parse_uri(text: str) -> URI:
     """Parse a sip:, sips:, tel: or other absolute URI (RFC 3261 §19.1, §25.1; RFC 3966).
 
     Raises `SIPParseError` when `text` is not a URI. The same text gives an equal URI, shared
-    while the text stays in a table of at most 1024 (emptied when full).
+    while the text stays in a table of at most 4096 (emptied when full).
 
     >>> parse_uri("sips:alice@example.com").scheme
     'sips'

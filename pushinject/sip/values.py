@@ -178,8 +178,10 @@ _LENIENT_VIA_RE = re.compile(
     re.S)
 
 
-#: Via values that follow the grammar, by their text (bounded; see `pushinject.sip.memo`)
-_VIAS: Memo[Via] = Memo(1024)
+#: Via values that follow the grammar, by their text (bounded; see `pushinject.sip.memo`; as
+#: many as the parser's table of known header lines holds, so that a known Via line's value is
+#: found parsed)
+_VIAS: Memo[Via] = Memo(4096)
 
 
 def parse_via(value: str, strict: bool = True) -> Via:
@@ -325,7 +327,7 @@ def _check_addr_spec(value: str) -> str:
 
 
 #: name-addr values parsed under strict rules, by their text (bounded; `pushinject.sip.memo`)
-_NAME_ADDRS: Memo[NameAddr] = Memo(1024)
+_NAME_ADDRS: Memo[NameAddr] = Memo(4096)
 
 
 def parse_name_addr(value: str, strict: bool = True) -> NameAddr:
@@ -457,7 +459,7 @@ def check_contact(value: str) -> None:
 
 
 #: Contact values parsed under strict rules, by their text (bounded; `pushinject.sip.memo`)
-_CONTACTS: Memo[Contact] = Memo(1024)
+_CONTACTS: Memo[Contact] = Memo(4096)
 
 
 def parse_contact(value: str, strict: bool = True) -> Contact:
