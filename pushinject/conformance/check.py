@@ -116,7 +116,8 @@ class CaptureResult:
 
 def check_messages(capture: Capture, options: CheckOptions,
                    timers: Mapping[str, TimerValue] | None = None, *,
-                   settled: Sequence[Digest] = ()) -> CaptureResult:
+                   settled: Sequence[Digest] = (),
+                   digested: Sequence[Digest] | None = None) -> CaptureResult:
     """Check an already loaded capture (`timers`: values read from earlier parts of the same
     capture, `pushinject.conformance.timing.infer_timers`).
 
@@ -125,9 +126,10 @@ def check_messages(capture: Capture, options: CheckOptions,
     REGISTER of the callee and before the INVITE (`pushinject.conformance.collector`): they
     cannot bear on a transaction of the calls or on the model replayed, whose registrar holds
     no binding of them by then (RFC 3261 §10.3 step 7), so only the proxy's detection, the
-    field rules (which device a contact stood for, FIELD-1) and the latencies read them."""
+    field rules (which device a contact stood for, FIELD-1) and the latencies read them.
+    `digested`: the digests of the capture's messages, in order, when already made."""
     current = capture.messages
-    facts = [*settled, *digests(current)]
+    facts = [*settled, *(digests(current) if digested is None else digested)]
     addresses = ((options.proxy, *options.aliases) if options.proxy
                  else find_proxies(facts))
     if not addresses:

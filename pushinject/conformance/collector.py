@@ -83,6 +83,9 @@ class _Call:
     final: bool = False
     #: how long the call must stay quiet once final (set with the final response)
     wait: float = 0.0
+    #: the time of its standing pair in the collector's deadline heap: never after its
+    #: deadline (NaN: none yet)
+    queued: float = float("nan")
 
 
 #: one message of a callee's registrations: (arrival number, digest, the parsed message or
@@ -224,6 +227,10 @@ class CallCollector:
         self._newest = 0.0
         self._next_forget = float("-inf")
         self._next_due = float("inf")  # no call is complete before this
+        # a heap of (time, arrival number of the INVITE, Call-ID), a standing pair for each
+        # call in progress, at or before its deadline; a pair whose time is not its call's
+        # `queued` is stale, skipped
+        self._deadlines: list[tuple[float, int, str]] = []
         #: timer values read so far from the calls' events (TIMING-2)
         self.timers: dict[str, TimerValue] = {}
 
@@ -244,6 +251,8 @@ class CallCollector:
         if call is not None:
             call.messages.append(entry)
             call.last = now
+            if call.final and now + call.wait < call.queued:  # an earlier time: keep the pair
+                self._queue(call, self._deadline(call))     # at or before the deadline
             if (not message.is_request and message.status >= 200
                     and msg.cseq.method == "INVITE" and message.destination == call.caller
                     and not call.final):
@@ -251,15 +260,17 @@ class CallCollector:
                 lost = message.status in (408, 480)
                 call.wait = max(self.quiet, self.options.lost_within) if lost else self.quiet
                 self._next_due = min(self._next_due, now + call.wait)
+                self._queue(call, self._deadline(call))
             self.counts["call"] += 1
             return
         if call_id in self._done:
             self.counts["late"] += 1
             return
         if message.is_request and message.label == "INVITE" and msg.to.tag is None:
-            self._calls[call_id] = _Call(call_id, user_of(msg.uri), message.source, now, now,
-                                         [entry])
+            call = self._calls[call_id] = _Call(call_id, user_of(msg.uri), message.source, now,
+                                                now, [entry])
             self._next_due = min(self._next_due, now + self.max_age)
+            self._queue(call, self._deadline(call))
             self.counts["call"] += 1
             return
         user = self._register_ids.get(call_id)
@@ -290,14 +301,63 @@ class CallCollector:
         often `due` is asked), in order of that time, then of arrival."""
         out = []
         if now >= self._next_due:  # a message only ever moves its call's deadline later
-            ready = sorted((c for c in self._calls.values() if self._deadline(c) <= now),
-                           key=self._deadline)
-            out = [(self._deadline(c), self._judge(c, now)) for c in ready]
-            self._next_due = min(map(self._deadline, self._calls.values()), default=float("inf"))
+            ready = []
+            heap = self._deadlines
+            while heap and heap[0][0] <= now:
+                call = self._standing(heapq.heappop(heap))
+                if call is None:
+                    continue
+                deadline = self._deadline(call)
+                if deadline > now:  # messages since moved it later
+                    self._queue(call, deadline)
+                else:
+                    call.queued = float("nan")  # any other pair of it is stale
+                    ready.append((deadline, call.messages[0][0], call))
+            ready.sort(key=lambda r: r[:2])
+            out = [(deadline, self._judge(call, now)) for deadline, _, call in ready]
+            self._next_due = self._soonest()
         if now >= self._next_forget:  # every few seconds: the cost follows the state
             self._forget(now)
             self._next_forget = now + FORGET_EVERY
         return out
+
+    def _standing(self, pair: tuple[float, int, str]) -> _Call | None:
+        """The call of a pair of the deadline heap, None when the pair is stale."""
+        call = self._calls.get(pair[2])
+        if call is None or call.queued != pair[0] or call.messages[0][0] != pair[1]:
+            return None
+        return call
+
+    def _queue(self, call: _Call, when: float) -> None:
+        """Give the call the standing pair `when` in the deadline heap (its pairs before go
+        stale); the heap is rebuilt once stale pairs outnumber the calls, so that its size
+        follows them."""
+        if when == call.queued:
+            return
+        call.queued = when
+        heap = self._deadlines
+        heapq.heappush(heap, (when, call.messages[0][0], call.call_id))
+        if len(heap) > 2 * len(self._calls) + 64:
+            heap[:] = [(c.queued, c.messages[0][0], c.call_id) for c in self._calls.values()
+                       if c.queued == c.queued]  # NaN: it has none (being judged)
+            heapq.heapify(heap)
+
+    def _soonest(self) -> float:
+        """The earliest deadline of the calls in progress (inf: none): stale pairs on top of
+        the heap are dropped, a pair before its call's deadline moved up to it."""
+        heap = self._deadlines
+        while heap:
+            call = self._standing(heap[0])
+            if call is None:
+                heapq.heappop(heap)
+                continue
+            deadline = self._deadline(call)
+            if deadline == heap[0][0]:
+                return deadline
+            heapq.heappop(heap)
+            call.queued = float("nan")
+            self._queue(call, deadline)
+        return float("inf")
 
     def _deadline(self, call: _Call) -> float:
         """When the call is complete if nothing more of it arrives."""
@@ -307,6 +367,7 @@ class CallCollector:
     def flush(self) -> list[CaptureResult]:
         """Judge every call still open (the stream ended)."""
         out = [self._judge(c, c.last) for c in list(self._calls.values())]
+        self._deadlines.clear()
         self._forget(float("inf"))
         return out
 
@@ -321,12 +382,16 @@ class CallCollector:
         name = f"{self.name} call {self.judged}"
         capture = Capture(file=name, frames=0, messages=())
         try:
-            rest = [(e[0], e[2] if e[2] is not None else _parsed(e))
+            rest = [(e[0], e[2] if e[2] is not None else _parsed(e), e[1])
                     for e in registrations[cut:]]
-            messages = tuple(m for _, m in sorted(rest + call.messages, key=lambda e: e[0]))
+            merged = sorted(rest + [(n, m, None) for n, m in call.messages],
+                            key=lambda e: e[0])
+            messages = tuple(e[1] for e in merged)
             capture = Capture(file=name, frames=cut + len(messages), messages=messages)
             result = check_messages(capture, self.options, self.timers,
-                                    settled=[e[1] for e in registrations[:cut]])
+                                    settled=[e[1] for e in registrations[:cut]],
+                                    digested=[Digest.of(m) if d is None else d
+                                              for _, m, d in merged])
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)

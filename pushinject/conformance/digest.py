@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 from pushinject.conformance.calls import added_contacts, user_of
@@ -103,6 +104,10 @@ def digests(messages: Sequence[WireMessage | Digest]) -> list[Digest]:
 #: Call-ID, transaction, addresses, contact and device), so that `shared` can share them
 _RECURRING = ("source", "destination", "call_id", "branch", "to_tag", "user", "contact",
               "device")
+_FIELDS = tuple(f.name for f in fields(Digest))
+_all_of = attrgetter(*_FIELDS)
+_recurring_of = attrgetter(*_RECURRING)
+_AT = tuple(_FIELDS.index(name) for name in _RECURRING)
 
 
 def shared(digest: Digest, others: Iterable[Digest]) -> Digest:
@@ -119,16 +124,16 @@ def shared(digest: Digest, others: Iterable[Digest]) -> Digest:
     """
     known: dict[Any, Any] = {}
     for other in others:
-        for name in _RECURRING:
-            value = getattr(other, name)
+        for value in _recurring_of(other):
             known.setdefault(value, value)
-    values = {}
-    for name in _RECURRING:
-        value = getattr(digest, name)
+    values: list[Any] | None = None
+    for at, value in zip(_AT, _recurring_of(digest)):
         same = known.get(value)
         if same is not None and same is not value:
-            values[name] = same
-    return replace(digest, **values) if values else digest
+            if values is None:
+                values = list(_all_of(digest))
+            values[at] = same
+    return digest if values is None else Digest(*values)
 
 
 def lifetime(register: Any) -> float:
