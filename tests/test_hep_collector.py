@@ -177,12 +177,11 @@ def test_a_call_the_checker_cannot_judge_is_counted_and_the_stream_goes_on(
     calls = {"n": 0}
     real = collector_module.check_messages
 
-    def flaky(capture: Any, options: CheckOptions, timers: Any = None, *,
-              settled: Any = ()) -> Any:
+    def flaky(capture: Any, options: CheckOptions, timers: Any = None, **more: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise PushInjectError("cannot judge this one")
-        return real(capture, options, timers, settled=settled)
+        return real(capture, options, timers, **more)
 
     monkeypatch.setattr(collector_module, "check_messages", flaky)
     capture = load_capture(group_inputs(KAMAILIO[:2], "merge")[0])
@@ -218,9 +217,9 @@ def test_a_settled_register_still_names_the_device_of_a_later_call(
     real = collector_module.check_messages
 
     def spy(capture: Any, options: CheckOptions, timers: Any = None, *,
-            settled: Any = ()) -> Any:
+            settled: Any = (), **more: Any) -> Any:
         seen.append(len(settled))
-        return real(capture, options, timers, settled=settled)
+        return real(capture, options, timers, settled=settled, **more)
 
     monkeypatch.setattr(collector_module, "check_messages", spy)
     path = _stale_instance(tmp_path, before)

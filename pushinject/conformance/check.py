@@ -27,7 +27,7 @@ from pushinject.conformance.capture import Address, Capture, address_text, load_
 from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset, plan_calls
 from pushinject.conformance.digest import Digest, digests
 from pushinject.conformance.field_rules import (
-    FieldSettings, Latencies, field_rules, latencies,
+    FieldSettings, Latencies, field_rules, latencies, registers_by_user,
 )
 from pushinject.conformance.proxy_detect import as_one_proxy, find_proxies
 from pushinject.conformance.replay import ReplayResult, replay
@@ -153,10 +153,12 @@ def check_messages(capture: Capture, options: CheckOptions,
                         timing.knobs(), tolerance=options.tolerance, slack=options.timer_slack,
                         loose=options.preset == CAPTURE_DRIVEN)
     settings = options.settings()
+    registers = registers_by_user(facts, proxy)
     fields = field_rules(calls, current, proxy,
                          FieldSettings(tolerance=options.tolerance,
                                        lost_within=options.lost_within,
-                                       final_within=_final_within(timing, options)), facts)
+                                       final_within=_final_within(timing, options)), facts,
+                         registers)
     out = []
     for call, more in zip(calls, fields, strict=True):
         found = run_rules(call, settings) + sorted(more, key=lambda v: v.frame)
@@ -166,7 +168,7 @@ def check_messages(capture: Capture, options: CheckOptions,
             found.append(Violation(REPLAY_RULE, divergence.message, divergence.frame, model))
         out.append(CallResult(call, tuple(found)))
     return CaptureResult(capture, proxy, tuple(out), result, timing,
-                         latencies(calls, facts, proxy))
+                         latencies(calls, facts, proxy, registers))
 
 
 def _final_within(timing: Timing, options: CheckOptions) -> float:

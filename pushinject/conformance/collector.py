@@ -56,6 +56,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage, to_wire
@@ -93,6 +94,7 @@ class _Call:
 _Entry = tuple[int, Digest, WireMessage | None, bytes | None]
 
 
+@cache
 def _shortest() -> float:
     """The registrar's shortest accepted expiry, which it may raise a shorter one to."""
     from pushinject.core.location import RegistrarConfig

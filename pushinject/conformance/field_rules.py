@@ -23,9 +23,10 @@ from pushinject.conformance.calls import BranchRecord, CallRecord, user_of
 from pushinject.conformance.capture import Address, WireMessage
 from pushinject.conformance.digest import Digest, device_of_uri, digests
 from pushinject.conformance.rules import Violation
+from pushinject.sip import parse_uri
 
 __all__ = ["FieldSettings", "RegisterRecord", "FIELD_RULES", "field_rules", "register_records",
-           "Latencies", "latencies"]
+           "registers_by_user", "Latencies", "latencies"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,6 @@ class RegisterRecord:
 
 
 def _uri(text: str) -> Any:
-    from pushinject.sip import parse_uri
-
     try:
         return parse_uri(text)
     except ValueError:
@@ -92,7 +91,9 @@ def register_records(facts: Sequence[Digest], proxy: Address) -> list[RegisterRe
     return out
 
 
-def _by_user(facts: Sequence[Digest], proxy: Address) -> dict[str, list[RegisterRecord]]:
+def registers_by_user(facts: Sequence[Digest], proxy: Address
+                      ) -> dict[str, list[RegisterRecord]]:
+    """`register_records` by the user registered, each in capture order."""
     registers: dict[str, list[RegisterRecord]] = {}
     for r in register_records(facts, proxy):
         registers.setdefault(r.user, []).append(r)
@@ -336,8 +337,7 @@ FIELD_RULES: tuple[tuple[str, str, Check], ...] = (
 
 
 def _view(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address,
-          settings: FieldSettings, facts: Sequence[Digest]) -> _View:
-    registers = _by_user(facts, proxy)
+          settings: FieldSettings, registers: dict[str, list[RegisterRecord]]) -> _View:
     frames = {m.frame: m for m in messages
               if m.is_request and m.label == "INVITE" and m.source[0] == proxy[0]}
     invites: dict[str, list[WireMessage]] = {}
@@ -353,12 +353,15 @@ def _view(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: A
 
 
 def field_rules(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address,
-                settings: FieldSettings | None = None, facts: Sequence[Digest] | None = None
+                settings: FieldSettings | None = None, facts: Sequence[Digest] | None = None,
+                registers: dict[str, list[RegisterRecord]] | None = None
                 ) -> list[list[Violation]]:
     """Each call's field-rule violations, in the order of `calls`. `facts`: the digests of
-    `messages` and of the registrations known before them (default: of `messages`)."""
-    v = _view(calls, messages, proxy, settings or FieldSettings(),
-              digests(messages) if facts is None else facts)
+    `messages` and of the registrations known before them (default: of `messages`);
+    `registers`: `registers_by_user` of them, when already made."""
+    if registers is None:
+        registers = registers_by_user(digests(messages) if facts is None else facts, proxy)
+    v = _view(calls, messages, proxy, settings or FieldSettings(), registers)
     return [[replace(x, catalogue_id=rid) for rid, _, check in FIELD_RULES for x in check(call, v)]
             for call in calls]
 
@@ -401,12 +404,15 @@ _NOT_PUSH = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "REGISTER", "OPTIONS", 
 
 
 def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Digest],
-              proxy: Address) -> Latencies:
+              proxy: Address, registers: dict[str, list[RegisterRecord]] | None = None
+              ) -> Latencies:
     """The capture's latencies. A push is a request the proxy sends of its own (one Via) that
     is no call's (a MESSAGE or NOTIFY to a push gateway) within a second of a call's INVITE;
-    its REGISTER is the callee's next one."""
+    its REGISTER is the callee's next one (`registers`: `registers_by_user` of the messages,
+    when already made)."""
     facts = digests(messages)
-    registers = _by_user(facts, proxy)
+    if registers is None:
+        registers = registers_by_user(facts, proxy)
     pushes = [m for m in facts if m.is_request and m.source[0] == proxy[0]
               and m.label not in _NOT_PUSH and m.vias == 1]
     by_time = sorted(calls, key=lambda c: c.invite_at)

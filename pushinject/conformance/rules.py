@@ -20,6 +20,7 @@ from pushinject.conformance.calls import BranchRecord, CallRecord, Seen
 from pushinject.core.selection import best_response
 from pushinject.core.timers import TimerValues
 from pushinject.core.types import Selection
+from pushinject.sip import parse_uri
 
 __all__ = ["Violation", "RuleSettings", "Rule", "RULES", "RULE_IDS", "run_rules", "accepted_finals",
            "citation"]
@@ -175,8 +176,6 @@ def inject_registered(call: CallRecord, s: RuleSettings) -> list[Violation]:
 
 
 def _uri(text: str) -> object:
-    from pushinject.sip import parse_uri
-
     return parse_uri(text)
 
 
