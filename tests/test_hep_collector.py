@@ -93,6 +93,30 @@ def test_a_call_without_final_response_is_judged_when_too_old() -> None:
     assert result.calls == ()  # no proxy can be found from the caller's INVITE alone
 
 
+def test_calls_complete_in_order_of_their_deadlines_as_their_messages_move_them() -> None:
+    """A call is complete `quiet` seconds after its last message once final: a later message
+    moves it later, one stamped earlier (a clock going back) earlier, and calls complete at
+    the same look come in order of that time, then of arrival."""
+    a, b, c = (load_capture(DATA / "kamailio" / f"{n}.pcap").messages for n in ("S2", "S4", "S1"))
+    collector = CallCollector(CheckOptions(preset=None), quiet=5.0)
+    for m in a:
+        collector.add(m, 10.0)  # complete at 15
+    for m in b:
+        collector.add(m, 11.0)  # complete at 16
+    collector.add(a[-1], 12.0)  # now 17
+    assert collector.completed(15.9) == []
+    ((done, result),) = collector.completed(16.0)
+    assert (done, result.calls[0].call.call_id) == (16.0, "S4-call@127.0.0.1")
+    for m in c:
+        collector.add(m, 20.0)  # complete at 25
+    collector.add(c[-1], 13.0)  # a clock gone back: complete at 18, looked at by 17
+    assert [(done, r.calls[0].call.call_id) for done, r in collector.completed(17.0)] == [
+        (17.0, "S2-call@127.0.0.1")]
+    assert [(done, r.calls[0].call.call_id) for done, r in collector.completed(18.0)] == [
+        (18.0, "S1-call@127.0.0.1")]
+    assert collector.open_calls == 0 and collector.completed(1000.0) == []
+
+
 # -- live, over UDP on loopback ----------------------------------------------------------------
 
 def _line(stream: IO[str], timeout: float) -> str:
