@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pushinject.conformance.calls import BranchRecord, CallRecord, user_of
@@ -113,18 +113,27 @@ class _View:
     invites: dict[str, list[WireMessage]]
     #: the first branch made by lookup (not injected) to each target URI
     lookups: dict[str, BranchRecord]
+    #: `registrations` and `trigger` as found, by the call (its id) and the branch's frame
+    found: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     def registrations(self, call: CallRecord) -> list[RegisterRecord]:
-        return self.registers.get(user_of(_uri(call.uri)), [])
+        key = (id(call), -1)
+        if key not in self.found:
+            self.found[key] = self.registers.get(user_of(_uri(call.uri)), [])
+        return self.found[key]  # type: ignore[no-any-return]
 
     def trigger(self, call: CallRecord, b: BranchRecord) -> RegisterRecord | None:
         """The last REGISTER of the callee, after the INVITE and before the branch, that
         registered the branch's target (any answer)."""
+        key = (id(call), b.frame)
+        if key in self.found:
+            return self.found[key]  # type: ignore[no-any-return]
         target = _uri(b.target)
         found = None
         for r in self.registrations(call):
             if call.frame < r.frame < b.frame and _uri(r.contact) == target:
                 found = r
+        self.found[key] = found
         return found
 
     def device_of(self, call: CallRecord, b: BranchRecord) -> str:

@@ -103,6 +103,8 @@ def _trying(messages: Sequence[Digest]) -> list[Address]:
 def _first(facts: Sequence[Digest], forwarded: list[tuple[Address, Digest]]
            ) -> Address | None:
     points = Counter(address for address, _ in forwarded)
+    if len(points) == 1:
+        return next(iter(points))
     if points:
         order = {}
         for m in facts:
@@ -134,6 +136,8 @@ def find_proxies(messages: Sequence[WireMessage | Digest]) -> tuple[Address, ...
     for address, sent in forwarded:
         if address in found and sent.via_address is not None:
             found.add(sent.via_address)
+    if len(found) == 1:
+        return (first,)
     seen = {a for m in facts for a in (m.source, m.destination)}
     order: dict[Address, int] = {}
     for m in facts:
