@@ -18,7 +18,7 @@ from pushinject.commands.check import jobs_wanted
 from pushinject.conformance.capture import load_capture
 from pushinject.conformance.check import CheckOptions, check_messages, verdict
 from pushinject.conformance.parallel import CaptureDone, judge
-from pushinject.conformance.stream import partition_key
+from pushinject.conformance.stream import cseq_method, partition_key
 from pushinject.progress import Bar, progress_bar
 from tests.conftest import DATA
 
@@ -162,3 +162,33 @@ def test_check_prints_no_bar_when_stderr_is_not_a_terminal(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(DATA / "kamailio" / "S1.pcap")]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("raw", [
+    b"INVITE sip:b@x SIP/2.0\r\nCSeq: 1 INVITE\r\n\r\n",
+    b"INVITE sip:b@x SIP/2.0\ncseq :  12\tACK \nTo: <sip:b@x>\n\n",
+    b"SIP/2.0 200 OK\r\nCSeq: 1 INVITE extra\r\n\r\n",
+    b"SIP/2.0 200 OK\r\nCSeq: x INVITE\r\n\r\n",
+    b"SIP/2.0 200 OK\r\nCSeq: 1\r\n INVITE\r\n\r\n",
+    b"SIP/2.0 200 OK\r\nCSeq: 1 INV\rITE\r\n\r\n",
+    b"NOTIFY sip:a@x SIP/2.0\r\nTo: <sip:a@x>\r\n\r\nCSeq: 1 INVITE\r\n",
+    b"SIP/2.0 200 OK",
+])
+def test_cseq_method_is_the_header_scans(raw: bytes) -> None:
+    """The partition's quick CSeq reading gives what the decoder's header scan gives."""
+    from pushinject.capture.decoder import DecodedMessage
+
+    message = DecodedMessage(1, 0.0, ("a", 1), ("b", 2), "UDP", raw)
+    assert cseq_method(message) == DecodedMessage(1, 0.0, ("a", 1), ("b", 2), "UDP",
+                                                   raw).fields.cseq_method
+
+
+def test_cseq_method_on_every_bundled_message() -> None:
+    from pushinject.capture.decoder import Decoder
+
+    seen = 0
+    for path in sorted(DATA.rglob("*.pcap")):
+        for message in Decoder(anomalies=False).decode_file(path):
+            assert cseq_method(message) == message.fields.cseq_method, (path, message.frame)
+            seen += 1
+    assert seen > 500
