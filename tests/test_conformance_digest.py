@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pushinject.conformance.capture import Capture, WireMessage, load_capture
 from pushinject.conformance.check import CheckOptions, check_messages
-from pushinject.conformance.digest import Digest, digests, shared
+from pushinject.conformance.digest import Digest, digests, with_values_of
 from pushinject.conformance.proxy_detect import as_one_proxy
 from pushinject.sip import parse_message
 from tests.conftest import DATA
@@ -62,12 +62,12 @@ def test_a_forwarded_request_digest_holds_the_branch_it_was_forwarded_for() -> N
 def test_shared_takes_equal_values_from_the_digests_kept_before() -> None:
     register = Digest.of(_sample("register-pn.sip", ("192.0.2.10", 5062), ("192.0.2.1", 5060)))
     ok = Digest.of(_sample("200-register-pn.sip", ("192.0.2.1", 5060), ("192.0.2.10", 5062)))
-    same = shared(ok, [register])
+    same = with_values_of(ok, [register])
     assert same == ok
     assert (same.source is register.destination, same.destination is register.source,
             same.call_id is register.call_id, same.branch is register.branch) == (
         True, True, True, True)
-    assert shared(register, []) is register
+    assert with_values_of(register, []) is register
     assert digests([register, ok]) == [register, ok]  # a digest stands for itself
 
 

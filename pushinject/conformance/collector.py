@@ -61,7 +61,7 @@ from functools import cache
 from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage, to_wire
 from pushinject.conformance.check import CaptureResult, CheckOptions, check_messages
-from pushinject.conformance.digest import Digest, shared
+from pushinject.conformance.digest import Digest, with_values_of
 from pushinject.conformance.timing import TimerValue
 from pushinject.errors import PushInjectError
 
@@ -285,7 +285,7 @@ class CallCollector:
                 self._until[call_id] = until
                 heapq.heappush(self._expiring, (until, call_id))
             entries = self._registrations.setdefault(user, [])
-            entries.append((self._seq, shared(digest, (e[1] for e in entries[-4:])), message,
+            entries.append((self._seq, with_values_of(digest, (e[1] for e in entries[-4:])), message,
                             raw))
             self._changed.add(user)
             self.counts["registration"] += 1

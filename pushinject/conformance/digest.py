@@ -26,7 +26,7 @@ from typing import Any
 from pushinject.conformance.calls import added_contacts, user_of
 from pushinject.conformance.capture import Address, WireMessage
 
-__all__ = ["Digest", "digests", "shared", "lifetime", "device_of_contact", "device_of_uri"]
+__all__ = ["Digest", "digests", "with_values_of", "lifetime", "device_of_contact", "device_of_uri"]
 
 _intern = sys.intern
 
@@ -101,7 +101,7 @@ def digests(messages: Sequence[WireMessage | Digest]) -> list[Digest]:
 
 
 #: the fields of a digest whose values recur among the messages of one registration (its
-#: Call-ID, transaction, addresses, contact and device), so that `shared` can share them
+#: Call-ID, transaction, addresses, contact and device), so that `with_values_of` can share them
 _RECURRING = ("source", "destination", "call_id", "branch", "to_tag", "user", "contact",
               "device")
 _FIELDS = tuple(f.name for f in fields(Digest))
@@ -110,7 +110,7 @@ _recurring_of = attrgetter(*_RECURRING)
 _AT = tuple(_FIELDS.index(name) for name in _RECURRING)
 
 
-def shared(digest: Digest, others: Iterable[Digest]) -> Digest:
+def with_values_of(digest: Digest, others: Iterable[Digest]) -> Digest:
     """`digest`, each value of which that equals one of `others` (the digests kept before it
     of the same callee) taken from there: the digests kept for long hold one copy of what
     their messages repeat.
@@ -119,7 +119,8 @@ def shared(digest: Digest, others: Iterable[Digest]) -> Digest:
     ...            "z9hG4bK1", "c1", 1, "REGISTER", None, 1)
     >>> b = Digest(2, 0.1, ("10.0.0.9", 5060), ("10.0.0.1", 5060), "UDP", False, "200", 200,
     ...            "z9hG4bK1", "c" + str(1), 1, "REGISTER", "t", 1)
-    >>> b.call_id is a.call_id, shared(b, [a]).call_id is a.call_id, shared(b, [a]) == b
+    >>> kept = with_values_of(b, [a])
+    >>> b.call_id is a.call_id, kept.call_id is a.call_id, kept == b
     (False, True, True)
     """
     known: dict[Any, Any] = {}
