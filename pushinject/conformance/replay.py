@@ -35,6 +35,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from pushinject.conformance.capture import Address, WireMessage, address_text
@@ -123,6 +124,10 @@ class ReplayResult:
     divergences: Mapping[str, Divergence | None]
 
 
+#: `Output.key` as one call
+_KEY = attrgetter("direction", "label", "target")
+
+
 def _same_hop(actual: Output, reference: Output) -> bool:
     """Whether a request went where the reference sends it (see the module docstring)."""
     if actual.destination == reference.destination or not reference.label.isalpha():
@@ -175,7 +180,8 @@ class _Vias:
         #: request sent again, and teaches nothing new (held, so that no identity is reused)
         self.taken: dict[int, Any] = {}
 
-    def sent(self, message: Any) -> None:
+    def sent(self, message: Any, uri: str) -> None:
+        """The core sent request `message`, whose Request-URI reads `uri`."""
         taken = self.taken
         if id(message) in taken:
             return
@@ -184,7 +190,7 @@ class _Vias:
         if not text:
             return
         via = top_via_text(message)
-        key = _request_key(message)
+        key = (message.call_id, message.method, message.cseq.number, uri)
         mine = self.seen.setdefault(key, [])
         if via not in mine:
             mine.append(via)
@@ -235,8 +241,8 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
             direction = "caller" if caller_of(call_id) == destination else "onward"
             method = getattr(message, "method", None)
             if method is not None:
-                sent_by_core(message)
                 label, target = str(method), str(message.uri)
+                sent_by_core(message, target)
             else:
                 label, target = str(message.status), ""
             timed = False
@@ -260,10 +266,13 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     for m in messages:
         if m.destination != proxy or m.source == proxy:
             continue
+        now = m.time
         try:
-            timers(m.time)
+            at = get_timer()  # `timers(now)` when nothing is due: no call
+            if at is not None and at <= now:
+                timers(now)
             event = Received(message=translate(m), source=m.source, transport=m.transport)
-            collect(handle(event, m.time), m.time, cause=m.frame)
+            collect(handle(event, now), now, cause=m.frame)
         except (PushInjectError, ValueError) as exc:
             raise ReplayError(m.time, m.frame, str(exc)) from None
     if until is not None:
@@ -303,9 +312,7 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
     judges the reference's timer-driven outputs, `loose` compares finals by `loose_key`.
     When a timer-driven output is matched by a message sent later, the reference's later
     copies of it (its retransmissions) are taken as that much later too."""
-    def key(o: Output) -> tuple[str, str, str]:
-        return o.loose_key() if loose else o.key
-
+    key = Output.loose_key if loose else _KEY
     shift: dict[tuple[str, str, str], float] = {}
     free = list(reference)
     keys = [key(r) for r in free]  # the key of each output in `free`, kept alongside
@@ -313,9 +320,12 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
     for a in actual:
         k = key(a)
         late = shift.get(k, 0.0)
-        found = next((i for i, r in enumerate(free) if keys[i] == k
-                      and _partner(a, r, r.time + late, tolerance, slack) and _same_hop(a, r)),
-                     None)
+        found = None
+        for i, r in enumerate(free):
+            if keys[i] == k and _partner(a, r, r.time + late, tolerance, slack) \
+                    and _same_hop(a, r):
+                found = i
+                break
         if found is None:
             near = next((r for i, r in enumerate(free)
                          if keys[i] == k and r.timer and slack is not None), None)
