@@ -15,7 +15,7 @@ import pcap_edit as edit
 from pushinject.conformance import CheckOptions, check_capture
 from pushinject.conformance.calls import find_calls
 from pushinject.conformance.capture import load_capture
-from pushinject.conformance.replay import Output, compare, replay
+from pushinject.conformance.replay import Divergence, Output, compare, replay
 from pushinject.presets import get_preset
 from pushinject.sim.run import run_scenario
 
@@ -103,6 +103,25 @@ def test_compare_tolerates_reordering_within_the_tolerance() -> None:
     assert compare(actual, [out(1.0, "200"), out(1.0, "487")], 0.5, 2.0, "p") is None
     late = compare(actual, [out(1.0, "200"), out(1.9, "487")], 0.5, 2.0, "p")
     assert late is not None and late.time == 1.0
+
+
+def test_compare_partners_each_message_with_the_first_free_reference_output() -> None:
+    """Of two reference outputs that could stand for a message, the earlier in the reference's
+    order is taken, and taken once: here the one whose cause (frame 5) comes after the
+    proxy's final response, so the first 486 is a divergence and the second is not."""
+    caller = ("127.0.0.1", 5070)
+
+    def sent(t: float, frame: int) -> Output:
+        return Output(t, frame, "c", caller, "caller", "486", "")
+
+    first, other = (Output(1.1, 0, "c", caller, "caller", "486", "", cause=cause)
+                    for cause in (5, 0))
+    found = compare([sent(1.0, 3), sent(1.2, 4)], [first, other], 0.5, 2.0, "p")
+    assert found == Divergence(1.0, 3, "the proxy sent 486 to 127.0.0.1:5070 (frame 3) before "
+                               "frame 5, which the p reference waits for to send it")
+    assert compare([sent(1.0, 3), sent(1.2, 4)], [other, first], 0.5, 2.0, "p") == Divergence(
+        1.2, 4, "the proxy sent 486 to 127.0.0.1:5070 (frame 4) before frame 5, which the p "
+        "reference waits for to send it")
 
 
 def test_check_reports_the_divergence_as_rule_replay() -> None:
