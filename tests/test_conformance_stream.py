@@ -77,6 +77,28 @@ def test_traffic_streamed_and_spread_over_jobs_as_whole(traffic: Path, preset: s
     assert _streamed(traffic, options, jobs=3) == whole
 
 
+def test_jobs_fork_all_partitions_but_the_first(traffic: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """With n jobs, partitions 1..n-1 run in processes forked for them and partition 0 in
+    this one, as the merge asks for its items: n processes in all, the verdicts unchanged."""
+    from multiprocessing.context import ForkProcess
+
+    started: list[tuple[int, int]] = []
+    start = ForkProcess.start
+
+    def counted(self: ForkProcess) -> None:
+        started.append((self._args[3], self._args[4]))  # type: ignore[attr-defined]
+        start(self)
+
+    monkeypatch.setattr(ForkProcess, "start", counted)
+    options = CheckOptions()
+    assert _streamed(traffic, options, jobs=3) == _whole(traffic, options)
+    assert started == [(1, 3), (2, 3)]
+    started.clear()
+    assert _streamed(traffic, options, jobs=1) == _whole(traffic, options)
+    assert started == []
+
+
 def test_jsonl_one_call_a_line_then_the_verdict(traffic: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--preset", "opensips", "--jsonl", str(traffic)]) == 1

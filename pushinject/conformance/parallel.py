@@ -1,9 +1,10 @@
 """Run the streaming check's partitions on local processes or a Dask cluster, and merge.
 
 `judge(sources, options, jobs=n)` runs `pushinject.conformance.stream.judge_partition` for
-partitions 0..n-1 (one process each; with one job, in this process) and yields every judged
-call in the order (capture, time judged, frame of the INVITE), each capture's merged result
-(`CaptureDone`) after its last call. Each worker's output is already in that order, so the
+partitions 0..n-1 (partition 0 in this process, each other one in a process forked from it,
+so that n jobs are n processes) and yields every judged call in the order (capture, time
+judged, frame of the INVITE), each capture's merged result (`CaptureDone`) after its last
+call. Each worker's output is already in that order, so the
 merge streams (`heapq.merge`) and is deterministic: the same as one job's.
 
 With `scheduler` (the address of a Dask distributed scheduler, ``tcp://host:8786``) the same
@@ -68,15 +69,20 @@ def judge(sources: Sequence[Recording], options: CheckOptions, *, jobs: int = 1,
             sources, options, quiet=quiet, ladder=ladder, keep=keep, progress=progress)]
         yield from _merged(streams, options)
         return
+    # partition 0 runs here, as the merge asks for its items: one process fewer than jobs
+    # forked, whose memory the whole would count again (a forked process is resident with
+    # all this one had at the fork)
     context = multiprocessing.get_context("fork")
-    queues = [context.Queue(maxsize=256) for _ in range(jobs)]
+    queues = [context.Queue(maxsize=256) for _ in range(1, jobs)]
     workers = [context.Process(target=_worker, daemon=True, args=(
-        queues[k], sources, options, k, jobs, quiet, ladder, progress is not None))
-        for k in range(jobs)]
+        queue, sources, options, k, jobs, quiet, ladder))
+        for k, queue in enumerate(queues, start=1)]
     for w in workers:
         w.start()
     try:
-        yield from _merged([_received(q, progress) for q in queues], options)
+        own = judge_partition(sources, options, part=0, parts=jobs, quiet=quiet, ladder=ladder,
+                              progress=progress)
+        yield from _merged([own, *(_received(q) for q in queues)], options)
     finally:
         for w in workers:
             w.join(timeout=5)
@@ -115,7 +121,7 @@ def _dask_worker(name: str, sources: Sequence[Recording], options: CheckOptions,
     """One partition as a Dask task: its batches into the queue `name`, as `_worker`."""
     from distributed import Queue
 
-    _worker(Queue(name), sources, options, part, parts, quiet, ladder, False)
+    _worker(Queue(name), sources, options, part, parts, quiet, ladder)
 
 
 def _from_dask(queue: Any, future: Any) -> Iterator[JudgedCall | Tally]:
@@ -133,7 +139,7 @@ def _from_dask(queue: Any, future: Any) -> Iterator[JudgedCall | Tally]:
                 if future.status == "cancelled":
                     raise UsageError("a Dask task was cancelled") from None
 
-    yield from _items(batches(), None, "a Dask task failed")
+    yield from _items(batches(), "a Dask task failed")
 
 
 def _merged(streams: list[Iterator[JudgedCall | Tally]], options: CheckOptions
@@ -150,17 +156,12 @@ def _merged(streams: list[Iterator[JudgedCall | Tally]], options: CheckOptions
 
 
 def _worker(queue: Any, sources: Sequence[Recording], options: CheckOptions, part: int,
-            parts: int, quiet: float, ladder: bool, report: bool) -> None:
+            parts: int, quiet: float, ladder: bool) -> None:
     """One partition in a child process: batches of items, then None (or an error text)."""
     batch: list[Any] = []
-
-    def progress(done: int, total: int) -> None:
-        batch.append(("progress", done, total))
-
     try:
         for item in judge_partition(sources, options, part=part, parts=parts, quiet=quiet,
-                                    ladder=ladder,
-                                    progress=progress if report and part == 0 else None):
+                                    ladder=ladder):
             batch.append(item)
             if len(batch) >= BATCH:
                 queue.put(batch)
@@ -172,22 +173,15 @@ def _worker(queue: Any, sources: Sequence[Recording], options: CheckOptions, par
         queue.put(f"{type(exc).__name__}: {exc}")
 
 
-def _received(queue: Any, progress: Callable[[int, int], None] | None
-              ) -> Iterator[JudgedCall | Tally]:
-    yield from _items(iter(queue.get, object()), progress)
+def _received(queue: Any) -> Iterator[JudgedCall | Tally]:
+    yield from _items(iter(queue.get, object()))
 
 
-def _items(batches: Iterator[Any], progress: Callable[[int, int], None] | None,
-           who: str = "a worker failed") -> Iterator[JudgedCall | Tally]:
+def _items(batches: Iterator[Any], who: str = "a worker failed") -> Iterator[JudgedCall | Tally]:
     """The items of a worker's batches, until its None (a text: its error, told as `who`)."""
     for batch in batches:
         if batch is None:
             return
         if isinstance(batch, str):
             raise UsageError(f"{who}: {batch}")
-        for item in batch:
-            if isinstance(item, tuple):
-                if progress is not None:
-                    progress(item[1], item[2])
-            else:
-                yield item
+        yield from batch
