@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pushinject.conformance.capture import Address, WireMessage, address_text
@@ -93,9 +94,10 @@ class BranchRecord:
     def provisional(self) -> tuple[Seen, ...]:
         return tuple(r for r in self.responses if r.status < 200)
 
-    @property
+    @cached_property
     def final(self) -> Seen | None:
-        """The first final response received on the branch."""
+        """The first final response received on the branch (read by many rules: found
+        once)."""
         return next((r for r in self.responses if r.status >= 200), None)
 
     @property
@@ -133,9 +135,10 @@ class CallRecord:
     registrations: tuple[Registration, ...]
     pushes: tuple[Seen, ...] = ()
 
-    @property
+    @cached_property
     def final(self) -> Seen | None:
-        """The first final response the proxy sent the caller."""
+        """The first final response the proxy sent the caller (read by many rules: found
+        once)."""
         return next((r for r in self.upstream if r.status >= 200), None)
 
     @property
@@ -190,49 +193,38 @@ def added_contacts(msg: Any) -> list[Any]:
             if not c.star and (c.expires if c.expires is not None else default) > 0]
 
 
-def _registrations(messages: Sequence[WireMessage], proxy: Address
-                   ) -> list[tuple[str, Registration]]:
-    """(callee user, registration) for every REGISTER to the proxy that adds a contact."""
-    answers = {(m.message.call_id, m.message.cseq.number, m.branch): m.status
-               for m in messages if not m.is_request and m.source == proxy
-               and m.message.cseq.method == "REGISTER"}
-    out = []
-    for m in messages:
-        if not (m.is_request and m.label == "REGISTER" and m.destination == proxy):
-            continue
-        msg = m.message
-        contacts = tuple(str(c.uri) for c in added_contacts(msg))
-        if not contacts:
-            continue
-        status = answers.get((msg.call_id, msg.cseq.number, m.branch), 0)
-        out.append((user_of(msg.to.uri), Registration(m.frame, m.time, contacts,
-                                                   accepted=status == 0 or 200 <= status < 300)))
-    return out
-
-
 def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessage,
               registrations: Sequence[Registration]) -> list[BranchRecord]:
-    call_id, key = invite.message.call_id, invite.branch
+    """The branches of `invite`'s transaction, from `messages`: those of its Call-ID, in
+    capture order."""
+    key, host = invite.branch, proxy[0]
     opened: dict[tuple[str, str], list[WireMessage]] = {}
     for m in messages:
-        if not (m.is_request and m.label == "INVITE" and m.source[0] == proxy[0]
-                and m.destination != proxy and m.message.call_id == call_id):
+        if not (m.is_request and m.label == "INVITE" and m.source[0] == host
+                and m.destination != proxy):
             continue
         vias = m.message.vias
         if len(vias) < 2 or vias[1].branch != key:
             continue
         opened.setdefault((m.branch, str(m.message.uri)), []).append(m)
+    if not opened:
+        return []
+    # the messages of each branch opened (its top Via branch), for its responses and CANCELs
+    of_branch: dict[str, list[WireMessage]] = {branch: [] for branch, _ in opened}
+    for m in messages:
+        same = of_branch.get(m.branch)
+        if same is not None:
+            same.append(m)
     out = []
     for index, ((branch, target), copies) in enumerate(opened.items()):
         first = copies[0]
-        responses = tuple(Seen.of(m) for m in messages
-                          if not m.is_request and m.destination[0] == proxy[0]
-                          and m.source != proxy and m.branch == branch
-                          and m.message.call_id == call_id
-                          and m.message.cseq.method == "INVITE" and m.time >= first.time)
-        cancels = tuple(Seen.of(m) for m in messages
-                        if m.is_request and m.label == "CANCEL" and m.source[0] == proxy[0]
-                        and m.branch == branch and m.message.call_id == call_id)
+        mine = of_branch[branch]
+        responses = tuple(Seen.of(m) for m in mine
+                          if not m.is_request and m.destination[0] == host
+                          and m.source != proxy and m.message.cseq.method == "INVITE"
+                          and m.time >= first.time)
+        cancels = tuple(Seen.of(m) for m in mine
+                        if m.is_request and m.label == "CANCEL" and m.source[0] == host)
         late = [r for r in registrations
                 if invite.frame < r.frame < first.frame and r.registers(first.message.uri)]
         out.append(BranchRecord(
@@ -254,39 +246,73 @@ def _pushes(messages: Sequence[WireMessage], proxy: Address, start: float,
 
 def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallRecord]:
     """Every INVITE server transaction of `proxy` in the capture, in order of arrival."""
+    host = proxy[0]
     invites: dict[tuple[str, str], list[WireMessage]] = {}
     by_call: dict[str, list[WireMessage]] = {}
     sent: list[WireMessage] = []  # MESSAGEs from the proxy: pushes
+    registers: list[WireMessage] = []  # REGISTERs to the proxy
+    # the status of the proxy's last answer to each REGISTER transaction
+    answered: dict[tuple[str, int, str], int] = {}
     for m in messages:
-        by_call.setdefault(m.message.call_id, []).append(m)
-        if m.is_request and m.label == "MESSAGE" and m.source[0] == proxy[0]:
-            sent.append(m)
-        if (m.is_request and m.label == "INVITE" and m.destination == proxy
-                and m.source != proxy and m.message.to.tag is None):
-            invites.setdefault((m.message.call_id, m.branch), []).append(m)
+        msg = m.message
+        call_id = msg.call_id
+        same = by_call.get(call_id)
+        if same is None:
+            by_call[call_id] = [m]
+        else:
+            same.append(m)
+        if m.is_request:
+            label = m.label
+            if label == "INVITE":
+                if m.destination == proxy and m.source != proxy and msg.to.tag is None:
+                    invites.setdefault((call_id, m.branch), []).append(m)
+            elif label == "MESSAGE":
+                if m.source[0] == host:
+                    sent.append(m)
+            elif label == "REGISTER" and m.destination == proxy:
+                registers.append(m)
+        elif m.source == proxy:
+            cseq = msg.cseq
+            if cseq.method == "REGISTER":
+                answered[(call_id, cseq.number, m.branch)] = m.status
     by_user: dict[str, list[Registration]] = {}
-    for u, r in _registrations(messages, proxy):
-        if r.accepted:
-            by_user.setdefault(u, []).append(r)
+    for m in registers:  # those that add a contact and were not refused
+        msg = m.message
+        contacts = tuple(str(c.uri) for c in added_contacts(msg))
+        if not contacts:
+            continue
+        status = answered.get((msg.call_id, msg.cseq.number, m.branch), 0)
+        if status == 0 or 200 <= status < 300:
+            by_user.setdefault(user_of(msg.to.uri), []).append(
+                Registration(m.frame, m.time, contacts, accepted=True))
     calls = []
     for (call_id, key), copies in invites.items():
         invite = copies[0]
         regs = tuple(by_user.get(user_of(invite.message.uri), ()))
-        branches = _branches(by_call[call_id], proxy, invite, regs)
-        mine = [m for m in by_call[call_id] if m.branch == key]
-        upstream = tuple(Seen.of(m) for m in mine if not m.is_request and m.source[0] == proxy[0]
-                         and m.message.cseq.method == "INVITE")
-        cancel = next((Seen.of(m) for m in mine if m.is_request and m.label == "CANCEL"
-                       and m.destination == proxy), None)
-        answers = tuple(Seen.of(m) for m in mine if not m.is_request and m.source[0] == proxy[0]
-                        and m.message.cseq.method == "CANCEL")
+        same = by_call[call_id]
+        branches = _branches(same, proxy, invite, regs)
+        upstream: list[Seen] = []
+        answers: list[Seen] = []
+        cancel = None
+        for m in same:
+            if m.branch != key:
+                continue
+            if m.is_request:
+                if cancel is None and m.label == "CANCEL" and m.destination == proxy:
+                    cancel = Seen.of(m)
+            elif m.source[0] == host:
+                method = m.message.cseq.method
+                if method == "INVITE":
+                    upstream.append(Seen.of(m))
+                elif method == "CANCEL":
+                    answers.append(Seen.of(m))
         final = next((r for r in upstream if r.status >= 200), None)
         calls.append(CallRecord(
             call_id=call_id, proxy=proxy, caller=invite.source,
             caller_uri=str(invite.message.from_.uri), uri=str(invite.message.uri),
             via_branch=key, frame=invite.frame, invite_at=invite.time,
             retransmissions=tuple(Seen.of(m) for m in copies[1:]), branches=tuple(branches),
-            upstream=upstream, cancel=cancel, cancel_answers=answers,
+            upstream=tuple(upstream), cancel=cancel, cancel_answers=tuple(answers),
             registrations=tuple(r for r in regs if r.frame > invite.frame),
             pushes=_pushes(sent, proxy, invite.time, final)))
     return calls

@@ -83,7 +83,8 @@ class Rule:
     check: Check
 
     def __call__(self, call: CallRecord, settings: RuleSettings) -> list[Violation]:
-        return [replace(v, catalogue_id=self.catalogue_id) for v in self.check(call, settings)]
+        found = self.check(call, settings)
+        return [replace(v, catalogue_id=self.catalogue_id) for v in found] if found else found
 
     @property
     def entry(self) -> Entry:
@@ -469,8 +470,13 @@ RULES: tuple[Rule, ...] = (
 RULE_IDS: tuple[str, ...] = tuple(r.id for r in RULES)
 
 
+#: each rule id's place in report order
+_ORDER = {rid: i for i, rid in enumerate(RULE_IDS)}
+
+
 def run_rules(call: CallRecord, settings: RuleSettings) -> list[Violation]:
     """Every rule's violations for `call`, ordered by frame then rule order."""
     found = [v for rule in RULES for v in rule(call, settings)]
-    order = {rid: i for i, rid in enumerate(RULE_IDS)}
-    return sorted(found, key=lambda v: (v.frame, order[v.rule]))
+    if len(found) > 1:
+        found.sort(key=lambda v: (v.frame, _ORDER[v.rule]))
+    return found
