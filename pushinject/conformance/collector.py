@@ -57,6 +57,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
+from operator import itemgetter
 
 from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage, to_wire
@@ -173,6 +174,10 @@ class _Due:
         return out
 
 
+#: an entry's arrival number
+_number = itemgetter(0)
+
+
 def _kept_settled(entries: Sequence[_Entry]) -> int:
     """How many of a user's first registration messages are kept as digests only: they were
     settled for every call to come when their parsed message was let go."""
@@ -248,7 +253,8 @@ class CallCollector:
         entry = (self._seq, message)
         msg = message.message
         call_id = msg.call_id
-        self._newest = max(self._newest, message.time)
+        if message.time > self._newest:
+            self._newest = message.time
         call = self._calls.get(call_id)
         if call is not None:
             call.messages.append(entry)
@@ -384,16 +390,16 @@ class CallCollector:
         name = f"{self.name} call {self.judged}"
         capture = Capture(file=name, frames=0, messages=())
         try:
+            own = [(n, m, None) for n, m in call.messages]
             rest = [(e[0], e[2] if e[2] is not None else _parsed(e), e[1])
                     for e in registrations[cut:]]
-            merged = sorted(rest + [(n, m, None) for n, m in call.messages],
-                            key=lambda e: e[0])
+            merged = sorted(rest + own, key=_number) if rest else own  # both in arrival order
             messages = tuple(e[1] for e in merged)
             capture = Capture(file=name, frames=cut + len(messages), messages=messages)
+            of = Digest.of
             result = check_messages(capture, self.options, self.timers,
                                     settled=[e[1] for e in registrations[:cut]],
-                                    digested=[Digest.of(m) if d is None else d
-                                              for _, m, d in merged])
+                                    digested=[of(m) if d is None else d for _, m, d in merged])
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)
