@@ -5,6 +5,19 @@ each is parsed leniently with `pushinject.sip.parse_message`. A message that can
 or one of whose headers the checker reads (Call-ID, CSeq, Via, From, To, Contact, Expires,
 Path, Route, the Request-URI) is malformed, is counted under ``skipped["unparsable-sip"]``
 rather than stopping the check.
+
+A UDP transaction sends a request again, byte for byte, until it is answered (Timer A and E,
+RFC 3261 §17.1.1.2, §17.1.2.2), and a server its responses (Timer G, §17.2.1; a 2xx until the
+ACK, §13.3.1.4): in a capture of phones asleep most INVITEs are such copies. What a message's
+bytes decide (its parse, its headers read, its kind, label, status and top Via branch: a
+`Parsed`) is worked out once for the bytes of the last `RECENT` distinct messages or more and
+shared by every copy (`to_wire`). Sharing is exact: parsing and reading headers depend on the
+bytes alone (the parser's lenient mode is the same for all; the tables of parsed values keep
+only what the same text always gives), a message never changes once parsed (its typed values
+are cached as they would be made, its accessors hand out copies), and no reader of a
+`WireMessage` tells two equal messages apart by identity; the frame, time, addresses and
+transport stay each copy's own. Bytes that cannot be parsed are remembered as such, and each
+copy is counted again as ``unparsable-sip``.
 """
 
 from __future__ import annotations
@@ -13,9 +26,10 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pushinject.errors import UsageError
+from pushinject.sip.memo import Recent
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,7 +38,7 @@ if TYPE_CHECKING:
     from pushinject.capture.recording import Recording
     from pushinject.sip import Request, Response
 
-__all__ = ["Address", "WireMessage", "Capture", "load_capture", "address_text", "to_wire",
+__all__ = ["Address", "Parsed", "WireMessage", "Capture", "load_capture", "address_text", "to_wire",
            "wire_messages", "capture_name", "all_skipped"]
 
 Address = tuple[str, int]
@@ -40,11 +54,33 @@ def address_text(address: Address) -> str:
     return f"{host}:{address[1]}"
 
 
+class Parsed:
+    """What the bytes of one SIP message alone decide, worked out once for all its copies (see
+    the module docstring): the parsed message, whether it is a request, its label (the method
+    of a request, the status code of a response as text), its status code (0 for a request),
+    its top Via branch ("" when absent), and `facts`, the part of its digest that comes from
+    the message (`pushinject.conformance.digest.Digest.of` fills it in on first use)."""
+
+    __slots__ = ("message", "is_request", "label", "status", "branch", "facts")
+
+    def __init__(self, message: Request | Response) -> None:
+        vias = message.vias
+        method = getattr(message, "method", _NONE)
+        status = getattr(message, "status", _NONE)
+        self.message = message
+        self.is_request = method is not _NONE
+        self.label = str(method if method is not _NONE and method else
+                         "" if status is _NONE else status)
+        self.status = 0 if status is _NONE else int(status)
+        self.branch = str(vias[0].branch or "") if vias else ""
+        self.facts: tuple[Any, ...] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class WireMessage:
     """One SIP message of a capture: frame number, time, both addresses, the parsed message and
     the transport it came over ("UDP", "TCP", "WS", "SCTP"); what every rule reads of it (its
-    kind, label, status and top Via branch) is worked out once, when it is made."""
+    kind, label, status and top Via branch) is worked out once for its bytes (`Parsed`)."""
 
     frame: int
     time: float
@@ -60,20 +96,40 @@ class WireMessage:
     status: int = field(init=False, repr=False, compare=False)
     #: the top Via branch parameter ("" when absent)
     branch: str = field(init=False, repr=False, compare=False)
+    #: what the message's bytes decide, shared by its copies
+    parsed: Parsed = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        msg = self.message
-        vias = msg.vias
-        put = object.__setattr__
-        method = getattr(msg, "method", _NONE)
-        status = getattr(msg, "status", _NONE)
-        put(self, "is_request", method is not _NONE)
-        put(self, "label", str(method if method is not _NONE and method else
-                               "" if status is _NONE else status))
-        put(self, "status", 0 if status is _NONE else int(status))
-        put(self, "branch", str(vias[0].branch or "") if vias else "")
+        _fill(self, Parsed(self.message))
+
+    @classmethod
+    def of(cls, parsed: Parsed, frame: int, time: float, source: Address,
+           destination: Address, transport: str = "UDP") -> WireMessage:
+        """The message `parsed` seen at `frame` (what `WireMessage(...)` gives, with what its
+        bytes decide already worked out)."""
+        wire = _new(cls)
+        put = _put
+        put(wire, "frame", frame)
+        put(wire, "time", time)
+        put(wire, "source", source)
+        put(wire, "destination", destination)
+        put(wire, "message", parsed.message)
+        put(wire, "transport", transport)
+        _fill(wire, parsed)
+        return wire
 
 
+def _fill(wire: WireMessage, parsed: Parsed) -> None:
+    put = _put
+    put(wire, "is_request", parsed.is_request)
+    put(wire, "label", parsed.label)
+    put(wire, "status", parsed.status)
+    put(wire, "branch", parsed.branch)
+    put(wire, "parsed", parsed)
+
+
+_new = object.__new__
+_put = object.__setattr__
 #: what `getattr` gives for an attribute a message does not have
 _NONE = object()
 
@@ -94,23 +150,35 @@ class Capture:
         return len(self.messages) if self.counted is None else self.counted
 
 
-def _touch(message: Request | Response) -> None:
-    """Parse every header the checker reads (Call-ID, CSeq, Via, To, From, Contact, Expires,
-    Path, Route, the Request-URI), so a malformed one is found here (the values are cached on
-    the message: `Message.prime`)."""
-    message.prime()
+#: how many distinct messages' bytes at least `to_wire` remembers (see the module docstring):
+#: a copy comes at most 16 s after the one before it (Timer A doubles up to Timer B, 32 s),
+#: a few thousand messages at the rates of the captures checked
+RECENT = 2048
+#: bytes -> what they decide (None: they cannot be parsed), for the last messages seen
+_SEEN: Recent[Parsed | None] = Recent(RECENT)
+_UNSEEN: Any = object()
 
 
 def to_wire(decoded: DecodedMessage) -> WireMessage | None:
     """The decoded message parsed for checking, or None when it, or a header the checker
-    reads, cannot be parsed (the caller counts it as ``unparsable-sip``)."""
-    try:
-        message = decoded.message
-        _touch(message)
-    except (ValueError, AttributeError):  # SIPParseError is a ValueError
+    reads (Call-ID, CSeq, Via, To, From, Contact, Expires, Path, Route, the Request-URI:
+    `Message.prime`), cannot be parsed (the caller counts it as ``unparsable-sip``). A copy of
+    a message seen lately shares what its bytes decide (see the module docstring)."""
+    raw = decoded.raw
+    parsed = _SEEN.get(raw, _UNSEEN)
+    if parsed is _UNSEEN:
+        try:
+            message = decoded.message
+            message.prime()
+        except (ValueError, AttributeError):  # SIPParseError is a ValueError
+            parsed = None
+        else:
+            parsed = Parsed(message)
+        _SEEN.put(raw, parsed)
+    if parsed is None:
         return None
-    return WireMessage(decoded.frame, decoded.time, decoded.source, decoded.destination,
-                       message, decoded.transport)
+    return WireMessage.of(parsed, decoded.frame, decoded.time, decoded.source,
+                          decoded.destination, decoded.transport)
 
 
 def wire_messages(path: str | os.PathLike[str] | Recording, decoder: Decoder,

@@ -68,31 +68,40 @@ class Digest:
     @classmethod
     def of(cls, m: WireMessage) -> Digest:
         """The digest of a parsed message (its headers were read when it was made,
-        `pushinject.conformance.capture.to_wire`)."""
-        msg = m.message
-        vias = msg.vias
-        cseq = msg.cseq
-        second = ""
-        via_address = None
-        if m.is_request and len(vias) > 1 and vias[1].branch:
-            second = str(vias[1].branch)
-            if vias[0].port is not None:
-                via_address = (str(vias[0].host).strip("[]"), int(vias[0].port))
-        user = contact = device = ""
-        paths: tuple[str, ...] = ()
-        life = 0.0
-        if m.is_request and m.label == "REGISTER":
-            user = _intern(user_of(msg.to.uri))
-            added = added_contacts(msg)
-            if added:
-                contact = str(added[0].uri)
-                device = device_of_contact(added[0])
-            paths = tuple(str(p) for p in msg.paths)
-            life = lifetime(msg)
-        return cls(m.frame, m.time, m.source, m.destination, m.transport, m.is_request,
-                   _intern(m.label), m.status, m.branch, msg.call_id, cseq.number,
-                   _intern(cseq.method), msg.to.tag, len(vias), second, via_address, user,
-                   contact, device, paths, life)
+        `pushinject.conformance.capture.to_wire`); what comes from the message is worked out
+        once for all its copies (`pushinject.conformance.capture.Parsed.facts`)."""
+        parsed = m.parsed
+        facts = parsed.facts
+        if facts is None:
+            facts = parsed.facts = _facts(m)
+        return cls(m.frame, m.time, m.source, m.destination, m.transport, *facts)
+
+
+def _facts(m: WireMessage) -> tuple[Any, ...]:
+    """The fields of a digest after its transport, which come from the message alone."""
+    msg = m.message
+    vias = msg.vias
+    cseq = msg.cseq
+    second = ""
+    via_address = None
+    if m.is_request and len(vias) > 1 and vias[1].branch:
+        second = str(vias[1].branch)
+        if vias[0].port is not None:
+            via_address = (str(vias[0].host).strip("[]"), int(vias[0].port))
+    user = contact = device = ""
+    paths: tuple[str, ...] = ()
+    life = 0.0
+    if m.is_request and m.label == "REGISTER":
+        user = _intern(user_of(msg.to.uri))
+        added = added_contacts(msg)
+        if added:
+            contact = str(added[0].uri)
+            device = device_of_contact(added[0])
+        paths = tuple(str(p) for p in msg.paths)
+        life = lifetime(msg)
+    return (m.is_request, _intern(m.label), m.status, m.branch, msg.call_id, cseq.number,
+            _intern(cseq.method), msg.to.tag, len(vias), second, via_address, user, contact,
+            device, paths, life)
 
 
 def digests(messages: Sequence[WireMessage | Digest]) -> list[Digest]:

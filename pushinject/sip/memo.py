@@ -12,9 +12,9 @@ the dict's deleted slots pile up). Callers share the values they get, so they mu
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Memo"]
+__all__ = ["Memo", "Recent"]
 
 _V = TypeVar("_V")
 
@@ -42,3 +42,50 @@ class Memo(dict[Hashable, _V], Generic[_V]):
             self.clear()
         self[key] = value
         return value
+
+
+class Recent(Generic[_V]):
+    """A table that remembers at least the last `bound` keys put in it, and at most twice as
+    many: two generations, the current one and the one before, which is dropped whole when the
+    current one is full (so no key is dropped one at a time). A key found in the older
+    generation moves to the current one.
+
+    >>> r: Recent[int] = Recent(2)
+    >>> for key in "abcde":
+    ...     r.put(key, ord(key))
+    >>> len(r), [r.get(key) for key in "abcde"]
+    (3, [None, None, 99, 100, 101])
+    """
+
+    __slots__ = ("bound", "_new", "_old")
+
+    def __init__(self, bound: int) -> None:
+        self.bound = bound
+        self._new: dict[Hashable, _V] = {}
+        self._old: dict[Hashable, _V] = {}
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The value put under `key`, or `default` when it is not remembered."""
+        value = self._new.get(key, _ABSENT)
+        if value is _ABSENT:
+            value = self._old.pop(key, _ABSENT)
+            if value is _ABSENT:
+                return default
+            self.put(key, value)
+        return value
+
+    def put(self, key: Hashable, value: _V) -> None:
+        """Remember `value` under `key` (the older generation is dropped when the current one
+        is full, and the current one becomes the older)."""
+        new = self._new
+        if len(new) >= self.bound:
+            self._old = new
+            new = self._new = {}
+        new[key] = value
+
+
+#: what `Recent.get` finds for a key it does not hold
+_ABSENT: Any = object()
