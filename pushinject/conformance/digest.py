@@ -133,9 +133,9 @@ def with_values_of(digest: Digest, others: Iterable[Digest]) -> Digest:
     (False, True, True)
     """
     known: dict[Any, Any] = {}
-    for other in others:
-        for value in _recurring_of(other):
-            known.setdefault(value, value)
+    for other in reversed(list(others)):  # the first digest, and its first field, win
+        values = _recurring_of(other)[::-1]
+        known.update(zip(values, values))
     values: list[Any] | None = None
     for at, value in zip(_AT, _recurring_of(digest)):
         same = known.get(value)
