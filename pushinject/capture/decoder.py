@@ -505,27 +505,50 @@ class Decoder:
             for record in reader:
                 yield from feed(record)
         else:
-            yield from self._decode_records(reader)
+            check_length = self.anomalies
+            anomalies = self.summary.anomalies
+            ends: dict[bytes, tuple[Address, Address]] = {}
+            records = self._udp4(reader)
+            try:
+                for record, payload, junk in records:
+                    if payload is None:
+                        yield from feed(record)
+                        continue
+                    data = record[3]
+                    pair = ends.get(data[26:38])
+                    if pair is None:
+                        pair = ((inet_ntoa(data[26:30]), data[34] << 8 | data[35]),
+                                (inet_ntoa(data[30:34]), data[36] << 8 | data[37]))
+                        if len(ends) < 65536:
+                            ends[data[26:38]] = pair
+                    msg = DecodedMessage(record[0], record[1], pair[0], pair[1], "UDP", payload,
+                                         junk)
+                    if check_length and not msg.fields.length_ok:
+                        anomalies["bad-content-length"] += 1
+                    yield msg
+            finally:
+                records.close()
         yield from self.finish()
         if reader.truncated:
             self.summary.truncated_file = True
             self._skip("truncated-file", 1)
 
-    def _decode_records(self, reader: RecordReader | Recording) -> Iterator[DecodedMessage]:
-        """`feed` of every record, the commonest frame (untagged Ethernet, IPv4 without
-        options or fragments, UDP: what `layers.ether_udp4` takes) decoded inline, the same
-        way `feed`, `_datagram` and `_message` would."""
+    def _udp4(self, reader: RecordReader | Recording
+              ) -> Iterator[tuple[Record, bytes | None, bytes]]:
+        """The records of `reader`, each with the SIP message of the commonest frame (untagged
+        Ethernet, IPv4 without options or fragments, UDP without HEP: what `layers.ether_udp4`
+        takes) and the bytes before it, found and counted inline the way `feed`, `_datagram`
+        and `_message` would (but for the Content-Length check, left to the caller); such a
+        frame without a message is counted and left out. Any other record comes with None,
+        for `feed`."""
         summary = self.summary
         anomalies = summary.anomalies
-        check_length = self.anomalies
-        feed = self.feed
-        ends: dict[bytes, tuple[Address, Address]] = {}
         # counted here, added to the summary at the end: frames, SIP frames, not-sip, keep-alive
         frames = messages = not_sip = keep_alive = 0
         try:
             for record in reader:
-                frame, time, linktype, data, _ = record
-                if (linktype == 1 and data[12:15] == b"\x08\x00\x45" and len(data) >= 42
+                data = record[3]
+                if (record[2] == 1 and data[12:15] == b"\x08\x00\x45" and len(data) >= 42
                         and data[23] == 17 and not data[20] & 0x3F and not data[21]):
                     total = data[16] << 8 | data[17]
                     length = data[38] << 8 | data[39]
@@ -546,19 +569,10 @@ class Decoder:
                                 junk = payload[:start]
                                 anomalies["junk-before-message"] += 1
                             payload = payload[start:]
-                        pair = ends.get(data[26:38])
-                        if pair is None:
-                            pair = ((inet_ntoa(data[26:30]), data[34] << 8 | data[35]),
-                                    (inet_ntoa(data[30:34]), data[36] << 8 | data[37]))
-                            if len(ends) < 65536:
-                                ends[data[26:38]] = pair
-                        msg = DecodedMessage(frame, time, pair[0], pair[1], "UDP", payload, junk)
-                        if check_length and not msg.fields.length_ok:
-                            anomalies["bad-content-length"] += 1
                         messages += 1
-                        yield msg
+                        yield record, payload, junk
                         continue
-                yield from feed(record)
+                yield record, None, b""
         finally:
             summary.frames += frames
             summary.messages += messages
@@ -568,12 +582,10 @@ class Decoder:
             if keep_alive:
                 self._skip("keep-alive", keep_alive)
 
-
     def json_lines(self, path: str | os.PathLike[str] | Recording,
                    call_id: str | None = None) -> Iterator[str]:
         """`decode_file` as JSON lines (`DecodedMessage.json_line`), only messages of `call_id`
-        when given. The commonest frame (untagged Ethernet, IPv4 without options or fragments,
-        UDP: what `layers.ether_udp4` takes) is decoded inline here, the same way `feed` and
+        when given. The commonest frame (`_udp4`) is decoded inline, the same way `feed` and
         `_datagram` would; every other frame goes through `feed`."""
         if self.full:
             for msg in self.decode_file(path):
@@ -581,66 +593,37 @@ class Decoder:
                     yield msg.json_line()
             return
         reader = self.reader = open_records(path)
-        summary = self.summary
-        anomalies = summary.anomalies
+        anomalies = self.summary.anomalies
         feed = self.feed
         ends: dict[bytes, tuple[str, str]] = {}
-        # counted here, added to the summary at the end: frames, SIP frames, not-sip, keep-alive
-        frames = messages = not_sip = keep_alive = 0
+        records = self._udp4(reader)
         try:
-            for record in reader:
-                frame, time, linktype, data, _ = record
-                if (linktype == 1 and data[12:15] == b"\x08\x00\x45" and len(data) >= 42
-                        and data[23] == 17 and not data[20] & 0x3F and not data[21]):
-                    total = data[16] << 8 | data[17]
-                    length = data[38] << 8 | data[39]
-                    if (28 <= total and 14 + total <= len(data) and 8 <= length <= total - 20
-                            and data[42:46] != HEP_MAGIC):
-                        frames += 1
-                        payload = data[42 : 34 + length]
-                        start = find_start(payload)
-                        if start < 0:
-                            if payload[:1] in (b"\r", b"\n") and not payload.strip(b"\r\n"):
-                                keep_alive += 1
-                            else:
-                                not_sip += 1
-                            continue
-                        if start:
-                            if payload[:start].strip(b"\r\n"):
-                                anomalies["junk-before-message"] += 1
-                            payload = payload[start:]
-                        fields = scan(payload)
-                        if not fields[8]:
-                            anomalies["bad-content-length"] += 1
-                        messages += 1
-                        if call_id is not None and fields[2] != call_id:
-                            continue
-                        pair = ends.get(data[26:38])
-                        if pair is None:
-                            pair = (_address_json((inet_ntoa(data[26:30]),
-                                                   data[34] << 8 | data[35])),
-                                    _address_json((inet_ntoa(data[30:34]),
-                                                   data[36] << 8 | data[37])))
-                            if len(ends) < 65536:
-                                ends[data[26:38]] = pair
-                        yield _json_line(frame, time, pair[0], pair[1], "UDP", fields)
-                        continue
-                for msg in feed(record):
-                    if call_id is None or msg.fields.call_id == call_id:
-                        yield msg.json_line()
+            for record, payload, _ in records:
+                if payload is None:
+                    for msg in feed(record):
+                        if call_id is None or msg.fields.call_id == call_id:
+                            yield msg.json_line()
+                    continue
+                fields = scan(payload)
+                if not fields[8]:
+                    anomalies["bad-content-length"] += 1
+                if call_id is not None and fields[2] != call_id:
+                    continue
+                data = record[3]
+                pair = ends.get(data[26:38])
+                if pair is None:
+                    pair = (_address_json((inet_ntoa(data[26:30]), data[34] << 8 | data[35])),
+                            _address_json((inet_ntoa(data[30:34]), data[36] << 8 | data[37])))
+                    if len(ends) < 65536:
+                        ends[data[26:38]] = pair
+                yield _json_line(record[0], record[1], pair[0], pair[1], "UDP", fields)
         finally:
-            summary.frames += frames
-            summary.messages += messages
-            summary.sip_frames += messages
-            if not_sip:
-                self._skip("not-sip", not_sip)
-            if keep_alive:
-                self._skip("keep-alive", keep_alive)
+            records.close()
         for msg in self.finish():
             if call_id is None or msg.fields.call_id == call_id:
                 yield msg.json_line()
         if reader.truncated:
-            summary.truncated_file = True
+            self.summary.truncated_file = True
             self._skip("truncated-file", 1)
 
 
