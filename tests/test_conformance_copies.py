@@ -12,8 +12,10 @@ import pytest
 from pushinject.capture.decoder import Decoder, DecodedMessage
 from pushinject.cli import main
 from pushinject.conformance import capture as capture_module
+from pushinject.conformance.calls import find_calls
 from pushinject.conformance.capture import RECENT, WireMessage, load_capture, to_wire
 from pushinject.conformance.digest import Digest
+from pushinject.conformance.replay import Output, _Vias, sent_by
 from pushinject.sip import parse_message
 from pushinject.sip.memo import Recent
 from tests import pcap_edit as edit
@@ -59,6 +61,60 @@ def test_copies_share_what_their_bytes_decide() -> None:
             assert (wire.frame, wire.time) != (seen.frame, seen.time)
     assert copies == 10
     assert len({id(w.parsed) for w in wires}) == len(decoded) - 10
+
+
+#: the proxy of `COPIES`
+PROXY = ("127.0.0.1", 5060)
+
+
+def _shared_and_fresh() -> tuple[list[WireMessage], list[WireMessage]]:
+    """`COPIES` as `to_wire` reads it (copies share their parse) and parsed anew."""
+    decoded = list(Decoder(anomalies=False).decode_file(COPIES))
+    shared = [to_wire(d) for d in decoded]
+    assert None not in shared
+    return shared, [_fresh(d) for d in decoded]  # type: ignore[return-value]
+
+
+def test_the_branches_of_copies_are_read_as_of_copies_parsed_anew() -> None:
+    """The proxy retransmits the INVITEs of its first two branches five times each (Timer A):
+    one branch each, with the copies' frames, whether the copies share their parse or not."""
+    shared, fresh = _shared_and_fresh()
+    calls = find_calls(shared, PROXY)
+    assert calls == find_calls(fresh, PROXY)
+    assert [(b.index, b.frame, b.via_branch, b.retransmissions) for b in calls[0].branches] == [
+        (0, 7, "z9hG4bK-px-1", (9, 15, 33, 35, 37)),
+        (1, 8, "z9hG4bK-px-2", (10, 16, 34, 36, 38)),
+        (2, 13, "z9hG4bK-px-3", ()), (3, 21, "z9hG4bK-px-4", ())]
+    assert _Vias(shared, PROXY).real == _Vias(fresh, PROXY).real
+
+
+def test_what_the_proxy_sent_is_read_once_for_all_copies() -> None:
+    """`sent_by` gives `Output.of` of each message the proxy sent; a copy takes its Call-ID,
+    label and target from its first, its time, frame, destination and direction are its own."""
+    shared, fresh = _shared_and_fresh()
+    callers = {c.call_id: c.caller for c in find_calls(shared, PROXY)}
+    sent = [m for m in shared if m.source == PROXY]
+    expected = [Output.of(m.time, m.frame, m.message, m.destination, callers) for m in sent]
+    assert sent_by(shared, PROXY, callers) == expected == sent_by(fresh, PROXY, callers)
+    assert len(expected) == 25
+    outputs = sent_by(shared, PROXY, callers)
+    first: dict[int, Output] = {}
+    copies = 0
+    for m, out in zip(sent, outputs):
+        seen = first.setdefault(id(m.parsed), out)
+        if seen is not out:
+            copies += 1
+            assert (out.call_id, out.label, out.target) == (seen.call_id, seen.label,
+                                                           seen.target)
+            assert out.target is seen.target and out.call_id is seen.call_id
+    assert copies == 10
+    # the same bytes sent to the caller: its own direction
+    invite = next(m for m in sent if m.label == "INVITE")
+    caller = callers[invite.message.call_id]
+    back = WireMessage.of(invite.parsed, 99, invite.time + 1, PROXY, caller)
+    [_, out] = sent_by([invite, back], PROXY, callers)
+    assert (out.frame, out.direction, out.destination) == (99, "caller", caller)
+    assert out == Output.of(back.time, 99, back.message, caller, callers)
 
 
 @pytest.mark.parametrize("options", [[], ["--ladder"], ["--json"], ["--preset", "opensips"]])

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pushinject.conformance.capture import Address, WireMessage, address_text
+from pushinject.conformance.capture import Address, Parsed, WireMessage, address_text
 
 if TYPE_CHECKING:
     from pushinject.core.summary import CallSummary
@@ -193,20 +193,31 @@ def added_contacts(msg: Any) -> list[Any]:
             if not c.star and (c.expires if c.expires is not None else default) > 0]
 
 
+#: what `_branches` finds for bytes it has not read yet
+_UNREAD: Any = object()
+
+
 def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessage,
               registrations: Sequence[Registration]) -> list[BranchRecord]:
     """The branches of `invite`'s transaction, from `messages`: those of its Call-ID, in
     capture order."""
     key, host = invite.branch, proxy[0]
     opened: dict[tuple[str, str], list[WireMessage]] = {}
+    # the branch each INVITE's bytes open (None: none of this transaction's): read once for
+    # all the copies of one (Timer A retransmissions)
+    opens: dict[Parsed, tuple[str, str] | None] = {}
     for m in messages:
         if not (m.is_request and m.label == "INVITE" and m.source[0] == host
                 and m.destination != proxy):
             continue
-        vias = m.message.vias
-        if len(vias) < 2 or vias[1].branch != key:
-            continue
-        opened.setdefault((m.branch, str(m.message.uri)), []).append(m)
+        parsed = m.parsed
+        branch = opens.get(parsed, _UNREAD)
+        if branch is _UNREAD:
+            vias = m.message.vias
+            branch = opens[parsed] = (None if len(vias) < 2 or vias[1].branch != key else
+                                      (m.branch, str(m.message.uri)))
+        if branch is not None:
+            opened.setdefault(branch, []).append(m)
     if not opened:
         return []
     # the messages of each branch opened (its top Via branch), for its responses and CANCELs

@@ -38,12 +38,12 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from pushinject.conformance.capture import Address, WireMessage, address_text
+from pushinject.conformance.capture import Address, Parsed, WireMessage, address_text
 from pushinject.core.messages import top_via_text, with_top_via
 from pushinject.errors import PushInjectError
 
 __all__ = ["Output", "Divergence", "ReplayResult", "ReplayError", "replay", "replay_outputs",
-           "compare"]
+           "compare", "sent_by"]
 
 
 @dataclass(frozen=True, init=False)
@@ -169,8 +169,10 @@ class _Vias:
 
     def __init__(self, messages: Sequence[WireMessage], proxy: Address) -> None:
         self.real: dict[tuple[str, str, int, str], list[str]] = {}
+        read: set[Parsed] = set()  # a copy (the same bytes) adds the same branch to the same key
         for m in messages:
-            if m.is_request and m.branch and m.source == proxy:
+            if m.is_request and m.branch and m.source == proxy and m.parsed not in read:
+                read.add(m.parsed)
                 branches = self.real.setdefault(_request_key(m.message), [])
                 if m.branch not in branches:
                     branches.append(m.branch)
@@ -365,8 +367,7 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     except ReplayError as exc:
         failed = Divergence(exc.time, exc.frame, str(exc))
         return ReplayResult(preset.name, (), (), {cid: failed for cid in callers})
-    actual = [Output.of(m.time, m.frame, m.message, m.destination, callers) for m in messages
-              if m.source == proxy]
+    actual = sent_by(messages, proxy, callers)
     end = messages[-1].time if messages else 0.0
     sent: dict[str, list[Output]] = {}
     expected: dict[str, list[Output]] = {}
@@ -380,6 +381,30 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
                       messages)
         for cid in callers}
     return ReplayResult(preset.name, tuple(reference), tuple(actual), divergences)
+
+
+def sent_by(messages: Iterable[WireMessage], proxy: Address,
+            callers: Mapping[str, Address]) -> list[Output]:
+    """`Output.of` each message that `proxy` sent, in order; the Call-ID, label and target
+    of a copy (the same bytes: `pushinject.conformance.capture.Parsed`) are its first's."""
+    out: list[Output] = []
+    append = out.append
+    caller_of = callers.get
+    read: dict[Parsed, Output] = {}
+    for m in messages:
+        if m.source != proxy:
+            continue
+        first = read.get(m.parsed)
+        if first is None:
+            output = read[m.parsed] = Output.of(m.time, m.frame, m.message, m.destination,
+                                                callers)
+        else:
+            call_id, destination = first.call_id, m.destination
+            output = Output(m.time, m.frame, call_id, destination,
+                            "caller" if caller_of(call_id) == destination else "onward",
+                            first.label, first.target)
+        append(output)
+    return out
 
 
 def _located(d: Divergence | None, messages: Sequence[WireMessage]) -> Divergence | None:
