@@ -183,6 +183,7 @@ def _check_files(args: argparse.Namespace, options: CheckOptions) -> int:
     from pushinject.capture.recording import group_inputs
     from pushinject.conformance.check import EXIT_STATUS, verdict_of
     from pushinject.conformance.parallel import CaptureDone, judge
+    from pushinject.conformance.stream import Wanted
     from pushinject.conformance.report import (
         capture_lines, junit_xml, verdict_line, write_call_svgs,
     )
@@ -196,9 +197,9 @@ def _check_files(args: argparse.Namespace, options: CheckOptions) -> int:
     bar = progress_bar()
     names = [r.name for r in recordings]
     try:
-        for item in judge(recordings, options, jobs=args.jobs, quiet=args.quiet,
-                          ladder=args.ladder and text, keep=args.svg is not None,
-                          progress=bar, scheduler=args.scheduler):
+        wanted = Wanted(call=keep, lines=text, ladder=args.ladder and text, record=args.jsonl)
+        for item in judge(recordings, options, jobs=args.jobs, quiet=args.quiet, wanted=wanted,
+                          keep=args.svg is not None, progress=bar, scheduler=args.scheduler):
             if isinstance(item, CaptureDone):
                 done.append(item)
                 if text:
@@ -209,13 +210,15 @@ def _check_files(args: argparse.Namespace, options: CheckOptions) -> int:
             if text:
                 _out(item.lines, bar)
             elif args.jsonl:
-                _out([json.dumps({"file": names[item.capture], **item.call.to_json()})], bar)
+                assert item.record is not None  # asked for by `wanted`
+                _out([json_line(names[item.capture], item.record)], bar)
     finally:
         if bar is not None:
             bar.finish()
     decided = verdict_of(sum(d.violations for d in done), sum(not d.calls for d in done))
     results = [replace(d.result, calls=tuple(j.call for j in sorted(
-        kept.get(i, []), key=lambda j: j.frame))) for i, d in enumerate(done)]
+        kept.get(i, []), key=lambda j: j.frame) if j.call is not None))
+        for i, d in enumerate(done)]
     if args.junit is not None:
         args.junit.write_text(junit_xml(results, options.preset), encoding="utf-8")
     if args.svg is not None:
@@ -234,6 +237,19 @@ def _check_files(args: argparse.Namespace, options: CheckOptions) -> int:
         print(verdict_line(decided, len(done), sum(d.calls for d in done),
                            sum(d.violations for d in done), options.preset))
     return EXIT_STATUS[decided]
+
+
+def json_line(name: str, record: str) -> str:
+    """A call's JSON line: its capture's name, then the fields of `record`, the call's JSON
+    text (`json.dumps` of a non-empty object, in its default layout), as ``json.dumps`` of
+    the object ``{"file": name, **call}`` writes it.
+
+    >>> json_line("a.pcap", '{"call_id": "c1", "violations": []}')
+    '{"file": "a.pcap", "call_id": "c1", "violations": []}'
+    """
+    import json
+
+    return f'{{"file": {json.dumps(name)}, {record[1:]}'
 
 
 def _out(lines: Any, bar: Any) -> None:

@@ -16,6 +16,7 @@ files at the same path.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pushinject.conformance.check import CaptureResult, CheckOptions
-from pushinject.conformance.stream import JudgedCall, Tally, judge_partition, merge_tallies
+from pushinject.conformance.stream import (
+    EVERYTHING, JudgedCall, Tally, Wanted, judge_partition, merge_tallies,
+)
 from pushinject.errors import UsageError
 
 if TYPE_CHECKING:
@@ -53,34 +56,37 @@ def _order(item: JudgedCall | Tally) -> tuple[int, float, int]:
 
 
 def judge(sources: Sequence[Recording], options: CheckOptions, *, jobs: int = 1,
-          quiet: float = 5.0, ladder: bool = False, keep: bool = False,
+          quiet: float = 5.0, wanted: Wanted = EVERYTHING, keep: bool = False,
           progress: Callable[[int, int], None] | None = None, scheduler: str | None = None
           ) -> Iterator[JudgedCall | CaptureDone]:
-    """Every judged call of `sources` and each capture's `CaptureDone`, over `jobs` local
-    processes or on the Dask `scheduler` (see the module docstring). `keep` (one local job
-    only) keeps each call's judged capture for its ladder drawings."""
+    """Every judged call of `sources`, carrying what is `wanted`, and each capture's
+    `CaptureDone`, over `jobs` local processes or on the Dask `scheduler` (see the module
+    docstring). `keep` (one local job only) keeps each call's judged capture for its ladder
+    drawings."""
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if scheduler is not None:
-        yield from _on_dask(scheduler, sources, options, jobs, quiet, ladder)
+        yield from _on_dask(scheduler, sources, options, jobs, quiet, wanted)
         return
     if jobs == 1:
         streams: list[Iterator[JudgedCall | Tally]] = [judge_partition(
-            sources, options, quiet=quiet, ladder=ladder, keep=keep, progress=progress)]
+            sources, options, quiet=quiet, wanted=wanted, keep=keep, progress=progress)]
         yield from _merged(streams, options)
         return
     # partition 0 runs here, as the merge asks for its items: one process fewer than jobs
     # forked, whose memory the whole would count again (a forked process is resident with
     # all this one had at the fork)
+    _before_fork()
     context = multiprocessing.get_context("fork")
     queues = [context.Queue(maxsize=256) for _ in range(1, jobs)]
     workers = [context.Process(target=_worker, daemon=True, args=(
-        queue, sources, options, k, jobs, quiet, ladder))
+        queue, sources, options, k, jobs, quiet, wanted))
         for k, queue in enumerate(queues, start=1)]
     for w in workers:
         w.start()
+    gc.unfreeze()  # this process's own objects are collected again as usual
     try:
-        own = judge_partition(sources, options, part=0, parts=jobs, quiet=quiet, ladder=ladder,
+        own = judge_partition(sources, options, part=0, parts=jobs, quiet=quiet, wanted=wanted,
                               progress=progress)
         yield from _merged([own, *(_received(q) for q in queues)], options)
     finally:
@@ -91,8 +97,26 @@ def judge(sources: Sequence[Recording], options: CheckOptions, *, jobs: int = 1,
                 w.join()
 
 
+#: the modules judging imports on first use (the collector, the report's lines, the reference
+#: core the replay drives), imported before the fork: each worker would import them again
+JUDGING = ("pushinject.conformance.collector", "pushinject.conformance.report",
+           "pushinject.core.proxy", "pushinject.core.ids")
+
+
+def _before_fork() -> None:
+    """Import `JUDGING`, then freeze the garbage collector's objects: the forked workers share
+    those pages with this process instead of importing the modules again, and their collector
+    neither scans nor, by writing to them, copies what is frozen (`gc.freeze`)."""
+    import gc
+    import importlib
+
+    for name in JUDGING:
+        importlib.import_module(name)
+    gc.freeze()
+
+
 def _on_dask(address: str, sources: Sequence[Recording], options: CheckOptions, jobs: int,
-             quiet: float, ladder: bool) -> Iterator[JudgedCall | CaptureDone]:
+             quiet: float, wanted: Wanted) -> Iterator[JudgedCall | CaptureDone]:
     """The partitions run as tasks on the Dask cluster at `address`, each sending its batches
     through a Dask queue of its own as it goes: merged as they come."""
     import uuid
@@ -108,7 +132,7 @@ def _on_dask(address: str, sources: Sequence[Recording], options: CheckOptions, 
         names = [f"pushinject-check-{uuid.uuid4().hex}-{k}" for k in range(parts)]
         queues = [Queue(name, client=client) for name in names]
         futures = [client.submit(_dask_worker, names[k], sources, options, k, parts, quiet,
-                                 ladder, pure=False) for k in range(parts)]
+                                 wanted, pure=False) for k in range(parts)]
         try:
             yield from _merged([_from_dask(q, f) for q, f in zip(queues, futures,
                                                                  strict=True)], options)
@@ -117,11 +141,11 @@ def _on_dask(address: str, sources: Sequence[Recording], options: CheckOptions, 
 
 
 def _dask_worker(name: str, sources: Sequence[Recording], options: CheckOptions, part: int,
-                 parts: int, quiet: float, ladder: bool) -> None:
+                 parts: int, quiet: float, wanted: Wanted) -> None:
     """One partition as a Dask task: its batches into the queue `name`, as `_worker`."""
     from distributed import Queue
 
-    _worker(Queue(name), sources, options, part, parts, quiet, ladder)
+    _worker(Queue(name), sources, options, part, parts, quiet, wanted)
 
 
 def _from_dask(queue: Any, future: Any) -> Iterator[JudgedCall | Tally]:
@@ -156,12 +180,12 @@ def _merged(streams: list[Iterator[JudgedCall | Tally]], options: CheckOptions
 
 
 def _worker(queue: Any, sources: Sequence[Recording], options: CheckOptions, part: int,
-            parts: int, quiet: float, ladder: bool) -> None:
+            parts: int, quiet: float, wanted: Wanted) -> None:
     """One partition in a child process: batches of items, then None (or an error text)."""
     batch: list[Any] = []
     try:
         for item in judge_partition(sources, options, part=part, parts=parts, quiet=quiet,
-                                    ladder=ladder):
+                                    wanted=wanted):
             batch.append(item)
             if len(batch) >= BATCH:
                 queue.put(batch)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from pushinject.capture.decoder import DecodedMessage
     from pushinject.capture.recording import Recording
 
-__all__ = ["JudgedCall", "Tally", "partition_key", "partition_of", "judge_partition",
+__all__ = ["JudgedCall", "Wanted", "EVERYTHING", "Tally", "partition_key", "partition_of", "judge_partition",
            "merge_tallies", "ROUTED", "EVERY"]
 
 _TO = re.compile(rb"\n(?:to|t)[ \t]*:[^\r\n]*?(?:sips?|tel):([^@;>?\s]+)", re.IGNORECASE)
@@ -99,19 +99,37 @@ def partition_of(message: DecodedMessage, parts: int) -> int:
 @dataclass(frozen=True)
 class JudgedCall:
     """One call as judged: the capture it belongs to (its index among the inputs), the capture
-    time at which it was complete (`CallCollector.completed`; inf: still open at the end), the frame of its
-    INVITE, its result, its report lines, and with `keep` its own judged capture (ladders)."""
+    time at which it was complete (`CallCollector.completed`; inf: still open at the end), the
+    frame of its INVITE, and what the report asks of it (`Wanted`): its result, its report
+    lines, its JSON text, and with `keep` its own judged capture (ladders)."""
 
     capture: int
     done_at: float
     frame: int
-    call: CallResult
+    call: CallResult | None
     lines: tuple[str, ...]
     judged: CaptureResult | None = None
+    record: str | None = None
 
     @property
     def order(self) -> tuple[int, float, int]:
         return self.capture, self.done_at, self.frame
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a judged call carries, as the report in use needs it (the rest is not made, nor
+    sent between processes): its `CallResult` (JSON document, JUnit), its report lines (text;
+    with `ladder`, drawn) and its JSON text (`CallResult.to_json`, for JSON lines)."""
+
+    call: bool = True
+    lines: bool = True
+    ladder: bool = False
+    record: bool = False
+
+
+#: what `judge_partition` makes when not told: the result and the report lines
+EVERYTHING = Wanted()
 
 
 @dataclass
@@ -133,12 +151,13 @@ class Tally:
 
 
 def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part: int = 0,
-                    parts: int = 1, quiet: float = 5.0, ladder: bool = False,
+                    parts: int = 1, quiet: float = 5.0, wanted: Wanted = EVERYTHING,
                     keep: bool = False, progress: Callable[[int, int], None] | None = None
                     ) -> Iterator[JudgedCall | Tally]:
     """Judge partition `part` of `parts` of every capture in `sources`: yields each call as it
-    completes (`JudgedCall`, in `JudgedCall.order`), then the capture's `Tally`. `progress`
-    is called now and then with (bytes read, bytes in all), for a progress bar."""
+    completes (`JudgedCall`, in `JudgedCall.order`, carrying what is `wanted`), then the
+    capture's `Tally`. `progress` is called now and then with (bytes read, bytes in all), for
+    a progress bar."""
     from pushinject.capture.decoder import Decoder
     from pushinject.conformance.capture import capture_name, to_wire
     from pushinject.conformance.collector import CallCollector
@@ -155,7 +174,7 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
             # every frame's time moves the clock, so a call completes at the same message
             # whichever partition judges it
             for done_at, judged in collector.completed(decoded.time):
-                yield from _calls(judged, index, done_at, tally, ladder, keep)
+                yield from _calls(judged, index, done_at, tally, wanted, keep)
             mine = True  # counted here (a message every partition takes: in partition 0)
             if parts > 1:
                 where = partition_of(decoded, parts)
@@ -173,7 +192,7 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
                 progress(before + decoder.reader.position, total)
         flushed = collector.flush()
         for judged in sorted(flushed, key=lambda r: r.calls[0].call.frame if r.calls else 0):
-            yield from _calls(judged, index, float("inf"), tally, ladder, keep)
+            yield from _calls(judged, index, float("inf"), tally, wanted, keep)
         tally.frames = decoder.summary.frames
         tally.skipped.update(decoder.summary.skipped)
         tally.skipped["unjudged-call"] += collector.counts["unjudged"]
@@ -185,8 +204,10 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
         yield tally
 
 
-def _calls(judged: CaptureResult, index: int, done_at: float, tally: Tally, ladder: bool,
+def _calls(judged: CaptureResult, index: int, done_at: float, tally: Tally, wanted: Wanted,
            keep: bool) -> Iterator[JudgedCall]:
+    import json
+
     from pushinject.conformance.report import call_lines
 
     if judged.proxy is not None and judged.calls:
@@ -198,9 +219,11 @@ def _calls(judged: CaptureResult, index: int, done_at: float, tally: Tally, ladd
     for cr in judged.calls:
         tally.calls += 1
         tally.violations += len(cr.violations)
-        yield JudgedCall(index, done_at, cr.call.frame, cr,
-                         tuple(call_lines(judged, cr, ladder=ladder)),
-                         judged if keep else None)
+        yield JudgedCall(index, done_at, cr.call.frame, cr if wanted.call else None,
+                         tuple(call_lines(judged, cr, ladder=wanted.ladder))
+                         if wanted.lines else (),
+                         judged if keep else None,
+                         json.dumps(cr.to_json()) if wanted.record else None)
 
 
 def merge_tallies(tallies: Sequence[Tally], options: CheckOptions
