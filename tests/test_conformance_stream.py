@@ -14,11 +14,11 @@ import pytest
 
 from pushinject.capture.recording import group_inputs
 from pushinject.cli import main
-from pushinject.commands.check import jobs_wanted
+from pushinject.commands.check import json_line, jobs_wanted
 from pushinject.conformance.capture import load_capture
 from pushinject.conformance.check import CheckOptions, check_messages, verdict
-from pushinject.conformance.parallel import CaptureDone, judge
-from pushinject.conformance.stream import cseq_method, partition_key
+from pushinject.conformance.parallel import JUDGING, CaptureDone, judge
+from pushinject.conformance.stream import JudgedCall, Wanted, cseq_method, partition_key
 from pushinject.progress import Bar, progress_bar
 from tests.conftest import DATA
 
@@ -99,6 +99,73 @@ def test_jobs_fork_all_partitions_but_the_first(traffic: Path,
     assert started == []
 
 
+def _judged(path: Path, options: CheckOptions, wanted: Wanted, jobs: int) -> list[JudgedCall]:
+    calls = [item for item in judge(group_inputs([path], "separate"), options, jobs=jobs,
+                                    wanted=wanted) if isinstance(item, JudgedCall)]
+    return sorted(calls, key=lambda j: j.frame)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_each_call_carries_only_what_is_wanted(traffic: Path, jobs: int) -> None:
+    """A judged call carries its result, its report lines (drawn with `ladder`) and its JSON
+    text only when the report asks for them, in this process and from a forked one."""
+    options = CheckOptions(preset="opensips")
+    full = _judged(traffic, options, Wanted(), 1)  # the result and its lines, unladdered
+    assert len(full) == 32 and all(j.call is not None and j.lines for j in full)
+    text = _judged(traffic, options, Wanted(call=False, lines=True), jobs)
+    assert [(j.frame, j.lines) for j in text] == [(j.frame, j.lines) for j in full]
+    assert {(j.call, j.record, j.judged) for j in text} == {(None, None, None)}
+    drawn = _judged(traffic, options, Wanted(call=False, lines=True, ladder=True), jobs)
+    assert all(d.lines[:len(f.lines)] == f.lines and len(d.lines) > len(f.lines)
+               and d.lines[len(f.lines)].startswith("      ")
+               for d, f in zip(drawn, full, strict=True))
+    records = _judged(traffic, options, Wanted(call=False, lines=False, record=True), jobs)
+    assert [(j.call, j.lines) for j in records] == [(None, ())] * 32
+    assert [j.record for j in records] == [json.dumps(j.call.to_json()) for j in full
+                                           if j.call is not None]
+    results = _judged(traffic, options, Wanted(call=True, lines=False), jobs)
+    assert [(j.call, j.lines, j.record) for j in results] == [(j.call, (), None) for j in full]
+
+
+def test_json_line_is_the_call_after_its_file(traffic: Path) -> None:
+    """The JSON line written from a call's JSON text is what ``json.dumps`` writes of its
+    capture's name followed by the call's fields (names outside ASCII escaped alike)."""
+    result = check_messages(load_capture(traffic), CheckOptions(preset="opensips"))
+    for cr in result.calls:
+        for name in ("slow.pcap", "caf\u00e9 \"1\".pcap", "\u00e9t\u00e9.pcap"):
+            assert json_line(name, json.dumps(cr.to_json())) == json.dumps(
+                {"file": name, **cr.to_json()})
+
+
+def test_workers_forked_with_the_judging_modules_imported_and_frozen(
+        traffic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The modules judging imports on first use are imported before the workers fork, with
+    the garbage collector's objects frozen then (shared, not copied, by the workers), and
+    thawed in this process once they are started."""
+    import gc
+    import sys
+    from multiprocessing.context import ForkProcess
+
+    from pushinject.conformance import parallel
+
+    assert JUDGING == ("pushinject.conformance.collector", "pushinject.conformance.report",
+                       "pushinject.core.proxy", "pushinject.core.ids")
+    seen: list[tuple[bool, bool]] = []
+    start = ForkProcess.start
+
+    def looked(self: ForkProcess) -> None:
+        seen.append(("colorsys" in sys.modules, gc.get_freeze_count() > 0))
+        start(self)
+
+    monkeypatch.setattr(ForkProcess, "start", looked)
+    monkeypatch.setattr(parallel, "JUDGING", ("colorsys",))
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    options = CheckOptions()
+    assert _streamed(traffic, options, jobs=3) == _whole(traffic, options)
+    assert seen == [(True, True), (True, True)]
+    assert gc.get_freeze_count() == 0
+
+
 def test_jsonl_one_call_a_line_then_the_verdict(traffic: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--preset", "opensips", "--jsonl", str(traffic)]) == 1
@@ -116,17 +183,20 @@ def test_jsonl_one_call_a_line_then_the_verdict(traffic: Path,
 
 def test_json_and_text_the_same_with_two_jobs(traffic: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """`--jobs 2` prints byte for byte what one job prints: one JSON document, and the text
-    report with each call as it completed."""
+    """`--jobs 2` and `--jobs 3` print byte for byte what one job prints: one JSON document,
+    JSON lines, and the text report (with ladders too) with each call as it completed."""
     outs = []
-    for extra in (["--json"], []):
-        for jobs in ("1", "2"):
+    for extra in (["--json"], [], ["--jsonl"], ["--ladder"]):
+        for jobs in ("1", "2", "3"):
             assert main(["check", "--preset", "opensips", "--jobs", jobs, *extra,
                          str(traffic)]) == 1
             outs.append(capsys.readouterr().out)
-    assert outs[0] == outs[1] and outs[2] == outs[3]
+    for k in range(0, 12, 3):
+        assert outs[k] == outs[k + 1] == outs[k + 2]
+    assert len({outs[0], outs[3], outs[6], outs[9]}) == 4
     assert json.loads(outs[0])["captures"][0]["sip_messages"] == 596
-    assert outs[2].splitlines()[-1].startswith("verdict: violations (1 capture(s), 32 call(s)")
+    assert outs[3].splitlines()[-1].startswith("verdict: violations (1 capture(s), 32 call(s)")
+    assert len(outs[6].splitlines()) == 33
 
 
 def test_bad_jobs_and_svg_with_jobs_are_usage_errors(traffic: Path, tmp_path: Path,
