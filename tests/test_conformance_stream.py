@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import tomllib
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from pushinject.commands.check import json_line, jobs_wanted
 from pushinject.conformance.capture import load_capture
 from pushinject.conformance.check import CheckOptions, check_messages, verdict
 from pushinject.conformance.parallel import JUDGING, CaptureDone, judge
-from pushinject.conformance.stream import JudgedCall, Wanted, cseq_method, partition_key
+from pushinject.conformance.stream import (
+    EVERY, ROUTED, JudgedCall, Wanted, cseq_method, owners, partition_key, partition_of,
+)
 from pushinject.progress import Bar, progress_bar
 from tests.conftest import DATA
 
@@ -229,6 +232,37 @@ def test_partition_key_is_the_callee_of_every_message() -> None:
     register = b"REGISTER sip:x SIP/2.0\r\nTO:<sips:bob@x>\r\ni: b\r\n\r\nTo: <sip:eve@x>"
     assert (partition_key(invite), partition_key(register), partition_key(b"junk")) == (
         b"bob", b"bob", b"")
+
+
+def test_partition_0_owns_fewer_hash_slots() -> None:
+    """Partition 0, judged by the process that also merges and prints, owns 0.94 of an even
+    share of the 256 hash slots (rounded), the others the rest in turn."""
+    assert owners(2) == (0,) * 120 + (1,) * 136
+    assert owners(3) == (0,) * 80 + (1, 2) * 88
+    assert owners(4) == (0,) * 60 + (1, 2, 3) * 65 + (1,)
+    assert owners(300) == (0,) + tuple(range(1, 256))
+
+
+def test_partition_of_a_message_is_its_callees_slot_owner(traffic: Path) -> None:
+    """Every message of a call and of its callee's registrations has the partition owning
+    the slot of its callee's hash; a message of no call and no registration goes to all."""
+    from pushinject.capture.decoder import Decoder
+
+    seen: dict[bytes, set[int]] = {}
+    every = 0
+    for path in (traffic, DATA / "kamailio" / "S1.pcap"):
+        for message in Decoder(anomalies=False).decode_file(path):
+            where = partition_of(message, 3)
+            if cseq_method(message) not in ROUTED:
+                assert where == EVERY
+                every += 1
+                continue
+            key = partition_key(message.raw)
+            assert where == owners(3)[zlib.crc32(key) % 256]
+            seen.setdefault(key, set()).add(where)
+    assert all(len(parts) == 1 for parts in seen.values())
+    assert {p for parts in seen.values() for p in parts} == {0, 1, 2}
+    assert every == 2  # S1's push MESSAGE and its 200
 
 
 class _Terminal(io.StringIO):

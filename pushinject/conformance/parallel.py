@@ -5,7 +5,12 @@ partitions 0..n-1 (partition 0 in this process, each other one in a process fork
 so that n jobs are n processes) and yields every judged call in the order (capture, time
 judged, frame of the INVITE), each capture's merged result (`CaptureDone`) after its last
 call. Each worker's output is already in that order, so the
-merge streams (`heapq.merge`) and is deterministic: the same as one job's.
+merge streams (`heapq.merge`) and is deterministic: the same as one job's. A worker sends
+only what the report in use prints of each call (`pushinject.conformance.stream.Wanted`: the
+report lines for the text, the JSON text for JSON lines), and forks with the judging modules
+already imported and the garbage collector's objects frozen (`JUDGING`); partition 0, judged
+by the process that also merges and prints, owns a smaller share of the callees
+(`pushinject.conformance.stream.owners`).
 
 With `scheduler` (the address of a Dask distributed scheduler, ``tcp://host:8786``) the same
 partitions run as Dask tasks, one per partition (`jobs`, else one per worker of the cluster),
