@@ -7,13 +7,14 @@ loopback with the lab's addresses (proxy 127.0.0.1:5060, push gateway :5090). Tw
 - **plain**: every callee is registered beforehand (`load_register.xml`) with a contact on the
   answering SIPp (`load_device.xml`); the caller (`load_caller.xml`) calls each one once:
   INVITE, 180, 200, ACK, BYE.
-- **push** (push with injection): the callee is asleep. The proxy sends its push as a MESSAGE to
-  the SIPp push gateway (`load_push_gateway.xml`), which answers 200 and, 200 ms later (the
-  time a push takes to wake a phone), registers the woken device for it; the proxy then sends the waiting INVITE to the new contact and the call goes on
-  as above. `serve` runs the `kamailio-tsilo` preset, the model of the lab's Kamailio script,
-  which pushes the contacts with pn-* parameters, so its callees are registered beforehand with
-  such a contact; the lab's Kamailio (`pushinject/lab/kamailio.cfg` with 4 workers) pushes for
-  every INVITE and suspends the call when the callee has no contact, so its callees are not.
+- **push** (push with injection): the callee is asleep. The proxy sends its push as a MESSAGE to the
+  SIPp push gateway (`load_push_gateway.xml`), which answers 200 and, 200 ms later (the time a push
+  takes to wake a phone), registers the woken device for it; the proxy then sends the waiting INVITE
+  to the new contact and the call goes on as above. `serve` runs the `kamailio-tsilo` preset, the
+  model of the lab's Kamailio script, which pushes the contacts with pn-* parameters, so its callees
+  are registered beforehand with such a contact; the lab's Kamailio (`pushinject/lab/kamailio.cfg`
+  with 4 workers) pushes for every INVITE and suspends the call when the callee has no contact, so
+  its callees are not.
   (In the plain scenario the lab's Kamailio still sends its push MESSAGE, which the lab's
   `push_gateway.xml` answers; `serve` sends none.)
 

@@ -10,8 +10,9 @@ Builds N REGISTER requests (one RFC 8599 device per user), then on the virtual c
 
 Requests are parsed before timing starts, so the figures are the registrar's and the
 subscriptions' own (the lazy header parsing of each request is part of it, as it is for a
-live proxy). Memory per thousand bindings is traced in a separate pass, so that tracing does
-not slow the timed ones; it includes the responses' and events' share kept by the table. The last line is ``location: <N> registers/s`` (steps 1 and 2 together).
+live proxy). Memory per thousand bindings is traced in a separate pass, so that tracing does not
+slow the timed ones; it includes the responses' and events' share kept by the table. The last line
+is ``location: <N> registers/s`` (steps 1 and 2 together).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ as a UDP/IPv4 capture (byte-identical run to run), `--svg` the branch graph. `--
 runs the scenario under every preset and prints one line (or, with `--json`, one object) each.
 
 Given a traffic file instead (a TOML file with ``users``, see `pushinject.sim.traffic`), it
-simulates every call of the traffic and prints the summary: calls answered, and calls lost by
-cause (with `--json`, ``{"summary": ..., "calls": [...]}``); `--pcap` writes the whole traffic as one
+simulates every call of the traffic and prints the summary: calls answered, and calls lost by cause
+(with `--json`, ``{"summary": ..., "calls": [...]}``); `--pcap` writes the whole traffic as one
 capture, byte-identical for the same file and seed; `--preset` overrides the file's.
 """
 

@@ -291,8 +291,8 @@ class CallCollector:
                 self._until[call_id] = until
                 heapq.heappush(self._expiring, (until, call_id))
             entries = self._registrations.setdefault(user, [])
-            entries.append((self._seq, with_values_of(digest, (e[1] for e in entries[-4:])), message,
-                            raw))
+            entries.append((self._seq, with_values_of(digest, (e[1] for e in entries[-4:])),
+                            message, raw))
             self._changed.add(user)
             self.counts["registration"] += 1
             return

@@ -112,7 +112,6 @@ def _before_fork() -> None:
     """Import `JUDGING`, then freeze the garbage collector's objects: the forked workers share
     those pages with this process instead of importing the modules again, and their collector
     neither scans nor, by writing to them, copies what is frozen (`gc.freeze`)."""
-    import gc
     import importlib
 
     for name in JUDGING:

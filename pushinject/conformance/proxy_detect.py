@@ -148,9 +148,9 @@ def find_proxies(messages: Sequence[WireMessage | Digest]) -> tuple[Address, ...
 
 
 def as_one_proxy(messages: Sequence[M], proxies: Sequence[Address]) -> list[M]:
-    """`messages` (parsed, or digests) with every address in `proxies` written as the first one, and every other
-    address on one of their hosts moved to the first one's host (the ports a proxy opens
-    connections from), so that the rest of the checker sees one proxy.
+    """`messages` (parsed, or digests) with every address in `proxies` written as the first
+    one, and every other address on one of their hosts moved to the first one's host (the
+    ports a proxy opens connections from), so that the rest of the checker sees one proxy.
 
     >>> from pushinject.sip import make_request
     >>> r = make_request("OPTIONS", "sip:a@b", via="SIP/2.0/TCP 10.0.0.2:5061;branch=z9hG4bK1",

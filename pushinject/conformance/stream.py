@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from pushinject.capture.decoder import DecodedMessage
     from pushinject.capture.recording import Recording
 
-__all__ = ["JudgedCall", "Wanted", "EVERYTHING", "Tally", "partition_key", "partition_of", "judge_partition",
-           "merge_tallies", "ROUTED", "EVERY"]
+__all__ = ["JudgedCall", "Wanted", "EVERYTHING", "Tally", "partition_key", "partition_of",
+           "judge_partition", "merge_tallies", "ROUTED", "EVERY"]
 
 _TO = re.compile(rb"\n(?:to|t)[ \t]*:[^\r\n]*?(?:sips?|tel):([^@;>?\s]+)", re.IGNORECASE)
 _CALL_ID = re.compile(rb"\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)

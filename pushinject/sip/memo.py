@@ -5,8 +5,8 @@ own Via on each response of a branch); parsing one is a grammar match and an obj
 it up is one dict access. Only immutable values that parsing the same text under strict rules
 always gives again are kept, and a table never holds more than `bound` entries: when it is full
 it starts again empty (dropping entries one at a time from the front of a dict gets slower as
-the dict's deleted slots pile up). Callers share the values they get, so they must treat their `params` (and the URI
-`headers`) as read-only, as the frozen value types already say.
+the dict's deleted slots pile up). Callers share the values they get, so they must treat their
+`params` (and the URI `headers`) as read-only, as the frozen value types already say.
 """
 
 from __future__ import annotations
