@@ -96,13 +96,19 @@ class Output:
     def of(cls, time: float, frame: int, message: Any, destination: Address,
            callers: Mapping[str, Address], timer: bool = False, cause: int = 0) -> Output:
         call_id = message.call_id
-        direction = "caller" if callers.get(call_id) == destination else "onward"
+        direction = _direction(callers.get(call_id), destination)
         method = getattr(message, "method", None)
         if method is not None:
             return cls(time, frame, call_id, destination, direction, str(method),
                        str(message.uri), timer, cause)
         return cls(time, frame, call_id, destination, direction, str(message.status), "",
                    timer, cause)
+
+
+def _direction(caller: Address | None, destination: Address) -> str:
+    """Which way a message the proxy (or the core) sent went: to the ``caller`` of its call
+    (`caller`, that call's caller's address) or ``onward``."""
+    return "caller" if caller == destination else "onward"
 
 
 @dataclass(frozen=True)
@@ -158,8 +164,11 @@ def _entry(driver: Any, name: str) -> Any:
     return getattr(driver, name)
 
 
-def _request_key(message: Any) -> tuple[str, str, int, str]:
-    return message.call_id, message.method, message.cseq.number, str(message.uri)
+def _request_key(message: Any, uri: str | None = None) -> tuple[str, str, int, str]:
+    """A request's (Call-ID, method, CSeq number, Request-URI); `uri`: the Request-URI's
+    text, when already written."""
+    return (message.call_id, message.method, message.cseq.number,
+            str(message.uri) if uri is None else uri)
 
 
 class _Vias:
@@ -192,7 +201,7 @@ class _Vias:
         if not text:
             return
         via = top_via_text(message)
-        key = (message.call_id, message.method, message.cseq.number, uri)
+        key = _request_key(message, uri)
         mine = self.seen.setdefault(key, [])
         if via not in mine:
             mine.append(via)
@@ -240,7 +249,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
             message = a.message
             destination = a.destination
             call_id = message.call_id
-            direction = "caller" if caller_of(call_id) == destination else "onward"
+            direction = _direction(caller_of(call_id), destination)
             method = getattr(message, "method", None)
             if method is not None:
                 label, target = str(method), str(message.uri)
@@ -401,8 +410,8 @@ def sent_by(messages: Iterable[WireMessage], proxy: Address,
         else:
             call_id, destination = first.call_id, m.destination
             output = Output(m.time, m.frame, call_id, destination,
-                            "caller" if caller_of(call_id) == destination else "onward",
-                            first.label, first.target)
+                            _direction(caller_of(call_id), destination), first.label,
+                            first.target)
         append(output)
     return out
 
