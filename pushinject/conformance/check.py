@@ -132,8 +132,10 @@ def check_messages(capture: Capture, options: CheckOptions,
     facts = [*settled, *(digests(current) if digested is None else digested)]
     addresses = ((options.proxy, *options.aliases) if options.proxy
                  else find_proxies(facts))
-    if not addresses:
-        return CaptureResult(capture, None, (), None)
+    if not addresses:  # nothing judged: the timers in force are the knobs given
+        return CaptureResult(capture, None, (), None, infer_timers(
+            (), options.knobs, options.preset or CAPTURE_DRIVEN, options.timer_slack,
+            options.tolerance))
     proxy = addresses[0]
     if len(addresses) > 1:  # one proxy on several addresses
         current = tuple(as_one_proxy(current, addresses))

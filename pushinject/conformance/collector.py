@@ -37,14 +37,16 @@ sender's clock. The rules (HEP-3):
   it should have left, whatever that frame is;
 - a call is complete once a final response to its INVITE went to the caller and nothing of the
   call arrived for `quiet` seconds (after a 408 or 480, for the checker's `lost_within` at
-  least: a device of the callee registering that soon after is a lost call, FIELD-5), or once
-  it is `max_age` seconds old (a proxy that never
-  answers); it is then judged by `check_messages` on a capture made of its messages and its
+  least: a device of the callee registering that soon after is a lost call, FIELD-5), and not
+  before Timer B (64*T1) of each branch INVITE sent over UDP that had no response by then: that
+  client transaction is still Calling and retransmits its INVITE until Timer B (RFC 3261
+  §17.1.1.2, TXN-3; no CANCEL for it without a provisional response, §9.1); or once it is
+  `max_age` seconds old (a proxy that never answers); it is then judged by `check_messages` on a capture made of its messages and its
   callee's registrations in arrival order, and released. A message of a judged call that comes
   later is counted as ``late``; a call the checker cannot judge (it raises) is counted as
   ``unjudged`` and the stream goes on. A timer value read from one call's events (TIMING-2)
-  stands for the calls judged after it, as in a whole capture the first event that shows it
-  does.
+  stands for the calls judged after it, until a call judged later shows it by an event that
+  fired earlier: as in a whole capture, the first event that shows it stands.
 
 Memory follows the calls in progress (their messages parsed) and the registrations that have
 not long expired (mostly digests), not the length of the stream.
@@ -85,6 +87,11 @@ class _Call:
     final: bool = False
     #: how long the call must stay quiet once final (set with the final response)
     wait: float = 0.0
+    #: each branch INVITE over UDP (top Via branch): when its first copy arrived, None once
+    #: answered
+    calling: dict[str, float | None] = field(default_factory=dict)
+    #: when its last unanswered branch's Timer B fires (set with the final response)
+    hold: float = float("-inf")
     #: the time of its standing pair in the collector's deadline heap: never after its
     #: deadline (NaN: none yet)
     queued: float = float("nan")
@@ -93,6 +100,14 @@ class _Call:
 #: one message of a callee's registrations: (arrival number, digest, the parsed message or
 #: None once settled, the bytes to parse it again or None)
 _Entry = tuple[int, Digest, WireMessage | None, bytes | None]
+
+
+@cache
+def _timer_b() -> float:
+    """Timer B of an INVITE client transaction with RFC 3261's T1 (§17.1.1.2)."""
+    from pushinject.core.timers import TimerValues
+
+    return TimerValues().b
 
 
 @cache
@@ -172,6 +187,14 @@ class _Due:
                 del when[user]
                 out.append(user)
         return out
+
+
+def _fired(value: TimerValue) -> tuple[float, int]:
+    """When the event that showed a timer value fired, and its frame: of two, the earlier
+    stands, as in a whole capture (`pushinject.conformance.timing.infer_timers`)."""
+    e = value.evidence
+    assert e is not None
+    return e.started_at + e.observed, e.end
 
 
 #: an entry's arrival number
@@ -261,12 +284,18 @@ class CallCollector:
             call.last = now
             if call.final and now + call.wait < call.queued:  # an earlier time: keep the pair
                 self._queue(call, self._deadline(call))     # at or before the deadline
-            if (not message.is_request and message.status >= 200
-                    and msg.cseq.method == "INVITE" and message.destination == call.caller
-                    and not call.final):
+            if message.is_request:
+                if (message.label == "INVITE" and message.transport == "UDP"
+                        and message.source != call.caller and msg.to.tag is None):
+                    call.calling.setdefault(message.branch, now)
+            elif message.destination != call.caller:  # a response on a branch
+                call.calling[message.branch] = None
+            elif (message.status >= 200 and msg.cseq.method == "INVITE" and not call.final):
                 call.final = True
                 lost = message.status in (408, 480)
                 call.wait = max(self.quiet, self.options.lost_within) if lost else self.quiet
+                call.hold = max((t + _timer_b() for t in call.calling.values()
+                                 if t is not None), default=call.hold)
                 self._next_due = min(self._next_due, now + call.wait)
                 self._queue(call, self._deadline(call))
             self.counts["call"] += 1
@@ -370,7 +399,7 @@ class CallCollector:
     def _deadline(self, call: _Call) -> float:
         """When the call is complete if nothing more of it arrives."""
         aged = call.started + self.max_age
-        return min(call.last + call.wait, aged) if call.final else aged
+        return min(max(call.last + call.wait, call.hold), aged) if call.final else aged
 
     def flush(self) -> list[CaptureResult]:
         """Judge every call still open (the stream ended)."""
@@ -404,8 +433,9 @@ class CallCollector:
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)
         for knob, value in result.timing.values.items():
-            if value.evidence is not None:
-                self.timers.setdefault(knob, value)
+            held = self.timers.get(knob)
+            if value.evidence is not None and (held is None or _fired(value) < _fired(held)):
+                self.timers[knob] = value
         return replace(result, calls=tuple(c for c in result.calls
                                            if c.call.call_id == call.call_id))
 

@@ -380,7 +380,8 @@ def field_rules(calls: Sequence[CallRecord], messages: Sequence[WireMessage], pr
 @dataclass(frozen=True)
 class Latencies:
     """A capture's delays: push to the device's REGISTER, REGISTER to the injected INVITE,
-    the caller's CANCEL to its final response (seconds, in capture order)."""
+    the caller's CANCEL to its final response (seconds, each in increasing order: the same
+    whether one capture or its calls one by one were judged)."""
 
     push_to_register: tuple[float, ...]
     register_to_invite: tuple[float, ...]
@@ -440,4 +441,4 @@ def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Dige
     to_final = [c.final.time - c.cancel.time for c in calls
                 if c.cancel is not None and c.final is not None
                 and c.final.time >= c.cancel.time]
-    return Latencies(tuple(to_register), tuple(to_invite), tuple(to_final))
+    return Latencies(*(tuple(sorted(v)) for v in (to_register, to_invite, to_final)))
