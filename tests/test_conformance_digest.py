@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pushinject.conformance.capture import Capture, WireMessage, load_capture
-from pushinject.conformance.check import CheckOptions, check_messages
+from pushinject.conformance.check import CheckOptions, check_messages, judge_calls
 from pushinject.conformance.digest import Digest, digests, with_values_of
 from pushinject.conformance.proxy_detect import as_one_proxy
 from pushinject.sip import parse_message
@@ -99,7 +99,7 @@ def test_settled_registrations_given_as_digests_judge_the_call_as_the_whole(
     capture = load_capture(_stale_instance(tmp_path))
     whole = check_messages(capture, CheckOptions())
     rest = Capture(capture.file, capture.frames, capture.messages[2:])
-    split = check_messages(rest, CheckOptions(), settled=digests(capture.messages[:2]))
+    split = judge_calls(rest, CheckOptions(), settled=digests(capture.messages[:2]))
     assert [c.to_json() for c in split.calls] == [c.to_json() for c in whole.calls]
     assert (split.proxy, split.latency) == (whole.proxy, whole.latency)
     assert [(v.rule, v.frame, v.message) for c in split.calls for v in c.violations

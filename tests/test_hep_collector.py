@@ -199,7 +199,7 @@ def test_a_call_the_checker_cannot_judge_is_counted_and_the_stream_goes_on(
     from pushinject.errors import PushInjectError
 
     calls = {"n": 0}
-    real = collector_module.check_messages
+    real = collector_module.judge_calls
 
     def flaky(capture: Any, options: CheckOptions, timers: Any = None, **more: Any) -> Any:
         calls["n"] += 1
@@ -207,7 +207,7 @@ def test_a_call_the_checker_cannot_judge_is_counted_and_the_stream_goes_on(
             raise PushInjectError("cannot judge this one")
         return real(capture, options, timers, **more)
 
-    monkeypatch.setattr(collector_module, "check_messages", flaky)
+    monkeypatch.setattr(collector_module, "judge_calls", flaky)
     capture = load_capture(group_inputs(KAMAILIO[:2], "merge")[0])
     collector = CallCollector(LAB, quiet=2.0)
     results = collector.run((m, m.time) for m in capture.messages)
@@ -238,17 +238,17 @@ def test_a_settled_register_still_names_the_device_of_a_later_call(
     from pushinject.conformance import collector as collector_module
 
     seen: list[int] = []
-    real = collector_module.check_messages
+    real = collector_module.judge_calls
 
     def spy(capture: Any, options: CheckOptions, timers: Any = None, *,
             settled: Any = (), **more: Any) -> Any:
         seen.append(len(settled))
         return real(capture, options, timers, settled=settled, **more)
 
-    monkeypatch.setattr(collector_module, "check_messages", spy)
+    monkeypatch.setattr(collector_module, "judge_calls", spy)
     path = _stale_instance(tmp_path, before)
     whole, streamed, _ = _streamed(path, CheckOptions())
-    assert seen == [settled]
+    assert seen == [settled, settled]  # the whole capture's one call, then the collector's
     assert streamed == whole
     judged = CallCollector(CheckOptions(), quiet=2.0).run(
         (m, m.time) for m in load_capture(path).messages)

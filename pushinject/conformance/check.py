@@ -27,7 +27,7 @@ from pushinject.conformance.capture import Address, Capture, address_text, load_
 from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset, plan_calls
 from pushinject.conformance.digest import Digest, digests
 from pushinject.conformance.field_rules import (
-    FieldSettings, Latencies, field_rules, latencies, registers_by_user,
+    FieldSettings, Latencies, Lookup, field_rules, latencies, registers_by_user,
 )
 from pushinject.conformance.proxy_detect import as_one_proxy, find_proxies
 from pushinject.conformance.replay import ReplayResult, replay
@@ -35,7 +35,8 @@ from pushinject.conformance.rules import RuleSettings, Violation, run_rules
 from pushinject.conformance.timing import TimerValue, Timing, infer_timers
 from pushinject.core.types import Selection
 
-__all__ = ["CheckOptions", "CallResult", "CaptureResult", "check_capture", "verdict", "verdict_of",
+__all__ = ["CheckOptions", "CallResult", "CaptureResult", "check_capture", "check_messages",
+           "judge_calls", "verdict", "verdict_of",
            "REPLAY_RULE", "CAPTURE_DRIVEN", "VERDICTS", "EXIT_STATUS"]
 
 #: every verdict and the exit status `pushinject check` gives it
@@ -114,12 +115,26 @@ class CaptureResult:
                 "calls": [c.to_json() for c in self.calls]}
 
 
-def check_messages(capture: Capture, options: CheckOptions,
-                   timers: Mapping[str, TimerValue] | None = None, *,
-                   settled: Sequence[Digest] = (),
-                   digested: Sequence[Digest] | None = None) -> CaptureResult:
-    """Check an already loaded capture (`timers`: values read from earlier parts of the same
-    capture, `pushinject.conformance.timing.infer_timers`).
+def check_messages(capture: Capture, options: CheckOptions, *, quiet: float = 5.0
+                   ) -> CaptureResult:
+    """Check an already loaded capture as `pushinject check` does (one code path): its
+    messages go through the streamed check (`pushinject.conformance.stream.judge_messages`),
+    each call judged once complete (`quiet`: as ``--quiet``), and the result holds them all
+    in order of their INVITE, with the capture's messages."""
+    from pushinject.conformance.stream import judge_messages
+
+    return judge_messages(capture, options, quiet=quiet)
+
+
+def judge_calls(capture: Capture, options: CheckOptions,
+                timers: Mapping[str, TimerValue] | None = None, *,
+                settled: Sequence[Digest] = (),
+                digested: Sequence[Digest] | None = None,
+                until: float | None = None,
+                known: Mapping[str, Lookup] | None = None) -> CaptureResult:
+    """Judge the calls of a capture made of one call's messages and its callee's
+    registrations (`pushinject.conformance.collector`; `timers`: values read from the calls
+    judged before, `pushinject.conformance.timing.infer_timers`).
 
     `settled`: the digests (`pushinject.conformance.digest`) of the *settled* registrations
     that came before the capture's messages, whose bindings had all expired before any later
@@ -127,7 +142,10 @@ def check_messages(capture: Capture, options: CheckOptions,
     cannot bear on a transaction of the calls or on the model replayed, whose registrar holds
     no binding of them by then (RFC 3261 §10.3 step 7), so only the proxy's detection, the
     field rules (which device a contact stood for, FIELD-1) and the latencies read them.
-    `digested`: the digests of the capture's messages, in order, when already made."""
+    `digested`: the digests of the capture's messages, in order, when already made.
+    `until`: when the stream was seen to go on to (the time the call was judged), which
+    FIELD-8 reads as the capture's end; `known`: the branches made by lookup in the calls
+    judged before, which FIELD-6 compares an injection with."""
     current = capture.messages
     facts = [*settled, *(digests(current) if digested is None else digested)]
     addresses = ((options.proxy, *options.aliases) if options.proxy
@@ -160,7 +178,7 @@ def check_messages(capture: Capture, options: CheckOptions,
                          FieldSettings(tolerance=options.tolerance,
                                        lost_within=options.lost_within,
                                        final_within=_final_within(timing, options)), facts,
-                         registers)
+                         registers, until, known)
     out = []
     for call, more in zip(calls, fields, strict=True):
         found = run_rules(call, settings) + sorted(more, key=lambda v: v.frame)

@@ -41,7 +41,7 @@ sender's clock. The rules (HEP-3):
   before Timer B (64*T1) of each branch INVITE sent over UDP that had no response by then: that
   client transaction is still Calling and retransmits its INVITE until Timer B (RFC 3261
   §17.1.1.2, TXN-3; no CANCEL for it without a provisional response, §9.1); or once it is
-  `max_age` seconds old (a proxy that never answers); it is then judged by `check_messages` on a capture made of its messages and its
+  `max_age` seconds old (a proxy that never answers); it is then judged by `judge_calls` on a capture made of its messages and its
   callee's registrations in arrival order, and released. A message of a judged call that comes
   later is counted as ``late``; a call the checker cannot judge (it raises) is counted as
   ``unjudged`` and the stream goes on. A timer value read from one call's events (TIMING-2)
@@ -63,8 +63,9 @@ from operator import itemgetter
 
 from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage, to_wire
-from pushinject.conformance.check import CaptureResult, CheckOptions, check_messages
+from pushinject.conformance.check import CaptureResult, CheckOptions, judge_calls
 from pushinject.conformance.digest import Digest, with_values_of
+from pushinject.conformance.field_rules import Lookup, lookups
 from pushinject.conformance.timing import TimerValue
 from pushinject.errors import PushInjectError
 
@@ -149,7 +150,7 @@ def settled(registrations: Sequence[tuple[int, Digest] | _Entry], seq: int,
     the next REGISTER of the callee arrived and before the INVITE. A registrar holds no
     binding of them once the call starts, and the next REGISTER finds none of them, so they
     cannot change what the call's transactions or the model do (RFC 3261 §10.3 step 7);
-    `check_messages` reads them for the proxy's detection, the devices of the field rules
+    `judge_calls` reads them for the proxy's detection, the devices of the field rules
     and the latencies only."""
     cut, walked, alive = _scan(registrations, seq)
     return walked if walked is not None and time > alive else cut
@@ -263,6 +264,10 @@ class CallCollector:
         self._deadlines: list[tuple[float, int, str]] = []
         #: timer values read so far from the calls' events (TIMING-2)
         self.timers: dict[str, TimerValue] = {}
+        #: the first branch made by lookup to each contact in the calls judged (FIELD-6),
+        #: forgotten with the registrations (`keep_registrations`) once they double
+        self.lookups: dict[str, Lookup] = {}
+        self._lookups_kept = 1024
 
     @property
     def open_calls(self) -> int:
@@ -403,12 +408,14 @@ class CallCollector:
 
     def flush(self) -> list[CaptureResult]:
         """Judge every call still open (the stream ended)."""
-        out = [self._judge(c, c.last) for c in list(self._calls.values())]
+        out = [self._judge(c, c.last, self._newest) for c in list(self._calls.values())]
         self._deadlines.clear()
         self._forget(float("inf"))
         return out
 
-    def _judge(self, call: _Call, now: float) -> CaptureResult:
+    def _judge(self, call: _Call, now: float, until: float | None = None) -> CaptureResult:
+        """Judge the call at `now`, the stream seen to go on to `until` (default `now`) on
+        the messages' clock (FIELD-8 reads it)."""
         del self._calls[call.call_id]
         self._done[call.call_id] = now
         self._released.add(call.user)
@@ -426,18 +433,24 @@ class CallCollector:
             messages = tuple(e[1] for e in merged)
             capture = Capture(file=name, frames=cut + len(messages), messages=messages)
             of = Digest.of
-            result = check_messages(capture, self.options, self.timers,
-                                    settled=[e[1] for e in registrations[:cut]],
-                                    digested=[of(m) if d is None else d for _, m, d in merged])
+            result = judge_calls(capture, self.options, self.timers,
+                                 settled=[e[1] for e in registrations[:cut]],
+                                 digested=[of(m) if d is None else d for _, m, d in merged],
+                                 until=now if until is None else until, known=self.lookups)
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)
+        mine = tuple(c for c in result.calls if c.call.call_id == call.call_id)
+        if result.proxy is not None:
+            held = self.lookups
+            for key, made in lookups([c.call for c in mine], messages, result.proxy).items():
+                if key not in held or made.frame < held[key].frame:
+                    held[key] = made
         for knob, value in result.timing.values.items():
-            held = self.timers.get(knob)
-            if value.evidence is not None and (held is None or _fired(value) < _fired(held)):
+            known = self.timers.get(knob)
+            if value.evidence is not None and (known is None or _fired(value) < _fired(known)):
                 self.timers[knob] = value
-        return replace(result, calls=tuple(c for c in result.calls
-                                           if c.call.call_id == call.call_id))
+        return replace(result, calls=mine)
 
     def _forget(self, now: float) -> None:
         """Drop expired registrations and the memory of calls judged long ago: a Call-ID whose
@@ -484,6 +497,9 @@ class CallCollector:
                 self._old.set(user, None)
                 self._aging.set(user, None)
         self._done = {k: t for k, t in self._done.items() if now - t < self.max_age}
+        if len(self.lookups) > self._lookups_kept:
+            self.lookups = {k: a for k, a in self.lookups.items() if a.time >= horizon}
+            self._lookups_kept = max(1024, 2 * len(self.lookups))
 
     def _let_go(self, entries: list[_Entry], calls: Iterable[_Call]) -> None:
         """Keep only the digest of each registration message that no call of the user in

@@ -15,7 +15,7 @@ REGISTER-to-INVITE and CANCEL-to-final delays.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +25,8 @@ from pushinject.conformance.digest import Digest, device_of_uri, digests
 from pushinject.conformance.rules import Violation
 from pushinject.sip import parse_uri
 
-__all__ = ["FieldSettings", "RegisterRecord", "FIELD_RULES", "field_rules", "register_records",
+__all__ = ["FieldSettings", "RegisterRecord", "Lookup", "lookups", "FIELD_RULES", "field_rules",
+           "register_records",
            "registers_by_user", "Latencies", "latencies"]
 
 
@@ -101,6 +102,39 @@ def registers_by_user(facts: Sequence[Digest], proxy: Address
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """A branch the proxy made by lookup (not injected) to a contact: its INVITE's frame and
+    time, next hop and Route set (FIELD-6 compares an injection to the same contact with it)."""
+
+    frame: int
+    time: float
+    destination: Address
+    routes: tuple[str, ...]
+
+
+def lookups(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address
+            ) -> dict[str, Lookup]:
+    """The first branch of `calls` made by lookup to each target URI (the earliest frame)."""
+    out: dict[str, Lookup] = {}
+    frames = _invites_sent(messages, proxy)
+    for call in calls:
+        for a in call.branches:
+            key = str(_uri(a.target))
+            if a.injected or (key in out and out[key].frame <= a.frame):
+                continue
+            m = frames.get(a.frame)
+            out[key] = Lookup(a.frame, a.opened_at, a.destination,
+                              tuple(str(r) for r in m.message.routes) if m is not None else ())
+    return out
+
+
+def _invites_sent(messages: Sequence[WireMessage], proxy: Address) -> dict[int, WireMessage]:
+    """The INVITEs the proxy sent, by frame."""
+    return {m.frame: m for m in messages
+            if m.is_request and m.label == "INVITE" and m.source[0] == proxy[0]}
+
+
+@dataclass(frozen=True)
 class _View:
     """What the field rules read about a capture."""
 
@@ -112,7 +146,9 @@ class _View:
     #: the INVITEs the proxy sent, by Call-ID
     invites: dict[str, list[WireMessage]]
     #: the first branch made by lookup (not injected) to each target URI
-    lookups: dict[str, BranchRecord]
+    lookups: dict[str, Lookup]
+    #: the same, of the calls judged before
+    known: Mapping[str, Lookup]
     #: `registrations` and `trigger` as found, by the call (its id) and the branch's frame
     found: dict[tuple[int, int], Any] = field(default_factory=dict)
 
@@ -142,6 +178,13 @@ class _View:
             if r.frame < b.frame and _uri(r.contact) == target:
                 return r.device
         return device_of_uri(target)
+
+    def lookup(self, target: str) -> Lookup | None:
+        """The first branch made by lookup to `target`, here or in a call judged before."""
+        mine, before = self.lookups.get(target), self.known.get(target)
+        if mine is None or (before is not None and before.frame < mine.frame):
+            return before
+        return mine
 
     def routes(self, b: BranchRecord) -> tuple[str, ...]:
         m = self.frames.get(b.frame)
@@ -266,13 +309,13 @@ def same_route_as_lookup(call: CallRecord, v: _View) -> list[Violation]:
         if not b.injected:
             continue
         routes = v.routes(b)
-        a = v.lookups.get(str(_uri(b.target)))
+        a = v.lookup(str(_uri(b.target)))
         if a is not None:
-            if (a.destination, v.routes(a)) != (b.destination, routes):
+            if (a.destination, a.routes) != (b.destination, routes):
                 out.append(Violation("FIELD-6", f"injected branch {b.index} went to "
                                      f"{_hop(b.destination, routes)}, a branch by lookup to the "
                                      f"same contact (frame {a.frame}) to "
-                                     f"{_hop(a.destination, v.routes(a))}", b.frame))
+                                     f"{_hop(a.destination, a.routes)}", b.frame))
             continue
         reg = v.trigger(call, b)
         if reg is not None and reg.paths and routes[:len(reg.paths)] != reg.paths:
@@ -346,31 +389,31 @@ FIELD_RULES: tuple[tuple[str, str, Check], ...] = (
 
 
 def _view(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address,
-          settings: FieldSettings, registers: dict[str, list[RegisterRecord]]) -> _View:
-    frames = {m.frame: m for m in messages
-              if m.is_request and m.label == "INVITE" and m.source[0] == proxy[0]}
+          settings: FieldSettings, registers: dict[str, list[RegisterRecord]],
+          until: float | None, known: Mapping[str, Lookup] | None) -> _View:
+    frames = _invites_sent(messages, proxy)
     invites: dict[str, list[WireMessage]] = {}
     for m in frames.values():
         invites.setdefault(m.message.call_id, []).append(m)
-    lookups: dict[str, BranchRecord] = {}
-    for call in calls:
-        for a in call.branches:
-            if not a.injected:
-                lookups.setdefault(str(_uri(a.target)), a)
-    return _View(calls, frames, registers, settings, messages[-1].time if messages else 0.0,
-                 invites, lookups)
+    last = messages[-1].time if messages else 0.0
+    return _View(calls, frames, registers, settings, last if until is None else max(last, until),
+                 invites, lookups(calls, messages, proxy), known or {})
 
 
 def field_rules(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address,
                 settings: FieldSettings | None = None, facts: Sequence[Digest] | None = None,
-                registers: dict[str, list[RegisterRecord]] | None = None
+                registers: dict[str, list[RegisterRecord]] | None = None,
+                until: float | None = None, known: Mapping[str, Lookup] | None = None
                 ) -> list[list[Violation]]:
     """Each call's field-rule violations, in the order of `calls`. `facts`: the digests of
     `messages` and of the registrations known before them (default: of `messages`);
-    `registers`: `registers_by_user` of them, when already made."""
+    `registers`: `registers_by_user` of them, when already made; `until`: when the capture
+    was seen to go on to, when later than its last message (a call judged as it completes,
+    `pushinject.conformance.collector`: the time it was judged); `known`: the branches made
+    by lookup in calls judged before (`lookups`)."""
     if registers is None:
         registers = registers_by_user(digests(messages) if facts is None else facts, proxy)
-    v = _view(calls, messages, proxy, settings or FieldSettings(), registers)
+    v = _view(calls, messages, proxy, settings or FieldSettings(), registers, until, known)
     return [[replace(x, catalogue_id=rid) for rid, _, check in FIELD_RULES for x in check(call, v)]
             for call in calls]
 

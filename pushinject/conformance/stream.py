@@ -25,7 +25,7 @@ import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -35,9 +35,11 @@ from pushinject.conformance.timing import TimerValue, Timing
 if TYPE_CHECKING:
     from pushinject.capture.decoder import DecodedMessage
     from pushinject.capture.recording import Recording
+    from pushinject.conformance.capture import Capture
+    from pushinject.conformance.replay import Output, ReplayResult
 
 __all__ = ["JudgedCall", "Wanted", "EVERYTHING", "Tally", "partition_key", "partition_of",
-           "judge_partition", "merge_tallies", "ROUTED", "EVERY"]
+           "judge_partition", "judge_messages", "merge_tallies", "ROUTED", "EVERY"]
 
 _TO = re.compile(rb"\n(?:to|t)[ \t]*:[^\r\n]*?(?:sips?|tel):([^@;>?\s]+)", re.IGNORECASE)
 _CALL_ID = re.compile(rb"\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
@@ -225,6 +227,58 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
         if progress is not None:
             progress(before, total)
         yield tally
+
+
+def judge_messages(capture: Capture, options: CheckOptions, *, quiet: float = 5.0
+                   ) -> CaptureResult:
+    """A loaded capture judged as `judge_partition` judges a file alone: its messages through
+    a `CallCollector`, each call judged once complete; the result holds every call in order
+    of its INVITE, the capture's messages, the timers, latencies and counts of the merged
+    tally (`merge_tallies`), and the replays of the calls as one."""
+    from pushinject.conformance.collector import CallCollector
+
+    tally = Tally(0, capture.file, frames=capture.frames, messages=capture.sip_messages,
+                  skipped=Counter(capture.skipped))
+    collector = CallCollector(options, name=capture.file, quiet=quiet)
+    parts: list[CaptureResult] = []
+    for m in capture.messages:
+        parts += collector.due(m.time)
+        collector.add(m, m.time)
+    parts += collector.flush()
+    calls = [j.call for part in parts for j in _calls(part, 0, 0.0, tally, _RESULT, False)
+             if j.call is not None]
+    tally.skipped["unjudged-call"] += collector.counts["unjudged"]
+    tally.skipped += Counter()  # drop zero counts
+    tally.timers = dict(collector.timers)
+    merged, _, _ = merge_tallies([tally], options)
+    late = {c.call.call_id: v for part in parts for c in part.calls
+            if (v := part.timing.violations.get(c.call.call_id))}
+    return replace(merged, capture=replace(capture, skipped=merged.capture.skipped),
+                   calls=tuple(sorted(calls, key=lambda c: c.call.frame)),
+                   replay=_replays(parts),
+                   timing=replace(merged.timing, violations=late))
+
+
+#: what `judge_messages` wants of a judged call: its result
+_RESULT = Wanted(call=True, lines=False)
+
+
+def _replays(parts: Sequence[CaptureResult]) -> ReplayResult | None:
+    """The replays of the calls judged one by one, as one: each call's outputs, in time
+    order, and its divergence."""
+    from pushinject.conformance.replay import ReplayResult
+
+    done = [(p.replay, {c.call.call_id for c in p.calls}) for p in parts
+            if p.replay is not None]
+    if not done:
+        return None
+
+    def of(side: str) -> tuple[Output, ...]:
+        return tuple(sorted((o for r, ids in done for o in getattr(r, side)
+                             if o.call_id in ids), key=lambda o: o.time))
+
+    return ReplayResult(done[0][0].preset, of("reference"), of("actual"),
+                        {k: r.divergences.get(k) for r, ids in done for k in ids})
 
 
 def _calls(judged: CaptureResult, index: int, done_at: float, tally: Tally, wanted: Wanted,
