@@ -27,7 +27,7 @@ from pushinject.conformance.capture import Address, Capture, address_text, load_
 from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset, plan_calls
 from pushinject.conformance.digest import Digest, digests
 from pushinject.conformance.field_rules import (
-    FieldSettings, Latencies, Lookup, field_rules, latencies, registers_by_user,
+    FieldSettings, Latencies, Lookup, field_rules, latencies, lookups, registers_by_user,
 )
 from pushinject.conformance.proxy_detect import as_one_proxy, find_proxies
 from pushinject.conformance.replay import ReplayResult, replay
@@ -102,6 +102,8 @@ class CaptureResult:
     replay: ReplayResult | None
     timing: Timing = field(default_factory=_no_timing)
     latency: Latencies = field(default_factory=_no_latency)
+    #: the first branch its calls made by lookup to each contact (FIELD-6)
+    lookups: Mapping[str, Lookup] = field(default_factory=dict)
 
     @property
     def violations(self) -> int:
@@ -174,11 +176,12 @@ def judge_calls(capture: Capture, options: CheckOptions,
                         loose=options.preset == CAPTURE_DRIVEN)
     settings = options.settings()
     registers = registers_by_user(facts, proxy)
+    own = lookups(calls, current, proxy)
     fields = field_rules(calls, current, proxy,
                          FieldSettings(tolerance=options.tolerance,
                                        lost_within=options.lost_within,
                                        final_within=_final_within(timing, options)), facts,
-                         registers, until, known)
+                         registers, until, known, own)
     out = []
     for call, more in zip(calls, fields, strict=True):
         found = run_rules(call, settings) + sorted(more, key=lambda v: v.frame)
@@ -188,7 +191,7 @@ def judge_calls(capture: Capture, options: CheckOptions,
             found.append(Violation(REPLAY_RULE, divergence.message, divergence.frame, model))
         out.append(CallResult(call, tuple(found)))
     return CaptureResult(capture, proxy, tuple(out), result, timing,
-                         latencies(calls, facts, proxy, registers))
+                         latencies(calls, facts, proxy, registers), own)
 
 
 def _final_within(timing: Timing, options: CheckOptions) -> float:

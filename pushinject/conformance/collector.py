@@ -65,7 +65,7 @@ from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage, to_wire
 from pushinject.conformance.check import CaptureResult, CheckOptions, judge_calls
 from pushinject.conformance.digest import Digest, with_values_of
-from pushinject.conformance.field_rules import Lookup, lookups
+from pushinject.conformance.field_rules import Lookup
 from pushinject.conformance.timing import TimerValue
 from pushinject.errors import PushInjectError
 
@@ -287,20 +287,22 @@ class CallCollector:
         if call is not None:
             call.messages.append(entry)
             call.last = now
-            if call.final and now + call.wait < call.queued:  # an earlier time: keep the pair
-                self._queue(call, self._deadline(call))     # at or before the deadline
-            if message.is_request:
-                if (message.label == "INVITE" and message.transport == "UDP"
-                        and message.source != call.caller and msg.to.tag is None):
+            if call.final:
+                if now + call.wait < call.queued:  # an earlier time: keep the pair at or
+                    self._queue(call, self._deadline(call))  # before the deadline
+            elif message.is_request:  # a branch INVITE over UDP, before the final response
+                if (message.source != call.caller and message.label == "INVITE"
+                        and message.transport == "UDP"):
                     call.calling.setdefault(message.branch, now)
             elif message.destination != call.caller:  # a response on a branch
                 call.calling[message.branch] = None
-            elif (message.status >= 200 and msg.cseq.method == "INVITE" and not call.final):
+            elif message.status >= 200 and msg.cseq.method == "INVITE":
                 call.final = True
                 lost = message.status in (408, 480)
                 call.wait = max(self.quiet, self.options.lost_within) if lost else self.quiet
-                call.hold = max((t + _timer_b() for t in call.calling.values()
-                                 if t is not None), default=call.hold)
+                if call.calling:
+                    call.hold = max((t + _timer_b() for t in call.calling.values()
+                                     if t is not None), default=call.hold)
                 self._next_due = min(self._next_due, now + call.wait)
                 self._queue(call, self._deadline(call))
             self.counts["call"] += 1
@@ -440,17 +442,16 @@ class CallCollector:
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)
-        mine = tuple(c for c in result.calls if c.call.call_id == call.call_id)
-        if result.proxy is not None:
-            held = self.lookups
-            for key, made in lookups([c.call for c in mine], messages, result.proxy).items():
-                if key not in held or made.frame < held[key].frame:
-                    held[key] = made
+        held = self.lookups
+        for key, made in result.lookups.items():  # of its call alone: no other starts here
+            if key not in held or made.frame < held[key].frame:
+                held[key] = made
         for knob, value in result.timing.values.items():
             known = self.timers.get(knob)
             if value.evidence is not None and (known is None or _fired(value) < _fired(known)):
                 self.timers[knob] = value
-        return replace(result, calls=mine)
+        return replace(result, calls=tuple(c for c in result.calls
+                                           if c.call.call_id == call.call_id))
 
     def _forget(self, now: float) -> None:
         """Drop expired registrations and the memory of calls judged long ago: a Call-ID whose

@@ -15,7 +15,7 @@ REGISTER-to-INVITE and CANCEL-to-final delays.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -112,15 +112,17 @@ class Lookup:
     routes: tuple[str, ...]
 
 
-def lookups(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address
+def lookups(calls: Sequence[CallRecord], messages: Iterable[WireMessage], proxy: Address
             ) -> dict[str, Lookup]:
     """The first branch of `calls` made by lookup to each target URI (the earliest frame)."""
     out: dict[str, Lookup] = {}
     frames = _invites_sent(messages, proxy)
     for call in calls:
         for a in call.branches:
+            if a.injected:
+                continue
             key = str(_uri(a.target))
-            if a.injected or (key in out and out[key].frame <= a.frame):
+            if key in out and out[key].frame <= a.frame:
                 continue
             m = frames.get(a.frame)
             out[key] = Lookup(a.frame, a.opened_at, a.destination,
@@ -128,7 +130,7 @@ def lookups(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy:
     return out
 
 
-def _invites_sent(messages: Sequence[WireMessage], proxy: Address) -> dict[int, WireMessage]:
+def _invites_sent(messages: Iterable[WireMessage], proxy: Address) -> dict[int, WireMessage]:
     """The INVITEs the proxy sent, by frame."""
     return {m.frame: m for m in messages
             if m.is_request and m.label == "INVITE" and m.source[0] == proxy[0]}
@@ -139,15 +141,15 @@ class _View:
     """What the field rules read about a capture."""
 
     calls: Sequence[CallRecord]
+    proxy: Address
     frames: dict[int, WireMessage]
     registers: dict[str, list[RegisterRecord]]
     settings: FieldSettings
     end: float
     #: the INVITEs the proxy sent, by Call-ID
     invites: dict[str, list[WireMessage]]
-    #: the first branch made by lookup (not injected) to each target URI
-    lookups: dict[str, Lookup]
-    #: the same, of the calls judged before
+    #: the first branch made by lookup (not injected) to each target URI, of the calls judged
+    #: before
     known: Mapping[str, Lookup]
     #: `registrations` and `trigger` as found, by the call (its id) and the branch's frame
     found: dict[tuple[int, int], Any] = field(default_factory=dict)
@@ -180,8 +182,12 @@ class _View:
         return device_of_uri(target)
 
     def lookup(self, target: str) -> Lookup | None:
-        """The first branch made by lookup to `target`, here or in a call judged before."""
-        mine, before = self.lookups.get(target), self.known.get(target)
+        """The first branch made by lookup to `target`, here or in a call judged before
+        (those here found once, when first asked: only an injected branch asks)."""
+        key = (-1, -1)
+        if key not in self.found:
+            self.found[key] = lookups(self.calls, self.frames.values(), self.proxy)
+        mine, before = self.found[key].get(target), self.known.get(target)
         if mine is None or (before is not None and before.frame < mine.frame):
             return before
         return mine
@@ -390,30 +396,34 @@ FIELD_RULES: tuple[tuple[str, str, Check], ...] = (
 
 def _view(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address,
           settings: FieldSettings, registers: dict[str, list[RegisterRecord]],
-          until: float | None, known: Mapping[str, Lookup] | None) -> _View:
+          until: float | None, known: Mapping[str, Lookup] | None,
+          own: Mapping[str, Lookup] | None) -> _View:
     frames = _invites_sent(messages, proxy)
     invites: dict[str, list[WireMessage]] = {}
     for m in frames.values():
         invites.setdefault(m.message.call_id, []).append(m)
     last = messages[-1].time if messages else 0.0
-    return _View(calls, frames, registers, settings, last if until is None else max(last, until),
-                 invites, lookups(calls, messages, proxy), known or {})
+    v = _View(calls, proxy, frames, registers, settings,
+              last if until is None else max(last, until), invites, known or {})
+    if own is not None:
+        v.found[(-1, -1)] = own
+    return v
 
 
 def field_rules(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address,
                 settings: FieldSettings | None = None, facts: Sequence[Digest] | None = None,
                 registers: dict[str, list[RegisterRecord]] | None = None,
-                until: float | None = None, known: Mapping[str, Lookup] | None = None
-                ) -> list[list[Violation]]:
+                until: float | None = None, known: Mapping[str, Lookup] | None = None,
+                own: Mapping[str, Lookup] | None = None) -> list[list[Violation]]:
     """Each call's field-rule violations, in the order of `calls`. `facts`: the digests of
     `messages` and of the registrations known before them (default: of `messages`);
     `registers`: `registers_by_user` of them, when already made; `until`: when the capture
     was seen to go on to, when later than its last message (a call judged as it completes,
     `pushinject.conformance.collector`: the time it was judged); `known`: the branches made
-    by lookup in calls judged before (`lookups`)."""
+    by lookup in calls judged before, `own`: in `calls` (`lookups`, when already found)."""
     if registers is None:
         registers = registers_by_user(digests(messages) if facts is None else facts, proxy)
-    v = _view(calls, messages, proxy, settings or FieldSettings(), registers, until, known)
+    v = _view(calls, messages, proxy, settings or FieldSettings(), registers, until, known, own)
     return [[replace(x, catalogue_id=rid) for rid, _, check in FIELD_RULES for x in check(call, v)]
             for call in calls]
 
@@ -484,4 +494,5 @@ def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Dige
     to_final = [c.final.time - c.cancel.time for c in calls
                 if c.cancel is not None and c.final is not None
                 and c.final.time >= c.cancel.time]
-    return Latencies(*(tuple(sorted(v)) for v in (to_register, to_invite, to_final)))
+    return Latencies(*(tuple(sorted(v) if len(v) > 1 else v)
+                       for v in (to_register, to_invite, to_final)))
