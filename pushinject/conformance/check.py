@@ -7,6 +7,12 @@ of the model replayed), the timers in force (given or read from the capture,
 `pushinject.conformance.timing`), the capture's latencies, and the replay itself for the
 report's ladders.
 
+There is one code path: `check_messages` (and so `check_capture`) runs the capture's messages
+through the streamed check `pushinject check` uses (`pushinject.conformance.stream`, HEP-3):
+each call is judged once complete by `judge_calls`, on a capture made of its messages and its
+callee's registrations, and the results are merged, so the whole capture and the stream give
+the same result, field for field.
+
 The model replayed is a preset (`CheckOptions.preset`), or by default ``capture``: the routing
 choices read from the capture (`pushinject.conformance.capture_script`); None replays nothing.
 
