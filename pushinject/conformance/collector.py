@@ -41,8 +41,10 @@ sender's clock. The rules (HEP-3):
   before Timer B (64*T1) of each branch INVITE sent over UDP that had no response by then: that
   client transaction is still Calling and retransmits its INVITE until Timer B (RFC 3261
   §17.1.1.2, TXN-3; no CANCEL for it without a provisional response, §9.1); or once it is
-  `max_age` seconds old (a proxy that never answers); it is then judged by `judge_calls` on a capture made of its messages and its
-  callee's registrations in arrival order, and released. A message of a judged call that comes
+  `max_age` seconds old (a proxy that never answers); it is then judged by `judge_calls` on a
+  capture made of its messages and its callee's registrations in arrival order (FIELD-8
+  taking the stream to go on to the time it was judged, FIELD-6 comparing an injection with
+  the lookups of the calls judged before), and released. A message of a judged call that comes
   later is counted as ``late``; a call the checker cannot judge (it raises) is counted as
   ``unjudged`` and the stream goes on. A timer value read from one call's events (TIMING-2)
   stands for the calls judged after it, until a call judged later shows it by an event that
