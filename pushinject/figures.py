@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 __all__ = ["SVG_RC", "BOOK_WIDTH", "svg_text", "SVG", "text_size", "seconds"]
 
 #: matplotlib rc settings that make SVG output reproducible
-SVG_RC: dict[str, Any] = {
+SVG_RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "pushinject",
     "svg.fonttype": "none",
     "font.family": "DejaVu Sans",

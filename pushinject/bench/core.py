@@ -25,7 +25,10 @@ import argparse
 import time
 import tracemalloc
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pushinject.core.proxy import Proxy
 
 HELP = ("calls/s through the proxy core (one initial + one injected branch) and memory per "
         "waiting call")
@@ -66,7 +69,7 @@ def _invite(user: str, seq: int) -> Any:
         call_id=f"call-{seq}", cseq=1)
 
 
-def _proxy() -> Any:
+def _proxy() -> Proxy:
     from pushinject.core.ids import CountingIds
     from pushinject.core.proxy import Proxy, ProxyConfig
     from pushinject.scripts.opensips_seed import SeedScript

@@ -50,6 +50,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from pushinject.bench.processes import resident_kb
@@ -225,7 +226,7 @@ class _Ladder:
                 parties.append((f"gateway-{tag}", proc))
             ports = [DEVICE_PORT] + ([PUSH_PORT] if gateway_calls else [])
             for port in ports:
-                wait_for(lambda port=port: udp_bound(port), f"SIPp on port {port}")
+                wait_for(partial(udp_bound, port), f"SIPp on port {port}")
             if not push or self.proxy == "serve":  # the callees' contacts beforehand
                 reg = self.procs.start(f"register-{tag}", self._sipp(
                     f"register-{tag}", "load_register", REGISTER_PORT, "-inf", str(table),

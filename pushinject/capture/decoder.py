@@ -25,10 +25,10 @@ from __future__ import annotations
 import os
 from socket import inet_ntoa
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pushinject.capture import layers, scapy_path
@@ -534,7 +534,7 @@ class Decoder:
             self._skip("truncated-file", 1)
 
     def _udp4(self, reader: RecordReader | Recording
-              ) -> Iterator[tuple[Record, bytes | None, bytes]]:
+              ) -> Generator[tuple[Record, bytes | None, bytes], None, None]:
         """The records of `reader`, each with the SIP message of the commonest frame (untagged
         Ethernet, IPv4 without options or fragments, UDP without HEP: what `layers.ether_udp4`
         takes) and the bytes before it, found and counted inline the way `feed`, `_datagram`

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from scapy.layers.inet import GRE, IP, TCP, UDP, fragment
+from scapy.layers.inet import IP, TCP, UDP, fragment
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, fragment6
-from scapy.layers.l2 import CookedLinux, Dot1AD, Dot1Q, Ether
+from scapy.layers.l2 import GRE, CookedLinux, Dot1AD, Dot1Q, Ether
 from scapy.layers.sctp import SCTP, SCTPChunkData
 from scapy.packet import Packet
 from scapy.utils import RawPcapWriter

@@ -114,7 +114,7 @@ def tunnel(proto: int, payload: bytes) -> IPPacket | str:
     """The inner IP packet of an IP-in-IP or GRE payload, dissected by Scapy."""
     if proto != 47:
         return ip(payload)
-    from scapy.layers.inet import GRE
+    from scapy.layers.l2 import GRE
 
     if len(payload) < 4:
         return "truncated"

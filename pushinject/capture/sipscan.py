@@ -168,16 +168,16 @@ def scan(data: bytes) -> Fields:
         method, status = text[:space], None
     get = found.get
     cseq_value, via, from_, to = get("CSeq"), get("Via"), get("From"), get("To")
-    # each read is remembered, a None value (header absent) too
+    # each read is remembered, a None value (header absent) too: a miss is a present header
     cseq, branch = _CSEQS.get(cseq_value, _UNREAD), _BRANCHES.get(via, _UNREAD)
     from_tag, to_tag = _TAGS.get(from_, _UNREAD), _TAGS.get(to, _UNREAD)
-    if cseq is _UNREAD:
+    if cseq is _UNREAD and cseq_value is not None:
         cseq = _remember(_CSEQS, _cseq, cseq_value)
-    if branch is _UNREAD:
+    if branch is _UNREAD and via is not None:
         branch = _remember(_BRANCHES, _branch, via)
-    if from_tag is _UNREAD:
+    if from_tag is _UNREAD and from_ is not None:
         from_tag = _remember(_TAGS, _tag, from_)
-    if to_tag is _UNREAD:
+    if to_tag is _UNREAD and to is not None:
         to_tag = _remember(_TAGS, _tag, to)
     value = get("Content-Length")
     length_ok = True

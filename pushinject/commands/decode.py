@@ -22,6 +22,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pushinject.capture.decoder import DecodedMessage, Decoder
     from pushinject.capture.recording import Recording
 
 HELP = "list the SIP messages of a pcap/pcapng capture and count every frame"
@@ -93,19 +94,23 @@ def _decode(args: argparse.Namespace, source: Recording, name: str | None) -> No
     out.flush()
 
 
-def _with_progress(decoder: object, messages: object) -> object:
+def _with_progress(decoder: Decoder, messages: Iterator[DecodedMessage]
+                   ) -> Iterator[DecodedMessage]:
     """Yield the messages while a rich progress bar on stderr follows the file position."""
     from rich.console import Console
     from rich.progress import Progress
 
     with Progress(transient=True, console=Console(stderr=True)) as progress:
         task = None
-        for count, msg in enumerate(messages, 1):  # type: ignore[call-overload]
-            reader = decoder.reader  # type: ignore[attr-defined]
+        for count, msg in enumerate(messages, 1):
+            reader = decoder.reader
+            if reader is None:  # not open yet: nothing to follow
+                yield msg
+                continue
             if task is None:
                 task = progress.add_task("decoding", total=reader.size)
             if count % 1000 == 0:
                 progress.update(task, completed=reader.position)
             yield msg
-        if task is not None:
-            progress.update(task, completed=decoder.reader.size)  # type: ignore[attr-defined]
+        if task is not None and decoder.reader is not None:
+            progress.update(task, completed=decoder.reader.size)

@@ -30,7 +30,7 @@ def arrows_of(messages: Iterable[object], call_id: str | None = None,
     from pushinject.ladder import Arrow
 
     name = party or _party
-    out = []
+    out: list[object] = []
     for m in messages:
         f = m.fields  # type: ignore[attr-defined]
         if call_id is not None and f.call_id != call_id:

@@ -23,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pushinject.conformance.capture import Address, Parsed, WireMessage, address_text
 
 if TYPE_CHECKING:
     from pushinject.core.summary import CallSummary
+    from pushinject.sip import Request
 
 __all__ = ["Seen", "Registration", "BranchRecord", "CallRecord", "find_calls", "user_of",
            "added_contacts"]
@@ -215,7 +216,7 @@ def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessa
         if branch is _UNREAD:
             vias = m.message.vias
             branch = opens[parsed] = (None if len(vias) < 2 or vias[1].branch != key else
-                                      (m.branch, str(m.message.uri)))
+                                      (m.branch, str(cast("Request", m.message).uri)))
         if branch is not None:
             opened.setdefault(branch, []).append(m)
     if not opened:
@@ -237,7 +238,7 @@ def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessa
         cancels = tuple(Seen.of(m) for m in mine
                         if m.is_request and m.label == "CANCEL" and m.source[0] == host)
         late = [r for r in registrations
-                if invite.frame < r.frame < first.frame and r.registers(first.message.uri)]
+                if invite.frame < r.frame < first.frame and r.registers(cast("Request", first.message).uri)]
         out.append(BranchRecord(
             index=index, target=target, via_branch=branch, destination=first.destination,
             frame=first.frame, opened_at=first.time,
@@ -299,7 +300,7 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
     calls = []
     for (call_id, key), copies in invites.items():
         invite = copies[0]
-        regs = tuple(by_user.get(user_of(invite.message.uri), ()))
+        regs = tuple(by_user.get(user_of(cast("Request", invite.message).uri), ()))
         same = by_call[call_id]
         branches = _branches(same, proxy, invite, regs)
         upstream: list[Seen] = []
@@ -320,7 +321,7 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
         final = next((r for r in upstream if r.status >= 200), None)
         calls.append(CallRecord(
             call_id=call_id, proxy=proxy, caller=invite.source,
-            caller_uri=str(invite.message.from_.uri), uri=str(invite.message.uri),
+            caller_uri=str(invite.message.from_.uri), uri=str(cast("Request", invite.message).uri),
             via_branch=key, frame=invite.frame, invite_at=invite.time,
             retransmissions=tuple(Seen.of(m) for m in copies[1:]), branches=tuple(branches),
             upstream=tuple(upstream), cancel=cancel, cancel_answers=tuple(answers),

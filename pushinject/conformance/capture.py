@@ -65,13 +65,13 @@ class Parsed:
 
     def __init__(self, message: Request | Response) -> None:
         vias = message.vias
-        method = getattr(message, "method", _NONE)
-        status = getattr(message, "status", _NONE)
+        method: str | None = getattr(message, "method", None)  # a request's is a str
+        status: int | None = getattr(message, "status", None)  # a response's is an int
         self.message = message
-        self.is_request = method is not _NONE
-        self.label = str(method if method is not _NONE and method else
-                         "" if status is _NONE else status)
-        self.status = 0 if status is _NONE else int(status)
+        self.is_request = method is not None
+        self.label = str(method if method is not None and method else
+                         "" if status is None else status)
+        self.status = 0 if status is None else int(status)
         self.branch = str(vias[0].branch or "") if vias else ""
         self.facts: tuple[Any, ...] | None = None
 
@@ -130,8 +130,6 @@ def _fill(wire: WireMessage, parsed: Parsed) -> None:
 
 _new = object.__new__
 _put = object.__setattr__
-#: what `getattr` gives for an attribute a message does not have
-_NONE = object()
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from operator import itemgetter
+from typing import TYPE_CHECKING, cast
 
 from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage, to_wire
@@ -70,6 +71,9 @@ from pushinject.conformance.digest import Digest, with_values_of
 from pushinject.conformance.field_rules import Lookup
 from pushinject.conformance.timing import TimerValue
 from pushinject.errors import PushInjectError
+
+if TYPE_CHECKING:
+    from pushinject.sip import Request
 
 __all__ = ["CallCollector", "FORGET_EVERY", "settled"]
 
@@ -313,7 +317,8 @@ class CallCollector:
             self.counts["late"] += 1
             return
         if message.is_request and message.label == "INVITE" and msg.to.tag is None:
-            call = self._calls[call_id] = _Call(call_id, user_of(msg.uri), message.source, now,
+            uri = cast("Request", msg).uri
+            call = self._calls[call_id] = _Call(call_id, user_of(uri), message.source, now,
                                                 now, [entry])
             self._next_due = min(self._next_due, now + self.max_age)
             self._queue(call, self._deadline(call))
@@ -430,8 +435,10 @@ class CallCollector:
         name = f"{self.name} call {self.judged}"
         capture = Capture(file=name, frames=0, messages=())
         try:
-            own = [(n, m, None) for n, m in call.messages]
-            rest = [(e[0], e[2] if e[2] is not None else _parsed(e), e[1])
+            own: list[tuple[int, WireMessage, Digest | None]] = [
+                (n, m, None) for n, m in call.messages]
+            rest: list[tuple[int, WireMessage, Digest | None]] = [
+                (e[0], e[2] if e[2] is not None else _parsed(e), e[1])
                     for e in registrations[cut:]]
             merged = sorted(rest + own, key=_number) if rest else own  # both in arrival order
             messages = tuple(e[1] for e in merged)

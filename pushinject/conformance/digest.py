@@ -134,8 +134,8 @@ def with_values_of(digest: Digest, others: Iterable[Digest]) -> Digest:
     """
     known: dict[Any, Any] = {}
     for other in reversed(list(others)):  # the first digest, and its first field, win
-        values = _recurring_of(other)[::-1]
-        known.update(zip(values, values))
+        recurring = _recurring_of(other)[::-1]
+        known.update(zip(recurring, recurring))
     values: list[Any] | None = None
     for at, value in zip(_AT, _recurring_of(digest)):
         same = known.get(value)

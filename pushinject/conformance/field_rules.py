@@ -17,13 +17,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from pushinject.conformance.calls import BranchRecord, CallRecord, user_of
 from pushinject.conformance.capture import Address, WireMessage
 from pushinject.conformance.digest import Digest, device_of_uri, digests
 from pushinject.conformance.rules import Violation
-from pushinject.sip import parse_uri
+from pushinject.sip import Request, parse_uri
 
 __all__ = ["FieldSettings", "RegisterRecord", "Lookup", "lookups", "FIELD_RULES", "field_rules",
            "register_records",
@@ -261,11 +261,12 @@ def no_injection_after_end(call: CallRecord, v: _View) -> list[Violation]:
     for m in v.invites.get(call.call_id, ()):
         if m.destination == call.proxy or m.message.to.tag is not None or m.frame <= end[1]:
             continue
-        target = _uri(str(m.message.uri))
+        uri = cast("Request", m.message).uri  # an INVITE's
+        target = _uri(str(uri))
         regs = [r for r in v.registrations(call)
                 if call.frame < r.frame < m.frame and _uri(r.contact) == target]
         if regs:
-            out.append(Violation("FIELD-3", f"{m.message.uri} registered (frame "
+            out.append(Violation("FIELD-3", f"{uri} registered (frame "
                                  f"{regs[-1].frame}) and was injected {m.time - end[0]:.3f} s "
                                  f"after {end[2]} (frame {end[1]})", m.frame))
     return out

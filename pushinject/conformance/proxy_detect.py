@@ -106,7 +106,7 @@ def _first(facts: Sequence[Digest], forwarded: list[tuple[Address, Digest]]
     if len(points) == 1:
         return next(iter(points))
     if points:
-        order = {}
+        order: dict[Address, int] = {}
         for m in facts:
             order.setdefault(m.destination, m.frame)
         return min(points, key=lambda a: (-points[a], order.get(a, 0)))

@@ -41,6 +41,7 @@ from typing import Any
 from pushinject.conformance.capture import Address, Parsed, WireMessage, address_text
 from pushinject.core.messages import top_via_text, with_top_via
 from pushinject.errors import PushInjectError
+from pushinject.sip import Request
 
 __all__ = ["Output", "Divergence", "ReplayResult", "ReplayError", "replay", "replay_outputs",
            "compare", "sent_by"]
@@ -250,9 +251,8 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
             destination = a.destination
             call_id = message.call_id
             direction = _direction(caller_of(call_id), destination)
-            method = getattr(message, "method", None)
-            if method is not None:
-                label, target = str(method), str(message.uri)
+            if isinstance(message, Request):
+                label, target = str(message.method), str(message.uri)
                 sent_by_core(message, target)
             else:
                 label, target = str(message.status), ""

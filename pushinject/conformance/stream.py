@@ -213,7 +213,7 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
             tally.messages += mine
             collector.add(wire, wire.time, decoded.raw)
             step += 1
-            if progress is not None and step % 2048 == 0:
+            if progress is not None and step % 2048 == 0 and decoder.reader is not None:
                 progress(before + decoder.reader.position, total)
         flushed = collector.flush()
         for judged in sorted(flushed, key=lambda r: r.calls[0].call.frame if r.calls else 0):

@@ -498,12 +498,13 @@ class ResponseContext:
                                cancelled=self.cancelled)
         status = status_to_send(None if chosen is None else statuses[chosen],
                                 self.config.selection)
-        picked = None if chosen is None else done[chosen].final_response
+        best = None if chosen is None else done[chosen]
+        picked = None if best is None else best.final_response
         if picked is not None and picked.status == status:
             response = picked.without_top_via()
             if status in (401, 407):
                 response = _merge_challenges(response, [b.final_response for b in done
-                                                        if b is not done[chosen]])
+                                                        if b is not best])
         else:
             response = self.final_response(status)
         self.final_status, self.final_at = status, now

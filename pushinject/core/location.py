@@ -268,7 +268,7 @@ class LocationService:
 
         A URI without a user part is keyed by its host alone.
         """
-        user = getattr(uri, "user", None)
+        user: str | None = getattr(uri, "user", None)
         if user is not None and not self.config.use_domain:
             return user
         host = str(getattr(uri, "host", "")).lower()

@@ -210,7 +210,7 @@ class Proxy:
                 self.inputs.drop(*dropped)
                 return []
             return self._response(message, now)  # type: ignore[arg-type]
-        request: Request = message  # type: ignore[assignment]
+        request: Request = message
         missing = unreadable(request)
         if missing is not None:  # INPUT-2, INPUT-5
             reason = "malformed-ack" if request.method == "ACK" else "unreadable-request"
@@ -293,9 +293,9 @@ class Proxy:
                                         connection, now)
                 return self.forward_stateless(msg)
             ok = make_response(msg, 200, to_tag=ctx.to_tag or self.ids.tag())
-            out: list[Action] = [Send(message=ok, destination=ctx.server.source,
-                                      connection=connection, transport=transport.upper())]
-            return out + self.track(ctx, ctx.caller_cancel(now))
+            sent: list[Action] = [Send(message=ok, destination=ctx.server.source,
+                                       connection=connection, transport=transport.upper())]
+            return sent + self.track(ctx, ctx.caller_cancel(now))
         if msg.to.tag and self._for_me(msg):  # CTX-10: a dialog the proxy does not have
             return self._answer(msg, 481, key, marked, source, transport, connection, now)
         sc = ScriptContext(self, now, msg, source, transport)

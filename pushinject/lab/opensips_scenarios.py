@@ -17,6 +17,7 @@ Times are seconds from the proxy's handling of the caller's INVITE, as in
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from pushinject.lab.scenarios import AUTH_CALLEE, SCENARIOS, Device, Scenario, branch_to
 
@@ -26,7 +27,7 @@ __all__ = ["OPENSIPS_SCENARIOS", "PLACEHOLDER_LIMIT"]
 PLACEHOLDER_LIMIT = 140.0
 
 
-def _as_kamailio(number: int, title: str, description: str, **changes: object) -> Scenario:
+def _as_kamailio(number: int, title: str, description: str, **changes: Any) -> Scenario:
     """Scenario O`number`: the Kamailio lab's S`number` (its caller, devices and expected
     branches) with OpenSIPS's own title, description and whatever else `changes` names."""
     return replace(SCENARIOS[f"S{number}"], name=f"O{number}", title=title,

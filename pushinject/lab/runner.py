@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -241,7 +242,7 @@ def _start_answering_parties(procs: Processes, scenario: Scenario) -> list[_Part
     answering = [d for d in scenario.devices if d.behaviour != "absent"]
     parties += [(d.user, procs.start(d.user, _device_argv(scenario, d))) for d in answering]
     for port in (PUSH_PORT, *(d.port for d in answering)):
-        wait_for(lambda port=port: udp_bound(port), f"a SIPp party on port {port}")
+        wait_for(partial(udp_bound, port), f"a SIPp party on port {port}")
     return parties
 
 

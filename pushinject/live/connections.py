@@ -111,6 +111,7 @@ class StreamConnection(asyncio.Protocol):
         if data == _PING and not self.framer.pending:
             self._raw_write(_PONG)
             return
+        broken: tuple[str, str] | None
         try:
             frames = self.framer.feed(data)
         except SIPParseError as exc:

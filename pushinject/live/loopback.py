@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pushinject.core.ids import CountingIds
@@ -33,6 +34,11 @@ __all__ = ["PUSH_GATEWAY", "LiveRun", "run_live", "compare"]
 
 #: where the push gateway listens during a loopback run
 PUSH_GATEWAY: Address = ("127.0.0.1", 5090)
+
+
+def _itself(sock: _AgentSocket) -> _AgentSocket:
+    """The protocol factory of an endpoint whose protocol object already exists."""
+    return sock
 
 
 class _AgentSocket(DatagramEndpoint):
@@ -166,7 +172,7 @@ async def _run(scenario: Scenario, preset_name: str, limit: float, grace: float)
             for address in addresses:
                 sock = _AgentSocket(agent, address, clock, group)
                 group[address] = sock
-                await loop.create_datagram_endpoint(lambda s=sock: s, local_addr=address)
+                await loop.create_datagram_endpoint(partial(_itself, sock), local_addr=address)
                 endpoints.append(sock)
             if isinstance(agent, Device):
                 by_prid[agent.prid] = (agent, list(group.values()))

@@ -39,12 +39,14 @@ class Run:
     @property
     def summary(self) -> CallSummary | None:
         """The proxy's summary of the caller's call (None if the INVITE never arrived)."""
-        proxy = getattr(self.simulation.proxy, "proxy", self.simulation.proxy)
+        # a preset's driver wraps the core `Proxy`, which keeps the summaries
+        proxy: Any = getattr(self.simulation.proxy, "proxy", self.simulation.proxy)
         invite = self.simulation.caller.invite
         if invite is None:
             return None
         try:
-            return proxy.summary(invite.call_id)  # type: ignore[no-any-return]
+            summary: CallSummary = proxy.summary(invite.call_id)
+            return summary
         except KeyError:
             return None
 

@@ -320,7 +320,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     raw_devices = data.get("device", [])
     if not isinstance(raw_devices, list):
         raise top.fail("device", "devices are written as [[device]] tables")
-    devices = []
+    devices: list[DeviceSpec] = []
     for index, raw in enumerate(raw_devices):
         reader = TableReader(text, source, raw, "device", index)
         device = _device(reader)

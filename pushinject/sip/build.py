@@ -155,7 +155,7 @@ def make_response(
     if vias is None:
         headers: list[tuple[str, str]] = []
         own = {}
-    elif type(vias) is int:
+    elif isinstance(vias, int):
         headers = [lines[vias]]
         own = {"via": 0}
     else:
@@ -170,7 +170,7 @@ def make_response(
         if positions is None:
             headers.append((name, ""))
         else:
-            line = lines[positions if type(positions) is int else positions[0]]
+            line = lines[positions if isinstance(positions, int) else positions[0]]
             headers.append(line if line[0] == name else (name, line[1]))
     if tagged:
         headers[-3] = ("To", f"{headers[-3][1]};tag={to_tag}")

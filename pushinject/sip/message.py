@@ -64,7 +64,7 @@ def _index_of(headers: Sequence[tuple[str, str]], index: Index | None = None, st
         positions = get(key)
         if positions is None:
             index[key] = i
-        elif type(positions) is int:
+        elif isinstance(positions, int):
             index[key] = [positions, i]
         else:
             positions.append(i)
@@ -76,16 +76,16 @@ def index_positions(index: Index, key: str) -> Sequence[int]:
     positions = index.get(key)
     if positions is None:
         return _NO_POSITIONS
-    if type(positions) is int:
+    if isinstance(positions, int):
         return (positions,)
     return positions
 
 
 def _shifted(index: Index, key: str) -> Index:
     """The index of a message's lines once a line with lookup key `key` is placed first."""
-    out: Index = {k: p + 1 if type(p) is int else [i + 1 for i in p] for k, p in index.items()}
+    out: Index = {k: p + 1 if isinstance(p, int) else [i + 1 for i in p] for k, p in index.items()}
     positions = out.get(key)
-    out[key] = 0 if positions is None else [0, positions] if type(positions) is int else [
+    out[key] = 0 if positions is None else [0, positions] if isinstance(positions, int) else [
         0, *positions]
     return out
 
@@ -202,7 +202,7 @@ class Message:
         pos = index.get(_KEY(name) or header_key(name))
         if pos is None:
             return None
-        return self._headers[pos if type(pos) is int else pos[0]][1]
+        return self._headers[pos if isinstance(pos, int) else pos[0]][1]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a header, comma-split where its grammar allows (RFC 3261 §7.3.1)."""
@@ -211,7 +211,7 @@ class Message:
         if positions is None:
             return []
         headers = self._headers
-        if type(positions) is int:  # written once, as most are
+        if isinstance(positions, int):  # written once, as most are
             value = headers[positions][1]
             if key not in COMMA_LISTS:
                 return [value]
@@ -296,11 +296,11 @@ class Message:
                 first = self.get("Via")
                 if first is not None:
                     top = cache["top-via"] = parse_via(split_commas(first)[0])
-                    return top  # type: ignore[no-any-return]
+                    return top
                 vias = []
         if not vias:
             raise SIPParseError("the message has no Via header")
-        return vias[0]  # type: ignore[no-any-return]
+        return vias[0]
 
     @property
     def from_(self) -> NameAddr:
@@ -355,7 +355,7 @@ class Message:
         """A numeric header's value (None when absent), cached under its lookup key `key` once
         read."""
         cache = self._cache
-        number: int | None = cache.get(key, _UNREAD)  # type: ignore[assignment]
+        number: int | None = cache.get(key, _UNREAD)
         if number is _UNREAD:
             value = self.get(name)
             if value is None:
@@ -444,7 +444,7 @@ class Message:
             if pos is None:
                 cache["expires"] = None
             else:
-                value = headers[pos if type(pos) is int else pos[0]][1]
+                value = headers[pos if isinstance(pos, int) else pos[0]][1]
                 cache["expires"] = (int(value) if not strict and value.isdigit() else
                                     parse_int(value, MAX_DELTA_SECONDS, "Expires"))
         for key, name in (("path", "Path"), ("route", "Route")):
@@ -457,7 +457,7 @@ class Message:
         pos = index.get(key)
         if pos is None:
             raise SIPParseError(f"the message has no {name} header")
-        return self._headers[pos if type(pos) is int else pos[0]][1]
+        return self._headers[pos if isinstance(pos, int) else pos[0]][1]
 
     # -- derivation --------------------------------------------------------------------------
     def with_header_prepended(self: _M, name: str, value: str) -> _M:
@@ -504,7 +504,7 @@ class Message:
         pos = index.get("via")
         if pos is None:
             raise SIPParseError("the message has no Via header")
-        first = pos if type(pos) is int else pos[0]
+        first = pos if isinstance(pos, int) else pos[0]
         headers = self._headers
         name, value = headers[first]
         rest = split_commas(value)[1:] if "," in value else None

@@ -214,24 +214,25 @@ def _parse_plain(data: bytes, strict: bool) -> Request | Response | None:
                 m = _PLAIN_LINE_RE.fullmatch(text)
                 if m is None:
                     return None
-                name, value = pair = m.groups()
+                name, value = m.groups()
                 key = _KEY(name) or header_key(name)
                 try:
                     check_header(key, value)
                 except SIPParseError:
                     return None
-                known[i] = _LINES.remember(text, (pair, key))
+                known[i] = _LINES.remember(text, ((name, value), key))
     headers, keys = zip(*known)
-    index: Index | None = dict(zip(keys, range(count)))
+    index: Index = dict(zip(keys, range(count)))
     if len(index) != count:  # a header on several lines
-        index = _index_of_keys(keys)
-        if index is None:
+        several = _index_of_keys(keys)
+        if several is None:
             return None
+        index = several
     body = data[end + 4 :]
     defects: tuple[str, ...] = ()
     length_at = index.get("content-length")
     if length_at is not None:  # an int: a Content-Length twice is a fault
-        length_text = headers[length_at][1]  # type: ignore[index]
+        length_text = headers[length_at][1]
         if length_text.isdigit():
             length = int(length_text)
             if length > len(body):
@@ -271,7 +272,7 @@ def _parse_plain(data: bytes, strict: bool) -> Request | Response | None:
     method, uri_text, version = request_line
     cseq_at = index.get("cseq")
     if cseq_at is not None:
-        parts = headers[cseq_at][1].split()  # type: ignore[index]
+        parts = headers[cseq_at][1].split()
         if len(parts) == 2 and parts[1] != method:
             return None
     return Request(method, uri_text, headers, body, defects, version=version, strict=strict,
@@ -288,7 +289,7 @@ def _index_of_keys(keys: Sequence[str]) -> Index | None:
             index[key] = i
         elif key in SINGLE_VALUED:
             return None
-        elif type(positions) is int:
+        elif isinstance(positions, int):
             index[key] = [positions, i]
         else:
             positions.append(i)
@@ -333,7 +334,7 @@ def _parse_any(data: bytes, strict: bool) -> Request | Response:
         if positions is None:
             index[key] = i
         else:
-            if type(positions) is int:
+            if isinstance(positions, int):
                 index[key] = [positions, i]
             else:
                 positions.append(i)
@@ -426,7 +427,7 @@ def _any_lines(
 def _first(index: Index, key: str) -> int | None:
     """The position of the first line of a header in a header index, or None."""
     positions = index.get(key)
-    if positions is None or type(positions) is int:
+    if positions is None or isinstance(positions, int):
         return positions
     return positions[0]
 

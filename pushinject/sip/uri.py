@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
+from typing import overload
 
 from pushinject.sip.abnf import (
     HOST, PORT, URI_HEADERS, URI_PARAMS, URI_PATTERN, URI_PASSWORD, URI_USER,
@@ -33,6 +34,12 @@ _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):(.+)", re.S)
 _ALWAYS_COMPARED = ("user", "ttl", "method", "maddr", "transport")
 
 
+@overload
+def _unq(text: str) -> str: ...
+@overload
+def _unq(text: None) -> None: ...
+@overload
+def _unq(text: str | None) -> str | None: ...
 def _unq(text: str | None) -> str | None:
     return None if text is None else unquote(text, errors="surrogateescape")
 
@@ -52,9 +59,11 @@ def _params_text(params: dict[str, str | None]) -> str:
 
 
 class URI:
-    """Base of every URI; `scheme` is lower case."""
+    """Base of every URI; `scheme` is lower case; `params` its parameters (name -> value, None
+    for a parameter without a value)."""
 
     scheme: str
+    params: dict[str, str | None]
 
     def __init__(self) -> None:  # pragma: no cover - abstract
         raise TypeError("use parse_uri() or a subclass")
