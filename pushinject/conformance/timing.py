@@ -77,7 +77,8 @@ class TimerValue:
     """A timer's value in force: given as a knob (`evidence` None) or read from the capture."""
 
     knob: str
-    value: float
+    #: seconds; a whole second read from the capture is an int (`whole_timer`)
+    value: int | float
     evidence: TimerEvidence | None
     #: when the capture shows only bounds: (low, high], the timer fired in between
     bounded: tuple[float, float] | None = None
@@ -134,7 +135,7 @@ class Timing:
                 "timers": [v.to_json() for _, v in sorted(self.values.items())]}
 
 
-def whole_timer(observed: float, slack: float) -> float:
+def whole_timer(observed: float, slack: float) -> int | float:
     """The timer value an observed delay shows: the whole second it is a late (up to `slack`)
     or early (up to `TICK`) firing of, else the delay to the millisecond (TIMING-2).
 

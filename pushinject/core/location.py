@@ -475,6 +475,8 @@ class LocationService:
                  now: float, expires: int, transport: str, bflags: int,
                  connection: int | None) -> Binding:
         uri = contact.uri
+        if uri is None:  # the star Contact, planned apart (`_plan_star`), binds nothing
+            raise ValueError("the star Contact has no binding")
         received = None
         if self.config.route_to_source or (
             self.config.outbound and instance is not None and reg_id is not None

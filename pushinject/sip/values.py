@@ -359,9 +359,12 @@ class Contact(NameAddr):
     True
     """
 
+    #: None only in the star Contact `*` (RFC 3261 §10.2.2), which has no URI: wider than
+    #: `NameAddr.uri`, which every other name-addr has
+    uri: URI | None  # type: ignore[assignment]
     star: bool = False
 
-    def __init__(self, display_name: str | None, uri: URI,
+    def __init__(self, display_name: str | None, uri: URI | None,
                  params: dict[str, str | None] | None = None, star: bool = False) -> None:
         fields = self.__dict__  # see `Via.__init__`
         fields["display_name"] = display_name
@@ -429,7 +432,7 @@ class Contact(NameAddr):
         return hash((self.display_name, self.uri, _frozen(self.params), self.star))
 
 
-_STAR = Contact(None, None, {}, True)  # type: ignore[arg-type]
+_STAR = Contact(None, None, {}, True)
 
 
 def _check_contact_params(params: dict[str, str | None]) -> None:
