@@ -187,7 +187,8 @@ class _View:
         key = (-1, -1)
         if key not in self.found:
             self.found[key] = lookups(self.calls, self.frames.values(), self.proxy)
-        mine, before = self.found[key].get(target), self.known.get(target)
+        mine: Lookup | None = self.found[key].get(target)
+        before = self.known.get(target)
         if mine is None or (before is not None and before.frame < mine.frame):
             return before
         return mine
