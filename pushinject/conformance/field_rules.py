@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, cast
 
 from pushinject.conformance.calls import BranchRecord, CallRecord, user_of
@@ -153,6 +154,8 @@ class _View:
     known: Mapping[str, Lookup]
     #: `registrations` and `trigger` as found, by the call (its id) and the branch's frame
     found: dict[tuple[int, int], Any] = field(default_factory=dict)
+    #: the first branch made by lookup to each target URI in `calls`, when already found
+    own: Mapping[str, Lookup] | None = None
 
     def registrations(self, call: CallRecord) -> list[RegisterRecord]:
         key = (id(call), -1)
@@ -184,14 +187,17 @@ class _View:
     def lookup(self, target: str) -> Lookup | None:
         """The first branch made by lookup to `target`, here or in a call judged before
         (those here found once, when first asked: only an injected branch asks)."""
-        key = (-1, -1)
-        if key not in self.found:
-            self.found[key] = lookups(self.calls, self.frames.values(), self.proxy)
-        mine: Lookup | None = self.found[key].get(target)
+        mine = self._lookups.get(target)
         before = self.known.get(target)
         if mine is None or (before is not None and before.frame < mine.frame):
             return before
         return mine
+
+    @cached_property
+    def _lookups(self) -> Mapping[str, Lookup]:
+        if self.own is not None:
+            return self.own
+        return lookups(self.calls, self.frames.values(), self.proxy)
 
     def routes(self, b: BranchRecord) -> tuple[str, ...]:
         m = self.frames.get(b.frame)
@@ -405,11 +411,8 @@ def _view(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: A
     for m in frames.values():
         invites.setdefault(m.message.call_id, []).append(m)
     last = messages[-1].time if messages else 0.0
-    v = _View(calls, proxy, frames, registers, settings,
-              last if until is None else max(last, until), invites, known or {})
-    if own is not None:
-        v.found[(-1, -1)] = own
-    return v
+    return _View(calls, proxy, frames, registers, settings,
+                 last if until is None else max(last, until), invites, known or {}, own=own)
 
 
 def field_rules(calls: Sequence[CallRecord], messages: Sequence[WireMessage], proxy: Address,
