@@ -23,13 +23,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from pushinject.conformance.capture import Address, Parsed, WireMessage, address_text
 
 if TYPE_CHECKING:
     from pushinject.core.summary import CallSummary
-    from pushinject.sip import Request
 
 __all__ = ["Seen", "Registration", "BranchRecord", "CallRecord", "find_calls", "user_of",
            "added_contacts"]
@@ -216,7 +215,7 @@ def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessa
         if branch is _UNREAD:
             vias = m.message.vias
             branch = opens[parsed] = (None if len(vias) < 2 or vias[1].branch != key else
-                                      (m.branch, str(cast("Request", m.message).uri)))
+                                      (m.branch, str(m.request_uri)))
         if branch is not None:
             opened.setdefault(branch, []).append(m)
     if not opened:
@@ -238,7 +237,7 @@ def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessa
         cancels = tuple(Seen.of(m) for m in mine
                         if m.is_request and m.label == "CANCEL" and m.source[0] == host)
         late = [r for r in registrations
-                if invite.frame < r.frame < first.frame and r.registers(cast("Request", first.message).uri)]
+                if invite.frame < r.frame < first.frame and r.registers(first.request_uri)]
         out.append(BranchRecord(
             index=index, target=target, via_branch=branch, destination=first.destination,
             frame=first.frame, opened_at=first.time,
@@ -300,7 +299,7 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
     calls = []
     for (call_id, key), copies in invites.items():
         invite = copies[0]
-        regs = tuple(by_user.get(user_of(cast("Request", invite.message).uri), ()))
+        regs = tuple(by_user.get(user_of(invite.request_uri), ()))
         same = by_call[call_id]
         branches = _branches(same, proxy, invite, regs)
         upstream: list[Seen] = []
@@ -321,7 +320,7 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
         final = next((r for r in upstream if r.status >= 200), None)
         calls.append(CallRecord(
             call_id=call_id, proxy=proxy, caller=invite.source,
-            caller_uri=str(invite.message.from_.uri), uri=str(cast("Request", invite.message).uri),
+            caller_uri=str(invite.message.from_.uri), uri=str(invite.request_uri),
             via_branch=key, frame=invite.frame, invite_at=invite.time,
             retransmissions=tuple(Seen.of(m) for m in copies[1:]), branches=tuple(branches),
             upstream=tuple(upstream), cancel=cancel, cancel_answers=tuple(answers),

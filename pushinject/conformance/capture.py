@@ -26,7 +26,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pushinject.errors import UsageError
 from pushinject.sip.memo import Recent
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from pushinject.capture.decoder import DecodedMessage, Decoder
     from pushinject.capture.recording import Recording
-    from pushinject.sip import Request, Response
+    from pushinject.sip import URI, Request, Response
 
 __all__ = ["Address", "Parsed", "WireMessage", "Capture", "load_capture", "address_text", "to_wire",
            "wire_messages", "capture_name", "all_skipped"]
@@ -101,6 +101,11 @@ class WireMessage:
 
     def __post_init__(self) -> None:
         _fill(self, Parsed(self.message))
+
+    @property
+    def request_uri(self) -> URI:
+        """The Request-URI of a request (RFC 3261 §7.1); read only where `is_request`."""
+        return cast("Request", self.message).uri
 
     @classmethod
     def of(cls, parsed: Parsed, frame: int, time: float, source: Address,

@@ -62,7 +62,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from operator import itemgetter
-from typing import TYPE_CHECKING, cast
 
 from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage, to_wire
@@ -71,9 +70,6 @@ from pushinject.conformance.digest import Digest, with_values_of
 from pushinject.conformance.field_rules import Lookup
 from pushinject.conformance.timing import TimerValue
 from pushinject.errors import PushInjectError
-
-if TYPE_CHECKING:
-    from pushinject.sip import Request
 
 __all__ = ["CallCollector", "FORGET_EVERY", "settled"]
 
@@ -317,9 +313,8 @@ class CallCollector:
             self.counts["late"] += 1
             return
         if message.is_request and message.label == "INVITE" and msg.to.tag is None:
-            uri = cast("Request", msg).uri
-            call = self._calls[call_id] = _Call(call_id, user_of(uri), message.source, now,
-                                                now, [entry])
+            call = self._calls[call_id] = _Call(call_id, user_of(message.request_uri),
+                                                message.source, now, now, [entry])
             self._next_due = min(self._next_due, now + self.max_age)
             self._queue(call, self._deadline(call))
             self.counts["call"] += 1

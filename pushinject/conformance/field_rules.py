@@ -18,13 +18,13 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, cast
+from typing import Any
 
 from pushinject.conformance.calls import BranchRecord, CallRecord, user_of
 from pushinject.conformance.capture import Address, WireMessage
 from pushinject.conformance.digest import Digest, device_of_uri, digests
 from pushinject.conformance.rules import Violation
-from pushinject.sip import Request, parse_uri
+from pushinject.sip import parse_uri
 
 __all__ = ["FieldSettings", "RegisterRecord", "Lookup", "lookups", "FIELD_RULES", "field_rules",
            "register_records",
@@ -125,10 +125,13 @@ def lookups(calls: Sequence[CallRecord], messages: Iterable[WireMessage], proxy:
             key = str(_uri(a.target))
             if key in out and out[key].frame <= a.frame:
                 continue
-            m = frames.get(a.frame)
-            out[key] = Lookup(a.frame, a.opened_at, a.destination,
-                              tuple(str(r) for r in m.message.routes) if m is not None else ())
+            out[key] = Lookup(a.frame, a.opened_at, a.destination, _routes(frames.get(a.frame)))
     return out
+
+
+def _routes(invite: WireMessage | None) -> tuple[str, ...]:
+    """The Route set an INVITE the proxy sent carried, as text (none when not seen)."""
+    return tuple(str(r) for r in invite.message.routes) if invite is not None else ()
 
 
 def _invites_sent(messages: Iterable[WireMessage], proxy: Address) -> dict[int, WireMessage]:
@@ -200,8 +203,7 @@ class _View:
         return lookups(self.calls, self.frames.values(), self.proxy)
 
     def routes(self, b: BranchRecord) -> tuple[str, ...]:
-        m = self.frames.get(b.frame)
-        return tuple(str(r) for r in m.message.routes) if m is not None else ()
+        return _routes(self.frames.get(b.frame))
 
 
 def _end_of(call: CallRecord) -> tuple[float, int, str] | None:
@@ -268,7 +270,7 @@ def no_injection_after_end(call: CallRecord, v: _View) -> list[Violation]:
     for m in v.invites.get(call.call_id, ()):
         if m.destination == call.proxy or m.message.to.tag is not None or m.frame <= end[1]:
             continue
-        uri = cast("Request", m.message).uri  # an INVITE's
+        uri = m.request_uri  # an INVITE's
         target = _uri(str(uri))
         regs = [r for r in v.registrations(call)
                 if call.frame < r.frame < m.frame and _uri(r.contact) == target]
