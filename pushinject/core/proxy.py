@@ -13,7 +13,8 @@ What the core does by itself, before any script runs:
 - a CANCEL that matches a context is answered 200 at once and the context cancels its branches
   (RFC 3261 §16.10, CTX-9); one that matches nothing is forwarded statelessly;
 - responses are matched to branches by the top Via branch (RFC 3261 §17.1.3); responses that
-  match no transaction are forwarded statelessly (RFC 3261 §16.11);
+  match no transaction are forwarded statelessly (RFC 3261 §16.11); a request forwarded
+  statelessly again (a retransmission) goes on with the branch its first copy had (CTX-12);
 - a request with Max-Forwards 0 is answered 483 (RFC 3261 §16.3 step 3); the top Via gets
   `received`/`rport` (RFC 3261 §18.2.1, RFC 3581); the proxy's own top Route is removed
   (loose routing, RFC 3261 §16.4);
@@ -37,7 +38,9 @@ terminated. Their `CallSummary` stays available through `summaries()`.
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 from pushinject.core.actions import Log, Send
@@ -46,6 +49,7 @@ from pushinject.core.admission import (
 )
 from pushinject.core.context import ContextConfig, ResponseContext
 from pushinject.core.events import ConnectionClosed, TransportFailed, Unparsed
+from pushinject.core.ids import MAGIC_COOKIE
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
@@ -137,6 +141,10 @@ class Proxy:
         The routing script: an object with `request_route(sip)` and its named routes.
     """
 
+    #: how many requests forwarded statelessly the proxy remembers the branch of, so that a
+    #: retransmission goes on with the same one (RFC 3261 §16.11, CTX-12)
+    stateless_memory: int = 4096
+
     def __init__(self, config: ProxyConfig, ids: IdSource, script: Script) -> None:
         self.config = config
         self.ids = ids
@@ -158,6 +166,9 @@ class Proxy:
         #: non-INVITE server transactions of the requests the proxy answered itself, by their
         #: §17.2.3 key (top Via branch, sent-by, method), until Timer J (TXN-6)
         self._nists: dict[tuple[str, str, int | None, str], NonInviteServerTransaction] = {}
+        #: digest of a statelessly forwarded request's key -> the branch it went on with,
+        #: least recently used first (CTX-12)
+        self._stateless: OrderedDict[bytes, str] = OrderedDict()
         self._labels = itertools.count(1)
         self._retired: list[CallSummary] = []
         #: every input by outcome: processed, answered 400/416, dropped by reason (INPUT-1)
@@ -551,9 +562,48 @@ class Proxy:
         destination = self._next_hop(msg)
         if self._is_me(*destination):  # CTX-11: never to itself
             return self._not_to_self(msg, destination, connection)
-        via = via_value(self.config.host, self.config.port, self.ids.branch(), transport)
+        via = via_value(self.config.host, self.config.port, self._stateless_branch(msg),
+                        transport)
         out = forwarded_request(msg, msg.uri, via)
         return [Send(message=out, destination=destination, transport=transport)]
+
+    def _stateless_branch(self, msg: Request) -> str:
+        """The branch of the Via the proxy puts on `msg` forwarded statelessly: the one its
+        first copy got again when `msg` is a retransmission of it (RFC 3261 §16.11, CTX-12).
+
+        A stateless proxy cannot tell a retransmission from the original, so the branch must
+        follow from what a retransmission repeats. The key of `msg`, in the RFC's terms:
+        - top Via branch with the magic cookie: that branch and the Via's sent-by, with the
+          Call-ID and CSeq number (which a branch reused against the rules then tells apart);
+        - otherwise (an RFC 2543 element): the whole top Via, the To and From tags, Call-ID,
+          CSeq number and Request-URI.
+        The method is not in the key: a CANCEL and the ACK of a non-2xx share the branch of
+        the INVITE they belong to (RFC 3261 §8.1.1.7, §9.1, §17.1.1.3), so forwarded after a
+        stateless INVITE they get its branch, as the next hop needs to match them to it. The
+        ACK of a 2xx is a transaction of its own with a new branch, so it gets a new one.
+
+        The first copy's branch comes from the id source; the proxy remembers it in a map of
+        at most `stateless_memory` keys (16-byte digests, so hostile header lengths cost
+        nothing), least recently used forgotten first: a retransmission that comes after that
+        many other requests were forwarded statelessly gets a new branch, as if it were new."""
+        via = top_via(msg)
+        branch = via.branch
+        fields: tuple[object, ...]
+        if branch is not None and branch.startswith(MAGIC_COOKIE):
+            fields = (branch, via.host.lower(), via.port, msg.call_id, msg.cseq.number)
+        else:
+            fields = (top_via_text(msg), msg.to.tag, msg.from_.tag, msg.call_id,
+                      msg.cseq.number, str(msg.uri))
+        key = blake2b(repr(fields).encode(), digest_size=16).digest()
+        known = self._stateless
+        ours = known.get(key)
+        if ours is not None:
+            known.move_to_end(key)
+            return ours
+        ours = known[key] = self.ids.branch()
+        if len(known) > self.stateless_memory:
+            known.popitem(last=False)
+        return ours
 
     def _not_to_self(self, msg: Request, destination: Address,
                      connection: int | None) -> list[Action]:
