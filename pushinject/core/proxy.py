@@ -556,7 +556,8 @@ class Proxy:
         """Forward a request without a transaction (RFC 3261 §16.11), over the transport its
         next hop's URI names (RFC 3261 §18.1.1, RFC 3263 reduced to the `transport` parameter).
         Never to the proxy itself (CTX-11): `connection` is the one `msg` came on, for the
-        answer then."""
+        answer then. A retransmission goes on with the branch of the first copy, which alone
+        draws one from the id source (RFC 3261 §16.11, CTX-12; see `_stateless_branch`)."""
         uri: Any = msg.routes[0].uri if msg.routes else msg.uri
         transport = str(getattr(uri, "params", {}).get("transport") or "udp").upper()
         destination = self._next_hop(msg)
