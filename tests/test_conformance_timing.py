@@ -199,3 +199,55 @@ def test_after_cancel_a_branch_that_never_answered_shows_fr_timeout() -> None:
         30, None, 5, 13)
     assert "wait_timeout" not in result.timing.values
     assert [c.violations for c in result.calls] == [()]
+
+
+def test_copies_that_go_on_after_the_answer_then_stop_bound_fr_timeout(slow_phones_pcap: Path
+                                                                        ) -> None:
+    """The slow-phones traffic: call c2's stale branch (frame 13) is retransmitted at 7.5 and
+    15.5 s, after the 200 at 3.8 s, then no more: the answer did not stop it, its FR timer did,
+    between 15.5 and 31.5 s. The call shows it itself, judged once complete (Timer B of that
+    branch, past the 31.5 s copy), so it is the first event that shows it (TIMING-2)."""
+    result = check_capture(slow_phones_pcap, CheckOptions())
+    value = result.timing.values["fr_timeout"]
+    e = value.evidence
+    assert (value.value, value.bounded, e.call_id, e.start, e.end) == (
+        31, (15.5, 31.5), "c2-call-1", 13, 38)
+
+
+def test_bounds_read_from_one_call_yield_to_an_event_of_a_later_one(slow_phones_pcap: Path
+                                                                      ) -> None:
+    """Under kamailio-tsilo, the 408 of call c1, 120 s after its INVITE with no branch pending,
+    shows fr_timeout (the suspended transaction's timer). Calls judged before it read bounds
+    from stopped retransmissions; the event outranks them, as in a whole capture (TIMING-2),
+    and c1's 408 is not judged against them (no TIMING-1)."""
+    result = check_capture(slow_phones_pcap, CheckOptions(preset="kamailio-tsilo"))
+    value = result.timing.values["fr_timeout"]
+    assert (value.value, value.bounded, value.evidence.start, value.evidence.end) == (
+        120, None, 3, 283)
+    first = next(c for c in result.calls if c.call.call_id == "c1-call-1")
+    assert [v.rule for v in first.violations] == ["inject-registered", "replay"]
+
+
+def test_the_replay_runs_to_when_the_call_was_complete(slow_phones_pcap: Path,
+                                                       tmp_path: Path) -> None:
+    """Under kamailio-tsilo with that 120 s fr_timeout, call c14's stale branch (its INVITE at
+    0 s, copies to 15.5 s, answered elsewhere at 7.3 s) is retransmitted by the reference at
+    31.5 s, before its Timer B. The proxy sent no such copy, though the capture goes on past
+    it: a divergence, found although the call's own last message is the 15.5 s copy. A
+    capture cut before the copy was due (frame 323, 31.1 s) does not show the proxy failing
+    to send it; one cut at frame 324 (32.7 s, past the 0.5 s tolerance) does."""
+    options = CheckOptions(preset="kamailio-tsilo")
+    missing = [("replay", 278, "the kamailio-tsilo reference sends INVITE sip:user16@10.1.0.17:"
+                "5060;pn-provider=fcm;pn-param=pushinject-sim;pn-prid=tok-c14d0 to "
+                "10.1.0.17:5060 here; the proxy did not (after frame 278)")]
+    pkts = edit.read(slow_phones_pcap)
+
+    def judged(frames: int) -> list[tuple[str, int, str]]:
+        path = edit.write(pkts[:frames], tmp_path / f"first{frames}.pcap")
+        call = next(c for c in check_capture(path, options).calls
+                    if c.call.call_id == "c14-call-1")
+        return [(v.rule, v.frame, v.message) for v in call.violations]
+
+    assert judged(len(pkts)) == missing
+    assert judged(324) == missing
+    assert judged(323) == []

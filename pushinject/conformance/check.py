@@ -138,7 +138,7 @@ def judge_calls(capture: Capture, options: CheckOptions,
                 timers: Mapping[str, TimerValue] | None = None, *,
                 settled: Sequence[Digest] = (),
                 digested: Sequence[Digest] | None = None,
-                until: float | None = None,
+                until: float | None = None, horizon: float | None = None,
                 known: Mapping[str, Lookup] | None = None) -> CaptureResult:
     """Judge the calls of a capture made of one call's messages and its callee's
     registrations (`pushinject.conformance.collector`; `timers`: values read from the calls
@@ -152,8 +152,10 @@ def judge_calls(capture: Capture, options: CheckOptions,
     field rules (which device a contact stood for, FIELD-1) and the latencies read them.
     `digested`: the digests of the capture's messages, in order, when already made.
     `until`: when the stream was seen to go on to (the time the call was judged), which
-    FIELD-8 reads as the capture's end; `known`: the branches made by lookup in the calls
-    judged before, which FIELD-6 compares an injection with."""
+    FIELD-8 reads as the capture's end; `horizon`: when the call was complete (nothing more
+    of it came until then), to which the replay runs the reference (`replay`); `known`: the
+    branches made by lookup in the calls judged before, which FIELD-6 compares an injection
+    with."""
     current = capture.messages
     facts = [*settled, *(digests(current) if digested is None else digested)]
     addresses = ((options.proxy, *options.aliases) if options.proxy
@@ -168,7 +170,7 @@ def judge_calls(capture: Capture, options: CheckOptions,
         facts = as_one_proxy(facts, addresses)
     calls = find_calls(current, proxy)
     timing = infer_timers(calls, options.knobs, options.preset or CAPTURE_DRIVEN,
-                          options.timer_slack, options.tolerance, current, timers)
+                          options.timer_slack, options.tolerance, current, timers, end=horizon)
     result: ReplayResult | None = None
     model = ""
     if options.preset is not None and calls:
@@ -179,7 +181,7 @@ def judge_calls(capture: Capture, options: CheckOptions,
         model = preset.catalogue_id
         result = replay(current, proxy, {c.call_id: c.caller for c in calls}, preset,
                         timing.knobs(), tolerance=options.tolerance, slack=options.timer_slack,
-                        loose=options.preset == CAPTURE_DRIVEN)
+                        loose=options.preset == CAPTURE_DRIVEN, horizon=horizon)
     settings = options.settings()
     registers = registers_by_user(facts, proxy)
     own = lookups(calls, current, proxy)

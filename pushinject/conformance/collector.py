@@ -43,8 +43,9 @@ sender's clock. The rules (HEP-3):
   §17.1.1.2, TXN-3; no CANCEL for it without a provisional response, §9.1); or once it is
   `max_age` seconds old (a proxy that never answers); it is then judged by `judge_calls` on a
   capture made of its messages and its callee's registrations in arrival order (FIELD-8
-  taking the stream to go on to the time it was judged, FIELD-6 comparing an injection with
-  the lookups of the calls judged before), and released. A message of a judged call that comes
+  taking the stream to go on to the time it was judged, the replay running the reference to
+  the time it was complete, or the end of the stream if sooner, FIELD-6 comparing an injection
+  with the lookups of the calls judged before), and released. A message of a judged call that comes
   later is counted as ``late``; a call the checker cannot judge (it raises) is counted as
   ``unjudged`` and the stream goes on. A timer value read from one call's events (TIMING-2)
   stands for the calls judged after it, until a call judged later shows it by an event that
@@ -87,6 +88,8 @@ class _Call:
     started: float
     last: float
     messages: list[tuple[int, WireMessage]] = field(default_factory=list)
+    #: the time its last message bears (`last` is when it arrived)
+    seen: float = 0.0
     final: bool = False
     #: how long the call must stay quiet once final (set with the final response)
     wait: float = 0.0
@@ -192,12 +195,13 @@ class _Due:
         return out
 
 
-def _fired(value: TimerValue) -> tuple[float, int]:
-    """When the event that showed a timer value fired, and its frame: of two, the earlier
-    stands, as in a whole capture (`pushinject.conformance.timing.infer_timers`)."""
+def _fired(value: TimerValue) -> tuple[bool, float, int]:
+    """Whether a timer value was read from bounds, when the event that showed it fired, and
+    its frame: of two, an event stands over bounds, then the earlier, as in a whole capture
+    (`pushinject.conformance.timing.infer_timers`)."""
     e = value.evidence
     assert e is not None
-    return e.started_at + e.observed, e.end
+    return value.bounded is not None, e.started_at + e.observed, e.end
 
 
 #: an entry's arrival number
@@ -258,6 +262,7 @@ class CallCollector:
         self._released: set[str] = set()
         self._done: dict[str, float] = {}
         self._newest = 0.0
+        self._clock = float("-inf")  # the latest arrival time asked about (`completed`)
         self._next_forget = float("-inf")
         self._next_due = float("inf")  # no call is complete before this
         # a heap of (time, arrival number of the INVITE, Call-ID), a standing pair for each
@@ -289,6 +294,7 @@ class CallCollector:
         if call is not None:
             call.messages.append(entry)
             call.last = now
+            call.seen = message.time
             if call.final:
                 if now + call.wait < call.queued:  # an earlier time: keep the pair at or
                     self._queue(call, self._deadline(call))  # before the deadline
@@ -314,7 +320,8 @@ class CallCollector:
             return
         if message.is_request and message.label == "INVITE" and msg.to.tag is None:
             call = self._calls[call_id] = _Call(call_id, user_of(message.request_uri),
-                                                message.source, now, now, [entry])
+                                                message.source, now, now, [entry],
+                                                seen=message.time)
             self._next_due = min(self._next_due, now + self.max_age)
             self._queue(call, self._deadline(call))
             self.counts["call"] += 1
@@ -346,6 +353,8 @@ class CallCollector:
         """`due`, each call with the time it became complete (its deadline: the same however
         often `due` is asked), in order of that time, then of arrival."""
         out = []
+        if now > self._clock:
+            self._clock = now
         if now >= self._next_due:  # a message only ever moves its call's deadline later
             ready = []
             heap = self._deadlines
@@ -360,7 +369,8 @@ class CallCollector:
                     call.queued = float("nan")  # any other pair of it is stale
                     ready.append((deadline, call.messages[0][0], call))
             ready.sort(key=lambda r: r[:2])
-            out = [(deadline, self._judge(call, now)) for deadline, _, call in ready]
+            out = [(deadline, self._judge(call, now, deadline=deadline))
+                   for deadline, _, call in ready]
             self._next_due = self._soonest()
         if now >= self._next_forget:  # every few seconds: the cost follows the state
             self._forget(now)
@@ -412,14 +422,17 @@ class CallCollector:
 
     def flush(self) -> list[CaptureResult]:
         """Judge every call still open (the stream ended)."""
-        out = [self._judge(c, c.last, self._newest) for c in list(self._calls.values())]
+        out = [self._judge(c, c.last, self._newest, deadline=min(self._deadline(c), self._clock))
+               for c in list(self._calls.values())]
         self._deadlines.clear()
         self._forget(float("inf"))
         return out
 
-    def _judge(self, call: _Call, now: float, until: float | None = None) -> CaptureResult:
+    def _judge(self, call: _Call, now: float, until: float | None = None, *,
+               deadline: float) -> CaptureResult:
         """Judge the call at `now`, the stream seen to go on to `until` (default `now`) on
-        the messages' clock (FIELD-8 reads it)."""
+        the messages' clock (FIELD-8 reads it), nothing of the call having come until
+        `deadline` (arrival time), to which the replay runs (HEP-3)."""
         del self._calls[call.call_id]
         self._done[call.call_id] = now
         self._released.add(call.user)
@@ -442,7 +455,9 @@ class CallCollector:
             result = judge_calls(capture, self.options, self.timers,
                                  settled=[e[1] for e in registrations[:cut]],
                                  digested=[of(m) if d is None else d for _, m, d in merged],
-                                 until=now if until is None else until, known=self.lookups)
+                                 until=now if until is None else until,
+                                 horizon=call.seen + max(0.0, deadline - call.last),
+                                 known=self.lookups)
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)

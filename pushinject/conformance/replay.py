@@ -12,12 +12,13 @@ What the core sends for a call is compared with what the real proxy sent for it 
 `Output.key` — (direction, method or status, target): direction ``caller`` or ``onward``, the
 target being the Request-URI of a request — in order, with a time tolerance: each message the
 proxy sent must have a reference output with the same key no further than `tolerance` seconds
-away, and each reference output that falls inside the capture must have been sent by the
-proxy. A reference output that a timer of the core sent (a final response or a CANCEL: an FR
-timer, a placeholder's deadline) is partnered only by a message sent no earlier than one timer
-tick before it and at most `slack` seconds after it (TIMING-1): real timers fire late, never
-early. In the capture-driven replay, a non-2xx final response to the caller matches any other
-one: which status is best is the rules' to judge (RFC 3261 §16.7 step 6 leaves ties open).
+away, and each reference output that falls inside the capture (or before the `horizon` it is
+known to go on to) must have been sent by the proxy. A reference output that a timer of the
+core sent (a final response or a CANCEL: an FR timer, a placeholder's deadline) is partnered
+only by a message sent no earlier than one timer tick before it and at most `slack` seconds
+after it (TIMING-1): real timers fire late, never early. In the capture-driven replay, a
+non-2xx final response to the caller matches any other one: which status is best is the
+rules' to judge (RFC 3261 §16.7 step 6 leaves ties open).
 A final response the proxy sent the caller before the message that made the reference send
 it (it did not wait for a branch the reference waits for) is a divergence too, however close in
 time. The earliest message without a partner is the divergence. A request the proxy sends on
@@ -367,17 +368,22 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
 def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str, Address],
            preset: Any, knobs: Mapping[str, float] | None = None, *,
            tolerance: float = 0.5, slack: float | None = None,
-           loose: bool = False) -> ReplayResult:
+           loose: bool = False, horizon: float | None = None) -> ReplayResult:
     """Replay the capture through `preset`; `callers` maps each call's Call-ID to the caller's
-    address. Returns each call's first divergence. `slack` and `loose`: see `compare`."""
-    until = messages[-1].time + max(tolerance, slack or 0.0) if messages else 0.0
+    address. Returns each call's first divergence. `slack` and `loose`: see `compare`.
+    `horizon`: when the capture is known to go on to, past its last message (nothing more of
+    these calls came until then), so that what the reference sends up to then and the proxy
+    did not is a divergence."""
+    end = messages[-1].time if messages else 0.0
+    if horizon is not None:
+        end = max(end, horizon)
+    until = end + max(tolerance, slack or 0.0)
     try:
         reference = replay_outputs(messages, proxy, preset, knobs, until=until, callers=callers)
     except ReplayError as exc:
         failed = Divergence(exc.time, exc.frame, str(exc))
         return ReplayResult(preset.name, (), (), {cid: failed for cid in callers})
     actual = sent_by(messages, proxy, callers)
-    end = messages[-1].time if messages else 0.0
     sent: dict[str, list[Output]] = {}
     expected: dict[str, list[Output]] = {}
     for o in actual:

@@ -193,8 +193,10 @@ def retransmission_bound(call: CallRecord, b: BranchRecord,
                          ) -> tuple[float, float] | None:
     """(low, high): a branch sent over UDP that never answered, whose INVITE retransmissions
     (RFC 3261 §17.1.1.2: T1, 2*T1, 4*T1... apart) were seen and then stopped before its
-    Timer B, the call's final response and the capture's end, had its FR timer fire in
-    (low, high] seconds."""
+    Timer B and the capture's end (`end`), had its FR timer fire in (low, high] seconds. A
+    final response to the caller before the next copy was due may have stopped them instead
+    (a proxy may give up a branch that cannot be CANCELled, RFC 3261 §9.1), unless copies
+    went on after it."""
     first = frames.get(b.frame)
     if b.responses or b.cancels or not b.retransmissions or first is None or (
             first.transport != "UDP"):
@@ -202,7 +204,8 @@ def retransmission_bound(call: CallRecord, b: BranchRecord,
     sent = [b.opened_at] + [frames[f].time for f in b.retransmissions if f in frames]
     gap = sent[-1] - sent[-2]
     due = sent[-1] + 2 * gap
-    stop = min(end, call.final.time if call.final is not None else end)
+    final = call.final
+    stop = end if final is None or final.time <= sent[-1] else min(end, final.time)
     if due - b.opened_at >= TIMER_B or due >= stop:
         return None
     return sent[-1] - b.opened_at, due - b.opened_at
@@ -253,7 +256,8 @@ def _judge(e: TimerEvidence, value: TimerValue, slack: float) -> Violation | Non
 def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model: str,
                  slack: float, tolerance: float,
                  messages: Sequence[WireMessage] = (),
-                 known: Mapping[str, TimerValue] | None = None) -> Timing:
+                 known: Mapping[str, TimerValue] | None = None,
+                 end: float | None = None) -> Timing:
     """The timers in force for `calls` replayed through `model` (a preset name or
     ``capture``): the `given` knobs, and each other timer the capture shows (TIMING-2); each
     event that shows a timer is judged against its value (TIMING-1). When no event shows
@@ -262,13 +266,16 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
     is read the same way: kamailio-tsilo's ``relay_pn`` is 1 when the proxy relayed an INVITE
     to a contact with pn-* parameters as it arrived (TIMING-2). `known` are values already
     read from earlier calls of the same capture (a capture judged call by call): they stand
-    as the first events that showed them."""
+    as the first events that showed them, except that a value read from bounds yields to an
+    event of these calls, as it does in a whole capture. `end`: when the capture is known to
+    go on to, past its last message (`pushinject.conformance.replay.replay`'s `horizon`)."""
     wait_knob = WAIT_KNOBS.get(model, "wait_timeout")
     evidence: list[TimerEvidence] = []
     for call in calls:
         evidence += timer_evidence(call, tolerance)
     evidence.sort(key=lambda e: (e.started_at + e.observed, e.end))
-    values: dict[str, TimerValue] = dict(known or {})
+    earlier = known or {}
+    values = {k: v for k, v in earlier.items() if v.bounded is None}
     values.update((k, TimerValue(k, v, None)) for k, v in given.items())
     found: dict[str, list[Violation]] = {}
     for e in evidence:
@@ -278,11 +285,14 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
         bad = _judge(e, values[knob], slack)
         if bad is not None:
             found.setdefault(e.call_id, []).append(bad)
+    if "fr_timeout" not in values and "fr_timeout" in earlier:
+        values["fr_timeout"] = earlier["fr_timeout"]
     if "fr_timeout" not in values and messages:
         frames = {m.frame: m for m in messages}
+        last = messages[-1].time if end is None else max(end, messages[-1].time)
         for call in calls:
             for b in call.branches:
-                bound = retransmission_bound(call, b, frames, messages[-1].time)
+                bound = retransmission_bound(call, b, frames, last)
                 if bound is not None:
                     low, high = bound
                     value = math.ceil(high) - 1 if math.ceil(high) - 1 > low else (low + high) / 2
