@@ -140,3 +140,31 @@ def test_unknown_timer_is_read_from_the_capture() -> None:
     value = result.timing.values["fr_timeout"]
     assert (value.value, value.source, value.evidence.start, value.evidence.end) == (
         8, "capture", 1, 5)
+
+
+def test_a_failed_push_is_read_from_the_proxys_answer(tmp_path: Path) -> None:
+    """The rfc8599 preset's capture of a rejected push: the proxy answers 404 as it asks for
+    the push, and nothing on the wire says the push failed. The replay reads it from that 404
+    (PUSH-14), so the capture replays under its own preset. Moved 6 s later, past
+    `PUSH_ANSWER_WITHIN`, the 404 no longer shows a failed push, and the reference, still
+    waiting for the device, did not send it."""
+    path = tmp_path / "push_fails.pcap"
+    path.write_bytes(run_scenario(ROOT / "data/scenarios/push_fails.toml", "rfc8599").pcap())
+    assert divergence(path, "rfc8599") is None
+    pkts = edit.read(path)
+    rejected = edit.find(pkts, "SIP/2.0 404")
+    late = edit.write(edit.later(pkts, rejected, 6.0), tmp_path / "late.pcap")
+    found = divergence(late, "rfc8599")
+    assert found == Divergence(
+        float(pkts[rejected].time) + 6.0, rejected + 1,
+        f"the proxy sent 404 to 127.0.0.2:5060 (frame {rejected + 1}); the rfc8599 reference "
+        "sent no such message within 0.5 s")
+
+
+def test_a_push_answer_is_read_only_for_a_model_that_acts_on_it(tmp_path: Path) -> None:
+    """Under opensips, which keeps waiting whatever the push service says, the same 404 is
+    not read as a failed push: the placeholder waits, and the 404 diverges."""
+    path = tmp_path / "push_fails.pcap"
+    path.write_bytes(run_scenario(ROOT / "data/scenarios/push_fails.toml", "rfc8599").pcap())
+    found = divergence(path, "opensips")
+    assert found is not None and found.message.startswith("the proxy sent 404 to 127.0.0.2:5060")

@@ -251,3 +251,39 @@ def test_the_replay_runs_to_when_the_call_was_complete(slow_phones_pcap: Path,
     assert judged(len(pkts)) == missing
     assert judged(324) == missing
     assert judged(323) == []
+
+
+FAILING_PUSHES = """name = "failing pushes"
+description = "Six users with one pushed device each; half the pushes are rejected."
+preset = "rfc8599"
+seed = 3
+duration = 60
+users = 6
+devices_per_user = 1
+call_rate = 0.2
+push_failure = 0.5
+ring_after = 0.1
+answer_after = 2.0
+[wake_delay]
+distribution = "fixed"
+value = 3.0
+"""
+
+
+def test_a_call_rejected_at_once_shows_no_timer(tmp_path: Path) -> None:
+    """RFC 8599 traffic in which two of six pushes are rejected: the proxy answers those calls
+    404 as their INVITE arrives, with no branch. That is no wait timer of 0 s: read as one, it
+    made every other call's 30 s Bucket Timer late (TIMING-1) and the rfc8599 replay unable to
+    run (a Bucket Timer must be positive), the calls skipped as unjudged. Now every call is
+    judged, and conformant, with and without the preset."""
+    traffic = tmp_path / "failing.toml"
+    traffic.write_text(FAILING_PUSHES)
+    path = tmp_path / "failing.pcap"
+    assert main(["simulate", str(traffic), "--pcap", str(path)]) == 0
+    for options in (CheckOptions(), CheckOptions(preset="rfc8599")):
+        result = check_capture(path, options)
+        finals = sorted(c.call.final.status for c in result.calls if c.call.final)
+        assert (finals, dict(result.capture.skipped)) == ([200, 200, 200, 200, 404, 404], {})
+        assert [v for c in result.calls for v in c.violations] == []
+        assert "wait_timeout" not in result.timing.values
+        assert "bucket_timer" not in result.timing.values

@@ -28,11 +28,16 @@ address (ROUTE-1 to ROUTE-3: the Contact URI, or the REGISTER's source with NAT 
 any address.
 
 Pushes are not compared: the core asks for them with `Push` actions, real proxies use
-whatever their configuration does (an HTTP call, a SIP MESSAGE to a gateway).
+whatever their configuration does (an HTTP call, a SIP MESSAGE to a gateway). Their outcome is
+not on the wire either, so it is read from the proxy's answer (PUSH-14): for a model that acts
+on a failed push (the `rfc8599` preset, PUSH-6), a push the reference asks for is taken to have
+failed when the proxy sent the caller a 404 or 480 no later than `PUSH_ANSWER_WITHIN` seconds
+after it; the failure reaches the reference at that answer's time (permanent for 404).
 """
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +50,13 @@ from pushinject.errors import PushInjectError
 from pushinject.sip import Request
 
 __all__ = ["Output", "Divergence", "ReplayResult", "ReplayError", "replay", "replay_outputs",
-           "compare", "sent_by"]
+           "compare", "sent_by", "PUSH_ANSWER_WITHIN"]
+
+#: how long after a push its failure may show as the proxy's 404 or 480 to the caller (PUSH-14)
+PUSH_ANSWER_WITHIN = 5.0
+
+#: the statuses a proxy answers a failed push with (PUSH-6)
+_PUSH_FAILED = (404, 480)
 
 
 @dataclass(frozen=True, init=False)
@@ -166,6 +177,23 @@ def _entry(driver: Any, name: str) -> Any:
     return getattr(driver, name)
 
 
+def _push_answers(driver: Any, messages: Sequence[WireMessage], proxy: Address,
+                  callers: Mapping[str, Address]) -> dict[str, tuple[float, int]]:
+    """Each call's first 404 or 480 that `proxy` sent its caller, (time, status): what a failed
+    push shows (PUSH-14); none when the model ignores a push's outcome."""
+    from pushinject.presets.base import Driver
+
+    if type(driver).push_result is Driver.push_result:
+        return {}
+    out: dict[str, tuple[float, int]] = {}
+    for m in messages:
+        if m.source == proxy and not m.is_request and m.status in _PUSH_FAILED:
+            call_id = m.message.call_id
+            if call_id not in out and callers.get(call_id) == m.destination:
+                out[call_id] = (m.time, m.status)
+    return out
+
+
 def _request_key(message: Any, uri: str | None = None) -> tuple[str, str, int, str]:
     """A request's (Call-ID, method, CSeq number, Request-URI); `uri`: the Request-URI's
     text, when already written."""
@@ -228,9 +256,12 @@ class _Vias:
 def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
                    knobs: Mapping[str, float] | None = None, *, until: float | None = None,
                    callers: Mapping[str, Address] | None = None) -> list[Output]:
-    """The reference core's `Send`s when the proxy's inputs are fed to it at their times."""
-    from pushinject.core.actions import Send
+    """The reference core's `Send`s when the proxy's inputs are fed to it at their times, and
+    the failures of its pushes that the proxy's answers show (PUSH-14) at theirs."""
+    from pushinject.conformance.timing import TICK
+    from pushinject.core.actions import Push, Send
     from pushinject.core.events import Received
+    from pushinject.push.service import PushResult
 
     driver = _driver(preset, proxy, knobs)
     handle, get_timer, handle_timer = (_entry(driver, name)
@@ -241,12 +272,20 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     caller_of = callers.get
     out: list[Output] = []
     append = out.append
+    answered = _push_answers(driver, messages, proxy, callers)
+    # (time, order, push, result): failed pushes to hand back to the driver, in time order
+    failures: list[tuple[float, int, Any, PushResult]] = []
 
     sent: set[tuple[str, str, str, str]] = set()
 
     def collect(actions: Iterable[Any], now: float, timer: bool = False, cause: int = 0) -> None:
         for a in actions:
             if not isinstance(a, Send):
+                if answered and isinstance(a, Push) and a.call_id in answered:
+                    at, status = answered[a.call_id]
+                    if now - TICK <= at <= now + PUSH_ANSWER_WITHIN:
+                        heapq.heappush(failures, (max(at, now), len(failures) + len(out), a,
+                                                  PushResult(ok=False, permanent=status == 404)))
                 continue
             message = a.message
             destination = a.destination
@@ -270,6 +309,10 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     def timers(limit: float) -> None:
         for _ in range(10_000):
             at = get_timer()
+            if failures and failures[0][0] <= limit and (at is None or failures[0][0] <= at):
+                when, _, push, result = heapq.heappop(failures)
+                collect(driver.push_result(push, result, when), when)
+                continue
             if at is None or at > limit:
                 return
             collect(handle_timer(at), at, timer=True)
@@ -281,7 +324,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
         now = m.time
         try:
             at = get_timer()  # `timers(now)` when nothing is due: no call
-            if at is not None and at <= now:
+            if (at is not None and at <= now) or (failures and failures[0][0] <= now):
                 timers(now)
             event = Received(message=translate(m), source=m.source, transport=m.transport)
             collect(handle(event, now), now, cause=m.frame)

@@ -15,6 +15,9 @@ show one (TIMING-1):
   timer ran from the caller's INVITE. Which knob that is depends on the model replayed
   (`WAIT_KNOBS`).
 
+An event within the tolerance of the moment its timer would have started (a final response
+sent as the INVITE came, with no branch at all: the proxy rejected it at once) shows no timer.
+
 When a timer's value is not given (``--knob``), the first event that shows it gives it
 (TIMING-2): the observed delay, taken as the whole second it is a late firing of when it lies
 within ``[n - TICK, n + slack]``, otherwise to the millisecond. Every event that shows a timer,
@@ -213,6 +216,10 @@ def retransmission_bound(call: CallRecord, b: BranchRecord,
 
 def timer_evidence(call: CallRecord, tolerance: float) -> list[TimerEvidence]:
     """The events of `call` that show a timer firing (see the module docstring)."""
+    return [e for e in _timer_events(call, tolerance) if e.observed > tolerance]
+
+
+def _timer_events(call: CallRecord, tolerance: float) -> list[TimerEvidence]:
     out = [e for b in call.branches if (e := _ringing_cancel(call, b, tolerance)) is not None]
     final = call.final
     if final is None or final.status < 300:
