@@ -287,3 +287,44 @@ def test_a_call_rejected_at_once_shows_no_timer(tmp_path: Path) -> None:
         assert [v for c in result.calls for v in c.violations] == []
         assert "wait_timeout" not in result.timing.values
         assert "bucket_timer" not in result.timing.values
+
+
+LATE_WAKERS = """name = "late wakers"
+description = "Phones that wake 25 s after the push, behind a 60 s subscription."
+preset = "opensips"
+seed = 5
+duration = 40
+users = 4
+devices_per_user = 1
+call_rate = 0.1
+push_failure = 0.0
+ring_after = 0.1
+answer_after = 1.0
+[wake_delay]
+distribution = "fixed"
+value = 25.0
+[proxy]
+subscription_timeout = 60
+"""
+
+
+def test_an_injection_shows_how_long_the_subscription_lasted(tmp_path: Path) -> None:
+    """An OpenSIPS whose subscription lasts 60 s, not the seed's 20 s: each phone registers
+    25 s after the INVITE and is injected. The opensips model, told nothing, takes the
+    subscription to last past the latest REGISTER it let inject (TIMING-2) and replays every
+    call as the proxy ran it; given the seed's 20 s, its reference injects none of them."""
+    traffic = tmp_path / "late.toml"
+    traffic.write_text(LATE_WAKERS)
+    path = tmp_path / "late.pcap"
+    assert main(["simulate", str(traffic), "--pcap", str(path)]) == 0
+    result = check_capture(path, CheckOptions(preset="opensips"))
+    assert [v for c in result.calls for v in c.violations] == []
+    value = result.timing.values["subscription_timeout"]
+    assert value.describe() == (
+        "subscription_timeout = 26 s (inferred: the REGISTER of frame 28, 25.000 s after the "
+        "INVITE of frame 5, was injected, so the subscription lasted longer)")
+    seed = check_capture(path, CheckOptions(preset="opensips",
+                                            knobs={"subscription_timeout": 20.0}))
+    found = [(v.rule, v.message.split(";")[0]) for c in seed.calls for v in c.violations]
+    assert found == [("replay", f"the proxy sent INVITE sip:user{n}@10.1.0.{n + 1}:5062")
+                     for n in (1, 3, 2, 0)]

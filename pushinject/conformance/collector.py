@@ -69,7 +69,7 @@ from pushinject.conformance.capture import Address, Capture, WireMessage, to_wir
 from pushinject.conformance.check import CaptureResult, CheckOptions, judge_calls
 from pushinject.conformance.digest import Digest, with_values_of
 from pushinject.conformance.field_rules import Lookup
-from pushinject.conformance.timing import TimerValue
+from pushinject.conformance.timing import TimerValue, precedence
 from pushinject.errors import PushInjectError
 
 __all__ = ["CallCollector", "FORGET_EVERY", "settled"]
@@ -193,15 +193,6 @@ class _Due:
                 del when[user]
                 out.append(user)
         return out
-
-
-def _fired(value: TimerValue) -> tuple[bool, float, int]:
-    """Whether a timer value was read from bounds, when the event that showed it fired, and
-    its frame: of two, an event stands over bounds, then the earlier, as in a whole capture
-    (`pushinject.conformance.timing.infer_timers`)."""
-    e = value.evidence
-    assert e is not None
-    return value.bounded is not None, e.started_at + e.observed, e.end
 
 
 #: an entry's arrival number
@@ -467,7 +458,8 @@ class CallCollector:
                 held[key] = made
         for knob, value in result.timing.values.items():
             known = self.timers.get(knob)
-            if value.evidence is not None and (known is None or _fired(value) < _fired(known)):
+            if value.evidence is not None and (known is None
+                                               or precedence(value) < precedence(known)):
                 self.timers[knob] = value
         return replace(result, calls=tuple(c for c in result.calls
                                            if c.call.call_id == call.call_id))

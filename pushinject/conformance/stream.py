@@ -30,7 +30,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from pushinject.conformance.check import CallResult, CaptureResult, CheckOptions
-from pushinject.conformance.timing import TimerValue, Timing
+from pushinject.conformance.timing import TimerValue, Timing, precedence
 
 if TYPE_CHECKING:
     from pushinject.capture.decoder import DecodedMessage
@@ -307,7 +307,8 @@ def merge_tallies(tallies: Sequence[Tally], options: CheckOptions
                   ) -> tuple[CaptureResult, int, int]:
     """One capture's result from its partitions' tallies (no calls held: they were reported
     as they completed), with its number of calls and violations. A timer read in several
-    partitions takes the value of the event that fired first, as in the whole capture."""
+    partitions takes the value that stands first (`pushinject.conformance.timing.precedence`),
+    as in the whole capture."""
     from pushinject.conformance.capture import Capture
     from pushinject.conformance.field_rules import Latencies
 
@@ -318,9 +319,8 @@ def merge_tallies(tallies: Sequence[Tally], options: CheckOptions
     for t in tallies:
         skipped.update(t.skipped)
         proxies.update(t.proxies)
-    found = sorted(((v.evidence.started_at + v.evidence.observed, k, v) for t in tallies
-                    for k, v in t.timers.items() if v.evidence is not None),
-                   key=lambda e: (e[0], e[1]))
+    found = sorted(((precedence(v), k, v) for t in tallies for k, v in t.timers.items()
+                    if v.evidence is not None), key=lambda e: (e[0], e[1]))
     for _, knob, value in found:
         timers.setdefault(knob, value)
     latency = Latencies(*(tuple(sorted(x for t in tallies for x in t.latency[i]))

@@ -38,12 +38,15 @@ from pushinject.conformance.capture import WireMessage
 from pushinject.conformance.rules import Violation
 from pushinject.presets.base import RELAY_PN, SWITCHES
 
-__all__ = ["TICK", "WAIT_KNOBS", "TimerEvidence", "TimerValue", "Timing", "timer_evidence",
+__all__ = ["TICK", "WAIT_KNOBS", "SUBSCRIPTION", "precedence", "TimerEvidence", "TimerValue", "Timing", "timer_evidence",
            "infer_timers", "whole_timer", "timing_lines", "retransmission_bound", "T1",
            "TIMER_B"]
 
 #: how early a timer may fire through a proxy's timer-wheel granularity (seconds)
 TICK = 0.1
+
+#: the OpenSIPS model's subscription to the callee's new contacts (`notify_on_event`'s timeout)
+SUBSCRIPTION = "subscription_timeout"
 
 #: RFC 3261 Table 4: T1, and Timer B (64*T1), which ends a branch that never answered
 T1 = 0.5
@@ -105,6 +108,10 @@ class TimerValue:
         if e.kind == "routing":
             return (f"{self.knob} = {self.value:g} (read from the capture: frame {e.end} relays "
                     "to a contact with pn-* parameters)")
+        if e.kind == "subscription":
+            return (f"{self.knob} = {self.value:g} s (inferred: the REGISTER of frame {e.end}, "
+                    f"{e.observed:.3f} s after the INVITE of frame {e.start}, was injected, so "
+                    "the subscription lasted longer)")
         if self.bounded is not None:
             low, high = self.bounded
             return (f"{self.knob} = {self.value:g} s (inferred: the retransmissions of frame "
@@ -310,6 +317,10 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
                     break
             if "fr_timeout" in values:
                 break
+    if model == "opensips":
+        from pushinject.presets import get_preset
+
+        _subscription(calls, values, get_preset(model).defaults[SUBSCRIPTION])
     if model == "kamailio-tsilo" and RELAY_PN not in values:
         relayed = next((b for c in calls for b in c.branches
                         if not b.injected and _has_pn(b.target)), None)
@@ -317,6 +328,36 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
             values[RELAY_PN] = TimerValue(RELAY_PN, 1.0, TimerEvidence(
                 "routing", "", relayed.frame, relayed.frame, relayed.opened_at, 0.0))
     return Timing(values, slack, {k: tuple(v) for k, v in found.items()})
+
+
+def precedence(value: TimerValue) -> tuple[float, ...]:
+    """Of two values of one timer read from different calls of a capture, the one with the
+    smaller key stands (TIMING-2): an event over bounds, then the event that fired first; of
+    two subscriptions shown by injections, the longer."""
+    e = value.evidence
+    assert e is not None
+    if e.kind == "subscription":
+        return (0, -value.value, e.started_at + e.observed, e.end)
+    return (value.bounded is not None, e.started_at + e.observed, e.end)
+
+
+def _subscription(calls: Sequence[CallRecord], values: dict[str, TimerValue],
+                  default: float) -> None:
+    """The OpenSIPS model's subscription, when not given, lasted past the latest REGISTER it
+    let inject: the whole second above that REGISTER's delay from the INVITE, when the value
+    in force (`default` or read before) is no longer (TIMING-2)."""
+    current = values.get(SUBSCRIPTION)
+    if current is not None and current.evidence is None:
+        return  # given
+    shown = [(b.registration.time - c.invite_at, c.frame, c, b.registration) for c in calls
+             for b in c.branches if b.registration is not None]
+    if not shown:
+        return
+    delay, _, call, registration = max(shown, key=lambda x: x[:2])
+    if delay < (default if current is None else current.value):
+        return
+    values[SUBSCRIPTION] = TimerValue(SUBSCRIPTION, math.floor(delay) + 1, TimerEvidence(
+        "subscription", call.call_id, call.frame, registration.frame, call.invite_at, delay))
 
 
 def _has_pn(target: str) -> bool:
