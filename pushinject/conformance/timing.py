@@ -38,9 +38,9 @@ from pushinject.conformance.capture import WireMessage
 from pushinject.conformance.rules import Violation
 from pushinject.presets.base import RELAY_PN, SWITCHES
 
-__all__ = ["TICK", "WAIT_KNOBS", "SUBSCRIPTION", "precedence", "TimerEvidence", "TimerValue", "Timing", "timer_evidence",
-           "infer_timers", "whole_timer", "timing_lines", "retransmission_bound", "T1",
-           "TIMER_B"]
+__all__ = ["TICK", "WAIT_KNOBS", "SUBSCRIPTION", "TimerEvidence", "TimerValue", "Timing",
+           "timer_evidence", "infer_timers", "precedence", "whole_timer", "timing_lines",
+           "retransmission_bound", "T1", "TIMER_B"]
 
 #: how early a timer may fire through a proxy's timer-wheel granularity (seconds)
 TICK = 0.1
