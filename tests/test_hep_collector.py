@@ -389,3 +389,26 @@ def test_what_is_kept_to_find_the_next_registration_to_forget_follows_the_users(
     assert due.due(4001.0) == ["bob"]
     assert due.due(4001.5) == ["carol"]
     assert due.due(float("inf")) == [] and due._heap == []
+
+
+def test_the_collectors_clock_need_not_be_the_messages(tmp_path: Path) -> None:
+    """Live, a call's quiet period runs on the collector's own clock (monotonic), not on the
+    timestamps its messages carry (the capture agent's). S3 without its 408, the stream going
+    on with another user's REGISTER 700 s after the INVITE: past `max_age`, the call is judged
+    without a final response, and FIELD-8 counts the 700 s on the messages' clock, as the
+    whole capture does, whatever the collector's clock reads."""
+    from tests import pcap_edit as edit
+
+    pkts = edit.read(DATA / "kamailio" / "S3.pcap")[:4]
+    register = edit.read(DATA / "kamailio" / "S1.pcap")[0]
+    pkts.append(edit.with_sip(register, edit.sip(register).replace(b"sip:bob@", b"sip:carol@"),
+                              time=float(pkts[0].time) + 700.0))
+    capture = load_capture(edit.write(pkts, tmp_path / "open.pcap"))
+    whole = [c.to_json() for c in check_messages(capture, CheckOptions()).calls]
+    assert [v["message"] for v in whole[0]["violations"] if v["rule"] == "FIELD-8"] == [
+        "no final response: the call went silent at 0.000 s and the capture goes on 700.000 s "
+        "more (limit 180 s)"]
+    for offset in (0.0, -1.7e9, 5000.0):
+        collector = CallCollector(CheckOptions())
+        results = collector.run((m, m.time + offset) for m in capture.messages)
+        assert [c.to_json() for r in results for c in r.calls] == whole

@@ -421,9 +421,11 @@ class CallCollector:
 
     def _judge(self, call: _Call, now: float, until: float | None = None, *,
                deadline: float) -> CaptureResult:
-        """Judge the call at `now`, the stream seen to go on to `until` (default `now`) on
-        the messages' clock (FIELD-8 reads it), nothing of the call having come until
-        `deadline` (arrival time), to which the replay runs (HEP-3)."""
+        """Judge the call at `now`, the stream seen to go on to `until` on the messages'
+        clock (FIELD-8 reads it; default: `now`), nothing of the call having come until
+        `deadline`, to which the replay runs (HEP-3). `now` and `deadline` are arrival times,
+        read on the messages' clock from the call's last message: a live collector's own
+        clock need not be the one its messages are stamped with."""
         del self._calls[call.call_id]
         self._done[call.call_id] = now
         self._released.add(call.user)
@@ -446,7 +448,7 @@ class CallCollector:
             result = judge_calls(capture, self.options, self.timers,
                                  settled=[e[1] for e in registrations[:cut]],
                                  digested=[of(m) if d is None else d for _, m, d in merged],
-                                 until=now if until is None else until,
+                                 until=call.seen + now - call.last if until is None else until,
                                  horizon=call.seen + max(0.0, deadline - call.last),
                                  known=self.lookups)
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
