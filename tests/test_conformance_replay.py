@@ -7,6 +7,7 @@ proxy forgets a message, or a preset whose timers differ from the proxy's.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,26 @@ def test_compare_partners_each_message_with_the_first_free_reference_output() ->
     assert compare([sent(1.0, 3), sent(1.2, 4)], [other, first], 0.5, 2.0, "p") == Divergence(
         1.2, 4, "the proxy sent 486 to 127.0.0.1:5070 (frame 4) before frame 5, which the p "
         "reference waits for to send it")
+
+
+def test_copies_of_an_unanswered_branch_after_the_final_response_are_not_required() -> None:
+    """A branch that never answered, its INVITE sent at 0 s, 0.5 s and 1.5 s, while another
+    branch's 200 reaches the caller at 2 s. The reference goes on retransmitting until Timer B
+    (3.5 s, 7.5 s...); a proxy may instead give the branch up with the call (TXN-9): the copies
+    after the 200 are not required, those before it are."""
+    caller, device = ("127.0.0.1", 5070), ("127.0.0.1", 5071)
+
+    def invite(t: float, frame: int = 0) -> Output:
+        return Output(t, frame, "c", device, "onward", "INVITE", "sip:dev@127.0.0.1:5071")
+
+    ok = Output(2.0, 0, "c", caller, "caller", "200", "")
+    reference = [invite(0.0), invite(0.5), invite(1.5), ok, invite(3.5), invite(7.5)]
+    actual = [invite(0.0, 1), invite(0.5, 2), invite(1.5, 3), replace(ok, frame=4)]
+    assert compare(actual, reference, 0.5, 40.0, "p") is None
+    assert compare(actual + [invite(3.5, 5)], reference, 0.5, 40.0, "p") is None
+    assert compare(actual[:2] + actual[3:], reference, 0.5, 40.0, "p") == Divergence(
+        1.5, 0, "the p reference sends INVITE sip:dev@127.0.0.1:5071 to 127.0.0.1:5071 here; "
+        "the proxy did not")
 
 
 def test_check_reports_the_divergence_as_rule_replay() -> None:

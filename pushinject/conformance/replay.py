@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -360,6 +360,29 @@ def _before_its_cause(a: Output, r: Output) -> bool:
     return final and 0 < a.frame < r.cause
 
 
+def _final_to_caller(outputs: Iterable[Output]) -> float:
+    """When the first final response to the caller among `outputs` left (inf: none)."""
+    return min((o.time for o in outputs
+                if o.direction == "caller" and o.label.isdigit() and int(o.label) >= 200),
+               default=float("inf"))
+
+
+def _given_up(actual: Sequence[Output], reference: Sequence[Output]
+              ) -> Callable[[Output], bool]:
+    """Whether a reference output is a copy of an INVITE on a branch sent after the call's
+    first final response to the caller (the proxy's or the reference's), which the proxy need
+    not have sent (TXN-9)."""
+    final = min(_final_to_caller(actual), _final_to_caller(reference))
+    if final == float("inf"):
+        return lambda r: False
+    first = {}
+    for r in reference:
+        if r.label == "INVITE" and r.direction == "onward":
+            first.setdefault(r.key, r.time)
+    return lambda r: (r.label == "INVITE" and r.direction == "onward" and r.time > final
+                      and first[r.key] < r.time)
+
+
 def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: float,
             until: float, preset: str, *, slack: float | None = None,
             loose: bool = False) -> Divergence | None:
@@ -400,8 +423,11 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
                                             f"(frame {a.frame}) before frame {partner.cause}, "
                                             f"which the {preset} reference waits for to send "
                                             "it"))
+    given_up = _given_up(actual, reference)
     for r, k in zip(free, keys):
         due = r.time + shift.get(k, 0.0)
+        if given_up(r):
+            continue
         if due + (slack if r.timer and slack is not None else 0.0) <= until:
             unmatched.append(Divergence(due, 0, f"the {preset} reference sends "
                                         f"{r.describe()} here; the proxy did not"))

@@ -96,7 +96,7 @@ class TimerValue:
     @property
     def replay_value(self) -> float:
         e = self.evidence
-        if e is None or self.bounded is not None or e.kind == "routing":
+        if e is None or self.bounded is not None or e.kind in ("routing", "subscription"):
             return self.value
         return min(self.value, e.observed)
 
