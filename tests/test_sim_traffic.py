@@ -100,6 +100,54 @@ def test_check_on_the_traffic_capture_agrees_with_the_simulation(tmp_path: Path,
     assert {c.call.call_id for c in plain.calls if c.violations} == flagged
 
 
+def _grid(preset: str, seed: int, wake: str, devices: int, push_failure: float,
+          knobs: dict[str, float]) -> str:
+    """A traffic file of 10 users for 150 s under `preset` with these proxy `knobs`."""
+    text = _traffic(wake, preset=preset, seed=seed, duration=150, call_rate=0.12,
+                    devices_per_user=devices, push_failure=push_failure, ring_after=0.1,
+                    answer_after=1.5)
+    return text + "[proxy]\n" + "".join(f"{k} = {v}\n" for k, v in knobs.items())
+
+
+EXPONENTIAL = 'distribution = "exponential"\nmean = 15.0'
+UNIFORM = 'distribution = "uniform"\nlow = 0.5\nhigh = 40.0'
+
+
+@pytest.mark.parametrize(("preset", "seed", "wake", "devices", "push_failure", "knobs"), [
+    ("opensips", 9, EXPONENTIAL, 1, 0.15, {"fr_timeout": 10, "fr_inv_timeout": 60}),
+    ("opensips", 16, EXPONENTIAL, 2, 0.15, {"subscription_timeout": 120}),
+    ("opensips", 18, UNIFORM, 2, 0.15, {"subscription_timeout": 120}),
+    ("kamailio-tsilo", 30, UNIFORM, 2, 0.15, {"fr_timeout": 12, "fr_inv_timeout": 40}),
+    ("rfc8599", 48, UNIFORM, 2, 0.5, {"bucket_timer": 15}),
+    ("rfc8599", 41, UNIFORM, 1, 0.5, {}),
+], ids=["opensips-fr10", "opensips-sub120-exp", "opensips-sub120-uniform", "kamailio-fr12",
+        "rfc8599-bucket15", "rfc8599-failing-pushes"])
+def test_check_agrees_with_the_simulation_whatever_the_proxys_knobs(
+        tmp_path: Path, preset: str, seed: int, wake: str, devices: int, push_failure: float,
+        knobs: dict[str, float]) -> None:
+    """Traffic of a proxy whose timers, subscription or Bucket Timer are not the preset's
+    defaults, with stale contacts that never answer, two devices per user, and rejected
+    pushes: judged under its preset, told none of the knobs, and judged without a preset, every
+    call is judged, with the simulation's final response, no replay divergence, and the same
+    calls flagged, only for what the per-call simulation also lost (INJ-1, FIELD-5). This
+    holds the timers read from the capture (TIMING-2), the subscription read from injections,
+    a failed push read from the proxy's answer (PUSH-14) and branches given up with the call
+    (TXN-9)."""
+    run = run_traffic(parse_traffic(_grid(preset, seed, wake, devices, push_failure, knobs)))
+    path = tmp_path / "traffic.pcap"
+    path.write_bytes(run.pcap())
+    flagged = []
+    for options in (CheckOptions(preset=preset), CheckOptions()):
+        result = check_messages(load_capture(path), options)
+        assert result.capture.skipped == {}
+        assert [c.call.final_status for c in result.calls] == [c.final for c in run.calls]
+        assert {v.rule for c in result.calls for v in c.violations} <= {"inject-registered",
+                                                                        "FIELD-5"}
+        flagged.append({c.call.call_id for c in result.calls if c.violations})
+    lost = {f"c{c.number}-call-1" for c in run.calls if c.final is None or c.final >= 300}
+    assert flagged[0] == flagged[1] and flagged[0] <= lost
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("users = 2\ncall_rate = 1\n", "<traffic>: duration: missing required key"),
     ("users = 2\ncall_rate = 1\nduration = 5\n",
