@@ -375,7 +375,7 @@ def _given_up(actual: Sequence[Output], reference: Sequence[Output]
     final = min(_final_to_caller(actual), _final_to_caller(reference))
     if final == float("inf"):
         return lambda r: False
-    first = {}
+    first: dict[tuple[str, str, str], float] = {}
     for r in reference:
         if r.label == "INVITE" and r.direction == "onward":
             first.setdefault(r.key, r.time)
