@@ -228,29 +228,25 @@ def test_bounds_read_from_one_call_yield_to_an_event_of_a_later_one(slow_phones_
     assert [v.rule for v in first.violations] == ["inject-registered", "replay"]
 
 
-def test_the_replay_runs_to_when_the_call_was_complete(slow_phones_pcap: Path,
-                                                       tmp_path: Path) -> None:
-    """Under kamailio-tsilo with that 120 s fr_timeout, call c14's stale branch (its INVITE at
-    0 s, copies to 15.5 s, answered elsewhere at 7.3 s) is retransmitted by the reference at
-    31.5 s, before its Timer B. The proxy sent no such copy, though the capture goes on past
-    it: a divergence, found although the call's own last message is the 15.5 s copy. A
-    capture cut before the copy was due (frame 323, 31.1 s) does not show the proxy failing
-    to send it; one cut at frame 324 (32.7 s, past the 0.5 s tolerance) does."""
-    options = CheckOptions(preset="kamailio-tsilo")
-    missing = [("replay", 278, "the kamailio-tsilo reference sends INVITE sip:user16@10.1.0.17:"
-                "5060;pn-provider=fcm;pn-param=pushinject-sim;pn-prid=tok-c14d0 to "
-                "10.1.0.17:5060 here; the proxy did not (after frame 278)")]
-    pkts = edit.read(slow_phones_pcap)
-
-    def judged(frames: int) -> list[tuple[str, int, str]]:
-        path = edit.write(pkts[:frames], tmp_path / f"first{frames}.pcap")
-        call = next(c for c in check_capture(path, options).calls
-                    if c.call.call_id == "c14-call-1")
-        return [(v.rule, v.frame, v.message) for v in call.violations]
-
-    assert judged(len(pkts)) == missing
-    assert judged(324) == missing
-    assert judged(323) == []
+def test_the_replay_runs_to_when_the_call_was_complete(tmp_path: Path) -> None:
+    """Kamailio S3 (fr_timer 8 s) without its 408 and ACK: the proxy never answers the caller,
+    where the reference sends 408 at 8 s. When the capture ends with the call's last message,
+    nothing shows that the proxy failed to send it; when it goes on (another user registering
+    60 s later), the call is judged at the end with the stream seen to go on to then, and the
+    replay, run to that time, names the missing 408 (besides FIELD-8)."""
+    options = CheckOptions(preset="kamailio-tsilo", knobs={"fr_timeout": 8, "fr_inv_timeout": 10})
+    pkts = edit.read(KAMAILIO / "S3.pcap")[:4]
+    register = edit.read(KAMAILIO / "S1.pcap")[0]
+    later = edit.with_sip(register, edit.sip(register).replace(b"sip:bob@", b"sip:carol@"),
+                          time=float(pkts[0].time) + 60.0)
+    alone = check_capture(edit.write(pkts, tmp_path / "alone.pcap"), options)
+    assert [v for c in alone.calls for v in c.violations] == []
+    going_on = check_capture(edit.write(pkts + [later], tmp_path / "on.pcap"), options)
+    assert [(v.rule, v.frame, v.message) for c in going_on.calls for v in c.violations] == [
+        ("FIELD-8", 1, "no final response: the call went silent at 0.000 s and the capture "
+         "goes on 60.000 s more (limit 11.5 s)"),
+        ("replay", 4, "the kamailio-tsilo reference sends 408 to 127.0.0.1:5070 here; the "
+         "proxy did not (after frame 4)")]
 
 
 FAILING_PUSHES = """name = "failing pushes"
