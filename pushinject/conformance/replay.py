@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -275,6 +276,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     answered = _push_answers(driver, messages, proxy, callers)
     # (time, order, push, result): failed pushes to hand back to the driver, in time order
     failures: list[tuple[float, int, Any, PushResult]] = []
+    order = itertools.count()
 
     sent: set[tuple[str, str, str, str]] = set()
 
@@ -284,7 +286,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
                 if answered and isinstance(a, Push) and a.call_id in answered:
                     at, status = answered[a.call_id]
                     if now - TICK <= at <= now + PUSH_ANSWER_WITHIN:
-                        heapq.heappush(failures, (max(at, now), len(failures) + len(out), a,
+                        heapq.heappush(failures, (max(at, now), next(order), a,
                                                   PushResult(ok=False, permanent=status == 404)))
                 continue
             message = a.message
