@@ -43,4 +43,5 @@ def test_lab_capture_decodes_to_its_manifest_facts(name: str) -> None:
         got = [{"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
                 "final_status": b.final_status, "via_branch": b.via_branch}
                for b in call.branches]
-        assert got == [{k: b[k] for k in FIELDS} for b in entry["branches"]]
+        # a branch the device never answered has no final_status in the manifest (S11)
+        assert got == [{k: b.get(k) for k in FIELDS} for b in entry["branches"]]

@@ -45,6 +45,8 @@ KEY_MESSAGES = {
            "reg3>proxy REGISTER"},
     "S9": {"caller>proxy CANCEL", "proxy>caller 487", "reg1>proxy REGISTER"},
     "S10": {"reg1>proxy REGISTER", "proxy>dev1 INVITE", "dev1>proxy 200", "proxy>caller 200"},
+    "S11": {"proxy>dev1 INVITE", "reg2>proxy REGISTER", "proxy>dev2 INVITE", "dev2>proxy 200",
+            "proxy>caller 200"},
 }
 
 
@@ -53,7 +55,7 @@ def _branches(facts: CaptureFacts) -> list[dict[str, object]]:
 
 
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
-    assert list(MANIFEST) == list(SCENARIOS) == [f"S{n}" for n in range(1, 11)]
+    assert list(MANIFEST) == list(SCENARIOS) == [f"S{n}" for n in range(1, 12)]
     for name, table in MANIFEST.items():
         assert table["file"] == f"{name}.pcap"
         assert table["scenario"] == name
@@ -71,7 +73,7 @@ def test_manifest_states_the_scenario_expectations(name: str) -> None:
     assert table["registrations"] == len(scenario.devices) + (name == "S7")
     assert expected_facts(table)["branches"] == [
         {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
-         "final_status": b.final_status}
+         **({"final_status": b.final_status} if b.final_status else {})}
         for b in scenario.branches
     ]
     assert all(b["via_branch"].startswith("z9hG4bK") for b in table["branches"])
@@ -95,12 +97,13 @@ def test_committed_capture_shows_its_manifest_facts(name: str) -> None:
 
 
 def test_expected_final_statuses_and_branch_counts() -> None:
-    """The issue's six scenarios (S1-S6) and four more (S7-S10), as the captures show them."""
+    """The issue's six scenarios (S1-S6) and five more (S7-S11), as the captures show them."""
     got = {n: (t["final_status"], len(t["branches"]), sum(b["injected"] for b in t["branches"]))
            for n, t in MANIFEST.items()}
     assert got == {"S1": (200, 2, 1), "S2": (200, 1, 1), "S3": (408, 0, 0), "S4": (487, 0, 0),
                    "S5": (200, 2, 2), "S6": (486, 2, 1), "S7": (200, 1, 0),
-                   "S8": (603, 2, 1), "S9": (487, 0, 0), "S10": (200, 1, 1)}
+                   "S8": (603, 2, 1), "S9": (487, 0, 0), "S10": (200, 1, 1),
+                   "S11": (200, 2, 1)}
 
 
 def test_push_names_the_callee_and_the_call() -> None:
@@ -156,6 +159,24 @@ def test_s10_retransmitted_invite_is_one_branch() -> None:
     assert len(capture_facts(KAMAILIO / "S10.pcap").branches) == 1
 
 
+def _sent(name: str, src: str, dst: str) -> list[tuple[str, float]]:
+    """What ``src`` sent ``dst`` in capture ``name``: (kind, seconds after the caller's INVITE)."""
+    _frames, sip = read_sip(KAMAILIO / f"{name}.pcap")
+    start = next(m.time for m in sip if m.src == "caller" and m.kind == "INVITE")
+    return [(m.kind, round(m.time - start, 1)) for m in sip if (m.src, m.dst) == (src, dst)]
+
+
+def test_s11_a_silent_branch_is_dropped_at_the_200_without_cancel() -> None:
+    """KAM-11: dev1 never answers; its INVITE leaves at 0, 0.5 and 1.5 s (RFC 3261 Timer A), and
+    once the caller has dev2's 200 (about 3.1 s) the proxy sends dev1 nothing: no copy at 3.5 s,
+    no CANCEL (RFC 3261 §9.1). The branch is one branch with no final response."""
+    assert _sent("S11", "proxy", "dev1") == [("INVITE", 0.0), ("INVITE", 0.5), ("INVITE", 1.5)]
+    assert _sent("S11", "dev1", "proxy") == []
+    answered = next(t for kind, t in _sent("S11", "proxy", "caller") if kind == "200")
+    assert 3.0 <= answered < 3.5
+    assert _after("S11", "200", "dev2") == ["caller 200", "dev2 ACK", "dev2 BYE", "caller 200"]
+
+
 def test_s2_resumed_branch_follows_the_hidden_suspended_one() -> None:
     """t_suspend() takes branch index 0 without sending it; the resumed INVITE is branch .1."""
     facts = capture_facts(KAMAILIO / "S2.pcap")
@@ -184,7 +205,7 @@ def test_lab_list_and_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["lab", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "S1  one device ringing, a second injected that answers"
-    assert len(lines) == 10
+    assert len(lines) == 11
     assert main(["lab", "S99"]) == 2
     assert "unknown scenario S99" in capsys.readouterr().err
 
@@ -244,7 +265,7 @@ def test_a_failing_scenario_run_is_reported_not_hidden(tmp_path: Path) -> None:
 def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> None:
     """``pushinject lab --out TMP``: real Kamailio 5.6 + SIPp + tcpdump in private namespaces.
     Each new capture shows the facts of its committed manifest table, and the new manifest is
-    the committed one but for the measured frame counts (about 45 s for the ten scenarios)."""
+    the committed one but for the measured frame counts (about 65 s for the eleven scenarios)."""
     for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
         require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")

@@ -98,12 +98,14 @@ class BranchFacts:
     via_branch: str
     injected: bool
     cancelled: bool
-    final_status: int
+    final_status: int  # 0: the device sent no final response
 
     def table(self) -> dict[str, object]:
-        """The branch as a manifest's inline table has it."""
+        """The branch as a manifest's inline table has it (no ``final_status`` when the device
+        never answered)."""
+        answered = {"final_status": self.final_status} if self.final_status else {}
         return {"target": self.target, "injected": self.injected, "cancelled": self.cancelled,
-                "final_status": self.final_status, "via_branch": self.via_branch}
+                **answered, "via_branch": self.via_branch}
 
 
 @dataclass(frozen=True)

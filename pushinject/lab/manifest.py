@@ -10,8 +10,9 @@ from RFC 3261 in a way its preset models, ``expected_verdict_without_preset`` an
 ``violations_without_preset`` say what `pushinject check` with no option must say),
 ``call_id``, ``proxy``, ``final_status`` (to the caller), ``pushes``,
 ``registrations``, ``branches`` (one inline table per forwarded INVITE, in the order the proxy
-sent them: ``target``, ``injected``, ``cancelled``, ``final_status``, and the measured
-``via_branch`` of the proxy's INVITE), and the measured ``frames`` and ``sip_messages`` of the
+sent them: ``target``, ``injected``, ``cancelled``, ``final_status`` (left out for a branch
+the device never answered: TOML has no null), and the measured ``via_branch`` of the proxy's
+INVITE), and the measured ``frames`` and ``sip_messages`` of the
 committed file. Measured values belong to that file; a regeneration shows the same facts with
 other branch ids and perhaps other counts. The expected facts come from
 `pushinject.lab.scenarios`; the lab writes an entry only for a capture that shows them.
@@ -65,7 +66,8 @@ def entry(scenario: Scenario, facts: CaptureFacts) -> dict[str, Any]:
         "sip_messages": facts.sip_messages,
         "branches": [
             {"target": b.target, "injected": b.injected, "cancelled": b.cancelled,
-             "final_status": b.final_status, "via_branch": seen.via_branch}
+             **({"final_status": b.final_status} if b.final_status else {}),
+             "via_branch": seen.via_branch}
             for b, seen in zip(scenario.branches, facts.branches, strict=True)
         ],
     }

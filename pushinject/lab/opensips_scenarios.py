@@ -1,4 +1,4 @@
-"""The OpenSIPS lab's scenarios, O1-O12: the seed's routes on a real OpenSIPS 3.x.
+"""The OpenSIPS lab's scenarios, O1-O13: the seed's routes on a real OpenSIPS 3.x.
 
 O1-O10 are the Kamailio lab's S1-S10 (same parties, same times, taken from
 `pushinject.lab.scenarios.SCENARIOS`) with what OpenSIPS running the seed does in each: its
@@ -8,7 +8,8 @@ answers ends 120 s after its INVITE, not at a branch's timer. O3 adds the seed's
 (the device registers 21 s into the call, after the 20 s subscription: it is never sent the
 call) and O7 its second (a refresh REGISTER updates the binding and raises no
 E_UL_CONTACT_INSERT, so nothing is injected). O11 is a device registering again with a new
-Call-ID while its branch rings, O12 a REGISTER challenged with 401 before its 200.
+Call-ID while its branch rings, O12 a REGISTER challenged with 401 before its 200, O13 a
+device that never answers beside an injected one that does.
 
 Times are seconds from the proxy's handling of the caller's INVITE, as in
 `pushinject.lab.scenarios`, whose `Scenario`, `Device` and `ExpectedBranch` these are.
@@ -38,6 +39,11 @@ _O3_TOO_LATE = Device(1, "absent", register_at=21.0)
 _O11_RESTARTED = Device(1, "answer", register_at=1.0, pause_ms=2500, refresh_at=2.0,
                         new_call_id=True)
 _O12_CHALLENGED = Device(1, "answer", register_at=1.0, pause_ms=1000)
+#: listens past fr_timeout (30 s) and Timer B (32 s), so no retransmission meets a closed port
+_O13_SILENT = Device(1, "silent", register_at=-0.5, pause_ms=40000)
+_O13_LATE = Device(2, "answer", register_at=1.0, pause_ms=2000)
+#: the longest a scenario with a silent device may take
+SILENT_LIMIT = 60.0
 
 #: scenario name -> scenario
 OPENSIPS_SCENARIOS: dict[str, Scenario] = {
@@ -157,6 +163,21 @@ OPENSIPS_SCENARIOS: dict[str, Scenario] = {
             200,
             (branch_to(_O12_CHALLENGED, True, False, 200),),
             callee=AUTH_CALLEE,
+        ),
+        Scenario(
+            "O13",
+            "a device that never answers and an injected one that does: the silent branch is dropped",
+            "dev1 is registered before the call and never answers (no 100, no final response): "
+            "lookup() relays the INVITE to it, retransmitted after 0.5 s and 1.5 s (RFC 3261 "
+            "Timer A). dev2 registers at 1 s, is injected, rings and answers at about 3.1 s. "
+            "OpenSIPS forwards the 200 and sends dev1 nothing more: no INVITE copy at 3.5 s or "
+            "later, though dev1 listens for 40 s, past fr_timeout (30 s) and Timer B (32 s), "
+            "and no CANCEL (RFC 3261 §9.1: none before a provisional response).",
+            "answered",
+            (_O13_SILENT, _O13_LATE),
+            200,
+            (branch_to(_O13_SILENT, False, False, 0), branch_to(_O13_LATE, True, False, 200)),
+            limit=SILENT_LIMIT,
         ),
     )
 }

@@ -6,10 +6,10 @@ it runs, where their captures go by default, and the header of their manifest. T
 itself (tcpdump, SIPp parties, namespaces) is the same for every proxy.
 
 - ``kamailio``: Kamailio 5.6 with tsilo (Debian package ``kamailio``), tm timers shortened to
-  ``fr_timer`` 8 s and ``fr_inv_timer`` 10 s; scenarios S1-S10 into ``data/kamailio``.
+  ``fr_timer`` 8 s and ``fr_inv_timer`` 10 s; scenarios S1-S11 into ``data/kamailio``.
 - ``opensips``: OpenSIPS 3.x running the seed's routes, built from source with
   ``pushinject/lab/build_opensips.sh`` (Debian has no package); tm timers at their defaults
-  (the ``opensips`` preset's); scenarios O1-O12 into ``data/opensips``.
+  (the ``opensips`` preset's); scenarios O1-O13 into ``data/opensips``.
 """
 
 from __future__ import annotations

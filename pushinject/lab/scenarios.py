@@ -7,7 +7,7 @@ Device *n* answers INVITEs on 127.0.0.1:507\\ *n* (user ``devn``); its REGISTER 
 from 127.0.0.1:508\\ *n* (the device's own port is taken by its answering UA). Times are seconds
 from the caller's INVITE; a negative time registers the device before the call starts.
 
-This module holds the Kamailio lab's scenarios, S1-S10 (`pushinject.lab.opensips_scenarios`
+This module holds the Kamailio lab's scenarios, S1-S11 (`pushinject.lab.opensips_scenarios`
 the OpenSIPS lab's). The expected facts are those of the manifest
 (`data/kamailio/manifest.toml`): the final status the caller gets and one `ExpectedBranch` per
 INVITE the proxy forwards. A branch is
@@ -105,7 +105,8 @@ class Device:
     ``behaviour`` is what its answering UA does: ``answer`` (180, then 200 after ``pause_ms``),
     ``busy`` (180, then 486 after ``pause_ms``), ``decline`` (the same with 603),
     ``slow`` (silent for ``pause_ms``, then 180, then 200 500 ms later), ``cancelled`` (180,
-    then waits for CANCEL) or ``absent`` (no answering UA: the device registers but must never
+    then waits for CANCEL), ``silent`` (takes the INVITE and sends nothing at all, not even a
+    100, for ``pause_ms``) or ``absent`` (no answering UA: the device registers but must never
     be sent an INVITE).
     ``register_at`` is when its REGISTER is sent (seconds from the INVITE; negative: before);
     ``refresh_at``, if set, when it refreshes that registration: with the same Call-ID and the
@@ -134,7 +135,8 @@ class Device:
 
 @dataclass(frozen=True)
 class ExpectedBranch:
-    """One INVITE the proxy forwards, as the capture must show it."""
+    """One INVITE the proxy forwards, as the capture must show it (``final_status`` 0: the
+    device sends no final response)."""
 
     target: str
     injected: bool
@@ -205,6 +207,8 @@ _S8_RINGING = Device(2, "cancelled", register_at=1.0)
 _S8_TOO_LATE = Device(3, "absent", register_at=2.6)
 _S9_TOO_LATE = Device(1, "absent", register_at=3.0)
 _S10_SLOW = Device(1, "slow", register_at=1.0, pause_ms=1800)
+_S11_SILENT = Device(1, "silent", register_at=-0.5, pause_ms=14000)
+_S11_LATE = Device(2, "answer", register_at=1.0, pause_ms=2000)
 
 #: scenario name -> scenario, in the issue's order
 SCENARIOS: dict[str, Scenario] = {
@@ -337,6 +341,21 @@ SCENARIOS: dict[str, Scenario] = {
             (_S10_SLOW,),
             200,
             (branch_to(_S10_SLOW, True, False, 200),),
+        ),
+        Scenario(
+            "S11",
+            "a device that never answers and an injected one that does: the silent branch is dropped",
+            "dev1 is registered before the call and never answers (no 100, no final response); "
+            "the proxy relays the INVITE to it and retransmits it after 0.5 s and 1.5 s (RFC "
+            "3261 Timer A). dev2 registers at 1 s and is injected (ts_append_by_contact()), "
+            "rings and answers at about 3.1 s. Kamailio forwards the 200 and sends dev1 nothing "
+            "more: no INVITE copy at 3.5 s or later, though dev1 listens for 14 s, past fr_timer "
+            "(8 s), and no CANCEL (RFC 3261 §9.1: none before a provisional response). tm gives "
+            "up the unreplied branch when the 200 ends the transaction.",
+            "answered",
+            (_S11_SILENT, _S11_LATE),
+            200,
+            (branch_to(_S11_SILENT, False, False, 0), branch_to(_S11_LATE, True, False, 200)),
         ),
     )
 }
