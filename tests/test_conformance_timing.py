@@ -249,6 +249,21 @@ def test_the_replay_runs_to_when_the_call_was_complete(tmp_path: Path) -> None:
          "proxy did not (after frame 4)")]
 
 
+def test_after_the_final_response_the_replay_stops_at_the_last_message(tmp_path: Path) -> None:
+    """Kamailio S3 as captured, the stream going on 60 s: its 408 left at 7.977 s, a tick
+    before the reference's 8 s timer, and the caller's ACK came before that timer fired, so
+    the reference's 408 never gets its ACK and is retransmitted. The call has its final
+    response: what the reference sends after its last message is not required (the live HEP
+    collector of the lab, which judges each call once complete, once reported it)."""
+    options = CheckOptions(preset="kamailio-tsilo", knobs={"fr_timeout": 8, "fr_inv_timeout": 10})
+    pkts = edit.read(KAMAILIO / "S3.pcap")
+    register = edit.read(KAMAILIO / "S1.pcap")[0]
+    later = edit.with_sip(register, edit.sip(register).replace(b"sip:bob@", b"sip:carol@"),
+                          time=float(pkts[0].time) + 60.0)
+    going_on = check_capture(edit.write(pkts + [later], tmp_path / "on.pcap"), options)
+    assert [(c.call.final_status, c.violations) for c in going_on.calls] == [(408, ())]
+
+
 FAILING_PUSHES = """name = "failing pushes"
 description = "Six users with one pushed device each; half the pushes are rejected."
 preset = "rfc8599"

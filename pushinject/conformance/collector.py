@@ -43,13 +43,14 @@ sender's clock. The rules (HEP-3):
   §17.1.1.2, TXN-3; no CANCEL for it without a provisional response, §9.1); or once it is
   `max_age` seconds old (a proxy that never answers); it is then judged by `judge_calls` on a
   capture made of its messages and its callee's registrations in arrival order (FIELD-8
-  taking the stream to go on to the time it was judged, the replay running the reference to
-  the time it was complete, or the end of the stream if sooner, FIELD-6 comparing an injection
-  with the lookups of the calls judged before), and released. A message of a judged call that comes
-  later is counted as ``late``; a call the checker cannot judge (it raises) is counted as
-  ``unjudged`` and the stream goes on. A timer value read from one call's events (TIMING-2)
-  stands for the calls judged after it, until a call judged later shows it by an event that
-  fired earlier: as in a whole capture, the first event that shows it stands.
+  taking the stream to go on to the time it was judged, the replay of a call without a final
+  response running the reference to the time it was complete, or the end of the stream if
+  sooner, FIELD-6 comparing an injection with the lookups of the calls judged before), and
+  released. A message of a judged call that comes later is counted as ``late``; a call the
+  checker cannot judge (it raises) is counted as ``unjudged`` and the stream goes on. A timer
+  value read from one call's events (TIMING-2) stands for the calls judged after it, until a
+  call judged later shows it by an event that stands before it
+  (`pushinject.conformance.timing.precedence`), as in a whole capture.
 
 Memory follows the calls in progress (their messages parsed) and the registrations that have
 not long expired (mostly digests), not the length of the stream.

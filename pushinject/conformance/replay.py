@@ -362,11 +362,15 @@ def _before_its_cause(a: Output, r: Output) -> bool:
     return final and 0 < a.frame < r.cause
 
 
+#: the time of a message that never left
+_NEVER = float("inf")
+
+
 def _final_to_caller(outputs: Iterable[Output]) -> float:
-    """When the first final response to the caller among `outputs` left (inf: none)."""
+    """When the first final response to the caller among `outputs` left (`_NEVER`: none)."""
     return min((o.time for o in outputs
                 if o.direction == "caller" and o.label.isdigit() and int(o.label) >= 200),
-               default=float("inf"))
+               default=_NEVER)
 
 
 def _given_up(actual: Sequence[Output], reference: Sequence[Output]
@@ -375,7 +379,7 @@ def _given_up(actual: Sequence[Output], reference: Sequence[Output]
     first final response to the caller (the proxy's or the reference's), which the proxy need
     not have sent (TXN-9)."""
     final = min(_final_to_caller(actual), _final_to_caller(reference))
-    if final == float("inf"):
+    if final == _NEVER:
         return lambda r: False
     first: dict[tuple[str, str, str], float] = {}
     for r in reference:
@@ -444,10 +448,12 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     address. Returns each call's first divergence. `slack` and `loose`: see `compare`.
     `horizon`: when the capture is known to go on to, past its last message (nothing more of
     these calls came until then), so that what the reference sends up to then and the proxy
-    did not is a divergence."""
-    end = messages[-1].time if messages else 0.0
-    if horizon is not None:
-        end = max(end, horizon)
+    did not is a divergence, for a call whose caller got no final response. After one, what
+    the reference sends later are copies that the caller's ACK stops (one that came just
+    before a reference timer fired a tick later does not reach its transaction) or that the
+    proxy may leave unsent (TXN-9): such a call is judged to the capture's last message."""
+    last = messages[-1].time if messages else 0.0
+    end = last if horizon is None else max(last, horizon)
     until = end + max(tolerance, slack or 0.0)
     try:
         reference = replay_outputs(messages, proxy, preset, knobs, until=until, callers=callers)
@@ -462,7 +468,8 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     for o in reference:
         expected.setdefault(o.call_id, []).append(o)
     divergences = {
-        cid: _located(compare(sent.get(cid, []), expected.get(cid, []), tolerance, end,
+        cid: _located(compare(sent.get(cid, []), expected.get(cid, []), tolerance,
+                              end if _final_to_caller(sent.get(cid, ())) == _NEVER else last,
                               preset.name, slack=slack, loose=loose),
                       messages)
         for cid in callers}
