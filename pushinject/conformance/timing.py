@@ -317,10 +317,11 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
                     break
             if "fr_timeout" in values:
                 break
-    if model == "opensips":
-        from pushinject.presets import get_preset
+    from pushinject.presets import PRESETS
 
-        _subscription(calls, values, get_preset(model).defaults[SUBSCRIPTION])
+    subscription = PRESETS[model].defaults.get(SUBSCRIPTION) if model in PRESETS else None
+    if subscription is not None:  # a model whose script subscribes (the opensips seed's)
+        _subscription(calls, values, subscription)
     if model == "kamailio-tsilo" and RELAY_PN not in values:
         relayed = next((b for c in calls for b in c.branches
                         if not b.injected and _has_pn(b.target)), None)
