@@ -116,16 +116,16 @@ def jobs_wanted(text: str) -> int:
     return jobs
 
 
-def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
+def parse_knobs(items: list[str], preset: str | None) -> dict[str, float]:
     from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset
     from pushinject.errors import UsageError
     from pushinject.presets import get_preset
-    from pushinject.presets.base import SWITCHES
+    from pushinject.presets.base import SWITCHES, TIMER_KNOBS
 
     if preset == CAPTURE_DRIVEN:
-        known = capture_preset(()).defaults
+        known = {**capture_preset(()).defaults, **TIMER_KNOBS}
     else:
-        known = get_preset(preset).defaults if preset else {}
+        known = {**get_preset(preset).defaults, **TIMER_KNOBS} if preset else {}
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -137,6 +137,8 @@ def _knobs(items: list[str], preset: str | None) -> dict[str, float]:
             raise UsageError(f"--knob wants NAME=SECONDS, got {item!r}")
         if name in SWITCHES and number not in (0.0, 1.0):
             raise UsageError(f"--knob {name} is a switch: 0 (off) or 1 (on), got {value!r}")
+        if name in TIMER_KNOBS and number == 0:
+            raise UsageError(f"--knob {name} must be above 0 seconds, got {value!r}")
         if name not in known:
             names = ", ".join(sorted(known)) or "none without a preset"
             model = ("the capture-driven replay" if preset == CAPTURE_DRIVEN
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--tolerance, --inject-within, --timer-slack and --lost-within must not "
                          "be negative")
     proxies = parse_proxies(args.proxy)
-    options = CheckOptions(preset=preset, knobs=_knobs(args.knob, preset),
+    options = CheckOptions(preset=preset, knobs=parse_knobs(args.knob, preset),
                            proxy=proxies[0] if proxies else None, aliases=proxies[1:],
                            tolerance=args.tolerance, inject_within=args.inject_within,
                            timer_slack=args.timer_slack, lost_within=args.lost_within)

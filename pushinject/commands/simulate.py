@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 HELP = "simulate a scenario file against a preset (opensips, kamailio-tsilo, rfc8599)"
 
@@ -27,11 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pcap", type=Path, metavar="OUT.pcap", help="write a capture")
     parser.add_argument("--svg", type=Path, metavar="OUT.svg", help="write the branch graph")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                        help="a knob of the preset (repeatable), over the file's [proxy] "
+                        "table, e.g. t1=0.25")
 
 
 def run(args: argparse.Namespace) -> int:
     from pushinject.presets import get_preset
     from pushinject.sim.run import run_scenario
+    from pushinject.sim.scenario import load_scenario
     from pushinject.sim.traffic import is_traffic
 
     try:
@@ -44,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         return _compare(args)
     if args.preset is not None:
         get_preset(args.preset)  # an unknown name is a usage error before anything runs
-    result = run_scenario(args.scenario, args.preset)
+    result = run_scenario(_with_knobs(args, load_scenario(args.scenario)), args.preset)
     if args.pcap is not None:
         args.pcap.write_bytes(result.pcap())
     if args.svg is not None:
@@ -73,7 +78,11 @@ def _compare(args: argparse.Namespace) -> int:
 
     if args.pcap is not None or args.svg is not None:
         raise UsageError("--pcap and --svg need one preset, not all")
-    results = {name: run_scenario(args.scenario, name).json() for name in PRESETS}
+    from pushinject.sim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    results = {name: run_scenario(_with_knobs(args, scenario, name), name).json()
+               for name in PRESETS}
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -99,7 +108,7 @@ def _traffic(args: argparse.Namespace) -> int:
     if args.preset is not None:
         get_preset(args.preset)
         traffic = replace(traffic, preset=args.preset)
-    result = run_traffic(traffic)
+    result = run_traffic(_with_knobs(args, traffic))
     if args.pcap is not None:
         args.pcap.write_bytes(result.pcap())
     summary = result.summary()
@@ -116,3 +125,18 @@ def _traffic(args: argparse.Namespace) -> int:
     if summary["no-free-user"]:
         print(f"  not placed, every user busy: {summary['no-free-user']}")
     return 0
+
+
+def _with_knobs(args: argparse.Namespace, spec: Any, preset: str | None = None) -> Any:
+    """The scenario or traffic `spec` with the `--knob` values over its ``[proxy]`` table,
+    checked as `pushinject check` checks them against the preset that runs it."""
+    from dataclasses import replace
+
+    from pushinject.commands.check import parse_knobs
+    from pushinject.presets import DEFAULT_PRESET
+
+    if not args.knob:
+        return spec
+    name = preset or (args.preset if args.preset != "all" else None) or spec.preset
+    knobs = parse_knobs(args.knob, name or DEFAULT_PRESET)
+    return replace(spec, proxy={**spec.proxy, **knobs})

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from pushinject.conformance.calls import BranchRecord, CallRecord, added_contacts
 from pushinject.conformance.capture import Address, WireMessage
-from pushinject.presets.base import Driver, Preset
+from pushinject.presets.base import Driver, Preset, timer_values
 
 if TYPE_CHECKING:
     from pushinject.core.ids import IdSource
@@ -222,9 +222,9 @@ class CaptureScript:
                                                                      sip.now))
 
 
-#: the proxy's configuration by its (fr_timeout, fr_inv_timeout): frozen, so the replay of each
-#: call (a preset of its own) shares one
-_CONFIGS: dict[tuple[float, float], ProxyConfig] = {}
+#: the proxy's configuration by its (fr_timeout, fr_inv_timeout, t1, t2): frozen, so the replay
+#: of each call (a preset of its own) shares one
+_CONFIGS: dict[tuple[float, float, float, float], ProxyConfig] = {}
 
 
 def capture_preset(plans: Sequence[CallPlan]) -> Preset:
@@ -235,14 +235,15 @@ def capture_preset(plans: Sequence[CallPlan]) -> Preset:
         from pushinject.core.proxy import Proxy, ProxyConfig
         from pushinject.core.types import Dedup, Selection
 
-        timers = (knobs["fr_timeout"], knobs["fr_inv_timeout"])
+        base = timer_values(knobs)
+        timers = (knobs["fr_timeout"], knobs["fr_inv_timeout"], base.t1, base.t2)
         config = _CONFIGS.get(timers)
         if config is None:
             if len(_CONFIGS) >= 64:
                 _CONFIGS.clear()
             config = _CONFIGS[timers] = ProxyConfig(
                 fr_timeout=timers[0], fr_inv_timeout=timers[1], selection=Selection.RFC3261,
-                dedup=Dedup.NONE, push_on_lookup=False)
+                dedup=Dedup.NONE, push_on_lookup=False, timers=base)
         return Driver(Proxy(config, ids, CaptureScript(plans, knobs["wait_timeout"])))
 
     return Preset(

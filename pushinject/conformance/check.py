@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pushinject.conformance.calls import CallRecord, find_calls
@@ -182,7 +182,7 @@ def judge_calls(capture: Capture, options: CheckOptions,
         result = replay(current, proxy, {c.call_id: c.caller for c in calls}, preset,
                         timing.knobs(), tolerance=options.tolerance, slack=options.timer_slack,
                         loose=options.preset == CAPTURE_DRIVEN, horizon=horizon)
-    settings = options.settings()
+    settings = replace(options.settings(), t1=timing.t1)
     registers = registers_by_user(facts, proxy)
     own = lookups(calls, current, proxy)
     fields = field_rules(calls, current, proxy,
@@ -205,7 +205,7 @@ def judge_calls(capture: Capture, options: CheckOptions,
 def _final_within(timing: Timing, options: CheckOptions) -> float:
     """How long a call may go without a final response (FIELD-8): the longest timer in force
     and the slack, else RFC 3261's Timer C minimum of 3 minutes (§16.6 step 11)."""
-    known = [v.value for v in timing.values.values() if v.value < float("inf")]
+    known = [v for v in timing.timers() if v < float("inf")]
     return max(known) + options.timer_slack + options.tolerance if known else 180.0
 
 

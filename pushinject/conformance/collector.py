@@ -38,8 +38,8 @@ sender's clock. The rules (HEP-3):
 - a call is complete once a final response to its INVITE went to the caller and nothing of the
   call arrived for `quiet` seconds (after a 408 or 480, for the checker's `lost_within` at
   least: a device of the callee registering that soon after is a lost call, FIELD-5), and not
-  before Timer B (64*T1) of each branch INVITE sent over UDP that had no response by then: that
-  client transaction is still Calling and retransmits its INVITE until Timer B (RFC 3261
+  before Timer B (64*T1, with T1 given or read from the calls judged so far, TIMING-3) of
+  each branch INVITE sent over UDP that had no response by then: that client transaction is still Calling and retransmits its INVITE until Timer B (RFC 3261
   §17.1.1.2, TXN-3; no CANCEL for it without a provisional response, §9.1); or once it is
   `max_age` seconds old (a proxy that never answers); it is then judged by `judge_calls` on a
   capture made of its messages and its callee's registrations in arrival order (FIELD-8
@@ -70,7 +70,8 @@ from pushinject.conformance.capture import Address, Capture, WireMessage, to_wir
 from pushinject.conformance.check import CaptureResult, CheckOptions, judge_calls
 from pushinject.conformance.digest import Digest, with_values_of
 from pushinject.conformance.field_rules import Lookup
-from pushinject.conformance.timing import TimerValue, precedence
+from pushinject.conformance.timing import T1, TimerValue, precedence
+from pushinject.presets.base import T1_KNOB
 from pushinject.errors import PushInjectError
 
 __all__ = ["CallCollector", "FORGET_EVERY", "settled"]
@@ -107,14 +108,6 @@ class _Call:
 #: one message of a callee's registrations: (arrival number, digest, the parsed message or
 #: None once settled, the bytes to parse it again or None)
 _Entry = tuple[int, Digest, WireMessage | None, bytes | None]
-
-
-@cache
-def _timer_b() -> float:
-    """Timer B of an INVITE client transaction with RFC 3261's T1 (§17.1.1.2)."""
-    from pushinject.core.timers import TimerValues
-
-    return TimerValues().b
 
 
 @cache
@@ -269,6 +262,16 @@ class CallCollector:
         self._lookups_kept = 1024
 
     @property
+    def timer_b(self) -> float:
+        """Timer B of a branch INVITE (64*T1, RFC 3261 §17.1.1.2), with the T1 in force: given
+        (``--knob t1``), read from the calls judged so far (TIMING-3), else RFC 3261's."""
+        given = self.options.knobs.get(T1_KNOB)
+        if given is None:
+            read = self.timers.get(T1_KNOB)
+            given = T1 if read is None else read.value
+        return 64 * given
+
+    @property
     def open_calls(self) -> int:
         return len(self._calls)
 
@@ -301,7 +304,8 @@ class CallCollector:
                 lost = message.status in (408, 480)
                 call.wait = max(self.quiet, self.options.lost_within) if lost else self.quiet
                 if call.calling:
-                    call.hold = max((t + _timer_b() for t in call.calling.values()
+                    timer_b = self.timer_b
+                    call.hold = max((t + timer_b for t in call.calling.values()
                                      if t is not None), default=call.hold)
                 self._next_due = min(self._next_due, now + call.wait)
                 self._queue(call, self._deadline(call))

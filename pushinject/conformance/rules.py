@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pushinject.catalogue import Entry, lookup
 from pushinject.conformance.calls import BranchRecord, CallRecord, Seen
 from pushinject.core.selection import best_response
-from pushinject.core.timers import TimerValues
+from pushinject.core.timers import T1
 from pushinject.core.types import Selection
 from pushinject.sip import parse_uri
 
@@ -64,12 +64,12 @@ class RuleSettings:
     tolerance: float = 0.5
     #: seconds within which a registered contact must be injected
     inject_within: float = 2.0
+    #: the proxy's T1 (RFC 3261 Table 4; TIMING-3), which its Timer L counts in
+    t1: float = T1
 
 
 Check = Callable[[CallRecord, RuleSettings], list[Violation]]
 
-#: Timer L: how long the server transaction stays Accepted after a 2xx (RFC 6026 §7.1, TXN-7)
-_TIMER_L = TimerValues().b
 
 
 @dataclass(frozen=True)
@@ -409,14 +409,15 @@ def retransmission_not_branch(call: CallRecord, s: RuleSettings) -> list[Violati
 
 def copy_after_2xx_absorbed(call: CallRecord, s: RuleSettings) -> list[Violation]:
     """A copy of the caller's INVITE that arrives after the first 2xx went to the caller, until
-    Timer L (64*T1), meets the server transaction in Accepted and is absorbed (TXN-7): it must
-    not be answered as a new request (a provisional response) or routed again (a branch).
+    Timer L (64*T1, `RuleSettings.t1`), meets the server transaction in Accepted and is
+    absorbed (TXN-7): it must not be answered as a new request (a provisional response) or
+    routed again (a branch).
     The 2xx itself sent again is no fault: Kamailio resends the last relayed response then."""
     ok = next((u for u in call.upstream if 200 <= u.status < 300), None)
     if ok is None:
         return []
     copies = [c for c in call.retransmissions
-              if c.frame > ok.frame and c.time <= ok.time + _TIMER_L]
+              if c.frame > ok.frame and c.time <= ok.time + 64 * s.t1]
 
     def cause(frame: int, time: float) -> Seen | None:
         """The latest copy before `frame` that `time` may be a reaction to."""

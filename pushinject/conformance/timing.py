@@ -24,6 +24,12 @@ within ``[n - TICK, n + slack]``, otherwise to the millisecond. Every event that
 the first included, must then lie in ``[value - TICK, value + slack]`` (TIMING-1): a timer
 may fire late by up to the slack (a timer wheel), never early beyond one tick of a proxy's
 timer wheel (Kamailio ticks 16 times a second).
+
+The transaction timers' base value T1 (the ``t1`` knob, RFC 3261's 0.5 s by default) shows in
+the INVITE retransmissions of a branch the proxy sent over UDP (Timer A: T1, 2*T1, 4*T1...
+apart, RFC 3261 §17.1.1.2); when not given, it is read from them (TIMING-3, `retransmission_t1`)
+and, when it differs from the default, used wherever the checker counts in T1: the replay's
+reference, Timer B (64*T1) of a branch that never answered, Timer L of the rules.
 """
 
 from __future__ import annotations
@@ -36,11 +42,11 @@ from typing import Any
 from pushinject.conformance.calls import BranchRecord, CallRecord
 from pushinject.conformance.capture import WireMessage
 from pushinject.conformance.rules import Violation
-from pushinject.presets.base import RELAY_PN, SWITCHES
+from pushinject.presets.base import RELAY_PN, SWITCHES, T1_KNOB, T2_KNOB
 
 __all__ = ["TICK", "WAIT_KNOBS", "SUBSCRIPTION", "TimerEvidence", "TimerValue", "Timing",
            "timer_evidence", "infer_timers", "precedence", "whole_timer", "timing_lines",
-           "retransmission_bound", "T1", "TIMER_B"]
+           "retransmission_bound", "retransmission_t1", "T1", "TIMER_B", "JITTER"]
 
 #: how early a timer may fire through a proxy's timer-wheel granularity (seconds)
 TICK = 0.1
@@ -51,6 +57,14 @@ SUBSCRIPTION = "subscription_timeout"
 #: RFC 3261 Table 4: T1, and Timer B (64*T1), which ends a branch that never answered
 T1 = 0.5
 TIMER_B = 64 * T1
+
+#: how far a copy of a request may lie from where its retransmission timer puts it, relative
+#: to the copy before (seconds): a proxy's timer wheel and its first send are not exact
+#: (TIMING-3)
+JITTER = 0.05
+
+#: knobs that are transaction timers' base values, not timers that a timer-driven event shows
+_BASES = frozenset({T1_KNOB, T2_KNOB})
 
 #: the knob that the wait timer is, per model replayed (``capture``: the capture-driven one)
 WAIT_KNOBS: Mapping[str, str] = {
@@ -96,7 +110,8 @@ class TimerValue:
     @property
     def replay_value(self) -> float:
         e = self.evidence
-        if e is None or self.bounded is not None or e.kind in ("routing", "subscription"):
+        if e is None or self.bounded is not None or e.kind in ("routing", "subscription",
+                                                                 T1_KNOB):
             return self.value
         return min(self.value, e.observed)
 
@@ -133,6 +148,16 @@ class Timing:
     values: Mapping[str, TimerValue]
     slack: float
     violations: Mapping[str, tuple[Violation, ...]]
+
+    @property
+    def t1(self) -> float:
+        """T1 in force: given, read from the capture (TIMING-3), else RFC 3261's."""
+        value = self.values.get(T1_KNOB)
+        return T1 if value is None else value.value
+
+    def timers(self) -> list[float]:
+        """The values of the timers in force that a timer-driven event shows (not T1, T2)."""
+        return [v.value for k, v in self.values.items() if k not in _BASES]
 
     def knobs(self) -> dict[str, float]:
         """The knob values to replay with: a timer inferred from an event that fired early
@@ -193,17 +218,79 @@ def _ringing_cancel(call: CallRecord, b: BranchRecord, tolerance: float
                          c.time - last.time)
 
 
-def _alive(b: BranchRecord, t: float, tolerance: float) -> bool:
+def _alive(b: BranchRecord, t: float, tolerance: float, t1: float = T1) -> bool:
     """A branch that never answered is still alive at `t` before its Timer B (64*T1)."""
-    return t - b.opened_at <= TIMER_B + tolerance
+    return t - b.opened_at <= 64 * t1 + tolerance
+
+
+def retransmission_t1(sent: Sequence[float]) -> float | None:
+    """The T1 that the copies of one INVITE sent over UDP at times `sent` show (TIMING-3), to
+    the millisecond: half the interval between the first and second retransmissions (both sent
+    by Timer A, 2*T1 apart), else the interval from the first copy to the first retransmission
+    (T1). None when there is no retransmission, or when the first interval lies more than
+    `JITTER` from half the next one: a copy is missing from the capture (a first interval of
+    3*T1), which the evidence cannot tell apart from another T1.
+
+    >>> retransmission_t1([0.0, 0.25, 0.75, 1.75]), retransmission_t1([3.0, 3.4684, 4.4684])
+    (0.25, 0.5)
+    >>> retransmission_t1([0.0, 0.75, 1.75]) is None, retransmission_t1([1.0])
+    (True, None)
+    """
+    if len(sent) < 2:
+        return None
+    first = sent[1] - sent[0]
+    if len(sent) == 2:
+        return round(first, 3)
+    half = (sent[2] - sent[1]) / 2
+    return round(half, 3) if abs(first - half) <= JITTER else None
+
+
+def _t1_evidence(calls: Sequence[CallRecord], frames: Mapping[int, WireMessage]
+                 ) -> TimerValue | None:
+    """T1 as the branches of `calls` show it (TIMING-3): the shortest that any branch sent
+    over UDP shows (`retransmission_t1`; a copy missing from the capture only lengthens the
+    intervals), the earliest branch of the shortest; None when none shows one."""
+    best: tuple[float, float, int] | None = None
+    shown: TimerValue | None = None
+    for call in calls:
+        for b in call.branches:
+            first = frames.get(b.frame)
+            if not b.retransmissions or first is None or first.transport != "UDP":
+                continue
+            copies = [frames[f] for f in b.retransmissions[:2] if f in frames]
+            value = retransmission_t1([b.opened_at] + [m.time for m in copies])
+            if value is None or value <= 0:
+                continue
+            key = (value, copies[0].time, copies[0].frame)
+            if best is None or key < best:
+                best = key
+                shown = TimerValue(T1_KNOB, value, TimerEvidence(
+                    T1_KNOB, call.call_id, b.frame, copies[0].frame, b.opened_at,
+                    copies[0].time - b.opened_at))
+    return shown
+
+
+def _infer_t1(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
+              values: dict[str, TimerValue], given: Mapping[str, float]) -> None:
+    """T1 read from the capture when not given (TIMING-3): the shortest shown stands against
+    one read before; a T1 within `JITTER` of RFC 3261's is RFC 3261's, and not listed."""
+    if T1_KNOB in given or not messages:
+        return
+    shown = _t1_evidence(calls, {m.frame: m for m in messages})
+    if shown is None or abs(shown.value - T1) <= JITTER:
+        return
+    current = values.get(T1_KNOB)
+    if current is None or precedence(shown) < precedence(current):
+        values[T1_KNOB] = shown
 
 
 def retransmission_bound(call: CallRecord, b: BranchRecord,
-                         frames: Mapping[int, WireMessage], end: float
+                         frames: Mapping[int, WireMessage], end: float, t1: float = T1
                          ) -> tuple[float, float] | None:
     """(low, high): a branch sent over UDP that never answered, whose INVITE retransmissions
     (RFC 3261 §17.1.1.2: T1, 2*T1, 4*T1... apart) were seen and then stopped before its
-    Timer B and the capture's end (`end`), had its FR timer fire in (low, high] seconds. A
+    Timer B (64*`t1`) and the capture's end (`end`), had its FR timer fire in (low, high]
+    seconds. A
     final response to the caller before the next copy was due may have stopped them instead
     (a proxy may give up a branch that cannot be CANCELled, RFC 3261 §9.1), unless copies
     went on after it."""
@@ -216,17 +303,18 @@ def retransmission_bound(call: CallRecord, b: BranchRecord,
     due = sent[-1] + 2 * gap
     final = call.final
     stop = end if final is None or final.time <= sent[-1] else min(end, final.time)
-    if due - b.opened_at >= TIMER_B or due >= stop:
+    if due - b.opened_at >= 64 * t1 or due >= stop:
         return None
     return sent[-1] - b.opened_at, due - b.opened_at
 
 
-def timer_evidence(call: CallRecord, tolerance: float) -> list[TimerEvidence]:
-    """The events of `call` that show a timer firing (see the module docstring)."""
-    return [e for e in _timer_events(call, tolerance) if e.observed > tolerance]
+def timer_evidence(call: CallRecord, tolerance: float, t1: float = T1) -> list[TimerEvidence]:
+    """The events of `call` that show a timer firing (see the module docstring); `t1`: T1 in
+    force."""
+    return [e for e in _timer_events(call, tolerance, t1) if e.observed > tolerance]
 
 
-def _timer_events(call: CallRecord, tolerance: float) -> list[TimerEvidence]:
+def _timer_events(call: CallRecord, tolerance: float, t1: float) -> list[TimerEvidence]:
     out = [e for b in call.branches if (e := _ringing_cancel(call, b, tolerance)) is not None]
     final = call.final
     if final is None or final.status < 300:
@@ -236,9 +324,9 @@ def _timer_events(call: CallRecord, tolerance: float) -> list[TimerEvidence]:
         return out
     cancelled = call.cancel is not None and call.cancel.time <= t
     silent = [b for b in call.branches if not b.responses and not b.cancels and b.opened_at < t
-              and _alive(b, t, tolerance)]
+              and _alive(b, t, tolerance, t1)]
     pending = [b for b in call.branches if (b.final is None or b.final.time > t)
-               and (b.responses or b.cancels or _alive(b, t, tolerance))]
+               and (b.responses or b.cancels or _alive(b, t, tolerance, t1))]
     if cancelled:
         # after the caller's CANCEL only a branch that never answered (and so cannot be
         # CANCELled, RFC 3261 §9.1) holds the final response back, until its timer
@@ -282,15 +370,19 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
     read from earlier calls of the same capture (a capture judged call by call): they stand
     as the first events that showed them, except that a value read from bounds yields to an
     event of these calls, as it does in a whole capture. `end`: when the capture is known to
-    go on to, past its last message (`pushinject.conformance.replay.replay`'s `horizon`)."""
+    go on to, past its last message (`pushinject.conformance.replay.replay`'s `horizon`).
+    T1, when not given, is read first, from the INVITE retransmissions (TIMING-3): Timer B
+    counts in it."""
     wait_knob = WAIT_KNOBS.get(model, "wait_timeout")
-    evidence: list[TimerEvidence] = []
-    for call in calls:
-        evidence += timer_evidence(call, tolerance)
-    evidence.sort(key=lambda e: (e.started_at + e.observed, e.end))
     earlier = known or {}
     values = {k: v for k, v in earlier.items() if v.bounded is None}
     values.update((k, TimerValue(k, v, None)) for k, v in given.items())
+    _infer_t1(calls, messages, values, given)
+    t1 = values[T1_KNOB].value if T1_KNOB in values else T1
+    evidence: list[TimerEvidence] = []
+    for call in calls:
+        evidence += timer_evidence(call, tolerance, t1)
+    evidence.sort(key=lambda e: (e.started_at + e.observed, e.end))
     found: dict[str, list[Violation]] = {}
     for e in evidence:
         knob = wait_knob if e.kind == "wait" else e.kind
@@ -306,7 +398,7 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
         last = messages[-1].time if end is None else max(end, messages[-1].time)
         for call in calls:
             for b in call.branches:
-                bound = retransmission_bound(call, b, frames, last)
+                bound = retransmission_bound(call, b, frames, last, t1)
                 if bound is not None:
                     low, high = bound
                     value = math.ceil(high) - 1 if math.ceil(high) - 1 > low else (low + high) / 2
@@ -334,9 +426,12 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
 def precedence(value: TimerValue) -> tuple[float, ...]:
     """Of two values of one timer read from different calls of a capture, the one with the
     smaller key stands (TIMING-2): an event over bounds, then the event that fired first; of
-    two subscriptions shown by injections, the longer."""
+    two subscriptions shown by injections, the longer; of two T1 shown by retransmissions, the
+    shorter (TIMING-3)."""
     e = value.evidence
     assert e is not None
+    if e.kind == T1_KNOB:
+        return (0, value.value, e.started_at + e.observed, e.end)
     if e.kind == "subscription":
         return (0, -value.value, e.started_at + e.observed, e.end)
     return (value.bounded is not None, e.started_at + e.observed, e.end)

@@ -6,6 +6,11 @@ sans-I/O contract (`handle`, `get_timer`, `handle_timer`) and one more input, `p
 what the push service answered to a `Push` action (RFC 8599 §5.6.2 makes a failed push end
 the request; the OpenSIPS and Kamailio presets fire and forget their pushes, as a script
 calling a REST client does).
+
+Every preset also reads the transaction timers' base values `t1` and `t2` (seconds; RFC 3261
+Table 4's 0.5 and 4 by default), which real proxies let the operator change (Kamailio tm
+``retr_timer1``/``retr_timer2``, OpenSIPS tm ``T1_timer``/``T2_timer``, in milliseconds): T1
+spaces the INVITE retransmissions (Timer A) and sets Timer B to 64*T1 (TIMING-3).
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ if TYPE_CHECKING:
     from pushinject.core.actions import Action, Push
     from pushinject.core.ids import IdSource
     from pushinject.core.proxy import Proxy
+    from pushinject.core.timers import TimerValues
     from pushinject.push.service import PushResult
 
-__all__ = ["Preset", "Driver", "SWITCHES", "ROUTE_TO_SOURCE", "RELAY_PN", "switch"]
+__all__ = ["Preset", "Driver", "SWITCHES", "ROUTE_TO_SOURCE", "RELAY_PN", "switch", "T1_KNOB",
+           "T2_KNOB", "TIMER_KNOBS", "timer_values"]
 
 #: the registrar's NAT handling as a knob (ROUTE-2): 0 routes to the Contact URI, as every
 #: modelled proxy does by default (ROUTE-1); 1 routes to the REGISTER's source
@@ -29,6 +36,14 @@ ROUTE_TO_SOURCE = "route_to_source"
 #: kamailio-tsilo's script relays to contacts with pn-* parameters too (TIMING-2 reads it from
 #: a capture): 0 relays only to contacts that need no push, 1 to every contact lookup found
 RELAY_PN = "relay_pn"
+
+#: the transaction timers' base values as knobs, read by every preset (RFC 3261 Table 4)
+T1_KNOB = "t1"
+T2_KNOB = "t2"
+
+#: the timer knobs with their defaults (RFC 3261 Table 4: T1 0.5 s, T2 4 s); not in a preset's
+#: `defaults`, so a preset's knobs list them only when they are given
+TIMER_KNOBS: Mapping[str, float] = {T1_KNOB: 0.5, T2_KNOB: 4.0}
 
 #: knobs that are switches: 0 (off) or 1 (on), not seconds
 SWITCHES = frozenset({ROUTE_TO_SOURCE, RELAY_PN})
@@ -41,6 +56,18 @@ def switch(knobs: Mapping[str, float], name: str) -> bool:
     (True, False)
     """
     return knobs.get(name, 0.0) == 1.0
+
+
+def timer_values(knobs: Mapping[str, float]) -> TimerValues:
+    """The transaction timers' base values for `knobs` (`t1`, `t2`; absent: RFC 3261's).
+
+    >>> timer_values({"t1": 0.25}).b, timer_values({}).t2
+    (16.0, 4.0)
+    """
+    from pushinject.core.timers import TimerValues
+
+    return TimerValues(t1=knobs.get(T1_KNOB, TIMER_KNOBS[T1_KNOB]),
+                       t2=knobs.get(T2_KNOB, TIMER_KNOBS[T2_KNOB]))
 
 
 class Driver:
@@ -75,7 +102,7 @@ class Preset:
         One line saying what it models.
     defaults : Mapping[str, float]
         The knobs it reads, with its defaults (a scenario's ``[proxy]`` table overrides them;
-        knobs it does not read are ignored).
+        knobs it does not read are ignored). Every preset reads `TIMER_KNOBS` too.
     differences : tuple[str, ...]
         How it behaves differently from the others, one sentence each, with the rule.
     catalogue_id : str
@@ -91,10 +118,11 @@ class Preset:
     catalogue_id: str
 
     def knobs(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
-        """The knob values in effect: the defaults, overridden where this preset reads them."""
+        """The knob values in effect: the defaults, overridden where this preset reads them
+        (the timer knobs, `TIMER_KNOBS`, are listed only when given)."""
         values = dict(self.defaults)
         for key, value in (overrides or {}).items():
-            if key in values:
+            if key in values or key in TIMER_KNOBS:
                 values[key] = float(value)
         return values
 

@@ -26,7 +26,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pushinject.presets.base import RELAY_PN, ROUTE_TO_SOURCE, Driver, Preset, switch
+from pushinject.presets.base import (
+    RELAY_PN, ROUTE_TO_SOURCE, Driver, Preset, switch, timer_values,
+)
 
 if TYPE_CHECKING:
     from pushinject.core.ids import IdSource
@@ -107,6 +109,7 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
                          selection=Selection.RFC3261, dedup=Dedup.BY_LOCATION,
                          push_on_lookup=True,
                          resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
+                         timers=timer_values(knobs),
                          registrar=RegistrarConfig(
                              route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     return Driver(Proxy(config, ids, TsiloScript(relay_pn=switch(knobs, RELAY_PN))))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pushinject.presets.base import ROUTE_TO_SOURCE, Driver, Preset, switch
+from pushinject.presets.base import ROUTE_TO_SOURCE, Driver, Preset, switch, timer_values
 
 if TYPE_CHECKING:
     from pushinject.core.ids import IdSource
@@ -37,6 +37,7 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
     config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
                          selection=Selection.OPENSIPS, dedup=Dedup.NONE, push_on_lookup=True,
                          resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
+                         timers=timer_values(knobs),
                          registrar=RegistrarConfig(
                              route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     script = SeedScript(timeout=knobs["subscription_timeout"])

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pushinject.presets.base import ROUTE_TO_SOURCE, Driver, Preset, switch
+from pushinject.presets.base import ROUTE_TO_SOURCE, Driver, Preset, switch, timer_values
 from pushinject.push.bucket import Bucket, BucketOutcome
 from pushinject.scripts.opensips_seed import SeedScript
 
@@ -159,6 +159,7 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
     config = ProxyConfig(
         fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
         selection=Selection.RFC3261, dedup=Dedup.NONE, push_on_lookup=True,
+        timers=timer_values(knobs),
         registrar=RegistrarConfig(pn_providers=PROVIDERS,
                                   route_to_source=switch(knobs, ROUTE_TO_SOURCE)),
     )
