@@ -1,0 +1,205 @@
+"""T1 other than RFC 3261's (TIMING-3): the `t1` knob read by every preset and by the
+capture-driven replay, T1 read from a branch's INVITE retransmissions when not given, and the
+places that count in it (the replay's reference, Timer B of a branch that never answered, the
+collector's wait for that Timer B)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pushinject.cli import main
+from pushinject.conformance import CheckOptions, check_capture
+from pushinject.conformance.capture import load_capture
+from pushinject.conformance.collector import CallCollector
+from pushinject.conformance.timing import (
+    TimerEvidence, TimerValue, precedence, retransmission_t1,
+)
+from pushinject.core.ids import CountingIds
+from pushinject.presets import PRESETS, get_preset
+from pushinject.sim.run import run_scenario
+from pushinject.sim.scenario import parse_scenario
+from tests import pcap_edit as edit
+
+#: a device behind a NAT whose private Contact nobody answers at (its branch INVITE is sent
+#: again T1, 2*T1... apart), and one that answers 3 s after the INVITE
+SILENT_BRANCH = """name = "a branch nobody answers, another answers after 3 s"
+[caller]
+invite_at = 1.0
+[[device]]
+name = "A"
+register_at = 0.0
+private_contact = true
+[[device]]
+name = "B"
+register_at = 0.0
+answer_after = 3.0
+"""
+
+#: the same with two devices behind a NAT
+TWO_SILENT = SILENT_BRANCH.replace('[[device]]\nname = "B"', """[[device]]
+name = "C"
+register_at = 0.0
+private_contact = true
+[[device]]
+name = "B\"""")
+
+#: the line the report gives T1 read from the silent branch (frames 7 and 10)
+INFERRED = "t1 = 0.25 s (inferred from frames 7 -> 10, observed 0.250 s)"
+
+#: the replay's first divergence when the reference runs RFC 3261's T1: the proxy's second
+#: retransmission (at 1.75 s) has no partner (the reference's copies: 1.5, 3.5 s)
+DIVERGENCE = ("the proxy sent INVITE sip:bob@10.0.0.10:5060 to 10.0.0.10:5060 (frame 11); "
+              "the {model} reference sent no such message within 0.5 s")
+
+
+def simulated(tmp_path: Path, preset: str, text: str = SILENT_BRANCH, t1: float = 0.25) -> Path:
+    run = run_scenario(parse_scenario(text + f"[proxy]\nt1 = {t1}\n"), preset)
+    path = tmp_path / f"t1-{preset}.pcap"
+    path.write_bytes(run.pcap())
+    return path
+
+
+def violations(path: Path, options: CheckOptions) -> list[tuple[str, int, str]]:
+    return [(v.rule, v.frame, v.message) for c in check_capture(path, options).calls
+            for v in c.violations]
+
+
+def copies(path: Path, to: str) -> list[float]:
+    """When the proxy sent the INVITE to `to` (an IP address), from its first copy."""
+    sent = [m.time for m in load_capture(path).messages
+            if m.is_request and m.label == "INVITE" and m.destination[0] == to]
+    return [round(t - sent[0], 3) for t in sent]
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_a_proxy_with_t1_250_ms_is_conformant_without_a_knob(tmp_path: Path, preset: str
+                                                             ) -> None:
+    path = simulated(tmp_path, preset)
+    assert copies(path, "10.0.0.10") == [0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 15.75]
+    for model in (None, preset):
+        options = CheckOptions() if model is None else CheckOptions(preset=model)
+        result = check_capture(path, options)
+        assert [c.violations for c in result.calls] == [()]
+        assert [v.describe() for v in result.timing.values.values()] == [INFERRED]
+        assert result.timing.t1 == 0.25
+    assert violations(path, CheckOptions(knobs={"t1": 0.5})) == [
+        ("replay", 11, DIVERGENCE.format(model="capture"))]
+    assert violations(path, CheckOptions(preset=preset, knobs={"t1": 0.5})) == [
+        ("replay", 11, DIVERGENCE.format(model=preset))]
+
+
+def test_the_report_lists_t1_read_or_given(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = simulated(tmp_path, "opensips")
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[out.index("  timers (a timer may fire 1 s late, 0.1 s early):") + 1] == (
+        "    " + INFERRED)
+    assert main(["check", "--knob", "t1=0.5", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "    t1 = 0.5 s (given)" in out
+    assert main(["check", "--knob", "t1=0.25", str(path)]) == 0
+    assert "    t1 = 0.25 s (given)" in capsys.readouterr().out.splitlines()
+    assert main(["check", "--knob", "t1=0", str(path)]) == 2
+    assert "--knob t1 must be above 0 seconds, got '0'" in capsys.readouterr().err
+
+
+def test_simulate_takes_the_knob(tmp_path: Path) -> None:
+    """`simulate --knob t1=0.25` runs the proxy with it, as a scenario's [proxy] table does."""
+    scenario = tmp_path / "silent.toml"
+    scenario.write_text(SILENT_BRANCH)
+    out = tmp_path / "cli.pcap"
+    assert main(["simulate", str(scenario), "--knob", "t1=0.25", "--pcap", str(out)]) == 0
+    assert out.read_bytes() == simulated(tmp_path, "opensips").read_bytes()
+    assert copies(out, "10.0.0.10")[:3] == [0.0, 0.25, 0.75]
+    assert main(["simulate", str(scenario), "--pcap", str(out)]) == 0
+    assert copies(out, "10.0.0.10")[:3] == [0.0, 0.5, 1.5]
+
+
+def test_rfc_default_intervals_add_no_line(tmp_path: Path) -> None:
+    """T1 shown as RFC 3261's 0.5 s is not listed: the report stays as it was."""
+    path = simulated(tmp_path, "kamailio-tsilo", t1=0.5)
+    result = check_capture(path, CheckOptions())
+    assert (dict(result.timing.values), result.timing.t1) == ({}, 0.5)
+    assert [c.violations for c in result.calls] == [()]
+
+
+def test_retransmission_t1_rule() -> None:
+    """Half the second interval, when the first agrees with it within 50 ms; a first interval
+    of 3*T1 (the first retransmission missing from the capture) shows nothing."""
+    assert retransmission_t1([1.0, 1.25, 1.75, 2.75]) == 0.25
+    assert retransmission_t1([1.0, 1.219, 1.719]) == 0.25  # the first copy left 31 ms late
+    assert retransmission_t1([1.0, 1.3, 1.75]) is None  # 50 ms more than 0.225
+    assert retransmission_t1([1.0, 1.75, 2.75]) is None
+    assert retransmission_t1([1.0, 1.25]) == 0.25
+    assert retransmission_t1([1.0]) is None
+
+
+def test_a_missing_copy_does_not_make_t1(tmp_path: Path) -> None:
+    """The capture lost the silent branch's first retransmission (frame 10): its intervals
+    (0.75, 1 s) show no T1, so RFC 3261's stands, and the replay reports the proxy's copies."""
+    path = simulated(tmp_path, "opensips")
+    pkts = edit.read(path)
+    lossy = edit.write(edit.drop(pkts, edit.find(pkts, "INVITE sip:bob@10.0.0.10", nth=1)),
+                       tmp_path / "lossy.pcap")
+    result = check_capture(lossy, CheckOptions())
+    assert result.timing.t1 == 0.5 and "t1" not in result.timing.values
+
+
+def test_the_shortest_t1_stands_over_a_branch_whose_first_copy_was_lost(tmp_path: Path
+                                                                       ) -> None:
+    """Two silent branches; the capture lost the first copy of the first (to 10.0.0.10), whose
+    copies then lie 0.5, 1 s... apart, as with RFC 3261's T1. The other branch shows 0.25 s,
+    the shorter, which stands (a lost copy only lengthens an interval)."""
+    path = simulated(tmp_path, "opensips", TWO_SILENT)
+    pkts = edit.read(path)
+    lossy = edit.write(edit.drop(pkts, edit.find(pkts, "INVITE sip:bob@10.0.0.10")),
+                       tmp_path / "lossy.pcap")
+    assert copies(lossy, "10.0.0.10")[:3] == [0.0, 0.5, 1.5]
+    result = check_capture(lossy, CheckOptions())
+    assert [v.describe() for v in result.timing.values.values()] == [
+        "t1 = 0.25 s (inferred from frames 9 -> 13, observed 0.250 s)"]
+    alone = edit.write(edit.drop(pkts, *[i for i, p in enumerate(pkts)
+                                         if b"10.0.0.11" in edit.sip(p)
+                                         or i == edit.find(pkts, "INVITE sip:bob@10.0.0.10")]),
+                       tmp_path / "alone.pcap")
+    assert check_capture(alone, CheckOptions()).timing.t1 == 0.5
+
+
+def test_of_two_t1_read_apart_the_shorter_stands() -> None:
+    """Merging calls judged apart (`--jobs`, the stream) keeps the shorter T1 (TIMING-3)."""
+    def read(value: float, at: float) -> TimerValue:
+        return TimerValue("t1", value, TimerEvidence("t1", "c", 1, 2, at, value))
+    assert precedence(read(0.25, 9.0)) < precedence(read(0.5, 1.0))
+    assert precedence(read(0.25, 1.0)) < precedence(read(0.25, 9.0))
+
+
+def test_every_preset_reads_t1_and_t2_given_only() -> None:
+    for preset in PRESETS.values():
+        assert "t1" not in preset.knobs() and "t2" not in preset.knobs()
+        assert preset.knobs({"t1": 0.25, "t2": 2})["t1"] == 0.25
+        timers = preset.build(CountingIds("px"), {"t1": 0.25, "t2": 2}).proxy.config.timers
+        assert (timers.t1, timers.t2, timers.b) == (0.25, 2.0, 16.0)
+    assert get_preset("opensips").build(CountingIds("px")).proxy.config.timers.b == 32.0
+
+
+def test_the_collector_waits_for_timer_b_of_64_t1(tmp_path: Path) -> None:
+    """The silent branch opened at frame 7 stays Calling until its Timer B: 16 s with
+    T1 = 0.25 s given, so the call is complete then (its last copy came at 15.75 s), not at
+    the 32 s of RFC 3261's T1. Not given, T1 is RFC 3261's until a call judged shows another:
+    then Timer B is 16 s."""
+    capture = load_capture(simulated(tmp_path, "opensips"))
+    opened = next(m for m in capture.messages if m.frame == 7).time
+    for knobs, timer_b in (({"t1": 0.25}, 16.0), ({}, 32.0)):
+        collector = CallCollector(CheckOptions(preset="opensips", knobs=knobs), quiet=0.1)
+        for m in capture.messages:
+            assert collector.due(m.time) == []
+            collector.add(m, m.time)
+        assert collector.timer_b == timer_b
+        assert collector.completed(opened + timer_b - 0.001) == []
+        [(done_at, judged)] = collector.completed(opened + timer_b)
+        assert done_at == opened + timer_b
+        assert [c.violations for c in judged.calls] == [()]
+        assert collector.timer_b == 16.0
