@@ -185,7 +185,7 @@ def test_capture_driven_knobs_on_the_command_line(placeholder_30: Path,
     assert main(["check", "--knob", "wait_timeout=20", str(placeholder_30)]) == 1
     assert main(["check", "--knob", "bucket_timer=30", str(placeholder_30)]) == 2
     assert ("the capture-driven replay has no knob 'bucket_timer' (known: fr_inv_timeout, "
-            "fr_timeout, wait_timeout)") in capsys.readouterr().err
+            "fr_timeout, t1, t2, wait_timeout)") in capsys.readouterr().err
 
 
 def test_after_cancel_a_branch_that_never_answered_shows_fr_timeout() -> None:

@@ -22,6 +22,8 @@ from pushinject.sim.run import run_scenario
 from pushinject.sim.scenario import parse_scenario
 from tests import pcap_edit as edit
 
+ROOT = Path(__file__).resolve().parent.parent
+
 #: a device behind a NAT whose private Contact nobody answers at (its branch INVITE is sent
 #: again T1, 2*T1... apart), and one that answers 3 s after the INVITE
 SILENT_BRANCH = """name = "a branch nobody answers, another answers after 3 s"
@@ -203,3 +205,21 @@ def test_the_collector_waits_for_timer_b_of_64_t1(tmp_path: Path) -> None:
         assert done_at == opened + timer_b
         assert [c.violations for c in judged.calls] == [()]
         assert collector.timer_b == 16.0
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_t1_read_from_traffic_is_the_whole_captures_streamed_and_merged(
+        tmp_path: Path, jobs: int) -> None:
+    """The slow-phones traffic run with T1 = 0.25 s: the whole capture, the stream judging
+    call by call and two processes merging what they read give the same result, T1 included
+    (`precedence`); no call diverges from the replay."""
+    from tests.test_conformance_one_result import _compared
+
+    path = tmp_path / "slow.pcap"
+    assert main(["simulate", str(ROOT / "data" / "traffic" / "slow_phones.toml"), "--knob",
+                 "t1=0.25", "--pcap", str(path)]) == 0
+    result = check_capture(path, CheckOptions())
+    assert [v.describe() for k, v in result.timing.values.items() if k == "t1"] == [
+        "t1 = 0.25 s (inferred from frames 5 -> 6, observed 0.250 s)"]
+    assert [v.rule for c in result.calls for v in c.violations if v.rule == "replay"] == []
+    assert _compared(path, CheckOptions(), jobs=jobs) == []
