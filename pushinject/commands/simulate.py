@@ -4,6 +4,8 @@ Prints the call flow as a text ladder, or with `--json` one JSON object (final s
 the proxy sent it, the branches, the pushes, the message count). `--pcap` writes every message
 as a UDP/IPv4 capture (byte-identical run to run), `--svg` the branch graph. `--preset all`
 runs the scenario under every preset and prints one line (or, with `--json`, one object) each.
+`--knob NAME=VALUE` sets a knob of the preset over the file's ``[proxy]`` table (as `pushinject
+check --knob` names them: e.g. ``t1=0.25``, the transaction timers' T1).
 
 Given a traffic file instead (a TOML file with ``users``, see `pushinject.sim.traffic`), it
 simulates every call of the traffic and prints the summary: calls answered, and calls lost by cause
