@@ -223,3 +223,21 @@ def test_t1_read_from_traffic_is_the_whole_captures_streamed_and_merged(
         "t1 = 0.25 s (inferred from frames 5 -> 6, observed 0.250 s)"]
     assert [v.rule for c in result.calls for v in c.violations if v.rule == "replay"] == []
     assert _compared(path, CheckOptions(), jobs=jobs) == []
+
+
+def test_timer_l_counts_in_t1(tmp_path: Path) -> None:
+    """TXN-7 holds a copy of the caller's INVITE to the server transaction's rule until Timer
+    L (64*T1): a copy 20 s after the 200, answered 100 Trying as a new request, breaks it
+    with RFC 3261's T1 (Timer L 32 s), not with T1 = 0.25 s (Timer L 16 s: the transaction
+    has ended)."""
+    from pushinject.conformance.calls import find_calls
+    from pushinject.conformance.rules import RuleSettings, run_rules
+    from tests.test_conformance_rules import KAMAILIO, _copy_after_200
+
+    pkts, at = _copy_after_200(edit.read(KAMAILIO / "S1.pcap"), answer="100", branch=False)
+    path = edit.write(edit.later(pkts, at, 20.0), tmp_path / "S1-copy-late.pcap")
+    capture = load_capture(path)
+    [call] = find_calls(capture.messages, ("127.0.0.1", 5060))
+    assert [(v.rule, v.frame) for v in run_rules(call, RuleSettings())] == [
+        ("copy-after-2xx-absorbed", at + 2)]
+    assert run_rules(call, RuleSettings(t1=0.25)) == []
