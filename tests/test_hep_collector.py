@@ -52,11 +52,11 @@ def test_the_lab_calls_in_one_stream_are_judged_one_by_one() -> None:
     whole, streamed, collector = _streamed(group_inputs(KAMAILIO, "merge")[0], LAB)
     order = [c["call_id"] for c in whole]
     assert sorted(streamed, key=lambda c: order.index(c["call_id"])) == whole
-    assert order == [f"S{n}-call@127.0.0.1" for n in range(1, 12)]
+    assert order == [f"S{n}-call@127.0.0.1" for n in range(1, 13)]
     assert [c["call_id"].split("-")[0] for c in streamed] == [
-        "S1", "S2", "S4", "S5", "S3", "S6", "S7", "S8", "S9", "S10", "S11"]
+        "S1", "S2", "S4", "S5", "S3", "S6", "S7", "S8", "S9", "S10", "S11", "S12"]
     assert [v["rule"] for v in whole[2]["violations"]] == ["FIELD-5", "replay"]
-    assert dict(collector.counts) == {"call": 143, "registration": 32, "unrelated": 22}
+    assert dict(collector.counts) == {"call": 154, "registration": 34, "unrelated": 24}
 
 
 @pytest.mark.parametrize("name", sorted(SIMULATED))

@@ -47,6 +47,8 @@ KEY_MESSAGES = {
     "S10": {"reg1>proxy REGISTER", "proxy>dev1 INVITE", "dev1>proxy 200", "proxy>caller 200"},
     "S11": {"proxy>dev1 INVITE", "reg2>proxy REGISTER", "proxy>dev2 INVITE", "dev2>proxy 200",
             "proxy>caller 200"},
+    "S12": {"proxy>dev1 INVITE", "caller>proxy CANCEL", "proxy>caller 200", "proxy>caller 487",
+            "caller>proxy ACK"},
 }
 
 
@@ -55,7 +57,7 @@ def _branches(facts: CaptureFacts) -> list[dict[str, object]]:
 
 
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
-    assert list(MANIFEST) == list(SCENARIOS) == [f"S{n}" for n in range(1, 12)]
+    assert list(MANIFEST) == list(SCENARIOS) == [f"S{n}" for n in range(1, 13)]
     for name, table in MANIFEST.items():
         assert table["file"] == f"{name}.pcap"
         assert table["scenario"] == name
@@ -97,13 +99,13 @@ def test_committed_capture_shows_its_manifest_facts(name: str) -> None:
 
 
 def test_expected_final_statuses_and_branch_counts() -> None:
-    """The issue's six scenarios (S1-S6) and five more (S7-S11), as the captures show them."""
+    """The issue's six scenarios (S1-S6) and six more (S7-S12), as the captures show them."""
     got = {n: (t["final_status"], len(t["branches"]), sum(b["injected"] for b in t["branches"]))
            for n, t in MANIFEST.items()}
     assert got == {"S1": (200, 2, 1), "S2": (200, 1, 1), "S3": (408, 0, 0), "S4": (487, 0, 0),
                    "S5": (200, 2, 2), "S6": (486, 2, 1), "S7": (200, 1, 0),
                    "S8": (603, 2, 1), "S9": (487, 0, 0), "S10": (200, 1, 1),
-                   "S11": (200, 2, 1)}
+                   "S11": (200, 2, 1), "S12": (487, 1, 0)}
 
 
 def test_push_names_the_callee_and_the_call() -> None:
@@ -177,6 +179,18 @@ def test_s11_a_silent_branch_is_dropped_at_the_200_without_cancel() -> None:
     assert _after("S11", "200", "dev2") == ["caller 200", "dev2 ACK", "dev2 BYE", "caller 200"]
 
 
+def test_s12_a_cancelled_silent_branch_gets_no_cancel_and_487_waits_for_fr_timer() -> None:
+    """KAM-12: the caller's CANCEL at 2 s gets its 200 at once; dev1, which never answered, is
+    sent no CANCEL (RFC 3261 §9.1) and its INVITE goes on being retransmitted (Timer A); the
+    caller's 487 leaves when the branch's fr_timer (8 s) fires."""
+    assert _sent("S12", "proxy", "dev1") == [("INVITE", t) for t in (0.0, 0.5, 1.5, 3.5, 7.5)]
+    assert _after("S12", "CANCEL", "caller") == [
+        "caller 200", "dev1 INVITE", "dev1 INVITE", "caller 487"]
+    to_caller = _sent("S12", "proxy", "caller")
+    assert [kind for kind, _ in to_caller] == ["100", "200", "487"]
+    assert to_caller[1][1] == 2.0 and 7.9 <= to_caller[2][1] < 9.0
+
+
 def test_s2_resumed_branch_follows_the_hidden_suspended_one() -> None:
     """t_suspend() takes branch index 0 without sending it; the resumed INVITE is branch .1."""
     facts = capture_facts(KAMAILIO / "S2.pcap")
@@ -205,7 +219,7 @@ def test_lab_list_and_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["lab", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "S1  one device ringing, a second injected that answers"
-    assert len(lines) == 11
+    assert len(lines) == 12
     assert main(["lab", "S99"]) == 2
     assert "unknown scenario S99" in capsys.readouterr().err
 
@@ -265,7 +279,7 @@ def test_a_failing_scenario_run_is_reported_not_hidden(tmp_path: Path) -> None:
 def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> None:
     """``pushinject lab --out TMP``: real Kamailio 5.6 + SIPp + tcpdump in private namespaces.
     Each new capture shows the facts of its committed manifest table, and the new manifest is
-    the committed one but for the measured frame counts (about 65 s for the eleven scenarios)."""
+    the committed one but for the measured frame counts (about 75 s for the twelve scenarios)."""
     for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
         require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")

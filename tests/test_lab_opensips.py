@@ -51,6 +51,8 @@ KEY_MESSAGES = {
     "O12": {"proxy>reg1 401", "reg1>proxy REGISTER", "proxy>dev1 INVITE", "proxy>caller 200"},
     "O13": {"proxy>dev1 INVITE", "reg2>proxy REGISTER", "proxy>dev2 INVITE", "dev2>proxy 200",
             "proxy>caller 200"},
+    "O14": {"proxy>dev1 INVITE", "caller>proxy CANCEL", "proxy>caller 200", "proxy>caller 408",
+            "caller>proxy ACK"},
 }
 
 
@@ -72,7 +74,7 @@ def _after(name: str, kind: str, src: str) -> list[str]:
 
 # ------------------------------------------------------------------ manifest and facts
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
-    assert list(MANIFEST) == list(OPENSIPS_SCENARIOS) == [f"O{n}" for n in range(1, 14)]
+    assert list(MANIFEST) == list(OPENSIPS_SCENARIOS) == [f"O{n}" for n in range(1, 15)]
     on_disk = sorted(str(p.relative_to(FOLDER)) for p in FOLDER.rglob("*.pcap"))
     assert on_disk == sorted(t["file"] for t in MANIFEST.values())
     for name, table in MANIFEST.items():
@@ -104,7 +106,7 @@ def test_expected_final_statuses_and_branch_counts() -> None:
     assert got == {"O1": (200, 2, 1), "O2": (200, 1, 1), "O3": (408, 0, 0), "O4": (487, 0, 0),
                    "O5": (200, 2, 2), "O6": (486, 2, 1), "O7": (200, 1, 0), "O8": (603, 2, 1),
                    "O9": (487, 0, 0), "O10": (200, 1, 1), "O11": (200, 1, 1),
-                   "O12": (200, 1, 1), "O13": (200, 2, 1)}
+                   "O12": (200, 1, 1), "O13": (200, 2, 1), "O14": (408, 1, 0)}
 
 
 def test_manifest_round_trips_through_toml() -> None:
@@ -212,6 +214,19 @@ def test_o13_a_silent_branch_is_dropped_at_the_200_without_cancel() -> None:
     assert _after("O13", "200", "dev2") == ["caller 200", "dev2 ACK", "dev2 BYE", "caller 200"]
 
 
+def test_o14_a_cancelled_silent_branch_gets_no_cancel_and_408_at_fr_timeout() -> None:
+    """OSIPS-27: the caller's CANCEL at 2 s gets its 200 at once; dev1, which never answered, is
+    sent no CANCEL (RFC 3261 §9.1) and its INVITE is retransmitted at intervals doubling up to
+    T2 (4 s) and no further; when the branch's fr_timeout (30 s) fires, on tm's one-second tick,
+    the caller gets the timed-out branch's 408 (RFC 3261 §16.8)."""
+    assert _sent_after_invite("O14", "proxy", "dev1", "INVITE") == pytest.approx(
+        [0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5], abs=0.1)
+    assert _after("O14", "CANCEL", "caller") == ["caller 200", *["dev1 INVITE"] * 7, "caller 408"]
+    assert _sent_after_invite("O14", "proxy", "caller", "200") == pytest.approx([2.0], abs=0.1)
+    [at] = _sent_after_invite("O14", "proxy", "caller", "408")
+    assert 30.0 <= at < 31.5
+
+
 def test_push_names_the_callee_and_the_call() -> None:
     assert capture_facts(FOLDER / "O12.pcap").push_bodies == (
         "wake sip:carol@127.0.0.1:5060 call-id O12-call@127.0.0.1",)
@@ -234,7 +249,7 @@ def test_check_with_the_opensips_preset_judges_the_capture_as_the_manifest_says(
 def test_make_run_checks_the_conformant_captures_and_exits_0() -> None:
     """The Makefile's run target: the captures directly in data/opensips (pitfalls/ aside)."""
     files = sorted(str(p) for p in FOLDER.glob("*.pcap"))
-    assert len(files) == 12
+    assert len(files) == 13
     done = subprocess.run([sys.executable, "-m", "pushinject", "check", "--json",
                            "--preset", "opensips", *files],
                           capture_output=True, text=True, check=False)
@@ -264,7 +279,7 @@ def test_modules_dir_is_found_beside_the_binary(tmp_path: Path) -> None:
 def test_lab_lists_the_opensips_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lab", "--proxy", "opensips", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 13
+    assert len(lines) == 14
     assert lines[2] == ("O3  a device registers after the 20 s subscription: never called, "
                         "408 at 120 s")
     assert main(["lab", "--proxy", "opensips", "S1"]) == 2

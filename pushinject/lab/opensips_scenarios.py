@@ -1,4 +1,4 @@
-"""The OpenSIPS lab's scenarios, O1-O13: the seed's routes on a real OpenSIPS 3.x.
+"""The OpenSIPS lab's scenarios, O1-O14: the seed's routes on a real OpenSIPS 3.x.
 
 O1-O10 are the Kamailio lab's S1-S10 (same parties, same times, taken from
 `pushinject.lab.scenarios.SCENARIOS`) with what OpenSIPS running the seed does in each: its
@@ -9,7 +9,8 @@ answers ends 120 s after its INVITE, not at a branch's timer. O3 adds the seed's
 call) and O7 its second (a refresh REGISTER updates the binding and raises no
 E_UL_CONTACT_INSERT, so nothing is injected). O11 is a device registering again with a new
 Call-ID while its branch rings, O12 a REGISTER challenged with 401 before its 200, O13 a
-device that never answers beside an injected one that does.
+device that never answers beside an injected one that does, O14 the same device alone when the
+caller CANCELs.
 
 Times are seconds from the proxy's handling of the caller's INVITE, as in
 `pushinject.lab.scenarios`, whose `Scenario`, `Device` and `ExpectedBranch` these are.
@@ -178,6 +179,26 @@ OPENSIPS_SCENARIOS: dict[str, Scenario] = {
             200,
             (branch_to(_O13_SILENT, False, False, 0), branch_to(_O13_LATE, True, False, 200)),
             limit=SILENT_LIMIT,
+        ),
+        Scenario(
+            "O14",
+            "a device that never answers, the caller cancels: 408 at the branch's fr_timeout",
+            "dev1 is registered before the call and never answers (no 100, no final response); "
+            "lookup() relays the INVITE to it. The caller CANCELs at 2 s: OpenSIPS answers the "
+            "CANCEL with 200 at once, sends dev1 no CANCEL (RFC 3261 §9.1: none before a "
+            "provisional response) and goes on retransmitting its INVITE, the interval doubling "
+            "up to T2 (4 s) and then staying there (copies at 0.5, 1.5, 3.5, 7.5, 11.5 ... 27.5 "
+            "s), where RFC 3261 §17.1.1.2 doubles it without a cap: `pushinject check` with no "
+            "option names that copy at 11.5 s (replay). When the branch's fr_timeout (30 s) "
+            "fires, about 30.5 s after the INVITE (tm's one-second timer tick), the caller gets "
+            "the timed-out branch's 408 (RFC 3261 §16.8), not 487, and ACKs it.",
+            "cancel",
+            (_O13_SILENT,),
+            408,
+            (branch_to(_O13_SILENT, False, False, 0),),
+            caller_pause_ms=2000,
+            limit=SILENT_LIMIT,
+            violations_without_preset=("replay",),
         ),
     )
 }

@@ -6,10 +6,10 @@ it runs, where their captures go by default, and the header of their manifest. T
 itself (tcpdump, SIPp parties, namespaces) is the same for every proxy.
 
 - ``kamailio``: Kamailio 5.6 with tsilo (Debian package ``kamailio``), tm timers shortened to
-  ``fr_timer`` 8 s and ``fr_inv_timer`` 10 s; scenarios S1-S11 into ``data/kamailio``.
+  ``fr_timer`` 8 s and ``fr_inv_timer`` 10 s; scenarios S1-S12 into ``data/kamailio``.
 - ``opensips``: OpenSIPS 3.x running the seed's routes, built from source with
   ``pushinject/lab/build_opensips.sh`` (Debian has no package); tm timers at their defaults
-  (the ``opensips`` preset's); scenarios O1-O13 into ``data/opensips``.
+  (the ``opensips`` preset's); scenarios O1-O14 into ``data/opensips``.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ OPENSIPS = LabProxy(
 # fr_inv_timeout 120 s), as the `opensips` preset assumes: `pushinject check --preset opensips`
 # with no knob must give each capture its expected_verdict. Where a table has
 # expected_verdict_without_preset, plain `pushinject check` must say that instead: OpenSIPS
-# departs there from RFC 3261 in a way the preset models (O8: a 6xx relayed at once).
+# departs there from RFC 3261 in a way the preset models (O8: a 6xx relayed at once; O14: INVITE
+# retransmissions whose interval stops doubling at T2).
 """,
     package=None,
     values={"AUTH_USER": AUTH_CALLEE, "AUTH_PASSWORD": AUTH_PASSWORD, "AUTH_REALM": AUTH_REALM},

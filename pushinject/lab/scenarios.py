@@ -7,7 +7,7 @@ Device *n* answers INVITEs on 127.0.0.1:507\\ *n* (user ``devn``); its REGISTER 
 from 127.0.0.1:508\\ *n* (the device's own port is taken by its answering UA). Times are seconds
 from the caller's INVITE; a negative time registers the device before the call starts.
 
-This module holds the Kamailio lab's scenarios, S1-S11 (`pushinject.lab.opensips_scenarios`
+This module holds the Kamailio lab's scenarios, S1-S12 (`pushinject.lab.opensips_scenarios`
 the OpenSIPS lab's). The expected facts are those of the manifest
 (`data/kamailio/manifest.toml`): the final status the caller gets and one `ExpectedBranch` per
 INVITE the proxy forwards. A branch is
@@ -209,6 +209,7 @@ _S9_TOO_LATE = Device(1, "absent", register_at=3.0)
 _S10_SLOW = Device(1, "slow", register_at=1.0, pause_ms=1800)
 _S11_SILENT = Device(1, "silent", register_at=-0.5, pause_ms=14000)
 _S11_LATE = Device(2, "answer", register_at=1.0, pause_ms=2000)
+_S12_SILENT = Device(1, "silent", register_at=-0.5, pause_ms=14000)
 
 #: scenario name -> scenario, in the issue's order
 SCENARIOS: dict[str, Scenario] = {
@@ -356,6 +357,22 @@ SCENARIOS: dict[str, Scenario] = {
             (_S11_SILENT, _S11_LATE),
             200,
             (branch_to(_S11_SILENT, False, False, 0), branch_to(_S11_LATE, True, False, 200)),
+        ),
+        Scenario(
+            "S12",
+            "a device that never answers, the caller cancels: 487 at the branch's fr_timer",
+            "dev1 is registered before the call and never answers (no 100, no final response); "
+            "the proxy relays the INVITE to it and retransmits it after 0.5, 1.5, 3.5 and 7.5 s "
+            "(RFC 3261 Timer A). The caller CANCELs at 2 s: Kamailio answers the CANCEL with 200 "
+            "at once, sends dev1 no CANCEL (RFC 3261 §9.1: none before a provisional response) "
+            "and goes on retransmitting its INVITE (tm's default cancel_b_method); when the "
+            "branch's fr_timer fires, 8 s after the INVITE, the caller gets 487, not 408 (the "
+            "transaction was cancelled), and ACKs it.",
+            "cancel",
+            (_S12_SILENT,),
+            487,
+            (branch_to(_S12_SILENT, False, False, 0),),
+            caller_pause_ms=2000,
         ),
     )
 }
