@@ -227,6 +227,22 @@ def test_o14_a_cancelled_silent_branch_gets_no_cancel_and_408_at_fr_timeout() ->
     assert 30.0 <= at < 31.5
 
 
+def test_o14_without_preset_names_the_copy_whose_interval_stopped_doubling() -> None:
+    """The capture-driven replay follows RFC 3261 §17.1.1.2 (no cap): OpenSIPS's copy at
+    11.5 s, 4 s after the one before as that one was, has no partner, and the violation says
+    why (TXN-10). The opensips preset caps the interval as tm does: no violation."""
+    plain = check_capture(FOLDER / "O14.pcap", CheckOptions())
+    assert [(v.rule, v.catalogue_id, v.frame, v.message) for c in plain.calls
+            for v in c.violations] == [(
+        "replay", "FIELD-9", 14,
+        "the proxy sent INVITE sip:dev1@127.0.0.1:5071 to 127.0.0.1:5071 (frame 14); the "
+        "capture reference sent no such message within 0.5 s: this copy left 3.948 s after the "
+        "one before, which left 3.958 s after its own: the interval stopped doubling at T2 "
+        "(TXN-10), where RFC 3261 §17.1.1.2 doubles it each time")]
+    preset = check_capture(FOLDER / "O14.pcap", CheckOptions(preset="opensips"))
+    assert [c.violations for c in preset.calls] == [()]
+
+
 def test_push_names_the_callee_and_the_call() -> None:
     assert capture_facts(FOLDER / "O12.pcap").push_bodies == (
         "wake sip:carol@127.0.0.1:5060 call-id O12-call@127.0.0.1",)

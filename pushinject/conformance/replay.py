@@ -366,6 +366,28 @@ def _before_its_cause(a: Output, r: Output) -> bool:
 _NEVER = float("inf")
 
 
+def _undoubled(a: Output, actual: Sequence[Output]) -> str:
+    """Why an INVITE copy the proxy sent onward has no partner, when its interval since the
+    copy before is closer to that copy's interval than to its double: the interval stopped
+    doubling (at T2, as Kamailio's and OpenSIPS's tm do, TXN-10), where RFC 3261 §17.1.1.2
+    doubles Timer A's without a cap ("" otherwise)."""
+    if a.label != "INVITE" or a.direction != "onward":
+        return ""
+    times = [o.time for o in actual if o.key == a.key and o.destination == a.destination
+             and o.time <= a.time]
+    if len(times) < 3 or times[-1] != a.time:
+        return ""
+    last, before = times[-1] - times[-2], times[-2] - times[-3]
+    if abs(last - before) >= abs(last - 2 * before):
+        return ""
+    from pushinject.core.timers import T2
+
+    at = " at T2" if abs(last - T2) < T2 / 2 else ""
+    return (f": this copy left {last:.3f} s after the one before, which left {before:.3f} s "
+            f"after its own: the interval stopped doubling{at} (TXN-10), where RFC 3261 "
+            "§17.1.1.2 doubles it each time")
+
+
 def _final_to_caller(outputs: Iterable[Output]) -> float:
     """When the first final response to the caller among `outputs` left (`_NEVER`: none)."""
     return min((o.time for o in outputs
@@ -416,7 +438,8 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
             why = (f"the {preset} reference sent it by a timer {a.time - near.time:+.3f} s "
                    f"from then, and a timer fires up to {slack:g} s late, never early"
                    if near is not None else
-                   f"the {preset} reference sent no such message within {tolerance:g} s")
+                   f"the {preset} reference sent no such message within {tolerance:g} s"
+                   + _undoubled(a, actual))
             unmatched.append(Divergence(a.time, a.frame, f"the proxy sent {a.describe()} "
                                         f"(frame {a.frame}); {why}"))
         else:

@@ -284,13 +284,29 @@ def _infer_t1(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
         values[T1_KNOB] = shown
 
 
+def _next_copy_due(sent: Sequence[float]) -> float:
+    """When the copy after `sent` (an INVITE and its copies, at least two) was due: the last
+    interval doubled (RFC 3261 §17.1.1.2), or kept when it had already stopped doubling, being
+    closer to the interval before it than to its double (T2, TXN-10).
+
+    >>> _next_copy_due([0.0, 0.5, 1.5, 3.5, 7.5]), _next_copy_due([0.0, 3.5, 7.5, 11.5])
+    (15.5, 15.5)
+    """
+    gap = sent[-1] - sent[-2]
+    if len(sent) >= 3:
+        before = sent[-2] - sent[-3]
+        if abs(gap - before) < abs(gap - 2 * before):
+            return sent[-1] + gap
+    return sent[-1] + 2 * gap
+
+
 def retransmission_bound(call: CallRecord, b: BranchRecord,
                          frames: Mapping[int, WireMessage], end: float, t1: float = T1
                          ) -> tuple[float, float] | None:
     """(low, high): a branch sent over UDP that never answered, whose INVITE retransmissions
-    (RFC 3261 §17.1.1.2: T1, 2*T1, 4*T1... apart) were seen and then stopped before its
-    Timer B (64*`t1`) and the capture's end (`end`), had its FR timer fire in (low, high]
-    seconds. A
+    (RFC 3261 §17.1.1.2: T1, 2*T1, 4*T1... apart; or T2 apart once there, TXN-10) were seen and
+    then stopped before its Timer B (64*`t1`) and the capture's end (`end`), had its FR timer
+    fire in (low, high] seconds. A
     final response to the caller before the next copy was due may have stopped them instead
     (a proxy may give up a branch that cannot be CANCELled, RFC 3261 §9.1), unless copies
     went on after it."""
@@ -299,8 +315,7 @@ def retransmission_bound(call: CallRecord, b: BranchRecord,
             first.transport != "UDP"):
         return None
     sent = [b.opened_at] + [frames[f].time for f in b.retransmissions if f in frames]
-    gap = sent[-1] - sent[-2]
-    due = sent[-1] + 2 * gap
+    due = _next_copy_due(sent)
     final = call.final
     stop = end if final is None or final.time <= sent[-1] else min(end, final.time)
     if due - b.opened_at >= 64 * t1 or due >= stop:

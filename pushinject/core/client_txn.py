@@ -3,11 +3,12 @@ forwarded branch (CTX-2, TXN-3, TXN-8).
 
 Theory of operation: the table `TRANSITIONS` is the whole machine (Figure 5 of RFC 3261 with
 RFC 6026's Accepted state). Entering a state arms its timers: Calling arms A (unreliable
-transports only, starting at T1 and doubling) and B (64*T1); Proceeding stops both; Completed
-arms D (32 s unreliable, 0 reliable); Accepted, entered on a 2xx, stops A and B and arms Timer M
-(64*T1): every 2xx that matches the transaction until then (a retransmission, or the 2xx of
-another fork further down) is passed up, never ACKed by the transaction; Terminated clears
-everything. The owner (a branch of a response context) gets back, besides the actions to
+transports only, starting at T1 and doubling; with `TimerValues.a_capped_at_t2`, as Kamailio's
+and OpenSIPS's tm do, doubling up to T2 and then staying there, TXN-10) and B (64*T1);
+Proceeding stops both; Completed arms D (32 s unreliable, 0 reliable); Accepted, entered on a
+2xx, stops A and B and arms Timer M (64*T1): every 2xx that matches the transaction until
+then (a retransmission, or the 2xx of another fork further down) is passed up, never ACKed by
+the transaction; Terminated clears everything. The owner (a branch of a response context) gets back, besides the actions to
 perform, what must be passed up to it (`Outcome`).
 """
 
@@ -211,7 +212,7 @@ class ClientTransaction:
 
     def _effect(self, effect: str | None, now: float, response: Response | None) -> Outcome:
         if effect == "retransmit":
-            self._a_interval *= 2
+            self._a_interval = self.values.next_a(self._a_interval)
             self.timers.arm("A", now + self._a_interval)
             return Outcome(actions=(self.send(self.request),))
         if effect == "timeout":

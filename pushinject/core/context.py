@@ -24,7 +24,11 @@ Rules, each in one place:
   not ring just gets 408 (TXN-2); the placeholder's deadline is `fr_inv_timeout` from its
   creation and is never moved by injections (OSIPS-2, OSIPS-14);
 - the caller's CANCEL: pending branches are CANCELled, the placeholder gets a faked 487 at once,
-  so a context with only the placeholder answers 487 at once (CTX-9, OSIPS-10).
+  so a context with only the placeholder answers 487 at once (CTX-9, OSIPS-10); with
+  `cancel_skips_placeholder` a placeholder beside other branches is spared instead and left out
+  of the choice until its own timer ends it (OSIPS-28);
+- with `cancelled_local_final_is_487`, a final response of the proxy's own (a timeout's 408)
+  chosen for a call the caller CANCELled goes to the caller as 487 (KAM-12).
 """
 
 from __future__ import annotations
@@ -77,6 +81,14 @@ class ContextConfig:
     #: Kamailio `max_inv_lifetime`: a cap on the whole INVITE transaction, whatever the
     #: branches' timers say (KAM-5); None: no cap
     max_inv_lifetime: float | None = None
+    #: a final response the proxy makes up itself (a branch's FR timeout 408, a 503), once
+    #: chosen for a call the caller CANCELled, is sent as 487, as Kamailio's tm does (KAM-12)
+    cancelled_local_final_is_487: bool = False
+    #: the caller's CANCEL fakes the placeholder's 487 only when it is the only branch;
+    #: otherwise the placeholder gets nothing, stops holding the final response back, keeps
+    #: its own timer and is left out of the choice until that timer gives it a 408, as
+    #: OpenSIPS's tm does (OSIPS-28)
+    cancel_skips_placeholder: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -197,6 +209,9 @@ class ResponseContext:
             return True
         if branch.cancelled:
             return False
+        if (self.cancelled and self.config.cancel_skips_placeholder
+                and branch.kind is BranchKind.PHONY):
+            return False  # OSIPS-28: spared by the caller's CANCEL, it holds nothing back
         return branch.limit is None or len(self.branches) < branch.limit
 
     @property
@@ -458,14 +473,19 @@ class ResponseContext:
         if self.final_status is not None or self.cancelled:
             return []
         self.cancelled = True
+        # OSIPS-28: beside other branches the placeholder is spared, and nothing is chosen
+        # until a branch's answer or a timer comes
+        spare = self.config.cancel_skips_placeholder and len(self.branches) > 1
         out: list[Action] = []
         for branch in self.branches:
             if branch.kind is BranchKind.REAL:
                 out += self.cancel_branch(branch, now)
+            elif spare and branch.kind is BranchKind.PHONY:
+                continue
             elif branch.final_status is None and not branch.cancelled:
                 branch.cancelled, branch.cancelled_at = True, now
                 branch.set_final(487, now)
-        return out + self.settle(now)
+        return out if spare else out + self.settle(now)
 
     def caller_ack(self, now: float) -> list[Action]:
         """The caller's ACK to our non-2xx final response (RFC 3261 §17.2.1)."""
@@ -500,6 +520,8 @@ class ResponseContext:
                                 self.config.selection)
         best = None if chosen is None else done[chosen]
         picked = None if best is None else best.final_response
+        if picked is None and self.cancelled and self.config.cancelled_local_final_is_487:
+            status = 487  # KAM-12: a response of the proxy's own, to a cancelled call
         if picked is not None and picked.status == status:
             response = picked.without_top_via()
             if status in (401, 407):

@@ -105,6 +105,12 @@ class ProxyConfig:
     timers: TimerValues = field(default_factory=TimerValues)
     #: Kamailio `max_inv_lifetime` (180 s there): cap on a whole INVITE transaction (KAM-5)
     max_inv_lifetime: float | None = None
+    #: a final response the proxy makes up itself, chosen for a call the caller CANCELled,
+    #: is sent as 487 (Kamailio tm, KAM-12)
+    cancelled_local_final_is_487: bool = False
+    #: the caller's CANCEL ends the placeholder with 487 only when it is the only branch, and
+    #: otherwise leaves it out of the choice (OpenSIPS tm, OSIPS-28)
+    cancel_skips_placeholder: bool = False
     #: keep the summaries of retired calls
     keep_summaries: bool = True
     #: answer a copy of the INVITE that comes after the 2xx with that 2xx again, as Kamailio's
@@ -114,7 +120,9 @@ class ProxyConfig:
     def context_config(self) -> ContextConfig:
         return ContextConfig(host=self.host, port=self.port, fr_timeout=self.fr_timeout,
                              fr_inv_timeout=self.fr_inv_timeout, selection=self.selection,
-                             timers=self.timers, max_inv_lifetime=self.max_inv_lifetime)
+                             timers=self.timers, max_inv_lifetime=self.max_inv_lifetime,
+                             cancelled_local_final_is_487=self.cancelled_local_final_is_487,
+                             cancel_skips_placeholder=self.cancel_skips_placeholder)
 
 
 #: configs moved to another address by `Proxy.set_address`, by (id of the config, host, port):

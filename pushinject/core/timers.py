@@ -33,6 +33,18 @@ class TimerValues:
     t1: float = T1
     t2: float = T2
     t4: float = T4
+    #: Timer A's interval stops doubling at T2, as Timer E's does (RFC 3261 §17.1.2.2), where
+    #: RFC 3261 §17.1.1.2 doubles it without a cap: Kamailio's and OpenSIPS's tm (TXN-10)
+    a_capped_at_t2: bool = False
+
+    def next_a(self, interval: float) -> float:
+        """Timer A's next interval after `interval` (RFC 3261 §17.1.1.2; TXN-10 with the cap).
+
+        >>> TimerValues().next_a(4.0), TimerValues(a_capped_at_t2=True).next_a(4.0)
+        (8.0, 4.0)
+        """
+        doubled = 2 * interval
+        return min(doubled, self.t2) if self.a_capped_at_t2 else doubled
 
     @property
     def b(self) -> float:

@@ -19,11 +19,15 @@ transaction completes and later appends find it gone (pitfall PIT-10). Knobs: `f
 30 s (the blind branch's timer, KAM-5), `fr_inv_timeout` 120 s, `relay_pn` 0. The registrar has
 no RFC 8599 support (bindings matched by URI) and, as the lab's configuration, no nathelper:
 branches go to the Contact URI (ROUTE-1) unless the `route_to_source` knob is 1 (ROUTE-2).
+As Kamailio's tm, it retransmits an INVITE at intervals that double up to T2 and then stay
+there (TXN-10), and a final response it makes up itself (a branch's timeout) goes to a caller
+who CANCELled as 487 (KAM-12; capture S12).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pushinject.presets.base import (
@@ -109,7 +113,8 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
                          selection=Selection.RFC3261, dedup=Dedup.BY_LOCATION,
                          push_on_lookup=True,
                          resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
-                         timers=timer_values(knobs),
+                         timers=replace(timer_values(knobs), a_capped_at_t2=True),  # TXN-10
+                         cancelled_local_final_is_487=True,  # KAM-12
                          registrar=RegistrarConfig(
                              route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     return Driver(Proxy(config, ids, TsiloScript(relay_pn=switch(knobs, RELAY_PN))))
@@ -127,6 +132,8 @@ PRESET = Preset(
         "appends on every REGISTER, new binding or refresh, so there is no subscription to "
         "expire and no INSERT/UPDATE distinction (KAM-3, KAM-4; scenario: woken_same_contact)",
         "skips a location record that already has a branch (INJ-5; scenario: register_twice)",
+        "answers a caller who CANCELled with 487 when a branch that never answered times out, "
+        "not with that branch's 408 (KAM-12; scenario: cancel_sleeping_branch)",
     ),
     factory=build,
     catalogue_id="KAM-10",

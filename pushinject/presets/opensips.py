@@ -11,12 +11,16 @@ and no NAT handling (the seed calls no `fix_nated_register`): branches go to the
 `lookup` asks for a push for each contact with pn-* parameters and still relays to it.
 Its OpenSIPS response selection also relays a 6xx to the caller the moment it arrives and only
 then CANCELs the pending branches, as OpenSIPS tm does (CTX-5 holds it; the lab's capture O8 in
-``data/opensips`` shows the real proxy doing so).
+``data/opensips`` shows the real proxy doing so). As OpenSIPS tm, it retransmits an INVITE at
+intervals that double up to T2 and then stay there (TXN-10), and the caller's CANCEL spares a
+placeholder that has other branches beside it, so that a branch that never answered ends the
+call with its own 408 (OSIPS-28; capture O14).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pushinject.presets.base import ROUTE_TO_SOURCE, Driver, Preset, switch, timer_values
@@ -37,7 +41,8 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
     config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
                          selection=Selection.OPENSIPS, dedup=Dedup.NONE, push_on_lookup=True,
                          resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
-                         timers=timer_values(knobs),
+                         timers=replace(timer_values(knobs), a_capped_at_t2=True),  # TXN-10
+                         cancel_skips_placeholder=True,  # OSIPS-28
                          registrar=RegistrarConfig(
                              route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     script = SeedScript(timeout=knobs["subscription_timeout"])
@@ -60,7 +65,8 @@ PRESET = Preset(
         "does not de-duplicate injected contacts (OSIPS-11); listening to INSERT only, a refresh "
         "cannot inject a contact twice, where Kamailio relies on INJ-5 (scenario: register_twice)",
         "a caller CANCEL while only the placeholder exists gets 487 at once (OSIPS-10; scenario: "
-        "cancel_nobody_registered)",
+        "cancel_nobody_registered); beside other branches the placeholder is spared and the "
+        "caller gets what they end with, a silent branch's 408 at fr_timeout (OSIPS-28)",
     ),
     factory=build,
     catalogue_id="OSIPS-25",

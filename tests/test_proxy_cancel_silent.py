@@ -1,0 +1,154 @@
+"""The caller CANCELs while a branch that never answered holds the call (RFC 3261 §9.1: it
+cannot be CANCELled): what each model sends the caller when that branch's FR timer fires, and
+when its INVITE copies leave (Timer A; TXN-10). Times are exact."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import CALLER, Harness
+from pushinject.core.actions import Send
+from pushinject.core.client_txn import ClientState, ClientTransaction
+from pushinject.core.proxy import ProxyConfig
+from pushinject.core.timers import TimerValues
+from pushinject.core.types import Selection
+from pushinject.presets.kamailio_tsilo import TsiloScript
+from pushinject.sip import make_request
+
+DEV1 = ("192.0.2.20", 5070)
+
+
+def _copies(h: Harness) -> list[float]:
+    """When the proxy sent dev1 its INVITE, the first transmission included."""
+    return [t for t, a in h.log if isinstance(a, Send) and a.destination == DEV1
+            and getattr(a.message, "method", None) == "INVITE"]
+
+
+def _to_caller(h: Harness) -> list[tuple[float, int, str]]:
+    """The final responses sent to the caller, each once (not its retransmissions)."""
+    out: list[tuple[float, int, str]] = []
+    for t, a in h.log:
+        if isinstance(a, Send) and a.destination == CALLER and a.message.status >= 200:
+            if not any(o[1:] == (a.message.status, a.message.cseq.method) for o in out):
+                out.append((t, a.message.status, a.message.cseq.method))
+    return out
+
+
+@pytest.mark.parametrize(("flag", "status"), [(False, 408), (True, 487)])
+def test_a_cancelled_calls_local_timeout_is_487_with_the_kamailio_flag_kam_12(
+        flag: bool, status: int) -> None:
+    """Kamailio's script relays to dev1, which never answers; the caller CANCELs at 2 s. The
+    branch cannot be CANCELled and times out at fr_timeout (8 s): the RFC model sends its 408,
+    Kamailio's tm, whose transaction was CANCELled, 487 (KAM-12)."""
+    config = ProxyConfig(fr_timeout=8.0, cancelled_local_final_is_487=flag)
+    h = Harness(script=TsiloScript(), config=config)
+    h.register(port=5070)
+    h.call()
+    h.advance_to(2.0)
+    assert h.sends(h.cancel(), to=DEV1) == []
+    h.advance_to(10.0)
+    assert _to_caller(h) == [(2.0, 200, "CANCEL"), (8.0, status, "INVITE")]
+    branch = h.proxy.summary("call-1").branches[0]
+    assert (branch.final_status, branch.final_at, branch.cancelled) == (408, 8.0, False)
+
+
+def test_a_response_that_came_from_a_branch_is_relayed_as_it_is_with_the_kamailio_flag() -> None:
+    """KAM-12 changes only a response the proxy makes up: a ringing branch, CANCELled with the
+    call, that answers 486 instead of 487 (its answer crossed the CANCEL) has its 486 relayed."""
+    config = ProxyConfig(fr_timeout=8.0, cancelled_local_final_is_487=True)
+    h = Harness(script=TsiloScript(), config=config)
+    h.register(port=5070)
+    [inv] = h.invites(h.call())
+    h.answer(inv, 180)
+    h.advance_to(2.0)
+    assert len(h.sends(h.cancel(), to=DEV1, method="CANCEL")) == 1
+    h.advance_to(2.5)
+    h.answer(inv, 486)
+    assert _to_caller(h) == [(2.0, 200, "CANCEL"), (2.5, 486, "INVITE")]
+
+
+@pytest.mark.parametrize(("flag", "final"), [(False, (30.0, 487)), (True, (30.0, 408))])
+def test_the_caller_gets_the_silent_branchs_408_when_the_cancel_spares_the_placeholder_osips_28(
+        flag: bool, final: tuple[float, int]) -> None:
+    """The seed: placeholder, then a relay to dev1, which never answers; the caller CANCELs at
+    2 s. Without the flag the placeholder takes a 487 and, once dev1 times out at fr_timeout
+    (30 s), 487 is chosen (OSIPS-7 ranks it first after a CANCEL); OpenSIPS spares the
+    placeholder and leaves it out of the choice, so dev1's own 408 goes (OSIPS-28)."""
+    config = ProxyConfig(selection=Selection.OPENSIPS, cancel_skips_placeholder=flag)
+    h = Harness(config=config)
+    h.register(port=5070)
+    h.call()
+    h.advance_to(2.0)
+    assert [a.message.status for a in h.sends(h.cancel())] == [200]
+    h.advance_to(40.0)
+    assert _to_caller(h) == [(2.0, 200, "CANCEL"), (*final, "INVITE")]
+    phony, real = h.proxy.summary("call-1").branches
+    assert (real.final_status, real.final_at) == (408, 30.0)
+    assert (phony.final_status, phony.cancelled) == ((487, True) if not flag else (None, True))
+
+
+def test_a_lone_placeholder_still_ends_with_487_at_once_under_osips_28() -> None:
+    """OSIPS-10, OSIPS-21: with no other branch the CANCEL ends the placeholder at once."""
+    h = Harness(config=ProxyConfig(selection=Selection.OPENSIPS, cancel_skips_placeholder=True))
+    h.call()
+    h.advance_to(3.0)
+    out = h.cancel()
+    assert [(a.message.status, a.message.cseq.method) for a in h.sends(out)] == [
+        (200, "CANCEL"), (487, "INVITE")]
+
+
+def test_a_spared_placeholder_ends_with_its_408_and_the_choice_waits_for_it_osips_28() -> None:
+    """dev1 answered 486 before the CANCEL (absorbed: the placeholder waits, OSIPS-22). The
+    CANCEL picks nothing: the spared placeholder's fr_inv_timeout (120 s) gives it its 408, and
+    only then is the response chosen among every branch's status: the 486 (OSIPS-7)."""
+    config = ProxyConfig(selection=Selection.OPENSIPS, cancel_skips_placeholder=True)
+    h = Harness(config=config)
+    h.register(port=5070)
+    [inv] = h.invites(h.call())
+    h.advance_to(1.0)
+    assert h.statuses(h.answer(inv, 486)) == []
+    h.advance_to(2.0)
+    assert [a.message.status for a in h.sends(h.cancel())] == [200]
+    h.advance_to(130.0)
+    assert _to_caller(h) == [(2.0, 200, "CANCEL"), (120.0, 486, "INVITE")]
+    phony = h.proxy.summary("call-1").branches[0]
+    assert (phony.final_status, phony.final_at) == (408, 120.0)
+
+
+def _invite():
+    return make_request("INVITE", "sip:bob@192.0.2.20:5070",
+                        via="SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-px-1",
+                        from_="<sip:alice@example.com>;tag=a", to="<sip:bob@example.com>",
+                        call_id="c1", cseq=7)
+
+
+@pytest.mark.parametrize(("values", "copies"), [
+    (TimerValues(), [0.5, 1.5, 3.5, 7.5, 15.5, 31.5]),
+    (TimerValues(a_capped_at_t2=True),
+     [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]),
+])
+def test_timer_a_doubles_without_a_cap_or_stops_at_t2_txn_10(values: TimerValues,
+                                                              copies: list[float]) -> None:
+    """RFC 3261 §17.1.1.2 doubles Timer A's interval each time; Kamailio's and OpenSIPS's tm
+    stop at T2 (4 s). Timer B (64*T1) ends both at 32 s with 408."""
+    txn = ClientTransaction(_invite(), DEV1, 0.0, values=values)
+    sent, failures = [], []
+    while txn.state is ClientState.CALLING:
+        now = txn.get_timer()
+        for outcome in txn.handle_timer(now):
+            sent += [now] if outcome.actions else []
+            failures += [(now, outcome.failure)] if outcome.failure else []
+    assert (sent, failures) == (copies, [(32.0, 408)])
+
+
+@pytest.mark.parametrize(("preset", "capped", "local_487", "spare"), [
+    ("opensips", True, False, True), ("kamailio-tsilo", True, True, False),
+    ("rfc8599", False, False, False)])
+def test_which_preset_models_which_tm_behaviour(preset: str, capped: bool, local_487: bool,
+                                                spare: bool) -> None:
+    from pushinject.core.ids import CountingIds
+    from pushinject.presets import PRESETS
+
+    config = PRESETS[preset].build(CountingIds("p")).proxy.config
+    assert (config.timers.a_capped_at_t2, config.cancelled_local_final_is_487,
+            config.cancel_skips_placeholder) == (capped, local_487, spare)
