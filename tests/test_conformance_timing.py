@@ -121,15 +121,18 @@ def test_later_events_must_agree_with_the_inferred_value(tmp_path: Path) -> None
 
 
 def test_retransmissions_that_stop_bound_fr_timeout(tmp_path: Path) -> None:
-    """The seed's pitfall capture: the sleeping device's INVITE is retransmitted until 15.5 s
-    and then no more (its 30 s fr_timeout ends it before the 31.5 s copy); nothing else shows
-    fr_timeout, so it takes a whole second inside (15.5, 31.5]."""
+    """The seed's pitfall capture: the sleeping device's INVITE is retransmitted every 4 s once
+    the interval reached T2 (TXN-10), until 27.5 s, and then no more (its 30 s fr_timeout ends
+    it before the 31.5 s copy); nothing else shows fr_timeout, so it takes a whole second
+    inside (27.5, 31.5]. The capture-driven replay names the first copy sent at an interval
+    that stopped doubling (RFC 3261 §17.1.1.2)."""
     pitfalls = ROOT / "data" / "simulated" / "pitfalls"
     path = pitfalls / "wake_after_subscription_expired.opensips.pcap"
     result = check_capture(path, CheckOptions())
     value = result.timing.values["fr_timeout"]
-    assert (value.value, value.bounded) == (31, (15.5, 31.5))
-    assert [v.rule for c in result.calls for v in c.violations] == ["inject-registered"]
+    assert (value.value, value.bounded) == (31, (27.5, 31.5))
+    assert rules(path, CheckOptions()) == [("inject-registered", 14), ("replay", 10)]
+    assert rules(path, CheckOptions(preset="opensips")) == [("inject-registered", 14)]
 
 
 def test_kamailio_relaying_to_pn_contacts_is_not_a_divergence(tmp_path: Path) -> None:
@@ -191,27 +194,29 @@ def test_capture_driven_knobs_on_the_command_line(placeholder_30: Path,
 def test_after_cancel_a_branch_that_never_answered_shows_fr_timeout() -> None:
     """The seed's capture of a caller cancelling while a sleeping device's branch never
     answers: that branch cannot be CANCELled (RFC 3261 §9.1), so the 487 waits for its 30 s
-    fr_timeout, which the 487 shows exactly (not only the bounds of its retransmissions)."""
+    fr_timeout, which the final response shows exactly (not only the bounds of its
+    retransmissions)."""
     path = ROOT / "data" / "simulated" / "opensips" / "cancel_while_waiting.pcap"
     result = check_capture(path, CheckOptions())
     value = result.timing.values["fr_timeout"]
     assert (value.value, value.bounded, value.evidence.start, value.evidence.end) == (
-        30, None, 5, 13)
+        30, None, 5, 17)
     assert "wait_timeout" not in result.timing.values
-    assert [c.violations for c in result.calls] == [()]
+    assert [v.rule for c in result.calls for v in c.violations] == ["replay"]
+    assert rules(path, CheckOptions(preset="opensips")) == []
 
 
 def test_copies_that_go_on_after_the_answer_then_stop_bound_fr_timeout(slow_phones_pcap: Path
                                                                         ) -> None:
-    """The slow-phones traffic: call c2's stale branch (frame 13) is retransmitted at 7.5 and
-    15.5 s, after the 200 at 3.8 s, then no more: the answer did not stop it, its FR timer did,
-    between 15.5 and 31.5 s. The call shows it itself, judged once complete (Timer B of that
+    """The slow-phones traffic: call c2's stale branch (frame 13) is retransmitted at 7.5 s and
+    then every 4 s (T2, TXN-10) until 27.5 s, after the 200 at 3.8 s, then no more: the answer
+    did not stop it, its FR timer did, between 27.5 and 31.5 s. The call shows it itself, judged once complete (Timer B of that
     branch, past the 31.5 s copy), so it is the first event that shows it (TIMING-2)."""
     result = check_capture(slow_phones_pcap, CheckOptions())
     value = result.timing.values["fr_timeout"]
     e = value.evidence
     assert (value.value, value.bounded, e.call_id, e.start, e.end) == (
-        31, (15.5, 31.5), "c2-call-1", 13, 38)
+        31, (27.5, 31.5), "c2-call-1", 13, 75)
 
 
 def test_bounds_read_from_one_call_yield_to_an_event_of_a_later_one(slow_phones_pcap: Path
@@ -223,7 +228,7 @@ def test_bounds_read_from_one_call_yield_to_an_event_of_a_later_one(slow_phones_
     result = check_capture(slow_phones_pcap, CheckOptions(preset="kamailio-tsilo"))
     value = result.timing.values["fr_timeout"]
     assert (value.value, value.bounded, value.evidence.start, value.evidence.end) == (
-        120, None, 3, 283)
+        120, None, 3, 334)
     first = next(c for c in result.calls if c.call.call_id == "c1-call-1")
     assert [v.rule for v in first.violations] == ["inject-registered", "replay"]
 
@@ -332,7 +337,7 @@ def test_an_injection_shows_how_long_the_subscription_lasted(tmp_path: Path) -> 
     assert [v for c in result.calls for v in c.violations] == []
     value = result.timing.values["subscription_timeout"]
     assert value.describe() == (
-        "subscription_timeout = 26 s (inferred: the REGISTER of frame 28, 25.000 s after the "
+        "subscription_timeout = 26 s (inferred: the REGISTER of frame 34, 25.000 s after the "
         "INVITE of frame 5, was injected, so the subscription lasted longer)")
     seed = check_capture(path, CheckOptions(preset="opensips",
                                             knobs={"subscription_timeout": 20.0}))

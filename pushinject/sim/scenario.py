@@ -45,7 +45,9 @@ PROXY_KNOBS: dict[str, str] = {
     "bucket_timer": "RFC 8599 §5.2 Bucket Timer: how long a request waits for the device",
     "route_to_source": "0 or 1: branches go to the REGISTER's source, not the Contact (ROUTE-2)",
     "t1": "RFC 3261 T1 (0.5 s): INVITE retransmissions T1, 2*T1... apart, Timer B 64*T1",
-    "t2": "RFC 3261 T2 (4 s): the longest retransmission interval of non-INVITE requests",
+    "t2": "RFC 3261 T2 (4 s): the longest retransmission interval of non-INVITE requests "
+          "(and of INVITEs under the opensips and kamailio-tsilo presets, TXN-10)",
+    "relay_pn": "0 or 1: kamailio-tsilo relays to contacts with pn-* parameters too (TIMING-2)",
 }
 
 
