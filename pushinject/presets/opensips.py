@@ -65,8 +65,8 @@ PRESET = Preset(
         "does not de-duplicate injected contacts (OSIPS-11); listening to INSERT only, a refresh "
         "cannot inject a contact twice, where Kamailio relies on INJ-5 (scenario: register_twice)",
         "a caller CANCEL while only the placeholder exists gets 487 at once (OSIPS-10; scenario: "
-        "cancel_nobody_registered); beside other branches the placeholder is spared and the "
-        "caller gets what they end with, a silent branch's 408 at fr_timeout (OSIPS-28)",
+        "cancel_nobody_registered); beside other branches the placeholder is spared, and a "
+        "branch that never answered ends the call with its own 408 at fr_timeout (OSIPS-28)",
     ),
     factory=build,
     catalogue_id="OSIPS-25",
