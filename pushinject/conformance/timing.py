@@ -34,6 +34,7 @@ reference, Timer B (64*T1) of a branch that never answered, Timer L of the rules
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from typing import Any
 from pushinject.conformance.calls import BranchRecord, CallRecord
 from pushinject.conformance.capture import WireMessage
 from pushinject.conformance.rules import Violation
+from pushinject.core.timers import T2
 from pushinject.presets.base import RELAY_PN, SWITCHES, T1_KNOB, T2_KNOB
 
 __all__ = ["TICK", "WAIT_KNOBS", "SUBSCRIPTION", "TimerEvidence", "TimerValue", "Timing",
@@ -284,29 +286,44 @@ def _infer_t1(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
         values[T1_KNOB] = shown
 
 
-def _next_copy_due(sent: Sequence[float]) -> float:
+def _next_copy_due(sent: Sequence[float], cap: float | None = None) -> float:
     """When the copy after `sent` (an INVITE and its copies, at least two) was due: the last
     interval doubled (RFC 3261 §17.1.1.2), or kept when it had already stopped doubling, being
-    closer to the interval before it than to its double (T2, TXN-10).
+    closer to the interval before it than to its double; for a model whose Timer A stops
+    doubling at T2 (`cap`, TXN-10), doubled up to `cap`.
 
     >>> _next_copy_due([0.0, 0.5, 1.5, 3.5, 7.5]), _next_copy_due([0.0, 3.5, 7.5, 11.5])
     (15.5, 15.5)
+    >>> _next_copy_due([0.0, 0.5, 1.5, 3.5, 7.5], cap=4.0)
+    11.5
     """
     gap = sent[-1] - sent[-2]
     if len(sent) >= 3:
         before = sent[-2] - sent[-3]
         if abs(gap - before) < abs(gap - 2 * before):
             return sent[-1] + gap
-    return sent[-1] + 2 * gap
+    return sent[-1] + (2 * gap if cap is None else min(2 * gap, cap))
+
+
+@functools.lru_cache(maxsize=None)
+def _caps_timer_a(model: str) -> bool:
+    """Whether the preset `model` retransmits an INVITE at intervals that stop doubling at T2
+    (TXN-10); not the RFC 3261 schedule of the capture-driven model (``capture``)."""
+    from pushinject.core.ids import CountingIds
+    from pushinject.presets import PRESETS
+
+    if model not in PRESETS:
+        return False
+    return PRESETS[model].build(CountingIds("timing")).proxy.config.timers.a_capped_at_t2
 
 
 def retransmission_bound(call: CallRecord, b: BranchRecord,
-                         frames: Mapping[int, WireMessage], end: float, t1: float = T1
-                         ) -> tuple[float, float] | None:
+                         frames: Mapping[int, WireMessage], end: float, t1: float = T1, *,
+                         cap: float | None = None) -> tuple[float, float] | None:
     """(low, high): a branch sent over UDP that never answered, whose INVITE retransmissions
     (RFC 3261 §17.1.1.2: T1, 2*T1, 4*T1... apart; or T2 apart once there, TXN-10) were seen and
     then stopped before its Timer B (64*`t1`) and the capture's end (`end`), had its FR timer
-    fire in (low, high] seconds. A
+    fire in (low, high] seconds (`cap`: the model's T2 when its Timer A stops doubling there). A
     final response to the caller before the next copy was due may have stopped them instead
     (a proxy may give up a branch that cannot be CANCELled, RFC 3261 §9.1), unless copies
     went on after it."""
@@ -315,7 +332,7 @@ def retransmission_bound(call: CallRecord, b: BranchRecord,
             first.transport != "UDP"):
         return None
     sent = [b.opened_at] + [frames[f].time for f in b.retransmissions if f in frames]
-    due = _next_copy_due(sent)
+    due = _next_copy_due(sent, cap)
     final = call.final
     stop = end if final is None or final.time <= sent[-1] else min(end, final.time)
     if due - b.opened_at >= 64 * t1 or due >= stop:
@@ -411,9 +428,11 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
     if "fr_timeout" not in values and messages:
         frames = {m.frame: m for m in messages}
         last = messages[-1].time if end is None else max(end, messages[-1].time)
+        cap = ((values[T2_KNOB].value if T2_KNOB in values else T2)
+               if _caps_timer_a(model) else None)
         for call in calls:
             for b in call.branches:
-                bound = retransmission_bound(call, b, frames, last, t1)
+                bound = retransmission_bound(call, b, frames, last, t1, cap=cap)
                 if bound is not None:
                     low, high = bound
                     value = math.ceil(high) - 1 if math.ceil(high) - 1 > low else (low + high) / 2
