@@ -145,6 +145,27 @@ def test_copies_of_an_unanswered_branch_after_the_final_response_are_not_require
         "the proxy did not")
 
 
+def test_copies_after_the_final_response_the_reference_gives_up_are_accepted() -> None:
+    """The other way round (TXN-9): the reference, as the tm presets do (KAM-11, OSIPS-26),
+    sends the unanswered branch nothing after the 200 at 2 s, and a proxy that follows RFC 3261
+    goes on retransmitting at 3.5 s and 7.5 s: its copies are accepted. Where the reference
+    goes on retransmitting, a copy after the final is still judged: one at 5 s matches
+    nothing."""
+    caller, device = ("127.0.0.1", 5070), ("127.0.0.1", 5071)
+
+    def invite(t: float, frame: int = 0) -> Output:
+        return Output(t, frame, "c", device, "onward", "INVITE", "sip:dev@127.0.0.1:5071")
+
+    ok = Output(2.0, 0, "c", caller, "caller", "200", "")
+    reference = [invite(0.0), invite(0.5), invite(1.5), ok]
+    actual = [invite(0.0, 1), invite(0.5, 2), invite(1.5, 3), replace(ok, frame=4)]
+    assert compare(actual + [invite(3.5, 5), invite(7.5, 6)], reference, 0.5, 40.0, "p") is None
+    assert compare(actual + [invite(5.0, 5)], reference + [invite(3.5), invite(7.5)], 0.5,
+                   40.0, "p") == Divergence(
+        5.0, 5, "the proxy sent INVITE sip:dev@127.0.0.1:5071 to 127.0.0.1:5071 (frame 5); the "
+        "p reference sent no such message within 0.5 s")
+
+
 def test_check_reports_the_divergence_as_rule_replay() -> None:
     """S3's 408 comes after Kamailio's 8 s fr_timer: a knob of 5 s makes it 3 s late, which
     the timer rule and the replay both report."""

@@ -13,6 +13,7 @@ from pushinject.core.proxy import ProxyConfig
 from pushinject.core.timers import TimerValues
 from pushinject.core.types import Selection
 from pushinject.presets.kamailio_tsilo import TsiloScript
+from pushinject.scripts.opensips_seed import SeedScript
 from pushinject.sip import make_request
 
 DEV1 = ("192.0.2.20", 5070)
@@ -141,14 +142,111 @@ def test_timer_a_doubles_without_a_cap_or_stops_at_t2_txn_10(values: TimerValues
     assert (sent, failures) == (copies, [(32.0, 408)])
 
 
-@pytest.mark.parametrize(("preset", "capped", "local_487", "spare"), [
-    ("opensips", True, False, True), ("kamailio-tsilo", True, True, False),
-    ("rfc8599", False, False, False)])
+@pytest.mark.parametrize(("preset", "capped", "local_487", "spare", "stops"), [
+    ("opensips", True, False, True, True), ("kamailio-tsilo", True, True, False, True),
+    ("rfc8599", False, False, False, False)])
 def test_which_preset_models_which_tm_behaviour(preset: str, capped: bool, local_487: bool,
-                                                spare: bool) -> None:
+                                                spare: bool, stops: bool) -> None:
     from pushinject.core.ids import CountingIds
     from pushinject.presets import PRESETS
 
     config = PRESETS[preset].build(CountingIds("p")).proxy.config
     assert (config.timers.a_capped_at_t2, config.cancelled_local_final_is_487,
-            config.cancel_skips_placeholder) == (capped, local_487, spare)
+            config.cancel_skips_placeholder, config.final_stops_unanswered_branches) == (
+        capped, local_487, spare, stops)
+
+
+DEV2 = ("192.0.2.20", 5071)
+#: the two tm models: Kamailio's script and RFC 3261 selection, the seed and OpenSIPS's
+TM = {"kamailio": (TsiloScript, Selection.RFC3261), "opensips": (SeedScript, Selection.OPENSIPS)}
+
+
+def _silent_and_answering(model: str, flag: bool, status: int) -> Harness:
+    """dev1 and dev2 are registered; the call is relayed to both at 0 s; dev1 never answers,
+    dev2 rings at 1 s and answers `status` at 3.1 s; the clock then runs to 40 s."""
+    script, selection = TM[model]
+    config = ProxyConfig(fr_timeout=8.0, selection=selection,
+                         final_stops_unanswered_branches=flag)
+    h = Harness(script=script(), config=config)
+    h.register(port=5070)
+    h.register(port=5071)
+    invites = h.invites(h.call())
+    [inv2] = [i for i in invites if i.destination == DEV2]
+    h.advance_to(1.0)
+    h.answer(inv2, 180)
+    h.advance_to(3.1)
+    h.answer(inv2, status)
+    h.advance_to(40.0)
+    return h
+
+
+@pytest.mark.parametrize("model", ["kamailio", "opensips"])
+@pytest.mark.parametrize(("flag", "copies"), [
+    (False, [0.0, 0.5, 1.5, 3.5, 7.5]), (True, [0.0, 0.5, 1.5])])
+def test_the_2xx_stops_the_copies_of_a_branch_that_never_answered_kam_11_osips_26(
+        model: str, flag: bool, copies: list[float]) -> None:
+    """dev2's 200 reaches the caller at 3.1 s. RFC 3261 goes on retransmitting dev1's INVITE
+    (3.5 s, 7.5 s) until its FR timer (8 s); both tm modules, with the flag, send it nothing
+    after the 200: copies at 0.5 s and 1.5 s only. Neither sends dev1 a CANCEL (RFC 3261
+    §9.1), and the call is over all the same."""
+    h = _silent_and_answering(model, flag, 200)
+    assert _copies(h) == copies
+    assert [t for t, a in h.log if isinstance(a, Send) and a.destination == DEV1
+            and getattr(a.message, "method", None) == "CANCEL"] == []
+    assert _to_caller(h) == [(3.1, 200, "INVITE")]
+    assert h.proxy.context("call-1") is None
+    dev1 = next(b for b in h.proxy.summary("call-1").branches if b.target.endswith(":5070"))
+    assert (dev1.final_status, dev1.final_at) == ((None, None) if flag else (408, 8.0))
+
+
+@pytest.mark.parametrize(("model", "flag", "copies", "final"), [
+    ("kamailio", False, [0.0, 0.5, 1.5, 3.5, 7.5], 8.0),
+    ("kamailio", True, [0.0, 0.5, 1.5, 3.5, 7.5], 8.0),
+    ("opensips", False, [0.0, 0.5, 1.5, 3.5, 7.5], 3.1),
+    ("opensips", True, [0.0, 0.5, 1.5], 3.1)])
+def test_a_6xx_stops_the_copies_only_where_it_reaches_the_caller_at_once(
+        model: str, flag: bool, copies: list[float], final: float) -> None:
+    """dev2 answers 603 at 3.1 s. Kamailio's tm holds it until dev1 ends (its `cancel_b_method`
+    1 keeps retransmitting an unreplied branch), so dev1's copies go on to its FR timer at 8 s
+    and the 603 leaves then; OpenSIPS's relays the 603 at once (CTX-5), which, with the flag,
+    stops dev1's copies as a 2xx does (OSIPS-26)."""
+    h = _silent_and_answering(model, flag, 603)
+    assert _copies(h) == copies
+    assert _to_caller(h) == [(final, 603, "INVITE")]
+
+
+@pytest.mark.parametrize("model", ["kamailio", "opensips"])
+def test_a_branch_given_up_with_the_call_is_cancelled_when_it_rings_at_last(model: str) -> None:
+    """dev1, given up at dev2's 200 (3.1 s), sends 180 at 5 s: it gets the CANCEL it could not
+    get before (Reason: the call was answered elsewhere), as both tm modules do for a branch
+    marked cancelled that answers at last."""
+    script, selection = TM[model]
+    config = ProxyConfig(selection=selection, final_stops_unanswered_branches=True)
+    h = Harness(script=script(), config=config)
+    h.register(port=5070)
+    h.register(port=5071)
+    invites = h.invites(h.call())
+    inv1, inv2 = (next(i for i in invites if i.destination == d) for d in (DEV1, DEV2))
+    h.advance_to(3.1)
+    h.answer(inv2, 200)
+    h.advance_to(5.0)
+    [cancel] = h.sends(h.answer(inv1, 180), to=DEV1, method="CANCEL")
+    assert cancel.message.get("Reason") == 'SIP ;cause=200 ;text="Call completed elsewhere"'
+    assert _to_caller(h) == [(3.1, 200, "INVITE")]
+
+
+@pytest.mark.parametrize("flag", [False, True])
+def test_the_callers_cancel_still_leaves_a_silent_branch_to_its_timer_kam_12(flag: bool) -> None:
+    """The flag acts on the final response, not on the caller's CANCEL: dev1, alone and silent,
+    is still retransmitted after the CANCEL at 2 s (3.5 s, 7.5 s) until its FR timer at 8 s
+    gives the caller 487 (KAM-12, OSIPS-27)."""
+    config = ProxyConfig(fr_timeout=8.0, cancelled_local_final_is_487=True,
+                         final_stops_unanswered_branches=flag)
+    h = Harness(script=TsiloScript(), config=config)
+    h.register(port=5070)
+    h.call()
+    h.advance_to(2.0)
+    assert h.sends(h.cancel(), to=DEV1) == []
+    h.advance_to(40.0)
+    assert _copies(h) == [0.0, 0.5, 1.5, 3.5, 7.5]
+    assert _to_caller(h) == [(2.0, 200, "CANCEL"), (8.0, 487, "INVITE")]

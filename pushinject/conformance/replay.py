@@ -395,16 +395,16 @@ def _final_to_caller(outputs: Iterable[Output]) -> float:
                default=_NEVER)
 
 
-def _given_up(actual: Sequence[Output], reference: Sequence[Output]
+def _given_up(actual: Sequence[Output], reference: Sequence[Output], side: Sequence[Output]
               ) -> Callable[[Output], bool]:
-    """Whether a reference output is a copy of an INVITE on a branch sent after the call's
-    first final response to the caller (the proxy's or the reference's), which the proxy need
-    not have sent (TXN-9)."""
+    """Whether an output of `side` (the reference's or the proxy's) is a copy of an INVITE on
+    a branch sent after the call's first final response to the caller (the proxy's or the
+    reference's): the proxy need not send it, and may (TXN-9)."""
     final = min(_final_to_caller(actual), _final_to_caller(reference))
     if final == _NEVER:
         return lambda r: False
     first: dict[tuple[str, str, str], float] = {}
-    for r in reference:
+    for r in side:
         if r.label == "INVITE" and r.direction == "onward":
             first.setdefault(r.key, r.time)
     return lambda r: (r.label == "INVITE" and r.direction == "onward" and r.time > final
@@ -423,6 +423,11 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
     free = list(reference)
     keys = [key(r) for r in free]  # the key of each output in `free`, kept alongside
     unmatched: list[Divergence] = []
+    given_up = _given_up(actual, reference, reference)
+    # branches the reference gives up with the call's final response: the proxy may still
+    # retransmit there (TXN-9); where the reference goes on, the proxy's copies are judged
+    going_on = {r.key for r in reference if given_up(r)}
+    after_final = _given_up(actual, reference, actual)
     for a in actual:
         k = key(a)
         late = shift.get(k, 0.0)
@@ -433,6 +438,8 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
                 found = i
                 break
         if found is None:
+            if after_final(a) and a.key not in going_on:
+                continue  # a copy the reference no longer sends after the final (TXN-9)
             near = next((r for i, r in enumerate(free)
                          if keys[i] == k and r.timer and slack is not None), None)
             why = (f"the {preset} reference sent it by a timer {a.time - near.time:+.3f} s "
@@ -452,7 +459,6 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
                                             f"(frame {a.frame}) before frame {partner.cause}, "
                                             f"which the {preset} reference waits for to send "
                                             "it"))
-    given_up = _given_up(actual, reference)
     for r, k in zip(free, keys):
         due = r.time + shift.get(k, 0.0)
         if given_up(r):

@@ -89,6 +89,17 @@ class ContextConfig:
     #: its own timer and is left out of the choice until that timer gives it a 408, as
     #: OpenSIPS's tm does (OSIPS-28)
     cancel_skips_placeholder: bool = False
+    #: once the call's final response has left (a 2xx; a 6xx or a response of the proxy's own
+    #: when it goes at once), a real branch that had no response at all, which RFC 3261 §9.1
+    #: does not let the proxy CANCEL, stops its INVITE retransmissions and its FR timer and is
+    #: sent nothing more; a provisional that still comes on it gets the CANCEL. So do both tm
+    #: modules: when the transaction's final goes upstream they stop the retransmission and FR
+    #: timers of every branch (`cleanup_uac_timers`), and their `cancel_uacs` then sends no
+    #: CANCEL to a branch that never answered: Kamailio drops it (`cancel_branch` with its
+    #: "kill" flag), OpenSIPS marks it to be CANCELled if a reply ever comes (KAM-11,
+    #: OSIPS-26, TXN-9). The caller's CANCEL, before any final, does not stop it (KAM-12,
+    #: OSIPS-27). False: RFC 3261 §17.1.1.2, copies go on until Timer B or the FR timer.
+    final_stops_unanswered_branches: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -320,6 +331,11 @@ class ResponseContext:
             return []
         if not branch.provisional:
             branch.cancel_wanted = reason or ""
+            txn = branch.txn
+            if (self.final_status is not None and self.config.final_stops_unanswered_branches
+                    and txn is not None and txn.state is ClientState.CALLING):
+                txn.abandon()  # KAM-11, OSIPS-26: no more copies, no FR timer, no CANCEL
+                branch.fr_at = None
             return []
         assert branch.request is not None and branch.destination is not None
         branch.cancelled, branch.cancelled_at = True, now
@@ -349,6 +365,11 @@ class ResponseContext:
         """A response arrived on `branch`'s client transaction (RFC 3261 §16.7 steps 1–5)."""
         assert branch.txn is not None
         if branch.txn.state is ClientState.TERMINATED:
+            if (response.status < 200 and branch.cancel_wanted is not None
+                    and not branch.cancelled and branch.final_status is None):
+                # a branch given up with the call answers at last: CANCEL it (KAM-11, OSIPS-26)
+                branch.provisional.append(response.status)
+                return self.cancel_branch(branch, now, branch.cancel_wanted or None)
             # after Timer M (RFC 6026 §7.2) a 2xx still goes up, as every 2xx does (§16.7 step 5)
             if 200 <= response.status < 300:
                 return self._forward_2xx(response, now)

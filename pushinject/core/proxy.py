@@ -111,6 +111,10 @@ class ProxyConfig:
     #: the caller's CANCEL ends the placeholder with 487 only when it is the only branch, and
     #: otherwise leaves it out of the choice (OpenSIPS tm, OSIPS-28)
     cancel_skips_placeholder: bool = False
+    #: once the call's final response has left, a branch that had no response at all stops
+    #: its INVITE retransmissions and its FR timer, as Kamailio's and OpenSIPS's tm do (KAM-11,
+    #: OSIPS-26, TXN-9)
+    final_stops_unanswered_branches: bool = False
     #: keep the summaries of retired calls
     keep_summaries: bool = True
     #: answer a copy of the INVITE that comes after the 2xx with that 2xx again, as Kamailio's
@@ -122,7 +126,9 @@ class ProxyConfig:
                              fr_inv_timeout=self.fr_inv_timeout, selection=self.selection,
                              timers=self.timers, max_inv_lifetime=self.max_inv_lifetime,
                              cancelled_local_final_is_487=self.cancelled_local_final_is_487,
-                             cancel_skips_placeholder=self.cancel_skips_placeholder)
+                             cancel_skips_placeholder=self.cancel_skips_placeholder,
+                             final_stops_unanswered_branches=(
+                                 self.final_stops_unanswered_branches))
 
 
 #: configs moved to another address by `Proxy.set_address`, by (id of the config, host, port):

@@ -21,7 +21,8 @@ no RFC 8599 support (bindings matched by URI) and, as the lab's configuration, n
 branches go to the Contact URI (ROUTE-1) unless the `route_to_source` knob is 1 (ROUTE-2).
 As Kamailio's tm, it retransmits an INVITE at intervals that double up to T2 and then stay
 there (TXN-10), and a final response it makes up itself (a branch's timeout) goes to a caller
-who CANCELled as 487 (KAM-12; capture S12).
+who CANCELled as 487 (KAM-12; capture S12). Once the caller has its 2xx, a branch that never
+answered is sent nothing more: no copy of its INVITE, no CANCEL (KAM-11; capture S11).
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
                          resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
                          timers=replace(timer_values(knobs), a_capped_at_t2=True),  # TXN-10
                          cancelled_local_final_is_487=True,  # KAM-12
+                         final_stops_unanswered_branches=True,  # KAM-11
                          registrar=RegistrarConfig(
                              route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     return Driver(Proxy(config, ids, TsiloScript(relay_pn=switch(knobs, RELAY_PN))))

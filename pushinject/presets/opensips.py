@@ -14,7 +14,9 @@ then CANCELs the pending branches, as OpenSIPS tm does (CTX-5 holds it; the lab'
 ``data/opensips`` shows the real proxy doing so). As OpenSIPS tm, it retransmits an INVITE at
 intervals that double up to T2 and then stay there (TXN-10), and the caller's CANCEL spares a
 placeholder that has other branches beside it, so that a branch that never answered ends the
-call with its own 408 (OSIPS-28; capture O14).
+call with its own 408 (OSIPS-28; capture O14). Once the caller has its final response (a 2xx,
+or a 6xx relayed at once), a branch that never answered is sent nothing more: no copy of its
+INVITE, no CANCEL (OSIPS-26; capture O13).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
                          resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
                          timers=replace(timer_values(knobs), a_capped_at_t2=True),  # TXN-10
                          cancel_skips_placeholder=True,  # OSIPS-28
+                         final_stops_unanswered_branches=True,  # OSIPS-26
                          registrar=RegistrarConfig(
                              route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
     script = SeedScript(timeout=knobs["subscription_timeout"])
