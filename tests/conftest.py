@@ -49,7 +49,7 @@ def rfc4475_dir() -> Path:
 @pytest.fixture(scope="session")
 def slow_phones_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The slow-phones traffic (data/traffic/slow_phones.toml) simulated once: 32 overlapping
-    calls to 20 users, 596 messages."""
+    calls to 20 users, 601 messages."""
     from pushinject.cli import main
 
     path = tmp_path_factory.mktemp("traffic") / "slow.pcap"

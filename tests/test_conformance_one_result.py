@@ -129,13 +129,11 @@ def test_traffic_has_one_result_whole_or_streamed(slow_phones_pcap: Path, preset
 
 def test_a_branch_still_calling_keeps_its_call_open_until_timer_b(tmp_path: Path) -> None:
     """The pushed device's stale contact never answers, so the proxy retransmits its INVITE
-    at 0.5, 1.5, 3.5, 7.5 and 15.5 s (Timer A, RFC 3261 §17.1.1.2: the simulated OpenSIPS's
-    copies at 11.5, 19.5, 23.5 and 27.5 s, TXN-10, taken out), the last 13 s after the call's
-    200: the call is complete 32 s after that branch opened (Timer B), not 5 s after its last
-    message, and the streamed check counts the five retransmissions too."""
-    packets = edit.read(DATA / "simulated" / "opensips" / "push_wake_answer.pcap")
-    path = edit.write(edit.drop(packets, 29, 31, 32, 33), tmp_path / "rfc_copies.pcap")
-    capture = load_capture(path)
+    at 0.5 and 1.5 s (Timer A), then gives the branch up with the call's 200 (OSIPS-26); the
+    capture cannot tell that from a proxy that goes on until Timer B (TXN-9): the call is
+    complete 32 s after that branch opened (Timer B), not 5 s after its last message, and the
+    streamed check counts the two retransmissions too."""
+    capture = load_capture(DATA / "simulated" / "opensips" / "push_wake_answer.pcap")
     collector = CallCollector(CheckOptions())
     for m in capture.messages:
         assert collector.due(m.time) == []
@@ -146,7 +144,7 @@ def test_a_branch_still_calling_keeps_its_call_open_until_timer_b(tmp_path: Path
     [(done_at, judged)] = collector.completed(stale.time + 32.0)
     branch = judged.calls[0].call.branches[1]
     assert (done_at, branch.frame, branch.retransmissions, branch.responses) == (
-        stale.time + 32.0, 8, (12, 17, 28, 29, 30), ())
+        stale.time + 32.0, 8, (12, 17), ())
 
 
 def test_differences_name_the_field() -> None:

@@ -181,7 +181,7 @@ def test_jsonl_one_call_a_line_then_the_verdict(traffic: Path,
     assert last["verdict"] == "violations"
     assert (capture["calls"], capture["violations"]) == (32, sum(
         len(c["violations"]) for c in calls))
-    assert capture["sip_messages"] == 724
+    assert capture["sip_messages"] == 601
 
 
 def test_json_and_text_the_same_with_two_jobs(traffic: Path,
@@ -197,7 +197,7 @@ def test_json_and_text_the_same_with_two_jobs(traffic: Path,
     for k in range(0, 12, 3):
         assert outs[k] == outs[k + 1] == outs[k + 2]
     assert len({outs[0], outs[3], outs[6], outs[9]}) == 4
-    assert json.loads(outs[0])["captures"][0]["sip_messages"] == 724
+    assert json.loads(outs[0])["captures"][0]["sip_messages"] == 601
     assert outs[3].splitlines()[-1].startswith("verdict: violations (1 capture(s), 32 call(s)")
     assert len(outs[6].splitlines()) == 33
 

@@ -206,17 +206,19 @@ def test_after_cancel_a_branch_that_never_answered_shows_fr_timeout() -> None:
     assert rules(path, CheckOptions(preset="opensips")) == []
 
 
-def test_copies_that_go_on_after_the_answer_then_stop_bound_fr_timeout(slow_phones_pcap: Path
-                                                                        ) -> None:
-    """The slow-phones traffic: call c2's stale branch (frame 13) is retransmitted at 7.5 s and
-    then every 4 s (T2, TXN-10) until 27.5 s, after the 200 at 3.8 s, then no more: the answer
-    did not stop it, its FR timer did, between 27.5 and 31.5 s. The call shows it itself, judged once complete (Timer B of that
-    branch, past the 31.5 s copy), so it is the first event that shows it (TIMING-2)."""
+def test_copies_that_stop_while_the_call_waits_bound_fr_timeout(slow_phones_pcap: Path
+                                                                 ) -> None:
+    """The slow-phones traffic: call c1's stale branch (frame 5) is retransmitted at 7.5 s and
+    then every 4 s (T2, TXN-10) until 27.5 s, then no more, while the call waits for its 408 at
+    120 s: its FR timer stopped it, between 27.5 and 31.5 s. The call shows it itself, judged
+    once complete, so it is the first event that shows it (TIMING-2). (The answered calls show
+    nothing of it: OpenSIPS sends a branch that never answered nothing after the 200,
+    OSIPS-26.)"""
     result = check_capture(slow_phones_pcap, CheckOptions())
     value = result.timing.values["fr_timeout"]
     e = value.evidence
     assert (value.value, value.bounded, e.call_id, e.start, e.end) == (
-        31, (27.5, 31.5), "c2-call-1", 13, 75)
+        31, (27.5, 31.5), "c1-call-1", 5, 56)
 
 
 def test_bounds_read_from_one_call_yield_to_an_event_of_a_later_one(slow_phones_pcap: Path
@@ -228,7 +230,7 @@ def test_bounds_read_from_one_call_yield_to_an_event_of_a_later_one(slow_phones_
     result = check_capture(slow_phones_pcap, CheckOptions(preset="kamailio-tsilo"))
     value = result.timing.values["fr_timeout"]
     assert (value.value, value.bounded, value.evidence.start, value.evidence.end) == (
-        120, None, 3, 334)
+        120, None, 3, 282)
     first = next(c for c in result.calls if c.call.call_id == "c1-call-1")
     assert [v.rule for v in first.violations] == ["inject-registered", "replay"]
 

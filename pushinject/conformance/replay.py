@@ -399,7 +399,8 @@ def _given_up(actual: Sequence[Output], reference: Sequence[Output], side: Seque
               ) -> Callable[[Output], bool]:
     """Whether an output of `side` (the reference's or the proxy's) is a copy of an INVITE on
     a branch sent after the call's first final response to the caller (the proxy's or the
-    reference's): the proxy need not send it, and may (TXN-9)."""
+    reference's), or at the same instant, where the wire does not say which came first: the
+    proxy need not send it, and may (TXN-9)."""
     final = min(_final_to_caller(actual), _final_to_caller(reference))
     if final == _NEVER:
         return lambda r: False
@@ -407,7 +408,7 @@ def _given_up(actual: Sequence[Output], reference: Sequence[Output], side: Seque
     for r in side:
         if r.label == "INVITE" and r.direction == "onward":
             first.setdefault(r.key, r.time)
-    return lambda r: (r.label == "INVITE" and r.direction == "onward" and r.time > final
+    return lambda r: (r.label == "INVITE" and r.direction == "onward" and r.time >= final
                       and first[r.key] < r.time)
 
 
