@@ -212,23 +212,6 @@ def test_a_push_answer_is_read_only_for_a_model_that_acts_on_it(tmp_path: Path) 
     assert found is not None and found.message.startswith("the proxy sent 404 to 127.0.0.2:5060")
 
 
-#: A's contact is private and nobody answers there (no 100 either); B answers 3 s after the
-#: INVITE
-SILENT_AND_ANSWERING = """name = "a silent branch beside one that answers"
-[caller]
-invite_at = 1.0
-[[device]]
-name = "A"
-register_at = 0.0
-private_contact = true
-[[device]]
-name = "B"
-register_at = 0.0
-ring_after = 0.5
-answer_after = 3.0
-"""
-
-
 def _rfc_copies(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make `run_scenario`'s preset `name` one that goes on retransmitting a branch that never
     answered after the 200, as RFC 3261 §17.1.1.2 does."""
@@ -249,13 +232,15 @@ def _rfc_copies(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("name", ["opensips", "kamailio-tsilo"])
 def test_a_proxy_that_goes_on_retransmitting_after_the_200_conforms_to_a_tm_preset(
         name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A's INVITE left at 0, 0.5 and 1.5 s before B's 200 at 3 s. The tm presets send A
-    nothing after the 200 (KAM-11, OSIPS-26); a proxy that goes on (3.5, 7.5, 11.5 s... every
-    4 s at T2 until A's 30 s fr_timeout, TXN-10), as RFC 3261 lets it, still conforms to them
-    (TXN-9), and so does one that stops."""
+    """A's contact is private and nobody answers there (no 100 either): its INVITE left at 0,
+    0.5 and 1.5 s before B's 200, 3 s after the INVITE. The tm presets send A nothing after
+    the 200 (KAM-11, OSIPS-26); a proxy that goes on (3.5, 7.5, 11.5 s... every 4 s at T2
+    until A's 30 s fr_timeout, TXN-10), as RFC 3261 lets it, still conforms to them (TXN-9),
+    and so does one that stops."""
     from pushinject.sim.scenario import parse_scenario
+    from tests.test_timing_t1 import SILENT_BRANCH
 
-    scenario = parse_scenario(SILENT_AND_ANSWERING)
+    scenario = parse_scenario(SILENT_BRANCH)
     stopped = tmp_path / "stopped.pcap"
     stopped.write_bytes(run_scenario(scenario, name).pcap())
     _rfc_copies(name, monkeypatch)

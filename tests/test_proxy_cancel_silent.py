@@ -35,19 +35,24 @@ def _to_caller(h: Harness) -> list[tuple[float, int, str]]:
     return out
 
 
+@pytest.mark.parametrize("stops", [False, True])
 @pytest.mark.parametrize(("flag", "status"), [(False, 408), (True, 487)])
 def test_a_cancelled_calls_local_timeout_is_487_with_the_kamailio_flag_kam_12(
-        flag: bool, status: int) -> None:
+        flag: bool, status: int, stops: bool) -> None:
     """Kamailio's script relays to dev1, which never answers; the caller CANCELs at 2 s. The
     branch cannot be CANCELled and times out at fr_timeout (8 s): the RFC model sends its 408,
-    Kamailio's tm, whose transaction was CANCELled, 487 (KAM-12)."""
-    config = ProxyConfig(fr_timeout=8.0, cancelled_local_final_is_487=flag)
+    Kamailio's tm, whose transaction was CANCELled, 487 (KAM-12). Its copies go on after the
+    CANCEL (3.5 s, 7.5 s), with or without `final_stops_unanswered_branches`, which acts only
+    once the final response has left (KAM-11)."""
+    config = ProxyConfig(fr_timeout=8.0, cancelled_local_final_is_487=flag,
+                         final_stops_unanswered_branches=stops)
     h = Harness(script=TsiloScript(), config=config)
     h.register(port=5070)
     h.call()
     h.advance_to(2.0)
     assert h.sends(h.cancel(), to=DEV1) == []
     h.advance_to(10.0)
+    assert _copies(h) == [0.0, 0.5, 1.5, 3.5, 7.5]
     assert _to_caller(h) == [(2.0, 200, "CANCEL"), (8.0, status, "INVITE")]
     branch = h.proxy.summary("call-1").branches[0]
     assert (branch.final_status, branch.final_at, branch.cancelled) == (408, 8.0, False)
@@ -233,20 +238,3 @@ def test_a_branch_given_up_with_the_call_is_cancelled_when_it_rings_at_last(mode
     [cancel] = h.sends(h.answer(inv1, 180), to=DEV1, method="CANCEL")
     assert cancel.message.get("Reason") == 'SIP ;cause=200 ;text="Call completed elsewhere"'
     assert _to_caller(h) == [(3.1, 200, "INVITE")]
-
-
-@pytest.mark.parametrize("flag", [False, True])
-def test_the_callers_cancel_still_leaves_a_silent_branch_to_its_timer_kam_12(flag: bool) -> None:
-    """The flag acts on the final response, not on the caller's CANCEL: dev1, alone and silent,
-    is still retransmitted after the CANCEL at 2 s (3.5 s, 7.5 s) until its FR timer at 8 s
-    gives the caller 487 (KAM-12, OSIPS-27)."""
-    config = ProxyConfig(fr_timeout=8.0, cancelled_local_final_is_487=True,
-                         final_stops_unanswered_branches=flag)
-    h = Harness(script=TsiloScript(), config=config)
-    h.register(port=5070)
-    h.call()
-    h.advance_to(2.0)
-    assert h.sends(h.cancel(), to=DEV1) == []
-    h.advance_to(40.0)
-    assert _copies(h) == [0.0, 0.5, 1.5, 3.5, 7.5]
-    assert _to_caller(h) == [(2.0, 200, "CANCEL"), (8.0, 487, "INVITE")]
