@@ -8,6 +8,7 @@ capture shows the same facts (not the same bytes).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from pushinject.cli import main
 from pushinject.commands import lab as lab_command
+from pushinject.conformance import CheckOptions, check_capture
 from pushinject.lab.facts import (
     CaptureFacts,
     capture_facts,
@@ -24,7 +26,14 @@ from pushinject.lab.facts import (
     read_sip,
 )
 from pushinject.lab.manifest import expected_facts, read_manifest, render_manifest
-from pushinject.lab.runner import LabError, namespaces_available, render_config, run_isolated
+from pushinject.lab.proxies import KAMAILIO as PROXY
+from pushinject.lab.runner import (
+    LabError,
+    namespaces_available,
+    render_config,
+    run_isolated,
+    set_tm_parameters,
+)
 from pushinject.lab.scenarios import SCENARIOS, role_of_port
 from tests.conftest import DATA, require, require_tool
 
@@ -49,6 +58,8 @@ KEY_MESSAGES = {
             "proxy>caller 200"},
     "S12": {"proxy>dev1 INVITE", "caller>proxy CANCEL", "proxy>caller 200", "proxy>caller 487",
             "caller>proxy ACK"},
+    "S13": {"proxy>dev1 INVITE", "reg2>proxy REGISTER", "proxy>dev2 INVITE", "dev2>proxy 180",
+            "dev2>proxy 200", "proxy>caller 200"},
 }
 
 
@@ -57,9 +68,9 @@ def _branches(facts: CaptureFacts) -> list[dict[str, object]]:
 
 
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
-    assert list(MANIFEST) == list(SCENARIOS) == [f"S{n}" for n in range(1, 13)]
+    assert list(MANIFEST) == list(SCENARIOS) == [f"S{n}" for n in range(1, 14)]
     for name, table in MANIFEST.items():
-        assert table["file"] == f"{name}.pcap"
+        assert table["file"] == (f"{name}.pcap" if name != "S13" else "timers/S13.pcap")
         assert table["scenario"] == name
         assert table["expected_verdict"] == "conformant"
         assert (KAMAILIO / table["file"]).is_file()
@@ -95,7 +106,7 @@ def test_committed_capture_shows_its_manifest_facts(name: str) -> None:
     assert facts.registrations == table["registrations"]
     assert (facts.frames, facts.sip_messages) == (table["frames"], table["sip_messages"])
     assert KEY_MESSAGES[name] <= set(facts.kinds)
-    assert facts.duration < 10.0
+    assert facts.duration < (18.0 if name == "S13" else 10.0)
 
 
 def test_expected_final_statuses_and_branch_counts() -> None:
@@ -105,7 +116,7 @@ def test_expected_final_statuses_and_branch_counts() -> None:
     assert got == {"S1": (200, 2, 1), "S2": (200, 1, 1), "S3": (408, 0, 0), "S4": (487, 0, 0),
                    "S5": (200, 2, 2), "S6": (486, 2, 1), "S7": (200, 1, 0),
                    "S8": (603, 2, 1), "S9": (487, 0, 0), "S10": (200, 1, 1),
-                   "S11": (200, 2, 1), "S12": (487, 1, 0)}
+                   "S11": (200, 2, 1), "S12": (487, 1, 0), "S13": (200, 2, 1)}
 
 
 def test_push_names_the_callee_and_the_call() -> None:
@@ -134,7 +145,7 @@ def test_s7_refresh_of_a_ringing_contact_adds_no_branch() -> None:
 
 def _after(name: str, kind: str, src: str) -> list[str]:
     """Every message kind the proxy sends after the first ``kind`` from ``src``."""
-    return proxy_sends_after(KAMAILIO / f"{name}.pcap", kind, src)
+    return proxy_sends_after(KAMAILIO / MANIFEST[name]["file"], kind, src)
 
 
 def test_s8_603_is_held_until_the_other_branch_is_cancelled_and_nothing_follows() -> None:
@@ -163,7 +174,7 @@ def test_s10_retransmitted_invite_is_one_branch() -> None:
 
 def _sent(name: str, src: str, dst: str) -> list[tuple[str, float]]:
     """What ``src`` sent ``dst`` in capture ``name``: (kind, seconds after the caller's INVITE)."""
-    _frames, sip = read_sip(KAMAILIO / f"{name}.pcap")
+    _frames, sip = read_sip(KAMAILIO / MANIFEST[name]["file"])
     start = next(m.time for m in sip if m.src == "caller" and m.kind == "INVITE")
     return [(m.kind, round(m.time - start, 1)) for m in sip if (m.src, m.dst) == (src, dst)]
 
@@ -191,6 +202,45 @@ def test_s12_a_cancelled_silent_branch_gets_no_cancel_and_487_waits_for_fr_timer
     assert to_caller[1][1] == 2.0 and 7.9 <= to_caller[2][1] < 9.0
 
 
+def test_s13_t1_at_250_ms_copies_double_up_to_t2_and_stop_at_the_200() -> None:
+    """KAM-13: with retr_timer1 at 250 ms the silent branch's copies leave 0.25, 0.75, 1.75, 3.75,
+    7.75 s after the INVITE (RFC 3261 Timer A, T1 = 0.25 s), then 4 s apart at 11.75 and
+    15.75 s (TXN-10: the interval stops doubling at T2), and nothing follows dev2's 200."""
+    assert _sent("S13", "proxy", "dev1") == [
+        ("INVITE", t) for t in (0.0, 0.2, 0.7, 1.7, 3.7, 7.7, 11.7, 15.7)]
+    _frames, sip = read_sip(KAMAILIO / MANIFEST["S13"]["file"])
+    copies = [m.time for m in sip if (m.src, m.dst, m.kind) == ("proxy", "dev1", "INVITE")]
+    assert [round(b - a, 2) for a, b in zip(copies, copies[1:])] == [
+        0.25, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    answered = next(t for kind, t in _sent("S13", "proxy", "caller") if kind == "200")
+    assert 16.0 <= answered < 17.0
+    assert _after("S13", "200", "dev2") == ["caller 200", "dev2 ACK", "dev2 BYE", "caller 200"]
+
+
+def test_s13_check_reads_t1_and_names_the_capped_copy_only_without_preset() -> None:
+    """TIMING-3 reads t1 = 0.25 s from the copies; with no option the copy at 11.75 s, 4 s after
+    the one before as that one was, is an RFC 3261 departure (FIELD-9, naming TXN-10); the
+    kamailio-tsilo preset caps the interval at T2 as tm does and finds nothing, with no knob
+    and with the scenario's tm timers as knobs."""
+    pcap = KAMAILIO / MANIFEST["S13"]["file"]
+    plain = check_capture(pcap, CheckOptions())
+    assert [(v.rule, v.catalogue_id, v.frame, v.message) for c in plain.calls
+            for v in c.violations] == [(
+        "replay", "FIELD-9", 18,
+        "the proxy sent INVITE sip:dev1@127.0.0.1:5071 to 127.0.0.1:5071 (frame 18); the "
+        "capture reference sent no such message within 0.5 s: this copy left 4.000 s after the "
+        "one before, which left 4.000 s after its own: the interval stopped doubling at T2 "
+        "(TXN-10), where RFC 3261 §17.1.1.2 doubles it each time")]
+    assert plain.timing.to_json()["timers"] == [
+        {"knob": "t1", "value": 0.25, "source": "capture", "bounds": None,
+         "evidence": {"call_id": "S13-call@127.0.0.1", "frames": [6, 8], "observed": 0.246252}}]
+    knobs = PROXY.knobs(SCENARIOS["S13"].tm)
+    assert knobs == {"t1": 0.25, "fr_timeout": 20.0, "fr_inv_timeout": 30.0}
+    for options in (CheckOptions(preset="kamailio-tsilo"),
+                    CheckOptions(preset="kamailio-tsilo", knobs=knobs)):
+        assert [c.violations for c in check_capture(pcap, options).calls] == [()]
+
+
 def test_s2_resumed_branch_follows_the_hidden_suspended_one() -> None:
     """t_suspend() takes branch index 0 without sending it; the resumed INVITE is branch .1."""
     facts = capture_facts(KAMAILIO / "S2.pcap")
@@ -210,6 +260,28 @@ def test_render_config_fills_every_placeholder() -> None:
     assert "ts_store();" in text and "t_suspend()" in text and "t_continue(" in text
 
 
+def test_only_s13_sets_tm_timers_and_every_other_config_is_unchanged() -> None:
+    """A scenario's ``tm`` changes its config only: S1-S12 run the lab config as it always was
+    (its SHA-256 pinned), S13 sets T1 and longer FR timers, three lines apart."""
+    plain = render_config(log_prefix="S")
+    assert hashlib.sha256(plain.encode()).hexdigest() == (
+        "c8497bc11bbb3d40560aa93c577066cd757afd1a426cec7098187555ed642a9f")
+    assert [n for n, s in SCENARIOS.items() if s.tm] == ["S13"]
+    for scenario in SCENARIOS.values():
+        if not scenario.tm:
+            assert render_config(log_prefix="S", tm=scenario.tm) == plain
+    s13 = render_config(log_prefix="S", tm=SCENARIOS["S13"].tm).splitlines()
+    assert [line for line in s13 if line not in plain.splitlines()] == [
+        'modparam("tm", "retr_timer1", 250)', 'modparam("tm", "fr_timer", 20000)',
+        'modparam("tm", "fr_inv_timer", 30000)']
+    assert len(s13) == len(plain.splitlines()) + 1
+
+
+def test_a_tm_parameter_needs_the_tm_module() -> None:
+    with pytest.raises(LabError, match='cannot set tm parameter T1_timer: the config loads no "tm.so"'):
+        set_tm_parameters('loadmodule "sl.so"\n', (("T1_timer", 250),))
+
+
 def test_manifest_round_trips_through_toml() -> None:
     text = (KAMAILIO / "manifest.toml").read_text()
     assert render_manifest(MANIFEST) == text
@@ -219,7 +291,7 @@ def test_lab_list_and_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["lab", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "S1  one device ringing, a second injected that answers"
-    assert len(lines) == 12
+    assert len(lines) == 13
     assert main(["lab", "S99"]) == 2
     assert "unknown scenario S99" in capsys.readouterr().err
 
@@ -254,13 +326,13 @@ def test_kamailio_accepts_the_lab_config(tmp_path: Path) -> None:
 def test_tshark_sees_the_same_sip_messages(name: str) -> None:
     tshark = require_tool("tshark")
     done = subprocess.run(
-        [tshark, "-r", str(KAMAILIO / f"{name}.pcap"), "-Y", "sip", "-T", "fields",
+        [tshark, "-r", str(KAMAILIO / MANIFEST[name]["file"]), "-Y", "sip", "-T", "fields",
          "-e", "udp.srcport", "-e", "udp.dstport", "-e", "sip.Method", "-e", "sip.Status-Code"],
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr
     seen = [line.split("\t") for line in done.stdout.splitlines()]
-    _frames, sip = read_sip(KAMAILIO / f"{name}.pcap")
+    _frames, sip = read_sip(KAMAILIO / MANIFEST[name]["file"])
     ours = [[role_of_port(int(s)), role_of_port(int(d)), method or status]
             for s, d, method, status in seen]
     assert ours == [[m.src, m.dst, m.kind] for m in sip]

@@ -4,8 +4,8 @@ Runs each scenario of the chosen proxy (all by default) against the real proxy, 
 and tcpdump, each in a private network namespace (`pushinject.lab.runner`), checks that the new
 capture shows the scenario's facts (`pushinject.lab.facts`) and writes the capture and its
 manifest table into ``--out`` (default ``data/kamailio`` or ``data/opensips``).
-``--proxy kamailio`` (the default) runs Kamailio 5.6 with tsilo, scenarios S1-S12;
-``--proxy opensips`` runs OpenSIPS 3.x with the seed's routes, scenarios O1-O14
+``--proxy kamailio`` (the default) runs Kamailio 5.6 with tsilo, scenarios S1-S13;
+``--proxy opensips`` runs OpenSIPS 3.x with the seed's routes, scenarios O1-O15
 (`pushinject.lab.proxies`). Needs root (for ``unshare -n`` and tcpdump); missing Debian packages
 (kamailio, sip-tester, tcpdump, iproute2, util-linux) are installed with apt-get. Debian has no
 OpenSIPS package: when ``opensips`` is not on PATH the command says how to build it.

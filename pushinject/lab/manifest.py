@@ -59,6 +59,7 @@ def entry(scenario: Scenario, facts: CaptureFacts) -> dict[str, Any]:
         **verdict,
         "call_id": scenario.call_id,
         "proxy": f"{LAB_IP}:{PROXY_PORT}",
+        **({"tm": dict(scenario.tm)} if scenario.tm else {}),
         "final_status": scenario.final_status,
         "pushes": scenario.pushes,
         "registrations": scenario.registrations,

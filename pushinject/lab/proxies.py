@@ -6,10 +6,13 @@ it runs, where their captures go by default, and the header of their manifest. T
 itself (tcpdump, SIPp parties, namespaces) is the same for every proxy.
 
 - ``kamailio``: Kamailio 5.6 with tsilo (Debian package ``kamailio``), tm timers shortened to
-  ``fr_timer`` 8 s and ``fr_inv_timer`` 10 s; scenarios S1-S12 into ``data/kamailio``.
+  ``fr_timer`` 8 s and ``fr_inv_timer`` 10 s; scenarios S1-S13 into ``data/kamailio``.
 - ``opensips``: OpenSIPS 3.x running the seed's routes, built from source with
   ``pushinject/lab/build_opensips.sh`` (Debian has no package); tm timers at their defaults
-  (the ``opensips`` preset's); scenarios O1-O14 into ``data/opensips``.
+  (the ``opensips`` preset's); scenarios O1-O15 into ``data/opensips``.
+
+A scenario may set its own tm timers (`Scenario.tm`, S13 and O15: T1 at 250 ms); `LabProxy.knobs`
+names the `pushinject check` knobs they amount to.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class LabProxy:
     #: the arguments running it in the foreground and logging to stderr, with ``{cfg}``,
     #: ``{pid}`` and ``{logs}`` standing for the config, pid file and log folder
     arguments: tuple[str, ...]
+    #: tm timer parameter -> (the `pushinject check` knob it sets, seconds per unit)
+    tm_knobs: Mapping[str, tuple[str, float]]
 
     @property
     def config(self) -> str:
@@ -74,6 +79,20 @@ class LabProxy:
         """The command running the proxy with config ``cfg``, its pid file in ``logs``."""
         fill = {"{cfg}": str(cfg), "{pid}": str(logs / f"{self.name}.pid"), "{logs}": str(logs)}
         return [binary, *(fill.get(arg, arg) for arg in self.arguments)]
+
+    def knobs(self, tm: tuple[tuple[str, int], ...]) -> dict[str, float]:
+        """The `pushinject check` knobs (seconds) of a scenario's tm timer parameters.
+
+        >>> KAMAILIO.knobs((("retr_timer1", 250), ("fr_timer", 20000)))
+        {'t1': 0.25, 'fr_timeout': 20.0}
+        >>> OPENSIPS.knobs((("T1_timer", 250), ("fr_timeout", 30)))
+        {'t1': 0.25, 'fr_timeout': 30.0}
+        """
+        knobs = {}
+        for name, value in tm:
+            knob, unit = self.tm_knobs[name]
+            knobs[knob] = round(value * unit, 6)
+        return knobs
 
     def config_values(self) -> dict[str, str]:
         """Every placeholder value but the log prefix (the OpenSIPS module folder is looked up
@@ -109,11 +128,17 @@ KAMAILIO = LabProxy(
 # Captures of a real Kamailio 5.6.3 (tsilo) doing push branch injection, made by the capture lab
 # (`pushinject lab --out data/kamailio`, see pushinject/lab/). One table per capture; the facts
 # are those every regeneration must show (see pushinject/lab/manifest.py for the fields).
-# The lab proxy's tm timers: fr_timer {FR_TIMER_MS} ms, fr_inv_timer {FR_INV_TIMER_MS} ms.
+# The lab proxy's tm timers: fr_timer {FR_TIMER_MS} ms, fr_inv_timer {FR_INV_TIMER_MS} ms; a table
+# with `tm` (its capture in timers/) ran with those tm parameters instead. Where a table has
+# expected_verdict_without_preset, plain `pushinject check` must say that: Kamailio departs
+# there from RFC 3261 in a way the kamailio-tsilo preset models (S13: INVITE retransmissions
+# whose interval stops doubling at T2).
 """,
     package="kamailio",
     values={"FR_TIMER_MS": str(FR_TIMER_MS), "FR_INV_TIMER_MS": str(FR_INV_TIMER_MS)},
     arguments=("-f", "{cfg}", "-DD", "-E", "-P", "{pid}", "-Y", "{logs}", "-m", "32", "-M", "4"),
+    tm_knobs={"retr_timer1": ("t1", 0.001), "retr_timer2": ("t2", 0.001),
+              "fr_timer": ("fr_timeout", 0.001), "fr_inv_timer": ("fr_inv_timeout", 0.001)},
 )
 
 OPENSIPS = LabProxy(
@@ -131,11 +156,14 @@ OPENSIPS = LabProxy(
 # with no knob must give each capture its expected_verdict. Where a table has
 # expected_verdict_without_preset, plain `pushinject check` must say that instead: OpenSIPS
 # departs there from RFC 3261 in a way the preset models (O8: a 6xx relayed at once; O14: INVITE
-# retransmissions whose interval stops doubling at T2).
+# retransmissions whose interval stops doubling at T2). A table with `tm` ran with those tm
+# parameters instead (O15: T1 at 250 ms, whose copies no model of the checker follows).
 """,
     package=None,
     values={"AUTH_USER": AUTH_CALLEE, "AUTH_PASSWORD": AUTH_PASSWORD, "AUTH_REALM": AUTH_REALM},
     arguments=("-F", "-f", "{cfg}", "-P", "{pid}", "-w", "{logs}", "-m", "32", "-M", "8"),
+    tm_knobs={"T1_timer": ("t1", 0.001), "T2_timer": ("t2", 0.001),
+              "fr_timeout": ("fr_timeout", 1.0), "fr_inv_timeout": ("fr_inv_timeout", 1.0)},
 )
 
 #: proxy name -> proxy, the default first

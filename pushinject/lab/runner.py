@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -66,6 +67,7 @@ __all__ = [
     "run_isolated",
     "run_scenario",
     "scenario_file",
+    "set_tm_parameters",
     "udp_bound",
     "wait_for",
 ]
@@ -87,16 +89,44 @@ def scenario_file(name: str) -> Path:
 
 
 def render_config(*, log_prefix: str = "lab", proxy: LabProxy = KAMAILIO,
-                  children: int = 2) -> str:
+                  children: int = 2, tm: tuple[tuple[str, int], ...] = ()) -> str:
     """The proxy's configuration with the lab's addresses, ports and timers filled in;
-    `children` is the number of UDP worker processes (Kamailio's `children`)."""
+    `children` is the number of UDP worker processes (Kamailio's `children`), `tm` a
+    scenario's own tm timer parameters (`set_tm_parameters`)."""
     text = (resources.files("pushinject.lab") / proxy.config).read_text(encoding="utf-8")
     values = {**proxy.config_values(), "LOG_PREFIX": log_prefix, "CHILDREN": str(children)}
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
     if "{{" in text:
         raise LabError(f"{proxy.config} has a placeholder the lab does not fill")
-    return text
+    return set_tm_parameters(text, tm)
+
+
+_TM_LOADED = re.compile(r'^loadmodule "tm\.so"$', re.M)
+
+
+def set_tm_parameters(config: str, tm: tuple[tuple[str, int], ...]) -> str:
+    """``config`` with each ``(name, value)`` of ``tm`` set as a tm module parameter: the
+    value of an existing ``modparam("tm", "name", ...)`` line is replaced, else a new line
+    follows ``loadmodule "tm.so"`` (modparam must come after its module's loadmodule, in
+    Kamailio and OpenSIPS alike). With no ``tm`` the text is unchanged.
+
+    >>> cfg = 'loadmodule "tm.so"\\nmodparam("tm", "fr_timer", 8000)\\n'
+    >>> print(set_tm_parameters(cfg, (("fr_timer", 20000), ("retr_timer1", 250))), end="")
+    loadmodule "tm.so"
+    modparam("tm", "retr_timer1", 250)
+    modparam("tm", "fr_timer", 20000)
+    """
+    for name, value in tm:
+        line = f'modparam("tm", "{name}", {value})'
+        existing = re.compile(rf'^modparam\("tm", "{re.escape(name)}", [^)\n]*\)$', re.M)
+        if existing.search(config):
+            config = existing.sub(line, config)
+        elif _TM_LOADED.search(config):
+            config = _TM_LOADED.sub(lambda m: f"{m.group(0)}\n{line}", config, count=1)
+        else:
+            raise LabError(f'cannot set tm parameter {name}: the config loads no "tm.so"')
+    return config
 
 
 def udp_bound(port: int) -> bool:
@@ -227,7 +257,8 @@ def _start_capture_and_proxy(
     if binary is None:
         raise LabError(f"{proxy.binary} is not installed")
     cfg = procs.logs / proxy.config
-    cfg.write_text(render_config(log_prefix=scenario.name, proxy=proxy), encoding="utf-8")
+    cfg.write_text(render_config(log_prefix=scenario.name, proxy=proxy, tm=scenario.tm),
+                   encoding="utf-8")
     procs.start(proxy.name, [*proxy.argv(binary, cfg, procs.logs),
                              *(hep_mirror.KAMAILIO_DEFINE if hep else [])])
     try:

@@ -7,7 +7,7 @@ Device *n* answers INVITEs on 127.0.0.1:507\\ *n* (user ``devn``); its REGISTER 
 from 127.0.0.1:508\\ *n* (the device's own port is taken by its answering UA). Times are seconds
 from the caller's INVITE; a negative time registers the device before the call starts.
 
-This module holds the Kamailio lab's scenarios, S1-S12 (`pushinject.lab.opensips_scenarios`
+This module holds the Kamailio lab's scenarios, S1-S13 (`pushinject.lab.opensips_scenarios`
 the OpenSIPS lab's). The expected facts are those of the manifest
 (`data/kamailio/manifest.toml`): the final status the caller gets and one `ExpectedBranch` per
 INVITE the proxy forwards. A branch is
@@ -155,7 +155,10 @@ class Scenario:
     say of the capture under the lab proxy's preset, ``violations`` the rules it must name;
     ``violations_without_preset``, when set, the rules `pushinject check` with no option (which
     judges only what no script decides) must name instead, for a proxy that departs from
-    RFC 3261 in a way its preset models.
+    RFC 3261 in a way its preset models. ``tm`` sets tm timer parameters for this scenario
+    alone, in the proxy's own names and units (Kamailio ``retr_timer1``, ``retr_timer2``,
+    ``fr_timer``, ``fr_inv_timer`` in ms; OpenSIPS ``T1_timer``, ``T2_timer`` in ms,
+    ``fr_timeout``, ``fr_inv_timeout`` in s); empty, the lab config's timers stand.
     """
 
     name: str
@@ -172,6 +175,7 @@ class Scenario:
     verdict: str = "conformant"
     violations: tuple[str, ...] = ()
     violations_without_preset: tuple[str, ...] | None = None
+    tm: tuple[tuple[str, int], ...] = ()
 
     @property
     def call_id(self) -> str:
@@ -185,8 +189,12 @@ class Scenario:
 
     @property
     def file(self) -> str:
-        """The capture's path in its folder: ``pitfalls/`` holds those expected to break rules."""
-        return f"{self.name}.pcap" if self.verdict == "conformant" else f"pitfalls/{self.name}.pcap"
+        """The capture's path in its folder: ``pitfalls/`` holds those expected to break rules,
+        ``timers/`` those made with their own tm timers (``tm``), which a check of the folder
+        with the lab's timers as knobs must leave aside."""
+        if self.verdict != "conformant":
+            return f"pitfalls/{self.name}.pcap"
+        return f"timers/{self.name}.pcap" if self.tm else f"{self.name}.pcap"
 
 
 def branch_to(device: Device, injected: bool, cancelled: bool, final_status: int) -> ExpectedBranch:
@@ -210,6 +218,12 @@ _S10_SLOW = Device(1, "slow", register_at=1.0, pause_ms=1800)
 _S11_SILENT = Device(1, "silent", register_at=-0.5, pause_ms=14000)
 _S11_LATE = Device(2, "answer", register_at=1.0, pause_ms=2000)
 _S12_SILENT = Device(1, "silent", register_at=-0.5, pause_ms=14000)
+#: listens past S13's fr_timer (20 s)
+_S13_SILENT = Device(1, "silent", register_at=-0.5, pause_ms=24000)
+_S13_LATE = Device(2, "answer", register_at=1.0, pause_ms=15500)
+#: S13's tm timers: T1 at 250 ms, and FR timers long enough for the silent branch to reach
+#: the copies at T2 intervals before dev2's 200 ends the call
+S13_TM = (("retr_timer1", 250), ("fr_timer", 20000), ("fr_inv_timer", 30000))
 
 #: scenario name -> scenario, in the issue's order
 SCENARIOS: dict[str, Scenario] = {
@@ -373,6 +387,27 @@ SCENARIOS: dict[str, Scenario] = {
             487,
             (branch_to(_S12_SILENT, False, False, 0),),
             caller_pause_ms=2000,
+        ),
+        Scenario(
+            "S13",
+            "T1 at 250 ms: a device that never answers, its copies capped at T2, and one that does",
+            "For this capture alone tm runs with retr_timer1 250 ms (T1), fr_timer 20 s and "
+            "fr_inv_timer 30 s. dev1 is registered before the call and never answers (no 100, no "
+            "final response): the proxy relays the INVITE to it and retransmits it 0.25, 0.75, "
+            "1.75, 3.75 and 7.75 s after the INVITE (RFC 3261 Timer A with T1 = 0.25 s), then at "
+            "11.75 and 15.75 s: the interval stops doubling at T2 (4 s), where RFC 3261 "
+            "§17.1.1.2 sends the copy after 7.75 s at 15.75 s (TXN-10). dev2 registers at about "
+            "1.1 s, is injected (ts_append_by_contact()), rings and answers at about 16.6 s; "
+            "Kamailio forwards the 200 and sends dev1 nothing more, and no CANCEL (KAM-11). "
+            "`pushinject check` reads t1 = 0.25 s from dev1's copies (TIMING-3); with no option "
+            "it names the copy at 11.75 s (replay), which the kamailio-tsilo preset expects.",
+            "answered",
+            (_S13_SILENT, _S13_LATE),
+            200,
+            (branch_to(_S13_SILENT, False, False, 0), branch_to(_S13_LATE, True, False, 200)),
+            limit=40.0,
+            violations_without_preset=("replay",),
+            tm=S13_TM,
         ),
     )
 }
