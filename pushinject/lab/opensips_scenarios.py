@@ -1,4 +1,4 @@
-"""The OpenSIPS lab's scenarios, O1-O14: the seed's routes on a real OpenSIPS 3.x.
+"""The OpenSIPS lab's scenarios, O1-O15: the seed's routes on a real OpenSIPS 3.x.
 
 O1-O10 are the Kamailio lab's S1-S10 (same parties, same times, taken from
 `pushinject.lab.scenarios.SCENARIOS`) with what OpenSIPS running the seed does in each: its
@@ -10,7 +10,7 @@ call) and O7 its second (a refresh REGISTER updates the binding and raises no
 E_UL_CONTACT_INSERT, so nothing is injected). O11 is a device registering again with a new
 Call-ID while its branch rings, O12 a REGISTER challenged with 401 before its 200, O13 a
 device that never answers beside an injected one that does, O14 the same device alone when the
-caller CANCELs.
+caller CANCELs, O15 such a pair with tm's T1 at 250 ms (the only scenario that sets tm timers).
 
 Times are seconds from the proxy's handling of the caller's INVITE, as in
 `pushinject.lab.scenarios`, whose `Scenario`, `Device` and `ExpectedBranch` these are.
@@ -45,6 +45,9 @@ _O13_SILENT = Device(1, "silent", register_at=-0.5, pause_ms=40000)
 _O13_LATE = Device(2, "answer", register_at=1.0, pause_ms=2000)
 #: the longest a scenario with a silent device may take
 SILENT_LIMIT = 60.0
+_O15_LATE = Device(2, "answer", register_at=1.0, pause_ms=15500)
+#: O15's tm timers: T1 at 250 ms (fr_timeout stays 30 s, past dev2's 200 at about 16.5 s)
+O15_TM = (("T1_timer", 250),)
 
 #: scenario name -> scenario
 OPENSIPS_SCENARIOS: dict[str, Scenario] = {
@@ -199,6 +202,30 @@ OPENSIPS_SCENARIOS: dict[str, Scenario] = {
             caller_pause_ms=2000,
             limit=SILENT_LIMIT,
             violations_without_preset=("replay",),
+        ),
+        Scenario(
+            "O15",
+            "T1 at 250 ms: a device that never answers, its copies T1, 2*T1, 4*T1 then T2 apart",
+            "For this capture alone tm runs with T1_timer 250 ms (T2_timer and fr_timeout at their "
+            "defaults, 4 s and 30 s). dev1 is registered before the call and never answers (no "
+            "100, no final response): lookup() relays the INVITE to it and OpenSIPS retransmits "
+            "it 0.35, 0.85 and 1.85 s after the INVITE (the first copy 0.34 s after the INVITE "
+            "left, not 0.25 s, then 0.5 and 1 s apart), then at 5.8, 9.8 and 13.9 s: after the "
+            "4*T1 interval comes T2 (4 s) at once, with no 8*T1 (2 s) step, where RFC 3261 "
+            "§17.1.1.2 and TXN-10 put the fourth copy at 3.75 s (OSIPS-29). dev2 registers at "
+            "about 1.1 s, is injected, rings and answers at about 16.6 s; OpenSIPS forwards the "
+            "200 and sends dev1 nothing more, and no CANCEL (OSIPS-26). `pushinject check` reads "
+            "no t1 from these copies and, with or without the opensips preset, names the copy "
+            "at 0.85 s (replay); with `--knob t1=0.25` it names the copy it expects at 3.75 s.",
+            "answered",
+            (_O13_SILENT, _O15_LATE),
+            200,
+            (branch_to(_O13_SILENT, False, False, 0), branch_to(_O15_LATE, True, False, 200)),
+            limit=SILENT_LIMIT,
+            verdict="violations",
+            violations=("replay",),
+            violations_without_preset=("replay",),
+            tm=O15_TM,
         ),
     )
 }
