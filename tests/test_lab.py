@@ -369,6 +369,32 @@ def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> No
     assert _processes_under(tmp_path) == []
 
 
+@pytest.mark.lab
+def test_lab_regenerates_s13_with_t1_copies_capped_at_t2(tmp_path: Path) -> None:
+    """``pushinject lab S13`` (about 25 s): a fresh Kamailio with retr_timer1 250 ms sends the
+    silent branch's copies 0.25, 0.5, 1, 2 s apart, then every 4 s (KAM-13), and `pushinject
+    check` judges the new capture as the manifest says, with and without the preset."""
+    for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
+        require_tool(tool)
+    require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
+    require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
+    assert main(["lab", "S13", "--out", str(tmp_path)]) == 0
+    table = MANIFEST["S13"]
+    pcap = tmp_path / table["file"]
+    _frames, sip = read_sip(pcap)
+    copies = [m.time for m in sip if (m.src, m.dst, m.kind) == ("proxy", "dev1", "INVITE")]
+    # tm's timers run on a 1/16 s tick: each copy may leave up to one tick early or late
+    assert [b - a for a, b in zip(copies, copies[1:])] == pytest.approx(
+        [0.25, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0], abs=0.07)
+    preset = check_capture(pcap, CheckOptions(preset="kamailio-tsilo"))
+    plain = check_capture(pcap, CheckOptions())
+    assert [c.violations for c in preset.calls] == [()]
+    assert sorted({v.rule for c in plain.calls for v in c.violations}) == table[
+        "violations_without_preset"]
+    assert [t["knob"] for t in plain.timing.to_json()["timers"]] == ["t1"]
+    assert plain.timing.to_json()["timers"][0]["value"] == 0.25
+
+
 def _processes_under(folder: Path) -> list[int]:
     """Processes whose working directory or command line is inside ``folder``."""
     found = []

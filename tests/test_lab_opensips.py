@@ -446,3 +446,30 @@ def test_lab_regenerates_every_opensips_capture_with_the_same_facts(tmp_path: Pa
         options = CheckOptions(preset="opensips", tolerance=1.0)
         result = check_capture(tmp_path / table["file"], options)
         assert verdict([result]) == table["expected_verdict"], name
+
+
+@pytest.mark.lab
+def test_lab_regenerates_o15_with_copies_t1_2t1_4t1_then_t2(tmp_path: Path) -> None:
+    """``pushinject lab --proxy opensips O15`` (about 40 s): a fresh OpenSIPS with T1_timer
+    250 ms sends the silent branch's copies 0.5 and 1 s apart after a first one of at least T1
+    (on tm's timer tick), then every 4 s with no 2 s step (OSIPS-29), and `pushinject check`
+    judges the new capture as the manifest says, with and without the preset."""
+    _opensips()
+    for tool in ("sipp", "tcpdump", "unshare", "ip"):
+        require_tool(tool)
+    require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
+    require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
+    assert main(["lab", "--proxy", "opensips", "O15", "--out", str(tmp_path)]) == 0
+    table = MANIFEST["O15"]
+    pcap = tmp_path / table["file"]
+    _frames, sip = read_sip(pcap)
+    copies = [m.time for m in sip if (m.src, m.dst, m.kind) == ("proxy", "dev1", "INVITE")]
+    gaps = [b - a for a, b in zip(copies, copies[1:])]
+    # the T2 copies wander by up to about 0.11 s on a loaded machine (seen 3.958 to 4.109 s)
+    assert 0.24 <= gaps[0] < 0.36, gaps
+    assert gaps[1:] == pytest.approx([0.5, 1.0, 4.0, 4.0, 4.0], abs=0.15), gaps
+    for options, want in ((CheckOptions(preset="opensips"), table["violations"]),
+                          (CheckOptions(), table["violations_without_preset"])):
+        result = check_capture(pcap, options)
+        assert verdict([result]) == "violations"
+        assert sorted({v.rule for c in result.calls for v in c.violations}) == want
