@@ -19,7 +19,8 @@ from pushinject.capture.records import read_records
 from pushinject.cli import main
 from pushinject.conformance.capture import load_capture
 from pushinject.conformance.check import CheckOptions, check_messages
-from pushinject.lab.hep_mirror import HEP_PORT, capture_filter
+from pushinject.lab.hep_mirror import HEP_PORT, capture_filter, hep_files
+from pushinject.lab.proxies import KAMAILIO as PROXY
 from pushinject.lab.runner import namespaces_available, render_config
 from pushinject.lab.scenarios import SCENARIOS
 from tests.conftest import DATA, require, require_tool
@@ -29,8 +30,11 @@ MANIFEST = tomllib.loads((HEP / "manifest.toml").read_text(encoding="utf-8"))
 LAB = CheckOptions(preset="kamailio-tsilo", knobs={"fr_timeout": 8, "fr_inv_timeout": 10})
 
 
-def _judged(path: Path) -> list[dict[str, Any]]:
-    return [c.to_json() for c in check_messages(load_capture(path), LAB).calls]
+def _judged(path: Path, knobs: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """The calls of `path` judged as the lab's collector judges them (`knobs`: a scenario's own
+    tm timers)."""
+    options = CheckOptions(preset="kamailio-tsilo", knobs={**LAB.knobs, **(knobs or {})})
+    return [c.to_json() for c in check_messages(load_capture(path), options).calls]
 
 
 def _live(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -43,10 +47,13 @@ def _three_views(folder: Path, name: str) -> list[dict[str, Any]]:
     live verdicts, and both captures holding the same SIP messages. Their order may differ:
     Kamailio's processes mirror what each receives or sends on their own, so the HEP copy of a
     forwarded INVITE can reach the collector after the device's quick 180 to it."""
-    wire, hep = folder / f"{name}.pcap", folder / f"{name}-hep.pcap"
-    calls = _judged(wire)
-    live, summary = _live(folder / f"{name}-hep.jsonl")
-    assert _judged(hep) == calls
+    scenario = SCENARIOS[name]
+    wire = folder / scenario.file
+    hep, jsonl = hep_files(wire.parent, name)
+    knobs = PROXY.knobs(scenario.tm)
+    calls = _judged(wire, knobs)
+    live, summary = _live(jsonl)
+    assert _judged(hep, knobs) == calls
     assert live == calls
     assert summary["verdict"] == ("conformant" if not any(c["violations"] for c in calls)
                                   else "violations")

@@ -12,8 +12,9 @@ OpenSIPS package: when ``opensips`` is not on PATH the command says how to build
 
 With ``--hep`` (Kamailio only) Kamailio also mirrors its traffic as HEPv3 (siptrace) to a live
 ``pushinject check --hep-listen`` in the namespace: each scenario then also leaves
-``<scenario>-hep.pcap`` (the HEP packets) and ``<scenario>-hep.jsonl`` (the live verdicts) in
-``--out`` (see `pushinject.lab.hep_mirror`).
+``<scenario>-hep.pcap`` (the HEP packets) and ``<scenario>-hep.jsonl`` (the live verdicts, judged
+with the scenario's own tm timers as knobs where it sets any) beside its capture in ``--out``
+(see `pushinject.lab.hep_mirror`).
 """
 
 from __future__ import annotations

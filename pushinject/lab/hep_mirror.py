@@ -18,21 +18,39 @@ and the HEP stream judged live; `tests/test_lab.py` holds them equal.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pushinject.lab.proxies import FR_INV_TIMER_MS, FR_TIMER_MS
 from pushinject.lab.scenarios import LAB_IP
 
-__all__ = ["HEP_PORT", "KAMAILIO_DEFINE", "capture_filter", "hep_files", "start", "finish",
-           "CHECK_OPTIONS"]
+__all__ = ["HEP_PORT", "KAMAILIO_DEFINE", "capture_filter", "check_options", "hep_files", "start",
+           "finish", "CHECK_OPTIONS", "LAB_KNOBS"]
 
 #: the collector's UDP port (Homer's usual one); kamailio.cfg names it too
 HEP_PORT = 9060
 #: the Kamailio command-line define that turns the mirror on
 KAMAILIO_DEFINE = ["-A", "WITH_HEP"]
-#: how the lab's calls are judged: the tsilo preset with the lab proxy's tm timers
-CHECK_OPTIONS = ["--preset", "kamailio-tsilo", "--knob", "fr_timeout=8",
-                 "--knob", "fr_inv_timeout=10"]
+#: the lab proxy's tm timers as `pushinject check` knobs
+LAB_KNOBS: Mapping[str, float] = {"fr_timeout": FR_TIMER_MS / 1000,
+                                  "fr_inv_timeout": FR_INV_TIMER_MS / 1000}
+
+
+def check_options(knobs: Mapping[str, float]) -> list[str]:
+    """How a scenario's calls are judged: the tsilo preset with the lab proxy's tm timers, those
+    a scenario sets itself (`knobs`) taking their place.
+
+    >>> check_options({"t1": 0.25, "fr_timeout": 20.0})
+    ['--preset', 'kamailio-tsilo', '--knob', 'fr_timeout=20', '--knob', 'fr_inv_timeout=10', '--knob', 't1=0.25']
+    """
+    merged = {**LAB_KNOBS, **knobs}
+    return ["--preset", "kamailio-tsilo",
+            *(arg for k, v in merged.items() for arg in ("--knob", f"{k}={v:g}"))]
+
+
+#: how the lab's calls are judged when the scenario sets no tm timer of its own
+CHECK_OPTIONS = check_options({})
 
 
 def capture_filter(hep: bool) -> str:
@@ -45,8 +63,10 @@ def hep_files(out_dir: Path, name: str) -> tuple[Path, Path]:
     return out_dir / f"{name}-hep.pcap", out_dir / f"{name}-hep.jsonl"
 
 
-def start(procs: Any, out_dir: Path, name: str, wait_for: Any, udp_bound: Any) -> None:
-    """Start the HEP tcpdump and the collector (before Kamailio), each ready when it returns."""
+def start(procs: Any, out_dir: Path, name: str, wait_for: Any, udp_bound: Any,
+          knobs: Mapping[str, float] | None = None) -> None:
+    """Start the HEP tcpdump and the collector (before Kamailio), each ready when it returns;
+    `knobs` are the scenario's own tm timers (`check_options`)."""
     pcap, _ = hep_files(out_dir, name)
     pcap.unlink(missing_ok=True)
     procs.start("tcpdump-hep", [
@@ -56,7 +76,7 @@ def start(procs: Any, out_dir: Path, name: str, wait_for: Any, udp_bound: Any) -
     wait_for(lambda: "listening on" in procs.log("tcpdump-hep"), "the HEP tcpdump to listen")
     procs.start("collector", [
         sys.executable, "-m", "pushinject", "check", "--hep-listen", f"{LAB_IP}:{HEP_PORT}",
-        "--json", "--quiet", "1", *CHECK_OPTIONS,
+        "--json", "--quiet", "1", *check_options(knobs or {}),
     ])
     wait_for(lambda: udp_bound(HEP_PORT), "the HEP collector to bind its port")
 

@@ -8,7 +8,9 @@ Each table is named after its scenario and holds ``file``, ``scenario``, ``title
 capture of a pitfall, whose ``violations`` then lists the rules it breaks; where the proxy departs
 from RFC 3261 in a way its preset models, ``expected_verdict_without_preset`` and
 ``violations_without_preset`` say what `pushinject check` with no option must say),
-``call_id``, ``proxy``, ``final_status`` (to the caller), ``pushes``,
+``call_id``, ``proxy``, ``tm`` (only for a scenario that sets its own tm timer parameters:
+their names and values, `pushinject.lab.scenarios.Scenario.tm`), ``final_status`` (to the
+caller), ``pushes``,
 ``registrations``, ``branches`` (one inline table per forwarded INVITE, in the order the proxy
 sent them: ``target``, ``injected``, ``cancelled``, ``final_status`` (left out for a branch
 the device never answered: TOML has no null), and the measured ``via_branch`` of the proxy's

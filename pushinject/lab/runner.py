@@ -252,7 +252,8 @@ def _start_capture_and_proxy(
     except LabError as exc:
         raise LabError(f"{exc}: {procs.log('tcpdump')[-500:]}") from None
     if hep:
-        hep_mirror.start(procs, pcap.parent, scenario.name, wait_for, udp_bound)
+        hep_mirror.start(procs, pcap.parent, scenario.name, wait_for, udp_bound,
+                         proxy.knobs(scenario.tm))
     binary = shutil.which(proxy.binary)
     if binary is None:
         raise LabError(f"{proxy.binary} is not installed")
@@ -335,7 +336,7 @@ def run_scenario(
     finally:
         procs.stop_all()
         if hep:
-            hep_mirror.finish(procs, out_dir, scenario.name)
+            hep_mirror.finish(procs, pcap.parent, scenario.name)
         if not keep_logs:
             shutil.rmtree(logs, ignore_errors=True)
     return pcap
