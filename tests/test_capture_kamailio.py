@@ -24,7 +24,8 @@ FIELDS = ("target", "injected", "cancelled", "final_status", "via_branch")
 
 def test_every_lab_capture_is_listed() -> None:
     assert len(ENTRIES) >= 6
-    assert {f"{name}.pcap" for name in ENTRIES} == {p.name for p in KAMAILIO.glob("*.pcap")}
+    assert {MANIFEST[name]["file"] for name in ENTRIES} == {
+        str(p.relative_to(KAMAILIO)) for p in KAMAILIO.rglob("*.pcap")}
 
 
 @pytest.mark.parametrize("name", ENTRIES)
