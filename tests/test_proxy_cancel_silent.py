@@ -10,7 +10,7 @@ from harness import CALLER, Harness
 from pushinject.core.actions import Send
 from pushinject.core.client_txn import ClientState, ClientTransaction
 from pushinject.core.proxy import ProxyConfig
-from pushinject.core.timers import TimerValues
+from pushinject.core.timers import TimerAGrowth, TimerValues
 from pushinject.core.types import Selection
 from pushinject.presets.kamailio_tsilo import TsiloScript
 from pushinject.scripts.opensips_seed import SeedScript
@@ -130,13 +130,19 @@ def _invite():
 
 @pytest.mark.parametrize(("values", "copies"), [
     (TimerValues(), [0.5, 1.5, 3.5, 7.5, 15.5, 31.5]),
-    (TimerValues(a_capped_at_t2=True),
+    (TimerValues(timer_a=TimerAGrowth.CAPPED),
      [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]),
+    (TimerValues(timer_a=TimerAGrowth.STEPPED),
+     [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]),
+    (TimerValues(t1=0.25, timer_a=TimerAGrowth.CAPPED),
+     [0.25, 0.75, 1.75, 3.75, 7.75, 11.75, 15.75]),
+    (TimerValues(t1=0.25, timer_a=TimerAGrowth.STEPPED), [0.25, 0.75, 1.75, 5.75, 9.75, 13.75]),
 ])
-def test_timer_a_doubles_without_a_cap_or_stops_at_t2_txn_10(values: TimerValues,
-                                                              copies: list[float]) -> None:
-    """RFC 3261 §17.1.1.2 doubles Timer A's interval each time; Kamailio's and OpenSIPS's tm
-    stop at T2 (4 s). Timer B (64*T1) ends both at 32 s with 408."""
+def test_timer_a_doubles_without_a_cap_or_grows_to_t2_txn_10(values: TimerValues,
+                                                             copies: list[float]) -> None:
+    """RFC 3261 §17.1.1.2 doubles Timer A's interval each time; Kamailio's tm doubles it up to
+    T2 (4 s), OpenSIPS's goes T1, 2*T1, 4*T1 then T2 (OSIPS-29): the same with the default T1,
+    apart with T1 at 250 ms. Timer B (64*T1) ends each with 408."""
     txn = ClientTransaction(_invite(), DEV1, 0.0, values=values)
     sent, failures = [], []
     while txn.state is ClientState.CALLING:
@@ -144,21 +150,22 @@ def test_timer_a_doubles_without_a_cap_or_stops_at_t2_txn_10(values: TimerValues
         for outcome in txn.handle_timer(now):
             sent += [now] if outcome.actions else []
             failures += [(now, outcome.failure)] if outcome.failure else []
-    assert (sent, failures) == (copies, [(32.0, 408)])
+    assert (sent, failures) == (copies, [(64 * values.t1, 408)])
 
 
-@pytest.mark.parametrize(("preset", "capped", "local_487", "spare", "stops"), [
-    ("opensips", True, False, True, True), ("kamailio-tsilo", True, True, False, True),
-    ("rfc8599", False, False, False, False)])
-def test_which_preset_models_which_tm_behaviour(preset: str, capped: bool, local_487: bool,
+@pytest.mark.parametrize(("preset", "growth", "local_487", "spare", "stops"), [
+    ("opensips", TimerAGrowth.STEPPED, False, True, True),
+    ("kamailio-tsilo", TimerAGrowth.CAPPED, True, False, True),
+    ("rfc8599", TimerAGrowth.DOUBLING, False, False, False)])
+def test_which_preset_models_which_tm_behaviour(preset: str, growth: TimerAGrowth, local_487: bool,
                                                 spare: bool, stops: bool) -> None:
     from pushinject.core.ids import CountingIds
     from pushinject.presets import PRESETS
 
     config = PRESETS[preset].build(CountingIds("p")).proxy.config
-    assert (config.timers.a_capped_at_t2, config.cancelled_local_final_is_487,
+    assert (config.timers.timer_a, config.cancelled_local_final_is_487,
             config.cancel_skips_placeholder, config.final_stops_unanswered_branches) == (
-        capped, local_487, spare, stops)
+        growth, local_487, spare, stops)
 
 
 DEV2 = ("192.0.2.20", 5071)

@@ -60,15 +60,24 @@ DIVERGENCE = ("the proxy sent INVITE sip:bob@10.0.0.10:5060 to 10.0.0.10:5060 (f
 LATE_ANSWER = SILENT_BRANCH.replace("answer_after = 3.0", "answer_after = 12.0")
 
 #: the silent branch's copies when B answers at 12 s: RFC 3261 §17.1.1.2 doubles the interval
-#: and goes on after the 200 until Timer B (16 s); the tm presets stop doubling it at T2
-#: (TXN-10), which the capture-driven replay names at the copy at 11.75 s, and send it nothing
-#: after the 200 (KAM-11, OSIPS-26)
-RFC_COPIES = [0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 15.75]
-TM_COPIES = [0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 11.75]
-UNDOUBLED = ("the proxy sent INVITE sip:bob@10.0.0.10:5060 to 10.0.0.10:5060 (frame {frame}); "
-             "the capture reference sent no such message within 0.5 s: this copy left 4.000 s "
-             "after the one before, which left 4.000 s after its own: the interval stopped "
-             "doubling at T2 (TXN-10), where RFC 3261 §17.1.1.2 doubles it each time")
+#: and goes on after the 200 until Timer B (16 s); Kamailio's tm stops doubling it at T2, which
+#: the capture-driven replay names at the copy at 11.75 s, OpenSIPS's goes from 4*T1 to T2,
+#: which it names at the missing copy at 3.75 s (TXN-10, OSIPS-29); both send it nothing after
+#: the 200 (KAM-11, OSIPS-26)
+COPIES = {"rfc8599": [0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 15.75],
+          "kamailio-tsilo": [0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 11.75],
+          "opensips": [0.0, 0.25, 0.75, 1.75, 5.75, 9.75]}
+UNDOUBLED = {
+    "kamailio-tsilo": (15, "the proxy sent INVITE sip:bob@10.0.0.10:5060 to 10.0.0.10:5060 "
+                       "(frame 15); the capture reference sent no such message within 0.5 s: "
+                       "this copy left 4.000 s after the one before, which left 4.000 s after "
+                       "its own: the interval stopped doubling at T2 (TXN-10), where RFC 3261 "
+                       "§17.1.1.2 doubles it each time"),
+    "opensips": (12, "the capture reference sends INVITE sip:bob@10.0.0.10:5060 to "
+                 "10.0.0.10:5060 here; the proxy did not: the proxy's next copy (frame 13) left "
+                 "4.000 s after the one before, which left 1.000 s after its own: the interval "
+                 "went to T2 before doubling up to it (TXN-10), where RFC 3261 §17.1.1.2 doubles "
+                 "it each time (after frame 12)")}
 
 
 def simulated(tmp_path: Path, preset: str, text: str = SILENT_BRANCH, t1: float = 0.25) -> Path:
@@ -94,13 +103,13 @@ def copies(path: Path, to: str) -> list[float]:
 def test_a_proxy_with_t1_250_ms_is_conformant_without_a_knob(tmp_path: Path, preset: str
                                                              ) -> None:
     path = simulated(tmp_path, preset, LATE_ANSWER)
-    assert copies(path, "10.0.0.10") == (RFC_COPIES if preset == "rfc8599" else TM_COPIES)
-    undoubled = {"opensips": 15, "kamailio-tsilo": 15}.get(preset)
+    assert copies(path, "10.0.0.10") == COPIES[preset]
+    undoubled = UNDOUBLED.get(preset)
     for model in (None, preset):
         options = CheckOptions() if model is None else CheckOptions(preset=model)
         result = check_capture(path, options)
         assert [(v.rule, v.frame, v.message) for c in result.calls for v in c.violations] == (
-            [("replay", undoubled, UNDOUBLED.format(frame=undoubled))]
+            [("replay", *undoubled)]
             if model is None and undoubled is not None else [])
         assert [v.describe() for v in result.timing.values.values()] == [INFERRED]
         assert result.timing.t1 == 0.25
@@ -147,11 +156,15 @@ def test_rfc_default_intervals_add_no_line(tmp_path: Path) -> None:
 
 
 def test_retransmission_t1_rule() -> None:
-    """Half the second interval, when the first agrees with it within 50 ms; a first interval
-    of 3*T1 (the first retransmission missing from the capture) shows nothing."""
+    """Half the second interval, when the first is at most 50 ms shorter or a tick and 50 ms
+    (and half of it) longer; a first interval of 3*T1 (the first retransmission missing from
+    the capture) shows nothing."""
     assert retransmission_t1([1.0, 1.25, 1.75, 2.75]) == 0.25
-    assert retransmission_t1([1.0, 1.219, 1.719]) == 0.25  # the first copy left 31 ms late
-    assert retransmission_t1([1.0, 1.3, 1.75]) is None  # 50 ms more than 0.225
+    assert retransmission_t1([1.0, 1.219, 1.719]) == 0.25  # the first copy left 31 ms early
+    assert retransmission_t1([1.0, 1.344, 1.844]) == 0.25  # a timer tick late (OpenSIPS, O15)
+    assert retransmission_t1([1.0, 1.19, 1.75]) is None  # 90 ms shorter than 0.28
+    assert retransmission_t1([1.0, 1.38, 1.88]) is None  # 130 ms longer than 0.25
+    assert retransmission_t1([1.0, 2.2, 4.2]) is None  # 200 ms longer than 1.0
     assert retransmission_t1([1.0, 1.75, 2.75]) is None
     assert retransmission_t1([1.0, 1.25]) == 0.25
     assert retransmission_t1([1.0]) is None
@@ -230,8 +243,9 @@ def test_t1_read_from_traffic_is_the_whole_captures_streamed_and_merged(
         tmp_path: Path, jobs: int) -> None:
     """The slow-phones traffic run with T1 = 0.25 s: the whole capture, the stream judging
     call by call and two processes merging what they read give the same result, T1 included
-    (`precedence`); no call diverges from the replay, but for the copies that OpenSIPS sends at
-    T2 intervals where RFC 3261 doubles them (TXN-10)."""
+    (`precedence`). Under the opensips preset no call diverges from the replay; with no preset
+    only INVITE copies do, as OpenSIPS's tm grows their interval to T2 its own way where RFC
+    3261 doubles it (TXN-10, OSIPS-29)."""
     from tests.test_conformance_one_result import _compared
 
     path = tmp_path / "slow.pcap"
@@ -240,9 +254,13 @@ def test_t1_read_from_traffic_is_the_whole_captures_streamed_and_merged(
     result = check_capture(path, CheckOptions())
     assert [v.describe() for k, v in result.timing.values.items() if k == "t1"] == [
         "t1 = 0.25 s (inferred from frames 5 -> 6, observed 0.250 s)"]
-    assert [v.message for c in result.calls for v in c.violations if v.rule == "replay"
-            and "the interval stopped doubling at T2 (TXN-10)" not in v.message] == []
+    assert {v.message.split(" sip:")[0] for c in result.calls for v in c.violations
+            if v.rule == "replay"} == {"the capture reference sends INVITE"}
+    preset = CheckOptions(preset="opensips")
+    assert [v.message for c in check_capture(path, preset).calls for v in c.violations
+            if v.rule == "replay"] == []
     assert _compared(path, CheckOptions(), jobs=jobs) == []
+    assert _compared(path, preset, jobs=jobs) == []
 
 
 def test_timer_l_counts_in_t1(tmp_path: Path) -> None:

@@ -366,26 +366,51 @@ def _before_its_cause(a: Output, r: Output) -> bool:
 _NEVER = float("inf")
 
 
-def _undoubled(a: Output, actual: Sequence[Output]) -> str:
-    """Why an INVITE copy the proxy sent onward has no partner, when its interval since the
-    copy before is closer to that copy's interval than to its double: the interval stopped
-    doubling (at T2, as Kamailio's and OpenSIPS's tm do, TXN-10), where RFC 3261 §17.1.1.2
-    doubles Timer A's without a cap ("" otherwise)."""
-    if a.label != "INVITE" or a.direction != "onward":
-        return ""
-    times = [o.time for o in actual if o.key == a.key and o.destination == a.destination
-             and o.time <= a.time]
-    if len(times) < 3 or times[-1] != a.time:
-        return ""
-    last, before = times[-1] - times[-2], times[-2] - times[-3]
-    if abs(last - before) >= abs(last - 2 * before):
-        return ""
+def _copy_times(a: Output, actual: Sequence[Output]) -> list[float]:
+    """When the proxy sent `a`, an INVITE onward, and each copy of it before."""
+    return [o.time for o in actual if o.key == a.key and o.destination == a.destination
+            and o.time <= a.time]
+
+
+def _growth(times: Sequence[float]) -> str:
+    """How the last interval between INVITE copies sent at `times` departs from RFC 3261
+    §17.1.1.2's doubling ("" when it doubled): kept (stopped doubling, at T2 as Kamailio's tm
+    does), or jumped to T2 before reaching it (OpenSIPS's tm, OSIPS-29) (TXN-10). The interval
+    from the first copy is not read: a timer tick may delay it (TIMING-3)."""
     from pushinject.core.timers import T2
 
-    at = " at T2" if abs(last - T2) < T2 / 2 else ""
-    return (f": this copy left {last:.3f} s after the one before, which left {before:.3f} s "
-            f"after its own: the interval stopped doubling{at} (TXN-10), where RFC 3261 "
-            "§17.1.1.2 doubles it each time")
+    if len(times) < 4:
+        return ""
+    last, before = times[-1] - times[-2], times[-2] - times[-3]
+    if abs(last - before) < abs(last - 2 * before):
+        at = " at T2" if abs(last - T2) < T2 / 2 else ""
+        how = f"the interval stopped doubling{at}"
+    elif abs(last - T2) < T2 / 8 < last - 2 * before:
+        how = "the interval went to T2 before doubling up to it"
+    else:
+        return ""
+    return (f"left {last:.3f} s after the one before, which left {before:.3f} s after its own: "
+            f"{how} (TXN-10), where RFC 3261 §17.1.1.2 doubles it each time")
+
+
+def _undoubled(a: Output, actual: Sequence[Output]) -> str:
+    """Why an INVITE copy the proxy sent onward has no partner, when its interval since the
+    copy before did not double (`_growth`; "" otherwise)."""
+    if a.label != "INVITE" or a.direction != "onward":
+        return ""
+    growth = _growth(_copy_times(a, actual))
+    return f": this copy {growth}" if growth else ""
+
+
+def _next_copy_undoubled(r: Output, actual: Sequence[Output]) -> str:
+    """Why the proxy did not send the INVITE copy `r` of the reference, when the proxy's next
+    copy there came at an interval that did not double (`_growth`; "" otherwise)."""
+    if r.label != "INVITE" or r.direction != "onward":
+        return ""
+    after = next((o for o in actual if o.key == r.key and o.destination == r.destination
+                  and o.time > r.time), None)
+    growth = "" if after is None else _growth(_copy_times(after, actual))
+    return f": the proxy's next copy (frame {after.frame}) {growth}" if after and growth else ""
 
 
 def _final_to_caller(outputs: Iterable[Output]) -> float:
@@ -466,7 +491,8 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
             continue
         if due + (slack if r.timer and slack is not None else 0.0) <= until:
             unmatched.append(Divergence(due, 0, f"the {preset} reference sends "
-                                        f"{r.describe()} here; the proxy did not"))
+                                        f"{r.describe()} here; the proxy did not"
+                                        + _next_copy_undoubled(r, actual)))
     return min(unmatched, key=lambda d: d.time) if unmatched else None
 
 

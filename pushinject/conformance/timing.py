@@ -43,7 +43,7 @@ from typing import Any
 from pushinject.conformance.calls import BranchRecord, CallRecord
 from pushinject.conformance.capture import WireMessage
 from pushinject.conformance.rules import Violation
-from pushinject.core.timers import T2
+from pushinject.core.timers import T2, TimerAGrowth, TimerValues
 from pushinject.presets.base import RELAY_PN, SWITCHES, T1_KNOB, T2_KNOB
 
 __all__ = ["TICK", "WAIT_KNOBS", "SUBSCRIPTION", "TimerEvidence", "TimerValue", "Timing",
@@ -230,13 +230,17 @@ def retransmission_t1(sent: Sequence[float]) -> float | None:
     the millisecond: half the interval between the first and second retransmissions (both sent
     by Timer A, 2*T1 apart), else the interval from the first copy to the first retransmission
     (T1). None when there is no retransmission, or when the first interval lies more than
-    `JITTER` from half the next one: a copy is missing from the capture (a first interval of
-    3*T1), which the evidence cannot tell apart from another T1.
+    `JITTER` below half the next one, or above it by more than a tick and `JITTER` (a proxy's
+    timer wheel: OpenSIPS's first copy at T1 = 250 ms left 0.344 s after the INVITE) or half
+    of it: a copy is missing from the capture (a first interval of 3*T1), which the evidence
+    cannot tell apart from another T1.
 
     >>> retransmission_t1([0.0, 0.25, 0.75, 1.75]), retransmission_t1([3.0, 3.4684, 4.4684])
     (0.25, 0.5)
     >>> retransmission_t1([0.0, 0.75, 1.75]) is None, retransmission_t1([1.0])
     (True, None)
+    >>> retransmission_t1([0.002, 0.346, 0.847, 1.849])
+    0.251
     """
     if len(sent) < 2:
         return None
@@ -244,7 +248,7 @@ def retransmission_t1(sent: Sequence[float]) -> float | None:
     if len(sent) == 2:
         return round(first, 3)
     half = (sent[2] - sent[1]) / 2
-    return round(half, 3) if abs(first - half) <= JITTER else None
+    return round(half, 3) if -JITTER <= first - half <= min(TICK + JITTER, half / 2) else None
 
 
 def _t1_evidence(calls: Sequence[CallRecord], frames: Mapping[int, WireMessage]
@@ -286,44 +290,53 @@ def _infer_t1(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
         values[T1_KNOB] = shown
 
 
-def _next_copy_due(sent: Sequence[float], cap: float | None = None) -> float:
+def _next_copy_due(sent: Sequence[float], rules: Sequence[TimerValues] = (TimerValues(),)
+                   ) -> float:
     """When the copy after `sent` (an INVITE and its copies, at least two) was due: the last
-    interval doubled (RFC 3261 §17.1.1.2), or kept when it had already stopped doubling, being
-    closer to the interval before it than to its double; for a model whose Timer A stops
-    doubling at T2 (`cap`, TXN-10), doubled up to `cap`.
+    interval kept when it had already stopped doubling, being closer to the interval before it
+    than to its double, else grown by Timer A's rule (RFC 3261 §17.1.1.2 doubling, TXN-10);
+    among several `rules` (a capture's proxy may follow any), by the one that puts it latest.
 
     >>> _next_copy_due([0.0, 0.5, 1.5, 3.5, 7.5]), _next_copy_due([0.0, 3.5, 7.5, 11.5])
     (15.5, 15.5)
-    >>> _next_copy_due([0.0, 0.5, 1.5, 3.5, 7.5], cap=4.0)
+    >>> capped, stepped = (TimerValues(t1=0.25, timer_a=g) for g in (TimerAGrowth.CAPPED,
+    ...                                                                TimerAGrowth.STEPPED))
+    >>> _next_copy_due([0.0, 0.5, 1.5, 3.5, 7.5], [TimerValues(timer_a=TimerAGrowth.CAPPED)])
     11.5
+    >>> sent = [0.0, 0.25, 0.75, 1.75]
+    >>> _next_copy_due(sent, [capped]), _next_copy_due(sent, [stepped])
+    (3.75, 5.75)
+    >>> _next_copy_due(sent, [capped, stepped]), _next_copy_due(sent)
+    (5.75, 3.75)
     """
     gap = sent[-1] - sent[-2]
     if len(sent) >= 3:
         before = sent[-2] - sent[-3]
         if abs(gap - before) < abs(gap - 2 * before):
             return sent[-1] + gap
-    return sent[-1] + (2 * gap if cap is None else min(2 * gap, cap))
+    return sent[-1] + max(r.next_a(gap, len(sent) - 1) for r in rules)
 
 
 @functools.lru_cache(maxsize=None)
-def _caps_timer_a(model: str) -> bool:
-    """Whether the preset `model` retransmits an INVITE at intervals that stop doubling at T2
-    (TXN-10); not the RFC 3261 schedule of the capture-driven model (``capture``)."""
+def _timer_a_growth(model: str) -> TimerAGrowth | None:
+    """How the preset `model` grows the interval between INVITE copies (TXN-10); None for the
+    capture-driven model (``capture``): the capture's proxy may follow any rule."""
     from pushinject.core.ids import CountingIds
     from pushinject.presets import PRESETS
 
     if model not in PRESETS:
-        return False
-    return PRESETS[model].build(CountingIds("timing")).proxy.config.timers.a_capped_at_t2
+        return None
+    return PRESETS[model].build(CountingIds("timing")).proxy.config.timers.timer_a
 
 
 def retransmission_bound(call: CallRecord, b: BranchRecord,
                          frames: Mapping[int, WireMessage], end: float, t1: float = T1, *,
-                         cap: float | None = None) -> tuple[float, float] | None:
+                         rules: Sequence[TimerValues] = (TimerValues(),)
+                         ) -> tuple[float, float] | None:
     """(low, high): a branch sent over UDP that never answered, whose INVITE retransmissions
     (RFC 3261 §17.1.1.2: T1, 2*T1, 4*T1... apart; or T2 apart once there, TXN-10) were seen and
     then stopped before its Timer B (64*`t1`) and the capture's end (`end`), had its FR timer
-    fire in (low, high] seconds (`cap`: the model's T2 when its Timer A stops doubling there). A
+    fire in (low, high] seconds (`rules`: how Timer A may grow, `_next_copy_due`). A
     final response to the caller before the next copy was due may have stopped them instead
     (a proxy may give up a branch that cannot be CANCELled, RFC 3261 §9.1), unless copies
     went on after it."""
@@ -332,7 +345,7 @@ def retransmission_bound(call: CallRecord, b: BranchRecord,
             first.transport != "UDP"):
         return None
     sent = [b.opened_at] + [frames[f].time for f in b.retransmissions if f in frames]
-    due = _next_copy_due(sent, cap)
+    due = _next_copy_due(sent, rules)
     final = call.final
     stop = end if final is None or final.time <= sent[-1] else min(end, final.time)
     if due - b.opened_at >= 64 * t1 or due >= stop:
@@ -428,11 +441,13 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
     if "fr_timeout" not in values and messages:
         frames = {m.frame: m for m in messages}
         last = messages[-1].time if end is None else max(end, messages[-1].time)
-        cap = ((values[T2_KNOB].value if T2_KNOB in values else T2)
-               if _caps_timer_a(model) else None)
+        growth = _timer_a_growth(model)
+        t2 = values[T2_KNOB].value if T2_KNOB in values else T2
+        rules = [TimerValues(t1=t1, t2=t2, timer_a=g)
+                 for g in (TimerAGrowth if growth is None else (growth,))]
         for call in calls:
             for b in call.branches:
-                bound = retransmission_bound(call, b, frames, last, t1, cap=cap)
+                bound = retransmission_bound(call, b, frames, last, t1, rules=rules)
                 if bound is not None:
                     low, high = bound
                     value = math.ceil(high) - 1 if math.ceil(high) - 1 > low else (low + high) / 2

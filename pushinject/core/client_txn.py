@@ -3,8 +3,8 @@ forwarded branch (CTX-2, TXN-3, TXN-8).
 
 Theory of operation: the table `TRANSITIONS` is the whole machine (Figure 5 of RFC 3261 with
 RFC 6026's Accepted state). Entering a state arms its timers: Calling arms A (unreliable
-transports only, starting at T1 and doubling; with `TimerValues.a_capped_at_t2`, as Kamailio's
-and OpenSIPS's tm do, doubling up to T2 and then staying there, TXN-10) and B (64*T1);
+transports only, starting at T1 and doubling; Kamailio's and OpenSIPS's tm grow it their own
+way up to T2 and then stay there, `TimerValues.timer_a`, TXN-10) and B (64*T1);
 Proceeding stops both; Completed arms D (32 s unreliable, 0 reliable); Accepted, entered on a
 2xx, stops A and B and arms Timer M (64*T1): every 2xx that matches the transaction until
 then (a retransmission, or the 2xx of another fork further down) is passed up, never ACKed by
@@ -137,7 +137,7 @@ class ClientTransaction:
     """
 
     __slots__ = ("request", "destination", "reliable", "values", "state", "timers", "_a_interval",
-                 "last_ack", "branch", "transport", "connection")
+                 "_a_count", "last_ack", "branch", "transport", "connection")
 
     def __init__(
         self,
@@ -162,6 +162,8 @@ class ClientTransaction:
         self.state = ClientState.CALLING
         self.timers = Timers()
         self._a_interval = values.t1
+        #: how many Timer A intervals have begun (the first, T1, with the transaction)
+        self._a_count = 1
         self.last_ack: Request | None = None
         if not reliable:
             self.timers.arm("A", now + values.t1)
@@ -212,7 +214,8 @@ class ClientTransaction:
 
     def _effect(self, effect: str | None, now: float, response: Response | None) -> Outcome:
         if effect == "retransmit":
-            self._a_interval = self.values.next_a(self._a_interval)
+            self._a_interval = self.values.next_a(self._a_interval, self._a_count)
+            self._a_count += 1
             self.timers.arm("A", now + self._a_interval)
             return Outcome(actions=(self.send(self.request),))
         if effect == "timeout":

@@ -11,12 +11,13 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass
+from enum import StrEnum
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 R = TypeVar("R")
 
-__all__ = ["T1", "T2", "T4", "TimerValues", "Timers", "TimerOwner", "TimerQueue"]
+__all__ = ["T1", "T2", "T4", "TimerAGrowth", "TimerValues", "Timers", "TimerOwner", "TimerQueue"]
 
 #: RFC 3261 §17.1.1.1: round-trip time estimate
 T1 = 0.5
@@ -26,6 +27,17 @@ T2 = 4.0
 T4 = 5.0
 
 
+class TimerAGrowth(StrEnum):
+    """How Timer A's interval grows from one INVITE copy to the next."""
+
+    #: RFC 3261 §17.1.1.2: T1, then doubling without a cap
+    DOUBLING = "doubling"
+    #: doubling up to T2, then T2, as Timer E's (RFC 3261 §17.1.2.2): Kamailio's tm (TXN-10)
+    CAPPED = "capped"
+    #: T1, 2*T1, 4*T1, then T2: OpenSIPS's tm (TXN-10, OSIPS-29)
+    STEPPED = "stepped"
+
+
 @dataclass(frozen=True, kw_only=True)
 class TimerValues:
     """The timer base values of RFC 3261 Table 4 (change them to model another stack)."""
@@ -33,18 +45,22 @@ class TimerValues:
     t1: float = T1
     t2: float = T2
     t4: float = T4
-    #: Timer A's interval stops doubling at T2, as Timer E's does (RFC 3261 §17.1.2.2), where
-    #: RFC 3261 §17.1.1.2 doubles it without a cap: Kamailio's and OpenSIPS's tm (TXN-10)
-    a_capped_at_t2: bool = False
+    #: how Timer A's interval grows: RFC 3261's doubling, or a proxy's own rule (TXN-10)
+    timer_a: TimerAGrowth = TimerAGrowth.DOUBLING
 
-    def next_a(self, interval: float) -> float:
-        """Timer A's next interval after `interval` (RFC 3261 §17.1.1.2; TXN-10 with the cap).
+    def next_a(self, interval: float, n: int) -> float:
+        """Timer A's interval after its `n`-th (the first is T1), which was `interval` long
+        (RFC 3261 §17.1.1.2; TXN-10 for the capped and stepped rules).
 
-        >>> TimerValues().next_a(4.0), TimerValues(a_capped_at_t2=True).next_a(4.0)
-        (8.0, 4.0)
+        >>> [TimerValues(timer_a=g).next_a(4.0, 4) for g in TimerAGrowth]
+        [8.0, 4.0, 4.0]
+        >>> [TimerValues(t1=0.25, timer_a=g).next_a(1.0, 3) for g in TimerAGrowth]
+        [2.0, 2.0, 4.0]
         """
+        if self.timer_a is TimerAGrowth.STEPPED and n >= 3:
+            return self.t2
         doubled = 2 * interval
-        return min(doubled, self.t2) if self.a_capped_at_t2 else doubled
+        return min(doubled, self.t2) if self.timer_a is TimerAGrowth.CAPPED else doubled
 
     @property
     def b(self) -> float:

@@ -157,7 +157,8 @@ OPENSIPS = LabProxy(
 # expected_verdict_without_preset, plain `pushinject check` must say that instead: OpenSIPS
 # departs there from RFC 3261 in a way the preset models (O8: a 6xx relayed at once; O14: INVITE
 # retransmissions whose interval stops doubling at T2). A table with `tm` ran with those tm
-# parameters instead (O15: T1 at 250 ms, whose copies no model of the checker follows).
+# parameters instead (O15: T1 at 250 ms, its capture in timers/; the checker reads t1
+# from it, TIMING-3).
 """,
     package=None,
     values={"AUTH_USER": AUTH_CALLEE, "AUTH_PASSWORD": AUTH_PASSWORD, "AUTH_REALM": AUTH_REALM},

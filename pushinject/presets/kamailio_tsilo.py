@@ -108,13 +108,14 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
     """The core proxy running `TsiloScript` with these knob values."""
     from pushinject.core.location import RegistrarConfig
     from pushinject.core.proxy import Proxy, ProxyConfig
+    from pushinject.core.timers import TimerAGrowth
     from pushinject.core.types import Dedup, Selection
 
     config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
                          selection=Selection.RFC3261, dedup=Dedup.BY_LOCATION,
                          push_on_lookup=True,
                          resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
-                         timers=replace(timer_values(knobs), a_capped_at_t2=True),  # TXN-10
+                         timers=replace(timer_values(knobs), timer_a=TimerAGrowth.CAPPED),  # TXN-10
                          cancelled_local_final_is_487=True,  # KAM-12
                          final_stops_unanswered_branches=True,  # KAM-11
                          registrar=RegistrarConfig(

@@ -37,13 +37,14 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
     """The core proxy running the seed's script with these knob values."""
     from pushinject.core.location import RegistrarConfig
     from pushinject.core.proxy import Proxy, ProxyConfig
+    from pushinject.core.timers import TimerAGrowth
     from pushinject.core.types import Dedup, Selection
     from pushinject.scripts.opensips_seed import SeedScript
 
     config = ProxyConfig(fr_timeout=knobs["fr_timeout"], fr_inv_timeout=knobs["fr_inv_timeout"],
                          selection=Selection.OPENSIPS, dedup=Dedup.NONE, push_on_lookup=True,
                          resend_2xx=True,  # tm's t_newtran on a copy after the 2xx (TXN-7)
-                         timers=replace(timer_values(knobs), a_capped_at_t2=True),  # TXN-10
+                         timers=replace(timer_values(knobs), timer_a=TimerAGrowth.STEPPED),  # TXN-10, OSIPS-29
                          cancel_skips_placeholder=True,  # OSIPS-28
                          final_stops_unanswered_branches=True,  # OSIPS-26
                          registrar=RegistrarConfig(
