@@ -39,7 +39,8 @@ sender's clock. The rules (HEP-3):
   call arrived for `quiet` seconds (after a 408 or 480, for the checker's `lost_within` at
   least: a device of the callee registering that soon after is a lost call, FIELD-5), and not
   before Timer B (64*T1, with T1 given or read from the calls judged so far, TIMING-3) of
-  each branch INVITE sent over UDP that had no response by then: that client transaction is still Calling and retransmits its INVITE until Timer B (RFC 3261
+  each branch INVITE sent over UDP that had no response by then: that client transaction is
+  still Calling and retransmits its INVITE until Timer B (RFC 3261
   §17.1.1.2, TXN-3; no CANCEL for it without a provisional response, §9.1); or once it is
   `max_age` seconds old (a proxy that never answers); it is then judged by `judge_calls` on a
   capture made of its messages and its callee's registrations in arrival order (FIELD-8

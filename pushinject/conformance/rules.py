@@ -71,7 +71,6 @@ class RuleSettings:
 Check = Callable[[CallRecord, RuleSettings], list[Violation]]
 
 
-
 @dataclass(frozen=True)
 class Rule:
     """A named check: its short id (``cancel-pending``), a one-line title, the catalogue rule

@@ -43,22 +43,18 @@ from typing import Any
 from pushinject.conformance.calls import BranchRecord, CallRecord
 from pushinject.conformance.capture import WireMessage
 from pushinject.conformance.rules import Violation
-from pushinject.core.timers import T2, TimerAGrowth, TimerValues
+from pushinject.core.timers import T1, T2, TimerAGrowth, TimerValues
 from pushinject.presets.base import RELAY_PN, SWITCHES, T1_KNOB, T2_KNOB
 
 __all__ = ["TICK", "WAIT_KNOBS", "SUBSCRIPTION", "TimerEvidence", "TimerValue", "Timing",
            "timer_evidence", "infer_timers", "precedence", "whole_timer", "timing_lines",
-           "retransmission_bound", "retransmission_t1", "T1", "TIMER_B", "JITTER"]
+           "retransmission_bound", "retransmission_t1", "T1", "JITTER"]
 
 #: how early a timer may fire through a proxy's timer-wheel granularity (seconds)
 TICK = 0.1
 
 #: the OpenSIPS model's subscription to the callee's new contacts (`notify_on_event`'s timeout)
 SUBSCRIPTION = "subscription_timeout"
-
-#: RFC 3261 Table 4: T1, and Timer B (64*T1), which ends a branch that never answered
-T1 = 0.5
-TIMER_B = 64 * T1
 
 #: how far a copy of a request may lie from where its retransmission timer puts it, relative
 #: to the copy before (seconds): a proxy's timer wheel and its first send are not exact

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pushinject.core.timers import T1, T2
+
 if TYPE_CHECKING:
     from pushinject.core.actions import Action, Push
     from pushinject.core.ids import IdSource
@@ -43,7 +45,7 @@ T2_KNOB = "t2"
 
 #: the timer knobs with their defaults (RFC 3261 Table 4: T1 0.5 s, T2 4 s); not in a preset's
 #: `defaults`, so a preset's knobs list them only when they are given
-TIMER_KNOBS: Mapping[str, float] = {T1_KNOB: 0.5, T2_KNOB: 4.0}
+TIMER_KNOBS: Mapping[str, float] = {T1_KNOB: T1, T2_KNOB: T2}
 
 #: knobs that are switches: 0 (off) or 1 (on), not seconds
 SWITCHES = frozenset({ROUTE_TO_SOURCE, RELAY_PN})
