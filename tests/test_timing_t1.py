@@ -80,9 +80,12 @@ UNDOUBLED = {
                  "it each time (after frame 12)")}
 
 
-def simulated(tmp_path: Path, preset: str, text: str = SILENT_BRANCH, t1: float = 0.25) -> Path:
-    run = run_scenario(parse_scenario(text + f"[proxy]\nt1 = {t1}\n"), preset)
-    path = tmp_path / f"t1-{preset}.pcap"
+def simulated(tmp_path: Path, preset: str, text: str = SILENT_BRANCH, t1: float = 0.25, *,
+              knob: str = "t1") -> Path:
+    """The capture of `text` run by `preset` with its proxy's `knob` (a transaction timer's
+    base value) at `t1` seconds."""
+    run = run_scenario(parse_scenario(text + f"[proxy]\n{knob} = {t1:g}\n"), preset)
+    path = tmp_path / f"{knob}-{preset}.pcap"
     path.write_bytes(run.pcap())
     return path
 
