@@ -296,7 +296,7 @@ def test_o15_preset_reads_t1_and_follows_the_copies_rfc_3261_names_the_missing_o
                    "1.002 s after its own: the interval went to T2 before doubling up to it "
                    "(TXN-10), where RFC 3261 §17.1.1.2 doubles it each time (after frame 15)")],
         "preset": [], "tm": []}
-    assert t1 == {"plain": [("t1", 0.251, "capture")], "preset": [("t1", 0.251, "capture")],
+    assert t1 == {"plain": [("t1", 0.25, "capture")], "preset": [("t1", 0.25, "capture")],
                   "tm": [("t1", 0.25, "knob")]}
 
 

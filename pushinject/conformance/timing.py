@@ -238,13 +238,16 @@ def _alive(b: BranchRecord, t: float, tolerance: float, t1: float = T1) -> bool:
 
 def retransmission_t1(sent: Sequence[float]) -> float | None:
     """The T1 that the copies of one INVITE sent over UDP at times `sent` show (TIMING-3), to
-    the millisecond: half the interval between the first and second retransmissions (both sent
-    by Timer A, 2*T1 apart), else the interval from the first copy to the first retransmission
-    (T1). None when there is no retransmission, or when the first interval lies more than
-    `JITTER` below half the next one, or above it by more than a tick and `JITTER` (a proxy's
-    timer wheel: OpenSIPS's first copy at T1 = 250 ms left 0.344 s after the INVITE) or half
-    of it: a copy is missing from the capture (a first interval of 3*T1), which the evidence
-    cannot tell apart from another T1.
+    the millisecond, read from the intervals of the first three retransmissions (Timer A:
+    T1, 2*T1, 4*T1 apart), else the interval from the first copy to the first retransmission
+    (T1). A quarter of the third retransmission's interval (4*T1 under every growth rule of
+    TXN-10 while below T2) reads T1 finest, as a timer tick late or early moves each interval
+    by as much; it stands when the intervals before it show T1 and 2*T1 as a timer fires them
+    (`_on_time`: OpenSIPS's copies at T1 = 250 ms once left 0.246, 0.601 and 1.002 s apart),
+    else half the second interval when the first shows it (OpenSIPS's first copy at T1 =
+    250 ms left 0.344 s after the INVITE). None when there is no retransmission, or when no
+    reading explains the intervals: a copy is missing from the capture (a first interval of
+    3*T1), which the evidence cannot tell apart from another T1.
 
     >>> retransmission_t1([0.0, 0.25, 0.75, 1.75]), retransmission_t1([3.0, 3.4684, 4.4684])
     (0.25, 0.5)
@@ -252,14 +255,24 @@ def retransmission_t1(sent: Sequence[float]) -> float | None:
     (True, None)
     >>> retransmission_t1([0.002, 0.346, 0.847, 1.849])
     0.251
+    >>> retransmission_t1([0.0, 0.246, 0.847, 1.849]), retransmission_t1([0.0, 0.75, 1.75, 3.75])
+    (0.251, None)
     """
-    if len(sent) < 2:
-        return None
-    first = sent[1] - sent[0]
-    if len(sent) == 2:
-        return round(first, 3)
-    half = (sent[2] - sent[1]) / 2
-    return round(half, 3) if -JITTER <= first - half <= min(TICK + JITTER, half / 2) else None
+    gaps = [b - a for a, b in zip(sent, sent[1:4])]
+    if len(gaps) == 1:
+        return round(gaps[0], 3)
+    for k in range(len(gaps) - 1, 0, -1):  # the longest interval first: the finest reading
+        t1 = gaps[k] / 2 ** k
+        if all(_on_time(gaps[n], t1 * 2 ** n) for n in range(k)):
+            return round(t1, 3)
+    return None
+
+
+def _on_time(interval: float, due: float) -> bool:
+    """Whether a copy's `interval` after the one before shows a timer `due` seconds long, as a
+    proxy's timer wheel fires it (TIMING-3): at most `JITTER` early, late by at most a tick and
+    `JITTER`, and never by half of `due` (a copy missing from the capture)."""
+    return -JITTER <= interval - due <= min(TICK + JITTER, due / 2)
 
 
 def retransmission_t2(sent: Sequence[float]) -> tuple[int, int, int | float, float] | None:
@@ -322,7 +335,7 @@ def _t1_evidence(calls: Sequence[CallRecord], frames: Mapping[int, WireMessage]
     shown: TimerValue | None = None
     for call in calls:
         for b in call.branches:
-            sent = _copies(b, frames, 2)
+            sent = _copies(b, frames, 3)
             if sent is None or len(sent) < 2:
                 continue
             value = retransmission_t1([b.opened_at] + [m.time for m in sent[1:]])
