@@ -262,8 +262,8 @@ def retransmission_t1(sent: Sequence[float]) -> float | None:
     if len(gaps) == 1:
         return round(gaps[0], 3)
     for k in range(len(gaps) - 1, 0, -1):  # the longest interval first: the finest reading
-        t1 = gaps[k] / 2 ** k
-        if all(_on_time(gaps[n], t1 * 2 ** n) for n in range(k)):
+        t1 = gaps[k] / (1 << k)
+        if all(_on_time(gaps[n], t1 * (1 << n)) for n in range(k)):
             return round(t1, 3)
     return None
 
