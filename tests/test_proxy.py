@@ -512,3 +512,40 @@ def test_proxies_built_from_one_config_each_move_to_their_own_address():
         ("192.0.2.1", 5070), ("192.0.2.2", 5080)]
     assert (config.host, config.port) == ("127.0.0.1", 5060)
     assert third.config == first.config and third.config.registrar is config.registrar
+
+
+def _bye_through_both_listeners():  # type: ignore[no-untyped-def]
+    """A BYE routed through the proxy's TCP listener (a phone's outbound proxy, RFC 5626
+    §4.3) while the proxy's own address is its UDP one."""
+    from pushinject.sip import parse_message
+
+    return parse_message(
+        "BYE sip:alice@192.0.2.20:5080 SIP/2.0\r\n"
+        "Via: SIP/2.0/TCP 192.0.2.30:5090;branch=z9hG4bKbye1;rport\r\n"
+        "Route: <sip:127.0.0.1:5062;transport=tcp;lr>\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=b1\r\n"
+        "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: aliases-1\r\nCSeq: 2 BYE\r\n"
+        "Content-Length: 0\r\n\r\n".encode())
+
+
+@pytest.mark.parametrize("aliases, sent_to", [
+    ([], ("127.0.0.1", 5062)),                      # not known as its own: to itself again
+    ([("127.0.0.1", 5062)], ("192.0.2.20", 5080)),  # CONN-14: the Route is the proxy's
+])
+def test_a_route_naming_another_listener_of_the_proxy_is_its_own_conn14(aliases, sent_to):
+    """RFC 3261 §16.4: the proxy removes the top Route when it names the proxy, whichever of
+    its addresses it names; then the BYE goes to its Request-URI. Without the alias it went to
+    the proxy's own TCP listener, Route and all."""
+    from pushinject.core.actions import Send
+    from pushinject.core.events import Received
+    from pushinject.core.ids import CountingIds
+    from pushinject.core.proxy import Proxy
+
+    proxy = Proxy(ProxyConfig(host="127.0.0.1", port=5060), CountingIds("p"), SeedScript())
+    proxy.add_aliases(aliases)
+    out = proxy.handle(Received(message=_bye_through_both_listeners(), source=("192.0.2.30", 5090),
+                                transport="TCP", connection=7), 1.0)
+    (send,) = [a for a in out if isinstance(a, Send)]
+    assert send.destination == sent_to
+    assert send.message.method == "BYE"
+    assert send.message.has("Route") == (not aliases)

@@ -174,6 +174,7 @@ async def _serve(args: argparse.Namespace) -> int:
         first = next((l for l in bound if l.transport == "UDP"), bound[0])
         driver = preset.build(ids, None)
         driver.proxy.set_address(first.host, first.port)
+        driver.proxy.add_aliases((listen.host, listen.port) for listen in bound)  # CONN-14
         # a live element runs for days: no summary of every call it ended, only the last pushes
         driver.proxy.config = replace(driver.proxy.config, keep_summaries=False)
         shell = ProxyShell(driver, clock, ids, address=(first.host, first.port),

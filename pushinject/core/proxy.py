@@ -66,6 +66,8 @@ from pushinject.core.types import Dedup, Selection
 from pushinject.sip import make_response, parse_uri, parse_via
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pushinject.core.actions import Action
     from pushinject.core.events import Event
     from pushinject.core.ids import IdSource
@@ -187,6 +189,14 @@ class Proxy:
         self._retired: list[CallSummary] = []
         #: every input by outcome: processed, answered 400/416, dropped by reason (INPUT-1)
         self.inputs = InputCounts()
+        #: the other (host, port) the proxy listens on, each as much its own as its address
+        self._aliases: frozenset[tuple[str, int]] = frozenset()
+
+    def add_aliases(self, addresses: Iterable[tuple[str, int]]) -> None:
+        """Other addresses of the proxy (a live shell's other listeners): a Route or
+        Request-URI naming one names the proxy, as its own address does (RFC 3261 §16.4;
+        CONN-14)."""
+        self._aliases = self._aliases | {(host.strip("[]"), port) for host, port in addresses}
 
     def set_address(self, host: str, port: int) -> None:
         """Move the proxy to `host:port` (its Via, Record-Route and "is this mine?" checks);
@@ -529,7 +539,10 @@ class Proxy:
 
     # ================================================================== forwarding
     def _is_me(self, host: str, port: int | None) -> bool:
-        return host.strip("[]") == self.config.host and (port or 5060) == self.config.port
+        """`host:port` is the proxy's address or one of its aliases (CONN-14)."""
+        host, port = host.strip("[]"), port or 5060
+        return ((host == self.config.host and port == self.config.port)
+                or (host, port) in self._aliases)
 
     def _strip_own_route(self, msg: Request) -> Request:
         """Route processing (RFC 3261 §16.4): a Request-URI the proxy put in a Record-Route
