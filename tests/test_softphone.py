@@ -1,0 +1,150 @@
+"""A real softphone against `pushinject serve`: two baresip phones on loopback.
+
+`serve` runs the `kamailio-tsilo` preset on a UDP and a TCP address (free ports) and records a
+pcap; alice registers over UDP, bob over TCP as an RFC 5626 flow (`+sip.instance`, `reg-id`),
+both auto-answer; one calls the other, the call lasts a second and a half, the caller hangs up.
+The capture must show both REGISTERs answered 200, the INVITE reaching the callee where it
+registered (bob: on his own connection, CONN-1), 180 and 200 relayed to the caller, ACK and BYE
+sent through `serve` (its Record-Route, KAM-15) and answered; `pushinject check` must find it
+conformant. Needs Debian's `baresip-core` (`.ci/run` installs it); without it the tests skip,
+saying so, or fail under PUSHINJECT_REQUIRE_TOOLS=1.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pushinject.capture.decoder import decode
+from pushinject.lab.softphone import CONFIG, Baresip, account_line, baresip_path
+from tests.conftest import ROOT, require
+from tests.live_clients import Serve
+
+VERDICT = ("verdict: conformant (1 capture(s), 1 call(s), 0 violation(s); "
+           "replayed preset kamailio-tsilo)")
+REGISTERED = "registered successfully"
+
+
+def _flows(pcap: Path) -> list[tuple[Any, Any, str, str]]:
+    """(source, destination, transport, what) of each message: a method, or `STATUS METHOD`."""
+    rows = []
+    for item in decode(pcap):
+        message = item.message
+        what = (message.method if hasattr(message, "method")
+                else f"{message.status} {message.cseq.method}")
+        rows.append((item.source, item.destination, item.transport, what))
+    return rows
+
+
+def _register_sources(pcap: Path) -> dict[str, Any]:
+    """Each phone's (host, port) as its first REGISTER came from."""
+    sources: dict[str, Any] = {}
+    for item in decode(pcap):
+        message = item.message
+        if getattr(message, "method", None) == "REGISTER":
+            sources.setdefault(str(message.from_.uri.user), item.source)
+    return sources
+
+
+def _call(tmp_path: Path, caller_name: str) -> tuple[Path, Serve]:
+    """Register alice (UDP) and bob (TCP, outbound), let `caller_name` call the other, hang up
+    after 1.5 s; the capture and the stopped `serve`."""
+    require(baresip_path() is not None, "baresip is not installed (Debian package baresip-core)")
+    pcap = tmp_path / "serve.pcap"
+    with Serve("--preset", "kamailio-tsilo", "--listen", "udp:127.0.0.1:0",
+               "--listen", "tcp:127.0.0.1:0", "--pcap", str(pcap), duration=40) as serve:
+        udp, tcp = serve.addresses["udp"], serve.addresses["tcp"]
+        phones = {
+            "alice": Baresip(tmp_path / "alice", account_line("alice", udp, answer=True)),
+            "bob": Baresip(tmp_path / "bob", account_line("bob", tcp, "tcp", outbound=True,
+                                                          answer=True)),
+        }
+        try:
+            for phone in phones.values():
+                phone.wait_for(REGISTERED)
+            callee_name = "bob" if caller_name == "alice" else "alice"
+            caller, callee = phones[caller_name], phones[callee_name]
+            # the caller's own registrar address: baresip adds `;transport=tcp` over TCP
+            host, port = udp if caller_name == "alice" else tcp
+            mark = caller.command(f"dial sip:{callee_name}@{host}:{port}")
+            caller.wait_for("Call established", start=mark)
+            callee.wait_for("Call established")
+            time.sleep(1.5)
+            mark = caller.command("hangup")
+            caller.wait_for("terminated", start=mark)
+            callee.wait_for("terminated")
+        finally:
+            for phone in phones.values():
+                phone.stop()
+    assert serve.proc.returncode == 0, serve.stderr
+    assert "Traceback" not in serve.stderr, serve.stderr
+    return pcap, serve
+
+
+@pytest.mark.parametrize("caller_name", ["alice", "bob"])
+def test_baresip_calls_through_serve_and_the_capture_is_conformant(
+        tmp_path: Path, caller_name: str) -> None:
+    pcap, serve = _call(tmp_path, caller_name)
+    sources = _register_sources(pcap)
+    alice, bob = sources["alice"], sources["bob"]
+    proxy = {"UDP": serve.addresses["udp"], "TCP": serve.addresses["tcp"]}
+    own = set(proxy.values())
+    flows = _flows(pcap)
+    caller, callee = (alice, bob) if caller_name == "alice" else (bob, alice)
+    caller_tx, callee_tx = ("UDP", "TCP") if caller_name == "alice" else ("TCP", "UDP")
+    # bob registers as an RFC 5626 flow (§4.2: +sip.instance and reg-id), alice does not: her
+    # Contact carries +sip.instance (for GRUU, RFC 5627) but no reg-id
+    contacts: dict[str, str] = {}
+    for item in decode(pcap):
+        if getattr(item.message, "method", None) == "REGISTER":
+            contacts.setdefault(str(item.message.from_.uri.user), item.message.get("Contact"))
+    assert ";+sip.instance=" in contacts["bob"] and ";reg-id=1" in contacts["bob"]
+    assert ";+sip.instance=" in contacts["alice"] and "reg-id" not in contacts["alice"]
+    # both REGISTERs answered 200 where they came from (bob: on his connection)
+    assert (proxy["UDP"], alice, "UDP", "200 REGISTER") in flows
+    assert (proxy["TCP"], bob, "TCP", "200 REGISTER") in flows
+    # INVITE, ACK and BYE reach the callee where it registered: bob on the connection he
+    # registered on (RFC 5626 §5.3, CONN-1), alice at her Contact (ROUTE-1), where she sends
+    # from; 180 and 200 come back to the caller, the BYE's 200 to where the BYE came from
+    assert (caller, proxy[caller_tx], caller_tx, "INVITE") in flows
+    for method in ("INVITE", "ACK", "BYE"):
+        assert (proxy[callee_tx], callee, callee_tx, method) in flows, method
+    for answer in ("180 INVITE", "200 INVITE", "200 BYE"):
+        assert (callee, proxy[callee_tx], callee_tx, answer) in flows, answer
+    for answer in ("180 INVITE", "200 INVITE"):
+        assert (proxy[caller_tx], caller, caller_tx, answer) in flows, answer
+    # ACK and BYE go through serve, which record-routed the INVITE (KAM-15), never to the
+    # callee directly; bob sends them to the Record-Route's address (UDP: it names no
+    # transport) from a port of his own, not on his connection
+    (ack,) = [f for f in flows if f[3] == "ACK" and f[1] in own]
+    (bye,) = [f for f in flows if f[3] == "BYE" and f[1] in own]
+    assert ack[0] == bye[0] and ack[0][0] == caller[0]
+    assert ack[1:3] == bye[1:3] == (proxy["UDP"], "UDP")
+    assert (bye[1], bye[0], "UDP", "200 BYE") in flows
+    assert not any(f[1] == callee and f[0] not in own for f in flows)
+    invites = [d.message for d in decode(pcap)
+               if getattr(d.message, "method", None) == "INVITE" and d.source in own]
+    assert [i.get("Record-Route") for i in invites] == [f"<sip:{proxy['UDP'][0]}:"
+                                                        f"{proxy['UDP'][1]};lr>"]
+    # serve removed its own Route (bob's outbound proxy, its TCP listener; CONN-14)
+    assert [i.get_all("Route") for i in invites] == [[]]
+
+    done = subprocess.run([sys.executable, "-m", "pushinject", "check", "--preset",
+                           "kamailio-tsilo", str(pcap)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == VERDICT, done.stdout
+
+
+def test_the_readme_gives_the_tested_account_lines_and_configuration() -> None:
+    """The README's recipe ("Pointing a softphone at serve") is the one these tests run."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    proxy = ("192.0.2.10", 5060)
+    assert account_line("alice", proxy, answer=True) + "\n" in readme
+    assert account_line("bob", proxy, "tcp", outbound=True, answer=True) + "\n" in readme
+    assert CONFIG in readme
