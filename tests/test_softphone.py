@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 from pushinject.capture.decoder import decode
+from pushinject.conformance.capture import load_capture
+from pushinject.conformance.proxy_detect import find_proxies
 from pushinject.lab.softphone import CONFIG, Baresip, account_line, baresip_path
 from tests.conftest import ROOT, require
 from tests.live_clients import Serve
@@ -51,6 +53,26 @@ def _register_sources(pcap: Path) -> dict[str, Any]:
     return sources
 
 
+def _check(pcap: Path) -> str:
+    """`pushinject check --preset kamailio-tsilo PCAP`'s last line (its verdict)."""
+    done = subprocess.run([sys.executable, "-m", "pushinject", "check", "--preset",
+                           "kamailio-tsilo", str(pcap)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    return done.stdout
+
+
+def _talk(caller: Baresip, callee: Baresip, uri: str, seconds: float) -> None:
+    """`caller` dials `uri`, which `callee` answers; the caller hangs up after `seconds`."""
+    mark = caller.command(f"dial {uri}")
+    caller.wait_for("Call established", start=mark)
+    callee.wait_for("Call established")
+    time.sleep(seconds)
+    mark = caller.command("hangup")
+    caller.wait_for("terminated", start=mark)
+    callee.wait_for("terminated")
+
+
 def _call(tmp_path: Path, caller_name: str) -> tuple[Path, Serve]:
     """Register alice (UDP) and bob (TCP, outbound), let `caller_name` call the other, hang up
     after 1.5 s; the capture and the stopped `serve`."""
@@ -71,13 +93,7 @@ def _call(tmp_path: Path, caller_name: str) -> tuple[Path, Serve]:
             caller, callee = phones[caller_name], phones[callee_name]
             # the caller's own registrar address: baresip adds `;transport=tcp` over TCP
             host, port = udp if caller_name == "alice" else tcp
-            mark = caller.command(f"dial sip:{callee_name}@{host}:{port}")
-            caller.wait_for("Call established", start=mark)
-            callee.wait_for("Call established")
-            time.sleep(1.5)
-            mark = caller.command("hangup")
-            caller.wait_for("terminated", start=mark)
-            callee.wait_for("terminated")
+            _talk(caller, callee, f"sip:{callee_name}@{host}:{port}", 1.5)
         finally:
             for phone in phones.values():
                 phone.stop()
@@ -134,11 +150,8 @@ def test_baresip_calls_through_serve_and_the_capture_is_conformant(
     # serve removed its own Route (bob's outbound proxy, its TCP listener; CONN-14)
     assert [i.get_all("Route") for i in invites] == [[]]
 
-    done = subprocess.run([sys.executable, "-m", "pushinject", "check", "--preset",
-                           "kamailio-tsilo", str(pcap)],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1] == VERDICT, done.stdout
+    report = _check(pcap)
+    assert report.splitlines()[-1] == VERDICT, report
 
 
 def test_the_readme_gives_the_tested_account_lines_and_configuration() -> None:
@@ -148,3 +161,62 @@ def test_the_readme_gives_the_tested_account_lines_and_configuration() -> None:
     assert account_line("alice", proxy, answer=True) + "\n" in readme
     assert account_line("bob", proxy, "tcp", outbound=True, answer=True) + "\n" in readme
     assert CONFIG in readme
+
+
+def test_a_call_to_a_vanished_flow_gets_430_and_reaches_the_phone_once_it_registers_again(
+        tmp_path: Path) -> None:
+    """ROUTE-7: bob's TCP connection closes (his baresip killed); alice's call fails with
+    430 Flow Failed at once. Bob starts again from the same folder (the same +sip.instance and
+    reg-id) and registers on a new connection; alice's next call reaches him there (CONN-3)."""
+    require(baresip_path() is not None, "baresip is not installed (Debian package baresip-core)")
+    pcap = tmp_path / "serve.pcap"
+    bob_line_args = {"transport": "tcp", "outbound": True, "answer": True}
+    with Serve("--preset", "kamailio-tsilo", "--listen", "udp:127.0.0.1:0",
+               "--listen", "tcp:127.0.0.1:0", "--pcap", str(pcap), duration=40) as serve:
+        udp, tcp = serve.addresses["udp"], serve.addresses["tcp"]
+        alice = Baresip(tmp_path / "alice", account_line("alice", udp, answer=True))
+        bob = Baresip(tmp_path / "bob", account_line("bob", tcp, **bob_line_args))
+        again = None
+        try:
+            alice.wait_for(REGISTERED)
+            bob.wait_for(REGISTERED)
+            bob.kill()
+            time.sleep(0.3)  # serve sees the connection close
+            mark = alice.command(f"dial sip:bob@{udp[0]}:{udp[1]}")
+            alice.wait_for("430 Flow Failed", start=mark)
+            again = Baresip(tmp_path / "bob", account_line("bob", tcp, **bob_line_args))
+            again.wait_for(REGISTERED)
+            _talk(alice, again, f"sip:bob@{udp[0]}:{udp[1]}", 1.0)
+        finally:
+            for phone in (alice, bob, again):
+                if phone is not None:
+                    phone.stop()
+    assert serve.proc.returncode == 0, serve.stderr
+    assert "Traceback" not in serve.stderr, serve.stderr
+
+    flows = _flows(pcap)
+    registers = [f for f in flows if f[3] == "REGISTER" and f[2] == "TCP"]
+    first, second = registers[0][0], registers[-1][0]
+    assert first != second  # a new connection, from another port
+    invites = [f for f in flows if f[3] == "INVITE" and f[0] in serve.addresses.values()]
+    assert [f[1] for f in invites] == [second]  # nothing sent towards the closed one
+    alice_address = _register_sources(pcap)["alice"]
+    answers = [f[3] for f in flows if f[1] == alice_address and f[3].endswith("INVITE")]
+    assert answers[:2] == ["100 INVITE", "430 INVITE"]
+    assert "200 INVITE" in answers[2:]
+
+    report = _check(pcap)
+    assert report.splitlines()[-1] == VERDICT.replace("1 call(s)", "2 call(s)"), report
+
+
+def test_the_checker_reads_serve_s_registrar_and_a_closed_flow_from_baresip_s_capture(
+        ) -> None:
+    """A capture of the test above (`tests/softphone/`): the call that got 430 was never
+    forwarded, so only bob's REGISTERs show serve's TCP listener, its registrar (CONN-12); the
+    replay reads the closed flow from the 430 (ROUTE-8). Before, the REGISTERs were not the
+    proxy's inputs and the reference, with no binding for bob, sent no 430."""
+    pcap = ROOT / "tests" / "softphone" / "flow_closed_then_registered.pcap"
+    assert find_proxies(load_capture(pcap).messages) == (("127.0.0.1", 50796), ("127.0.0.1", 35637))
+    report = _check(pcap)
+    assert report.splitlines()[-1] == VERDICT.replace("1 call(s)", "2 call(s)"), report
+    assert "call c0f9bc57f6c1c869: final 430, 0 branch(es), conformant" in report

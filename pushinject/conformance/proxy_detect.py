@@ -14,8 +14,10 @@ Evidence, strongest first:
 A proxy may listen on several addresses (UDP and TCP on 5060, TLS on 5061, two IPs):
 `find_proxies` adds to the address found every other one the same evidence shows it forwards
 from on the same host, and every address the top Via of a request it forwarded names as its
-own (RFC 3261 §18.1.1: the Via names the address the proxy listens on for that transport).
-`as_one_proxy` then writes each of them as the first, so that the calls through any of them
+own (RFC 3261 §18.1.1: the Via names the address the proxy listens on for that transport),
+and every address on its host that answered a device's own REGISTER (one Via) with a 2xx: the
+proxy's registrar, as `serve`'s TCP listener is in a call that was never forwarded (a 430 to
+a closed flow). `as_one_proxy` then writes each of them as the first, so that the calls through any of them
 are judged as one proxy's (CONN-12).
 
 The evidence is read from the messages' digests (`pushinject.conformance.digest`), so the
@@ -136,6 +138,10 @@ def find_proxies(messages: Sequence[WireMessage | Digest]) -> tuple[Address, ...
     for address, sent in forwarded:
         if address in found and sent.via_address is not None:
             found.add(sent.via_address)
+    for m in facts:  # its registrar: a REGISTER straight from a device answered on its host
+        if (200 <= m.status < 300 and m.cseq_method == "REGISTER" and m.source[0] == first[0]
+                and not m.second_branch):
+            found.add(m.source)
     if len(found) == 1:
         return (first,)
     seen = {a for m in facts for a in (m.source, m.destination)}

@@ -33,6 +33,10 @@ not on the wire either, so it is read from the proxy's answer (PUSH-14): for a m
 on a failed push (the `rfc8599` preset, PUSH-6), a push the reference asks for is taken to have
 failed when the proxy sent the caller a 404 or 480 no later than `PUSH_ANSWER_WITHIN` seconds
 after it; the failure reaches the reference at that answer's time (permanent for 404).
+Nor is a connection's closing, which a capture of SIP messages (`serve --pcap`) does not
+hold: a call the proxy answered `430 Flow Failed` is taken to have found the RFC 5626 flows of
+its callee closed (ROUTE-8), so the reference's flows of that AoR are marked failed just before
+its INVITE is handed over, as the closing of their connection would have (ROUTE-7).
 """
 
 from __future__ import annotations
@@ -197,6 +201,24 @@ def _push_answers(driver: Any, messages: Sequence[WireMessage], proxy: Address,
     return out
 
 
+def _flows_closed(messages: Sequence[WireMessage], proxy: Address,
+                  callers: Mapping[str, Address]) -> set[str]:
+    """The calls whose caller got `430 Flow Failed` from `proxy`: their callee's flows had
+    closed (ROUTE-8)."""
+    return {m.message.call_id for m in messages
+            if m.source == proxy and not m.is_request and m.status == 430
+            and callers.get(m.message.call_id) == m.destination}
+
+
+def _fail_flows(driver: Any, request: Any) -> None:
+    """Mark the RFC 5626 flows of the AoR `request` is for failed, as their connection's
+    closing would (ROUTE-7, ROUTE-8)."""
+    location = driver.proxy.location
+    for binding in location.bindings(location.aor_of(request.uri)):
+        if location.is_flow(binding):
+            location.fail_flow(binding)
+
+
 def _request_key(message: Any, uri: str | None = None) -> tuple[str, str, int, str]:
     """A request's (Call-ID, method, CSeq number, Request-URI); `uri`: the Request-URI's
     text, when already written."""
@@ -276,6 +298,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     out: list[Output] = []
     append = out.append
     answered = _push_answers(driver, messages, proxy, callers)
+    closed = _flows_closed(messages, proxy, callers)
     # (time, order, push, result): failed pushes to hand back to the driver, in time order
     failures: list[tuple[float, int, Any, PushResult]] = []
     order = itertools.count()
@@ -331,6 +354,8 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
             if (at is not None and at <= now) or (failures and failures[0][0] <= now):
                 timers(now)
             event = Received(message=translate(m), source=m.source, transport=m.transport)
+            if closed and m.label == "INVITE" and m.message.call_id in closed:
+                _fail_flows(driver, event.message)
             collect(handle(event, now), now, cause=m.frame)
         except (PushInjectError, ValueError) as exc:
             raise ReplayError(m.time, m.frame, str(exc)) from None

@@ -568,6 +568,12 @@ class LocationService:
         return self.config.outbound and binding.instance is not None \
             and binding.reg_id is not None
 
+    def fail_flow(self, binding: Binding) -> None:
+        """Mark the RFC 5626 flow `binding` failed, as the closing of its connection does; for a
+        replay, which sees no connection close (ROUTE-7, ROUTE-8)."""
+        if self.is_flow(binding):
+            self._failed_flows.add(binding.ruid)
+
     def flow_failed(self, binding: Binding) -> bool:
         """Whether `binding` is an RFC 5626 flow whose connection closed and that no
         registration has refreshed since (RFC 5626 §5.3, ROUTE-7)."""

@@ -130,6 +130,14 @@ class Baresip:
                 stream.close()
         return self.proc.returncode
 
+    def kill(self, timeout: float = 5.0) -> int:
+        """SIGKILL by PID: the phone vanishes without unregistering, and the kernel closes its
+        connections (a phone whose network went away, as far as the proxy can tell)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout)
+        return self.stop(timeout)
+
     def __enter__(self) -> Baresip:
         return self
 
