@@ -17,8 +17,8 @@ from on the same host, and every address the top Via of a request it forwarded n
 own (RFC 3261 §18.1.1: the Via names the address the proxy listens on for that transport),
 and every address on its host that answered a device's own REGISTER (one Via) with a 2xx: the
 proxy's registrar, as `serve`'s TCP listener is in a call that was never forwarded (a 430 to
-a closed flow). `as_one_proxy` then writes each of them as the first, so that the calls through any of them
-are judged as one proxy's (CONN-12).
+a closed flow). `as_one_proxy` then writes each of them as the first, so that the calls
+through any of them are judged as one proxy's (CONN-12).
 
 The evidence is read from the messages' digests (`pushinject.conformance.digest`), so the
 registrations the collector keeps only as digests count as well.
