@@ -183,8 +183,8 @@ def test_rfc8599_answers_pnsreg_with_its_interval_push10() -> None:
     assert ok.get("Feature-Caps") == '*;+sip.pns="fcm";+sip.pnsreg="130"'
 
 
-def test_kamailio_and_opensips_record_route_the_invite_they_relay_kam15() -> None:
-    """KAM-15: as the usual configurations, both presets put the proxy in the INVITE's
+def test_kamailio_and_opensips_record_route_the_invite_they_relay_kam17() -> None:
+    """KAM-17: as the usual configurations, both presets put the proxy in the INVITE's
     Record-Route, so that ACK and BYE come back through it (RFC 3261 §16.6 step 4)."""
     text = ('[caller]\ninvite_at = 1\n[[device]]\nname = "C"\nregister_at = 0.5\n'
             "ring_after = 0.1\nanswer_after = 1\n")

@@ -68,7 +68,7 @@ def test_default_output_is_the_ladder_then_the_outcome(capsys: pytest.CaptureFix
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "one device rings, a second is woken by push and answers [kamailio-tsilo]"
     assert lines[1].split() == ["time", "alice", "proxy", "A", "B"]
-    # the ACK of the 200 goes through the proxy, which record-routed the INVITE (KAM-15)
+    # the ACK of the 200 goes through the proxy, which record-routed the INVITE (KAM-17)
     assert lines[-1] == "final: 200 at 3.5  messages: 24"
     assert len(lines) == 2 + 24 + 1 + 1  # header lines, messages, the push, the outcome
 

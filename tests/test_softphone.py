@@ -5,7 +5,7 @@ pcap; alice registers over UDP, bob over TCP as an RFC 5626 flow (`+sip.instance
 both auto-answer; one calls the other, the call lasts a second and a half, the caller hangs up.
 The capture must show both REGISTERs answered 200, the INVITE reaching the callee where it
 registered (bob: on his own connection, CONN-1), 180 and 200 relayed to the caller, ACK and BYE
-sent through `serve` (its Record-Route, KAM-15) and answered; `pushinject check` must find it
+sent through `serve` (its Record-Route, KAM-17) and answered; `pushinject check` must find it
 conformant. Needs Debian's `baresip-core` (`.ci/run` installs it); without it the tests skip,
 saying so, or fail under PUSHINJECT_REQUIRE_TOOLS=1.
 """
@@ -134,7 +134,7 @@ def test_baresip_calls_through_serve_and_the_capture_is_conformant(
         assert (callee, proxy[callee_tx], callee_tx, answer) in flows, answer
     for answer in ("180 INVITE", "200 INVITE"):
         assert (proxy[caller_tx], caller, caller_tx, answer) in flows, answer
-    # ACK and BYE go through serve, which record-routed the INVITE (KAM-15), never to the
+    # ACK and BYE go through serve, which record-routed the INVITE (KAM-17), never to the
     # callee directly; bob sends them to the Record-Route's address (UDP: it names no
     # transport) from a port of his own, not on his connection
     (ack,) = [f for f in flows if f[3] == "ACK" and f[1] in own]

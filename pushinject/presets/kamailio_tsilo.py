@@ -3,7 +3,7 @@ KAM-5).
 
 The script follows the usual Kamailio configuration (KAM-5):
 
-- INVITE: `t_newtran`, `ts_store`, `record_route` (KAM-15); `lookup` (which asks for a push for each contact with pn-*
+- INVITE: `t_newtran`, `ts_store`, `record_route` (KAM-17); `lookup` (which asks for a push for each contact with pn-*
   parameters); relay to the contacts that need no push (with the knob `relay_pn` 1, to every
   contact `lookup` found, pn-* ones included, as a configuration that calls `t_relay` right
   after `lookup` does: the pushed device's old contact is tried too); when there are none,
@@ -70,7 +70,7 @@ class TsiloScript:
         """route[INVITE]: store the transaction, push, relay or suspend (KAM-2, KAM-5)."""
         sip.t_newtran()
         sip.ts_store()
-        sip.record_route()  # KAM-15: the usual configuration and the lab's record_route()
+        sip.record_route()  # KAM-17: the usual configuration and the lab's record_route()
         sip.lookup("location")  # asks for a push per pn-* contact (http_client in a real cfg)
         if not self.relay_pn:
             sip.targets = [b for b in sip.targets if b.pn is None]
