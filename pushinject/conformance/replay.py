@@ -507,7 +507,9 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     did not is a divergence, for a call whose caller got no final response. After one, what
     the reference sends later are copies that the caller's ACK stops (one that came just
     before a reference timer fired a tick later does not reach its transaction) or that the
-    proxy may leave unsent (TXN-9): such a call is judged to the capture's last message."""
+    proxy may leave unsent (TXN-9): such a call is judged to its own last message, as if it
+    were alone in the capture (other calls' messages and later registrations, interleaved
+    under load, do not lengthen it)."""
     last = messages[-1].time if messages else 0.0
     end = last if horizon is None else max(last, horizon)
     until = end + max(tolerance, slack or 0.0)
@@ -523,9 +525,14 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
         sent.setdefault(o.call_id, []).append(o)
     for o in reference:
         expected.setdefault(o.call_id, []).append(o)
+    own_last: dict[str, float] = {}
+    for m in messages:
+        if m.message.call_id in callers:
+            own_last[m.message.call_id] = m.time
     divergences = {
         cid: _located(compare(sent.get(cid, []), expected.get(cid, []), tolerance,
-                              end if _final_to_caller(sent.get(cid, ())) == _NEVER else last,
+                              end if _final_to_caller(sent.get(cid, ())) == _NEVER
+                              else own_last.get(cid, last),
                               preset.name, slack=slack, loose=loose),
                       messages)
         for cid in callers}
