@@ -157,3 +157,15 @@ def test_lab_records_serve_under_the_same_load_conformant(tmp_path: Path) -> Non
                 "570 REGISTERs, 270 injected") in out
     assert out.count("verdict no option: conformant, preset: conformant") == 2
 
+
+def test_each_woken_call_has_one_push_to_register_latency() -> None:
+    """Each call is judged with the pushes that came while it was in progress, other calls'
+    too: only its first push before its callee's REGISTER counts for that REGISTER, so the 270
+    woken calls give 270 latencies, none shorter than the gateway's 200 ms wake."""
+    from pushinject.conformance import CheckOptions, check_capture
+
+    result = check_capture(FOLDER / "L1.pcap", CheckOptions(preset="kamailio-tsilo"))
+    latencies = result.latency.push_to_register
+    assert len(latencies) == 270
+    assert WAKE_MS / 1000 <= min(latencies) and max(latencies) < (WAKE_MS + LATE_MS) / 1000 + 0.1
+    assert sum(t > 1.0 for t in latencies) == 30  # every 5th callee but a sleeper: 1 s late
