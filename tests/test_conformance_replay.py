@@ -278,3 +278,24 @@ def test_a_final_a_tick_early_stays_conformant_when_other_traffic_follows(
                            time=at + 0.001 * n) for n, i in enumerate((push, answer))]
     busy = divergence(edit.write(early + other, tmp_path / "busy.pcap"), "kamailio-tsilo", LAB)
     assert (alone, busy) == (None, None)
+
+
+def test_a_180_overtaken_by_the_200_a_millisecond_later_need_not_be_forwarded(
+        tmp_path: Path) -> None:
+    """S2 with dev1's 200 a millisecond after its 180 and only the 200 relayed to the caller:
+    a proxy that reads its datagrams on several processes may handle the 200 first (KAM-15),
+    after which RFC 3261 §16.7 step 5 forwards no provisional. A second later, the 180 that
+    was not forwarded breaks CTX-4 and the replay."""
+    pkts = edit.read(KAMAILIO / "S2.pcap")
+    ringing = edit.find(pkts, "SIP/2.0 180", sport=5071)
+    pkts = edit.drop(pkts, edit.find(pkts, "SIP/2.0 180", sport=5060))
+    answer = edit.find(pkts, "SIP/2.0 200", sport=5071)
+    soon = edit.later(pkts, answer, float(pkts[ringing].time - pkts[answer].time) + 0.0011)
+
+    def rules(pkts: list[object], name: str, options: CheckOptions) -> list[str]:
+        result = check_capture(edit.write(pkts, tmp_path / name), options)
+        return [v.rule for c in result.calls for v in c.violations]
+
+    for options in (CheckOptions(), CheckOptions(preset="kamailio-tsilo", knobs=LAB)):
+        assert rules(soon, "soon.pcap", options) == []
+        assert rules(pkts, "late.pcap", options) == ["forward-provisional", "replay"]
