@@ -283,7 +283,7 @@ def test_a_final_a_tick_early_stays_conformant_when_other_traffic_follows(
 def test_a_180_overtaken_by_the_200_a_millisecond_later_need_not_be_forwarded(
         tmp_path: Path) -> None:
     """S2 with dev1's 200 a millisecond after its 180 and only the 200 relayed to the caller:
-    a proxy that reads its datagrams on several processes may handle the 200 first (KAM-15),
+    a proxy that reads its datagrams on several processes may handle the 200 first (KAM-16),
     after which RFC 3261 §16.7 step 5 forwards no provisional. A second later, the 180 that
     was not forwarded breaks CTX-4 and the replay."""
     pkts = edit.read(KAMAILIO / "S2.pcap")

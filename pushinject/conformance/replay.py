@@ -491,7 +491,7 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
         due = r.time + shift.get(k, 0.0)
         if given_up(r) or (r.direction == "caller" and r.label.isdigit()
                            and 100 < int(r.label) < 200 and overtaken(r.time, first_final)):
-            continue  # a provisional the proxy's final overtook (CTX-4, KAM-15)
+            continue  # a provisional the proxy's final overtook (CTX-4, KAM-16)
         if due + (slack if r.timer and slack is not None else 0.0) <= until:
             unmatched.append(Divergence(due, 0, f"the {preset} reference sends "
                                         f"{r.describe()} here; the proxy did not"

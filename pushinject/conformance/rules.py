@@ -279,7 +279,7 @@ def no_forwarded_100(call: CallRecord, s: RuleSettings) -> list[Violation]:
 
 #: how soon after a provisional response arrives a final response sent upstream may have
 #: overtaken it: a proxy reading its datagrams on several processes may handle the final first,
-#: and then forwards no provisional (RFC 3261 §16.7 step 5; KAM-15)
+#: and then forwards no provisional (RFC 3261 §16.7 step 5; KAM-16)
 OVERTAKEN_WITHIN = 0.01
 
 
