@@ -3,8 +3,8 @@
 choices and timers read from the capture), under the kamailio-tsilo preset with no knob (the
 timers read from the capture), and with the lab's knobs: the Kamailio lab runs tm with
 fr_timer 8 s and fr_inv_timer 10 s, except where a capture's table names its own tm timers
-(S13, in timers/), whose knobs it then takes. The real OpenSIPS captures likewise, with and
-without their preset."""
+(S13 and S14, in timers/), whose knobs it then takes. The real OpenSIPS captures likewise,
+with and without their preset."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _options(way: str, entry: dict[str, object]) -> CheckOptions:
 @pytest.mark.parametrize("way", sorted(WAYS))
 @pytest.mark.parametrize("name", sorted(MANIFEST))
 def test_bundled_capture_judged_as_manifest_says(name: str, way: str) -> None:
-    """Where the table has expected_verdict_without_preset (S13: copies at T2 intervals, TXN-10),
+    """Where the table has expected_verdict_without_preset (S13, S14: copies at T2 intervals),
     no option gives that verdict and names its rules."""
     entry = MANIFEST[name]
     result = check_capture(KAMAILIO / entry["file"], _options(way, entry))
@@ -80,7 +80,7 @@ def test_main_command_judges_bundled_data_conformant() -> None:
         f"verdict: conformant ({len(files)} capture(s), {len(files)} call(s), 0 violation(s); "
         "replayed capture-driven)")
     timers = sorted(str(p) for p in (KAMAILIO / "timers").glob("*.pcap"))
-    assert [Path(f).name for f in timers] == ["S13.pcap"]
+    assert [Path(f).name for f in timers] == ["S13.pcap", "S14.pcap"]
     own = subprocess.run([sys.executable, "-m", "pushinject", "check", "--preset",
                           "kamailio-tsilo", *timers], capture_output=True, text=True, check=False)
     assert own.returncode == 0, own.stdout[-2000:] + own.stderr

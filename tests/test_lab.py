@@ -60,6 +60,8 @@ KEY_MESSAGES = {
             "caller>proxy ACK"},
     "S13": {"proxy>dev1 INVITE", "reg2>proxy REGISTER", "proxy>dev2 INVITE", "dev2>proxy 180",
             "dev2>proxy 200", "proxy>caller 200"},
+    "S14": {"proxy>dev1 INVITE", "reg2>proxy REGISTER", "proxy>dev2 INVITE", "dev2>proxy 180",
+            "dev2>proxy 200", "proxy>caller 200"},
 }
 
 
@@ -68,9 +70,10 @@ def _branches(facts: CaptureFacts) -> list[dict[str, object]]:
 
 
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
-    assert list(MANIFEST) == list(SCENARIOS) == [f"S{n}" for n in range(1, 14)]
+    assert list(MANIFEST) == list(SCENARIOS) == [f"S{n}" for n in range(1, 15)]
     for name, table in MANIFEST.items():
-        assert table["file"] == (f"{name}.pcap" if name != "S13" else "timers/S13.pcap")
+        assert table["file"] == (f"timers/{name}.pcap" if name in ("S13", "S14")
+                                 else f"{name}.pcap")
         assert table["scenario"] == name
         assert table["expected_verdict"] == "conformant"
         assert (KAMAILIO / table["file"]).is_file()
@@ -106,7 +109,7 @@ def test_committed_capture_shows_its_manifest_facts(name: str) -> None:
     assert facts.registrations == table["registrations"]
     assert (facts.frames, facts.sip_messages) == (table["frames"], table["sip_messages"])
     assert KEY_MESSAGES[name] <= set(facts.kinds)
-    assert facts.duration < (18.0 if name == "S13" else 10.0)
+    assert facts.duration < (18.0 if name in ("S13", "S14") else 10.0)
 
 
 def test_expected_final_statuses_and_branch_counts() -> None:
@@ -116,7 +119,8 @@ def test_expected_final_statuses_and_branch_counts() -> None:
     assert got == {"S1": (200, 2, 1), "S2": (200, 1, 1), "S3": (408, 0, 0), "S4": (487, 0, 0),
                    "S5": (200, 2, 2), "S6": (486, 2, 1), "S7": (200, 1, 0),
                    "S8": (603, 2, 1), "S9": (487, 0, 0), "S10": (200, 1, 1),
-                   "S11": (200, 2, 1), "S12": (487, 1, 0), "S13": (200, 2, 1)}
+                   "S11": (200, 2, 1), "S12": (487, 1, 0), "S13": (200, 2, 1),
+                   "S14": (200, 2, 1)}
 
 
 def test_push_names_the_callee_and_the_call() -> None:
@@ -241,6 +245,39 @@ def test_s13_check_reads_t1_and_names_the_capped_copy_only_without_preset() -> N
         assert [c.violations for c in check_capture(pcap, options).calls] == [()]
 
 
+def test_s14_t2_at_2_s_copies_double_up_to_it_and_stop_at_the_200() -> None:
+    """KAM-14: with retr_timer2 at 2000 ms the silent branch's copies leave 0.48, 1.48 and
+    3.48 s after the INVITE (0.48, 1, 2 s apart: the first on tm's timer tick), then every 2 s
+    up to 15.48 s (TXN-10: the interval stops doubling at T2), and nothing follows dev2's
+    200."""
+    _frames, sip = read_sip(KAMAILIO / MANIFEST["S14"]["file"])
+    copies = [m.time for m in sip if (m.src, m.dst, m.kind) == ("proxy", "dev1", "INVITE")]
+    assert [round(b - a, 3) for a, b in zip(copies, copies[1:])] == [
+        0.482, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    answered = next(t for kind, t in _sent("S14", "proxy", "caller") if kind == "200")
+    assert 16.0 <= answered < 17.0
+    assert _after("S14", "200", "dev2") == ["caller 200", "dev2 ACK", "dev2 BYE", "caller 200"]
+
+
+def test_s14_check_reads_t2_and_names_the_capped_copy_only_without_preset() -> None:
+    """TIMING-4 reads t2 = 2 s from the copies; with no option the copy at 5.48 s, 2 s after
+    the one before as that one was, is an RFC 3261 departure (FIELD-9, naming TXN-10); the
+    kamailio-tsilo preset caps the interval at the T2 read as tm does and finds nothing, with
+    no knob and with the scenario's tm timers as knobs."""
+    pcap = KAMAILIO / MANIFEST["S14"]["file"]
+    plain = check_capture(pcap, CheckOptions())
+    assert [(v.rule, v.catalogue_id, v.frame) for c in plain.calls for v in c.violations] == [
+        ("replay", "FIELD-9", 16)]
+    assert plain.timing.to_json()["timers"] == [
+        {"knob": "t2", "value": 2, "source": "capture", "bounds": None,
+         "evidence": {"call_id": "S14-call@127.0.0.1", "frames": [15, 21], "observed": 2.000003}}]
+    knobs = PROXY.knobs(SCENARIOS["S14"].tm)
+    assert knobs == {"t2": 2.0, "fr_timeout": 20.0, "fr_inv_timeout": 30.0}
+    for options in (CheckOptions(preset="kamailio-tsilo"),
+                    CheckOptions(preset="kamailio-tsilo", knobs=knobs)):
+        assert [c.violations for c in check_capture(pcap, options).calls] == [()]
+
+
 def test_s2_resumed_branch_follows_the_hidden_suspended_one() -> None:
     """t_suspend() takes branch index 0 without sending it; the resumed INVITE is branch .1."""
     facts = capture_facts(KAMAILIO / "S2.pcap")
@@ -260,13 +297,14 @@ def test_render_config_fills_every_placeholder() -> None:
     assert "ts_store();" in text and "t_suspend()" in text and "t_continue(" in text
 
 
-def test_only_s13_sets_tm_timers_and_every_other_config_is_unchanged() -> None:
+def test_only_s13_and_s14_set_tm_timers_and_every_other_config_is_unchanged() -> None:
     """A scenario's ``tm`` changes its config only: S1-S12 run the lab config as it always was
-    (its SHA-256 pinned), S13 sets T1 and longer FR timers, three lines apart."""
+    (its SHA-256 pinned), S13 sets T1 and longer FR timers, S14 T2 and the same FR timers,
+    three lines apart."""
     plain = render_config(log_prefix="S")
     assert hashlib.sha256(plain.encode()).hexdigest() == (
         "c8497bc11bbb3d40560aa93c577066cd757afd1a426cec7098187555ed642a9f")
-    assert [n for n, s in SCENARIOS.items() if s.tm] == ["S13"]
+    assert [n for n, s in SCENARIOS.items() if s.tm] == ["S13", "S14"]
     for scenario in SCENARIOS.values():
         if not scenario.tm:
             assert render_config(log_prefix="S", tm=scenario.tm) == plain
@@ -275,6 +313,11 @@ def test_only_s13_sets_tm_timers_and_every_other_config_is_unchanged() -> None:
         'modparam("tm", "retr_timer1", 250)', 'modparam("tm", "fr_timer", 20000)',
         'modparam("tm", "fr_inv_timer", 30000)']
     assert len(s13) == len(plain.splitlines()) + 1
+    s14 = render_config(log_prefix="S", tm=SCENARIOS["S14"].tm).splitlines()
+    assert [line for line in s14 if line not in plain.splitlines()] == [
+        'modparam("tm", "retr_timer2", 2000)', 'modparam("tm", "fr_timer", 20000)',
+        'modparam("tm", "fr_inv_timer", 30000)']
+    assert len(s14) == len(plain.splitlines()) + 1
 
 
 def test_a_tm_parameter_needs_the_tm_module() -> None:
@@ -291,7 +334,7 @@ def test_lab_list_and_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["lab", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "S1  one device ringing, a second injected that answers"
-    assert len(lines) == 13
+    assert len(lines) == 14
     assert main(["lab", "S99"]) == 2
     assert "unknown scenario S99" in capsys.readouterr().err
 
@@ -369,31 +412,37 @@ def test_lab_regenerates_every_capture_with_the_same_facts(tmp_path: Path) -> No
     assert _processes_under(tmp_path) == []
 
 
+#: per scenario with its own tm timers: the silent branch's intervals, the timer read
+REGENERATED = {"S13": ([0.25, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0], ("t1", 0.25)),
+               "S14": ([0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0], ("t2", 2))}
+
+
 @pytest.mark.lab
-def test_lab_regenerates_s13_with_t1_copies_capped_at_t2(tmp_path: Path) -> None:
-    """``pushinject lab S13`` (about 25 s): a fresh Kamailio with retr_timer1 250 ms sends the
-    silent branch's copies 0.25, 0.5, 1, 2 s apart, then every 4 s (KAM-13), and `pushinject
-    check` judges the new capture as the manifest says, with and without the preset."""
+@pytest.mark.parametrize("name", sorted(REGENERATED))
+def test_lab_regenerates_its_timers_captures(tmp_path: Path, name: str) -> None:
+    """``pushinject lab S13`` and ``S14`` (about 25 s each): a fresh Kamailio with retr_timer1
+    250 ms sends the silent branch's copies 0.25, 0.5, 1, 2 s apart, then every 4 s (KAM-13),
+    with retr_timer2 2000 ms 0.5, 1, 2 s apart, then every 2 s (KAM-14), and `pushinject
+    check` reads T1 or T2 from them and judges the new capture as the manifest says, with and
+    without the preset."""
     for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
         require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
     require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
-    assert main(["lab", "S13", "--out", str(tmp_path)]) == 0
-    table = MANIFEST["S13"]
+    assert main(["lab", name, "--out", str(tmp_path)]) == 0
+    table = MANIFEST[name]
     pcap = tmp_path / table["file"]
     _frames, sip = read_sip(pcap)
     copies = [m.time for m in sip if (m.src, m.dst, m.kind) == ("proxy", "dev1", "INVITE")]
+    gaps, read = REGENERATED[name]
     # tm's timers run on a 1/16 s tick: each copy may leave up to one tick early or late
-    assert [b - a for a, b in zip(copies, copies[1:])] == pytest.approx(
-        [0.25, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0], abs=0.07)
+    assert [b - a for a, b in zip(copies, copies[1:])] == pytest.approx(gaps, abs=0.07)
     preset = check_capture(pcap, CheckOptions(preset="kamailio-tsilo"))
     plain = check_capture(pcap, CheckOptions())
     assert [c.violations for c in preset.calls] == [()]
     assert sorted({v.rule for c in plain.calls for v in c.violations}) == table[
         "violations_without_preset"]
-    assert [t["knob"] for t in plain.timing.to_json()["timers"]] == ["t1"]
-    assert plain.timing.to_json()["timers"][0]["value"] == 0.25
-
+    assert [(t["knob"], t["value"]) for t in plain.timing.to_json()["timers"]] == [read]
 
 def _processes_under(folder: Path) -> list[int]:
     """Processes whose working directory or command line is inside ``folder``."""
@@ -409,3 +458,4 @@ def _processes_under(folder: Path) -> list[int]:
         if cwd.startswith(str(folder)) or str(folder) in cmdline:
             found.append(int(entry.name))
     return found
+

@@ -55,6 +55,8 @@ KEY_MESSAGES = {
             "caller>proxy ACK"},
     "O15": {"proxy>dev1 INVITE", "reg2>proxy REGISTER", "proxy>dev2 INVITE", "dev2>proxy 180",
             "dev2>proxy 200", "proxy>caller 200"},
+    "O16": {"proxy>dev1 INVITE", "reg2>proxy REGISTER", "proxy>dev2 INVITE", "dev2>proxy 180",
+            "dev2>proxy 200", "proxy>caller 200"},
 }
 
 
@@ -76,18 +78,18 @@ def _after(name: str, kind: str, src: str) -> list[str]:
 
 # ------------------------------------------------------------------ manifest and facts
 def test_manifest_lists_every_scenario_once_with_its_file() -> None:
-    assert list(MANIFEST) == list(OPENSIPS_SCENARIOS) == [f"O{n}" for n in range(1, 16)]
+    assert list(MANIFEST) == list(OPENSIPS_SCENARIOS) == [f"O{n}" for n in range(1, 17)]
     on_disk = sorted(str(p.relative_to(FOLDER)) for p in FOLDER.rglob("*.pcap"))
     assert on_disk == sorted(t["file"] for t in MANIFEST.values())
     for name, table in MANIFEST.items():
         assert table["scenario"] == name
-        assert table["file"] == ("pitfalls/O3.pcap" if name == "O3" else "timers/O15.pcap"
-                                 if name == "O15" else f"{name}.pcap")
+        assert table["file"] == ("pitfalls/O3.pcap" if name == "O3" else f"timers/{name}.pcap"
+                                 if name in ("O15", "O16") else f"{name}.pcap")
 
 
 def test_only_the_seed_pitfall_is_expected_to_break_a_rule() -> None:
     """O3 (the 20 s subscription, PIT-7) is a pitfall; every other is conformant under the
-    preset, O15 (T1 at 250 ms, OSIPS-29) included."""
+    preset, O15 (T1 at 250 ms, OSIPS-29) and O16 (T2 at 2 s, OSIPS-30) included."""
     verdicts = {n: (t["expected_verdict"], t.get("violations")) for n, t in MANIFEST.items()}
     assert verdicts.pop("O3") == ("violations", ["inject-registered"])
     assert set(verdicts.values()) == {("conformant", None)}
@@ -111,7 +113,7 @@ def test_expected_final_statuses_and_branch_counts() -> None:
                    "O5": (200, 2, 2), "O6": (486, 2, 1), "O7": (200, 1, 0), "O8": (603, 2, 1),
                    "O9": (487, 0, 0), "O10": (200, 1, 1), "O11": (200, 1, 1),
                    "O12": (200, 1, 1), "O13": (200, 2, 1), "O14": (408, 1, 0),
-                   "O15": (200, 2, 1)}
+                   "O15": (200, 2, 1), "O16": (200, 2, 1)}
 
 
 def test_manifest_round_trips_through_toml() -> None:
@@ -263,30 +265,70 @@ def test_o15_t1_at_250_ms_copies_go_t1_2t1_4t1_then_t2() -> None:
     assert _after("O15", "200", "dev2") == ["caller 200", "dev2 ACK", "dev2 BYE", "caller 200"]
 
 
+def _judged(scenario: str) -> tuple[dict[str, list[tuple[str, str, int, str]]],
+                                     dict[str, list[tuple[str, float, str]]]]:
+    """The violations (rule, catalogue id, frame, message) and timers (knob, value, source)
+    of a capture with its own tm timers, judged with no option (``plain``), with the opensips
+    preset (``preset``) and with the preset and its tm timers as knobs (``tm``)."""
+    pcap = FOLDER / MANIFEST[scenario]["file"]
+    found, timers = {}, {}
+    for name, options in {"plain": CheckOptions(), "preset": CheckOptions(preset="opensips"),
+                          "tm": CheckOptions(preset="opensips", knobs=OPENSIPS.knobs(
+                              OPENSIPS_SCENARIOS[scenario].tm))}.items():
+        result = check_capture(pcap, options)
+        found[name] = [(v.rule, v.catalogue_id, v.frame, v.message) for c in result.calls
+                       for v in c.violations]
+        timers[name] = [(t["knob"], t["value"], t["source"])
+                        for t in result.timing.to_json()["timers"]]
+    return found, timers
+
+
 def test_o15_preset_reads_t1_and_follows_the_copies_rfc_3261_names_the_missing_one() -> None:
     """O15's copies show T1 (TIMING-3: the first left a timer tick late, 0.344 s): the opensips
     preset grows the interval T1, 2*T1, 4*T1 then T2 as tm does (TXN-10, OSIPS-29) and finds
     the capture conformant, with t1 read or given; RFC 3261's doubling, with no preset,
     expects a copy 2 s after the one at 1.85 s and names its absence."""
-    pcap = FOLDER / MANIFEST["O15"]["file"]
-    found, t1 = {}, {}
-    for name, options in {"plain": CheckOptions(), "preset": CheckOptions(preset="opensips"),
-                          "t1": CheckOptions(preset="opensips", knobs=OPENSIPS.knobs(
-                              OPENSIPS_SCENARIOS["O15"].tm))}.items():
-        result = check_capture(pcap, options)
-        found[name] = [(v.rule, v.catalogue_id, v.frame, v.message) for c in result.calls
-                       for v in c.violations]
-        t1[name] = [(t["knob"], t["value"], t["source"])
-                    for t in result.timing.to_json()["timers"]]
+    found, t1 = _judged("O15")
     assert found == {
         "plain": [("replay", "FIELD-9", 15, "the capture reference sends INVITE "
                    "sip:dev1@127.0.0.1:5071 to 127.0.0.1:5071 here; the proxy did not: the "
                    "proxy's next copy (frame 16) left 3.958 s after the one before, which left "
                    "1.002 s after its own: the interval went to T2 before doubling up to it "
                    "(TXN-10), where RFC 3261 §17.1.1.2 doubles it each time (after frame 15)")],
-        "preset": [], "t1": []}
-    assert t1 == {"plain": [("t1", 0.251, "capture")], "preset": [("t1", 0.251, "capture")],
-                  "t1": [("t1", 0.25, "knob")]}
+        "preset": [], "tm": []}
+    assert t1 == {"plain": [("t1", 0.25, "capture")], "preset": [("t1", 0.25, "capture")],
+                  "tm": [("t1", 0.25, "knob")]}
+
+
+def test_o16_t2_at_2_s_copies_go_t1_2t1_4t1_then_t2() -> None:
+    """OSIPS-30: with T2_timer at 2000 ms the silent branch's copies leave 0.45, 1.1 and 2 s
+    apart (T1, 2*T1, 4*T1 on tm's 100 ms timer tick), then every 2 s give or take 50 ms;
+    nothing follows dev2's 200 and dev1 gets no CANCEL (OSIPS-26)."""
+    _frames, sip = read_sip(FOLDER / MANIFEST["O16"]["file"])
+    copies = [m.time for m in sip if (m.src, m.dst, m.kind) == ("proxy", "dev1", "INVITE")]
+    assert [round(b - a, 3) for a, b in zip(copies, copies[1:])] == [
+        0.446, 1.102, 2.005, 1.964, 2.004, 2.004, 1.954, 2.004, 2.054]
+    assert _sent_after_invite("O16", "proxy", "dev1", "CANCEL") == []
+    answered, _bye = _sent_after_invite("O16", "proxy", "caller", "200")
+    assert 16.0 <= answered < 17.0
+    assert _after("O16", "200", "dev2") == ["caller 200", "dev2 ACK", "dev2 BYE", "caller 200"]
+
+
+def test_o16_preset_reads_t2_and_follows_the_copies_rfc_3261_names_the_first_at_t2() -> None:
+    """O16's copies show T2 (TIMING-4: 2 s, 1.997 s apart on average from 3.55 s): the opensips
+    preset holds the interval at T2 as tm does (TXN-10, OSIPS-29) and finds the capture
+    conformant, with t2 read or given; RFC 3261's doubling, with no preset, names the copy
+    2 s after one 2 s after its own, at the T2 read."""
+    found, t2 = _judged("O16")
+    assert found == {
+        "plain": [("replay", "FIELD-9", 16, "the proxy sent INVITE sip:dev1@127.0.0.1:5071 to "
+                   "127.0.0.1:5071 (frame 16); the capture reference sent no such message "
+                   "within 0.5 s: this copy left 1.964 s after the one before, which left "
+                   "2.005 s after its own: the interval stopped doubling at T2 = 2 s (TXN-10), "
+                   "where RFC 3261 §17.1.1.2 doubles it each time")],
+        "preset": [], "tm": []}
+    assert t2 == {"plain": [("t2", 2, "capture")], "preset": [("t2", 2, "capture")],
+                  "tm": [("t2", 2.0, "knob")]}
 
 
 def test_push_names_the_callee_and_the_call() -> None:
@@ -330,10 +372,13 @@ def test_render_config_fills_every_placeholder_with_the_seed_routes() -> None:
     assert 't_inject_branches("event");' in text and "t_wait_for_new_branches();" in text
     assert 'if ($tU == "carol")' in text
     assert 'modparam("tm"' not in text  # tm timers at their defaults (OSIPS-2, OSIPS-3)
-    assert [n for n, s in OPENSIPS_SCENARIOS.items() if s.tm] == ["O15"]
+    assert [n for n, s in OPENSIPS_SCENARIOS.items() if s.tm] == ["O15", "O16"]
     o15 = render_config(log_prefix="T", proxy=OPENSIPS, tm=OPENSIPS_SCENARIOS["O15"].tm)
     assert o15 == text.replace('loadmodule "tm.so"\n',
                                'loadmodule "tm.so"\nmodparam("tm", "T1_timer", 250)\n')
+    o16 = render_config(log_prefix="T", proxy=OPENSIPS, tm=OPENSIPS_SCENARIOS["O16"].tm)
+    assert o16 == text.replace('loadmodule "tm.so"\n',
+                               'loadmodule "tm.so"\nmodparam("tm", "T2_timer", 2000)\n')
 
 
 def test_modules_dir_is_found_beside_the_binary(tmp_path: Path) -> None:
@@ -345,7 +390,7 @@ def test_modules_dir_is_found_beside_the_binary(tmp_path: Path) -> None:
 def test_lab_lists_the_opensips_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lab", "--proxy", "opensips", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 15
+    assert len(lines) == 16
     assert lines[2] == ("O3  a device registers after the 20 s subscription: never called, "
                         "408 at 120 s")
     assert main(["lab", "--proxy", "opensips", "S1"]) == 2
@@ -446,28 +491,39 @@ def test_lab_regenerates_every_opensips_capture_with_the_same_facts(tmp_path: Pa
         assert verdict([result]) == table["expected_verdict"], name
 
 
+#: per scenario with its own tm timers: the bounds of the first interval between the silent
+#: branch's copies (T1, on tm's timer tick), the intervals after it, the knob read from them
+REGENERATED = {"O15": ((0.24, 0.36), [0.5, 1.0, 4.0, 4.0, 4.0], "t1"),
+               "O16": ((0.35, 0.65), [1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0], "t2")}
+
+
 @pytest.mark.lab
-def test_lab_regenerates_o15_with_copies_t1_2t1_4t1_then_t2(tmp_path: Path) -> None:
-    """``pushinject lab --proxy opensips O15`` (about 40 s): a fresh OpenSIPS with T1_timer
-    250 ms sends the silent branch's copies 0.5 and 1 s apart after a first one of at least T1
-    (on tm's timer tick), then every 4 s with no 2 s step (OSIPS-29), and `pushinject check`
-    judges the new capture as the manifest says, with and without the preset."""
+@pytest.mark.parametrize("name", sorted(REGENERATED))
+def test_lab_regenerates_its_timers_captures(tmp_path: Path, name: str) -> None:
+    """``pushinject lab --proxy opensips O15`` and ``O16`` (about 40 s each): a fresh OpenSIPS
+    with T1_timer 250 ms sends the silent branch's copies 0.5 and 1 s apart after a first one
+    of at least T1 (on tm's timer tick), then every 4 s with no 2 s step (OSIPS-29); with
+    T2_timer 2000 ms T1, 2*T1 and 4*T1 apart, then every 2 s (OSIPS-30); `pushinject check`
+    reads T1 or T2 from them and judges the new capture as the manifest says, with and without
+    the preset."""
     _opensips()
     for tool in ("sipp", "tcpdump", "unshare", "ip"):
         require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
     require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
-    assert main(["lab", "--proxy", "opensips", "O15", "--out", str(tmp_path)]) == 0
-    table = MANIFEST["O15"]
+    assert main(["lab", "--proxy", "opensips", name, "--out", str(tmp_path)]) == 0
+    table = MANIFEST[name]
     pcap = tmp_path / table["file"]
     _frames, sip = read_sip(pcap)
     copies = [m.time for m in sip if (m.src, m.dst, m.kind) == ("proxy", "dev1", "INVITE")]
     gaps = [b - a for a, b in zip(copies, copies[1:])]
+    (low, high), rest, knob = REGENERATED[name]
     # the T2 copies wander by up to about 0.11 s on a loaded machine (seen 3.958 to 4.109 s)
-    assert 0.24 <= gaps[0] < 0.36, gaps
-    assert gaps[1:] == pytest.approx([0.5, 1.0, 4.0, 4.0, 4.0], abs=0.15), gaps
+    assert low <= gaps[0] < high, gaps
+    assert gaps[1:] == pytest.approx(rest, abs=0.15), gaps
     for options, want in ((CheckOptions(preset="opensips"), []),
                           (CheckOptions(), table["violations_without_preset"])):
         result = check_capture(pcap, options)
         assert verdict([result]) == ("violations" if want else "conformant")
         assert sorted({v.rule for c in result.calls for v in c.violations}) == want
+        assert [t["knob"] for t in result.timing.to_json()["timers"]] == [knob]

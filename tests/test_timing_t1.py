@@ -80,9 +80,12 @@ UNDOUBLED = {
                  "it each time (after frame 12)")}
 
 
-def simulated(tmp_path: Path, preset: str, text: str = SILENT_BRANCH, t1: float = 0.25) -> Path:
-    run = run_scenario(parse_scenario(text + f"[proxy]\nt1 = {t1}\n"), preset)
-    path = tmp_path / f"t1-{preset}.pcap"
+def simulated(tmp_path: Path, preset: str, text: str = SILENT_BRANCH, t1: float = 0.25, *,
+              knob: str = "t1") -> Path:
+    """The capture of `text` run by `preset` with its proxy's `knob` (a transaction timer's
+    base value) at `t1` seconds."""
+    run = run_scenario(parse_scenario(text + f"[proxy]\n{knob} = {t1:g}\n"), preset)
+    path = tmp_path / f"{knob}-{preset}.pcap"
     path.write_bytes(run.pcap())
     return path
 
@@ -166,6 +169,8 @@ def test_retransmission_t1_rule() -> None:
     assert retransmission_t1([1.0, 1.38, 1.88]) is None  # 130 ms longer than 0.25
     assert retransmission_t1([1.0, 2.2, 4.2]) is None  # 200 ms longer than 1.0
     assert retransmission_t1([1.0, 1.75, 2.75]) is None
+    assert retransmission_t1([1.0, 1.246, 1.846, 2.846]) == 0.25  # the 2nd a tick late: 4*T1
+    assert retransmission_t1([1.0, 1.246, 1.996, 2.996]) is None  # 2nd 250 ms late: a loss
     assert retransmission_t1([1.0, 1.25]) == 0.25
     assert retransmission_t1([1.0]) is None
 
@@ -179,6 +184,25 @@ def test_a_missing_copy_does_not_make_t1(tmp_path: Path) -> None:
                        tmp_path / "lossy.pcap")
     result = check_capture(lossy, CheckOptions())
     assert result.timing.t1 == 0.5 and "t1" not in result.timing.values
+
+
+def test_t1_read_when_the_second_interval_left_a_tick_late(tmp_path: Path) -> None:
+    """OpenSIPS's copies at T1 = 250 ms once left 0.246, 0.601 and 1.002 s apart (its timer
+    fired the second retransmission a tick late, and counted the next from there): half the
+    second interval is no T1 the first shows, a quarter of the third is, and the preset's
+    replay then finds the proxy's copies where it sends its own."""
+    path = simulated(tmp_path, "opensips", LATE_ANSWER)
+    pkts = edit.read(path)
+    silent = [i for i, p in enumerate(pkts)
+              if edit.sip(p).startswith(b"INVITE sip:bob@10.0.0.10")]
+    pkts = sorted(edit.later(pkts[:silent[2]] + [pkts[i] for i in silent[2:]], silent[2], 0.1)
+                  + [p for i, p in enumerate(pkts) if i >= silent[2] and i not in silent],
+                  key=lambda p: float(p.time))
+    late = edit.write(pkts, tmp_path / "late.pcap")
+    assert copies(late, "10.0.0.10")[:4] == [0.0, 0.25, 0.85, 1.85]
+    result = check_capture(late, CheckOptions(preset="opensips"))
+    assert [v.describe() for v in result.timing.values.values()] == [INFERRED]
+    assert [c.violations for c in result.calls] == [()]
 
 
 def test_the_shortest_t1_stands_over_a_branch_whose_first_copy_was_lost(tmp_path: Path

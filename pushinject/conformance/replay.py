@@ -48,7 +48,9 @@ from typing import Any
 from pushinject.conformance.capture import Address, Parsed, WireMessage, address_text
 from pushinject.conformance.rules import overtaken
 from pushinject.core.messages import top_via_text, with_top_via
+from pushinject.core.timers import T2
 from pushinject.errors import PushInjectError
+from pushinject.presets.base import timer_values
 from pushinject.sip import Request
 
 __all__ = ["Output", "Divergence", "ReplayResult", "ReplayError", "replay", "replay_outputs",
@@ -373,44 +375,45 @@ def _copy_times(a: Output, actual: Sequence[Output]) -> list[float]:
             and o.time <= a.time]
 
 
-def _growth(times: Sequence[float]) -> str:
+def _growth(times: Sequence[float], t2: float = T2) -> str:
     """How the last interval between INVITE copies sent at `times` departs from RFC 3261
     §17.1.1.2's doubling ("" when it doubled): kept (stopped doubling, at T2 as Kamailio's tm
-    does), or jumped to T2 before reaching it (OpenSIPS's tm, OSIPS-29) (TXN-10). The interval
-    from the first copy is not read: a timer tick may delay it (TIMING-3)."""
-    from pushinject.core.timers import T2
-
+    does), or jumped to T2 before reaching it (OpenSIPS's tm, OSIPS-29) (TXN-10); `t2`: T2 in
+    force (TIMING-4), named with its value when it is not RFC 3261's. An interval is at T2
+    within an eighth of it. The interval from the first copy is not read: a timer tick may
+    delay it (TIMING-3)."""
     if len(times) < 4:
         return ""
     last, before = times[-1] - times[-2], times[-2] - times[-3]
+    named = "T2" if t2 == T2 else f"T2 = {t2:g} s"
     if abs(last - before) < abs(last - 2 * before):
-        at = " at T2" if abs(last - T2) < T2 / 2 else ""
+        at = f" at {named}" if abs(last - t2) < t2 / 8 else ""
         how = f"the interval stopped doubling{at}"
-    elif abs(last - T2) < T2 / 8 < last - 2 * before:
-        how = "the interval went to T2 before doubling up to it"
+    elif abs(last - t2) < t2 / 8 < last - 2 * before:
+        how = f"the interval went to {named} before doubling up to it"
     else:
         return ""
     return (f"left {last:.3f} s after the one before, which left {before:.3f} s after its own: "
             f"{how} (TXN-10), where RFC 3261 §17.1.1.2 doubles it each time")
 
 
-def _undoubled(a: Output, actual: Sequence[Output]) -> str:
+def _undoubled(a: Output, actual: Sequence[Output], t2: float) -> str:
     """Why an INVITE copy the proxy sent onward has no partner, when its interval since the
     copy before did not double (`_growth`; "" otherwise)."""
     if a.label != "INVITE" or a.direction != "onward":
         return ""
-    growth = _growth(_copy_times(a, actual))
+    growth = _growth(_copy_times(a, actual), t2)
     return f": this copy {growth}" if growth else ""
 
 
-def _next_copy_undoubled(r: Output, actual: Sequence[Output]) -> str:
+def _next_copy_undoubled(r: Output, actual: Sequence[Output], t2: float) -> str:
     """Why the proxy did not send the INVITE copy `r` of the reference, when the proxy's next
     copy there came at an interval that did not double (`_growth`; "" otherwise)."""
     if r.label != "INVITE" or r.direction != "onward":
         return ""
     after = next((o for o in actual if o.key == r.key and o.destination == r.destination
                   and o.time > r.time), None)
-    growth = "" if after is None else _growth(_copy_times(after, actual))
+    growth = "" if after is None else _growth(_copy_times(after, actual), t2)
     return f": the proxy's next copy (frame {after.frame}) {growth}" if after and growth else ""
 
 
@@ -440,9 +443,10 @@ def _given_up(actual: Sequence[Output], reference: Sequence[Output], side: Seque
 
 def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: float,
             until: float, preset: str, *, slack: float | None = None,
-            loose: bool = False) -> Divergence | None:
+            loose: bool = False, t2: float = T2) -> Divergence | None:
     """The earliest unmatched message of either side (see the module docstring); `slack`
-    judges the reference's timer-driven outputs, `loose` compares finals by `loose_key`.
+    judges the reference's timer-driven outputs, `loose` compares finals by `loose_key`, `t2`
+    (T2 in force) explains an INVITE copy whose interval did not double (`_growth`).
     When a timer-driven output is matched by a message sent later, the reference's later
     copies of it (its retransmissions) are taken as that much later too."""
     key = Output.loose_key if loose else _KEY
@@ -473,7 +477,7 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
                    f"from then, and a timer fires up to {slack:g} s late, never early"
                    if near is not None else
                    f"the {preset} reference sent no such message within {tolerance:g} s"
-                   + _undoubled(a, actual))
+                   + _undoubled(a, actual, t2))
             unmatched.append(Divergence(a.time, a.frame, f"the proxy sent {a.describe()} "
                                         f"(frame {a.frame}); {why}"))
         else:
@@ -495,7 +499,7 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
         if due + (slack if r.timer and slack is not None else 0.0) <= until:
             unmatched.append(Divergence(due, 0, f"the {preset} reference sends "
                                         f"{r.describe()} here; the proxy did not"
-                                        + _next_copy_undoubled(r, actual)))
+                                        + _next_copy_undoubled(r, actual, t2)))
     return min(unmatched, key=lambda d: d.time) if unmatched else None
 
 
@@ -536,7 +540,8 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
         cid: _located(compare(sent.get(cid, []), expected.get(cid, []), tolerance,
                               end if _final_to_caller(sent.get(cid, ())) == _NEVER
                               else own_last.get(cid, last),
-                              preset.name, slack=slack, loose=loose),
+                              preset.name, slack=slack, loose=loose,
+                              t2=timer_values(knobs or {}).t2),
                       messages)
         for cid in callers}
     return ReplayResult(preset.name, tuple(reference), tuple(actual), divergences)

@@ -30,6 +30,11 @@ the INVITE retransmissions of a branch the proxy sent over UDP (Timer A: T1, 2*T
 apart, RFC 3261 §17.1.1.2); when not given, it is read from them (TIMING-3, `retransmission_t1`)
 and, when it differs from the default, used wherever the checker counts in T1: the replay's
 reference, Timer B (64*T1) of a branch that never answered, Timer L of the rules.
+
+T2 (the ``t2`` knob, 4 s by default) shows there too when a proxy holds the interval at T2
+(Kamailio's and OpenSIPS's tm, TXN-10): two intervals in a row that are equal, not doubled;
+when not given, it is read from them (TIMING-4, `retransmission_t2`) and, when it differs from
+the default, used by the replay's reference and wherever a copy's due time is reckoned.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ from pushinject.presets.base import RELAY_PN, SWITCHES, T1_KNOB, T2_KNOB
 
 __all__ = ["TICK", "WAIT_KNOBS", "SUBSCRIPTION", "TimerEvidence", "TimerValue", "Timing",
            "timer_evidence", "infer_timers", "precedence", "whole_timer", "timing_lines",
-           "retransmission_bound", "retransmission_t1", "T1", "JITTER"]
+           "retransmission_bound", "retransmission_t1", "retransmission_t2", "T1", "T2",
+           "JITTER"]
 
 #: how early a timer may fire through a proxy's timer-wheel granularity (seconds)
 TICK = 0.1
@@ -109,7 +115,7 @@ class TimerValue:
     def replay_value(self) -> float:
         e = self.evidence
         if e is None or self.bounded is not None or e.kind in ("routing", "subscription",
-                                                                 T1_KNOB):
+                                                                 *_BASES):
             return self.value
         return min(self.value, e.observed)
 
@@ -130,6 +136,9 @@ class TimerValue:
             return (f"{self.knob} = {self.value:g} s (inferred: the retransmissions of frame "
                     f"{e.start} stopped after frame {e.end}, so it fired between {low:.3f} and "
                     f"{high:.3f} s)")
+        if e.kind == T2_KNOB:
+            return (f"{self.knob} = {self.value:g} s (inferred from the copies of frames "
+                    f"{e.start} -> {e.end}, observed {e.observed:.3f} s apart on average)")
         return (f"{self.knob} = {self.value:g} s (inferred from frames {e.start} -> {e.end}, "
                 f"observed {e.observed:.3f} s)")
 
@@ -152,6 +161,12 @@ class Timing:
         """T1 in force: given, read from the capture (TIMING-3), else RFC 3261's."""
         value = self.values.get(T1_KNOB)
         return T1 if value is None else value.value
+
+    @property
+    def t2(self) -> float:
+        """T2 in force: given, read from the capture (TIMING-4), else RFC 3261's."""
+        value = self.values.get(T2_KNOB)
+        return T2 if value is None else value.value
 
     def timers(self) -> list[float]:
         """The values of the timers in force that a timer-driven event shows (not T1, T2)."""
@@ -223,13 +238,16 @@ def _alive(b: BranchRecord, t: float, tolerance: float, t1: float = T1) -> bool:
 
 def retransmission_t1(sent: Sequence[float]) -> float | None:
     """The T1 that the copies of one INVITE sent over UDP at times `sent` show (TIMING-3), to
-    the millisecond: half the interval between the first and second retransmissions (both sent
-    by Timer A, 2*T1 apart), else the interval from the first copy to the first retransmission
-    (T1). None when there is no retransmission, or when the first interval lies more than
-    `JITTER` below half the next one, or above it by more than a tick and `JITTER` (a proxy's
-    timer wheel: OpenSIPS's first copy at T1 = 250 ms left 0.344 s after the INVITE) or half
-    of it: a copy is missing from the capture (a first interval of 3*T1), which the evidence
-    cannot tell apart from another T1.
+    the millisecond, read from the intervals of the first three retransmissions (Timer A:
+    T1, 2*T1, 4*T1 apart), else the interval from the first copy to the first retransmission
+    (T1). A quarter of the third retransmission's interval (4*T1 under every growth rule of
+    TXN-10 while below T2) reads T1 finest, as a timer tick late or early moves each interval
+    by as much; it stands when the intervals before it show T1 and 2*T1 as a timer fires them
+    (`_on_time`: OpenSIPS's copies at T1 = 250 ms once left 0.246, 0.601 and 1.002 s apart),
+    else half the second interval when the first shows it (OpenSIPS's first copy at T1 =
+    250 ms left 0.344 s after the INVITE). None when there is no retransmission, or when no
+    reading explains the intervals: a copy is missing from the capture (a first interval of
+    3*T1), which the evidence cannot tell apart from another T1.
 
     >>> retransmission_t1([0.0, 0.25, 0.75, 1.75]), retransmission_t1([3.0, 3.4684, 4.4684])
     (0.25, 0.5)
@@ -237,14 +255,75 @@ def retransmission_t1(sent: Sequence[float]) -> float | None:
     (True, None)
     >>> retransmission_t1([0.002, 0.346, 0.847, 1.849])
     0.251
+    >>> retransmission_t1([0.0, 0.246, 0.847, 1.849]), retransmission_t1([0.0, 0.75, 1.75, 3.75])
+    (0.251, None)
     """
-    if len(sent) < 2:
+    gaps = [b - a for a, b in zip(sent, sent[1:4])]
+    if len(gaps) == 1:
+        return round(gaps[0], 3)
+    for k in range(len(gaps) - 1, 0, -1):  # the longest interval first: the finest reading
+        t1 = gaps[k] / (1 << k)
+        if all(_on_time(gaps[n], t1 * (1 << n)) for n in range(k)):
+            return round(t1, 3)
+    return None
+
+
+def _on_time(interval: float, due: float) -> bool:
+    """Whether a copy's `interval` after the one before shows a timer `due` seconds long, as a
+    proxy's timer wheel fires it (TIMING-3): at most `JITTER` early, late by at most a tick and
+    `JITTER`, and never by half of `due` (a copy missing from the capture)."""
+    return -JITTER <= interval - due <= min(TICK + JITTER, due / 2)
+
+
+def retransmission_t2(sent: Sequence[float]) -> tuple[int, int, int | float, float] | None:
+    """``(i, j, T2, mean)``: the T2 that the copies of one INVITE sent over UDP at times `sent`
+    show (TIMING-4), read from the intervals ``i`` to ``j`` (interval ``n`` runs from
+    ``sent[n]`` to ``sent[n + 1]``), ``mean`` seconds long on average. A proxy that holds the
+    interval at T2 (TXN-10) sends copies at two equal intervals in a row, where RFC 3261
+    doubles it and no copy missing from the capture makes two equal: from the later of the
+    first such pair on (the earlier may be 4*T1 that T2 capped), each interval is T2 as a timer
+    fires it, a tick early or late (OpenSIPS's copies at T2 = 2 s lay 1.954 to 2.054 s apart,
+    capture O16), unless a copy missing from the capture lengthened it (to twice or more):
+    the mean of those within a quarter of the first shows T2. The first interval is not read
+    (a timer tick may move the first retransmission, TIMING-3). Two intervals are equal within
+    a tick and `JITTER`, and within a quarter of the shorter; T2 is the whole second within
+    `JITTER` of the mean, else the mean to the millisecond. None when no two intervals are
+    equal.
+
+    >>> retransmission_t2([0.0, 0.482, 1.482, 3.482, 5.482, 7.482])
+    (3, 4, 2, 2.0)
+    >>> retransmission_t2([0.0, 0.446, 1.548, 3.553, 5.517, 7.521, 9.525, 11.479, 13.483])[:3]
+    (3, 7, 2)
+    >>> retransmission_t2([0.0, 0.344, 0.845, 1.847, 5.805, 9.812])[:3]
+    (4, 4, 4)
+    >>> retransmission_t2([0.0, 0.5, 1.5, 3.5, 4.75, 6.0]), retransmission_t2([0.0, 0.5, 1.5])
+    ((4, 4, 1.25, 1.25), None)
+    >>> retransmission_t2([0.0, 0.5, 1.5, 3.5, 7.5, 15.5]) is None  # RFC 3261's doubling
+    True
+    >>> retransmission_t2([0.0, 0.5, 1.5, 7.5, 15.5]) is None  # the copy at 3.5 s lost
+    True
+    """
+    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    for i in range(1, len(gaps) - 1):
+        before, gap = gaps[i], gaps[i + 1]
+        if abs(gap - before) <= min(TICK + JITTER, min(gap, before) / 4):
+            run = [n for n in range(i + 1, len(gaps)) if abs(gaps[n] - gap) <= gap / 4]
+            mean = sum(gaps[n] for n in run) / len(run)
+            whole = round(mean)
+            value = whole if whole > 0 and abs(mean - whole) <= JITTER else round(mean, 3)
+            return run[0], run[-1], value, mean
+    return None
+
+
+def _copies(b: BranchRecord, frames: Mapping[int, WireMessage], most: int | None = None
+            ) -> list[WireMessage] | None:
+    """The copies of branch `b`'s INVITE sent over UDP that the capture shows (the first
+    included; `most`: at most that many retransmissions), None when it shows none sent
+    again or the branch is not over UDP."""
+    first = frames.get(b.frame)
+    if not b.retransmissions or first is None or first.transport != "UDP":
         return None
-    first = sent[1] - sent[0]
-    if len(sent) == 2:
-        return round(first, 3)
-    half = (sent[2] - sent[1]) / 2
-    return round(half, 3) if -JITTER <= first - half <= min(TICK + JITTER, half / 2) else None
+    return [first] + [frames[f] for f in b.retransmissions[:most] if f in frames]
 
 
 def _t1_evidence(calls: Sequence[CallRecord], frames: Mapping[int, WireMessage]
@@ -256,34 +335,63 @@ def _t1_evidence(calls: Sequence[CallRecord], frames: Mapping[int, WireMessage]
     shown: TimerValue | None = None
     for call in calls:
         for b in call.branches:
-            first = frames.get(b.frame)
-            if not b.retransmissions or first is None or first.transport != "UDP":
+            sent = _copies(b, frames, 3)
+            if sent is None or len(sent) < 2:
                 continue
-            copies = [frames[f] for f in b.retransmissions[:2] if f in frames]
-            value = retransmission_t1([b.opened_at] + [m.time for m in copies])
+            value = retransmission_t1([b.opened_at] + [m.time for m in sent[1:]])
             if value is None or value <= 0:
                 continue
-            key = (value, copies[0].time, copies[0].frame)
+            copy = sent[1]
+            key = (value, copy.time, copy.frame)
             if best is None or key < best:
                 best = key
                 shown = TimerValue(T1_KNOB, value, TimerEvidence(
-                    T1_KNOB, call.call_id, b.frame, copies[0].frame, b.opened_at,
-                    copies[0].time - b.opened_at))
+                    T1_KNOB, call.call_id, b.frame, copy.frame, b.opened_at,
+                    copy.time - b.opened_at))
     return shown
 
 
-def _infer_t1(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
-              values: dict[str, TimerValue], given: Mapping[str, float]) -> None:
-    """T1 read from the capture when not given (TIMING-3): the shortest shown stands against
-    one read before; a T1 within `JITTER` of RFC 3261's is RFC 3261's, and not listed."""
-    if T1_KNOB in given or not messages:
-        return
-    shown = _t1_evidence(calls, {m.frame: m for m in messages})
-    if shown is None or abs(shown.value - T1) <= JITTER:
-        return
-    current = values.get(T1_KNOB)
-    if current is None or precedence(shown) < precedence(current):
-        values[T1_KNOB] = shown
+def _t2_evidence(calls: Sequence[CallRecord], frames: Mapping[int, WireMessage]
+                 ) -> TimerValue | None:
+    """T2 as the branches of `calls` show it (TIMING-4), as `_t1_evidence` reads T1: the
+    shortest that any branch sent over UDP shows (`retransmission_t2`; a copy missing from
+    the capture only lengthens an interval), the earliest branch of the shortest."""
+    best: tuple[float, float, int] | None = None
+    shown: TimerValue | None = None
+    for call in calls:
+        for b in call.branches:
+            sent = _copies(b, frames)
+            read = None if sent is None else retransmission_t2(
+                [b.opened_at] + [m.time for m in sent[1:]])
+            if sent is None or read is None:
+                continue
+            i, j, value, mean = read
+            start, end = sent[i], sent[j + 1]
+            key = (value, start.time, start.frame)
+            if best is None or key < best:
+                best = key
+                shown = TimerValue(T2_KNOB, value, TimerEvidence(
+                    T2_KNOB, call.call_id, start.frame, end.frame, start.time, mean))
+    return shown
+
+
+def _infer_bases(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
+                 values: dict[str, TimerValue], given: Mapping[str, float]) -> None:
+    """T1 and T2 read from the capture when not given (TIMING-3, TIMING-4): the shortest
+    shown stands against one read before; one within `JITTER` of RFC 3261's is RFC 3261's,
+    and not listed."""
+    frames: dict[int, WireMessage] | None = None
+    for knob, default, evidence in ((T1_KNOB, T1, _t1_evidence), (T2_KNOB, T2, _t2_evidence)):
+        if knob in given or not messages:
+            continue
+        if frames is None:
+            frames = {m.frame: m for m in messages}
+        shown = evidence(calls, frames)
+        if shown is None or abs(shown.value - default) <= JITTER:
+            continue
+        current = values.get(knob)
+        if current is None or precedence(shown) < precedence(current):
+            values[knob] = shown
 
 
 def _next_copy_due(sent: Sequence[float], rules: Sequence[TimerValues] = (TimerValues(),)
@@ -412,13 +520,13 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
     as the first events that showed them, except that a value read from bounds yields to an
     event of these calls, as it does in a whole capture. `end`: when the capture is known to
     go on to, past its last message (`pushinject.conformance.replay.replay`'s `horizon`).
-    T1, when not given, is read first, from the INVITE retransmissions (TIMING-3): Timer B
-    counts in it."""
+    T1 and T2, when not given, are read first, from the INVITE retransmissions (TIMING-3,
+    TIMING-4): Timer B counts in T1, a copy's due time in both."""
     wait_knob = WAIT_KNOBS.get(model, "wait_timeout")
     earlier = known or {}
     values = {k: v for k, v in earlier.items() if v.bounded is None}
     values.update((k, TimerValue(k, v, None)) for k, v in given.items())
-    _infer_t1(calls, messages, values, given)
+    _infer_bases(calls, messages, values, given)
     t1 = values[T1_KNOB].value if T1_KNOB in values else T1
     evidence: list[TimerEvidence] = []
     for call in calls:
@@ -471,11 +579,11 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
 def precedence(value: TimerValue) -> tuple[float, ...]:
     """Of two values of one timer read from different calls of a capture, the one with the
     smaller key stands (TIMING-2): an event over bounds, then the event that fired first; of
-    two subscriptions shown by injections, the longer; of two T1 shown by retransmissions, the
-    shorter (TIMING-3)."""
+    two subscriptions shown by injections, the longer; of two T1 or two T2 shown by
+    retransmissions, the shorter (TIMING-3, TIMING-4)."""
     e = value.evidence
     assert e is not None
-    if e.kind == T1_KNOB:
+    if e.kind in _BASES:
         return (0, value.value, e.started_at + e.observed, e.end)
     if e.kind == "subscription":
         return (0, -value.value, e.started_at + e.observed, e.end)

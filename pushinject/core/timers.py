@@ -34,7 +34,7 @@ class TimerAGrowth(StrEnum):
     DOUBLING = "doubling"
     #: doubling up to T2, then T2, as Timer E's (RFC 3261 §17.1.2.2): Kamailio's tm (TXN-10)
     CAPPED = "capped"
-    #: T1, 2*T1, 4*T1, then T2: OpenSIPS's tm (TXN-10, OSIPS-29)
+    #: T1, 2*T1, 4*T1 (each at most T2), then T2: OpenSIPS's tm (TXN-10, OSIPS-29)
     STEPPED = "stepped"
 
 
@@ -56,11 +56,13 @@ class TimerValues:
         [8.0, 4.0, 4.0]
         >>> [TimerValues(t1=0.25, timer_a=g).next_a(1.0, 3) for g in TimerAGrowth]
         [2.0, 2.0, 4.0]
+        >>> [TimerValues(t2=1.5, timer_a=g).next_a(1.0, 2) for g in TimerAGrowth]
+        [2.0, 1.5, 1.5]
         """
         if self.timer_a is TimerAGrowth.STEPPED and n >= 3:
             return self.t2
         doubled = 2 * interval
-        return min(doubled, self.t2) if self.timer_a is TimerAGrowth.CAPPED else doubled
+        return doubled if self.timer_a is TimerAGrowth.DOUBLING else min(doubled, self.t2)
 
     @property
     def b(self) -> float:

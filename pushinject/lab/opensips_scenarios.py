@@ -1,4 +1,4 @@
-"""The OpenSIPS lab's scenarios, O1-O15: the seed's routes on a real OpenSIPS 3.x.
+"""The OpenSIPS lab's scenarios, O1-O16: the seed's routes on a real OpenSIPS 3.x.
 
 O1-O10 are the Kamailio lab's S1-S10 (same parties, same times, taken from
 `pushinject.lab.scenarios.SCENARIOS`) with what OpenSIPS running the seed does in each: its
@@ -10,7 +10,8 @@ call) and O7 its second (a refresh REGISTER updates the binding and raises no
 E_UL_CONTACT_INSERT, so nothing is injected). O11 is a device registering again with a new
 Call-ID while its branch rings, O12 a REGISTER challenged with 401 before its 200, O13 a
 device that never answers beside an injected one that does, O14 the same device alone when the
-caller CANCELs, O15 such a pair with tm's T1 at 250 ms (the only scenario that sets tm timers).
+caller CANCELs, O15 such a pair with tm's T1 at 250 ms and O16 with its T2 at 2 s (the only
+scenarios that set tm timers).
 
 Times are seconds from the proxy's handling of the caller's INVITE, as in
 `pushinject.lab.scenarios`, whose `Scenario`, `Device` and `ExpectedBranch` these are.
@@ -48,8 +49,10 @@ SILENT_LIMIT = 60.0
 _O15_LATE = Device(2, "answer", register_at=1.0, pause_ms=15500)
 #: O15's tm timers: T1 at 250 ms (fr_timeout stays 30 s, past dev2's 200 at about 16.5 s)
 O15_TM = (("T1_timer", 250),)
+#: O16's tm timers: T2 at 2 s (T1 and fr_timeout stay 500 ms and 30 s)
+O16_TM = (("T2_timer", 2000),)
 
-#: scenario name -> scenario
+#: scenario name -> scenario (O16 is O15's parties with another tm)
 OPENSIPS_SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -228,3 +231,24 @@ OPENSIPS_SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
+
+OPENSIPS_SCENARIOS["O16"] = replace(
+    OPENSIPS_SCENARIOS["O15"],
+    name="O16",
+    title="T2 at 2 s: a device that never answers, its copies T1, 2*T1, 4*T1 then 2 s apart",
+    description=(
+        "For this capture alone tm runs with T2_timer 2000 ms (T1_timer and fr_timeout at "
+        "their defaults, 500 ms and 30 s). dev1 is registered before the call and never "
+        "answers (no 100, no final response): lookup() relays the INVITE to it and OpenSIPS "
+        "retransmits it 0.45, 1.55 and 3.55 s after it left (T1, 2*T1 and 4*T1 apart, on tm's "
+        "100 ms timer tick: 0.446, 1.102 and 2.005 s), then every T2, 1.95 to 2.05 s apart, "
+        "at 5.5, 7.5 ... 15.5 s: T2 caps each step (4*T1 equals T2 here), where RFC 3261 "
+        "§17.1.1.2, and OpenSIPS with the default T2 (4 s), put the copy after 3.55 s at "
+        "7.55 s (OSIPS-29, OSIPS-30). dev2 registers at about 1.1 s, is injected, rings and "
+        "answers at about 16.6 s; OpenSIPS forwards the 200 and sends dev1 nothing more, and "
+        "no CANCEL (OSIPS-26). `pushinject check` reads t2 = 2 s from these copies "
+        "(TIMING-4): the opensips preset then finds the capture conformant with no knob, "
+        "while with no preset RFC 3261's doubling names the copy at 5.5 s (replay)."
+    ),
+    tm=O16_TM,
+)

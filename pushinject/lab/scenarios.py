@@ -7,7 +7,7 @@ Device *n* answers INVITEs on 127.0.0.1:507\\ *n* (user ``devn``); its REGISTER 
 from 127.0.0.1:508\\ *n* (the device's own port is taken by its answering UA). Times are seconds
 from the caller's INVITE; a negative time registers the device before the call starts.
 
-This module holds the Kamailio lab's scenarios, S1-S13 (`pushinject.lab.opensips_scenarios`
+This module holds the Kamailio lab's scenarios, S1-S14 (`pushinject.lab.opensips_scenarios`
 the OpenSIPS lab's). The expected facts are those of the manifest
 (`data/kamailio/manifest.toml`): the final status the caller gets and one `ExpectedBranch` per
 INVITE the proxy forwards. A branch is
@@ -17,7 +17,7 @@ after the caller's INVITE (INJ-1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "AUTH_CALLEE",
@@ -224,8 +224,10 @@ _S13_LATE = Device(2, "answer", register_at=1.0, pause_ms=15500)
 #: S13's tm timers: T1 at 250 ms, and FR timers long enough for the silent branch to reach
 #: the copies at T2 intervals before dev2's 200 ends the call
 S13_TM = (("retr_timer1", 250), ("fr_timer", 20000), ("fr_inv_timer", 30000))
+#: S14's tm timers: T2 at 2 s (T1 at its default 500 ms), FR timers as S13's
+S14_TM = (("retr_timer2", 2000), ("fr_timer", 20000), ("fr_inv_timer", 30000))
 
-#: scenario name -> scenario, in the issue's order
+#: scenario name -> scenario, in the issue's order (S14 is S13's parties with another tm)
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -411,3 +413,24 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
+
+SCENARIOS["S14"] = replace(
+    SCENARIOS["S13"],
+    name="S14",
+    title="T2 at 2 s: a device that never answers, its copies capped at 2 s, and one that does",
+    description=(
+        "For this capture alone tm runs with retr_timer2 2000 ms (T2; T1 stays 500 ms), "
+        "fr_timer 20 s and fr_inv_timer 30 s. dev1 is registered before the call and never "
+        "answers (no 100, no final response): the proxy relays the INVITE to it and "
+        "retransmits it 0.48, 1.48 and 3.48 s after it left (0.48, 1 and 2 s apart: Kamailio's "
+        "timer runs on ticks), then every 2 s, at 5.48, 7.48 ... 15.48 s: the interval stops "
+        "doubling at this T2 (TXN-10, KAM-14), where RFC 3261 §17.1.1.2, and Kamailio "
+        "with the default T2 (4 s), put the copy after 3.48 s at 7.48 s. dev2 registers at "
+        "about 1.1 s, is injected (ts_append_by_contact()), rings and answers at about 16.6 s; "
+        "Kamailio forwards the 200 and sends dev1 nothing more, and no CANCEL (KAM-11). "
+        "`pushinject check` reads t2 = 2 s from dev1's copies (TIMING-4): the kamailio-tsilo "
+        "preset then finds the capture conformant with no knob, while with no option "
+        "RFC 3261's doubling names the copy at 5.48 s (replay)."
+    ),
+    tm=S14_TM,
+)
