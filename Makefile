@@ -25,6 +25,8 @@ run: $(STAMP)
 	$(BIN)/pushinject check --preset kamailio-tsilo --knob fr_timeout=8 --knob fr_inv_timeout=10 \
 		data/kamailio/*.pcap
 	$(BIN)/pushinject check --preset kamailio-tsilo data/kamailio/timers/*.pcap
+	$(BIN)/pushinject check --preset kamailio-tsilo --knob fr_timeout=8 --knob fr_inv_timeout=10 \
+		data/kamailio/load/*.pcap
 	$(BIN)/pushinject check --preset opensips data/opensips/*.pcap data/opensips/timers/*.pcap
 	for preset in opensips kamailio-tsilo rfc8599; do \
 		$(BIN)/pushinject check --preset $$preset data/simulated/$$preset/*.pcap || exit $$?; \

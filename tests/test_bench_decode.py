@@ -44,4 +44,8 @@ def test_bench_prints_both_figures_and_the_ratio_last() -> None:
     assert lines[0].startswith("generated ") and "400+ SIP packets" in lines[0]
     assert any(line.startswith("tshark -Y sip -T fields:") for line in lines)
     assert any(line.startswith("memory flatness: peak ") for line in lines)
+    assert any(re.fullmatch(r"gzip-compressed \(\d+\.\d MiB, CAP-6\): pushinject decode "
+                            r"--json \d+\.\d\d s, tshark \d+\.\d\d s, throughput ratio "
+                            r"\d+\.\dx; \d+\.\d\dx the plain file's time", line)
+               for line in lines)
     assert re.fullmatch(r"decode: \d+ packets/s \(\d+\.\d× tshark\)", lines[-1])

@@ -258,3 +258,44 @@ def test_a_proxy_that_goes_on_retransmitting_after_the_200_conforms_to_a_tm_pres
     for path in (stopped, going_on):
         result = check_capture(path, CheckOptions(preset=name))
         assert [(c.call.final_status, c.violations) for c in result.calls] == [(200, ())]
+
+
+def test_a_final_a_tick_early_stays_conformant_when_other_traffic_follows(
+        tmp_path: Path) -> None:
+    """S3's 408 and the caller's ACK 70 ms before the 8 s fr_timer (a timer tick early, as
+    Kamailio's tm fires under load): the ACK reaches the proxy before the reference's timer,
+    so the reference's 408 is never acknowledged and it would retransmit it. Such copies are
+    not judged past the call's own last message, whatever else the capture holds later: here
+    another call's push and its answer two seconds on (a capture of many calls)."""
+    pkts = edit.read(KAMAILIO / "S3.pcap")
+    timeout = edit.find(pkts, "SIP/2.0 408")
+    early = edit.later(pkts, timeout, 7.907 - float(pkts[timeout].time - pkts[0].time))
+    alone = divergence(edit.write(early, tmp_path / "alone.pcap"), "kamailio-tsilo", LAB)
+    push, answer = edit.find(pkts, "MESSAGE"), edit.find(pkts, "SIP/2.0 200", sport=5090)
+    at = float(pkts[0].time) + 10.0
+    other = [edit.with_sip(pkts[i], edit.sip(pkts[i]).replace(b"27bdc7163cf82b0e",
+                                                             b"37bdc7163cf82b0f"),
+                           time=at + 0.001 * n) for n, i in enumerate((push, answer))]
+    busy = divergence(edit.write(early + other, tmp_path / "busy.pcap"), "kamailio-tsilo", LAB)
+    assert (alone, busy) == (None, None)
+
+
+def test_a_180_overtaken_by_the_200_a_millisecond_later_need_not_be_forwarded(
+        tmp_path: Path) -> None:
+    """S2 with dev1's 200 a millisecond after its 180 and only the 200 relayed to the caller:
+    a proxy that reads its datagrams on several processes may handle the 200 first (KAM-16),
+    after which RFC 3261 §16.7 step 5 forwards no provisional. A second later, the 180 that
+    was not forwarded breaks CTX-4 and the replay."""
+    pkts = edit.read(KAMAILIO / "S2.pcap")
+    ringing = edit.find(pkts, "SIP/2.0 180", sport=5071)
+    pkts = edit.drop(pkts, edit.find(pkts, "SIP/2.0 180", sport=5060))
+    answer = edit.find(pkts, "SIP/2.0 200", sport=5071)
+    soon = edit.later(pkts, answer, float(pkts[ringing].time - pkts[answer].time) + 0.0011)
+
+    def rules(pkts: list[object], name: str, options: CheckOptions) -> list[str]:
+        result = check_capture(edit.write(pkts, tmp_path / name), options)
+        return [v.rule for c in result.calls for v in c.violations]
+
+    for options in (CheckOptions(), CheckOptions(preset="kamailio-tsilo", knobs=LAB)):
+        assert rules(soon, "soon.pcap", options) == []
+        assert rules(pkts, "late.pcap", options) == ["forward-provisional", "replay"]

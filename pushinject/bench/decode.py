@@ -7,7 +7,9 @@ and `tshark -r FILE -Y sip -T fields -e frame.time_epoch -e sip.Call-ID -e sip.M
 -e sip.Status-Code -e sip.CSeq` run as whole processes, alternately, `--runs` times each; each
 one's fastest wall time, its CPU time and peak resident memory (`os.wait4` rusage of that child)
 are reported. A second decoder run on a capture half
-the size shows whether memory stays flat as the capture grows.
+the size shows whether memory stays flat as the capture grows. Both then read the capture
+compressed with gzip (as ``tcpdump -z gzip`` leaves a rotated part, CAP-6): their times, the
+ratio, and what the decompression costs the decoder against the plain file.
 """
 
 from __future__ import annotations
@@ -146,6 +148,14 @@ def best_of(runs: int, commands: list[list[str]]) -> list[tuple[float, int, int,
     return [b for b in best if b is not None]
 
 
+def _gzip(source: str, target: str) -> None:
+    """`source` compressed as ``gzip`` (level 6) writes it, a block at a time."""
+    import gzip
+
+    with open(source, "rb") as plain, gzip.open(target, "wb", compresslevel=6) as packed:
+        shutil.copyfileobj(plain, packed, 1 << 20)
+
+
 def _count_frames(path: str) -> int:
     from pushinject.capture.records import RecordReader
 
@@ -189,5 +199,15 @@ def run(args: argparse.Namespace) -> int:
             _, half_rss, _, _ = measure(decode + [half])
             print(f"memory flatness: peak {half_rss / 1024:.1f} MiB at {half_frames} frames, "
                   f"{ours_rss / 1024:.1f} MiB at {frames} frames")
+        packed = os.path.join(tmp, "bench.pcap.gz")
+        _gzip(path, packed)
+        gz = best_of(args.runs, [decode + [packed], [tshark, "-r", packed] + TSHARK_ARGS])
+        if len(gz) < 2:
+            raise UsageError(f"a run on the gzip-compressed capture failed "
+                             f"(exit status {gz[0][2]})")
+        print(f"gzip-compressed ({os.path.getsize(packed) / 2**20:.1f} MiB, CAP-6): "
+              f"pushinject decode --json {gz[0][0]:.2f} s, tshark {gz[1][0]:.2f} s, "
+              f"throughput ratio {gz[1][0] / gz[0][0]:.1f}x; "
+              f"{gz[0][0] / ours_t:.2f}x the plain file's time")
     print(f"decode: {ours:.0f} packets/s ({ours / theirs:.1f}× tshark)")
     return 0

@@ -2,21 +2,9 @@
 
 Both proxies face the same SIPp parties, on the same machine, in the same run, inside a private
 network namespace (the command re-runs itself under `unshare -n`; root needed), over UDP on
-loopback with the lab's addresses (proxy 127.0.0.1:5060, push gateway :5090). Two scenarios:
-
-- **plain**: every callee is registered beforehand (`load_register.xml`) with a contact on the
-  answering SIPp (`load_device.xml`); the caller (`load_caller.xml`) calls each one once:
-  INVITE, 180, 200, ACK, BYE.
-- **push** (push with injection): the callee is asleep. The proxy sends its push as a MESSAGE to the
-  SIPp push gateway (`load_push_gateway.xml`), which answers 200 and, 200 ms later (the time a push
-  takes to wake a phone), registers the woken device for it; the proxy then sends the waiting INVITE
-  to the new contact and the call goes on as above. `serve` runs the `kamailio-tsilo` preset, the
-  model of the lab's Kamailio script, which pushes the contacts with pn-* parameters, so its callees
-  are registered beforehand with such a contact; the lab's Kamailio (`pushinject/lab/kamailio.cfg`
-  with 4 workers) pushes for every INVITE and suspends the call when the callee has no contact, so
-  its callees are not.
-  (In the plain scenario the lab's Kamailio still sends its push MESSAGE, which the lab's
-  `push_gateway.xml` answers; `serve` sends none.)
+loopback with the lab's addresses (proxy 127.0.0.1:5060, push gateway :5090). Two scenarios,
+**plain** and **push** (push with injection), the load runs of `pushinject.lab.load` (SIPp
+parties, `pushinject/lab/sipp/load_*.xml`), every callee waking `WAKE_MS` after its push.
 
 `serve` runs with `--serve-workers` worker processes (`serve --workers`; 2 by default, the best
 of 1, 2 and 3 measured on a 2-core machine that also runs the SIPp parties); the heading names
@@ -45,43 +33,25 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from pushinject.bench.processes import resident_kb
+from pushinject.lab.load import (
+    PROXIES,
+    SCENARIOS,
+    SERVE_WORKERS,
+    Load,
+    LoadParties,
+    Step,
+    read_stats,
+)
 
 HELP = "SIPp against pushinject serve and Kamailio (plain calls, push with injection): " \
        "highest clean call rate of each"
 
 __all__ = ["HELP", "add_arguments", "run", "Step", "read_stats"]
-
-#: the SIPp parties' ports (the proxy's and the push gateway's are the lab's)
-CALLER_PORT, DEVICE_PORT, REGISTER_PORT = 5070, 5071, 5081
-#: pn-* parameters of a callee woken by push (the gateway registers the same contact); they
-#: must not look like a callee's name, which the gateway finds in the push's body
-PN = ";pn-provider=fcm;pn-prid=tok;pn-param=app"
-SCENARIOS = ("plain", "push")
-#: the caller's pause between ACK and BYE: a proxy with several workers must not pass the BYE on
-#: before the ACK
-HOLD_MS = 100
-#: how long the push gateway waits before it registers the woken device (ms): a push takes
-#: time to wake a phone, and the lab's Kamailio script must have suspended the call by then
-#: (with a REGISTER between its push and its t_suspend, Kamailio 5.6 appends a branch to a
-#: transaction being suspended, and a worker crashes)
-WAKE_MS = 200
-#: how long the answering parties may take to end after the caller did (s)
-GRACE = 15.0
-#: SIPp's socket buffers: with its default size a burst overflows them and calls fail
-#: whichever proxy is measured
-SIPP_BUFFER = 4 * 1024 * 1024
-PROXIES = ("serve", "kamailio")
-#: serve's workers by default: the best measured on a 2-core machine (see README)
-SERVE_WORKERS = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,175 +75,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep every process's log and SIPp statistics in DIR")
 
 
-@dataclass(frozen=True)
-class Step:
-    """One rung of a ladder: what SIPp counted at one offered rate."""
-
-    proxy: str
-    scenario: str
-    rate: int
-    calls: int
-    successful: int
-    failed: int
-    retransmissions: int
-    #: what went wrong besides the counts (a party that did not finish, a failed registration)
-    problem: str = ""
-
-    @property
-    def clean(self) -> bool:
-        return (not self.problem and self.failed == 0 and self.retransmissions == 0
-                and self.successful == self.calls)
-
-
-def read_stats(path: Path) -> dict[str, str]:
-    """The last row of a SIPp `-trace_stat` file, by column name (empty if there is none).
-
-    >>> import tempfile, pathlib
-    >>> f = pathlib.Path(tempfile.mkdtemp()) / "s.csv"
-    >>> _ = f.write_text("A;FailedCall(C);\\n1;0;\\n2;3;\\n")
-    >>> read_stats(f)["FailedCall(C)"]
-    '3'
-    """
-    try:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line]
-    except OSError:
-        return {}
-    if len(lines) < 2:
-        return {}
-    return dict(zip(lines[0].split(";"), lines[-1].split(";"), strict=False))
-
-
-def _count(stats: dict[str, str], name: str) -> int:
-    value = stats.get(name, "").strip()
-    return int(value) if value.isdigit() else 0
-
-
 class _Ladder:
     """The steps of one proxy and scenario (inside the namespace): each `rung` starts the proxy
     afresh, runs one step and stops every process it started."""
 
     def __init__(self, proxy: str, scenario: str, args: argparse.Namespace, logs: Path) -> None:
-        from pushinject.lab.runner import Processes
-
         self.proxy = proxy
         self.scenario = scenario
         self.args = args
         self.logs = logs / f"{proxy}-{scenario}"
         self.logs.mkdir(parents=True)
-        self.procs = Processes(self.logs)
         self.index = 0
         self.steps: list[Step] = []
 
-    # -- parties -------------------------------------------------------------------------------
-    def _sipp(self, name: str, scenario: str, port: int, *extra: str) -> list[str]:
-        from pushinject.lab.runner import scenario_file
-        from pushinject.lab.scenarios import LAB_IP
-
-        return ["sipp", "-sf", str(scenario_file(scenario)), "-i", LAB_IP, "-p", str(port),
-                "-t", "u1", "-nostdin", "-default_behaviors", "all,-bye",
-                "-buff_size", str(SIPP_BUFFER),
-                "-trace_stat", "-stf", str(self.logs / f"{name}.csv"),
-                "-fd", "3600", "-trace_err", "-error_file", str(self.logs / f"{name}.err"),
-                *extra]
-
-    def start_proxy(self, tag: str) -> None:
-        from pushinject.lab.runner import render_config, udp_bound, wait_for
-        from pushinject.lab.scenarios import LAB_IP, PROXY_PORT, PUSH_PORT
-
-        if self.proxy == "serve":
-            self.procs.start(f"proxy-{tag}", [
-                sys.executable, "-m", "pushinject", "serve", "--preset", "kamailio-tsilo",
-                "--listen", f"udp:{LAB_IP}:{PROXY_PORT}", "--push-gateway",
-                f"{LAB_IP}:{PUSH_PORT}", "--workers", str(self.args.serve_workers)])
-        else:
-            cfg = self.logs / f"kamailio-{tag}.cfg"
-            cfg.write_text(render_config(log_prefix="bench", children=self.args.workers),
-                           encoding="utf-8")
-            self.procs.start(f"proxy-{tag}", [
-                "kamailio", "-f", str(cfg), "-DD", "-E", "-P", str(self.logs / f"{tag}.pid"),
-                "-Y", str(self.logs), "-m", "256", "-M", "8"])
-        wait_for(lambda: udp_bound(PROXY_PORT), f"{self.proxy} to bind its port", 30.0)
-
-    def step(self, rate: int, tag: str, seconds: float, pool: int | None = None,
-             watch: Callable[[], None] | None = None) -> Step:
-        """`rate` calls/s for `seconds`, to new callees or, with `pool`, to that many callees
-        in turn; `watch` runs every 5 s while the caller runs."""
-        from pushinject.lab.runner import LabError, udp_bound, wait_for
-        from pushinject.lab.scenarios import LAB_IP, PROXY_PORT, PUSH_PORT
-
-        n = max(1, round(rate * seconds))
-        users = [f"load{self.index}x{k}" for k in range(min(n, pool or n))]
-        push = self.scenario == "push"
-        params = PN if push else ""
-        table = self.logs / f"users-{tag}.csv"
-        table.write_text("SEQUENTIAL\n" + "".join(f"{u};{LAB_IP}:{DEVICE_PORT};\n" for u in users))
-        target = f"{LAB_IP}:{PROXY_PORT}"
-        patience = seconds * 3 + 40
-        limit = f"{int(patience)}s"
-        parties: list[tuple[str, subprocess.Popen[bytes]]] = []
-        try:
-            device = self.procs.start(f"device-{tag}", self._sipp(
-                f"device-{tag}", "load_device", DEVICE_PORT, "-m", str(n), "-timeout", limit))
-            parties.append((f"device-{tag}", device))
-            gateway_calls = n if push or self.proxy == "kamailio" else 0
-            if gateway_calls:
-                gateway = "load_push_gateway" if push else "push_gateway"
-                extra = ["-key", "device", f"{LAB_IP}:{DEVICE_PORT}", "-key", "proxy", target,
-                         "-key", "params", params, "-d", str(WAKE_MS)] if push else []
-                proc = self.procs.start(f"gateway-{tag}", self._sipp(
-                    f"gateway-{tag}", gateway, PUSH_PORT, "-m", str(gateway_calls),
-                    "-timeout", limit, *extra))
-                parties.append((f"gateway-{tag}", proc))
-            ports = [DEVICE_PORT] + ([PUSH_PORT] if gateway_calls else [])
-            for port in ports:
-                wait_for(partial(udp_bound, port), f"SIPp on port {port}")
-            if not push or self.proxy == "serve":  # the callees' contacts beforehand
-                reg = self.procs.start(f"register-{tag}", self._sipp(
-                    f"register-{tag}", "load_register", REGISTER_PORT, "-inf", str(table),
-                    "-key", "params", params, "-r", str(rate), "-m", str(len(users)),
-                    "-timeout", limit, "-recv_timeout", "5000", target))
-                status = self.procs.wait(f"register-{tag}", reg, patience)
-                if status != 0:
-                    return self._result(rate, n, parties, "registrations failed")
-            caller = self.procs.start(f"caller-{tag}", self._sipp(
-                f"caller-{tag}", "load_caller", CALLER_PORT, "-inf", str(table), "-r", str(rate),
-                "-m", str(n), "-d", str(HOLD_MS), "-timeout", limit, "-recv_timeout", "8000",
-                target))
-            parties.insert(0, (f"caller-{tag}", caller))
-            deadline = time.monotonic() + patience
-            while watch is not None and caller.poll() is None and time.monotonic() < deadline:
-                watch()
-                time.sleep(5.0)
-            problem = ""
-            for name, proc in parties:
-                try:
-                    self.procs.wait(name, proc, max(1.0, deadline - time.monotonic()))
-                except LabError:
-                    problem = f"{name} did not finish"
-                    break
-                # once the caller is done, the others end within a call's length or never
-                deadline = min(deadline, time.monotonic() + GRACE)
-            return self._result(rate, n, parties, problem)
-        finally:
-            for _, proc in parties:  # a party that did not finish goes now, by its PID
-                if proc.poll() is None:
-                    proc.terminate()
-                    proc.wait(timeout=10)
-
-    def _result(self, rate: int, n: int, parties: list[tuple[str, subprocess.Popen[bytes]]],
-                problem: str) -> Step:
-        failed = retransmissions = 0
-        successful = n
-        for name, _proc in parties:
-            stats = read_stats(self.logs / f"{name}.csv")
-            if not stats:
-                problem = problem or f"{name} wrote no statistics"
-                continue
-            failed += _count(stats, "FailedCall(C)")
-            retransmissions += _count(stats, "Retransmissions(C)")
-            successful = min(successful, _count(stats, "SuccessfulCall(C)"))
-        return Step(self.proxy, self.scenario, rate, n, successful, failed, retransmissions,
-                    problem)
+    def _load(self, rate: int, seconds: float) -> Load:
+        return Load(self.proxy, self.scenario, rate, seconds, workers=self.args.workers,
+                    serve_workers=self.args.serve_workers)
 
     @property
     def going(self) -> bool:
@@ -284,23 +101,26 @@ class _Ladder:
         last = [step for step in self.steps if step.rate == self.steps[-1].rate]
         return any(step.clean for step in last) or len(last) <= self.args.retries
 
-    def _fresh(self, tag: str, body: Callable[[int], Step]) -> Step:
-        """Start the proxy afresh, run `body(proxy's pid)`, then stop every process."""
+    def _fresh(self, load: Load, tag: str, body: Callable[[LoadParties, int], Step]) -> Step:
+        """Start `load`'s proxy afresh, run `body(parties, proxy's pid)`, then stop every
+        process."""
         from pushinject.lab.runner import Processes
 
-        self.procs = Processes(self.logs)
+        procs = Processes(self.logs)
         try:
-            self.start_proxy(tag)
-            return body(self.procs.started[0][1].pid)
+            parties = LoadParties(self.logs, procs)
+            parties.start_proxy(load, tag)
+            return body(parties, procs.started[0][1].pid)
         finally:
-            self.procs.stop_all()
+            procs.stop_all()
 
     def rung(self, rate: int) -> Step:
         """One step at `rate` with a fresh proxy."""
         self.index += 1
-        result = self._fresh(f"{rate}-{self.index}",
-                             lambda pid: self.step(rate, f"{rate}-{self.index}",
-                                                   self.args.duration))
+        tag = f"{rate}-{self.index}"
+        load = self._load(rate, self.args.duration)
+        result = self._fresh(load, tag,
+                             lambda parties, _pid: parties.step(load, self.index, tag))
         self.steps.append(result)
         _print_step(result)
         return result
@@ -310,8 +130,9 @@ class _Ladder:
         registrar's size stays the same), the proxy's resident memory read every 5 s (kB)."""
         self.index += 1
         memory: list[int] = []
-        result = self._fresh("soak", lambda pid: self.step(
-            rate, "soak", seconds, pool=max(100, rate * 20),
+        load = self._load(rate, seconds)
+        result = self._fresh(load, "soak", lambda parties, pid: parties.step(
+            load, self.index, "soak", pool=max(100, rate * 20),
             watch=lambda: memory.append(resident_kb(pid))))
         return result, memory
 

@@ -11,8 +11,10 @@ the same folder, their names are equal once the digits such tools write are blan
 at the very end of the name, or any run of at least four digits: counters and timestamps; a
 name without a trailing number counts as the first part), and they share the capture format,
 link type and snapshot length. Names that differ in a short run of digits inside the name
-(``S1.pcap``, ``S2.pcap``) are separate captures. ``merge`` makes all inputs one recording,
-``separate`` keeps each file alone.
+(``S1.pcap``, ``S2.pcap``) are separate captures. A part compressed when it was rotated
+(``tcpdump -z gzip``: ``cap.pcap1.gz``) is read as the capture it holds (CAP-6) and named as
+without the compression's ending, so the part still being written (``cap.pcap2``) joins the
+compressed ones. ``merge`` makes all inputs one recording, ``separate`` keeps each file alone.
 
 A recording's records are the parts' records merged by timestamp (a stable merge: equal times
 keep the order of the parts, which are ordered by their first timestamp, and each part keeps its
@@ -34,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pushinject.capture.compression import CaptureFile, plain_name
 from pushinject.capture.records import Record, RecordReader
 from pushinject.errors import UsageError
 
@@ -61,12 +64,14 @@ class Part:
 def probe(path: str | os.PathLike[str]) -> Part:
     """The file's header facts and first timestamp (`UsageError` if it is not a capture)."""
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{p} is a directory, not a capture file")
     if not p.is_file():
         raise UsageError(f"no such capture file: {p}")
     reader = RecordReader(p)
     if reader.format == "pcap":
-        with open(p, "rb") as handle:
-            head = handle.read(40)
+        with CaptureFile(p) as handle:
+            head = handle.stream.read(40)
         if len(head) < 24:
             raise UsageError(f"{p}: unreadable capture header (Invalid pcap file (too short))")
         endian = ">" if head[:4] in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d") else "<"
@@ -86,15 +91,16 @@ def probe(path: str | os.PathLike[str]) -> Part:
 
 
 def rotation_stem(name: str) -> str:
-    """The file name with the digits a rotating capture tool writes blanked as ``#`` (see the
-    module docstring); a name without a trailing number gets a trailing ``#``.
+    """The file name, less the ending a compression tool added, with the digits a rotating
+    capture tool writes blanked as ``#`` (see the module docstring); a name without a trailing
+    number gets a trailing ``#``.
 
-    >>> rotation_stem("cap.pcap"), rotation_stem("cap.pcap12")
-    ('cap.pcap#', 'cap.pcap#')
+    >>> rotation_stem("cap.pcap"), rotation_stem("cap.pcap12"), rotation_stem("cap.pcap3.gz")
+    ('cap.pcap#', 'cap.pcap#', 'cap.pcap#')
     >>> rotation_stem("cap-20261206-0930.pcap"), rotation_stem("S1.pcap")
     ('cap-#-#.pcap#', 'S1.pcap#')
     """
-    pieces = _DIGITS.split(name)
+    pieces = _DIGITS.split(plain_name(name))
     last = len(pieces) - 2 if pieces[-1] == "" else -1
     out = [("#" if (i == last or len(piece) >= 4) else piece) if i % 2 else piece
            for i, piece in enumerate(pieces)]

@@ -23,6 +23,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from pushinject.capture.compression import CaptureFile
 from pushinject.errors import UsageError
 
 __all__ = ["Record", "RecordReader", "read_records", "MAX_RECORD"]
@@ -62,17 +63,21 @@ class RecordReader:
         self.frames = 0
         #: bytes of the file read so far (for progress bars)
         self.position = 0
-        try:
-            with open(self.path, "rb") as handle:
-                magic = handle.read(4)
-        except IsADirectoryError:
-            raise UsageError(f"{self.path} is a directory, not a capture file") from None
+        with CaptureFile(self.path) as handle:
+            self.compression = handle.compression
+            magic = handle.stream.read(4)
+            if handle.damaged:
+                raise UsageError(f"{self.path}: unreadable {self.compression} stream")
         if magic in _PCAP_MAGICS:
             self.format = "pcap"
         elif magic == _PCAPNG_MAGIC:
             self.format = "pcapng"
+        elif not magic:
+            raise UsageError(f"{self.path} is empty, not a pcap or pcapng file")
         else:
-            raise UsageError(f"{self.path} is not a pcap or pcapng file (magic {magic.hex()})")
+            held = f"holds {self.compression} data that " if self.compression else ""
+            raise UsageError(f"{self.path} {held}is not a pcap or pcapng file "
+                             f"(magic {magic.hex()})")
         self.size = os.path.getsize(self.path)
 
     def __iter__(self) -> Iterator[Record]:
@@ -84,8 +89,11 @@ class RecordReader:
         """Classic pcap records: file header (magic, version, zone, accuracy, snapshot length,
         link type), then per record seconds, micro- or nanoseconds, captured and wire lengths
         (pcap format, draft-ietf-opsawg-pcap §4-§5)."""
-        with open(self.path, "rb") as handle:
-            header = handle.read(24)
+        with CaptureFile(self.path) as opened:
+            plain = opened.compression is None
+            read = opened.stream.read
+            at = opened.position if not plain else 0  # file on disk read to, last refill
+            header = read(24)
             if len(header) < 24:
                 raise UsageError(f"{self.path}: unreadable capture header "
                                  "(Invalid pcap file (too short))")
@@ -94,7 +102,6 @@ class RecordReader:
             scale = 1e9 if magic in (b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1") else 1e6
             linktype = struct.unpack(endian + "I", header[20:24])[0]
             unpack = struct.Struct(endian + "IIII").unpack_from
-            read = handle.read
             new = tuple.__new__  # builds the NamedTuple without its Python-level __new__
             buf = read(_BLOCK)
             have = len(buf)
@@ -104,6 +111,7 @@ class RecordReader:
             while True:
                 if pos + 16 > have:
                     buf = buf[pos:] + read(_BLOCK)
+                    at = at if plain else opened.position
                     base += pos
                     pos, have = 0, len(buf)
                     if have < 16:
@@ -116,6 +124,7 @@ class RecordReader:
                 end = pos + 16 + caplen
                 if end > have:
                     buf = buf[pos:] + read(max(_BLOCK, end - have))
+                    at = at if plain else opened.position
                     base += pos
                     end -= pos
                     pos, have = 0, len(buf)
@@ -123,11 +132,12 @@ class RecordReader:
                         self.truncated = True
                         break
                 frame += 1
-                self.position = base + pos
+                self.position = base + pos if plain else at
                 yield new(Record, (frame, sec + frac / scale, linktype, buf[pos + 16 : end],
                                    wirelen))
                 pos = end
             self.frames = frame
+            self.truncated = self.truncated or opened.damaged
 
     def _scapy_records(self) -> Iterator[Record]:
         from scapy.error import Scapy_Exception
@@ -137,30 +147,34 @@ class RecordReader:
         level = quiet.level
         quiet.setLevel(logging.CRITICAL)
         try:
-            try:
-                reader: Any = RawPcapNgReader(self.path)
-            except (Scapy_Exception, EOFError) as exc:
-                raise UsageError(f"{self.path}: unreadable capture header ({exc})") from None
-            try:
-                yield from self._pcapng_records(reader)
-            finally:
-                reader.close()
+            with CaptureFile(self.path) as opened:
+                stream: Any = opened.stream  # Scapy's reader takes a file object too
+                try:
+                    reader: Any = RawPcapNgReader(stream)
+                except (Scapy_Exception, EOFError) as exc:
+                    raise UsageError(f"{self.path}: unreadable capture header ({exc})"
+                                     ) from None
+                yield from self._pcapng_records(reader, opened)
         finally:
             quiet.setLevel(level)
 
-    def _pcapng_records(self, reader: Any) -> Iterator[Record]:
+    def _pcapng_records(self, reader: Any, opened: CaptureFile) -> Iterator[Record]:
         handle = reader.f
         read = reader._read_packet
+        plain = opened.compression is None
         frame = 0
         while True:
             start = handle.tell()
             try:
                 data, meta = read(MAX_RECORD)
             except EOFError:
-                self.truncated = start < self.size
+                # a file cut inside a block (CAP-4); a compressed one also when its stream
+                # ended cut or corrupt (CAP-6): after the last read, tell() is where it ended
+                self.truncated = start < (self.size if plain else handle.tell()) or (
+                    opened.damaged)
                 break
             frame += 1
-            self.position = start
+            self.position = start if plain else opened.position
             stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / meta.tsresol
             yield Record(frame, stamp, meta.linktype, data, meta.wirelen)
         self.frames = frame

@@ -1,4 +1,4 @@
-"""`pushinject lab [SCENARIO...] [--proxy NAME] [--out DIR] [--list]`: make real proxy captures.
+"""`pushinject lab [SCENARIO...] [--proxy NAME] [--out DIR] [--list] [--load]`: real captures.
 
 Runs each scenario of the chosen proxy (all by default) against the real proxy, SIPp parties
 and tcpdump, each in a private network namespace (`pushinject.lab.runner`), checks that the new
@@ -9,6 +9,12 @@ manifest table into ``--out`` (default ``data/kamailio`` or ``data/opensips``).
 (`pushinject.lab.proxies`). Needs root (for ``unshare -n`` and tcpdump); missing Debian packages
 (kamailio, sip-tester, tcpdump, iproute2, util-linux) are installed with apt-get. Debian has no
 OpenSIPS package: when ``opensips`` is not on PATH the command says how to build it.
+
+With ``--load``, the lab records a proxy under SIPp load instead of the scenarios
+(`pushinject.lab.load`): the lab's Kamailio, or ``--proxy serve`` (``pushinject serve --preset
+kamailio-tsilo --workers 2``), doing push with injection at 10 calls/s for 30 s, judged with no
+option, under ``--preset kamailio-tsilo`` and with the lab's tm timers as knobs, into
+``--out`` (default ``data/kamailio/load``) as ``L1.pcap`` and its ``manifest.toml`` table.
 
 With ``--hep`` (Kamailio only) Kamailio also mirrors its traffic as HEPv3 (siptrace) to a live
 ``pushinject check --hep-listen`` in the namespace: each scenario then also leaves
@@ -47,14 +53,19 @@ BUILD_HINT = ("opensips is not installed (Debian has no package): build it from 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                         help="scenarios to run (default: all; see --list)")
-    parser.add_argument("--proxy", choices=("kamailio", "opensips"), default="kamailio",
-                        help="the proxy to run (default: kamailio)")
+    parser.add_argument("--proxy", choices=("kamailio", "opensips", "serve"),
+                        default="kamailio",
+                        help="the proxy to run (default: kamailio; serve: `pushinject serve "
+                             "--preset kamailio-tsilo`, with --load only)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the captures and manifest.toml "
                              "(default: data/kamailio or data/opensips)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep every process's log in OUT/<scenario>.logs/")
+    parser.add_argument("--load", action="store_true",
+                        help="record the proxy under SIPp load instead (push with injection, "
+                             "10 calls/s for 30 s): OUT/L1.pcap, default OUT data/kamailio/load")
     parser.add_argument("--hep", action="store_true",
                         help="Kamailio only: also mirror the traffic as HEPv3 to a live "
                         "collector and keep OUT/<scenario>-hep.pcap and -hep.jsonl")
@@ -82,6 +93,8 @@ def _install(packages: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     from pushinject.lab.proxies import PROXIES
 
+    if args.load or args.proxy == "serve":
+        return _load(args)
     proxy = PROXIES[args.proxy]
     if args.list:
         for name, scenario in proxy.scenarios.items():
@@ -133,3 +146,26 @@ def run(args: argparse.Namespace) -> int:
     if entries:
         print(f"manifest: {write_manifest(out, entries, proxy)}")
     return 1 if failures else 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    """`--load`: the lab's load capture (`pushinject.lab.load.run_lab`)."""
+    if not args.load:
+        raise UsageError("--proxy serve records a load capture: add --load")
+    if args.proxy == "opensips" or args.scenarios or args.hep or args.list:
+        raise UsageError("--load runs the lab's Kamailio or serve alone: no scenario, "
+                         "--hep, --list or --proxy opensips")
+    if args.proxy == "serve" and args.out is None:
+        raise UsageError("--proxy serve needs --out DIR (data/kamailio/load is Kamailio's)")
+    from pushinject.commands.live import IN_NETNS
+
+    if os.environ.get(IN_NETNS) != "1":
+        if os.geteuid() != 0:
+            raise UsageError("the lab needs root (private network namespaces, tcpdump)")
+        packages = missing_packages(*(("kamailio", "kamailio") if args.proxy == "kamailio"
+                                      else ("sipp", None)))
+        if packages:
+            _install(packages)
+    from pushinject.lab.load import run_lab
+
+    return run_lab(args.proxy, args.out or Path("data/kamailio/load"), args.keep_logs)

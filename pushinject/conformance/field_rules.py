@@ -479,7 +479,9 @@ def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Dige
     """The capture's latencies. A push is a request the proxy sends of its own (one Via) that
     is no call's (a MESSAGE or NOTIFY to a push gateway) within a second of a call's INVITE;
     its REGISTER is the callee's next one (`registers`: `registers_by_user` of the messages,
-    when already made)."""
+    when already made), and a REGISTER answers the first push before it only: a call judged
+    alone is given the pushes of the calls in progress with it, which its INVITE would
+    otherwise claim."""
     facts = digests(messages)
     if registers is None:
         registers = registers_by_user(facts, proxy)
@@ -487,6 +489,7 @@ def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Dige
               and m.label not in _NOT_PUSH and m.vias == 1]
     by_time = sorted(calls, key=lambda c: c.invite_at)
     to_register = []
+    answered: set[int] = set()  # the frames of the REGISTERs that answered a push
     for p in pushes:
         calls_before = [c for c in by_time if c.invite_at <= p.time <= c.invite_at + 1.0]
         if not calls_before:
@@ -494,7 +497,9 @@ def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Dige
         call = calls_before[-1]
         nxt = next((r for r in registers.get(user_of(_uri(call.uri)), [])
                     if r.frame > p.frame), None)
-        if nxt is not None and (call.final is None or nxt.time <= call.final.time):
+        if nxt is not None and nxt.frame not in answered \
+                and (call.final is None or nxt.time <= call.final.time):
+            answered.add(nxt.frame)
             to_register.append(nxt.time - p.time)
     to_invite = [b.opened_at - b.registration.time for c in calls for b in c.branches
                  if b.registration is not None]

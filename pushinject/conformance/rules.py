@@ -277,14 +277,31 @@ def no_forwarded_100(call: CallRecord, s: RuleSettings) -> list[Violation]:
     return out
 
 
+#: how soon after a provisional response arrives a final response sent upstream may have
+#: overtaken it: a proxy reading its datagrams on several processes may handle the final first,
+#: and then forwards no provisional (RFC 3261 §16.7 step 5; KAM-16)
+OVERTAKEN_WITHIN = 0.01
+
+
+def overtaken(arrived: float, final: float | None) -> bool:
+    """Whether a provisional response that arrived at `arrived` may have been overtaken by the
+    final response sent upstream at `final` (`OVERTAKEN_WITHIN`).
+
+    >>> overtaken(18.2868, 18.2879), overtaken(18.2868, 19.0), overtaken(18.2868, None)
+    (True, False, False)
+    """
+    return final is not None and final - arrived < OVERTAKEN_WITHIN
+
+
 def forward_provisional(call: CallRecord, s: RuleSettings) -> list[Violation]:
     """Every provisional response other than 100 received before the final was sent upstream is
-    forwarded to the caller (same status and To tag) within `tolerance`."""
+    forwarded to the caller (same status and To tag) within `tolerance`, unless the final
+    overtook it (`overtaken`)."""
     final = call.final
     out = []
     for b in call.branches:
         for r in _firsts(b.provisional):
-            if r.status == 100 or (final is not None and final.time <= r.time):
+            if r.status == 100 or overtaken(r.time, final.time if final is not None else None):
                 continue
             fault = _relay_fault(call, r, s.tolerance)
             if fault is not None:

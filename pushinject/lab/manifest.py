@@ -113,15 +113,16 @@ def _natural(name: str) -> tuple[str, int]:
     return stem, int(name[len(stem):] or 0)
 
 
-def render_manifest(entries: dict[str, dict[str, Any]], proxy: LabProxy = KAMAILIO) -> str:
-    """TOML text of ``proxy``'s manifest, tables in natural name order (round-trips through
-    `tomllib`).
+def render_manifest(entries: dict[str, dict[str, Any]], proxy: LabProxy = KAMAILIO,
+                    header: str | None = None) -> str:
+    """TOML text of ``proxy``'s manifest (``header``: another heading comment than the
+    proxy's), tables in natural name order (round-trips through `tomllib`).
 
     >>> text = render_manifest({"S9": {"file": "S9.pcap", "branches": [{"injected": True}]}})
     >>> tomllib.loads(text)["S9"]["branches"][0]["injected"]
     True
     """
-    parts = [proxy.manifest_header]
+    parts = [proxy.manifest_header if header is None else header]
     for name in sorted(entries, key=_natural):
         parts.append(f"\n[{name}]\n")
         for key, value in entries[name].items():
@@ -140,11 +141,12 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 
 
 def write_manifest(
-    folder: Path, entries: dict[str, dict[str, Any]], proxy: LabProxy = KAMAILIO
+    folder: Path, entries: dict[str, dict[str, Any]], proxy: LabProxy = KAMAILIO,
+    header: str | None = None,
 ) -> Path:
     """Merge ``entries`` into ``folder``'s manifest (other tables are kept) and write it."""
     path = folder / MANIFEST
     merged = read_manifest(path) if path.exists() else {}
     merged.update(entries)
-    path.write_text(render_manifest(merged, proxy), encoding="utf-8")
+    path.write_text(render_manifest(merged, proxy, header), encoding="utf-8")
     return path

@@ -68,6 +68,7 @@ __all__ = [
     "run_scenario",
     "scenario_file",
     "set_tm_parameters",
+    "start_capture",
     "udp_bound",
     "wait_for",
 ]
@@ -237,20 +238,26 @@ def _caller_argv(scenario: Scenario) -> list[str]:
     )
 
 
-def _start_capture_and_proxy(
-    procs: Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: bool = False
-) -> None:
-    """Steps 1 and 2: ``lo`` up, tcpdump listening, the proxy bound to its port."""
+def start_capture(procs: Processes, pcap: Path, capture_filter: str = "udp") -> None:
+    """Bring ``lo`` up and start tcpdump writing ``pcap`` (what ``capture_filter`` keeps);
+    return once it listens, before any traffic."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     pcap.unlink(missing_ok=True)
     procs.start("tcpdump", [
         "tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root",
-        "-w", str(pcap), hep_mirror.capture_filter(hep),
+        "-w", str(pcap), capture_filter,
     ])
     try:
         wait_for(lambda: "listening on" in procs.log("tcpdump"), "tcpdump to listen")
     except LabError as exc:
         raise LabError(f"{exc}: {procs.log('tcpdump')[-500:]}") from None
+
+
+def _start_capture_and_proxy(
+    procs: Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: bool = False
+) -> None:
+    """Steps 1 and 2: ``lo`` up, tcpdump listening, the proxy bound to its port."""
+    start_capture(procs, pcap, hep_mirror.capture_filter(hep))
     if hep:
         hep_mirror.start(procs, pcap.parent, scenario.name, wait_for, udp_bound,
                          proxy.knobs(scenario.tm))
