@@ -3,10 +3,11 @@ KAM-5).
 
 The script follows the usual Kamailio configuration (KAM-5):
 
-- INVITE: `t_newtran`, `ts_store`, `record_route` (KAM-17); `lookup` (which asks for a push for each contact with pn-*
-  parameters); relay to the contacts that need no push (with the knob `relay_pn` 1, to every
-  contact `lookup` found, pn-* ones included, as a configuration that calls `t_relay` right
-  after `lookup` does: the pushed device's old contact is tried too); when there are none,
+- INVITE: `t_newtran`, `ts_store`, `record_route` (KAM-17); `lookup` (which asks for a push
+  for each contact with pn-* parameters); relay to the contacts that need no push (with the
+  knob `relay_pn` 1, to every contact `lookup` found, pn-* ones included, as a configuration
+  that calls `t_relay` right after `lookup` does: the pushed device's old contact is tried
+  too); when there are none,
   `t_suspend()` (a blind branch on `fr_timeout`) and remember the transaction for the user, as
   the htable of a real configuration does;
 - REGISTER: `save`; then, if a transaction of this user is suspended, `t_continue` it into
