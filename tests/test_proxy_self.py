@@ -64,9 +64,11 @@ def test_ctx_10_a_routed_bye_still_goes_to_the_remote_party(uri: str, route: str
 
 def test_ctx_11_a_forward_to_the_proxy_itself_is_answered_404_not_sent():
     h = Harness()
-    # two Routes naming the proxy: the first is removed, the second would send it back
+    # the Route naming the proxy is removed (every leading one would be, ROUTE-9); the next
+    # names another host but its maddr is the proxy's address: it would send it back
     bye = _in_dialog("BYE", f"sip:bob@{REMOTE[0]}:{REMOTE[1]}",
-                     routes=("<sip:127.0.0.1:5060;lr>", "<sip:127.0.0.1;lr>"))
+                     routes=("<sip:127.0.0.1:5060;lr>",
+                             "<sip:edge.example.net;maddr=127.0.0.1;lr>"))
     actions = h.deliver(bye, CALLER)
     assert _responses(actions) == [(404, CALLER)]
     assert all(a.destination != PROXY for a in actions if isinstance(a, Send))

@@ -300,16 +300,18 @@ class ResponseContext:
         reliable: bool = False,
         transport: str = "UDP",
         connection: int | None = None,
+        record_route: tuple[str, tuple[str, ...]] | None = None,
     ) -> tuple[Branch, list[Action]]:
         """Send a copy of the stored request to `uri` as a new branch with a new client
         transaction and Via branch (RFC 3261 §16.6 steps 2–10; CTX-2); `routes` is the contact's
         Path (OSIPS-9); `transport` and `connection` say how it goes (a registered flow, RFC 5626
-        §5.3). Raises `LocalProtocolError` when `refusal()` forbids it."""
+        §5.3); `record_route` replaces the proxy's Record-Route by a double one (ROUTE-9).
+        Raises `LocalProtocolError` when `refusal()` forbids it."""
         if self.refusal():
             raise LocalProtocolError(f"no new branch allowed (code {self.refusal()})")
         via_branch = self.ids.branch()
         via = via_value(self.config.host, self.config.port, via_branch, transport)
-        request = forwarded_request(self.request, uri, via, routes)
+        request = forwarded_request(self.request, uri, via, routes, record_route)
         txn = ClientTransaction(request, destination, now, reliable=reliable,
                                 values=self.config.timers, branch=via_branch,
                                 transport=transport, connection=connection)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pushinject.sip import Message, Response
 
 __all__ = [
-    "host_port", "via_value", "build_ack", "build_cancel", "response_destination", "uri_address",
+    "host_port", "record_route_value", "via_value", "build_ack", "build_cancel", "response_destination", "uri_address",
     "received_via", "with_top_via",
     "forwarded_request", "top_via", "top_via_text",
 ]
@@ -60,6 +60,21 @@ def host_port(host: str, port: int) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"{host}:{port}"
+
+
+def record_route_value(host: str, port: int, transport: str = "UDP", *,
+                       double: bool = False) -> str:
+    """A Record-Route value naming the proxy's interface `host:port` of `transport` (RFC 3261
+    §16.6 step 4): `transport=` unless UDP, `r2=on` on each of a double Record-Route as Kamailio
+    and OpenSIPS write it, and `lr` (ROUTE-9).
+
+    >>> record_route_value("10.0.0.1", 5060)
+    '<sip:10.0.0.1:5060;lr>'
+    >>> record_route_value("10.0.0.1", 5061, "TLS", double=True)
+    '<sip:10.0.0.1:5061;transport=tls;r2=on;lr>'
+    """
+    proto = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
+    return f"<sip:{host_port(host, port)}{proto}{';r2=on' if double else ''};lr>"
 
 
 def via_value(host: str, port: int, branch: str, transport: str = "UDP") -> str:
@@ -142,11 +157,14 @@ def response_destination(vias: Sequence[object]) -> Address | None:
 
 
 def forwarded_request(
-    request: Request, uri: object, via: str, routes: Sequence[str] = ()
+    request: Request, uri: object, via: str, routes: Sequence[str] = (),
+    record_route: tuple[str, Sequence[str]] | None = None,
 ) -> Request:
     """The copy of `request` a proxy sends on (RFC 3261 §16.6): Request-URI `uri` (step 2),
     Max-Forwards minus one, or 70 when absent (step 3), `routes` (a contact's Path, OSIPS-9) before
     its Route headers (step 6), and the proxy's `via` on top (step 8). Built in one go.
+    `record_route` (own, values): the first Record-Route line `own` becomes the lines `values`
+    (the double Record-Route of a branch on another interface, step 4; ROUTE-9).
 
     >>> from pushinject.sip import make_request
     >>> inv = make_request("INVITE", "sip:bob@example.com",
@@ -171,6 +189,10 @@ def forwarded_request(
         elif key == "route" and not routes_done:
             headers += [("Route", r) for r in routes]
             routes_done = True
+        elif key == "record-route" and record_route is not None and line[1] == record_route[0]:
+            headers += [(name, value) for value in record_route[1]]
+            record_route = None
+            continue
         headers.append(line)
     if not routes_done:
         headers += [("Route", r) for r in routes]

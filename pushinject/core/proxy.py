@@ -53,8 +53,8 @@ from pushinject.core.ids import MAGIC_COOKIE
 from pushinject.core.injection import contact_route, duplicate_reason
 from pushinject.core.location import LocationService, RegistrarConfig
 from pushinject.core.messages import (
-    forwarded_request, host_port, received_via, response_destination, top_via, top_via_text,
-    uri_address, via_value, with_top_via,
+    forwarded_request, host_port, received_via, record_route_value, response_destination,
+    top_via, top_via_text, uri_address, via_value, with_top_via,
 )
 from pushinject.core.script_api import ScriptContext
 from pushinject.core.server_nict import NistState, NonInviteServerTransaction
@@ -191,6 +191,44 @@ class Proxy:
         self.inputs = InputCounts()
         #: the other (host, port) the proxy listens on, each as much its own as its address
         self._aliases: frozenset[tuple[str, int]] = frozenset()
+        #: transport -> the (host, port) of the proxy's interface of that transport (a live
+        #: shell's listeners); a transport not named is on the proxy's own address (ROUTE-9)
+        self._interfaces: dict[str, tuple[str, int]] = {}
+
+    def set_interfaces(self, interfaces: dict[str, tuple[str, int]]) -> None:
+        """The proxy's interface (host, port) of each transport, for its Record-Route: a live
+        shell's first listener of each kind (ROUTE-9). Each is also an alias (CONN-14)."""
+        self._interfaces = {t.upper(): (h.strip("[]"), p) for t, (h, p) in interfaces.items()}
+        self.add_aliases(self._interfaces.values())
+
+    def interface(self, transport: str) -> tuple[str, str, int]:
+        """(transport, host, port) of the proxy's interface of `transport` (ROUTE-9)."""
+        transport = transport.upper()
+        host, port = self._interfaces.get(transport, (self.config.host, self.config.port))
+        return transport, host, port
+
+    def record_route_value(self, transport: str) -> str:
+        """The single Record-Route the proxy writes for a request that came over
+        `transport`: its interface there (RFC 3261 §16.6 step 4; ROUTE-9)."""
+        kind, host, port = self.interface(transport)
+        return record_route_value(host, port, kind)
+
+    def _double_record_route(self, ctx: ResponseContext, transport: str
+                             ) -> tuple[str, tuple[str, ...]] | None:
+        """When a branch leaves over another interface than its INVITE came in on (transport,
+        address or port), the proxy's Record-Route becomes two: the outgoing interface's on
+        top, then the incoming one's, both with `r2=on` (RFC 5658 §3, RFC 3261 §16.6 step 4;
+        ROUTE-9). None when the interfaces are the same or the INVITE has no Record-Route of
+        the proxy."""
+        inbound = self.interface(ctx.server.transport)
+        outbound = self.interface(transport)
+        if inbound == outbound:
+            return None
+        own = self.record_route_value(inbound[0])
+        if ctx.request.get("Record-Route") != own:  # its own line, on top of the others
+            return None
+        return own, (record_route_value(outbound[1], outbound[2], outbound[0], double=True),
+                     record_route_value(inbound[1], inbound[2], inbound[0], double=True))
 
     def add_aliases(self, addresses: Iterable[tuple[str, int]]) -> None:
         """Other addresses of the proxy (a live shell's other listeners): a Route or
@@ -547,7 +585,8 @@ class Proxy:
     def _strip_own_route(self, msg: Request) -> Request:
         """Route processing (RFC 3261 §16.4): a Request-URI the proxy put in a Record-Route
         (its own address with `lr`) comes from a strict router: the last Route becomes the
-        Request-URI and is removed; then a top Route naming the proxy is removed (CTX-10)."""
+        Request-URI and is removed; then every top Route naming the proxy is removed (CTX-10):
+        both of its double Record-Route (RFC 5658 §3; ROUTE-9)."""
         if not msg.has("Route"):
             return msg
         routes = msg.routes
@@ -560,9 +599,12 @@ class Proxy:
             if not routes[:-1]:
                 return msg
             routes = msg.routes
-        if routes and self._is_me(str(getattr(routes[0].uri, "host", "")),
-                                  getattr(routes[0].uri, "port", None)):
-            rest = [str(r) for r in routes[1:]]
+        own = 0
+        while own < len(routes) and self._is_me(str(getattr(routes[own].uri, "host", "")),
+                                                getattr(routes[own].uri, "port", None)):
+            own += 1
+        if own:
+            rest = [str(r) for r in routes[own:]]
             msg = msg.without_header("Route")
             for value in reversed(rest):
                 msg = msg.with_header_prepended("Route", value)
@@ -666,7 +708,8 @@ class Proxy:
             transport, connection = str(uri.params.get("transport") or "udp"), None
         branch, actions = ctx.fork(uri, destination, now, routes=routes, injected=injected,
                                    binding=binding, reliable=transport.lower() in _RELIABLE,
-                                   transport=transport.upper(), connection=connection)
+                                   transport=transport.upper(), connection=connection,
+                                   record_route=self._double_record_route(ctx, transport))
         assert branch.txn is not None and branch.request is not None
         self._clients[branch.txn.branch] = ctx
         self._own_vias[branch.request.headers[0][1]] = branch.txn.branch  # `ctx.fork`'s Via

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pushinject.core.actions import Log, Push, Send
 from pushinject.core.context import REASON_ELSEWHERE
 from pushinject.core.injection import contact_route, duplicate_reason
-from pushinject.core.messages import host_port, response_destination, top_via_text
+from pushinject.core.messages import response_destination, top_via_text
 from pushinject.core.types import Dedup
 from pushinject.sip import make_response
 
@@ -117,9 +117,10 @@ class ScriptContext:
 
     # ------------------------------------------------------------ stateless
     def record_route(self) -> None:
-        """Add the proxy's Record-Route (RFC 3261 §16.6 step 4)."""
+        """Add the proxy's Record-Route: its interface of the transport the request came over
+        (RFC 3261 §16.6 step 4); a branch that leaves over another gets two (ROUTE-9)."""
         assert self.msg is not None
-        rr = f"<sip:{host_port(self.proxy.config.host, self.proxy.config.port)};lr>"
+        rr = self.proxy.record_route_value(self.transport)
         self.msg = self.msg.with_header_prepended("Record-Route", rr)
 
     def sl_send_reply(self, code: int, reason: str | None = None) -> int:
