@@ -181,7 +181,8 @@ def judge_calls(capture: Capture, options: CheckOptions,
         model = preset.catalogue_id
         result = replay(current, proxy, {c.call_id: c.caller for c in calls}, preset,
                         timing.knobs(), tolerance=options.tolerance, slack=options.timer_slack,
-                        loose=options.preset == CAPTURE_DRIVEN, horizon=horizon)
+                        loose=options.preset == CAPTURE_DRIVEN, horizon=horizon,
+                        aliases=addresses[1:])
     settings = replace(options.settings(), t1=timing.t1)
     registers = registers_by_user(facts, proxy)
     own = lookups(calls, current, proxy)

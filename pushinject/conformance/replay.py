@@ -166,13 +166,19 @@ def _same_hop(actual: Output, reference: Output) -> bool:
     return False
 
 
-def _driver(preset: Any, proxy: Address, knobs: Mapping[str, float] | None) -> Any:
+def _driver(preset: Any, proxy: Address, knobs: Mapping[str, float] | None,
+            aliases: Sequence[Address] = ()) -> Any:
+    """The preset's driver at the proxy's address; its other addresses are its own too, so
+    that a Route naming one of them (the second of a double Record-Route) is removed as the
+    proxy removed it (CONN-12, ROUTE-9)."""
     from pushinject.core.ids import CountingIds
 
     driver = preset.build(CountingIds("px"), knobs)
     core = driver.proxy
     if (core.config.host, core.config.port) != proxy:
         core.set_address(*proxy)
+    if aliases:
+        core.add_aliases(aliases)
     return driver
 
 
@@ -281,15 +287,17 @@ class _Vias:
 
 def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
                    knobs: Mapping[str, float] | None = None, *, until: float | None = None,
-                   callers: Mapping[str, Address] | None = None) -> list[Output]:
+                   callers: Mapping[str, Address] | None = None,
+                   aliases: Sequence[Address] = ()) -> list[Output]:
     """The reference core's `Send`s when the proxy's inputs are fed to it at their times, and
-    the failures of its pushes that the proxy's answers show (PUSH-14) at theirs."""
+    the failures of its pushes that the proxy's answers show (PUSH-14) at theirs. `aliases`:
+    the proxy's other addresses (CONN-12)."""
     from pushinject.conformance.timing import TICK
     from pushinject.core.actions import Push, Send
     from pushinject.core.events import Received
     from pushinject.push.service import PushResult
 
-    driver = _driver(preset, proxy, knobs)
+    driver = _driver(preset, proxy, knobs, aliases)
     handle, get_timer, handle_timer = (_entry(driver, name)
                                        for name in ("handle", "get_timer", "handle_timer"))
     vias = _Vias(messages, proxy)
@@ -531,9 +539,11 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
 def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str, Address],
            preset: Any, knobs: Mapping[str, float] | None = None, *,
            tolerance: float = 0.5, slack: float | None = None,
-           loose: bool = False, horizon: float | None = None) -> ReplayResult:
+           loose: bool = False, horizon: float | None = None,
+           aliases: Sequence[Address] = ()) -> ReplayResult:
     """Replay the capture through `preset`; `callers` maps each call's Call-ID to the caller's
-    address. Returns each call's first divergence. `slack` and `loose`: see `compare`.
+    address (`aliases`: the proxy's other addresses, CONN-12). Returns each call's first
+    divergence. `slack` and `loose`: see `compare`.
     `horizon`: when the capture is known to go on to, past its last message (nothing more of
     these calls came until then), so that what the reference sends up to then and the proxy
     did not is a divergence, for a call whose caller got no final response. After one, what
@@ -546,7 +556,8 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     end = last if horizon is None else max(last, horizon)
     until = end + max(tolerance, slack or 0.0)
     try:
-        reference = replay_outputs(messages, proxy, preset, knobs, until=until, callers=callers)
+        reference = replay_outputs(messages, proxy, preset, knobs, until=until, callers=callers,
+                                   aliases=aliases)
     except ReplayError as exc:
         failed = Divergence(exc.time, exc.frame, str(exc))
         return ReplayResult(preset.name, (), (), {cid: failed for cid in callers})
