@@ -6,7 +6,9 @@ both auto-answer; one calls the other, the call lasts a second and a half, the c
 The capture must show both REGISTERs answered 200, the INVITE reaching the callee where it
 registered (bob: on his own connection, CONN-1), 180 and 200 relayed to the caller, ACK and BYE
 sent through `serve` (its Record-Route, KAM-17) and answered; `pushinject check` must find it
-conformant. Needs Debian's `baresip-core` (`.ci/run` installs it); without it the tests skip,
+conformant. The INVITE crosses from one listener to the other, so serve record-routes it twice
+(ROUTE-9) and the caller's ACK and BYE come over its own transport: bob's on his connection.
+Needs Debian's `baresip-core` (`.ci/run` installs it); without it the tests skip,
 saying so, or fail under PUSHINJECT_REQUIRE_TOOLS=1.
 """
 
@@ -135,20 +137,25 @@ def test_baresip_calls_through_serve_and_the_capture_is_conformant(
     for answer in ("180 INVITE", "200 INVITE"):
         assert (proxy[caller_tx], caller, caller_tx, answer) in flows, answer
     # ACK and BYE go through serve, which record-routed the INVITE (KAM-17), never to the
-    # callee directly; bob sends them to the Record-Route's address (UDP: it names no
-    # transport) from a port of his own, not on his connection
+    # callee directly; the caller sends them on the transport it called over: bob on the TCP
+    # connection he registered on (the top Route serve gave him names its TCP listener,
+    # ROUTE-9), alice over UDP
     (ack,) = [f for f in flows if f[3] == "ACK" and f[1] in own]
     (bye,) = [f for f in flows if f[3] == "BYE" and f[1] in own]
-    assert ack[0] == bye[0] and ack[0][0] == caller[0]
-    assert ack[1:3] == bye[1:3] == (proxy["UDP"], "UDP")
-    assert (bye[1], bye[0], "UDP", "200 BYE") in flows
+    assert ack[:3] == bye[:3] == (caller, proxy[caller_tx], caller_tx)
+    assert (bye[1], bye[0], caller_tx, "200 BYE") in flows
     assert not any(f[1] == callee and f[0] not in own for f in flows)
-    invites = [d.message for d in decode(pcap)
-               if getattr(d.message, "method", None) == "INVITE" and d.source in own]
-    assert [i.get("Record-Route") for i in invites] == [f"<sip:{proxy['UDP'][0]}:"
-                                                        f"{proxy['UDP'][1]};lr>"]
-    # serve removed its own Route (bob's outbound proxy, its TCP listener; CONN-14)
-    assert [i.get_all("Route") for i in invites] == [[]]
+    # the INVITE crossed from one listener to the other: two Record-Routes, the callee's side
+    # on top (RFC 5658, ROUTE-9)
+    rr = {"UDP": f"<sip:{proxy['UDP'][0]}:{proxy['UDP'][1]};r2=on;lr>",
+          "TCP": f"<sip:{proxy['TCP'][0]}:{proxy['TCP'][1]};transport=tcp;r2=on;lr>"}
+    sent = [d.message for d in decode(pcap)
+            if getattr(d.message, "method", None) in ("INVITE", "BYE") and d.source in own]
+    invites = [m for m in sent if m.method == "INVITE"]
+    assert [i.get_all("Record-Route") for i in invites] == [[rr[callee_tx], rr[caller_tx]]]
+    # serve removed its own Routes: bob's outbound proxy (its TCP listener; CONN-14) from the
+    # INVITE, both of its Record-Routes from the BYE (ROUTE-9)
+    assert [m.get_all("Route") for m in sent] == [[], []]
 
     report = _check(pcap)
     assert report.splitlines()[-1] == VERDICT, report

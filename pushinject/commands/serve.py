@@ -5,7 +5,9 @@ free one; at most one UDP address). The first line of output announces every add
 `listening on udp:127.0.0.1:5060 tls:127.0.0.1:5061 (preset opensips)`. A TLS listener presents
 `--tls-cert`/`--tls-key`, or a self-signed certificate made at start with the `openssl` command
 (see `pushinject.live.tls`). The proxy's own address (Via, Record-Route) is the first listener's,
-or `--advertise HOST` (needed when listening on 0.0.0.0 or ::).
+or `--advertise HOST` (needed when listening on 0.0.0.0 or ::). Its Record-Route names the
+listener of the transport the INVITE came over, and, when the branch leaves over another
+listener, that one's on top of it (`<sip:HOST:PORT;transport=tcp;r2=on;lr>`, RFC 5658; ROUTE-9).
 Pushes go as SIP MESSAGE over UDP to `--push-gateway` when given (see
 `pushinject.live.proxy_shell`). `--pcap FILE` writes every message sent and received (connections
 as TCP segments, TLS as the SIP it carries). `--duration` stops it after that many seconds;
@@ -175,6 +177,9 @@ async def _serve(args: argparse.Namespace) -> int:
         driver = preset.build(ids, None)
         driver.proxy.set_address(first.host, first.port)
         driver.proxy.add_aliases((listen.host, listen.port) for listen in bound)  # CONN-14
+        # its Record-Route names the listener of each transport, twice when they differ (ROUTE-9)
+        driver.proxy.set_interfaces({listen.transport: (listen.host, listen.port)
+                                     for listen in reversed(bound)})
         # a live element runs for days: no summary of every call it ended, only the last pushes
         driver.proxy.config = replace(driver.proxy.config, keep_summaries=False)
         shell = ProxyShell(driver, clock, ids, address=(first.host, first.port),
