@@ -124,8 +124,10 @@ def find_proxy(messages: Sequence[WireMessage | Digest]) -> Address | None:
 
 def find_proxies(messages: Sequence[WireMessage | Digest]) -> tuple[Address, ...]:
     """The proxy's addresses, the one `find_proxy` gives first (empty when it gives none), then
-    the other addresses on its host that requests were forwarded from, and those the top Via
-    of a request forwarded from one of them names, in order of first appearance."""
+    the other addresses on its host that requests were forwarded from, those the top Via
+    of a request forwarded from one of them names, and the source of a request it forwarded
+    under such a Via (a connection it opened, from a port of its own), in order of first
+    appearance."""
     facts = digests(messages)
     forwarded = _forwarded(facts)
     first = _first(facts, forwarded)
@@ -138,6 +140,9 @@ def find_proxies(messages: Sequence[WireMessage | Digest]) -> tuple[Address, ...
     for address, sent in forwarded:
         if address in found and sent.via_address is not None:
             found.add(sent.via_address)
+    for address, sent in forwarded:  # a connection it opened, from a port of its own (CONN-15)
+        if address in found and sent.is_request and sent.via_address in found:
+            found.add(sent.source)
     for m in facts:  # its registrar: a REGISTER straight from a device answered on its host
         if (200 <= m.status < 300 and m.cseq_method == "REGISTER" and m.source[0] == first[0]
                 and not m.second_branch):
