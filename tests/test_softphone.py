@@ -64,20 +64,24 @@ def _check(pcap: Path) -> str:
     return done.stdout
 
 
-def _talk(caller: Baresip, callee: Baresip, uri: str, seconds: float) -> None:
-    """`caller` dials `uri`, which `callee` answers; the caller hangs up after `seconds`."""
+def _talk(caller: Baresip, callee: Baresip, uri: str, seconds: float, *,
+          callee_hangs_up: bool = False) -> None:
+    """`caller` dials `uri`, which `callee` answers; the caller (or the callee) hangs up after
+    `seconds`."""
     mark = caller.command(f"dial {uri}")
     caller.wait_for("Call established", start=mark)
     callee.wait_for("Call established")
     time.sleep(seconds)
-    mark = caller.command("hangup")
-    caller.wait_for("terminated", start=mark)
-    callee.wait_for("terminated")
+    ender, other = (callee, caller) if callee_hangs_up else (caller, callee)
+    mark = ender.command("hangup")
+    ender.wait_for("terminated", start=mark)
+    other.wait_for("terminated")
 
 
-def _call(tmp_path: Path, caller_name: str) -> tuple[Path, Serve]:
+def _call(tmp_path: Path, caller_name: str, callee_hangs_up: bool = False
+          ) -> tuple[Path, Serve]:
     """Register alice (UDP) and bob (TCP, outbound), let `caller_name` call the other, hang up
-    after 1.5 s; the capture and the stopped `serve`."""
+    after 1.5 s (the caller, or the callee); the capture and the stopped `serve`."""
     require(baresip_path() is not None, "baresip is not installed (Debian package baresip-core)")
     pcap = tmp_path / "serve.pcap"
     with Serve("--preset", "kamailio-tsilo", "--listen", "udp:127.0.0.1:0",
@@ -95,7 +99,8 @@ def _call(tmp_path: Path, caller_name: str) -> tuple[Path, Serve]:
             caller, callee = phones[caller_name], phones[callee_name]
             # the caller's own registrar address: baresip adds `;transport=tcp` over TCP
             host, port = udp if caller_name == "alice" else tcp
-            _talk(caller, callee, f"sip:{callee_name}@{host}:{port}", 1.5)
+            _talk(caller, callee, f"sip:{callee_name}@{host}:{port}", 1.5,
+                  callee_hangs_up=callee_hangs_up)
         finally:
             for phone in phones.values():
                 phone.stop()
@@ -104,17 +109,23 @@ def _call(tmp_path: Path, caller_name: str) -> tuple[Path, Serve]:
     return pcap, serve
 
 
+def _sides(pcap: Path, serve: Serve, caller_name: str) -> tuple[Any, ...]:
+    """serve's address by transport, the set of them, the caller's and the callee's address
+    (where each registered from) and transport, and the capture's flows."""
+    sources = _register_sources(pcap)
+    alice, bob = sources["alice"], sources["bob"]
+    proxy = {"UDP": serve.addresses["udp"], "TCP": serve.addresses["tcp"]}
+    caller, callee = (alice, bob) if caller_name == "alice" else (bob, alice)
+    caller_tx, callee_tx = ("UDP", "TCP") if caller_name == "alice" else ("TCP", "UDP")
+    return proxy, set(proxy.values()), caller, callee, caller_tx, callee_tx, _flows(pcap)
+
+
 @pytest.mark.parametrize("caller_name", ["alice", "bob"])
 def test_baresip_calls_through_serve_and_the_capture_is_conformant(
         tmp_path: Path, caller_name: str) -> None:
     pcap, serve = _call(tmp_path, caller_name)
-    sources = _register_sources(pcap)
-    alice, bob = sources["alice"], sources["bob"]
-    proxy = {"UDP": serve.addresses["udp"], "TCP": serve.addresses["tcp"]}
-    own = set(proxy.values())
-    flows = _flows(pcap)
-    caller, callee = (alice, bob) if caller_name == "alice" else (bob, alice)
-    caller_tx, callee_tx = ("UDP", "TCP") if caller_name == "alice" else ("TCP", "UDP")
+    proxy, own, caller, callee, caller_tx, callee_tx, flows = _sides(pcap, serve, caller_name)
+    alice, bob = (caller, callee) if caller_name == "alice" else (callee, caller)
     # bob registers as an RFC 5626 flow (§4.2: +sip.instance and reg-id), alice does not: her
     # Contact carries +sip.instance (for GRUU, RFC 5627) but no reg-id
     contacts: dict[str, str] = {}
@@ -157,6 +168,29 @@ def test_baresip_calls_through_serve_and_the_capture_is_conformant(
     # INVITE, both of its Record-Routes from the BYE (ROUTE-9)
     assert [m.get_all("Route") for m in sent] == [[], []]
 
+    report = _check(pcap)
+    assert report.splitlines()[-1] == VERDICT, report
+
+
+@pytest.mark.parametrize("caller_name", ["alice", "bob"])
+def test_the_callee_s_bye_comes_over_its_own_transport(tmp_path: Path, caller_name: str) -> None:
+    """The callee's route set is the Record-Route in order (RFC 3261 §12.1.1): its first Route
+    is the top one, serve's listener on the callee's side (ROUTE-9). Bob hanging up sends his
+    BYE on the connection he registered on, alice hers over UDP; serve relays it to the caller
+    over the caller's transport and the capture is conformant."""
+    pcap, serve = _call(tmp_path, caller_name, callee_hangs_up=True)
+    proxy, own, caller, callee, caller_tx, callee_tx, flows = _sides(pcap, serve, caller_name)
+    (bye,) = [f for f in flows if f[3] == "BYE" and f[1] in own]
+    assert bye[:3] == (callee, proxy[callee_tx], callee_tx)
+    assert (proxy[callee_tx], callee, callee_tx, "200 BYE") in flows
+    # relayed to the caller's Contact (the BYE's Request-URI) over the caller's transport:
+    # alice's is where she sends from; bob's INVITE named his listening port, which serve
+    # reaches on a new connection
+    (relayed,) = [d for d in decode(pcap)
+                  if getattr(d.message, "method", None) == "BYE" and d.destination not in own]
+    uri = relayed.message.uri
+    assert (relayed.destination, relayed.transport) == ((uri.host, uri.port), caller_tx)
+    assert (relayed.destination, relayed.source, caller_tx, "200 BYE") in flows
     report = _check(pcap)
     assert report.splitlines()[-1] == VERDICT, report
 

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from pushinject.sip import Message, Response
 
 __all__ = [
-    "host_port", "record_route_value", "via_value", "build_ack", "build_cancel", "response_destination", "uri_address",
-    "received_via", "with_top_via",
+    "host_port", "record_route_value", "via_value", "build_ack", "build_cancel",
+    "response_destination", "uri_address", "received_via", "with_top_via",
     "forwarded_request", "top_via", "top_via_text",
 ]
 

@@ -207,7 +207,7 @@ class Proxy:
         host, port = self._interfaces.get(transport, (self.config.host, self.config.port))
         return transport, host, port
 
-    def record_route_value(self, transport: str) -> str:
+    def own_record_route(self, transport: str) -> str:
         """The single Record-Route the proxy writes for a request that came over
         `transport`: its interface there (RFC 3261 §16.6 step 4; ROUTE-9)."""
         kind, host, port = self.interface(transport)
@@ -224,7 +224,7 @@ class Proxy:
         outbound = self.interface(transport)
         if inbound == outbound:
             return None
-        own = self.record_route_value(inbound[0])
+        own = self.own_record_route(inbound[0])
         if ctx.request.get("Record-Route") != own:  # its own line, on top of the others
             return None
         return own, (record_route_value(outbound[1], outbound[2], outbound[0], double=True),

@@ -120,7 +120,7 @@ class ScriptContext:
         """Add the proxy's Record-Route: its interface of the transport the request came over
         (RFC 3261 §16.6 step 4); a branch that leaves over another gets two (ROUTE-9)."""
         assert self.msg is not None
-        rr = self.proxy.record_route_value(self.transport)
+        rr = self.proxy.own_record_route(self.transport)
         self.msg = self.msg.with_header_prepended("Record-Route", rr)
 
     def sl_send_reply(self, code: int, reason: str | None = None) -> int:
