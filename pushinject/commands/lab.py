@@ -14,7 +14,9 @@ With ``--load``, the lab records a proxy under SIPp load instead of the scenario
 (`pushinject.lab.load`): the lab's Kamailio, or ``--proxy serve`` (``pushinject serve --preset
 kamailio-tsilo --workers 2``), doing push with injection at 10 calls/s for 30 s, judged with no
 option, under ``--preset kamailio-tsilo`` and with the lab's tm timers as knobs, into
-``--out`` (default ``data/kamailio/load``) as ``L1.pcap`` and its ``manifest.toml`` table.
+``--out`` (default ``data/kamailio/load``) as ``L1.pcap`` and its ``manifest.toml`` table;
+``--proxy opensips`` runs the lab's OpenSIPS under the same load, judged with no option and
+under ``--preset opensips``, into ``data/opensips/load/L2.pcap`` by default.
 
 With ``--hep`` (Kamailio only) Kamailio also mirrors its traffic as HEPv3 (siptrace) to a live
 ``pushinject check --hep-listen`` in the namespace: each scenario then also leaves
@@ -65,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep every process's log in OUT/<scenario>.logs/")
     parser.add_argument("--load", action="store_true",
                         help="record the proxy under SIPp load instead (push with injection, "
-                             "10 calls/s for 30 s): OUT/L1.pcap, default OUT data/kamailio/load")
+                             "10 calls/s for 30 s): OUT/L1.pcap, default OUT data/kamailio/load; "
+                             "OpenSIPS: OUT/L2.pcap, default OUT data/opensips/load")
     parser.add_argument("--hep", action="store_true",
                         help="Kamailio only: also mirror the traffic as HEPv3 to a live "
                         "collector and keep OUT/<scenario>-hep.pcap and -hep.jsonl")
@@ -152,9 +155,9 @@ def _load(args: argparse.Namespace) -> int:
     """`--load`: the lab's load capture (`pushinject.lab.load.run_lab`)."""
     if not args.load:
         raise UsageError("--proxy serve records a load capture: add --load")
-    if args.proxy == "opensips" or args.scenarios or args.hep or args.list:
-        raise UsageError("--load runs the lab's Kamailio or serve alone: no scenario, "
-                         "--hep, --list or --proxy opensips")
+    if args.scenarios or args.hep or args.list:
+        raise UsageError("--load runs the lab's Kamailio, OpenSIPS or serve alone: no "
+                         "scenario, --hep or --list")
     if args.proxy == "serve" and args.out is None:
         raise UsageError("--proxy serve needs --out DIR (data/kamailio/load is Kamailio's)")
     from pushinject.commands.live import IN_NETNS
@@ -162,10 +165,12 @@ def _load(args: argparse.Namespace) -> int:
     if os.environ.get(IN_NETNS) != "1":
         if os.geteuid() != 0:
             raise UsageError("the lab needs root (private network namespaces, tcpdump)")
+        if args.proxy == "opensips" and shutil.which("opensips") is None:
+            raise UsageError(BUILD_HINT)
         packages = missing_packages(*(("kamailio", "kamailio") if args.proxy == "kamailio"
                                       else ("sipp", None)))
         if packages:
             _install(packages)
-    from pushinject.lab.load import run_lab
+    from pushinject.lab.load import LOAD_OUT, run_lab
 
-    return run_lab(args.proxy, args.out or Path("data/kamailio/load"), args.keep_logs)
+    return run_lab(args.proxy, args.out or LOAD_OUT[args.proxy], args.keep_logs)

@@ -2,9 +2,10 @@
 
 One model of a load run, shared by `pushinject bench live` (the highest clean call rate of
 `pushinject serve` and of Kamailio) and by `pushinject lab --load` (a capture of a proxy under
-load, judged by `pushinject check`). Everything runs inside a private network namespace with
-the lab's addresses (proxy 127.0.0.1:5060, push gateway :5090); every process is started in its
-own process group and stopped by its PID (`pushinject.lab.runner.Processes`).
+load, judged by `pushinject check`: the lab's Kamailio, its OpenSIPS, or serve). Everything
+runs inside a private network namespace with the lab's addresses (proxy 127.0.0.1:5060, push
+gateway :5090); every process is started in its own process group and stopped by its PID
+(`pushinject.lab.runner.Processes`).
 
 A `Load` is one proxy, one scenario, a rate and a duration:
 
@@ -18,14 +19,19 @@ A `Load` is one proxy, one scenario, a rate and a duration:
   `kamailio-tsilo` preset, the model of the lab's Kamailio script, which pushes the contacts
   with pn-* parameters, so its callees are registered beforehand with such a contact; the lab's
   Kamailio (`pushinject/lab/kamailio.cfg`) pushes for every INVITE and suspends the call when
-  the callee has no contact, so its callees are not. Callees are named for how they wake
+  the callee has no contact, so its callees are not; nor are the lab's OpenSIPS's
+  (`pushinject/lab/opensips.cfg`, the seed's routes: a push for every INVITE, a placeholder
+  branch and a 20 s subscription to E_UL_CONTACT_INSERT, whose event injects the new contact).
+  Callees are named for how they wake
   (the gateway reads the name from the push's body): `load...` ones after `WAKE_MS`, every
   `late_every`-th one (`late...`) `LATE_MS` later still, and every `nap_every`-th one
   (`nap...`) never: its push is answered but no device registers, the proxy's timer ends the
-  call (the lab's Kamailio: 408 after `fr_timer`) and the caller counts it as failed.
+  call (the lab's Kamailio: 408 after `fr_timer`), or the caller gives up after 12 s (CANCEL,
+  487: serve's preset and OpenSIPS, whose placeholder waits 120 s), and the caller counts it as
+  failed.
 
-(In the plain scenario the lab's Kamailio still sends its push MESSAGE, which the lab's
-`push_gateway.xml` answers; `serve` sends none.)
+(In the plain scenario the lab's Kamailio and OpenSIPS still send their push MESSAGE, which the
+lab's `push_gateway.xml` answers; `serve` sends none.)
 
 A `Step` is what the SIPp parties counted; it is clean when every call ended as planned (the
 `nap` calls failed, the others successful), with no retransmission. SIPp's default BYE on a
@@ -39,10 +45,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pushinject.lab.runner import (
     LabError,
@@ -55,9 +62,14 @@ from pushinject.lab.runner import (
 )
 from pushinject.lab.scenarios import LAB_IP, PROXY_PORT, PUSH_PORT
 
-__all__ = ["LAB_LOAD", "LAB_LOAD_NAME", "LOAD_HEADER", "WAYS", "LoadFacts", "differences",
-           "entry", "expected_facts", "load_facts", "record", "run_lab", "ways", "CALLER_PORT", "DEVICE_PORT", "HOLD_MS", "LATE_MS", "PN", "PROXIES", "REGISTER_PORT",
-           "SCENARIOS", "SERVE_WORKERS", "WAKE_MS", "Load", "LoadParties", "Step", "read_stats"]
+if TYPE_CHECKING:
+    from pushinject.conformance.capture import Address, WireMessage
+
+__all__ = ["CALLER_PORT", "DEVICE_PORT", "HOLD_MS", "LAB_LOAD", "LAB_LOAD_NAME", "LATE_MS",
+           "LOAD_NAMES", "LOAD_OUT", "PN", "PRESETS", "PROXIES", "REGISTER_PORT", "SCENARIOS",
+           "SERVE_WORKERS", "WAKE_MS", "WAYS", "Load", "LoadFacts", "LoadParties", "Step",
+           "differences", "entry", "expected_facts", "late_copies", "load_facts", "load_header",
+           "read_stats", "record", "run_lab", "struck_by_race", "ways"]
 
 #: the SIPp parties' ports (the proxy's and the push gateway's are the lab's)
 CALLER_PORT, DEVICE_PORT, REGISTER_PORT = 5070, 5071, 5081
@@ -65,6 +77,7 @@ CALLER_PORT, DEVICE_PORT, REGISTER_PORT = 5070, 5071, 5081
 #: must not look like a callee's name, which the gateway finds in the push's body
 PN = ";pn-provider=fcm;pn-prid=tok;pn-param=app"
 SCENARIOS = ("plain", "push")
+#: the proxies `pushinject bench live` measures (`pushinject lab --load` also runs OpenSIPS)
 PROXIES = ("serve", "kamailio")
 #: the caller's pause between ACK and BYE by default: a proxy with several workers must not
 #: pass the BYE on before the ACK
@@ -87,14 +100,14 @@ SERVE_WORKERS = 2
 
 @dataclass(frozen=True)
 class Load:
-    """One load run: `proxy` ("serve" or "kamailio") in `scenario` ("plain" or "push") at
-    `rate` calls/s for `seconds`."""
+    """One load run: `proxy` ("serve", "kamailio" or "opensips") in `scenario` ("plain" or
+    "push") at `rate` calls/s for `seconds`."""
 
     proxy: str
     scenario: str
     rate: int
     seconds: float
-    #: Kamailio's UDP workers
+    #: Kamailio's or OpenSIPS's UDP workers
     workers: int = 4
     #: serve's worker processes (`serve --workers`)
     serve_workers: int = SERVE_WORKERS
@@ -177,6 +190,22 @@ def _count(stats: dict[str, str], name: str) -> int:
     return int(value) if value.isdigit() else 0
 
 
+def opensips_config(workers: int) -> str:
+    """The lab's OpenSIPS config (`pushinject/lab/opensips.cfg`, the seed's routes) with
+    `workers` UDP workers instead of its 2: a worker waits for nothing, but under load the
+    pushes, REGISTERs and injected INVITEs of ~30 calls at once share them.
+
+    >>> "udp_workers=4\\n" in opensips_config(4)
+    True
+    """
+    from pushinject.lab.proxies import OPENSIPS
+
+    text = render_config(log_prefix="load", proxy=OPENSIPS)
+    if "\nudp_workers=2\n" not in text:
+        raise LabError("opensips.cfg sets no udp_workers=2 line to replace")
+    return text.replace("\nudp_workers=2\n", f"\nudp_workers={workers}\n", 1)
+
+
 class LoadParties:
     """The proxy and the SIPp parties of load runs, started by `procs` with their logs in
     `logs`."""
@@ -202,6 +231,12 @@ class LoadParties:
                 "--listen", f"udp:{LAB_IP}:{PROXY_PORT}", "--push-gateway",
                 f"{LAB_IP}:{PUSH_PORT}", "--workers", str(load.serve_workers),
                 *(["--pcap", str(pcap)] if pcap is not None else [])])
+        elif load.proxy == "opensips":
+            cfg = self.logs / f"opensips-{tag}.cfg"
+            cfg.write_text(opensips_config(load.workers), encoding="utf-8")
+            self.procs.start(f"proxy-{tag}", [
+                "opensips", "-F", "-f", str(cfg), "-P", str(self.logs / f"{tag}.pid"),
+                "-w", str(self.logs), "-m", "256", "-M", "8"])
         else:
             cfg = self.logs / f"kamailio-{tag}.cfg"
             cfg.write_text(render_config(log_prefix="load", children=load.workers),
@@ -231,7 +266,7 @@ class LoadParties:
                 f"device-{tag}", "load_device", DEVICE_PORT, "-m", str(n - asleep),
                 "-timeout", limit))
             parties.append((f"device-{tag}", device))
-            gateway_calls = n if push or load.proxy == "kamailio" else 0
+            gateway_calls = n if push or load.proxy != "serve" else 0
             if gateway_calls:
                 gateway = "load_push_gateway" if push else "push_gateway"
                 extra = ["-key", "device", f"{LAB_IP}:{DEVICE_PORT}", "-key", "proxy", target,
@@ -294,11 +329,19 @@ class LoadParties:
 
 #: the lab's load capture (`pushinject lab --load`): push with injection at 10 calls/s for
 #: 30 s, each call held 2 s after its answer; every 5th callee wakes a second late, every
-#: 10th never wakes (the lab's Kamailio answers 408 after its fr_timer, 8 s)
+#: 10th never wakes (the lab's Kamailio answers 408 after its fr_timer, 8 s; serve and the
+#: lab's OpenSIPS wait longer than the caller, who gives up after 12 s: CANCEL, 487)
 LAB_LOAD = Load("kamailio", "push", rate=10, seconds=30.0, hold_ms=2000, late_every=5,
                 nap_every=10)
 #: its name: the capture is OUT/L1.pcap, its table [L1] in OUT/manifest.toml
 LAB_LOAD_NAME = "L1"
+#: the capture's name by proxy (OpenSIPS's has its own folder, but a name of its own too)
+LOAD_NAMES = {"kamailio": LAB_LOAD_NAME, "serve": LAB_LOAD_NAME, "opensips": "L2"}
+#: the default output folder by proxy (serve has none: `--out` is required)
+LOAD_OUT = {"kamailio": Path("data/kamailio/load"), "opensips": Path("data/opensips/load")}
+#: the preset modelling each proxy's load run (serve runs the kamailio-tsilo one)
+PRESETS = {"kamailio": "kamailio-tsilo", "serve": "kamailio-tsilo", "opensips": "opensips"}
+
 
 def record(load: Load, pcap: Path, logs: Path, serve_pcap: Path | None = None) -> Step:
     """Run `load` here (inside a private network namespace) with tcpdump writing every UDP
@@ -335,11 +378,16 @@ class LoadFacts:
     injected: int
     most_concurrent: int
     verdicts: dict[str, str]
+    #: the violations counted each way
+    violations: dict[str, int]
+    #: calls where the proxy sent a request on again after it had relayed its final response
+    #: (OpenSIPS's tm, now and then under load: OSIPS-32)
+    late_copies: int
 
 
 #: the ways a load capture is judged: no option, the lab proxy's preset, and that preset with
-#: the lab's tm timers as knobs (`pushinject.lab.proxies.KAMAILIO.knobs`; not for serve,
-#: which runs the preset's own timers)
+#: the lab's tm timers as knobs (`pushinject.lab.proxies.KAMAILIO.knobs`; only for Kamailio:
+#: serve and the lab's OpenSIPS run their preset's own timers)
 WAYS = ("no option", "preset", "preset and knobs")
 
 
@@ -354,8 +402,9 @@ def load_facts(pcap: Path, proxy: str = "kamailio") -> LoadFacts:
     from pushinject.lab.proxies import FR_INV_TIMER_MS, FR_TIMER_MS, KAMAILIO
 
     knobs = KAMAILIO.knobs((("fr_timer", FR_TIMER_MS), ("fr_inv_timer", FR_INV_TIMER_MS)))
-    options = {"no option": CheckOptions(), "preset": CheckOptions(preset="kamailio-tsilo"),
-               "preset and knobs": CheckOptions(preset="kamailio-tsilo", knobs=knobs)}
+    preset = PRESETS[proxy]
+    options = {"no option": CheckOptions(), "preset": CheckOptions(preset=preset),
+               "preset and knobs": CheckOptions(preset=preset, knobs=knobs)}
     results = {way: check_capture(pcap, options[way]) for way in ways(proxy)}
     result = results["preset"]
     calls = [c.to_json() for c in result.calls]
@@ -383,7 +432,29 @@ def load_facts(pcap: Path, proxy: str = "kamailio") -> LoadFacts:
                           for m in messages),
         injected=sum(b["injected"] for call in calls for b in call["branches"]),
         most_concurrent=most,
-        verdicts={way: verdict([results[way]]) for way in ways(proxy)})
+        verdicts={way: verdict([results[way]]) for way in ways(proxy)},
+        violations={way: sum(len(c.violations) for c in results[way].calls)
+                    for way in ways(proxy)},
+        late_copies=len(late_copies(messages, address)))
+
+
+def late_copies(messages: Sequence[WireMessage], proxy: Address) -> set[str]:
+    """The calls (Call-IDs) in which `proxy` sent a request other than INVITE and ACK on again
+    after it had sent the final response to that request (its CSeq) upstream: a copy RFC 3261
+    §17.1.2.2 forbids once the client transaction is Completed (OSIPS-32)."""
+    answered: dict[tuple[str, int, str], float] = {}
+    for m in messages:
+        if m.source == proxy and not m.is_request and m.status >= 200:
+            cseq = m.message.cseq
+            answered.setdefault((m.message.call_id, cseq.number, cseq.method), m.time)
+    late = set()
+    for m in messages:
+        if m.source == proxy and m.is_request and m.label not in ("INVITE", "ACK"):
+            cseq = m.message.cseq
+            final = answered.get((m.message.call_id, cseq.number, cseq.method))
+            if final is not None and m.time > final:
+                late.add(m.message.call_id)
+    return late
 
 
 def expected_facts(load: Load) -> dict[str, object]:
@@ -395,7 +466,8 @@ def expected_facts(load: Load) -> dict[str, object]:
     asleep = load.asleep()
     woken = load.calls - asleep
     # the lab's Kamailio ends a call nobody wakes for on its fr_timer (408, 8 s); serve's
-    # preset waits longer than the caller, who gives up after 12 s (CANCEL, 487)
+    # preset and OpenSIPS's placeholder (fr_inv_timeout, 120 s) wait longer than the caller,
+    # who gives up after 12 s (CANCEL, 487)
     ended = 408 if load.proxy == "kamailio" else 487
     return {"calls": load.calls, "finals": {200: woken, ended: asleep}, "pushes": load.calls,
             # serve's callees are registered beforehand as well (with pn-* contacts)
@@ -410,12 +482,25 @@ def differences(load: Load, facts: LoadFacts) -> list[str]:
             for key, want in expected_facts(load).items() if getattr(facts, key) != want]
 
 
-LOAD_HEADER = """\
+def struck_by_race(load: Load, facts: LoadFacts) -> bool:
+    """Whether `facts` depart from the plan only by OSIPS-32: each way, one violation for
+    each call where the proxy sent a request on again after relaying its final response
+    (OpenSIPS's tm timer race; the capture is then not recorded: run again)."""
+    wrong = {problem.split(":", 1)[0] for problem in differences(load, facts)}
+    return (facts.late_copies > 0 and wrong == {"verdicts"}
+            and set(facts.violations.values()) == {facts.late_copies})
+
+
+def load_header(proxy: str) -> str:
+    """The comment heading the manifest of `proxy`'s load captures."""
+    how = ("under `--preset kamailio-tsilo`, and under it with the lab's tm timers as\n"
+           "# knobs (fr_timeout=8, fr_inv_timeout=10)" if proxy == "kamailio" else
+           f"and under `--preset {PRESETS[proxy]}` (OpenSIPS's default tm timers, no\n# knob)")
+    return f"""\
 # Captures of a proxy under SIPp load, made by the capture lab (`pushinject lab --load`, see
 # pushinject/lab/load.py): push with injection at `rate` calls/s for `seconds`, many calls in
 # progress at once, with tcpdump on lo. `expected_verdict` is what `pushinject check` must say
-# with no option, under `--preset kamailio-tsilo`, and under it with the lab's tm timers as
-# knobs (fr_timeout=8, fr_inv_timeout=10), whole or with `--jobs 2`; calls, finals (count by
+# with no option, {how}, whole or with `--jobs 2`; calls, finals (count by
 # final status to the caller), pushes, registrations and injected are what every regeneration
 # shows; frames, sip_messages and most_concurrent are measured on the committed file.
 """
@@ -427,7 +512,7 @@ def entry(load: Load, facts: LoadFacts) -> dict[str, object]:
     woken = load.calls - load.asleep()
     late = sum(user.startswith("late") for user in load.users(0))
     return {
-        "file": f"{LAB_LOAD_NAME}.pcap",
+        "file": f"{LOAD_NAMES[load.proxy]}.pcap",
         "proxy_run": load.proxy,
         "title": "push with injection under load: hundreds of calls, many at once",
         "description": (
@@ -441,7 +526,8 @@ def entry(load: Load, facts: LoadFacts) -> dict[str, object]:
                "tick before 8 s, as Kamailio's tm fires."
                if load.proxy == "kamailio" else
                f"{load.asleep()} calls end when the caller gives up after 12 s (CANCEL, "
-               "487).")),
+               "487)" + (", long before the seed's 20 s subscription and the placeholder's "
+                         "fr_inv_timeout (120 s)." if load.proxy == "opensips" else "."))),
         "expected_verdict": "conformant",
         "proxy": f"{LAB_IP}:{PROXY_PORT}",
         "rate": load.rate, "seconds": int(load.seconds), "hold_ms": load.hold_ms,
@@ -456,10 +542,11 @@ def entry(load: Load, facts: LoadFacts) -> dict[str, object]:
 
 
 def run_lab(proxy: str, out: Path, keep_logs: bool = False) -> int:
-    """`pushinject lab --load [--proxy kamailio|serve]`: record `LAB_LOAD` through `proxy`
-    into ``out/L1.pcap`` (re-run in a private network namespace; serve also records its own
-    ``out/L1-serve.pcap``, `serve --pcap`), judge it and, when it shows the run, write its
-    table into ``out/manifest.toml``. Returns 0 when it does, else 1."""
+    """`pushinject lab --load [--proxy kamailio|opensips|serve]`: record `LAB_LOAD` through
+    `proxy` into ``out/NAME.pcap`` (`LOAD_NAMES`: L1, L2 for OpenSIPS; re-run in a private
+    network namespace; serve also records its own ``out/L1-serve.pcap``, `serve --pcap`), judge
+    it and, when it shows the run, write its table into ``out/manifest.toml``. Returns 0 when
+    it does, else 1."""
     import os
     import shutil
     import tempfile
@@ -468,29 +555,30 @@ def run_lab(proxy: str, out: Path, keep_logs: bool = False) -> int:
     from pushinject.lab.manifest import write_manifest
 
     load = replace(LAB_LOAD, proxy=proxy)
+    name = LOAD_NAMES[proxy]
     out = out.resolve()
     if os.environ.get(IN_NETNS) != "1":
         argv = ["lab", "--load", "--proxy", proxy, "--out", str(out)]
         return reexec_in_namespace(argv + (["--keep-logs"] if keep_logs else []),
                                    timeout=load.seconds * 3 + 300)
     out.mkdir(parents=True, exist_ok=True)
-    logs = out / f"{LAB_LOAD_NAME}.logs"
+    logs = out / f"{name}.logs"
     if keep_logs:
         shutil.rmtree(logs, ignore_errors=True)
         logs.mkdir()
     else:
         logs = Path(tempfile.mkdtemp(prefix="pushinject-lab-load-"))
-    pcap = out / f"{LAB_LOAD_NAME}.pcap"
-    own = out / f"{LAB_LOAD_NAME}-serve.pcap" if proxy == "serve" else None
+    pcap = out / f"{name}.pcap"
+    own = out / f"{name}-serve.pcap" if proxy == "serve" else None
     try:
         step = record(load, pcap, logs, own)
     except LabError as exc:
-        print(f"{LAB_LOAD_NAME}: FAILED: {exc}")
+        print(f"{name}: FAILED: {exc}")
         return 1
     finally:
         if not keep_logs:
             shutil.rmtree(logs, ignore_errors=True)
-    print(f"{LAB_LOAD_NAME}: SIPp: {step.calls} calls, {step.successful} successful, "
+    print(f"{name}: SIPp: {step.calls} calls, {step.successful} successful, "
           f"{step.failed} failed ({step.asleep} to callees that never wake), "
           f"{step.retransmissions} retransmissions")
     problems = []
@@ -503,10 +591,15 @@ def run_lab(proxy: str, out: Path, keep_logs: bool = False) -> int:
               f"pushes, {facts.registrations} REGISTERs, {facts.injected} injected, at most "
               f"{facts.most_concurrent} calls at once; verdict "
               + ", ".join(f"{way}: {v}" for way, v in facts.verdicts.items()))
+    if own is None and problems and struck_by_race(load, judged[pcap]):
+        print(f"{name}: OSIPS-32: in {judged[pcap].late_copies} call(s) the proxy sent a "
+              "request on again after relaying its final response (tm's timer race), each one "
+              "violation: not recorded, run again")
+        return 1
     for problem in problems:
-        print(f"{LAB_LOAD_NAME}: DIFFERS: {problem}")
+        print(f"{name}: DIFFERS: {problem}")
     if problems:
         return 1
-    table = {LAB_LOAD_NAME: entry(load, judged[pcap])}
-    print(f"manifest: {write_manifest(out, table, header=LOAD_HEADER)}")
+    table = {name: entry(load, judged[pcap])}
+    print(f"manifest: {write_manifest(out, table, header=load_header(proxy))}")
     return 0
