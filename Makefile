@@ -26,7 +26,7 @@ run: $(STAMP)
 		data/kamailio/*.pcap
 	$(BIN)/pushinject check --preset kamailio-tsilo data/kamailio/timers/*.pcap
 	$(BIN)/pushinject check --preset kamailio-tsilo --knob fr_timeout=8 --knob fr_inv_timeout=10 \
-		data/kamailio/load/*.pcap
+		data/kamailio/load/*.pcap data/kamailio/load/loss/*.pcap
 	$(BIN)/pushinject check --preset opensips data/opensips/*.pcap data/opensips/timers/*.pcap
 	$(BIN)/pushinject check --preset opensips data/opensips/load/*.pcap
 	for preset in opensips kamailio-tsilo rfc8599; do \

@@ -233,11 +233,13 @@ def _check_files(args: argparse.Namespace, options: CheckOptions) -> int:
                          indent=2))
     elif args.jsonl:
         summary = [{k: v for k, v in d.result.to_json().items() if k != "calls"}
-                   | {"calls": d.calls, "violations": d.violations} for d in done]
+                   | {"calls": d.calls, "violations": d.violations}
+                   | ({"lacking": d.lacking} if d.lacking else {}) for d in done]
         print(json.dumps({"verdict": decided, "captures": summary}))
     else:
         print(verdict_line(decided, len(done), sum(d.calls for d in done),
-                           sum(d.violations for d in done), options.preset))
+                           sum(d.violations for d in done), options.preset,
+                           sum(d.lacking for d in done)))
     return EXIT_STATUS[decided]
 
 

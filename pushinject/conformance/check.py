@@ -31,6 +31,7 @@ from typing import Any
 from pushinject.conformance.calls import CallRecord, find_calls
 from pushinject.conformance.capture import Address, Capture, address_text, load_capture
 from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset, plan_calls
+from pushinject.conformance.capture_loss import CaptureLoss, capture_loss
 from pushinject.conformance.digest import Digest, digests
 from pushinject.conformance.field_rules import (
     FieldSettings, Latencies, Lookup, field_rules, latencies, lookups, registers_by_user,
@@ -83,10 +84,17 @@ class CallResult:
 
     call: CallRecord
     violations: tuple[Violation, ...]
+    #: the proof that the capture lacks messages of the call (CAP-7): the call is not judged
+    loss: CaptureLoss | None = None
+    #: what was found wrong with a call not judged, set aside (CAP-7)
+    set_aside: tuple[Violation, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = self.call.to_json()
         data["violations"] = [v.to_json() for v in self.violations]
+        if self.loss is not None:
+            data["capture_loss"] = self.loss.to_json()
+            data["set_aside"] = [v.to_json() for v in self.set_aside]
         return data
 
 
@@ -114,6 +122,11 @@ class CaptureResult:
     @property
     def violations(self) -> int:
         return sum(len(c.violations) for c in self.calls)
+
+    @property
+    def lacking(self) -> int:
+        """The calls not judged because the capture lacks some of their messages (CAP-7)."""
+        return sum(c.loss is not None for c in self.calls)
 
     def to_json(self) -> dict[str, Any]:
         return {"file": self.capture.file, "frames": self.capture.frames,
@@ -198,7 +211,9 @@ def judge_calls(capture: Capture, options: CheckOptions,
         divergence = result.divergences.get(call.call_id) if result else None
         if divergence is not None:
             found.append(Violation(REPLAY_RULE, divergence.message, divergence.frame, model))
-        out.append(CallResult(call, tuple(found)))
+        loss = capture_loss(call, current, until)
+        out.append(CallResult(call, tuple(found)) if loss is None
+                   else CallResult(call, (), loss, tuple(found)))
     return CaptureResult(capture, proxy, tuple(out), result, timing,
                          latencies(calls, facts, proxy, registers), own)
 

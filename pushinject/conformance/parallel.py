@@ -47,11 +47,13 @@ _LAST = float("inf")
 
 @dataclass(frozen=True)
 class CaptureDone:
-    """A capture fully judged: its merged result (no calls held), calls and violations."""
+    """A capture fully judged: its merged result (no calls held), calls and violations, and
+    the calls not judged because the capture lacks some of their messages (CAP-7)."""
 
     result: CaptureResult
     calls: int
     violations: int
+    lacking: int = 0
 
 
 def _order(item: JudgedCall | Tally) -> tuple[int, float, int]:

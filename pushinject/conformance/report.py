@@ -26,7 +26,7 @@ from pushinject.conformance.check import (
     CAPTURE_DRIVEN, REPLAY_RULE, CallResult, CaptureResult, proxy_text, verdict,
 )
 from pushinject.conformance.field_rules import FIELD_RULES
-from pushinject.conformance.rules import RULES
+from pushinject.conformance.rules import RULES, Violation, citation
 from pushinject.conformance.timing import timing_lines
 
 if TYPE_CHECKING:
@@ -110,6 +110,9 @@ def call_lines(r: CaptureResult, cr: CallResult, *, ladder: bool = False) -> lis
     its ladder, frames at fault marked ``!``."""
     call = cr.call
     state = "conformant" if not cr.violations else f"{len(cr.violations)} violation(s)"
+    if cr.loss is not None:
+        state = (f"not judged: the capture lacks messages ({len(cr.set_aside)} finding(s) "
+                 "set aside)")
     lines = [f"  call {call.call_id}: final {_status(call.final_status)}, "
              f"{len(call.branches)} branch(es), {state}"]
     for b in call.branches:
@@ -124,8 +127,11 @@ def call_lines(r: CaptureResult, cr: CallResult, *, ladder: bool = False) -> lis
         lines.append(f"    branch {b.index} {b.target} -> {_status(b.final_status)}"
                      + (f" ({'; '.join(notes)})" if notes else ""))
     for v in cr.violations:
-        where = f"frame {v.frame}" if v.frame else "no frame"
-        lines.append(f"    VIOLATION {v.rule} {v.citation()} at {where}: {v.message}")
+        lines.append(f"    VIOLATION {_finding(v)}")
+    if cr.loss is not None:
+        lines.append(f"    CAPTURE LOSS {citation('CAP-7')} at frame {cr.loss.frame}: "
+                     f"{cr.loss.message}")
+        lines.extend(f"    set aside: {_finding(v)}" for v in cr.set_aside)
     if ladder:
         from pushinject.ladder import ladder_text
 
@@ -134,12 +140,18 @@ def call_lines(r: CaptureResult, cr: CallResult, *, ladder: bool = False) -> lis
     return lines
 
 
+def _finding(v: Violation) -> str:
+    where = f"frame {v.frame}" if v.frame else "no frame"
+    return f"{v.rule} {v.citation()} at {where}: {v.message}"
+
+
 def verdict_line(decided: str, captures: int, calls: int, violations: int,
-                 preset: str | None) -> str:
-    """The report's last line."""
+                 preset: str | None, lacking: int = 0) -> str:
+    """The report's last line (`lacking`: the calls whose capture lacks messages, CAP-7)."""
     replayed = f"; replayed {_model(preset)}" if preset else "; no replay"
+    lack = f", {lacking} call(s) not judged: the capture lacks messages" if lacking else ""
     return (f"verdict: {decided} ({captures} capture(s), {calls} call(s), "
-            f"{violations} violation(s){replayed})")
+            f"{violations} violation(s){lack}{replayed})")
 
 
 def around_call(result: CaptureResult, call: CallResult
@@ -179,7 +191,8 @@ def text_report(results: Sequence[CaptureResult], preset: str | None = None, *,
             lines.extend(call_lines(r, cr, ladder=ladder))
     calls = sum(len(r.calls) for r in results)
     lines.append(verdict_line(verdict(results), len(results), calls,
-                              sum(r.violations for r in results), preset))
+                              sum(r.violations for r in results), preset,
+                              sum(r.lacking for r in results)))
     return "\n".join(lines) + "\n"
 
 

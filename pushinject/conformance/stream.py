@@ -173,6 +173,8 @@ class Tally:
         default_factory=lambda: (array("d"), array("d"), array("d")))
     calls: int = 0
     violations: int = 0
+    #: calls not judged: the capture lacks some of their messages (CAP-7)
+    lacking: int = 0
 
 
 def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part: int = 0,
@@ -250,7 +252,7 @@ def judge_messages(capture: Capture, options: CheckOptions, *, quiet: float = 5.
     tally.skipped["unjudged-call"] += collector.counts["unjudged"]
     tally.skipped += Counter()  # drop zero counts
     tally.timers = dict(collector.timers)
-    merged, _, _ = merge_tallies([tally], options)
+    merged, *_ = merge_tallies([tally], options)
     late = {c.call.call_id: v for part in parts for c in part.calls
             if (v := part.timing.violations.get(c.call.call_id))}
     return replace(merged, capture=replace(capture, skipped=merged.capture.skipped),
@@ -296,6 +298,7 @@ def _calls(judged: CaptureResult, index: int, done_at: float, tally: Tally, want
     for cr in judged.calls:
         tally.calls += 1
         tally.violations += len(cr.violations)
+        tally.lacking += cr.loss is not None
         yield JudgedCall(index, done_at, cr.call.frame, cr if wanted.call else None,
                          tuple(call_lines(judged, cr, ladder=wanted.ladder))
                          if wanted.lines else (),
@@ -304,7 +307,7 @@ def _calls(judged: CaptureResult, index: int, done_at: float, tally: Tally, want
 
 
 def merge_tallies(tallies: Sequence[Tally], options: CheckOptions
-                  ) -> tuple[CaptureResult, int, int]:
+                  ) -> tuple[CaptureResult, int, int, int]:
     """One capture's result from its partitions' tallies (no calls held: they were reported
     as they completed), with its number of calls and violations. A timer read in several
     partitions takes the value that stands first (`pushinject.conformance.timing.precedence`),
@@ -332,4 +335,5 @@ def merge_tallies(tallies: Sequence[Tally], options: CheckOptions
     calls = sum(t.calls for t in tallies)
     result = CaptureResult(capture, proxy, (), None, Timing(timers, options.timer_slack, {}),
                            latency)
-    return result, calls, sum(t.violations for t in tallies)
+    return (result, calls, sum(t.violations for t in tallies),
+            sum(t.lacking for t in tallies))

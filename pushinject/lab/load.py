@@ -365,7 +365,7 @@ def record(load: Load, pcap: Path, logs: Path, serve_pcap: Path | None = None) -
 
 @dataclass(frozen=True)
 class LoadFacts:
-    """What a load capture shows: its size, its calls by final status, the pushes, the
+    """What a load capture shows: its size, its calls by final status (0: none), the pushes, the
     REGISTERs and the injected branches, the most calls in progress at once (from a call's
     INVITE to its last message), and the verdict of `pushinject check` each way."""
 
@@ -409,8 +409,9 @@ def load_facts(pcap: Path, proxy: str = "kamailio") -> LoadFacts:
     result = results["preset"]
     calls = [c.to_json() for c in result.calls]
     finals: dict[int, int] = {}
-    for call in calls:
-        finals[call["final_status"]] = finals.get(call["final_status"], 0) + 1
+    for call in calls:  # 0: no final response in the capture
+        status = call["final_status"] or 0
+        finals[status] = finals.get(status, 0) + 1
     messages = result.capture.messages
     address = (LAB_IP, PROXY_PORT)
     spans: dict[str, list[float]] = {}

@@ -1,0 +1,159 @@
+"""Capture loss: proof, in a call's own messages, that the capture lacks some of them (CAP-7).
+
+A capture of a busy proxy loses packets (tcpdump's "packets dropped by kernel" when its buffer
+fills), and a capture of one interface of several lacks the others' messages. A message the
+capture lacks looks like a message the proxy never sent, and a call judged on such a capture
+is blamed for the capture's gap. SIP itself shows when a message was on the wire although the
+capture lacks it; the first such proof in a call is its `CaptureLoss`:
+
+- **a tag its sender never received**: a request with a To tag (an ACK, a BYE, any request
+  in a dialog) carries the tag of the remote party, which its sender can only have read in a
+  message it received (RFC 3261 §12.1, §12.2.1.1, §17.1.1.3). When no earlier message of the
+  call carrying that tag went to the sender (to the address it sends from, to its top Via, or
+  over a connection to its host), the capture lacks the message that brought it.
+- **an answer to no request**: a response copies the top Via branch and the CSeq method of
+  the request it answers (RFC 3261 §8.2.6.2, §17.2.1). When no earlier request of the call
+  has that branch and method, the capture lacks the request.
+- **a 2xx never repeated**: a UAS sends its 2xx again, from T1 on, until the ACK comes (RFC
+  3261 §13.3.1.4). When the caller's ACK of a 2xx reached the proxy, the capture shows no ACK
+  going on to the callee, and the callee never sent its 2xx again although the capture goes on
+  `REPEAT_WITHIN` after it, the ACK reached the callee: the capture lacks it. Only a 2xx sent
+  over UDP is read so: over a connection some UAs leave the copies to the transport.
+
+The checker does not judge a call whose capture lacks messages: its findings are set aside,
+shown with the proof, and counted apart from the violations (`pushinject.conformance.check`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pushinject.sip.errors import SIPParseError
+
+from pushinject.conformance.capture import Address, address_text
+
+if TYPE_CHECKING:
+    from pushinject.conformance.calls import CallRecord
+    from pushinject.conformance.capture import WireMessage
+
+__all__ = ["CaptureLoss", "REPEAT_WITHIN", "capture_loss"]
+
+#: how long after a 2xx the capture must go on for its missing copies to prove its ACK came:
+#: the first copy is due T1 after it, and T1 is at most T2, 4 s (RFC 3261 §17.1.2.2)
+REPEAT_WITHIN = 4.0
+
+
+@dataclass(frozen=True)
+class CaptureLoss:
+    """The proof that the capture lacks messages of a call: the frame that shows it, and why."""
+
+    frame: int
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"frame": self.frame, "message": self.message}
+
+
+def capture_loss(call: CallRecord, messages: Iterable[WireMessage],
+                 until: float | None = None) -> CaptureLoss | None:
+    """The first proof (in frame order, see the module docstring) that the capture lacks
+    messages of `call`, among `messages` (the call's and others, in capture order); `until`:
+    how far the capture was seen to go on, when beyond its last message. None when its
+    messages explain one another."""
+    own = [m for m in messages if _call_id(m) == call.call_id]
+    if not own:
+        return None
+    return (_unexplained(own)
+            or _unrepeated_2xx(call, own, max(own[-1].time, until or own[-1].time)))
+
+
+def _call_id(m: WireMessage) -> str | None:
+    try:
+        return m.message.call_id
+    except SIPParseError:
+        return None
+
+
+def _unexplained(own: Sequence[WireMessage]) -> CaptureLoss | None:
+    """A tag its sender never received, or an answer to no request."""
+    delivered: dict[str, set[Address]] = {}  # tag -> where messages carrying it went
+    requests: set[tuple[str, str]] = set()
+    for m in own:
+        msg = m.message
+        try:
+            to_tag, from_tag, method = msg.to.tag, msg.from_.tag, msg.cseq.method
+        except SIPParseError:
+            continue
+        if m.is_request:
+            if to_tag and not _received(m, delivered.get(to_tag, ())):
+                return CaptureLoss(m.frame, (
+                    f"the {m.label} of frame {m.frame} carries To tag {to_tag}, which no "
+                    f"earlier message to {address_text(m.source)} carries: its sender read it "
+                    "in a message the capture lacks (RFC 3261 §12.2.1.1)"))
+            if m.branch and m.label != "ACK":
+                requests.add((m.branch, method))
+        elif m.branch and (m.branch, method) not in requests:
+            return CaptureLoss(m.frame, (
+                f"the {m.label} of frame {m.frame} answers a {method} with Via branch "
+                f"{m.branch}, which the capture lacks (RFC 3261 §17.2.1)"))
+        for tag in (to_tag, from_tag):
+            if tag:
+                delivered.setdefault(tag, set()).add(m.destination)
+    return None
+
+
+def _received(request: WireMessage, places: Iterable[Address]) -> bool:
+    """A message went to the sender of `request`: to the address it sent from, to its top Via
+    (where responses go without rport, RFC 3261 §18.2.2), or, over a connection, to its host
+    (a new connection has a new port)."""
+    places = set(places)
+    if request.source in places:
+        return True
+    vias = request.message.vias
+    if vias:
+        via = vias[0]
+        port = via.port or (5061 if via.transport.upper() in ("TLS", "WSS") else 5060)
+        if (via.host.strip("[]"), port) in places:
+            return True
+    if request.transport != "UDP":
+        return any(host == request.source[0] for host, _ in places)
+    return False
+
+
+def _unrepeated_2xx(call: CallRecord, own: Sequence[WireMessage],
+                    end: float) -> CaptureLoss | None:
+    """A 2xx never repeated although the ACK that would stop it is not in the capture."""
+    proxy = call.proxy
+    for i, m in enumerate(own):
+        if m.is_request or not 200 <= m.status < 300 or m.source == proxy:
+            continue
+        if (m.destination != proxy or m.transport != "UDP"
+                or m.message.cseq.method != "INVITE"):
+            continue
+        tag = m.message.to.tag
+        if not tag or end - m.time < REPEAT_WITHIN:
+            continue
+        later = own[i + 1:]
+        acked = next((a for a in later if a.label == "ACK" and a.destination == proxy
+                      and a.source != m.source and a.message.to.tag == tag), None)
+        if acked is None or any(_stops(a, m, proxy) for a in later):
+            continue
+        return CaptureLoss(m.frame, (
+            f"the {m.status} of frame {m.frame} was never sent again although the capture "
+            f"goes on {end - m.time:.1f} s after it, and the ACK the proxy received (frame "
+            f"{acked.frame}) is not seen going on: a UAS repeats its 2xx until the ACK comes "
+            "(RFC 3261 §13.3.1.4), so the ACK reached it"))
+    return None
+
+
+def _stops(later: WireMessage, answer: WireMessage, proxy: Address) -> bool:
+    """`later` is the ACK of `answer` sent on by the proxy, or a copy of `answer`."""
+    msg = later.message
+    if msg.to.tag != answer.message.to.tag:
+        return False
+    if later.label == "ACK":
+        return later.source == proxy and later.destination == answer.source
+    return (not later.is_request and later.source == answer.source
+            and later.status == answer.status and msg.cseq == answer.message.cseq)
