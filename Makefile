@@ -28,7 +28,7 @@ run: $(STAMP)
 	$(BIN)/pushinject check --preset kamailio-tsilo --knob fr_timeout=8 --knob fr_inv_timeout=10 \
 		data/kamailio/load/*.pcap data/kamailio/load/loss/*.pcap
 	$(BIN)/pushinject check --preset opensips data/opensips/*.pcap data/opensips/timers/*.pcap
-	$(BIN)/pushinject check --preset opensips data/opensips/load/*.pcap
+	$(BIN)/pushinject check --preset opensips data/opensips/load/*.pcap data/opensips/load/loss/*.pcap
 	for preset in opensips kamailio-tsilo rfc8599; do \
 		$(BIN)/pushinject check --preset $$preset data/simulated/$$preset/*.pcap || exit $$?; \
 	done

@@ -17,6 +17,7 @@ from pushinject.conformance.check import CallResult, CaptureResult, check_messag
 
 ROOT = Path(__file__).resolve().parent.parent
 LOSS = ROOT / "data" / "kamailio" / "load" / "loss"
+OPENSIPS_LOSS = ROOT / "data" / "opensips" / "load" / "loss"
 EXCERPT = LOSS / "K150-loss.pcap"
 L1 = ROOT / "data" / "kamailio" / "load" / "L1.pcap"
 #: the call of L1 to load1x1: its INVITE forwarded (frame 28), the device's 180 (29) and 200
@@ -40,18 +41,22 @@ def _call(result: CaptureResult, call_id: str = CALL) -> CallResult:
     return next(c for c in result.calls if c.call.call_id == call_id)
 
 
-def test_the_excerpt_of_a_capture_that_dropped_packets_is_judged_as_its_manifest_says(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    table = tomllib.loads((LOSS / "manifest.toml").read_text(encoding="utf-8"))["K150-loss"]
-    for options in ([], ["--preset", "kamailio-tsilo"], ["--preset", "kamailio-tsilo", "--jobs",
-                                                           "2"]):
-        assert main(["check", *options, str(EXCERPT)]) == 0
+@pytest.mark.parametrize(("folder", "name", "preset"), [
+    (LOSS, "K150-loss", "kamailio-tsilo"), (OPENSIPS_LOSS, "O150-loss", "opensips")])
+def test_the_excerpts_of_captures_that_dropped_packets_are_judged_as_their_manifests_say(
+        folder: Path, name: str, preset: str, capsys: pytest.CaptureFixture[str]) -> None:
+    table = tomllib.loads((folder / "manifest.toml").read_text(encoding="utf-8"))[name]
+    path = str(folder / table["file"])
+    for options in ([], ["--preset", preset], ["--preset", preset, "--jobs", "2"]):
+        assert main(["check", *options, path]) == 0
         out = capsys.readouterr().out
-        assert out.count("CAPTURE LOSS") == table["lacking"] == 3
+        assert out.count("CAPTURE LOSS") == table["lacking"]
         assert "VIOLATION" not in out
         assert out.splitlines()[-1].startswith(
             f"verdict: {table['expected_verdict']} (1 capture(s), {table['calls']} call(s), 0 "
-            "violation(s), 3 call(s) not judged: the capture lacks messages; replayed ")
+            f"violation(s), {table['lacking']} call(s) not judged: the capture lacks messages; "
+            "replayed ")
+        assert f"{path.rsplit('/', 1)[1]}: {table['frames']} frames, " in out
 
 
 def test_each_proof_is_named_with_what_it_set_aside(capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,6 +126,29 @@ def test_an_ack_whose_tag_never_reached_the_caller(l1: Capture) -> None:
     call = _call(check_messages(_without(l1, {30, 32}), PRESET))
     assert call.loss is not None and call.loss.frame == 33
     assert call.loss.message.startswith("the ACK of frame 33 carries To tag ")
+
+
+def test_a_tag_the_proxy_passed_on_before_it_arrived(l1: Capture) -> None:
+    """The device's 180 and 200 to the proxy are gone: the 180 the proxy relays carries the
+    tag the device shows as its own (its 200 to the BYE)."""
+    call = _call(check_messages(_without(l1, {29, 31}), PRESET))
+    assert call.loss is not None and call.loss.frame == 30
+    assert call.loss.message.startswith("the 180 of frame 30 carries tag ")
+    assert call.loss.message.endswith(
+        ", which no earlier message to the proxy's host carries: the proxy passed on a message "
+        "the capture lacks (RFC 3261 §16.7)")
+
+
+def test_the_opensips_excerpt_names_the_tag_passed_on(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--preset", "opensips", str(OPENSIPS_LOSS / "O150-loss.pcap")]) == 0
+    assert ("    CAPTURE LOSS CAP-7 (pushinject/catalogue/cap.md) at frame 20: the 180 of frame "
+            "20 carries tag 2966-device, the tag of 127.0.0.1:5071 (frame 30), which no earlier "
+            "message to the proxy's host carries: the proxy passed on a message the capture "
+            "lacks (RFC 3261 §16.7)\n"
+            "    set aside: replay OSIPS-25 (pushinject/catalogue/osips.md) at frame 20: the "
+            "proxy sent 180 to 127.0.0.1:5070 (frame 20); the opensips reference sent no such "
+            "message within 0.5 s\n") in capsys.readouterr().out
 
 
 def test_a_relayed_200_missing_alone_stays_a_violation(l1: Capture) -> None:

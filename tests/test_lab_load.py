@@ -225,7 +225,8 @@ def test_committed_opensips_capture_is_judged_as_its_manifest_says() -> None:
 
 def test_make_run_judges_the_opensips_load_folder_under_its_preset() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "\t$(BIN)/pushinject check --preset opensips data/opensips/load/*.pcap\n" in makefile
+    assert ("\t$(BIN)/pushinject check --preset opensips data/opensips/load/*.pcap "
+            "data/opensips/load/loss/*.pcap\n") in makefile
     assert sorted(p.name for p in OPENSIPS_FOLDER.glob("*.pcap")) == ["L2.pcap"]
 
 

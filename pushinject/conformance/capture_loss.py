@@ -11,6 +11,11 @@ capture lacks it; the first such proof in a call is its `CaptureLoss`:
   message it received (RFC 3261 §12.1, §12.2.1.1, §17.1.1.3). When no earlier message of the
   call carrying that tag went to the sender (to the address it sends from, to its top Via, or
   over a connection to its host), the capture lacks the message that brought it.
+- **a tag passed on before it arrived**: the proxy sends a message carrying the tag another
+  party shows as its own (the To tag of the responses it sends, the From tag of its
+  requests), although no earlier message to the proxy's host carried it (a connection has a
+  port of its own): a proxy passes tags on, it does not make them up for others (RFC 3261
+  §16.7), so the capture lacks the message that brought it.
 - **an answer to no request**: a response copies the top Via branch and the CSeq method of
   the request it answers (RFC 3261 §8.2.6.2, §17.2.1). When no earlier request of the call
   has that branch and method, the capture lacks the request.
@@ -65,7 +70,7 @@ def capture_loss(call: CallRecord, messages: Iterable[WireMessage],
     own = [m for m in messages if _call_id(m) == call.call_id]
     if not own:
         return None
-    return (_unexplained(own)
+    return (_unexplained(own, call.proxy)
             or _unrepeated_2xx(call, own, max(own[-1].time, until or own[-1].time)))
 
 
@@ -76,10 +81,11 @@ def _call_id(m: WireMessage) -> str | None:
         return None
 
 
-def _unexplained(own: Sequence[WireMessage]) -> CaptureLoss | None:
+def _unexplained(own: Sequence[WireMessage], proxy: Address) -> CaptureLoss | None:
     """A tag its sender never received, or an answer to no request."""
     delivered: dict[str, set[Address]] = {}  # tag -> where messages carrying it went
     requests: set[tuple[str, str]] = set()
+    owners = _owners(own, proxy)
     for m in own:
         msg = m.message
         try:
@@ -98,10 +104,37 @@ def _unexplained(own: Sequence[WireMessage]) -> CaptureLoss | None:
             return CaptureLoss(m.frame, (
                 f"the {m.label} of frame {m.frame} answers a {method} with Via branch "
                 f"{m.branch}, which the capture lacks (RFC 3261 §17.2.1)"))
+        if m.source == proxy:
+            for tag in (to_tag, from_tag):
+                owner = owners.get(tag) if tag else None
+                if owner is not None and not any(
+                        host == proxy[0] for host, _ in delivered.get(tag or "", ())):
+                    return CaptureLoss(m.frame, (
+                        f"the {m.label} of frame {m.frame} carries tag {tag}, the tag of "
+                        f"{address_text(owner[0])} (frame {owner[1]}), which no earlier "
+                        "message to the proxy's host carries: the proxy passed on a message "
+                        "the capture lacks (RFC 3261 §16.7)"))
         for tag in (to_tag, from_tag):
             if tag:
                 delivered.setdefault(tag, set()).add(m.destination)
     return None
+
+
+def _owners(own: Sequence[WireMessage], proxy: Address) -> dict[str, tuple[Address, int]]:
+    """Each tag a party other than the proxy shows as its own (the To tag of a response it
+    sends, the From tag of a request it sends: RFC 3261 §8.2.6.2, §8.1.1.3), with the first
+    frame that shows it."""
+    owners: dict[str, tuple[Address, int]] = {}
+    for m in own:
+        if m.source == proxy:
+            continue
+        try:
+            tag = m.message.from_.tag if m.is_request else m.message.to.tag
+        except SIPParseError:
+            continue
+        if tag and tag not in owners:
+            owners[tag] = (m.source, m.frame)
+    return owners
 
 
 def _received(request: WireMessage, places: Iterable[Address]) -> bool:
