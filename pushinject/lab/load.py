@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 from pushinject.lab.runner import (
     LabError,
     Processes,
+    dropped_by_kernel,
     render_config,
     scenario_file,
     start_capture,
@@ -160,6 +161,8 @@ class Step:
     problem: str = ""
     #: calls to callees that never wake, which must fail (the proxy's timer ends them)
     asleep: int = 0
+    #: packets tcpdump said the kernel dropped: the capture lacks them (CAP-7)
+    dropped: int = 0
 
     @property
     def clean(self) -> bool:
@@ -346,7 +349,8 @@ PRESETS = {"kamailio": "kamailio-tsilo", "serve": "kamailio-tsilo", "opensips": 
 def record(load: Load, pcap: Path, logs: Path, serve_pcap: Path | None = None) -> Step:
     """Run `load` here (inside a private network namespace) with tcpdump writing every UDP
     datagram on ``lo`` to `pcap` (`serve_pcap`: serve also records its own, `serve --pcap`);
-    stop every process it started, whatever happens."""
+    stop every process it started, whatever happens. The step counts the packets tcpdump
+    said it lost."""
     procs = Processes(logs)
     try:
         start_capture(procs, pcap)
@@ -358,9 +362,9 @@ def record(load: Load, pcap: Path, logs: Path, serve_pcap: Path | None = None) -
             _name, proxy = procs.started[1]
             proxy.terminate()
             procs.wait("proxy-load", proxy, 20.0)
-        return step
     finally:
         procs.stop_all()
+    return replace(step, dropped=dropped_by_kernel(procs.log("tcpdump")))
 
 
 @dataclass(frozen=True)
@@ -581,7 +585,8 @@ def run_lab(proxy: str, out: Path, keep_logs: bool = False) -> int:
             shutil.rmtree(logs, ignore_errors=True)
     print(f"{name}: SIPp: {step.calls} calls, {step.successful} successful, "
           f"{step.failed} failed ({step.asleep} to callees that never wake), "
-          f"{step.retransmissions} retransmissions")
+          f"{step.retransmissions} retransmissions"
+          + (f"; tcpdump dropped {step.dropped} packets (CAP-7)" if step.dropped else ""))
     problems = []
     judged = {}
     for path in (pcap, own) if own is not None else (pcap,):
