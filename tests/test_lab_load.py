@@ -129,6 +129,34 @@ def test_lab_load_refuses_what_it_cannot_do(capsys: pytest.CaptureFixture[str]) 
     assert "--proxy serve needs --out DIR" in capsys.readouterr().err
     assert main(["lab", "--load", "S1"]) == 2
     assert "--load runs the lab's Kamailio, OpenSIPS or serve alone" in capsys.readouterr().err
+    assert main(["lab", "--rate", "150"]) == 2
+    assert "--rate, --seconds and --hold-ms size a load run: add --load" in capsys.readouterr().err
+    assert main(["lab", "--load", "--rate", "150"]) == 2
+    assert ("a load of another size needs --out DIR (the bundled load folders hold the lab's "
+            "own: 10 calls/s for 30 s, held 2000 ms)") in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["lab", "--load", "--rate", "0", "--out", "x"])
+    assert "not a positive whole number: '0'" in capsys.readouterr().err
+
+
+def test_a_load_of_another_size_is_run_as_asked(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    """`--rate 150 --seconds 30 --hold-ms 20000`: about 3,000 calls at once; the namespace
+    is given the same sizes, and time for calls held 20 s."""
+    import pushinject.commands.lab as lab_command
+    import pushinject.commands.live as live
+
+    asked: list[tuple[list[str], float]] = []
+    monkeypatch.delenv(live.IN_NETNS, raising=False)
+    monkeypatch.setattr(lab_command.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(lab_command, "missing_packages", lambda *_: [])
+    monkeypatch.setattr(live, "reexec_in_namespace",
+                        lambda argv, timeout: asked.append((argv, timeout)) or 0)
+    assert main(["lab", "--load", "--rate", "150", "--seconds", "30", "--hold-ms", "20000",
+                 "--out", str(tmp_path)]) == 0
+    assert asked == [(["lab", "--load", "--proxy", "kamailio", "--out", str(tmp_path.resolve()),
+                       "--rate", "150", "--seconds", "30", "--hold-ms", "20000"],
+                      30 * 3 + 20 + 40 + 300)]
 
 
 def _require_lab() -> None:

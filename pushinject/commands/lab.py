@@ -12,7 +12,8 @@ OpenSIPS package: when ``opensips`` is not on PATH the command says how to build
 
 With ``--load``, the lab records a proxy under SIPp load instead of the scenarios
 (`pushinject.lab.load`): the lab's Kamailio, or ``--proxy serve`` (``pushinject serve --preset
-kamailio-tsilo --workers 2``), doing push with injection at 10 calls/s for 30 s, judged with no
+kamailio-tsilo --workers 2``), doing push with injection at 10 calls/s for 30 s (``--rate``,
+``--seconds``, ``--hold-ms`` size another run, into another ``--out``), judged with no
 option, under ``--preset kamailio-tsilo`` and with the lab's tm timers as knobs, into
 ``--out`` (default ``data/kamailio/load``) as ``L1.pcap`` and its ``manifest.toml`` table;
 ``--proxy opensips`` runs the lab's OpenSIPS under the same load, judged with no option and
@@ -69,9 +70,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="record the proxy under SIPp load instead (push with injection, "
                              "10 calls/s for 30 s): OUT/L1.pcap, default OUT data/kamailio/load; "
                              "OpenSIPS: OUT/L2.pcap, default OUT data/opensips/load")
+    parser.add_argument("--rate", type=_positive_int, default=None, metavar="PER_SECOND",
+                        help="with --load: calls a second (default 10; another needs --out)")
+    parser.add_argument("--seconds", type=_positive_int, default=None, metavar="S",
+                        help="with --load: how long calls start (default 30; another needs "
+                             "--out)")
+    parser.add_argument("--hold-ms", type=_positive_int, default=None, metavar="MS",
+                        help="with --load: how long the caller holds an answered call "
+                             "(default 2000; another needs --out)")
     parser.add_argument("--hep", action="store_true",
                         help="Kamailio only: also mirror the traffic as HEPv3 to a live "
                         "collector and keep OUT/<scenario>-hep.pcap and -hep.jsonl")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return value
 
 
 def missing_packages(binary: str = "kamailio", package: str | None = "kamailio") -> list[str]:
@@ -96,6 +115,9 @@ def _install(packages: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     from pushinject.lab.proxies import PROXIES
 
+    sizing = {"rate": args.rate, "seconds": args.seconds, "hold_ms": args.hold_ms}
+    if not args.load and any(v is not None for v in sizing.values()):
+        raise UsageError("--rate, --seconds and --hold-ms size a load run: add --load")
     if args.load or args.proxy == "serve":
         return _load(args)
     proxy = PROXIES[args.proxy]
@@ -160,6 +182,13 @@ def _load(args: argparse.Namespace) -> int:
                          "scenario, --hep or --list")
     if args.proxy == "serve" and args.out is None:
         raise UsageError("--proxy serve needs --out DIR (data/kamailio/load is Kamailio's)")
+    from pushinject.lab.load import LAB_LOAD, LOAD_OUT, run_lab
+
+    sizing = {k: v for k, v in (("rate", args.rate), ("seconds", args.seconds),
+                                ("hold_ms", args.hold_ms)) if v is not None}
+    if args.out is None and any(getattr(LAB_LOAD, k) != v for k, v in sizing.items()):
+        raise UsageError("a load of another size needs --out DIR (the bundled load folders "
+                         "hold the lab's own: 10 calls/s for 30 s, held 2000 ms)")
     from pushinject.commands.live import IN_NETNS
 
     if os.environ.get(IN_NETNS) != "1":
@@ -171,6 +200,4 @@ def _load(args: argparse.Namespace) -> int:
                                       else ("sipp", None)))
         if packages:
             _install(packages)
-    from pushinject.lab.load import LOAD_OUT, run_lab
-
-    return run_lab(args.proxy, args.out or LOAD_OUT[args.proxy], args.keep_logs)
+    return run_lab(args.proxy, args.out or LOAD_OUT[args.proxy], args.keep_logs, **sizing)

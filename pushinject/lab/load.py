@@ -123,6 +123,12 @@ class Load:
     def calls(self) -> int:
         return max(1, round(self.rate * self.seconds))
 
+    @property
+    def patience(self) -> float:
+        """How long (s) the parties may take: thrice the time calls start, the length of a
+        call and 40 s more."""
+        return self.seconds * 3 + self.hold_ms / 1000 + 40
+
     def users(self, index: int, pool: int | None = None) -> list[str]:
         """The callees of run `index` (`pool`: that many, called in turn), named for how they
         wake.
@@ -261,7 +267,7 @@ class LoadParties:
         table = self.logs / f"users-{tag}.csv"
         table.write_text("SEQUENTIAL\n" + "".join(f"{u};{LAB_IP}:{DEVICE_PORT};\n" for u in users))
         target = f"{LAB_IP}:{PROXY_PORT}"
-        patience = load.seconds * 3 + 40
+        patience = load.patience
         limit = f"{int(patience)}s"
         parties: list[tuple[str, subprocess.Popen[bytes]]] = []
         try:
@@ -546,8 +552,10 @@ def entry(load: Load, facts: LoadFacts) -> dict[str, object]:
     }
 
 
-def run_lab(proxy: str, out: Path, keep_logs: bool = False) -> int:
-    """`pushinject lab --load [--proxy kamailio|opensips|serve]`: record `LAB_LOAD` through
+def run_lab(proxy: str, out: Path, keep_logs: bool = False, *, rate: int | None = None,
+            seconds: int | None = None, hold_ms: int | None = None) -> int:
+    """`pushinject lab --load [--proxy kamailio|opensips|serve]`: record `LAB_LOAD` (its
+    `rate`, `seconds` and `hold_ms` when given) through
     `proxy` into ``out/NAME.pcap`` (`LOAD_NAMES`: L1, L2 for OpenSIPS; re-run in a private
     network namespace; serve also records its own ``out/L1-serve.pcap``, `serve --pcap`), judge
     it and, when it shows the run, write its table into ``out/manifest.toml``. Returns 0 when
@@ -559,13 +567,16 @@ def run_lab(proxy: str, out: Path, keep_logs: bool = False) -> int:
     from pushinject.commands.live import IN_NETNS, reexec_in_namespace
     from pushinject.lab.manifest import write_manifest
 
-    load = replace(LAB_LOAD, proxy=proxy)
+    load = replace(LAB_LOAD, proxy=proxy, rate=rate or LAB_LOAD.rate,
+                   seconds=float(seconds or LAB_LOAD.seconds), hold_ms=hold_ms or LAB_LOAD.hold_ms)
     name = LOAD_NAMES[proxy]
     out = out.resolve()
     if os.environ.get(IN_NETNS) != "1":
         argv = ["lab", "--load", "--proxy", proxy, "--out", str(out)]
+        for flag, value in (("--rate", rate), ("--seconds", seconds), ("--hold-ms", hold_ms)):
+            argv += [flag, str(value)] if value is not None else []
         return reexec_in_namespace(argv + (["--keep-logs"] if keep_logs else []),
-                                   timeout=load.seconds * 3 + 300)
+                                   timeout=load.patience + 300)
     out.mkdir(parents=True, exist_ok=True)
     logs = out / f"{name}.logs"
     if keep_logs:
