@@ -23,13 +23,15 @@ FIELDS = ("target", "injected", "cancelled", "final_status", "via_branch")
 
 
 def test_every_lab_capture_is_listed() -> None:
-    """Every capture is in the manifest, but those of load/, which has its own
-    (tests/test_lab_load.py)."""
+    """Every capture is in the manifest, but those of load/ and load/loss/, which have their
+    own (tests/test_lab_load.py, tests/test_capture_loss.py)."""
     assert len(ENTRIES) >= 6
+    load = KAMAILIO / "load"
     assert {MANIFEST[name]["file"] for name in ENTRIES} == {
         str(p.relative_to(KAMAILIO)) for p in KAMAILIO.rglob("*.pcap")
-        if p.parent.name != "load"}
-    assert sorted(p.name for p in (KAMAILIO / "load").glob("*.pcap")) == ["L1.pcap"]
+        if load not in (p.parent, p.parent.parent)}
+    assert sorted(p.name for p in load.glob("*.pcap")) == ["L1.pcap"]
+    assert sorted(p.name for p in (load / "loss").glob("*.pcap")) == ["K150-loss.pcap"]
 
 
 @pytest.mark.parametrize("name", ENTRIES)

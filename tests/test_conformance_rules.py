@@ -140,11 +140,11 @@ def test_unique_via_branch_broken_when_dev2_reuses_dev1s_branch(tmp_path: Path) 
 
 
 def test_unique_via_branch_broken_when_a_branch_reuses_the_callers(tmp_path: Path) -> None:
-    """CTX-2: a branch must not carry the caller's own Via branch."""
+    """CTX-2: a branch must not carry the caller's own Via branch (dev1 answers what it was
+    sent, so its responses carry that branch too: CAP-7 finds no gap in the capture)."""
     pkts = edit.read(KAMAILIO / "S2.pcap")
     b0 = branches(KAMAILIO / "S2.pcap")[0]
-    pkts = edit.replace(pkts, b0, "z9hG4bK-s2-alice-invite",
-                        where=lambda p: edit.sip(p).startswith(b"INVITE sip:dev1"))
+    pkts = edit.replace(pkts, b0, "z9hG4bK-s2-alice-invite")
     path = edit.write(pkts, tmp_path / "S2-callers.pcap")
     invite = edit.find(pkts, "INVITE sip:dev1", sport=5060)
     assert ("unique-via-branch", invite + 1) in found(path)
