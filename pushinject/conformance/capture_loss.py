@@ -35,9 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pushinject.sip.errors import SIPParseError
-
 from pushinject.conformance.capture import Address, address_text
+from pushinject.sip.errors import SIPParseError
 
 if TYPE_CHECKING:
     from pushinject.conformance.calls import CallRecord
@@ -82,7 +81,8 @@ def _call_id(m: WireMessage) -> str | None:
 
 
 def _unexplained(own: Sequence[WireMessage], proxy: Address) -> CaptureLoss | None:
-    """A tag its sender never received, or an answer to no request."""
+    """A tag its sender never received, a tag the proxy passed on before it arrived, or an
+    answer to no request (see the module docstring)."""
     delivered: dict[str, set[Address]] = {}  # tag -> where messages carrying it went
     requests: set[tuple[str, str]] = set()
     owners = _owners(own, proxy)
