@@ -187,3 +187,19 @@ def test_a_2xx_over_a_connection_proves_nothing_by_its_missing_copies(l1: Captur
                        {34})
     call = _call(check_messages(capture, PRESET))
     assert call.loss is None and call.violations
+
+
+def test_copies_recorded_out_of_order_lack_nothing(l1: Capture) -> None:
+    """A HEP mirror's processes send their copies on their own: the forwarded INVITE (frame
+    28) may be recorded after the device's 180 (29) and 200 (31), and the proxy's 180 (30)
+    before the device's; none of it is a loss."""
+    by_frame = {m.frame: m for m in l1.messages}
+    order = [28, 29, 30, 31]
+    shuffled = [29, 30, 31, 28]  # the INVITE last
+    swapped = [by_frame[shuffled[order.index(m.frame)]] if m.frame in order else m
+               for m in l1.messages]
+    capture = Capture(l1.file, l1.frames, tuple(swapped))
+    assert _call(check_messages(capture, PRESET)).loss is None
+    relayed_first = [by_frame[{29: 30, 30: 29}.get(m.frame, m.frame)] for m in l1.messages]
+    capture = Capture(l1.file, l1.frames, tuple(relayed_first))
+    assert _call(check_messages(capture, PRESET)).loss is None

@@ -25,6 +25,12 @@ capture lacks it; the first such proof in a call is its `CaptureLoss`:
   `REPEAT_WITHIN` after it, the ACK reached the callee: the capture lacks it. Only a 2xx sent
   over UDP is read so: over a connection some UAs leave the copies to the transport.
 
+"Earlier" allows for messages recorded out of order: a HEP mirror's processes each send their
+own copies, so the copy of a forwarded INVITE may reach the collector after the device's 180
+to it. A message recorded up to `REORDERED_WITHIN` after the one it explains still explains it
+(but for an answer to that message itself, and, for a tag the proxy passed on, only from the
+party the tag belongs to), and a 2xx's copies and ACK count wherever they were recorded.
+
 The checker does not judge a call whose capture lacks messages: its findings are set aside,
 shown with the proof, and counted apart from the violations (`pushinject.conformance.check`).
 """
@@ -33,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pushinject.conformance.capture import Address, address_text
 from pushinject.sip.errors import SIPParseError
@@ -42,11 +48,14 @@ if TYPE_CHECKING:
     from pushinject.conformance.calls import CallRecord
     from pushinject.conformance.capture import WireMessage
 
-__all__ = ["CaptureLoss", "REPEAT_WITHIN", "capture_loss"]
+__all__ = ["CaptureLoss", "REORDERED_WITHIN", "REPEAT_WITHIN", "capture_loss"]
 
 #: how long after a 2xx the capture must go on for its missing copies to prove its ACK came:
 #: the first copy is due T1 after it, and T1 is at most T2, 4 s (RFC 3261 §17.1.2.2)
 REPEAT_WITHIN = 4.0
+#: how much later a message may be recorded than one it explains (copies recorded out of
+#: order, as a HEP mirror's processes send them)
+REORDERED_WITHIN = 1.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ def capture_loss(call: CallRecord, messages: Iterable[WireMessage],
     messages of `call`, among `messages` (the call's and others, in capture order); `until`:
     how far the capture was seen to go on, when beyond its last message. None when its
     messages explain one another."""
-    own = [m for m in messages if _call_id(m) == call.call_id]
+    own = [m for m in messages if _call_id(m) == call.call_id and _tags(m) is not None]
     if not own:
         return None
     return (_unexplained(own, call.proxy)
@@ -80,86 +89,110 @@ def _call_id(m: WireMessage) -> str | None:
         return None
 
 
+def _tags(m: WireMessage) -> tuple[str | None, str | None, str] | None:
+    """The To tag, the From tag and the CSeq method of `m` (None if one does not parse)."""
+    msg = m.message
+    try:
+        return msg.to.tag, msg.from_.tag, msg.cseq.method
+    except SIPParseError:
+        return None
+
+
 def _unexplained(own: Sequence[WireMessage], proxy: Address) -> CaptureLoss | None:
     """A tag its sender never received, a tag the proxy passed on before it arrived, or an
     answer to no request (see the module docstring)."""
-    delivered: dict[str, set[Address]] = {}  # tag -> where messages carrying it went
-    requests: set[tuple[str, str]] = set()
-    owners = _owners(own, proxy)
-    for m in own:
-        msg = m.message
-        try:
-            to_tag, from_tag, method = msg.to.tag, msg.from_.tag, msg.cseq.method
-        except SIPParseError:
-            continue
+    first_request: dict[tuple[str, str], float] = {}  # (branch, method) -> first recorded
+    carried: dict[str, list[int]] = {}  # tag -> indexes of the messages carrying it
+    fields = [cast("tuple[str | None, str | None, str]", _tags(m)) for m in own]
+    for i, (m, (to_tag, from_tag, method)) in enumerate(zip(own, fields, strict=True)):
+        if m.is_request and m.branch and m.label != "ACK":
+            first_request.setdefault((m.branch, method), m.time)
+        for tag in {to_tag, from_tag} - {None, ""}:
+            carried.setdefault(cast(str, tag), []).append(i)
+    owners = _owners(own, fields, proxy)
+    for i, (m, (to_tag, from_tag, method)) in enumerate(zip(own, fields, strict=True)):
         if m.is_request:
-            if to_tag and not _received(m, delivered.get(to_tag, ())):
+            if to_tag and not any(_brought(own, j, i) for j in carried[to_tag]):
                 return CaptureLoss(m.frame, (
                     f"the {m.label} of frame {m.frame} carries To tag {to_tag}, which no "
                     f"earlier message to {address_text(m.source)} carries: its sender read it "
                     "in a message the capture lacks (RFC 3261 §12.2.1.1)"))
-            if m.branch and m.label != "ACK":
-                requests.add((m.branch, method))
-        elif m.branch and (m.branch, method) not in requests:
+        elif m.branch and (first_request.get((m.branch, method), float("inf"))
+                           > m.time + REORDERED_WITHIN):
             return CaptureLoss(m.frame, (
                 f"the {m.label} of frame {m.frame} answers a {method} with Via branch "
                 f"{m.branch}, which the capture lacks (RFC 3261 §17.2.1)"))
-        if m.source == proxy:
-            for tag in (to_tag, from_tag):
-                owner = owners.get(tag) if tag else None
-                if owner is not None and not any(
-                        host == proxy[0] for host, _ in delivered.get(tag or "", ())):
-                    return CaptureLoss(m.frame, (
-                        f"the {m.label} of frame {m.frame} carries tag {tag}, the tag of "
-                        f"{address_text(owner[0])} (frame {owner[1]}), which no earlier "
-                        "message to the proxy's host carries: the proxy passed on a message "
-                        "the capture lacks (RFC 3261 §16.7)"))
+        if m.source != proxy:
+            continue
         for tag in (to_tag, from_tag):
-            if tag:
-                delivered.setdefault(tag, set()).add(m.destination)
+            owner = owners.get(tag) if tag else None
+            if owner is not None and not any(
+                    _reached_proxy(own, j, i, owner[0]) for j in carried[cast(str, tag)]):
+                return CaptureLoss(m.frame, (
+                    f"the {m.label} of frame {m.frame} carries tag {tag}, the tag of "
+                    f"{address_text(owner[0])} (frame {owner[1]}), which no earlier "
+                    "message to the proxy's host carries: the proxy passed on a message "
+                    "the capture lacks (RFC 3261 §16.7)"))
     return None
 
 
-def _owners(own: Sequence[WireMessage], proxy: Address) -> dict[str, tuple[Address, int]]:
+def _owners(own: Sequence[WireMessage], fields: Sequence[tuple[str | None, str | None, str]],
+            proxy: Address) -> dict[str, tuple[Address, int]]:
     """Each tag a party other than the proxy shows as its own (the To tag of a response it
     sends, the From tag of a request it sends: RFC 3261 §8.2.6.2, §8.1.1.3), with the first
     frame that shows it."""
     owners: dict[str, tuple[Address, int]] = {}
-    for m in own:
-        if m.source == proxy:
-            continue
-        try:
-            tag = m.message.from_.tag if m.is_request else m.message.to.tag
-        except SIPParseError:
-            continue
-        if tag and tag not in owners:
+    for m, (to_tag, from_tag, _method) in zip(own, fields, strict=True):
+        tag = from_tag if m.is_request else to_tag
+        if tag and m.source != proxy and tag not in owners:
             owners[tag] = (m.source, m.frame)
     return owners
 
 
-def _received(request: WireMessage, places: Iterable[Address]) -> bool:
-    """A message went to the sender of `request`: to the address it sent from, to its top Via
-    (where responses go without rport, RFC 3261 §18.2.2), or, over a connection, to its host
-    (a new connection has a new port)."""
-    places = set(places)
-    if request.source in places:
+def _soon_after(own: Sequence[WireMessage], j: int, i: int) -> bool:
+    """Message `j` was recorded before message `i`, or out of order just after it."""
+    return j < i or (j > i and own[j].time <= own[i].time + REORDERED_WITHIN)
+
+
+def _brought(own: Sequence[WireMessage], j: int, i: int) -> bool:
+    """Message `j` could have brought request `i`'s sender the tag both carry: it went to that
+    sender (`_to_sender`), before `i` or just after, and is not an answer to `i` itself."""
+    carrier, request = own[j], own[i]
+    if j == i or not _soon_after(own, j, i) or not _to_sender(request, carrier.destination):
+        return False
+    return j < i or carrier.is_request or carrier.branch != request.branch
+
+
+def _reached_proxy(own: Sequence[WireMessage], j: int, i: int, owner: Address) -> bool:
+    """Message `j`, carrying the tag that the proxy's message `i` carries, went to the proxy's
+    host before `i` (a connection has a port of its own), or came from the tag's owner just
+    after."""
+    carrier, host = own[j], own[i].source[0]
+    if carrier.destination[0] != host:
+        return False
+    return j < i or (carrier.source == owner and _soon_after(own, j, i))
+
+
+def _to_sender(request: WireMessage, destination: Address) -> bool:
+    """`destination` is where the sender of `request` receives: the address it sent from, its
+    top Via (where responses go without rport, RFC 3261 §18.2.2), or, over a connection, its
+    host (a new connection has a new port)."""
+    if destination == request.source:
         return True
     vias = request.message.vias
     if vias:
         via = vias[0]
         port = via.port or (5061 if via.transport.upper() in ("TLS", "WSS") else 5060)
-        if (via.host.strip("[]"), port) in places:
+        if (via.host.strip("[]"), port) == destination:
             return True
-    if request.transport != "UDP":
-        return any(host == request.source[0] for host, _ in places)
-    return False
+    return request.transport != "UDP" and destination[0] == request.source[0]
 
 
 def _unrepeated_2xx(call: CallRecord, own: Sequence[WireMessage],
                     end: float) -> CaptureLoss | None:
     """A 2xx never repeated although the ACK that would stop it is not in the capture."""
     proxy = call.proxy
-    for i, m in enumerate(own):
+    for m in own:
         if m.is_request or not 200 <= m.status < 300 or m.source == proxy:
             continue
         if (m.destination != proxy or m.transport != "UDP"
@@ -168,10 +201,10 @@ def _unrepeated_2xx(call: CallRecord, own: Sequence[WireMessage],
         tag = m.message.to.tag
         if not tag or end - m.time < REPEAT_WITHIN:
             continue
-        later = own[i + 1:]
-        acked = next((a for a in later if a.label == "ACK" and a.destination == proxy
+        others = [a for a in own if a is not m]
+        acked = next((a for a in others if a.label == "ACK" and a.destination == proxy
                       and a.source != m.source and a.message.to.tag == tag), None)
-        if acked is None or any(_stops(a, m, proxy) for a in later):
+        if acked is None or any(_stops(a, m, proxy) for a in others):
             continue
         return CaptureLoss(m.frame, (
             f"the {m.status} of frame {m.frame} was never sent again although the capture "
@@ -181,12 +214,12 @@ def _unrepeated_2xx(call: CallRecord, own: Sequence[WireMessage],
     return None
 
 
-def _stops(later: WireMessage, answer: WireMessage, proxy: Address) -> bool:
-    """`later` is the ACK of `answer` sent on by the proxy, or a copy of `answer`."""
-    msg = later.message
+def _stops(other: WireMessage, answer: WireMessage, proxy: Address) -> bool:
+    """`other` is the ACK of `answer` sent on by the proxy, or a copy of `answer`."""
+    msg = other.message
     if msg.to.tag != answer.message.to.tag:
         return False
-    if later.label == "ACK":
-        return later.source == proxy and later.destination == answer.source
-    return (not later.is_request and later.source == answer.source
-            and later.status == answer.status and msg.cseq == answer.message.cseq)
+    if other.label == "ACK":
+        return other.source == proxy and other.destination == answer.source
+    return (not other.is_request and other.source == answer.source
+            and other.status == answer.status and msg.cseq == answer.message.cseq)
