@@ -202,6 +202,19 @@ def test_json_and_text_the_same_with_two_jobs(traffic: Path,
     assert len(outs[6].splitlines()) == 33
 
 
+def test_skipped_frames_counted_once_whatever_the_jobs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Every partition decodes every frame, but a frame skipped is counted once: `--jobs 2`
+    reports the skips of one job (each reason of the encapsulations capture)."""
+    capture = DATA / "captures" / "encapsulations.pcap"
+    outs = []
+    for jobs in ("1", "2"):
+        main(["check", "--jobs", jobs, "--json", str(capture)])
+        outs.append(json.loads(capsys.readouterr().out)["captures"][0]["skipped"])
+    assert outs[0] == outs[1] == {"no-payload": 1, "not-sip": 3, "tcp-retransmission": 1,
+                                  "websocket-control": 1}
+
+
 def test_bad_jobs_and_svg_with_jobs_are_usage_errors(traffic: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--jobs", "0", str(traffic)]) == 2

@@ -221,7 +221,8 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
         for judged in sorted(flushed, key=lambda r: r.calls[0].call.frame if r.calls else 0):
             yield from _calls(judged, index, float("inf"), tally, wanted, keep)
         tally.frames = decoder.summary.frames
-        tally.skipped.update(decoder.summary.skipped)
+        if part == 0:  # every partition decoded every frame: the skips are counted once
+            tally.skipped.update(decoder.summary.skipped)
         tally.skipped["unjudged-call"] += collector.counts["unjudged"]
         tally.skipped += Counter()  # drop zero counts
         tally.timers = dict(collector.timers)
