@@ -112,11 +112,16 @@ def _install(packages: list[str]) -> None:
             raise UsageError(f"{' '.join(argv[:2])} failed: {done.stderr.strip()[-300:]}")
 
 
+def _sizing(args: argparse.Namespace) -> dict[str, int]:
+    """The load size the user asked for: ``--rate``, ``--seconds``, ``--hold-ms`` given."""
+    asked = {"rate": args.rate, "seconds": args.seconds, "hold_ms": args.hold_ms}
+    return {k: v for k, v in asked.items() if v is not None}
+
+
 def run(args: argparse.Namespace) -> int:
     from pushinject.lab.proxies import PROXIES
 
-    sizing = {"rate": args.rate, "seconds": args.seconds, "hold_ms": args.hold_ms}
-    if not args.load and any(v is not None for v in sizing.values()):
+    if not args.load and _sizing(args):
         raise UsageError("--rate, --seconds and --hold-ms size a load run: add --load")
     if args.load or args.proxy == "serve":
         return _load(args)
@@ -184,8 +189,7 @@ def _load(args: argparse.Namespace) -> int:
         raise UsageError("--proxy serve needs --out DIR (data/kamailio/load is Kamailio's)")
     from pushinject.lab.load import LAB_LOAD, LOAD_OUT, run_lab
 
-    sizing = {k: v for k, v in (("rate", args.rate), ("seconds", args.seconds),
-                                ("hold_ms", args.hold_ms)) if v is not None}
+    sizing = _sizing(args)
     if args.out is None and any(getattr(LAB_LOAD, k) != v for k, v in sizing.items()):
         raise UsageError("a load of another size needs --out DIR (the bundled load folders "
                          "hold the lab's own: 10 calls/s for 30 s, held 2000 ms)")

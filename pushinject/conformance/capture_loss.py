@@ -75,10 +75,15 @@ def capture_loss(call: CallRecord, messages: Iterable[WireMessage],
     messages of `call`, among `messages` (the call's and others, in capture order); `until`:
     how far the capture was seen to go on, when beyond its last message. None when its
     messages explain one another."""
-    own = [m for m in messages if _call_id(m) == call.call_id and _tags(m) is not None]
+    own: list[WireMessage] = []
+    fields: list[Fields] = []
+    for m in messages:
+        if _call_id(m) == call.call_id and (tags := _tags(m)) is not None:
+            own.append(m)
+            fields.append(tags)
     if not own:
         return None
-    return (_unexplained(own, call.proxy)
+    return (_unexplained(own, fields, call.proxy)
             or _unrepeated_2xx(call, own, max(own[-1].time, until or own[-1].time)))
 
 
@@ -89,7 +94,11 @@ def _call_id(m: WireMessage) -> str | None:
         return None
 
 
-def _tags(m: WireMessage) -> tuple[str | None, str | None, str] | None:
+#: A message's To tag, From tag and CSeq method
+Fields = tuple[str | None, str | None, str]
+
+
+def _tags(m: WireMessage) -> Fields | None:
     """The To tag, the From tag and the CSeq method of `m` (None if one does not parse)."""
     msg = m.message
     try:
@@ -98,12 +107,12 @@ def _tags(m: WireMessage) -> tuple[str | None, str | None, str] | None:
         return None
 
 
-def _unexplained(own: Sequence[WireMessage], proxy: Address) -> CaptureLoss | None:
+def _unexplained(own: Sequence[WireMessage], fields: Sequence[Fields],
+                 proxy: Address) -> CaptureLoss | None:
     """A tag its sender never received, a tag the proxy passed on before it arrived, or an
-    answer to no request (see the module docstring)."""
+    answer to no request (see the module docstring); `fields`: each message's `_tags`."""
     first_request: dict[tuple[str, str], float] = {}  # (branch, method) -> first recorded
     carried: dict[str, list[int]] = {}  # tag -> indexes of the messages carrying it
-    fields = [cast("tuple[str | None, str | None, str]", _tags(m)) for m in own]
     for i, (m, (to_tag, from_tag, method)) in enumerate(zip(own, fields, strict=True)):
         if m.is_request and m.branch and m.label != "ACK":
             first_request.setdefault((m.branch, method), m.time)
@@ -136,7 +145,7 @@ def _unexplained(own: Sequence[WireMessage], proxy: Address) -> CaptureLoss | No
     return None
 
 
-def _owners(own: Sequence[WireMessage], fields: Sequence[tuple[str | None, str | None, str]],
+def _owners(own: Sequence[WireMessage], fields: Sequence[Fields],
             proxy: Address) -> dict[str, tuple[Address, int]]:
     """Each tag a party other than the proxy shows as its own (the To tag of a response it
     sends, the From tag of a request it sends: RFC 3261 §8.2.6.2, §8.1.1.3), with the first
@@ -201,10 +210,9 @@ def _unrepeated_2xx(call: CallRecord, own: Sequence[WireMessage],
         tag = m.message.to.tag
         if not tag or end - m.time < REPEAT_WITHIN:
             continue
-        others = [a for a in own if a is not m]
-        acked = next((a for a in others if a.label == "ACK" and a.destination == proxy
+        acked = next((a for a in own if a.label == "ACK" and a.destination == proxy
                       and a.source != m.source and a.message.to.tag == tag), None)
-        if acked is None or any(_stops(a, m, proxy) for a in others):
+        if acked is None or any(_stops(a, m, proxy) for a in own if a is not m):
             continue
         return CaptureLoss(m.frame, (
             f"the {m.status} of frame {m.frame} was never sent again although the capture "

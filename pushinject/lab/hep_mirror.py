@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pushinject.lab.capture_tool import tcpdump_argv
 from pushinject.lab.proxies import FR_INV_TIMER_MS, FR_TIMER_MS
 from pushinject.lab.scenarios import LAB_IP
 
@@ -69,10 +70,7 @@ def start(procs: Any, out_dir: Path, name: str, wait_for: Any, udp_bound: Any,
     `knobs` are the scenario's own tm timers (`check_options`)."""
     pcap, _ = hep_files(out_dir, name)
     pcap.unlink(missing_ok=True)
-    procs.start("tcpdump-hep", [
-        "tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root",
-        "-w", str(pcap), "udp", "port", str(HEP_PORT),
-    ])
+    procs.start("tcpdump-hep", tcpdump_argv(pcap, "udp", "port", str(HEP_PORT)))
     wait_for(lambda: "listening on" in procs.log("tcpdump-hep"), "the HEP tcpdump to listen")
     procs.start("collector", [
         sys.executable, "-m", "pushinject", "check", "--hep-listen", f"{LAB_IP}:{HEP_PORT}",

@@ -51,10 +51,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pushinject.lab.capture_tool import dropped_by_kernel
 from pushinject.lab.runner import (
     LabError,
     Processes,
-    dropped_by_kernel,
     render_config,
     scenario_file,
     start_capture,

@@ -44,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 from pushinject.lab import hep_mirror
+from pushinject.lab.capture_tool import tcpdump_argv
 from pushinject.lab.proxies import FR_INV_TIMER_MS, FR_TIMER_MS, KAMAILIO, PROXIES, LabProxy
 from pushinject.lab.scenarios import (
     AUTH_CALLEE,
@@ -58,12 +59,10 @@ from pushinject.lab.scenarios import (
 )
 
 __all__ = [
-    "CAPTURE_BUFFER_KIB",
     "FR_INV_TIMER_MS",
     "FR_TIMER_MS",
     "LabError",
     "Processes",
-    "dropped_by_kernel",
     "namespaces_available",
     "render_config",
     "run_isolated",
@@ -240,31 +239,12 @@ def _caller_argv(scenario: Scenario) -> list[str]:
     )
 
 
-#: tcpdump's buffer (KiB, ``-B``): under load a small one fills and the kernel drops packets,
-#: which the capture then lacks (CAP-7)
-CAPTURE_BUFFER_KIB = 65536
-
-
-def dropped_by_kernel(log: str) -> int:
-    """How many packets tcpdump said the kernel dropped, in its last words as it stopped
-    (0 when it said nothing).
-
-    >>> dropped_by_kernel("4 packets captured\\n14 packets dropped by kernel\\n")
-    14
-    """
-    found = re.findall(r"^(\d+) packets? dropped by kernel$", log, re.MULTILINE)
-    return int(found[-1]) if found else 0
-
-
 def start_capture(procs: Processes, pcap: Path, capture_filter: str = "udp") -> None:
     """Bring ``lo`` up and start tcpdump writing ``pcap`` (what ``capture_filter`` keeps);
     return once it listens, before any traffic."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     pcap.unlink(missing_ok=True)
-    procs.start("tcpdump", [
-        "tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root",
-        "-B", str(CAPTURE_BUFFER_KIB), "-w", str(pcap), capture_filter,
-    ])
+    procs.start("tcpdump", tcpdump_argv(pcap, capture_filter))
     try:
         wait_for(lambda: "listening on" in procs.log("tcpdump"), "tcpdump to listen")
     except LabError as exc:
