@@ -170,6 +170,8 @@ class CaptureSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     anomalies: Counter[str] = field(default_factory=Counter)
     truncated_file: bool = False
+    #: packets the file says its recording dropped, never in it (pcapng statistics, CAP-8)
+    dropped: int = 0
 
     @property
     def accounted(self) -> int:
@@ -184,6 +186,8 @@ class CaptureSummary:
         if self.anomalies:
             text += "; kept with faults " + ", ".join(
                 f"{k} {v}" for k, v in sorted(self.anomalies.items()))
+        if self.dropped:
+            text += f"; the file says {self.dropped} packet(s) were dropped while recording"
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -195,7 +199,7 @@ class CaptureSummary:
             "skipped": dict(sorted(self.skipped.items())),
             "anomalies": dict(sorted(self.anomalies.items())),
             "truncated_file": self.truncated_file,
-        }
+        } | ({"dropped": self.dropped} if self.dropped else {})
 
 
 class _TCPApp:
@@ -529,6 +533,7 @@ class Decoder:
             finally:
                 records.close()
         yield from self.finish()
+        self.summary.dropped = reader.dropped
         if reader.truncated:
             self.summary.truncated_file = True
             self._skip("truncated-file", 1)
@@ -622,6 +627,7 @@ class Decoder:
         for msg in self.finish():
             if call_id is None or msg.fields.call_id == call_id:
                 yield msg.json_line()
+        self.summary.dropped = reader.dropped
         if reader.truncated:
             self.summary.truncated_file = True
             self._skip("truncated-file", 1)

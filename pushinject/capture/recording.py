@@ -111,7 +111,8 @@ def rotation_stem(name: str) -> str:
 class Recording:
     """One recording made of one or more parts (see the module docstring); iterating gives its
     records. Quacks like `RecordReader` for the decoder: `path`, `truncated`, `frames`,
-    `position` and `size` (bytes read of all parts, for progress bars)."""
+    `dropped` (by the recording of every part), `position` and `size` (bytes read of all
+    parts, for progress bars)."""
 
     def __init__(self, parts: Sequence[Part]) -> None:
         if not parts:
@@ -134,6 +135,10 @@ class Recording:
     @property
     def position(self) -> int:
         return sum(r.position for r in self._readers)
+
+    @property
+    def dropped(self) -> int:
+        return sum(r.dropped for r in self._readers)
 
     def __iter__(self) -> Iterator[Record]:
         self._readers = [RecordReader(p.path) for p in self.parts]

@@ -13,10 +13,13 @@ never change; `write(name, path)` writes one capture, `RECIPES` names them all.
   183s, RFC 3261 §12.1) reach the caller before the 200 confirms the first.
 - ``damaged.pcap`` (raw IP, link type 101: no link header at all): an INVITE and its 200 whose
   Content-Length values are not numbers; a decoder keeps both and reports the fault.
+- ``dropped.pcapng`` (Ethernet, pcapng): one call through a proxy whose relayed 200 the
+  recording lost; the file's Interface Statistics Block says so, as dumpcap writes it (CAP-8).
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +32,8 @@ from scapy.utils import RawPcapWriter
 
 from pushinject.capture.websocket import unmask
 
-__all__ = ["RECIPES", "write", "frames", "cooked_ipv6_frames", "damaged_frames"]
+__all__ = ["RECIPES", "STATISTICS", "write", "frames", "cooked_ipv6_frames", "damaged_frames",
+           "dropped_frames"]
 
 #: fixed MAC addresses (an Ether() without them makes Scapy look the address up)
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
@@ -44,10 +48,11 @@ CALLER, PROXY, PHONE = "192.0.2.10", "192.0.2.1", "192.0.2.20"
 CALL = "enc-1@192.0.2.10"
 
 
-def _sip(start: str, cseq: str, vias: list[str], to_tag: str = "", body: bytes = b"") -> bytes:
+def _sip(start: str, cseq: str, vias: list[str], to_tag: str = "", body: bytes = b"",
+         call: str = CALL) -> bytes:
     via = "".join(f"Via: SIP/2.0/UDP {v}\r\n" for v in vias)
     text = (f"{start}\r\n{via}From: <sip:alice@example.com>;tag=a1\r\n"
-            f"To: <sip:bob@example.com>{to_tag}\r\nCall-ID: {CALL}\r\nCSeq: {cseq}\r\n"
+            f"To: <sip:bob@example.com>{to_tag}\r\nCall-ID: {call}\r\nCSeq: {cseq}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n")
     return text.encode() + body
 
@@ -214,6 +219,36 @@ def damaged_frames() -> list[tuple[float, bytes]]:
             (t + 0.05, bytes(IP(src=b, dst=a, id=2) / UDP(sport=5060, dport=5060) / ok))]
 
 
+# ------------------------------------------------------------------------------ dropped.pcapng
+
+def dropped_frames() -> list[tuple[float, bytes]]:
+    """(time, frame bytes) of dropped.pcapng: a call through the proxy, every message over
+    UDP but the 200 the proxy relayed to the caller, which the recording lost."""
+    call = "drop-1@192.0.2.10"
+    up, down = f"{CALLER}:5060;branch=z9hG4bK-dup", f"{PROXY}:5060;branch=z9hG4bK-ddown"
+    ack_up = f"{CALLER}:5060;branch=z9hG4bK-dack"
+    ack_down = f"{PROXY}:5060;branch=z9hG4bK-dackdown"
+    steps = [
+        (CALLER, PROXY, _sip("INVITE sip:bob@example.com SIP/2.0", "1 INVITE", [up], call=call)),
+        (PROXY, CALLER, _sip("SIP/2.0 100 Trying", "1 INVITE", [up], call=call)),
+        (PROXY, PHONE, _sip("INVITE sip:bob@192.0.2.20 SIP/2.0", "1 INVITE", [down, up],
+                            call=call)),
+        (PHONE, PROXY, _sip("SIP/2.0 180 Ringing", "1 INVITE", [down, up], ";tag=b1", call=call)),
+        (PROXY, CALLER, _sip("SIP/2.0 180 Ringing", "1 INVITE", [up], ";tag=b1", call=call)),
+        (PHONE, PROXY, _sip("SIP/2.0 200 OK", "1 INVITE", [down, up], ";tag=b1", call=call)),
+        # the 200 relayed to the caller: on the wire, not in the file
+        (CALLER, PROXY, _sip("ACK sip:bob@192.0.2.20 SIP/2.0", "1 ACK", [ack_up], ";tag=b1",
+                             call=call)),
+        (PROXY, PHONE, _sip("ACK sip:bob@192.0.2.20 SIP/2.0", "1 ACK", [ack_down, ack_up],
+                            ";tag=b1", call=call)),
+    ]
+    t = 1_700_000_300.0
+    times = [0.0, 0.001, 0.002, 0.05, 0.051, 2.0, 2.06, 2.061]
+    return [(t + dt, bytes(eth() / IP(src=a, dst=b, id=i + 1) / UDP(sport=5060, dport=5060)
+                           / data))
+            for i, (dt, (a, b, data)) in enumerate(zip(times, steps, strict=True))]
+
+
 # --------------------------------------------------------------------------------- writing
 
 #: every capture of data/captures/ by file name: (link type, recipe)
@@ -221,14 +256,45 @@ RECIPES: dict[str, tuple[int, Callable[[], list[tuple[float, bytes]]]]] = {
     "encapsulations.pcap": (1, frames),
     "cooked-ipv6.pcap": (113, cooked_ipv6_frames),
     "damaged.pcap": (101, damaged_frames),
+    "dropped.pcapng": (1, dropped_frames),
 }
+
+#: the pcapng captures' statistics: (packets the interface received, packets it dropped)
+STATISTICS: dict[str, tuple[int, int]] = {"dropped.pcapng": (9, 1)}
 
 
 def write(name: str, path: Path) -> None:
-    """Write the capture `name` of `RECIPES` to `path` (pcap, microsecond stamps)."""
+    """Write the capture `name` of `RECIPES` to `path` (pcap, or pcapng for a ``.pcapng``
+    name; microsecond stamps)."""
     linktype, recipe = RECIPES[name]
+    if name.endswith(".pcapng"):
+        path.write_bytes(_pcapng(linktype, recipe(), *STATISTICS[name]))
+        return
     with RawPcapWriter(str(path), linktype=linktype) as writer:
         writer.write_header(None)
         for when, data in recipe():
             sec = int(when)
             writer.write_packet(data, sec=sec, usec=round((when - sec) * 1e6))
+
+
+def _block(kind: int, body: bytes) -> bytes:
+    """A little-endian pcapng block: type, total length, body padded to 32 bits, length."""
+    body += bytes(-len(body) % 4)
+    return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+
+def _pcapng(linktype: int, records: list[tuple[float, bytes]], received: int,
+            dropped: int) -> bytes:
+    """One section, one interface (microsecond stamps), an Enhanced Packet Block per record,
+    then the interface's statistics as a capturing program writes them when it stops
+    (``isb_ifrecv``, ``isb_ifdrop``): draft-ietf-opsawg-pcapng §4.1-§4.3, §4.6."""
+    out = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+           _block(1, struct.pack("<HHI", linktype, 0, 262144))]
+    stamp = 0
+    for when, data in records:
+        stamp = round(when * 1e6)
+        out.append(_block(6, struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF,
+                                         len(data), len(data)) + data))
+    counters = struct.pack("<HHQHHQ", 4, 8, received, 5, 8, dropped) + bytes(4)
+    out.append(_block(5, struct.pack("<III", 0, stamp >> 32, stamp & 0xFFFFFFFF) + counters))
+    return b"".join(out)

@@ -239,7 +239,8 @@ def _check_files(args: argparse.Namespace, options: CheckOptions) -> int:
     else:
         print(verdict_line(decided, len(done), sum(d.calls for d in done),
                            sum(d.violations for d in done), options.preset,
-                           sum(d.lacking for d in done)))
+                           sum(d.lacking for d in done),
+                           sum(d.result.capture.dropped for d in done)))
     return EXIT_STATUS[decided]
 
 

@@ -147,6 +147,8 @@ class Capture:
     messages: tuple[WireMessage, ...]
     skipped: dict[str, int] = field(default_factory=dict)
     counted: int | None = None
+    #: packets the file says its recording dropped (CAP-8)
+    dropped: int = 0
 
     @property
     def sip_messages(self) -> int:
@@ -242,4 +244,4 @@ def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
     skipped: Counter[str] = Counter()
     out = tuple(wire_messages(path, decoder, skipped))
     return Capture(file=capture_name(path), frames=decoder.summary.frames, messages=out,
-                   skipped=all_skipped(decoder, skipped))
+                   skipped=all_skipped(decoder, skipped), dropped=decoder.summary.dropped)

@@ -129,8 +129,10 @@ class CaptureResult:
         return sum(c.loss is not None for c in self.calls)
 
     def to_json(self) -> dict[str, Any]:
+        dropped = self.capture.dropped
         return {"file": self.capture.file, "frames": self.capture.frames,
-                "sip_messages": self.capture.sip_messages, "skipped": dict(self.capture.skipped),
+                "sip_messages": self.capture.sip_messages, "skipped": dict(self.capture.skipped)
+                } | ({"dropped": dropped} if dropped else {}) | {
                 "proxy": address_text(self.proxy) if self.proxy else None,
                 "timers": self.timing.to_json(), "latency": self.latency.to_json(),
                 "calls": [c.to_json() for c in self.calls]}

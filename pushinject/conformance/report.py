@@ -97,6 +97,9 @@ def capture_lines(r: CaptureResult, calls: int | None = None) -> list[str]:
     skipped = ", ".join(f"{k} {v}" for k, v in c.skipped.items())
     lines = [f"{c.file}: {c.frames} frames, {c.sip_messages} SIP messages"
              + (f" (skipped: {skipped})" if skipped else "") + f"; proxy {proxy_text(r)}"]
+    if c.dropped:
+        lines.append(f"  the file says {c.dropped} packet(s) were dropped while recording: a "
+                     "call may lack messages the proxy did send (CAP-8)")
     if not (len(r.calls) if calls is None else calls):
         lines.append("  no INVITE transaction through a proxy: nothing judged here")
     else:
@@ -146,10 +149,13 @@ def _finding(v: Violation) -> str:
 
 
 def verdict_line(decided: str, captures: int, calls: int, violations: int,
-                 preset: str | None, lacking: int = 0) -> str:
-    """The report's last line (`lacking`: the calls whose capture lacks messages, CAP-7)."""
+                 preset: str | None, lacking: int = 0, dropped: int = 0) -> str:
+    """The report's last line (`lacking`: the calls whose capture lacks messages, CAP-7;
+    `dropped`: the packets the files say their recording dropped, CAP-8)."""
     replayed = f"; replayed {_model(preset)}" if preset else "; no replay"
     lack = f", {lacking} call(s) not judged: the capture lacks messages" if lacking else ""
+    if dropped:
+        lack += f", {dropped} packet(s) dropped while recording"
     return (f"verdict: {decided} ({captures} capture(s), {calls} call(s), "
             f"{violations} violation(s){lack}{replayed})")
 
@@ -192,7 +198,8 @@ def text_report(results: Sequence[CaptureResult], preset: str | None = None, *,
     calls = sum(len(r.calls) for r in results)
     lines.append(verdict_line(verdict(results), len(results), calls,
                               sum(r.violations for r in results), preset,
-                              sum(r.lacking for r in results)))
+                              sum(r.lacking for r in results),
+                              sum(r.capture.dropped for r in results)))
     return "\n".join(lines) + "\n"
 
 

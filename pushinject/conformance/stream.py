@@ -175,6 +175,8 @@ class Tally:
     violations: int = 0
     #: calls not judged: the capture lacks some of their messages (CAP-7)
     lacking: int = 0
+    #: packets the file says its recording dropped (CAP-8)
+    dropped: int = 0
 
 
 def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part: int = 0,
@@ -221,8 +223,9 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
         for judged in sorted(flushed, key=lambda r: r.calls[0].call.frame if r.calls else 0):
             yield from _calls(judged, index, float("inf"), tally, wanted, keep)
         tally.frames = decoder.summary.frames
-        if part == 0:  # every partition decoded every frame: the skips are counted once
+        if part == 0:  # every partition decoded every frame: its counts are taken once
             tally.skipped.update(decoder.summary.skipped)
+            tally.dropped = decoder.summary.dropped
         tally.skipped["unjudged-call"] += collector.counts["unjudged"]
         tally.skipped += Counter()  # drop zero counts
         tally.timers = dict(collector.timers)
@@ -241,7 +244,7 @@ def judge_messages(capture: Capture, options: CheckOptions, *, quiet: float = 5.
     from pushinject.conformance.collector import CallCollector
 
     tally = Tally(0, capture.file, frames=capture.frames, messages=capture.sip_messages,
-                  skipped=Counter(capture.skipped))
+                  skipped=Counter(capture.skipped), dropped=capture.dropped)
     collector = CallCollector(options, name=capture.file, quiet=quiet)
     parts: list[CaptureResult] = []
     for m in capture.messages:
@@ -332,7 +335,8 @@ def merge_tallies(tallies: Sequence[Tally], options: CheckOptions
     proxy = options.proxy or (min(proxies, key=lambda a: (-proxies[a], a)) if proxies else None)
     capture = Capture(file=first.file, frames=first.frames, messages=(),
                       skipped=dict(sorted(skipped.items())),
-                      counted=sum(t.messages for t in tallies))
+                      counted=sum(t.messages for t in tallies),
+                      dropped=sum(t.dropped for t in tallies))
     calls = sum(t.calls for t in tallies)
     result = CaptureResult(capture, proxy, (), None, Timing(timers, options.timer_slack, {}),
                            latency)
