@@ -412,3 +412,87 @@ def test_the_collectors_clock_need_not_be_the_messages(tmp_path: Path) -> None:
         collector = CallCollector(CheckOptions())
         results = collector.run((m, m.time + offset) for m in capture.messages)
         assert [c.to_json() for r in results for c in r.calls] == whole
+
+
+# -- live, over TCP on loopback ------------------------------------------------------------------
+
+def _start_collector(*extra: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pushinject", "check", "--hep-listen", "127.0.0.1:0",
+         "--quiet", "0.3", "--duration", "60", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    announced = _line(proc.stderr, 30)
+    assert announced.startswith("listening for HEP on 127.0.0.1:")
+    return proc, int(announced.rsplit(":", 1)[1])
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    try:
+        proc.send_signal(signal.SIGTERM)
+        return proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_live_collector_takes_hep_over_tcp_cut_anywhere() -> None:
+    """A capture agent may send HEP over TCP (HEP-4): the four lab calls on one connection,
+    written in pieces that cut packets anywhere, give the verdicts they give over UDP; a
+    second connection out of step is counted once and closed, and the first goes on."""
+    four = [p.path for p in group_inputs(KAMAILIO, "merge")[0].parts][:4]
+    proc, port = _start_collector("--json", "--preset", "kamailio-tsilo", "--knob",
+                                  "fr_timeout=8", "--knob", "fr_inv_timeout=10")
+    try:
+        stream = b"".join(data for path in four for _, data in hep_packets(path))
+        agent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        stray = socket.create_connection(("127.0.0.1", port), timeout=10)
+        half = len(stream) // 2
+        for at in range(0, half, 701):
+            agent.sendall(stream[at : min(at + 701, half)])
+            time.sleep(0.001)
+        stray.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert stray.recv(10) == b""  # closed by the collector
+        stray.close()
+        agent.sendall(stream[half:])
+        agent.close()
+        time.sleep(0.2)
+    finally:
+        out, err = _stop(proc)
+    lines = [json.loads(line) for line in out.splitlines()]
+    merged = check_messages(load_capture(group_inputs(four, "merge")[0]), LAB)
+    assert [c["calls"] for c in lines[:-1]] == [[c.to_json()] for c in merged.calls]
+    packets = sum(len(hep_packets(p)) for p in four)
+    summary = lines[-1]["summary"]
+    assert (summary["datagrams"], summary["tcp"], summary["sip_messages"], summary["calls"],
+            summary["skipped"]) == (0, {"connections": 2, "packets": packets}, packets, 4,
+                                    {"hep-malformed": 1})
+    assert (proc.returncode, err) == (1, "")
+
+
+def test_live_collector_serves_a_bounded_number_of_connections() -> None:
+    """Connections beyond `MAX_CONNECTIONS` are closed at once and counted; a connection
+    closed inside a packet counts that packet malformed; the text summary names both."""
+    from pushinject.capture.hep import HEPPacket, encode_hep
+    from pushinject.live.hep_collector import MAX_CONNECTIONS
+
+    proc, port = _start_collector()
+    conns = []
+    try:
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=10)
+                 for _ in range(MAX_CONNECTIONS + 1)]
+        assert conns[-1].recv(10) == b""
+        packet = encode_hep(HEPPacket(("10.0.0.1", 1), ("10.0.0.2", 2), 0, payload=b"x"))
+        conns[0].sendall(packet + packet[:20])
+        time.sleep(0.2)
+    finally:
+        for conn in conns:
+            conn.close()
+        time.sleep(0.2)
+        out, err = _stop(proc)
+    assert out == (
+        f"verdict: conformant (0 HEP datagram(s), 1 HEP packet(s) over {MAX_CONNECTIONS} TCP "
+        f"connection(s) on 127.0.0.1:{port}, 0 call(s), 0 violation(s); skipped: "
+        "hep-connection-refused 1, hep-malformed 1, not-sip 1)\n")
+    assert (proc.returncode, err) == (0, "")

@@ -19,7 +19,9 @@ from pushinject.capture.records import read_records
 from pushinject.cli import main
 from pushinject.conformance.capture import load_capture
 from pushinject.conformance.check import CheckOptions, check_messages
-from pushinject.lab.hep_mirror import HEP_PORT, capture_filter, hep_files
+from pushinject.lab.hep_mirror import (
+    HEP_PORT, TRANSPORTS, capture_filter, hep_files, kamailio_defines,
+)
 from pushinject.lab.proxies import KAMAILIO as PROXY
 from pushinject.lab.runner import namespaces_available, render_config
 from pushinject.lab.scenarios import SCENARIOS
@@ -95,19 +97,38 @@ def test_hep_times_are_the_proxys_and_precede_their_arrival() -> None:
 
 def test_mirror_config_is_off_unless_defined() -> None:
     text = render_config(log_prefix="T")
-    block = text[text.index("#!ifdef WITH_HEP\nmodparam"):]
-    assert 'modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:9060")' in block
+    block = text[text.index("#!ifdef WITH_HEP\n#!ifdef WITH_HEP_TCP\nmodparam"):]
+    assert block.startswith(
+        "#!ifdef WITH_HEP\n#!ifdef WITH_HEP_TCP\n"
+        'modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:9060;transport=tcp")\n#!else\n'
+        'modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:9060")\n#!endif\n')
     assert 'modparam("siptrace", "trace_mode", 1)' in block
-    assert text.count("#!ifdef WITH_HEP") == 2 and text.count("#!endif") == 2
-    assert (capture_filter(False), capture_filter(True)) == ("udp", f"udp and not port {HEP_PORT}")
+    assert "#!ifdef WITH_HEP_TCP\nlisten=tcp:127.0.0.1:5060\n#!endif\n" in text
+    assert text.count("#!ifdef WITH_HEP\n") == 2 and text.count("#!ifdef WITH_HEP_TCP\n") == 2
+    assert text.count("#!endif") == 4
+    assert (capture_filter(None), capture_filter("udp"), capture_filter("tcp")) == (
+        "udp", f"udp and not port {HEP_PORT}", f"udp and not port {HEP_PORT}")
 
 
-def test_kamailio_accepts_the_mirror_config(tmp_path: Path) -> None:
-    """``kamailio -c -A WITH_HEP`` loads siptrace with the lab's HEPv3 settings."""
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--hep-transport", "tcp", "S1"], "--hep-transport says how --hep mirrors: add --hep"),
+    (["--load", "--hep-transport", "tcp"],
+     "--load runs the lab's Kamailio, OpenSIPS or serve alone: no scenario, --hep or --list"),
+])
+def test_hep_transport_needs_the_mirror(argv: list[str], message: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lab", *argv]) == 2
+    assert capsys.readouterr().err == f"pushinject lab: error: {message}\n"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_kamailio_accepts_the_mirror_config(tmp_path: Path, transport: str) -> None:
+    """``kamailio -c -A WITH_HEP`` (and ``-A WITH_HEP_TCP``) loads siptrace with the lab's
+    HEPv3 settings."""
     kamailio = require_tool("kamailio")
     cfg = tmp_path / "kamailio.cfg"
     cfg.write_text(render_config())
-    done = subprocess.run([kamailio, "-c", "-A", "WITH_HEP", "-f", str(cfg)],
+    done = subprocess.run([kamailio, "-c", *kamailio_defines(transport), "-f", str(cfg)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
 
@@ -126,3 +147,23 @@ def test_lab_with_mirror_gives_the_same_verdicts_from_hep_as_from_the_wire(
         (call,) = _three_views(tmp_path, name)
         assert (call["call_id"], call["final_status"], call["violations"]) == (
             scenario.call_id, scenario.final_status, []), name
+
+
+@pytest.mark.lab
+def test_lab_with_mirror_over_tcp_gives_the_same_verdicts(tmp_path: Path) -> None:
+    """``pushinject lab --hep --hep-transport tcp``: Kamailio's siptrace sends the mirror over
+    one TCP connection; the collector cuts the stream into packets (HEP-4), and its verdicts,
+    those of the recorded TCP stream and those of the wire are the same (about 10 s)."""
+    for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
+        require_tool(tool)
+    require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
+    require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
+    assert main(["lab", "--hep", "--hep-transport", "tcp", "--out", str(tmp_path),
+                 "S1", "S5"]) == 0
+    for name in ("S1", "S5"):
+        (call,) = _three_views(tmp_path, name)
+        assert call["violations"] == [], name
+        hep, jsonl = hep_files(tmp_path, name)
+        _, summary = _live(jsonl)
+        assert (summary["datagrams"], summary["tcp"]["connections"]) == (0, 1)
+        assert summary["tcp"]["packets"] == summary["sip_messages"] == len(list(decode(hep)))

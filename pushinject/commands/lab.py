@@ -23,7 +23,8 @@ With ``--hep`` (Kamailio only) Kamailio also mirrors its traffic as HEPv3 (siptr
 ``pushinject check --hep-listen`` in the namespace: each scenario then also leaves
 ``<scenario>-hep.pcap`` (the HEP packets) and ``<scenario>-hep.jsonl`` (the live verdicts, judged
 with the scenario's own tm timers as knobs where it sets any) beside its capture in ``--out``
-(see `pushinject.lab.hep_mirror`).
+(see `pushinject.lab.hep_mirror`); ``--hep-transport tcp`` sends the mirror over a TCP
+connection instead of UDP datagrams.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hep", action="store_true",
                         help="Kamailio only: also mirror the traffic as HEPv3 to a live "
                         "collector and keep OUT/<scenario>-hep.pcap and -hep.jsonl")
+    parser.add_argument("--hep-transport", choices=("udp", "tcp"), default=None,
+                        help="with --hep: send the mirror's packets in UDP datagrams (default) "
+                        "or over a TCP connection")
 
 
 def _positive_int(text: str) -> int:
@@ -130,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         for name, scenario in proxy.scenarios.items():
             print(f"{name}  {scenario.title}")
         return 0
+    if args.hep_transport is not None and not args.hep:
+        raise UsageError("--hep-transport says how --hep mirrors: add --hep")
     if args.hep and proxy.name != "kamailio":
         raise UsageError("--hep mirrors Kamailio's siptrace; the OpenSIPS lab has no HEP mirror")
     unknown = [name for name in args.scenarios if name not in proxy.scenarios]
@@ -158,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         scenario = proxy.scenarios[name]
         try:
-            run_isolated([name], out, keep_logs=args.keep_logs, proxy=proxy, hep=args.hep)
+            run_isolated([name], out, keep_logs=args.keep_logs, proxy=proxy,
+                         hep=(args.hep_transport or "udp") if args.hep else None)
         except LabError as exc:
             print(f"{name}: FAILED: {exc}")
             failures += 1
@@ -182,7 +189,7 @@ def _load(args: argparse.Namespace) -> int:
     """`--load`: the lab's load capture (`pushinject.lab.load.run_lab`)."""
     if not args.load:
         raise UsageError("--proxy serve records a load capture: add --load")
-    if args.scenarios or args.hep or args.list:
+    if args.scenarios or args.hep or args.hep_transport or args.list:
         raise UsageError("--load runs the lab's Kamailio, OpenSIPS or serve alone: no "
                          "scenario, --hep or --list")
     if args.proxy == "serve" and args.out is None:

@@ -4,9 +4,11 @@ With `pushinject lab --hep`, a scenario runs as usual (`pushinject.lab.runner`) 
 private namespace:
 
 - Kamailio starts with ``-A WITH_HEP``, which turns on the siptrace block of `kamailio.cfg`
-  (every SIP message it receives or sends goes as HEPv3 to ``127.0.0.1:HEP_PORT``);
+  (every SIP message it receives or sends goes as HEPv3 to ``127.0.0.1:HEP_PORT``, in UDP
+  datagrams, or with the transport ``tcp`` also ``-A WITH_HEP_TCP``: over a TCP connection);
 - the scenario's tcpdump leaves the HEP packets out (``udp and not port HEP_PORT``), and a
-  second tcpdump records only them into ``OUT/<scenario>-hep.pcap``;
+  second tcpdump records only them (``udp port HEP_PORT`` or ``tcp port HEP_PORT``) into
+  ``OUT/<scenario>-hep.pcap``;
 - `pushinject check --hep-listen 127.0.0.1:HEP_PORT --json` judges the calls live as the
   mirror delivers them; its verdicts (one JSON object per call, then the summary) are kept in
   ``OUT/<scenario>-hep.jsonl``.
@@ -26,13 +28,23 @@ from pushinject.lab.capture_tool import tcpdump_argv
 from pushinject.lab.proxies import FR_INV_TIMER_MS, FR_TIMER_MS
 from pushinject.lab.scenarios import LAB_IP
 
-__all__ = ["HEP_PORT", "KAMAILIO_DEFINE", "capture_filter", "check_options", "hep_files", "start",
-           "finish", "CHECK_OPTIONS", "LAB_KNOBS"]
+__all__ = ["HEP_PORT", "TRANSPORTS", "capture_filter", "check_options", "hep_files",
+           "kamailio_defines", "start", "finish", "CHECK_OPTIONS", "LAB_KNOBS"]
 
-#: the collector's UDP port (Homer's usual one); kamailio.cfg names it too
+#: the collector's port, UDP and TCP (Homer's usual one); kamailio.cfg names it too
 HEP_PORT = 9060
-#: the Kamailio command-line define that turns the mirror on
-KAMAILIO_DEFINE = ["-A", "WITH_HEP"]
+#: how the mirror may send its packets (the collector takes both at once)
+TRANSPORTS = ("udp", "tcp")
+
+
+def kamailio_defines(transport: str) -> list[str]:
+    """The Kamailio command-line defines that turn the mirror on, over `transport`.
+
+    >>> kamailio_defines("tcp")
+    ['-A', 'WITH_HEP', '-A', 'WITH_HEP_TCP']
+    """
+    return ["-A", "WITH_HEP", *(["-A", "WITH_HEP_TCP"] if transport == "tcp" else [])]
+
 #: the lab proxy's tm timers as `pushinject check` knobs
 LAB_KNOBS: Mapping[str, float] = {"fr_timeout": FR_TIMER_MS / 1000,
                                   "fr_inv_timeout": FR_INV_TIMER_MS / 1000}
@@ -54,7 +66,7 @@ def check_options(knobs: Mapping[str, float]) -> list[str]:
 CHECK_OPTIONS = check_options({})
 
 
-def capture_filter(hep: bool) -> str:
+def capture_filter(hep: str | None) -> str:
     """The tcpdump filter of the scenario's own capture."""
     return f"udp and not port {HEP_PORT}" if hep else "udp"
 
@@ -65,12 +77,13 @@ def hep_files(out_dir: Path, name: str) -> tuple[Path, Path]:
 
 
 def start(procs: Any, out_dir: Path, name: str, wait_for: Any, udp_bound: Any,
-          knobs: Mapping[str, float] | None = None) -> None:
-    """Start the HEP tcpdump and the collector (before Kamailio), each ready when it returns;
-    `knobs` are the scenario's own tm timers (`check_options`)."""
+          knobs: Mapping[str, float] | None = None, transport: str = "udp") -> None:
+    """Start the HEP tcpdump (of the mirror's `transport`) and the collector (before
+    Kamailio), each ready when it returns; `knobs` are the scenario's own tm timers
+    (`check_options`)."""
     pcap, _ = hep_files(out_dir, name)
     pcap.unlink(missing_ok=True)
-    procs.start("tcpdump-hep", tcpdump_argv(pcap, "udp", "port", str(HEP_PORT)))
+    procs.start("tcpdump-hep", tcpdump_argv(pcap, transport, "port", str(HEP_PORT)))
     wait_for(lambda: "listening on" in procs.log("tcpdump-hep"), "the HEP tcpdump to listen")
     procs.start("collector", [
         sys.executable, "-m", "pushinject", "check", "--hep-listen", f"{LAB_IP}:{HEP_PORT}",

@@ -19,7 +19,7 @@ collide with anything on the machine, and nothing leaves loopback. Inside, `run_
    waits 0.5 s so tcpdump writes
    the last packets, then stops everything it started (process groups), whatever happened.
 
-With ``hep=True`` Kamailio also mirrors its traffic as HEPv3 to a live collector
+With ``hep`` (``"udp"`` or ``"tcp"``) Kamailio also mirrors its traffic as HEPv3 to a live collector
 (`pushinject.lab.hep_mirror`), started with a second tcpdump before Kamailio.
 
 The capture is ``OUT/<scenario>.pcap``; the logs of every process go to ``OUT/<scenario>.logs/``
@@ -252,13 +252,13 @@ def start_capture(procs: Processes, pcap: Path, capture_filter: str = "udp") -> 
 
 
 def _start_capture_and_proxy(
-    procs: Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: bool = False
+    procs: Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: str | None = None
 ) -> None:
     """Steps 1 and 2: ``lo`` up, tcpdump listening, the proxy bound to its port."""
     start_capture(procs, pcap, hep_mirror.capture_filter(hep))
     if hep:
         hep_mirror.start(procs, pcap.parent, scenario.name, wait_for, udp_bound,
-                         proxy.knobs(scenario.tm))
+                         proxy.knobs(scenario.tm), hep)
     binary = shutil.which(proxy.binary)
     if binary is None:
         raise LabError(f"{proxy.binary} is not installed")
@@ -266,7 +266,7 @@ def _start_capture_and_proxy(
     cfg.write_text(render_config(log_prefix=scenario.name, proxy=proxy, tm=scenario.tm),
                    encoding="utf-8")
     procs.start(proxy.name, [*proxy.argv(binary, cfg, procs.logs),
-                             *(hep_mirror.KAMAILIO_DEFINE if hep else [])])
+                             *(hep_mirror.kamailio_defines(hep) if hep else [])])
     try:
         wait_for(lambda: udp_bound(PROXY_PORT), f"{proxy.name} to bind its port")
     except LabError as exc:
@@ -312,9 +312,10 @@ def _call_and_register(
 
 def run_scenario(
     scenario: Scenario, out_dir: Path, *, keep_logs: bool = False, proxy: LabProxy = KAMAILIO,
-    hep: bool = False,
+    hep: str | None = None,
 ) -> Path:
-    """Run ``scenario`` here (already inside a private network namespace); return the pcap."""
+    """Run ``scenario`` here (already inside a private network namespace); return the pcap
+    (``hep``: the transport of Kamailio's HEP mirror, None for none)."""
     out_dir = out_dir.resolve()
     pcap = out_dir / scenario.file
     pcap.parent.mkdir(parents=True, exist_ok=True)
@@ -358,17 +359,17 @@ def namespaces_available() -> bool:
 
 def run_isolated(
     names: list[str], out_dir: Path, *, keep_logs: bool = False, proxy: LabProxy = KAMAILIO,
-    hep: bool = False,
+    hep: str | None = None,
 ) -> None:
     """Run each of ``proxy``'s named scenarios in its own private network namespace (``hep``:
-    Kamailio only)."""
+    the transport of the HEP mirror, Kamailio only)."""
     for name in names:
         argv = ["unshare", "-n", "--", sys.executable, "-m", "pushinject.lab.runner",
                 "--proxy", proxy.name, "--out", str(out_dir.resolve()), name]
         if keep_logs:
             argv.insert(-1, "--keep-logs")
         if hep:
-            argv.insert(-1, "--hep")
+            argv[-1:-1] = ["--hep", hep]
         scenario = proxy.scenarios.get(name)
         limit = (scenario.limit if scenario else 0.0) + TEARDOWN
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -397,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy", choices=sorted(PROXIES), default=KAMAILIO.name)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--hep", action="store_true")
+    parser.add_argument("--hep", choices=hep_mirror.TRANSPORTS, default=None)
     parser.add_argument("scenario")
     args = parser.parse_args(argv)
     proxy = PROXIES[args.proxy]

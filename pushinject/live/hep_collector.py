@@ -1,13 +1,20 @@
-"""A live HEP collector: HEPv3 over UDP in, each call's verdict out as soon as it is complete.
+"""A live HEP collector: HEPv3 over UDP and TCP in, each call's verdict out as soon as it is
+complete.
 
-`collect()` binds a UDP socket, announces ``listening for HEP on HOST:PORT`` on stderr, and
-loops until `duration` seconds have passed or SIGINT/SIGTERM arrives (the loop waits at most
-0.2 s at a time, so it notices both promptly). Each datagram goes through
-`pushinject.capture.Decoder.feed_datagram` (HEP unwrapped, HEP-2; malformed packets counted,
-never raised) and `pushinject.conformance.capture.to_wire`, then into a
-`pushinject.conformance.collector.CallCollector`, whose `now` is this loop's monotonic clock
-(HEP-3). Every verdict is printed when its call completes; at the end the calls still open are
-judged, and a summary follows. Frame numbers count the datagrams received, from 1.
+`collect()` binds a UDP socket and a TCP listening socket on the same address and port (as a
+Homer collector listens: capture agents send HEP over either), announces
+``listening for HEP on HOST:PORT`` on stderr, and loops until `duration` seconds have passed
+or SIGINT/SIGTERM arrives (the loop waits at most 0.2 s at a time, so it notices both
+promptly). Each UDP datagram is one HEP packet; a TCP connection carries a stream of them, cut
+by their length fields (`pushinject.capture.hep.HEPFramer`, HEP-4). At most
+`MAX_CONNECTIONS` connections are served at once, a further one is closed at once and counted;
+a stream out of step is counted as one malformed packet and its connection closed, the others
+go on. Each packet goes through `pushinject.capture.Decoder.feed_datagram` (HEP unwrapped,
+HEP-2; malformed packets counted, never raised) and `pushinject.conformance.capture.to_wire`,
+then into a `pushinject.conformance.collector.CallCollector`, whose `now` is this loop's
+monotonic clock (HEP-3). Every verdict is printed when its call completes; at the end the
+calls still open are judged, and a summary follows. Frame numbers count the packets received,
+from 1.
 
 Output: text (each call as `text_report` shows it, with its ladder when `ladder`; at the end
 ``verdict: ...``), or with `json_lines`
@@ -17,36 +24,166 @@ Returns the exit status of `pushinject check`: 0 conformant, 1 violations.
 
 from __future__ import annotations
 
+import errno
 import json
+import selectors
 import signal
 import socket
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TextIO
 
+from pushinject.capture.hep import HEPError, HEPFramer
 from pushinject.conformance.capture import Address, address_text
 from pushinject.conformance.check import CaptureResult, CheckOptions
 from pushinject.errors import UsageError
 
-__all__ = ["collect"]
+__all__ = ["MAX_CONNECTIONS", "collect"]
 
-#: the longest the loop waits for a datagram before it looks at the clock again
+#: the longest the loop waits for a packet before it looks at the clock again
 TICK = 0.2
+#: TCP connections served at once (a capture agent keeps one open)
+MAX_CONNECTIONS = 64
+#: bytes read from a connection at a time
+_READ = 65536
+#: tries at one free port for both sockets, when any port will do
+_PORT_TRIES = 20
 
 
-def _bind(listen: Address) -> socket.socket:
+def _socket(kind: int, listen: Address) -> socket.socket:
     family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock = socket.socket(family, kind)
+    if kind == socket.SOCK_STREAM:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(listen)
-    except OSError as exc:
+    except OSError:
         sock.close()
-        raise UsageError(f"cannot listen on {address_text(listen)}: {exc.strerror}") from None
-    sock.settimeout(TICK)
+        raise
     return sock
+
+
+def _bind(listen: Address) -> tuple[socket.socket, socket.socket]:
+    """A UDP socket and a listening TCP socket on the same address and port (port 0: one
+    port free for both)."""
+    for _ in range(_PORT_TRIES if listen[1] == 0 else 1):
+        try:
+            udp = _socket(socket.SOCK_DGRAM, listen)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {address_text(listen)}: {exc.strerror}"
+                             ) from None
+        try:
+            tcp = _socket(socket.SOCK_STREAM, (listen[0], udp.getsockname()[1]))
+        except OSError as exc:
+            udp.close()
+            if exc.errno == errno.EADDRINUSE and listen[1] == 0:
+                continue
+            raise UsageError(f"cannot listen on {address_text(listen)} over TCP: "
+                             f"{exc.strerror}") from None
+        tcp.listen(16)
+        tcp.setblocking(False)
+        udp.setblocking(False)
+        return udp, tcp
+    raise UsageError(f"cannot listen on {address_text(listen)}: no port free for UDP and TCP")
+
+
+@dataclass
+class _Counts:
+    """What came in: packets (the frame numbers), UDP datagrams, TCP connections and the
+    packets they carried."""
+
+    packets: int = 0
+    datagrams: int = 0
+    connections: int = 0
+    over_tcp: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+class _Inputs:
+    """The sockets of the collector: each ready one gives its whole HEP packets with the
+    address they came from."""
+
+    def __init__(self, udp: socket.socket, tcp: socket.socket, counts: _Counts) -> None:
+        self.udp, self.tcp, self.counts = udp, tcp, counts
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(udp, selectors.EVENT_READ, None)
+        self.selector.register(tcp, selectors.EVENT_READ, None)
+        #: open connections: socket -> (peer, framer)
+        self.streams: dict[socket.socket, tuple[Address, HEPFramer]] = {}
+
+    def packets(self, timeout: float) -> list[tuple[Address, bytes]]:
+        out: list[tuple[Address, bytes]] = []
+        for key, _ in self.selector.select(timeout):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            if sock is self.udp:
+                self._datagrams(out)
+            elif sock is self.tcp:
+                self._accept()
+            else:
+                self._read(sock, out)
+        return out
+
+    def _datagrams(self, out: list[tuple[Address, bytes]]) -> None:
+        for _ in range(256):  # bounded: the clock is looked at between batches
+            try:
+                data, peer = self.udp.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            self.counts.datagrams += 1
+            out.append((peer[:2], data))
+
+    def _accept(self) -> None:
+        try:
+            conn, peer = self.tcp.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        if len(self.streams) >= MAX_CONNECTIONS:
+            conn.close()
+            self.counts.skipped["hep-connection-refused"] += 1
+            return
+        conn.setblocking(False)
+        self.counts.connections += 1
+        self.streams[conn] = (peer[:2], HEPFramer())
+        self.selector.register(conn, selectors.EVENT_READ, None)
+
+    def _read(self, conn: socket.socket, out: list[tuple[Address, bytes]]) -> None:
+        peer, framer = self.streams[conn]
+        try:
+            data = conn.recv(_READ)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            if framer.pending:
+                self.counts.skipped["hep-malformed"] += 1  # a packet cut by the close
+            self._close(conn)
+            return
+        try:
+            packets = framer.feed(data)
+        except HEPError:
+            self.counts.skipped["hep-malformed"] += 1
+            self._close(conn)
+            return
+        self.counts.over_tcp += len(packets)
+        out.extend((peer, p) for p in packets)
+
+    def _close(self, conn: socket.socket) -> None:
+        self.selector.unregister(conn)
+        del self.streams[conn]
+        conn.close()
+
+    def close(self) -> None:
+        for conn in list(self.streams):
+            self._close(conn)
+        self.selector.close()
+        self.udp.close()
+        self.tcp.close()
 
 
 def _print(results: Sequence[CaptureResult], preset: str | None, json_lines: bool,
@@ -67,12 +204,14 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
             out: TextIO = sys.stdout) -> int:
     """Run the collector (see the module docstring); returns the exit status."""
     from pushinject.capture.decoder import Decoder
-    from pushinject.conformance.collector import CallCollector
     from pushinject.conformance.capture import to_wire
+    from pushinject.conformance.collector import CallCollector
 
-    sock = _bind(listen)
-    host, port = sock.getsockname()[:2]
+    udp, tcp = _bind(listen)
+    host, port = udp.getsockname()[:2]
     where = address_text((host, port))
+    counts = _Counts()
+    inputs = _Inputs(udp, tcp, counts)
     stop: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -81,54 +220,58 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     decoder = Decoder()
     collector = CallCollector(options, name=f"HEP {where}", quiet=quiet)
-    skipped: Counter[str] = Counter()
-    calls = violations = frames = 0
+    judged = [0, 0]  # calls, violations
+
+    def report(done: Sequence[CaptureResult]) -> None:
+        judged[0] += sum(len(r.calls) for r in done)
+        judged[1] += sum(r.violations for r in done)
+        _print(done, options.preset, json_lines, ladder, out)
+
     print(f"listening for HEP on {where}", file=sys.stderr, flush=True)
-    start = time.monotonic()
-    end = None if duration is None else start + duration
+    end = None if duration is None else time.monotonic() + duration
     try:
         while not stop:
             now = time.monotonic()
             if end is not None and now >= end:
                 break
             try:
-                data, peer = sock.recvfrom(65535)
-            except (socket.timeout, InterruptedError):
-                data = b""
+                packets = inputs.packets(TICK if end is None else min(TICK, end - now))
+            except InterruptedError:
+                packets = []
             now = time.monotonic()
-            if data:
-                frames += 1
-                for decoded in decoder.feed_datagram(frames, time.time(), peer[:2],
+            for peer, data in packets:
+                counts.packets += 1
+                for decoded in decoder.feed_datagram(counts.packets, time.time(), peer,
                                                      (host, port), data):
                     wire = to_wire(decoded)
                     if wire is None:
-                        skipped["unparsable-sip"] += 1
+                        counts.skipped["unparsable-sip"] += 1
                     else:
                         collector.add(wire, now, decoded.raw)
-            done = collector.due(now)
-            calls += sum(len(r.calls) for r in done)
-            violations += sum(r.violations for r in done)
-            _print(done, options.preset, json_lines, ladder, out)
-        done = collector.flush()
-        calls += sum(len(r.calls) for r in done)
-        violations += sum(r.violations for r in done)
-        _print(done, options.preset, json_lines, ladder, out)
+            report(collector.due(now))
+        report(collector.flush())
     finally:
-        sock.close()
+        inputs.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    skipped.update(decoder.summary.skipped)
-    verdict = "violations" if violations else "conformant"
-    summary = {"verdict": verdict, "listen": where, "datagrams": frames,
-               "sip_messages": decoder.summary.messages, "calls": calls,
-               "violations": violations, "skipped": dict(sorted(skipped.items())),
-               "messages": dict(sorted(collector.counts.items()))}
+    counts.skipped.update(decoder.summary.skipped)
+    verdict = "violations" if judged[1] else "conformant"
+    skipped = dict(sorted(counts.skipped.items()))
     if json_lines:
+        summary: dict[str, object] = {
+            "verdict": verdict, "listen": where, "datagrams": counts.datagrams}
+        if counts.connections:
+            summary["tcp"] = {"connections": counts.connections, "packets": counts.over_tcp}
+        summary |= {"sip_messages": decoder.summary.messages, "calls": judged[0],
+                    "violations": judged[1], "skipped": skipped,
+                    "messages": dict(sorted(collector.counts.items()))}
         out.write(json.dumps({"summary": summary}) + "\n")
     else:
-        skips = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items()))
-        out.write(f"verdict: {verdict} ({frames} HEP datagram(s) on {where}, "
-                  f"{calls} call(s), {violations} violation(s)"
+        streams = (f", {counts.over_tcp} HEP packet(s) over {counts.connections} TCP "
+                   "connection(s)" if counts.connections else "")
+        skips = ", ".join(f"{k} {v}" for k, v in skipped.items())
+        out.write(f"verdict: {verdict} ({counts.datagrams} HEP datagram(s){streams} on {where}, "
+                  f"{judged[0]} call(s), {judged[1]} violation(s)"
                   + (f"; skipped: {skips}" if skips else "") + ")\n")
     out.flush()
-    return 1 if violations else 0
+    return 1 if judged[1] else 0
