@@ -5,6 +5,7 @@ loopback, printing each verdict before the stream ends."""
 from __future__ import annotations
 
 import json
+import re
 import select
 import signal
 import socket
@@ -496,3 +497,53 @@ def test_live_collector_serves_a_bounded_number_of_connections() -> None:
         f"connection(s) on 127.0.0.1:{port}, 0 call(s), 0 violation(s); skipped: "
         "hep-connection-refused 1, hep-malformed 1, not-sip 1)\n")
     assert (proc.returncode, err) == (0, "")
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_live_collector_counts_the_datagrams_the_kernel_dropped(json_lines: bool) -> None:
+    """A collector that falls behind loses datagrams in the kernel (its receive buffer full):
+    stopped while a burst arrives, it counts every one it lost, so what it received and what
+    it was told it dropped add up to what was sent (CAP-8)."""
+    from pushinject.capture.hep import HEPPacket, encode_hep
+
+    proc, port = _start_collector("--receive-buffer", "64", *(["--json"] if json_lines else []))
+    sent = 3000
+    try:
+        packet = encode_hep(HEPPacket(("10.0.0.1", 1), ("10.0.0.2", 2), 0,
+                                      payload=b"OPTIONS sip:a@b SIP/2.0\r\n" + bytes(400)))
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        proc.send_signal(signal.SIGSTOP)
+        for _ in range(sent - 1):
+            sender.sendto(packet, ("127.0.0.1", port))
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.5)
+        sender.sendto(packet, ("127.0.0.1", port))  # brings the count of the drops before it
+        sender.close()
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        out, err = _stop(proc)
+    if json_lines:
+        summary = json.loads(out.splitlines()[-1])["summary"]
+        received, dropped = summary["datagrams"], summary["dropped"]
+    else:
+        received, dropped = (int(n) for n in re.fullmatch(
+            r"verdict: conformant \((\d+) HEP datagram\(s\) on 127\.0\.0\.1:\d+, 0 call\(s\), "
+            r"0 violation\(s\); (\d+) datagram\(s\) dropped by the kernel: the collector fell "
+            r"behind \(a larger --receive-buffer may help\); skipped: unparsable-sip \1\)\n",
+            out).groups())
+    assert 0 < dropped < sent and received + dropped == sent
+    assert (proc.returncode, err) == (0, "")
+
+
+def test_receive_buffer_and_duration_go_with_the_collector(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from pushinject.cli import main
+
+    for argv in (["--duration", "5"], ["--receive-buffer", "64"]):
+        assert main(["check", *argv, str(KAMAILIO[0])]) == 2
+        assert capsys.readouterr().err == (
+            "pushinject check: error: --duration and --receive-buffer go with --hep-listen\n")
+    assert main(["check", "--hep-listen", "127.0.0.1:0", "--receive-buffer", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "pushinject check: error: --receive-buffer wants KiB from 1 to 1048576\n")

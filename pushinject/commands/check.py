@@ -46,7 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     grouping.add_argument("--separate", dest="grouping", action="store_const",
                           const="separate", help="judge every file alone")
     parser.add_argument("--hep-listen", metavar="HOST:PORT",
-                        help="collect HEPv3 over UDP on this address and judge calls live")
+                        help="collect HEPv3 over UDP and TCP on this address and judge calls "
+                        "live")
+    parser.add_argument("--receive-buffer", type=int, default=None, metavar="KIB",
+                        help="with --hep-listen: the UDP receive buffer (default 8192 KiB; "
+                        "a collector that falls behind counts what the kernel dropped)")
     parser.add_argument("--duration", type=float, metavar="SECONDS",
                         help="with --hep-listen: stop after this long (default: on a signal)")
     parser.add_argument("--quiet", type=float, default=5.0, metavar="SECONDS",
@@ -167,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
         return _collect(args, options)
     if not args.files:
         raise UsageError("give capture files, or --hep-listen HOST:PORT")
+    if args.duration is not None or args.receive_buffer is not None:
+        raise UsageError("--duration and --receive-buffer go with --hep-listen")
     args.jobs = jobs_wanted(args.jobs)
     if args.quiet < 0:
         raise UsageError("--quiet must not be negative")
@@ -271,8 +277,12 @@ def _collect(args: argparse.Namespace, options: CheckOptions) -> int:
     from pushinject.errors import UsageError
     from pushinject.live.hep_collector import collect
 
+    from pushinject.live.hep_collector import BUFFER_KIB
+
     if args.files or args.junit is not None or args.svg is not None:
         raise UsageError("--hep-listen takes no capture files, --junit or --svg")
+    if args.receive_buffer is not None and not 1 <= args.receive_buffer <= 1 << 20:
+        raise UsageError("--receive-buffer wants KiB from 1 to 1048576")
     if (args.duration is not None and args.duration <= 0) or args.quiet < 0:
         raise UsageError("--duration must be positive and --quiet not negative")
     host, sep, port = args.hep_listen.rpartition(":")
@@ -280,4 +290,5 @@ def _collect(args: argparse.Namespace, options: CheckOptions) -> int:
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise UsageError(f"--hep-listen wants HOST:PORT, got {args.hep_listen!r}")
     return collect((host, int(port)), options, duration=args.duration, quiet=args.quiet,
-                   json_lines=args.json, ladder=args.ladder)
+                   json_lines=args.json, ladder=args.ladder,
+                   buffer_kib=args.receive_buffer or BUFFER_KIB)

@@ -9,7 +9,10 @@ promptly). Each UDP datagram is one HEP packet; a TCP connection carries a strea
 by their length fields (`pushinject.capture.hep.HEPFramer`, HEP-4). At most
 `MAX_CONNECTIONS` connections are served at once, a further one is closed at once and counted;
 a stream out of step is counted as one malformed packet and its connection closed, the others
-go on. Each packet goes through `pushinject.capture.Decoder.feed_datagram` (HEP unwrapped,
+go on. The UDP socket asks for a receive buffer of `buffer_kib` (default 8 MiB, forced past the
+system's limit when the process may) and for the kernel's count of the datagrams it dropped
+because the buffer was full (Linux ``SO_RXQ_OVFL``): a collector that falls behind a busy
+proxy says how many it lost, as a capture's statistics do (CAP-8). Each packet goes through `pushinject.capture.Decoder.feed_datagram` (HEP unwrapped,
 HEP-2; malformed packets counted, never raised) and `pushinject.conformance.capture.to_wire`,
 then into a `pushinject.conformance.collector.CallCollector`, whose `now` is this loop's
 monotonic clock (HEP-3). Every verdict is printed when its call completes; at the end the
@@ -42,7 +45,7 @@ from pushinject.conformance.capture import Address, address_text
 from pushinject.conformance.check import CaptureResult, CheckOptions
 from pushinject.errors import UsageError
 
-__all__ = ["MAX_CONNECTIONS", "collect"]
+__all__ = ["BUFFER_KIB", "MAX_CONNECTIONS", "collect"]
 
 #: the longest the loop waits for a packet before it looks at the clock again
 TICK = 0.2
@@ -52,6 +55,14 @@ MAX_CONNECTIONS = 64
 _READ = 65536
 #: tries at one free port for both sockets, when any port will do
 _PORT_TRIES = 20
+#: the UDP receive buffer asked for by default (KiB): about 8,000 HEP packets of 1 KiB
+BUFFER_KIB = 8192
+#: Linux socket options (socket(7)) Python does not name: the buffer size past
+#: net.core.rmem_max (CAP_NET_ADMIN), and the dropped-datagram count as ancillary data
+_SO_RCVBUFFORCE = 33
+_SO_RXQ_OVFL = 40
+#: room for the dropped-datagram count's ancillary message
+_ANCILLARY = socket.CMSG_SPACE(4)
 
 
 def _socket(kind: int, listen: Address) -> socket.socket:
@@ -65,6 +76,21 @@ def _socket(kind: int, listen: Address) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _receive_buffer(udp: socket.socket, buffer_kib: int) -> bool:
+    """Ask for a receive buffer of `buffer_kib` (forced when the process may, else up to the
+    system's limit) and for the count of dropped datagrams; whether the count is given."""
+    size = buffer_kib * 1024
+    try:
+        udp.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+    except OSError:
+        udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    try:
+        udp.setsockopt(socket.SOL_SOCKET, _SO_RXQ_OVFL, 1)
+    except OSError:
+        return False
+    return True
 
 
 def _bind(listen: Address) -> tuple[socket.socket, socket.socket]:
@@ -100,6 +126,8 @@ class _Counts:
     datagrams: int = 0
     connections: int = 0
     over_tcp: int = 0
+    #: datagrams the kernel dropped, the receive buffer full (as of the last one received)
+    dropped: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
 
 
@@ -131,9 +159,13 @@ class _Inputs:
     def _datagrams(self, out: list[tuple[Address, bytes]]) -> None:
         for _ in range(256):  # bounded: the clock is looked at between batches
             try:
-                data, peer = self.udp.recvfrom(65535)
+                data, ancillary, _flags, peer = self.udp.recvmsg(65535, _ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 return
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(value) >= 4:
+                    self.counts.dropped = max(self.counts.dropped,
+                                              int.from_bytes(value[:4], sys.byteorder))
             self.counts.datagrams += 1
             out.append((peer[:2], data))
 
@@ -201,13 +233,14 @@ def _print(results: Sequence[CaptureResult], preset: str | None, json_lines: boo
 
 def collect(listen: Address, options: CheckOptions, *, duration: float | None = None,
             quiet: float = 5.0, json_lines: bool = False, ladder: bool = False,
-            out: TextIO = sys.stdout) -> int:
+            buffer_kib: int = BUFFER_KIB, out: TextIO = sys.stdout) -> int:
     """Run the collector (see the module docstring); returns the exit status."""
     from pushinject.capture.decoder import Decoder
     from pushinject.conformance.capture import to_wire
     from pushinject.conformance.collector import CallCollector
 
     udp, tcp = _bind(listen)
+    _receive_buffer(udp, buffer_kib)
     host, port = udp.getsockname()[:2]
     where = address_text((host, port))
     counts = _Counts()
@@ -262,6 +295,8 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
             "verdict": verdict, "listen": where, "datagrams": counts.datagrams}
         if counts.connections:
             summary["tcp"] = {"connections": counts.connections, "packets": counts.over_tcp}
+        if counts.dropped:
+            summary["dropped"] = counts.dropped
         summary |= {"sip_messages": decoder.summary.messages, "calls": judged[0],
                     "violations": judged[1], "skipped": skipped,
                     "messages": dict(sorted(collector.counts.items()))}
@@ -269,9 +304,11 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
     else:
         streams = (f", {counts.over_tcp} HEP packet(s) over {counts.connections} TCP "
                    "connection(s)" if counts.connections else "")
+        lost = (f"; {counts.dropped} datagram(s) dropped by the kernel: the collector fell "
+                "behind (a larger --receive-buffer may help)" if counts.dropped else "")
         skips = ", ".join(f"{k} {v}" for k, v in skipped.items())
         out.write(f"verdict: {verdict} ({counts.datagrams} HEP datagram(s){streams} on {where}, "
-                  f"{judged[0]} call(s), {judged[1]} violation(s)"
+                  f"{judged[0]} call(s), {judged[1]} violation(s){lost}"
                   + (f"; skipped: {skips}" if skips else "") + ")\n")
     out.flush()
     return 1 if judged[1] else 0
