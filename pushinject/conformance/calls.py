@@ -5,7 +5,10 @@ at the proxy, keyed by its top Via branch (RFC 3261 §17.2.3); later copies with
 retransmissions. Its *branches* are the INVITEs the proxy sends with that Via second from the
 top (§16.6 step 8), keyed by (top Via branch, Request-URI): a copy with the same key is a
 retransmission (Timer A, §17.1.1.2) and not a new branch. Two branches with the same Via branch
-but different targets are kept apart, so the rules can report the re-used branch.
+but different targets are kept apart, so the rules can report the re-used branch. A branch's
+responses are those with its Via branch sent to the proxy, from `REORDERED_WITHIN` before its
+INVITE on: a HEP mirror may stamp the copy of an INVITE the proxy injected after the device's
+answers to it (HEP-2), and a branch id is never used by another transaction (§8.1.1.7).
 
 A push is a MESSAGE the proxy originates (one Via) while the call waits for its final
 response: a push gateway reached over SIP, as in the capture lab (pushes usually travel outside
@@ -25,7 +28,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pushinject.conformance.capture import Address, Parsed, WireMessage, address_text
+from pushinject.conformance.capture import (
+    REORDERED_WITHIN, Address, Parsed, WireMessage, address_text,
+)
 
 if TYPE_CHECKING:
     from pushinject.core.summary import CallSummary
@@ -233,7 +238,7 @@ def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessa
         responses = tuple(Seen.of(m) for m in mine
                           if not m.is_request and m.destination[0] == host
                           and m.source != proxy and m.message.cseq.method == "INVITE"
-                          and m.time >= first.time)
+                          and m.time >= first.time - REORDERED_WITHIN)
         cancels = tuple(Seen.of(m) for m in mine
                         if m.is_request and m.label == "CANCEL" and m.source[0] == host)
         late = [r for r in registrations

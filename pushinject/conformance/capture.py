@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from pushinject.sip import URI, Request, Response
 
 __all__ = ["Address", "Parsed", "WireMessage", "Capture", "load_capture", "address_text", "to_wire",
-           "wire_messages", "capture_name", "all_skipped"]
+           "wire_messages", "capture_name", "all_skipped", "REORDERED_WITHIN"]
 
 Address = tuple[str, int]
 
@@ -154,6 +154,11 @@ class Capture:
     def sip_messages(self) -> int:
         return len(self.messages) if self.counted is None else self.counted
 
+
+#: how much earlier a message may be recorded or stamped than one that caused it: a HEP
+#: mirror's processes each send and stamp their own copies, so the copy of an INVITE a proxy
+#: injected may come, and be stamped, after the device's answers to it (HEP-2)
+REORDERED_WITHIN = 1.0
 
 #: how many distinct messages' bytes at least `to_wire` remembers (see the module docstring):
 #: a copy comes at most 16 s after the one before it (Timer A doubles up to Timer B, 32 s),

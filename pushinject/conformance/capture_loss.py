@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from pushinject.conformance.capture import Address, address_text
+from pushinject.conformance.capture import REORDERED_WITHIN, Address, address_text
 from pushinject.sip.errors import SIPParseError
 
 if TYPE_CHECKING:
@@ -53,9 +53,6 @@ __all__ = ["CaptureLoss", "REORDERED_WITHIN", "REPEAT_WITHIN", "capture_loss"]
 #: how long after a 2xx the capture must go on for its missing copies to prove its ACK came:
 #: the first copy is due T1 after it, and T1 is at most T2, 4 s (RFC 3261 §17.1.2.2)
 REPEAT_WITHIN = 4.0
-#: how much later a message may be recorded than one it explains (copies recorded out of
-#: order, as a HEP mirror's processes send them)
-REORDERED_WITHIN = 1.0
 
 
 @dataclass(frozen=True)
@@ -165,11 +162,15 @@ def _soon_after(own: Sequence[WireMessage], j: int, i: int) -> bool:
 
 def _brought(own: Sequence[WireMessage], j: int, i: int) -> bool:
     """Message `j` could have brought request `i`'s sender the tag both carry: it went to that
-    sender (`_to_sender`), before `i` or just after, and is not an answer to `i` itself."""
+    sender (`_to_sender`), before `i` or just after, and is not an answer to `i` itself (a
+    response with its branch and CSeq method; an ACK has no answer, so the 408 that an ACK
+    acknowledges, whose branch it shares, is not one: RFC 3261 §17.1.1.3)."""
     carrier, request = own[j], own[i]
     if j == i or not _soon_after(own, j, i) or not _to_sender(request, carrier.destination):
         return False
-    return j < i or carrier.is_request or carrier.branch != request.branch
+    return (j < i or carrier.is_request or carrier.branch != request.branch
+            or request.label == "ACK"
+            or carrier.message.cseq.method != request.message.cseq.method)
 
 
 def _reached_proxy(own: Sequence[WireMessage], j: int, i: int, owner: Address) -> bool:
