@@ -299,3 +299,27 @@ def test_a_180_overtaken_by_the_200_a_millisecond_later_need_not_be_forwarded(
     for options in (CheckOptions(), CheckOptions(preset="kamailio-tsilo", knobs=LAB)):
         assert rules(soon, "soon.pcap", options) == []
         assert rules(pkts, "late.pcap", options) == ["forward-provisional", "replay"]
+
+
+@pytest.mark.parametrize("path", sorted(KAMAILIO.glob("S*.pcap")) + [
+    KAMAILIO / "load" / "L1.pcap"], ids=lambda p: p.stem)
+def test_a_calls_replay_takes_nothing_from_other_dialogs(path: Path) -> None:
+    """The pushes, their answers and every other dialog a capture interleaves are of no call's
+    transaction: fed only the calls' messages and the registrations (`calls_only`, as the
+    stream's judgement feeds it), the reference sends the same to every call and the calls
+    diverge the same, each blamed on the same frame."""
+    capture = load_capture(path)
+    calls = find_calls(capture.messages, PROXY)
+    callers = {c.call_id: c.caller for c in calls}
+    whole = replay(capture.messages, PROXY, callers, get_preset("kamailio-tsilo"), LAB)
+    own = replay(capture.messages, PROXY, callers, get_preset("kamailio-tsilo"), LAB,
+                 calls_only=True)
+    assert own.divergences == whole.divergences
+    for side in ("reference", "actual"):
+        assert [o for o in getattr(own, side) if o.call_id in callers] == [
+            o for o in getattr(whole, side) if o.call_id in callers]
+    registers = {m.message.call_id for m in capture.messages
+                 if m.message.cseq.method == "REGISTER"}
+    others = {m.message.call_id for m in capture.messages} - set(callers) - registers
+    assert {o.call_id for o in own.actual} <= set(callers) | registers
+    assert others & {o.call_id for o in whole.actual}  # the pushes, at least

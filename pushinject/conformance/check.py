@@ -197,7 +197,7 @@ def judge_calls(capture: Capture, options: CheckOptions,
         result = replay(current, proxy, {c.call_id: c.caller for c in calls}, preset,
                         timing.knobs(), tolerance=options.tolerance, slack=options.timer_slack,
                         loose=options.preset == CAPTURE_DRIVEN, horizon=horizon,
-                        aliases=addresses[1:])
+                        aliases=addresses[1:], calls_only=True)
     settings = replace(options.settings(), t1=timing.t1)
     registers = registers_by_user(facts, proxy)
     own = lookups(calls, current, proxy)

@@ -34,7 +34,11 @@ sender's clock. The rules (HEP-3):
 - other messages (a push MESSAGE to a gateway, OPTIONS...) join the judgement of every call in
   progress when they arrive, as they are in a whole capture: the rules do not read them, but
   the latencies count a push, and the replay blames a missing message on the last frame before
-  it should have left, whatever that frame is;
+  it should have left, whatever that frame is. They are kept once, in arrival order, for as
+  long as a call in progress started before them, and each call takes those that came while
+  it was in progress when it is judged: a proxy's keep-alives and pushes cost each call a share
+  of the stream, not a copy each (the replay does not feed them to the model: they are of no
+  call's transactions);
 - a call is complete once a final response to its INVITE went to the caller and nothing of the
   call arrived for `quiet` seconds (after a 408 or 480, for the checker's `lost_within` at
   least: a device of the callee registering that soon after is a lost call, FIELD-5), and not
@@ -60,6 +64,7 @@ not long expired (mostly digests), not the length of the stream.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -233,6 +238,9 @@ class CallCollector:
         self.judged = 0
         self._seq = 0
         self._calls: dict[str, _Call] = {}
+        #: the other messages (arrival number, message, its digest), while a call in progress
+        #: needs them
+        self._context: list[tuple[int, WireMessage, Digest]] = []
         self._registrations: dict[str, list[_Entry]] = {}
         self._register_ids: dict[str, str] = {}
         self._until: dict[str, float] = {}  # REGISTER Call-ID: when its bindings expire
@@ -339,8 +347,8 @@ class CallCollector:
             self.counts["registration"] += 1
             return
         self.counts["unrelated"] += 1
-        for open_call in self._calls.values():
-            open_call.messages.append(entry)
+        if self._calls:
+            self._context.append((self._seq, message, Digest.of(message)))
 
     def due(self, now: float) -> list[CaptureResult]:
         """Judge and release every call that is complete at `now`, in order of completion."""
@@ -442,12 +450,16 @@ class CallCollector:
         name = f"{self.name} call {self.judged}"
         capture = Capture(file=name, frames=0, messages=())
         try:
+            context = self._context
             own: list[tuple[int, WireMessage, Digest | None]] = [
                 (n, m, None) for n, m in call.messages]
+            others: list[tuple[int, WireMessage, Digest | None]] = list(
+                context[bisect_right(context, seq, key=_number):])
             rest: list[tuple[int, WireMessage, Digest | None]] = [
                 (e[0], e[2] if e[2] is not None else _parsed(e), e[1])
                     for e in registrations[cut:]]
-            merged = sorted(rest + own, key=_number) if rest else own  # both in arrival order
+            merged = (list(heapq.merge(own, others, rest, key=_number)) if rest or others
+                      else own)  # each in arrival order
             messages = tuple(e[1] for e in merged)
             capture = Capture(file=name, frames=cut + len(messages), messages=messages)
             of = Digest.of
@@ -517,6 +529,8 @@ class CallCollector:
                 self._old.set(user, None)
                 self._aging.set(user, None)
         self._done = {k: t for k, t in self._done.items() if now - t < self.max_age}
+        oldest = min((c.messages[0][0] for c in self._calls.values()), default=self._seq + 1)
+        del self._context[:bisect_left(self._context, oldest, key=_number)]
         if len(self.lookups) > self._lookups_kept:
             self.lookups = {k: a for k, a in self.lookups.items() if a.time >= horizon}
             self._lookups_kept = max(1024, 2 * len(self.lookups))

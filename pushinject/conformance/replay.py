@@ -288,10 +288,12 @@ class _Vias:
 def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
                    knobs: Mapping[str, float] | None = None, *, until: float | None = None,
                    callers: Mapping[str, Address] | None = None,
-                   aliases: Sequence[Address] = ()) -> list[Output]:
+                   aliases: Sequence[Address] = (), calls_only: bool = False) -> list[Output]:
     """The reference core's `Send`s when the proxy's inputs are fed to it at their times, and
     the failures of its pushes that the proxy's answers show (PUSH-14) at theirs. `aliases`:
-    the proxy's other addresses (CONN-12)."""
+    the proxy's other addresses (CONN-12). `calls_only`: feed it only the calls' messages
+    (their Call-IDs are `callers`') and registrations, not the others a stream interleaves
+    (pushes and their answers, keep-alives), which no call's transaction takes."""
     from pushinject.conformance.timing import TICK
     from pushinject.core.actions import Push, Send
     from pushinject.core.events import Received
@@ -300,6 +302,8 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     driver = _driver(preset, proxy, knobs, aliases)
     handle, get_timer, handle_timer = (_entry(driver, name)
                                        for name in ("handle", "get_timer", "handle_timer"))
+    if calls_only:
+        messages = _calls_only(messages, callers or {})
     vias = _Vias(messages, proxy)
     sent_by_core = vias.sent
     callers = callers or {}
@@ -540,7 +544,7 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
            preset: Any, knobs: Mapping[str, float] | None = None, *,
            tolerance: float = 0.5, slack: float | None = None,
            loose: bool = False, horizon: float | None = None,
-           aliases: Sequence[Address] = ()) -> ReplayResult:
+           aliases: Sequence[Address] = (), calls_only: bool = False) -> ReplayResult:
     """Replay the capture through `preset`; `callers` maps each call's Call-ID to the caller's
     address (`aliases`: the proxy's other addresses, CONN-12). Returns each call's first
     divergence. `slack` and `loose`: see `compare`.
@@ -551,17 +555,20 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     before a reference timer fired a tick later does not reach its transaction) or that the
     proxy may leave unsent (TXN-9): such a call is judged to its own last message, as if it
     were alone in the capture (other calls' messages and later registrations, interleaved
-    under load, do not lengthen it)."""
+    under load, do not lengthen it). `calls_only`: the calls' outputs only, the reference fed
+    only the calls' messages and registrations (`replay_outputs`): what a stream's judgement
+    of its calls needs; the other messages still count as frames a missing one is blamed on."""
     last = messages[-1].time if messages else 0.0
     end = last if horizon is None else max(last, horizon)
     until = end + max(tolerance, slack or 0.0)
+    own = _calls_only(messages, callers) if calls_only else messages
     try:
-        reference = replay_outputs(messages, proxy, preset, knobs, until=until, callers=callers,
+        reference = replay_outputs(own, proxy, preset, knobs, until=until, callers=callers,
                                    aliases=aliases)
     except ReplayError as exc:
         failed = Divergence(exc.time, exc.frame, str(exc))
         return ReplayResult(preset.name, (), (), {cid: failed for cid in callers})
-    actual = sent_by(messages, proxy, callers)
+    actual = sent_by(own, proxy, callers)
     sent: dict[str, list[Output]] = {}
     expected: dict[str, list[Output]] = {}
     for o in actual:
@@ -581,6 +588,13 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
                       messages)
         for cid in callers}
     return ReplayResult(preset.name, tuple(reference), tuple(actual), divergences)
+
+
+def _calls_only(messages: Sequence[WireMessage], callers: Mapping[str, Address]
+                ) -> list[WireMessage]:
+    """The messages of the calls (their Call-IDs are `callers`') and of registrations."""
+    return [m for m in messages
+            if m.message.call_id in callers or m.message.cseq.method == "REGISTER"]
 
 
 def sent_by(messages: Iterable[WireMessage], proxy: Address,
