@@ -297,12 +297,32 @@ def test_render_config_fills_every_placeholder() -> None:
     assert "ts_store();" in text and "t_suspend()" in text and "t_continue(" in text
 
 
+def _without_tcp_mirror(config: str) -> str:
+    """`config` as it was before ``-A WITH_HEP_TCP`` (`pushinject lab --hep-transport tcp`)."""
+    for lines, before in (
+            (["#!ifdef WITH_HEP_TCP", "listen=tcp:127.0.0.1:5060", "#!endif"], []),
+            (["#!ifdef WITH_HEP_TCP",
+              'modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:9060;transport=tcp")',
+              "#!else", 'modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:9060")',
+              "#!endif"], ['modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:9060")']),
+            (["# core's receive and send events, no script call needed); with -A WITH_HEP_TCP "
+              "as well", "# (--hep-transport tcp), over a TCP connection, which needs a TCP "
+              "socket to send from."], ["# core's receive and send events, no script call "
+                                        "needed)."])):
+        added = "".join(line + "\n" for line in lines)
+        assert config.count(added) == 1
+        config = config.replace(added, "".join(line + "\n" for line in before))
+    return config
+
+
 def test_only_s13_and_s14_set_tm_timers_and_every_other_config_is_unchanged() -> None:
     """A scenario's ``tm`` changes its config only: S1-S12 run the lab config as it always was
-    (its SHA-256 pinned), S13 sets T1 and longer FR timers, S14 T2 and the same FR timers,
-    three lines apart."""
+    (its SHA-256 pinned; the HEP mirror over TCP, added since, only under its own define), S13
+    sets T1 and longer FR timers, S14 T2 and the same FR timers, three lines apart."""
     plain = render_config(log_prefix="S")
     assert hashlib.sha256(plain.encode()).hexdigest() == (
+        "dd24e2339d8aa9c0851375763906aff472e7e0702d88a2355e4dc62bc1454335")
+    assert hashlib.sha256(_without_tcp_mirror(plain).encode()).hexdigest() == (
         "c8497bc11bbb3d40560aa93c577066cd757afd1a426cec7098187555ed642a9f")
     assert [n for n, s in SCENARIOS.items() if s.tm] == ["S13", "S14"]
     for scenario in SCENARIOS.values():
