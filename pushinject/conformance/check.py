@@ -154,7 +154,8 @@ def judge_calls(capture: Capture, options: CheckOptions,
                 settled: Sequence[Digest] = (),
                 digested: Sequence[Digest] | None = None,
                 until: float | None = None, horizon: float | None = None,
-                known: Mapping[str, Lookup] | None = None) -> CaptureResult:
+                known: Mapping[str, Lookup] | None = None,
+                stream: Sequence[tuple[float, int]] | None = None) -> CaptureResult:
     """Judge the calls of a capture made of one call's messages and its callee's
     registrations (`pushinject.conformance.collector`; `timers`: values read from the calls
     judged before, `pushinject.conformance.timing.infer_timers`).
@@ -165,7 +166,12 @@ def judge_calls(capture: Capture, options: CheckOptions,
     cannot bear on a transaction of the calls or on the model replayed, whose registrar holds
     no binding of them by then (RFC 3261 §10.3 step 7), so only the proxy's detection, the
     field rules (which device a contact stood for, FIELD-1) and the latencies read them.
-    `digested`: the digests of the capture's messages, in order, when already made.
+    `digested`: the digests of the capture's messages, in order, when already made (with
+    `stream`, of every message of the stream around it).
+    `stream`: (time, frame) of every message of the stream from the call's INVITE on, in
+    order, when the capture holds only those that can concern the call
+    (`pushinject.conformance.collector.left_out`): how long the stream went on, and the
+    frames a missing message is blamed on, are read from it.
     `until`: when the stream was seen to go on to (the time the call was judged), which
     FIELD-8 reads as the capture's end; `horizon`: when the call was complete (nothing more
     of it came until then), to which the replay runs the reference (`replay`); `known`: the
@@ -173,6 +179,9 @@ def judge_calls(capture: Capture, options: CheckOptions,
     with."""
     current = capture.messages
     facts = [*settled, *(digests(current) if digested is None else digested)]
+    if stream:  # the stream went on to its last message at least
+        until = stream[-1][0] if until is None else max(until, stream[-1][0])
+        horizon = stream[-1][0] if horizon is None else max(horizon, stream[-1][0])
     addresses = ((options.proxy, *options.aliases) if options.proxy
                  else find_proxies(facts))
     if not addresses:  # nothing judged: the timers in force are the knobs given
@@ -197,7 +206,7 @@ def judge_calls(capture: Capture, options: CheckOptions,
         result = replay(current, proxy, {c.call_id: c.caller for c in calls}, preset,
                         timing.knobs(), tolerance=options.tolerance, slack=options.timer_slack,
                         loose=options.preset == CAPTURE_DRIVEN, horizon=horizon,
-                        aliases=addresses[1:], calls_only=True)
+                        aliases=addresses[1:], calls_only=True, frames=stream)
     settings = replace(options.settings(), t1=timing.t1)
     registers = registers_by_user(facts, proxy)
     own = lookups(calls, current, proxy)

@@ -37,8 +37,14 @@ sender's clock. The rules (HEP-3):
   it should have left, whatever that frame is. They are kept once, in arrival order, for as
   long as a call in progress started before them, and each call takes those that came while
   it was in progress when it is judged: a proxy's keep-alives and pushes cost each call a share
-  of the stream, not a copy each (the replay does not feed them to the model: they are of no
-  call's transactions);
+  of the stream, not a copy each. Of them, the judged capture holds only those that can
+  concern the call (`left_out` says which do not): a request that may be a push
+  (`pushinject.conformance.field_rules.may_push`) sent from its INVITE until its final
+  response (or a second after its INVITE, where the latencies look), and the answers to such
+  a request; the others count only as frames (how long the stream went on, which frame a
+  missing message is blamed on) and as what the proxy's detection and the latencies read
+  (`judge_calls`' `stream` and `digested`). The replay does not feed the model other dialogs'
+  messages either: they are of no call's transaction;
 - a call is complete once a final response to its INVITE went to the caller and nothing of the
   call arrived for `quiet` seconds (after a 408 or 480, for the checker's `lost_within` at
   least: a device of the callee registering that soon after is a lost call, FIELD-5), and not
@@ -75,12 +81,12 @@ from pushinject.conformance.calls import user_of
 from pushinject.conformance.capture import Address, Capture, WireMessage, to_wire
 from pushinject.conformance.check import CaptureResult, CheckOptions, judge_calls
 from pushinject.conformance.digest import Digest, with_values_of
-from pushinject.conformance.field_rules import Lookup
+from pushinject.conformance.field_rules import Lookup, may_push
 from pushinject.conformance.timing import T1, TimerValue, precedence
 from pushinject.presets.base import T1_KNOB
 from pushinject.errors import PushInjectError
 
-__all__ = ["CallCollector", "FORGET_EVERY", "settled"]
+__all__ = ["CallCollector", "FORGET_EVERY", "left_out", "settled"]
 
 #: how often (seconds of arrival time) expired registrations and judged calls are forgotten
 FORGET_EVERY = 10.0
@@ -106,6 +112,8 @@ class _Call:
     calling: dict[str, float | None] = field(default_factory=dict)
     #: when its last unanswered branch's Timer B fires (set with the final response)
     hold: float = float("-inf")
+    #: the time its first final response to the caller bears
+    final_at: float = float("inf")
     #: the time of its standing pair in the collector's deadline heap: never after its
     #: deadline (NaN: none yet)
     queued: float = float("nan")
@@ -197,6 +205,20 @@ class _Due:
 
 #: an entry's arrival number
 _number = itemgetter(0)
+
+
+def left_out(others: Sequence[tuple[int, WireMessage, Digest | None]], start: float,
+             final_at: float) -> set[int]:
+    """The arrival numbers of the other dialogs' messages that cannot concern a call whose
+    INVITE bears `start` and whose final response `final_at` (inf: none): all but a request
+    that may be a push (`may_push`) from `start` until the final response or a second after
+    `start`, whichever is later (where `pushinject.conformance.calls` and the latencies look
+    for pushes), and the answers to such a request (a ladder draws them)."""
+    end = max(final_at, start + 1.0)
+    pushes = {d.call_id for _, m, d in others
+              if d is not None and may_push(d) and start <= m.time <= end}
+    return {n for n, m, d in others if d is None or d.call_id not in pushes
+            or (d.is_request and not (may_push(d) and start <= m.time <= end))}
 
 
 def _kept_settled(entries: Sequence[_Entry]) -> int:
@@ -310,6 +332,7 @@ class CallCollector:
                 call.calling[message.branch] = None
             elif message.status >= 200 and msg.cseq.method == "INVITE":
                 call.final = True
+                call.final_at = message.time
                 lost = message.status in (408, 480)
                 call.wait = max(self.quiet, self.options.lost_within) if lost else self.quiet
                 if call.calling:
@@ -460,15 +483,20 @@ class CallCollector:
                     for e in registrations[cut:]]
             merged = (list(heapq.merge(own, others, rest, key=_number)) if rest or others
                       else own)  # each in arrival order
-            messages = tuple(e[1] for e in merged)
-            capture = Capture(file=name, frames=cut + len(messages), messages=messages)
+            out = left_out(others, invite.time, call.final_at)
+            messages = tuple(e[1] for e in merged if e[0] not in out) if out else tuple(
+                e[1] for e in merged)
+            capture = Capture(file=name, frames=cut + len(merged), messages=messages,
+                              counted=len(merged) if len(messages) < len(merged) else None)
             of = Digest.of
             result = judge_calls(capture, self.options, self.timers,
                                  settled=[e[1] for e in registrations[:cut]],
                                  digested=[of(m) if d is None else d for _, m, d in merged],
                                  until=call.seen + now - call.last if until is None else until,
                                  horizon=call.seen + max(0.0, deadline - call.last),
-                                 known=self.lookups)
+                                 known=self.lookups,
+                                 stream=[(e[1].time, e[1].frame) for e in merged]
+                                 if len(messages) < len(merged) else None)
         except (PushInjectError, ValueError):  # a stream must not stop on one odd call
             self.counts["unjudged"] += 1
             return CaptureResult(capture, None, (), None)

@@ -28,7 +28,7 @@ from pushinject.sip import parse_uri
 
 __all__ = ["FieldSettings", "RegisterRecord", "Lookup", "lookups", "FIELD_RULES", "field_rules",
            "register_records",
-           "registers_by_user", "Latencies", "latencies"]
+           "registers_by_user", "Latencies", "latencies", "may_push"]
 
 
 @dataclass(frozen=True)
@@ -473,6 +473,12 @@ _NOT_PUSH = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "REGISTER", "OPTIONS", 
                        "UPDATE", "INFO", "REFER", "SUBSCRIBE"})
 
 
+def may_push(m: Digest) -> bool:
+    """`m` may be a push: a request with one Via (sent by whoever made it) of a method no
+    call or registration uses (a MESSAGE or NOTIFY to a push gateway)."""
+    return m.is_request and m.vias == 1 and m.label not in _NOT_PUSH
+
+
 def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Digest],
               proxy: Address, registers: dict[str, list[RegisterRecord]] | None = None
               ) -> Latencies:
@@ -485,8 +491,7 @@ def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Dige
     facts = digests(messages)
     if registers is None:
         registers = registers_by_user(facts, proxy)
-    pushes = [m for m in facts if m.is_request and m.source[0] == proxy[0]
-              and m.label not in _NOT_PUSH and m.vias == 1]
+    pushes = [m for m in facts if may_push(m) and m.source[0] == proxy[0]]
     by_time = sorted(calls, key=lambda c: c.invite_at)
     to_register = []
     answered: set[int] = set()  # the frames of the REGISTERs that answered a push

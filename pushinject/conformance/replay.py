@@ -544,7 +544,8 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
            preset: Any, knobs: Mapping[str, float] | None = None, *,
            tolerance: float = 0.5, slack: float | None = None,
            loose: bool = False, horizon: float | None = None,
-           aliases: Sequence[Address] = (), calls_only: bool = False) -> ReplayResult:
+           aliases: Sequence[Address] = (), calls_only: bool = False,
+           frames: Sequence[tuple[float, int]] | None = None) -> ReplayResult:
     """Replay the capture through `preset`; `callers` maps each call's Call-ID to the caller's
     address (`aliases`: the proxy's other addresses, CONN-12). Returns each call's first
     divergence. `slack` and `loose`: see `compare`.
@@ -557,8 +558,12 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     were alone in the capture (other calls' messages and later registrations, interleaved
     under load, do not lengthen it). `calls_only`: the calls' outputs only, the reference fed
     only the calls' messages and registrations (`replay_outputs`): what a stream's judgement
-    of its calls needs; the other messages still count as frames a missing one is blamed on."""
-    last = messages[-1].time if messages else 0.0
+    of its calls needs; the other messages still count as frames a missing one is blamed on.
+    `frames`: (time, frame) of every message of the stream, in order, when `messages` hold
+    only some: the last is the capture's end, and a missing message is blamed on them."""
+    if not frames:
+        frames = [(m.time, m.frame) for m in messages]
+    last = frames[-1][0] if frames else 0.0
     end = last if horizon is None else max(last, horizon)
     until = end + max(tolerance, slack or 0.0)
     own = _calls_only(messages, callers) if calls_only else messages
@@ -585,7 +590,7 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
                               else own_last.get(cid, last),
                               preset.name, slack=slack, loose=loose,
                               t2=timer_values(knobs or {}).t2),
-                      messages)
+                      frames)
         for cid in callers}
     return ReplayResult(preset.name, tuple(reference), tuple(actual), divergences)
 
@@ -621,10 +626,10 @@ def sent_by(messages: Iterable[WireMessage], proxy: Address,
     return out
 
 
-def _located(d: Divergence | None, messages: Sequence[WireMessage]) -> Divergence | None:
+def _located(d: Divergence | None, frames: Sequence[tuple[float, int]]) -> Divergence | None:
     """A missing message is blamed on the last frame before it should have left."""
     if d is None or d.frame:
         return d
-    before = [m.frame for m in messages if m.time <= d.time]
+    before = [frame for time, frame in frames if time <= d.time]
     frame = before[-1] if before else 0
     return Divergence(d.time, frame, f"{d.message} (after frame {frame})")
