@@ -61,3 +61,19 @@ def test_an_ack_stamped_before_the_408_it_acknowledges(l1: Capture) -> None:
     assert mirrored.loss is None
     assert mirrored.to_json() == wire.to_json()
     assert (mirrored.call.final_status, mirrored.violations) == (408, ())
+
+
+def test_answers_arriving_out_of_the_order_of_their_stamps(l1: Capture) -> None:
+    """Call 2 of L1 as the TCP mirror delivered a call at 150 calls/s: the device's 200 (frame
+    31) arrives before its 180 (29), though stamped after it. The reference takes the proxy's
+    inputs in the order of their stamps, as the proxy received them, and relays the 180 as the
+    proxy did (else: "the proxy sent 180 ...; the reference sent no such message")."""
+    call = "2-15605@127.0.0.1"
+    by_frame = {m.frame: m for m in l1.messages}
+    order = [m.frame for m in l1.messages]
+    at = order.index(28) + 1
+    moved = order[:at] + [31] + [f for f in order[at:] if f != 31]
+    delivered = Capture(l1.file, l1.frames, tuple(by_frame[f] for f in moved))
+    mirrored = _judged(delivered, call)
+    assert (mirrored.violations, mirrored.loss) == ((), None)
+    assert mirrored.to_json() == _judged(l1, call).to_json()

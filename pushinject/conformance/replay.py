@@ -358,9 +358,11 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
             collect(handle_timer(at), at, timer=True)
 
     translate = vias.translate
-    for m in messages:
-        if m.destination != proxy or m.source == proxy:
-            continue
+    # in the order of their times: a HEP mirror's copies may come a little out of it (HEP-2),
+    # and the core takes its inputs as the proxy did (a capture's own order where times tie)
+    inputs = sorted((m for m in messages if m.destination == proxy and m.source != proxy),
+                    key=_time)
+    for m in inputs:
         now = m.time
         try:
             at = get_timer()  # `timers(now)` when nothing is due: no call
@@ -593,6 +595,10 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
                       frames)
         for cid in callers}
     return ReplayResult(preset.name, tuple(reference), tuple(actual), divergences)
+
+
+def _time(m: WireMessage) -> float:
+    return m.time
 
 
 def _calls_only(messages: Sequence[WireMessage], callers: Mapping[str, Address]
