@@ -215,10 +215,11 @@ def left_out(others: Sequence[tuple[int, WireMessage, Digest | None]], start: fl
     `start`, whichever is later (where `pushinject.conformance.calls` and the latencies look
     for pushes), and the answers to such a request (a ladder draws them)."""
     end = max(final_at, start + 1.0)
-    pushes = {d.call_id for _, m, d in others
+    pushes = {n for n, m, d in others
               if d is not None and may_push(d) and start <= m.time <= end}
-    return {n for n, m, d in others if d is None or d.call_id not in pushes
-            or (d.is_request and not (may_push(d) and start <= m.time <= end))}
+    dialogs = {d.call_id for n, _, d in others if n in pushes and d is not None}
+    return {n for n, _, d in others if n not in pushes and (
+        d is None or d.is_request or d.call_id not in dialogs)}
 
 
 def _kept_settled(entries: Sequence[_Entry]) -> int:
@@ -484,8 +485,7 @@ class CallCollector:
             merged = (list(heapq.merge(own, others, rest, key=_number)) if rest or others
                       else own)  # each in arrival order
             out = left_out(others, invite.time, call.final_at)
-            messages = tuple(e[1] for e in merged if e[0] not in out) if out else tuple(
-                e[1] for e in merged)
+            messages = tuple(e[1] for e in merged if e[0] not in out)
             capture = Capture(file=name, frames=cut + len(merged), messages=messages,
                               counted=len(merged) if len(messages) < len(merged) else None)
             of = Digest.of

@@ -288,12 +288,10 @@ class _Vias:
 def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
                    knobs: Mapping[str, float] | None = None, *, until: float | None = None,
                    callers: Mapping[str, Address] | None = None,
-                   aliases: Sequence[Address] = (), calls_only: bool = False) -> list[Output]:
+                   aliases: Sequence[Address] = ()) -> list[Output]:
     """The reference core's `Send`s when the proxy's inputs are fed to it at their times, and
     the failures of its pushes that the proxy's answers show (PUSH-14) at theirs. `aliases`:
-    the proxy's other addresses (CONN-12). `calls_only`: feed it only the calls' messages
-    (their Call-IDs are `callers`') and registrations, not the others a stream interleaves
-    (pushes and their answers, keep-alives), which no call's transaction takes."""
+    the proxy's other addresses (CONN-12)."""
     from pushinject.conformance.timing import TICK
     from pushinject.core.actions import Push, Send
     from pushinject.core.events import Received
@@ -302,8 +300,6 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     driver = _driver(preset, proxy, knobs, aliases)
     handle, get_timer, handle_timer = (_entry(driver, name)
                                        for name in ("handle", "get_timer", "handle_timer"))
-    if calls_only:
-        messages = _calls_only(messages, callers or {})
     vias = _Vias(messages, proxy)
     sent_by_core = vias.sent
     callers = callers or {}
@@ -361,7 +357,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
     # in the order of their times: a HEP mirror's copies may come a little out of it (HEP-2),
     # and the core takes its inputs as the proxy did (a capture's own order where times tie)
     inputs = sorted((m for m in messages if m.destination == proxy and m.source != proxy),
-                    key=_time)
+                    key=attrgetter("time"))
     for m in inputs:
         now = m.time
         try:
@@ -559,8 +555,9 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     proxy may leave unsent (TXN-9): such a call is judged to its own last message, as if it
     were alone in the capture (other calls' messages and later registrations, interleaved
     under load, do not lengthen it). `calls_only`: the calls' outputs only, the reference fed
-    only the calls' messages and registrations (`replay_outputs`): what a stream's judgement
-    of its calls needs; the other messages still count as frames a missing one is blamed on.
+    only the calls' messages and registrations, not the others a stream interleaves (pushes
+    and their answers, keep-alives), which no call's transaction takes: what a stream's
+    judgement of its calls needs; the other messages still count as frames a missing one is blamed on.
     `frames`: (time, frame) of every message of the stream, in order, when `messages` hold
     only some: the last is the capture's end, and a missing message is blamed on them."""
     if not frames:
@@ -595,10 +592,6 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
                       frames)
         for cid in callers}
     return ReplayResult(preset.name, tuple(reference), tuple(actual), divergences)
-
-
-def _time(m: WireMessage) -> float:
-    return m.time
 
 
 def _calls_only(messages: Sequence[WireMessage], callers: Mapping[str, Address]
