@@ -36,13 +36,22 @@ def hep_packets(source: Path, *, compress: bool = False) -> list[tuple[float, by
 
 
 def write_hep_capture(source: Path, out: Path, *, compress: bool = False, tcp: bool = False,
-                      delay: float = 0.003) -> Path:
+                      delay: float = 0.003, coalesce: float = 0.0) -> Path:
     """A pcap of `source`'s SIP messages mirrored as HEP to `COLLECTOR`, each arriving `delay`
-    seconds after its HEP timestamp (over UDP, or in order over one TCP stream)."""
+    seconds after its HEP timestamp (over UDP, or in order over one TCP stream). Over TCP,
+    `coalesce` > 0 puts the packets stamped within that many seconds of the first of a segment
+    into that segment, sent with the last of them, as a mirror's socket does under load."""
+    groups: list[list[tuple[float, bytes]]] = []
+    for time, data in hep_packets(source, compress=compress):
+        if tcp and coalesce > 0 and groups and time - groups[-1][0][0] <= coalesce:
+            groups[-1].append((time, data))
+        else:
+            groups.append([(time, data)])
+    segments = [(group[-1][0], b"".join(data for _, data in group)) for group in groups]
     writer = RawPcapWriter(str(out), linktype=1)
     writer.write_header(None)
     seq = 1000
-    for time, data in hep_packets(source, compress=compress):
+    for time, data in segments:
         ip = IP(src=AGENT[0], dst=COLLECTOR[0])
         if tcp:
             frame = eth() / ip / TCP(sport=AGENT[1], dport=COLLECTOR[1], seq=seq, flags="PA") / data

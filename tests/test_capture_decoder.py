@@ -119,6 +119,8 @@ def test_tcp_reordering_retransmission_split_and_joined_messages(tmp_path: Path)
     rows, decoder = run(path)
     assert rows == [(3, "TCP", "OPTIONS", "a"), (3, "TCP", "OPTIONS", "b"),
                     (5, "TCP", "OPTIONS", "c")]
+    # a and b share frame 3: their places in it keep their order (CAP-9)
+    assert [(m.frame, m.within) for m in Decoder().decode_file(path)] == [(3, 0), (3, 1), (5, 0)]
     s = decoder.summary
     assert (s.sip_frames, s.carried) == (2, 1)
     assert s.skipped == {"no-payload": 2, "tcp-retransmission": 1, "keep-alive": 1}

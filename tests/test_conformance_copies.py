@@ -79,13 +79,13 @@ def test_the_branches_of_copies_are_read_as_of_copies_parsed_anew() -> None:
     """The proxy retransmits the INVITEs of its first two branches twice each (Timer A, 0.5 s
     and 1.5 s; none after the 200, as OpenSIPS gives a branch that never answered up with the
     call, OSIPS-26): one branch each, with the copies' frames, whether the copies share their
-    parse or not."""
+    parse or not (each copy where it is in capture order, CAP-9)."""
     shared, fresh = _shared_and_fresh()
     calls = find_calls(shared, PROXY)
     assert calls == find_calls(fresh, PROXY)
     assert [(b.index, b.frame, b.via_branch, b.retransmissions) for b in calls[0].branches] == [
-        (0, 7, "z9hG4bK-px-1", (9, 15)),
-        (1, 8, "z9hG4bK-px-2", (10, 16)),
+        (0, 7, "z9hG4bK-px-1", ((9, 0), (15, 0))),
+        (1, 8, "z9hG4bK-px-2", ((10, 0), (16, 0))),
         (2, 13, "z9hG4bK-px-3", ()), (3, 21, "z9hG4bK-px-4", ())]
     assert _Vias(shared, PROXY).real == _Vias(fresh, PROXY).real
 

@@ -28,7 +28,7 @@ def test_a_register_digest_holds_its_address_of_record_contact_device_and_lifeti
     d = Digest.of(_sample("register-pn.sip", ("192.0.2.10", 5062), ("192.0.2.1", 5060)))
     assert d == Digest(
         frame=7, time=1.5, source=("192.0.2.10", 5062), destination=("192.0.2.1", 5060),
-        transport="UDP", is_request=True, label="REGISTER", status=0, branch="z9hG4bK-reg-1",
+        transport="UDP", within=0, is_request=True, label="REGISTER", status=0, branch="z9hG4bK-reg-1",
         call_id="reg-callid-1@192.0.2.10", cseq_number=1, cseq_method="REGISTER",
         to_tag=None, vias=1, second_branch="", via_address=None, user="bob", contact=CONTACT,
         device="instance urn:uuid:00000000-0000-1000-8000-000A95A0E128", paths=(),

@@ -144,7 +144,7 @@ def test_a_branch_still_calling_keeps_its_call_open_until_timer_b(tmp_path: Path
     [(done_at, judged)] = collector.completed(stale.time + 32.0)
     branch = judged.calls[0].call.branches[1]
     assert (done_at, branch.frame, branch.retransmissions, branch.responses) == (
-        stale.time + 32.0, 8, (12, 17), ())
+        stale.time + 32.0, 8, ((12, 0), (17, 0)), ())
 
 
 def test_differences_name_the_field() -> None:

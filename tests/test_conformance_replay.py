@@ -116,7 +116,7 @@ def test_compare_partners_each_message_with_the_first_free_reference_output() ->
         return Output(t, frame, "c", caller, "caller", "486", "")
 
     first, other = (Output(1.1, 0, "c", caller, "caller", "486", "", cause=cause)
-                    for cause in (5, 0))
+                    for cause in ((5, 0), (0, 0)))
     found = compare([sent(1.0, 3), sent(1.2, 4)], [first, other], 0.5, 2.0, "p")
     assert found == Divergence(1.0, 3, "the proxy sent 486 to 127.0.0.1:5070 (frame 3) before "
                                "frame 5, which the p reference waits for to send it")

@@ -52,15 +52,18 @@ class DecodedMessage:
 
     `message` is the `Request`/`Response` from `pushinject.sip.parse_message(strict=False)`,
     parsed on first use; `fields` are the listing fields (`sipscan.scan`); `raw` the bytes;
-    `junk` the bytes dropped before the message (RFC 3261 §7.5 allows only CRLFs there).
+    `junk` the bytes dropped before the message (RFC 3261 §7.5 allows only CRLFs there);
+    `within` its place among the messages its frame completes (0 for the first: a TCP segment
+    or a HEP stream may carry several), so that (`frame`, `within`) is capture order (CAP-9).
     """
 
     __slots__ = ("frame", "time", "source", "destination", "transport", "raw", "junk",
-                 "_message", "_fields")
+                 "within", "_message", "_fields")
 
     def __init__(self, frame: int, time: float, source: Address, destination: Address,
-                 transport: str, raw: bytes, junk: bytes = b"") -> None:
+                 transport: str, raw: bytes, junk: bytes = b"", within: int = 0) -> None:
         self.frame = frame
+        self.within = within
         self.time = time
         self.source = source
         self.destination = destination
@@ -240,6 +243,9 @@ class Decoder:
         self._sctp = SCTPMessages(self._skip)
         #: the reader of the file being decoded by `decode_file` (its `position` tracks progress)
         self.reader: RecordReader | Recording | None = None
+        #: the frame of the last message made, and how many it made before that one (CAP-9)
+        self._last_frame = 0
+        self._within = 0
 
     def _skip(self, reason: str, frames: int = 1) -> None:
         assert reason in REASONS, reason
@@ -311,8 +317,14 @@ class Decoder:
         if start and data[:start].strip(b"\r\n"):
             junk = data[:start]
             self.summary.anomalies["junk-before-message"] += 1
-        msg = DecodedMessage(record.frame, record.time if time is None else time, source,
-                             destination, transport, data[start:] if start else data, junk)
+        frame = record.frame
+        if frame == self._last_frame:
+            self._within += 1
+        else:
+            self._last_frame, self._within = frame, 0
+        msg = DecodedMessage(frame, record.time if time is None else time, source,
+                             destination, transport, data[start:] if start else data, junk,
+                             self._within)
         if self.anomalies and not msg.fields.length_ok:
             self.summary.anomalies["bad-content-length"] += 1
         self.summary.messages += 1
@@ -504,6 +516,7 @@ class Decoder:
         """Decode a whole pcap/pcapng file (or a `Recording` of several), yielding messages as
         they complete."""
         reader = self.reader = open_records(path)
+        self._last_frame = 0  # its frames count from 1 again
         feed = self.feed
         if self.full:
             for record in reader:

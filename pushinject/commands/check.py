@@ -225,13 +225,13 @@ def _check_files(args: argparse.Namespace, options: CheckOptions) -> int:
             bar.finish()
     decided = verdict_of(sum(d.violations for d in done), sum(not d.calls for d in done))
     results = [replace(d.result, calls=tuple(j.call for j in sorted(
-        kept.get(i, []), key=lambda j: j.frame) if j.call is not None))
+        kept.get(i, []), key=lambda j: j.invite) if j.call is not None))
         for i, d in enumerate(done)]
     if args.junit is not None:
         args.junit.write_text(junit_xml(results, options.preset), encoding="utf-8")
     if args.svg is not None:
         for i, d in enumerate(done):
-            calls = sorted(kept.get(i, []), key=lambda j: j.frame)
+            calls = sorted(kept.get(i, []), key=lambda j: j.invite)
             write_call_svgs(args.svg, d.result.capture.file,
                             [(j.judged, j.call) for j in calls if j.judged is not None])
     if args.json:

@@ -16,7 +16,8 @@ SIP, to APNs or FCM, and are not in captures).
 
 A branch is *injected* when its INVITE left the proxy after a registration of its target contact
 (Contact URI equal to the Request-URI, §19.1.4) that arrived after the caller's INVITE
-(INJ-1); "after" is capture order, which also orders messages with equal timestamps.
+(INJ-1); "after" is capture order (CAP-9), which also orders messages with equal timestamps
+and those that share a frame.
 Registrations are REGISTERs to the proxy for the callee's user with a contact that is not
 being removed (expires > 0, §10.2.2).
 """
@@ -29,7 +30,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pushinject.conformance.capture import (
-    REORDERED_WITHIN, Address, Parsed, WireMessage, address_text,
+    REORDERED_WITHIN, Address, Order, Parsed, WireMessage, address_text,
 )
 
 if TYPE_CHECKING:
@@ -48,10 +49,17 @@ class Seen:
     label: str
     status: int = 0
     to_tag: str | None = None
+    #: its place among the messages of its frame (CAP-9)
+    within: int = 0
+
+    @property
+    def order(self) -> Order:
+        """Where the message is in capture order (CAP-9)."""
+        return self.frame, self.within
 
     @classmethod
     def of(cls, m: WireMessage) -> Seen:
-        return cls(m.frame, m.time, m.label, m.status, m.message.to.tag)
+        return cls(m.frame, m.time, m.label, m.status, m.message.to.tag, m.within)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,13 @@ class Registration:
     time: float
     contacts: tuple[str, ...]
     accepted: bool
+    #: its place among the messages of its frame (CAP-9)
+    within: int = 0
+
+    @property
+    def order(self) -> Order:
+        """Where the REGISTER is in capture order (CAP-9)."""
+        return self.frame, self.within
 
     def registers(self, target: Any) -> bool:
         """True when one of its contacts equals the URI `target` (RFC 3261 §19.1.4)."""
@@ -86,10 +101,18 @@ class BranchRecord:
     destination: Address
     frame: int
     opened_at: float
-    retransmissions: tuple[int, ...]
+    #: where its copies are in capture order (CAP-9)
+    retransmissions: tuple[Order, ...]
     responses: tuple[Seen, ...]
     cancels: tuple[Seen, ...]
     registration: Registration | None
+    #: its INVITE's place among the messages of its frame (CAP-9)
+    within: int = 0
+
+    @property
+    def order(self) -> Order:
+        """Where its INVITE is in capture order (CAP-9)."""
+        return self.frame, self.within
 
     @property
     def injected(self) -> bool:
@@ -139,6 +162,13 @@ class CallRecord:
     cancel_answers: tuple[Seen, ...]
     registrations: tuple[Registration, ...]
     pushes: tuple[Seen, ...] = ()
+    #: its INVITE's place among the messages of its frame (CAP-9)
+    within: int = 0
+
+    @property
+    def order(self) -> Order:
+        """Where its INVITE is in capture order (CAP-9)."""
+        return self.frame, self.within
 
     @cached_property
     def final(self) -> Seen | None:
@@ -242,12 +272,12 @@ def _branches(messages: Sequence[WireMessage], proxy: Address, invite: WireMessa
         cancels = tuple(Seen.of(m) for m in mine
                         if m.is_request and m.label == "CANCEL" and m.source[0] == host)
         late = [r for r in registrations
-                if invite.frame < r.frame < first.frame and r.registers(first.request_uri)]
+                if invite.order < r.order < first.order and r.registers(first.request_uri)]
         out.append(BranchRecord(
             index=index, target=target, via_branch=branch, destination=first.destination,
             frame=first.frame, opened_at=first.time,
-            retransmissions=tuple(m.frame for m in copies[1:]), responses=responses,
-            cancels=cancels, registration=late[0] if late else None))
+            retransmissions=tuple(m.order for m in copies[1:]), responses=responses,
+            cancels=cancels, registration=late[0] if late else None, within=first.within))
     return out
 
 
@@ -300,7 +330,7 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
         status = answered.get((msg.call_id, msg.cseq.number, m.branch), 0)
         if status == 0 or 200 <= status < 300:
             by_user.setdefault(user_of(msg.to.uri), []).append(
-                Registration(m.frame, m.time, contacts, accepted=True))
+                Registration(m.frame, m.time, contacts, accepted=True, within=m.within))
     calls = []
     for (call_id, key), copies in invites.items():
         invite = copies[0]
@@ -329,6 +359,6 @@ def find_calls(messages: Sequence[WireMessage], proxy: Address) -> list[CallReco
             via_branch=key, frame=invite.frame, invite_at=invite.time,
             retransmissions=tuple(Seen.of(m) for m in copies[1:]), branches=tuple(branches),
             upstream=tuple(upstream), cancel=cancel, cancel_answers=tuple(answers),
-            registrations=tuple(r for r in regs if r.frame > invite.frame),
-            pushes=_pushes(sent, proxy, invite.time, final)))
+            registrations=tuple(r for r in regs if r.order > invite.order),
+            pushes=_pushes(sent, proxy, invite.time, final), within=invite.within))
     return calls

@@ -38,10 +38,14 @@ if TYPE_CHECKING:
     from pushinject.capture.recording import Recording
     from pushinject.sip import URI, Request, Response
 
-__all__ = ["Address", "Parsed", "WireMessage", "Capture", "load_capture", "address_text", "to_wire",
-           "wire_messages", "capture_name", "all_skipped", "REORDERED_WITHIN"]
+__all__ = ["Address", "Order", "Parsed", "WireMessage", "Capture", "load_capture", "address_text",
+           "to_wire", "wire_messages", "capture_name", "all_skipped", "REORDERED_WITHIN"]
 
 Address = tuple[str, int]
+
+#: where a message is in capture order: (frame number, place among the messages of that frame),
+#: CAP-9
+Order = tuple[int, int]
 
 
 def address_text(address: Address) -> str:
@@ -78,9 +82,11 @@ class Parsed:
 
 @dataclass(frozen=True, slots=True)
 class WireMessage:
-    """One SIP message of a capture: frame number, time, both addresses, the parsed message and
-    the transport it came over ("UDP", "TCP", "WS", "SCTP"); what every rule reads of it (its
-    kind, label, status and top Via branch) is worked out once for its bytes (`Parsed`)."""
+    """One SIP message of a capture: frame number, time, both addresses, the parsed message,
+    the transport it came over ("UDP", "TCP", "WS", "SCTP") and its place among the messages
+    of its frame (`within`); what every rule reads of it (its kind, label, status and top Via
+    branch) is worked out once for its bytes (`Parsed`). `order` is its place in the capture
+    (CAP-9)."""
 
     frame: int
     time: float
@@ -88,6 +94,8 @@ class WireMessage:
     destination: Address
     message: Request | Response
     transport: str = "UDP"
+    #: its place among the messages of its frame (0 for the first)
+    within: int = 0
     #: a request (else a response)
     is_request: bool = field(init=False, repr=False, compare=False)
     #: the method of a request, the status code (as text) of a response
@@ -103,13 +111,18 @@ class WireMessage:
         _fill(self, Parsed(self.message))
 
     @property
+    def order(self) -> Order:
+        """Where the message is in capture order (CAP-9)."""
+        return self.frame, self.within
+
+    @property
     def request_uri(self) -> URI:
         """The Request-URI of a request (RFC 3261 §7.1); read only where `is_request`."""
         return cast("Request", self.message).uri
 
     @classmethod
     def of(cls, parsed: Parsed, frame: int, time: float, source: Address,
-           destination: Address, transport: str = "UDP") -> WireMessage:
+           destination: Address, transport: str = "UDP", within: int = 0) -> WireMessage:
         """The message `parsed` seen at `frame` (what `WireMessage(...)` gives, with what its
         bytes decide already worked out)."""
         wire = _new(cls)
@@ -120,6 +133,7 @@ class WireMessage:
         put(wire, "destination", destination)
         put(wire, "message", parsed.message)
         put(wire, "transport", transport)
+        put(wire, "within", within)
         _fill(wire, parsed)
         return wire
 
@@ -188,7 +202,7 @@ def to_wire(decoded: DecodedMessage) -> WireMessage | None:
     if parsed is None:
         return None
     return WireMessage.of(parsed, decoded.frame, decoded.time, decoded.source,
-                          decoded.destination, decoded.transport)
+                          decoded.destination, decoded.transport, decoded.within)
 
 
 def wire_messages(path: str | os.PathLike[str] | Recording, decoder: Decoder,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pushinject.conformance.calls import BranchRecord, CallRecord, added_contacts
-from pushinject.conformance.capture import Address, WireMessage
+from pushinject.conformance.capture import Address, Order, WireMessage
 from pushinject.presets.base import Driver, Preset, timer_values
 
 if TYPE_CHECKING:
@@ -86,14 +86,15 @@ def _reacted(call: CallRecord, tolerance: float) -> bool:
                for b in call.branches)
 
 
-def plan_call(call: CallRecord, frames: Mapping[int, WireMessage], tolerance: float
+def plan_call(call: CallRecord, frames: Mapping[Order, WireMessage], tolerance: float
               ) -> CallPlan:
-    """The choices the capture shows for `call`."""
+    """The choices the capture shows for `call` (`frames`: the REGISTERs by capture order,
+    CAP-9)."""
     forks: list[Target] = []
     injections: dict[RegisterKey, tuple[Target, ...]] = {}
     last: RegisterKey | None = None
     for b in call.branches:
-        trigger = frames.get(b.registration.frame) if b.registration is not None else None
+        trigger = frames.get(b.registration.order) if b.registration is not None else None
         if trigger is None and b.opened_at - call.invite_at > tolerance:
             trigger = _registered_before(call, b, frames)
         if trigger is None:
@@ -120,7 +121,7 @@ def plan_call(call: CallRecord, frames: Mapping[int, WireMessage], tolerance: fl
                     reply)
 
 
-def _registered_before(call: CallRecord, b: BranchRecord, frames: Mapping[int, WireMessage]
+def _registered_before(call: CallRecord, b: BranchRecord, frames: Mapping[Order, WireMessage]
                        ) -> WireMessage | None:
     """The last REGISTER after the INVITE and before `b` that registered `b`'s target, whatever
     its answer (a proxy may inject after a challenged REGISTER: FIELD-2 judges that)."""
@@ -128,8 +129,8 @@ def _registered_before(call: CallRecord, b: BranchRecord, frames: Mapping[int, W
 
     target = parse_uri(b.target)
     found = None
-    for frame, m in frames.items():
-        if call.frame < frame < b.frame and any(c.uri == target
+    for order, m in frames.items():
+        if call.order < order < b.order and any(c.uri == target
                                                 for c in added_contacts(m.message)):
             found = m
     return found
@@ -138,7 +139,7 @@ def _registered_before(call: CallRecord, b: BranchRecord, frames: Mapping[int, W
 def plan_calls(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
                tolerance: float) -> list[CallPlan]:
     """The plan of every call of a capture."""
-    frames = {m.frame: m for m in messages if m.is_request and m.label == "REGISTER"}
+    frames = {m.order: m for m in messages if m.is_request and m.label == "REGISTER"}
     return [plan_call(c, frames, tolerance) for c in calls]
 
 

@@ -239,7 +239,7 @@ def _parsed(entry: _Entry) -> WireMessage:
 
     _, d, _, raw = entry
     wire = to_wire(DecodedMessage(d.frame, d.time, d.source, d.destination, d.transport,
-                                  raw or b""))
+                                  raw or b"", within=d.within))
     if wire is None:  # it was parsed when it arrived: the same bytes parse the same
         raise ValueError(f"frame {d.frame} no longer parses")
     return wire
@@ -502,7 +502,7 @@ class CallCollector:
             return CaptureResult(capture, None, (), None)
         held = self.lookups
         for key, made in result.lookups.items():  # of its call alone: no other starts here
-            if key not in held or made.frame < held[key].frame:
+            if key not in held or made.order < held[key].order:
                 held[key] = made
         for knob, value in result.timing.values.items():
             known = self.timers.get(knob)

@@ -24,7 +24,7 @@ from operator import attrgetter
 from typing import Any
 
 from pushinject.conformance.calls import added_contacts, user_of
-from pushinject.conformance.capture import Address, WireMessage
+from pushinject.conformance.capture import Address, Order, WireMessage
 
 __all__ = ["Digest", "digests", "with_values_of", "lifetime", "device_of_contact", "device_of_uri"]
 
@@ -41,13 +41,15 @@ class Digest:
     there), `via_address` the host and port of its top Via (None without a port) when it has a
     second branch; `user`, `contact`, `device` and `paths` are a REGISTER's address of record,
     first added contact (none: "") and its device, and Path values; `lifetime` how long its
-    bindings last (`lifetime`, 0 for any other message)."""
+    bindings last (`lifetime`, 0 for any other message); `within` its place among the
+    messages of its frame (CAP-9)."""
 
     frame: int
     time: float
     source: Address
     destination: Address
     transport: str
+    within: int
     is_request: bool
     label: str
     status: int
@@ -65,6 +67,11 @@ class Digest:
     paths: tuple[str, ...] = ()
     lifetime: float = 0.0
 
+    @property
+    def order(self) -> Order:
+        """Where the message is in capture order (CAP-9)."""
+        return self.frame, self.within
+
     @classmethod
     def of(cls, m: WireMessage) -> Digest:
         """The digest of a parsed message (its headers were read when it was made,
@@ -74,7 +81,7 @@ class Digest:
         facts = parsed.facts
         if facts is None:
             facts = parsed.facts = _facts(m)
-        return cls(m.frame, m.time, m.source, m.destination, m.transport, *facts)
+        return cls(m.frame, m.time, m.source, m.destination, m.transport, m.within, *facts)
 
 
 def _facts(m: WireMessage) -> tuple[Any, ...]:
@@ -124,10 +131,10 @@ def with_values_of(digest: Digest, others: Iterable[Digest]) -> Digest:
     of the same callee) taken from there: the digests kept for long hold one copy of what
     their messages repeat.
 
-    >>> a = Digest(1, 0.0, ("10.0.0.1", 5060), ("10.0.0.9", 5060), "UDP", True, "REGISTER", 0,
-    ...            "z9hG4bK1", "c1", 1, "REGISTER", None, 1)
-    >>> b = Digest(2, 0.1, ("10.0.0.9", 5060), ("10.0.0.1", 5060), "UDP", False, "200", 200,
-    ...            "z9hG4bK1", "c" + str(1), 1, "REGISTER", "t", 1)
+    >>> a = Digest(1, 0.0, ("10.0.0.1", 5060), ("10.0.0.9", 5060), "UDP", 0, True, "REGISTER",
+    ...            0, "z9hG4bK1", "c1", 1, "REGISTER", None, 1)
+    >>> b = Digest(2, 0.1, ("10.0.0.9", 5060), ("10.0.0.1", 5060), "UDP", 0, False, "200",
+    ...            200, "z9hG4bK1", "c" + str(1), 1, "REGISTER", "t", 1)
     >>> kept = with_values_of(b, [a])
     >>> b.call_id is a.call_id, kept.call_id is a.call_id, kept == b
     (False, True, True)

@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import Any
 
 from pushinject.conformance.calls import BranchRecord, CallRecord, user_of
-from pushinject.conformance.capture import Address, WireMessage
+from pushinject.conformance.capture import Address, Order, WireMessage
 from pushinject.conformance.digest import Digest, device_of_uri, digests
 from pushinject.conformance.rules import Violation
 from pushinject.sip import parse_uri
@@ -58,6 +58,19 @@ class RegisterRecord:
     status: int
     answered_frame: int
     answered_at: float
+    #: the places of the REGISTER and of its answer among the messages of their frames (CAP-9)
+    within: int = 0
+    answered_within: int = 0
+
+    @property
+    def order(self) -> Order:
+        """Where the REGISTER is in capture order (CAP-9)."""
+        return self.frame, self.within
+
+    @property
+    def answered_order(self) -> Order:
+        """Where its final answer is in capture order ((0, 0): none seen)."""
+        return self.answered_frame, self.answered_within
 
     @property
     def accepted(self) -> bool:
@@ -89,7 +102,8 @@ def register_records(facts: Sequence[Digest], proxy: Address) -> list[RegisterRe
             frame=m.frame, time=m.time, user=m.user, contact=m.contact, device=m.device,
             source=m.source, transport=m.transport, paths=m.paths,
             status=answer.status if answer else 0, answered_frame=answer.frame if answer else 0,
-            answered_at=answer.time if answer else 0.0))
+            answered_at=answer.time if answer else 0.0, within=m.within,
+            answered_within=answer.within if answer else 0))
     return out
 
 
@@ -111,6 +125,13 @@ class Lookup:
     time: float
     destination: Address
     routes: tuple[str, ...]
+    #: its INVITE's place among the messages of its frame (CAP-9)
+    within: int = 0
+
+    @property
+    def order(self) -> Order:
+        """Where its INVITE is in capture order (CAP-9)."""
+        return self.frame, self.within
 
 
 def lookups(calls: Sequence[CallRecord], messages: Iterable[WireMessage], proxy: Address
@@ -123,9 +144,10 @@ def lookups(calls: Sequence[CallRecord], messages: Iterable[WireMessage], proxy:
             if a.injected:
                 continue
             key = str(_uri(a.target))
-            if key in out and out[key].frame <= a.frame:
+            if key in out and out[key].order <= a.order:
                 continue
-            out[key] = Lookup(a.frame, a.opened_at, a.destination, _routes(frames.get(a.frame)))
+            out[key] = Lookup(a.frame, a.opened_at, a.destination, _routes(frames.get(a.order)),
+                              a.within)
     return out
 
 
@@ -134,9 +156,10 @@ def _routes(invite: WireMessage | None) -> tuple[str, ...]:
     return tuple(str(r) for r in invite.message.routes) if invite is not None else ()
 
 
-def _invites_sent(messages: Iterable[WireMessage], proxy: Address) -> dict[int, WireMessage]:
-    """The INVITEs the proxy sent, by frame."""
-    return {m.frame: m for m in messages
+def _invites_sent(messages: Iterable[WireMessage], proxy: Address
+                  ) -> dict[Order, WireMessage]:
+    """The INVITEs the proxy sent, by capture order (CAP-9)."""
+    return {m.order: m for m in messages
             if m.is_request and m.label == "INVITE" and m.source[0] == proxy[0]}
 
 
@@ -146,7 +169,7 @@ class _View:
 
     calls: Sequence[CallRecord]
     proxy: Address
-    frames: dict[int, WireMessage]
+    frames: dict[Order, WireMessage]
     registers: dict[str, list[RegisterRecord]]
     settings: FieldSettings
     end: float
@@ -155,13 +178,13 @@ class _View:
     #: the first branch made by lookup (not injected) to each target URI, of the calls judged
     #: before
     known: Mapping[str, Lookup]
-    #: `registrations` and `trigger` as found, by the call (its id) and the branch's frame
-    found: dict[tuple[int, int], Any] = field(default_factory=dict)
+    #: `registrations` and `trigger` as found, by the call (its id) and the branch's place
+    found: dict[tuple[int, Order], Any] = field(default_factory=dict)
     #: the first branch made by lookup to each target URI in `calls`, when already found
     own: Mapping[str, Lookup] | None = None
 
     def registrations(self, call: CallRecord) -> list[RegisterRecord]:
-        key = (id(call), -1)
+        key = (id(call), (-1, -1))
         if key not in self.found:
             self.found[key] = self.registers.get(user_of(_uri(call.uri)), [])
         return self.found[key]  # type: ignore[no-any-return]
@@ -169,13 +192,13 @@ class _View:
     def trigger(self, call: CallRecord, b: BranchRecord) -> RegisterRecord | None:
         """The last REGISTER of the callee, after the INVITE and before the branch, that
         registered the branch's target (any answer)."""
-        key = (id(call), b.frame)
+        key = (id(call), b.order)
         if key in self.found:
             return self.found[key]  # type: ignore[no-any-return]
         target = _uri(b.target)
         found = None
         for r in self.registrations(call):
-            if call.frame < r.frame < b.frame and _uri(r.contact) == target:
+            if call.order < r.order < b.order and _uri(r.contact) == target:
                 found = r
         self.found[key] = found
         return found
@@ -183,7 +206,7 @@ class _View:
     def device_of(self, call: CallRecord, b: BranchRecord) -> str:
         target = _uri(b.target)
         for r in reversed(self.registrations(call)):
-            if r.frame < b.frame and _uri(r.contact) == target:
+            if r.order < b.order and _uri(r.contact) == target:
                 return r.device
         return device_of_uri(target)
 
@@ -192,7 +215,7 @@ class _View:
         (those here found once, when first asked: only an injected branch asks)."""
         mine = self._lookups.get(target)
         before = self.known.get(target)
-        if mine is None or (before is not None and before.frame < mine.frame):
+        if mine is None or (before is not None and before.order < mine.order):
             return before
         return mine
 
@@ -203,15 +226,17 @@ class _View:
         return lookups(self.calls, self.frames.values(), self.proxy)
 
     def routes(self, b: BranchRecord) -> tuple[str, ...]:
-        return _routes(self.frames.get(b.frame))
+        return _routes(self.frames.get(b.order))
 
 
-def _end_of(call: CallRecord) -> tuple[float, int, str] | None:
+def _end_of(call: CallRecord) -> tuple[float, Order, str] | None:
+    """When the call ended: (time, place in capture order, what): its final response or the
+    caller's CANCEL, the earlier."""
     ends = []
     if call.final is not None:
-        ends.append((call.final.time, call.final.frame, f"the final {call.final.status}"))
+        ends.append((call.final.time, call.final.order, f"the final {call.final.status}"))
     if call.cancel is not None:
-        ends.append((call.cancel.time, call.cancel.frame, "the caller's CANCEL"))
+        ends.append((call.cancel.time, call.cancel.order, "the caller's CANCEL"))
     return min(ends) if ends else None
 
 
@@ -246,7 +271,7 @@ def inject_after_2xx(call: CallRecord, v: _View) -> list[Violation]:
     out = []
     for b in call.branches:
         reg = v.trigger(call, b)
-        if reg is None or (reg.accepted and reg.answered_frame < b.frame):
+        if reg is None or (reg.accepted and reg.answered_order < b.order):
             continue
         if reg.status and not reg.accepted:
             what = f"a REGISTER answered {reg.status} (frame {reg.answered_frame})"
@@ -268,16 +293,16 @@ def no_injection_after_end(call: CallRecord, v: _View) -> list[Violation]:
         return []
     out = []
     for m in v.invites.get(call.call_id, ()):
-        if m.destination == call.proxy or m.message.to.tag is not None or m.frame <= end[1]:
+        if m.destination == call.proxy or m.message.to.tag is not None or m.order <= end[1]:
             continue
         uri = m.request_uri  # an INVITE's
         target = _uri(str(uri))
         regs = [r for r in v.registrations(call)
-                if call.frame < r.frame < m.frame and _uri(r.contact) == target]
+                if call.order < r.order < m.order and _uri(r.contact) == target]
         if regs:
             out.append(Violation("FIELD-3", f"{uri} registered (frame "
                                  f"{regs[-1].frame}) and was injected {m.time - end[0]:.3f} s "
-                                 f"after {end[2]} (frame {end[1]})", m.frame))
+                                 f"after {end[2]} (frame {end[1][0]})", m.frame))
     return out
 
 
@@ -310,7 +335,7 @@ def no_lost_call(call: CallRecord, v: _View) -> list[Violation]:
         return []
     for r in v.registrations(call):
         margin = r.time - final.time
-        if r.frame > final.frame and margin <= v.settings.lost_within and r.accepted:
+        if r.order > final.order and margin <= v.settings.lost_within and r.accepted:
             return [Violation("FIELD-5", f"lost call: {r.contact} registered (frame {r.frame}) "
                               f"{margin:.3f} s after the caller got {final.status}", r.frame)]
     return []
@@ -356,7 +381,7 @@ def newest_binding(call: CallRecord, v: _View) -> list[Violation]:
         if reg is None or not b.injected:
             continue
         newer = [r for r in v.registrations(call) if r.device == reg.device
-                 and reg.frame < r.frame < b.frame and r.accepted]
+                 and reg.order < r.order < b.order and r.accepted]
         if not newer:
             continue
         latest = newer[-1]
@@ -494,17 +519,17 @@ def latencies(calls: Sequence[CallRecord], messages: Sequence[WireMessage | Dige
     pushes = [m for m in facts if may_push(m) and m.source[0] == proxy[0]]
     by_time = sorted(calls, key=lambda c: c.invite_at)
     to_register = []
-    answered: set[int] = set()  # the frames of the REGISTERs that answered a push
+    answered: set[Order] = set()  # the REGISTERs that answered a push (CAP-9)
     for p in pushes:
         calls_before = [c for c in by_time if c.invite_at <= p.time <= c.invite_at + 1.0]
         if not calls_before:
             continue
         call = calls_before[-1]
         nxt = next((r for r in registers.get(user_of(_uri(call.uri)), [])
-                    if r.frame > p.frame), None)
-        if nxt is not None and nxt.frame not in answered \
+                    if r.order > p.order), None)
+        if nxt is not None and nxt.order not in answered \
                 and (call.final is None or nxt.time <= call.final.time):
-            answered.add(nxt.frame)
+            answered.add(nxt.order)
             to_register.append(nxt.time - p.time)
     to_invite = [b.opened_at - b.registration.time for c in calls for b in c.branches
                  if b.registration is not None]

@@ -3,8 +3,8 @@
 `judge(sources, options, jobs=n)` runs `pushinject.conformance.stream.judge_partition` for
 partitions 0..n-1 (partition 0 in this process, each other one in a process forked from it,
 so that n jobs are n processes) and yields every judged call in the order (capture, time
-judged, frame of the INVITE), each capture's merged result (`CaptureDone`) after its last
-call. Each worker's output is already in that order, so the
+judged, place of the INVITE in capture order, CAP-9), each capture's merged result
+(`CaptureDone`) after its last call. Each worker's output is already in that order, so the
 merge streams (`heapq.merge`) and is deterministic: the same as one job's. A worker sends
 only what the report in use prints of each call (`pushinject.conformance.stream.Wanted`: the
 report lines for the text, the JSON text for JSON lines), and forks with the judging modules
@@ -56,9 +56,9 @@ class CaptureDone:
     lacking: int = 0
 
 
-def _order(item: JudgedCall | Tally) -> tuple[int, float, int]:
+def _order(item: JudgedCall | Tally) -> tuple[int, float, int, int]:
     if isinstance(item, Tally):
-        return item.capture, _LAST, 1 << 62
+        return item.capture, _LAST, 1 << 62, 0
     return item.order
 
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from pushinject.conformance.capture import Address, Parsed, WireMessage, address_text
+from pushinject.conformance.capture import Address, Order, Parsed, WireMessage, address_text
 from pushinject.conformance.rules import overtaken
 from pushinject.core.messages import top_via_text, with_top_via
 from pushinject.core.timers import T2
@@ -80,12 +80,15 @@ class Output:
     target: str
     #: sent by a timer of the reference core (a final response or a CANCEL)
     timer: bool = False
-    #: the capture frame whose input made the reference core send it (0: none, or a timer)
-    cause: int = 0
+    #: where the input that made the reference core send it is in capture order ((0, 0):
+    #: none, or a timer; CAP-9)
+    cause: Order = (0, 0)
+    #: the place of the proxy's message among the messages of its frame (CAP-9)
+    within: int = 0
 
     def __init__(self, time: float, frame: int, call_id: str, destination: Address,
                  direction: str, label: str, target: str, timer: bool = False,
-                 cause: int = 0) -> None:
+                 cause: Order = (0, 0), within: int = 0) -> None:
         # straight into the instance dict, as `pushinject.core.actions.Send` (one per message
         # of either side): the generated __init__ sets each field through object.__setattr__
         fields = self.__dict__
@@ -98,6 +101,7 @@ class Output:
         fields["target"] = target
         fields["timer"] = timer
         fields["cause"] = cause
+        fields["within"] = within
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -115,15 +119,16 @@ class Output:
 
     @classmethod
     def of(cls, time: float, frame: int, message: Any, destination: Address,
-           callers: Mapping[str, Address], timer: bool = False, cause: int = 0) -> Output:
+           callers: Mapping[str, Address], timer: bool = False, cause: Order = (0, 0),
+           within: int = 0) -> Output:
         call_id = message.call_id
         direction = _direction(callers.get(call_id), destination)
         method = getattr(message, "method", None)
         if method is not None:
             return cls(time, frame, call_id, destination, direction, str(method),
-                       str(message.uri), timer, cause)
+                       str(message.uri), timer, cause, within)
         return cls(time, frame, call_id, destination, direction, str(message.status), "",
-                   timer, cause)
+                   timer, cause, within)
 
 
 def _direction(caller: Address | None, destination: Address) -> str:
@@ -314,7 +319,8 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
 
     sent: set[tuple[str, str, str, str]] = set()
 
-    def collect(actions: Iterable[Any], now: float, timer: bool = False, cause: int = 0) -> None:
+    def collect(actions: Iterable[Any], now: float, timer: bool = False,
+                cause: Order = (0, 0)) -> None:
         for a in actions:
             if not isinstance(a, Send):
                 if answered and isinstance(a, Push) and a.call_id in answered:
@@ -367,7 +373,7 @@ def replay_outputs(messages: Sequence[WireMessage], proxy: Address, preset: Any,
             event = Received(message=translate(m), source=m.source, transport=m.transport)
             if closed and m.label == "INVITE" and m.message.call_id in closed:
                 _fail_flows(driver, event.message)
-            collect(handle(event, now), now, cause=m.frame)
+            collect(handle(event, now), now, cause=m.order)
         except (PushInjectError, ValueError) as exc:
             raise ReplayError(m.time, m.frame, str(exc)) from None
     if until is not None:
@@ -395,9 +401,10 @@ def _partner(a: Output, r: Output, at: float, tolerance: float, slack: float | N
 
 def _before_its_cause(a: Output, r: Output) -> bool:
     """Did the proxy send its final response to the caller before the input the reference
-    needed to send it (a branch's last answer, RFC 3261 §16.7 steps 5 and 6)?"""
+    needed to send it (a branch's last answer, RFC 3261 §16.7 steps 5 and 6)? Capture order
+    (CAP-9) tells, also of two messages in one frame."""
     final = a.direction == "caller" and a.label.isdigit() and int(a.label) >= 200
-    return final and 0 < a.frame < r.cause
+    return final and 0 < a.frame and (a.frame, a.within) < r.cause
 
 
 #: the time of a message that never left
@@ -522,7 +529,8 @@ def compare(actual: Sequence[Output], reference: Sequence[Output], tolerance: fl
                 shift[k] = max(0.0, a.time - partner.time)
             if _before_its_cause(a, partner):
                 unmatched.append(Divergence(a.time, a.frame, f"the proxy sent {a.describe()} "
-                                            f"(frame {a.frame}) before frame {partner.cause}, "
+                                            f"(frame {a.frame}) before frame "
+                                            f"{partner.cause[0]}, "
                                             f"which the {preset} reference waits for to send "
                                             "it"))
     first_final = _final_to_caller(actual)
@@ -557,7 +565,8 @@ def replay(messages: Sequence[WireMessage], proxy: Address, callers: Mapping[str
     under load, do not lengthen it). `calls_only`: the calls' outputs only, the reference fed
     only the calls' messages and registrations, not the others a stream interleaves (pushes
     and their answers, keep-alives), which no call's transaction takes: what a stream's
-    judgement of its calls needs; the other messages still count as frames a missing one is blamed on.
+    judgement of its calls needs; the other messages still count as frames a missing one is
+    blamed on.
     `frames`: (time, frame) of every message of the stream, in order, when `messages` hold
     only some: the last is the capture's end, and a missing message is blamed on them."""
     if not frames:
@@ -615,12 +624,12 @@ def sent_by(messages: Iterable[WireMessage], proxy: Address,
         first = read.get(m.parsed)
         if first is None:
             output = read[m.parsed] = Output.of(m.time, m.frame, m.message, m.destination,
-                                                callers)
+                                                callers, within=m.within)
         else:
             call_id, destination = first.call_id, m.destination
             output = Output(m.time, m.frame, call_id, destination,
                             _direction(caller_of(call_id), destination), first.label,
-                            first.target)
+                            first.target, within=m.within)
         append(output)
     return out
 

@@ -170,14 +170,14 @@ def around_call(result: CaptureResult, call: CallResult
     record = call.call
     final = record.final
     end = final.time if final is not None else float("inf")
-    registers = {r.frame for r in record.registrations}
+    registers = {r.order for r in record.registrations}
     keys: set[tuple[str, int, str]] = set()
     services: set[Address] = set()
     for m in result.capture.messages:
         if not m.is_request:
             continue
         msg, cseq = m.message, m.message.cseq
-        if m.frame in registers:
+        if m.order in registers:
             keys.add((msg.call_id, cseq.number, cseq.method))
         elif (cseq.method == "MESSAGE" and m.source == record.proxy
               and record.invite_at <= m.time <= end):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from pushinject.catalogue import Entry, lookup
 from pushinject.conformance.calls import BranchRecord, CallRecord, Seen
+from pushinject.conformance.capture import Order
 from pushinject.core.selection import best_response
 from pushinject.core.timers import T1
 from pushinject.core.types import Selection
@@ -98,18 +99,18 @@ class Rule:
 
 # ------------------------------------------------------------------------------------ helpers
 
-def _end(call: CallRecord) -> tuple[float, int, str] | None:
+def _end(call: CallRecord) -> tuple[float, Order, str] | None:
     """When the call stopped accepting branches: final sent, caller CANCEL or a 6xx received
-    (time, frame, what), the earliest."""
+    (time, place in capture order, what), the earliest."""
     ends = []
     if call.final is not None:
-        ends.append((call.final.time, call.final.frame, f"the final {call.final.status}"))
+        ends.append((call.final.time, call.final.order, f"the final {call.final.status}"))
     if call.cancel is not None:
-        ends.append((call.cancel.time, call.cancel.frame, "the caller's CANCEL"))
+        ends.append((call.cancel.time, call.cancel.order, "the caller's CANCEL"))
     for b in call.branches:
         f = b.final
         if f is not None and f.status >= 600:
-            ends.append((f.time, f.frame, f"a {f.status}"))
+            ends.append((f.time, f.order, f"a {f.status}"))
     return min(ends) if ends else None
 
 
@@ -151,13 +152,13 @@ def inject_registered(call: CallRecord, s: RuleSettings) -> list[Violation]:
     out = []
     end = _end(call)
     for reg in call.registrations:
-        if end is not None and end[:2] < (reg.time, reg.frame):
+        if end is not None and end[:2] < (reg.time, reg.order):
             continue
         earlier = [b for b in call.branches
-                   if b.frame < reg.frame and reg.registers(_uri(b.target))]
+                   if b.order < reg.order and reg.registers(_uri(b.target))]
         if earlier:
             continue  # the contact already has a branch (INJ-5)
-        later = [b for b in call.branches if b.frame > reg.frame
+        later = [b for b in call.branches if b.order > reg.order
                  and reg.registers(_uri(b.target))]
         if later and later[0].opened_at - reg.time <= s.inject_within:
             continue
@@ -433,22 +434,22 @@ def copy_after_2xx_absorbed(call: CallRecord, s: RuleSettings) -> list[Violation
     if ok is None:
         return []
     copies = [c for c in call.retransmissions
-              if c.frame > ok.frame and c.time <= ok.time + 64 * s.t1]
+              if c.order > ok.order and c.time <= ok.time + 64 * s.t1]
 
-    def cause(frame: int, time: float) -> Seen | None:
-        """The latest copy before `frame` that `time` may be a reaction to."""
-        before = [c for c in copies if c.frame < frame and time - c.time <= s.tolerance]
+    def cause(order: Order, time: float) -> Seen | None:
+        """The latest copy before `order` (CAP-9) that `time` may be a reaction to."""
+        before = [c for c in copies if c.order < order and time - c.time <= s.tolerance]
         return before[-1] if before else None
 
     out = []
     for u in call.upstream:
-        copy = cause(u.frame, u.time) if u.status < 200 else None
+        copy = cause(u.order, u.time) if u.status < 200 else None
         if copy is not None:
             out.append(Violation("copy-after-2xx-absorbed", f"the INVITE copy (frame "
                                  f"{copy.frame}) that came after the {ok.status} was answered "
                                  f"{u.status} as a new request", u.frame))
     for b in call.branches:
-        copy = cause(b.frame, b.opened_at)
+        copy = cause(b.order, b.opened_at)
         if copy is not None:
             out.append(Violation("copy-after-2xx-absorbed", f"the INVITE copy (frame "
                                  f"{copy.frame}) that came after the {ok.status} was routed "

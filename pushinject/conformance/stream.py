@@ -15,7 +15,7 @@ partition, as the collector gives it to every call in progress. Partition ``k`` 
 decodes every frame (cheap: slicing and a header scan) but parses and judges only its own
 messages, in time order. `judge_partition` is one partition's work; `pushinject.conformance.
 parallel` runs several on local processes and merges their output by (capture, time judged,
-frame of the INVITE), which is also the order one partition alone yields.
+place of the INVITE in capture order), which is also the order one partition alone yields.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pushinject.conformance.timing import TimerValue, Timing, precedence
 if TYPE_CHECKING:
     from pushinject.capture.decoder import DecodedMessage
     from pushinject.capture.recording import Recording
-    from pushinject.conformance.capture import Capture
+    from pushinject.conformance.capture import Capture, Order
     from pushinject.conformance.replay import Output, ReplayResult
 
 __all__ = ["JudgedCall", "Wanted", "EVERYTHING", "Tally", "partition_key", "partition_of",
@@ -126,7 +126,8 @@ class JudgedCall:
     """One call as judged: the capture it belongs to (its index among the inputs), the capture
     time at which it was complete (`CallCollector.completed`; inf: still open at the end), the
     frame of its INVITE, and what the report asks of it (`Wanted`): its result, its report
-    lines, its JSON text, and with `keep` its own judged capture (ladders)."""
+    lines, its JSON text, and with `keep` its own judged capture (ladders); `within`, its
+    INVITE's place among the messages of that frame (CAP-9)."""
 
     capture: int
     done_at: float
@@ -135,10 +136,16 @@ class JudgedCall:
     lines: tuple[str, ...]
     judged: CaptureResult | None = None
     record: str | None = None
+    within: int = 0
 
     @property
-    def order(self) -> tuple[int, float, int]:
-        return self.capture, self.done_at, self.frame
+    def invite(self) -> Order:
+        """Where its INVITE is in capture order (CAP-9)."""
+        return self.frame, self.within
+
+    @property
+    def order(self) -> tuple[int, float, int, int]:
+        return self.capture, self.done_at, self.frame, self.within
 
 
 @dataclass(frozen=True)
@@ -220,7 +227,7 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
             if progress is not None and step % 2048 == 0 and decoder.reader is not None:
                 progress(before + decoder.reader.position, total)
         flushed = collector.flush()
-        for judged in sorted(flushed, key=lambda r: r.calls[0].call.frame if r.calls else 0):
+        for judged in sorted(flushed, key=lambda r: r.calls[0].call.order if r.calls else (0, 0)):
             yield from _calls(judged, index, float("inf"), tally, wanted, keep)
         tally.frames = decoder.summary.frames
         if part == 0:  # every partition decoded every frame: its counts are taken once
@@ -260,7 +267,7 @@ def judge_messages(capture: Capture, options: CheckOptions, *, quiet: float = 5.
     late = {c.call.call_id: v for part in parts for c in part.calls
             if (v := part.timing.violations.get(c.call.call_id))}
     return replace(merged, capture=replace(capture, skipped=merged.capture.skipped),
-                   calls=tuple(sorted(calls, key=lambda c: c.call.frame)),
+                   calls=tuple(sorted(calls, key=lambda c: c.call.order)),
                    replay=_replays(parts),
                    timing=replace(merged.timing, violations=late))
 
@@ -307,7 +314,7 @@ def _calls(judged: CaptureResult, index: int, done_at: float, tally: Tally, want
                          tuple(call_lines(judged, cr, ladder=wanted.ladder))
                          if wanted.lines else (),
                          judged if keep else None,
-                         json.dumps(cr.to_json()) if wanted.record else None)
+                         json.dumps(cr.to_json()) if wanted.record else None, cr.call.within)
 
 
 def merge_tallies(tallies: Sequence[Tally], options: CheckOptions

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushinject.conformance.calls import BranchRecord, CallRecord
-from pushinject.conformance.capture import WireMessage
+from pushinject.conformance.capture import Order, WireMessage
 from pushinject.conformance.rules import Violation
 from pushinject.core.timers import T1, T2, TimerAGrowth, TimerValues
 from pushinject.presets.base import RELAY_PN, SWITCHES, T1_KNOB, T2_KNOB
@@ -213,7 +213,7 @@ def _ringing_cancel(call: CallRecord, b: BranchRecord, tolerance: float
     if not b.cancels:
         return None
     c = b.cancels[0]
-    if call.final is not None and call.final.frame < c.frame:
+    if call.final is not None and call.final.order < c.order:
         return None
     if call.cancel is not None and call.cancel.time <= c.time + tolerance:
         return None
@@ -315,18 +315,18 @@ def retransmission_t2(sent: Sequence[float]) -> tuple[int, int, int | float, flo
     return None
 
 
-def _copies(b: BranchRecord, frames: Mapping[int, WireMessage], most: int | None = None
+def _copies(b: BranchRecord, frames: Mapping[Order, WireMessage], most: int | None = None
             ) -> list[WireMessage] | None:
     """The copies of branch `b`'s INVITE sent over UDP that the capture shows (the first
     included; `most`: at most that many retransmissions), None when it shows none sent
-    again or the branch is not over UDP."""
-    first = frames.get(b.frame)
+    again or the branch is not over UDP (`frames`: the messages by capture order, CAP-9)."""
+    first = frames.get(b.order)
     if not b.retransmissions or first is None or first.transport != "UDP":
         return None
     return [first] + [frames[f] for f in b.retransmissions[:most] if f in frames]
 
 
-def _t1_evidence(calls: Sequence[CallRecord], frames: Mapping[int, WireMessage]
+def _t1_evidence(calls: Sequence[CallRecord], frames: Mapping[Order, WireMessage]
                  ) -> TimerValue | None:
     """T1 as the branches of `calls` show it (TIMING-3): the shortest that any branch sent
     over UDP shows (`retransmission_t1`; a copy missing from the capture only lengthens the
@@ -351,7 +351,7 @@ def _t1_evidence(calls: Sequence[CallRecord], frames: Mapping[int, WireMessage]
     return shown
 
 
-def _t2_evidence(calls: Sequence[CallRecord], frames: Mapping[int, WireMessage]
+def _t2_evidence(calls: Sequence[CallRecord], frames: Mapping[Order, WireMessage]
                  ) -> TimerValue | None:
     """T2 as the branches of `calls` show it (TIMING-4), as `_t1_evidence` reads T1: the
     shortest that any branch sent over UDP shows (`retransmission_t2`; a copy missing from
@@ -380,12 +380,12 @@ def _infer_bases(calls: Sequence[CallRecord], messages: Sequence[WireMessage],
     """T1 and T2 read from the capture when not given (TIMING-3, TIMING-4): the shortest
     shown stands against one read before; one within `JITTER` of RFC 3261's is RFC 3261's,
     and not listed."""
-    frames: dict[int, WireMessage] | None = None
+    frames: dict[Order, WireMessage] | None = None
     for knob, default, evidence in ((T1_KNOB, T1, _t1_evidence), (T2_KNOB, T2, _t2_evidence)):
         if knob in given or not messages:
             continue
         if frames is None:
-            frames = {m.frame: m for m in messages}
+            frames = {m.order: m for m in messages}
         shown = evidence(calls, frames)
         if shown is None or abs(shown.value - default) <= JITTER:
             continue
@@ -434,7 +434,7 @@ def _timer_a_growth(model: str) -> TimerAGrowth | None:
 
 
 def retransmission_bound(call: CallRecord, b: BranchRecord,
-                         frames: Mapping[int, WireMessage], end: float, t1: float = T1, *,
+                         frames: Mapping[Order, WireMessage], end: float, t1: float = T1, *,
                          rules: Sequence[TimerValues] = (TimerValues(),)
                          ) -> tuple[float, float] | None:
     """(low, high): a branch sent over UDP that never answered, whose INVITE retransmissions
@@ -443,8 +443,8 @@ def retransmission_bound(call: CallRecord, b: BranchRecord,
     fire in (low, high] seconds (`rules`: how Timer A may grow, `_next_copy_due`). A
     final response to the caller before the next copy was due may have stopped them instead
     (a proxy may give up a branch that cannot be CANCELled, RFC 3261 §9.1), unless copies
-    went on after it."""
-    first = frames.get(b.frame)
+    went on after it (`frames`: the messages by capture order, CAP-9)."""
+    first = frames.get(b.order)
     if b.responses or b.cancels or not b.retransmissions or first is None or (
             first.transport != "UDP"):
         return None
@@ -543,7 +543,7 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
     if "fr_timeout" not in values and "fr_timeout" in earlier:
         values["fr_timeout"] = earlier["fr_timeout"]
     if "fr_timeout" not in values and messages:
-        frames = {m.frame: m for m in messages}
+        frames = {m.order: m for m in messages}
         last = messages[-1].time if end is None else max(end, messages[-1].time)
         growth = _timer_a_growth(model)
         t2 = values[T2_KNOB].value if T2_KNOB in values else T2
@@ -556,7 +556,7 @@ def infer_timers(calls: Sequence[CallRecord], given: Mapping[str, float], model:
                     low, high = bound
                     value = math.ceil(high) - 1 if math.ceil(high) - 1 > low else (low + high) / 2
                     e = TimerEvidence("fr_timeout", call.call_id, b.frame,
-                                      b.retransmissions[-1] if b.retransmissions else b.frame,
+                                      b.retransmissions[-1][0] if b.retransmissions else b.frame,
                                       b.opened_at, high)
                     values["fr_timeout"] = TimerValue("fr_timeout", value, e, bounded=(low, high))
                     break
