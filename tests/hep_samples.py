@@ -10,7 +10,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.utils import RawPcapWriter
 
 from pushinject.capture import decode
-from pushinject.capture.hep import HEPPacket, encode_hep
+from pushinject.capture.hep import HEPPacket, encode_hep, encode_legacy_hep
 from pushinject.capture.samples import eth
 
 __all__ = ["COLLECTOR", "AGENT", "hep_packets", "write_hep_capture"]
@@ -22,27 +22,32 @@ AGENT = ("127.0.0.1", 40000)
 _PROTOCOLS = {"UDP": 17, "TCP": 6, "SCTP": 132}
 
 
-def hep_packets(source: Path, *, compress: bool = False) -> list[tuple[float, bytes]]:
-    """(capture time, HEP bytes) for every SIP message of `source`, in capture order."""
+def hep_packets(source: Path, *, compress: bool = False, version: int = 3
+                ) -> list[tuple[float, bytes]]:
+    """(capture time, HEP bytes) for every SIP message of `source`, in capture order, in HEP
+    `version` 3, 2 or 1."""
     out = []
     for msg in decode(source):
         micros = round(msg.time * 1_000_000)
         packet = HEPPacket(source=msg.source, destination=msg.destination,
                            seconds=micros // 1_000_000, microseconds=micros % 1_000_000,
                            payload=msg.raw, protocol=_PROTOCOLS[msg.transport], agent_id=2001,
-                           correlation_id=(msg.fields.call_id or "").encode())
-        out.append((msg.time, encode_hep(packet, compress=compress)))
+                           correlation_id=(msg.fields.call_id or "").encode(),
+                           hep_version=version)
+        out.append((msg.time, encode_hep(packet, compress=compress) if version == 3
+                    else encode_legacy_hep(packet)))
     return out
 
 
 def write_hep_capture(source: Path, out: Path, *, compress: bool = False, tcp: bool = False,
-                      delay: float = 0.003, coalesce: float = 0.0) -> Path:
+                      delay: float = 0.003, coalesce: float = 0.0, version: int = 3) -> Path:
     """A pcap of `source`'s SIP messages mirrored as HEP to `COLLECTOR`, each arriving `delay`
     seconds after its HEP timestamp (over UDP, or in order over one TCP stream). Over TCP,
     `coalesce` > 0 puts the packets stamped within that many seconds of the first of a segment
-    into that segment, sent with the last of them, as a mirror's socket does under load."""
+    into that segment, sent with the last of them, as a mirror's socket does under load.
+    `version`: the HEP version (1 and 2 only in datagrams)."""
     groups: list[list[tuple[float, bytes]]] = []
-    for time, data in hep_packets(source, compress=compress):
+    for time, data in hep_packets(source, compress=compress, version=version):
         if tcp and coalesce > 0 and groups and time - groups[-1][0][0] <= coalesce:
             groups[-1].append((time, data))
         else:

@@ -438,6 +438,15 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
             proc.communicate()
 
 
+def _as_merged(out: str, four: list[Path]) -> Any:
+    """The summary the collector printed last, its verdicts before it asserted equal to those
+    of the `four` lab captures merged."""
+    lines = [json.loads(line) for line in out.splitlines()]
+    merged = check_messages(load_capture(group_inputs(four, "merge")[0]), LAB)
+    assert [c["calls"] for c in lines[:-1]] == [[c.to_json()] for c in merged.calls]
+    return lines[-1]["summary"]
+
+
 def test_live_collector_takes_hep_over_tcp_cut_anywhere() -> None:
     """A capture agent may send HEP over TCP (HEP-4): the four lab calls on one connection,
     written in pieces that cut packets anywhere, give the verdicts they give over UDP; a
@@ -461,13 +470,34 @@ def test_live_collector_takes_hep_over_tcp_cut_anywhere() -> None:
         time.sleep(0.2)
     finally:
         out, err = _stop(proc)
-    lines = [json.loads(line) for line in out.splitlines()]
-    merged = check_messages(load_capture(group_inputs(four, "merge")[0]), LAB)
-    assert [c["calls"] for c in lines[:-1]] == [[c.to_json()] for c in merged.calls]
+    summary = _as_merged(out, four)
     packets = sum(len(hep_packets(p)) for p in four)
-    summary = lines[-1]["summary"]
     assert (summary["datagrams"], summary["tcp"], summary["sip_messages"], summary["calls"],
             summary["skipped"]) == (0, {"connections": 2, "packets": packets}, packets, 4,
+                                    {"hep-malformed": 1})
+    assert (proc.returncode, err) == (1, "")
+
+
+def test_live_collector_reads_hepv2_datagrams() -> None:
+    """Kamailio's siptrace with `hep_version` 2 (HEP-5): the four lab calls in HEPv2 datagrams,
+    with a HEPv2 datagram cut inside its time header, give the verdicts they give in HEPv3."""
+    four = [p.path for p in group_inputs(KAMAILIO, "merge")[0].parts][:4]
+    proc, port = _start_collector("--json", "--preset", "kamailio-tsilo", "--knob",
+                                  "fr_timeout=8", "--knob", "fr_inv_timeout=10")
+    try:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        datagrams = [data for path in four for _, data in hep_packets(path, version=2)]
+        for data in datagrams:
+            sender.sendto(data, ("127.0.0.1", port))
+            time.sleep(0.001)
+        sender.sendto(datagrams[0][:20], ("127.0.0.1", port))
+        sender.close()
+        time.sleep(0.2)
+    finally:
+        out, err = _stop(proc)
+    summary = _as_merged(out, four)
+    assert (summary["datagrams"], summary["sip_messages"], summary["calls"],
+            summary["skipped"]) == (len(datagrams) + 1, len(datagrams), 4,
                                     {"hep-malformed": 1})
     assert (proc.returncode, err) == (1, "")
 

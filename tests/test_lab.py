@@ -298,7 +298,8 @@ def test_render_config_fills_every_placeholder() -> None:
 
 
 def _without_tcp_mirror(config: str) -> str:
-    """`config` as it was before ``-A WITH_HEP_TCP`` (`pushinject lab --hep-transport tcp`)."""
+    """`config` as it was before ``-A WITH_HEP_TCP`` (`pushinject lab --hep-transport tcp`) and
+    ``-A HEP_VERSION`` (`--hep-version`)."""
     for lines, before in (
             (["#!ifdef WITH_HEP_TCP", "listen=tcp:127.0.0.1:5060", "#!endif"], []),
             (["#!ifdef WITH_HEP_TCP",
@@ -307,8 +308,12 @@ def _without_tcp_mirror(config: str) -> str:
               "#!endif"], ['modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:9060")']),
             (["# core's receive and send events, no script call needed); with -A WITH_HEP_TCP "
               "as well", "# (--hep-transport tcp), over a TCP connection, which needs a TCP "
-              "socket to send from."], ["# core's receive and send events, no script call "
-                                        "needed)."])):
+              "socket to send from; with", "# -A HEP_VERSION=1 or 2 (--hep-version), as HEPv1 "
+              "or HEPv2, siptrace's older headers."],
+             ["# core's receive and send events, no script call needed)."]),
+            (["#!ifndef HEP_VERSION", "#!define HEP_VERSION 3", "#!endif",
+              'modparam("siptrace", "hep_version", HEP_VERSION)'],
+             ['modparam("siptrace", "hep_version", 3)'])):
         added = "".join(line + "\n" for line in lines)
         assert config.count(added) == 1
         config = config.replace(added, "".join(line + "\n" for line in before))
@@ -317,11 +322,12 @@ def _without_tcp_mirror(config: str) -> str:
 
 def test_only_s13_and_s14_set_tm_timers_and_every_other_config_is_unchanged() -> None:
     """A scenario's ``tm`` changes its config only: S1-S12 run the lab config as it always was
-    (its SHA-256 pinned; the HEP mirror over TCP, added since, only under its own define), S13
+    (its SHA-256 pinned; the HEP mirror over TCP and its older versions, added since, only
+    under their own defines), S13
     sets T1 and longer FR timers, S14 T2 and the same FR timers, three lines apart."""
     plain = render_config(log_prefix="S")
     assert hashlib.sha256(plain.encode()).hexdigest() == (
-        "dd24e2339d8aa9c0851375763906aff472e7e0702d88a2355e4dc62bc1454335")
+        "fa23d1287f02a3718407d2d3846f866b1d3aedf909a0a6834e3216cb08af1a6a")
     assert hashlib.sha256(_without_tcp_mirror(plain).encode()).hexdigest() == (
         "c8497bc11bbb3d40560aa93c577066cd757afd1a426cec7098187555ed642a9f")
     assert [n for n, s in SCENARIOS.items() if s.tm] == ["S13", "S14"]

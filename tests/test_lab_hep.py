@@ -105,7 +105,9 @@ def test_mirror_config_is_off_unless_defined() -> None:
     assert 'modparam("siptrace", "trace_mode", 1)' in block
     assert "#!ifdef WITH_HEP_TCP\nlisten=tcp:127.0.0.1:5060\n#!endif\n" in text
     assert text.count("#!ifdef WITH_HEP\n") == 2 and text.count("#!ifdef WITH_HEP_TCP\n") == 2
-    assert text.count("#!endif") == 4
+    assert ('#!ifndef HEP_VERSION\n#!define HEP_VERSION 3\n#!endif\n'
+            'modparam("siptrace", "hep_version", HEP_VERSION)\n') in block
+    assert text.count("#!endif") == 5
     assert (capture_filter(None), capture_filter("udp"), capture_filter("tcp")) == (
         "udp", f"udp and not port {HEP_PORT}", f"udp and not port {HEP_PORT}")
 
@@ -114,6 +116,12 @@ def test_mirror_config_is_off_unless_defined() -> None:
     (["--hep-transport", "tcp", "S1"], "--hep-transport says how --hep mirrors: add --hep"),
     (["--load", "--hep-transport", "tcp"],
      "--load runs the lab's Kamailio, OpenSIPS or serve alone: no scenario, --hep or --list"),
+    (["--hep-version", "1", "S1"], "--hep-version says how --hep mirrors: add --hep"),
+    (["--hep", "--hep-version", "2", "--hep-transport", "tcp", "S1"],
+     "HEPv2 has no length field to frame a TCP stream: --hep-version 1 and 2 mirror in UDP "
+     "datagrams only"),
+    (["--load", "--hep-version", "1"],
+     "--load runs the lab's Kamailio, OpenSIPS or serve alone: no scenario, --hep or --list"),
 ])
 def test_hep_transport_needs_the_mirror(argv: list[str], message: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,16 +129,23 @@ def test_hep_transport_needs_the_mirror(argv: list[str], message: str,
     assert capsys.readouterr().err == f"pushinject lab: error: {message}\n"
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_kamailio_accepts_the_mirror_config(tmp_path: Path, transport: str) -> None:
-    """``kamailio -c -A WITH_HEP`` (and ``-A WITH_HEP_TCP``) loads siptrace with the lab's
-    HEPv3 settings."""
+@pytest.mark.parametrize(("transport", "version"),
+                         [(transport, 3) for transport in TRANSPORTS] + [("udp", 1), ("udp", 2)])
+def test_kamailio_accepts_the_mirror_config(tmp_path: Path, transport: str,
+                                            version: int) -> None:
+    """``kamailio -c -A WITH_HEP`` (and ``-A WITH_HEP_TCP``, or ``-A HEP_VERSION=N``) loads
+    siptrace with the lab's settings."""
     kamailio = require_tool("kamailio")
     cfg = tmp_path / "kamailio.cfg"
     cfg.write_text(render_config())
-    done = subprocess.run([kamailio, "-c", *kamailio_defines(transport), "-f", str(cfg)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run([kamailio, "-c", *kamailio_defines(transport, version), "-f",
+                           str(cfg)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_older_hep_versions_only_in_datagrams() -> None:
+    with pytest.raises(ValueError, match="HEPv1 has no length field to frame a tcp stream"):
+        kamailio_defines("tcp", 1)
 
 
 @pytest.mark.lab
@@ -167,3 +182,23 @@ def test_lab_with_mirror_over_tcp_gives_the_same_verdicts(tmp_path: Path) -> Non
         _, summary = _live(jsonl)
         assert (summary["datagrams"], summary["tcp"]["connections"]) == (0, 1)
         assert summary["tcp"]["packets"] == summary["sip_messages"] == len(list(decode(hep)))
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("version", [1, 2])
+def test_lab_with_an_older_hep_version_gives_the_same_verdicts(tmp_path: Path,
+                                                               version: int) -> None:
+    """``pushinject lab --hep --hep-version 1`` (siptrace's default) or ``2``: the collector and
+    the recorded stream read the older headers (HEP-5) and give the wire's verdicts; HEPv1
+    carries no time, so its messages take the times they reached the collector (about 10 s)."""
+    for tool in ("kamailio", "sipp", "tcpdump", "unshare", "ip"):
+        require_tool(tool)
+    require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
+    require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
+    assert main(["lab", "--hep", "--hep-version", str(version), "--out", str(tmp_path),
+                 "S1", "S5"]) == 0
+    for name in ("S1", "S5"):
+        (call,) = _three_views(tmp_path, name)
+        assert call["violations"] == [], name
+        hep, _ = hep_files(tmp_path, name)
+        assert {r.data[42] for r in read_records(hep)} == {version}  # each UDP payload's first

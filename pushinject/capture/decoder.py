@@ -32,7 +32,9 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pushinject.capture import layers, scapy_path
-from pushinject.capture.hep import HEP_MAGIC, SIP, HEPError, HEPFramer, decode_hep
+from pushinject.capture.hep import (
+    HEP_MAGIC, SIP, HEPError, HEPFramer, decode_hep, decode_legacy_hep, is_legacy_hep,
+)
 from pushinject.capture.ip_reassembly import FragmentBuffer
 from pushinject.capture.packets import FALLBACK, REASONS, IPPacket, SCTPPacket, TCPSegment
 from pushinject.capture.records import Record, RecordReader
@@ -143,6 +145,8 @@ def _json_line(frame: int, time: float, source: str, destination: str, transport
     )
 
 
+#: the first byte of a HEPv1 or HEPv2 datagram (HEP-5): such a frame leaves the fast path
+_LEGACY_HEP = (b"\x01", b"\x02")
 #: `pushinject.sip.parse_message` in lenient mode, once imported
 _PARSE: list[Callable[[bytes], Any]] = []
 _ADDRESSES: dict[Address, str] = {}
@@ -337,7 +341,7 @@ class Decoder:
 
     def _datagram(self, record: Record, source: Address, destination: Address,
                   data: bytes, weight: int) -> Sequence[DecodedMessage]:
-        if data[:4] == HEP_MAGIC:
+        if data[:4] == HEP_MAGIC or is_legacy_hep(data):
             return self._hep_datagram(record, data, weight)
         msg = self._message(record, source, destination, "UDP", data)
         if msg is None:
@@ -360,16 +364,17 @@ class Decoder:
         return (msg,)
 
     def _hep_message(self, record: Record, data: bytes) -> tuple[DecodedMessage | None, str]:
-        """The SIP message of one HEP packet, or None and the reason it has none."""
+        """The SIP message of one HEP packet (HEPv3, or HEPv1/v2 in a datagram: HEP-5), or None
+        and the reason it has none."""
         try:
-            packet = decode_hep(data)
+            packet = decode_hep(data) if data[:4] == HEP_MAGIC else decode_legacy_hep(data)
         except HEPError:
             return None, "hep-malformed"
         if packet.proto_type != SIP:
             return None, "hep-not-sip"
         payload = packet.payload
         msg = self._message(record, packet.source, packet.destination, packet.transport,
-                            payload, packet.time)
+                            payload, packet.time if packet.stamped else None)
         if msg is not None:
             return msg, ""
         return None, "keep-alive" if payload and not payload.strip(b"\r\n") else "not-sip"
@@ -571,7 +576,7 @@ class Decoder:
                     total = data[16] << 8 | data[17]
                     length = data[38] << 8 | data[39]
                     if (28 <= total and 14 + total <= len(data) and 8 <= length <= total - 20
-                            and data[42:46] != HEP_MAGIC):
+                            and data[42:46] != HEP_MAGIC and data[42:43] not in _LEGACY_HEP):
                         frames += 1
                         payload = data[42 : 34 + length]
                         start = find_start(payload)

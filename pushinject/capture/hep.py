@@ -1,6 +1,7 @@
 """HEPv3, the encapsulation of captured packets that Kamailio's and OpenSIPS's siptrace modules
 and Homer capture agents send to a collector: a strict decoder, and the encoder that tests and
-the lab's collector share with it.
+the lab's collector share with it; and the older HEPv1 and HEPv2, which Kamailio's siptrace
+still sends by default (`hep_version` 1), read by `decode_legacy_hep` (HEP-5).
 
 A HEPv3 packet (HEPv3 specification) is the four ASCII bytes ``HEP3``, a 16-bit total length
 (the whole packet, these six bytes included), then chunks. Each chunk is a 16-bit vendor id, a
@@ -33,6 +34,16 @@ of the family, both ports, the seconds, the protocol type and a payload are mand
 microseconds default to 0, the agent id to none). Chunks of other vendors and unknown generic
 types are kept, undecoded, in `HEPPacket.extra`. Every error is a `HEPError` with a one-line
 message and a short `reason`; nothing else escapes.
+
+HEPv1 and HEPv2 (HEP-5) have no magic and no chunks: a version byte (1 or 2), the header length
+(8 plus the addresses: 16 for IPv4, 40 for IPv6), the IP family, the IP protocol, both ports
+(network byte order), both addresses; HEPv2 then has a time header as Kamailio's C struct lays
+it out: seconds and microseconds as little-endian 32-bit numbers, the 16-bit capture agent id
+(little-endian too) and two bytes of padding (a sender whose struct is packed leaves them out:
+the padding is read only when both bytes are 0). The carried packet fills the rest of the
+datagram. HEPv1 carries no time: its message takes the time the datagram was captured or
+received. Neither has a length field, so neither can be framed in a stream: over TCP only
+HEPv3 is read.
 """
 
 from __future__ import annotations
@@ -45,7 +56,7 @@ from dataclasses import dataclass, field
 from pushinject.errors import PushInjectError
 
 __all__ = ["HEP_MAGIC", "SIP", "HEPError", "HEPPacket", "HEPFramer", "decode_hep", "encode_hep",
-           "transport_name"]
+           "transport_name", "is_legacy_hep", "decode_legacy_hep", "encode_legacy_hep"]
 
 #: the first four bytes of every HEPv3 packet
 HEP_MAGIC = b"HEP3"
@@ -60,6 +71,12 @@ _KNOWN = set(_FIXED) | {14, 15, 16, 17}
 _TRANSPORTS = {17: "UDP", 6: "TCP", 132: "SCTP", 22: "TLS"}
 _HEADER = struct.Struct("!4sH")
 _CHUNK = struct.Struct("!HHH")
+#: HEPv1/v2: version, header length, family, protocol, source port, destination port
+_LEGACY = struct.Struct("!BBBBHH")
+#: HEPv2's time header: seconds, microseconds, capture agent id (little-endian, as on x86)
+_LEGACY_TIME = struct.Struct("<IIH")
+#: the bytes of both addresses by IP family
+_ADDRESSES = {2: 8, 10: 32}
 
 
 class HEPError(PushInjectError, ValueError):
@@ -77,7 +94,8 @@ class HEPPacket:
     `source` and `destination` are (address text, port); `time` is the capture agent's
     timestamp (seconds, microseconds) as a float; `payload` is already decompressed, and
     `compressed` says whether it came in chunk 16. `extra` keeps the chunks not decoded here as
-    (vendor, type, value).
+    (vendor, type, value). `hep_version` is 3, or 1 or 2 for the older headers (HEP-5): a
+    HEPv1 packet has no time (`stamped` is false, `seconds` 0).
     """
 
     source: tuple[str, int]
@@ -92,6 +110,12 @@ class HEPPacket:
     correlation_id: bytes | None = None
     compressed: bool = False
     extra: tuple[tuple[int, int, bytes], ...] = field(default=())
+    hep_version: int = 3
+
+    @property
+    def stamped(self) -> bool:
+        """Does the packet carry the time it was captured (every version but HEPv1)?"""
+        return self.hep_version != 1
 
     @property
     def version(self) -> int:
@@ -271,6 +295,76 @@ def encode_hep(packet: HEPPacket, *, compress: bool = False) -> bytes:
         raise HEPError("length", f"HEP packet of {6 + len(body)} bytes does not fit its 16-bit "
                        "length field")
     return _HEADER.pack(HEP_MAGIC, 6 + len(body)) + body
+
+
+def is_legacy_hep(data: bytes) -> bool:
+    """Does the datagram start with a HEPv1 or HEPv2 header (HEP-5): version 1 or 2, an IP
+    family of 2 or 10, and the header length that family gives? SIP never starts so.
+
+    >>> is_legacy_hep(bytes([1, 16, 2, 17]) + bytes(12)), is_legacy_hep(b"OPTIONS sip:a")
+    (True, False)
+    """
+    return (len(data) >= 16 and data[0] in (1, 2) and data[2] in _ADDRESSES
+            and data[1] == 8 + _ADDRESSES[data[2]])
+
+
+def decode_legacy_hep(data: bytes) -> HEPPacket:
+    """Decode one HEPv1 or HEPv2 datagram (HEP-5); `HEPError` on any fault.
+
+    >>> raw = encode_legacy_hep(HEPPacket(("10.0.0.1", 5060), ("10.0.0.2", 5070), 7, 250000,
+    ...                                   payload=b"OPTIONS sip:a SIP/2.0\\r\\n\\r\\n",
+    ...                                   agent_id=2001, hep_version=2))
+    >>> raw[:4].hex(), len(raw) - 28
+    ('02100211', 25)
+    >>> p = decode_legacy_hep(raw)
+    >>> p.source, p.destination, p.time, p.agent_id, p.transport
+    (('10.0.0.1', 5060), ('10.0.0.2', 5070), 7.25, 2001, 'UDP')
+    >>> decode_legacy_hep(raw[:20])
+    Traceback (most recent call last):
+    ...
+    pushinject.capture.hep.HEPError: HEPv2 packet of 20 bytes ends inside its 26-byte header
+    """
+    if not is_legacy_hep(data):
+        raise HEPError("magic", f"not a HEPv1 or HEPv2 packet (starts {bytes(data[:4])!r})")
+    version, header, family, protocol, sport, dport = _LEGACY.unpack_from(data)
+    size = _ADDRESSES[family] // 2
+    source = _address(data[8 : 8 + size])
+    destination = _address(data[8 + size : header])
+    seconds = micro = 0
+    agent = None
+    start = header
+    if version == 2:
+        if len(data) < header + _LEGACY_TIME.size:
+            raise HEPError("truncated", f"HEPv2 packet of {len(data)} bytes ends inside its "
+                           f"{header + _LEGACY_TIME.size}-byte header")
+        seconds, micro, agent = _LEGACY_TIME.unpack_from(data, header)
+        start = header + _LEGACY_TIME.size
+        if data[start : start + 2] == b"\0\0":  # the C struct's padding
+            start += 2
+        if micro >= 1_000_000:
+            raise HEPError("timestamp", f"HEP timestamp microseconds {micro} is not below "
+                           "1000000")
+    return HEPPacket(source=(source, sport), destination=(destination, dport), seconds=seconds,
+                     microseconds=micro, payload=bytes(data[start:]), protocol=protocol,
+                     agent_id=agent, hep_version=version)
+
+
+def encode_legacy_hep(packet: HEPPacket) -> bytes:
+    """The HEPv1 or HEPv2 bytes of `packet` (its `hep_version`) as Kamailio's siptrace writes
+    them (HEP-5): a HEPv2 time header of 12 bytes, the agent id 0 when it has none."""
+    if packet.hep_version not in (1, 2):
+        raise HEPError("version", f"HEP version {packet.hep_version} has no legacy header")
+    src = ipaddress.ip_address(packet.source[0])
+    dst = ipaddress.ip_address(packet.destination[0])
+    if src.version != dst.version:
+        raise HEPError("family", "HEP source and destination of different IP versions")
+    family = 2 if src.version == 4 else 10
+    out = _LEGACY.pack(packet.hep_version, 8 + _ADDRESSES[family], family, packet.protocol,
+                       packet.source[1], packet.destination[1]) + src.packed + dst.packed
+    if packet.hep_version == 2:
+        out += _LEGACY_TIME.pack(packet.seconds, packet.microseconds,
+                                 packet.agent_id or 0) + b"\0\0"
+    return out + packet.payload
 
 
 class HEPFramer:

@@ -24,7 +24,8 @@ With ``--hep`` (Kamailio only) Kamailio also mirrors its traffic as HEPv3 (siptr
 ``<scenario>-hep.pcap`` (the HEP packets) and ``<scenario>-hep.jsonl`` (the live verdicts, judged
 with the scenario's own tm timers as knobs where it sets any) beside its capture in ``--out``
 (see `pushinject.lab.hep_mirror`); ``--hep-transport tcp`` sends the mirror over a TCP
-connection instead of UDP datagrams.
+connection instead of UDP datagrams; ``--hep-version 1`` or ``2`` sends HEPv1 or HEPv2, the
+older headers siptrace writes (its default is 1), in datagrams (HEP-5).
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hep-transport", choices=("udp", "tcp"), default=None,
                         help="with --hep: send the mirror's packets in UDP datagrams (default) "
                         "or over a TCP connection")
+    parser.add_argument("--hep-version", type=int, choices=(1, 2, 3), default=None,
+                        help="with --hep: the HEP version siptrace sends (default 3; 1 and 2, "
+                        "Kamailio's older headers, in UDP datagrams only)")
 
 
 def _positive_int(text: str) -> int:
@@ -136,6 +140,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.hep_transport is not None and not args.hep:
         raise UsageError("--hep-transport says how --hep mirrors: add --hep")
+    if args.hep_version is not None and not args.hep:
+        raise UsageError("--hep-version says how --hep mirrors: add --hep")
+    if (args.hep_version or 3) != 3 and args.hep_transport == "tcp":
+        raise UsageError(f"HEPv{args.hep_version} has no length field to frame a TCP stream: "
+                         "--hep-version 1 and 2 mirror in UDP datagrams only")
     if args.hep and proxy.name != "kamailio":
         raise UsageError("--hep mirrors Kamailio's siptrace; the OpenSIPS lab has no HEP mirror")
     unknown = [name for name in args.scenarios if name not in proxy.scenarios]
@@ -165,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
         scenario = proxy.scenarios[name]
         try:
             run_isolated([name], out, keep_logs=args.keep_logs, proxy=proxy,
-                         hep=(args.hep_transport or "udp") if args.hep else None)
+                         hep=(args.hep_transport or "udp") if args.hep else None,
+                         hep_version=args.hep_version or 3)
         except LabError as exc:
             print(f"{name}: FAILED: {exc}")
             failures += 1
@@ -189,7 +199,7 @@ def _load(args: argparse.Namespace) -> int:
     """`--load`: the lab's load capture (`pushinject.lab.load.run_lab`)."""
     if not args.load:
         raise UsageError("--proxy serve records a load capture: add --load")
-    if args.scenarios or args.hep or args.hep_transport or args.list:
+    if args.scenarios or args.hep or args.hep_transport or args.hep_version or args.list:
         raise UsageError("--load runs the lab's Kamailio, OpenSIPS or serve alone: no "
                          "scenario, --hep or --list")
     if args.proxy == "serve" and args.out is None:

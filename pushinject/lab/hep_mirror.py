@@ -5,7 +5,8 @@ private namespace:
 
 - Kamailio starts with ``-A WITH_HEP``, which turns on the siptrace block of `kamailio.cfg`
   (every SIP message it receives or sends goes as HEPv3 to ``127.0.0.1:HEP_PORT``, in UDP
-  datagrams, or with the transport ``tcp`` also ``-A WITH_HEP_TCP``: over a TCP connection);
+  datagrams, or with the transport ``tcp`` also ``-A WITH_HEP_TCP``: over a TCP connection;
+  ``-A HEP_VERSION=1`` or ``2`` makes it HEPv1 or HEPv2, HEP-5, in datagrams only);
 - the scenario's tcpdump leaves the HEP packets out (``udp and not port HEP_PORT``), and a
   second tcpdump records only them (``udp port HEP_PORT`` or ``tcp port HEP_PORT``) into
   ``OUT/<scenario>-hep.pcap``;
@@ -28,22 +29,30 @@ from pushinject.lab.capture_tool import tcpdump_argv
 from pushinject.lab.proxies import FR_INV_TIMER_MS, FR_TIMER_MS
 from pushinject.lab.scenarios import LAB_IP
 
-__all__ = ["HEP_PORT", "TRANSPORTS", "capture_filter", "check_options", "hep_files",
+__all__ = ["HEP_PORT", "TRANSPORTS", "VERSIONS", "capture_filter", "check_options", "hep_files",
            "kamailio_defines", "start", "finish", "CHECK_OPTIONS", "LAB_KNOBS"]
 
 #: the collector's port, UDP and TCP (Homer's usual one); kamailio.cfg names it too
 HEP_PORT = 9060
 #: how the mirror may send its packets (the collector takes both at once)
 TRANSPORTS = ("udp", "tcp")
+#: the HEP versions siptrace sends (`hep_version`; Kamailio's default is 1, the lab's 3)
+VERSIONS = (1, 2, 3)
 
 
-def kamailio_defines(transport: str) -> list[str]:
-    """The Kamailio command-line defines that turn the mirror on, over `transport`.
+def kamailio_defines(transport: str, version: int = 3) -> list[str]:
+    """The Kamailio command-line defines that turn the mirror on, over `transport`, sending
+    HEP `version` (HEPv1 and HEPv2 in datagrams only: they have no length to frame a stream).
 
     >>> kamailio_defines("tcp")
     ['-A', 'WITH_HEP', '-A', 'WITH_HEP_TCP']
+    >>> kamailio_defines("udp", 1)
+    ['-A', 'WITH_HEP', '-A', 'HEP_VERSION=1']
     """
-    return ["-A", "WITH_HEP", *(["-A", "WITH_HEP_TCP"] if transport == "tcp" else [])]
+    if version != 3 and transport != "udp":
+        raise ValueError(f"HEPv{version} has no length field to frame a {transport} stream")
+    return ["-A", "WITH_HEP", *(["-A", "WITH_HEP_TCP"] if transport == "tcp" else []),
+            *(["-A", f"HEP_VERSION={version}"] if version != 3 else [])]
 
 #: the lab proxy's tm timers as `pushinject check` knobs
 LAB_KNOBS: Mapping[str, float] = {"fr_timeout": FR_TIMER_MS / 1000,

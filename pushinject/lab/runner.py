@@ -252,7 +252,8 @@ def start_capture(procs: Processes, pcap: Path, capture_filter: str = "udp") -> 
 
 
 def _start_capture_and_proxy(
-    procs: Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: str | None = None
+    procs: Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: str | None = None,
+    hep_version: int = 3,
 ) -> None:
     """Steps 1 and 2: ``lo`` up, tcpdump listening, the proxy bound to its port."""
     start_capture(procs, pcap, hep_mirror.capture_filter(hep))
@@ -266,7 +267,7 @@ def _start_capture_and_proxy(
     cfg.write_text(render_config(log_prefix=scenario.name, proxy=proxy, tm=scenario.tm),
                    encoding="utf-8")
     procs.start(proxy.name, [*proxy.argv(binary, cfg, procs.logs),
-                             *(hep_mirror.kamailio_defines(hep) if hep else [])])
+                             *(hep_mirror.kamailio_defines(hep, hep_version) if hep else [])])
     try:
         wait_for(lambda: udp_bound(PROXY_PORT), f"{proxy.name} to bind its port")
     except LabError as exc:
@@ -312,10 +313,11 @@ def _call_and_register(
 
 def run_scenario(
     scenario: Scenario, out_dir: Path, *, keep_logs: bool = False, proxy: LabProxy = KAMAILIO,
-    hep: str | None = None,
+    hep: str | None = None, hep_version: int = 3,
 ) -> Path:
     """Run ``scenario`` here (already inside a private network namespace); return the pcap
-    (``hep``: the transport of Kamailio's HEP mirror, None for none)."""
+    (``hep``: the transport of Kamailio's HEP mirror, None for none; ``hep_version``: the HEP
+    version it sends, HEP-5)."""
     out_dir = out_dir.resolve()
     pcap = out_dir / scenario.file
     pcap.parent.mkdir(parents=True, exist_ok=True)
@@ -327,7 +329,7 @@ def run_scenario(
         logs = Path(tempfile.mkdtemp(prefix=f"pushinject-lab-{scenario.name}-"))
     procs = Processes(logs)
     try:
-        _start_capture_and_proxy(procs, proxy, scenario, pcap, hep)
+        _start_capture_and_proxy(procs, proxy, scenario, pcap, hep, hep_version)
         answering = _start_answering_parties(procs, scenario)
         (_, caller), registrations = _call_and_register(procs, proxy, scenario)
         deadline = time.monotonic() + scenario.limit
@@ -359,17 +361,17 @@ def namespaces_available() -> bool:
 
 def run_isolated(
     names: list[str], out_dir: Path, *, keep_logs: bool = False, proxy: LabProxy = KAMAILIO,
-    hep: str | None = None,
+    hep: str | None = None, hep_version: int = 3,
 ) -> None:
     """Run each of ``proxy``'s named scenarios in its own private network namespace (``hep``:
-    the transport of the HEP mirror, Kamailio only)."""
+    the transport of the HEP mirror, Kamailio only, sending HEP ``hep_version``)."""
     for name in names:
         argv = ["unshare", "-n", "--", sys.executable, "-m", "pushinject.lab.runner",
                 "--proxy", proxy.name, "--out", str(out_dir.resolve()), name]
         if keep_logs:
             argv.insert(-1, "--keep-logs")
         if hep:
-            argv[-1:-1] = ["--hep", hep]
+            argv[-1:-1] = ["--hep", hep, "--hep-version", str(hep_version)]
         scenario = proxy.scenarios.get(name)
         limit = (scenario.limit if scenario else 0.0) + TEARDOWN
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -399,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--hep", choices=hep_mirror.TRANSPORTS, default=None)
+    parser.add_argument("--hep-version", type=int, choices=hep_mirror.VERSIONS, default=3)
     parser.add_argument("scenario")
     args = parser.parse_args(argv)
     proxy = PROXIES[args.proxy]
@@ -408,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         run_scenario(proxy.scenarios[args.scenario], args.out, keep_logs=args.keep_logs,
-                     proxy=proxy, hep=args.hep)
+                     proxy=proxy, hep=args.hep, hep_version=args.hep_version)
     except LabError as exc:
         print(f"{args.scenario}: {exc}", file=sys.stderr)
         return 1
