@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP, UDP
 from scapy.utils import wrpcap
 
@@ -69,6 +71,8 @@ def test_ipv6_hepv2_round_trip() -> None:
 
 @pytest.mark.parametrize(("data", "message"), [
     (V2_HEADER[:20], "HEPv2 packet of 20 bytes ends inside its 26-byte header"),
+    (bytes([1, 40, 10, 17]) + bytes(20), "HEPv1 packet of 24 bytes ends inside its 40-byte "
+     "header"),
     (V2_HEADER[:20] + bytes.fromhex("40420f00") + V2_HEADER[24:] + OPTIONS,
      "HEP timestamp microseconds 1000000 is not below 1000000"),
     (b"OPTIONS sip:a SIP/2.0\r\n\r\n", "not a HEPv1 or HEPv2 packet (starts b'OPTI')"),
@@ -77,6 +81,30 @@ def test_damaged_legacy_packets_are_one_line_errors(data: bytes, message: str) -
     with pytest.raises(HEPError) as caught:
         decode_legacy_hep(data)
     assert str(caught.value) == message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([1, 2]), st.sampled_from([2, 10]), st.binary(max_size=80))
+def test_any_bytes_after_a_legacy_header_start_give_a_packet_or_a_hep_error(
+        version: int, family: int, rest: bytes) -> None:
+    """A hostile datagram that starts like HEPv1/v2 never raises anything but `HEPError`."""
+    data = bytes([version, 16 if family == 2 else 40, family, 17]) + rest
+    try:
+        decode_legacy_hep(data)
+    except HEPError as exc:
+        assert exc.reason and "\n" not in str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(V2_HEADER) + 9), st.integers(0, 255))
+def test_one_changed_byte_of_a_legacy_packet_gives_a_packet_or_a_hep_error(
+        index: int, value: int) -> None:
+    data = bytearray(V2_HEADER + OPTIONS[:10])
+    data[index] = value
+    try:
+        decode_legacy_hep(bytes(data))
+    except HEPError as exc:
+        assert exc.reason
 
 
 def test_what_is_not_a_legacy_header() -> None:

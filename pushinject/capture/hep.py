@@ -327,6 +327,9 @@ def decode_legacy_hep(data: bytes) -> HEPPacket:
     if not is_legacy_hep(data):
         raise HEPError("magic", f"not a HEPv1 or HEPv2 packet (starts {bytes(data[:4])!r})")
     version, header, family, protocol, sport, dport = _LEGACY.unpack_from(data)
+    if len(data) < header:
+        raise HEPError("truncated", f"HEPv{version} packet of {len(data)} bytes ends inside its "
+                       f"{header}-byte header")
     size = _ADDRESSES[family] // 2
     source = _address(data[8 : 8 + size])
     destination = _address(data[8 + size : header])
