@@ -118,6 +118,9 @@ class CaptureResult:
     latency: Latencies = field(default_factory=_no_latency)
     #: the first branch its calls made by lookup to each contact (FIELD-6)
     lookups: Mapping[str, Lookup] = field(default_factory=dict)
+    #: the other proxies its calls went through, with how many calls each, most first: a
+    #: capture of several proxies, as a collector fed by a cluster records (CAP-10)
+    other_proxies: tuple[tuple[Address, int], ...] = ()
 
     @property
     def violations(self) -> int:
@@ -133,7 +136,10 @@ class CaptureResult:
         return {"file": self.capture.file, "frames": self.capture.frames,
                 "sip_messages": self.capture.sip_messages, "skipped": dict(self.capture.skipped)
                 } | ({"dropped": dropped} if dropped else {}) | {
-                "proxy": address_text(self.proxy) if self.proxy else None,
+                "proxy": address_text(self.proxy) if self.proxy else None} | (
+                {"other_proxies": [{"proxy": address_text(a), "calls": n}
+                                   for a, n in self.other_proxies]}
+                if self.other_proxies else {}) | {
                 "timers": self.timing.to_json(), "latency": self.latency.to_json(),
                 "calls": [c.to_json() for c in self.calls]}
 
@@ -264,4 +270,9 @@ def verdict_of(violations: int, empty: int) -> str:
 
 
 def proxy_text(result: CaptureResult) -> str:
-    return address_text(result.proxy) if result.proxy else "none found"
+    """The proxy the capture's calls went through; with several, each other one and its
+    calls."""
+    if not result.proxy:
+        return "none found"
+    others = "".join(f", {address_text(a)} ({n} call(s))" for a, n in result.other_proxies)
+    return address_text(result.proxy) + (f"; other proxies{others[1:]}" if others else "")

@@ -339,13 +339,15 @@ def merge_tallies(tallies: Sequence[Tally], options: CheckOptions
         timers.setdefault(knob, value)
     latency = Latencies(*(tuple(sorted(x for t in tallies for x in t.latency[i]))
                           for i in range(3)))
-    proxy = options.proxy or (min(proxies, key=lambda a: (-proxies[a], a)) if proxies else None)
+    ranked = sorted(proxies, key=lambda a: (-proxies[a], a))
+    proxy = options.proxy or (ranked[0] if ranked else None)
     capture = Capture(file=first.file, frames=first.frames, messages=(),
                       skipped=dict(sorted(skipped.items())),
                       counted=sum(t.messages for t in tallies),
                       dropped=sum(t.dropped for t in tallies))
     calls = sum(t.calls for t in tallies)
     result = CaptureResult(capture, proxy, (), None, Timing(timers, options.timer_slack, {}),
-                           latency)
+                           latency, other_proxies=tuple((a, proxies[a]) for a in ranked
+                                                        if a != proxy and not options.proxy))
     return (result, calls, sum(t.violations for t in tallies),
             sum(t.lacking for t in tallies))
