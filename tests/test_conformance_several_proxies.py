@@ -51,3 +51,15 @@ def test_one_proxy_or_a_proxy_given_names_no_other(
     main(["check", "--json", "--merge", "--proxy", "127.0.0.2:5060", str(S1), str(other)])
     [both] = json.loads(capsys.readouterr().out)["captures"]
     assert both["proxy"] == "127.0.0.2:5060" and "other_proxies" not in both
+
+
+def test_another_port_of_the_proxys_host_is_the_same_proxy() -> None:
+    """A WebSocket listener beside the UDP one is the proxy again (CONN-12), not another."""
+    from collections import Counter
+
+    from pushinject.conformance.stream import _other_proxies
+
+    calls = Counter({("10.0.0.1", 5060): 3, ("10.0.0.1", 8080): 2, ("10.0.0.2", 5060): 1})
+    ranked = sorted(calls, key=lambda a: (-calls[a], a))
+    assert _other_proxies(ranked, calls, ("10.0.0.1", 5060), False) == ((("10.0.0.2", 5060), 1),)
+    assert _other_proxies(ranked, calls, ("10.0.0.1", 5060), True) == ()

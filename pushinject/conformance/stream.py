@@ -35,7 +35,7 @@ from pushinject.conformance.timing import TimerValue, Timing, precedence
 if TYPE_CHECKING:
     from pushinject.capture.decoder import DecodedMessage
     from pushinject.capture.recording import Recording
-    from pushinject.conformance.capture import Capture, Order
+    from pushinject.conformance.capture import Address, Capture, Order
     from pushinject.conformance.replay import Output, ReplayResult
 
 __all__ = ["JudgedCall", "Wanted", "EVERYTHING", "Tally", "partition_key", "partition_of",
@@ -242,6 +242,16 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
         yield tally
 
 
+def _other_proxies(ranked: Sequence[Address], calls: Counter[Address], proxy: Address | None,
+                   given: bool) -> tuple[tuple[Address, int], ...]:
+    """The proxies of `ranked` (most calls first) on another host than `proxy`, with their
+    calls: another address on its host is the same proxy listening there (CONN-12, CAP-10);
+    none when the proxy was given."""
+    if given or proxy is None:
+        return ()
+    return tuple((a, calls[a]) for a in ranked if a[0] != proxy[0])
+
+
 def judge_messages(capture: Capture, options: CheckOptions, *, quiet: float = 5.0
                    ) -> CaptureResult:
     """A loaded capture judged as `judge_partition` judges a file alone: its messages through
@@ -347,7 +357,7 @@ def merge_tallies(tallies: Sequence[Tally], options: CheckOptions
                       dropped=sum(t.dropped for t in tallies))
     calls = sum(t.calls for t in tallies)
     result = CaptureResult(capture, proxy, (), None, Timing(timers, options.timer_slack, {}),
-                           latency, other_proxies=tuple((a, proxies[a]) for a in ranked
-                                                        if a != proxy and not options.proxy))
+                           latency, other_proxies=_other_proxies(ranked, proxies, proxy,
+                                                                 bool(options.proxy)))
     return (result, calls, sum(t.violations for t in tallies),
             sum(t.lacking for t in tallies))
