@@ -30,7 +30,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pushinject.conformance.capture import (
-    REORDERED_WITHIN, Address, Order, Parsed, WireMessage, address_text,
+    REORDERED_WITHIN, Address, Order, Ordered, Parsed, WireMessage, address_text,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ __all__ = ["Seen", "Registration", "BranchRecord", "CallRecord", "find_calls", "
 
 
 @dataclass(frozen=True)
-class Seen:
+class Seen(Ordered):
     """One message of the call as seen on the wire."""
 
     frame: int
@@ -52,18 +52,13 @@ class Seen:
     #: its place among the messages of its frame (CAP-9)
     within: int = 0
 
-    @property
-    def order(self) -> Order:
-        """Where the message is in capture order (CAP-9)."""
-        return self.frame, self.within
-
     @classmethod
     def of(cls, m: WireMessage) -> Seen:
         return cls(m.frame, m.time, m.label, m.status, m.message.to.tag, m.within)
 
 
 @dataclass(frozen=True)
-class Registration:
+class Registration(Ordered):
     """A REGISTER of the callee's user that reached the proxy, with the contacts it adds."""
 
     frame: int
@@ -72,11 +67,6 @@ class Registration:
     accepted: bool
     #: its place among the messages of its frame (CAP-9)
     within: int = 0
-
-    @property
-    def order(self) -> Order:
-        """Where the REGISTER is in capture order (CAP-9)."""
-        return self.frame, self.within
 
     def registers(self, target: Any) -> bool:
         """True when one of its contacts equals the URI `target` (RFC 3261 §19.1.4)."""
@@ -92,7 +82,7 @@ class Registration:
 
 
 @dataclass(frozen=True)
-class BranchRecord:
+class BranchRecord(Ordered):
     """One branch of a call: the INVITE the proxy forwarded and what happened to it."""
 
     index: int
@@ -108,11 +98,6 @@ class BranchRecord:
     registration: Registration | None
     #: its INVITE's place among the messages of its frame (CAP-9)
     within: int = 0
-
-    @property
-    def order(self) -> Order:
-        """Where its INVITE is in capture order (CAP-9)."""
-        return self.frame, self.within
 
     @property
     def injected(self) -> bool:
@@ -144,7 +129,7 @@ class BranchRecord:
 
 
 @dataclass(frozen=True)
-class CallRecord:
+class CallRecord(Ordered):
     """One INVITE server transaction through the proxy (see the module docstring)."""
 
     call_id: str
@@ -164,11 +149,6 @@ class CallRecord:
     pushes: tuple[Seen, ...] = ()
     #: its INVITE's place among the messages of its frame (CAP-9)
     within: int = 0
-
-    @property
-    def order(self) -> Order:
-        """Where its INVITE is in capture order (CAP-9)."""
-        return self.frame, self.within
 
     @cached_property
     def final(self) -> Seen | None:

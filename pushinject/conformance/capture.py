@@ -38,14 +38,28 @@ if TYPE_CHECKING:
     from pushinject.capture.recording import Recording
     from pushinject.sip import URI, Request, Response
 
-__all__ = ["Address", "Order", "Parsed", "WireMessage", "Capture", "load_capture", "address_text",
-           "to_wire", "wire_messages", "capture_name", "all_skipped", "REORDERED_WITHIN"]
+__all__ = ["Address", "Order", "Ordered", "Parsed", "WireMessage", "Capture", "load_capture",
+           "address_text", "to_wire", "wire_messages", "capture_name", "all_skipped",
+           "REORDERED_WITHIN"]
 
 Address = tuple[str, int]
 
 #: where a message is in capture order: (frame number, place among the messages of that frame),
 #: CAP-9
 Order = tuple[int, int]
+
+
+class Ordered:
+    """What records one message with its `frame` and its place `within` it shares: `order`,
+    where the message is in capture order (CAP-9)."""
+
+    __slots__ = ()
+    frame: int
+    within: int
+
+    @property
+    def order(self) -> Order:
+        return self.frame, self.within
 
 
 def address_text(address: Address) -> str:
@@ -81,7 +95,7 @@ class Parsed:
 
 
 @dataclass(frozen=True, slots=True)
-class WireMessage:
+class WireMessage(Ordered):
     """One SIP message of a capture: frame number, time, both addresses, the parsed message,
     the transport it came over ("UDP", "TCP", "WS", "SCTP") and its place among the messages
     of its frame (`within`); what every rule reads of it (its kind, label, status and top Via
@@ -109,11 +123,6 @@ class WireMessage:
 
     def __post_init__(self) -> None:
         _fill(self, Parsed(self.message))
-
-    @property
-    def order(self) -> Order:
-        """Where the message is in capture order (CAP-9)."""
-        return self.frame, self.within
 
     @property
     def request_uri(self) -> URI:

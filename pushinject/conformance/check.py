@@ -274,5 +274,5 @@ def proxy_text(result: CaptureResult) -> str:
     calls."""
     if not result.proxy:
         return "none found"
-    others = "".join(f", {address_text(a)} ({n} call(s))" for a, n in result.other_proxies)
-    return address_text(result.proxy) + (f"; other proxies{others[1:]}" if others else "")
+    others = ", ".join(f"{address_text(a)} ({n} call(s))" for a, n in result.other_proxies)
+    return address_text(result.proxy) + (f"; other proxies {others}" if others else "")

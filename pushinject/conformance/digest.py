@@ -24,7 +24,7 @@ from operator import attrgetter
 from typing import Any
 
 from pushinject.conformance.calls import added_contacts, user_of
-from pushinject.conformance.capture import Address, Order, WireMessage
+from pushinject.conformance.capture import Address, Ordered, WireMessage
 
 __all__ = ["Digest", "digests", "with_values_of", "lifetime", "device_of_contact", "device_of_uri"]
 
@@ -32,7 +32,7 @@ _intern = sys.intern
 
 
 @dataclass(slots=True)
-class Digest:
+class Digest(Ordered):
     """The facts of one message that are read outside its call (see the module docstring);
     never changed once made (not frozen: a frozen dataclass is several times slower to make,
     and every message of a judged call is digested).
@@ -66,11 +66,6 @@ class Digest:
     device: str = ""
     paths: tuple[str, ...] = ()
     lifetime: float = 0.0
-
-    @property
-    def order(self) -> Order:
-        """Where the message is in capture order (CAP-9)."""
-        return self.frame, self.within
 
     @classmethod
     def of(cls, m: WireMessage) -> Digest:

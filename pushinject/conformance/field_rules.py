@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import Any
 
 from pushinject.conformance.calls import BranchRecord, CallRecord, user_of
-from pushinject.conformance.capture import Address, Order, WireMessage
+from pushinject.conformance.capture import Address, Order, Ordered, WireMessage
 from pushinject.conformance.digest import Digest, device_of_uri, digests
 from pushinject.conformance.rules import Violation
 from pushinject.sip import parse_uri
@@ -44,7 +44,7 @@ class FieldSettings:
 
 
 @dataclass(frozen=True)
-class RegisterRecord:
+class RegisterRecord(Ordered):
     """A REGISTER that reached the proxy adding a contact, and the final answer it got."""
 
     frame: int
@@ -61,11 +61,6 @@ class RegisterRecord:
     #: the places of the REGISTER and of its answer among the messages of their frames (CAP-9)
     within: int = 0
     answered_within: int = 0
-
-    @property
-    def order(self) -> Order:
-        """Where the REGISTER is in capture order (CAP-9)."""
-        return self.frame, self.within
 
     @property
     def answered_order(self) -> Order:
@@ -117,7 +112,7 @@ def registers_by_user(facts: Sequence[Digest], proxy: Address
 
 
 @dataclass(frozen=True)
-class Lookup:
+class Lookup(Ordered):
     """A branch the proxy made by lookup (not injected) to a contact: its INVITE's frame and
     time, next hop and Route set (FIELD-6 compares an injection to the same contact with it)."""
 
@@ -127,11 +122,6 @@ class Lookup:
     routes: tuple[str, ...]
     #: its INVITE's place among the messages of its frame (CAP-9)
     within: int = 0
-
-    @property
-    def order(self) -> Order:
-        """Where its INVITE is in capture order (CAP-9)."""
-        return self.frame, self.within
 
 
 def lookups(calls: Sequence[CallRecord], messages: Iterable[WireMessage], proxy: Address

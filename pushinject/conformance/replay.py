@@ -49,7 +49,9 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from pushinject.conformance.capture import Address, Order, Parsed, WireMessage, address_text
+from pushinject.conformance.capture import (
+    Address, Order, Ordered, Parsed, WireMessage, address_text,
+)
 from pushinject.conformance.rules import overtaken
 from pushinject.core.messages import top_via_text, with_top_via
 from pushinject.core.timers import T2
@@ -68,7 +70,7 @@ _PUSH_FAILED = (404, 480)
 
 
 @dataclass(frozen=True, init=False)
-class Output:
+class Output(Ordered):
     """A message the proxy sent (`frame` > 0) or the reference core sent (`frame` 0)."""
 
     time: float
@@ -404,7 +406,7 @@ def _before_its_cause(a: Output, r: Output) -> bool:
     needed to send it (a branch's last answer, RFC 3261 §16.7 steps 5 and 6)? Capture order
     (CAP-9) tells, also of two messages in one frame."""
     final = a.direction == "caller" and a.label.isdigit() and int(a.label) >= 200
-    return final and 0 < a.frame and (a.frame, a.within) < r.cause
+    return final and 0 < a.frame and a.order < r.cause
 
 
 #: the time of a message that never left
