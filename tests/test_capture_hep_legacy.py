@@ -59,6 +59,25 @@ def test_a_packed_hepv2_time_header_of_10_bytes_is_read_too() -> None:
     assert decode_legacy_hep(packed).payload == OPTIONS
 
 
+#: the header OpenSIPS 3.6.8's proto_hep wrote with version 2 for the caller's INVITE from
+#: 127.0.0.1:5070 to its port 5060: Kamailio's layout, agent 1 (its default hep_capture_id)
+OPENSIPS_V2_HEADER = bytes.fromhex(
+    "02 10 02 11 13ce 13c4 7f000001 7f000001 b22e176b ef0c0300 0100 0000".replace(" ", ""))
+
+
+@pytest.mark.parametrize("header", [OPENSIPS_V2_HEADER, b"\x01" + OPENSIPS_V2_HEADER[1:16]])
+def test_opensips_pads_its_legacy_datagrams_with_zeros_that_are_no_message(header: bytes) -> None:
+    """OpenSIPS counts its 8 bytes of IPv4 addresses twice in the datagram's length: 8 zero
+    bytes follow the message it carries (32 over IPv6), and are dropped (HEP-5)."""
+    packet = decode_legacy_hep(header + OPTIONS + bytes(8))
+    assert (packet.source, packet.payload) == (("127.0.0.1", 5070), OPTIONS)
+    assert decode_legacy_hep(header + OPTIONS + bytes(9)).payload == OPTIONS + bytes(9)
+    six = encode_legacy_hep(HEPPacket(("2001:db8::1", 5060), ("2001:db8::2", 5070), 1, 0,
+                                      payload=OPTIONS, hep_version=2))
+    assert decode_legacy_hep(six + bytes(32)).payload == OPTIONS
+    assert decode_legacy_hep(six + bytes(8)).payload == OPTIONS + bytes(8)
+
+
 def test_ipv6_hepv2_round_trip() -> None:
     packet = HEPPacket(("2001:db8::1", 5060), ("2001:db8::2", 5070), 1700000000, 999999,
                        payload=OPTIONS, protocol=6, agent_id=7, hep_version=2)

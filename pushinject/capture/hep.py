@@ -54,6 +54,8 @@ import zlib
 from dataclasses import dataclass, field
 
 from pushinject.errors import PushInjectError
+from pushinject.sip.errors import SIPParseError
+from pushinject.sip.framer import StreamFramer
 
 __all__ = ["HEP_MAGIC", "SIP", "HEPError", "HEPPacket", "HEPFramer", "decode_hep", "encode_hep",
            "transport_name", "is_legacy_hep", "decode_legacy_hep", "encode_legacy_hep"]
@@ -348,8 +350,31 @@ def decode_legacy_hep(data: bytes) -> HEPPacket:
             raise HEPError("timestamp", f"HEP timestamp microseconds {micro} is not below "
                            "1000000")
     return HEPPacket(source=(source, sport), destination=(destination, dport), seconds=seconds,
-                     microseconds=micro, payload=bytes(data[start:]), protocol=protocol,
-                     agent_id=agent, hep_version=version)
+                     microseconds=micro, payload=_without_padding(bytes(data[start:]), family),
+                     protocol=protocol, agent_id=agent, hep_version=version)
+
+
+def _without_padding(payload: bytes, family: int) -> bytes:
+    """A HEPv1/v2 payload without the zero bytes OpenSIPS's proto_hep sends after the message:
+    it counts its address header twice in the datagram's length, so as many zero bytes as that
+    header has (8 for IPv4, 32 for IPv6) follow a message that Content-Length frames whole
+    before them (HEP-5). Any other payload is the message as sent.
+
+    >>> m = b"OPTIONS sip:a SIP/2.0\\r\\nContent-Length: 2\\r\\n\\r\\nhi"
+    >>> _without_padding(m + bytes(8), 2) == m, _without_padding(m + bytes(7), 2) == m
+    (True, False)
+    >>> body = b"OPTIONS sip:a SIP/2.0\\r\\nContent-Length: 10\\r\\n\\r\\nh" + bytes(9)
+    >>> _without_padding(body, 2) == body  # zeros of the body
+    True
+    """
+    pad = _ADDRESSES[family]
+    if len(payload) <= pad or any(payload[-pad:]):
+        return payload
+    try:
+        framed = StreamFramer().feed(payload[:-pad])
+    except SIPParseError:
+        return payload
+    return payload[:-pad] if framed == [payload[:-pad]] else payload
 
 
 def encode_legacy_hep(packet: HEPPacket) -> bytes:
