@@ -86,10 +86,11 @@ def test_tshark_sees_only_what_the_manifest_says() -> None:
 
 
 @pytest.mark.tshark
-@pytest.mark.parametrize("name", ["cooked-ipv6.pcap", "damaged.pcap", "dropped.pcapng"])
+@pytest.mark.parametrize("name", ["cooked-ipv6.pcap", "damaged.pcap", "dropped.pcapng",
+                                  "mirrored.pcap"])
 def test_tshark_lists_the_same_messages(name: str) -> None:
-    """Linux cooked frames, IPv6 fragments, raw IP and malformed Content-Length values: tshark
-    and the decoder list the same messages in the same frames."""
+    """Linux cooked frames, IPv6 fragments, raw IP, malformed Content-Length values and a port
+    mirror's copies: tshark and the decoder list the same messages in the same frames."""
     tshark = require_tool("tshark")
     ours, _ = decoder_rows(CAPTURES / name)
     assert ours == tshark_rows(tshark, CAPTURES / name)

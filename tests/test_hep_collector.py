@@ -545,15 +545,16 @@ def test_live_collector_counts_the_datagrams_the_kernel_dropped(json_lines: bool
     proc, port = _start_collector("--receive-buffer", "64", *(["--json"] if json_lines else []))
     sent = 3000
     try:
-        packet = encode_hep(HEPPacket(("10.0.0.1", 1), ("10.0.0.2", 2), 0,
-                                      payload=b"OPTIONS sip:a@b SIP/2.0\r\n" + bytes(400)))
+        packets = [encode_hep(HEPPacket(  # a second apart: none is a duplicate (CAP-11)
+            ("10.0.0.1", 1), ("10.0.0.2", 2), n,
+            payload=b"OPTIONS sip:a@b SIP/2.0\r\n" + bytes(400))) for n in range(sent)]
         sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         proc.send_signal(signal.SIGSTOP)
-        for _ in range(sent - 1):
+        for packet in packets[:-1]:
             sender.sendto(packet, ("127.0.0.1", port))
         proc.send_signal(signal.SIGCONT)
         time.sleep(0.5)
-        sender.sendto(packet, ("127.0.0.1", port))  # brings the count of the drops before it
+        sender.sendto(packets[-1], ("127.0.0.1", port))  # brings the count of the drops before it
         sender.close()
         time.sleep(0.3)
     finally:

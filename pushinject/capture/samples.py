@@ -15,6 +15,10 @@ never change; `write(name, path)` writes one capture, `RECIPES` names them all.
   Content-Length values are not numbers; a decoder keeps both and reports the fault.
 - ``dropped.pcapng`` (Ethernet, pcapng): one call through a proxy whose relayed 200 the
   recording lost; the file's Interface Statistics Block says so, as dumpcap writes it (CAP-8).
+- ``mirrored.pcap`` (Ethernet): one call through a proxy recorded by a port mirror that sees
+  the proxy's leg to the phone twice, each packet again 0.3 ms later, among them the INVITE
+  retransmitted T1 after it; the checker sets the copies aside and keeps the retransmission
+  (CAP-11).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from scapy.utils import RawPcapWriter
 from pushinject.capture.websocket import unmask
 
 __all__ = ["RECIPES", "STATISTICS", "write", "frames", "cooked_ipv6_frames", "damaged_frames",
-           "dropped_frames"]
+           "dropped_frames", "mirrored_frames"]
 
 #: fixed MAC addresses (an Ether() without them makes Scapy look the address up)
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
@@ -249,6 +253,45 @@ def dropped_frames() -> list[tuple[float, bytes]]:
             for i, (dt, (a, b, data)) in enumerate(zip(times, steps, strict=True))]
 
 
+# ------------------------------------------------------------------------------ mirrored.pcap
+
+def mirrored_frames() -> list[tuple[float, bytes]]:
+    """(time, frame bytes) of mirrored.pcap: a call through the proxy recorded by a port
+    mirror that sees the proxy's leg to the phone twice (each of its packets again, the same
+    bytes, 0.3 ms later); the proxy's INVITE is retransmitted once, T1 (500 ms) after it."""
+    call = "mirror-1@192.0.2.10"
+    up, down = f"{CALLER}:5060;branch=z9hG4bK-mup", f"{PROXY}:5060;branch=z9hG4bK-mdown"
+    ack_up = f"{CALLER}:5060;branch=z9hG4bK-mack"
+    ack_down = f"{PROXY}:5060;branch=z9hG4bK-mackdown"
+    invite = _sip("INVITE sip:bob@192.0.2.20 SIP/2.0", "1 INVITE", [down, up], call=call)
+    steps = [  # (seconds, sender, receiver, message): the phone's leg is recorded twice
+        (0.000, CALLER, PROXY,
+         _sip("INVITE sip:bob@example.com SIP/2.0", "1 INVITE", [up], call=call)),
+        (0.001, PROXY, CALLER, _sip("SIP/2.0 100 Trying", "1 INVITE", [up], call=call)),
+        (0.002, PROXY, PHONE, invite),
+        (0.502, PROXY, PHONE, invite),
+        (0.600, PHONE, PROXY,
+         _sip("SIP/2.0 180 Ringing", "1 INVITE", [down, up], ";tag=m1", call=call)),
+        (0.601, PROXY, CALLER, _sip("SIP/2.0 180 Ringing", "1 INVITE", [up], ";tag=m1",
+                                    call=call)),
+        (2.000, PHONE, PROXY,
+         _sip("SIP/2.0 200 OK", "1 INVITE", [down, up], ";tag=m1", call=call)),
+        (2.001, PROXY, CALLER, _sip("SIP/2.0 200 OK", "1 INVITE", [up], ";tag=m1", call=call)),
+        (2.060, CALLER, PROXY, _sip("ACK sip:bob@192.0.2.20 SIP/2.0", "1 ACK", [ack_up],
+                                    ";tag=m1", call=call)),
+        (2.061, PROXY, PHONE, _sip("ACK sip:bob@192.0.2.20 SIP/2.0", "1 ACK",
+                                   [ack_down, ack_up], ";tag=m1", call=call)),
+    ]
+    t = 1_700_000_400.0
+    out = []
+    for i, (dt, a, b, data) in enumerate(steps):
+        frame = bytes(eth() / IP(src=a, dst=b, id=i + 1) / UDP(sport=5060, dport=5060) / data)
+        out.append((t + dt, frame))
+        if PHONE in (a, b):
+            out.append((t + dt + 0.0003, frame))
+    return out
+
+
 # --------------------------------------------------------------------------------- writing
 
 #: every capture of data/captures/ by file name: (link type, recipe)
@@ -257,6 +300,7 @@ RECIPES: dict[str, tuple[int, Callable[[], list[tuple[float, bytes]]]]] = {
     "cooked-ipv6.pcap": (113, cooked_ipv6_frames),
     "damaged.pcap": (101, damaged_frames),
     "dropped.pcapng": (1, dropped_frames),
+    "mirrored.pcap": (1, mirrored_frames),
 }
 
 #: the pcapng captures' statistics: (packets the interface received, packets it dropped)

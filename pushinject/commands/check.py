@@ -69,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lost-within", type=float, default=10.0, metavar="SECONDS",
                         help="a device registering this soon after a 408/480 marks a lost call "
                         "(default 10)")
+    parser.add_argument("--duplicates-within", type=float, default=None, metavar="SECONDS",
+                        help="the same message seen twice this close is one message the capture "
+                        "recorded twice, set aside as duplicate (default 0.01; 0: keep "
+                        "every copy)")
     parser.add_argument("--proxy", action="append", default=[], metavar="IP:PORT",
                         help="the proxy's address (default: found); repeat it, or give a comma "
                         "list, for a proxy listening on several addresses")
@@ -159,14 +163,18 @@ def run(args: argparse.Namespace) -> int:
 
     preset = (None if args.preset == "none" else
               CAPTURE_DRIVEN if args.preset is None else args.preset)
-    if min(args.tolerance, args.inject_within, args.timer_slack, args.lost_within) < 0:
-        raise UsageError("--tolerance, --inject-within, --timer-slack and --lost-within must not "
-                         "be negative")
+    window = ({} if args.duplicates_within is None
+              else {"duplicates_within": args.duplicates_within})
+    if min(args.tolerance, args.inject_within, args.timer_slack, args.lost_within,
+           *window.values()) < 0:
+        raise UsageError("--tolerance, --inject-within, --timer-slack, --lost-within and "
+                         "--duplicates-within must not be negative")
     proxies = parse_proxies(args.proxy)
     options = CheckOptions(preset=preset, knobs=parse_knobs(args.knob, preset),
                            proxy=proxies[0] if proxies else None, aliases=proxies[1:],
                            tolerance=args.tolerance, inject_within=args.inject_within,
-                           timer_slack=args.timer_slack, lost_within=args.lost_within)
+                           timer_slack=args.timer_slack, lost_within=args.lost_within,
+                           **window)
     if args.hep_listen is not None:
         return _collect(args, options)
     if not args.files:

@@ -215,15 +215,20 @@ def to_wire(decoded: DecodedMessage) -> WireMessage | None:
 
 
 def wire_messages(path: str | os.PathLike[str] | Recording, decoder: Decoder,
-                  skipped: Counter[str]) -> Iterator[WireMessage]:
+                  skipped: Counter[str], duplicates_within: float | None = None
+                  ) -> Iterator[WireMessage]:
     """Decode and parse the SIP messages of a pcap/pcapng file, or of a recording made of
     several (`pushinject.capture.recording`), one at a time: a message that cannot be parsed
-    is counted in `skipped` as ``unparsable-sip``; `decoder.summary` accounts for the frames
-    once the iterator is exhausted.
+    is counted in `skipped` as ``unparsable-sip``, a copy of one recorded twice (within
+    `duplicates_within` seconds, `pushinject.conformance.duplicates`, CAP-11) as ``duplicate``;
+    `decoder.summary` accounts for the frames once the iterator is exhausted.
 
     Raises `UsageError` when the file is missing or is not a capture.
     """
     from pushinject.capture.recording import Recording
+    from pushinject.conformance.duplicates import DUPLICATES_WITHIN, DUPLICATE, Duplicates
+
+    duplicates = Duplicates(DUPLICATES_WITHIN if duplicates_within is None else duplicates_within)
 
     source: Path | Recording
     if isinstance(path, Recording):
@@ -235,6 +240,9 @@ def wire_messages(path: str | os.PathLike[str] | Recording, decoder: Decoder,
             raise UsageError(f"no such capture file: {source}")
     try:
         for decoded in decoder.decode_file(source):
+            if duplicates.is_duplicate(decoded):
+                skipped[DUPLICATE] += 1
+                continue
             wire = to_wire(decoded)
             if wire is None:
                 skipped["unparsable-sip"] += 1
@@ -260,9 +268,11 @@ def all_skipped(decoder: Decoder, skipped: Counter[str]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
-def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
+def load_capture(path: str | os.PathLike[str] | Recording,
+                 duplicates_within: float | None = None) -> Capture:
     """Decode and parse every SIP message of a pcap/pcapng file, or of a recording made of
-    several (`wire_messages`; its name stands for the file).
+    several (`wire_messages`; its name stands for the file), the copies of a message recorded
+    twice within `duplicates_within` seconds set aside (CAP-11; None: the default window).
 
     Raises `UsageError` when the file is missing or is not a capture.
     """
@@ -270,6 +280,6 @@ def load_capture(path: str | os.PathLike[str] | Recording) -> Capture:
 
     decoder = Decoder(anomalies=False)  # the report counts skips, not anomalies
     skipped: Counter[str] = Counter()
-    out = tuple(wire_messages(path, decoder, skipped))
+    out = tuple(wire_messages(path, decoder, skipped, duplicates_within))
     return Capture(file=capture_name(path), frames=decoder.summary.frames, messages=out,
                    skipped=all_skipped(decoder, skipped), dropped=decoder.summary.dropped)

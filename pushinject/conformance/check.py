@@ -32,6 +32,7 @@ from pushinject.conformance.calls import CallRecord, find_calls
 from pushinject.conformance.capture import Address, Capture, address_text, load_capture
 from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset, plan_calls
 from pushinject.conformance.capture_loss import CaptureLoss, capture_loss
+from pushinject.conformance.duplicates import DUPLICATES_WITHIN
 from pushinject.conformance.digest import Digest, digests
 from pushinject.conformance.field_rules import (
     FieldSettings, Latencies, Lookup, field_rules, latencies, lookups, registers_by_user,
@@ -70,6 +71,8 @@ class CheckOptions:
     inject_within: float = 2.0
     timer_slack: float = 1.0
     lost_within: float = 10.0
+    #: how close the same message seen twice is one message recorded twice (CAP-11; 0: never)
+    duplicates_within: float = DUPLICATES_WITHIN
 
     def settings(self) -> RuleSettings:
         """The rule settings: the preset's response ranking (CTX-7 or OSIPS-7) and the limits."""
@@ -245,7 +248,8 @@ def _final_within(timing: Timing, options: CheckOptions) -> float:
 def check_capture(path: str | os.PathLike[str], options: CheckOptions | None = None
                   ) -> CaptureResult:
     """Read and check one capture file (`UsageError` when it cannot be read)."""
-    return check_messages(load_capture(path), options or CheckOptions())
+    options = options or CheckOptions()
+    return check_messages(load_capture(path, options.duplicates_within), options)
 
 
 def verdict(results: Sequence[CaptureResult]) -> str:

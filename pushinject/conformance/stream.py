@@ -197,6 +197,7 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
     from pushinject.capture.decoder import Decoder
     from pushinject.conformance.capture import capture_name, to_wire
     from pushinject.conformance.collector import CallCollector
+    from pushinject.conformance.duplicates import DUPLICATE, Duplicates
 
     total = sum(s.size for s in sources)
     before = 0
@@ -205,6 +206,7 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
         tally = Tally(index, name)
         collector = CallCollector(options, name=name, quiet=quiet)
         decoder = Decoder(anomalies=False)  # the report counts skips, not anomalies
+        duplicates = Duplicates(options.duplicates_within)
         step = 0
         for decoded in decoder.decode_file(source):
             # every frame's time moves the clock, so a call completes at the same message
@@ -217,6 +219,9 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
                 if where != part and where != EVERY:
                     continue
                 mine = where == part or part == 0
+            if duplicates.is_duplicate(decoded):  # a copy goes to its original's partition (CAP-11)
+                tally.skipped[DUPLICATE] += mine
+                continue
             wire = to_wire(decoded)
             if wire is None:
                 tally.skipped["unparsable-sip"] += mine

@@ -237,6 +237,7 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
     from pushinject.capture.decoder import Decoder
     from pushinject.conformance.capture import to_wire
     from pushinject.conformance.collector import CallCollector
+    from pushinject.conformance.duplicates import DUPLICATE, Duplicates
 
     udp, tcp = _bind(listen)
     _receive_buffer(udp, buffer_kib)
@@ -251,6 +252,7 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     decoder = Decoder()
+    duplicates = Duplicates(options.duplicates_within)
     collector = CallCollector(options, name=f"HEP {where}", quiet=quiet)
     judged = [0, 0]  # calls, violations
 
@@ -275,6 +277,9 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
                 counts.packets += 1
                 for decoded in decoder.feed_datagram(counts.packets, time.time(), peer,
                                                      (host, port), data):
+                    if duplicates.is_duplicate(decoded):  # CAP-11
+                        counts.skipped[DUPLICATE] += 1
+                        continue
                     wire = to_wire(decoded)
                     if wire is None:
                         counts.skipped["unparsable-sip"] += 1
