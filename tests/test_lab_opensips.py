@@ -20,15 +20,18 @@ from pathlib import Path
 
 import pytest
 
+from pushinject.capture.records import read_records
 from pushinject.cli import main
 from pushinject.commands import lab as lab_command
 from pushinject.conformance import CheckOptions, check_capture, verdict
 from pushinject.lab.facts import capture_facts, differences, proxy_sends_after, read_sip
+from pushinject.lab.hep_mirror import hep_files
 from pushinject.lab.manifest import entry, expected_facts, read_manifest, render_manifest
 from pushinject.lab.opensips_scenarios import OPENSIPS_SCENARIOS
 from pushinject.lab.proxies import OPENSIPS, opensips_modules_dir
 from pushinject.lab.runner import namespaces_available, render_config
 from tests.conftest import DATA, require, require_tool
+from tests.test_lab_hep import absorbed_acks, live_verdicts, three_views
 
 FOLDER = DATA / "opensips"
 MANIFEST = read_manifest(FOLDER / "manifest.toml")
@@ -407,10 +410,32 @@ def test_lab_without_opensips_says_how_to_build_it(
     assert capsys.readouterr().err == f"pushinject lab: error: {lab_command.BUILD_HINT}\n"
 
 
-def test_lab_has_no_hep_mirror_for_opensips(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["lab", "--proxy", "opensips", "--hep", "O1"]) == 2
-    assert capsys.readouterr().err == ("pushinject lab: error: --hep mirrors Kamailio's siptrace; "
-                                       "the OpenSIPS lab has no HEP mirror\n")
+@pytest.mark.parametrize(("transport", "version"), [("udp", 3), ("tcp", 3), ("udp", 2)])
+def test_mirror_config_adds_the_mirror_and_changes_no_line(transport: str, version: int) -> None:
+    """``pushinject lab --proxy opensips --hep``: proto_hep and tracer, a HEP socket, trace() at
+    the top of the main route, and the routes of tm's own requests; every other line as the
+    plain config has it, in its order."""
+    plain = render_config(log_prefix="T", proxy=OPENSIPS)
+    text = render_config(log_prefix="T", proxy=OPENSIPS, hep=transport, hep_version=version)
+    added = [
+        f"socket=hep_{transport}:127.0.0.1:9061",
+        'loadmodule "proto_hep.so"', 'loadmodule "tracer.so"',
+        f'modparam("proto_hep", "hep_id", "[collector] 127.0.0.1:9060; transport={transport}; '
+        f'version={version}")',
+        'modparam("tracer", "trace_id", "[mirror] uri=hep:collector")',
+        '\ttrace("mirror", "t");  # pushinject lab --hep',
+    ]
+    lines = text.splitlines()
+    assert [line for line in lines if line in added] == added
+    own = "\n".join(lines[len(plain.splitlines()) + len(added):])
+    assert own == ('\nlocal_route {\n\ttrace("mirror", "m");  # pushinject lab --hep\n}\n\n'
+                   'onreply_route {\n\tif (is_method("MESSAGE"))\n'
+                   '\t\ttrace("mirror", "m");  # pushinject lab --hep\n}')
+    assert [line for line in lines[:len(lines) - own.count("\n") - 1]
+            if line not in added] == plain.splitlines()
+    assert lines.index(added[-1]) == lines.index("route {") + 1
+    with pytest.raises(ValueError, match="HEPv1 has no length field to frame a tcp stream"):
+        render_config(proxy=OPENSIPS, hep="tcp", hep_version=1)
 
 
 def test_missing_packages_has_no_package_for_opensips(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -423,12 +448,12 @@ LAB = Path(__file__).resolve().parent.parent / "pushinject" / "lab"
 
 
 def test_build_recipe_builds_every_module_the_config_loads() -> None:
-    """build_opensips.sh builds exactly the modules opensips.cfg loads (proto_udp is built into
-    the 3.x core)."""
+    """build_opensips.sh builds exactly the modules opensips.cfg loads with the HEP mirror on
+    (proto_udp is built into the 3.x core)."""
     script = (LAB / "build_opensips.sh").read_text()
     [line] = [ln for ln in script.splitlines() if ln.startswith("modules=")]
     built = set(line.split("=", 1)[1].strip('"').split())
-    cfg = render_config(proxy=OPENSIPS)
+    cfg = render_config(proxy=OPENSIPS, hep="udp")
     loaded = {ln.split('"')[1].removesuffix(".so") for ln in cfg.splitlines()
               if ln.startswith("loadmodule")}
     assert loaded - built == {"proto_udp"}
@@ -453,6 +478,21 @@ def _opensips() -> str:
     if path is None:
         pytest.skip(lab_command.BUILD_HINT)
     return path
+
+
+@pytest.mark.parametrize(("transport", "version"), [("udp", 3), ("tcp", 3), ("udp", 1),
+                                                  ("udp", 2)])
+def test_opensips_accepts_the_mirror_config(tmp_path: Path, transport: str,
+                                            version: int) -> None:
+    """``opensips -c`` parses the config with the HEP mirror and loads proto_hep and tracer
+    (built by build_opensips.sh)."""
+    opensips = _opensips()
+    cfg = tmp_path / "opensips.cfg"
+    cfg.write_text(render_config(proxy=OPENSIPS, hep=transport, hep_version=version))
+    done = subprocess.run([opensips, "-c", "-f", str(cfg)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "config file ok" in done.stderr
 
 
 def test_opensips_accepts_the_lab_config(tmp_path: Path) -> None:
@@ -490,6 +530,44 @@ def test_lab_regenerates_every_opensips_capture_with_the_same_facts(tmp_path: Pa
         options = CheckOptions(preset="opensips", tolerance=1.0)
         result = check_capture(tmp_path / table["file"], options)
         assert verdict([result]) == table["expected_verdict"], name
+
+
+@pytest.mark.lab
+def test_lab_with_the_mirror_gives_the_same_verdicts_from_hep_as_from_the_wire(
+        tmp_path: Path) -> None:
+    """``pushinject lab --proxy opensips --hep``: proto_hep and tracer mirror O1, O4 and O12 as
+    HEPv3 in datagrams, O1 over TCP and O4 as HEPv2 (whose 8 zero bytes after each message are
+    dropped, HEP-5); each call's verdict from the wire, from the recorded HEP stream and from
+    the live collector is the same. OpenSIPS's tracer mirrors the caller's ACK to a non-2xx final twice: as received (the ACK's own
+    trace()) and as the proxy changed it, Max-Forwards one less (the INVITE transaction's trace,
+    though the proxy absorbs that ACK), so O4's stream holds that one message more than the
+    wire, with no effect on the verdict (about 40 s)."""
+    _opensips()
+    for tool in ("sipp", "tcpdump", "unshare", "ip"):
+        require_tool(tool)
+    require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
+    require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
+    runs = {"udp": (["O1", "O4", "O12"], []), "tcp": (["O1"], ["--hep-transport", "tcp"]),
+            "v2": (["O4"], ["--hep-version", "2"])}
+    for run, (names, extra) in runs.items():
+        out = tmp_path / run
+        assert main(["lab", "--proxy", "opensips", "--hep", *extra, "--out", str(out),
+                     *names]) == 0
+        for name in names:
+            (call,) = three_views(out, name, OPENSIPS)
+            assert (call["call_id"], call["final_status"], call["violations"]) == (
+                MANIFEST[name]["call_id"], MANIFEST[name]["final_status"], []), name
+            hep, jsonl = hep_files(out, name)
+            wire = out / OPENSIPS_SCENARIOS[name].file
+            assert [m.source[1] for m in absorbed_acks(wire, hep)] == (
+                [5070] if name == "O4" else []), (run, name)
+            _, summary = live_verdicts(jsonl)
+            assert summary["skipped"] == {}, name
+            if run != "tcp":  # each datagram's first byte: HEPv2's version, HEPv3's "H"
+                assert {r.data[42] for r in read_records(hep)} == (
+                    {2} if run == "v2" else {ord("H")}), run
+        if run == "tcp":  # proto_hep connects from each OpenSIPS process that traces
+            assert summary["datagrams"] == 0 and summary["tcp"]["connections"] >= 1
 
 
 #: per scenario with its own tm timers: the bounds of the first interval between the silent

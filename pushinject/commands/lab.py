@@ -19,13 +19,14 @@ option, under ``--preset kamailio-tsilo`` and with the lab's tm timers as knobs,
 ``--proxy opensips`` runs the lab's OpenSIPS under the same load, judged with no option and
 under ``--preset opensips``, into ``data/opensips/load/L2.pcap`` by default.
 
-With ``--hep`` (Kamailio only) Kamailio also mirrors its traffic as HEPv3 (siptrace) to a live
-``pushinject check --hep-listen`` in the namespace: each scenario then also leaves
-``<scenario>-hep.pcap`` (the HEP packets) and ``<scenario>-hep.jsonl`` (the live verdicts, judged
-with the scenario's own tm timers as knobs where it sets any) beside its capture in ``--out``
-(see `pushinject.lab.hep_mirror`); ``--hep-transport tcp`` sends the mirror over a TCP
-connection instead of UDP datagrams; ``--hep-version 1`` or ``2`` sends HEPv1 or HEPv2, the
-older headers siptrace writes (its default is 1), in datagrams (HEP-5).
+With ``--hep`` the proxy also mirrors its traffic as HEPv3 (Kamailio's siptrace, OpenSIPS's
+proto_hep and tracer) to a live ``pushinject check --hep-listen`` in the namespace, which judges
+with the proxy's preset: each scenario then also leaves ``<scenario>-hep.pcap`` (the HEP
+packets) and ``<scenario>-hep.jsonl`` (the live verdicts, judged with the scenario's own tm
+timers as knobs where it sets any) beside its capture in ``--out`` (see
+`pushinject.lab.hep_mirror`); ``--hep-transport tcp`` sends the mirror over a TCP connection
+instead of UDP datagrams; ``--hep-version 1`` or ``2`` sends HEPv1 or HEPv2, the older headers
+(siptrace's default is 1), in datagrams (HEP-5).
 """
 
 from __future__ import annotations
@@ -81,14 +82,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --load: how long the caller holds an answered call "
                              "(default 2000; another needs --out)")
     parser.add_argument("--hep", action="store_true",
-                        help="Kamailio only: also mirror the traffic as HEPv3 to a live "
+                        help="also mirror the proxy's traffic as HEPv3 to a live "
                         "collector and keep OUT/<scenario>-hep.pcap and -hep.jsonl")
     parser.add_argument("--hep-transport", choices=("udp", "tcp"), default=None,
                         help="with --hep: send the mirror's packets in UDP datagrams (default) "
                         "or over a TCP connection")
     parser.add_argument("--hep-version", type=int, choices=(1, 2, 3), default=None,
-                        help="with --hep: the HEP version siptrace sends (default 3; 1 and 2, "
-                        "Kamailio's older headers, in UDP datagrams only)")
+                        help="with --hep: the HEP version the proxy sends (default 3; 1 and "
+                        "2, the older headers, in UDP datagrams only)")
 
 
 def _positive_int(text: str) -> int:
@@ -145,8 +146,6 @@ def run(args: argparse.Namespace) -> int:
     if (args.hep_version or 3) != 3 and args.hep_transport == "tcp":
         raise UsageError(f"HEPv{args.hep_version} has no length field to frame a TCP stream: "
                          "--hep-version 1 and 2 mirror in UDP datagrams only")
-    if args.hep and proxy.name != "kamailio":
-        raise UsageError("--hep mirrors Kamailio's siptrace; the OpenSIPS lab has no HEP mirror")
     unknown = [name for name in args.scenarios if name not in proxy.scenarios]
     if unknown:
         raise UsageError(f"unknown scenario {unknown[0]} (known: {', '.join(proxy.scenarios)})")

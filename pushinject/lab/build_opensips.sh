@@ -12,7 +12,8 @@
 # t_inject_branches, t_relay, t_new_request for the push), event_routing (notify_on_event),
 # usrloc and registrar (save, lookup, the E_UL_CONTACT_INSERT event), signaling and sl (replies),
 # maxfwd, rr, textops, sipmsgops and cfgutils; auth challenges one user's REGISTERs (the lab's
-# 401 scenario). UDP is a built-in transport (proto_udp) in 3.x, so it needs no module.
+# 401 scenario); proto_hep and tracer mirror the traffic as HEP (`pushinject lab --hep`). UDP is
+# a built-in transport (proto_udp) in 3.x, so it needs no module.
 #
 # Build tools: gcc, make, bison and flex from Debian; when one is missing it is installed with
 # apt-get (root). Nothing else is needed for these modules. JOBS sets make's parallelism (2).
@@ -25,7 +26,7 @@ fi
 src=$1
 prefix=${2:-/usr/local}
 jobs=${JOBS:-2}
-modules="tm sl signaling registrar usrloc event_routing maxfwd rr textops sipmsgops cfgutils auth"
+modules="tm sl signaling registrar usrloc event_routing maxfwd rr textops sipmsgops cfgutils auth proto_hep tracer"
 
 if [ ! -f "$src/Makefile" ] || [ ! -f "$src/cfg.y" ] || [ ! -d "$src/modules/tm" ]; then
 	echo "$0: $src is not an OpenSIPS source tree (no Makefile, cfg.y, modules/tm)" >&2

@@ -1,4 +1,4 @@
-"""The lab's HEP mirror: Kamailio's siptrace copies its traffic as HEPv3 to a live collector.
+"""The lab's HEP mirror: the proxy copies its traffic as HEP to a live collector.
 
 With `pushinject lab --hep`, a scenario runs as usual (`pushinject.lab.runner`) and, in the same
 private namespace:
@@ -7,30 +7,32 @@ private namespace:
   (every SIP message it receives or sends goes as HEPv3 to ``127.0.0.1:HEP_PORT``, in UDP
   datagrams, or with the transport ``tcp`` also ``-A WITH_HEP_TCP``: over a TCP connection;
   ``-A HEP_VERSION=1`` or ``2`` makes it HEPv1 or HEPv2, HEP-5, in datagrams only);
+- OpenSIPS, which has no such defines, runs its config with the mirror's lines added
+  (`opensips_mirror`: proto_hep and tracer, ``trace()`` in the main route and in a
+  ``local_route``), with the same transports and versions;
 - the scenario's tcpdump leaves the HEP packets out (``udp and not port HEP_PORT``), and a
   second tcpdump records only them (``udp port HEP_PORT`` or ``tcp port HEP_PORT``) into
   ``OUT/<scenario>-hep.pcap``;
 - `pushinject check --hep-listen 127.0.0.1:HEP_PORT --json` judges the calls live as the
-  mirror delivers them; its verdicts (one JSON object per call, then the summary) are kept in
-  ``OUT/<scenario>-hep.jsonl``.
+  mirror delivers them, with the proxy's preset; its verdicts (one JSON object per call, then
+  the summary) are kept in ``OUT/<scenario>-hep.jsonl``.
 
 So one run gives three views of the same calls: the wire (tcpdump), the HEP stream recorded,
-and the HEP stream judged live; `tests/test_lab.py` holds them equal.
+and the HEP stream judged live; `tests/test_lab_hep.py` holds them equal.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pushinject.lab.capture_tool import tcpdump_argv
-from pushinject.lab.proxies import FR_INV_TIMER_MS, FR_TIMER_MS
 from pushinject.lab.scenarios import LAB_IP
 
-__all__ = ["HEP_PORT", "TRANSPORTS", "VERSIONS", "capture_filter", "check_options", "hep_files",
-           "kamailio_defines", "start", "finish", "CHECK_OPTIONS", "LAB_KNOBS"]
+__all__ = ["HEP_PORT", "OPENSIPS_HEP_PORT", "TRANSPORTS", "VERSIONS", "capture_filter",
+           "hep_files", "kamailio_defines", "opensips_mirror", "start", "finish"]
 
 #: the collector's port, UDP and TCP (Homer's usual one); kamailio.cfg names it too
 HEP_PORT = 9060
@@ -54,25 +56,73 @@ def kamailio_defines(transport: str, version: int = 3) -> list[str]:
     return ["-A", "WITH_HEP", *(["-A", "WITH_HEP_TCP"] if transport == "tcp" else []),
             *(["-A", f"HEP_VERSION={version}"] if version != 3 else [])]
 
-#: the lab proxy's tm timers as `pushinject check` knobs
-LAB_KNOBS: Mapping[str, float] = {"fr_timeout": FR_TIMER_MS / 1000,
-                                  "fr_inv_timeout": FR_INV_TIMER_MS / 1000}
+#: the port OpenSIPS's proto_hep sends the mirror from (a ``hep_udp``/``hep_tcp`` socket)
+OPENSIPS_HEP_PORT = HEP_PORT + 1
+
+#: the statement OpenSIPS's main route starts with: the request and its transaction
+OPENSIPS_TRACE = '\ttrace("mirror", "t");  # pushinject lab --hep\n'
+
+#: the routes that mirror the requests tm makes itself (the push's MESSAGE) and their replies.
+#: Not ``trace("mirror", "t")`` in local_route: it runs in the context of the request whose
+#: route made the MESSAGE, whose trace it joins, so that transaction is mirrored twice and the
+#: MESSAGE not at all (seen with OpenSIPS 3.6.8); ``"m"`` there mirrors the MESSAGE as sent.
+OPENSIPS_OWN_REQUESTS = (
+    '\nlocal_route {\n\ttrace("mirror", "m");  # pushinject lab --hep\n}\n'
+    '\nonreply_route {\n\tif (is_method("MESSAGE"))\n'
+    '\t\ttrace("mirror", "m");  # pushinject lab --hep\n}\n')
 
 
-def check_options(knobs: Mapping[str, float]) -> list[str]:
-    """How a scenario's calls are judged: the tsilo preset with the lab proxy's tm timers, those
-    a scenario sets itself (`knobs`) taking their place.
+def opensips_mirror(config: str, transport: str, version: int = 3) -> str:
+    r"""`config` (the lab's rendered `opensips.cfg`) with OpenSIPS's HEP mirror turned on:
+    proto_hep sends to the collector from a socket of its own (``hep_udp`` or ``hep_tcp`` on
+    `OPENSIPS_HEP_PORT`), and tracer's ``trace("mirror", "t")`` starts the main route, so
+    each request, its transaction's branches, replies, CANCELs and ACKs, and the stateless
+    replies (REGISTER's 200 and 401) are mirrored; `OPENSIPS_OWN_REQUESTS` mirrors the
+    request tm makes itself (the push's MESSAGE) and its reply. `config`'s own lines do not
+    change.
 
-    >>> check_options({"t1": 0.25, "fr_timeout": 20.0})
-    ['--preset', 'kamailio-tsilo', '--knob', 'fr_timeout=20', '--knob', 'fr_inv_timeout=10', '--knob', 't1=0.25']
+    >>> text = opensips_mirror('socket=udp:127.0.0.1:5060\nloadmodule "tm.so"\nroute {\n}\n',
+    ...                        "udp", 2)
+    >>> print(text.expandtabs(4), end="")
+    socket=udp:127.0.0.1:5060
+    socket=hep_udp:127.0.0.1:9061
+    loadmodule "tm.so"
+    loadmodule "proto_hep.so"
+    loadmodule "tracer.so"
+    modparam("proto_hep", "hep_id", "[collector] 127.0.0.1:9060; transport=udp; version=2")
+    modparam("tracer", "trace_id", "[mirror] uri=hep:collector")
+    route {
+        trace("mirror", "t");  # pushinject lab --hep
+    }
+    <BLANKLINE>
+    local_route {
+        trace("mirror", "m");  # pushinject lab --hep
+    }
+    <BLANKLINE>
+    onreply_route {
+        if (is_method("MESSAGE"))
+            trace("mirror", "m");  # pushinject lab --hep
+    }
     """
-    merged = {**LAB_KNOBS, **knobs}
-    return ["--preset", "kamailio-tsilo",
-            *(arg for k, v in merged.items() for arg in ("--knob", f"{k}={v:g}"))]
-
-
-#: how the lab's calls are judged when the scenario sets no tm timer of its own
-CHECK_OPTIONS = check_options({})
+    if version != 3 and transport != "udp":
+        raise ValueError(f"HEPv{version} has no length field to frame a {transport} stream")
+    lines = config.splitlines(keepends=True)
+    sockets = [i for i, line in enumerate(lines) if line.startswith("socket=")]
+    modules = [i for i, line in enumerate(lines) if line.startswith("loadmodule ")]
+    main = [i for i, line in enumerate(lines) if line.rstrip() == "route {"]
+    if not (sockets and modules and len(main) == 1) or "local_route" in config:
+        raise ValueError("not the lab's OpenSIPS config: no socket, loadmodule or one main "
+                         "route, or a local_route already")
+    added = {
+        sockets[-1]: [f"socket=hep_{transport}:{LAB_IP}:{OPENSIPS_HEP_PORT}\n"],
+        modules[-1]: ['loadmodule "proto_hep.so"\n', 'loadmodule "tracer.so"\n',
+                      f'modparam("proto_hep", "hep_id", "[collector] {LAB_IP}:{HEP_PORT}; '
+                      f'transport={transport}; version={version}")\n',
+                      'modparam("tracer", "trace_id", "[mirror] uri=hep:collector")\n'],
+        main[0]: [OPENSIPS_TRACE],
+    }
+    text = "".join(line + "".join(added.get(i, [])) for i, line in enumerate(lines))
+    return text + OPENSIPS_OWN_REQUESTS
 
 
 def capture_filter(hep: str | None) -> str:
@@ -86,17 +136,17 @@ def hep_files(out_dir: Path, name: str) -> tuple[Path, Path]:
 
 
 def start(procs: Any, out_dir: Path, name: str, wait_for: Any, udp_bound: Any,
-          knobs: Mapping[str, float] | None = None, transport: str = "udp") -> None:
-    """Start the HEP tcpdump (of the mirror's `transport`) and the collector (before
-    Kamailio), each ready when it returns; `knobs` are the scenario's own tm timers
-    (`check_options`)."""
+          check_options: Sequence[str], transport: str = "udp") -> None:
+    """Start the HEP tcpdump (of the mirror's `transport`) and the collector (before the
+    proxy), each ready when it returns; the collector judges with `check_options` (the
+    proxy's, `LabProxy.check_options`)."""
     pcap, _ = hep_files(out_dir, name)
     pcap.unlink(missing_ok=True)
     procs.start("tcpdump-hep", tcpdump_argv(pcap, transport, "port", str(HEP_PORT)))
     wait_for(lambda: "listening on" in procs.log("tcpdump-hep"), "the HEP tcpdump to listen")
     procs.start("collector", [
         sys.executable, "-m", "pushinject", "check", "--hep-listen", f"{LAB_IP}:{HEP_PORT}",
-        "--json", "--quiet", "1", *check_options(knobs or {}),
+        "--json", "--quiet", "1", *check_options,
     ])
     wait_for(lambda: udp_bound(HEP_PORT), "the HEP collector to bind its port")
 

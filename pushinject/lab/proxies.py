@@ -69,6 +69,10 @@ class LabProxy:
     arguments: tuple[str, ...]
     #: tm timer parameter -> (the `pushinject check` knob it sets, seconds per unit)
     tm_knobs: Mapping[str, tuple[str, float]]
+    #: the `pushinject check` preset its captures are judged with
+    preset: str
+    #: the knobs (seconds) of the lab config's own tm timers, where they are not the preset's
+    lab_knobs: Mapping[str, float]
 
     @property
     def config(self) -> str:
@@ -93,6 +97,19 @@ class LabProxy:
             knob, unit = self.tm_knobs[name]
             knobs[knob] = round(value * unit, 6)
         return knobs
+
+    def check_options(self, tm: tuple[tuple[str, int], ...] = ()) -> list[str]:
+        """How `pushinject check` judges a scenario's calls: the proxy's preset with the lab
+        config's tm timers, those the scenario sets itself (`tm`) taking their place.
+
+        >>> print(*KAMAILIO.check_options((("retr_timer1", 250),)))
+        --preset kamailio-tsilo --knob fr_timeout=8 --knob fr_inv_timeout=10 --knob t1=0.25
+        >>> OPENSIPS.check_options()
+        ['--preset', 'opensips']
+        """
+        merged = {**self.lab_knobs, **self.knobs(tm)}
+        return ["--preset", self.preset,
+                *(arg for k, v in merged.items() for arg in ("--knob", f"{k}={v:g}"))]
 
     def config_values(self) -> dict[str, str]:
         """Every placeholder value but the log prefix (the OpenSIPS module folder is looked up
@@ -139,6 +156,8 @@ KAMAILIO = LabProxy(
     arguments=("-f", "{cfg}", "-DD", "-E", "-P", "{pid}", "-Y", "{logs}", "-m", "32", "-M", "4"),
     tm_knobs={"retr_timer1": ("t1", 0.001), "retr_timer2": ("t2", 0.001),
               "fr_timer": ("fr_timeout", 0.001), "fr_inv_timer": ("fr_inv_timeout", 0.001)},
+    preset="kamailio-tsilo",
+    lab_knobs={"fr_timeout": FR_TIMER_MS / 1000, "fr_inv_timeout": FR_INV_TIMER_MS / 1000},
 )
 
 OPENSIPS = LabProxy(
@@ -165,6 +184,8 @@ OPENSIPS = LabProxy(
     arguments=("-F", "-f", "{cfg}", "-P", "{pid}", "-w", "{logs}", "-m", "32", "-M", "8"),
     tm_knobs={"T1_timer": ("t1", 0.001), "T2_timer": ("t2", 0.001),
               "fr_timeout": ("fr_timeout", 1.0), "fr_inv_timeout": ("fr_inv_timeout", 1.0)},
+    preset="opensips",
+    lab_knobs={},
 )
 
 #: proxy name -> proxy, the default first

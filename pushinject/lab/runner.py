@@ -91,16 +91,21 @@ def scenario_file(name: str) -> Path:
 
 
 def render_config(*, log_prefix: str = "lab", proxy: LabProxy = KAMAILIO,
-                  children: int = 2, tm: tuple[tuple[str, int], ...] = ()) -> str:
+                  children: int = 2, tm: tuple[tuple[str, int], ...] = (),
+                  hep: str | None = None, hep_version: int = 3) -> str:
     """The proxy's configuration with the lab's addresses, ports and timers filled in;
     `children` is the number of UDP worker processes (Kamailio's `children`), `tm` a
-    scenario's own tm timer parameters (`set_tm_parameters`)."""
+    scenario's own tm timer parameters (`set_tm_parameters`); OpenSIPS's with the HEP mirror
+    over `hep` sending HEP `hep_version` when `hep` is given (Kamailio's mirror is turned on
+    by command-line defines instead, `hep_mirror.kamailio_defines`)."""
     text = (resources.files("pushinject.lab") / proxy.config).read_text(encoding="utf-8")
     values = {**proxy.config_values(), "LOG_PREFIX": log_prefix, "CHILDREN": str(children)}
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
     if "{{" in text:
         raise LabError(f"{proxy.config} has a placeholder the lab does not fill")
+    if hep and proxy.name == "opensips":
+        text = hep_mirror.opensips_mirror(text, hep, hep_version)
     return set_tm_parameters(text, tm)
 
 
@@ -259,15 +264,15 @@ def _start_capture_and_proxy(
     start_capture(procs, pcap, hep_mirror.capture_filter(hep))
     if hep:
         hep_mirror.start(procs, pcap.parent, scenario.name, wait_for, udp_bound,
-                         proxy.knobs(scenario.tm), hep)
+                         proxy.check_options(scenario.tm), hep)
     binary = shutil.which(proxy.binary)
     if binary is None:
         raise LabError(f"{proxy.binary} is not installed")
     cfg = procs.logs / proxy.config
-    cfg.write_text(render_config(log_prefix=scenario.name, proxy=proxy, tm=scenario.tm),
-                   encoding="utf-8")
-    procs.start(proxy.name, [*proxy.argv(binary, cfg, procs.logs),
-                             *(hep_mirror.kamailio_defines(hep, hep_version) if hep else [])])
+    cfg.write_text(render_config(log_prefix=scenario.name, proxy=proxy, tm=scenario.tm,
+                                 hep=hep, hep_version=hep_version), encoding="utf-8")
+    defines = hep_mirror.kamailio_defines(hep, hep_version) if hep and proxy is KAMAILIO else []
+    procs.start(proxy.name, [*proxy.argv(binary, cfg, procs.logs), *defines])
     try:
         wait_for(lambda: udp_bound(PROXY_PORT), f"{proxy.name} to bind its port")
     except LabError as exc:
@@ -316,7 +321,7 @@ def run_scenario(
     hep: str | None = None, hep_version: int = 3,
 ) -> Path:
     """Run ``scenario`` here (already inside a private network namespace); return the pcap
-    (``hep``: the transport of Kamailio's HEP mirror, None for none; ``hep_version``: the HEP
+    (``hep``: the transport of the proxy's HEP mirror, None for none; ``hep_version``: the HEP
     version it sends, HEP-5)."""
     out_dir = out_dir.resolve()
     pcap = out_dir / scenario.file
@@ -364,7 +369,7 @@ def run_isolated(
     hep: str | None = None, hep_version: int = 3,
 ) -> None:
     """Run each of ``proxy``'s named scenarios in its own private network namespace (``hep``:
-    the transport of the HEP mirror, Kamailio only, sending HEP ``hep_version``)."""
+    the transport of the proxy's HEP mirror, sending HEP ``hep_version``)."""
     for name in names:
         argv = ["unshare", "-n", "--", sys.executable, "-m", "pushinject.lab.runner",
                 "--proxy", proxy.name, "--out", str(out_dir.resolve()), name]
