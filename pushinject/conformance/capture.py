@@ -226,7 +226,7 @@ def wire_messages(path: str | os.PathLike[str] | Recording, decoder: Decoder,
     Raises `UsageError` when the file is missing or is not a capture.
     """
     from pushinject.capture.recording import Recording
-    from pushinject.conformance.duplicates import DUPLICATES_WITHIN, DUPLICATE, Duplicates
+    from pushinject.conformance.duplicates import DUPLICATE, DUPLICATES_WITHIN, Duplicates
 
     duplicates = Duplicates(DUPLICATES_WITHIN if duplicates_within is None else duplicates_within)
 

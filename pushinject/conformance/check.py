@@ -32,8 +32,8 @@ from pushinject.conformance.calls import CallRecord, find_calls
 from pushinject.conformance.capture import Address, Capture, address_text, load_capture
 from pushinject.conformance.capture_script import CAPTURE_DRIVEN, capture_preset, plan_calls
 from pushinject.conformance.capture_loss import CaptureLoss, capture_loss
-from pushinject.conformance.duplicates import DUPLICATES_WITHIN
 from pushinject.conformance.digest import Digest, digests
+from pushinject.conformance.duplicates import DUPLICATES_WITHIN
 from pushinject.conformance.field_rules import (
     FieldSettings, Latencies, Lookup, field_rules, latencies, lookups, registers_by_user,
 )

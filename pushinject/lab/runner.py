@@ -271,7 +271,8 @@ def _start_capture_and_proxy(
     cfg = procs.logs / proxy.config
     cfg.write_text(render_config(log_prefix=scenario.name, proxy=proxy, tm=scenario.tm,
                                  hep=hep, hep_version=hep_version), encoding="utf-8")
-    defines = hep_mirror.kamailio_defines(hep, hep_version) if hep and proxy is KAMAILIO else []
+    defines = (hep_mirror.kamailio_defines(hep, hep_version)
+               if hep and proxy.name == "kamailio" else [])
     procs.start(proxy.name, [*proxy.argv(binary, cfg, procs.logs), *defines])
     try:
         wait_for(lambda: udp_bound(PROXY_PORT), f"{proxy.name} to bind its port")
