@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from pushinject.conformance.duplicates import DUPLICATE, DUPLICATES_WITHIN, Duplicates
 from pushinject.errors import UsageError
 from pushinject.sip.memo import Recent
 
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
     from pushinject.sip import URI, Request, Response
 
 __all__ = ["Address", "Order", "Ordered", "Parsed", "WireMessage", "Capture", "load_capture",
-           "address_text", "to_wire", "wire_messages", "capture_name", "all_skipped",
-           "REORDERED_WITHIN"]
+           "address_text", "to_wire", "screened", "wire_messages", "capture_name",
+           "all_skipped", "REORDERED_WITHIN", "UNPARSABLE"]
 
 Address = tuple[str, int]
 
@@ -214,8 +215,22 @@ def to_wire(decoded: DecodedMessage) -> WireMessage | None:
                           decoded.destination, decoded.transport, decoded.within)
 
 
+#: how a message that cannot be parsed is counted among the skipped messages
+UNPARSABLE = "unparsable-sip"
+
+
+def screened(decoded: DecodedMessage, duplicates: Duplicates) -> WireMessage | str:
+    """The decoded message parsed for judging (`to_wire`), or why it is left out: a copy of
+    one the capture recorded twice (``duplicate``, CAP-11), or bytes that cannot be parsed
+    (``unparsable-sip``). The step every reader of a capture or a stream takes."""
+    if duplicates.is_duplicate(decoded):
+        return DUPLICATE
+    wire = to_wire(decoded)
+    return UNPARSABLE if wire is None else wire
+
+
 def wire_messages(path: str | os.PathLike[str] | Recording, decoder: Decoder,
-                  skipped: Counter[str], duplicates_within: float | None = None
+                  skipped: Counter[str], duplicates_within: float = DUPLICATES_WITHIN
                   ) -> Iterator[WireMessage]:
     """Decode and parse the SIP messages of a pcap/pcapng file, or of a recording made of
     several (`pushinject.capture.recording`), one at a time: a message that cannot be parsed
@@ -226,9 +241,8 @@ def wire_messages(path: str | os.PathLike[str] | Recording, decoder: Decoder,
     Raises `UsageError` when the file is missing or is not a capture.
     """
     from pushinject.capture.recording import Recording
-    from pushinject.conformance.duplicates import DUPLICATE, DUPLICATES_WITHIN, Duplicates
 
-    duplicates = Duplicates(DUPLICATES_WITHIN if duplicates_within is None else duplicates_within)
+    duplicates = Duplicates(duplicates_within)
 
     source: Path | Recording
     if isinstance(path, Recording):
@@ -240,12 +254,9 @@ def wire_messages(path: str | os.PathLike[str] | Recording, decoder: Decoder,
             raise UsageError(f"no such capture file: {source}")
     try:
         for decoded in decoder.decode_file(source):
-            if duplicates.is_duplicate(decoded):
-                skipped[DUPLICATE] += 1
-                continue
-            wire = to_wire(decoded)
-            if wire is None:
-                skipped["unparsable-sip"] += 1
+            wire = screened(decoded, duplicates)
+            if isinstance(wire, str):
+                skipped[wire] += 1
             else:
                 yield wire
     except UsageError:
@@ -269,10 +280,10 @@ def all_skipped(decoder: Decoder, skipped: Counter[str]) -> dict[str, int]:
 
 
 def load_capture(path: str | os.PathLike[str] | Recording,
-                 duplicates_within: float | None = None) -> Capture:
+                 duplicates_within: float = DUPLICATES_WITHIN) -> Capture:
     """Decode and parse every SIP message of a pcap/pcapng file, or of a recording made of
     several (`wire_messages`; its name stands for the file), the copies of a message recorded
-    twice within `duplicates_within` seconds set aside (CAP-11; None: the default window).
+    twice within `duplicates_within` seconds set aside (CAP-11).
 
     Raises `UsageError` when the file is missing or is not a capture.
     """

@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from pushinject.conformance.capture import REORDERED_WITHIN
-
 if TYPE_CHECKING:
     from pushinject.capture.decoder import DecodedMessage
 
@@ -50,10 +48,14 @@ class Duplicates:
     [False, True, False]
     """
 
-    __slots__ = ("within", "_last", "_seen")
+    __slots__ = ("within", "_memory", "_last", "_seen")
 
     def __init__(self, within: float = DUPLICATES_WITHIN) -> None:
+        from pushinject.conformance.capture import REORDERED_WITHIN
+
         self.within = within
+        #: how long an original is remembered: its window, and a mirror's reordering
+        self._memory = within + REORDERED_WITHIN
         #: the time each message (its key) was last seen as an original
         self._last: dict[_Key, float] = {}
         #: (time, key) of the originals, in the order they came, to forget the old ones
@@ -65,7 +67,7 @@ class Duplicates:
         if self.within <= 0:
             return False
         time = message.time
-        self._forget(time - self.within - REORDERED_WITHIN)
+        self._forget(time - self._memory)
         key = (message.source, message.destination, message.transport, message.raw)
         last = self._last.get(key)
         if last is not None and abs(time - last) <= self.within:

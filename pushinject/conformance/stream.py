@@ -195,9 +195,9 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
     capture's `Tally`. `progress` is called now and then with (bytes read, bytes in all), for
     a progress bar."""
     from pushinject.capture.decoder import Decoder
-    from pushinject.conformance.capture import capture_name, to_wire
+    from pushinject.conformance.capture import capture_name, screened
     from pushinject.conformance.collector import CallCollector
-    from pushinject.conformance.duplicates import DUPLICATE, Duplicates
+    from pushinject.conformance.duplicates import Duplicates
 
     total = sum(s.size for s in sources)
     before = 0
@@ -219,12 +219,9 @@ def judge_partition(sources: Sequence[Recording], options: CheckOptions, *, part
                 if where != part and where != EVERY:
                     continue
                 mine = where == part or part == 0
-            if duplicates.is_duplicate(decoded):  # a copy goes to its original's partition (CAP-11)
-                tally.skipped[DUPLICATE] += mine
-                continue
-            wire = to_wire(decoded)
-            if wire is None:
-                tally.skipped["unparsable-sip"] += mine
+            wire = screened(decoded, duplicates)  # a copy hashes to its original's partition
+            if isinstance(wire, str):
+                tally.skipped[wire] += mine
                 continue
             tally.messages += mine
             collector.add(wire, wire.time, decoded.raw)

@@ -14,8 +14,9 @@ system's limit when the process may) and for the kernel's count of the datagrams
 because the buffer was full (Linux ``SO_RXQ_OVFL``): a collector that falls behind a busy
 proxy says how many it lost, as a capture's statistics do (CAP-8). Each packet goes through
 `pushinject.capture.Decoder.feed_datagram` (HEP unwrapped, HEP-2; malformed packets counted,
-never raised) and `pushinject.conformance.capture.to_wire`, then into a `pushinject.conformance.collector.CallCollector`, whose `now` is this loop's
-monotonic clock (HEP-3). Every verdict is printed when its call completes; at the end the
+never raised) and `pushinject.conformance.capture.screened` (copies recorded twice set aside,
+CAP-11), then into a `pushinject.conformance.collector.CallCollector`, whose `now` is this
+loop's monotonic clock (HEP-3). Every verdict is printed when its call completes; at the end the
 calls still open are judged, and a summary follows. Frame numbers count the packets received,
 from 1.
 
@@ -235,9 +236,9 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
             buffer_kib: int = BUFFER_KIB, out: TextIO = sys.stdout) -> int:
     """Run the collector (see the module docstring); returns the exit status."""
     from pushinject.capture.decoder import Decoder
-    from pushinject.conformance.capture import to_wire
+    from pushinject.conformance.capture import screened
     from pushinject.conformance.collector import CallCollector
-    from pushinject.conformance.duplicates import DUPLICATE, Duplicates
+    from pushinject.conformance.duplicates import Duplicates
 
     udp, tcp = _bind(listen)
     _receive_buffer(udp, buffer_kib)
@@ -277,12 +278,9 @@ def collect(listen: Address, options: CheckOptions, *, duration: float | None = 
                 counts.packets += 1
                 for decoded in decoder.feed_datagram(counts.packets, time.time(), peer,
                                                      (host, port), data):
-                    if duplicates.is_duplicate(decoded):  # CAP-11
-                        counts.skipped[DUPLICATE] += 1
-                        continue
-                    wire = to_wire(decoded)
-                    if wire is None:
-                        counts.skipped["unparsable-sip"] += 1
+                    wire = screened(decoded, duplicates)
+                    if isinstance(wire, str):
+                        counts.skipped[wire] += 1
                     else:
                         collector.add(wire, now, decoded.raw)
             report(collector.due(now))
