@@ -43,6 +43,7 @@ from pushinject.core.messages import build_cancel, forwarded_request, via_value
 from pushinject.core.selection import best_response, status_to_send
 from pushinject.core.server_txn import ServerInput, ServerState, ServerTransaction
 from pushinject.core.summary import BranchSummary, CallSummary
+from pushinject.core.timers import TimerValues
 from pushinject.core.types import BranchKind, Selection
 from pushinject.errors import LocalProtocolError
 from pushinject.sip import header_key, make_response
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     from pushinject.core.actions import Action
     from pushinject.core.ids import IdSource
     from pushinject.core.location import Binding
-    from pushinject.core.timers import TimerValues
     from pushinject.core.types import Address, TxnId
     from pushinject.sip import URI, Request, Response
 
@@ -65,19 +65,20 @@ REASON_NO_ANSWER = 'SIP;cause=480;text="NO_ANSWER"'
 
 @dataclass(frozen=True, kw_only=True)
 class ContextConfig:
-    """The knobs a response context reads (a part of `ProxyConfig`)."""
+    """The knobs a response context reads; `ProxyConfig` adds the rest of a proxy's. The
+    defaults are OpenSIPS's where it has one."""
 
-    #: proxy address used in its Via headers
-    host: str
-    port: int
-    #: FR timer until a branch's first provisional (OpenSIPS `fr_timeout`, OSIPS-3)
-    fr_timeout: float
+    #: the proxy's address (Via, Record-Route, "is this Route mine?")
+    host: str = "127.0.0.1"
+    port: int = 5060
+    #: FR timer of a branch until its first provisional (OpenSIPS `fr_timeout`, OSIPS-3)
+    fr_timeout: float = 30.0
     #: FR timer after a provisional, and the placeholder's deadline (`fr_inv_timeout`, OSIPS-2)
-    fr_inv_timeout: float
-    #: how the final response is chosen (CTX-7 / OSIPS-7)
-    selection: Selection
-    #: RFC 3261 timer values of the transactions
-    timers: TimerValues
+    fr_inv_timeout: float = 120.0
+    #: how the final response is chosen: RFC 3261 (CTX-7) or OpenSIPS (OSIPS-7)
+    selection: Selection = Selection.RFC3261
+    #: RFC 3261 timer base values of the transactions
+    timers: TimerValues = field(default_factory=TimerValues)
     #: Kamailio `max_inv_lifetime`: a cap on the whole INVITE transaction, whatever the
     #: branches' timers say (KAM-5); None: no cap
     max_inv_lifetime: float | None = None

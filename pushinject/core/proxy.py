@@ -83,60 +83,29 @@ _RELIABLE = frozenset({"tcp", "tls", "sctp", "ws", "wss"})
 
 
 @dataclass(frozen=True, kw_only=True)
-class ProxyConfig:
-    """Everything a preset can change; the defaults are OpenSIPS's where it has one."""
+class ProxyConfig(ContextConfig):
+    """Everything a preset can change: the knobs of its response contexts (`ContextConfig`,
+    whose defaults are OpenSIPS's) and those of the proxy around them."""
 
-    #: the proxy's address (Via, Record-Route, "is this Route mine?")
-    host: str = "127.0.0.1"
-    port: int = 5060
     #: the registrar's settings (`use_domain`, expiry bounds, pn providers...)
     registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
-    #: FR timer of a branch until its first provisional (OpenSIPS `fr_timeout`, OSIPS-3)
-    fr_timeout: float = 30.0
-    #: FR timer after a provisional, and the placeholder's deadline (`fr_inv_timeout`, OSIPS-2)
-    fr_inv_timeout: float = 120.0
-    #: how the final response is chosen: RFC 3261 (CTX-7) or OpenSIPS (OSIPS-7)
-    selection: Selection = Selection.RFC3261
     #: which injected contacts are skipped as duplicates (OSIPS-11, INJ-3 to INJ-5)
     dedup: Dedup = Dedup.NONE
     #: `lookup()` asks for a push for every contact with pn-* parameters (EVT-10 `ini-INVITE`)
     push_on_lookup: bool = True
     #: tsilo `use_domain`: key stored transactions by full URI instead of user (KAM-2)
     tsilo_use_domain: bool = False
-    #: RFC 3261 timer base values
-    timers: TimerValues = field(default_factory=TimerValues)
-    #: Kamailio `max_inv_lifetime` (180 s there): cap on a whole INVITE transaction (KAM-5)
-    max_inv_lifetime: float | None = None
-    #: a final response the proxy makes up itself, chosen for a call the caller CANCELled,
-    #: is sent as 487 (Kamailio tm, KAM-12)
-    cancelled_local_final_is_487: bool = False
-    #: the caller's CANCEL ends the placeholder with 487 only when it is the only branch, and
-    #: otherwise leaves it out of the choice (OpenSIPS tm, OSIPS-28)
-    cancel_skips_placeholder: bool = False
-    #: once the call's final response has left, a branch that had no response at all stops
-    #: its INVITE retransmissions and its FR timer, as Kamailio's and OpenSIPS's tm do (KAM-11,
-    #: OSIPS-26, TXN-9)
-    final_stops_unanswered_branches: bool = False
     #: keep the summaries of retired calls
     keep_summaries: bool = True
     #: answer a copy of the INVITE that comes after the 2xx with that 2xx again, as Kamailio's
     #: and OpenSIPS's tm do, where RFC 6026 absorbs it in silence (TXN-7)
     resend_2xx: bool = False
 
-    def context_config(self) -> ContextConfig:
-        return ContextConfig(host=self.host, port=self.port, fr_timeout=self.fr_timeout,
-                             fr_inv_timeout=self.fr_inv_timeout, selection=self.selection,
-                             timers=self.timers, max_inv_lifetime=self.max_inv_lifetime,
-                             cancelled_local_final_is_487=self.cancelled_local_final_is_487,
-                             cancel_skips_placeholder=self.cancel_skips_placeholder,
-                             final_stops_unanswered_branches=(
-                                 self.final_stops_unanswered_branches))
-
 
 #: configs moved to another address by `Proxy.set_address`, by (id of the config, host, port):
-#: (the config, the moved one, its `ContextConfig`). Both are frozen: a driver that builds a
+#: (the config, the moved one). Both are frozen: a driver that builds a
 #: proxy per call from one config (a replay) moves it once.
-_MOVED: dict[tuple[int, str, int], tuple[ProxyConfig, ProxyConfig, ContextConfig]] = {}
+_MOVED: dict[tuple[int, str, int], tuple[ProxyConfig, ProxyConfig]] = {}
 
 
 def _via_key(via: Via) -> tuple[str, str, int | None]:
@@ -167,7 +136,6 @@ class Proxy:
         self.script = script
         self.location = LocationService(config.registrar, ids)
         self.subscriptions = Subscriptions(ids)
-        self._context_config = config.context_config()
         self._servers: dict[tuple[str, str, int | None], ResponseContext] = {}
         self._clients: dict[str, ResponseContext] = {}
         #: the Via text the proxy put on top of each live branch's request -> its branch id:
@@ -247,8 +215,8 @@ class Proxy:
             if len(_MOVED) >= 64:
                 _MOVED.clear()
             config = replace(self.config, host=host, port=port)
-            moved = _MOVED[key] = (self.config, config, config.context_config())
-        self.config, self._context_config = moved[1], moved[2]
+            moved = _MOVED[key] = (self.config, config)
+        self.config = moved[1]
 
     # ================================================================== inputs
     def handle(self, event: Event, now: float) -> list[Action]:
@@ -524,7 +492,7 @@ class Proxy:
         server = ServerTransaction(msg, source, reliable=transport.upper() != "UDP",
                                    values=self.config.timers, transport=transport.upper(),
                                    connection=connection, resend_2xx=self.config.resend_2xx)
-        ctx = ResponseContext(txn_id, server, self._context_config, self.ids, now)
+        ctx = ResponseContext(txn_id, server, self.config, self.ids, now)
         ctx.server_key = key if key is not None else _via_key(top_via(msg))
         self._servers[ctx.server_key] = ctx
         self._by_txn[txn_id] = ctx
