@@ -22,10 +22,11 @@ AGENT = ("127.0.0.1", 40000)
 _PROTOCOLS = {"UDP": 17, "TCP": 6, "SCTP": 132}
 
 
-def hep_packets(source: Path, *, compress: bool = False, version: int = 3
-                ) -> list[tuple[float, bytes]]:
+def hep_packets(source: Path, *, compress: bool = False, version: int = 3,
+                json_payload: bool = False) -> list[tuple[float, bytes]]:
     """(capture time, HEP bytes) for every SIP message of `source`, in capture order, in HEP
-    `version` 3, 2 or 1."""
+    `version` 3, 2 or 1; with `json_payload` each message inside a JSON object, as OpenSIPS's
+    proto_hep sends it with homer5_on 0 (HEP-6)."""
     out = []
     for msg in decode(source):
         micros = round(msg.time * 1_000_000)
@@ -33,21 +34,23 @@ def hep_packets(source: Path, *, compress: bool = False, version: int = 3
                            seconds=micros // 1_000_000, microseconds=micros % 1_000_000,
                            payload=msg.raw, protocol=_PROTOCOLS[msg.transport], agent_id=2001,
                            correlation_id=(msg.fields.call_id or "").encode(),
-                           hep_version=version)
+                           hep_version=version, json_payload=json_payload)
         out.append((msg.time, encode_hep(packet, compress=compress) if version == 3
                     else encode_legacy_hep(packet)))
     return out
 
 
 def write_hep_capture(source: Path, out: Path, *, compress: bool = False, tcp: bool = False,
-                      delay: float = 0.003, coalesce: float = 0.0, version: int = 3) -> Path:
+                      delay: float = 0.003, coalesce: float = 0.0, version: int = 3,
+                      json_payload: bool = False) -> Path:
     """A pcap of `source`'s SIP messages mirrored as HEP to `COLLECTOR`, each arriving `delay`
     seconds after its HEP timestamp (over UDP, or in order over one TCP stream). Over TCP,
     `coalesce` > 0 puts the packets stamped within that many seconds of the first of a segment
     into that segment, sent with the last of them, as a mirror's socket does under load.
-    `version`: the HEP version (1 and 2 only in datagrams)."""
+    `version`: the HEP version (1 and 2 only in datagrams); `json_payload`: see `hep_packets`."""
     groups: list[list[tuple[float, bytes]]] = []
-    for time, data in hep_packets(source, compress=compress, version=version):
+    for time, data in hep_packets(source, compress=compress, version=version,
+                                  json_payload=json_payload):
         if tcp and coalesce > 0 and groups and time - groups[-1][0][0] <= coalesce:
             groups[-1].append((time, data))
         else:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -484,19 +485,23 @@ def test_live_collector_takes_hep_over_tcp_cut_anywhere() -> None:
     assert (proc.returncode, err) == (1, "")
 
 
-def test_live_collector_reads_hepv2_datagrams() -> None:
-    """Kamailio's siptrace with `hep_version` 2 (HEP-5): the four lab calls in HEPv2 datagrams,
-    with a HEPv2 datagram cut inside its time header, give the verdicts they give in HEPv3."""
+def _four_calls_in_datagrams(version: int = 3, json_payload: bool = False,
+                             broken: Callable[[bytes], bytes] = lambda data: data[:20]) -> None:
+    """The four lab calls sent to a live collector as HEP `version` datagrams (with
+    `json_payload`, each message inside JSON), then one datagram made by `broken` from the
+    first: the verdicts are those of the four captures merged, and the broken one is counted
+    as malformed."""
     four = [p.path for p in group_inputs(KAMAILIO, "merge")[0].parts][:4]
+    datagrams = [data for path in four
+                 for _, data in hep_packets(path, version=version, json_payload=json_payload)]
     proc, port = _start_collector("--json", "--preset", "kamailio-tsilo", "--knob",
                                   "fr_timeout=8", "--knob", "fr_inv_timeout=10")
     try:
         sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        datagrams = [data for path in four for _, data in hep_packets(path, version=2)]
         for data in datagrams:
             sender.sendto(data, ("127.0.0.1", port))
             time.sleep(0.001)
-        sender.sendto(datagrams[0][:20], ("127.0.0.1", port))
+        sender.sendto(broken(datagrams[0]), ("127.0.0.1", port))
         sender.close()
         time.sleep(0.2)
     finally:
@@ -506,6 +511,21 @@ def test_live_collector_reads_hepv2_datagrams() -> None:
             summary["skipped"]) == (len(datagrams) + 1, len(datagrams), 4,
                                     {"hep-malformed": 1})
     assert (proc.returncode, err) == (1, "")
+
+
+def test_live_collector_reads_hepv2_datagrams() -> None:
+    """Kamailio's siptrace with `hep_version` 2 (HEP-5): the four lab calls in HEPv2 datagrams,
+    with a HEPv2 datagram cut inside its time header, give the verdicts they give in HEPv3."""
+    _four_calls_in_datagrams(version=2)
+
+
+def test_live_collector_reads_sip_inside_json() -> None:
+    """OpenSIPS's proto_hep with `homer5_on` 0 (HEP-6): the four lab calls with each message
+    inside a JSON object give the verdicts they give as plain HEPv3; a JSON payload without its
+    message is counted as malformed."""
+    assert b'{\n\t"payload":\t"' in hep_packets(DATA / "kamailio" / "S1.pcap", json_payload=True)[0][1]
+    _four_calls_in_datagrams(json_payload=True,
+                             broken=lambda data: data.replace(b'"payload"', b'"message"'))
 
 
 def test_live_collector_serves_a_bounded_number_of_connections() -> None:

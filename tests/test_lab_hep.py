@@ -23,7 +23,7 @@ from pushinject.cli import main
 from pushinject.conformance.capture import load_capture
 from pushinject.conformance.check import CheckOptions, check_messages
 from pushinject.lab.hep_mirror import (
-    HEP_PORT, TRANSPORTS, capture_filter, hep_files, kamailio_defines,
+    HEP_PORT, TRANSPORTS, Mirror, capture_filter, hep_files, kamailio_defines,
 )
 from pushinject.lab.proxies import KAMAILIO, OPENSIPS, LabProxy
 from pushinject.lab.runner import namespaces_available, render_config
@@ -89,15 +89,17 @@ def absorbed_acks(wire: Path, hep: Path) -> list[DecodedMessage]:
 
 
 #: the committed runs: (folder, proxy, its HEP manifest)
-RUNS = [(HEP, KAMAILIO, MANIFEST), (HEP / "opensips", OPENSIPS, tomllib.loads(
-    (HEP / "opensips" / "manifest.toml").read_text(encoding="utf-8")))]
+RUNS = [(HEP, KAMAILIO, MANIFEST)] + [(HEP / run, OPENSIPS, tomllib.loads(
+    (HEP / run / "manifest.toml").read_text(encoding="utf-8"))) for run in (
+        "opensips", "opensips-json")]
 
 
 @pytest.mark.parametrize(("folder", "proxy", "name"), [
     (folder, proxy, name) for folder, proxy, manifest in RUNS for name in sorted(manifest)])
 def test_committed_hep_run_shows_its_manifest(folder: Path, proxy: LabProxy, name: str) -> None:
-    """Kamailio's siptrace (data/hep) and OpenSIPS's tracer (data/hep/opensips): the wire, the
-    HEP stream and the live verdicts agree, as the manifest says."""
+    """Kamailio's siptrace (data/hep) and OpenSIPS's tracer (data/hep/opensips, and with each
+    message inside JSON in data/hep/opensips-json): the wire, the HEP stream and the live
+    verdicts agree, as the manifest says."""
     table = next(manifest for f, _, manifest in RUNS if f == folder)[name]
     assert (table["wire"], table["hep"], table["verdicts"]) == (
         f"{name}.pcap", f"{name}-hep.pcap", f"{name}-hep.jsonl")
@@ -109,8 +111,8 @@ def test_committed_hep_run_shows_its_manifest(folder: Path, proxy: LabProxy, nam
     assert (call["violations"] == []) == (table["expected_verdict"] == "conformant")
     packets = [decode_hep(r.data[42:]) for r in read_records(folder / table["hep"])]
     assert len(packets) == table["hep_datagrams"]
-    assert {(p.agent_id, p.proto_type, p.transport) for p in packets} == {
-        (table["agent_id"], 1, "UDP")}
+    assert {(p.agent_id, p.proto_type, p.transport, p.json_payload) for p in packets} == {
+        (table["agent_id"], 1, "UDP", table.get("json_payload", False))}
     assert len(list(decode(folder / table["wire"]))) == table["sip_messages"]
     absorbed = absorbed_acks(folder / table["wire"], folder / table["hep"])
     assert len(absorbed) == table.get("absorbed_acks", 0)
@@ -144,7 +146,7 @@ def test_mirror_config_is_off_unless_defined() -> None:
     assert ('#!ifndef HEP_VERSION\n#!define HEP_VERSION 3\n#!endif\n'
             'modparam("siptrace", "hep_version", HEP_VERSION)\n') in block
     assert text.count("#!endif") == 5
-    assert (capture_filter(None), capture_filter("udp"), capture_filter("tcp")) == (
+    assert (capture_filter(None), capture_filter(Mirror("udp")), capture_filter(Mirror("tcp"))) == (
         "udp", f"udp and not port {HEP_PORT}", f"udp and not port {HEP_PORT}")
 
 
@@ -157,6 +159,13 @@ def test_mirror_config_is_off_unless_defined() -> None:
      "HEPv2 has no length field to frame a TCP stream: --hep-version 1 and 2 mirror in UDP "
      "datagrams only"),
     (["--load", "--hep-version", "1"],
+     "--load runs the lab's Kamailio, OpenSIPS or serve alone: no scenario, --hep or --list"),
+    (["--proxy", "opensips", "--hep-json", "O1"], "--hep-json says how --hep mirrors: add --hep"),
+    (["--hep", "--hep-json", "S1"],
+     "--hep-json is OpenSIPS's proto_hep homer5_on 0: Kamailio's siptrace has no JSON form"),
+    (["--proxy", "opensips", "--hep", "--hep-json", "--hep-version", "2", "O1"],
+     "HEPv2 has no payload chunk to hold JSON: --hep-json needs HEPv3"),
+    (["--load", "--hep-json"],
      "--load runs the lab's Kamailio, OpenSIPS or serve alone: no scenario, --hep or --list"),
 ])
 def test_hep_transport_needs_the_mirror(argv: list[str], message: str,
@@ -174,14 +183,20 @@ def test_kamailio_accepts_the_mirror_config(tmp_path: Path, transport: str,
     kamailio = require_tool("kamailio")
     cfg = tmp_path / "kamailio.cfg"
     cfg.write_text(render_config())
-    done = subprocess.run([kamailio, "-c", *kamailio_defines(transport, version), "-f",
+    done = subprocess.run([kamailio, "-c", *kamailio_defines(Mirror(transport, version)), "-f",
                            str(cfg)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_older_hep_versions_only_in_datagrams() -> None:
-    with pytest.raises(ValueError, match="HEPv1 has no length field to frame a tcp stream"):
-        kamailio_defines("tcp", 1)
+def test_older_hep_versions_only_in_datagrams_and_json_only_in_hepv3() -> None:
+    with pytest.raises(ValueError, match="^HEPv1 has no length field to frame a tcp stream$"):
+        Mirror("tcp", 1)
+    with pytest.raises(ValueError, match="^HEPv2 has no payload chunk to hold JSON$"):
+        Mirror("udp", 2, json=True)
+    with pytest.raises(ValueError, match="^Kamailio's siptrace sends no JSON payload$"):
+        kamailio_defines(Mirror(json=True))
+    assert Mirror("tcp", 3, json=True).argv() == [
+        "--hep", "tcp", "--hep-version", "3", "--hep-json"]
 
 
 @pytest.mark.lab

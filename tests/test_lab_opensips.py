@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from pushinject.capture.hep import decode_hep
 from pushinject.capture.records import read_records
 from pushinject.cli import main
 from pushinject.commands import lab as lab_command
 from pushinject.conformance import CheckOptions, check_capture, verdict
 from pushinject.lab.facts import capture_facts, differences, proxy_sends_after, read_sip
-from pushinject.lab.hep_mirror import hep_files
+from pushinject.lab.hep_mirror import Mirror, hep_files
 from pushinject.lab.manifest import entry, expected_facts, read_manifest, render_manifest
 from pushinject.lab.opensips_scenarios import OPENSIPS_SCENARIOS
 from pushinject.lab.proxies import OPENSIPS, opensips_modules_dir
@@ -410,18 +411,21 @@ def test_lab_without_opensips_says_how_to_build_it(
     assert capsys.readouterr().err == f"pushinject lab: error: {lab_command.BUILD_HINT}\n"
 
 
-@pytest.mark.parametrize(("transport", "version"), [("udp", 3), ("tcp", 3), ("udp", 2)])
-def test_mirror_config_adds_the_mirror_and_changes_no_line(transport: str, version: int) -> None:
+@pytest.mark.parametrize(("transport", "version", "in_json"), [
+    ("udp", 3, False), ("tcp", 3, False), ("udp", 2, False), ("udp", 3, True)])
+def test_mirror_config_adds_the_mirror_and_changes_no_line(transport: str, version: int,
+                                                           in_json: bool) -> None:
     """``pushinject lab --proxy opensips --hep``: proto_hep and tracer, a HEP socket, trace() at
     the top of the main route, and the routes of tm's own requests; every other line as the
-    plain config has it, in its order."""
+    plain config has it, in its order. ``--hep-json`` adds proto_hep's homer5_on 0."""
     plain = render_config(log_prefix="T", proxy=OPENSIPS)
-    text = render_config(log_prefix="T", proxy=OPENSIPS, hep=transport, hep_version=version)
+    text = render_config(log_prefix="T", proxy=OPENSIPS, hep=Mirror(transport, version, in_json))
     added = [
         f"socket=hep_{transport}:127.0.0.1:9061",
         'loadmodule "proto_hep.so"', 'loadmodule "tracer.so"',
         f'modparam("proto_hep", "hep_id", "[collector] 127.0.0.1:9060; transport={transport}; '
         f'version={version}")',
+        *(['modparam("proto_hep", "homer5_on", 0)'] if in_json else []),
         'modparam("tracer", "trace_id", "[mirror] uri=hep:collector")',
         '\ttrace("mirror", "t");  # pushinject lab --hep',
     ]
@@ -434,8 +438,6 @@ def test_mirror_config_adds_the_mirror_and_changes_no_line(transport: str, versi
     assert [line for line in lines[:len(lines) - own.count("\n") - 1]
             if line not in added] == plain.splitlines()
     assert lines.index(added[-1]) == lines.index("route {") + 1
-    with pytest.raises(ValueError, match="HEPv1 has no length field to frame a tcp stream"):
-        render_config(proxy=OPENSIPS, hep="tcp", hep_version=1)
 
 
 def test_missing_packages_has_no_package_for_opensips(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -453,7 +455,7 @@ def test_build_recipe_builds_every_module_the_config_loads() -> None:
     script = (LAB / "build_opensips.sh").read_text()
     [line] = [ln for ln in script.splitlines() if ln.startswith("modules=")]
     built = set(line.split("=", 1)[1].strip('"').split())
-    cfg = render_config(proxy=OPENSIPS, hep="udp")
+    cfg = render_config(proxy=OPENSIPS, hep=Mirror())
     loaded = {ln.split('"')[1].removesuffix(".so") for ln in cfg.splitlines()
               if ln.startswith("loadmodule")}
     assert loaded - built == {"proto_udp"}
@@ -480,15 +482,14 @@ def _opensips() -> str:
     return path
 
 
-@pytest.mark.parametrize(("transport", "version"), [("udp", 3), ("tcp", 3), ("udp", 1),
-                                                  ("udp", 2)])
-def test_opensips_accepts_the_mirror_config(tmp_path: Path, transport: str,
-                                            version: int) -> None:
+@pytest.mark.parametrize("mirror", [Mirror("udp", 3), Mirror("tcp", 3), Mirror("udp", 1),
+                                    Mirror("udp", 2), Mirror("udp", 3, json=True)])
+def test_opensips_accepts_the_mirror_config(tmp_path: Path, mirror: Mirror) -> None:
     """``opensips -c`` parses the config with the HEP mirror and loads proto_hep and tracer
     (built by build_opensips.sh)."""
     opensips = _opensips()
     cfg = tmp_path / "opensips.cfg"
-    cfg.write_text(render_config(proxy=OPENSIPS, hep=transport, hep_version=version))
+    cfg.write_text(render_config(proxy=OPENSIPS, hep=mirror))
     done = subprocess.run([opensips, "-c", "-f", str(cfg)], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -538,17 +539,18 @@ def test_lab_with_the_mirror_gives_the_same_verdicts_from_hep_as_from_the_wire(
     """``pushinject lab --proxy opensips --hep``: proto_hep and tracer mirror O1, O4 and O12 as
     HEPv3 in datagrams, O1 over TCP and O4 as HEPv2 (whose 8 zero bytes after each message are
     dropped, HEP-5); each call's verdict from the wire, from the recorded HEP stream and from
-    the live collector is the same. OpenSIPS's tracer mirrors the caller's ACK to a non-2xx final twice: as received (the ACK's own
-    trace()) and as the proxy changed it, Max-Forwards one less (the INVITE transaction's trace,
-    though the proxy absorbs that ACK), so O4's stream holds that one message more than the
-    wire, with no effect on the verdict (about 40 s)."""
+    the live collector is the same; so with O1 and O4 as JSON payloads (``--hep-json``, HEP-6).
+    OpenSIPS's tracer mirrors the caller's ACK to a non-2xx final twice: as received (the ACK's
+    own trace()) and as the proxy changed it, Max-Forwards one less (the INVITE transaction's
+    trace, though the proxy absorbs that ACK), so O4's stream holds that one message more than
+    the wire, with no effect on the verdict (about 50 s)."""
     _opensips()
     for tool in ("sipp", "tcpdump", "unshare", "ip"):
         require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
     require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
     runs = {"udp": (["O1", "O4", "O12"], []), "tcp": (["O1"], ["--hep-transport", "tcp"]),
-            "v2": (["O4"], ["--hep-version", "2"])}
+            "v2": (["O4"], ["--hep-version", "2"]), "json": (["O1", "O4"], ["--hep-json"])}
     for run, (names, extra) in runs.items():
         out = tmp_path / run
         assert main(["lab", "--proxy", "opensips", "--hep", *extra, "--out", str(out),
@@ -566,6 +568,9 @@ def test_lab_with_the_mirror_gives_the_same_verdicts_from_hep_as_from_the_wire(
             if run != "tcp":  # each datagram's first byte: HEPv2's version, HEPv3's "H"
                 assert {r.data[42] for r in read_records(hep)} == (
                     {2} if run == "v2" else {ord("H")}), run
+            if run in ("udp", "json"):  # each message inside JSON with homer5_on 0 alone
+                assert {decode_hep(r.data[42:]).json_payload for r in read_records(hep)} == {
+                    run == "json"}, run
         if run == "tcp":  # proto_hep connects from each OpenSIPS process that traces
             assert summary["datagrams"] == 0 and summary["tcp"]["connections"] >= 1
 

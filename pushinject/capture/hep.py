@@ -26,6 +26,10 @@ type  meaning                         value
 17    correlation id                  any length
 ====  ==============================  =======================================
 
+OpenSIPS's proto_hep with `homer5_on` 0 (the "HOMER 6" format) sends a SIP message's payload as
+a JSON object whose "payload" member holds the message as a string (HEP-6): a SIP payload
+whose first byte is ``{`` is read so, and the message is that string's bytes.
+
 Rules of this decoder (HEP-1): the length field must equal the packet's length (a datagram
 holds one packet; a stream is cut into packets by `HEPFramer`); a chunk shorter than its six
 header bytes or longer than what is left is an error; a fixed-size chunk of the wrong size, a
@@ -49,6 +53,7 @@ HEPv3 is read.
 from __future__ import annotations
 
 import ipaddress
+import json
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -95,7 +100,8 @@ class HEPPacket:
 
     `source` and `destination` are (address text, port); `time` is the capture agent's
     timestamp (seconds, microseconds) as a float; `payload` is already decompressed, and
-    `compressed` says whether it came in chunk 16. `extra` keeps the chunks not decoded here as
+    `compressed` says whether it came in chunk 16; `json_payload`, whether it came inside a
+    JSON object (HEP-6). `extra` keeps the chunks not decoded here as
     (vendor, type, value). `hep_version` is 3, or 1 or 2 for the older headers (HEP-5): a
     HEPv1 packet has no time (`stamped` is false, `seconds` 0).
     """
@@ -113,6 +119,7 @@ class HEPPacket:
     compressed: bool = False
     extra: tuple[tuple[int, int, bytes], ...] = field(default=())
     hep_version: int = 3
+    json_payload: bool = False
 
     @property
     def stamped(self) -> bool:
@@ -241,13 +248,56 @@ def _packet(values: dict[int, bytes], extra: tuple[tuple[int, int, bytes], ...])
         payload = values[15]
     else:
         raise HEPError("missing", "HEP packet without chunk type 15 or 16 (payload)")
+    in_json = proto_type == SIP and payload[:1] == b"{"
+    if in_json:
+        payload = _json_message(payload)
     agent = values.get(12)
     return HEPPacket(
         source=(source, sport), destination=(destination, dport), seconds=seconds,
         microseconds=micro, payload=payload, protocol=protocol, proto_type=proto_type,
         agent_id=None if agent is None else int.from_bytes(agent, "big"),
         auth_key=values.get(14), correlation_id=values.get(17), compressed=compressed,
-        extra=extra)
+        extra=extra, json_payload=in_json)
+
+
+def _json_message(payload: bytes) -> bytes:
+    r"""The SIP message a JSON payload holds as its "payload" string (HEP-6). Bytes that are not
+    UTF-8 pass through unchanged, as OpenSIPS copies them into the string unescaped.
+
+    >>> _json_message(b'{"payload": "OPTIONS sip:a SIP/2.0\\r\\n\\r\\n"}')
+    b'OPTIONS sip:a SIP/2.0\r\n\r\n'
+    """
+    try:
+        document = json.loads(payload.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        raise HEPError("json", "HEP SIP payload starts with { but is not a JSON document"
+                       ) from None
+    message = document.get("payload") if isinstance(document, dict) else None
+    if not isinstance(message, str) or not message:
+        raise HEPError("json", 'HEP SIP payload in JSON form without a "payload" string')
+    try:
+        return message.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a \ud800-style escape names half a character
+        raise HEPError("json", 'HEP SIP payload in JSON form whose "payload" string is not '
+                       "text") from None
+
+
+def _json_text(message: bytes) -> bytes:
+    """`message` as OpenSIPS's proto_hep writes it in JSON form (cJSON's printer: a tab after
+    the colon, control characters escaped, other bytes as they are; HEP-6)."""
+    out = bytearray()
+    for byte in message:
+        if byte in _JSON_ESCAPES:
+            out += _JSON_ESCAPES[byte]
+        elif byte < 0x20:
+            out += b"\\u%04x" % byte
+        else:
+            out.append(byte)
+    return b'{\n\t"payload":\t"' + bytes(out) + b'"\n}'
+
+
+_JSON_ESCAPES = {ord('"'): b'\\"', ord("\\"): b"\\\\", 8: b"\\b", 12: b"\\f", 10: b"\\n",
+                 13: b"\\r", 9: b"\\t"}
 
 
 def _chunk(kind: int, value: bytes, vendor: int = 0) -> bytes:
@@ -259,8 +309,9 @@ def _chunk(kind: int, value: bytes, vendor: int = 0) -> bytes:
 
 def encode_hep(packet: HEPPacket, *, compress: bool = False) -> bytes:
     """The HEPv3 bytes of `packet`, chunks in the order Kamailio's siptrace writes them; with
-    `compress` the payload goes zlib-compressed into chunk 16. `HEPError` when the packet would
-    not fit the 16-bit length field.
+    `compress` the payload goes zlib-compressed into chunk 16, and with `json_payload` inside a
+    JSON object as OpenSIPS writes it (HEP-6). `HEPError` when the packet would not fit the
+    16-bit length field.
 
     >>> encode_hep(HEPPacket(("10.0.0.1", 1), ("10.0.0.2", 2), 0))[:6]
     b'HEP3\\x00Y'
@@ -288,10 +339,11 @@ def encode_hep(packet: HEPPacket, *, compress: bool = False) -> bytes:
     if packet.auth_key is not None:
         parts.append(_chunk(14, packet.auth_key))
     parts.extend(_chunk(kind, value, vendor) for vendor, kind, value in packet.extra)
+    payload = _json_text(packet.payload) if packet.json_payload else packet.payload
     if compress:
-        parts.append(_chunk(16, zlib.compress(packet.payload)))
+        parts.append(_chunk(16, zlib.compress(payload)))
     else:
-        parts.append(_chunk(15, packet.payload))
+        parts.append(_chunk(15, payload))
     body = b"".join(parts)
     if 6 + len(body) > MAX_PACKET:
         raise HEPError("length", f"HEP packet of {6 + len(body)} bytes does not fit its 16-bit "

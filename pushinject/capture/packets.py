@@ -95,6 +95,7 @@ REASONS: dict[str, str] = {
     "bad-content-length": "a SIP message whose Content-Length disagrees with its data",
     "unparsable": "data that starts like SIP but cannot be parsed even leniently",
     "truncated-file": "the file ends in the middle of a record",
-    "hep-malformed": "a HEP packet that breaks the HEPv3 layout (HEP-1)",
+    "hep-malformed": "a HEP packet that breaks the HEPv3 layout (HEP-1), or a JSON payload "
+                     "without its message (HEP-6)",
     "hep-not-sip": "a HEP packet carrying something other than SIP (RTCP, logs, ...)",
 }

@@ -26,7 +26,8 @@ packets) and ``<scenario>-hep.jsonl`` (the live verdicts, judged with the scenar
 timers as knobs where it sets any) beside its capture in ``--out`` (see
 `pushinject.lab.hep_mirror`); ``--hep-transport tcp`` sends the mirror over a TCP connection
 instead of UDP datagrams; ``--hep-version 1`` or ``2`` sends HEPv1 or HEPv2, the older headers
-(siptrace's default is 1), in datagrams (HEP-5).
+(siptrace's default is 1), in datagrams (HEP-5); ``--hep-json`` (OpenSIPS) sets proto_hep's
+``homer5_on`` to 0, which sends each SIP message inside a JSON object (HEP-6).
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hep-version", type=int, choices=(1, 2, 3), default=None,
                         help="with --hep: the HEP version the proxy sends (default 3; 1 and "
                         "2, the older headers, in UDP datagrams only)")
+    parser.add_argument("--hep-json", action="store_true",
+                        help="with --hep and --proxy opensips: each SIP message inside a JSON "
+                        "object (proto_hep homer5_on 0; HEPv3 only)")
 
 
 def _positive_int(text: str) -> int:
@@ -143,9 +147,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--hep-transport says how --hep mirrors: add --hep")
     if args.hep_version is not None and not args.hep:
         raise UsageError("--hep-version says how --hep mirrors: add --hep")
+    if args.hep_json and not args.hep:
+        raise UsageError("--hep-json says how --hep mirrors: add --hep")
+    if args.hep_json and proxy.name != "opensips":
+        raise UsageError("--hep-json is OpenSIPS's proto_hep homer5_on 0: Kamailio's siptrace "
+                         "has no JSON form")
     if (args.hep_version or 3) != 3 and args.hep_transport == "tcp":
         raise UsageError(f"HEPv{args.hep_version} has no length field to frame a TCP stream: "
                          "--hep-version 1 and 2 mirror in UDP datagrams only")
+    if (args.hep_version or 3) != 3 and args.hep_json:
+        raise UsageError(f"HEPv{args.hep_version} has no payload chunk to hold JSON: "
+                         "--hep-json needs HEPv3")
     unknown = [name for name in args.scenarios if name not in proxy.scenarios]
     if unknown:
         raise UsageError(f"unknown scenario {unknown[0]} (known: {', '.join(proxy.scenarios)})")
@@ -158,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         _install(packages)
 
     from pushinject.lab.facts import capture_facts, differences
+    from pushinject.lab.hep_mirror import Mirror
     from pushinject.lab.manifest import entry, write_manifest
     from pushinject.lab.runner import LabError, namespaces_available, run_isolated
 
@@ -173,8 +186,8 @@ def run(args: argparse.Namespace) -> int:
         scenario = proxy.scenarios[name]
         try:
             run_isolated([name], out, keep_logs=args.keep_logs, proxy=proxy,
-                         hep=(args.hep_transport or "udp") if args.hep else None,
-                         hep_version=args.hep_version or 3)
+                         hep=Mirror(args.hep_transport or "udp", args.hep_version or 3,
+                                    args.hep_json) if args.hep else None)
         except LabError as exc:
             print(f"{name}: FAILED: {exc}")
             failures += 1
@@ -198,7 +211,8 @@ def _load(args: argparse.Namespace) -> int:
     """`--load`: the lab's load capture (`pushinject.lab.load.run_lab`)."""
     if not args.load:
         raise UsageError("--proxy serve records a load capture: add --load")
-    if args.scenarios or args.hep or args.hep_transport or args.hep_version or args.list:
+    if (args.scenarios or args.hep or args.hep_transport or args.hep_version or args.hep_json
+            or args.list):
         raise UsageError("--load runs the lab's Kamailio, OpenSIPS or serve alone: no "
                          "scenario, --hep or --list")
     if args.proxy == "serve" and args.out is None:

@@ -9,7 +9,8 @@ private namespace:
   ``-A HEP_VERSION=1`` or ``2`` makes it HEPv1 or HEPv2, HEP-5, in datagrams only);
 - OpenSIPS, which has no such defines, runs its config with the mirror's lines added
   (`opensips_mirror`: proto_hep and tracer, ``trace()`` in the main route and in a
-  ``local_route``), with the same transports and versions;
+  ``local_route``), with the same transports and versions, and with ``json`` proto_hep's
+  ``homer5_on`` 0: each SIP message inside a JSON object (HEP-6);
 - the scenario's tcpdump leaves the HEP packets out (``udp and not port HEP_PORT``), and a
   second tcpdump records only them (``udp port HEP_PORT`` or ``tcp port HEP_PORT``) into
   ``OUT/<scenario>-hep.pcap``;
@@ -25,13 +26,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pushinject.lab.capture_tool import tcpdump_argv
 from pushinject.lab.scenarios import LAB_IP
 
-__all__ = ["HEP_PORT", "OPENSIPS_HEP_PORT", "TRANSPORTS", "VERSIONS", "capture_filter",
+__all__ = ["HEP_PORT", "OPENSIPS_HEP_PORT", "TRANSPORTS", "VERSIONS", "Mirror", "capture_filter",
            "hep_files", "kamailio_defines", "opensips_mirror", "start", "finish"]
 
 #: the collector's port, UDP and TCP (Homer's usual one); kamailio.cfg names it too
@@ -42,19 +44,51 @@ TRANSPORTS = ("udp", "tcp")
 VERSIONS = (1, 2, 3)
 
 
-def kamailio_defines(transport: str, version: int = 3) -> list[str]:
-    """The Kamailio command-line defines that turn the mirror on, over `transport`, sending
-    HEP `version` (HEPv1 and HEPv2 in datagrams only: they have no length to frame a stream).
+@dataclass(frozen=True)
+class Mirror:
+    """How the lab's proxy mirrors its traffic: over `transport`, as HEP `version` (HEPv1 and
+    HEPv2 in datagrams only: they have no length to frame a stream, HEP-5), and with `json`
+    each SIP message inside a JSON object (OpenSIPS's proto_hep ``homer5_on`` 0, HEPv3 only,
+    HEP-6). `ValueError` for a combination that cannot be sent.
 
-    >>> kamailio_defines("tcp")
+    >>> Mirror("tcp", 1)
+    Traceback (most recent call last):
+    ValueError: HEPv1 has no length field to frame a tcp stream
+    >>> Mirror(json=True).argv()
+    ['--hep', 'udp', '--hep-version', '3', '--hep-json']
+    """
+
+    transport: str = "udp"
+    version: int = 3
+    json: bool = False
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS or self.version not in VERSIONS:
+            raise ValueError(f"no HEPv{self.version} mirror over {self.transport}")
+        if self.version != 3 and self.transport != "udp":
+            raise ValueError(f"HEPv{self.version} has no length field to frame a "
+                             f"{self.transport} stream")
+        if self.json and self.version != 3:
+            raise ValueError(f"HEPv{self.version} has no payload chunk to hold JSON")
+
+    def argv(self) -> list[str]:
+        """The lab runner's options that ask for this mirror."""
+        return ["--hep", self.transport, "--hep-version", str(self.version),
+                *(["--hep-json"] if self.json else [])]
+
+
+def kamailio_defines(mirror: Mirror) -> list[str]:
+    """The Kamailio command-line defines that turn `mirror` on (siptrace has no JSON form).
+
+    >>> kamailio_defines(Mirror("tcp"))
     ['-A', 'WITH_HEP', '-A', 'WITH_HEP_TCP']
-    >>> kamailio_defines("udp", 1)
+    >>> kamailio_defines(Mirror("udp", 1))
     ['-A', 'WITH_HEP', '-A', 'HEP_VERSION=1']
     """
-    if version != 3 and transport != "udp":
-        raise ValueError(f"HEPv{version} has no length field to frame a {transport} stream")
-    return ["-A", "WITH_HEP", *(["-A", "WITH_HEP_TCP"] if transport == "tcp" else []),
-            *(["-A", f"HEP_VERSION={version}"] if version != 3 else [])]
+    if mirror.json:
+        raise ValueError("Kamailio's siptrace sends no JSON payload")
+    return ["-A", "WITH_HEP", *(["-A", "WITH_HEP_TCP"] if mirror.transport == "tcp" else []),
+            *(["-A", f"HEP_VERSION={mirror.version}"] if mirror.version != 3 else [])]
 
 #: the port OpenSIPS's proto_hep sends the mirror from (a ``hep_udp``/``hep_tcp`` socket)
 OPENSIPS_HEP_PORT = HEP_PORT + 1
@@ -72,17 +106,17 @@ OPENSIPS_OWN_REQUESTS = (
     '\t\ttrace("mirror", "m");  # pushinject lab --hep\n}\n')
 
 
-def opensips_mirror(config: str, transport: str, version: int = 3) -> str:
+def opensips_mirror(config: str, mirror: Mirror) -> str:
     r"""`config` (the lab's rendered `opensips.cfg`) with OpenSIPS's HEP mirror turned on:
     proto_hep sends to the collector from a socket of its own (``hep_udp`` or ``hep_tcp`` on
     `OPENSIPS_HEP_PORT`), and tracer's ``trace("mirror", "t")`` starts the main route, so
     each request, its transaction's branches, replies, CANCELs and ACKs, and the stateless
     replies (REGISTER's 200 and 401) are mirrored; `OPENSIPS_OWN_REQUESTS` mirrors the
-    request tm makes itself (the push's MESSAGE) and its reply. `config`'s own lines do not
-    change.
+    request tm makes itself (the push's MESSAGE) and its reply; with `Mirror.json`, proto_hep's
+    ``homer5_on`` 0 wraps each message in JSON. `config`'s own lines do not change.
 
     >>> text = opensips_mirror('socket=udp:127.0.0.1:5060\nloadmodule "tm.so"\nroute {\n}\n',
-    ...                        "udp", 2)
+    ...                        Mirror("udp", 2))
     >>> print(text.expandtabs(4), end="")
     socket=udp:127.0.0.1:5060
     socket=hep_udp:127.0.0.1:9061
@@ -104,8 +138,6 @@ def opensips_mirror(config: str, transport: str, version: int = 3) -> str:
             trace("mirror", "m");  # pushinject lab --hep
     }
     """
-    if version != 3 and transport != "udp":
-        raise ValueError(f"HEPv{version} has no length field to frame a {transport} stream")
     lines = config.splitlines(keepends=True)
     sockets = [i for i, line in enumerate(lines) if line.startswith("socket=")]
     modules = [i for i, line in enumerate(lines) if line.startswith("loadmodule ")]
@@ -114,10 +146,11 @@ def opensips_mirror(config: str, transport: str, version: int = 3) -> str:
         raise ValueError("not the lab's OpenSIPS config: no socket, loadmodule or one main "
                          "route, or a local_route already")
     added = {
-        sockets[-1]: [f"socket=hep_{transport}:{LAB_IP}:{OPENSIPS_HEP_PORT}\n"],
+        sockets[-1]: [f"socket=hep_{mirror.transport}:{LAB_IP}:{OPENSIPS_HEP_PORT}\n"],
         modules[-1]: ['loadmodule "proto_hep.so"\n', 'loadmodule "tracer.so"\n',
                       f'modparam("proto_hep", "hep_id", "[collector] {LAB_IP}:{HEP_PORT}; '
-                      f'transport={transport}; version={version}")\n',
+                      f'transport={mirror.transport}; version={mirror.version}")\n',
+                      *(['modparam("proto_hep", "homer5_on", 0)\n'] if mirror.json else []),
                       'modparam("tracer", "trace_id", "[mirror] uri=hep:collector")\n'],
         main[0]: [OPENSIPS_TRACE],
     }
@@ -125,7 +158,7 @@ def opensips_mirror(config: str, transport: str, version: int = 3) -> str:
     return text + OPENSIPS_OWN_REQUESTS
 
 
-def capture_filter(hep: str | None) -> str:
+def capture_filter(hep: Mirror | None) -> str:
     """The tcpdump filter of the scenario's own capture."""
     return f"udp and not port {HEP_PORT}" if hep else "udp"
 

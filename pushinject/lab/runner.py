@@ -19,8 +19,8 @@ collide with anything on the machine, and nothing leaves loopback. Inside, `run_
    waits 0.5 s so tcpdump writes
    the last packets, then stops everything it started (process groups), whatever happened.
 
-With ``hep`` (``"udp"`` or ``"tcp"``) Kamailio also mirrors its traffic as HEPv3 to a live collector
-(`pushinject.lab.hep_mirror`), started with a second tcpdump before Kamailio.
+With ``hep`` (a `hep_mirror.Mirror`) the proxy also mirrors its traffic as HEP to a live
+collector (`pushinject.lab.hep_mirror`), started with a second tcpdump before the proxy.
 
 The capture is ``OUT/<scenario>.pcap``; the logs of every process go to ``OUT/<scenario>.logs/``
 when ``--keep-logs`` is given, else to a temporary folder that is removed.
@@ -92,12 +92,12 @@ def scenario_file(name: str) -> Path:
 
 def render_config(*, log_prefix: str = "lab", proxy: LabProxy = KAMAILIO,
                   children: int = 2, tm: tuple[tuple[str, int], ...] = (),
-                  hep: str | None = None, hep_version: int = 3) -> str:
+                  hep: hep_mirror.Mirror | None = None) -> str:
     """The proxy's configuration with the lab's addresses, ports and timers filled in;
     `children` is the number of UDP worker processes (Kamailio's `children`), `tm` a
     scenario's own tm timer parameters (`set_tm_parameters`); OpenSIPS's with the HEP mirror
-    over `hep` sending HEP `hep_version` when `hep` is given (Kamailio's mirror is turned on
-    by command-line defines instead, `hep_mirror.kamailio_defines`)."""
+    `hep` when it is given (Kamailio's mirror is turned on by command-line defines instead,
+    `hep_mirror.kamailio_defines`)."""
     text = (resources.files("pushinject.lab") / proxy.config).read_text(encoding="utf-8")
     values = {**proxy.config_values(), "LOG_PREFIX": log_prefix, "CHILDREN": str(children)}
     for key, value in values.items():
@@ -105,7 +105,7 @@ def render_config(*, log_prefix: str = "lab", proxy: LabProxy = KAMAILIO,
     if "{{" in text:
         raise LabError(f"{proxy.config} has a placeholder the lab does not fill")
     if hep and proxy.name == "opensips":
-        text = hep_mirror.opensips_mirror(text, hep, hep_version)
+        text = hep_mirror.opensips_mirror(text, hep)
     return set_tm_parameters(text, tm)
 
 
@@ -257,22 +257,21 @@ def start_capture(procs: Processes, pcap: Path, capture_filter: str = "udp") -> 
 
 
 def _start_capture_and_proxy(
-    procs: Processes, proxy: LabProxy, scenario: Scenario, pcap: Path, hep: str | None = None,
-    hep_version: int = 3,
+    procs: Processes, proxy: LabProxy, scenario: Scenario, pcap: Path,
+    hep: hep_mirror.Mirror | None = None,
 ) -> None:
     """Steps 1 and 2: ``lo`` up, tcpdump listening, the proxy bound to its port."""
     start_capture(procs, pcap, hep_mirror.capture_filter(hep))
     if hep:
         hep_mirror.start(procs, pcap.parent, scenario.name, wait_for, udp_bound,
-                         proxy.check_options(scenario.tm), hep)
+                         proxy.check_options(scenario.tm), hep.transport)
     binary = shutil.which(proxy.binary)
     if binary is None:
         raise LabError(f"{proxy.binary} is not installed")
     cfg = procs.logs / proxy.config
     cfg.write_text(render_config(log_prefix=scenario.name, proxy=proxy, tm=scenario.tm,
-                                 hep=hep, hep_version=hep_version), encoding="utf-8")
-    defines = (hep_mirror.kamailio_defines(hep, hep_version)
-               if hep and proxy.name == "kamailio" else [])
+                                 hep=hep), encoding="utf-8")
+    defines = hep_mirror.kamailio_defines(hep) if hep and proxy.name == "kamailio" else []
     procs.start(proxy.name, [*proxy.argv(binary, cfg, procs.logs), *defines])
     try:
         wait_for(lambda: udp_bound(PROXY_PORT), f"{proxy.name} to bind its port")
@@ -319,11 +318,10 @@ def _call_and_register(
 
 def run_scenario(
     scenario: Scenario, out_dir: Path, *, keep_logs: bool = False, proxy: LabProxy = KAMAILIO,
-    hep: str | None = None, hep_version: int = 3,
+    hep: hep_mirror.Mirror | None = None,
 ) -> Path:
     """Run ``scenario`` here (already inside a private network namespace); return the pcap
-    (``hep``: the transport of the proxy's HEP mirror, None for none; ``hep_version``: the HEP
-    version it sends, HEP-5)."""
+    (``hep``: the proxy's HEP mirror, None for none)."""
     out_dir = out_dir.resolve()
     pcap = out_dir / scenario.file
     pcap.parent.mkdir(parents=True, exist_ok=True)
@@ -335,7 +333,7 @@ def run_scenario(
         logs = Path(tempfile.mkdtemp(prefix=f"pushinject-lab-{scenario.name}-"))
     procs = Processes(logs)
     try:
-        _start_capture_and_proxy(procs, proxy, scenario, pcap, hep, hep_version)
+        _start_capture_and_proxy(procs, proxy, scenario, pcap, hep)
         answering = _start_answering_parties(procs, scenario)
         (_, caller), registrations = _call_and_register(procs, proxy, scenario)
         deadline = time.monotonic() + scenario.limit
@@ -367,17 +365,17 @@ def namespaces_available() -> bool:
 
 def run_isolated(
     names: list[str], out_dir: Path, *, keep_logs: bool = False, proxy: LabProxy = KAMAILIO,
-    hep: str | None = None, hep_version: int = 3,
+    hep: hep_mirror.Mirror | None = None,
 ) -> None:
     """Run each of ``proxy``'s named scenarios in its own private network namespace (``hep``:
-    the transport of the proxy's HEP mirror, sending HEP ``hep_version``)."""
+    the proxy's HEP mirror)."""
     for name in names:
         argv = ["unshare", "-n", "--", sys.executable, "-m", "pushinject.lab.runner",
                 "--proxy", proxy.name, "--out", str(out_dir.resolve()), name]
         if keep_logs:
             argv.insert(-1, "--keep-logs")
         if hep:
-            argv[-1:-1] = ["--hep", hep, "--hep-version", str(hep_version)]
+            argv[-1:-1] = hep.argv()
         scenario = proxy.scenarios.get(name)
         limit = (scenario.limit if scenario else 0.0) + TEARDOWN
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -408,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--hep", choices=hep_mirror.TRANSPORTS, default=None)
     parser.add_argument("--hep-version", type=int, choices=hep_mirror.VERSIONS, default=3)
+    parser.add_argument("--hep-json", action="store_true")
     parser.add_argument("scenario")
     args = parser.parse_args(argv)
     proxy = PROXIES[args.proxy]
@@ -417,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         run_scenario(proxy.scenarios[args.scenario], args.out, keep_logs=args.keep_logs,
-                     proxy=proxy, hep=args.hep, hep_version=args.hep_version)
+                     proxy=proxy, hep=hep_mirror.Mirror(args.hep, args.hep_version, args.hep_json)
+                     if args.hep else None)
     except LabError as exc:
         print(f"{args.scenario}: {exc}", file=sys.stderr)
         return 1
