@@ -300,6 +300,38 @@ def test_cancel_answered_broken_by_a_480_instead_of_487(tmp_path: Path) -> None:
     assert found(path) == [("cancel-answered", final + 1)]
 
 
+def _cut_after_cancel(path: Path, seconds: float) -> Path:
+    """`path` without what came more than `seconds` after the caller's CANCEL, as a capture
+    stopped then."""
+    pkts = edit.read(path)
+    cancel = edit.find(pkts, "CANCEL sip:", dport=5060)
+    kept = [p for p in pkts if p.time <= pkts[cancel].time + seconds]
+    return edit.write(kept, path.with_name(f"{path.stem}-cut.pcap"))
+
+
+def test_cancel_answered_kept_while_an_uncancellable_branch_holds_the_487(
+        tmp_path: Path) -> None:
+    """RFC 3261 §9.1 (CTX-9): a branch that never answered cannot be CANCELled, and the proxy
+    waits for its timer before the 487; a capture that stops 1 s after the CANCEL shows no
+    final response, and that is no fault."""
+    path = _cut_after_cancel(simulated(tmp_path, "cancel_sleeping_branch"), 1.0)
+    [result] = check_capture(path, RULES_ONLY).calls
+    call = result.call
+    assert call.final is None and call.cancel is not None
+    assert [(b.provisional, b.final) for b in call.branches] == [((), None)]
+    assert found(path) == []
+
+
+def test_cancel_answered_broken_when_a_ringing_branch_leaves_no_final(tmp_path: Path) -> None:
+    """CTX-9: the ringing branch could be CANCELled, so the INVITE owes its 487; a capture of
+    a proxy that sent nothing after its 200 to the CANCEL names the CANCEL."""
+    pkts = edit.read(simulated(tmp_path, "cancel_while_ringing"))
+    ok = edit.find(pkts, "SIP/2.0 200", sport=5060, contains="CANCEL")
+    path = edit.write(pkts[:ok + 1], tmp_path / "ringing-no-487.pcap")
+    cancel = edit.find(pkts, "CANCEL sip:", dport=5060)
+    assert ("cancel-answered", cancel + 1) in found(path)
+
+
 # --------------------------------------------------------- retransmission-not-branch (TXN-4)
 
 def _retransmitted(pkts: list) -> tuple[list, int]:

@@ -387,7 +387,10 @@ def best_final(call: CallRecord, s: RuleSettings) -> list[Violation]:
 
 def cancel_answered(call: CallRecord, s: RuleSettings) -> list[Violation]:
     """The caller's CANCEL gets 200 and the INVITE 487, unless a branch's 2xx or a better
-    final reached the caller first (a race the caller cannot win)."""
+    final reached the caller first (a race the caller cannot win). A branch pending at the
+    CANCEL that had no provisional response cannot be CANCELled (RFC 3261 §9.1) and may hold
+    the 487 back until its own timer ends it, so a capture that stops while one is pending
+    shows no final response, and that is no fault (CTX-9)."""
     c = call.cancel
     if c is None or (call.final is not None and call.final.time < c.time):
         return []
@@ -397,6 +400,9 @@ def cancel_answered(call: CallRecord, s: RuleSettings) -> list[Violation]:
         out.append(Violation("cancel-answered", f"the caller's CANCEL got {got or 'no answer'}, "
                              "not 200", c.frame))
     final = call.final
+    if final is None and any(_pending_at(b, c.time) and not b.provisional
+                             for b in call.branches):
+        return out
     if final is None:
         out.append(Violation("cancel-answered", "the INVITE got no final response after the "
                              "caller's CANCEL", c.frame))
