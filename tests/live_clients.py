@@ -176,3 +176,26 @@ def invite(ua: DatagramUA, user: str, call_id: str = "call-1") -> Request:
 def answer(request: Request, status: int = 200, tag: str = "dev") -> Response:
     return make_response(request, status, to_tag=tag)
 
+
+
+def cancel(request: Request) -> Request:
+    """The CANCEL of `request` (RFC 3261 §9.1: its Request-URI, top Via, From, To, Call-ID and
+    CSeq number)."""
+    return make_request("CANCEL", str(request.uri), via=request.get("Via") or "",
+                        from_=request.get("From") or "", to=request.get("To") or "",
+                        call_id=request.call_id, cseq=request.cseq.number)
+
+
+def ack(request: Request, final: Response) -> Request:
+    """The ACK of a non-2xx final response (RFC 3261 §17.1.1.3): same branch, the To of the
+    response."""
+    return make_request("ACK", str(request.uri), via=request.get("Via") or "",
+                        from_=request.get("From") or "", to=final.get("To") or "",
+                        call_id=request.call_id, cseq=request.cseq.number)
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port of `host` free at the time of the call."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

@@ -30,7 +30,7 @@ from pushinject.presets import get_preset
 from pushinject.sim.pcap import PcapStream
 from pushinject.sip import Request, Response, make_request
 from tests.conftest import require_tool
-from tests.live_clients import DatagramUA, Serve, answer, invite, register
+from tests.live_clients import DatagramUA, Serve, ack, answer, cancel, invite, register
 
 PN = ";pn-provider=fcm;pn-prid=tok-{user};pn-param=app"
 #: two callees whose AoRs two workers own: crc32("bob") is even, crc32("alice") odd
@@ -143,20 +143,6 @@ def test_datagrams_without_a_key_go_by_call_id_else_by_their_bytes() -> None:
     for junk in (b"\r\n\r\n", b"hello", b"\xff\xfe"):
         assert part.owner(junk) == owner_of_key(junk, 2)
     assert Partition(1, part.aor_of).owner(b"hello") == 0
-
-
-def _cancel(request: Request) -> Request:
-    return make_request("CANCEL", str(request.uri), via=request.get("Via") or "",
-                        from_=request.get("From") or "", to=request.get("To") or "",
-                        call_id=request.call_id, cseq=request.cseq.number)
-
-
-def _ack(request: Request, final: Response) -> Request:
-    """The ACK of a non-2xx final response (RFC 3261 §17.1.1.3): same branch, the To of the
-    response."""
-    return make_request("ACK", str(request.uri), via=request.get("Via") or "",
-                        from_=request.get("From") or "", to=final.get("To") or "",
-                        call_id=request.call_id, cseq=request.cseq.number)
 
 
 def _silent(ua: DatagramUA, timeout: float) -> bool:
@@ -313,11 +299,11 @@ def test_a_cancel_before_the_phone_wakes_and_one_after_it_was_injected() -> None
         assert parties.register(user, 1).status == 200
         waiting = parties.call(user)
         parties.push(user)
-        parties.caller.send(_cancel(waiting), parties.proxy)
+        parties.caller.send(cancel(waiting), parties.proxy)
         first = parties.caller.receive_final()
         second = parties.caller.receive_final()
         outcome["cancelled"] = sorted((r.status, r.cseq.method) for r in (first, second))
-        parties.caller.send(_ack(waiting, max((first, second), key=lambda r: r.status)),
+        parties.caller.send(ack(waiting, max((first, second), key=lambda r: r.status)),
                             parties.proxy)
         assert parties.register(user, 2).status == 200
         outcome["silent"] = _silent(device, 0.5)
@@ -330,7 +316,7 @@ def test_a_cancel_before_the_phone_wakes_and_one_after_it_was_injected() -> None
         assert isinstance(call, Request) and call.method == "INVITE"
         device.send(answer(call, 180), parties.proxy)
         assert parties.caller.receive().status == 180  # type: ignore[union-attr]
-        parties.caller.send(_cancel(again), parties.proxy)
+        parties.caller.send(cancel(again), parties.proxy)
         cancel = device.receive()
         assert isinstance(cancel, Request) and cancel.method == "CANCEL"
         outcome["cancel-branch"] = cancel.vias[0].branch == call.vias[0].branch
@@ -338,7 +324,7 @@ def test_a_cancel_before_the_phone_wakes_and_one_after_it_was_injected() -> None
         device.send(answer(call, 487), parties.proxy)
         finals = [parties.caller.receive_final(), parties.caller.receive_final()]
         outcome["injected-cancelled"] = sorted((r.status, r.cseq.method) for r in finals)
-        parties.caller.send(_ack(again, max(finals, key=lambda r: r.status)), parties.proxy)
+        parties.caller.send(ack(again, max(finals, key=lambda r: r.status)), parties.proxy)
         ack = device.receive()  # the proxy's own ACK of the phone's 487 (RFC 3261 §17.1.1.3)
         outcome["device-ack"] = (ack.method, ack.vias[0].branch == call.vias[0].branch)
         outcome["caller-silent"] = _silent(parties.caller, 0.5)
