@@ -98,18 +98,18 @@ def test_the_ack_of_a_non_2xx_meets_its_invite_until_it_is_forgotten() -> None:
     part = Partition(2, driver.proxy.location.aor_of, clock=lambda: now[0])
     assert owner_of_key("x1", 2) != OWNERS["bob"]
     invite = _bytes("INVITE", "sip:bob@b.example", "<sip:bob@b.example>", call_id="x1")
-    ack = _bytes("ACK", "sip:bob@b.example", "<sip:bob@b.example>;tag=gw", call_id="x1")
-    other_call = ack.replace(b"Call-ID: x1", b"Call-ID: x2")
+    in_dialog = _bytes("ACK", "sip:bob@b.example", "<sip:bob@b.example>;tag=gw", call_id="x1")
+    other_call = in_dialog.replace(b"Call-ID: x1", b"Call-ID: x2")
     assert part.owner(invite) == OWNERS["bob"]
     now[0] = REMEMBER + 1  # a new period: the INVITE is still remembered from the last one
     part.owner(_bytes("INVITE", "sip:alice@b.example", "<sip:alice@b.example>",
                       via="SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-c2"))
-    assert [part.owner(ack), part.owner(other_call)] == [OWNERS["bob"], owner_of_key("x2", 2)]
+    assert [part.owner(in_dialog), part.owner(other_call)] == [OWNERS["bob"], owner_of_key("x2", 2)]
     assert [OWNERS["bob"], owner_of_key("x2", 2)] == [0, 1]
     now[0] = 2 * REMEMBER + 2  # one more period: forgotten
     part.owner(_bytes("INVITE", "sip:alice@b.example", "<sip:alice@b.example>",
                       via="SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-c3"))
-    assert part.owner(ack) == owner_of_key("x1", 2)
+    assert part.owner(in_dialog) == owner_of_key("x1", 2)
 
 
 def test_with_use_domain_the_domain_is_part_of_the_key() -> None:
@@ -317,16 +317,16 @@ def test_a_cancel_before_the_phone_wakes_and_one_after_it_was_injected() -> None
         device.send(answer(call, 180), parties.proxy)
         assert parties.caller.receive().status == 180  # type: ignore[union-attr]
         parties.caller.send(cancel(again), parties.proxy)
-        cancel = device.receive()
-        assert isinstance(cancel, Request) and cancel.method == "CANCEL"
-        outcome["cancel-branch"] = cancel.vias[0].branch == call.vias[0].branch
-        device.send(answer(cancel, 200), parties.proxy)
+        relayed = device.receive()
+        assert isinstance(relayed, Request) and relayed.method == "CANCEL"
+        outcome["cancel-branch"] = relayed.vias[0].branch == call.vias[0].branch
+        device.send(answer(relayed, 200), parties.proxy)
         device.send(answer(call, 487), parties.proxy)
         finals = [parties.caller.receive_final(), parties.caller.receive_final()]
         outcome["injected-cancelled"] = sorted((r.status, r.cseq.method) for r in finals)
         parties.caller.send(ack(again, max(finals, key=lambda r: r.status)), parties.proxy)
-        ack = device.receive()  # the proxy's own ACK of the phone's 487 (RFC 3261 §17.1.1.3)
-        outcome["device-ack"] = (ack.method, ack.vias[0].branch == call.vias[0].branch)
+        own_ack = device.receive()  # the proxy's own ACK of the phone's 487 (RFC 3261 §17.1.1.3)
+        outcome["device-ack"] = (own_ack.method, own_ack.vias[0].branch == call.vias[0].branch)
         outcome["caller-silent"] = _silent(parties.caller, 0.5)
 
     _run(body)

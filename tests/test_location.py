@@ -251,6 +251,34 @@ def test_rfc5627_without_outbound_the_instance_alone_identifies_the_binding() ->
     assert names(r) == ["UPDATE"] and r.response.get("Require") is None
 
 
+def test_rfc5627_the_instance_without_reg_id_replaces_the_binding_of_the_device() -> None:
+    """KAM-18: a device back from another address with the same `+sip.instance` and no
+    `reg-id` refreshes its binding: one binding, an UPDATE."""
+    inst = '+sip.instance="<urn:uuid:1>"'
+    loc = service()
+    loc.register(reg([f"<sip:bob@10.0.0.1:5072>;{inst}"], call_id="a"), DEVICE, 0.0)
+    r = loc.register(reg([f"<sip:bob@10.0.0.1:5073>;{inst}"], call_id="b"), DEVICE, 1.0)
+    assert names(r) == ["UPDATE"]
+    assert [str(b.uri) for b in loc.lookup("bob", 2.0)] == ["sip:bob@10.0.0.1:5073"]
+
+
+def test_opensips_matches_the_uri_alone_and_the_device_gets_a_second_binding() -> None:
+    """OSIPS-33: with `match_instance` off, the same device back from another address is a new
+    binding (INSERT) beside its old one; an RFC 5626 flow is still found by instance and
+    reg-id."""
+    inst = '+sip.instance="<urn:uuid:1>"'
+    loc = service(match_instance=False)
+    loc.register(reg([f"<sip:bob@10.0.0.1:5072>;{inst}"], call_id="a"), DEVICE, 0.0)
+    r = loc.register(reg([f"<sip:bob@10.0.0.1:5073>;{inst}"], call_id="b"), DEVICE, 1.0)
+    assert names(r) == ["INSERT"]
+    assert sorted(str(b.uri) for b in loc.lookup("bob", 2.0)) == [
+        "sip:bob@10.0.0.1:5072", "sip:bob@10.0.0.1:5073"]
+    loc.register(reg([f"<sip:carol@10.0.0.2;ob>;{inst};reg-id=1"], user="carol"), DEVICE, 0.0)
+    r = loc.register(reg([f"<sip:carol@10.0.0.3;ob>;{inst};reg-id=1"], user="carol", cseq=2),
+                     DEVICE, 1.0)
+    assert names(r) == ["UPDATE"]
+
+
 def test_rfc3261_19_1_4_uri_comparison_finds_the_binding() -> None:
     loc = service()
     loc.register(reg(["<sip:bob@HOST.example:5060>"]), DEVICE, 0.0)

@@ -17,12 +17,14 @@ unless the whole request succeeds (§10.3 step 7: all bindings or none).
 4. A contact finds its existing binding by, in this order: RFC 8599 pn-* parameters when push
    support is on and the contact carries every `match_pn_params` (PUSH-4, OpenSIPS
    ``pn_ct_match_params``); ``+sip.instance`` and ``reg-id`` (RFC 5626 §6, whose 200 then
-   carries ``Require: outbound``; the instance alone with `outbound` off); the URI compared
-   by RFC 3261 §19.1.4. Found and the Call-ID equal with a CSeq not higher: the update is
-   aborted and the request fails with 500 (§10.3 step 7; `stale_cseq="opensips"` gives
-   OpenSIPS's 400 for a lower CSeq and ignores a repeated one). Otherwise expires 0 removes it
-   (DELETE), a found one is refreshed (UPDATE, keeping its `ruid`) and a new one inserted
-   (INSERT) — EVT-9: a pn-matched contact whose host or port changed is an UPDATE.
+   carries ``Require: outbound``; the instance alone with `outbound` off, or without
+   ``reg-id``: RFC 5627, Kamailio, KAM-18; not with `match_instance` off, as in OpenSIPS,
+   OSIPS-33); the URI compared by RFC 3261 §19.1.4. Found and the Call-ID equal with a CSeq
+   not higher: the update is aborted and the request fails with 500 (§10.3 step 7;
+   `stale_cseq="opensips"` gives OpenSIPS's 400 for a lower CSeq and ignores a repeated one).
+   Otherwise expires 0 removes it (DELETE), a found one is refreshed (UPDATE, keeping its
+   `ruid`) and a new one inserted (INSERT) — EVT-9: a pn-matched contact whose host or port
+   changed is an UPDATE.
 5. RFC 8599 (PUSH-8 to PUSH-10), when `pn_providers` is not empty: an unsupported
    ``pn-provider`` value, or a supported one missing a matching parameter, gets 555;
    ``pn-provider`` with no value (a capability query) lists every supported PNS in
@@ -132,6 +134,11 @@ class RegistrarConfig:
     #: nathelper with `received_avp`); off, as in both proxies unless a script turns it on:
     #: branches go to the Contact URI (ROUTE-1). RFC 5626 flows ignore it (ROUTE-3).
     route_to_source: bool = False
+    #: a contact with ``+sip.instance`` that is no RFC 5626 flow refreshes the binding of the
+    #: same instance whatever its URI (RFC 5627; Kamailio's registrar, KAM-18); off, only an
+    #: equal Contact URI does, and a device back from another address gets a second binding
+    #: and raises INSERT (OpenSIPS's usrloc, `matching_mode` 0, OSIPS-33)
+    match_instance: bool = True
     #: the usrloc table name, raised as the events' `domain` parameter (EVT-8)
     table: str = "location"
     #: the listening socket raised as the events' `socket` parameter (EVT-8)
@@ -454,6 +461,8 @@ class LocationService:
         `instance` and `reg_id` are the contact's own."""
         uri = contact.uri
         uri_params = getattr(uri, "params", {})
+        flow = reg_id is not None and self.config.outbound
+        by_instance = instance is not None and (flow or self.config.match_instance)
         for binding in working:
             if pn_match:
                 other = getattr(binding.uri, "params", {})
@@ -461,7 +470,7 @@ class LocationService:
                        for name in self.config.match_pn_params):
                     return binding
                 continue
-            if instance is not None:
+            if by_instance:
                 same_flow = (binding.reg_id == reg_id) or not self.config.outbound
                 if binding.instance == instance and same_flow:
                     return binding

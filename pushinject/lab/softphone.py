@@ -188,7 +188,9 @@ def linphone_path() -> str | None:
 
 #: liblinphone's configuration of a headless phone on loopback: IPv4 UDP only on a given port,
 #: no network monitor (with only a loopback interface it would find no network and open no
-#: socket), register at once, and the push parameters and instance of a mobile app
+#: socket), register at once, and the push parameters and instance of a mobile app; GRUU left
+#: out of Supported, so that its Contact in a dialog is its own address, which any proxy
+#: reaches, and not a GRUU, which only a registrar that resolves GRUUs does
 LINPHONERC = """\
 [sip]
 auto_net_state_mon=0
@@ -199,6 +201,7 @@ sip_tls_port=0
 guess_hostname=0
 register_only_when_network_is_up=0
 default_proxy=0
+supported=replaces, outbound
 
 [net]
 auto_net_state_mon=0

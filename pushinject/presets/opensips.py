@@ -48,7 +48,8 @@ def build(knobs: Mapping[str, float], ids: IdSource) -> Driver:
                          cancel_skips_placeholder=True,  # OSIPS-28
                          final_stops_unanswered_branches=True,  # OSIPS-26
                          registrar=RegistrarConfig(
-                             route_to_source=switch(knobs, ROUTE_TO_SOURCE)))
+                             route_to_source=switch(knobs, ROUTE_TO_SOURCE),
+                             match_instance=False))  # usrloc matches URIs (OSIPS-33)
     script = SeedScript(timeout=knobs["subscription_timeout"])
     return Driver(Proxy(config, ids, script))
 
