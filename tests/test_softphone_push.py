@@ -72,8 +72,9 @@ def _check(pcap: Path, options: list[str]) -> list[str]:
             if line.startswith(("  call ", "    branch ", "    VIOLATION ", "verdict: "))]
 
 
-def _branch(port: int, outcome: str) -> str:
-    return f"    branch {{}} sip:bob@127.0.0.1:{port};{PUSH};transport=udp -> {outcome}"
+def _branch(index: int, port: int, outcome: str) -> str:
+    """The start of `check`'s line for branch `index` to bob at `port`."""
+    return f"    branch {index} sip:bob@127.0.0.1:{port};{PUSH};transport=udp -> {outcome}"
 
 
 def _held_to(expected: tuple[int, bool], pcap: Path, asleep: int, woken: int,
@@ -86,8 +87,8 @@ def _held_to(expected: tuple[int, bool], pcap: Path, asleep: int, woken: int,
     assert last.destination == ("127.0.0.1", woken)
     assert len(last.message.contacts) == contacts
     lines = _check(pcap, options)
-    branches = ([_branch(asleep, "-").format(0)] if relayed else []) + [
-        _branch(woken, "200 (injected ").format(int(relayed))]
+    branches = ([_branch(0, asleep, "-")] if relayed else []) + [
+        _branch(int(relayed), woken, "200 (injected ")]
     assert lines[0] == f"  call {CALL_ID}: final 200, {len(branches)} branch(es), conformant"
     assert [line[:len(b)] for line, b in zip(lines[1:], branches)] == branches
     assert lines[-1].startswith("verdict: conformant (1 capture(s), 1 call(s), 0 violation(s)")

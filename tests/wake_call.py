@@ -37,8 +37,8 @@ CALL_ID = "wake-call"
 
 @dataclass
 class WakeCall:
-    """What alice received, (status, method) each; the push's fields; bob's two ports; the
-    Contacts of the registrar's 200 to the woken phone, as linphone read them."""
+    """What alice received, (status, method) each; the push's fields; bob's port asleep and
+    woken."""
 
     responses: list[tuple[int, str]]
     push: dict[str, str]
