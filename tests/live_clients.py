@@ -123,12 +123,13 @@ def hostport(host: str, port: int) -> str:
 
 
 class DatagramUA:
-    """A user agent on one UDP socket on loopback (`host` "::1" for IPv6)."""
+    """A user agent on one UDP socket on loopback (`host` "::1" for IPv6), on `port` (by
+    default a free one)."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.local: tuple[str, int] = self.sock.getsockname()[:2]
 
     def send(self, message: Request | Response, to: tuple[str, int]) -> None:

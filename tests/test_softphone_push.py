@@ -38,7 +38,7 @@ import pytest
 from pushinject.capture.decoder import DecodedMessage, decode
 from pushinject.commands.lab import BUILD_HINT
 from pushinject.lab.proxies import KAMAILIO, OPENSIPS, LabProxy
-from pushinject.lab.runner import namespaces_available, render_config
+from pushinject.lab.runner import namespaces_available
 from pushinject.lab.softphone import linphone_path
 from tests.conftest import ROOT, require, require_tool
 from tests.live_clients import DatagramUA, Serve, free_udp_port
@@ -119,32 +119,13 @@ def test_woken_linphone_is_injected_and_answers(preset: str, tmp_path: Path) -> 
 
 def _in_namespace(proxy: LabProxy, folder: Path) -> tuple[dict[str, object], Path]:
     """The wake-up call through the lab's `proxy` in a private network namespace, recorded by
-    tcpdump; (the call's outcome, the capture). Every process is stopped by its PID."""
-    binary = require_tool(proxy.binary)
-    cfg = folder / proxy.config
-    cfg.write_text(render_config(proxy=proxy, log_prefix="wake"), encoding="utf-8")
-    pcap, logs = folder / "wake.pcap", folder / "logs"
-    logs.mkdir()
-    argv = " ".join(proxy.argv(binary, cfg, logs))
-    script = f"""set -u
-ip link set lo up
-tcpdump -i lo -U -w {pcap} udp > {logs}/tcpdump.log 2>&1 &
-capture=$!
-for _ in $(seq 100); do grep -q "listening on" {logs}/tcpdump.log && break; sleep 0.1; done
-{argv} > {logs}/proxy.log 2>&1 &
-proxy=$!
-for _ in $(seq 100); do ss -lun | grep -q "127.0.0.1:5060 " && break; sleep 0.1; done
-status=0
-{sys.executable} -m tests.wake_call {folder / "bob"} > {folder / "wake.json"} || status=$?
-sleep 0.5
-kill $proxy; wait $proxy
-kill $capture; wait $capture
-exit $status
-"""
-    done = subprocess.run(["unshare", "-n", "bash", "-c", script], cwd=ROOT, timeout=120,
+    the lab's tcpdump (`tests.wake_call.main`); (the call's outcome, the capture)."""
+    done = subprocess.run(["unshare", "-n", sys.executable, "-m", "tests.wake_call",
+                           proxy.name, str(folder)], cwd=ROOT, timeout=120,
                           capture_output=True, text=True)
-    assert done.returncode == 0, (done.stderr[-3000:], (logs / "proxy.log").read_text()[-3000:])
-    return json.loads((folder / "wake.json").read_text()), pcap
+    logs = folder / "logs" / f"{proxy.name}.log"
+    assert done.returncode == 0, (done.stderr[-3000:], logs.exists() and logs.read_text()[-3000:])
+    return json.loads(done.stdout), folder / "wake.pcap"
 
 
 @pytest.mark.lab
@@ -155,10 +136,10 @@ def test_a_real_proxy_treats_the_woken_linphone_as_its_preset_does(proxy: LabPro
     keeps the bindings its preset's does, and its capture is conformant under that preset
     (about 5 s each)."""
     _linphone()
-    for tool in ("tcpdump", "unshare", "ip", "ss"):
-        require_tool(tool)
     if proxy is OPENSIPS and shutil.which("opensips") is None:
         pytest.skip(BUILD_HINT)  # as in tests/test_lab_opensips.py, the skip CI accepts
+    for tool in ("tcpdump", "unshare", "ip", proxy.binary):
+        require_tool(tool)
     require(os.geteuid() == 0, "the lab needs root (unshare -n, tcpdump)")
     require(namespaces_available(), "this machine refuses network namespaces (unshare -n)")
     outcome, pcap = _in_namespace(proxy, tmp_path)

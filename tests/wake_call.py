@@ -8,15 +8,17 @@ which answers 200 and wakes the phone: `linphonec` starts again in the same fold
 instance) on another port and registers there. When the call reaches it, it answers; alice
 acknowledges the 200 and hangs up after half a second.
 
-`python -m tests.wake_call FOLDER` runs it on the lab's fixed addresses (a private network
-namespace: the proxy on 127.0.0.1:5060, the gateway on 5090, alice on 5070, bob on 5072 then
-5073) and prints the outcome as one JSON object.
+`python -m tests.wake_call PROXY FOLDER` runs it through the lab's `kamailio` or `opensips`
+(`pushinject.lab.proxies`), inside a private network namespace on the lab's fixed addresses:
+the lab's tcpdump and proxy started and stopped as a scenario's are (`pushinject.lab.runner`),
+the proxy on 127.0.0.1:5060, the gateway on 5090, alice on 5070, bob on 5072 then 5073. It
+leaves `FOLDER/wake.pcap` and the logs in `FOLDER/logs/`, and prints the outcome as one JSON
+object.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -118,20 +120,28 @@ def wake_call(proxy: tuple[str, int], gateway: DatagramUA, alice: DatagramUA, fo
                     ports[0], ports[1])
 
 
-class _Bound(DatagramUA):
-    """A user agent on a given UDP port of 127.0.0.1."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", port))
-        self.local = ("127.0.0.1", port)
-
-
 def main(argv: list[str]) -> int:
-    gateway, alice = _Bound(5090), _Bound(5070)
+    from pushinject.lab.proxies import PROXIES
+    from pushinject.lab.runner import (
+        Processes, render_config, start_capture, udp_bound, wait_for,
+    )
+    from pushinject.lab.scenarios import PROXY_PORT, PUSH_PORT
+
+    proxy, folder = PROXIES[argv[0]], Path(argv[1])
+    procs = Processes(folder / "logs")
+    procs.logs.mkdir(parents=True, exist_ok=True)
+    gateway, alice = DatagramUA(port=PUSH_PORT), DatagramUA(port=5070)
     try:
-        done = wake_call(("127.0.0.1", 5060), gateway, alice, Path(argv[0]), (5072, 5073))
+        start_capture(procs, folder / "wake.pcap")
+        cfg = procs.logs / proxy.config
+        cfg.write_text(render_config(proxy=proxy, log_prefix="wake"), encoding="utf-8")
+        procs.start(proxy.name, proxy.argv(proxy.binary, cfg, procs.logs))
+        wait_for(lambda: udp_bound(PROXY_PORT), f"{proxy.name} to bind its port")
+        done = wake_call(("127.0.0.1", PROXY_PORT), gateway, alice, folder / "bob",
+                         (5072, 5073))
+        time.sleep(0.5)  # let tcpdump write the last packets
     finally:
+        procs.stop_all()
         gateway.close()
         alice.close()
     print(json.dumps(asdict(done)))

@@ -400,12 +400,10 @@ def cancel_answered(call: CallRecord, s: RuleSettings) -> list[Violation]:
         out.append(Violation("cancel-answered", f"the caller's CANCEL got {got or 'no answer'}, "
                              "not 200", c.frame))
     final = call.final
-    if final is None and any(_pending_at(b, c.time) and not b.provisional
-                             for b in call.branches):
-        return out
     if final is None:
-        out.append(Violation("cancel-answered", "the INVITE got no final response after the "
-                             "caller's CANCEL", c.frame))
+        if not any(_pending_at(b, c.time) and not b.provisional for b in call.branches):
+            out.append(Violation("cancel-answered", "the INVITE got no final response after "
+                                 "the caller's CANCEL", c.frame))
     elif final.status != 487 and not 200 <= final.status < 300:
         statuses = _branch_outcomes(call, final.time)
         if not statuses or final.status not in accepted_finals(statuses, s.selection,
